@@ -1,0 +1,30 @@
+# Compiler flags shared by every cllm target, and the cllm_add_test helper.
+
+add_library(cllm_flags INTERFACE)
+target_compile_options(cllm_flags INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
+  -Wunused -Woverloaded-virtual -Wimplicit-fallthrough
+  $<$<BOOL:${CLLM_WERROR}>:-Werror>)
+target_compile_definitions(cllm_flags INTERFACE
+  CLLM_VERSION="${PROJECT_VERSION}"
+  $<$<BOOL:${CLLM_SANITIZE}>:CLLM_SANITIZE=1>)
+
+if(CLLM_SANITIZE)
+  set(_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_compile_options(${_san})
+  add_link_options(${_san})
+endif()
+
+# cllm_add_test(NAME SOURCES... LIBS ... [LABELS ...])
+# One GoogleTest executable; each TEST becomes a ctest test. Tests that read
+# ../shared find it through CLLM_SHARED_DIR (default: <repo>/../shared).
+function(cllm_add_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} cllm_flags GTest::gtest GTest::gtest_main)
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  target_compile_definitions(${name} PRIVATE
+    CLLM_DEFAULT_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared"
+    CLLM_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABELS}")
+endfunction()

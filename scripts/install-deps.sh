@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# install-deps.sh — installs the Debian 12 packages cllm needs to build and test.
+# Idempotent: quiet when everything is present; runs `apt-get update` only when
+# something is missing. Every library added to the project adds its package here.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential g++ cmake ninja-build pkg-config git
+  libssl-dev openssl            # TLS, X.509, hashes, ECDSA/RSA/SM2/SM3, AES-GCM
+  libspdlog-dev libfmt-dev      # logging
+  nlohmann-json3-dev            # JSON
+  libcli11-dev                  # command-line parsing
+  libpcre2-dev                  # Unicode regexes for pre-tokenization
+  libboost-dev                  # Boost.Asio / Beast (header-only) for HTTP
+  libsqlite3-dev                # embedded store for cllm-trust
+  libjose-dev                   # JOSE (JWS/JWE) for tokens and key wrapping
+  libgtest-dev libgmock-dev     # tests
+  libbenchmark-dev              # microbenchmarks
+  curl                          # end-to-end tests drive the OpenAI endpoint with it
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
