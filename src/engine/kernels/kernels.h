@@ -1,0 +1,52 @@
+// kernels.h — tensor element types and the row kernels every model uses.
+//
+// The scalar implementations here are the specification: every faster
+// (SIMD, threaded) path added later must match them within a stated tolerance
+// at odd sizes. Model code only calls this interface, so speed work never
+// touches model code.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "engine/ggml_type.h"
+
+namespace cllm::engine {
+
+struct TypeTraits {
+  const char* name;     // "q4_K", as GGUF tools print it
+  int64_t block_size;   // elements per block (1 for F32/F16/BF16)
+  size_t type_size;     // bytes per block
+  bool supported;       // whether this engine can compute with it
+};
+
+// GetTypeTraits returns the traits of `type`, or nullptr for an id that is not
+// a known ggml type.
+const TypeTraits* GetTypeTraits(GgmlType type);
+// GetTypeTraitsById is GetTypeTraits for a raw id read from a file.
+const TypeTraits* GetTypeTraitsById(uint32_t id);
+
+// RowSizeBytes returns the bytes of a row of `n` elements; `n` must be a
+// multiple of the block size (the GGUF reader checks this for file input).
+size_t RowSizeBytes(GgmlType type, int64_t n);
+
+// fp16 / bf16 conversions (IEEE 754 binary16 round-to-nearest-even).
+float F16ToF32(uint16_t h);
+uint16_t F32ToF16(float f);
+float Bf16ToF32(uint16_t h);
+uint16_t F32ToBf16(float f);
+
+// DequantizeRow expands `n` elements of `type` at `src` into floats.
+void DequantizeRow(GgmlType type, const void* src, float* dst, int64_t n);
+
+// DotRow returns Σ row[i]·x[i] over `n` elements, `row` in `type`, x in fp32.
+float DotRow(GgmlType type, const void* row, const float* x, int64_t n);
+
+// MatMul computes out[t][r] = Σ_c w[r][c] · x[t][c] for a weight matrix in
+// `type` with `n_rows` rows of `n_cols` elements (row stride RowSizeBytes),
+//   x   : [n_tokens, n_cols]  fp32, row-major
+//   out : [n_tokens, n_rows]  fp32, row-major
+void MatMul(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
+            int64_t n_tokens, float* out);
+
+}  // namespace cllm::engine
