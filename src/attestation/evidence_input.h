@@ -1,0 +1,31 @@
+// evidence_input.h — what every platform verifier is given.
+//
+// The verification time, the trusted roots and the collateral are inputs:
+// tests run offline at the time the collateral was valid; nothing is verified
+// by turning a check off.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "attestation/errors.h"
+#include "attestation/verified.h"
+#include "base/bytes.h"
+#include "crypto/x509.h"
+
+namespace cllm::attestation {
+
+struct EvidenceInput {
+  ByteSpan evidence;                   // report / quote / TPMS_ATTEST / JSON bundle, as given
+  std::vector<Bytes> cert_files;       // contents of each --certs file (PEM or DER, any order)
+  std::optional<Bytes> collateral;     // contents of --collateral (TDX: TCB info, QE identity, CRLs)
+  crypto::TimePoint at;                // the verification time (injected clock)
+  // Trust anchors. Empty means the vendor roots pinned in the library
+  // (AMD ARKs, Intel SGX Root CA, Hygon HRK); tests may pass others.
+  std::vector<crypto::Certificate> roots;
+  // When non-null, every check appends a step as it passes; a failing check
+  // appends its step with the error detail before returning.
+  std::vector<CheckStep>* trace = nullptr;
+};
+
+}  // namespace cllm::attestation
