@@ -40,6 +40,10 @@ class Certificate {
   TimePoint NotBefore() const;
   TimePoint NotAfter() const;
   PublicKey GetPublicKey() const;
+  // TbsDer returns the DER of the TBSCertificate (what the issuer signed);
+  // SignatureValue returns the signature BIT STRING contents.
+  Bytes TbsDer() const;
+  Bytes SignatureValue() const;
   // SignatureAlgorithm names the signature algorithm ("RSASSA-PSS", "ecdsa-with-SHA256").
   std::string SignatureAlgorithm() const;
 

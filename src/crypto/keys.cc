@@ -1,0 +1,399 @@
+#include "crypto/keys.h"
+
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
+#include <cstring>
+
+#include "crypto/ossl.h"
+
+namespace cllm::crypto {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Key type helpers
+// ---------------------------------------------------------------------------
+
+std::string GroupName(EVP_PKEY* pkey) {
+  char name[64] = {0};
+  size_t len = 0;
+  if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, &len) != 1) {
+    ERR_clear_error();
+    return "";
+  }
+  (void)len;
+  return std::string(name);
+}
+
+KeyType TypeOf(EVP_PKEY* pkey) {
+  int id = EVP_PKEY_get_base_id(pkey);
+  if (id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS) return KeyType::kRsa;
+  if (id == EVP_PKEY_SM2 || EVP_PKEY_is_a(pkey, "SM2")) return KeyType::kSm2;
+  if (id == EVP_PKEY_EC) {
+    std::string g = GroupName(pkey);
+    if (g == "prime256v1" || g == "P-256") return KeyType::kEcP256;
+    if (g == "secp384r1" || g == "P-384") return KeyType::kEcP384;
+    if (g == "SM2") return KeyType::kSm2;
+  }
+  return KeyType::kOther;
+}
+
+size_t CurveBytes(KeyType t) { return t == KeyType::kEcP384 ? 48 : 32; }
+
+std::shared_ptr<EVP_PKEY> Share(EVP_PKEY* p) { return std::shared_ptr<EVP_PKEY>(p, EVP_PKEY_free); }
+
+// DigestVerifyWith runs EVP_DigestVerify with an optional hook that configures
+// the EVP_PKEY_CTX (padding, SM2 id).
+template <typename Configure>
+CryptoStatus DigestVerifyWith(EVP_PKEY* pkey, const EVP_MD* md, ByteSpan msg, ByteSpan sig,
+                              Configure configure, bool pre_ctx) {
+  // `owned` is declared first so it outlives mctx, which only borrows it.
+  ossl::PkeyCtxPtr owned;
+  ossl::MdCtxPtr mctx(EVP_MD_CTX_new());
+  if (!mctx) return OpenSslError(CryptoErrc::kInternal, "EVP_MD_CTX_new");
+  EVP_PKEY_CTX* pctx = nullptr;
+  if (pre_ctx) {
+    // SM2 needs its distinguishing id set before DigestVerifyInit computes Z.
+    pctx = EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr);
+    if (pctx == nullptr || !configure(pctx)) {
+      EVP_PKEY_CTX_free(pctx);
+      return OpenSslError(CryptoErrc::kInternal, "signature context setup");
+    }
+    owned.reset(pctx);
+    EVP_MD_CTX_set_pkey_ctx(mctx.get(), pctx);  // mctx does not take ownership
+  }
+  EVP_PKEY_CTX* init_ctx = nullptr;
+  if (EVP_DigestVerifyInit(mctx.get(), pre_ctx ? nullptr : &init_ctx, md, nullptr, pkey) != 1) {
+    return OpenSslError(CryptoErrc::kInvalidArgument, "key cannot verify with this algorithm");
+  }
+  if (!pre_ctx && !configure(init_ctx)) {
+    return OpenSslError(CryptoErrc::kInvalidArgument, "signature parameters rejected");
+  }
+  int rc = EVP_DigestVerify(mctx.get(), sig.data(), sig.size(), msg.data(), msg.size());
+  if (rc == 1) return OkStatus();
+  ERR_clear_error();
+  return MakeError(CryptoErrc::kBadSignature, "signature does not verify");
+}
+
+CryptoResult<Bytes> DigestSignWith(EVP_PKEY* pkey, const EVP_MD* md, ByteSpan msg,
+                                   std::string_view sm2_id) {
+  ossl::PkeyCtxPtr pctx;  // outlives mctx, which only borrows it
+  ossl::MdCtxPtr mctx(EVP_MD_CTX_new());
+  if (!sm2_id.empty()) {
+    pctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+    if (!pctx || EVP_PKEY_CTX_set1_id(pctx.get(), sm2_id.data(), sm2_id.size()) != 1) {
+      return OpenSslError(CryptoErrc::kInternal, "SM2 id");
+    }
+    EVP_MD_CTX_set_pkey_ctx(mctx.get(), pctx.get());
+  }
+  size_t len = 0;
+  if (EVP_DigestSignInit(mctx.get(), nullptr, md, nullptr, pkey) != 1 ||
+      EVP_DigestSign(mctx.get(), nullptr, &len, msg.data(), msg.size()) != 1) {
+    return OpenSslError(CryptoErrc::kInvalidArgument, "key cannot sign with this algorithm");
+  }
+  Bytes sig(len);
+  if (EVP_DigestSign(mctx.get(), sig.data(), &len, msg.data(), msg.size()) != 1) {
+    return OpenSslError(CryptoErrc::kInternal, "sign");
+  }
+  sig.resize(len);
+  return sig;
+}
+
+}  // namespace
+
+const char* KeyTypeName(KeyType type) {
+  switch (type) {
+    case KeyType::kEcP256: return "EC P-256";
+    case KeyType::kEcP384: return "EC P-384";
+    case KeyType::kSm2: return "SM2";
+    case KeyType::kRsa: return "RSA";
+    case KeyType::kOther: return "other";
+  }
+  return "unknown";
+}
+
+// ---------------------------------------------------------------------------
+// PublicKey
+// ---------------------------------------------------------------------------
+
+PublicKey::PublicKey(EVP_PKEY* owned) : pkey_(Share(owned)) {}
+
+CryptoResult<PublicKey> PublicKey::FromSpkiDer(ByteSpan der) {
+  const uint8_t* p = der.data();
+  EVP_PKEY* pkey = d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size()));
+  if (pkey == nullptr) return OpenSslError(CryptoErrc::kParse, "invalid SubjectPublicKeyInfo");
+  if (p != der.data() + der.size()) {
+    EVP_PKEY_free(pkey);
+    return MakeError(CryptoErrc::kParse, "trailing bytes after SubjectPublicKeyInfo");
+  }
+  return PublicKey(pkey);
+}
+
+CryptoResult<PublicKey> PublicKey::FromPem(std::string_view pem) {
+  ossl::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  EVP_PKEY* pkey = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
+  if (pkey == nullptr) return OpenSslError(CryptoErrc::kParse, "invalid PEM public key");
+  return PublicKey(pkey);
+}
+
+CryptoResult<PublicKey> PublicKey::FromEcPoint(KeyType curve, ByteSpan x, ByteSpan y) {
+  const char* group = curve == KeyType::kEcP256   ? "P-256"
+                      : curve == KeyType::kEcP384 ? "P-384"
+                      : curve == KeyType::kSm2    ? "SM2"
+                                                  : nullptr;
+  if (group == nullptr) return MakeError(CryptoErrc::kInvalidArgument, "not an EC curve");
+  size_t n = CurveBytes(curve);
+  if (x.size() != n || y.size() != n) {
+    return MakeError(CryptoErrc::kInvalidArgument,
+                     "EC coordinates must be " + std::to_string(n) + " bytes each");
+  }
+  Bytes point;
+  point.reserve(1 + 2 * n);
+  point.push_back(0x04);  // uncompressed point (SEC 1 §2.3.3)
+  point.insert(point.end(), x.begin(), x.end());
+  point.insert(point.end(), y.begin(), y.end());
+
+  std::unique_ptr<OSSL_PARAM_BLD, ossl::Deleter<OSSL_PARAM_BLD_free>> bld(OSSL_PARAM_BLD_new());
+  if (!bld ||
+      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                       point.size()) != 1) {
+    return OpenSslError(CryptoErrc::kInternal, "EC params");
+  }
+  std::unique_ptr<OSSL_PARAM, ossl::Deleter<OSSL_PARAM_free>> params(OSSL_PARAM_BLD_to_param(bld.get()));
+  ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, curve == KeyType::kSm2 ? "SM2" : "EC", nullptr));
+  EVP_PKEY* pkey = nullptr;
+  if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+    return OpenSslError(CryptoErrc::kParse, "EC point not on the curve");
+  }
+  PublicKey key(pkey);
+  // fromdata does not always validate the point; a point off the curve must
+  // never be used for verification (invalid-curve attacks).
+  ossl::PkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  if (!check || EVP_PKEY_public_check(check.get()) != 1) {
+    return OpenSslError(CryptoErrc::kParse, "EC point not on the curve");
+  }
+  return key;
+}
+
+KeyType PublicKey::type() const { return TypeOf(pkey_.get()); }
+int PublicKey::Bits() const { return EVP_PKEY_get_bits(pkey_.get()); }
+
+Bytes PublicKey::ToSpkiDer() const {
+  int len = i2d_PUBKEY(pkey_.get(), nullptr);
+  CLLM_CHECK(len > 0);
+  Bytes out(static_cast<size_t>(len));
+  uint8_t* p = out.data();
+  CLLM_CHECK(i2d_PUBKEY(pkey_.get(), &p) == len);
+  return out;
+}
+
+std::string PublicKey::ToPem() const {
+  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
+  CLLM_CHECK(PEM_write_bio_PUBKEY(bio.get(), pkey_.get()) == 1);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+CryptoResult<Bytes> PublicKey::EcPoint() const {
+  KeyType t = type();
+  if (t != KeyType::kEcP256 && t != KeyType::kEcP384 && t != KeyType::kSm2) {
+    return MakeError(CryptoErrc::kInvalidArgument, "not an EC key");
+  }
+  uint8_t buf[1 + 2 * 66];
+  size_t len = 0;
+  if (EVP_PKEY_get_octet_string_param(pkey_.get(), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf,
+                                      sizeof buf, &len) != 1 ||
+      len != 1 + 2 * CurveBytes(t) || buf[0] != 0x04) {
+    return OpenSslError(CryptoErrc::kInternal, "EC point export");
+  }
+  return Bytes(buf + 1, buf + len);
+}
+
+// ---------------------------------------------------------------------------
+// PrivateKey
+// ---------------------------------------------------------------------------
+
+PrivateKey::PrivateKey(EVP_PKEY* owned) : pkey_(Share(owned)) {}
+
+CryptoResult<PrivateKey> PrivateKey::Generate(KeyType type) {
+  EVP_PKEY* pkey = nullptr;
+  switch (type) {
+    case KeyType::kEcP256: pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"); break;
+    case KeyType::kEcP384: pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384"); break;
+    case KeyType::kSm2: pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "SM2"); break;
+    default: return MakeError(CryptoErrc::kUnsupported, "can only generate EC and SM2 keys");
+  }
+  if (pkey == nullptr) return OpenSslError(CryptoErrc::kInternal, "key generation");
+  return PrivateKey(pkey);
+}
+
+CryptoResult<PrivateKey> PrivateKey::FromPkcs8Der(ByteSpan der) {
+  const uint8_t* p = der.data();
+  PKCS8_PRIV_KEY_INFO* info = d2i_PKCS8_PRIV_KEY_INFO(nullptr, &p, static_cast<long>(der.size()));
+  if (info == nullptr) return OpenSslError(CryptoErrc::kParse, "invalid PKCS#8 private key");
+  EVP_PKEY* pkey = EVP_PKCS82PKEY(info);
+  PKCS8_PRIV_KEY_INFO_free(info);
+  if (pkey == nullptr) return OpenSslError(CryptoErrc::kParse, "unsupported PKCS#8 key");
+  return PrivateKey(pkey);
+}
+
+CryptoResult<PrivateKey> PrivateKey::FromPem(std::string_view pem) {
+  ossl::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
+  if (pkey == nullptr) return OpenSslError(CryptoErrc::kParse, "invalid PEM private key");
+  return PrivateKey(pkey);
+}
+
+SecretBytes PrivateKey::ToPkcs8Der() const {
+  PKCS8_PRIV_KEY_INFO* info = EVP_PKEY2PKCS8(pkey_.get());
+  CLLM_CHECK(info != nullptr);
+  int len = i2d_PKCS8_PRIV_KEY_INFO(info, nullptr);
+  SecretBytes out(static_cast<size_t>(len));
+  uint8_t* p = out.data();
+  CLLM_CHECK(i2d_PKCS8_PRIV_KEY_INFO(info, &p) == len);
+  PKCS8_PRIV_KEY_INFO_free(info);
+  return out;
+}
+
+std::string PrivateKey::ToPem() const {
+  ossl::BioPtr bio(BIO_new(BIO_s_secmem()));
+  CLLM_CHECK(PEM_write_bio_PrivateKey(bio.get(), pkey_.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+PublicKey PrivateKey::public_key() const {
+  // Round-trip through SPKI to get an object without the private half.
+  int len = i2d_PUBKEY(pkey_.get(), nullptr);
+  CLLM_CHECK(len > 0);
+  Bytes der(static_cast<size_t>(len));
+  uint8_t* p = der.data();
+  CLLM_CHECK(i2d_PUBKEY(pkey_.get(), &p) == len);
+  auto pub = PublicKey::FromSpkiDer(der);
+  CLLM_CHECK(pub.ok());
+  return std::move(pub).value();
+}
+
+KeyType PrivateKey::type() const { return TypeOf(pkey_.get()); }
+
+// ---------------------------------------------------------------------------
+// Signatures
+// ---------------------------------------------------------------------------
+
+CryptoResult<Bytes> RawSigToDer(ByteSpan raw) {
+  if (raw.empty() || raw.size() % 2 != 0 || raw.size() > 132) {
+    return MakeError(CryptoErrc::kParse, "raw signature has invalid length " + std::to_string(raw.size()));
+  }
+  size_t half = raw.size() / 2;
+  ossl::EcdsaSigPtr sig(ECDSA_SIG_new());
+  BIGNUM* r = BN_bin2bn(raw.data(), static_cast<int>(half), nullptr);
+  BIGNUM* s = BN_bin2bn(raw.data() + half, static_cast<int>(half), nullptr);
+  if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
+    BN_free(r);
+    BN_free(s);
+    return OpenSslError(CryptoErrc::kInternal, "ECDSA_SIG");
+  }
+  int len = i2d_ECDSA_SIG(sig.get(), nullptr);
+  if (len <= 0) return OpenSslError(CryptoErrc::kInternal, "ECDSA_SIG encode");
+  Bytes out(static_cast<size_t>(len));
+  uint8_t* p = out.data();
+  i2d_ECDSA_SIG(sig.get(), &p);
+  return out;
+}
+
+CryptoResult<Bytes> DerSigToRaw(ByteSpan der, size_t half) {
+  const uint8_t* p = der.data();
+  ossl::EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
+  if (!sig || p != der.data() + der.size()) {
+    ERR_clear_error();
+    return MakeError(CryptoErrc::kParse, "malformed DER signature");
+  }
+  const BIGNUM* r = ECDSA_SIG_get0_r(sig.get());
+  const BIGNUM* s = ECDSA_SIG_get0_s(sig.get());
+  Bytes out(2 * half);
+  if (BN_bn2binpad(r, out.data(), static_cast<int>(half)) < 0 ||
+      BN_bn2binpad(s, out.data() + half, static_cast<int>(half)) < 0) {
+    return MakeError(CryptoErrc::kParse, "signature component too large");
+  }
+  return out;
+}
+
+CryptoResult<Bytes> EcdsaSign(const PrivateKey& key, HashAlg alg, ByteSpan msg, SigFormat format) {
+  KeyType t = key.type();
+  if (t != KeyType::kEcP256 && t != KeyType::kEcP384) {
+    return MakeError(CryptoErrc::kInvalidArgument, "ECDSA needs a P-256 or P-384 key");
+  }
+  CLLM_ASSIGN_OR_RETURN(Bytes der, DigestSignWith(key.get(), ossl::Md(static_cast<int>(alg)), msg, ""));
+  if (format == SigFormat::kDer) return der;
+  return DerSigToRaw(der, CurveBytes(t));
+}
+
+CryptoStatus EcdsaVerify(const PublicKey& key, HashAlg alg, ByteSpan msg, ByteSpan sig,
+                         SigFormat format) {
+  KeyType t = key.type();
+  if (t != KeyType::kEcP256 && t != KeyType::kEcP384) {
+    return MakeError(CryptoErrc::kInvalidArgument,
+                     std::string("ECDSA needs a P-256 or P-384 key, got ") + KeyTypeName(t));
+  }
+  Bytes der;
+  if (format == SigFormat::kRaw) {
+    if (sig.size() != 2 * CurveBytes(t)) {
+      return MakeError(CryptoErrc::kParse, "raw signature must be " +
+                                               std::to_string(2 * CurveBytes(t)) + " bytes");
+    }
+    CLLM_ASSIGN_OR_RETURN(der, RawSigToDer(sig));
+    sig = der;
+  }
+  return DigestVerifyWith(key.get(), ossl::Md(static_cast<int>(alg)), msg, sig,
+                          [](EVP_PKEY_CTX*) { return true; }, false);
+}
+
+CryptoStatus RsaPssVerify(const PublicKey& key, HashAlg alg, ByteSpan msg, ByteSpan sig,
+                          int salt_len) {
+  if (key.type() != KeyType::kRsa) return MakeError(CryptoErrc::kInvalidArgument, "not an RSA key");
+  const EVP_MD* md = ossl::Md(static_cast<int>(alg));
+  return DigestVerifyWith(key.get(), md, msg, sig, [&](EVP_PKEY_CTX* ctx) {
+    return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+           EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, salt_len < 0 ? RSA_PSS_SALTLEN_DIGEST : salt_len) == 1 &&
+           EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) == 1;
+  }, false);
+}
+
+CryptoStatus RsaPkcs1Verify(const PublicKey& key, HashAlg alg, ByteSpan msg, ByteSpan sig) {
+  if (key.type() != KeyType::kRsa) return MakeError(CryptoErrc::kInvalidArgument, "not an RSA key");
+  return DigestVerifyWith(key.get(), ossl::Md(static_cast<int>(alg)), msg, sig,
+                          [](EVP_PKEY_CTX* ctx) {
+                            return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1;
+                          }, false);
+}
+
+CryptoResult<Bytes> Sm2Sign(const PrivateKey& key, ByteSpan msg, SigFormat format, std::string_view id) {
+  if (key.type() != KeyType::kSm2) return MakeError(CryptoErrc::kInvalidArgument, "not an SM2 key");
+  if (id.empty()) return MakeError(CryptoErrc::kInvalidArgument, "SM2 id must not be empty");
+  CLLM_ASSIGN_OR_RETURN(Bytes der, DigestSignWith(key.get(), EVP_sm3(), msg, id));
+  if (format == SigFormat::kDer) return der;
+  return DerSigToRaw(der, 32);
+}
+
+CryptoStatus Sm2Verify(const PublicKey& key, ByteSpan msg, ByteSpan sig, SigFormat format,
+                       std::string_view id) {
+  if (key.type() != KeyType::kSm2) return MakeError(CryptoErrc::kInvalidArgument, "not an SM2 key");
+  if (id.empty()) return MakeError(CryptoErrc::kInvalidArgument, "SM2 id must not be empty");
+  Bytes der;
+  if (format == SigFormat::kRaw) {
+    if (sig.size() != 64) return MakeError(CryptoErrc::kParse, "raw SM2 signature must be 64 bytes");
+    CLLM_ASSIGN_OR_RETURN(der, RawSigToDer(sig));
+    sig = der;
+  }
+  return DigestVerifyWith(key.get(), EVP_sm3(), msg, sig, [&](EVP_PKEY_CTX* ctx) {
+    return EVP_PKEY_CTX_set1_id(ctx, id.data(), id.size()) == 1;
+  }, true);
+}
+
+}  // namespace cllm::crypto
