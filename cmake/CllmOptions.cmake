@@ -9,6 +9,12 @@ target_compile_definitions(cllm_flags INTERFACE
   CLLM_VERSION="${PROJECT_VERSION}"
   $<$<BOOL:${CLLM_SANITIZE}>:CLLM_SANITIZE=1>)
 
+if(CLLM_BUILD_FUZZ)
+  # Coverage instrumentation for every library the fuzz targets link.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 if(CLLM_SANITIZE)
   set(_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_compile_options(${_san})

@@ -118,9 +118,9 @@ std::string Certificate::SerialHex() const {
 TimePoint Certificate::NotBefore() const { return FromAsn1Time(X509_get0_notBefore(x509_.get())); }
 TimePoint Certificate::NotAfter() const { return FromAsn1Time(X509_get0_notAfter(x509_.get())); }
 
-PublicKey Certificate::GetPublicKey() const {
+CryptoResult<PublicKey> Certificate::GetPublicKey() const {
   EVP_PKEY* pkey = X509_get_pubkey(x509_.get());  // takes a reference
-  CLLM_CHECK(pkey != nullptr);
+  if (pkey == nullptr) return OpenSslError(CryptoErrc::kParse, "undecodable certificate public key");
   return PublicKey(pkey);
 }
 

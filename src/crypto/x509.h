@@ -39,7 +39,9 @@ class Certificate {
   std::string SerialHex() const;
   TimePoint NotBefore() const;
   TimePoint NotAfter() const;
-  PublicKey GetPublicKey() const;
+  // GetPublicKey fails with kParse when the SubjectPublicKeyInfo cannot be
+  // decoded (an untrusted certificate can carry any bytes there).
+  CryptoResult<PublicKey> GetPublicKey() const;
   // TbsDer returns the DER of the TBSCertificate (what the issuer signed);
   // SignatureValue returns the signature BIT STRING contents.
   Bytes TbsDer() const;

@@ -42,7 +42,7 @@ TEST(X509Test, AmdMilanVcekChainVerifiesAtValidTime) {
   EXPECT_EQ(roots[0].SubjectCommonName(), "ARK-Milan");
   EXPECT_EQ(inter[0].SubjectCommonName(), "SEV-Milan");
   EXPECT_EQ(vcek->SubjectCommonName(), "SEV-VCEK");
-  EXPECT_EQ(vcek->GetPublicKey().type(), KeyType::kEcP384);
+  EXPECT_EQ(vcek->GetPublicKey()->type(), KeyType::kEcP384);
 
   ChainOptions opts;
   opts.at = At(2025, 1, 1);
@@ -78,7 +78,7 @@ TEST(X509Test, RsaPssSignatureOfAskByArk) {
   ASSERT_FALSE(inter.empty());
   ASSERT_FALSE(roots.empty());
   const Certificate& ask = inter[0];
-  PublicKey ark_key = roots[0].GetPublicKey();
+  PublicKey ark_key = roots[0].GetPublicKey().value();
   EXPECT_EQ(ark_key.type(), KeyType::kRsa);
   EXPECT_EQ(ark_key.Bits(), 4096);
   EXPECT_EQ(ask.SignatureAlgorithm(), "rsassaPss");
@@ -90,7 +90,7 @@ TEST(X509Test, RsaPssSignatureOfAskByArk) {
             CryptoErrc::kBadSignature);
   EXPECT_TRUE(ask.VerifySignedBy(ark_key).ok());
   EXPECT_TRUE(roots[0].VerifySignedBy(ark_key).ok());
-  EXPECT_EQ(roots[0].VerifySignedBy(ask.GetPublicKey()).code(), CryptoErrc::kBadSignature);
+  EXPECT_EQ(roots[0].VerifySignedBy(ask.GetPublicKey().value()).code(), CryptoErrc::kBadSignature);
 }
 
 TEST(X509Test, ExtensionsByOid) {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# test.sh — THE test command (README, .ci/run). Installs what is missing,
+# builds, and runs every test:
+#   1. an ASan+UBSan build running the suites labelled `sanitize` (parsers of
+#      untrusted input: base, crypto, GGUF, attestation);
+#   2. short libFuzzer runs of every fuzz target over its seed corpus (clang);
+#   3. the full suite on the normal build — its ctest summary ends the output.
+# Options: --quick skips 1 and 2. Tests read ../shared through CLLM_SHARED_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export CLLM_SHARED_DIR="${CLLM_SHARED_DIR:-$root/../shared}"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+bash scripts/install-deps.sh
+if [ ! -d "$CLLM_SHARED_DIR" ]; then
+  echo "test.sh: WARNING: shared test data not found at $CLLM_SHARED_DIR — data-driven tests will be SKIPPED" >&2
+fi
+
+if [ "$quick" = 0 ]; then
+  echo "== sanitizer build (ASan + UBSan): suites labelled 'sanitize'"
+  bash scripts/build.sh --sanitize
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan -L sanitize --output-on-failure -j "$jobs" --timeout 600
+
+  echo "== fuzz smoke runs"
+  bash scripts/fuzz.sh --smoke
+fi
+
+echo "== full test suite"
+bash scripts/build.sh
+ctest --test-dir build --output-on-failure -j "$jobs" --timeout 900
