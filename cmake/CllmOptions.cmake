@@ -21,16 +21,18 @@ if(CLLM_SANITIZE)
   add_link_options(${_san})
 endif()
 
-# cllm_add_test(NAME SOURCES... LIBS ... [LABELS ...])
+# cllm_add_test(NAME SOURCES... LIBS ... [LABEL label])
+# The label (one per binary: its library) lets scripts select suites, e.g. the
+# sanitizer pass in scripts/test.sh.
 # One GoogleTest executable; each TEST becomes a ctest test. Tests that read
 # ../shared find it through CLLM_SHARED_DIR (default: <repo>/../shared).
 function(cllm_add_test name)
-  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "LABEL" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} cllm_flags GTest::gtest GTest::gtest_main)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   target_compile_definitions(${name} PRIVATE
     CLLM_DEFAULT_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared"
     CLLM_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABELS}")
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABEL}")
 endfunction()
