@@ -15,6 +15,7 @@ const char* CryptoErrcName(CryptoErrc code) {
     case CryptoErrc::kNotYetValid: return "not_yet_valid";
     case CryptoErrc::kRevoked: return "revoked";
     case CryptoErrc::kUnsupported: return "unsupported";
+    case CryptoErrc::kTls: return "tls";
     case CryptoErrc::kInternal: return "internal";
   }
   return "unknown";

@@ -17,6 +17,7 @@ enum class CryptoErrc {
   kNotYetValid,          // a certificate or CRL is not yet valid at the given time
   kRevoked,              // a certificate is listed in a CRL
   kUnsupported,
+  kTls,                  // TLS protocol failure: handshake refused by the peer, I/O, version
   kInternal,             // OpenSSL failed unexpectedly (out of memory, ...)
 };
 

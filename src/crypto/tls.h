@@ -1,0 +1,94 @@
+// tls.h — TLS 1.3 endpoints (OpenSSL) with a pluggable peer verifier.
+//
+// RA-TLS replaces PKI path validation with attestation: the peer presents a
+// self-signed certificate whose extension carries evidence bound to its key.
+// TlsContext therefore takes a PeerVerifier that sees the peer's certificate
+// chain and decides; its typed error is kept so the caller can explain a
+// failed handshake ("policy not satisfied: model digest …") instead of a
+// generic alert. Only TLS 1.3 is offered or accepted.
+//
+// The transport is the caller's: TlsSession runs over a connected socket fd
+// (blocking), which covers tests, the client and simple servers; the HTTP
+// server wraps the same SSL_CTX in Boost.Asio (native_handle()).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/keys.h"
+#include "crypto/x509.h"
+
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
+
+namespace cllm::crypto {
+
+// PeerVerifier decides whether the peer's certificate chain (leaf first) is
+// acceptable. Returning an error aborts the handshake; the error is kept.
+using PeerVerifier = std::function<Status<CryptoErrc>(const std::vector<Certificate>& chain)>;
+
+struct TlsIdentity {
+  PrivateKey key;
+  Certificate cert;
+};
+
+class TlsContext {
+ public:
+  // Server: presents `identity`; when `client_verifier` is set, requires and
+  // verifies a client certificate (mutual mode).
+  static CryptoResult<std::shared_ptr<TlsContext>> Server(TlsIdentity identity,
+                                                          PeerVerifier client_verifier = nullptr);
+  // Client: verifies the server with `server_verifier` (required); presents
+  // `identity` when the server asks for one.
+  static CryptoResult<std::shared_ptr<TlsContext>> Client(PeerVerifier server_verifier,
+                                                          std::optional<TlsIdentity> identity = {});
+  ~TlsContext();
+
+  // SetIdentity swaps the certificate and key used for new handshakes
+  // (certificate rotation); sessions already established are unaffected.
+  CryptoStatus SetIdentity(TlsIdentity identity);
+  SSL_CTX* native_handle() const { return ctx_; }
+  bool is_server() const { return server_; }
+
+ private:
+  TlsContext(SSL_CTX* ctx, bool server, PeerVerifier verifier);
+  friend class TlsSession;
+  friend struct TlsCallbacks;
+  SSL_CTX* ctx_;
+  bool server_;
+  PeerVerifier verifier_;
+  std::mutex identity_mu_;
+};
+
+class TlsSession {
+ public:
+  // Handshake runs a blocking TLS 1.3 handshake on connected socket `fd`
+  // (not owned). On a verifier rejection the error is the verifier's own;
+  // other failures are kChainInvalid / kInternal with OpenSSL's reason.
+  static CryptoResult<std::unique_ptr<TlsSession>> Handshake(std::shared_ptr<TlsContext> ctx, int fd,
+                                                             const std::string& sni = "");
+  ~TlsSession();
+
+  // Write sends all of `data`; Read returns up to `max` bytes, empty at a
+  // clean close (close_notify).
+  CryptoStatus Write(ByteSpan data);
+  CryptoResult<Bytes> Read(size_t max);
+  // Shutdown sends close_notify.
+  void Shutdown();
+  // PeerChain is the chain the peer presented (leaf first).
+  const std::vector<Certificate>& PeerChain() const { return peer_chain_; }
+  std::string Protocol() const;  // "TLSv1.3"
+  std::string Cipher() const;
+
+ private:
+  TlsSession(std::shared_ptr<TlsContext> ctx, SSL* ssl) : ctx_(std::move(ctx)), ssl_(ssl) {}
+  std::shared_ptr<TlsContext> ctx_;
+  SSL* ssl_;
+  std::vector<Certificate> peer_chain_;
+};
+
+}  // namespace cllm::crypto
