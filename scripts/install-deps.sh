@@ -16,6 +16,7 @@ PACKAGES=(
   libjose-dev                   # JOSE (JWS/JWE) for tokens and key wrapping
   libgtest-dev libgmock-dev     # tests
   libbenchmark-dev              # microbenchmarks
+  clang libclang-rt-14-dev      # libFuzzer targets (scripts/fuzz.sh)
   curl                          # end-to-end tests drive the OpenAI endpoint with it
 )
 
