@@ -1,0 +1,159 @@
+#include "channel/payload.h"
+
+#include <cstring>
+
+#include "base/byte_reader.h"
+#include "crypto/digest.h"
+
+namespace cllm::channel {
+namespace {
+
+// Wire format (all integers big-endian):
+//   magic "CLLMRATLS" (9) | version u8 = 1 | count u8 | field*
+//   field = tag u8 | length u32 | value
+// Tags appear at most once, in any order; unknown tags are rejected so that a
+// field a verifier does not understand can never be silently ignored.
+constexpr char kMagic[] = "CLLMRATLS";
+constexpr size_t kMagicLen = sizeof(kMagic) - 1;
+constexpr uint8_t kVersion = 1;
+
+enum Tag : uint8_t {
+  kPlatform = 1,
+  kEvidence = 2,
+  kBinaryDigest = 3,
+  kModelDigest = 4,
+  kModelName = 5,
+  kFreshness = 6,
+  kToken = 7,
+  kEndorsements = 8,
+  kMaxTag = 8,
+};
+
+void PutField(Bytes& out, uint8_t tag, ByteSpan value) {
+  out.push_back(tag);
+  PutU32Be(out, static_cast<uint32_t>(value.size()));
+  out.insert(out.end(), value.begin(), value.end());
+}
+
+Error<PayloadErrc> Malformed(const std::string& what) {
+  return MakeError(PayloadErrc::kMalformed, "attestation payload: " + what);
+}
+
+size_t Limit(uint8_t tag) {
+  switch (tag) {
+    case kPlatform: return 16;
+    case kEvidence: return kMaxEvidenceSize;
+    case kBinaryDigest:
+    case kModelDigest: return kDigestSize;
+    case kModelName: return kMaxModelNameSize;
+    case kFreshness: return kMaxFreshnessSize;
+    case kToken: return kMaxTokenSize;
+    case kEndorsements: return kMaxEvidenceSize;
+  }
+  return 0;
+}
+
+}  // namespace
+
+const char* PayloadErrcName(PayloadErrc code) {
+  switch (code) {
+    case PayloadErrc::kMalformed: return "malformed";
+    case PayloadErrc::kUnsupportedVersion: return "unsupported_version";
+    case PayloadErrc::kTooLarge: return "too_large";
+  }
+  return "unknown";
+}
+
+Bytes EncodePayload(const AttestationPayload& p) {
+  CLLM_CHECK(p.platform.size() <= Limit(kPlatform) && p.evidence.size() <= kMaxEvidenceSize);
+  CLLM_CHECK(p.model_name.size() <= kMaxModelNameSize && p.freshness.size() <= kMaxFreshnessSize);
+  CLLM_CHECK(!p.token || p.token->size() <= kMaxTokenSize);
+  CLLM_CHECK(!p.endorsements || p.endorsements->size() <= kMaxEvidenceSize);
+  Bytes out(kMagic, kMagic + kMagicLen);
+  out.push_back(kVersion);
+  out.push_back(static_cast<uint8_t>(6 + (p.token ? 1 : 0) + (p.endorsements ? 1 : 0)));
+  PutField(out, kPlatform, AsBytes(p.platform));
+  PutField(out, kEvidence, p.evidence);
+  PutField(out, kBinaryDigest, p.binary_digest);
+  PutField(out, kModelDigest, p.model_digest);
+  PutField(out, kModelName, AsBytes(p.model_name));
+  PutField(out, kFreshness, p.freshness);
+  if (p.token) PutField(out, kToken, AsBytes(*p.token));
+  if (p.endorsements) PutField(out, kEndorsements, *p.endorsements);
+  return out;
+}
+
+PayloadResult<AttestationPayload> DecodePayload(ByteSpan data) {
+  ByteReader r(data);
+  auto magic = r.Bytes(kMagicLen);
+  if (!magic.ok() || std::memcmp(magic->data(), kMagic, kMagicLen) != 0) return Malformed("bad magic");
+  auto version = r.U8();
+  if (!version.ok()) return Malformed("truncated header");
+  if (*version != kVersion) {
+    return MakeError(PayloadErrc::kUnsupportedVersion,
+                     "attestation payload version " + std::to_string(*version) + " (expected 1)");
+  }
+  auto count = r.U8();
+  if (!count.ok()) return Malformed("truncated header");
+
+  AttestationPayload p;
+  bool seen[kMaxTag + 1] = {};
+  for (unsigned i = 0; i < *count; ++i) {
+    auto tag = r.U8();
+    auto len = r.U32Be();
+    if (!tag.ok() || !len.ok()) return Malformed("truncated field header");
+    if (*tag == 0 || *tag > kMaxTag) return Malformed("unknown field tag " + std::to_string(*tag));
+    if (seen[*tag]) return Malformed("duplicate field tag " + std::to_string(*tag));
+    seen[*tag] = true;
+    if (*len > Limit(*tag)) {
+      return MakeError(PayloadErrc::kTooLarge, "attestation payload: field " + std::to_string(*tag) +
+                                                   " is " + std::to_string(*len) + " bytes, limit " +
+                                                   std::to_string(Limit(*tag)));
+    }
+    auto value = r.Bytes(*len);
+    if (!value.ok()) return Malformed("field " + std::to_string(*tag) + ": " + value.detail());
+    switch (*tag) {
+      case kPlatform: p.platform.assign(AsChars(*value)); break;
+      case kEvidence: p.evidence.assign(value->begin(), value->end()); break;
+      case kBinaryDigest:
+      case kModelDigest:
+        if (value->size() != kDigestSize) return Malformed("digest field must be 32 bytes");
+        std::memcpy(*tag == kBinaryDigest ? p.binary_digest.data() : p.model_digest.data(),
+                    value->data(), kDigestSize);
+        break;
+      case kModelName: p.model_name.assign(AsChars(*value)); break;
+      case kFreshness: p.freshness.assign(value->begin(), value->end()); break;
+      case kToken: p.token = std::string(AsChars(*value)); break;
+      case kEndorsements: p.endorsements = Bytes(value->begin(), value->end()); break;
+    }
+  }
+  if (!r.empty()) return Malformed(std::to_string(r.remaining()) + " trailing bytes");
+  for (uint8_t required : {kPlatform, kEvidence, kBinaryDigest, kModelDigest, kModelName, kFreshness}) {
+    if (!seen[required]) return Malformed("missing field " + std::to_string(required));
+  }
+  return p;
+}
+
+std::array<uint8_t, 64> ComputeReportData(ByteSpan spki_der, const AttestationPayload& p) {
+  CLLM_CHECK(p.model_name.size() <= 0xffff && p.freshness.size() <= 0xffff);
+  crypto::Hasher h(crypto::HashAlg::kSha512);
+  h.Update(AsBytes(kBindingDomain));
+  h.Update(crypto::Sha256(spki_der));
+  h.Update(p.binary_digest);
+  h.Update(p.model_digest);
+  // Length prefixes keep the variable-length fields unambiguous.
+  const uint8_t name_len[2] = {static_cast<uint8_t>(p.model_name.size() >> 8),
+                               static_cast<uint8_t>(p.model_name.size())};
+  h.Update(name_len);
+  h.Update(AsBytes(p.model_name));
+  const uint8_t fresh_len[2] = {static_cast<uint8_t>(p.freshness.size() >> 8),
+                                static_cast<uint8_t>(p.freshness.size())};
+  h.Update(fresh_len);
+  h.Update(p.freshness);
+  Bytes digest = h.Finish();
+  std::array<uint8_t, 64> out;
+  std::memcpy(out.data(), digest.data(), out.size());
+  return out;
+}
+
+}  // namespace cllm::channel

@@ -1,0 +1,67 @@
+// payload.h — the RA-TLS attestation payload and its report_data binding.
+//
+// A server's short-lived certificate carries, in the X.509 extension
+// kAttestationExtensionOid, an AttestationPayload: the TEE evidence and the
+// claims that evidence binds (binary digest, model digest, model name,
+// freshness, optional token). The evidence's 64-byte report_data is
+//
+//   SHA-512("cllm-evidence-v1" ‖ SHA-256(SPKI DER) ‖ binary_digest[32] ‖
+//           model_digest[32] ‖ u16be(len name) ‖ name ‖ u16be(len freshness) ‖ freshness)
+//
+// so a client that recomputes it from the certificate it actually received
+// knows the evidence speaks for that TLS key and those claims. The byte
+// format is specified in docs/protocol.md.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+
+#include "base/bytes.h"
+#include "base/result.h"
+
+namespace cllm::channel {
+
+// A UUID-based OID (ITU-T X.667, arc 2.25) allocated for cllm's RA-TLS
+// payload: 92a4fe43-28fd-4b46-8981-e054822fcd27.
+inline constexpr char kAttestationExtensionOid[] = "2.25.194923981122409259258916185190203116839";
+
+inline constexpr char kBindingDomain[] = "cllm-evidence-v1";
+inline constexpr size_t kDigestSize = 32;
+inline constexpr size_t kMaxModelNameSize = 256;
+inline constexpr size_t kMaxFreshnessSize = 64;
+inline constexpr size_t kMaxEvidenceSize = 1 << 20;  // quotes with embedded chains are ~10 KB
+inline constexpr size_t kMaxTokenSize = 16 << 10;
+
+enum class PayloadErrc {
+  kMalformed = 1,  // bad magic, truncated, duplicate or missing field, trailing bytes
+  kUnsupportedVersion,
+  kTooLarge,       // a field longer than its limit
+};
+const char* PayloadErrcName(PayloadErrc code);
+
+template <typename T>
+using PayloadResult = Result<T, PayloadErrc>;
+
+struct AttestationPayload {
+  std::string platform;                         // "sim", "snp", "tdx", "csv", "tpm"
+  Bytes evidence;                               // the report / quote as the platform produced it
+  std::array<uint8_t, kDigestSize> binary_digest{};  // SHA-256 of the server executable
+  std::array<uint8_t, kDigestSize> model_digest{};   // SHA-256 of the plaintext model
+  std::string model_name;
+  Bytes freshness;                              // nonce or timestamp, ≤ 64 bytes
+  std::optional<std::string> token;             // a cllm-trust token (JWT), if any
+  std::optional<Bytes> endorsements;            // certificates the verifier may need (VCEK …)
+};
+
+// EncodePayload serialises `p`; field sizes must be within the limits above
+// (a broken invariant of the caller otherwise).
+Bytes EncodePayload(const AttestationPayload& p);
+
+// DecodePayload parses untrusted bytes from a peer certificate.
+PayloadResult<AttestationPayload> DecodePayload(ByteSpan data);
+
+// ComputeReportData returns the 64-byte binding described above.
+std::array<uint8_t, 64> ComputeReportData(ByteSpan spki_der, const AttestationPayload& p);
+
+}  // namespace cllm::channel

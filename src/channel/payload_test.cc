@@ -1,0 +1,118 @@
+#include "channel/payload.h"
+
+#include <gtest/gtest.h>
+
+#include "base/encoding.h"
+
+namespace cllm::channel {
+namespace {
+
+AttestationPayload Sample() {
+  AttestationPayload p;
+  p.platform = "sim";
+  p.evidence = Bytes(100, 0xab);
+  p.binary_digest.fill(1);
+  p.model_digest.fill(2);
+  p.model_name = "qwen3";
+  p.freshness = ToBytes("nonce-123");
+  return p;
+}
+
+TEST(PayloadTest, RoundTripWithAndWithoutOptionalFields) {
+  AttestationPayload p = Sample();
+  auto back = DecodePayload(EncodePayload(p));
+  ASSERT_TRUE(back.ok()) << back.detail();
+  EXPECT_EQ(back->platform, "sim");
+  EXPECT_EQ(back->evidence, p.evidence);
+  EXPECT_EQ(back->binary_digest, p.binary_digest);
+  EXPECT_EQ(back->model_digest, p.model_digest);
+  EXPECT_EQ(back->model_name, "qwen3");
+  EXPECT_EQ(back->freshness, p.freshness);
+  EXPECT_FALSE(back->token.has_value());
+  p.token = "header.claims.sig";
+  p.endorsements = Bytes{1, 2, 3};
+  back = DecodePayload(EncodePayload(p));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->token, p.token);
+  EXPECT_EQ(back->endorsements, p.endorsements);
+}
+
+TEST(PayloadTest, RejectsMalformedInput) {
+  Bytes good = EncodePayload(Sample());
+  // Every truncation is an error, never a crash.
+  for (size_t n = 0; n < good.size(); ++n) {
+    EXPECT_EQ(DecodePayload(ByteSpan(good).first(n)).code(), PayloadErrc::kMalformed) << n;
+  }
+  Bytes bad = good;
+  bad[0] = 'X';
+  EXPECT_EQ(DecodePayload(bad).code(), PayloadErrc::kMalformed);
+  bad = good;
+  bad[9] = 2;  // version
+  EXPECT_EQ(DecodePayload(bad).code(), PayloadErrc::kUnsupportedVersion);
+  bad = good;
+  bad.push_back(0);
+  EXPECT_EQ(DecodePayload(bad).code(), PayloadErrc::kMalformed);  // trailing byte
+  bad = good;
+  bad[11] = 9;  // first field's tag → unknown
+  EXPECT_EQ(DecodePayload(bad).code(), PayloadErrc::kMalformed);
+  bad = good;
+  bad[10] = 5;  // count: one field fewer → freshness missing
+  bad.resize(bad.size() - (1 + 4 + 9));
+  EXPECT_EQ(DecodePayload(bad).code(), PayloadErrc::kMalformed);
+}
+
+TEST(PayloadTest, OversizedFieldIsTooLarge) {
+  Bytes good = EncodePayload(Sample());
+  // First field (platform, tag 1) claims 4 GiB.
+  Bytes bad = good;
+  bad[12] = bad[13] = bad[14] = bad[15] = 0xff;
+  EXPECT_EQ(DecodePayload(bad).code(), PayloadErrc::kTooLarge);
+}
+
+TEST(PayloadTest, DuplicateFieldRejected) {
+  Bytes good = EncodePayload(Sample());
+  Bytes bad(good.begin(), good.begin() + 10);
+  bad.push_back(7);
+  Bytes fields(good.begin() + 11, good.end());
+  bad.insert(bad.end(), fields.begin(), fields.end());
+  // Duplicate the platform field (tag 1, length 3, "sim").
+  bad.insert(bad.end(), {1, 0, 0, 0, 3, 's', 'i', 'm'});
+  EXPECT_EQ(DecodePayload(bad).code(), PayloadErrc::kMalformed);
+}
+
+// The binding recomputed independently (Python hashlib) for this input.
+TEST(PayloadTest, ReportDataKnownAnswer) {
+  Bytes spki = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  auto rd = ComputeReportData(spki, Sample());
+  EXPECT_EQ(HexEncode(rd),
+            "6424c88b166fcbee2b1602d514fda47ac05916712fe43fafeb42c40b868a9e2e"
+            "11dea68c31c44eb0b29e3745387708f06d5bcdd0985b1adb70623a7cc2142adf");
+}
+
+TEST(PayloadTest, EveryBoundFieldChangesReportData) {
+  Bytes spki = {0, 1, 2};
+  auto base = ComputeReportData(spki, Sample());
+  EXPECT_NE(ComputeReportData(Bytes{0, 1, 3}, Sample()), base);
+  AttestationPayload p = Sample();
+  p.binary_digest[31] ^= 1;
+  EXPECT_NE(ComputeReportData(spki, p), base);
+  p = Sample();
+  p.model_digest[0] ^= 1;
+  EXPECT_NE(ComputeReportData(spki, p), base);
+  p = Sample();
+  p.model_name = "qwen2";
+  EXPECT_NE(ComputeReportData(spki, p), base);
+  p = Sample();
+  p.freshness.push_back(0);
+  EXPECT_NE(ComputeReportData(spki, p), base);
+  // Moving a byte between name and freshness must not collide.
+  AttestationPayload a = Sample(), b = Sample();
+  a.model_name = "ab";
+  a.freshness = ToBytes("c");
+  b.model_name = "a";
+  b.freshness = ToBytes("bc");
+  EXPECT_NE(ComputeReportData(spki, a), ComputeReportData(spki, b));
+}
+
+}  // namespace
+}  // namespace cllm::channel
