@@ -38,6 +38,11 @@ struct RegisteredCommand {
 };
 std::vector<RegisteredCommand>& CommandRegistry();
 
+// SubcommandGroup returns the subcommand `name` of `app`, creating it with
+// `description` if no earlier registration did (groups such as `model` are
+// shared by several cmd_*.cc files).
+CLI::App* SubcommandGroup(CLI::App& app, const std::string& name, const std::string& description);
+
 // Fail prints "cllm: error: <message>" to stderr and returns exit code 1 (or `code`).
 int Fail(const std::string& message, int code = 1);
 

@@ -16,6 +16,15 @@ CommandRegistration::CommandRegistration(std::string name, int order, CommandSet
   CommandRegistry().push_back({std::move(name), order, std::move(setup)});
 }
 
+CLI::App* SubcommandGroup(CLI::App& app, const std::string& name, const std::string& description) {
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    if (sub->get_name() == name) return sub;
+  }
+  CLI::App* group = app.add_subcommand(name, description);
+  group->require_subcommand(1);
+  return group;
+}
+
 int Fail(const std::string& message, int code) {
   std::fprintf(stderr, "cllm: error: %s\n", message.c_str());
   return code;

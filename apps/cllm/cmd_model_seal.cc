@@ -1,0 +1,152 @@
+// `cllm model seal` / `cllm model keygen`: encrypt a model for deployment.
+//
+//   cllm model keygen -o model.key
+//   cllm model seal model.gguf -o model.cllm --key-file model.key [--key-id ID] [--name NAME]
+//   cllm model sealed-info model.cllm [--json]
+//
+// Key files hold 64 hex characters (32 bytes), created with mode 0600. The
+// plaintext never leaves this process except as the sealed file; unsealing
+// happens only inside cllm-server, into locked memory.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "apps/cllm/command.h"
+#include "base/encoding.h"
+#include "base/file.h"
+#include "base/secure.h"
+#include "crypto/random.h"
+#include "crypto/sealed_model.h"
+
+namespace cllm::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+Result<SecretBytes> ReadKeyFile(const fs::path& path) {
+  CLLM_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path, 4096));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  auto key = HexDecode(text);
+  SecureZero(text.data(), text.size());
+  if (!key.ok() || key->size() != 32) {
+    return MakeError(Errc::kParse, path.string() + ": a key file holds 64 hex characters (32 bytes)");
+  }
+  SecretBytes out(*key);
+  SecureZero(key->data(), key->size());
+  return out;
+}
+
+int Keygen(const fs::path& out) {
+  // O_EXCL: never overwrite a key that may already protect a sealed model.
+  int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Fail(out.string() + ": " + std::strerror(errno) + " (keygen never overwrites)");
+  SecretBytes key(32);
+  crypto::RandomBytes(key.mutable_span());
+  std::string hex = HexEncode(key.span()) + "\n";
+  bool ok = ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size());
+  SecureZero(hex.data(), hex.size());
+  ok = (::close(fd) == 0) && ok;
+  if (!ok) return Fail("cannot write " + out.string());
+  std::printf("wrote a new 256-bit model key to %s (mode 0600)\n", out.c_str());
+  return 0;
+}
+
+void PrintProgress(uint64_t done, uint64_t total) {
+  static int last = -1;
+  int pct = total == 0 ? 100 : static_cast<int>(done * 100 / total);
+  if (pct != last) {
+    std::fprintf(stderr, "\rsealing: %3d%% (%llu / %llu MiB)", pct,
+                 static_cast<unsigned long long>(done >> 20), static_cast<unsigned long long>(total >> 20));
+    last = pct;
+  }
+}
+
+int Seal(const fs::path& in, const fs::path& out, const fs::path& key_file, std::string key_id,
+         std::string name, uint32_t chunk_mib) {
+  auto key = ReadKeyFile(key_file);
+  if (!key.ok()) return Fail(key.detail());
+  if (key_id.empty()) key_id = key_file.stem().string();
+  if (name.empty()) name = in.stem().string();
+  crypto::SealOptions opts{.key_id = key_id, .model_name = name, .chunk_size = chunk_mib << 20,
+                           .progress = isatty(STDERR_FILENO) ? crypto::SealProgress(PrintProgress) : nullptr};
+  auto h = crypto::SealFile(in, out, key->span(), opts);
+  if (opts.progress) std::fputc('\n', stderr);
+  if (!h.ok()) return Fail(std::string(crypto::SealErrcName(h.code())) + ": " + h.detail());
+  std::printf("sealed %s → %s\n  model name       %s\n  key id           %s\n  plaintext size   %llu bytes\n"
+              "  plaintext sha256 %s\n  chunks           %llu × %u MiB\n",
+              in.c_str(), out.c_str(), h->model_name.c_str(), h->key_id.c_str(),
+              static_cast<unsigned long long>(h->plaintext_size), HexEncode(h->plaintext_digest).c_str(),
+              static_cast<unsigned long long>(h->num_chunks()), chunk_mib);
+  return 0;
+}
+
+int SealedInfo(const fs::path& in, bool json) {
+  // Only the header is read: sealed models are gigabytes.
+  std::ifstream f(in, std::ios::binary);
+  std::error_code ec;
+  uint64_t file_size = fs::file_size(in, ec);
+  if (!f || ec) return Fail("cannot read " + in.string());
+  Bytes prefix(1024);
+  f.read(reinterpret_cast<char*>(prefix.data()), static_cast<std::streamsize>(prefix.size()));
+  prefix.resize(static_cast<size_t>(f.gcount()));
+  auto h = crypto::ParseSealedHeader(prefix);
+  if (!h.ok()) return Fail(in.string() + ": " + crypto::SealErrcName(h.code()) + ": " + h.detail());
+  bool size_ok = file_size == h->SealedSize();
+  if (json) {
+    nlohmann::json j = {{"version", h->version},           {"model_name", h->model_name},
+                        {"key_id", h->key_id},             {"chunk_size", h->chunk_size},
+                        {"plaintext_size", h->plaintext_size},
+                        {"plaintext_sha256", HexEncode(h->plaintext_digest)},
+                        {"header_sha256", HexEncode(h->header_digest)},
+                        {"file_size_ok", size_ok}};
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::printf("sealed model %s (format v%u)\n  model name       %s\n  key id           %s\n"
+                "  plaintext size   %llu bytes\n  plaintext sha256 %s\n  header sha256    %s\n"
+                "  chunk size       %u bytes\n  file size        %s\n",
+                in.c_str(), h->version, h->model_name.c_str(), h->key_id.c_str(),
+                static_cast<unsigned long long>(h->plaintext_size), HexEncode(h->plaintext_digest).c_str(),
+                HexEncode(h->header_digest).c_str(), h->chunk_size,
+                size_ok ? "matches header" : "DOES NOT MATCH header (truncated or extended)");
+  }
+  return size_ok ? 0 : 1;
+}
+
+void Setup(CLI::App& app, CommandContext& ctx) {
+  CLI::App* model = SubcommandGroup(app, "model", "Inspect, convert and seal model files");
+
+  auto* keygen = model->add_subcommand("keygen", "Create a new random model key file (hex, mode 0600)");
+  static std::string keygen_out;
+  keygen->add_option("-o,--output", keygen_out, "Key file to create (never overwritten)")->required();
+  keygen->callback([&ctx] { ctx.exit_code = Keygen(keygen_out); });
+
+  auto* seal = model->add_subcommand("seal", "Encrypt a GGUF model for deployment (AES-256-GCM chunks)");
+  static std::string in, out, key_file, key_id, name;
+  static uint32_t chunk_mib = 4;
+  seal->add_option("input", in, "Plaintext model file")->required()->check(CLI::ExistingFile);
+  seal->add_option("-o,--output", out, "Sealed output file")->required();
+  seal->add_option("--key-file", key_file, "Model key file (see `cllm model keygen`)")->required();
+  seal->add_option("--key-id", key_id, "Key identifier recorded in the header (default: key file name)");
+  seal->add_option("--name", name, "Model name recorded in the header (default: input file name)");
+  seal->add_option("--chunk-mib", chunk_mib, "Chunk size in MiB (1-64)")->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  seal->callback([&ctx] { ctx.exit_code = Seal(in, out, key_file, key_id, name, chunk_mib); });
+
+  auto* info = model->add_subcommand("sealed-info", "Show the authenticated header of a sealed model");
+  static std::string info_in;
+  static bool json = false;
+  info->add_option("input", info_in, "Sealed model file")->required();
+  info->add_flag("--json", json, "Print one JSON object");
+  info->callback([&ctx] { ctx.exit_code = SealedInfo(info_in, json); });
+}
+
+CommandRegistration reg{"model-seal", 12, Setup};
+
+}  // namespace
+}  // namespace cllm::app
