@@ -4,6 +4,8 @@ add_library(cllm_flags INTERFACE)
 target_compile_options(cllm_flags INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
   -Wunused -Woverloaded-virtual -Wimplicit-fallthrough
+  # GCC 12 reports false positives through std::variant/optional moves.
+  $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>
   $<$<BOOL:${CLLM_WERROR}>:-Werror>)
 target_compile_definitions(cllm_flags INTERFACE
   CLLM_VERSION="${PROJECT_VERSION}"

@@ -44,6 +44,7 @@ enum class GgufErrc {
   kBadShape,           // zero/negative dims, too many dims, element count overflow, row not a block multiple
   kMissingKey,         // a required metadata key is absent (typed getters)
   kWrongType,          // a metadata key has another type than required (typed getters)
+  kBadValue,           // a metadata value is invalid (a bool that is neither 0 nor 1)
 };
 const char* GgufErrcName(GgufErrc code);
 

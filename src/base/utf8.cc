@@ -1,0 +1,37 @@
+#include "base/utf8.h"
+
+namespace cllm {
+
+size_t Utf8SequenceLength(uint8_t c) {
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) return 2;
+  if (c >= 0xe0 && c <= 0xef) return 3;
+  if (c >= 0xf0 && c <= 0xf4) return 4;
+  return 0;
+}
+
+bool IsValidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    uint8_t c = p[i];
+    size_t len = Utf8SequenceLength(c);
+    if (len == 0 || i + len > n) return false;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xc0) != 0x80) return false;
+    }
+    // Second-byte ranges exclude overlongs (E0, F0), surrogates (ED) and
+    // code points above U+10FFFF (F4).
+    if (len >= 3) {
+      uint8_t c1 = p[i + 1];
+      if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f) || (c == 0xf0 && c1 < 0x90) ||
+          (c == 0xf4 && c1 > 0x8f)) {
+        return false;
+      }
+    }
+    i += len;
+  }
+  return true;
+}
+
+}  // namespace cllm

@@ -1,0 +1,18 @@
+// utf8.h — UTF-8 validation and decoding of untrusted text.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace cllm {
+
+// IsValidUtf8 checks well-formed UTF-8 (RFC 3629: no overlongs, no
+// surrogates, nothing above U+10FFFF).
+bool IsValidUtf8(std::string_view s);
+
+// Utf8SequenceLength returns the length announced by lead byte `c`
+// (1–4), or 0 for a continuation or invalid lead byte.
+size_t Utf8SequenceLength(uint8_t c);
+
+}  // namespace cllm

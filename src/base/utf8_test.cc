@@ -1,0 +1,27 @@
+#include "base/utf8.h"
+
+#include <gtest/gtest.h>
+
+namespace cllm {
+namespace {
+
+TEST(Utf8Test, AcceptsWellFormed) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("hello"));
+  EXPECT_TRUE(IsValidUtf8("\xe4\xbd\xa0\xe5\xa5\xbd"));      // 你好
+  EXPECT_TRUE(IsValidUtf8("\xf0\x9f\x98\x80"));              // 😀
+  EXPECT_TRUE(IsValidUtf8("\xe2\x96\x81"));                  // ▁
+}
+
+TEST(Utf8Test, RejectsMalformed) {
+  EXPECT_FALSE(IsValidUtf8("\x80"));                 // lone continuation
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));             // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xe0\x80\xaf"));         // overlong
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));         // surrogate U+D800
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));     // > U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xe4\xbd"));             // truncated
+  EXPECT_FALSE(IsValidUtf8("\xff"));
+}
+
+}  // namespace
+}  // namespace cllm
