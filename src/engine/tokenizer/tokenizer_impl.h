@@ -1,0 +1,47 @@
+// tokenizer_impl.h — the two tokenizer implementations behind Tokenizer.
+#pragma once
+
+#include <memory>
+
+#include "engine/tokenizer/vocab.h"
+
+typedef struct pcre2_real_code_8 pcre2_code_8;
+
+namespace cllm::engine {
+
+class VocabTokenizer : public Tokenizer {
+ public:
+  explicit VocabTokenizer(Vocab v) : v_(std::move(v)) {}
+  int32_t n_vocab() const override { return static_cast<int32_t>(v_.tokens.size()); }
+  TokenId bos() const override { return v_.bos; }
+  TokenId eos() const override { return v_.eos; }
+  bool IsEog(TokenId id) const override;
+  TokenType GetTokenType(TokenId id) const override;
+  const std::string& TokenText(TokenId id) const override;
+
+ protected:
+  Vocab v_;
+};
+
+class SpmTokenizer : public VocabTokenizer {
+ public:
+  using VocabTokenizer::VocabTokenizer;
+  std::vector<TokenId> Encode(std::string_view text, bool add_special, bool parse_special) const override;
+  std::string TokenToPiece(TokenId id, bool render_special) const override;
+};
+
+class BpeTokenizer : public VocabTokenizer {
+ public:
+  // Create compiles the pre-tokenizer regex for v.pre.
+  static TokenizerResult<std::unique_ptr<Tokenizer>> Create(Vocab v);
+  ~BpeTokenizer() override;
+  std::vector<TokenId> Encode(std::string_view text, bool add_special, bool parse_special) const override;
+  std::string TokenToPiece(TokenId id, bool render_special) const override;
+
+ private:
+  BpeTokenizer(Vocab v, pcre2_code_8* re) : VocabTokenizer(std::move(v)), re_(re) {}
+  void EncodeWord(std::string_view word, std::vector<TokenId>& out) const;
+  pcre2_code_8* re_;
+};
+
+}  // namespace cllm::engine
