@@ -1,0 +1,87 @@
+#include "engine/model/kv_cache.h"
+
+#include <cstring>
+
+#include "base/check.h"
+#include "base/secure.h"
+#include "engine/kernels/kernels.h"
+
+namespace cllm::engine {
+
+KvCache::KvCache(const ModelConfig& c, KvType type, int max_positions)
+    : n_layer_(c.n_layer),
+      kv_dim_(c.n_head_kv * c.head_dim),
+      max_positions_(max_positions),
+      type_(type),
+      elem_size_(type == KvType::kF32 ? 4 : 2),
+      block_bytes_(static_cast<size_t>(n_layer_) * 2 * kBlockSize * static_cast<size_t>(kv_dim_) * elem_size_) {}
+
+int KvCache::Length(int seq) const {
+  auto it = lengths_.find(seq);
+  return it == lengths_.end() ? 0 : it->second;
+}
+
+ModelResult<Ok> KvCache::Prepare(int seq, int n) {
+  if (n > max_positions_) {
+    return MakeError(ModelErrc::kContextFull, "sequence needs " + std::to_string(n) + " positions, context is " +
+                                                  std::to_string(max_positions_));
+  }
+  auto& table = tables_[seq];
+  while (static_cast<int>(table.size()) * kBlockSize < n) {
+    int id;
+    if (!free_.empty()) {
+      id = free_.back();
+      free_.pop_back();
+    } else {
+      id = static_cast<int>(blocks_.size());
+      blocks_.push_back(std::make_unique<uint8_t[]>(block_bytes_));  // value-initialised: zero
+    }
+    table.push_back(id);
+  }
+  return OkStatus();
+}
+
+void KvCache::SetLength(int seq, int n) { lengths_[seq] = n; }
+
+void KvCache::Release(int seq) {
+  auto it = tables_.find(seq);
+  if (it != tables_.end()) {
+    for (int id : it->second) {
+      SecureZero(blocks_[id].get(), block_bytes_);
+      free_.push_back(id);
+    }
+    tables_.erase(it);
+  }
+  lengths_.erase(seq);
+}
+
+size_t KvCache::blocks_in_use() const { return blocks_.size() - free_.size(); }
+
+uint8_t* KvCache::Slot(int layer, int kv, int seq, int pos) const {
+  const auto& table = tables_.at(seq);
+  CLLM_CHECK(pos >= 0 && pos / kBlockSize < static_cast<int>(table.size()));
+  size_t index = ((static_cast<size_t>(layer) * 2 + kv) * kBlockSize + pos % kBlockSize) * kv_dim_;
+  return blocks_[table[pos / kBlockSize]].get() + index * elem_size_;
+}
+
+void KvCache::Store(int layer, int kv, int seq, int pos, const float* src) {
+  uint8_t* dst = Slot(layer, kv, seq, pos);
+  if (type_ == KvType::kF32) {
+    std::memcpy(dst, src, static_cast<size_t>(kv_dim_) * 4);
+  } else {
+    auto* h = reinterpret_cast<uint16_t*>(dst);
+    for (int i = 0; i < kv_dim_; ++i) h[i] = F32ToF16(src[i]);
+  }
+}
+
+void KvCache::Load(int layer, int kv, int seq, int pos, float* dst) const {
+  const uint8_t* src = Slot(layer, kv, seq, pos);
+  if (type_ == KvType::kF32) {
+    std::memcpy(dst, src, static_cast<size_t>(kv_dim_) * 4);
+  } else {
+    const auto* h = reinterpret_cast<const uint16_t*>(src);
+    for (int i = 0; i < kv_dim_; ++i) dst[i] = F16ToF32(h[i]);
+  }
+}
+
+}  // namespace cllm::engine

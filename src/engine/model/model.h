@@ -1,0 +1,59 @@
+// model.h — a loaded model and its batched forward pass.
+//
+// Forward takes a batch of (sequence, position, token) entries: a prompt's
+// prefill is one batch, a decode step is one entry per sequence, and a step
+// may mix both across sequences (continuous batching). Weight matmuls run
+// over the whole batch through kernels.h; attention runs per entry against
+// its own sequence's KV cache. Model code never sees SIMD or threads.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "engine/gguf/gguf.h"
+#include "engine/model/config.h"
+#include "engine/model/kv_cache.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace cllm::engine {
+
+struct BatchEntry {
+  int seq = 0;           // sequence id (any int; the KV cache is per sequence)
+  int pos = 0;           // position in the sequence
+  TokenId token = 0;
+  bool logits = false;   // whether to return logits for this entry
+};
+
+class Model {
+ public:
+  // Load binds a parsed GGUF file: config, weights (used in place from the
+  // file's bytes), tokenizer.
+  static ModelResult<std::unique_ptr<Model>> Load(GgufFile file);
+  static ModelResult<std::unique_ptr<Model>> Open(const std::filesystem::path& path);
+
+  const ModelConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const GgufFile& file() const { return file_; }
+
+  // Forward runs `batch` and appends, for every entry with logits = true in
+  // batch order, n_vocab logits to *out_logits. Entries of one sequence must
+  // have consecutive positions continuing that sequence (a position below
+  // its current length rewinds it). Errors: kBadBatch, kContextFull.
+  ModelResult<Ok> Forward(const std::vector<BatchEntry>& batch, KvCache& cache,
+                          std::vector<float>* out_logits) const;
+
+ private:
+  Model(GgufFile file, ModelConfig config, ModelWeights weights, std::unique_ptr<Tokenizer> tok)
+      : file_(std::move(file)), config_(std::move(config)), weights_(std::move(weights)), tokenizer_(std::move(tok)) {}
+  void Attention(int layer, const std::vector<BatchEntry>& batch, const KvCache& cache, const float* q,
+                 float* out) const;
+
+  GgufFile file_;
+  ModelConfig config_;
+  ModelWeights weights_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+};
+
+}  // namespace cllm::engine

@@ -1,0 +1,43 @@
+#include "engine/model/ops.h"
+
+#include <cmath>
+
+namespace cllm::engine::ops {
+
+void RmsNorm(const float* x, const float* w, int n, float eps, float* out) {
+  double ss = 0.0;
+  for (int i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  const float scale = static_cast<float>(1.0 / std::sqrt(ss / n + eps));
+  for (int i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
+}
+
+void Rope(float* head, int n_rot, int pos, float base, RopeStyle style) {
+  const int half = n_rot / 2;
+  for (int i = 0; i < half; ++i) {
+    const double theta = pos * std::pow(static_cast<double>(base), -2.0 * i / n_rot);
+    const float c = static_cast<float>(std::cos(theta)), s = static_cast<float>(std::sin(theta));
+    float* a = style == RopeStyle::kNormal ? head + 2 * i : head + i;
+    float* b = style == RopeStyle::kNormal ? head + 2 * i + 1 : head + i + half;
+    const float x0 = *a, x1 = *b;
+    *a = x0 * c - x1 * s;
+    *b = x0 * s + x1 * c;
+  }
+}
+
+void Softmax(float* x, int n) {
+  float max = x[0];
+  for (int i = 1; i < n; ++i) max = std::max(max, x[i]);
+  double sum = 0.0;
+  for (int i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void SwiGlu(const float* gate, const float* up, int n, float* out) {
+  for (int i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+}  // namespace cllm::engine::ops

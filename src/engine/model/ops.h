@@ -1,0 +1,21 @@
+// ops.h — the element-wise and per-head operations of a transformer layer.
+// They know nothing of models; shapes are passed explicitly.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/model/config.h"
+
+namespace cllm::engine::ops {
+
+// RmsNorm: out[i] = x[i] / sqrt(mean(x²) + eps) · w[i], over n elements.
+void RmsNorm(const float* x, const float* w, int n, float eps, float* out);
+// Rope rotates the first n_rot dims of one head (head_dim floats) in place
+// for position `pos`: theta_i = pos · base^(−2i / n_rot).
+void Rope(float* head, int n_rot, int pos, float base, RopeStyle style);
+// Softmax in place over n elements (max-subtracted).
+void Softmax(float* x, int n);
+// SwiGlu: out[i] = silu(gate[i]) · up[i].
+void SwiGlu(const float* gate, const float* up, int n, float* out);
+
+}  // namespace cllm::engine::ops

@@ -1,0 +1,171 @@
+// The shared decoder-only transformer forward pass (llama, qwen2, qwen3).
+//
+// Shapes (n = batch entries):
+//   x        [n, n_embd]     residual stream
+//   q        [n, n_head · head_dim],  k, v [n, n_head_kv · head_dim]
+//   ffn      [n, n_ff]
+#include <cmath>
+
+#include "engine/kernels/kernels.h"
+#include "engine/model/model.h"
+#include "engine/model/ops.h"
+
+namespace cllm::engine {
+
+ModelResult<std::unique_ptr<Model>> Model::Load(GgufFile file) {
+  CLLM_ASSIGN_OR_RETURN(ModelConfig config, ConfigFromGguf(file));
+  CLLM_ASSIGN_OR_RETURN(ModelWeights weights, BindWeights(file, config));
+  auto tok = Tokenizer::FromGguf(file);
+  if (!tok.ok()) return MakeError(ModelErrc::kTokenizer, tok.detail());
+  if ((*tok)->n_vocab() != config.n_vocab) return MakeError(ModelErrc::kBadHparams, "vocabulary size mismatch");
+  return std::unique_ptr<Model>(new Model(std::move(file), std::move(config), std::move(weights), std::move(tok).value()));
+}
+
+ModelResult<std::unique_ptr<Model>> Model::Open(const std::filesystem::path& path) {
+  auto f = GgufFile::Open(path);
+  if (!f.ok()) return MakeError(ModelErrc::kBadFile, std::string(GgufErrcName(f.code())) + ": " + f.detail());
+  return Load(std::move(f).value());
+}
+
+namespace {
+
+void MatMulRef(const WeightRef& w, const float* x, int n, float* out) {
+  MatMul(w.type, w.data, w.n_rows, w.n_cols, x, n, out);
+}
+
+void AddBias(float* x, const std::vector<float>& b, int n) {
+  if (b.empty()) return;
+  const int d = static_cast<int>(b.size());
+  for (int t = 0; t < n; ++t) {
+    for (int i = 0; i < d; ++i) x[t * d + i] += b[i];
+  }
+}
+
+}  // namespace
+
+void Model::Attention(int layer, const std::vector<BatchEntry>& batch, const KvCache& cache, const float* q,
+                      float* out) const {
+  const ModelConfig& c = config_;
+  const int hd = c.head_dim, q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
+  const int group = c.n_head / c.n_head_kv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  std::vector<float> k(static_cast<size_t>(kv_dim)), v(static_cast<size_t>(kv_dim)), scores;
+  for (size_t e = 0; e < batch.size(); ++e) {
+    const BatchEntry& b = batch[e];
+    const int len = b.pos + 1;  // causal: positions 0..pos of this sequence
+    scores.assign(static_cast<size_t>(c.n_head) * len, 0.0f);
+    for (int p = 0; p < len; ++p) {
+      cache.Load(layer, 0, b.seq, p, k.data());
+      for (int h = 0; h < c.n_head; ++h) {
+        const float* qh = q + e * q_dim + h * hd;
+        const float* kh = k.data() + (h / group) * hd;
+        double dot = 0;
+        for (int i = 0; i < hd; ++i) dot += static_cast<double>(qh[i]) * kh[i];
+        scores[static_cast<size_t>(h) * len + p] = static_cast<float>(dot) * scale;
+      }
+    }
+    for (int h = 0; h < c.n_head; ++h) ops::Softmax(&scores[static_cast<size_t>(h) * len], len);
+    float* o = out + e * q_dim;
+    std::fill(o, o + q_dim, 0.0f);
+    for (int p = 0; p < len; ++p) {
+      cache.Load(layer, 1, b.seq, p, v.data());
+      for (int h = 0; h < c.n_head; ++h) {
+        const float w = scores[static_cast<size_t>(h) * len + p];
+        const float* vh = v.data() + (h / group) * hd;
+        for (int i = 0; i < hd; ++i) o[h * hd + i] += w * vh[i];
+      }
+    }
+  }
+}
+
+ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& cache,
+                               std::vector<float>* out_logits) const {
+  const ModelConfig& c = config_;
+  const int n = static_cast<int>(batch.size());
+  if (n == 0) return OkStatus();
+
+  // --- validate the batch and reserve KV space ------------------------------
+  std::map<int, int> next_pos;  // seq → expected next position within this batch
+  for (const BatchEntry& b : batch) {
+    if (b.token < 0 || b.token >= c.n_vocab) {
+      return MakeError(ModelErrc::kBadBatch, "token id " + std::to_string(b.token) + " out of range");
+    }
+    auto it = next_pos.find(b.seq);
+    int expected = it == next_pos.end() ? cache.Length(b.seq) : it->second;
+    bool first = it == next_pos.end();
+    if (b.pos < 0 || (first ? b.pos > expected : b.pos != expected)) {
+      return MakeError(ModelErrc::kBadBatch, "sequence " + std::to_string(b.seq) + ": position " +
+                                                 std::to_string(b.pos) + " does not continue it (expected " +
+                                                 std::to_string(expected) + ")");
+    }
+    next_pos[b.seq] = b.pos + 1;
+  }
+  for (const auto& [seq, end] : next_pos) CLLM_RETURN_IF_ERROR(cache.Prepare(seq, end));
+
+  const int q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  std::vector<float> x(static_cast<size_t>(n) * c.n_embd), xn(x.size());
+  std::vector<float> q(static_cast<size_t>(n) * q_dim), k(static_cast<size_t>(n) * kv_dim), v(k.size());
+  std::vector<float> attn(q.size()), proj(x.size());
+  std::vector<float> gate(static_cast<size_t>(n) * c.n_ff), up(gate.size()), act(gate.size());
+
+  const size_t emb_row = RowSizeBytes(weights_.token_embd.type, c.n_embd);
+  for (int t = 0; t < n; ++t) {
+    const auto* row = static_cast<const uint8_t*>(weights_.token_embd.data) + emb_row * batch[t].token;
+    DequantizeRow(weights_.token_embd.type, row, &x[static_cast<size_t>(t) * c.n_embd], c.n_embd);
+  }
+
+  for (int l = 0; l < c.n_layer; ++l) {
+    const LayerWeights& w = weights_.layers[l];
+    // --- attention ----------------------------------------------------------
+    for (int t = 0; t < n; ++t) ops::RmsNorm(&x[t * c.n_embd], w.attn_norm.data(), c.n_embd, c.rms_eps, &xn[t * c.n_embd]);
+    MatMulRef(w.wq, xn.data(), n, q.data());
+    MatMulRef(w.wk, xn.data(), n, k.data());
+    MatMulRef(w.wv, xn.data(), n, v.data());
+    AddBias(q.data(), w.bq, n);
+    AddBias(k.data(), w.bk, n);
+    AddBias(v.data(), w.bv, n);
+    for (int t = 0; t < n; ++t) {
+      for (int h = 0; h < c.n_head; ++h) {
+        float* qh = &q[static_cast<size_t>(t) * q_dim + h * c.head_dim];
+        if (c.qk_norm) ops::RmsNorm(qh, w.q_norm.data(), c.head_dim, c.rms_eps, qh);
+        ops::Rope(qh, c.n_rot, batch[t].pos, c.rope_base, c.rope);
+      }
+      for (int h = 0; h < c.n_head_kv; ++h) {
+        float* kh = &k[static_cast<size_t>(t) * kv_dim + h * c.head_dim];
+        if (c.qk_norm) ops::RmsNorm(kh, w.k_norm.data(), c.head_dim, c.rms_eps, kh);
+        ops::Rope(kh, c.n_rot, batch[t].pos, c.rope_base, c.rope);
+      }
+      cache.Store(l, 0, batch[t].seq, batch[t].pos, &k[static_cast<size_t>(t) * kv_dim]);
+      cache.Store(l, 1, batch[t].seq, batch[t].pos, &v[static_cast<size_t>(t) * kv_dim]);
+    }
+    Attention(l, batch, cache, q.data(), attn.data());
+    MatMulRef(w.wo, attn.data(), n, proj.data());
+    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+    // --- feed-forward (SwiGLU) ---------------------------------------------
+    for (int t = 0; t < n; ++t) ops::RmsNorm(&x[t * c.n_embd], w.ffn_norm.data(), c.n_embd, c.rms_eps, &xn[t * c.n_embd]);
+    MatMulRef(w.w_gate, xn.data(), n, gate.data());
+    MatMulRef(w.w_up, xn.data(), n, up.data());
+    ops::SwiGlu(gate.data(), up.data(), static_cast<int>(gate.size()), act.data());
+    MatMulRef(w.w_down, act.data(), n, proj.data());
+    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+  }
+  for (const auto& [seq, end] : next_pos) cache.SetLength(seq, end);
+
+  // --- logits for the entries that asked ------------------------------------
+  std::vector<float> rows;
+  int n_out = 0;
+  for (int t = 0; t < n; ++t) {
+    if (!batch[t].logits) continue;
+    rows.resize(static_cast<size_t>(n_out + 1) * c.n_embd);
+    ops::RmsNorm(&x[t * c.n_embd], weights_.output_norm.data(), c.n_embd, c.rms_eps, &rows[static_cast<size_t>(n_out) * c.n_embd]);
+    ++n_out;
+  }
+  if (n_out > 0 && out_logits != nullptr) {
+    size_t start = out_logits->size();
+    out_logits->resize(start + static_cast<size_t>(n_out) * c.n_vocab);
+    MatMulRef(weights_.output, rows.data(), n_out, out_logits->data() + start);
+  }
+  return OkStatus();
+}
+
+}  // namespace cllm::engine
