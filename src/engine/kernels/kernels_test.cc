@@ -89,6 +89,23 @@ TEST(KernelDequantTest, HandBuiltQ4_K) {
   EXPECT_EQ(y[128], 6.0f);
 }
 
+TEST(KernelDequantTest, HandBuiltQ5_K) {
+  BlockQ5_K b{};
+  b.d = F32ToF16(1.0f);
+  b.dmin = F32ToF16(1.0f);
+  b.scales[0] = 1;   // sub-block 0: scale 1, min 0
+  b.scales[1] = 2;   // sub-block 1: scale 2, min 0
+  b.scales[5] = 3;   // sub-block 1 min 3
+  b.qs[0] = 0x21;    // x[0] low 1; x[32] low 2
+  b.qh[0] = 0x03;    // bit 0 → x[0] +16; bit 1 → x[32] +16
+  b.qh[1] = 0x04;    // bit 2 → x[65] (sub-block 2) +16
+  float y[256];
+  DequantizeRow(GgmlType::kQ5_K, &b, y, 256);
+  EXPECT_EQ(y[0], 1.0f * (1 + 16));
+  EXPECT_EQ(y[32], 2.0f * (2 + 16) - 3.0f);
+  EXPECT_EQ(y[65], 0.0f * 16);  // sub-block 2 has scale 0
+}
+
 TEST(KernelDequantTest, HandBuiltQ6_K) {
   BlockQ6_K b{};
   b.d = F32ToF16(0.25f);

@@ -1,6 +1,7 @@
 // Tokenizers against llama.cpp's ids: every case in reference/tokenizer-*.json
 // (with and without special handling) and every model's reference prompt.
 #include "engine/tokenizer/tokenizer.h"
+#include "engine/tokenizer/chat.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -98,6 +99,23 @@ TEST(TokenizerTest, Qwen3SpecialTokens) {
   EXPECT_GT(q->Encode("<|im_end|>", false, false).size(), 1u);  // plain text without parse_special
   EXPECT_EQ(q->bos(), 151643);
   EXPECT_TRUE(q->Encode("", true, true).empty());  // Qwen adds no BOS
+}
+
+}  // namespace
+}  // namespace cllm::engine
+
+namespace cllm::engine {
+namespace {
+
+TEST(ChatTest, ChatMlForQwenAndPlainForStoryModels) {
+  std::vector<ChatTurn> turns = {{"system", "Be brief."}, {"user", "Hi"}};
+  EXPECT_EQ(FormatChatAs(ChatFormat::kChatMl, turns, true),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(FormatChatAs(ChatFormat::kPlain, turns, true), "Be brief.\nHi");
+  CLLM_SHARED_PATH(qwen, "models/ggml-vocab-qwen3.gguf");
+  CLLM_SHARED_PATH(stories, "models/stories260K-f32.gguf");
+  EXPECT_EQ(*DetectChatFormat(GgufFile::Open(qwen).value()), ChatFormat::kChatMl);
+  EXPECT_EQ(*DetectChatFormat(GgufFile::Open(stories).value()), ChatFormat::kPlain);
 }
 
 }  // namespace
