@@ -20,6 +20,18 @@ CryptoStatus CheckSizes(ByteSpan key, ByteSpan nonce) {
 // OpenSSL's update/final take int lengths: feed large buffers in pieces.
 constexpr size_t kMaxPiece = size_t{1} << 30;
 
+// FeedAad passes the associated data (no output) to an initialised context.
+bool FeedAad(EVP_CIPHER_CTX* ctx, ByteSpan aad, bool encrypt) {
+  int len = 0;
+  for (size_t off = 0; off < aad.size(); off += kMaxPiece) {
+    int piece = static_cast<int>(std::min(kMaxPiece, aad.size() - off));
+    int rc = encrypt ? EVP_EncryptUpdate(ctx, nullptr, &len, aad.data() + off, piece)
+                     : EVP_DecryptUpdate(ctx, nullptr, &len, aad.data() + off, piece);
+    if (rc != 1) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 CryptoResult<Bytes> Aes256GcmSeal(ByteSpan key, ByteSpan nonce, ByteSpan aad, ByteSpan plaintext) {
@@ -28,13 +40,8 @@ CryptoResult<Bytes> Aes256GcmSeal(ByteSpan key, ByteSpan nonce, ByteSpan aad, By
   if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce.data()) != 1) {
     return OpenSslError(CryptoErrc::kInternal, "AES-GCM init");
   }
+  if (!FeedAad(ctx.get(), aad, true)) return OpenSslError(CryptoErrc::kInternal, "AES-GCM aad");
   int len = 0;
-  for (size_t off = 0; off < aad.size(); off += kMaxPiece) {
-    int piece = static_cast<int>(std::min(kMaxPiece, aad.size() - off));
-    if (EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data() + off, piece) != 1) {
-      return OpenSslError(CryptoErrc::kInternal, "AES-GCM aad");
-    }
-  }
   Bytes out(plaintext.size() + kGcmTagSize);
   size_t written = 0;
   for (size_t off = 0; off < plaintext.size(); off += kMaxPiece) {
@@ -65,13 +72,8 @@ CryptoStatus Aes256GcmOpenInto(ByteSpan key, ByteSpan nonce, ByteSpan aad, ByteS
   if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce.data()) != 1) {
     return OpenSslError(CryptoErrc::kInternal, "AES-GCM init");
   }
+  if (!FeedAad(ctx.get(), aad, false)) return OpenSslError(CryptoErrc::kInternal, "AES-GCM aad");
   int len = 0;
-  for (size_t off = 0; off < aad.size(); off += kMaxPiece) {
-    int piece = static_cast<int>(std::min(kMaxPiece, aad.size() - off));
-    if (EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data() + off, piece) != 1) {
-      return OpenSslError(CryptoErrc::kInternal, "AES-GCM aad");
-    }
-  }
   size_t written = 0;
   for (size_t off = 0; off < ct_len; off += kMaxPiece) {
     int piece = static_cast<int>(std::min(kMaxPiece, ct_len - off));

@@ -30,6 +30,17 @@ Error<SealErrc> OsErr(const std::string& what, const std::filesystem::path& p) {
   return Err(SealErrc::kIo, what + " " + p.string() + ": " + std::strerror(errno));
 }
 
+// ReadOnlyFd owns a descriptor opened for reading.
+struct ReadOnlyFd {
+  int fd;
+  explicit ReadOnlyFd(const std::filesystem::path& p) : fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC)) {}
+  ~ReadOnlyFd() {
+    if (fd >= 0) ::close(fd);
+  }
+  ReadOnlyFd(const ReadOnlyFd&) = delete;
+  ReadOnlyFd& operator=(const ReadOnlyFd&) = delete;
+};
+
 bool ValidKeyId(const std::string& id) {
   if (id.empty() || id.size() > kMaxKeyId) return false;
   for (char c : id) {
@@ -215,12 +226,9 @@ SealResult<SealedHeader> SealFile(const std::filesystem::path& in, const std::fi
   if (options.chunk_size < kMinChunkSize || options.chunk_size > kMaxChunkSize) {
     return Err(SealErrc::kInvalidArgument, "chunk size must be between 4 KiB and 64 MiB");
   }
-  int fd = ::open(in.c_str(), O_RDONLY | O_CLOEXEC);
+  ReadOnlyFd file(in);
+  const int fd = file.fd;
   if (fd < 0) return OsErr("cannot open", in);
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return Err(SealErrc::kIo, in.string() + " is not a regular file");
 
@@ -307,12 +315,9 @@ SealResult<LockedBuffer> Unseal(ByteSpan sealed, ByteSpan key) {
 
 SealResult<LockedBuffer> UnsealFile(const std::filesystem::path& in, ByteSpan key,
                                     const SealProgress& progress) {
-  int fd = ::open(in.c_str(), O_RDONLY | O_CLOEXEC);
+  ReadOnlyFd file(in);
+  const int fd = file.fd;
   if (fd < 0) return OsErr("cannot open", in);
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
   uint8_t prefix[kMaxHeader];
   ssize_t got = ::pread(fd, prefix, sizeof prefix, 0);
   if (got < 0) return OsErr("cannot read", in);
