@@ -119,7 +119,7 @@ std::vector<TokenId> SpmTokenizer::Encode(std::string_view text, bool add_specia
       continue;
     }
     std::string s;
-    if (v_.add_space_prefix && prev_special) s = " ";
+    if (v_.add_space_prefix && prev_special) s.push_back(' ');  // (not `s = " "`: GCC 12 -Wrestrict false positive)
     s.append(f.text);
     std::string escaped;
     for (char c : s) {
