@@ -1,0 +1,83 @@
+#include "server/api_keys.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cctype>
+#include <set>
+
+#include "base/encoding.h"
+#include "base/file.h"
+#include "base/json_guard.h"
+#include "crypto/digest.h"
+
+namespace cllm::server {
+namespace {
+
+ApiError Bad(std::string m) { return MakeError(ApiErrc::kBadRequest, "api keys: " + std::move(m)); }
+ApiError Unauthorized(std::string m) { return MakeError(ApiErrc::kUnauthorized, std::move(m)); }
+
+bool ValidUser(const std::string& u) {
+  if (u.empty() || u.size() > 64) return false;
+  for (char c : u) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '@')) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string ApiKeys::DigestHex(std::string_view key) { return HexEncode(crypto::Sha256(AsBytes(key))); }
+
+ApiResult<ApiKeys> ApiKeys::Parse(std::string_view text) {
+  if (!JsonDepthWithin(text)) return Bad("nesting too deep");
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Bad("not a JSON object");
+  ApiKeys keys;
+  std::set<std::string> users, digests;
+  for (const auto& [k, v] : j.items()) {
+    if (k != "keys") return Bad("unknown field '" + k + "'");
+    if (!v.is_array()) return Bad("'keys' must be an array");
+    for (size_t i = 0; i < v.size(); ++i) {
+      const auto& e = v[i];
+      std::string where = "keys[" + std::to_string(i) + "]";
+      if (!e.is_object()) return Bad(where + " must be an object");
+      for (const auto& [ek, ev] : e.items()) {
+        if (ek != "user" && ek != "sha256") return Bad(where + ": unknown field '" + ek + "'");
+        if (!ev.is_string()) return Bad(where + "." + ek + " must be a string");
+      }
+      if (!e.contains("user") || !e.contains("sha256")) return Bad(where + " needs 'user' and 'sha256'");
+      std::string user = e["user"], hex = e["sha256"];
+      if (!ValidUser(user)) return Bad(where + ": user ids are 1-64 of [A-Za-z0-9._@-]");
+      auto digest = HexDecode(hex);
+      if (!digest.ok() || digest->size() != 32) return Bad(where + ": sha256 must be 64 hex characters");
+      if (!users.insert(user).second) return Bad(where + ": duplicate user '" + user + "'");
+      if (!digests.insert(HexEncode(*digest)).second) return Bad(where + ": duplicate key digest");
+      keys.entries_.push_back({user, std::move(digest).value()});
+    }
+  }
+  return keys;
+}
+
+ApiResult<ApiKeys> ApiKeys::Load(const std::filesystem::path& path) {
+  auto text = ReadTextFile(path, 1 << 20);
+  if (!text.ok()) return Bad(text.detail());
+  return Parse(*text);
+}
+
+ApiResult<std::string> ApiKeys::Authenticate(std::string_view header) const {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) {
+    return Unauthorized("missing API key (send 'Authorization: Bearer <key>')");
+  }
+  auto digest = crypto::Sha256(AsBytes(header.substr(kBearer.size())));
+  const Entry* found = nullptr;
+  for (const auto& e : entries_) {
+    // No early exit: every digest is compared.
+    bool match = ConstantTimeEqual(digest, e.digest);
+    if (match) found = &e;
+  }
+  if (found == nullptr) return Unauthorized("unknown API key");
+  return found->user;
+}
+
+}  // namespace cllm::server
