@@ -21,6 +21,14 @@ if(CLLM_SANITIZE)
   set(_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_compile_options(${_san})
   add_link_options(${_san})
+  # ASan's instrumentation defeats GCC 12's value-range analysis; its
+  # flow-sensitive buffer warnings then fire on impossible paths (e.g. a
+  # vector::resize bound of 2^64-15). The plain build keeps these warnings
+  # under -Werror; only the sanitizer build drops them.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    add_compile_options(-Wno-stringop-overflow -Wno-stringop-overread
+                        -Wno-array-bounds -Wno-restrict)
+  endif()
 endif()
 
 # cllm_add_test(NAME SOURCES... LIBS ... [LABEL label])
