@@ -8,10 +8,12 @@
 // ("reported_tcb", "mr_td", ...) for display and for platform-specific policy.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "attestation/errors.h"
 #include "base/bytes.h"
 
 namespace cllm::attestation {
@@ -33,17 +35,42 @@ enum class TcbStatus {
 };
 const char* TcbStatusName(TcbStatus s);
 
-struct Claims {
-  Platform platform = Platform::kSim;
-  bool simulated = true;          // true only for the simulated TEE; labelled in every message
-  Bytes measurement;              // SNP MEASUREMENT, TDX MRTD, CSV digest, sim measurement
-  Bytes report_data;              // 64 bytes on every platform we support
-  bool debug = false;
-  TcbStatus tcb_status = TcbStatus::kNotApplicable;
-  std::vector<std::string> advisory_ids;
+class VerifiedEvidence;
+struct Policy;
+class Claims;
+AttestResult<Claims> Appraise(const VerifiedEvidence& evidence, const Policy& policy);
+
+// Claims are read-only to everyone but Appraise (policy.h), which is their
+// only constructor: a Claims value in hand means "verified AND appraised".
+class Claims {
+ public:
+  Platform platform() const { return platform_; }
+  // simulated is true only for the simulated TEE; every message that shows
+  // these claims labels them "SIMULATED".
+  bool simulated() const { return simulated_; }
+  const Bytes& measurement() const { return measurement_; }  // SNP MEASUREMENT, TDX MRTD, CSV digest, sim
+  const Bytes& report_data() const { return report_data_; }  // 64 bytes on every platform we support
+  bool debug() const { return debug_; }
+  TcbStatus tcb_status() const { return tcb_status_; }
+  const std::vector<std::string>& advisory_ids() const { return advisory_ids_; }
+  const std::map<std::string, uint64_t>& tcb() const { return tcb_; }
   // Platform-specific verified fields, spec names → printable value (hex for
   // byte strings, decimal for numbers).
-  std::map<std::string, std::string> fields;
+  const std::map<std::string, std::string>& fields() const { return fields_; }
+
+ private:
+  friend AttestResult<Claims> Appraise(const VerifiedEvidence& evidence, const Policy& policy);
+  Claims() = default;
+
+  Platform platform_ = Platform::kSim;
+  bool simulated_ = true;
+  Bytes measurement_;
+  Bytes report_data_;
+  bool debug_ = false;
+  TcbStatus tcb_status_ = TcbStatus::kNotApplicable;
+  std::vector<std::string> advisory_ids_;
+  std::map<std::string, uint64_t> tcb_;
+  std::map<std::string, std::string> fields_;
 };
 
 }  // namespace cllm::attestation

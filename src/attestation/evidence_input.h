@@ -11,6 +11,7 @@
 #include "attestation/errors.h"
 #include "attestation/verified.h"
 #include "base/bytes.h"
+#include "crypto/keys.h"
 #include "crypto/x509.h"
 
 namespace cllm::attestation {
@@ -23,6 +24,9 @@ struct EvidenceInput {
   // Trust anchors. Empty means the vendor roots pinned in the library
   // (AMD ARKs, Intel SGX Root CA, Hygon HRK); tests may pass others.
   std::vector<crypto::Certificate> roots;
+  // Simulated TEE only: the sim platform public keys the policy pins. There is
+  // no built-in sim key; an empty list makes every sim report fail.
+  std::vector<crypto::PublicKey> sim_platform_keys;
   // When non-null, every check appends a step as it passes; a failing check
   // appends its step with the error detail before returning.
   std::vector<CheckStep>* trace = nullptr;

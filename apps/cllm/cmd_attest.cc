@@ -1,0 +1,258 @@
+// `cllm attest verify --evidence FILE ...`: verify attestation evidence from
+// files and explain every step, then appraise it against a policy.
+//
+// Exit codes (docs/attestation.md): 0 verified AND appraised; 1 verification
+// failed (signature, chain, collateral, format); 2 usage or input error
+// (bad option value, unreadable file, invalid policy); 3 verified but the
+// policy is not satisfied. `cllm attest https://HOST:PORT` (servers) is added
+// to the same `attest` group by another file.
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "apps/cllm/command.h"
+#include "attestation/policy.h"
+#include "attestation/verify.h"
+#include "base/encoding.h"
+#include "base/file.h"
+
+namespace cllm::app {
+namespace {
+
+using attestation::AttestErrc;
+using attestation::AttestErrcName;
+using attestation::Platform;
+using nlohmann::json;
+
+constexpr int kExitVerifyFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitAppraisalFailed = 3;
+
+struct VerifyArgs {
+  std::string evidence;
+  std::vector<std::string> certs;
+  std::string collateral;
+  std::string policy;
+  std::string at;
+  std::string platform = "auto";
+  bool json = false;
+};
+
+// ParseRfc3339 accepts "YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)" (RFC 3339 §5.6).
+std::optional<crypto::TimePoint> ParseRfc3339(const std::string& s) {
+  int y, mo, d, h, mi, sec, consumed = 0;
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &consumed) != 6 ||
+      consumed != 19) {
+    return std::nullopt;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  size_t pos = 19;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    size_t digits = 0;
+    while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) ++pos, ++digits;
+    if (digits == 0) return std::nullopt;  // fractions are ignored: certificates have 1 s precision
+  }
+  long offset = 0;
+  std::string zone = s.substr(pos);
+  if (zone == "Z" || zone == "z") {
+    offset = 0;
+  } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
+    int oh = 0, om = 0;
+    if (std::sscanf(zone.c_str() + 1, "%2d:%2d", &oh, &om) != 2 || oh > 23 || om > 59) return std::nullopt;
+    offset = (oh * 3600L + om * 60L) * (zone[0] == '+' ? 1 : -1);
+  } else {
+    return std::nullopt;
+  }
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec == 60 ? 59 : sec;
+  time_t t = timegm(&tm);
+  return std::chrono::system_clock::from_time_t(t - offset);
+}
+
+std::string FormatTime(crypto::TimePoint tp) {
+  time_t t = std::chrono::system_clock::to_time_t(tp);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json ClaimsJson(const attestation::Claims& c) {
+  json j = {{"platform", attestation::PlatformName(c.platform())},
+            {"simulated", c.simulated()},
+            {"measurement", HexEncode(c.measurement())},
+            {"report_data", HexEncode(c.report_data())},
+            {"debug", c.debug()},
+            {"tcb_status", attestation::TcbStatusName(c.tcb_status())},
+            {"advisory_ids", c.advisory_ids()},
+            {"tcb", c.tcb()},
+            {"fields", c.fields()}};
+  return j;
+}
+
+void PrintClaims(const attestation::Claims& c) {
+  std::printf("\nclaims%s:\n", c.simulated() ? " (SIMULATED TEE — not hardware evidence)" : "");
+  std::printf("  platform     %s%s\n", attestation::PlatformName(c.platform()), c.simulated() ? " (simulated)" : "");
+  std::printf("  measurement  %s\n", HexEncode(c.measurement()).c_str());
+  std::printf("  report_data  %s\n", HexEncode(c.report_data()).c_str());
+  std::printf("  debug        %s\n", c.debug() ? "true" : "false");
+  std::printf("  tcb_status   %s\n", attestation::TcbStatusName(c.tcb_status()));
+  for (const auto& id : c.advisory_ids()) std::printf("  advisory     %s\n", id.c_str());
+  for (const auto& [k, v] : c.tcb()) std::printf("  tcb %-24s %llu\n", k.c_str(), static_cast<unsigned long long>(v));
+  for (const auto& [k, v] : c.fields()) std::printf("  %-28s %s\n", k.c_str(), v.c_str());
+}
+
+// Report collects what is printed at the end, as text or as one JSON object.
+struct Report {
+  bool as_json = false;
+  json out = json::object();
+
+  int Finish(int exit_code) {
+    if (as_json) std::printf("%s\n", out.dump(2).c_str());
+    return exit_code;
+  }
+};
+
+int Verify(const VerifyArgs& args) {
+  Report rep{args.json};
+  auto usage = [&](const std::string& msg) {
+    if (!args.json) return Fail(msg, kExitUsage);
+    rep.out["verdict"] = "usage_error";
+    rep.out["error"] = {{"code", "usage"}, {"detail", msg}};
+    return rep.Finish(kExitUsage);
+  };
+
+  // --- inputs ----------------------------------------------------------------
+  auto evidence = ReadFile(args.evidence, 1 << 24);
+  if (!evidence.ok()) return usage(args.evidence + ": " + evidence.detail());
+  attestation::EvidenceInput input;
+  input.evidence = *evidence;
+  for (const auto& path : args.certs) {
+    auto c = ReadFile(path, 1 << 24);
+    if (!c.ok()) return usage(path + ": " + c.detail());
+    input.cert_files.push_back(std::move(c).value());
+  }
+  if (!args.collateral.empty()) {
+    auto c = ReadFile(args.collateral, 1 << 26);
+    if (!c.ok()) return usage(args.collateral + ": " + c.detail());
+    input.collateral = std::move(c).value();
+  }
+  input.at = std::chrono::system_clock::now();
+  if (!args.at.empty()) {
+    auto at = ParseRfc3339(args.at);
+    if (!at) return usage("--at: not an RFC 3339 time (e.g. 2025-06-01T00:00:00Z): " + args.at);
+    input.at = *at;
+  }
+  attestation::Policy policy = attestation::Policy::Default();
+  if (!args.policy.empty()) {
+    auto p = attestation::LoadPolicy(args.policy);
+    if (!p.ok()) return usage(std::string(AttestErrcName(p.code())) + ": " + p.detail());
+    policy = std::move(p).value();
+  }
+  input.sim_platform_keys = policy.sim_platform_keys;
+
+  std::optional<Platform> platform;
+  if (args.platform == "auto") {
+    platform = attestation::SniffPlatform(input.evidence);
+    if (!platform) return usage(args.evidence + ": unrecognised evidence format; pass --platform");
+  } else {
+    platform = attestation::ParsePlatformName(args.platform);
+    if (!platform) return usage("--platform: expected auto, snp, tdx, csv, tpm or sim");
+  }
+  const bool sim = *platform == Platform::kSim;
+  rep.out["evidence"] = args.evidence;
+  rep.out["platform"] = attestation::PlatformName(*platform);
+  rep.out["simulated"] = sim;
+  rep.out["at"] = FormatTime(input.at);
+  rep.out["policy"] = args.policy.empty() ? "default" : args.policy;
+  if (!args.json) {
+    std::printf("evidence: %s (%zu bytes), platform %s%s\nverification time: %s\n", args.evidence.c_str(),
+                evidence->size(), attestation::PlatformName(*platform),
+                sim ? " — SIMULATED TEE, not hardware evidence" : "", FormatTime(input.at).c_str());
+    std::printf("\nverification:\n");
+  }
+
+  // --- verification ------------------------------------------------------------
+  std::vector<attestation::CheckStep> trace;
+  input.trace = &trace;
+  auto verified = attestation::VerifyEvidence(*platform, input);
+  json steps = json::array();
+  for (size_t i = 0; i < trace.size(); ++i) {
+    // The verifier appends the failing check last, with the error as detail.
+    bool failed = !verified.ok() && i + 1 == trace.size() && trace[i].detail == verified.detail();
+    steps.push_back({{"name", trace[i].name}, {"detail", trace[i].detail}, {"ok", !failed}});
+    if (!args.json) {
+      std::printf("  %s %s: %s\n", failed ? "✗" : "✓", trace[i].name.c_str(), trace[i].detail.c_str());
+    }
+  }
+  rep.out["steps"] = steps;
+  if (!verified.ok()) {
+    rep.out["verdict"] = "verification_failed";
+    rep.out["error"] = {{"code", AttestErrcName(verified.code())}, {"detail", verified.detail()}};
+    if (!args.json) {
+      std::printf("  ✗ %s: %s\n\nverdict: NOT VERIFIED\n", AttestErrcName(verified.code()), verified.detail().c_str());
+    }
+    return rep.Finish(kExitVerifyFailed);
+  }
+
+  // --- appraisal ---------------------------------------------------------------
+  json warnings = json::array();
+  const auto& pp = policy.per_platform[*platform];
+  if (pp.measurements.empty()) warnings.push_back("measurement not pinned by the policy: any launch measurement is accepted");
+  if (!policy.report_data) warnings.push_back("report_data not checked (no expected value in the policy): freshness and key binding are not established");
+  rep.out["warnings"] = warnings;
+  if (!args.json) {
+    std::printf("\nappraisal (policy: %s):\n", args.policy.empty() ? "default" : args.policy.c_str());
+    for (const auto& w : warnings) std::printf("  ! %s\n", w.get<std::string>().c_str());
+  }
+  auto claims = attestation::Appraise(*verified, policy);
+  if (!claims.ok()) {
+    rep.out["verdict"] = "appraisal_failed";
+    rep.out["error"] = {{"code", AttestErrcName(claims.code())}, {"detail", claims.detail()}};
+    if (!args.json) {
+      std::printf("  ✗ %s: %s\n\nverdict: VERIFIED, POLICY NOT SATISFIED\n", AttestErrcName(claims.code()),
+                  claims.detail().c_str());
+    }
+    return rep.Finish(kExitAppraisalFailed);
+  }
+  rep.out["verdict"] = "ok";
+  rep.out["error"] = nullptr;
+  rep.out["claims"] = ClaimsJson(*claims);
+  if (!args.json) {
+    std::printf("  ✓ policy satisfied\n");
+    PrintClaims(*claims);
+    std::printf("\nverdict: OK%s\n", claims->simulated() ? " (SIMULATED TEE — not hardware evidence)" : "");
+  }
+  return rep.Finish(0);
+}
+
+void Setup(CLI::App& app, CommandContext& ctx) {
+  CLI::App* attest = SubcommandGroup(app, "attest", "Verify and explain TEE attestation evidence");
+  auto* cmd = attest->add_subcommand("verify", "Verify an evidence file, appraise it against a policy, explain each step");
+  static VerifyArgs args;
+  cmd->add_option("--evidence", args.evidence, "Evidence file (SNP report, TDX quote, CSV report, TPM quote, sim report)")
+      ->required();
+  cmd->add_option("--certs", args.certs, "Certificate file (PEM or DER); repeatable");
+  cmd->add_option("--collateral", args.collateral, "Collateral file (TDX TCB info / QE identity / CRLs)");
+  cmd->add_option("--policy", args.policy, "Policy JSON (default: real platforms, no sim, no debug, UpToDate)");
+  cmd->add_option("--at", args.at, "Verification time, RFC 3339 (default: now)");
+  cmd->add_option("--platform", args.platform, "auto, snp, tdx, csv, tpm or sim")->capture_default_str();
+  cmd->add_flag("--json", args.json, "Print one JSON object");
+  cmd->callback([&ctx] { ctx.exit_code = Verify(args); });
+}
+
+CommandRegistration reg{"attest", 40, Setup};
+
+}  // namespace
+}  // namespace cllm::app

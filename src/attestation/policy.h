@@ -1,0 +1,82 @@
+// policy.h — reference values and the appraisal of verified evidence.
+//
+// Verification (snp/, tdx/, csv/, tpm/, sim/) answers "did genuine hardware
+// sign this?"; appraisal answers "is this the TEE we are willing to talk
+// to?": allowed platforms, measurements, TCB floor, debug, required field
+// values, expected report_data. Appraise is the only code that constructs
+// Claims. The JSON file format is documented in docs/attestation.md.
+//
+// Fail closed: the simulated TEE is refused unless the policy lists "sim";
+// debug is refused unless "allow_debug" is true; only TCB status UpToDate is
+// accepted unless "tcb_statuses" says otherwise.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "attestation/claims.h"
+#include "attestation/errors.h"
+#include "attestation/verified.h"
+#include "base/bytes.h"
+#include "crypto/keys.h"
+
+namespace cllm::attestation {
+
+// PlatformPolicy holds the reference values of one platform ("snp": {...}).
+struct PlatformPolicy {
+  // Accepted launch measurements; empty means "not pinned" (any measurement
+  // is accepted and `cllm attest verify` warns).
+  std::vector<Bytes> measurements;
+  // Minimum value per TCB component, keys as VerifiedEvidence::Data::tcb
+  // ("snp.microcode", "tdx.tee_tcb_svn[0]", ...). A component the evidence
+  // does not report fails the check.
+  std::map<std::string, uint64_t> min_tcb;
+  // Required exact values of verified fields, keys as
+  // VerifiedEvidence::Data::fields (or ::tcb, compared in decimal); hex
+  // values compare case-insensitively.
+  std::map<std::string, std::string> fields;
+};
+
+struct Policy {
+  std::set<Platform> platforms;  // allowed platforms; "sim" only when listed
+  std::map<Platform, PlatformPolicy> per_platform;
+  std::set<TcbStatus> tcb_statuses = {TcbStatus::kUpToDate};
+  bool allow_debug = false;
+  std::optional<Bytes> report_data;  // 64 bytes when set
+  // Carried for the channel and trust layers (they recompute report_data from
+  // these); Appraise itself does not look at them.
+  std::vector<Bytes> binary_digests;
+  std::vector<Bytes> model_digests;
+  // The sim platform public keys the verifier trusts ("sim": {"platform_keys"}).
+  std::vector<crypto::PublicKey> sim_platform_keys;
+
+  // Default is what `cllm attest verify` uses without --policy: every real
+  // platform allowed, sim not, debug forbidden, UpToDate only, nothing pinned.
+  static Policy Default();
+};
+
+// ParsePolicy parses the JSON policy format. Unknown keys, bad hex, wrong
+// types and out-of-range values fail with kPolicyInvalid naming the key.
+[[nodiscard]] AttestResult<Policy> ParsePolicy(std::string_view json_text);
+// LoadPolicy reads and parses a policy file (kIo when it cannot be read).
+[[nodiscard]] AttestResult<Policy> LoadPolicy(const std::filesystem::path& path);
+
+// ParsePlatformName maps "snp", "tdx", "csv", "tpm", "sim" to a Platform.
+std::optional<Platform> ParsePlatformName(std::string_view name);
+std::optional<TcbStatus> ParseTcbStatusName(std::string_view name);
+
+// Appraise checks verified evidence against the policy and returns Claims on
+// success. Checks run in a fixed order (platform, debug, TCB status, TCB
+// floor, measurement, required fields, report_data) and the first failure is
+// returned: kSimulatedNotAllowed, kPolicyViolation, kDebugEnabled,
+// kTcbTooLow or kReportDataMismatch, with detail
+// "field X: expected ..., found ..." (prefixed "[SIMULATED TEE] " for sim).
+[[nodiscard]] AttestResult<Claims> Appraise(const VerifiedEvidence& evidence,
+                                            const Policy& policy);
+
+}  // namespace cllm::attestation
