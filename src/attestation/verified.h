@@ -21,7 +21,8 @@ class VerifierPass;  // see internal/verifier_pass.h
 // One line of the verification checklist, for `cllm attest verify` output.
 struct CheckStep {
   std::string name;    // "VCEK chain to pinned AMD Genoa ARK"
-  std::string detail;  // "ARK → ASK → VCEK at 2025-06-01T00:00:00Z"
+  std::string detail;  // "ARK → ASK → VCEK at 2025-06-01T00:00:00Z"; on failure the error detail
+  bool ok = true;      // false only for the failing (last) step
 };
 
 class VerifiedEvidence {

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "attestation/internal/trace.h"
 #include "attestation/internal/verifier_pass.h"
 #include "base/byte_reader.h"
 #include "base/encoding.h"
@@ -55,15 +56,6 @@ AttestStatus Reserved(ByteReader& r, size_t n, const char* where) {
 template <size_t N>
 AttestResult<std::array<uint8_t, N>> ReadArray(ByteReader& r, const char* what) {
   return Read(r.Array<N>(), what);
-}
-
-void Step(const EvidenceInput& in, std::string name, std::string detail) {
-  if (in.trace != nullptr) in.trace->push_back({std::move(name), std::move(detail)});
-}
-
-Error<AttestErrc> FailStep(const EvidenceInput& in, const std::string& name, Error<AttestErrc> e) {
-  Step(in, name, e.detail);
-  return e;
 }
 
 }  // namespace
