@@ -201,7 +201,12 @@ int Verify(const VerifyArgs& args) {
     rep.out["verdict"] = "verification_failed";
     rep.out["error"] = {{"code", AttestErrcName(verified.code())}, {"detail", verified.detail()}};
     if (!args.json) {
-      std::printf("  ✗ %s: %s\n\nverdict: NOT VERIFIED\n", AttestErrcName(verified.code()), verified.detail().c_str());
+      // The failing check is normally the last traced step; say so only when
+      // the verifier failed before tracing anything.
+      if (trace.empty() || trace.back().ok) {
+        std::printf("  ✗ %s\n", verified.detail().c_str());
+      }
+      std::printf("\nverdict: NOT VERIFIED (%s)\n", AttestErrcName(verified.code()));
     }
     return rep.Finish(kExitVerifyFailed);
   }

@@ -31,7 +31,7 @@ int SimKeygen(const std::string& out) {
   std::string pub = key->public_key().ToPem();
   auto st2 = WriteFileAtomic(out + ".pub", AsBytes(pub), 0644);
   if (!st2.ok()) return Fail(out + ".pub: " + st2.detail());
-  nlohmann::json snippet = {{"platforms", {"sim"}}, {"sim", {{"platform_keys", {pub}}}}};
+  nlohmann::json snippet = {{"version", 1}, {"platforms", {"sim"}}, {"sim", {{"platform_keys", {pub}}}}};
   std::printf("wrote sim platform key %s (keep private) and %s.pub\n", out.c_str(), out.c_str());
   std::printf("platform_id %s\n", HexEncode(att::sim::PlatformId(key->public_key())).c_str());
   std::printf("pin it in a policy (SIMULATED TEE — development only):\n%s\n", snippet.dump(2).c_str());

@@ -1,0 +1,116 @@
+// The `cllm` executable as a user runs it: exit codes, the explained
+// checklist, JSON output. The simulated TEE flow needs no shared data;
+// real-evidence flows are in the attestation library's tests.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Run {
+  int exit_code;
+  std::string out;  // stdout + stderr
+};
+
+Run Cllm(const std::string& args) {
+  std::string cmd = std::string(CLLM_BINARY) + " " + args + " 2>&1";
+  Run r{-1, ""};
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("cllm_cli_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string P(const std::string& name) const { return (dir_ / name).string(); }
+
+  // A sim platform key, a report binding `rd`, and a policy pinning the key.
+  void MakeSimEvidence(const std::string& rd, const std::string& extra_policy = "", bool debug = false) {
+    ASSERT_EQ(Cllm("attest sim-keygen -o " + P("plat.key")).exit_code, 0);
+    std::string measurement(96, 'c');
+    auto r = Cllm("attest sim-report --key " + P("plat.key") + " --report-data " + rd + " --measurement " +
+                  measurement + (debug ? " --debug" : "") + " -o " + P("r.bin"));
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    std::ifstream pub(P("plat.key.pub"));
+    std::string pem((std::istreambuf_iterator<char>(pub)), {});
+    nlohmann::json policy = {{"version", 1}, {"platforms", {"sim"}}, {"sim", {{"platform_keys", {pem}}}}};
+    if (!extra_policy.empty()) policy.update(nlohmann::json::parse(extra_policy));
+    std::ofstream(P("policy.json")) << policy.dump();
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(CliTest, VersionAndHelp) {
+  auto v = Cllm("--version");
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.out.find("cllm"), std::string::npos);
+  auto h = Cllm("attest verify --help");
+  EXPECT_EQ(h.exit_code, 0);
+  EXPECT_NE(h.out.find("--evidence"), std::string::npos);
+  EXPECT_NE(Cllm("no-such-command").exit_code, 0);
+}
+
+TEST_F(CliTest, SimEvidenceVerifiesOnlyWithAPolicyThatPinsIt) {
+  const std::string rd(128, 'a');
+  MakeSimEvidence(rd);
+  auto no_policy = Cllm("attest verify --evidence " + P("r.bin"));
+  EXPECT_EQ(no_policy.exit_code, 1) << no_policy.out;
+  EXPECT_NE(no_policy.out.find("NOT VERIFIED"), std::string::npos) << no_policy.out;
+  auto ok = Cllm("attest verify --evidence " + P("r.bin") + " --policy " + P("policy.json"));
+  EXPECT_EQ(ok.exit_code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("SIMULATED TEE"), std::string::npos);
+  EXPECT_NE(ok.out.find("verdict: OK"), std::string::npos) << ok.out;
+}
+
+TEST_F(CliTest, AppraisalFailureExitsThreeWithExpectedVsFound) {
+  MakeSimEvidence(std::string(128, 'a'), R"({"report_data": ")" + std::string(128, 'b') + "\"}");
+  auto r = Cllm("attest verify --evidence " + P("r.bin") + " --policy " + P("policy.json") + " --json");
+  EXPECT_EQ(r.exit_code, 3) << r.out;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out;
+  EXPECT_EQ(j["error"]["code"], "report_data_mismatch");
+  EXPECT_NE(j["error"]["detail"].get<std::string>().find("expected bbbb"), std::string::npos);
+}
+
+TEST_F(CliTest, DebugReportIsRefusedUnlessAllowed) {
+  MakeSimEvidence(std::string(128, 'a'), "", /*debug=*/true);
+  auto r = Cllm("attest verify --evidence " + P("r.bin") + " --policy " + P("policy.json"));
+  EXPECT_EQ(r.exit_code, 3) << r.out;
+  EXPECT_NE(r.out.find("debug"), std::string::npos);
+}
+
+TEST_F(CliTest, BadInputsAreUsageErrors) {
+  EXPECT_EQ(Cllm("attest verify --evidence " + P("missing.bin")).exit_code, 2);
+  std::ofstream(P("junk.bin")) << "not evidence";
+  EXPECT_EQ(Cllm("attest verify --evidence " + P("junk.bin")).exit_code, 2);
+  MakeSimEvidence(std::string(128, 'a'));
+  std::ofstream(P("bad_policy.json")) << R"({"version":1,"platforms":["sim"],"alow_debug":true})";
+  auto r = Cllm("attest verify --evidence " + P("r.bin") + " --policy " + P("bad_policy.json"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("alow_debug"), std::string::npos) << r.out;
+  EXPECT_EQ(Cllm("attest verify --evidence " + P("r.bin") + " --at yesterday").exit_code, 2);
+  EXPECT_EQ(Cllm("attest sim-report --key " + P("plat.key") + " --report-data abcd -o " + P("x")).exit_code, 2);
+}
+
+}  // namespace
