@@ -4,10 +4,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -21,6 +25,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
 
 std::string HttpRequest::Header(const std::string& lower_name) const {
   auto it = headers.find(lower_name);
@@ -29,33 +34,83 @@ std::string HttpRequest::Header(const std::string& lower_name) const {
 
 namespace {
 
-// Writes on a blocking socket; any failure marks the connection dead.
-class SocketWriter : public ResponseWriter {
+void SetTimeout(int fd, int option, std::chrono::milliseconds ms) {
+  if (ms.count() < 1) ms = std::chrono::milliseconds(1);  // 0 would mean "forever"
+  struct timeval tv;
+  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+  setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
+}
+
+// Conn is the byte transport of one connection: plain TCP or TLS over the
+// same socket. Reads honour SO_RCVTIMEO (set per read from the request's
+// deadline); ReadSome returns 0 at end of stream and -1 on error or timeout.
+class Conn {
  public:
-  SocketWriter(tcp::socket& s, bool keep_alive) : s_(s), keep_alive_(keep_alive) {}
+  explicit Conn(int fd) : fd_(fd) {}
+  virtual ~Conn() = default;
+  virtual long ReadSome(char* buf, size_t max) {
+    for (;;) {
+      ssize_t n = ::recv(fd_, buf, max, 0);
+      if (n < 0 && errno == EINTR) continue;
+      return n < 0 ? -1 : static_cast<long>(n);
+    }
+  }
+  virtual bool WriteAll(std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+  virtual void Close() {}
+  int fd() const { return fd_; }
+
+ protected:
+  int fd_;
+};
+
+class TlsConn : public Conn {
+ public:
+  TlsConn(int fd, std::unique_ptr<crypto::TlsSession> s) : Conn(fd), session_(std::move(s)) {}
+  long ReadSome(char* buf, size_t max) override {
+    auto r = session_->Read(max);
+    if (!r.ok()) return -1;
+    std::memcpy(buf, r->data(), r->size());
+    return static_cast<long>(r->size());
+  }
+  bool WriteAll(std::string_view data) override { return session_->Write(AsBytes(data)).ok(); }
+  void Close() override { session_->Shutdown(); }
+
+ private:
+  std::unique_ptr<crypto::TlsSession> session_;
+};
+
+std::string StatusLine(int status) {
+  return "HTTP/1.1 " + std::to_string(status) + " " +
+         std::string(http::obsolete_reason(static_cast<http::status>(status))) + "\r\n";
+}
+
+// ConnWriter sends the response; any failed write marks the client gone.
+class ConnWriter : public ResponseWriter {
+ public:
+  ConnWriter(Conn& c, bool keep_alive) : c_(c), keep_alive_(keep_alive) {}
 
   void Send(int status, std::string_view content_type, std::string_view body) override {
-    http::response<http::string_body> res{static_cast<http::status>(status), 11};
-    res.set(http::field::server, "cllm");
-    res.set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
-    res.set(http::field::cache_control, "no-store");
-    res.keep_alive(keep_alive_);
-    res.body() = std::string(body);
-    res.prepare_payload();
-    beast::error_code ec;
-    http::write(s_, res, ec);
-    ok_ = !ec;
+    std::string out = StatusLine(status) + "Server: cllm\r\nContent-Type: " + std::string(content_type) +
+                      "\r\nCache-Control: no-store\r\nContent-Length: " + std::to_string(body.size()) +
+                      "\r\nConnection: " + (keep_alive_ ? "keep-alive" : "close") + "\r\n\r\n";
+    out.append(body);
+    Raw(out);
     done_ = true;
   }
 
   bool BeginStream(int status, std::string_view content_type) override {
-    std::string head = "HTTP/1.1 " + std::to_string(status) + " " +
-                       std::string(http::obsolete_reason(static_cast<http::status>(status))) +
-                       "\r\nServer: cllm\r\nContent-Type: " + std::string(content_type) +
-                       "\r\nCache-Control: no-store\r\nTransfer-Encoding: chunked\r\nConnection: " +
-                       (keep_alive_ ? "keep-alive" : "close") + "\r\n\r\n";
-    streaming_ = true;
-    return Raw(head);
+    return Raw(StatusLine(status) + "Server: cllm\r\nContent-Type: " + std::string(content_type) +
+               "\r\nCache-Control: no-store\r\nTransfer-Encoding: chunked\r\nConnection: " +
+               (keep_alive_ ? "keep-alive" : "close") + "\r\n\r\n");
   }
 
   bool Write(std::string_view chunk) override {
@@ -76,27 +131,65 @@ class SocketWriter : public ResponseWriter {
  private:
   bool Raw(const std::string& bytes) {
     if (!ok_) return false;
-    beast::error_code ec;
-    asio::write(s_, asio::buffer(bytes), ec);
-    ok_ = !ec;
+    ok_ = c_.WriteAll(bytes);
     return ok_;
   }
 
-  tcp::socket& s_;
+  Conn& c_;
   bool keep_alive_;
   bool ok_ = true;
   bool done_ = false;
-  bool streaming_ = false;
 };
 
-void SendError(tcp::socket& s, http::status status, const char* message) {
-  http::response<http::string_body> res{status, 11};
-  res.set(http::field::content_type, "application/json");
-  res.keep_alive(false);
-  res.body() = std::string(R"({"error":{"message":")") + message + R"(","type":"invalid_request_error"}})";
-  res.prepare_payload();
-  beast::error_code ec;
-  http::write(s, res, ec);
+void SendError(Conn& c, int status, const char* message) {
+  ConnWriter w(c, /*keep_alive=*/false);
+  w.Send(status, "application/json",
+         std::string(R"({"error":{"message":")") + message + R"(","type":"invalid_request_error"}})");
+}
+
+enum class ReadOutcome { kOk, kClosed, kTimeout, kTooLarge, kBad };
+
+// ReadRequest feeds bytes into Beast's parser until one request is complete.
+// `pending` carries bytes read past the end of the previous request.
+ReadOutcome ReadRequest(Conn& c, std::string& pending, http::request_parser<http::string_body>& parser,
+                        std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  parser.eager(true);
+  char buf[16384];
+  for (;;) {
+    if (!pending.empty()) {
+      beast::error_code ec;
+      size_t used = parser.put(asio::buffer(pending.data(), pending.size()), ec);
+      pending.erase(0, used);
+      if (ec == http::error::need_more) {
+        ec = {};
+      } else if (ec == http::error::body_limit) {
+        return ReadOutcome::kTooLarge;
+      } else if (ec == http::error::header_limit) {
+        return ReadOutcome::kTooLarge;
+      } else if (ec) {
+        return ReadOutcome::kBad;
+      }
+      if (parser.is_done()) return ReadOutcome::kOk;
+      if (used > 0 && !pending.empty()) continue;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return ReadOutcome::kTimeout;
+    SetTimeout(c.fd(), SO_RCVTIMEO, left);
+    long n = c.ReadSome(buf, sizeof buf);
+    if (n == 0) {
+      if (!parser.got_some() && pending.empty()) return ReadOutcome::kClosed;
+      beast::error_code ec;
+      parser.put_eof(ec);
+      if (!ec && parser.is_done()) return ReadOutcome::kOk;
+      return ReadOutcome::kBad;
+    }
+    if (n < 0) {
+      if (Clock::now() >= deadline) return ReadOutcome::kTimeout;
+      return ReadOutcome::kClosed;  // reset, TLS error
+    }
+    pending.append(buf, static_cast<size_t>(n));
+  }
 }
 
 }  // namespace
@@ -106,14 +199,13 @@ struct HttpServer::Impl {
   tcp::acceptor acceptor{io};
   HttpHandler handler;
   HttpLimits limits;
+  std::shared_ptr<crypto::TlsContext> tls;
   std::thread accept_thread;
   std::atomic<bool> stopping{false};
   std::atomic<int> active{0};
   std::mutex mu;
   std::condition_variable idle;
-
   std::set<int> open_fds;  // live connections, shut down by Stop()
-  tcp protocol = tcp::v4();
 
   void AcceptLoop() {
     while (!stopping) {
@@ -124,18 +216,23 @@ struct HttpServer::Impl {
         if (stopping) break;
         continue;
       }
+      int fd = socket.release(ec);
+      if (ec) continue;
+      std::unique_lock<std::mutex> lock(mu);
       if (active.load() >= limits.max_connections) {
-        SendError(socket, http::status::service_unavailable, "too many connections");
+        lock.unlock();
+        Conn c(fd);
+        SetTimeout(fd, SO_SNDTIMEO, std::chrono::milliseconds(1000));
+        SendError(c, 503, "too many connections");
+        ::close(fd);
         continue;
       }
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        ++active;
-        open_fds.insert(socket.native_handle());
-      }
-      std::thread([this, fd = socket.release()]() {
+      ++active;
+      open_fds.insert(fd);
+      lock.unlock();
+      std::thread([this, fd] {
         Serve(fd);
-        std::lock_guard<std::mutex> lock(mu);
+        std::lock_guard<std::mutex> guard(mu);
         open_fds.erase(fd);
         ::close(fd);
         if (--active == 0) idle.notify_all();
@@ -143,68 +240,50 @@ struct HttpServer::Impl {
     }
   }
 
-  // ReadRequest reads one request head + body under a deadline. Each
-  // connection thread runs its own small io_context only for this read; the
-  // response is written synchronously on the same socket. On expiry the read
-  // is cancelled (not the socket closed), so a 408 can still be sent.
-  static beast::error_code ReadRequest(asio::io_context& cio, tcp::socket& socket, beast::flat_buffer& buffer,
-                                       http::request_parser<http::string_body>& parser, int timeout_ms) {
-    beast::error_code result;
-    bool expired = false;
-    asio::steady_timer timer(cio, std::chrono::milliseconds(timeout_ms));
-    timer.async_wait([&](beast::error_code ec) {
-      if (ec) return;
-      expired = true;
-      beast::error_code ignored;
-      socket.cancel(ignored);
-    });
-    http::async_read(socket, buffer, parser, [&](beast::error_code ec, size_t) {
-      result = ec;
-      timer.cancel();
-    });
-    cio.restart();
-    cio.run();
-    return expired ? beast::error_code(beast::error::timeout) : result;
-  }
-
   void Serve(int fd) {
-    asio::io_context cio;
-    tcp::socket socket(cio, protocol, ::dup(fd));
-    beast::flat_buffer buffer;
+    const std::chrono::milliseconds read_timeout(limits.read_timeout_ms);
+    SetTimeout(fd, SO_SNDTIMEO, std::chrono::milliseconds(limits.write_timeout_ms));
+    std::unique_ptr<Conn> conn;
+    if (tls) {
+      SetTimeout(fd, SO_RCVTIMEO, read_timeout);
+      auto session = crypto::TlsSession::Handshake(tls, fd);
+      if (!session.ok()) {
+        log::debug("TLS handshake from a client failed: {}", session.detail());
+        return;
+      }
+      conn = std::make_unique<TlsConn>(fd, std::move(session).value());
+    } else {
+      conn = std::make_unique<Conn>(fd);
+    }
+    std::string pending;
     while (!stopping) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
       parser.body_limit(limits.max_body_bytes);
-      beast::error_code ec = ReadRequest(cio, socket, buffer, parser, limits.read_timeout_ms);
-      if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-          ec == asio::error::operation_aborted)
-        return;
-      if (ec == http::error::body_limit) {
-        SendError(socket, http::status::payload_too_large, "request body too large");
-        return;
-      }
-      if (ec == beast::error::timeout) {
-        // An idle keep-alive connection just closes; a half-sent request
-        // learns why.
-        if (parser.got_some()) SendError(socket, http::status::request_timeout, "request not received in time");
-        return;
-      }
-      if (ec) {
-        SendError(socket, http::status::bad_request, "malformed HTTP request");
-        return;
+      switch (ReadRequest(*conn, pending, parser, read_timeout)) {
+        case ReadOutcome::kOk: break;
+        case ReadOutcome::kClosed: return;
+        case ReadOutcome::kTooLarge: return SendError(*conn, 413, "request too large");
+        case ReadOutcome::kBad: return SendError(*conn, 400, "malformed HTTP request");
+        case ReadOutcome::kTimeout:
+          // An idle keep-alive connection just closes; a half-sent request
+          // learns why.
+          if (parser.got_some() || !pending.empty()) SendError(*conn, 408, "request not received in time");
+          return;
       }
       auto& req = parser.get();
       HttpRequest r;
       r.method = std::string(req.method_string());
       r.target = std::string(req.target());
+      r.tls = tls != nullptr;
       for (const auto& field : req) {
         std::string name(field.name_string());
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         r.headers[name] = std::string(field.value());
       }
       r.body = std::move(req.body());
       bool keep_alive = req.keep_alive();
-      SocketWriter writer(socket, keep_alive);
+      ConnWriter writer(*conn, keep_alive);
       try {
         handler(r, writer);
       } catch (const std::exception& e) {
@@ -214,7 +293,11 @@ struct HttpServer::Impl {
         if (!writer.done()) writer.Send(500, "application/json", R"({"error":{"message":"internal error"}})");
       }
       if (!writer.done()) writer.Send(500, "application/json", R"({"error":{"message":"no response"}})");
-      if (!writer.ok() || !keep_alive) return;
+      if (!writer.ok()) return;
+      if (!keep_alive) {
+        conn->Close();
+        return;
+      }
     }
   }
 };
@@ -224,10 +307,11 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpServer::~HttpServer() { Stop(); }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& host, uint16_t port, HttpHandler handler,
-                                                      HttpLimits limits) {
+                                                      HttpLimits limits, std::shared_ptr<crypto::TlsContext> tls) {
   auto impl = std::make_unique<Impl>();
   impl->handler = std::move(handler);
   impl->limits = limits;
+  impl->tls = std::move(tls);
   beast::error_code ec;
   auto addr = asio::ip::make_address(host, ec);
   if (ec) return MakeError(Errc::kInvalidArgument, "bad listen address '" + host + "': " + ec.message());
@@ -236,7 +320,6 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& host, u
   if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl->acceptor.bind(ep, ec);
   if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  impl->protocol = ep.protocol();
   if (ec) return MakeError(Errc::kIo, "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
   Impl* raw = impl.get();
   impl->accept_thread = std::thread([raw] { raw->AcceptLoop(); });

@@ -6,8 +6,9 @@
 // `max_body_bytes` get 413 without being read. Responses are either whole or
 // streamed (server-sent events, chunked transfer encoding); a stream write
 // fails as soon as the client disconnects, which is how generation learns to
-// cancel. The transport is plain TCP here; the RA-TLS listener wraps the same
-// handler in TLS (crypto/tls.h).
+// cancel. The transport is plain TCP, or TLS 1.3 when a crypto::TlsContext is
+// given (the RA-TLS listener: channel/ratls.h makes its context). Beast does
+// the HTTP parsing; the byte transport is ours so both share one code path.
 #pragma once
 
 #include <atomic>
@@ -19,6 +20,7 @@
 #include <string_view>
 
 #include "base/result.h"
+#include "crypto/tls.h"
 
 namespace cllm::server {
 
@@ -27,6 +29,7 @@ struct HttpRequest {
   std::string target;                          // path and query, e.g. "/v1/models"
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
+  bool tls = false;  // arrived over the (RA-)TLS listener
   std::string Header(const std::string& lower_name) const;
 };
 
@@ -48,7 +51,8 @@ using HttpHandler = std::function<void(const HttpRequest&, ResponseWriter&)>;
 struct HttpLimits {
   size_t max_body_bytes = 1 << 20;
   size_t max_header_bytes = 16 << 10;
-  int read_timeout_ms = 10000;   // for the whole request head + body
+  int read_timeout_ms = 10000;   // for the whole request head + body (and the TLS handshake)
+  int write_timeout_ms = 30000;  // a client that stops reading is dropped after this
   int max_connections = 256;
 };
 
@@ -56,8 +60,10 @@ class HttpServer {
  public:
   // Start listens on host:port (port 0 picks a free one) and serves in
   // background threads. Errors: kIo with the reason (address in use, ...).
+  // With `tls`, every connection starts with a TLS 1.3 handshake.
   static Result<std::unique_ptr<HttpServer>> Start(const std::string& host, uint16_t port, HttpHandler handler,
-                                                   HttpLimits limits = {});
+                                                   HttpLimits limits = {},
+                                                   std::shared_ptr<crypto::TlsContext> tls = nullptr);
   ~HttpServer();
   // Stop closes the listener and waits for in-flight connections to finish.
   void Stop();
