@@ -277,14 +277,16 @@ AttestStatus Verifier::VerifyVekChain() {
 
   // --- intermediate: ASK for a VCEK, ASVK for a VLEK, named by the VEK's issuer.
   const std::string issuer_cn = CommonName(vek_->Issuer());
+  const std::string prefix = vek_kind_ == CertKind::kVlek ? "SEV-VLEK-" : "SEV-";
   std::vector<crypto::Certificate> intermediates;
-  std::string other_intermediates;
+  std::string other_intermediates;  // same kind (ASK or ASVK), another product
   for (const auto& p : pool_) {
     if (p.cert.IsSelfIssued() || KindOfVek(p) != CertKind::kOther) continue;
-    if (p.cert.SubjectCommonName() == issuer_cn) {
+    const std::string cn = p.cert.SubjectCommonName();
+    if (cn == issuer_cn) {
       intermediates.push_back(p.cert);
-    } else {
-      other_intermediates += (other_intermediates.empty() ? "" : ", ") + p.cert.SubjectCommonName();
+    } else if (StartsWith(cn, prefix) && ParseProductName(cn.substr(prefix.size()))) {
+      other_intermediates += (other_intermediates.empty() ? "" : ", ") + cn;
     }
   }
   const char* inter_name = vek_kind_ == CertKind::kVlek ? "ASVK" : "ASK";
