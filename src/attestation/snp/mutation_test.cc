@@ -208,6 +208,18 @@ TEST(SnpMutationTest, AlteredArkIsNotPinned) {
   EXPECT_EQ(r.code(), AttestErrc::kChainInvalid) << r.detail();
 }
 
+TEST(SnpMutationTest, CollateralFileIsACertificateSource) {
+  LOAD_S2();
+  EvidenceInput in;
+  in.evidence = report;
+  in.cert_files = {vcek};
+  in.collateral = chain;
+  in.at = kNow;
+  EXPECT_TRUE(VerifySnpEvidence(in).ok());
+  in.collateral = ToBytes("garbage");
+  EXPECT_EQ(VerifySnpEvidence(in).code(), AttestErrc::kCollateralInvalid);
+}
+
 TEST(SnpMutationTest, GarbageCertFileIsCollateralInvalid) {
   LOAD_S2();
   EXPECT_EQ(Verify(report, {vcek, chain, ToBytes("not a certificate")}).code(), AttestErrc::kCollateralInvalid);

@@ -139,6 +139,12 @@ AttestStatus Verifier::ParseEvidence() {
       return FailStep(in_, "certificate file " + std::to_string(i + 1), std::move(st).error());
     }
   }
+  // SNP has no other collateral: a --collateral file is one more certificate
+  // source (e.g. the KDS cert_chain).
+  if (in_.collateral) {
+    auto st = AddCertFile(*in_.collateral, &pool_);
+    if (!st.ok()) return FailStep(in_, "collateral file", std::move(st).error());
+  }
   return OkStatus();
 }
 
