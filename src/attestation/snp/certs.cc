@@ -32,14 +32,23 @@ AttestStatus AddCertTable(ByteSpan table, std::vector<PooledCert>* pool) {
   return OkStatus();
 }
 
-AttestStatus AddCertFile(ByteSpan file, std::vector<PooledCert>* pool) {
+AttestStatus AddCertFile(ByteSpan file, std::vector<PooledCert>* pool, std::vector<crypto::Crl>* crls) {
   std::string_view text = AsChars(file);
-  if (text.find("-----BEGIN CERTIFICATE-----") != std::string_view::npos) {
-    auto bundle = crypto::Certificate::ParsePemBundle(text);
-    if (!bundle.ok()) {
-      return MakeError(AttestErrc::kCollateralInvalid, "PEM certificate file: " + bundle.detail());
+  const bool pem_certs = text.find("-----BEGIN CERTIFICATE-----") != std::string_view::npos;
+  const bool pem_crl = text.find("-----BEGIN X509 CRL-----") != std::string_view::npos;
+  if (pem_certs || pem_crl) {
+    if (pem_certs) {
+      auto bundle = crypto::Certificate::ParsePemBundle(text);
+      if (!bundle.ok()) {
+        return MakeError(AttestErrc::kCollateralInvalid, "PEM certificate file: " + bundle.detail());
+      }
+      for (auto& c : *bundle) AddUnique(std::move(c), CertKind::kOther, pool);
     }
-    for (auto& c : *bundle) AddUnique(std::move(c), CertKind::kOther, pool);
+    if (pem_crl) {
+      auto crl = crypto::Crl::FromPem(text);
+      if (!crl.ok()) return MakeError(AttestErrc::kCollateralInvalid, "PEM CRL: " + crl.detail());
+      crls->push_back(std::move(crl).value());
+    }
     return OkStatus();
   }
   if (LooksLikeCertTable(file)) {
@@ -49,8 +58,12 @@ AttestStatus AddCertFile(ByteSpan file, std::vector<PooledCert>* pool) {
   }
   auto der = crypto::Certificate::FromDer(file);
   if (!der.ok()) {
+    if (auto crl = crypto::Crl::FromDer(file); crl.ok()) {
+      crls->push_back(std::move(crl).value());
+      return OkStatus();
+    }
     return MakeError(AttestErrc::kCollateralInvalid,
-                     "certificate file is neither PEM, DER nor an SNP certificate table: " + der.detail());
+                     "certificate file is neither PEM, DER (certificate or CRL) nor an SNP certificate table: " + der.detail());
   }
   AddUnique(std::move(der).value(), CertKind::kOther, pool);
   return OkStatus();

@@ -27,8 +27,11 @@ struct PooledCert {
 // (unknown GUIDs, e.g. a CRL) are skipped. kMalformed if the table or a
 // VCEK/VLEK/ASK/ARK entry's DER is malformed.
 [[nodiscard]] AttestStatus AddCertTable(ByteSpan table, std::vector<PooledCert>* pool);
-// AddCertFile adds the certificates of one --certs file: a PEM bundle, one
-// DER certificate or a certificate table. kCollateralInvalid if it is none.
-[[nodiscard]] AttestStatus AddCertFile(ByteSpan file, std::vector<PooledCert>* pool);
+// AddCertFile adds the certificates of one --certs file (a PEM bundle, one
+// DER certificate or a certificate table) to `pool`, or its CRL (PEM or DER;
+// AMD KDS .../crl, signed by the ARK) to `crls`. kCollateralInvalid if it is
+// none of these.
+[[nodiscard]] AttestStatus AddCertFile(ByteSpan file, std::vector<PooledCert>* pool,
+                                       std::vector<crypto::Crl>* crls);
 
 }  // namespace cllm::attestation::snp

@@ -279,6 +279,36 @@ TEST(SnpSyntheticTest, SyntheticRootIsNotPinnedWithoutOverride) {
   EXPECT_EQ(r.code(), AttestErrc::kChainInvalid) << Explain(r);
 }
 
+TEST(SnpSyntheticTest, SuppliedCrlsAreHonoured) {
+  VekSpec v;
+  v.hw_id = RawId(ChipId(1));
+  Pki pki(Product::kGenoa, v);
+  const Bytes ev = Sign(GenoaReport(), pki.vek_key);
+  auto crl = [&](const std::vector<Certificate>& revoked, crypto::TimePoint next_update,
+                 const PrivateKey* key = nullptr) {
+    return crypto::IssueCrl(pki.ark, key ? *key : pki.ark_key, revoked, kT0 - 24h, next_update).value().Der();
+  };
+  // An ARK CRL that does not list the ASK: accepted.
+  auto ok = Verify(ev, pki, kT0, {crl({}, kT0 + 24h)});
+  EXPECT_TRUE(ok.ok()) << Explain(ok);
+  // The ASK revoked.
+  EXPECT_EQ(Verify(ev, pki, kT0, {crl({pki.ask}, kT0 + 24h)}).code(), AttestErrc::kRevoked);
+  // A CRL past its nextUpdate.
+  EXPECT_EQ(Verify(ev, pki, kT0, {crl({}, kT0 - 1h)}).code(), AttestErrc::kCollateralExpired);
+  // A CRL in the ARK's name signed by another key.
+  auto other = PrivateKey::Generate(KeyType::kEcP384).value();
+  EXPECT_EQ(Verify(ev, pki, kT0, {crl({}, kT0 + 24h, &other)}).code(), AttestErrc::kBadSignature);
+  // A CRL by the ASK revoking the VCEK.
+  auto ask_crl = crypto::IssueCrl(pki.ask, pki.ask_key, {pki.vek}, kT0 - 24h, kT0 + 24h).value().Der();
+  EXPECT_EQ(Verify(ev, pki, kT0, {ask_crl}).code(), AttestErrc::kRevoked);
+  // Another product's CRL does not apply.
+  VekSpec mv = v;
+  mv.product_name = "Milan";
+  Pki milan(Product::kMilan, mv);
+  auto foreign = crypto::IssueCrl(milan.ark, milan.ark_key, {}, kT0 - 24h, kT0 - 1h).value().Der();
+  EXPECT_TRUE(Verify(ev, pki, kT0, {foreign}).ok());
+}
+
 TEST(SnpSyntheticTest, ExtendedReportCertTableAsTheOnlyCertificateSource) {
   VekSpec v;
   v.hw_id = RawId(ChipId(1));

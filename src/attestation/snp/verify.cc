@@ -1,10 +1,14 @@
 // verify.cc — the SEV-SNP verification checklist.
 //
 // Order (each step appends a trace line; the first failure is returned):
-//   1. report structure (report.cc)          5. chain VEK → ASK/ASVK → ARK at `at`
-//   2. certificates pooled (certs.cc)        6. VEK TCB extensions == REPORTED_TCB
-//   3. VCEK/VLEK chosen per SIGNING_KEY      7. VCEK hwID == CHIP_ID
-//   4. product: CPUID, productName, issuer   8. report signature with the VEK key
+//   1. report structure (report.cc), certificates pooled (certs.cc)
+//   2. VCEK/VLEK chosen per KEY_INFO.SIGNING_KEY
+//   3. product: report CPUID, VEK productName and VEK issuer agree
+//   4. chain VEK → ASK/ASVK → pinned ARK at `at`
+//   5. supplied AMD CRLs (revocation)
+//   6. VEK TCB extensions == REPORTED_TCB
+//   7. VCEK hwID == CHIP_ID
+//   8. report signature with the VEK key
 // Output fields are assembled by fields.cc.
 #include "attestation/snp/verify.h"
 
@@ -84,6 +88,7 @@ class Verifier {
   AttestStatus ChooseVek();
   AttestStatus DetermineProduct();
   AttestStatus VerifyVekChain();
+  AttestStatus CheckRevocation();
   AttestStatus CheckTcb();
   AttestStatus CheckHwId();
   AttestStatus CheckReportSignature();
@@ -96,6 +101,9 @@ class Verifier {
   Bytes report_bytes_;
   Report report_;
   std::vector<PooledCert> pool_;
+  std::vector<crypto::Crl> crls_;
+  std::vector<crypto::Certificate> anchors_;        // ARK(s) of the product
+  std::vector<crypto::Certificate> intermediates_;  // ASK or ASVK
   const crypto::Certificate* vek_ = nullptr;
   CertKind vek_kind_ = CertKind::kOther;
   VekExtensions ext_;
@@ -134,7 +142,7 @@ AttestStatus Verifier::ParseEvidence() {
     Step(in_, "extended report certificate table", std::to_string(table.size()) + " bytes after the report");
   }
   for (size_t i = 0; i < in_.cert_files.size(); ++i) {
-    auto st = AddCertFile(in_.cert_files[i], &pool_);
+    auto st = AddCertFile(in_.cert_files[i], &pool_, &crls_);
     if (!st.ok()) {
       return FailStep(in_, "certificate file " + std::to_string(i + 1), std::move(st).error());
     }
@@ -142,7 +150,7 @@ AttestStatus Verifier::ParseEvidence() {
   // SNP has no other collateral: a --collateral file is one more certificate
   // source (e.g. the KDS cert_chain).
   if (in_.collateral) {
-    auto st = AddCertFile(*in_.collateral, &pool_);
+    auto st = AddCertFile(*in_.collateral, &pool_, &crls_);
     if (!st.ok()) return FailStep(in_, "collateral file", std::move(st).error());
   }
   return OkStatus();
@@ -310,8 +318,49 @@ AttestStatus Verifier::VerifyVekChain() {
   opts.at = in_.at;
   auto st = crypto::VerifyChain(*vek_, intermediates, anchors, opts);
   if (!st.ok()) return Fail(step, MapChainError(st.code()), st.detail());
+  anchors_ = std::move(anchors);
+  intermediates_ = std::move(intermediates);
   chain_detail_ = std::string("ARK-") + ProductName(product_) + " → " + issuer_cn + " → " + CertKindName(vek_kind_);
   Step(in_, step, chain_detail_ + (in_.roots.empty() ? " (ARK SHA-256 pinned)" : " (caller-supplied roots)"));
+  return OkStatus();
+}
+
+AttestStatus Verifier::CheckRevocation() {
+  const std::string step = "AMD CRL";
+  // AMD KDS publishes one CRL per product, signed by the ARK, listing revoked
+  // ASKs/ASVKs and VEKs (spec 57230, "CRL"). Only supplied CRLs are used; the
+  // verifier fetches nothing.
+  // A CRL by the ASK/ASVK (none is published today) is honoured the same way.
+  std::vector<crypto::Certificate> issuers = anchors_;
+  issuers.insert(issuers.end(), intermediates_.begin(), intermediates_.end());
+  size_t used = 0;
+  for (const auto& crl : crls_) {
+    auto issuer = std::find_if(issuers.begin(), issuers.end(),
+                               [&](const crypto::Certificate& a) { return a.Subject() == crl.Issuer(); });
+    if (issuer == issuers.end()) continue;  // another product's CRL
+    auto key = issuer->GetPublicKey();
+    if (!key.ok() || !crl.VerifySignedBy(*key).ok()) {
+      return Fail(step, AttestErrc::kBadSignature,
+                  "CRL of " + crl.Issuer() + " is not signed by that (verified) certificate");
+    }
+    if (crl.ThisUpdate() > in_.at) {
+      return Fail(step, AttestErrc::kCollateralInvalid, "CRL of " + crl.Issuer() + " is not valid yet (thisUpdate)");
+    }
+    if (auto next = crl.NextUpdate(); next && *next < in_.at) {
+      return Fail(step, AttestErrc::kCollateralExpired, "CRL of " + crl.Issuer() + " is past its nextUpdate");
+    }
+    for (const auto& c : intermediates_) {
+      if (crl.IsRevoked(c)) {
+        return Fail(step, AttestErrc::kRevoked, c.SubjectCommonName() + " serial " + c.SerialHex() + " is revoked");
+      }
+    }
+    if (crl.IsRevoked(*vek_)) {
+      return Fail(step, AttestErrc::kRevoked,
+                  std::string(CertKindName(vek_kind_)) + " serial " + vek_->SerialHex() + " is revoked");
+    }
+    ++used;
+  }
+  if (used > 0) Step(in_, step, std::to_string(used) + " CRL(s) by the chain's issuers: nothing revoked");
   return OkStatus();
 }
 
@@ -389,6 +438,7 @@ AttestResult<VerifiedEvidence> Verifier::Run() {
   CLLM_RETURN_IF_ERROR(ChooseVek());
   CLLM_RETURN_IF_ERROR(DetermineProduct());
   CLLM_RETURN_IF_ERROR(VerifyVekChain());
+  CLLM_RETURN_IF_ERROR(CheckRevocation());
   CLLM_RETURN_IF_ERROR(CheckTcb());
   CLLM_RETURN_IF_ERROR(CheckHwId());
   CLLM_RETURN_IF_ERROR(CheckReportSignature());
