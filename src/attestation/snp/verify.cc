@@ -17,26 +17,14 @@
 #include "attestation/internal/trace.h"
 #include "attestation/internal/verifier_pass.h"
 #include "attestation/snp/certs.h"
+#include "attestation/snp/chain.h"
 #include "attestation/snp/fields.h"
 #include "attestation/snp/json_bundle.h"
 #include "attestation/snp/vek.h"
 #include "base/encoding.h"
-#include "crypto/digest.h"
 
 namespace cllm::attestation::snp {
 namespace {
-
-// SHA-256 of the DER ARK certificates. Published by AMD in the KDS
-// cert_chain of each product (https://kdsintf.amd.com/vcek/v1/<Product>/cert_chain,
-// last certificate); identical in google/go-sev-guest and virtee/sev.
-constexpr std::array<PinnedArk, 3> kPinnedArks = {{
-    {Product::kMilan, {0x69, 0xd0, 0x63, 0xb4, 0x53, 0x44, 0xd2, 0x6a, 0x2e, 0x94, 0xe1, 0xf4, 0x21, 0x0d, 0xe4, 0x9e,
-                       0xf5, 0x55, 0x30, 0x82, 0x87, 0xd4, 0xc1, 0x74, 0x44, 0x5c, 0x95, 0x63, 0x9a, 0x54, 0x0b, 0xcd}},
-    {Product::kGenoa, {0x4c, 0x65, 0x98, 0xd1, 0x9c, 0x18, 0x71, 0x9c, 0x5d, 0xfd, 0x4a, 0x7d, 0x33, 0x5f, 0x67, 0x4e,
-                       0x5b, 0xfe, 0x1d, 0x8f, 0x80, 0x0c, 0xea, 0x2c, 0xf2, 0x70, 0xc1, 0x0d, 0x10, 0x3d, 0xb2, 0xf1}},
-    {Product::kTurin, {0x1f, 0x08, 0x41, 0x61, 0xa4, 0x4b, 0xb6, 0xd9, 0x37, 0x78, 0xa9, 0x04, 0x87, 0x7d, 0x48, 0x19,
-                       0xca, 0xfa, 0x5d, 0x05, 0xef, 0x41, 0x93, 0xb2, 0xde, 0xd9, 0xdd, 0x9c, 0x73, 0xdd, 0x3f, 0x6a}},
-}};
 
 bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
@@ -250,40 +238,15 @@ AttestStatus Verifier::VerifyVekChain() {
   const std::string step = std::string(CertKindName(vek_kind_)) + " chain to the pinned AMD ARK";
   // --- trust anchors: the pinned ARKs found among the supplied certificates,
   // or EvidenceInput::roots when the caller replaces the pins.
-  std::vector<crypto::Certificate> anchors;
-  std::string other_products;
-  auto consider = [&](const crypto::Certificate& c, std::optional<Product> p) {
-    if (!p) p = ParseProductName(StartsWith(c.SubjectCommonName(), "ARK-") ? c.SubjectCommonName().substr(4) : "");
-    if (!p || *p == product_) {
-      anchors.push_back(c);
-    } else {
-      other_products += (other_products.empty() ? "" : ", ") + c.SubjectCommonName();
-    }
-  };
-  bool unpinned_root = false;
-  if (!in_.roots.empty()) {
-    for (const auto& r : in_.roots) consider(r, std::nullopt);
-  } else {
-    for (const auto& p : pool_) {
-      if (!p.cert.IsSelfIssued()) continue;
-      const auto digest = crypto::Sha256(p.cert.Der());
-      auto pin = std::find_if(kPinnedArks.begin(), kPinnedArks.end(),
-                              [&](const PinnedArk& a) { return a.der_sha256 == digest; });
-      if (pin == kPinnedArks.end()) {
-        unpinned_root = true;
-        continue;
-      }
-      consider(p.cert, pin->product);
-    }
-  }
-  if (anchors.empty()) {
-    if (!other_products.empty()) {
+  Anchors anchors = SelectAnchors(pool_, in_.roots, product_);
+  if (anchors.certs.empty()) {
+    if (!anchors.other_products.empty()) {
       return Fail(step, AttestErrc::kWrongProduct,
                   std::string("the ") + CertKindName(vek_kind_) + " is " + ProductName(product_) +
-                      " but the supplied AMD root is for another product line (" + other_products + ")");
+                      " but the supplied AMD root is for another product line (" + anchors.other_products + ")");
     }
-    return Fail(step, unpinned_root ? AttestErrc::kChainInvalid : AttestErrc::kCollateralMissing,
-                unpinned_root ? std::string("the supplied self-signed root is not a pinned AMD ARK-") +
+    return Fail(step, anchors.unpinned_root ? AttestErrc::kChainInvalid : AttestErrc::kCollateralMissing,
+                anchors.unpinned_root ? std::string("the supplied self-signed root is not a pinned AMD ARK-") +
                                     ProductName(product_)
                               : std::string("no ARK-") + ProductName(product_) +
                                     " certificate supplied (AMD KDS cert_chain)");
@@ -316,9 +279,9 @@ AttestStatus Verifier::VerifyVekChain() {
 
   crypto::ChainOptions opts;
   opts.at = in_.at;
-  auto st = crypto::VerifyChain(*vek_, intermediates, anchors, opts);
+  auto st = crypto::VerifyChain(*vek_, intermediates, anchors.certs, opts);
   if (!st.ok()) return Fail(step, MapChainError(st.code()), st.detail());
-  anchors_ = std::move(anchors);
+  anchors_ = std::move(anchors.certs);
   intermediates_ = std::move(intermediates);
   chain_detail_ = std::string("ARK-") + ProductName(product_) + " → " + issuer_cn + " → " + CertKindName(vek_kind_);
   Step(in_, step, chain_detail_ + (in_.roots.empty() ? " (ARK SHA-256 pinned)" : " (caller-supplied roots)"));
@@ -333,34 +296,11 @@ AttestStatus Verifier::CheckRevocation() {
   // A CRL by the ASK/ASVK (none is published today) is honoured the same way.
   std::vector<crypto::Certificate> issuers = anchors_;
   issuers.insert(issuers.end(), intermediates_.begin(), intermediates_.end());
-  size_t used = 0;
-  for (const auto& crl : crls_) {
-    auto issuer = std::find_if(issuers.begin(), issuers.end(),
-                               [&](const crypto::Certificate& a) { return a.Subject() == crl.Issuer(); });
-    if (issuer == issuers.end()) continue;  // another product's CRL
-    auto key = issuer->GetPublicKey();
-    if (!key.ok() || !crl.VerifySignedBy(*key).ok()) {
-      return Fail(step, AttestErrc::kBadSignature,
-                  "CRL of " + crl.Issuer() + " is not signed by that (verified) certificate");
-    }
-    if (crl.ThisUpdate() > in_.at) {
-      return Fail(step, AttestErrc::kCollateralInvalid, "CRL of " + crl.Issuer() + " is not valid yet (thisUpdate)");
-    }
-    if (auto next = crl.NextUpdate(); next && *next < in_.at) {
-      return Fail(step, AttestErrc::kCollateralExpired, "CRL of " + crl.Issuer() + " is past its nextUpdate");
-    }
-    for (const auto& c : intermediates_) {
-      if (crl.IsRevoked(c)) {
-        return Fail(step, AttestErrc::kRevoked, c.SubjectCommonName() + " serial " + c.SerialHex() + " is revoked");
-      }
-    }
-    if (crl.IsRevoked(*vek_)) {
-      return Fail(step, AttestErrc::kRevoked,
-                  std::string(CertKindName(vek_kind_)) + " serial " + vek_->SerialHex() + " is revoked");
-    }
-    ++used;
-  }
-  if (used > 0) Step(in_, step, std::to_string(used) + " CRL(s) by the chain's issuers: nothing revoked");
+  std::vector<crypto::Certificate> subjects = intermediates_;
+  subjects.push_back(*vek_);
+  auto used = CheckCrls(crls_, issuers, subjects, in_.at);
+  if (!used.ok()) return FailStep(in_, step, std::move(used).error());
+  if (*used > 0) Step(in_, step, std::to_string(*used) + " CRL(s) by the chain's issuers: nothing revoked");
   return OkStatus();
 }
 
@@ -449,8 +389,6 @@ AttestResult<VerifiedEvidence> Verifier::Run() {
 }
 
 }  // namespace
-
-const std::array<PinnedArk, 3>& PinnedArks() { return kPinnedArks; }
 
 bool LooksLikeSnpEvidence(ByteSpan evidence) {
   return LooksLikeReport(evidence) || LooksLikeJsonBundle(evidence);

@@ -12,24 +12,13 @@
 // certificates, certificate tables), e.g. the KDS VCEK and cert_chain.
 #pragma once
 
-#include <array>
-#include <cstdint>
-
 #include "attestation/errors.h"
 #include "attestation/evidence_input.h"
+#include "attestation/snp/chain.h"
 #include "attestation/snp/report.h"
 #include "attestation/verified.h"
 
 namespace cllm::attestation::snp {
-
-// The SHA-256 of each product's ARK certificate (DER), as served by AMD KDS
-// at https://kdsintf.amd.com/vcek/v1/{Milan,Genoa,Turin}/cert_chain (the
-// same ARK ends .../vlek/v1/.../cert_chain).
-struct PinnedArk {
-  Product product;
-  std::array<uint8_t, 32> der_sha256;
-};
-const std::array<PinnedArk, 3>& PinnedArks();
 
 // LooksLikeSnpEvidence sniffs a report (LooksLikeReport) or a JSON bundle.
 bool LooksLikeSnpEvidence(ByteSpan evidence);
@@ -39,6 +28,7 @@ bool LooksLikeSnpEvidence(ByteSpan evidence);
 // kUnsupportedVersion, kReservedNonZero (parsing); kCollateralMissing /
 // kCollateralInvalid (certificates absent or unusable); kWrongProduct;
 // kChainInvalid, kCertExpired, kCertNotYetValid, kBadSignature (chain);
+// kRevoked, kCollateralExpired (supplied CRLs);
 // kTcbMismatch, kHwIdMismatch; kBadSignature (report).
 [[nodiscard]] AttestResult<VerifiedEvidence> VerifySnpEvidence(const EvidenceInput& input);
 
