@@ -2,6 +2,7 @@
 #include "attestation/verify.h"
 
 #include "attestation/sim/sim_report.h"
+#include "attestation/snp/verify.h"
 
 namespace cllm::attestation {
 
@@ -9,13 +10,17 @@ std::optional<Platform> SniffPlatform(ByteSpan evidence) {
   // The sim magic is checked first: it is an exact 4-byte tag, whereas the
   // hardware formats are recognised by version fields.
   if (sim::LooksLikeSimReport(evidence)) return Platform::kSim;
+  // SNP: u32 VERSION 2/3/5 and SIGNATURE_ALGO 1 at 0x34 (a TDX quote starts
+  // with u16 version 4/5 then u16 key type 2, i.e. u32 0x0002000X), or the
+  // JSON bundle.
+  if (snp::LooksLikeSnpEvidence(evidence)) return Platform::kSnp;
   return std::nullopt;
 }
 
 AttestResult<VerifiedEvidence> VerifyEvidence(Platform platform, const EvidenceInput& input) {
   switch (platform) {
     case Platform::kSim: return sim::VerifySimEvidence(input);
-    case Platform::kSnp:
+    case Platform::kSnp: return snp::VerifySnpEvidence(input);
     case Platform::kTdx:
     case Platform::kCsv:
     case Platform::kTpm: break;
