@@ -82,11 +82,11 @@ CLLM_API_KEY="$api_key" $cllm chat "$url" --policy "$demo/policy.json" -p "Once 
 
 echo; echo "== 6. verifying real AMD SEV-SNP evidence (Genoa, collected from hardware)"
 snp="$evidence/snp"
-if [ -f "$snp/trustee_genoa_v3_report.bin" ] && $cllm attest verify --help 2>/dev/null | grep -q -- --certs; then
+if [ -f "$snp/trustee_genoa_v3_report.bin" ]; then
   # The VCEK is valid 2025-05-27..2032-05-27; verify at a fixed time inside it.
   $cllm attest verify --evidence "$snp/trustee_genoa_v3_report.bin" --platform snp \
     --certs "$snp/trustee_genoa_v3_vcek.der" --certs "$snp/amd_genoa_ask_ark_vcek_chain.pem" \
-    --at 2026-01-01T00:00:00Z || echo "(SNP verification is not available in this build yet)"
+    --at 2026-01-01T00:00:00Z
 else
   echo "(skipped: SNP samples not found under $snp)"
 fi
