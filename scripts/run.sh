@@ -38,10 +38,9 @@ echo; echo "== 1. the simulated TEE's platform key (development only; a real CVM
 [ -f "$demo/sim-platform.key" ] || $cllm attest sim-keygen -o "$demo/sim-platform.key" >/dev/null
 echo "   $demo/sim-platform.key (+ .pub)"
 
-# One API key for the demo user; the server stores only its SHA-256.
-api_key="sk-demo-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-printf '{"keys":[{"user":"demo","sha256":"%s"}]}\n' "$(printf '%s' "$api_key" | sha256sum | cut -d' ' -f1)" \
-  >"$demo/api-keys.json"
+# One API key for the demo user; the server's file keeps only its SHA-256.
+rm -f "$demo/api-keys.json"
+api_key=$($cllm apikey add --user demo --keys-file "$demo/api-keys.json" 2>/dev/null)
 
 echo; echo "== 2. starting cllm-server on the SIMULATED TEE"
 rm -f "$demo/ready.json"

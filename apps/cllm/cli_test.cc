@@ -113,4 +113,19 @@ TEST_F(CliTest, BadInputsAreUsageErrors) {
   EXPECT_EQ(Cllm("attest sim-report --key " + P("plat.key") + " --report-data abcd -o " + P("x")).exit_code, 2);
 }
 
+TEST_F(CliTest, ApiKeyAddStoresOnlyTheDigest) {
+  auto r = Cllm("apikey add --user alice --keys-file " + P("keys.json") + " 2>/dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto at = r.out.find("sk-cllm-");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::string key = r.out.substr(at, r.out.find('\n', at) - at);
+  EXPECT_EQ(key.rfind("sk-cllm-", 0), 0u) << key;
+  std::ifstream in(P("keys.json"));
+  std::string file((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(file.find(key), std::string::npos);
+  EXPECT_NE(file.find("alice"), std::string::npos);
+  EXPECT_EQ(Cllm("apikey add --user alice --keys-file " + P("keys.json")).exit_code, 2);  // duplicate
+  EXPECT_EQ(Cllm("apikey add --user bob --keys-file " + P("keys.json") + " 2>/dev/null").exit_code, 0);
+}
+
 }  // namespace

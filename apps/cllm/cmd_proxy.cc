@@ -101,7 +101,7 @@ int Proxy(const ProxyArgs& a) {
                     probe.detail(),
                 probe.code() == client::ClientErrc::kAttestation ? 1 : 2);
   }
-  const auto& s = *(*probe)->server();
+  const channel::VerifiedServer s = *(*probe)->server();  // a copy: the connection goes now
   probe->reset();
   auto srv = server::HttpServer::Start(host, static_cast<uint16_t>(port),
                                        [&](const server::HttpRequest& r, server::ResponseWriter& w) {

@@ -121,6 +121,7 @@ long Connection::Receive(char* buf, size_t max) {
   if (session_) {
     auto r = session_->Read(max);
     if (!r.ok()) return -1;
+    if (r->empty()) return 0;  // close_notify
     std::memcpy(buf, r->data(), r->size());
     return static_cast<long>(r->size());
   }

@@ -30,7 +30,7 @@ class ApiKeys {
   // constant time) so timing reveals nothing about which digests exist.
   ApiResult<std::string> Authenticate(std::string_view authorization_header) const;
 
-  // Entry makes a keys-file entry for `key` (used by `cllm-server keys add`).
+  // DigestHex is the keys-file form of `key` (used by `cllm apikey add`).
   static std::string DigestHex(std::string_view key);
   size_t size() const { return entries_.size(); }
 

@@ -78,6 +78,7 @@ class TlsConn : public Conn {
   long ReadSome(char* buf, size_t max) override {
     auto r = session_->Read(max);
     if (!r.ok()) return -1;
+    if (r->empty()) return 0;  // close_notify
     std::memcpy(buf, r->data(), r->size());
     return static_cast<long>(r->size());
   }
