@@ -2,6 +2,8 @@
 #include "attestation/verify.h"
 
 #include "attestation/sim/sim_report.h"
+#include "attestation/tdx/quote.h"
+#include "attestation/tdx/verify.h"
 
 namespace cllm::attestation {
 
@@ -9,14 +11,15 @@ std::optional<Platform> SniffPlatform(ByteSpan evidence) {
   // The sim magic is checked first: it is an exact 4-byte tag, whereas the
   // hardware formats are recognised by version fields.
   if (sim::LooksLikeSimReport(evidence)) return Platform::kSim;
+  if (tdx::LooksLikeTdxQuote(evidence)) return Platform::kTdx;
   return std::nullopt;
 }
 
 AttestResult<VerifiedEvidence> VerifyEvidence(Platform platform, const EvidenceInput& input) {
   switch (platform) {
     case Platform::kSim: return sim::VerifySimEvidence(input);
+    case Platform::kTdx: return tdx::VerifyTdxEvidence(input);
     case Platform::kSnp:
-    case Platform::kTdx:
     case Platform::kCsv:
     case Platform::kTpm: break;
   }
