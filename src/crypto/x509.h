@@ -72,6 +72,8 @@ class Crl {
  public:
   static CryptoResult<Crl> FromDer(ByteSpan der);
   static CryptoResult<Crl> FromPem(std::string_view pem);
+  // Der returns the DER encoding (for collateral files built in tests).
+  Bytes Der() const;
   std::string Issuer() const;
   TimePoint ThisUpdate() const;
   std::optional<TimePoint> NextUpdate() const;
