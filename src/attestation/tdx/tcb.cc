@@ -119,8 +119,11 @@ AttestResult<TcbEvaluation> EvaluateTcb(const Quote& quote, const PckExtensions&
   ev.qe_tcb_date = qe_level->tcb_date;
 
   // --- platform TCB level ----------------------------------------------------------
-  const bool use_module_identities = body.tee_tcb_svn[1] > 0 && !info.tdx_module_identities.empty();
-  const size_t tdx_first = use_module_identities ? 2 : 0;
+  // QVL: with a TDX module major version (TEE_TCB_SVN[1]) above 0, bytes 0-1
+  // are the module's SVN and version, evaluated by the module identity instead.
+  const bool module_versioned = body.tee_tcb_svn[1] > 0;
+  const bool use_module_identities = module_versioned && !info.tdx_module_identities.empty();
+  const size_t tdx_first = module_versioned ? 2 : 0;
   const TcbLevel* level = nullptr;
   for (const auto& l : info.tcb_levels) {
     bool ok = pck.pce_svn >= l.pce_svn;

@@ -6,7 +6,7 @@
 //  2. Platform TCB level: the first tcbLevel (PCS lists them newest first)
 //     whose 16 SGX components and PCESVN are <= the PCK certificate's values
 //     and whose 16 TDX components are <= TEE_TCB_SVN (bytes 0-1 skipped when
-//     TDX module identities apply, i.e. TEE_TCB_SVN[1] > 0).
+//     TEE_TCB_SVN[1] > 0: the module identity evaluates them).
 //  3. TDX module: MRSIGNER_SEAM / SEAM_ATTRIBUTES against tdxModule; with
 //     tdxModuleIdentities, identity "TDX_%02X" % TEE_TCB_SVN[1], its level the
 //     first with isvsvn <= TEE_TCB_SVN[0].
