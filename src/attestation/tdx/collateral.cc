@@ -41,6 +41,9 @@ AttestResult<crypto::Crl> CrlFromText(std::string_view text, const char* what) {
   }
   auto der = HexDecode(text);
   if (!der.ok()) return Invalid(std::string(what) + " is neither PEM nor hex DER");
+  // PCS serves the PCK CRL as PEM by default; tools that hex-encode the raw
+  // response bytes then carry hex of PEM text.
+  if (StartsWith(AsText(*der), "-----BEGIN X509 CRL")) return CrlFromText(AsText(*der), what);
   auto crl = crypto::Crl::FromDer(*der);
   if (!crl.ok()) return Invalid(std::string(what) + ": " + crl.detail());
   return std::move(crl).value();
@@ -61,6 +64,8 @@ AttestResult<Bytes> HexSignature(const json& doc, const char* key) {
   return std::move(sig).value();
 }
 
+AttestStatus LoadOne(ByteSpan file, RawCollateral& out);
+
 // dcap-qvl QuoteCollateralV3: every piece is a string member.
 AttestStatus LoadQvlShape(const json& doc, RawCollateral& out) {
   auto str = [&](const char* key) -> std::optional<std::string> {
@@ -68,13 +73,18 @@ AttestStatus LoadQvlShape(const json& doc, RawCollateral& out) {
     if (it == doc.end() || !it->is_string()) return std::nullopt;
     return it->get<std::string>();
   };
-  if (auto body = str("tcb_info")) {
-    CLLM_ASSIGN_OR_RETURN(Bytes sig, HexSignature(doc, "tcb_info_signature"));
-    out.tcb_info = SignedJson{*body, std::move(sig)};
-  }
-  if (auto body = str("qe_identity")) {
-    CLLM_ASSIGN_OR_RETURN(Bytes sig, HexSignature(doc, "qe_identity_signature"));
-    out.qe_identity = SignedJson{*body, std::move(sig)};
+  // tcb_info / qe_identity hold the signed body with the signature beside it,
+  // or (Intel QVL's sgx_ql_qve_collateral_t) the whole PCS response body.
+  for (const char* key : {"tcb_info", "qe_identity"}) {
+    auto body = str(key);
+    if (!body) continue;
+    const char* inner = std::strcmp(key, "tcb_info") == 0 ? "tcbInfo" : "enclaveIdentity";
+    if (ExtractRawMember(*body, inner)) {
+      CLLM_RETURN_IF_ERROR(LoadOne(AsBytes(*body), out));
+      continue;
+    }
+    CLLM_ASSIGN_OR_RETURN(Bytes sig, HexSignature(doc, (std::string(key) + "_signature").c_str()));
+    (std::strcmp(key, "tcb_info") == 0 ? out.tcb_info : out.qe_identity) = SignedJson{*body, std::move(sig)};
   }
   for (const char* key : {"tcb_info_issuer_chain", "qe_identity_issuer_chain", "pck_crl_issuer_chain"}) {
     if (auto pem = str(key)) CLLM_RETURN_IF_ERROR(AddPem(*pem, out, key));
