@@ -106,8 +106,7 @@ bool LooksLikeTdxQuote(ByteSpan evidence);
 // ParseQuote decodes a TDX quote. Views in the result point into `quote`,
 // which must outlive it. Errors: kUnsupportedVersion (version not 4/5, SGX TEE
 // type, unknown body type, attestation key type, certification data type),
-// kMalformed (truncated, inconsistent sizes), kReservedNonZero is not used:
-// the quote format has no reserved fields we could check beyond the body.
+// kMalformed (truncated, inconsistent sizes, bytes left inside a container).
 [[nodiscard]] AttestResult<Quote> ParseQuote(ByteSpan quote);
 
 // ParseSgxReportBody decodes a 384-byte SGX REPORT body.

@@ -271,7 +271,7 @@ TEST(TdxSamplesTest, CollateralOutsideItsWindowIsExpired) {
   EvidenceInput in;
   in.evidence = quote;
   in.collateral = Load(coll_path);
-  for (const char* t : {"2026-02-18T10:58:50Z", "2026-03-20T10:41:16Z", "2026-11-23T00:00:00Z", "2026-01-01T00:00:00Z"}) {
+  for (const char* t : {"2026-02-18T10:58:50Z", "2026-03-20T10:41:15Z", "2026-11-23T00:00:00Z", "2026-01-01T00:00:00Z"}) {
     in.at = At(t);
     auto v = VerifyTdxEvidence(in);
     ASSERT_FALSE(v.ok()) << t;
