@@ -272,5 +272,28 @@ TEST(TdxSyntheticTest, QeIdentityMismatchIsRejected) {
   EXPECT_EQ(f.Verify().code(), AttestErrc::kCollateralInvalid);
 }
 
+TEST(TdxSyntheticTest, SwappedOrForeignPckCertificatesAreRejected) {
+  FIXTURE(f);
+  auto ext = f.pck.Extension(kSgxExtensionsOid);
+  ASSERT_TRUE(ext.has_value());
+  const std::vector<crypto::CertExtension> sgx = {{kSgxExtensionsOid, false, *ext}};
+  const crypto::Certificate good = f.pck;
+  // Same issuer name, another CA's key: the chain does not verify.
+  crypto::PrivateKey other_ca_key = NewKey();
+  f.pck = Issue("Intel SGX PCK Certificate", f.pck_key, other_ca_key, &f.ca, false, sgx);
+  EXPECT_EQ(f.Verify().code(), AttestErrc::kChainInvalid);
+  // A certificate of the hierarchy that is not a PCK certificate.
+  f.pck = Issue("Intel SGX TCB Signing", f.pck_key, f.ca_key, &f.ca, false, sgx);
+  EXPECT_EQ(f.Verify().code(), AttestErrc::kWrongProduct);
+  // Expired PCK certificate.
+  f.pck = Issue("Intel SGX PCK Certificate", f.pck_key, f.ca_key, &f.ca, false, sgx, At() - 1h);
+  EXPECT_EQ(f.Verify().code(), AttestErrc::kCertExpired);
+  // PCK certificate without the SGX extensions.
+  f.pck = Issue("Intel SGX PCK Certificate", f.pck_key, f.ca_key, &f.ca, false, {});
+  EXPECT_EQ(f.Verify().code(), AttestErrc::kMalformed);
+  f.pck = good;
+  EXPECT_TRUE(f.Verify().ok());
+}
+
 }  // namespace
 }  // namespace cllm::attestation::tdx
