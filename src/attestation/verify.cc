@@ -2,6 +2,7 @@
 #include "attestation/verify.h"
 
 #include "attestation/sim/sim_report.h"
+#include "attestation/snp/verify.h"
 #include "attestation/tdx/quote.h"
 #include "attestation/tdx/verify.h"
 
@@ -11,6 +12,11 @@ std::optional<Platform> SniffPlatform(ByteSpan evidence) {
   // The sim magic is checked first: it is an exact 4-byte tag, whereas the
   // hardware formats are recognised by version fields.
   if (sim::LooksLikeSimReport(evidence)) return Platform::kSim;
+  // SNP: u32 VERSION 2/3/5 and SIGNATURE_ALGO 1 at 0x34 (a TDX quote starts
+  // with u16 version 4/5 then u16 key type 2, i.e. u32 0x0002000X), or the
+  // JSON bundle.
+  if (snp::LooksLikeSnpEvidence(evidence)) return Platform::kSnp;
+  // TDX: u16 version 4/5, u16 attestation key type 2, u32 TEE type 0x81.
   if (tdx::LooksLikeTdxQuote(evidence)) return Platform::kTdx;
   return std::nullopt;
 }
@@ -18,8 +24,8 @@ std::optional<Platform> SniffPlatform(ByteSpan evidence) {
 AttestResult<VerifiedEvidence> VerifyEvidence(Platform platform, const EvidenceInput& input) {
   switch (platform) {
     case Platform::kSim: return sim::VerifySimEvidence(input);
+    case Platform::kSnp: return snp::VerifySnpEvidence(input);
     case Platform::kTdx: return tdx::VerifyTdxEvidence(input);
-    case Platform::kSnp:
     case Platform::kCsv:
     case Platform::kTpm: break;
   }

@@ -101,6 +101,14 @@ ChannelResult<VerifiedServer> VerifyPayloadForKey(const AttestationPayload& payl
   auto platform = attestation::ParsePlatformName(payload.platform);
   if (!platform) return MakeError(ChannelErrc::kMalformed, "unknown platform \"" + payload.platform + "\"");
 
+  // A simulated server is refused up front when the policy does not allow
+  // sim at all: that is the real reason, not the missing platform key.
+  if (*platform == attestation::Platform::kSim && !policy.platforms.count(attestation::Platform::kSim)) {
+    return MakeError(ChannelErrc::kPolicyNotSatisfied,
+                     "simulated_not_allowed: the server runs on the SIMULATED TEE (no hardware protection) and the "
+                     "policy does not list \"sim\" in \"platforms\"");
+  }
+
   // 1. The evidence itself: vendor chain, signatures, collateral.
   attestation::EvidenceInput in;
   in.evidence = payload.evidence;

@@ -72,7 +72,7 @@ class Crl {
  public:
   static CryptoResult<Crl> FromDer(ByteSpan der);
   static CryptoResult<Crl> FromPem(std::string_view pem);
-  // Der returns the DER encoding (for collateral files built in tests).
+  // Der returns the DER encoding (as published, e.g. AMD KDS .../crl).
   Bytes Der() const;
   std::string Issuer() const;
   TimePoint ThisUpdate() const;
