@@ -122,7 +122,6 @@ AttestResult<TcbEvaluation> EvaluateTcb(const Quote& quote, const PckExtensions&
   // QVL: with a TDX module major version (TEE_TCB_SVN[1]) above 0, bytes 0-1
   // are the module's SVN and version, evaluated by the module identity instead.
   const bool module_versioned = body.tee_tcb_svn[1] > 0;
-  const bool use_module_identities = module_versioned && !info.tdx_module_identities.empty();
   const size_t tdx_first = module_versioned ? 2 : 0;
   const TcbLevel* level = nullptr;
   for (const auto& l : info.tcb_levels) {
@@ -146,15 +145,21 @@ AttestResult<TcbEvaluation> EvaluateTcb(const Quote& quote, const PckExtensions&
   AddAdvisories(ev.advisory_ids, level->advisory_ids);
 
   // --- TDX module ------------------------------------------------------------------
-  if (info.tdx_module) CLLM_RETURN_IF_ERROR(CheckModule(*info.tdx_module, body, "tdxModule"));
-  if (use_module_identities) {
+  // QVL TdxModuleCheck: a module of major version 0 is described by
+  // tdxModule; any later version must have its own identity TDX_%02X, which
+  // then gives the expected MRSIGNER_SEAM / SEAM_ATTRIBUTES and a TCB status.
+  if (!module_versioned && info.tdx_module) {
+    CLLM_RETURN_IF_ERROR(CheckModule(*info.tdx_module, body, "tdxModule"));
+  }
+  if (module_versioned) {
     char id[8];
     std::snprintf(id, sizeof(id), "TDX_%02X", body.tee_tcb_svn[1]);
     ev.module_id = id;
     auto it = std::find_if(info.tdx_module_identities.begin(), info.tdx_module_identities.end(),
                            [&](const TdxModuleIdentity& m) { return m.id == ev.module_id; });
     if (it == info.tdx_module_identities.end()) {
-      return MakeError(AttestErrc::kTcbUnknown, "tcbInfo has no TDX module identity " + ev.module_id);
+      return MakeError(AttestErrc::kTcbUnknown, "tcbInfo has no TDX module identity " + ev.module_id +
+                                                    " for TEE_TCB_SVN[1] = " + std::to_string(body.tee_tcb_svn[1]));
     }
     CLLM_RETURN_IF_ERROR(CheckModule(*it, body, ev.module_id));
     const IsvTcbLevel* m_level = IsvLevelFor(it->tcb_levels, body.tee_tcb_svn[0]);

@@ -7,9 +7,10 @@
 //     whose 16 SGX components and PCESVN are <= the PCK certificate's values
 //     and whose 16 TDX components are <= TEE_TCB_SVN (bytes 0-1 skipped when
 //     TEE_TCB_SVN[1] > 0: the module identity evaluates them).
-//  3. TDX module: MRSIGNER_SEAM / SEAM_ATTRIBUTES against tdxModule; with
-//     tdxModuleIdentities, identity "TDX_%02X" % TEE_TCB_SVN[1], its level the
-//     first with isvsvn <= TEE_TCB_SVN[0].
+//  3. TDX module: with TEE_TCB_SVN[1] == 0, MRSIGNER_SEAM / SEAM_ATTRIBUTES
+//     against tdxModule; otherwise identity "TDX_%02X" % TEE_TCB_SVN[1] must
+//     exist in tdxModuleIdentities, supplies the expected values, and its
+//     level is the first with isvsvn <= TEE_TCB_SVN[0].
 //  4. Convergence: an OutOfDate module or QE turns UpToDate/SWHardeningNeeded
 //     into OutOfDate and Configuration* into OutOfDateConfigurationNeeded;
 //     Revoked anywhere is Revoked. Advisory IDs are the union.

@@ -163,10 +163,14 @@ struct Fixture {
   }
 };
 
+// ReplaceAll edits collateral text; a pattern that no longer occurs fails
+// the test (an edit that silently does nothing would prove nothing).
 void ReplaceAll(std::string& s, const std::string& from, const std::string& to) {
-  for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
+  int n = 0;
+  for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size()), ++n) {
     s.replace(pos, from.size(), to);
   }
+  if (n == 0) ADD_FAILURE() << "pattern not found: " << from;
 }
 
 #define FIXTURE(f)                                              \
@@ -292,6 +296,23 @@ TEST(TdxSyntheticTest, SwappedOrForeignPckCertificatesAreRejected) {
   f.pck = Issue("Intel SGX PCK Certificate", f.pck_key, f.ca_key, &f.ca, false, {});
   EXPECT_EQ(f.Verify().code(), AttestErrc::kMalformed);
   f.pck = good;
+  EXPECT_TRUE(f.Verify().ok());
+}
+
+TEST(TdxSyntheticTest, TdxModuleIdentityMustExistAndMatch) {
+  FIXTURE(f);
+  // TEE_TCB_SVN[1] = 1 needs identity TDX_01.
+  f.edit_tcb_info = [](std::string& s) { ReplaceAll(s, "\"id\":\"TDX_01\"", "\"id\":\"TDX_07\""); };
+  EXPECT_EQ(f.Verify().code(), AttestErrc::kTcbUnknown);
+  // The identity's MRSIGNER must equal MRSIGNER_SEAM.
+  f.edit_tcb_info = [](std::string& s) {
+    ReplaceAll(s, "\"id\":\"TDX_01\",\"mrsigner\":\"0", "\"id\":\"TDX_01\",\"mrsigner\":\"1");
+  };
+  EXPECT_EQ(f.Verify().code(), AttestErrc::kCollateralInvalid);
+  // tdxModule describes major version 0 only: a mismatch there is irrelevant here.
+  f.edit_tcb_info = [](std::string& s) {
+    ReplaceAll(s, "\"tdxModule\":{\"mrsigner\":\"0", "\"tdxModule\":{\"mrsigner\":\"1");
+  };
   EXPECT_TRUE(f.Verify().ok());
 }
 
