@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "support/shared_data.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -126,6 +128,23 @@ TEST_F(CliTest, ApiKeyAddStoresOnlyTheDigest) {
   EXPECT_NE(file.find("alice"), std::string::npos);
   EXPECT_EQ(Cllm("apikey add --user alice --keys-file " + P("keys.json")).exit_code, 2);  // duplicate
   EXPECT_EQ(Cllm("apikey add --user bob --keys-file " + P("keys.json") + " 2>/dev/null").exit_code, 0);
+}
+
+// A real TDX quote (auto-detected) with its collateral, at a time inside the
+// collateral window; and one whose platform TCB matches no level.
+TEST_F(CliTest, TdxQuoteVerifiesWithCollateral) {
+  CLLM_SHARED_PATH(dir, "testdata/attestation/tdx");
+  const std::string d = dir.string() + "/";
+  auto ok = Cllm("attest verify --evidence " + d + "gotdxguest_v5_td15_quote_fmspc90c06f.dat --collateral " + d +
+                 "dcapqvl_collateral_fmspc90c06f_2026-02-18.json --at 2026-03-01T00:00:00Z --json");
+  EXPECT_EQ(ok.exit_code, 0) << ok.out;
+  auto j = nlohmann::json::parse(ok.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << ok.out;
+  EXPECT_NE(ok.out.find("UpToDate"), std::string::npos) << ok.out;
+  auto old = Cllm("attest verify --evidence " + d + "gotdxguest_v4_quote_spr_e4_fmspc50806f.dat --collateral " + d +
+                  "gotdxguest_collateral_fmspc50806f_2023-06_ASSEMBLED.json --at 2023-07-01T00:00:00Z");
+  EXPECT_EQ(old.exit_code, 1) << old.out;
+  EXPECT_NE(old.out.find("tcb_unknown"), std::string::npos) << old.out;
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include "attestation/sim/sim_report.h"
 #include "attestation/snp/verify.h"
+#include "attestation/tdx/quote.h"
+#include "attestation/tdx/verify.h"
 
 namespace cllm::attestation {
 
@@ -14,6 +16,8 @@ std::optional<Platform> SniffPlatform(ByteSpan evidence) {
   // with u16 version 4/5 then u16 key type 2, i.e. u32 0x0002000X), or the
   // JSON bundle.
   if (snp::LooksLikeSnpEvidence(evidence)) return Platform::kSnp;
+  // TDX: u16 version 4/5, u16 attestation key type 2, u32 TEE type 0x81.
+  if (tdx::LooksLikeTdxQuote(evidence)) return Platform::kTdx;
   return std::nullopt;
 }
 
@@ -21,7 +25,7 @@ AttestResult<VerifiedEvidence> VerifyEvidence(Platform platform, const EvidenceI
   switch (platform) {
     case Platform::kSim: return sim::VerifySimEvidence(input);
     case Platform::kSnp: return snp::VerifySnpEvidence(input);
-    case Platform::kTdx:
+    case Platform::kTdx: return tdx::VerifyTdxEvidence(input);
     case Platform::kCsv:
     case Platform::kTpm: break;
   }
