@@ -1,6 +1,7 @@
 // verify.cc — format sniffing and dispatch to the platform verifiers.
 #include "attestation/verify.h"
 
+#include "attestation/csv/csv_report.h"
 #include "attestation/sim/sim_report.h"
 
 namespace cllm::attestation {
@@ -9,15 +10,16 @@ std::optional<Platform> SniffPlatform(ByteSpan evidence) {
   // The sim magic is checked first: it is an exact 4-byte tag, whereas the
   // hardware formats are recognised by version fields.
   if (sim::LooksLikeSimReport(evidence)) return Platform::kSim;
+  if (csv::LooksLikeCsvEvidence(evidence)) return Platform::kCsv;
   return std::nullopt;
 }
 
 AttestResult<VerifiedEvidence> VerifyEvidence(Platform platform, const EvidenceInput& input) {
   switch (platform) {
     case Platform::kSim: return sim::VerifySimEvidence(input);
+    case Platform::kCsv: return csv::VerifyCsvEvidence(input);
     case Platform::kSnp:
     case Platform::kTdx:
-    case Platform::kCsv:
     case Platform::kTpm: break;
   }
   return MakeError(AttestErrc::kUnavailable,
