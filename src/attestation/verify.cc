@@ -3,6 +3,7 @@
 
 #include "attestation/csv/csv_report.h"
 #include "attestation/sim/sim_report.h"
+#include "attestation/tpm/tpm_verify.h"
 
 namespace cllm::attestation {
 
@@ -11,6 +12,7 @@ std::optional<Platform> SniffPlatform(ByteSpan evidence) {
   // hardware formats are recognised by version fields.
   if (sim::LooksLikeSimReport(evidence)) return Platform::kSim;
   if (csv::LooksLikeCsvEvidence(evidence)) return Platform::kCsv;
+  if (tpm::LooksLikeTpmEvidence(evidence)) return Platform::kTpm;
   return std::nullopt;
 }
 
@@ -18,9 +20,9 @@ AttestResult<VerifiedEvidence> VerifyEvidence(Platform platform, const EvidenceI
   switch (platform) {
     case Platform::kSim: return sim::VerifySimEvidence(input);
     case Platform::kCsv: return csv::VerifyCsvEvidence(input);
+    case Platform::kTpm: return tpm::VerifyTpmEvidence(input);
     case Platform::kSnp:
-    case Platform::kTdx:
-    case Platform::kTpm: break;
+    case Platform::kTdx: break;
   }
   return MakeError(AttestErrc::kUnavailable,
                    std::string("no verifier for platform ") + PlatformName(platform) + " in this build");

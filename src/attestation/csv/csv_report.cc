@@ -38,14 +38,20 @@ constexpr size_t kMacOffset = 0x9D4;
 bool LooksLikeCsvEvidence(ByteSpan evidence) {
   if (evidence.size() >= kCsvReportSize && evidence.size() <= kCsvReportMaxSize) {
     const uint32_t anonce = LoadU32Le(evidence.data() + 0xBC);
-    return (LoadU32Le(evidence.data() + 0xB4) ^ anonce) == kUsagePek &&
-           (LoadU32Le(evidence.data() + 0xB8) ^ anonce) == kAlgoSm2Sa;
+    if ((LoadU32Le(evidence.data() + 0xB4) ^ anonce) == kUsagePek &&
+        (LoadU32Le(evidence.data() + 0xB8) ^ anonce) == kAlgoSm2Sa) {
+      return true;
+    }
   }
-  // A JSON bundle: look for the two keys trustee's CSV evidence carries.
-  const std::string_view text = AsChars(evidence.first(std::min<size_t>(evidence.size(), 256)));
-  return !text.empty() && text.find('{') != std::string_view::npos &&
+  // A JSON bundle: trustee's CSV report object has "magic", "flags" and
+  // "data" (an SNP bundle also has "attestation_report" and "cert_chain" but
+  // none of these).
+  const std::string_view text = AsChars(evidence);
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  return first != std::string_view::npos && text[first] == '{' &&
          text.find("\"attestation_report\"") != std::string_view::npos &&
-         AsChars(evidence).find("\"cert_chain\"") != std::string_view::npos;
+         text.find("\"magic\"") != std::string_view::npos && text.find("\"flags\"") != std::string_view::npos &&
+         text.find("\"data\"") != std::string_view::npos;
 }
 
 AttestResult<CsvReport> ParseCsvReport(ByteSpan bytes) {

@@ -72,7 +72,8 @@ struct CsvReport {
 };
 
 // LooksLikeCsvEvidence sniffs a raw v1 report (size, unmasked sig_usage and
-// sig_algo) or the JSON bundle ("attestation_report" with "cert_chain").
+// sig_algo) or the JSON bundle ("attestation_report" with "magic", "flags",
+// "data"; an SNP bundle has none of those three).
 bool LooksLikeCsvEvidence(ByteSpan evidence);
 
 // ParseCsvReport decodes and unmasks a raw report. kMalformed on a wrong size
