@@ -8,6 +8,7 @@
 
 #include "attestation/csv/csv_cert.h"
 #include "attestation/csv/csv_report.h"
+#include "attestation/policy.h"
 #include "attestation/verify.h"
 #include "base/byte_reader.h"
 #include "base/encoding.h"
@@ -286,6 +287,32 @@ TEST_F(CsvSynthTest, JsonBundle) {
   text = j.dump();
   EXPECT_EQ(Verify(AsBytes(text), Chain()).code(), AttestErrc::kMalformed);
   EXPECT_EQ(Verify(AsBytes(std::string("{\"attestation_report\": ")), Chain()).code(), AttestErrc::kMalformed);
+}
+
+// The verified data is what appraisal needs: the default policy accepts it,
+// a debuggable guest is refused, and the CSV fields are usable in a policy.
+TEST_F(CsvSynthTest, AppraisalOfVerifiedEvidence) {
+  auto v = Verify(synth_->Report(), Chain());
+  ASSERT_TRUE(v.ok()) << v.detail();
+  Policy policy = Policy::Default();
+  auto claims = Appraise(*v, policy);
+  ASSERT_TRUE(claims.ok()) << claims.detail();
+  EXPECT_EQ(claims->platform(), Platform::kCsv);
+  EXPECT_FALSE(claims->simulated());
+  policy.per_platform[Platform::kCsv].measurements.push_back(Bytes(32, 0x77));
+  EXPECT_EQ(Appraise(*v, policy).code(), AttestErrc::kPolicyViolation);
+  policy = Policy::Default();
+  policy.per_platform[Platform::kCsv].min_tcb["csv.api_minor"] = 4;
+  EXPECT_EQ(Appraise(*v, policy).code(), AttestErrc::kTcbTooLow);
+  policy = Policy::Default();
+  policy.per_platform[Platform::kCsv].fields["chip_id"] = "SYNTH0001";
+  EXPECT_TRUE(Appraise(*v, policy).ok());
+
+  Synth debug = *synth_;
+  debug.policy = 0;
+  auto dv = Verify(debug.Report(), Chain());
+  ASSERT_TRUE(dv.ok()) << dv.detail();
+  EXPECT_EQ(Appraise(*dv, Policy::Default()).code(), AttestErrc::kDebugEnabled);
 }
 
 // --- real Hygon certificates (PROVENANCE C1-C4) ------------------------------------

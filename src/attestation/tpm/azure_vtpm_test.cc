@@ -8,6 +8,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "attestation/policy.h"
 #include "attestation/tpm/hcl_report.h"
 #include "attestation/tpm/tpm_verify.h"
 #include "attestation/verify.h"
@@ -147,6 +148,10 @@ TEST(AzureVtpmTest, SnpMilanQuote) {
     EXPECT_EQ(d.measurement, HexDecode(d.fields.at("pcr_digest")).value());
     EXPECT_EQ(d.fields.at("hcl.report_type"), "snp");
     EXPECT_EQ(d.fields.at("firmware_version"), std::to_string(0x2020031200120003ull));
+    // Appraisal sees the SNP platform's TCB status through the vTPM.
+    EXPECT_EQ(d.tcb_status, TcbStatus::kUpToDate);
+    auto claims = Appraise(*run.result, Policy::Default());
+    EXPECT_TRUE(claims.ok()) << claims.detail();
   }
 }
 
