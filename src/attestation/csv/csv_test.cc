@@ -413,13 +413,23 @@ TEST(CsvReportTest, TrusteeReportWithOtherChipsCekIsChainInvalid) {
   CLLM_SHARED_PATH(hsk_p, std::string(kDir) + "csvrs_hsk_chip_NZA9T14052605.cert");
   CLLM_SHARED_PATH(cek_p, std::string(kDir) + "csvrs_cek_chip_NZA9T14052605.cert");
   const Bytes ev = Load(bin_p);
+  std::vector<CheckStep> trace;
   EvidenceInput in;
   in.evidence = ev;
   in.cert_files = {Load(hsk_p), Load(cek_p)};  // HRK: the built-in pinned key
+  in.trace = &trace;
   auto v = VerifyEvidence(Platform::kCsv, in);
   ASSERT_FALSE(v.ok());
   EXPECT_EQ(v.code(), AttestErrc::kChainInvalid) << v.detail();
   EXPECT_NE(v.detail().find("does not verify"), std::string::npos) << v.detail();
+  // The built-in HRK key verifies the real HSK, the HSK the CEK; only the
+  // PEK (of chip KPA64911240507) is not this CEK's.
+  ASSERT_EQ(trace.size(), 6u);
+  EXPECT_NE(trace[2].detail.find("built-in"), std::string::npos) << trace[2].detail;
+  EXPECT_TRUE(trace[3].ok);
+  EXPECT_TRUE(trace[4].ok);
+  EXPECT_EQ(trace[5].name, "PEK signed by CEK");
+  EXPECT_FALSE(trace[5].ok);
 }
 
 // C6: any flipped byte of TEE_INFO[0:0xB4] invalidates the report signature.

@@ -147,6 +147,7 @@ TEST(AzureVtpmTest, SnpMilanQuote) {
     EXPECT_EQ(d.fields.at("pcr23").size(), 64u);
     EXPECT_EQ(d.measurement, HexDecode(d.fields.at("pcr_digest")).value());
     EXPECT_EQ(d.fields.at("hcl.report_type"), "snp");
+    EXPECT_EQ(d.fields.at("hcl.user_data"), std::string(128, '0'));
     EXPECT_EQ(d.fields.at("firmware_version"), std::to_string(0x2020031200120003ull));
     // Appraisal sees the SNP platform's TCB status through the vTPM.
     EXPECT_EQ(d.tcb_status, TcbStatus::kUpToDate);

@@ -106,6 +106,7 @@ AttestResult<HclReport> ParseHclReport(ByteSpan bytes) {
       j["vm-configuration"].contains("vmUniqueId") && j["vm-configuration"]["vmUniqueId"].is_string()) {
     h.vm_unique_id = j["vm-configuration"]["vmUniqueId"].get<std::string>();
   }
+  if (j.contains("user-data") && j["user-data"].is_string()) h.user_data = j["user-data"].get<std::string>();
   return h;
 }
 

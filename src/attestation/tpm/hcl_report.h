@@ -53,6 +53,7 @@ struct HclReport {
   Bytes runtime_data;           // the JSON bytes exactly as hashed
   std::optional<crypto::PublicKey> ak;  // JWK "HCLAkPub" (always set by ParseHclReport)
   std::string vm_unique_id;     // vm-configuration.vmUniqueId, when present
+  std::string user_data;        // "user-data" (hex, 64 bytes the guest asked the HCL to bind), when present
 };
 
 // LooksLikeHclReport checks the "HCLA" tag.

@@ -186,6 +186,7 @@ AttestResult<VerifiedEvidence> VerifyTpmEvidence(const EvidenceInput& in) {
   d.fields["signature_scheme"] = scheme;
   d.fields["hcl.report_type"] = hw->name;
   if (!hcl->vm_unique_id.empty()) d.fields["hcl.vm_unique_id"] = hcl->vm_unique_id;
+  if (!hcl->user_data.empty()) d.fields["hcl.user_data"] = hcl->user_data;
   d.fields[hw->name + ".measurement"] = HexEncode(hw->data.measurement);
   d.fields[hw->name + ".report_data"] = HexEncode(hw->data.report_data);
   d.fields[hw->name + ".tcb_status"] = TcbStatusName(hw->data.tcb_status);
