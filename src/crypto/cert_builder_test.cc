@@ -51,6 +51,11 @@ TEST(CertBuilderTest, CrlRevokesLeaf) {
   EXPECT_TRUE(crl->IsRevoked(pki.leaf));
   EXPECT_FALSE(crl->IsRevoked(pki.ca));
   EXPECT_TRUE(crl->VerifySignedBy(pki.ca_key.public_key()).ok());
+  // DER round trip keeps the CRL (and its signature) intact.
+  auto again = Crl::FromDer(crl->Der());
+  ASSERT_TRUE(again.ok()) << again.detail();
+  EXPECT_TRUE(again->IsRevoked(pki.leaf));
+  EXPECT_TRUE(again->VerifySignedBy(pki.ca_key.public_key()).ok());
   ChainOptions opts;
   opts.at = pki.t0 + 1min;
   opts.crls = {*crl};

@@ -1,5 +1,8 @@
 #include "crypto/digest.h"
 
+#include <fstream>
+#include <vector>
+
 #include "base/check.h"
 #include "crypto/ossl.h"
 
@@ -87,6 +90,27 @@ Bytes Hasher::Finish() {
   unsigned int len = 0;
   CLLM_CHECK(EVP_DigestFinal_ex(impl_->ctx.get(), out.data(), &len) == 1);
   CLLM_CHECK(EVP_DigestInit_ex(impl_->ctx.get(), MdOf(alg_), nullptr) == 1);
+  return out;
+}
+
+}  // namespace cllm::crypto
+
+namespace cllm::crypto {
+
+CryptoResult<std::array<uint8_t, 32>> Sha256File(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return MakeError(CryptoErrc::kInvalidArgument, "cannot open " + path.string());
+  Hasher h(HashAlg::kSha256);
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    auto n = static_cast<size_t>(in.gcount());
+    if (n > 0) h.Update(ByteSpan(reinterpret_cast<const uint8_t*>(buf.data()), n));
+  }
+  if (in.bad()) return MakeError(CryptoErrc::kInvalidArgument, "cannot read " + path.string());
+  Bytes d = h.Finish();
+  std::array<uint8_t, 32> out{};
+  std::copy(d.begin(), d.end(), out.begin());
   return out;
 }
 

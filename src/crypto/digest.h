@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <filesystem>
 #include <memory>
 
 #include "base/bytes.h"
@@ -21,6 +22,10 @@ std::array<uint8_t, 32> Sha256(ByteSpan data);
 std::array<uint8_t, 48> Sha384(ByteSpan data);
 std::array<uint8_t, 64> Sha512(ByteSpan data);
 std::array<uint8_t, 32> Sm3(ByteSpan data);
+
+// Sha256File hashes a file in 1 MiB pieces (model and binary digests);
+// kInvalidArgument with the OS reason when it cannot be read.
+CryptoResult<std::array<uint8_t, 32>> Sha256File(const std::filesystem::path& path);
 
 // Hasher hashes data fed in pieces (large model files, streamed input).
 class Hasher {

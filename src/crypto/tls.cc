@@ -2,6 +2,8 @@
 
 #include <openssl/ssl.h>
 
+#include <csignal>
+
 #include "crypto/ossl.h"
 
 namespace cllm::crypto {
@@ -72,6 +74,10 @@ TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 namespace {
 
 CryptoResult<SSL_CTX*> NewContext(bool server) {
+  // OpenSSL writes to the socket with write(2): a peer that hangs up would
+  // raise SIGPIPE and kill the process. Every TLS user wants EPIPE instead.
+  static const bool sigpipe_ignored = [] { return std::signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
+  (void)sigpipe_ignored;
   SSL_CTX* ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
   if (ctx == nullptr) return OpenSslError(CryptoErrc::kInternal, "SSL_CTX_new");
   // TLS 1.3 only: forward secrecy always, no renegotiation, encrypted certificates.

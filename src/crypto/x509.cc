@@ -210,6 +210,15 @@ CryptoResult<Crl> Crl::FromPem(std::string_view pem) {
   return Crl(crl);
 }
 
+Bytes Crl::Der() const {
+  int len = i2d_X509_CRL(crl_.get(), nullptr);
+  CLLM_CHECK(len > 0);
+  Bytes out(static_cast<size_t>(len));
+  uint8_t* p = out.data();
+  CLLM_CHECK(i2d_X509_CRL(crl_.get(), &p) == len);
+  return out;
+}
+
 std::string Crl::Issuer() const { return NameToString(X509_CRL_get_issuer(crl_.get())); }
 TimePoint Crl::ThisUpdate() const { return FromAsn1Time(X509_CRL_get0_lastUpdate(crl_.get())); }
 std::optional<TimePoint> Crl::NextUpdate() const {

@@ -72,6 +72,8 @@ class Crl {
  public:
   static CryptoResult<Crl> FromDer(ByteSpan der);
   static CryptoResult<Crl> FromPem(std::string_view pem);
+  // Der returns the DER encoding (as published, e.g. AMD KDS .../crl).
+  Bytes Der() const;
   std::string Issuer() const;
   TimePoint ThisUpdate() const;
   std::optional<TimePoint> NextUpdate() const;

@@ -93,6 +93,10 @@ TEST(ConfigfsTsmTest, ReportBindsReportDataAndCleansUp) {
   EXPECT_EQ(std::string(AsChars(rep->outblob)), "REPORT(" + rd + ")");
   EXPECT_EQ(std::string(AsChars(rep->auxblob)), "CERTS");
   EXPECT_EQ(rep->provider, "sev_guest");
+  // For SNP, evidence is the report followed by the certificate table.
+  auto evidence = att->GetEvidence(AsBytes(rd));
+  ASSERT_TRUE(evidence.ok()) << evidence.detail();
+  EXPECT_EQ(std::string(AsChars(*evidence)), "REPORT(" + rd + ")CERTS");
   // Probe entry and report entry are both removed.
   EXPECT_TRUE(fs::is_empty(root.path() / "sys/kernel/config/tsm/report"));
   EXPECT_EQ(att->GetEvidence(AsBytes(std::string(63, 'x'))).code(), AttestErrc::kMalformed);

@@ -148,6 +148,11 @@ AttestResult<TsmReport> ConfigfsTsmAttester::GetReport(ByteSpan report_data_64) 
 
 AttestResult<Bytes> ConfigfsTsmAttester::GetEvidence(ByteSpan report_data_64) {
   CLLM_ASSIGN_OR_RETURN(TsmReport rep, GetReport(report_data_64));
+  // SNP: the report followed by the host's certificate table (auxblob), the
+  // form the SNP verifier accepts without separate certificate files.
+  if (platform_ == Platform::kSnp && !rep.auxblob.empty()) {
+    rep.outblob.insert(rep.outblob.end(), rep.auxblob.begin(), rep.auxblob.end());
+  }
   return std::move(rep.outblob);
 }
 

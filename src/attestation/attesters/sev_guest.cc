@@ -118,8 +118,12 @@ AttestResult<std::pair<Bytes, Bytes>> SevGuestAttester::GetExtendedReport(ByteSp
 }
 
 AttestResult<Bytes> SevGuestAttester::GetEvidence(ByteSpan report_data_64) {
+  // Report ‖ certificate table: the SNP verifier takes the VCEK/VLEK (and
+  // ASK/ARK) from the table, so a remote verifier needs nothing else.
   CLLM_ASSIGN_OR_RETURN(auto both, GetExtendedReport(report_data_64));
-  return std::move(both.first);
+  Bytes out = std::move(both.first);
+  out.insert(out.end(), both.second.begin(), both.second.end());
+  return out;
 }
 
 }  // namespace cllm::attestation

@@ -1,0 +1,206 @@
+// `cllm attest https://HOST:PORT` and `cllm chat https://HOST:PORT`: talk to
+// a cllm server only after its RA-TLS evidence verified against a policy.
+//
+// Exit codes: 0 ok; 1 the server was refused (attestation, policy) or
+// answered with an error; 2 usage, connection or input error.
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "apps/cllm/command.h"
+#include "apps/cllm/remote_common.h"
+#include "base/encoding.h"
+
+namespace cllm::app {
+namespace {
+
+using nlohmann::json;
+
+struct RemoteArgs {
+  std::string url;
+  std::string policy;
+  bool json = false;
+  // chat
+  std::string api_key;
+  std::string model;
+  std::string prompt;
+  std::string system;
+  int max_tokens = 256;
+  double temperature = 0.7;
+};
+
+json ServerJson(const channel::VerifiedServer& s) {
+  const auto& c = s.claims;
+  return {{"platform", attestation::PlatformName(c.platform())},
+          {"simulated", c.simulated()},
+          {"measurement", HexEncode(c.measurement())},
+          {"tcb_status", attestation::TcbStatusName(c.tcb_status())},
+          {"debug", c.debug()},
+          {"binary_digest", HexEncode(s.payload.binary_digest)},
+          {"model_digest", HexEncode(s.payload.model_digest)},
+          {"model_name", s.payload.model_name},
+          {"tls_key_sha256", HexEncode(s.spki_sha256)}};
+}
+
+int AttestServer(const RemoteArgs& a) {
+  CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy));
+  CLLM_ASSIGN_OR_EXIT(auto url, ParseServerUrl(a.url));
+  auto conn = client::Connect(url, policy);
+  json out = {{"url", a.url}};
+  if (!conn.ok()) {
+    out["verdict"] = "refused";
+    out["error"] = {{"code", client::ClientErrcName(conn.code())}, {"detail", conn.detail()}};
+    if (a.json) {
+      std::printf("%s\n", out.dump(2).c_str());
+    } else {
+      std::printf("server: %s\n  ✗ %s: %s\n\nverdict: REFUSED\n", a.url.c_str(), client::ClientErrcName(conn.code()),
+                  conn.detail().c_str());
+    }
+    return conn.code() == client::ClientErrc::kAttestation ? 1 : 2;
+  }
+  const auto& s = *(*conn)->server();
+  // A second, nonce-bound check: evidence produced now, for this connection's key.
+  auto fresh = client::FetchAttestation(**conn, policy);
+  out["server"] = ServerJson(s);
+  out["tls"] = (*conn)->TlsDescription();
+  out["fresh_evidence"] = fresh.ok() ? json("verified") : json(fresh.detail());
+  out["verdict"] = fresh.ok() ? "ok" : "refused";
+  if (a.json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return fresh.ok() ? 0 : 1;
+  }
+  const auto& c = s.claims;
+  std::printf("server: %s (%s)\n", a.url.c_str(), (*conn)->TlsDescription().c_str());
+  std::printf("  ✓ certificate evidence verified and bound to the TLS key%s\n",
+              c.simulated() ? " [SIMULATED TEE — not hardware]" : "");
+  std::printf("  %s fresh evidence for our nonce: %s\n", fresh.ok() ? "✓" : "✗",
+              fresh.ok() ? "verified" : fresh.detail().c_str());
+  std::printf("\n  platform       %s%s\n", attestation::PlatformName(c.platform()), c.simulated() ? " (SIMULATED)" : "");
+  std::printf("  measurement    %s\n", HexEncode(c.measurement()).c_str());
+  std::printf("  tcb_status     %s\n", attestation::TcbStatusName(c.tcb_status()));
+  std::printf("  debug          %s\n", c.debug() ? "true" : "false");
+  std::printf("  binary digest  %s\n", HexEncode(s.payload.binary_digest).c_str());
+  std::printf("  model          %s\n  model digest   %s\n", s.payload.model_name.c_str(),
+              HexEncode(s.payload.model_digest).c_str());
+  if (policy.model_digests.empty()) std::printf("  ! the policy pins no model digest: any model is accepted\n");
+  if (policy.binary_digests.empty()) std::printf("  ! the policy pins no binary digest: any server build is accepted\n");
+  std::printf("\nverdict: %s\n", fresh.ok() ? (c.simulated() ? "OK (SIMULATED TEE)" : "OK") : "REFUSED");
+  return fresh.ok() ? 0 : 1;
+}
+
+// StreamChat sends the conversation and prints the reply as it streams;
+// returns the full reply text.
+ClientResultOrExit<std::string> StreamChat(client::Connection& conn, const RemoteArgs& a, const json& messages,
+                                           const std::string& model) {
+  json req = {{"model", model}, {"messages", messages}, {"stream", true}, {"max_tokens", a.max_tokens},
+              {"temperature", a.temperature}};
+  std::map<std::string, std::string> headers;
+  if (!a.api_key.empty()) headers["Authorization"] = "Bearer " + a.api_key;
+  SseReader sse;
+  std::string reply;
+  auto r = conn.Request("POST", "/v1/chat/completions", req.dump(), headers, [&](std::string_view bytes) {
+    sse.Feed(bytes, [&](const std::string& data) {
+      if (data == "[DONE]") return;
+      auto j = json::parse(data, nullptr, false);
+      if (j.is_discarded()) return;
+      if (j.contains("error")) {
+        std::fprintf(stderr, "\n[server error: %s]\n", j["error"].value("message", "?").c_str());
+        return;
+      }
+      if (!j.contains("choices") || j["choices"].empty()) return;
+      const auto& delta = j["choices"][0]["delta"];
+      if (delta.contains("content") && delta["content"].is_string()) {
+        std::string piece = delta["content"].get<std::string>();
+        reply += piece;
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+      }
+    });
+    return true;
+  });
+  if (!r.ok()) return ExitWith(Fail(r.detail(), 2));
+  if (r->status != 200) {
+    auto j = json::parse(r->body, nullptr, false);
+    std::string msg = !j.is_discarded() && j.contains("error") ? j["error"].value("message", r->body) : r->body;
+    return ExitWith(Fail("server answered " + std::to_string(r->status) + ": " + msg, 1));
+  }
+  std::printf("\n");
+  return reply;
+}
+
+int Chat(RemoteArgs a) {
+  if (a.api_key.empty()) {
+    if (const char* k = std::getenv("CLLM_API_KEY")) a.api_key = k;
+  }
+  CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy));
+  CLLM_ASSIGN_OR_EXIT(auto url, ParseServerUrl(a.url));
+  auto conn = client::Connect(url, policy);
+  if (!conn.ok()) return Fail(std::string(client::ClientErrcName(conn.code())) + ": " + conn.detail(),
+                              conn.code() == client::ClientErrc::kAttestation ? 1 : 2);
+  const auto& s = *(*conn)->server();
+  std::fprintf(stderr, "connected to %s — %s%s, model %s (digest %s…), binary %s…\n", a.url.c_str(),
+               attestation::PlatformName(s.claims.platform()),
+               s.claims.simulated() ? " [SIMULATED TEE]" : " TEE verified", s.payload.model_name.c_str(),
+               HexEncode(s.payload.model_digest).substr(0, 16).c_str(),
+               HexEncode(s.payload.binary_digest).substr(0, 16).c_str());
+  std::string model = a.model.empty() ? s.payload.model_name : a.model;
+  json messages = json::array();
+  if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
+  if (!a.prompt.empty()) {  // one-shot
+    messages.push_back({{"role", "user"}, {"content", a.prompt}});
+    auto reply = StreamChat(**conn, a, messages, model);
+    return reply.ok() ? 0 : reply.exit_code();
+  }
+  const bool tty = ::isatty(STDIN_FILENO);
+  if (tty) std::fprintf(stderr, "type a message and press Enter; an empty line or Ctrl-D ends the chat\n");
+  std::string line;
+  for (;;) {
+    if (tty) std::fprintf(stderr, "> ");
+    if (!std::getline(std::cin, line) || (tty && line.empty())) break;
+    if (line.empty()) continue;
+    messages.push_back({{"role", "user"}, {"content", line}});
+    auto reply = StreamChat(**conn, a, messages, model);
+    if (!reply.ok()) return reply.exit_code();
+    messages.push_back({{"role", "assistant"}, {"content", *reply}});
+  }
+  return 0;
+}
+
+void Setup(CLI::App& app, CommandContext& ctx) {
+  static RemoteArgs attest_args;
+  CLI::App* attest = SubcommandGroup(app, "attest", "Verify and explain TEE attestation evidence");
+  attest->require_subcommand(0, 1);  // `cllm attest URL` has none
+  attest->add_option("url", attest_args.url, "https://HOST:PORT of a cllm server to verify and explain");
+  attest->add_option("--policy", attest_args.policy, "Client policy JSON (default: hardware TEEs only, no sim)");
+  attest->add_flag("--json", attest_args.json, "Print one JSON object");
+  attest->callback([&ctx, attest] {
+    if (!attest->get_subcommands().empty()) return;
+    if (attest_args.url.empty()) {
+      ctx.exit_code = Fail("give a server URL (cllm attest https://HOST:PORT) or a subcommand; see --help", 2);
+      return;
+    }
+    ctx.exit_code = AttestServer(attest_args);
+  });
+
+  static RemoteArgs chat_args;
+  auto* chat = app.add_subcommand("chat", "Chat with an attested cllm server (streaming, multi-turn)");
+  chat->add_option("url", chat_args.url, "https://HOST:PORT")->required();
+  chat->add_option("--policy", chat_args.policy, "Client policy JSON (default: hardware TEEs only, no sim)");
+  chat->add_option("--api-key", chat_args.api_key, "API key (default: $CLLM_API_KEY)");
+  chat->add_option("--model", chat_args.model, "Model name (default: the one the server attests)");
+  chat->add_option("-p,--prompt", chat_args.prompt, "Send one message, print the reply, exit");
+  chat->add_option("--system", chat_args.system, "System message");
+  chat->add_option("-n,--max-tokens", chat_args.max_tokens, "Reply length limit")->check(CLI::Range(1, 32768));
+  chat->add_option("--temperature", chat_args.temperature, "Sampling temperature (0: greedy)")
+      ->check(CLI::Range(0.0, 2.0));
+  chat->callback([&ctx] { ctx.exit_code = Chat(chat_args); });
+}
+
+CommandRegistration reg{"remote", 45, Setup};
+
+}  // namespace
+}  // namespace cllm::app

@@ -1,0 +1,88 @@
+// remote_common.h — helpers shared by the client subcommands (attest URL,
+// chat, proxy): policy loading, URL parsing, server-sent-event splitting, and
+// OrExit, a value-or-exit-code for command code.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "apps/cllm/command.h"
+#include "attestation/policy.h"
+#include "client/client.h"
+
+namespace cllm::app {
+
+struct ExitWith {
+  explicit ExitWith(int c) : code(c) {}
+  int code;
+};
+
+// OrExit holds a value, or the exit code the command should return (the
+// error was already printed).
+template <typename T>
+class OrExit {
+ public:
+  OrExit(T v) : value_(std::move(v)) {}  // NOLINT: implicit by design
+  OrExit(ExitWith e) : code_(e.code) {}  // NOLINT
+  bool ok() const { return value_.has_value(); }
+  int exit_code() const { return code_; }
+  T& operator*() { return *value_; }
+  T* operator->() { return &*value_; }
+
+ private:
+  std::optional<T> value_;
+  int code_ = 0;
+};
+template <typename T>
+using ClientResultOrExit = OrExit<T>;
+
+#define CLLM_OE_CONCAT2(a, b) a##b
+#define CLLM_OE_CONCAT(a, b) CLLM_OE_CONCAT2(a, b)
+#define CLLM_ASSIGN_OR_EXIT(lhs, expr)                          \
+  auto CLLM_OE_CONCAT(oe_, __LINE__) = (expr);                  \
+  if (!CLLM_OE_CONCAT(oe_, __LINE__).ok()) return CLLM_OE_CONCAT(oe_, __LINE__).exit_code(); \
+  lhs = std::move(*CLLM_OE_CONCAT(oe_, __LINE__))
+
+// LoadClientPolicy reads --policy, or the default client policy (hardware
+// TEEs only, no sim, no debug, UpToDate) when `path` is empty.
+inline OrExit<attestation::Policy> LoadClientPolicy(const std::string& path) {
+  if (path.empty()) return attestation::Policy::Default();
+  auto p = attestation::LoadPolicy(path);
+  if (!p.ok()) return ExitWith(Fail(std::string(attestation::AttestErrcName(p.code())) + ": " + p.detail(), 2));
+  return std::move(p).value();
+}
+
+inline OrExit<client::Url> ParseServerUrl(const std::string& s) {
+  auto u = client::ParseUrl(s);
+  if (!u.ok()) return ExitWith(Fail(u.detail(), 2));
+  if (!u->tls) return ExitWith(Fail("the server URL must be https:// (attested); got " + s, 2));
+  return std::move(u).value();
+}
+
+// SseReader splits a text/event-stream into the `data:` payloads of events.
+class SseReader {
+ public:
+  void Feed(std::string_view bytes, const std::function<void(const std::string&)>& on_data) {
+    buf_.append(bytes);
+    size_t end;
+    while ((end = buf_.find("\n\n")) != std::string::npos) {
+      std::string event = buf_.substr(0, end);
+      buf_.erase(0, end + 2);
+      size_t pos = 0;
+      while (pos < event.size()) {
+        size_t nl = event.find('\n', pos);
+        std::string line = event.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+        if (line.rfind("data: ", 0) == 0) on_data(line.substr(6));
+        if (nl == std::string::npos) break;
+        pos = nl + 1;
+      }
+    }
+  }
+
+ private:
+  std::string buf_;
+};
+
+}  // namespace cllm::app

@@ -1,0 +1,229 @@
+#include "channel/ratls.h"
+
+#include "attestation/verify.h"
+#include "base/encoding.h"
+#include "crypto/cert_builder.h"
+#include "crypto/digest.h"
+
+namespace cllm::channel {
+
+using attestation::AttestErrc;
+
+const char* ChannelErrcName(ChannelErrc code) {
+  switch (code) {
+    case ChannelErrc::kNoEvidence: return "no_evidence";
+    case ChannelErrc::kMalformed: return "malformed";
+    case ChannelErrc::kCertEvidenceMismatch: return "cert_evidence_mismatch";
+    case ChannelErrc::kPlatformChainInvalid: return "platform_chain_invalid";
+    case ChannelErrc::kPolicyNotSatisfied: return "policy_not_satisfied";
+    case ChannelErrc::kStale: return "stale";
+    case ChannelErrc::kAttesterFailed: return "attester_failed";
+    case ChannelErrc::kInternal: return "internal";
+  }
+  return "unknown";
+}
+
+Bytes TimestampFreshness(crypto::TimePoint t) {
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+  Bytes out(8);
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(static_cast<uint64_t>(secs) >> (56 - 8 * i));
+  return out;
+}
+
+namespace {
+
+std::optional<crypto::TimePoint> ParseTimestampFreshness(ByteSpan b) {
+  if (b.size() != 8) return std::nullopt;
+  uint64_t v = 0;
+  for (uint8_t x : b) v = (v << 8) | x;
+  if (v > (uint64_t{1} << 40)) return std::nullopt;  // year > 36000: not a timestamp
+  return crypto::TimePoint(std::chrono::seconds(static_cast<int64_t>(v)));
+}
+
+std::string Hex(ByteSpan b) { return HexEncode(b); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Server side
+// ---------------------------------------------------------------------------
+
+RaTlsIssuer::RaTlsIssuer(std::shared_ptr<attestation::Attester> attester, ServerClaims claims,
+                         IssuerOptions options)
+    : attester_(std::move(attester)), claims_(std::move(claims)), options_(std::move(options)) {}
+
+ChannelResult<AttestationPayload> RaTlsIssuer::PayloadFor(ByteSpan spki_der, ByteSpan freshness) {
+  if (freshness.size() > kMaxFreshnessSize) {
+    return MakeError(ChannelErrc::kMalformed, "freshness longer than " + std::to_string(kMaxFreshnessSize) + " bytes");
+  }
+  AttestationPayload p;
+  p.platform = attestation::PlatformName(attester_->platform());
+  p.binary_digest = claims_.binary_digest;
+  p.model_digest = claims_.model_digest;
+  p.model_name = claims_.model_name;
+  p.freshness.assign(freshness.begin(), freshness.end());
+  p.endorsements = options_.endorsements;
+  auto report_data = ComputeReportData(spki_der, p);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto evidence = attester_->GetEvidence(report_data);
+  if (!evidence.ok()) {
+    return MakeError(ChannelErrc::kAttesterFailed, std::string("TEE evidence (") + attester_->name() +
+                                                       "): " + attestation::AttestErrcName(evidence.code()) +
+                                                       ": " + evidence.detail());
+  }
+  p.evidence = std::move(evidence).value();
+  return p;
+}
+
+ChannelResult<crypto::TlsIdentity> RaTlsIssuer::Issue(crypto::TimePoint now) {
+  auto key = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256);
+  if (!key.ok()) return MakeError(ChannelErrc::kInternal, "key generation: " + key.detail());
+  Bytes spki = key->public_key().ToSpkiDer();
+  CLLM_ASSIGN_OR_RETURN(AttestationPayload payload, PayloadFor(spki, TimestampFreshness(now)));
+  crypto::CertSpec spec;
+  spec.common_name = "cllm RA-TLS " + claims_.model_name.substr(0, 32);
+  // A minute of back-dating tolerates client clocks slightly behind ours.
+  spec.not_before = now - std::chrono::seconds(60);
+  spec.not_after = now + options_.validity;
+  spec.dns_names = {"localhost"};
+  spec.extensions.push_back({kAttestationExtensionOid, false, EncodePayload(payload)});
+  auto cert = crypto::IssueCertificate(spec, key->public_key(), *key, nullptr);
+  if (!cert.ok()) return MakeError(ChannelErrc::kInternal, "certificate: " + cert.detail());
+  return crypto::TlsIdentity{std::move(key).value(), std::move(cert).value()};
+}
+
+// ---------------------------------------------------------------------------
+// Client side
+// ---------------------------------------------------------------------------
+
+ChannelResult<VerifiedServer> VerifyPayloadForKey(const AttestationPayload& payload, ByteSpan spki_der,
+                                                  const attestation::Policy& policy, const VerifyOptions& options) {
+  auto platform = attestation::ParsePlatformName(payload.platform);
+  if (!platform) return MakeError(ChannelErrc::kMalformed, "unknown platform \"" + payload.platform + "\"");
+
+  // A simulated server is refused up front when the policy does not allow
+  // sim at all: that is the real reason, not the missing platform key.
+  if (*platform == attestation::Platform::kSim && !policy.platforms.count(attestation::Platform::kSim)) {
+    return MakeError(ChannelErrc::kPolicyNotSatisfied,
+                     "simulated_not_allowed: the server runs on the SIMULATED TEE (no hardware protection) and the "
+                     "policy does not list \"sim\" in \"platforms\"");
+  }
+
+  // 1. The evidence itself: vendor chain, signatures, collateral.
+  attestation::EvidenceInput in;
+  in.evidence = payload.evidence;
+  if (payload.endorsements) in.cert_files.push_back(*payload.endorsements);
+  in.at = options.at;
+  in.sim_platform_keys = policy.sim_platform_keys;
+  auto verified = attestation::VerifyEvidence(*platform, in);
+  if (!verified.ok()) {
+    return MakeError(ChannelErrc::kPlatformChainInvalid, std::string(payload.platform) + " evidence: " +
+                                                             attestation::AttestErrcName(verified.code()) + ": " +
+                                                             verified.detail());
+  }
+
+  // 2. The binding: this key, these digests, this name, this freshness.
+  auto want = ComputeReportData(spki_der, payload);
+  if (!ConstantTimeEqual(want, verified->data().report_data)) {
+    return MakeError(ChannelErrc::kCertEvidenceMismatch,
+                     "the evidence's report_data does not bind this TLS key and these claims (expected " +
+                         Hex(want).substr(0, 32) + "…, found " + Hex(verified->data().report_data).substr(0, 32) +
+                         "…): relayed or replayed evidence");
+  }
+
+  // 3. Freshness.
+  if (options.expected_freshness) {
+    if (!ConstantTimeEqual(*options.expected_freshness, payload.freshness)) {
+      return MakeError(ChannelErrc::kStale, "freshness is not our nonce (expected " +
+                                                Hex(*options.expected_freshness) + ", found " +
+                                                Hex(payload.freshness) + ")");
+    }
+  } else {
+    auto issued = ParseTimestampFreshness(payload.freshness);
+    if (!issued) return MakeError(ChannelErrc::kStale, "freshness is not an 8-byte timestamp");
+    if (*issued > options.at + options.clock_skew || *issued + options.max_cert_age < options.at) {
+      return MakeError(ChannelErrc::kStale, "evidence issued at " + std::to_string(
+                                                std::chrono::duration_cast<std::chrono::seconds>(
+                                                    issued->time_since_epoch()).count()) +
+                                                " (unix) is outside the accepted age");
+    }
+  }
+
+  // 4. Appraisal: platform, measurements, TCB, debug — then the digests.
+  auto claims = attestation::Appraise(*verified, policy);
+  if (!claims.ok()) {
+    return MakeError(ChannelErrc::kPolicyNotSatisfied,
+                     std::string(attestation::AttestErrcName(claims.code())) + ": " + claims.detail());
+  }
+  auto allowed = [](const std::vector<Bytes>& list, ByteSpan d) {
+    if (list.empty()) return true;  // not pinned
+    for (const auto& b : list) {
+      if (ConstantTimeEqual(b, d)) return true;
+    }
+    return false;
+  };
+  auto join = [](const std::vector<Bytes>& list) {
+    std::string s;
+    for (const auto& b : list) s += (s.empty() ? "" : " | ") + Hex(b);
+    return s;
+  };
+  if (!allowed(policy.binary_digests, payload.binary_digest)) {
+    return MakeError(ChannelErrc::kPolicyNotSatisfied, "field binary_digest: expected one of [" +
+                                                           join(policy.binary_digests) + "], found " +
+                                                           Hex(payload.binary_digest));
+  }
+  if (!allowed(policy.model_digests, payload.model_digest)) {
+    return MakeError(ChannelErrc::kPolicyNotSatisfied, "field model_digest: expected one of [" +
+                                                           join(policy.model_digests) + "], found " +
+                                                           Hex(payload.model_digest));
+  }
+  auto spki_hash = crypto::Sha256(spki_der);
+  return VerifiedServer{std::move(claims).value(), payload, Bytes(spki_hash.begin(), spki_hash.end())};
+}
+
+ChannelResult<VerifiedServer> VerifyServerCertificate(const crypto::Certificate& leaf,
+                                                      const attestation::Policy& policy,
+                                                      const VerifyOptions& options) {
+  if (options.at < leaf.NotBefore() - options.clock_skew || options.at > leaf.NotAfter()) {
+    return MakeError(ChannelErrc::kStale, "the server certificate is not valid at the verification time");
+  }
+  auto ext = leaf.Extension(kAttestationExtensionOid);
+  if (!ext) {
+    return MakeError(ChannelErrc::kNoEvidence, std::string("the server certificate has no attestation extension (") +
+                                                   kAttestationExtensionOid + "): not an attested cllm server");
+  }
+  auto payload = DecodePayload(*ext);
+  if (!payload.ok()) {
+    return MakeError(ChannelErrc::kMalformed, std::string("attestation payload: ") + PayloadErrcName(payload.code()) +
+                                                  ": " + payload.detail());
+  }
+  auto key = leaf.GetPublicKey();
+  if (!key.ok()) return MakeError(ChannelErrc::kMalformed, "server public key: " + key.detail());
+  return VerifyPayloadForKey(*payload, key->ToSpkiDer(), policy, options);
+}
+
+crypto::PeerVerifier MakePeerVerifier(attestation::Policy policy, std::shared_ptr<PeerVerdict> verdict,
+                                      std::function<crypto::TimePoint()> clock) {
+  if (!clock) clock = [] { return std::chrono::system_clock::now(); };
+  return [policy = std::move(policy), verdict = std::move(verdict),
+          clock = std::move(clock)](const std::vector<crypto::Certificate>& chain) -> crypto::CryptoStatus {
+    ChannelResult<VerifiedServer> r = MakeError(ChannelErrc::kNoEvidence, "the server sent no certificate");
+    if (!chain.empty()) {
+      VerifyOptions o;
+      o.at = clock();
+      r = VerifyServerCertificate(chain.front(), policy, o);
+    }
+    std::lock_guard<std::mutex> lock(verdict->mu);
+    if (!r.ok()) {
+      verdict->error = r.error();
+      verdict->server.reset();
+      return MakeError(crypto::CryptoErrc::kChainInvalid,
+                       std::string(ChannelErrcName(r.code())) + ": " + r.detail());
+    }
+    verdict->error.reset();
+    verdict->server = std::move(r).value();
+    return OkStatus();
+  };
+}
+
+}  // namespace cllm::channel

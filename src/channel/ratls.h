@@ -1,0 +1,121 @@
+// ratls.h — RA-TLS: server certificates that carry evidence, and the client
+// check that ties a TLS session to verified, appraised evidence.
+//
+// Server side: RaTlsIssuer makes an ephemeral P-256 key, asks the TEE
+// (attestation::Attester) for evidence whose report_data binds that key's
+// SPKI, the binary digest, the model digest, the model name and a freshness
+// value (payload.h), and wraps key + evidence into a short-lived self-signed
+// certificate. The server rotates it before it expires.
+//
+// Client side: VerifyServerCertificate decodes the payload from the leaf it
+// actually received, verifies the evidence, recomputes the binding from that
+// certificate and appraises the evidence and digests against the client's
+// policy. Failures are typed (ChannelErrc) and explained. MakePeerVerifier
+// plugs this into crypto::TlsContext so a handshake fails closed, keeping the
+// typed error for the caller. The byte format is docs/protocol.md.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "attestation/attester.h"
+#include "attestation/claims.h"
+#include "attestation/policy.h"
+#include "channel/payload.h"
+#include "crypto/tls.h"
+
+namespace cllm::channel {
+
+enum class ChannelErrc {
+  kNoEvidence = 1,          // the certificate has no attestation extension
+  kMalformed,               // the payload does not decode
+  kCertEvidenceMismatch,    // evidence does not bind this certificate's key and claims
+  kPlatformChainInvalid,    // the evidence itself does not verify (signature, vendor chain, collateral)
+  kPolicyNotSatisfied,      // verified, but the policy refuses it (field, expected, found)
+  kStale,                   // the certificate or its freshness is outside its validity window
+  kAttesterFailed,          // server side: the TEE did not produce evidence
+  kInternal,
+};
+const char* ChannelErrcName(ChannelErrc code);
+
+template <typename T>
+using ChannelResult = Result<T, ChannelErrc>;
+
+// What the server claims about itself (bound into every certificate).
+struct ServerClaims {
+  std::array<uint8_t, kDigestSize> binary_digest{};
+  std::array<uint8_t, kDigestSize> model_digest{};
+  std::string model_name;
+};
+
+struct IssuerOptions {
+  std::chrono::seconds validity{600};          // certificate lifetime
+  std::optional<Bytes> endorsements;           // e.g. a VCEK chain for SNP
+};
+
+// RaTlsIssuer makes attested identities. Thread-safe (the attester is used
+// under a lock).
+class RaTlsIssuer {
+ public:
+  RaTlsIssuer(std::shared_ptr<attestation::Attester> attester, ServerClaims claims, IssuerOptions options = {});
+  // Issue makes a fresh key and certificate valid from `now`.
+  [[nodiscard]] ChannelResult<crypto::TlsIdentity> Issue(crypto::TimePoint now);
+  // PayloadFor makes a payload for an existing TLS key with a caller's
+  // freshness (the /.well-known/cllm-attestation?nonce=… endpoint).
+  [[nodiscard]] ChannelResult<AttestationPayload> PayloadFor(ByteSpan spki_der, ByteSpan freshness);
+  const ServerClaims& claims() const { return claims_; }
+  const IssuerOptions& options() const { return options_; }
+  attestation::Platform platform() const { return attester_->platform(); }
+
+ private:
+  std::shared_ptr<attestation::Attester> attester_;
+  ServerClaims claims_;
+  IssuerOptions options_;
+  std::mutex mu_;
+};
+
+// A server the client has verified: what it is, as the policy saw it.
+struct VerifiedServer {
+  attestation::Claims claims;
+  AttestationPayload payload;
+  Bytes spki_sha256;
+};
+
+struct VerifyOptions {
+  crypto::TimePoint at;                      // the verification time
+  std::optional<Bytes> expected_freshness;   // nonce mode: the freshness must equal this
+  std::chrono::seconds max_cert_age{3600};   // timestamp mode: issuance no older than this
+  std::chrono::seconds clock_skew{300};
+};
+
+// VerifyServerCertificate checks the leaf of a server chain (see top).
+[[nodiscard]] ChannelResult<VerifiedServer> VerifyServerCertificate(const crypto::Certificate& leaf,
+                                                                    const attestation::Policy& policy,
+                                                                    const VerifyOptions& options);
+// VerifyPayloadForKey checks a payload obtained out of band (the well-known
+// endpoint) against the SPKI of the TLS key the client is talking to.
+[[nodiscard]] ChannelResult<VerifiedServer> VerifyPayloadForKey(const AttestationPayload& payload,
+                                                                ByteSpan spki_der, const attestation::Policy& policy,
+                                                                const VerifyOptions& options);
+
+// Where MakePeerVerifier leaves its result: the verified server on success,
+// the typed error when the handshake was refused.
+struct PeerVerdict {
+  std::mutex mu;
+  std::optional<VerifiedServer> server;
+  std::optional<Error<ChannelErrc>> error;
+};
+
+// MakePeerVerifier returns a TLS peer verifier enforcing `policy` at the
+// current time (clock injectable for tests).
+crypto::PeerVerifier MakePeerVerifier(attestation::Policy policy, std::shared_ptr<PeerVerdict> verdict,
+                                      std::function<crypto::TimePoint()> clock = nullptr);
+
+// Freshness of certificate payloads: issuance time, 8 bytes big-endian unix seconds.
+Bytes TimestampFreshness(crypto::TimePoint t);
+
+}  // namespace cllm::channel

@@ -1,0 +1,177 @@
+// RA-TLS end to end on the simulated TEE: a server identity whose evidence
+// binds its key and claims; a client that accepts it only under a policy,
+// and refuses relays, replays, wrong digests and unverifiable evidence with
+// the right typed error.
+#include "channel/ratls.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+
+#include "attestation/sim/sim_attester.h"
+#include "crypto/cert_builder.h"
+#include "crypto/digest.h"
+
+namespace cllm::channel {
+namespace {
+
+using attestation::Platform;
+
+class RaTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    platform_key_ = attestation::sim::GenerateSimPlatformKey().value();
+    attestation::sim::SimAttesterOptions o;
+    o.measurement.emplace();
+    o.measurement->fill(0x33);
+    attester_ = std::make_shared<attestation::sim::SimAttester>(
+        attestation::sim::SimAttester::Create(*platform_key_, o).value());
+    claims_.binary_digest.fill(0xB1);
+    claims_.model_digest.fill(0xD1);
+    claims_.model_name = "stories260K";
+    issuer_.emplace(attester_, claims_);
+    now_ = std::chrono::system_clock::now();
+    identity_.emplace(issuer_->Issue(now_).value());
+    policy_ = attestation::Policy::Default();
+    policy_.platforms = {Platform::kSim};
+    policy_.sim_platform_keys = {platform_key_->public_key()};
+    policy_.model_digests = {Bytes(32, 0xD1)};
+    policy_.binary_digests = {Bytes(32, 0xB1)};
+  }
+
+  ChannelResult<VerifiedServer> Verify(const crypto::Certificate& leaf) {
+    VerifyOptions o;
+    o.at = now_;
+    return VerifyServerCertificate(leaf, policy_, o);
+  }
+
+  std::optional<crypto::PrivateKey> platform_key_;
+  std::shared_ptr<attestation::sim::SimAttester> attester_;
+  ServerClaims claims_;
+  std::optional<RaTlsIssuer> issuer_;
+  crypto::TimePoint now_;
+  std::optional<crypto::TlsIdentity> identity_;
+  attestation::Policy policy_;
+};
+
+TEST_F(RaTlsTest, GenuineServerIsAcceptedWithItsClaims) {
+  auto v = Verify(identity_->cert);
+  ASSERT_TRUE(v.ok()) << v.detail();
+  EXPECT_TRUE(v->claims.simulated());
+  EXPECT_EQ(v->claims.measurement(), Bytes(48, 0x33));
+  EXPECT_EQ(v->payload.model_name, "stories260K");
+  EXPECT_EQ(v->payload.platform, "sim");
+}
+
+TEST_F(RaTlsTest, RelayPresentingItsOwnKeyWithReplayedEvidenceIsRefused) {
+  // The relay copies the genuine extension into a certificate for its own key.
+  auto relay_key = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value();
+  crypto::CertSpec spec;
+  spec.common_name = "relay";
+  spec.not_before = now_ - std::chrono::minutes(1);
+  spec.not_after = now_ + std::chrono::minutes(10);
+  spec.extensions.push_back({kAttestationExtensionOid, false, *identity_->cert.Extension(kAttestationExtensionOid)});
+  auto forged = crypto::IssueCertificate(spec, relay_key.public_key(), relay_key, nullptr).value();
+  auto v = Verify(forged);
+  EXPECT_EQ(v.code(), ChannelErrc::kCertEvidenceMismatch) << v.detail();
+}
+
+TEST_F(RaTlsTest, ChangedClaimsBreakTheBinding) {
+  // Same key and evidence, but the payload says another model.
+  auto payload = DecodePayload(*identity_->cert.Extension(kAttestationExtensionOid)).value();
+  payload.model_digest.fill(0xEE);
+  VerifyOptions o;
+  o.at = now_;
+  auto v = VerifyPayloadForKey(payload, identity_->cert.GetPublicKey()->ToSpkiDer(), policy_, o);
+  EXPECT_EQ(v.code(), ChannelErrc::kCertEvidenceMismatch);
+}
+
+TEST_F(RaTlsTest, PolicyRefusalsNameTheField) {
+  policy_.model_digests = {Bytes(32, 0xAA)};
+  auto v = Verify(identity_->cert);
+  EXPECT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied);
+  EXPECT_NE(v.detail().find("model_digest"), std::string::npos) << v.detail();
+  policy_.model_digests.clear();
+  policy_.binary_digests = {Bytes(32, 0xAA)};
+  v = Verify(identity_->cert);
+  EXPECT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied);
+  EXPECT_NE(v.detail().find("binary_digest"), std::string::npos) << v.detail();
+  policy_.binary_digests.clear();
+  policy_.per_platform[Platform::kSim].measurements = {Bytes(48, 0x44)};
+  v = Verify(identity_->cert);
+  EXPECT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied);
+  EXPECT_NE(v.detail().find("measurement"), std::string::npos) << v.detail();
+}
+
+TEST_F(RaTlsTest, SimulatedServerNeedsAPolicyThatAllowsIt) {
+  policy_.platforms = {Platform::kSnp, Platform::kTdx};
+  auto v = Verify(identity_->cert);
+  EXPECT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied);
+  EXPECT_NE(v.detail().find("simulated_not_allowed"), std::string::npos) << v.detail();
+}
+
+TEST_F(RaTlsTest, EvidenceFromAnUnpinnedPlatformIsAChainError) {
+  policy_.sim_platform_keys = {attestation::sim::GenerateSimPlatformKey().value().public_key()};
+  EXPECT_EQ(Verify(identity_->cert).code(), ChannelErrc::kPlatformChainInvalid);
+}
+
+TEST_F(RaTlsTest, PlainCertificatesAndStaleOnesAreRefused) {
+  auto key = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value();
+  crypto::CertSpec spec;
+  spec.common_name = "plain";
+  spec.not_before = now_ - std::chrono::minutes(1);
+  spec.not_after = now_ + std::chrono::minutes(10);
+  auto plain = crypto::IssueCertificate(spec, key.public_key(), key, nullptr).value();
+  EXPECT_EQ(Verify(plain).code(), ChannelErrc::kNoEvidence);
+  now_ += std::chrono::hours(2);  // past the certificate's validity
+  EXPECT_EQ(Verify(identity_->cert).code(), ChannelErrc::kStale);
+}
+
+TEST_F(RaTlsTest, NonceModeRequiresOurNonce) {
+  Bytes nonce(32, 0x77);
+  auto spki = identity_->cert.GetPublicKey()->ToSpkiDer();
+  auto payload = issuer_->PayloadFor(spki, nonce).value();
+  VerifyOptions o;
+  o.at = now_;
+  o.expected_freshness = nonce;
+  EXPECT_TRUE(VerifyPayloadForKey(payload, spki, policy_, o).ok());
+  o.expected_freshness = Bytes(32, 0x78);
+  EXPECT_EQ(VerifyPayloadForKey(payload, spki, policy_, o).code(), ChannelErrc::kStale);
+}
+
+// Over a real TLS 1.3 handshake: success records the server, refusal keeps
+// the typed error.
+std::pair<bool, std::shared_ptr<PeerVerdict>> Handshake(const crypto::TlsIdentity& id, const attestation::Policy& p) {
+  int fds[2];
+  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  auto server_ctx = crypto::TlsContext::Server(id).value();
+  auto verdict = std::make_shared<PeerVerdict>();
+  auto client_ctx = crypto::TlsContext::Client(MakePeerVerifier(p, verdict)).value();
+  auto server = std::async(std::launch::async, [&] {
+    auto s = crypto::TlsSession::Handshake(server_ctx, fds[0]);
+    ::close(fds[0]);  // a refused client must not leave the server blocked
+    return s.ok();
+  });
+  auto c = crypto::TlsSession::Handshake(client_ctx, fds[1], "localhost");
+  ::close(fds[1]);
+  server.wait();
+  return {c.ok(), verdict};
+}
+
+TEST_F(RaTlsTest, HandshakeAcceptsTheAttestedServerAndRefusesOthers) {
+  auto [ok, verdict] = Handshake(*identity_, policy_);
+  EXPECT_TRUE(ok);
+  ASSERT_TRUE(verdict->server.has_value());
+  EXPECT_EQ(verdict->server->payload.model_name, "stories260K");
+
+  policy_.model_digests = {Bytes(32, 0xAA)};
+  auto [refused, why] = Handshake(*identity_, policy_);
+  EXPECT_FALSE(refused);
+  ASSERT_TRUE(why->error.has_value());
+  EXPECT_EQ(why->error->code, ChannelErrc::kPolicyNotSatisfied);
+}
+
+}  // namespace
+}  // namespace cllm::channel

@@ -1,0 +1,97 @@
+// client.h — talking to a cllm server over a verified RA-TLS channel.
+//
+// Connect opens TCP, runs the TLS 1.3 handshake with the RA-TLS peer
+// verifier (channel/ratls.h) and only then returns a Connection: no request
+// byte is sent to a server whose evidence, binding or policy failed. The
+// typed error says which (ClientErrc::kAttestation carries the ChannelErrc
+// name and the explanation). Requests are HTTP/1.1 (Beast parses the
+// responses); streamed bodies arrive chunk by chunk through a callback.
+// This library never links the engine.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "attestation/policy.h"
+#include "base/result.h"
+#include "channel/ratls.h"
+#include "crypto/tls.h"
+
+namespace cllm::client {
+
+enum class ClientErrc {
+  kBadUrl = 1,     // not https://HOST:PORT (or http:// without --insecure-plain)
+  kConnect,        // DNS / TCP failure
+  kAttestation,    // the server's RA-TLS evidence was refused (detail: channel error name + why)
+  kTls,            // TLS failure that is not an attestation verdict
+  kProtocol,       // malformed HTTP response, connection closed early
+  kHttp,           // the server answered with an error status (detail: its message)
+};
+const char* ClientErrcName(ClientErrc code);
+
+template <typename T>
+using ClientResult = Result<T, ClientErrc>;
+
+struct Url {
+  bool tls = true;
+  std::string host;
+  uint16_t port = 443;
+  std::string path;  // "" or "/…"
+};
+[[nodiscard]] ClientResult<Url> ParseUrl(std::string_view url);
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;                            // empty when streamed to a callback
+};
+
+// BodyCallback receives body bytes as they arrive; return false to stop.
+using BodyCallback = std::function<bool(std::string_view)>;
+// HeadCallback receives status and headers (body empty) before the first
+// streamed body bytes (a proxy starts its own response with them).
+using HeadCallback = std::function<void(const HttpResponse&)>;
+
+class Connection {
+ public:
+  ~Connection();
+  // Request sends one request and reads its response. With `on_body`, the
+  // body is delivered incrementally and not kept in the response.
+  [[nodiscard]] ClientResult<HttpResponse> Request(const std::string& method, const std::string& target,
+                                                   const std::string& body = "",
+                                                   const std::map<std::string, std::string>& headers = {},
+                                                   const BodyCallback& on_body = nullptr,
+                                                   const HeadCallback& on_head = nullptr);
+  // server is what verification established (nullopt on plain connections).
+  const std::optional<channel::VerifiedServer>& server() const { return server_; }
+  const Url& url() const { return url_; }
+  std::string TlsDescription() const;  // "TLSv1.3 TLS_AES_256_GCM_SHA384"
+
+ private:
+  friend ClientResult<std::unique_ptr<Connection>> Connect(const Url&, const attestation::Policy&);
+  friend ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url&);
+  friend ClientResult<channel::VerifiedServer> FetchAttestation(Connection&, const attestation::Policy&);
+  Connection() = default;
+  bool Send(std::string_view bytes);
+  long Receive(char* buf, size_t max);
+
+  Url url_;
+  int fd_ = -1;
+  std::unique_ptr<crypto::TlsSession> session_;
+  std::optional<channel::VerifiedServer> server_;
+  Bytes peer_spki_;  // SPKI DER of the certificate the server presented
+};
+
+// Connect verifies the server against `policy` during the handshake.
+[[nodiscard]] ClientResult<std::unique_ptr<Connection>> Connect(const Url& url, const attestation::Policy& policy);
+// ConnectPlain is for the server's unattested debug listener (http://).
+[[nodiscard]] ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url& url);
+
+// FetchAttestation asks /.well-known/cllm-attestation with a fresh nonce and
+// verifies the answer against the key of this very connection.
+[[nodiscard]] ClientResult<channel::VerifiedServer> FetchAttestation(Connection& c, const attestation::Policy& policy);
+
+}  // namespace cllm::client
