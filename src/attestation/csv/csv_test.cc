@@ -8,6 +8,7 @@
 
 #include "attestation/csv/csv_cert.h"
 #include "attestation/csv/csv_report.h"
+#include "attestation/csv/csv_serde.h"
 #include "attestation/policy.h"
 #include "attestation/verify.h"
 #include "base/byte_reader.h"
@@ -315,6 +316,71 @@ TEST_F(CsvSynthTest, AppraisalOfVerifiedEvidence) {
   EXPECT_EQ(Appraise(*dv, Policy::Default()).code(), AttestErrc::kDebugEnabled);
 }
 
+// --- csv-rs serde certificates in the JSON bundle ----------------------------------
+
+nlohmann::json Slice(const Bytes& b, size_t off, size_t n) { return Bytes(b.begin() + off, b.begin() + off + n); }
+uint32_t U32At(const Bytes& b, size_t off) {
+  return static_cast<uint32_t>(b[off] | b[off + 1] << 8 | b[off + 2] << 16 | b[off + 3] << 24);
+}
+
+// The serde form written from the csv-rs struct definitions (independently of
+// csv_serde.cc, which goes the other way).
+nlohmann::json CaSerde(const Bytes& c) {
+  nlohmann::json j;
+  j["body"]["preamble"]["ver"] = U32At(c, 0);
+  j["body"]["preamble"]["data"] = {{"kid", Slice(c, 4, 16)}, {"sid", Slice(c, 0x14, 16)},
+                                   {"usage", U32At(c, 0x24)}, {"reserved", Slice(c, 0x28, 24)}};
+  j["body"]["pubkey"] = {{"g", U32At(c, 0x40)}, {"x", Slice(c, 0x44, 72)}, {"y", Slice(c, 0x8C, 72)}};
+  j["body"]["uid_size"] = c[0xD4] | c[0xD5] << 8;
+  j["body"]["user_id"] = Slice(c, 0xD6, 254);
+  j["body"]["reserved"] = Slice(c, 0x1D4, 108);
+  j["signature"] = {{"r", Slice(c, 0x240, 72)}, {"s", Slice(c, 0x288, 72)}};
+  j["_reserved"] = Slice(c, 0x2D0, 112);
+  return j;
+}
+
+nlohmann::json CsvSerde(const Bytes& c) {
+  nlohmann::json j;
+  j["body"]["ver"] = U32At(c, 0);
+  auto& d = j["body"]["data"];
+  d["firmware"] = {{"major", c[4]}, {"minor", c[5]}};
+  d["reserved1"] = c[6] | c[7] << 8;
+  d["pubkey"] = {{"usage", U32At(c, 8)}, {"algo", U32At(c, 0xC)},
+                 {"key", {{"g", U32At(c, 0x10)}, {"x", Slice(c, 0x14, 72)}, {"y", Slice(c, 0x5C, 72)}}}};
+  d["uid_size"] = c[0xA4] | c[0xA5] << 8;
+  d["user_id"] = Slice(c, 0xA6, 254);
+  d["sid"] = Slice(c, 0x1A4, 16);
+  d["reserved2"] = Slice(c, 0x1B4, 608);
+  for (size_t off : {size_t{0x414}, size_t{0x61C}}) {
+    j["sigs"].push_back({{"usage", U32At(c, off)},
+                         {"algo", U32At(c, off + 4)},
+                         {"signature", {{"r", Slice(c, off + 8, 72)}, {"s", Slice(c, off + 80, 72)}}},
+                         {"_reserved", Slice(c, off + 152, 368)}});
+  }
+  return j;
+}
+
+TEST_F(CsvSynthTest, JsonBundleWithSerdeHskCek) {
+  nlohmann::json j;
+  j["attestation_report"] = {{"magic", std::vector<int>(16, 0)}, {"flags", 0}, {"data", synth_->Report()}};
+  // Newer trustee shape: {"pek", "hsk_cek": {"hsk", "cek"}}.
+  j["cert_chain"]["pek"] = CsvSerde(synth_->pek_cert);
+  j["cert_chain"]["hsk_cek"] = {{"hsk", CaSerde(synth_->hsk_cert)}, {"cek", CsvSerde(synth_->cek_cert)}};
+  std::string text = j.dump();
+  auto v = Verify(AsBytes(text), {synth_->hrk_cert});
+  ASSERT_TRUE(v.ok()) << v.detail();
+  // Older shape: {"hsk", "cek", "pek"}.
+  j["cert_chain"] = {{"hsk", CaSerde(synth_->hsk_cert)}, {"cek", CsvSerde(synth_->cek_cert)},
+                     {"pek", CsvSerde(synth_->pek_cert)}};
+  text = j.dump();
+  v = Verify(AsBytes(text), {synth_->hrk_cert});
+  ASSERT_TRUE(v.ok()) << v.detail();
+  // A serde field of the wrong length is malformed evidence.
+  j["cert_chain"]["hsk"]["body"]["reserved"] = std::vector<int>(107, 0);
+  text = j.dump();
+  EXPECT_EQ(Verify(AsBytes(text), {synth_->hrk_cert}).code(), AttestErrc::kMalformed);
+}
+
 // --- real Hygon certificates (PROVENANCE C1-C4) ------------------------------------
 
 TEST(CsvCertTest, HygonHrkIsPinnedAndSelfSigned) {
@@ -381,6 +447,29 @@ TEST(CsvReportTest, TrusteeV1ReportUnmasksToProvenanceValues) {
   EXPECT_EQ(rep->pek.sigs[0].usage, kUsageCek);
   EXPECT_EQ(rep->pek.sigs[1].usage, kUsageOca);
   EXPECT_TRUE(VerifySm2(rep->pek.pubkey, rep->signed_bytes, rep->signature).ok());
+}
+
+// The serde PEK in trustee's bundle re-encodes to the PEK inside the report;
+// the real HSK/CEK survive the serde round trip byte for byte.
+TEST(CsvSerdeTest, ReencodesRealCertificates) {
+  CLLM_SHARED_PATH(json_p, std::string(kDir) + "trustee_csv_evidence_v1_chip_KPA64911240507.json");
+  CLLM_SHARED_PATH(bin_p, std::string(kDir) + "trustee_csv_v1_report_4096B_chip_KPA64911240507.bin");
+  CLLM_SHARED_PATH(hsk_p, std::string(kDir) + "csvrs_hsk_chip_NZA9T14052605.cert");
+  CLLM_SHARED_PATH(cek_p, std::string(kDir) + "csvrs_cek_chip_NZA9T14052605.cert");
+  const Bytes text = Load(json_p);
+  auto j = nlohmann::json::parse(AsChars(text));
+  auto pek = CsvCertBytesFromSerde(j["cert_chain"]["pek"]);
+  ASSERT_TRUE(pek.ok()) << pek.detail();
+  const Bytes report = Load(bin_p);
+  EXPECT_EQ(*pek, Bytes(report.begin() + 0x150, report.begin() + 0x150 + kCsvCertSize));
+  const Bytes hsk = Load(hsk_p), cek = Load(cek_p);
+  auto hsk2 = CaCertBytesFromSerde(CaSerde(hsk));
+  ASSERT_TRUE(hsk2.ok()) << hsk2.detail();
+  EXPECT_EQ(*hsk2, hsk);
+  auto cek2 = CsvCertBytesFromSerde(CsvSerde(cek));
+  ASSERT_TRUE(cek2.ok()) << cek2.detail();
+  EXPECT_EQ(*cek2, cek);
+  EXPECT_EQ(CsvCertBytesFromSerde(nlohmann::json::object()).code(), AttestErrc::kMalformed);
 }
 
 // C5: the report signature verifies, but the HSK/CEK of chip KPA64911240507

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attestation/csv/csv_report.h"
+#include "attestation/csv/csv_serde.h"
 #include "attestation/internal/trace.h"
 #include "attestation/internal/verifier_pass.h"
 #include "base/check.h"
@@ -117,10 +118,27 @@ AttestResult<Bundle> DecodeEvidence(ByteSpan evidence) {
     while (n < sn.size() && sn[n] != 0) ++n;
     b.serial_number.emplace(AsChars(ByteSpan(sn).first(n)));
   }
-  if (j.contains("cert_chain") && j["cert_chain"].is_object() && j["cert_chain"].contains("hsk_cek") &&
-      !j["cert_chain"]["hsk_cek"].is_null()) {
-    CLLM_ASSIGN_OR_RETURN(Bytes hc, JsonBytes(j["cert_chain"]["hsk_cek"], "cert_chain.hsk_cek"));
-    b.cert_blobs.push_back(std::move(hc));
+  // Certificates: trustee's newer shape {"pek", "hsk_cek": {"hsk", "cek"}},
+  // its older {"hsk", "cek", "pek"} (csv-rs serde structs), or hsk_cek as
+  // bytes (the KDS file). The PEK is the report's own; "pek" is not used.
+  if (j.contains("cert_chain") && j["cert_chain"].is_object()) {
+    const json& cc = j["cert_chain"];
+    const json* pair = &cc;
+    if (cc.contains("hsk_cek") && !cc["hsk_cek"].is_null()) {
+      if (!cc["hsk_cek"].is_object()) {
+        CLLM_ASSIGN_OR_RETURN(Bytes hc, JsonBytes(cc["hsk_cek"], "cert_chain.hsk_cek"));
+        b.cert_blobs.push_back(std::move(hc));
+      }
+      pair = &cc["hsk_cek"];
+    }
+    if (pair->is_object() && pair->contains("hsk") && (*pair)["hsk"].is_object()) {
+      CLLM_ASSIGN_OR_RETURN(Bytes hsk, CaCertBytesFromSerde((*pair)["hsk"]));
+      b.cert_blobs.push_back(std::move(hsk));
+    }
+    if (pair->is_object() && pair->contains("cek") && (*pair)["cek"].is_object()) {
+      CLLM_ASSIGN_OR_RETURN(Bytes cek, CsvCertBytesFromSerde((*pair)["cek"]));
+      b.cert_blobs.push_back(std::move(cek));
+    }
   }
   return b;
 }
