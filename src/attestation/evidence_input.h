@@ -24,6 +24,9 @@ struct EvidenceInput {
   // Trust anchors. Empty means the vendor roots pinned in the library
   // (AMD ARKs, Intel SGX Root CA, Hygon HRK); tests may pass others.
   std::vector<crypto::Certificate> roots;
+  // Hygon CSV only: SHA-256 digests of acceptable HRK certificates (Hygon's
+  // own binary format, which `roots` cannot hold). Empty means the pinned HRK.
+  std::vector<Bytes> hygon_root_pins;
   // Simulated TEE only: the sim platform public keys the policy pins. There is
   // no built-in sim key; an empty list makes every sim report fail.
   std::vector<crypto::PublicKey> sim_platform_keys;

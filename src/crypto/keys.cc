@@ -179,6 +179,33 @@ CryptoResult<PublicKey> PublicKey::FromEcPoint(KeyType curve, ByteSpan x, ByteSp
   return key;
 }
 
+CryptoResult<PublicKey> PublicKey::FromRsaComponents(ByteSpan n, ByteSpan e) {
+  ossl::BnPtr bn_n(BN_bin2bn(n.data(), static_cast<int>(n.size()), nullptr));
+  ossl::BnPtr bn_e(BN_bin2bn(e.data(), static_cast<int>(e.size()), nullptr));
+  if (!bn_n || !bn_e) return OpenSslError(CryptoErrc::kInternal, "BN_bin2bn");
+  // Small moduli are factorable and e = 1 or even is no RSA key at all.
+  if (BN_num_bits(bn_n.get()) < 2048) {
+    return MakeError(CryptoErrc::kInvalidArgument,
+                     "RSA modulus has " + std::to_string(BN_num_bits(bn_n.get())) + " bits, need >= 2048");
+  }
+  if (!BN_is_odd(bn_e.get()) || BN_is_one(bn_e.get()) || BN_num_bits(bn_e.get()) > 64) {
+    return MakeError(CryptoErrc::kInvalidArgument, "RSA public exponent must be odd, >= 3 and at most 64 bits");
+  }
+  std::unique_ptr<OSSL_PARAM_BLD, ossl::Deleter<OSSL_PARAM_BLD_free>> bld(OSSL_PARAM_BLD_new());
+  if (!bld || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
+      OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1) {
+    return OpenSslError(CryptoErrc::kInternal, "RSA params");
+  }
+  std::unique_ptr<OSSL_PARAM, ossl::Deleter<OSSL_PARAM_free>> params(OSSL_PARAM_BLD_to_param(bld.get()));
+  ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+  EVP_PKEY* pkey = nullptr;
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+    return OpenSslError(CryptoErrc::kParse, "RSA public key from components");
+  }
+  return PublicKey(pkey);
+}
+
 KeyType PublicKey::type() const { return TypeOf(pkey_.get()); }
 int PublicKey::Bits() const { return EVP_PKEY_get_bits(pkey_.get()); }
 

@@ -34,6 +34,10 @@ class PublicKey {
   // FromEcPoint builds an EC key from big-endian affine coordinates x and y
   // (each the curve's size); fails with kParse if the point is not on the curve.
   static CryptoResult<PublicKey> FromEcPoint(KeyType curve, ByteSpan x, ByteSpan y);
+  // FromRsaComponents builds an RSA key from the big-endian modulus and public
+  // exponent (JWK "n"/"e", TPM2B_PUBLIC_KEY_RSA); kInvalidArgument when the
+  // modulus is under 2048 bits or the exponent is even or below 3.
+  static CryptoResult<PublicKey> FromRsaComponents(ByteSpan n, ByteSpan e);
 
   KeyType type() const;
   // Bits returns the key size (curve bits or RSA modulus bits).

@@ -102,5 +102,28 @@ TEST(Sm2Test, SignVerifyRoundTrip) {
             CryptoErrc::kInvalidArgument);
 }
 
+TEST(RsaComponentsTest, BuildsKeyAndRejectsWeakParameters) {
+  Bytes n(256, 0);
+  n[0] = 0x80;   // 2048-bit modulus
+  n[255] = 0x01; // odd
+  const Bytes e = {0x01, 0x00, 0x01};
+  auto key = PublicKey::FromRsaComponents(n, e);
+  ASSERT_TRUE(key.ok()) << key.detail();
+  EXPECT_EQ(key->type(), KeyType::kRsa);
+  EXPECT_EQ(key->Bits(), 2048);
+  auto again = PublicKey::FromSpkiDer(key->ToSpkiDer());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->ToSpkiDer(), key->ToSpkiDer());
+  // A leading zero byte does not change the value.
+  Bytes padded = n;
+  padded.insert(padded.begin(), 0);
+  EXPECT_EQ(PublicKey::FromRsaComponents(padded, e)->ToSpkiDer(), key->ToSpkiDer());
+
+  EXPECT_EQ(PublicKey::FromRsaComponents(ByteSpan(n).subspan(128), e).code(), CryptoErrc::kInvalidArgument);
+  EXPECT_EQ(PublicKey::FromRsaComponents(n, Bytes{0x01, 0x00, 0x00}).code(), CryptoErrc::kInvalidArgument);
+  EXPECT_EQ(PublicKey::FromRsaComponents(n, Bytes{0x01}).code(), CryptoErrc::kInvalidArgument);
+  EXPECT_EQ(PublicKey::FromRsaComponents(n, Bytes{}).code(), CryptoErrc::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace cllm::crypto
