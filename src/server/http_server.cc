@@ -4,6 +4,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -242,6 +244,10 @@ struct HttpServer::Impl {
   }
 
   void Serve(int fd) {
+    // Streamed tokens are small writes: without TCP_NODELAY, Nagle's
+    // algorithm holds them back for the peer's delayed ACK (~40 ms).
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     const std::chrono::milliseconds read_timeout(limits.read_timeout_ms);
     SetTimeout(fd, SO_SNDTIMEO, std::chrono::milliseconds(limits.write_timeout_ms));
     std::unique_ptr<Conn> conn;
