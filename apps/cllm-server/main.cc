@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   CLI::App app{"cllm-server — attested LLM inference (OpenAI-compatible API over RA-TLS)"};
   app.set_version_flag("--version", std::string("cllm-server ") + CLLM_VERSION);
   std::string model_path, model_name, tee = "auto", sim_key, listen = "127.0.0.1:8443", debug_listen, keys_file,
-                              ready_file, log_level = "info";
+                              ready_file, log_level = "info", client_policy_file;
   bool anonymous = false;
   int max_active = 8, max_queued = 64, context = 0, validity_s = 600;
   app.add_option("-m,--model", model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
@@ -76,6 +76,9 @@ int main(int argc, char** argv) {
   app.add_option("--context", context, "Context length per sequence (0: the model's, at most 8192)")
       ->check(CLI::Range(0, 1 << 20));
   app.add_option("--cert-validity", validity_s, "RA-TLS certificate lifetime in seconds")->check(CLI::Range(60, 86400));
+  app.add_option("--client-policy", client_policy_file,
+                 "Mutual RA-TLS: require every client to present evidence satisfying this policy")
+      ->check(CLI::ExistingFile);
   app.add_option("--ready-file", ready_file, "Write {\"port\":…, \"debug_port\":…} here once listening");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   CLI11_PARSE(app, argc, argv);
@@ -118,7 +121,16 @@ int main(int argc, char** argv) {
   auto identity = issuer->Issue(std::chrono::system_clock::now());
   if (!identity.ok()) return Fail(std::string(channel::ChannelErrcName(identity.code())) + ": " + identity.detail());
   Bytes spki = identity->cert.GetPublicKey()->ToSpkiDer();
-  auto tls = crypto::TlsContext::Server(*identity);
+  crypto::PeerVerifier client_verifier;
+  if (!client_policy_file.empty()) {
+    auto cp = attestation::LoadPolicy(client_policy_file);
+    if (!cp.ok()) return Fail(cp.detail());
+    // Each handshake verifies the client's certificate evidence like a client
+    // verifies ours; a refused client never gets to send a request.
+    client_verifier = channel::MakePeerVerifier(std::move(cp).value(), std::make_shared<channel::PeerVerdict>());
+    log::info("mutual RA-TLS: clients must present evidence satisfying {}", client_policy_file);
+  }
+  auto tls = crypto::TlsContext::Server(*identity, client_verifier);
   if (!tls.ok()) return Fail("TLS: " + tls.detail());
 
   // --- serving -------------------------------------------------------------------

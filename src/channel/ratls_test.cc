@@ -173,5 +173,53 @@ TEST_F(RaTlsTest, HandshakeAcceptsTheAttestedServerAndRefusesOthers) {
   EXPECT_EQ(why->error->code, ChannelErrc::kPolicyNotSatisfied);
 }
 
+TEST_F(RaTlsTest, MutualModeRequiresAndVerifiesClientEvidence) {
+  // The client has its own (simulated) TEE and identity.
+  auto client_platform = attestation::sim::GenerateSimPlatformKey().value();
+  auto client_attester = std::make_shared<attestation::sim::SimAttester>(
+      attestation::sim::SimAttester::Create(client_platform).value());
+  ServerClaims client_claims;
+  client_claims.model_name = "client";
+  RaTlsIssuer client_issuer(client_attester, client_claims);
+  auto client_id = client_issuer.Issue(now_).value();
+
+  attestation::Policy client_policy = attestation::Policy::Default();
+  client_policy.platforms = {Platform::kSim};
+  client_policy.sim_platform_keys = {client_platform.public_key()};
+
+  auto run = [&](std::optional<crypto::TlsIdentity> presented) {
+    int fds[2];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    auto server_verdict = std::make_shared<PeerVerdict>();
+    auto server_ctx = crypto::TlsContext::Server(*identity_, MakePeerVerifier(client_policy, server_verdict)).value();
+    auto verdict = std::make_shared<PeerVerdict>();
+    auto client_ctx = crypto::TlsContext::Client(MakePeerVerifier(policy_, verdict), presented).value();
+    auto server = std::async(std::launch::async, [&] {
+      auto s = crypto::TlsSession::Handshake(server_ctx, fds[0]);
+      // TLS 1.3: the client finishes before the server has checked its
+      // certificate; the server's refusal shows on the server side.
+      ::close(fds[0]);
+      return s.ok();
+    });
+    auto c = crypto::TlsSession::Handshake(client_ctx, fds[1], "localhost");
+    bool server_ok = server.get();
+    ::close(fds[1]);
+    return std::make_pair(server_ok, server_verdict);
+  };
+  auto [accepted, v] = run(client_id);
+  EXPECT_TRUE(accepted);
+  ASSERT_TRUE(v->server.has_value());
+  EXPECT_EQ(v->server->payload.model_name, "client");
+
+  auto [anonymous, v2] = run(std::nullopt);
+  EXPECT_FALSE(anonymous);  // no client certificate: refused
+
+  client_policy.sim_platform_keys = {attestation::sim::GenerateSimPlatformKey().value().public_key()};
+  auto [untrusted, v3] = run(client_id);
+  EXPECT_FALSE(untrusted);
+  ASSERT_TRUE(v3->error.has_value());
+  EXPECT_EQ(v3->error->code, ChannelErrc::kPlatformChainInvalid);
+}
+
 }  // namespace
 }  // namespace cllm::channel

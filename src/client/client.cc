@@ -207,14 +207,17 @@ ClientResult<HttpResponse> Connection::Request(const std::string& method, const 
   return out;
 }
 
-ClientResult<std::unique_ptr<Connection>> Connect(const Url& url, const attestation::Policy& policy) {
+ClientResult<std::unique_ptr<Connection>> Connect(const Url& url, const attestation::Policy& policy,
+                                                  const crypto::TlsIdentity* client_identity) {
   if (!url.tls) return MakeError(ClientErrc::kBadUrl, "an attested connection needs https://");
   CLLM_ASSIGN_OR_RETURN(int fd, TcpConnect(url));
   std::unique_ptr<Connection> c(new Connection());
   c->url_ = url;
   c->fd_ = fd;
   auto verdict = std::make_shared<channel::PeerVerdict>();
-  auto ctx = crypto::TlsContext::Client(channel::MakePeerVerifier(policy, verdict));
+  std::optional<crypto::TlsIdentity> identity;
+  if (client_identity != nullptr) identity = *client_identity;
+  auto ctx = crypto::TlsContext::Client(channel::MakePeerVerifier(policy, verdict), identity);
   if (!ctx.ok()) return MakeError(ClientErrc::kTls, ctx.detail());
   auto session = crypto::TlsSession::Handshake(*ctx, fd, url.host);
   std::lock_guard<std::mutex> lock(verdict->mu);

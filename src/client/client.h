@@ -71,7 +71,8 @@ class Connection {
   std::string TlsDescription() const;  // "TLSv1.3 TLS_AES_256_GCM_SHA384"
 
  private:
-  friend ClientResult<std::unique_ptr<Connection>> Connect(const Url&, const attestation::Policy&);
+  friend ClientResult<std::unique_ptr<Connection>> Connect(const Url&, const attestation::Policy&,
+                                                           const crypto::TlsIdentity*);
   friend ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url&);
   friend ClientResult<channel::VerifiedServer> FetchAttestation(Connection&, const attestation::Policy&);
   Connection() = default;
@@ -85,8 +86,12 @@ class Connection {
   Bytes peer_spki_;  // SPKI DER of the certificate the server presented
 };
 
-// Connect verifies the server against `policy` during the handshake.
-[[nodiscard]] ClientResult<std::unique_ptr<Connection>> Connect(const Url& url, const attestation::Policy& policy);
+// Connect verifies the server against `policy` during the handshake. With
+// `client_identity` (an RA-TLS identity from the client's own TEE, see
+// channel::RaTlsIssuer) the client presents evidence too, for servers in
+// mutual mode (`cllm-server --client-policy`).
+[[nodiscard]] ClientResult<std::unique_ptr<Connection>> Connect(const Url& url, const attestation::Policy& policy,
+                                                                const crypto::TlsIdentity* client_identity = nullptr);
 // ConnectPlain is for the server's unattested debug listener (http://).
 [[nodiscard]] ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url& url);
 
