@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "engine/ggml_type.h"
 
@@ -46,7 +47,37 @@ float DotRow(GgmlType type, const void* row, const float* x, int64_t n);
 // `type` with `n_rows` rows of `n_cols` elements (row stride RowSizeBytes),
 //   x   : [n_tokens, n_cols]  fp32, row-major
 //   out : [n_tokens, n_rows]  fp32, row-major
+// MatMul runs on the engine thread pool (thread_pool.h) with the active
+// instruction set's kernels. The SIMD kernels round activations to 8-bit
+// blocks for quantized weights (Q8_0, Q4_0, Q4_K, Q6_K), like llama.cpp;
+// other types, and Isa::kScalar, use the scalar reference (fp32 activations,
+// double accumulation). Each output element depends only on its weight row
+// and its token's activations: never on n_tokens, the batch or the threads.
 void MatMul(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
             int64_t n_tokens, float* out);
+
+// ---------------------------------------------------------------------------
+// Instruction sets
+// ---------------------------------------------------------------------------
+
+enum class Isa { kScalar, kAvx2, kAvx512 };
+
+// IsaName returns "scalar", "avx2" or "avx512".
+const char* IsaName(Isa isa);
+// IsaAvailable says whether `isa`'s kernels are compiled in and this CPU
+// runs them (CPUID, checked once).
+bool IsaAvailable(Isa isa);
+// AvailableIsas lists the available instruction sets, scalar first.
+std::vector<Isa> AvailableIsas();
+// ActiveIsa is the instruction set MatMul uses: chosen once at first use,
+// the best available, or CLLM_KERNELS=scalar|avx2|avx512 when that one is
+// available (an unavailable or unknown name falls back to the best).
+Isa ActiveIsa();
+// SetActiveIsa overrides it (tests, benchmarks); `isa` must be available.
+void SetActiveIsa(Isa isa);
+
+// MatMulWith is MatMul with an explicit instruction set (must be available).
+void MatMulWith(Isa isa, GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
+                int64_t n_tokens, float* out);
 
 }  // namespace cllm::engine

@@ -75,12 +75,17 @@ void KvCache::Store(int layer, int kv, int seq, int pos, const float* src) {
 }
 
 void KvCache::Load(int layer, int kv, int seq, int pos, float* dst) const {
-  const uint8_t* src = Slot(layer, kv, seq, pos);
+  LoadRange(layer, kv, seq, pos, 0, kv_dim_, dst);
+}
+
+void KvCache::LoadRange(int layer, int kv, int seq, int pos, int offset, int n, float* dst) const {
+  CLLM_CHECK(offset >= 0 && n >= 0 && offset + n <= kv_dim_);
+  const uint8_t* src = Slot(layer, kv, seq, pos) + static_cast<size_t>(offset) * elem_size_;
   if (type_ == KvType::kF32) {
-    std::memcpy(dst, src, static_cast<size_t>(kv_dim_) * 4);
+    std::memcpy(dst, src, static_cast<size_t>(n) * 4);
   } else {
     const auto* h = reinterpret_cast<const uint16_t*>(src);
-    for (int i = 0; i < kv_dim_; ++i) dst[i] = F16ToF32(h[i]);
+    for (int i = 0; i < n; ++i) dst[i] = F16ToF32(h[i]);
   }
 }
 
