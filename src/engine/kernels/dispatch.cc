@@ -93,6 +93,23 @@ void SetActiveIsa(Isa isa) {
   ActiveSlot().store(isa, std::memory_order_relaxed);
 }
 
+void F16ToF32Row(const uint16_t* src, float* dst, int64_t n) {
+  if (ActiveIsa() != Isa::kScalar) return simd::Avx2F16ToF32Row(src, dst, n);  // AVX-512 implies AVX2
+  for (int64_t i = 0; i < n; ++i) dst[i] = F16ToF32(src[i]);
+}
+
+float DotF32(const float* a, const float* b, int64_t n) {
+  if (ActiveIsa() != Isa::kScalar) return simd::Avx2DotF32(a, b, n);
+  double acc = 0.0;
+  for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(a[i]) * b[i];
+  return static_cast<float>(acc);
+}
+
+void AxpyF32(float a, const float* x, float* y, int64_t n) {
+  if (ActiveIsa() != Isa::kScalar) return simd::Avx2AxpyF32(a, x, y, n);
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
 void MatMul(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x, int64_t n_tokens,
             float* out) {
   MatMulWith(ActiveIsa(), type, w, n_rows, n_cols, x, n_tokens, out);

@@ -37,6 +37,16 @@ uint16_t F32ToF16(float f);
 float Bf16ToF32(uint16_t h);
 uint16_t F32ToBf16(float f);
 
+// F16ToF32Row converts n halves, exactly as F16ToF32 does, with F16C when
+// the active instruction set has it (KV cache loads).
+void F16ToF32Row(const uint16_t* src, float* dst, int64_t n);
+
+// DotF32 returns Σ a[i]·b[i]; AxpyF32 sets y[i] += a·x[i] (attention). With
+// Isa::kScalar DotF32 accumulates in double; SIMD sums in fp32, differing
+// only by rounding order (~1e-7 relative).
+float DotF32(const float* a, const float* b, int64_t n);
+void AxpyF32(float a, const float* x, float* y, int64_t n);
+
 // DequantizeRow expands `n` elements of `type` at `src` into floats.
 void DequantizeRow(GgmlType type, const void* src, float* dst, int64_t n);
 

@@ -61,6 +61,11 @@ void MatMulReferenceRows(GgmlType type, const void* w, int64_t n_rows, int64_t n
 bool Avx2MatMulRows(const MatMulJob& job, int64_t r0, int64_t r1);
 bool Avx512MatMulRows(const MatMulJob& job, int64_t r0, int64_t r1);
 
+// AVX2 row helpers (avx2.cc; AVX-512 machines use them too).
+void Avx2F16ToF32Row(const uint16_t* src, float* dst, int64_t n);
+float Avx2DotF32(const float* a, const float* b, int64_t n);
+void Avx2AxpyF32(float a, const float* x, float* y, int64_t n);
+
 // Whether the per-ISA files were compiled in (x86-64 builds).
 bool Avx2Compiled();
 bool Avx512Compiled();

@@ -85,7 +85,7 @@ void KvCache::LoadRange(int layer, int kv, int seq, int pos, int offset, int n, 
     std::memcpy(dst, src, static_cast<size_t>(n) * 4);
   } else {
     const auto* h = reinterpret_cast<const uint16_t*>(src);
-    for (int i = 0; i < n; ++i) dst[i] = F16ToF32(h[i]);
+    F16ToF32Row(h, dst, n);
   }
 }
 

@@ -68,9 +68,7 @@ void Model::Attention(int layer, const std::vector<BatchEntry>& batch, const KvC
         cache.LoadRange(layer, 0, b.seq, p, kvh * hd, hd, k.data());
         for (int g = 0; g < group; ++g) {
           const float* qh = q + e * q_dim + (kvh * group + g) * hd;
-          double dot = 0;
-          for (int i = 0; i < hd; ++i) dot += static_cast<double>(qh[i]) * k[i];
-          scores[static_cast<size_t>(g) * len + p] = static_cast<float>(dot) * scale;
+          scores[static_cast<size_t>(g) * len + p] = DotF32(qh, k.data(), hd) * scale;
         }
       }
       for (int g = 0; g < group; ++g) ops::Softmax(&scores[static_cast<size_t>(g) * len], len);
@@ -80,7 +78,7 @@ void Model::Attention(int layer, const std::vector<BatchEntry>& batch, const KvC
         cache.LoadRange(layer, 1, b.seq, p, kvh * hd, hd, v.data());
         for (int g = 0; g < group; ++g) {
           const float w = scores[static_cast<size_t>(g) * len + p];
-          for (int i = 0; i < hd; ++i) o[g * hd + i] += w * v[i];
+          AxpyF32(w, v.data(), o + g * hd, hd);
         }
       }
     }
