@@ -215,20 +215,20 @@ TEST(SimdKernelTest, DispatchListsScalarAndActiveIsAvailable) {
 #endif
 }
 
-TEST(ThreadPoolTest, RunCallsEveryIndexOnce) {
+TEST(ThreadPoolTest, RunCallsEveryChunkOnce) {
   for (int n : {1, 2, 5}) {
     ThreadPool pool(n);
-    for (int rep = 0; rep < 50; ++rep) {
-      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
-      pool.Run([&](int i, int total) {
-        EXPECT_EQ(total, n);
-        hits[static_cast<size_t>(i)].fetch_add(1);
-        pool.Run([&](int j, int nested) {  // nested: inline, one call
-          EXPECT_EQ(j, 0);
-          EXPECT_EQ(nested, 1);
+    for (int64_t chunks : {0, 1, 2, 7, 100}) {
+      for (int rep = 0; rep < 20; ++rep) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(chunks));
+        pool.Run(chunks, [&](int64_t c) {
+          hits[static_cast<size_t>(c)].fetch_add(1);
+          int inner = 0;
+          pool.Run(3, [&](int64_t) { ++inner; });  // nested: inline on this thread
+          EXPECT_EQ(inner, 3);
         });
-      });
-      for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+        for (auto& h : hits) ASSERT_EQ(h.load(), 1) << n << " " << chunks;
+      }
     }
   }
 }

@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -22,14 +23,19 @@ namespace {
 // short enough not to steal a shared core for long when idle.
 constexpr int kSpinIterations = 4000;
 
+constexpr int64_t kChunksPerThread = 8;
+
 thread_local bool t_inside_job = false;
 
 }  // namespace
 
+constexpr int kChunkBits = 20;
+constexpr uint64_t kChunkMask = (uint64_t{1} << kChunkBits) - 1;
+
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads) {
   CLLM_CHECK(n_threads >= 1);
   workers_.reserve(static_cast<size_t>(n_threads - 1));
-  for (int i = 1; i < n_threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+  for (int i = 1; i < n_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -42,50 +48,69 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::Run(const std::function<void(int, int)>& fn) {
-  if (n_threads_ == 1 || t_inside_job) return fn(0, 1);
-  std::unique_lock run_lock(run_mu_, std::try_to_lock);
-  if (!run_lock.owns_lock()) return fn(0, 1);
+void ThreadPool::ClaimAndRun() {
+  uint64_t c = claim_.load(std::memory_order_acquire);
+  for (;;) {
+    const uint64_t n = (c >> kChunkBits) & kChunkMask, next = c & kChunkMask;
+    if (next >= n) return;
+    if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    const int64_t total = static_cast<int64_t>(n);
+    (*job_)(static_cast<int64_t>(next));
+    if (chunks_done_.fetch_add(1, std::memory_order_acq_rel) + 1 == total) {
+      std::lock_guard lock(mu_);  // pairs with the predicate check in Run
+      done_.notify_one();
+    }
+    c = claim_.load(std::memory_order_acquire);
+  }
+}
 
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+void ThreadPool::Run(int64_t n_chunks, const std::function<void(int64_t)>& fn) {
+  CLLM_CHECK(n_chunks >= 0 && static_cast<uint64_t>(n_chunks) <= kChunkMask);
+  auto inline_all = [&] {
+    for (int64_t c = 0; c < n_chunks; ++c) fn(c);
+  };
+  if (n_threads_ == 1 || n_chunks <= 1 || t_inside_job) return inline_all();
+  std::unique_lock run_lock(run_mu_, std::try_to_lock);
+  if (!run_lock.owns_lock()) return inline_all();
+
+  job_ = &fn;
+  chunks_done_.store(0, std::memory_order_relaxed);
+  serial_ = (serial_ + 1) & ((uint64_t{1} << 24) - 1);
+  claim_.store(serial_ << (2 * kChunkBits) | static_cast<uint64_t>(n_chunks) << kChunkBits,
+               std::memory_order_release);
   {
     std::lock_guard lock(mu_);
-    job_ = &fn;
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
 
   t_inside_job = true;
-  fn(0, n_threads_);
+  ClaimAndRun();
   t_inside_job = false;
 
-  for (int i = 0; i < kSpinIterations && pending_.load(std::memory_order_acquire) != 0; ++i) CLLM_CPU_RELAX();
-  if (pending_.load(std::memory_order_acquire) != 0) {
+  for (int i = 0; i < kSpinIterations && chunks_done_.load(std::memory_order_acquire) != n_chunks; ++i) {
+    CLLM_CPU_RELAX();
+  }
+  if (chunks_done_.load(std::memory_order_acquire) != n_chunks) {
     std::unique_lock lock(mu_);
-    done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    done_.wait(lock, [&] { return chunks_done_.load(std::memory_order_acquire) == n_chunks; });
   }
 }
 
-void ThreadPool::WorkerLoop(int index) {
+void ThreadPool::WorkerLoop() {
   t_inside_job = true;  // a job that calls Run runs it inline
   uint64_t seen = 0;
   for (;;) {
     for (int i = 0; i < kSpinIterations && generation_.load(std::memory_order_acquire) == seen; ++i) {
       CLLM_CPU_RELAX();
     }
-    const std::function<void(int, int)>* job;
     {
       std::unique_lock lock(mu_);
       wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
       if (stop_) return;
       seen = generation_.load(std::memory_order_acquire);
-      job = job_;
     }
-    (*job)(index, n_threads_);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::lock_guard lock(mu_);  // pairs with the predicate check in Run
-      done_.notify_one();
-    }
+    ClaimAndRun();
   }
 }
 
@@ -131,8 +156,11 @@ void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int
   const int64_t units = (n + grain - 1) / grain;
   ThreadPool& pool = EnginePool();
   if (units == 1 || pool.size() == 1) return fn(0, n);
-  pool.Run([&](int i, int nt) {
-    const int64_t b = units * i / nt * grain, e = std::min(n, units * (i + 1) / nt * grain);
+  // A few chunks per thread: small enough to rebalance around a descheduled
+  // worker, large enough that claiming (one atomic) stays negligible.
+  const int64_t n_chunks = std::min<int64_t>(units, int64_t{pool.size()} * kChunksPerThread);
+  pool.Run(n_chunks, [&](int64_t c) {
+    const int64_t b = units * c / n_chunks * grain, e = std::min(n, units * (c + 1) / n_chunks * grain);
     if (b < e) fn(b, e);
   });
 }

@@ -28,26 +28,36 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Run calls fn(i, n) once for every i in [0, n), n = size(), concurrently,
-  // and returns when all calls have returned. The caller runs i = 0. A Run
-  // from inside a job, or while another thread's Run is in progress, runs
-  // fn(0, 1) inline (same results: work splits never change arithmetic).
-  void Run(const std::function<void(int, int)>& fn);
+  // Run calls fn(c) once for every chunk c in [0, n_chunks) and returns when
+  // all calls have returned. The caller and the workers claim chunks one at
+  // a time, so a worker the OS has descheduled (a shared machine) delays the
+  // job by at most one chunk instead of by its whole share. A Run from
+  // inside a job, or while another thread's Run is in progress, runs every
+  // chunk inline. n_chunks < 2^20.
+  void Run(int64_t n_chunks, const std::function<void(int64_t)>& fn);
 
  private:
-  void WorkerLoop(int index);
+  void WorkerLoop();
+  // ClaimAndRun runs chunks of the current job until none is left.
+  void ClaimAndRun();
 
   int n_threads_;
   std::vector<std::thread> workers_;
   std::mutex run_mu_;  // one Run at a time
 
-  std::mutex mu_;  // guards the sleeping side of generation_ / stop_
+  // claim_ packs (job serial : 24 | n_chunks : 20 | next chunk : 20), so a
+  // compare-and-swap claims a chunk only of the job it read; job_ is valid
+  // while any chunk of that job is unfinished.
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int64_t> chunks_done_{0};
+  const std::function<void(int64_t)>* job_ = nullptr;
+  uint64_t serial_ = 0;
+
+  std::mutex mu_;  // the sleeping side of generation_ / stop_ / chunks_done_
   std::condition_variable wake_;
   std::condition_variable done_;
   std::atomic<uint64_t> generation_{0};  // bumped once per job
-  std::atomic<int> pending_{0};          // workers still running the job
   bool stop_ = false;
-  const std::function<void(int, int)>* job_ = nullptr;
 };
 
 // DefaultNumThreads is CLLM_THREADS when set (>= 1), else the CPUs this
