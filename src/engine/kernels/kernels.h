@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "engine/ggml_type.h"
 
@@ -36,6 +37,16 @@ uint16_t F32ToF16(float f);
 float Bf16ToF32(uint16_t h);
 uint16_t F32ToBf16(float f);
 
+// F16ToF32Row converts n halves, exactly as F16ToF32 does, with F16C when
+// the active instruction set has it (KV cache loads).
+void F16ToF32Row(const uint16_t* src, float* dst, int64_t n);
+
+// DotF32 returns Σ a[i]·b[i]; AxpyF32 sets y[i] += a·x[i] (attention). With
+// Isa::kScalar DotF32 accumulates in double; SIMD sums in fp32, differing
+// only by rounding order (~1e-7 relative).
+float DotF32(const float* a, const float* b, int64_t n);
+void AxpyF32(float a, const float* x, float* y, int64_t n);
+
 // DequantizeRow expands `n` elements of `type` at `src` into floats.
 void DequantizeRow(GgmlType type, const void* src, float* dst, int64_t n);
 
@@ -46,7 +57,37 @@ float DotRow(GgmlType type, const void* row, const float* x, int64_t n);
 // `type` with `n_rows` rows of `n_cols` elements (row stride RowSizeBytes),
 //   x   : [n_tokens, n_cols]  fp32, row-major
 //   out : [n_tokens, n_rows]  fp32, row-major
+// MatMul runs on the engine thread pool (thread_pool.h) with the active
+// instruction set's kernels. The SIMD kernels round activations to 8-bit
+// blocks for quantized weights (Q8_0, Q4_0, Q4_K, Q6_K), like llama.cpp;
+// other types, and Isa::kScalar, use the scalar reference (fp32 activations,
+// double accumulation). Each output element depends only on its weight row
+// and its token's activations: never on n_tokens, the batch or the threads.
 void MatMul(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
             int64_t n_tokens, float* out);
+
+// ---------------------------------------------------------------------------
+// Instruction sets
+// ---------------------------------------------------------------------------
+
+enum class Isa { kScalar, kAvx2, kAvx512 };
+
+// IsaName returns "scalar", "avx2" or "avx512".
+const char* IsaName(Isa isa);
+// IsaAvailable says whether `isa`'s kernels are compiled in and this CPU
+// runs them (CPUID, checked once).
+bool IsaAvailable(Isa isa);
+// AvailableIsas lists the available instruction sets, scalar first.
+std::vector<Isa> AvailableIsas();
+// ActiveIsa is the instruction set MatMul uses: chosen once at first use,
+// the best available, or CLLM_KERNELS=scalar|avx2|avx512 when that one is
+// available (an unavailable or unknown name falls back to the best).
+Isa ActiveIsa();
+// SetActiveIsa overrides it (tests, benchmarks); `isa` must be available.
+void SetActiveIsa(Isa isa);
+
+// MatMulWith is MatMul with an explicit instruction set (must be available).
+void MatMulWith(Isa isa, GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
+                int64_t n_tokens, float* out);
 
 }  // namespace cllm::engine

@@ -175,7 +175,7 @@ TEST(KernelDotTest, DotAndMatMulMatchDequantizedReferenceAtOddSizes) {
       std::normal_distribution<float> nd;
       for (auto& v : x) v = nd(rng);
       std::vector<float> out(static_cast<size_t>(rows * tokens));
-      MatMul(type, w.data(), rows, n, x.data(), tokens, out.data());
+      MatMulWith(Isa::kScalar, type, w.data(), rows, n, x.data(), tokens, out.data());  // the reference itself
       std::vector<float> deq(static_cast<size_t>(n));
       for (int64_t r = 0; r < rows; ++r) {
         const uint8_t* row = w.data() + r * RowSizeBytes(type, n);

@@ -8,6 +8,7 @@
 
 #include "base/check.h"
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/simd_internal.h"
 
 namespace cllm::engine {
 namespace {
@@ -28,14 +29,15 @@ float DotRow(GgmlType type, const void* row, const float* x, int64_t n) {
   return static_cast<float>(Dot(buf.data(), x, n));
 }
 
-void MatMul(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
-            int64_t n_tokens, float* out) {
-  CLLM_CHECK(n_rows >= 0 && n_cols >= 0 && n_tokens >= 0);
+namespace simd {
+
+void MatMulReferenceRows(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
+                         int64_t n_tokens, float* out, int64_t r0, int64_t r1) {
   const size_t row_bytes = RowSizeBytes(type, n_cols);
   const auto* base = static_cast<const uint8_t*>(w);
   thread_local std::vector<float> buf;
   buf.resize(static_cast<size_t>(n_cols));
-  for (int64_t r = 0; r < n_rows; ++r) {
+  for (int64_t r = r0; r < r1; ++r) {
     const void* row = base + static_cast<size_t>(r) * row_bytes;
     const float* wr;
     if (type == GgmlType::kF32) {
@@ -50,4 +52,5 @@ void MatMul(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const 
   }
 }
 
+}  // namespace simd
 }  // namespace cllm::engine

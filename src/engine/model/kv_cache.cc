@@ -75,12 +75,32 @@ void KvCache::Store(int layer, int kv, int seq, int pos, const float* src) {
 }
 
 void KvCache::Load(int layer, int kv, int seq, int pos, float* dst) const {
-  const uint8_t* src = Slot(layer, kv, seq, pos);
+  LoadRange(layer, kv, seq, pos, 0, kv_dim_, dst);
+}
+
+void KvCache::LoadRange(int layer, int kv, int seq, int pos, int offset, int n, float* dst) const {
+  CLLM_CHECK(offset >= 0 && n >= 0 && offset + n <= kv_dim_);
+  const uint8_t* src = Slot(layer, kv, seq, pos) + static_cast<size_t>(offset) * elem_size_;
   if (type_ == KvType::kF32) {
-    std::memcpy(dst, src, static_cast<size_t>(kv_dim_) * 4);
+    std::memcpy(dst, src, static_cast<size_t>(n) * 4);
   } else {
     const auto* h = reinterpret_cast<const uint16_t*>(src);
-    for (int i = 0; i < kv_dim_; ++i) dst[i] = F16ToF32(h[i]);
+    F16ToF32Row(h, dst, n);
+  }
+}
+
+void KvCache::LoadPositions(int layer, int kv, int seq, int n_pos, int offset, int n, float* dst) const {
+  const auto& table = tables_.at(seq);  // one lookup for all positions
+  CLLM_CHECK(n_pos >= 0 && (n_pos + kBlockSize - 1) / kBlockSize <= static_cast<int>(table.size()));
+  CLLM_CHECK(offset >= 0 && n >= 0 && offset + n <= kv_dim_);
+  for (int p = 0; p < n_pos; ++p, dst += n) {
+    const size_t index = ((static_cast<size_t>(layer) * 2 + kv) * kBlockSize + p % kBlockSize) * kv_dim_ + offset;
+    const uint8_t* src = blocks_[table[p / kBlockSize]].get() + index * elem_size_;
+    if (type_ == KvType::kF32) {
+      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+    } else {
+      F16ToF32Row(reinterpret_cast<const uint16_t*>(src), dst, n);
+    }
   }
 }
 

@@ -40,6 +40,12 @@ class KvCache {
   // Store / Load one position's K or V (kv_dim floats) of `layer`.
   void Store(int layer, int kv, int seq, int pos, const float* src);
   void Load(int layer, int kv, int seq, int pos, float* dst) const;
+  // LoadRange loads elements [offset, offset + n) of that position (one or
+  // more heads). Concurrent Load/LoadRange calls are safe.
+  void LoadRange(int layer, int kv, int seq, int pos, int offset, int n, float* dst) const;
+  // LoadPositions loads elements [offset, offset + n) of positions
+  // [0, n_pos) into dst [n_pos, n] (one head's keys or values for attention).
+  void LoadPositions(int layer, int kv, int seq, int n_pos, int offset, int n, float* dst) const;
 
  private:
   uint8_t* Slot(int layer, int kv, int seq, int pos) const;

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/thread_pool.h"
 #include "engine/model/model.h"
 #include "engine/model/ops.h"
 
@@ -43,39 +44,57 @@ void AddBias(float* x, const std::vector<float>& b, int n) {
 
 }  // namespace
 
+// Attention runs one (sequence, KV head) pair per work unit on the engine
+// thread pool: the unit loads that head's keys and values once (every batch
+// entry of the sequence reads them: a prefill's entries share one load) and
+// computes the query heads that share them (GQA) for each of the sequence's
+// entries, over its causal prefix. The arithmetic per entry and head is the
+// same whatever the batch or the split, so results do not depend on them.
 void Model::Attention(int layer, const std::vector<BatchEntry>& batch, const KvCache& cache, const float* q,
                       float* out) const {
   const ModelConfig& c = config_;
-  const int hd = c.head_dim, q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
+  const int hd = c.head_dim, q_dim = c.n_head * hd;
   const int group = c.n_head / c.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  std::vector<float> k(static_cast<size_t>(kv_dim)), v(static_cast<size_t>(kv_dim)), scores;
-  for (size_t e = 0; e < batch.size(); ++e) {
-    const BatchEntry& b = batch[e];
-    const int len = b.pos + 1;  // causal: positions 0..pos of this sequence
-    scores.assign(static_cast<size_t>(c.n_head) * len, 0.0f);
-    for (int p = 0; p < len; ++p) {
-      cache.Load(layer, 0, b.seq, p, k.data());
-      for (int h = 0; h < c.n_head; ++h) {
-        const float* qh = q + e * q_dim + h * hd;
-        const float* kh = k.data() + (h / group) * hd;
-        double dot = 0;
-        for (int i = 0; i < hd; ++i) dot += static_cast<double>(qh[i]) * kh[i];
-        scores[static_cast<size_t>(h) * len + p] = static_cast<float>(dot) * scale;
-      }
-    }
-    for (int h = 0; h < c.n_head; ++h) ops::Softmax(&scores[static_cast<size_t>(h) * len], len);
-    float* o = out + e * q_dim;
-    std::fill(o, o + q_dim, 0.0f);
-    for (int p = 0; p < len; ++p) {
-      cache.Load(layer, 1, b.seq, p, v.data());
-      for (int h = 0; h < c.n_head; ++h) {
-        const float w = scores[static_cast<size_t>(h) * len + p];
-        const float* vh = v.data() + (h / group) * hd;
-        for (int i = 0; i < hd; ++i) o[h * hd + i] += w * vh[i];
-      }
-    }
+
+  std::map<int, std::vector<size_t>> by_seq;  // seq → its batch entries
+  for (size_t e = 0; e < batch.size(); ++e) by_seq[batch[e].seq].push_back(e);
+  std::vector<const std::pair<const int, std::vector<size_t>>*> seqs;
+  int64_t work = 0;  // multiply-adds, to keep tiny models on one thread
+  for (const auto& s : by_seq) {
+    seqs.push_back(&s);
+    for (size_t e : s.second) work += static_cast<int64_t>(batch[e].pos + 1) * q_dim * 2;
   }
+  const int64_t n_units = static_cast<int64_t>(seqs.size()) * c.n_head_kv;
+
+  auto run_units = [&](int64_t u0, int64_t u1) {
+    std::vector<float> k, v, scores;  // k, v: [len, hd] of one head; scores: [len]
+    for (int64_t u = u0; u < u1; ++u) {
+      const auto& [seq, entries] = *seqs[static_cast<size_t>(u / c.n_head_kv)];
+      const int kvh = static_cast<int>(u % c.n_head_kv);
+      int n_pos = 0;
+      for (size_t e : entries) n_pos = std::max(n_pos, batch[e].pos + 1);
+      k.resize(static_cast<size_t>(n_pos) * hd);
+      v.resize(k.size());
+      cache.LoadPositions(layer, 0, seq, n_pos, kvh * hd, hd, k.data());
+      cache.LoadPositions(layer, 1, seq, n_pos, kvh * hd, hd, v.data());
+      for (size_t e : entries) {
+        const int len = batch[e].pos + 1;  // causal: positions 0..pos of this sequence
+        scores.resize(static_cast<size_t>(len));
+        for (int g = 0; g < group; ++g) {
+          const int h = kvh * group + g;
+          const float* qh = q + e * q_dim + h * hd;
+          for (int p = 0; p < len; ++p) scores[p] = DotF32(qh, &k[static_cast<size_t>(p) * hd], hd) * scale;
+          ops::Softmax(scores.data(), len);
+          float* o = out + e * q_dim + h * hd;
+          std::fill(o, o + hd, 0.0f);
+          for (int p = 0; p < len; ++p) AxpyF32(scores[p], &v[static_cast<size_t>(p) * hd], o, hd);
+        }
+      }
+    }
+  };
+  if (work < (1 << 15)) return run_units(0, n_units);
+  ParallelFor(n_units, 1, run_units);
 }
 
 ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& cache,

@@ -1,0 +1,25 @@
+// AVX2 + FMA + F16C kernels (this file is compiled with -mavx2 -mfma -mf16c;
+// the dispatcher calls it only when the CPU has them).
+#include "engine/kernels/simd_internal.h"
+
+#if defined(__x86_64__) && defined(__AVX2__)
+#define CLLM_ISA_NS avx2
+#define CLLM_VNNI 0
+#include "engine/kernels/x86_kernels.inc"
+
+namespace cllm::engine::simd {
+bool Avx2MatMulRows(const MatMulJob& job, int64_t r0, int64_t r1) { return avx2::MatMulRows(job, r0, r1); }
+bool Avx2Compiled() { return true; }
+void Avx2F16ToF32Row(const uint16_t* src, float* dst, int64_t n) { avx2::F16ToF32Row(src, dst, n); }
+float Avx2DotF32(const float* a, const float* b, int64_t n) { return avx2::DotF32(a, b, n); }
+void Avx2AxpyF32(float a, const float* x, float* y, int64_t n) { avx2::AxpyF32(a, x, y, n); }
+}  // namespace cllm::engine::simd
+#else
+namespace cllm::engine::simd {
+bool Avx2MatMulRows(const MatMulJob&, int64_t, int64_t) { return false; }
+bool Avx2Compiled() { return false; }
+void Avx2F16ToF32Row(const uint16_t*, float*, int64_t) {}
+float Avx2DotF32(const float*, const float*, int64_t) { return 0.0f; }
+void Avx2AxpyF32(float, const float*, float*, int64_t) {}
+}  // namespace cllm::engine::simd
+#endif

@@ -1,0 +1,23 @@
+// AVX-512 (F, BW, VL, VNNI) kernels: the AVX2 loops with the integer dot
+// products done by vpdpbusd on 256-bit registers. Zen 4 splits 512-bit
+// operations into two 256-bit halves, so 256-bit VNNI gives the same
+// throughput without the wider registers' frequency and register-file cost.
+// Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni (+ AVX2 flags);
+// the dispatcher calls it only when the CPU has them.
+#include "engine/kernels/simd_internal.h"
+
+#if defined(__x86_64__) && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define CLLM_ISA_NS avx512
+#define CLLM_VNNI 1
+#include "engine/kernels/x86_kernels.inc"
+
+namespace cllm::engine::simd {
+bool Avx512MatMulRows(const MatMulJob& job, int64_t r0, int64_t r1) { return avx512::MatMulRows(job, r0, r1); }
+bool Avx512Compiled() { return true; }
+}  // namespace cllm::engine::simd
+#else
+namespace cllm::engine::simd {
+bool Avx512MatMulRows(const MatMulJob&, int64_t, int64_t) { return false; }
+bool Avx512Compiled() { return false; }
+}  // namespace cllm::engine::simd
+#endif

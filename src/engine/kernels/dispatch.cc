@@ -1,0 +1,153 @@
+// MatMul: instruction-set choice (once, from CPUID and CLLM_KERNELS),
+// activation rounding, and the split of output rows over the thread pool.
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "base/check.h"
+#include "engine/kernels/kernels.h"
+#include "engine/kernels/simd_internal.h"
+#include "engine/kernels/thread_pool.h"
+
+namespace cllm::engine {
+namespace {
+
+bool CpuHas(Isa isa) {
+#if defined(__x86_64__)
+  switch (isa) {
+    case Isa::kScalar: return true;
+    case Isa::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case Isa::kAvx512:
+      return CpuHas(Isa::kAvx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  }
+  return false;
+#else
+  return isa == Isa::kScalar;
+#endif
+}
+
+Isa ChooseIsa() {
+  Isa best = Isa::kScalar;
+  for (Isa isa : AvailableIsas()) best = isa;  // listed in increasing order
+  if (const char* env = std::getenv("CLLM_KERNELS")) {
+    for (Isa isa : AvailableIsas()) {
+      if (std::strcmp(env, IsaName(isa)) == 0) return isa;
+    }
+  }
+  return best;
+}
+
+std::atomic<Isa>& ActiveSlot() {
+  static std::atomic<Isa> slot{ChooseIsa()};
+  return slot;
+}
+
+// Below this many multiply-adds a MatMul runs on the calling thread: waking
+// the pool costs a few microseconds.
+constexpr int64_t kMinParallelWork = 1 << 15;
+// Row ranges handed to threads are multiples of this (the kernels' row chunk).
+constexpr int64_t kRowGrain = 16;
+
+void ForRows(int64_t n_rows, int64_t work, const std::function<void(int64_t, int64_t)>& fn) {
+  if (work < kMinParallelWork) return fn(0, n_rows);
+  ParallelFor(n_rows, kRowGrain, fn);
+}
+
+}  // namespace
+
+const char* IsaName(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return "scalar";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
+  }
+  return "?";
+}
+
+bool IsaAvailable(Isa isa) {
+  static const bool avx2 = simd::Avx2Compiled() && CpuHas(Isa::kAvx2);
+  static const bool avx512 = simd::Avx512Compiled() && CpuHas(Isa::kAvx512);
+  switch (isa) {
+    case Isa::kScalar: return true;
+    case Isa::kAvx2: return avx2;
+    case Isa::kAvx512: return avx512;
+  }
+  return false;
+}
+
+std::vector<Isa> AvailableIsas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (IsaAvailable(isa)) out.push_back(isa);
+  }
+  return out;
+}
+
+Isa ActiveIsa() { return ActiveSlot().load(std::memory_order_relaxed); }
+
+void SetActiveIsa(Isa isa) {
+  CLLM_CHECK(IsaAvailable(isa));
+  ActiveSlot().store(isa, std::memory_order_relaxed);
+}
+
+void F16ToF32Row(const uint16_t* src, float* dst, int64_t n) {
+  if (ActiveIsa() != Isa::kScalar) return simd::Avx2F16ToF32Row(src, dst, n);  // AVX-512 implies AVX2
+  for (int64_t i = 0; i < n; ++i) dst[i] = F16ToF32(src[i]);
+}
+
+float DotF32(const float* a, const float* b, int64_t n) {
+  if (ActiveIsa() != Isa::kScalar) return simd::Avx2DotF32(a, b, n);
+  double acc = 0.0;
+  for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(a[i]) * b[i];
+  return static_cast<float>(acc);
+}
+
+void AxpyF32(float a, const float* x, float* y, int64_t n) {
+  if (ActiveIsa() != Isa::kScalar) return simd::Avx2AxpyF32(a, x, y, n);
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void MatMul(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x, int64_t n_tokens,
+            float* out) {
+  MatMulWith(ActiveIsa(), type, w, n_rows, n_cols, x, n_tokens, out);
+}
+
+void MatMulWith(Isa isa, GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
+                int64_t n_tokens, float* out) {
+  CLLM_CHECK(n_rows >= 0 && n_cols >= 0 && n_tokens >= 0 && IsaAvailable(isa));
+  const int64_t work = n_rows * n_cols * n_tokens;
+  auto reference = [&](int64_t r0, int64_t r1) {
+    simd::MatMulReferenceRows(type, w, n_rows, n_cols, x, n_tokens, out, r0, r1);
+  };
+  const bool has_kernel = type == GgmlType::kF32 || type == GgmlType::kF16 ||
+                          simd::ActFormatFor(type) != simd::ActFormat::kNone;
+  if (isa == Isa::kScalar || !has_kernel || n_rows == 0 || n_tokens == 0) return ForRows(n_rows, work, reference);
+
+  // Round each token's activations once; every weight row reuses them.
+  const simd::ActFormat fmt = simd::ActFormatFor(type);
+  const size_t xq_row = simd::ActRowBytes(fmt, n_cols);
+  thread_local std::vector<uint8_t> xq;  // [n_tokens][xq_row]
+  xq.resize(xq_row * static_cast<size_t>(n_tokens));
+  if (fmt != simd::ActFormat::kNone) {
+    uint8_t* xq_data = xq.data();
+    auto quantize = [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) simd::QuantizeActRow(fmt, x + t * n_cols, n_cols, xq_data + t * xq_row);
+    };
+    if (n_tokens == 1) {
+      quantize(0, 1);
+    } else {
+      ParallelFor(n_tokens, 1, quantize);
+    }
+  }
+  const simd::MatMulJob job{type, static_cast<const uint8_t*>(w), RowSizeBytes(type, n_cols), n_rows, n_cols,
+                            n_tokens, x, xq.data(), xq_row, out};
+  auto rows = isa == Isa::kAvx512 ? &simd::Avx512MatMulRows : &simd::Avx2MatMulRows;
+  ForRows(n_rows, work, [&](int64_t r0, int64_t r1) {
+    if (!rows(job, r0, r1)) reference(r0, r1);
+  });
+}
+
+}  // namespace cllm::engine

@@ -1,0 +1,73 @@
+// simd_internal.h — what the per-ISA kernel files share (not a public header).
+//
+// Quantized weights are multiplied with activations rounded to 8-bit blocks
+// (as llama.cpp does), so the inner loops are integer dot products:
+//   ActQ8_32  for Q8_0 / Q4_0 weights   (one block per 32 weight elements)
+//   ActQ8_256 for Q4_K / Q6_K weights   (one block per 256-element super-block)
+// x[i] ≈ d · qs[i] with d = max|x| / 127 over the block; the error this adds
+// to a dot product is at most Σ|w_i| · d / 2 (the kernel tests use this bound).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "engine/ggml_type.h"
+
+namespace cllm::engine::simd {
+
+struct ActQ8_32 {
+  float d;
+  int32_t sum;  // Σ qs (for weights stored with an offset, e.g. Q4_0's −8)
+  int8_t qs[32];
+};
+static_assert(sizeof(ActQ8_32) == 40);
+
+struct ActQ8_256 {
+  float d;
+  int16_t bsums[16];  // Σ qs over each group of 16 (Q4_K mins, Q6_K's −32)
+  int8_t qs[256];
+};
+static_assert(sizeof(ActQ8_256) == 292);
+
+enum class ActFormat { kNone, kQ8_32, kQ8_256 };
+
+// ActFormatFor is the activation format the SIMD kernels use with `type`
+// weights (kNone: fp32 activations, or no SIMD kernel).
+ActFormat ActFormatFor(GgmlType type);
+
+// QuantizeActRow rounds n floats (n a multiple of the block) into blocks.
+void QuantizeActRow(ActFormat f, const float* x, int64_t n, void* out);
+size_t ActRowBytes(ActFormat f, int64_t n);
+
+// One MatMul as the per-ISA kernels see it.
+struct MatMulJob {
+  GgmlType type;
+  const uint8_t* w;   // [n_rows] rows of row_bytes
+  size_t row_bytes;
+  int64_t n_rows, n_cols, n_tokens;
+  const float* x;     // [n_tokens, n_cols] fp32
+  const uint8_t* xq;  // [n_tokens] rows of xq_row_bytes quantized activations
+  size_t xq_row_bytes;
+  float* out;         // [n_tokens, n_rows]
+};
+
+// MatMulReferenceRows is the scalar reference MatMul restricted to output
+// rows [r0, r1) (matmul.cc).
+void MatMulReferenceRows(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
+                         int64_t n_tokens, float* out, int64_t r0, int64_t r1);
+
+// Each returns false when it has no kernel for job.type (the caller then
+// uses the scalar reference); otherwise fills out rows [r0, r1) for every token.
+bool Avx2MatMulRows(const MatMulJob& job, int64_t r0, int64_t r1);
+bool Avx512MatMulRows(const MatMulJob& job, int64_t r0, int64_t r1);
+
+// AVX2 row helpers (avx2.cc; AVX-512 machines use them too).
+void Avx2F16ToF32Row(const uint16_t* src, float* dst, int64_t n);
+float Avx2DotF32(const float* a, const float* b, int64_t n);
+void Avx2AxpyF32(float a, const float* x, float* y, int64_t n);
+
+// Whether the per-ISA files were compiled in (x86-64 builds).
+bool Avx2Compiled();
+bool Avx512Compiled();
+
+}  // namespace cllm::engine::simd

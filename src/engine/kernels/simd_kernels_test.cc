@@ -1,0 +1,256 @@
+// SIMD kernels and the thread pool against the scalar reference.
+//
+// Every instruction set this machine has (AvailableIsas) runs every hot type
+// at odd sizes (odd block counts, odd row counts across row chunks and
+// threads, 1..7 tokens across token tiles). Tolerances: for quantized weights
+// the kernels round activations to 8-bit blocks, x ≈ d·q with d = max|x|/127
+// per block, so |Δ| ≤ Σ_blocks Σ|w_i|·d/2 — the bound checked here (plus the
+// fp16 rounding of Q8_32 scales and fp32 summation slack); fp32/fp16 weights
+// only differ by summation order.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "engine/kernels/blocks.h"
+#include "engine/kernels/kernels.h"
+#include "engine/kernels/simd_internal.h"
+#include "engine/kernels/thread_pool.h"
+
+namespace cllm::engine {
+namespace {
+
+// RandomWeights fills n_rows rows of `type` with random but well-formed
+// blocks (scales in a realistic range, every quant bit pattern possible).
+std::vector<uint8_t> RandomWeights(GgmlType type, int64_t n_rows, int64_t n_cols, std::mt19937& rng) {
+  const size_t row_bytes = RowSizeBytes(type, n_cols);
+  std::vector<uint8_t> w(row_bytes * static_cast<size_t>(n_rows));
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_real_distribution<float> scale(0.001f, 0.02f);
+  const TypeTraits* t = GetTypeTraits(type);
+  const int64_t n_blocks = n_rows * (n_cols / t->block_size);
+  auto f16 = [&](float f) { return F32ToF16(f); };
+  for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    uint8_t* blk = w.data() + static_cast<size_t>(i) * t->type_size;
+    switch (type) {
+      case GgmlType::kF32: {
+        float f = normal(rng);
+        std::memcpy(blk, &f, 4);
+        break;
+      }
+      case GgmlType::kF16: {
+        uint16_t h = f16(normal(rng));
+        std::memcpy(blk, &h, 2);
+        break;
+      }
+      case GgmlType::kQ4_K:
+      case GgmlType::kQ5_K: {  // d, dmin first
+        uint16_t d = f16(scale(rng)), dmin = f16(scale(rng));
+        std::memcpy(blk, &d, 2);
+        std::memcpy(blk + 2, &dmin, 2);
+        break;
+      }
+      case GgmlType::kQ6_K: {  // d last
+        uint16_t d = f16(scale(rng));
+        std::memcpy(blk + 208, &d, 2);
+        break;
+      }
+      case GgmlType::kQ4_1:
+      case GgmlType::kQ5_1: {
+        uint16_t d = f16(scale(rng) * 10), m = f16(-scale(rng) * 50);
+        std::memcpy(blk, &d, 2);
+        std::memcpy(blk + 2, &m, 2);
+        break;
+      }
+      default: {  // Q8_0, Q4_0, Q5_0: d first
+        uint16_t d = f16(scale(rng) * 10);
+        std::memcpy(blk, &d, 2);
+      }
+    }
+  }
+  return w;
+}
+
+std::vector<float> RandomActs(int64_t n, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (auto& v : x) v = normal(rng);
+  return x;
+}
+
+// Bound returns the largest |SIMD − reference| allowed for out[t][r].
+double Bound(GgmlType type, const float* w_row, const float* x, int64_t n_cols) {
+  const simd::ActFormat f = simd::ActFormatFor(type);
+  const int64_t block = f == simd::ActFormat::kQ8_256 ? 256 : 32;
+  double abs_sum = 0;
+  for (int64_t i = 0; i < n_cols; ++i) abs_sum += std::fabs(double{w_row[i]} * x[i]);
+  const double fp_slack = 1e-5 * abs_sum + 1e-6;
+  if (f == simd::ActFormat::kNone) return fp_slack;
+  double q_err = 0;
+  for (int64_t b = 0; b < n_cols; b += block) {
+    double amax = 0, w_abs = 0;
+    for (int64_t i = b; i < b + block; ++i) {
+      amax = std::max(amax, std::fabs(double{x[i]}));
+      w_abs += std::fabs(double{w_row[i]});
+    }
+    // Half a step, plus Q8_32's fp16-rounded scale: |q|·|d − fp16(d)| ≤ 127·d·2^-11.
+    const double step = amax / 127.0;
+    q_err += w_abs * (step / 2.0 + (block == 32 ? 127.0 * step / 2048.0 : 0.0));
+  }
+  return q_err * 1.001 + fp_slack;
+}
+
+struct Case {
+  GgmlType type;
+  int64_t n_cols;
+};
+
+// Odd block counts; F32/F16 widths leave a tail below 8 and 16 elements.
+const Case kCases[] = {
+    {GgmlType::kF32, 203},  {GgmlType::kF16, 203},  {GgmlType::kF16, 24},   {GgmlType::kQ8_0, 7 * 32},
+    {GgmlType::kQ4_0, 7 * 32}, {GgmlType::kQ4_K, 3 * 256}, {GgmlType::kQ6_K, 3 * 256}, {GgmlType::kQ4_K, 256},
+    {GgmlType::kQ6_K, 256}, {GgmlType::kQ5_K, 256}, {GgmlType::kQ4_1, 96}, {GgmlType::kQ5_0, 96},
+};
+
+TEST(SimdKernelTest, EveryIsaMatchesReferenceWithinActivationRounding) {
+  std::mt19937 rng(42);
+  const int64_t n_rows = 37;  // odd, spans several 16-row chunks
+  for (const Case& c : kCases) {
+    auto w = RandomWeights(c.type, n_rows, c.n_cols, rng);
+    auto x = RandomActs(7 * c.n_cols, rng);
+    if (c.type == GgmlType::kQ8_0) {  // worst case for maddubs saturation: w = −128, x = max
+      for (int64_t i = 0; i < c.n_cols / 32; ++i) std::memset(w.data() + i * 34 + 2, 0x80, 32);
+      for (int64_t i = 0; i < c.n_cols; ++i) x[static_cast<size_t>(i)] = 1.0f;
+    }
+    std::vector<float> w_deq(static_cast<size_t>(n_rows * c.n_cols));
+    for (int64_t r = 0; r < n_rows; ++r) {
+      DequantizeRow(c.type, w.data() + r * RowSizeBytes(c.type, c.n_cols), &w_deq[r * c.n_cols], c.n_cols);
+    }
+    for (int64_t n_tokens = 1; n_tokens <= 7; ++n_tokens) {
+      std::vector<float> want(static_cast<size_t>(n_tokens * n_rows));
+      MatMulWith(Isa::kScalar, c.type, w.data(), n_rows, c.n_cols, x.data(), n_tokens, want.data());
+      for (Isa isa : AvailableIsas()) {
+        std::vector<float> got(want.size(), NAN);
+        MatMulWith(isa, c.type, w.data(), n_rows, c.n_cols, x.data(), n_tokens, got.data());
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          for (int64_t r = 0; r < n_rows; ++r) {
+            const double bound = Bound(c.type, &w_deq[r * c.n_cols], &x[t * c.n_cols], c.n_cols);
+            ASSERT_NEAR(got[t * n_rows + r], want[t * n_rows + r], bound)
+                << IsaName(isa) << " " << GetTypeTraits(c.type)->name << " cols=" << c.n_cols << " t=" << t
+                << "/" << n_tokens << " r=" << r;
+          }
+        }
+      }
+    }
+  }
+}
+
+// The serving scheduler relies on this: a token's outputs are bit-identical
+// whether it is computed alone, in a batch, or with another thread count.
+TEST(SimdKernelTest, OutputsDoNotDependOnBatchOrThreads) {
+  std::mt19937 rng(7);
+  const int64_t n_rows = 53, n_tokens = 7;
+  for (const Case& c : kCases) {
+    auto w = RandomWeights(c.type, n_rows, c.n_cols, rng);
+    auto x = RandomActs(n_tokens * c.n_cols, rng);
+    for (Isa isa : AvailableIsas()) {
+      std::vector<float> batched(static_cast<size_t>(n_tokens * n_rows));
+      SetNumThreads(2);
+      MatMulWith(isa, c.type, w.data(), n_rows, c.n_cols, x.data(), n_tokens, batched.data());
+      for (int threads : {1, 3}) {
+        SetNumThreads(threads);
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          std::vector<float> alone(static_cast<size_t>(n_rows));
+          MatMulWith(isa, c.type, w.data(), n_rows, c.n_cols, &x[t * c.n_cols], 1, alone.data());
+          ASSERT_EQ(0, std::memcmp(alone.data(), &batched[t * n_rows], alone.size() * sizeof(float)))
+              << IsaName(isa) << " " << GetTypeTraits(c.type)->name << " token " << t << " threads " << threads;
+        }
+      }
+    }
+  }
+  SetNumThreads(0);
+}
+
+TEST(SimdKernelTest, ActivationRoundingWithinHalfStep) {
+  std::mt19937 rng(3);
+  auto x = RandomActs(512, rng);
+  x[5] = 0.0f;
+  std::fill(x.begin() + 256, x.begin() + 288, 0.0f);  // an all-zero 32-block: d = 0, qs = 0
+  std::vector<simd::ActQ8_256> k(2);
+  simd::QuantizeActRow(simd::ActFormat::kQ8_256, x.data(), 512, k.data());
+  std::vector<simd::ActQ8_32> b(16);
+  simd::QuantizeActRow(simd::ActFormat::kQ8_32, x.data(), 512, b.data());
+  for (int i = 0; i < 512; ++i) {
+    const auto& kb = k[i / 256];
+    EXPECT_LE(std::fabs(kb.d * kb.qs[i % 256] - x[i]), kb.d / 2 * 1.0001f) << i;
+    const auto& bb = b[i / 32];
+    // Q8_32 stores d at fp16 precision: up to 127·d·2^-11 more.
+    EXPECT_LE(std::fabs(bb.d * bb.qs[i % 32] - x[i]), bb.d * (0.5f + 127.0f / 2048.0f) * 1.001f) << i;
+  }
+  EXPECT_EQ(b[8].d, 0.0f);
+  for (int g = 0; g < 16; ++g) {
+    int s = 0;
+    for (int j = 0; j < 16; ++j) s += k[0].qs[g * 16 + j];
+    EXPECT_EQ(k[0].bsums[g], s);
+  }
+  int s = 0;
+  for (int8_t q : b[1].qs) s += q;
+  EXPECT_EQ(b[1].sum, s);
+}
+
+TEST(SimdKernelTest, DispatchListsScalarAndActiveIsAvailable) {
+  auto isas = AvailableIsas();
+  ASSERT_FALSE(isas.empty());
+  EXPECT_EQ(isas.front(), Isa::kScalar);
+  EXPECT_TRUE(IsaAvailable(ActiveIsa()));
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+    EXPECT_TRUE(IsaAvailable(Isa::kAvx2));
+  }
+#endif
+}
+
+TEST(ThreadPoolTest, RunCallsEveryChunkOnce) {
+  for (int n : {1, 2, 5}) {
+    ThreadPool pool(n);
+    for (int64_t chunks : {0, 1, 2, 7, 100}) {
+      for (int rep = 0; rep < 20; ++rep) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(chunks));
+        pool.Run(chunks, [&](int64_t c) {
+          hits[static_cast<size_t>(c)].fetch_add(1);
+          int inner = 0;
+          pool.Run(3, [&](int64_t) { ++inner; });  // nested: inline on this thread
+          EXPECT_EQ(inner, 3);
+        });
+        for (auto& h : hits) ASSERT_EQ(h.load(), 1) << n << " " << chunks;
+      }
+    }
+  }
+}
+
+TEST(ThreadPoolTest, ParallelForCoversRangeInGrainMultiples) {
+  SetNumThreads(3);
+  EXPECT_EQ(NumThreads(), 3);
+  for (int64_t n : {0, 1, 15, 16, 17, 100}) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    std::mutex mu;
+    std::set<int64_t> starts;
+    ParallelFor(n, 16, [&](int64_t b, int64_t e) {
+      std::lock_guard lock(mu);
+      starts.insert(b);
+      for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)].fetch_add(1);
+    });
+    for (auto& h : hits) ASSERT_EQ(h.load(), 1) << n;
+    for (int64_t s : starts) EXPECT_EQ(s % 16, 0) << n;
+  }
+  SetNumThreads(0);
+  EXPECT_EQ(NumThreads(), DefaultNumThreads());
+}
+
+}  // namespace
+}  // namespace cllm::engine
