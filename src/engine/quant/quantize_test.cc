@@ -3,6 +3,7 @@
 #include "engine/quant/quantize.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include "engine/gguf/gguf.h"
 #include "engine/kernels/blocks.h"
 #include "engine/kernels/kernels.h"
+#include "engine/model/model.h"
 #include "engine/quant/model_quantize.h"
 #include "support/shared_data.h"
 
@@ -154,6 +156,27 @@ TEST(QuantizeModelTest, ReproducesLlamaQuantizeQ4_K_MFallbacks) {
   ExpectSameTensors(ours, GgufFile::Open(ref_path).value());
   EXPECT_EQ(ours.GetUint("general.file_type").value(), 15u);
   std::filesystem::remove(out);
+}
+
+// F16 input works the same way and the result runs in the engine; an
+// unwritable output is kIo and leaves nothing behind.
+TEST(QuantizeModelTest, QuantizesF16InputAndTheResultLoads) {
+  CLLM_SHARED_PATH(f16, "models/stories260K-f16.gguf");
+  auto in = GgufFile::Open(f16).value();
+  const auto out = std::filesystem::temp_directory_path() / ("cllm_quant_test_" + std::to_string(::getpid()) + "h.gguf");
+  auto plan = QuantizeModel(in, out, QuantScheme::kQ4_0);
+  ASSERT_TRUE(plan.ok()) << plan.detail();
+  auto model = Model::Open(out);
+  ASSERT_TRUE(model.ok()) << model.detail();
+  auto f = GgufFile::Open(out).value();
+  EXPECT_EQ(f.FindTensor("blk.0.attn_q.weight")->type, GgmlType::kQ4_0);
+  EXPECT_EQ(f.FindTensor("blk.0.attn_norm.weight")->type, in.FindTensor("blk.0.attn_norm.weight")->type);
+  EXPECT_EQ(f.GetString("tokenizer.ggml.model").value(), in.GetString("tokenizer.ggml.model").value());
+  std::filesystem::remove(out);
+
+  auto bad = QuantizeModel(in, "/nonexistent-dir/x.gguf", QuantScheme::kQ8_0);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.code(), QuantErrc::kIo);
 }
 
 TEST(QuantizeModelTest, RefusesAlreadyQuantizedInput) {
