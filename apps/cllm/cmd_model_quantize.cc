@@ -13,6 +13,7 @@ namespace {
 
 struct Args {
   std::string in, out, type;
+  int threads = 0;
 };
 
 int Run(const Args& a) {
@@ -21,7 +22,7 @@ int Run(const Args& a) {
   auto in = engine::GgufFile::Open(a.in);
   if (!in.ok()) return Fail(a.in + ": " + engine::GgufErrcName(in.code()) + ": " + in.detail());
   TensorProgress progress;
-  auto plan = engine::QuantizeModel(*in, a.out, *scheme, std::ref(progress));
+  auto plan = engine::QuantizeModel(*in, a.out, *scheme, std::ref(progress), a.threads);
   if (!plan.ok()) return Fail(std::string(engine::QuantErrcName(plan.code())) + ": " + plan.detail());
   std::printf("%s: %s, %s\n", a.out.c_str(), engine::QuantSchemeName(*scheme), progress.Summary().c_str());
   return 0;
@@ -34,6 +35,7 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("input", a.in, "Input GGUF file (F32, F16 or BF16 weights)")->required()->check(CLI::ExistingFile);
   cmd->add_option("output", a.out, "Output GGUF file")->required();
   cmd->add_option("type", a.type, "f16, q8_0, q4_0, q4_k, q6_k or q4_k_m")->required();
+  cmd->add_option("-t,--threads", a.threads, "Quantization threads (0: all cores; output is the same)")->check(CLI::Range(0, 1024))->capture_default_str();
   cmd->callback([&ctx] { ctx.exit_code = Run(a); });
 }
 

@@ -14,6 +14,7 @@ namespace {
 struct Args {
   std::string preset = "tiny", type = "q8_0", vocab, out;
   uint64_t seed = 0;
+  int threads = 0;
 };
 
 int Run(const Args& a) {
@@ -25,6 +26,7 @@ int Run(const Args& a) {
   if (!vocab.ok()) return Fail(a.vocab + ": " + engine::GgufErrcName(vocab.code()) + ": " + vocab.detail());
   TensorProgress progress;
   engine::SynthOptions opts{*preset, *scheme, a.seed};
+  opts.n_threads = a.threads;
   auto plan = engine::SynthesizeModel(opts, *vocab, a.out, std::ref(progress));
   if (!plan.ok()) return Fail(std::string(engine::QuantErrcName(plan.code())) + ": " + plan.detail());
   std::printf("%s: %s %s seed %llu, %s\n", a.out.c_str(), preset->name.c_str(), engine::QuantSchemeName(*scheme),
@@ -42,6 +44,7 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--vocab", a.vocab, "GGUF whose tokenizer.* metadata to copy (e.g. ggml-vocab-qwen3.gguf)")
       ->required()->check(CLI::ExistingFile);
   cmd->add_option("-o,--output", a.out, "Output GGUF file")->required();
+  cmd->add_option("-t,--threads", a.threads, "Quantization threads (0: all cores; output is the same)")->check(CLI::Range(0, 1024))->capture_default_str();
   cmd->callback([&ctx] { ctx.exit_code = Run(a); });
 }
 

@@ -52,8 +52,12 @@ QuantResult<std::vector<TensorPlanEntry>> PlanQuantization(const GgufFile& in, Q
   return plan;
 }
 
+int64_t RowChunk(int64_t n_cols) { return std::max<int64_t>(1, (int64_t{1} << 20) / std::max<int64_t>(1, n_cols)); }
+
 QuantResult<std::vector<TensorPlanEntry>> QuantizeModel(const GgufFile& in, const std::filesystem::path& out_path,
-                                                        QuantScheme scheme, const QuantProgress& progress) {
+                                                        QuantScheme scheme, const QuantProgress& progress,
+                                                        int n_threads) {
+  if (n_threads <= 0) n_threads = DefaultQuantThreads();
   CLLM_ASSIGN_OR_RETURN(std::vector<TensorPlanEntry> plan, PlanQuantization(in, scheme));
   GgufWriter header(in.alignment());
   CopyMetadataExcept(in, header, [](const std::string& key) {
@@ -65,8 +69,8 @@ QuantResult<std::vector<TensorPlanEntry>> QuantizeModel(const GgufFile& in, cons
 
   auto writer = GgufStreamWriter::Create(out_path, header);
   if (!writer.ok()) return MakeError(QuantErrc::kIo, writer.detail());
-  std::vector<float> row;    // [n_cols] one row in fp32
-  Bytes encoded;             // [RowSizeBytes(to, n_cols)]
+  std::vector<float> rows;   // [chunk, n_cols] fp32
+  Bytes encoded;             // [chunk × RowSizeBytes(to, n_cols)]
   for (size_t i = 0; i < plan.size(); ++i) {
     const GgufTensorInfo& t = in.tensors()[i];
     const TensorPlanEntry& e = plan[i];
@@ -76,13 +80,17 @@ QuantResult<std::vector<TensorPlanEntry>> QuantizeModel(const GgufFile& in, cons
     } else {
       const int64_t n_cols = t.ne[0];
       const int64_t n_rows = t.n_elements() / n_cols;
-      const size_t in_row = RowSizeBytes(t.type, n_cols);
-      row.resize(static_cast<size_t>(n_cols));
-      encoded.resize(RowSizeBytes(e.to, n_cols));
-      for (int64_t r = 0; r < n_rows && st.ok(); ++r) {
-        DequantizeRow(t.type, t.data + static_cast<size_t>(r) * in_row, row.data(), n_cols);
-        QuantizeRow(e.to, row.data(), encoded.data(), n_cols);
-        st = (*writer)->Write(encoded);
+      const size_t in_row = RowSizeBytes(t.type, n_cols), out_row = RowSizeBytes(e.to, n_cols);
+      const int64_t chunk = std::min(n_rows, RowChunk(n_cols));
+      rows.resize(static_cast<size_t>(chunk * n_cols));
+      encoded.resize(static_cast<size_t>(chunk) * out_row);
+      for (int64_t r0 = 0; r0 < n_rows && st.ok(); r0 += chunk) {
+        const int64_t n = std::min(chunk, n_rows - r0);
+        for (int64_t r = 0; r < n; ++r) {
+          DequantizeRow(t.type, t.data + static_cast<size_t>(r0 + r) * in_row, &rows[static_cast<size_t>(r * n_cols)], n_cols);
+        }
+        QuantizeRows(e.to, rows.data(), encoded.data(), n, n_cols, n_threads);
+        st = (*writer)->Write(ByteSpan(encoded.data(), static_cast<size_t>(n) * out_row));
       }
     }
     if (st.ok()) st = (*writer)->EndTensor();

@@ -44,9 +44,14 @@ using QuantProgress = std::function<void(size_t index, size_t count, const Tenso
 QuantResult<std::vector<TensorPlanEntry>> PlanQuantization(const GgufFile& in, QuantScheme scheme);
 
 // QuantizeModel writes `in` re-encoded under `scheme` to `out_path`
-// (atomically: a failed run leaves no file). Returns the plan it followed.
+// (atomically: a failed run leaves no file), quantizing rows on `n_threads`
+// threads (0: all cores; the output does not depend on it). Returns the plan.
 QuantResult<std::vector<TensorPlanEntry>> QuantizeModel(const GgufFile& in, const std::filesystem::path& out_path,
-                                                        QuantScheme scheme, const QuantProgress& progress = nullptr);
+                                                        QuantScheme scheme, const QuantProgress& progress = nullptr,
+                                                        int n_threads = 0);
+
+// RowChunk is how many rows of `n_cols` are converted per batch (~4 MiB of fp32).
+int64_t RowChunk(int64_t n_cols);
 
 // CopyMetadataExcept adds every metadata entry of `in` to `out` except keys
 // for which `skip` returns true (shared with `cllm model synth`).

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <thread>
+#include <vector>
 
 #include "base/check.h"
 #include "engine/kernels/blocks.h"
@@ -119,5 +121,24 @@ void QuantizeRow(GgmlType type, const float* src, void* dst, int64_t n) {
     default: CLLM_CHECK_MSG(false, "unsupported quantization type");
   }
 }
+
+void QuantizeRows(GgmlType type, const float* src, void* dst, int64_t n_rows, int64_t n_cols, int n_threads) {
+  if (n_rows <= 0) return;
+  const size_t row_bytes = RowSizeBytes(type, n_cols);
+  auto run = [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      QuantizeRow(type, src + r * n_cols, static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes, n_cols);
+    }
+  };
+  const int64_t workers = std::clamp<int64_t>(n_threads, 1, n_rows);
+  if (workers <= 1) return run(0, n_rows);
+  std::vector<std::thread> threads;
+  const int64_t per = (n_rows + workers - 1) / workers;
+  for (int64_t w = 1; w < workers; ++w) threads.emplace_back(run, std::min(n_rows, w * per), std::min(n_rows, (w + 1) * per));
+  run(0, std::min(n_rows, per));
+  for (auto& t : threads) t.join();
+}
+
+int DefaultQuantThreads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
 }  // namespace cllm::engine

@@ -22,6 +22,14 @@ bool CanQuantize(GgmlType type);
 // size and the type one CanQuantize accepts (checked: our invariant).
 void QuantizeRow(GgmlType type, const float* src, void* dst, int64_t n);
 
+// QuantizeRows quantizes `n_rows` rows of `n_cols` (src: [n_rows, n_cols]
+// fp32; dst: n_rows × RowSizeBytes) on up to `n_threads` threads. Rows are
+// independent, so the bytes do not depend on the thread count.
+void QuantizeRows(GgmlType type, const float* src, void* dst, int64_t n_rows, int64_t n_cols, int n_threads);
+
+// DefaultQuantThreads is the machine's hardware concurrency (at least 1).
+int DefaultQuantThreads();
+
 namespace quant_internal {
 // NearestInt rounds half to even exactly as ggml's nearest_int (|x| < 2^22).
 int NearestInt(float x);

@@ -91,6 +91,22 @@ TEST(QuantizeTest, Q8_0ErrorIsHalfAStep) {
   }
 }
 
+TEST(QuantizeTest, ThreadCountDoesNotChangeTheBytes) {
+  const int64_t n_rows = 7, n_cols = 2 * kQKK;
+  const std::vector<float> x = TestRow(n_rows * n_cols, 3);
+  for (GgmlType t : {GgmlType::kQ4_K, GgmlType::kQ8_0}) {
+    const size_t bytes = RowSizeBytes(t, n_cols) * n_rows;
+    std::vector<uint8_t> one(bytes), three(bytes), rowwise(bytes);
+    QuantizeRows(t, x.data(), one.data(), n_rows, n_cols, 1);
+    QuantizeRows(t, x.data(), three.data(), n_rows, n_cols, 3);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      QuantizeRow(t, x.data() + r * n_cols, rowwise.data() + r * RowSizeBytes(t, n_cols), n_cols);
+    }
+    EXPECT_EQ(one, three);
+    EXPECT_EQ(one, rowwise);
+  }
+}
+
 TEST(QuantizeTest, ZeroRowsStayZeroAndFinite) {
   const std::vector<float> zeros(kQKK, 0.0f);
   for (GgmlType t : {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ4_K, GgmlType::kQ6_K}) {

@@ -1,5 +1,6 @@
 #include "engine/quant/synth_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -130,22 +131,31 @@ QuantResult<std::vector<TensorPlanEntry>> SynthesizeModel(const SynthOptions& op
 
   auto writer = GgufStreamWriter::Create(out_path, header);
   if (!writer.ok()) return MakeError(QuantErrc::kIo, writer.detail());
-  std::vector<float> row;  // [n_cols] (padded to a multiple of 4 for Normal4)
-  Bytes encoded;           // [RowSizeBytes(type, n_cols)]
+  const int n_threads = options.n_threads > 0 ? options.n_threads : DefaultQuantThreads();
+  std::vector<float> rows;  // [chunk, n_cols] fp32
+  Bytes encoded;            // [chunk × RowSizeBytes(type, n_cols)]
+  std::vector<float> row;   // [n_cols rounded up to a multiple of 4]: Normal4 fills 4 at a time
   for (size_t i = 0; i < specs.size(); ++i) {
     const TensorSpec& s = specs[i];
     const int64_t n_cols = s.ne[0];
     const int64_t n_rows = s.ne.size() > 1 ? s.ne[1] : 1;
+    const size_t out_row = RowSizeBytes(plan[i].to, n_cols);
+    const int64_t chunk = std::min(n_rows, RowChunk(n_cols));
+    rows.assign(static_cast<size_t>(chunk * n_cols), 1.0f);
     row.assign(static_cast<size_t>((n_cols + 3) / 4 * 4), 1.0f);
-    encoded.resize(RowSizeBytes(plan[i].to, n_cols));
+    encoded.resize(static_cast<size_t>(chunk) * out_row);
     Rng rng(TensorSeed(options.seed, s.name));
     GgufResult<Ok> st = OkStatus();
-    for (int64_t r = 0; r < n_rows && st.ok(); ++r) {
+    for (int64_t r0 = 0; r0 < n_rows && st.ok(); r0 += chunk) {
+      const int64_t n = std::min(chunk, n_rows - r0);
       if (!s.is_norm) {
-        for (size_t c = 0; c < row.size(); c += 4) rng.Normal4(options.weight_std, &row[c]);
+        for (int64_t r = 0; r < n; ++r) {  // the random stream runs row by row, as before chunking
+          for (size_t c = 0; c < row.size(); c += 4) rng.Normal4(options.weight_std, &row[c]);
+          std::copy(row.begin(), row.begin() + n_cols, rows.begin() + r * n_cols);
+        }
       }
-      QuantizeRow(plan[i].to, row.data(), encoded.data(), n_cols);
-      st = (*writer)->Write(encoded);
+      QuantizeRows(plan[i].to, rows.data(), encoded.data(), n, n_cols, n_threads);
+      st = (*writer)->Write(ByteSpan(encoded.data(), static_cast<size_t>(n) * out_row));
     }
     if (st.ok()) st = (*writer)->EndTensor();
     if (!st.ok()) return MakeError(QuantErrc::kIo, st.detail());

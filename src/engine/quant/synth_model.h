@@ -44,6 +44,7 @@ struct SynthOptions {
   QuantScheme scheme = QuantScheme::kQ8_0;
   uint64_t seed = 0;
   float weight_std = 0.02f;
+  int n_threads = 0;  // quantization threads (0: all cores); the file does not depend on it
 };
 
 // SynthesizeModel writes the model to `out_path` (atomically). `vocab` must
