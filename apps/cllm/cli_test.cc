@@ -147,4 +147,34 @@ TEST_F(CliTest, TdxQuoteVerifiesWithCollateral) {
   EXPECT_NE(old.out.find("tcb_unknown"), std::string::npos) << old.out;
 }
 
+// `cllm model quantize`, `model synth` and `bench` as a user runs them.
+TEST_F(CliTest, QuantizeSynthAndBenchRunAndRejectBadArguments) {
+  CLLM_SHARED_PATH(f32, "models/stories260K-f32.gguf");
+  CLLM_SHARED_PATH(vocab, "models/ggml-vocab-qwen3.gguf");
+  auto q = Cllm("model quantize " + f32.string() + " " + P("q.gguf") + " q4_k_m");
+  ASSERT_EQ(q.exit_code, 0) << q.out;
+  EXPECT_NE(q.out.find("q4_k_m"), std::string::npos) << q.out;
+  EXPECT_EQ(Cllm("model quantize " + f32.string() + " " + P("x.gguf") + " q3_k").exit_code, 1);
+  EXPECT_EQ(Cllm("model quantize " + P("q.gguf") + " " + P("x.gguf") + " q8_0").exit_code, 1);  // requantize
+
+  auto b = Cllm("bench model -m " + P("q.gguf") + " -p 8 -n 4 -r 1 -t 1,2 --batch 2 --json");
+  ASSERT_EQ(b.exit_code, 0) << b.out;
+  const size_t brace = b.out.find('{');
+  ASSERT_NE(brace, std::string::npos) << b.out;
+  auto j = nlohmann::json::parse(b.out.substr(brace));
+  ASSERT_EQ(j["results"].size(), 6u);  // (pp8, tg4, b2 tg4) × 2 thread counts
+  EXPECT_EQ(j["results"][2]["test"], "b2 tg4");
+  EXPECT_GT(j["peak_rss_bytes"].get<uint64_t>(), 0u);
+  for (const char* bad : {"-t 1,,2", "-t 0", "-t x", "--batch 2,", "-r 0"}) {
+    EXPECT_NE(Cllm("bench model -m " + P("q.gguf") + " " + bad).exit_code, 0) << bad;
+  }
+
+  EXPECT_EQ(Cllm("model synth --preset qwen3-8b --vocab " + vocab.string() + " -o " + P("s.gguf")).exit_code, 1);
+  EXPECT_EQ(Cllm("model synth --type q2_k --vocab " + vocab.string() + " -o " + P("s.gguf")).exit_code, 1);
+  auto s = Cllm("model synth --preset tiny --type q4_0 --seed 3 --vocab " + vocab.string() + " -o " + P("s.gguf"));
+  ASSERT_EQ(s.exit_code, 0) << s.out;
+  auto g = Cllm("generate -m " + P("s.gguf") + " -p hi -n 2 --greedy --json");
+  EXPECT_EQ(g.exit_code, 0) << g.out;
+}
+
 }  // namespace

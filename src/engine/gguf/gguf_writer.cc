@@ -97,14 +97,35 @@ void GgufWriter::AddI32Array(std::string key, std::vector<int32_t> v) {
   Add(std::move(key), {GgufValueType::kArray, std::move(a)});
 }
 
-void GgufWriter::AddTensor(std::string name, GgmlType type, std::vector<int64_t> ne, ByteSpan data) {
-  int64_t rows = 1;
-  for (size_t i = 1; i < ne.size(); ++i) rows *= ne[i];
-  CLLM_CHECK(data.size() == RowSizeBytes(type, ne[0]) * static_cast<size_t>(rows));
-  tensors_.push_back({std::move(name), type, std::move(ne), Bytes(data.begin(), data.end())});
+namespace {
+
+uint64_t TensorBytes(GgmlType type, const std::vector<int64_t>& ne) {
+  CLLM_CHECK(!ne.empty());
+  uint64_t rows = 1;
+  for (size_t i = 1; i < ne.size(); ++i) rows *= static_cast<uint64_t>(ne[i]);
+  return RowSizeBytes(type, ne[0]) * rows;
 }
 
-Bytes GgufWriter::Finish() const {
+}  // namespace
+
+void GgufWriter::AddTensor(std::string name, GgmlType type, std::vector<int64_t> ne, ByteSpan data) {
+  const uint64_t n_bytes = TensorBytes(type, ne);
+  CLLM_CHECK(data.size() == n_bytes);
+  tensors_.push_back({std::move(name), type, std::move(ne), n_bytes, true, Bytes(data.begin(), data.end())});
+}
+
+void GgufWriter::DeclareTensor(std::string name, GgmlType type, std::vector<int64_t> ne) {
+  const uint64_t n_bytes = TensorBytes(type, ne);
+  tensors_.push_back({std::move(name), type, std::move(ne), n_bytes, false, {}});
+}
+
+std::vector<uint64_t> GgufWriter::tensor_sizes() const {
+  std::vector<uint64_t> out;
+  for (const auto& t : tensors_) out.push_back(t.n_bytes);
+  return out;
+}
+
+Bytes GgufWriter::HeaderBytes() const {
   Bytes out;
   PutU32Le(out, 0x46554747);  // "GGUF"
   PutU32Le(out, 3);
@@ -121,10 +142,16 @@ Bytes GgufWriter::Finish() const {
     for (int64_t d : t.ne) PutU64Le(out, static_cast<uint64_t>(d));
     PutU32Le(out, static_cast<uint32_t>(t.type));
     PutU64Le(out, offset);
-    offset += (t.data.size() + alignment_ - 1) / alignment_ * alignment_;
+    offset += (t.n_bytes + alignment_ - 1) / alignment_ * alignment_;
   }
   Pad(out, alignment_);
+  return out;
+}
+
+Bytes GgufWriter::Finish() const {
+  Bytes out = HeaderBytes();
   for (const auto& t : tensors_) {
+    CLLM_CHECK_MSG(t.has_data, "Finish on a declared-only tensor: use GgufStreamWriter");
     out.insert(out.end(), t.data.begin(), t.data.end());
     Pad(out, alignment_);
   }

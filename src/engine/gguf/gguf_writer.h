@@ -28,7 +28,19 @@ class GgufWriter {
   // AddTensor appends a tensor; `data` must be exactly its byte size.
   void AddTensor(std::string name, GgmlType type, std::vector<int64_t> ne, ByteSpan data);
 
-  // Finish serialises the whole file.
+  // DeclareTensor appends a tensor whose bytes a GgufStreamWriter writes
+  // later (large files: the data never has to be in memory at once).
+  void DeclareTensor(std::string name, GgmlType type, std::vector<int64_t> ne);
+
+  // HeaderBytes serialises everything before the data section: header,
+  // metadata, tensor table and the padding up to the aligned data offset.
+  Bytes HeaderBytes() const;
+  // tensor_sizes lists each tensor's data size (unpadded), in file order.
+  std::vector<uint64_t> tensor_sizes() const;
+  uint64_t alignment() const { return alignment_; }
+
+  // Finish serialises the whole file (every tensor must have been added
+  // with its data, not just declared).
   Bytes Finish() const;
   GgufResult<Ok> WriteFile(const std::filesystem::path& path) const;
 
@@ -37,6 +49,8 @@ class GgufWriter {
     std::string name;
     GgmlType type;
     std::vector<int64_t> ne;
+    uint64_t n_bytes = 0;
+    bool has_data = false;
     Bytes data;
   };
   uint64_t alignment_;

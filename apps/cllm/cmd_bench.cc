@@ -1,0 +1,127 @@
+// `cllm bench model -m FILE [-p 512] [-n 128] [-t 1,2] [-r 5] [--batch 1,2,4,8] [--json]`
+//
+// llama-bench-style throughput of the local engine: pp = prefill of -p tokens
+// in one forward pass, tg = -n single-token decode steps, bB = -n decode steps
+// of B sequences batched together (aggregate tokens/s). Each test runs -r
+// times per thread count; we print mean ± sd tokens/s, the model load time,
+// the time to the first token and the peak RSS. See docs/performance.md.
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "apps/cllm/command.h"
+#include "engine/bench/bench.h"
+#include "engine/kernels/kernels.h"
+
+namespace cllm::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Args {
+  std::string model, threads = "1", batch, kv_type = "f16";
+  int n_prompt = 512, n_gen = 128, reps = 5;
+  bool json = false;
+};
+
+// ApplyThreads sets the engine's worker count. The engine has no thread
+// setting yet; when it does, this becomes one call and returns true.
+bool ApplyThreads(int /*n*/) { return false; }
+
+double Ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
+
+int Run(const Args& a) {
+  const auto threads = engine::ParseIntList(a.threads, 1024);
+  if (!threads) return Fail("-t: expected a list of positive thread counts like 1,2 (got '" + a.threads + "')");
+  std::vector<int> batches;
+  if (!a.batch.empty()) {
+    auto b = engine::ParseIntList(a.batch, 4096);
+    if (!b) return Fail("--batch: expected a list of positive batch sizes like 1,4,16 (got '" + a.batch + "')");
+    batches = *b;
+  }
+  const engine::KvType kv = a.kv_type == "f32" ? engine::KvType::kF32 : engine::KvType::kF16;
+
+  const auto t0 = Clock::now();
+  auto model = engine::Model::Open(a.model);
+  if (!model.ok()) return Fail(a.model + ": " + engine::ModelErrcName(model.code()) + ": " + model.detail());
+  const auto t1 = Clock::now();
+  {  // time to first token: load + a one-token prompt's logits
+    engine::KvCache cache((*model)->config(), kv, 1);
+    std::vector<float> logits;
+    auto st = (*model)->Forward({{0, 0, 0, true}}, cache, &logits);
+    if (!st.ok()) return Fail(std::string(engine::ModelErrcName(st.code())) + ": " + st.detail());
+  }
+  const auto t2 = Clock::now();
+  const double load_ms = Ms(t0, t1), first_token_ms = Ms(t0, t2);
+
+  bool threads_applied = true;
+  std::vector<engine::BenchResult> results;
+  for (int t : *threads) {
+    threads_applied = ApplyThreads(t) && threads_applied;
+    std::vector<engine::BenchTest> tests;
+    if (a.n_prompt > 0) tests.push_back({engine::BenchKind::kPrompt, a.n_prompt, 1, t, a.reps, kv});
+    if (a.n_gen > 0) tests.push_back({engine::BenchKind::kGenerate, a.n_gen, 1, t, a.reps, kv});
+    for (int b : batches) tests.push_back({engine::BenchKind::kBatchDecode, a.n_gen, b, t, a.reps, kv});
+    for (const auto& test : tests) {
+      auto r = engine::RunBenchTest(**model, test);
+      if (!r.ok()) return Fail(std::string(engine::ModelErrcName(r.code())) + ": " + r.detail());
+      if (!a.json) {
+        std::fprintf(stderr, "  %-10s threads %-3d %10.2f ± %.2f t/s\n", r->Label().c_str(), t, r->stats.mean, r->stats.sd);
+      }
+      results.push_back(std::move(r).value());
+    }
+  }
+  if (!threads_applied) {
+    std::fprintf(stderr, "cllm: warning: the engine is single-threaded for now; -t is recorded but every run used 1 thread\n");
+  }
+
+  const engine::ModelConfig& c = (*model)->config();
+  const uint64_t file_size = (*model)->file().file_size();
+  const double rss_mib = static_cast<double>(engine::PeakRssBytes()) / (1 << 20);
+  if (a.json) {
+    nlohmann::json j = {{"model", a.model}, {"arch", c.arch}, {"file_size", file_size}, {"n_layer", c.n_layer},
+                        {"n_embd", c.n_embd}, {"load_ms", load_ms}, {"first_token_ms", first_token_ms},
+                        {"peak_rss_bytes", engine::PeakRssBytes()}, {"threads_applied", threads_applied},
+                        {"kv_type", a.kv_type}, {"results", nlohmann::json::array()}};
+    for (const auto& r : results) {
+      j["results"].push_back({{"test", r.Label()}, {"kind", engine::BenchKindName(r.test.kind)},
+                              {"n_tokens", r.test.n_tokens}, {"batch", r.test.batch}, {"threads", r.test.threads},
+                              {"reps", r.test.reps}, {"tokens_per_second", r.tokens_per_second},
+                              {"mean", r.stats.mean}, {"sd", r.stats.sd}});
+    }
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("model: %s (%s, %d layers, hidden %d, %.1f MiB)\n", a.model.c_str(), c.arch.c_str(), c.n_layer,
+              c.n_embd, static_cast<double>(file_size) / (1 << 20));
+  std::printf("load: %.1f ms, first token: %.1f ms, peak RSS: %.1f MiB\n\n", load_ms, first_token_ms, rss_mib);
+  std::printf("| %-12s | %7s | %20s |\n|--------------|---------|----------------------|\n", "test", "threads", "t/s");
+  for (const auto& r : results) {
+    char ts[64];
+    std::snprintf(ts, sizeof ts, "%.2f ± %.2f", r.stats.mean, r.stats.sd);
+    std::printf("| %-12s | %7d | %20s |\n", r.Label().c_str(), r.test.threads, ts);
+  }
+  return 0;
+}
+
+void Setup(CLI::App& app, CommandContext& ctx) {
+  CLI::App* bench = SubcommandGroup(app, "bench", "Benchmarks");
+  auto* cmd = bench->add_subcommand("model", "Measure prefill / decode / batched decode throughput of a local model");
+  static Args a;
+  cmd->add_option("-m,--model", a.model, "GGUF model file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("-p,--n-prompt", a.n_prompt, "Prompt tokens for the pp test (0: skip)")->check(CLI::Range(0, 1 << 16))->capture_default_str();
+  cmd->add_option("-n,--n-gen", a.n_gen, "Decode steps for tg and batch tests (0: skip tg)")->check(CLI::Range(0, 1 << 16))->capture_default_str();
+  cmd->add_option("-t,--threads", a.threads, "Thread counts, comma-separated")->capture_default_str();
+  cmd->add_option("-r,--reps", a.reps, "Repetitions per test")->check(CLI::Range(1, 1000))->capture_default_str();
+  cmd->add_option("--batch", a.batch, "Also measure aggregate decode with these sequence counts, comma-separated");
+  cmd->add_option("--kv-type", a.kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
+  cmd->add_flag("--json", a.json, "Print one JSON object with every sample");
+  cmd->callback([&ctx] { ctx.exit_code = Run(a); });
+}
+
+CommandRegistration reg{"bench", 50, Setup};
+
+}  // namespace
+}  // namespace cllm::app
