@@ -14,6 +14,7 @@
 #include "apps/cllm/command.h"
 #include "engine/bench/bench.h"
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/thread_pool.h"
 
 namespace cllm::app {
 namespace {
@@ -26,9 +27,9 @@ struct Args {
   bool json = false;
 };
 
-// ApplyThreads sets the engine's worker count. The engine has no thread
-// setting yet; when it does, this becomes one call and returns true.
-bool ApplyThreads(int /*n*/) { return false; }
+// ApplyThreads sets the engine's worker count (the engine-wide pool; no
+// forward pass runs between tests).
+void ApplyThreads(int n) { engine::SetNumThreads(n); }
 
 double Ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
 
@@ -56,10 +57,9 @@ int Run(const Args& a) {
   const auto t2 = Clock::now();
   const double load_ms = Ms(t0, t1), first_token_ms = Ms(t0, t2);
 
-  bool threads_applied = true;
   std::vector<engine::BenchResult> results;
   for (int t : *threads) {
-    threads_applied = ApplyThreads(t) && threads_applied;
+    ApplyThreads(t);
     std::vector<engine::BenchTest> tests;
     if (a.n_prompt > 0) tests.push_back({engine::BenchKind::kPrompt, a.n_prompt, 1, t, a.reps, kv});
     if (a.n_gen > 0) tests.push_back({engine::BenchKind::kGenerate, a.n_gen, 1, t, a.reps, kv});
@@ -73,9 +73,6 @@ int Run(const Args& a) {
       results.push_back(std::move(r).value());
     }
   }
-  if (!threads_applied) {
-    std::fprintf(stderr, "cllm: warning: the engine is single-threaded for now; -t is recorded but every run used 1 thread\n");
-  }
 
   const engine::ModelConfig& c = (*model)->config();
   const uint64_t file_size = (*model)->file().file_size();
@@ -83,7 +80,7 @@ int Run(const Args& a) {
   if (a.json) {
     nlohmann::json j = {{"model", a.model}, {"arch", c.arch}, {"file_size", file_size}, {"n_layer", c.n_layer},
                         {"n_embd", c.n_embd}, {"load_ms", load_ms}, {"first_token_ms", first_token_ms},
-                        {"peak_rss_bytes", engine::PeakRssBytes()}, {"threads_applied", threads_applied},
+                        {"peak_rss_bytes", engine::PeakRssBytes()}, {"kernels", engine::IsaName(engine::ActiveIsa())},
                         {"kv_type", a.kv_type}, {"results", nlohmann::json::array()}};
     for (const auto& r : results) {
       j["results"].push_back({{"test", r.Label()}, {"kind", engine::BenchKindName(r.test.kind)},
@@ -96,7 +93,8 @@ int Run(const Args& a) {
   }
   std::printf("model: %s (%s, %d layers, hidden %d, %.1f MiB)\n", a.model.c_str(), c.arch.c_str(), c.n_layer,
               c.n_embd, static_cast<double>(file_size) / (1 << 20));
-  std::printf("load: %.1f ms, first token: %.1f ms, peak RSS: %.1f MiB\n\n", load_ms, first_token_ms, rss_mib);
+  std::printf("load: %.1f ms, first token: %.1f ms, peak RSS: %.1f MiB, kernels: %s\n\n", load_ms, first_token_ms, rss_mib,
+              engine::IsaName(engine::ActiveIsa()));
   std::printf("| %-12s | %7s | %20s |\n|--------------|---------|----------------------|\n", "test", "threads", "t/s");
   for (const auto& r : results) {
     char ts[64];
