@@ -309,6 +309,25 @@ PublicKey PrivateKey::public_key() const {
 
 KeyType PrivateKey::type() const { return TypeOf(pkey_.get()); }
 
+CryptoResult<SecretBytes> PrivateKey::PrivateScalar() const {
+  KeyType t = type();
+  if (t != KeyType::kEcP256 && t != KeyType::kEcP384 && t != KeyType::kSm2) {
+    return MakeError(CryptoErrc::kInvalidArgument, "not an EC key");
+  }
+  BIGNUM* d = nullptr;
+  if (EVP_PKEY_get_bn_param(pkey_.get(), OSSL_PKEY_PARAM_PRIV_KEY, &d) != 1 || d == nullptr) {
+    return OpenSslError(CryptoErrc::kInternal, "EC private scalar export");
+  }
+  // BN_clear_free wipes the BIGNUM's copy of the scalar.
+  std::unique_ptr<BIGNUM, ossl::Deleter<BN_clear_free>> owned(d);
+  size_t n = CurveBytes(t);
+  SecretBytes out(n);
+  if (BN_bn2binpad(d, out.data(), static_cast<int>(n)) != static_cast<int>(n)) {
+    return MakeError(CryptoErrc::kInternal, "EC private scalar larger than the curve");
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // Signatures
 // ---------------------------------------------------------------------------

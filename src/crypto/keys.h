@@ -66,6 +66,10 @@ class PrivateKey {
   std::string ToPem() const;
   PublicKey public_key() const;
   KeyType type() const;
+  // PrivateScalar returns the EC private scalar d, big-endian and left-padded
+  // to the curve size (32 or 48 bytes; the JWK "d" member, RFC 7518 §6.2.2.1).
+  // kInvalidArgument for keys that are not P-256/P-384/SM2.
+  CryptoResult<SecretBytes> PrivateScalar() const;
   EVP_PKEY* get() const { return pkey_.get(); }
   explicit PrivateKey(EVP_PKEY* owned);
 

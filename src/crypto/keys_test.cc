@@ -102,6 +102,33 @@ TEST(Sm2Test, SignVerifyRoundTrip) {
             CryptoErrc::kInvalidArgument);
 }
 
+// The RFC 6979 A.2.5 P-256 key (x = C9AFA9D8...) as PKCS#8, made with Python
+// cryptography: ec.derive_private_key(0xC9AF...6721, SECP256R1()).
+constexpr std::string_view kRfc6979P256Pem = R"(-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgya+p2EW6dRZrXCFX
+Z7HWk05Qw9s26JsSe4piKxIPZyGhRANCAARg/tS6JVqdMclh63TGNW1owEm4kjth
++mzmaWIuYPKftnkD/hAIuLyZpBrp6VYovGTy8bIMLX6fUXejwpTURiKZ
+-----END PRIVATE KEY-----
+)";
+
+TEST(PrivateScalarTest, ExportsRfc6979KeyAndPadsToCurveSize) {
+  auto priv = PrivateKey::FromPem(kRfc6979P256Pem);
+  ASSERT_TRUE(priv.ok()) << priv.detail();
+  auto d = priv->PrivateScalar();
+  ASSERT_TRUE(d.ok()) << d.detail();
+  EXPECT_EQ(HexEncode(d->span()), "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721");
+  EXPECT_EQ(HexEncode(priv->public_key().EcPoint().value()),
+            "60fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb6"
+            "7903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d4462299");
+  // Fresh keys: always the curve's size, even when d has leading zero bytes.
+  for (KeyType t : {KeyType::kEcP256, KeyType::kEcP384, KeyType::kSm2}) {
+    for (int i = 0; i < 8; ++i) {
+      auto k = PrivateKey::Generate(t).value();
+      EXPECT_EQ(k.PrivateScalar().value().size(), t == KeyType::kEcP384 ? 48u : 32u);
+    }
+  }
+}
+
 TEST(RsaComponentsTest, BuildsKeyAndRejectsWeakParameters) {
   Bytes n(256, 0);
   n[0] = 0x80;   // 2048-bit modulus
