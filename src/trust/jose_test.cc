@@ -4,11 +4,13 @@
 #include "trust/jose.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -572,24 +574,62 @@ TEST(JweInteropTest, DecryptsJweMadeByPython) {
   EXPECT_EQ(AsChars(plain->span()), "model key from python: 0123456789abcdef");
 }
 
-// libjose's own CLI (Debian package `jose`), run only where it is installed.
-TEST(JweInteropTest, DecryptsJweMadeByJoseCli) {
-  if (std::system("command -v jose >/dev/null 2>&1") != 0) GTEST_SKIP() << "jose CLI not installed";
+// libjose's own CLI (Debian package `jose`), run only where it is installed:
+// it makes a JWE and a key for us, and checks a JWE and a JWS we made.
+class JoseCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::system("command -v jose >/dev/null 2>&1") != 0) GTEST_SKIP() << "jose CLI not installed";
+    dir_ = std::filesystem::temp_directory_path() / ("cllm_jose_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  std::string Path(const char* name) const { return (dir_ / name).string(); }
+  void Write(const char* name, std::string_view text) const { std::ofstream(dir_ / name) << text; }
+  std::string Read(const char* name) const {
+    std::ifstream in(dir_ / name);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  static bool Run(const std::string& cmd) { return std::system((cmd + " 2>/dev/null").c_str()) == 0; }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(JoseCliTest, WeDecryptItsJwe) {
   auto key = NewKey();
-  auto dir = std::filesystem::temp_directory_path() / ("cllm_jose_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir / "rcp.jwk") << PublicJwk(key.public_key()).dump();
-  std::ofstream(dir / "tmpl.json") << R"({"protected":{"alg":"ECDH-ES","enc":"A256GCM","kid":"cli"}})";
-  std::ofstream(dir / "pt") << "secret from the jose CLI";
-  std::string cmd = "jose jwe enc -i " + (dir / "tmpl.json").string() + " -k " + (dir / "rcp.jwk").string() +
-                    " -I " + (dir / "pt").string() + " -c -o " + (dir / "out.jwe").string();
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  std::string jwe;
-  std::getline(std::ifstream(dir / "out.jwe"), jwe);
-  std::filesystem::remove_all(dir);
+  Write("rcp.jwk", PublicJwk(key.public_key()).dump());
+  Write("tmpl.json", R"({"protected":{"alg":"ECDH-ES","enc":"A256GCM","kid":"cli"}})");
+  Write("pt", "secret from the jose CLI");
+  ASSERT_TRUE(Run("jose jwe enc -i " + Path("tmpl.json") + " -k " + Path("rcp.jwk") + " -I " + Path("pt") +
+                  " -c -o " + Path("out.jwe")));
+  std::string jwe = Read("out.jwe");
+  while (!jwe.empty() && jwe.back() == '\n') jwe.pop_back();
   auto plain = DecryptJwe(jwe, key);
   ASSERT_TRUE(plain.ok()) << plain.detail() << " for " << jwe;
   EXPECT_EQ(AsChars(plain->span()), "secret from the jose CLI");
+}
+
+TEST_F(JoseCliTest, ItDecryptsOurJweAndVerifiesOurJws) {
+  // A recipient key made by the CLI: its public JWK goes through our parser.
+  ASSERT_TRUE(Run("jose jwk gen -i '{\"kty\":\"EC\",\"crv\":\"P-256\"}' -o " + Path("priv.jwk")));
+  ASSERT_TRUE(Run("jose jwk pub -i " + Path("priv.jwk") + " -o " + Path("pub.jwk")));
+  Bytes secret(32, 0x42);
+  auto jwe = EncryptToJwk(secret, json::parse(Read("pub.jwk")), {{"kid", "cli"}});
+  ASSERT_TRUE(jwe.ok()) << jwe.detail();
+  Write("ours.jwe", *jwe);
+  ASSERT_TRUE(Run("jose jwe dec -i " + Path("ours.jwe") + " -k " + Path("priv.jwk") + " -O " + Path("ours.pt")));
+  EXPECT_EQ(Read("ours.pt"), std::string(32, 0x42));
+
+  auto key = NewKey();
+  Write("sig.jwk", PublicJwk(key.public_key()).dump());
+  Write("ours.jws", SignJws(key, {{"kid", "k"}}, "signed by cllm").value());
+  ASSERT_TRUE(Run("jose jws ver -i " + Path("ours.jws") + " -k " + Path("sig.jwk") + " -O " + Path("ours.payload")));
+  EXPECT_EQ(Read("ours.payload"), "signed by cllm");
+  // And the CLI refuses it under another key.
+  Write("other.jwk", PublicJwk(NewKey().public_key()).dump());
+  EXPECT_FALSE(Run("jose jws ver -i " + Path("ours.jws") + " -k " + Path("other.jwk")));
 }
 
 TEST(JoseErrcTest, Names) {
