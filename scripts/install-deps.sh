@@ -14,6 +14,7 @@ PACKAGES=(
   libboost-dev                  # Boost.Asio / Beast (header-only) for HTTP
   libsqlite3-dev                # embedded store for cllm-trust
   libjose-dev                   # JOSE (JWS/JWE) for tokens and key wrapping
+  jose                          # libjose's CLI: interop tests in src/trust (skipped without it)
   libgtest-dev libgmock-dev     # tests
   libbenchmark-dev              # microbenchmarks
   clang libclang-rt-14-dev      # libFuzzer targets (scripts/fuzz.sh)

@@ -2,7 +2,7 @@
 # test.sh — THE test command (README, .ci/run). Installs what is missing,
 # builds, and runs every test:
 #   1. an ASan+UBSan build running the suites that parse untrusted input:
-#      base, crypto, attestation, channel, and the engine's GGUF/kernel/tokenizer suites;
+#      base, crypto, attestation, channel, trust, and the engine's GGUF/kernel/tokenizer suites;
 #   2. short libFuzzer runs of every fuzz target over its seed corpus (clang);
 #   3. the full suite on the normal build — its ctest summary ends the output.
 # Options: --quick skips 1 and 2. Tests read ../shared through CLLM_SHARED_DIR.
@@ -24,7 +24,7 @@ if [ "$quick" = 0 ]; then
   echo "== sanitizer build (ASan + UBSan): parsers of untrusted input"
   bash scripts/build.sh --sanitize
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
-  ctest --test-dir build-asan -L '^(base|crypto|attestation|channel|server|client|e2e)$' --output-on-failure -j "$jobs" --timeout 600
+  ctest --test-dir build-asan -L '^(base|crypto|attestation|channel|trust|server|client|e2e)$' --output-on-failure -j "$jobs" --timeout 600
   if ctest --test-dir build-asan -L '^engine$' -N | grep -q 'Total Tests: [1-9]'; then
     ctest --test-dir build-asan -L '^engine$' -R '^(Gguf|TypeTraits|Kernel|Tokenizer|Chat|Scheduler)' \
       --output-on-failure -j "$jobs" --timeout 600
