@@ -453,7 +453,9 @@ JoseResult<json> VerifyJwt(std::string_view token, const json& jwks, const JwtCh
   CLLM_ASSIGN_OR_RETURN(auto typ, StringMember(jws.header, "typ", "JWT header"));
   if (typ) {
     std::string upper = *typ;
-    std::transform(upper.begin(), upper.end(), upper.begin(), [](char c) { return c >= 'a' && c <= 'z' ? c - 32 : c; });
+    for (char& c : upper) {
+      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    }
     if (upper != "JWT") return Fail(JoseErrc::kClaimMismatch, "JWT typ is \"" + *typ + "\"");
   }
   // Nested JWTs (RFC 7519 §5.2 cty "JWT") are not supported.
