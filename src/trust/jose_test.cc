@@ -6,12 +6,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/encoding.h"
@@ -630,6 +632,32 @@ TEST_F(JoseCliTest, ItDecryptsOurJweAndVerifiesOurJws) {
   // And the CLI refuses it under another key.
   Write("other.jwk", PublicJwk(NewKey().public_key()).dump());
   EXPECT_FALSE(Run("jose jws ver -i " + Path("ours.jws") + " -k " + Path("other.jwk")));
+}
+
+// The service calls these from many request threads at once: libjose and
+// jansson must keep no unsynchronised shared state on our paths (run under
+// the ASan build too). Fixed work, not timed.
+TEST(JoseThreadsTest, ConcurrentSignVerifyEncryptDecrypt) {
+  auto key = NewKey();
+  json jwks = {{"keys", {PublicJwk(key.public_key(), "k")}}};
+  json jwk = PublicJwk(key.public_key());
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        std::string payload = "thread " + std::to_string(t) + " item " + std::to_string(i);
+        auto jws = SignJws(key, {{"kid", "k"}}, payload);
+        auto verified = jws.ok() ? VerifyJwsWithJwks(*jws, jwks) : JoseResult<VerifiedJws>(jws.error());
+        if (!verified.ok() || verified->payload != payload) ++failures;
+        auto jwe = EncryptToJwk(AsBytes(payload), jwk);
+        auto plain = jwe.ok() ? DecryptJwe(*jwe, key) : JoseResult<SecretBytes>(jwe.error());
+        if (!plain.ok() || AsChars(plain->span()) != payload) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 TEST(JoseErrcTest, Names) {
