@@ -17,8 +17,10 @@
 #include <fstream>
 #include <thread>
 
+#include "apps/cllm-server/boot.h"
 #include "apps/cllm-server/tee.h"
 #include "base/encoding.h"
+#include "base/host_port.h"
 #include "base/log.h"
 #include "channel/ratls.h"
 #include "crypto/digest.h"
@@ -34,21 +36,6 @@ volatile std::sig_atomic_t g_signal = 0;
 
 void OnSignal(int sig) { g_signal = sig; }
 
-bool SplitHostPort(const std::string& s, std::string* host, uint16_t* port) {
-  auto colon = s.rfind(':');
-  if (colon == std::string::npos) return false;
-  *host = s.substr(0, colon);
-  if (host->size() > 2 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
-  try {
-    int p = std::stoi(s.substr(colon + 1));
-    if (p < 0 || p > 65535) return false;
-    *port = static_cast<uint16_t>(p);
-  } catch (...) {
-    return false;
-  }
-  return !host->empty();
-}
-
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "cllm-server: error: %s\n", msg.c_str());
   return 2;
@@ -60,7 +47,8 @@ int main(int argc, char** argv) {
   CLI::App app{"cllm-server — attested LLM inference (OpenAI-compatible API over RA-TLS)"};
   app.set_version_flag("--version", std::string("cllm-server ") + CLLM_VERSION);
   std::string model_path, model_name, tee = "auto", sim_key, listen = "127.0.0.1:8443", debug_listen, keys_file,
-                              ready_file, log_level = "info", client_policy_file;
+                              ready_file, log_level = "info", client_policy_file, trust_url, trust_ca,
+                              trust_policy = "default", key_id;
   bool anonymous = false;
   int max_active = 8, max_queued = 64, context = 0, validity_s = 600;
   app.add_option("-m,--model", model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
@@ -79,6 +67,12 @@ int main(int argc, char** argv) {
   app.add_option("--client-policy", client_policy_file,
                  "Mutual RA-TLS: require every client to present evidence satisfying this policy")
       ->check(CLI::ExistingFile);
+  app.add_option("--trust", trust_url, "cllm-trust URL: attest there, put its token in the certificate, and "
+                 "fetch the sealed model's key");
+  app.add_option("--trust-ca", trust_ca, "cllm-trust's certificate (its STATE_DIR/trust-ca.pem), pinned")
+      ->check(CLI::ExistingFile);
+  app.add_option("--trust-policy", trust_policy, "Reference-value policy name at cllm-trust")->capture_default_str();
+  app.add_option("--key-id", key_id, "Model key id at cllm-trust (default: the sealed header's)");
   app.add_option("--ready-file", ready_file, "Write {\"port\":…, \"debug_port\":…} here once listening");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   CLI11_PARSE(app, argc, argv);
@@ -89,8 +83,8 @@ int main(int argc, char** argv) {
 
   std::string host, debug_host;
   uint16_t port = 0, debug_port = 0;
-  if (!SplitHostPort(listen, &host, &port)) return Fail("--listen must be HOST:PORT, got \"" + listen + "\"");
-  if (!debug_listen.empty() && !SplitHostPort(debug_listen, &debug_host, &debug_port)) {
+  if (!ParseHostPort(listen, &host, &port)) return Fail("--listen must be HOST:PORT, got \"" + listen + "\"");
+  if (!debug_listen.empty() && !ParseHostPort(debug_listen, &debug_host, &debug_port)) {
     return Fail("--debug-listen must be HOST:PORT, got \"" + debug_listen + "\"");
   }
   server::ServiceOptions so;
@@ -107,18 +101,58 @@ int main(int argc, char** argv) {
   if (!attester.ok()) return Fail(attester.detail());
   auto binary_digest = crypto::Sha256File("/proc/self/exe");
   if (!binary_digest.ok()) return Fail("hashing the executable: " + binary_digest.detail());
-  log::info("hashing model {}", model_path);
-  auto model_digest = crypto::Sha256File(model_path);
-  if (!model_digest.ok()) return Fail(model_digest.detail());
-  auto model = engine::Model::Open(model_path);
-  if (!model.ok()) return Fail(std::string(engine::ModelErrcName(model.code())) + ": " + model.detail());
-  if (model_name.empty()) model_name = std::filesystem::path(model_path).stem().string();
+  auto input = app::InspectModel(model_path);
+  if (!input.ok()) return Fail(input.detail());
+  if (input->sealed && trust_url.empty()) {
+    return Fail("the model is sealed: its key comes only from cllm-trust after attestation (--trust URL --trust-ca "
+                "FILE)");
+  }
+  if (!trust_url.empty() && trust_ca.empty()) return Fail("--trust needs --trust-ca (the service's certificate)");
+  if (model_name.empty()) model_name = input->default_name;
 
-  channel::ServerClaims claims{*binary_digest, *model_digest, model_name};
+  channel::ServerClaims claims{*binary_digest, input->digest, model_name};
   channel::IssuerOptions io;
   io.validity = std::chrono::seconds(validity_s);
   auto issuer = std::make_shared<channel::RaTlsIssuer>(*attester, claims, io);
-  auto identity = issuer->Issue(std::chrono::system_clock::now());
+
+  // --- preparation: attestation, token, model key -------------------------------
+  std::unique_ptr<app::TrustBoot> trust;
+  std::optional<app::NodeIdentity> node;
+  if (!trust_url.empty()) {
+    auto tb = app::TrustBoot::Create(trust_url, trust_ca, trust_policy);
+    if (!tb.ok()) return Fail(tb.detail());
+    trust = std::move(tb).value();
+    auto n = trust->Attest(*issuer);
+    if (!n.ok()) return Fail(n.detail());
+    node = std::move(n).value();
+    log::info("attested to cllm-trust {} (policy {}); token valid for {} s", trust_url, trust_policy,
+              node->token.expires_at - std::chrono::duration_cast<std::chrono::seconds>(
+                                           std::chrono::system_clock::now().time_since_epoch()).count());
+  }
+  std::unique_ptr<engine::Model> model;
+  if (input->sealed) {
+    const std::string kid = key_id.empty() ? input->header.key_id : key_id;
+    auto key = trust->ModelKey(*node, kid);
+    if (!key.ok()) return Fail(key.detail());
+    log::info("model key {} released by cllm-trust; unsealing in memory", kid);
+    auto m = app::LoadSealedModel(model_path, key->span());
+    if (!m.ok()) return Fail(m.detail());
+    model = std::move(m).value();
+  } else {
+    auto m = engine::Model::Open(model_path);
+    if (!m.ok()) return Fail(std::string(engine::ModelErrcName(m.code())) + ": " + m.detail());
+    model = std::move(m).value();
+  }
+
+  // The RA-TLS identity: with cllm-trust, the attested node key carries the
+  // token (cnf = this key) and the certificate ends when the token does.
+  auto make_identity = [&](std::optional<app::NodeIdentity> n) -> channel::ChannelResult<crypto::TlsIdentity> {
+    const auto now = std::chrono::system_clock::now();
+    if (!n) return issuer->Issue(now);
+    return issuer->IssueWithKey(now, n->key, n->token.jwt,
+                                std::chrono::system_clock::time_point(std::chrono::seconds(n->token.expires_at)));
+  };
+  auto identity = make_identity(std::move(node));
   if (!identity.ok()) return Fail(std::string(channel::ChannelErrcName(identity.code())) + ": " + identity.detail());
   Bytes spki = identity->cert.GetPublicKey()->ToSpkiDer();
   crypto::PeerVerifier client_verifier;
@@ -139,7 +173,7 @@ int main(int argc, char** argv) {
   so.scheduler.max_queued = max_queued;
   so.scheduler.context_length = context;
   so.limits.max_tokens_cap = std::max(1, std::min(so.limits.max_tokens_cap, context > 0 ? context : 8192));
-  server::Service service(**model, so);
+  server::Service service(*model, so);
   service.SetAttestation(issuer);
   service.SetServedSpki(spki);
   server::HttpLimits limits;
@@ -156,33 +190,49 @@ int main(int argc, char** argv) {
   log::info("serving {} ({} platform{}) on https://{}:{} — binary {} model {}", model_name,
             attestation::PlatformName(issuer->platform()),
             issuer->platform() == attestation::Platform::kSim ? ", SIMULATED TEE" : "", host, (*https)->port(),
-            HexEncode(*binary_digest).substr(0, 16), HexEncode(*model_digest).substr(0, 16));
+            HexEncode(*binary_digest).substr(0, 16), HexEncode(input->digest).substr(0, 16));
   if (!ready_file.empty()) {
     nlohmann::json j = {{"port", (*https)->port()},
                         {"debug_port", plain ? plain->port() : 0},
                         {"binary_digest", HexEncode(*binary_digest)},
-                        {"model_digest", HexEncode(*model_digest)},
+                        {"model_digest", HexEncode(input->digest)},
                         {"model_name", model_name}};
     std::ofstream(ready_file) << j.dump() << "\n";
   }
 
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  // Rotate the certificate at half its lifetime; new handshakes get the new one.
-  auto next_rotation = std::chrono::steady_clock::now() + io.validity / 2;
+  // Rotate the certificate at half its lifetime (with cllm-trust: re-attest
+  // for a fresh token first); new handshakes get the new one. A failed
+  // renewal keeps the current certificate and retries in 10 s.
+  auto half_life = [](const crypto::Certificate& c) {
+    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        (c.NotAfter() - std::chrono::system_clock::now()) / 2);
+  };
+  auto next_rotation = std::chrono::steady_clock::now() + half_life(identity->cert);
   while (g_signal == 0) {
     std::unique_lock<std::mutex> lock(g_mu);
     g_cv.wait_for(lock, std::chrono::milliseconds(200));
     if (std::chrono::steady_clock::now() < next_rotation) continue;
-    auto fresh = issuer->Issue(std::chrono::system_clock::now());
-    if (fresh.ok()) {
-      Bytes fresh_spki = fresh->cert.GetPublicKey()->ToSpkiDer();
-      if ((*tls)->SetIdentity(*fresh).ok()) service.SetServedSpki(fresh_spki);
-      log::info("RA-TLS certificate rotated");
-    } else {
-      log::error("certificate rotation failed (keeping the current one): {}", fresh.detail());
+    std::optional<app::NodeIdentity> renewed;
+    if (trust) {
+      auto n = trust->Attest(*issuer);
+      if (!n.ok()) {
+        log::error("token renewal failed (keeping the current certificate, retrying): {}", n.detail());
+        next_rotation = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        continue;
+      }
+      renewed = std::move(n).value();
     }
-    next_rotation = std::chrono::steady_clock::now() + io.validity / 2;
+    auto fresh = make_identity(std::move(renewed));
+    if (fresh.ok() && (*tls)->SetIdentity(*fresh).ok()) {
+      service.SetServedSpki(fresh->cert.GetPublicKey()->ToSpkiDer());
+      log::info("RA-TLS certificate rotated{}", trust ? " with a fresh cllm-trust token" : "");
+      next_rotation = std::chrono::steady_clock::now() + half_life(fresh->cert);
+    } else {
+      log::error("certificate rotation failed (keeping the current one): {}", fresh.ok() ? "TLS" : fresh.detail());
+      next_rotation = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    }
   }
   log::info("shutting down (signal {})", static_cast<int>(g_signal));
   service.Shutdown();  // running generations end; their clients get what was produced

@@ -2,6 +2,7 @@
 //
 //   cllm model keygen -o model.key
 //   cllm model seal model.gguf -o model.cllm --key-file model.key [--key-id ID] [--name NAME]
+//   cllm model seal model.gguf -o model.cllm --register --key-id ID --trust URL --trust-ca F --admin-token-file T
 //   cllm model sealed-info model.cllm [--json]
 //
 // Key files hold 64 hex characters (32 bytes), created with mode 0600. The
@@ -18,6 +19,7 @@
 #include <fstream>
 
 #include "apps/cllm/command.h"
+#include "apps/cllm/trust_common.h"
 #include "base/encoding.h"
 #include "base/file.h"
 #include "base/secure.h"
@@ -67,9 +69,30 @@ void PrintProgress(uint64_t done, uint64_t total) {
   }
 }
 
+struct RegisterArgs {
+  bool enabled = false;
+  TrustAdminArgs admin;
+  std::string release_policy_file;
+  bool allow_simulated = false;
+};
+
 int Seal(const fs::path& in, const fs::path& out, const fs::path& key_file, std::string key_id,
-         std::string name, uint32_t chunk_mib) {
-  auto key = ReadKeyFile(key_file);
+         std::string name, uint32_t chunk_mib, const RegisterArgs& reg) {
+  if (reg.enabled == !key_file.empty()) {
+    return Fail("give exactly one of --key-file K (a key you keep) or --register (a fresh key that only "
+                "cllm-trust keeps)", 2);
+  }
+  std::optional<TrustAdmin> admin;
+  SecretBytes fresh;
+  if (reg.enabled) {
+    if (key_id.empty()) return Fail("--register needs --key-id", 2);
+    auto a = TrustAdmin::Open(reg.admin);  // fail before the long sealing run
+    if (!a.ok()) return Fail(a.detail(), 2);
+    admin = std::move(a).value();
+    fresh = SecretBytes(32);
+    crypto::RandomBytes(fresh.mutable_span());
+  }
+  auto key = reg.enabled ? Result<SecretBytes>(std::move(fresh)) : ReadKeyFile(key_file);
   if (!key.ok()) return Fail(key.detail());
   if (key_id.empty()) key_id = key_file.stem().string();
   if (name.empty()) name = in.stem().string();
@@ -83,6 +106,29 @@ int Seal(const fs::path& in, const fs::path& out, const fs::path& key_file, std:
               in.c_str(), out.c_str(), h->model_name.c_str(), h->key_id.c_str(),
               static_cast<unsigned long long>(h->plaintext_size), HexEncode(h->plaintext_digest).c_str(),
               static_cast<unsigned long long>(h->num_chunks()), chunk_mib);
+  if (!reg.enabled) return 0;
+
+  // The key goes to cllm-trust and nowhere else; the release policy pins the
+  // plaintext digest unless a policy file says more.
+  nlohmann::json rp = {{"model_digests", {HexEncode(h->plaintext_digest)}}};
+  if (!reg.release_policy_file.empty()) {
+    auto text = ReadTextFile(reg.release_policy_file, 1 << 20);
+    if (!text.ok()) return Fail(text.detail(), 2);
+    rp = nlohmann::json::parse(*text, nullptr, false);
+    if (rp.is_discarded()) return Fail(reg.release_policy_file + ": not valid JSON", 2);
+  }
+  if (reg.allow_simulated) rp["allow_simulated"] = true;
+  nlohmann::json body = {{"key_id", key_id}, {"key", HexEncode(key->span())}, {"release_policy", rp}};
+  auto r = admin->Call("POST", "/v1/admin/keys", body);
+  std::string& hex = body["key"].get_ref<std::string&>();
+  SecureZero(hex.data(), hex.size());
+  if (!r.ok()) {
+    fs::remove(out);  // without its key the sealed file is useless
+    return Fail("registering the key at cllm-trust: " + r.detail() + " (sealed file removed)");
+  }
+  std::printf("  registered key \"%s\" at cllm-trust; release policy %s%s\n", key_id.c_str(),
+              (*r)["release_policy"].dump().c_str(),
+              reg.allow_simulated ? "  [allows the SIMULATED TEE: development only]" : "");
   return 0;
 }
 
@@ -131,12 +177,19 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   static uint32_t chunk_mib = 4;
   seal->add_option("input", in, "Plaintext model file")->required()->check(CLI::ExistingFile);
   seal->add_option("-o,--output", out, "Sealed output file")->required();
-  seal->add_option("--key-file", key_file, "Model key file (see `cllm model keygen`)")->required();
+  seal->add_option("--key-file", key_file, "Model key file (see `cllm model keygen`)");
+  static RegisterArgs reg;
+  seal->add_flag("--register", reg.enabled,
+                 "Seal with a fresh key and register it at cllm-trust (the key is never written to disk)");
+  seal->add_option("--release-policy", reg.release_policy_file,
+                   "With --register: release policy JSON (default: this model's digest only)");
+  seal->add_flag("--allow-simulated", reg.allow_simulated, "With --register: release to the simulated TEE too");
+  AddTrustAdminOptions(seal, reg.admin);
   seal->add_option("--key-id", key_id, "Key identifier recorded in the header (default: key file name)");
   seal->add_option("--name", name, "Model name recorded in the header (default: input file name)");
   seal->add_option("--chunk-mib", chunk_mib, "Chunk size in MiB (1-64)")->check(CLI::Range(1, 64))
       ->capture_default_str();
-  seal->callback([&ctx] { ctx.exit_code = Seal(in, out, key_file, key_id, name, chunk_mib); });
+  seal->callback([&ctx] { ctx.exit_code = Seal(in, out, key_file, key_id, name, chunk_mib, reg); });
 
   auto* info = model->add_subcommand("sealed-info", "Show the authenticated header of a sealed model");
   static std::string info_in;

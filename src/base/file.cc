@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/encoding.h"
+
 namespace cllm {
 namespace {
 
@@ -88,6 +90,45 @@ Status<> WriteFileAtomic(const std::filesystem::path& path, ByteSpan data, unsig
     return OsError("cannot rename onto", path, err);
   }
   return OkStatus();
+}
+
+Status<> WriteNewSecretFile(const std::filesystem::path& path, ByteSpan data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return OsError(errno == EEXIST ? "refusing to overwrite existing" : "cannot create", path, errno);
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      ::unlink(path.c_str());
+      return OsError("cannot write", path, err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int err = errno;
+    ::unlink(path.c_str());
+    return OsError("cannot flush", path, err);
+  }
+  return OkStatus();
+}
+
+Result<SecretBytes> ReadHexSecretFile(const std::filesystem::path& path, size_t size) {
+  CLLM_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path, 4 * size + 64));
+  size_t end = text.size();
+  while (end > 0 && (text[end - 1] == '\n' || text[end - 1] == '\r' || text[end - 1] == ' ')) --end;
+  auto bytes = HexDecode(std::string_view(text).substr(0, end));
+  SecureZero(text.data(), text.size());
+  if (!bytes.ok() || bytes->size() != size) {
+    if (bytes.ok()) SecureZero(bytes->data(), bytes->size());
+    return MakeError(Errc::kParse, path.string() + ": expected " + std::to_string(2 * size) + " hex characters (" +
+                                       std::to_string(size) + " bytes)");
+  }
+  SecretBytes out(*bytes);
+  SecureZero(bytes->data(), bytes->size());
+  return out;
 }
 
 }  // namespace cllm

@@ -78,18 +78,27 @@ ChannelResult<AttestationPayload> RaTlsIssuer::PayloadFor(ByteSpan spki_der, Byt
 ChannelResult<crypto::TlsIdentity> RaTlsIssuer::Issue(crypto::TimePoint now) {
   auto key = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256);
   if (!key.ok()) return MakeError(ChannelErrc::kInternal, "key generation: " + key.detail());
-  Bytes spki = key->public_key().ToSpkiDer();
+  return IssueWithKey(now, std::move(key).value(), std::nullopt);
+}
+
+ChannelResult<crypto::TlsIdentity> RaTlsIssuer::IssueWithKey(crypto::TimePoint now, crypto::PrivateKey key,
+                                                             std::optional<std::string> token,
+                                                             std::optional<crypto::TimePoint> not_after) {
+  if (token && token->size() > kMaxTokenSize) return MakeError(ChannelErrc::kMalformed, "token too large");
+  Bytes spki = key.public_key().ToSpkiDer();
   CLLM_ASSIGN_OR_RETURN(AttestationPayload payload, PayloadFor(spki, TimestampFreshness(now)));
+  payload.token = std::move(token);
   crypto::CertSpec spec;
   spec.common_name = "cllm RA-TLS " + claims_.model_name.substr(0, 32);
   // A minute of back-dating tolerates client clocks slightly behind ours.
   spec.not_before = now - std::chrono::seconds(60);
   spec.not_after = now + options_.validity;
+  if (not_after && *not_after < spec.not_after) spec.not_after = *not_after;
   spec.dns_names = {"localhost"};
   spec.extensions.push_back({kAttestationExtensionOid, false, EncodePayload(payload)});
-  auto cert = crypto::IssueCertificate(spec, key->public_key(), *key, nullptr);
+  auto cert = crypto::IssueCertificate(spec, key.public_key(), key, nullptr);
   if (!cert.ok()) return MakeError(ChannelErrc::kInternal, "certificate: " + cert.detail());
-  return crypto::TlsIdentity{std::move(key).value(), std::move(cert).value()};
+  return crypto::TlsIdentity{std::move(key), std::move(cert).value()};
 }
 
 // ---------------------------------------------------------------------------

@@ -64,6 +64,12 @@ class RaTlsIssuer {
   RaTlsIssuer(std::shared_ptr<attestation::Attester> attester, ServerClaims claims, IssuerOptions options = {});
   // Issue makes a fresh key and certificate valid from `now`.
   [[nodiscard]] ChannelResult<crypto::TlsIdentity> Issue(crypto::TimePoint now);
+  // IssueWithKey makes the certificate for an existing P-256 key, carrying a
+  // cllm-trust token (whose cnf is this key) in the payload, valid until
+  // `not_after` at the latest (the token's expiry).
+  [[nodiscard]] ChannelResult<crypto::TlsIdentity> IssueWithKey(crypto::TimePoint now, crypto::PrivateKey key,
+                                                                std::optional<std::string> token,
+                                                                std::optional<crypto::TimePoint> not_after = {});
   // PayloadFor makes a payload for an existing TLS key with a caller's
   // freshness (the /.well-known/cllm-attestation?nonce=… endpoint).
   [[nodiscard]] ChannelResult<AttestationPayload> PayloadFor(ByteSpan spki_der, ByteSpan freshness);

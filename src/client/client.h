@@ -74,6 +74,7 @@ class Connection {
   friend ClientResult<std::unique_ptr<Connection>> Connect(const Url&, const attestation::Policy&,
                                                            const crypto::TlsIdentity*);
   friend ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url&);
+  friend ClientResult<std::unique_ptr<Connection>> ConnectPinned(const Url&, const crypto::Certificate&);
   friend ClientResult<channel::VerifiedServer> FetchAttestation(Connection&, const attestation::Policy&);
   Connection() = default;
   bool Send(std::string_view bytes);
@@ -92,6 +93,11 @@ class Connection {
 // mutual mode (`cllm-server --client-policy`).
 [[nodiscard]] ClientResult<std::unique_ptr<Connection>> Connect(const Url& url, const attestation::Policy& policy,
                                                                 const crypto::TlsIdentity* client_identity = nullptr);
+// ConnectPinned opens TLS 1.3 to a service with an ordinary certificate
+// (cllm-trust), accepting exactly the `pinned` certificate (within its
+// validity) and nothing else: no system CA store, no hostname matching.
+[[nodiscard]] ClientResult<std::unique_ptr<Connection>> ConnectPinned(const Url& url,
+                                                                      const crypto::Certificate& pinned);
 // ConnectPlain is for the server's unattested debug listener (http://).
 [[nodiscard]] ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url& url);
 

@@ -1,0 +1,192 @@
+// cllm-trust: the attestation service, token issuer and key broker.
+//
+//   cllm-trust init  --state-dir DIR                 (once: store, master key, TLS certificate, admin token)
+//   cllm-trust serve --state-dir DIR --listen 127.0.0.1:8600 [--ready-file F]
+//
+// The state directory holds trust.db (SQLite; secrets in it are sealed under
+// the master key), master.key (unless the key comes from --master-key-file
+// or CLLM_TRUST_MASTER_KEY), trust-ca.pem (the service's TLS certificate,
+// which clients pin with --trust-ca) and admin.token (0600). docs/trust.md
+// describes the API and the production setup (master key from a KMS/HSM).
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "base/encoding.h"
+#include "base/file.h"
+#include "base/host_port.h"
+#include "base/log.h"
+#include "crypto/cert_builder.h"
+#include "crypto/keys.h"
+#include "crypto/tls.h"
+#include "server/http_server.h"
+#include "trust/service.h"
+
+namespace {
+
+using namespace cllm;
+namespace fs = std::filesystem;
+
+volatile std::sig_atomic_t g_signal = 0;
+void OnSignal(int sig) { g_signal = sig; }
+
+int Fail(const std::string& msg) {
+  std::fprintf(stderr, "cllm-trust: error: %s\n", msg.c_str());
+  return 2;
+}
+
+struct Paths {
+  fs::path dir, db, master_key, ca, admin_token;
+  explicit Paths(const fs::path& d)
+      : dir(d), db(d / "trust.db"), master_key(d / "master.key"), ca(d / "trust-ca.pem"), admin_token(d / "admin.token") {}
+};
+
+Result<trust::SecretBox> LoadBox(const Paths& p, const std::string& master_key_file) {
+  if (!master_key_file.empty()) return trust::SecretBox::Load(master_key_file);
+  if (fs::exists(p.master_key)) return trust::SecretBox::Load(p.master_key);
+  return trust::SecretBox::Load("");  // CLLM_TRUST_MASTER_KEY
+}
+
+int Init(const Paths& p, const std::string& master_key_file) {
+  std::error_code ec;
+  fs::create_directories(p.dir, ec);
+  if (ec) return Fail("cannot create " + p.dir.string() + ": " + ec.message());
+  ::chmod(p.dir.c_str(), 0700);
+  if (fs::exists(p.db)) return Fail(p.db.string() + " exists: this state directory is already initialised");
+  if (master_key_file.empty() && std::getenv("CLLM_TRUST_MASTER_KEY") == nullptr) {
+    auto st = trust::SecretBox::CreateKeyFile(p.master_key);
+    if (!st.ok()) return Fail(st.detail());
+    std::printf("master key:   %s (keep it apart from the database in production; docs/trust.md)\n",
+                p.master_key.c_str());
+  }
+  auto box = LoadBox(p, master_key_file);
+  if (!box.ok()) return Fail(box.detail());
+  auto store = trust::Store::Open(p.db);
+  if (!store.ok()) return Fail(store.detail());
+
+  // The service's TLS identity: clients pin this certificate.
+  auto key = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256);
+  if (!key.ok()) return Fail(key.detail());
+  crypto::CertSpec spec;
+  spec.common_name = "cllm-trust";
+  spec.not_before = std::chrono::system_clock::now() - std::chrono::minutes(5);
+  spec.not_after = spec.not_before + std::chrono::hours(24 * 365 * 5);
+  spec.dns_names = {"localhost"};
+  auto cert = crypto::IssueCertificate(spec, key->public_key(), *key, nullptr);
+  if (!cert.ok()) return Fail(cert.detail());
+  SecretBytes pkcs8 = key->ToPkcs8Der();
+  auto st = (*store)->PutMeta("tls_key_sealed", HexEncode(box->Seal("tls-key", pkcs8.span())));
+  if (st.ok()) st = (*store)->PutMeta("tls_cert_pem", cert->ToPem());
+  if (!st.ok()) return Fail(st.detail());
+  const std::string pem = cert->ToPem();
+  auto w = WriteFileAtomic(p.ca, ByteSpan(reinterpret_cast<const uint8_t*>(pem.data()), pem.size()), 0644);
+  if (!w.ok()) return Fail(w.detail());
+
+  auto service = trust::TrustService::Create(std::move(store).value(), std::move(box).value(), {});
+  if (!service.ok()) return Fail(service.detail());
+  auto token = (*service)->EnsureAdminToken();
+  if (!token.ok()) return Fail(token.detail());
+  if (*token) {
+    std::string text = **token + "\n";
+    auto wt = WriteNewSecretFile(p.admin_token, ByteSpan(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+    SecureZero(text.data(), text.size());
+    if (!wt.ok()) return Fail(wt.detail());
+  }
+  std::printf("store:        %s\ncertificate:  %s (clients: --trust-ca)\nadmin token:  %s (mode 0600)\n"
+              "signing key:  %s\n",
+              p.db.c_str(), p.ca.c_str(), p.admin_token.c_str(), (*service)->signing_keys().active_kid().c_str());
+  return 0;
+}
+
+int Serve(const Paths& p, const std::string& master_key_file, const std::string& listen, const std::string& ready_file,
+          int token_lifetime, int max_connections, const std::string& issuer) {
+  std::string host;
+  uint16_t port = 0;
+  if (!ParseHostPort(listen, &host, &port)) return Fail("--listen must be HOST:PORT, got \"" + listen + "\"");
+  if (!fs::exists(p.db)) return Fail(p.db.string() + " does not exist: run `cllm-trust init --state-dir " +
+                                     p.dir.string() + "` first");
+  auto box = LoadBox(p, master_key_file);
+  if (!box.ok()) return Fail(box.detail());
+  auto store = trust::Store::Open(p.db);
+  if (!store.ok()) return Fail(store.detail());
+  auto sealed = (*store)->GetMeta("tls_key_sealed");
+  auto cert_pem = (*store)->GetMeta("tls_cert_pem");
+  if (!sealed.ok() || !*sealed || !cert_pem.ok() || !*cert_pem) return Fail("the store has no TLS identity (init?)");
+  auto sealed_bytes = HexDecode(**sealed);
+  if (!sealed_bytes.ok()) return Fail("stored TLS key is corrupt");
+  auto pkcs8 = box->Open("tls-key", *sealed_bytes);
+  if (!pkcs8.ok()) return Fail(pkcs8.detail());
+  auto key = crypto::PrivateKey::FromPkcs8Der(pkcs8->span());
+  auto cert = crypto::Certificate::FromPem(**cert_pem);
+  if (!key.ok() || !cert.ok()) return Fail("stored TLS identity does not parse");
+  auto tls = crypto::TlsContext::Server(crypto::TlsIdentity{std::move(key).value(), std::move(cert).value()});
+  if (!tls.ok()) return Fail("TLS: " + tls.detail());
+
+  trust::TrustConfig config;
+  config.token_lifetime = std::chrono::seconds(token_lifetime);
+  config.issuer = issuer;
+  auto service = trust::TrustService::Create(std::move(store).value(), std::move(box).value(), config);
+  if (!service.ok()) return Fail(service.detail());
+
+  server::HttpLimits limits;
+  limits.max_body_bytes = 8 << 20;  // evidence with embedded certificate chains and collateral
+  limits.max_connections = max_connections;
+  trust::TrustService* svc = service->get();
+  auto https = server::HttpServer::Start(
+      host, port, [svc](const server::HttpRequest& r, server::ResponseWriter& w) { svc->Handle(r, w); }, limits,
+      *tls);
+  if (!https.ok()) return Fail(https.detail());
+  log::info("cllm-trust on https://{}:{} — issuer {}, tokens {} s, signing key {}", host, (*https)->port(), issuer,
+            token_lifetime, svc->signing_keys().active_kid());
+  if (!ready_file.empty()) {
+    std::ofstream(ready_file) << nlohmann::json{{"port", (*https)->port()}}.dump() << "\n";
+  }
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  while (g_signal == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  log::info("shutting down (signal {})", static_cast<int>(g_signal));
+  (*https)->Stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cllm-trust — attestation service, token issuer and model key broker"};
+  app.set_version_flag("--version", std::string("cllm-trust ") + CLLM_VERSION);
+  app.require_subcommand(1);
+  std::string state_dir, master_key_file, listen = "127.0.0.1:8600", ready_file, log_level = "info",
+                                          issuer = "cllm-trust";
+  int token_lifetime = 300, max_connections = 2048;
+  auto* init = app.add_subcommand("init", "Create the store, master key, TLS certificate and admin token");
+  auto* serve = app.add_subcommand("serve", "Serve the attestation, token and key-release API over HTTPS");
+  for (CLI::App* c : {init, serve}) {
+    c->add_option("--state-dir", state_dir, "Directory of trust.db, trust-ca.pem, admin.token")->required();
+    c->add_option("--master-key-file", master_key_file,
+                  "Master key (64 hex characters); default STATE_DIR/master.key, else $CLLM_TRUST_MASTER_KEY");
+  }
+  serve->add_option("--listen", listen, "HOST:PORT (port 0: any free port)")->capture_default_str();
+  serve->add_option("--ready-file", ready_file, "Write {\"port\": …} here once listening");
+  serve->add_option("--token-lifetime", token_lifetime, "Token lifetime in seconds")
+      ->check(CLI::Range(10, 600))
+      ->capture_default_str();
+  serve->add_option("--max-connections", max_connections, "Concurrent connections")
+      ->check(CLI::Range(1, 16384))
+      ->capture_default_str();
+  serve->add_option("--issuer", issuer, "The tokens' iss claim")->capture_default_str();
+  serve->add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  CLI11_PARSE(app, argc, argv);
+  auto level = log::ParseLevel(log_level);
+  if (!level.ok()) return Fail("--log-level: " + level.detail());
+  log::Init(*level);
+  Paths paths{fs::path(state_dir)};
+  if (init->parsed()) return Init(paths, master_key_file);
+  return Serve(paths, master_key_file, listen, ready_file, token_lifetime, max_connections, issuer);
+}

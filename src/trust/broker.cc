@@ -1,0 +1,94 @@
+// broker.cc — POST /v1/keys/{key_id}: the key broker (service.h).
+//
+// The caller presents its token (Authorization: Bearer) and a proof of
+// possession: a JWS signed with the token's cnf key over
+// {"key_id", "epk", "iat"}. The model key goes back as a JWE (ECDH-ES,
+// A256GCM) to the ephemeral key `epk` the caller chose, so neither a stolen
+// token nor a replayed request yields anything a third party can open.
+#include <cstdlib>
+
+#include "trust/jose.h"
+#include "trust/release_policy.h"
+#include "trust/service.h"
+
+namespace cllm::trust {
+namespace {
+
+using Reply = std::variant<nlohmann::json, ApiError>;
+
+constexpr int64_t kPopMaxSkew = 120;  // seconds either side of our clock
+
+}  // namespace
+
+Reply TrustService::ReleaseKey(const std::string& key_id, const std::string& bearer, const nlohmann::json& req) {
+  const int64_t now = Now();
+  if (bearer.empty()) return ApiError{401, "token_missing", "send the cllm-trust token as Authorization: Bearer"};
+  JwtCheck check;
+  check.now = config_.clock();
+  check.expected_issuer = config_.issuer;
+  check.leeway = kLeeway;
+  auto claims = VerifyJwt(bearer, keys_->Jwks(), check);
+  if (!claims.ok()) {
+    const bool expired = claims.code() == JoseErrc::kExpired;
+    return ApiError{401, expired ? "token_expired" : "token_invalid",
+                    std::string(JoseErrcName(claims.code())) + ": " + claims.detail()};
+  }
+  const nlohmann::json& c = *claims;
+  const std::string sub = c.value("sub", "");
+  auto refused = [&](ApiError e) {
+    Audit("key_refused", {{"key_id", key_id}, {"sub", sub}, {"token_jti", c.value("jti", "")}, {"code", e.code},
+                          {"reason", e.message.substr(0, 512)}});
+    return e;
+  };
+
+  // Proof of possession of the token's cnf key.
+  auto cnf = c.find("cnf");
+  if (cnf == c.end() || !cnf->is_object() || !cnf->contains("jwk")) {
+    return refused({401, "token_invalid", "the token has no cnf key"});
+  }
+  auto holder = PublicKeyFromJwk((*cnf)["jwk"]);
+  if (!holder.ok()) return refused({401, "token_invalid", std::string("cnf.jwk: ") + holder.detail()});
+  if (!req.is_object() || !req.contains("pop") || !req["pop"].is_string()) {
+    return refused({400, "malformed", "\"pop\" (a JWS over {key_id, epk, iat} signed with the token's cnf key) is "
+                                      "required"});
+  }
+  auto pop = VerifyJws(req["pop"].get<std::string>(), *holder);
+  if (!pop.ok()) {
+    return refused({401, "pop_invalid", std::string("proof of possession: ") + JoseErrcName(pop.code()) + ": " +
+                                            pop.detail()});
+  }
+  auto body = nlohmann::json::parse(pop->payload, nullptr, false);
+  if (body.is_discarded() || !body.is_object() || !body.contains("epk") || !body.contains("iat") ||
+      !body["iat"].is_number_integer() || body.value("key_id", "") != key_id) {
+    return refused({401, "pop_invalid", "proof of possession: payload must be {\"key_id\": \"" + key_id +
+                                            "\", \"epk\": {JWK}, \"iat\": <unix seconds>}"});
+  }
+  const int64_t iat = body["iat"].get<int64_t>();
+  if (std::llabs(iat - now) > kPopMaxSkew) {
+    return refused({401, "pop_invalid", "proof of possession: iat is more than " + std::to_string(kPopMaxSkew) +
+                                            " s from the service's clock"});
+  }
+  auto epk = PublicKeyFromJwk(body["epk"]);
+  if (!epk.ok()) return refused({400, "malformed", std::string("epk: ") + epk.detail()});
+
+  // The key and its release policy.
+  auto row = store_->GetModelKey(key_id);
+  if (!row.ok()) return ApiError{500, "store", row.detail()};
+  if (!*row) return refused({404, "unknown_key", "no model key \"" + key_id + "\" is registered"});
+  auto rp_json = nlohmann::json::parse((*row)->release_policy, nullptr, false);
+  auto rp = ParseReleasePolicy(rp_json);
+  if (!rp.ok()) return refused({500, "release_policy", "stored release policy is invalid: " + rp.detail()});
+  auto allowed = CheckRelease(*rp, c);
+  if (!allowed.ok()) return refused({403, "release_refused", allowed.detail()});
+
+  auto key = box_.Open("model-key:" + key_id, (*row)->sealed_key);
+  if (!key.ok()) return ApiError{500, "secret", key.detail()};
+  auto jwe = EncryptToJwk(key->span(), PublicJwk(*epk), {{"kid", key_id}});
+  if (!jwe.ok()) return ApiError{500, "crypto", std::string("key wrapping: ") + jwe.detail()};
+  Audit("key_release", {{"key_id", key_id}, {"sub", sub}, {"token_jti", c.value("jti", "")},
+                        {"tee", c.value("tee", "")}, {"simulated", c.value("simulated", true)},
+                        {"model_digest", c.value("model_digest", "")}});
+  return nlohmann::json{{"key_id", key_id}, {"jwe", *jwe}};
+}
+
+}  // namespace cllm::trust

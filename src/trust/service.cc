@@ -1,0 +1,268 @@
+#include "trust/service.h"
+
+#include <mutex>
+
+#include "base/encoding.h"
+#include "base/json_guard.h"
+#include "base/log.h"
+#include "crypto/digest.h"
+#include "crypto/random.h"
+#include "trust/release_policy.h"
+
+namespace cllm::trust {
+namespace {
+
+using Reply = std::variant<nlohmann::json, ApiError>;
+
+bool ValidName(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
+
+bool StartsWith(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+
+// Query returns the value of `name` in "?a=1&b=2" (no decoding: numbers only).
+std::string Query(const std::string& target, const std::string& name) {
+  auto q = target.find('?');
+  if (q == std::string::npos) return "";
+  std::string rest = target.substr(q + 1);
+  size_t pos = 0;
+  while (pos <= rest.size()) {
+    size_t amp = rest.find('&', pos);
+    std::string kv = rest.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    if (StartsWith(kv, name + "=")) return kv.substr(name.size() + 1);
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return "";
+}
+
+uint64_t ParseCount(const std::string& s, uint64_t fallback, uint64_t max) {
+  if (s.empty() || s.size() > 19) return fallback;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return fallback;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return std::min(v, max);
+}
+
+std::string Bearer(const server::HttpRequest& r) {
+  std::string h = r.Header("authorization");
+  return StartsWith(h, "Bearer ") ? h.substr(7) : std::string();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TrustService>> TrustService::Create(std::unique_ptr<Store> store, SecretBox box,
+                                                           TrustConfig config) {
+  if (config.token_lifetime <= std::chrono::seconds(0) || config.token_lifetime > kMaxTokenLifetime) {
+    return MakeError(Errc::kInvalidArgument, "token lifetime must be between 1 s and 600 s");
+  }
+  std::unique_ptr<TrustService> s(new TrustService(std::move(store), std::move(box), std::move(config)));
+  CLLM_ASSIGN_OR_RETURN(s->keys_, SigningKeys::Load(*s->store_, s->box_, s->Now(), kMaxTokenLifetime + kLeeway));
+  return s;
+}
+
+int64_t TrustService::Now() const {
+  return std::chrono::duration_cast<std::chrono::seconds>(config_.clock().time_since_epoch()).count();
+}
+
+void TrustService::Audit(const std::string& kind, const nlohmann::json& body) {
+  auto e = store_->AppendAudit(kind, body.dump(), Now());
+  if (!e.ok()) log::error("audit log append failed: {}", e.detail());
+}
+
+Result<std::optional<std::string>> TrustService::EnsureAdminToken() {
+  CLLM_ASSIGN_OR_RETURN(auto have, store_->GetMeta("admin_token_sha256"));
+  if (have) return std::optional<std::string>();
+  std::string token = "cllm-admin-" + HexEncode(crypto::RandomBytes(32));
+  auto digest = crypto::Sha256(ByteSpan(reinterpret_cast<const uint8_t*>(token.data()), token.size()));
+  CLLM_RETURN_IF_ERROR(store_->PutMeta("admin_token_sha256", HexEncode(digest)));
+  return std::optional<std::string>(std::move(token));
+}
+
+bool TrustService::AdminAuthorized(const server::HttpRequest& r) {
+  std::string token = Bearer(r);
+  auto want = store_->GetMeta("admin_token_sha256");
+  if (token.empty() || !want.ok() || !*want) return false;
+  auto digest = crypto::Sha256(ByteSpan(reinterpret_cast<const uint8_t*>(token.data()), token.size()));
+  auto want_bytes = HexDecode(**want);
+  return want_bytes.ok() && ConstantTimeEqual(digest, *want_bytes);
+}
+
+Result<std::shared_ptr<const PolicyDoc>> TrustService::LoadPolicyDoc(const std::string& name) {
+  CLLM_ASSIGN_OR_RETURN(auto text, store_->GetPolicy(name));
+  if (!text) return MakeError(Errc::kNotFound, "no policy named \"" + name + "\" is registered");
+  {
+    std::shared_lock lock(policy_mu_);
+    auto it = policy_cache_.find(name);
+    if (it != policy_cache_.end() && it->second->json == *text) return it->second;
+  }
+  CLLM_ASSIGN_OR_RETURN(PolicyDoc doc, ParsePolicyDoc(*text));
+  doc.json = *text;
+  auto shared = std::make_shared<const PolicyDoc>(std::move(doc));
+  std::unique_lock lock(policy_mu_);
+  policy_cache_[name] = shared;
+  return shared;
+}
+
+void TrustService::Handle(const server::HttpRequest& r, server::ResponseWriter& out) {
+  std::string path = r.target.substr(0, r.target.find('?'));
+  auto send = [&](const Reply& reply, int ok_status = 200) {
+    if (const auto* e = std::get_if<ApiError>(&reply)) {
+      out.Send(e->status, "application/json",
+               nlohmann::json{{"error", {{"code", e->code}, {"message", e->message}}}}.dump());
+    } else {
+      out.Send(ok_status, "application/json", std::get<nlohmann::json>(reply).dump());
+    }
+  };
+  auto body_json = [&]() -> std::optional<nlohmann::json> {
+    if (!JsonDepthWithin(r.body)) return std::nullopt;
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    if (j.is_discarded()) return std::nullopt;
+    return j;
+  };
+  const ApiError bad_json{400, "malformed", "the request body is not valid JSON"};
+
+  if (r.method == "GET" && path == "/health") return send(nlohmann::json{{"status", "ok"}});
+  if (r.method == "GET" && path == "/.well-known/jwks.json") return send(Jwks());
+  if (r.method == "POST" && path == "/v1/challenge") return send(Challenge());
+  if (r.method == "POST" && path == "/v1/attest") {
+    auto j = body_json();
+    return send(j ? Attest(*j) : Reply(bad_json));
+  }
+  if (r.method == "POST" && StartsWith(path, "/v1/keys/")) {
+    std::string key_id = path.substr(9);
+    if (!ValidName(key_id)) return send(ApiError{404, "unknown_key", "not a valid key id"});
+    auto j = body_json();
+    return send(j ? ReleaseKey(key_id, Bearer(r), *j) : Reply(bad_json));
+  }
+  if (StartsWith(path, "/v1/admin/")) {
+    if (!AdminAuthorized(r)) {
+      return send(ApiError{401, "unauthorized", "admin routes need Authorization: Bearer <admin token>"});
+    }
+    Reply reply = Admin(r, path);
+    return send(reply, r.method == "POST" && path == "/v1/admin/keys" ? 201 : 200);
+  }
+  send(ApiError{404, "not_found", r.method + " " + path.substr(0, 128) + " is not a route of this service"});
+}
+
+Reply TrustService::Admin(const server::HttpRequest& r, const std::string& path) {
+  const int64_t now = Now();
+  auto body = [&]() -> std::optional<nlohmann::json> {
+    if (!JsonDepthWithin(r.body)) return std::nullopt;
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    if (j.is_discarded()) return std::nullopt;
+    return j;
+  };
+  const ApiError bad_json{400, "malformed", "the request body is not valid JSON"};
+
+  if (path == "/v1/admin/policies" && r.method == "GET") {
+    auto names = store_->ListPolicies();
+    if (!names.ok()) return ApiError{500, "store", names.detail()};
+    return nlohmann::json{{"policies", *names}};
+  }
+  if (StartsWith(path, "/v1/admin/policies/")) {
+    std::string name = path.substr(19);
+    if (!ValidName(name)) return ApiError{400, "malformed", "policy names are 1-64 of [A-Za-z0-9._-]"};
+    if (r.method == "GET") {
+      auto text = store_->GetPolicy(name);
+      if (!text.ok()) return ApiError{500, "store", text.detail()};
+      if (!*text) return ApiError{404, "unknown_policy", "no policy named \"" + name + "\""};
+      return nlohmann::json::parse(**text);
+    }
+    if (r.method == "PUT") {
+      auto doc = ParsePolicyDoc(r.body);
+      if (!doc.ok()) return ApiError{400, "invalid_policy", doc.detail()};
+      auto st = store_->PutPolicy(name, doc->json, now);
+      if (!st.ok()) return ApiError{500, "store", st.detail()};
+      const std::string digest = HexEncode(crypto::Sha256(
+          ByteSpan(reinterpret_cast<const uint8_t*>(doc->json.data()), doc->json.size())));
+      Audit("admin", {{"action", "policy_set"}, {"name", name}, {"sha256", digest}});
+      return nlohmann::json{{"name", name}, {"sha256", digest}};
+    }
+    if (r.method == "DELETE") {
+      auto gone = store_->DeletePolicy(name);
+      if (!gone.ok()) return ApiError{500, "store", gone.detail()};
+      if (!*gone) return ApiError{404, "unknown_policy", "no policy named \"" + name + "\""};
+      Audit("admin", {{"action", "policy_delete"}, {"name", name}});
+      return nlohmann::json{{"deleted", name}};
+    }
+  }
+  if (path == "/v1/admin/keys" && r.method == "GET") {
+    auto rows = store_->ListModelKeys();
+    if (!rows.ok()) return ApiError{500, "store", rows.detail()};
+    nlohmann::json keys = nlohmann::json::array();
+    for (const auto& k : *rows) {
+      keys.push_back({{"key_id", k.key_id}, {"created", k.created},
+                      {"release_policy", nlohmann::json::parse(k.release_policy, nullptr, false)}});
+    }
+    return nlohmann::json{{"keys", keys}};
+  }
+  if (path == "/v1/admin/keys" && r.method == "POST") {
+    auto j = body();
+    if (!j || !j->is_object()) return bad_json;
+    const std::string key_id = j->value("key_id", "");
+    if (!ValidName(key_id)) return ApiError{400, "malformed", "key_id: 1-64 of [A-Za-z0-9._-]"};
+    if (!j->contains("key") || !(*j)["key"].is_string()) {
+      return ApiError{400, "malformed", "key: 64 hex characters required"};
+    }
+    std::string& hex = (*j)["key"].get_ref<std::string&>();
+    auto key = HexDecode(hex);
+    SecureZero(hex.data(), hex.size());
+    if (!key.ok() || key->size() != 32) return ApiError{400, "malformed", "key: 64 hex characters required"};
+    SecretBytes secret(*key);
+    SecureZero(key->data(), key->size());
+    auto rp = ParseReleasePolicy(j->value("release_policy", nlohmann::json()));
+    if (!rp.ok()) return ApiError{400, "invalid_release_policy", rp.detail()};
+    auto st = store_->PutModelKey({key_id, box_.Seal("model-key:" + key_id, secret.span()), rp->ToJson().dump(), now});
+    if (!st.ok()) {
+      return st.code() == Errc::kInvalidArgument ? ApiError{409, "key_exists", st.detail()}
+                                                 : ApiError{500, "store", st.detail()};
+    }
+    Audit("admin", {{"action", "key_register"}, {"key_id", key_id}, {"release_policy", rp->ToJson()}});
+    return nlohmann::json{{"key_id", key_id}, {"release_policy", rp->ToJson()}};
+  }
+  if (StartsWith(path, "/v1/admin/keys/") && r.method == "PUT" &&
+      path.size() > 15 + 15 && path.substr(path.size() - 15) == "/release-policy") {
+    std::string key_id = path.substr(15, path.size() - 15 - 15);
+    auto j = body();
+    if (!j) return bad_json;
+    auto rp = ParseReleasePolicy(*j);
+    if (!rp.ok()) return ApiError{400, "invalid_release_policy", rp.detail()};
+    auto st = store_->SetReleasePolicy(key_id, rp->ToJson().dump());
+    if (!st.ok()) {
+      return st.code() == Errc::kNotFound ? ApiError{404, "unknown_key", st.detail()}
+                                          : ApiError{500, "store", st.detail()};
+    }
+    Audit("admin", {{"action", "release_policy_set"}, {"key_id", key_id}, {"release_policy", rp->ToJson()}});
+    return nlohmann::json{{"key_id", key_id}, {"release_policy", rp->ToJson()}};
+  }
+  if (path == "/v1/admin/signing-keys/rotate" && r.method == "POST") {
+    const std::string previous = keys_->active_kid();
+    auto kid = keys_->Rotate(now);
+    if (!kid.ok()) return ApiError{500, "rotate", kid.detail()};
+    (void)keys_->Prune(now);
+    Audit("admin", {{"action", "signing_key_rotate"}, {"kid", *kid}, {"previous", previous}});
+    return nlohmann::json{{"kid", *kid}, {"previous", previous}};
+  }
+  if (path == "/v1/admin/audit" && r.method == "GET") {
+    const uint64_t from = ParseCount(Query(r.target, "from"), 1, UINT64_MAX / 2);
+    const uint64_t limit = ParseCount(Query(r.target, "limit"), 1000, 10000);
+    auto entries = store_->ReadAudit(from, limit);
+    if (!entries.ok()) return ApiError{500, "store", entries.detail()};
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& e : *entries) {
+      list.push_back({{"seq", e.seq}, {"time", e.time}, {"kind", e.kind}, {"body", e.body},
+                      {"prev_hash", HexEncode(e.prev_hash)}, {"hash", HexEncode(e.hash)}});
+    }
+    return nlohmann::json{{"entries", list}};
+  }
+  return ApiError{404, "not_found", r.method + " " + path.substr(0, 128) + " is not an admin route"};
+}
+
+}  // namespace cllm::trust

@@ -1,0 +1,119 @@
+#include "trust/signing_keys.h"
+
+#include <mutex>
+
+#include "trust/jose.h"
+
+namespace cllm::trust {
+namespace {
+
+std::string Label(const std::string& kid) { return "signing-key:" + kid; }
+
+}  // namespace
+
+Result<SigningKeys::Key> SigningKeys::Create(int64_t now) {
+  auto priv = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256);
+  if (!priv.ok()) return MakeError(Errc::kCrypto, "signing key: " + priv.detail());
+  Key k;
+  k.public_jwk = PublicJwk(priv->public_key());
+  k.kid = JwkThumbprint(k.public_jwk);
+  k.public_jwk["kid"] = k.kid;
+  k.public_jwk["use"] = "sig";
+  k.public_jwk["alg"] = "ES256";
+  SecretBytes pkcs8 = priv->ToPkcs8Der();
+  CLLM_RETURN_IF_ERROR(store_.AddSigningKey({k.kid, box_.Seal(Label(k.kid), pkcs8.span()), now, std::nullopt}));
+  k.key = std::make_shared<const crypto::PrivateKey>(std::move(priv).value());
+  return k;
+}
+
+Result<std::unique_ptr<SigningKeys>> SigningKeys::Load(Store& store, const SecretBox& box, int64_t now,
+                                                       std::chrono::seconds overlap) {
+  std::unique_ptr<SigningKeys> self(new SigningKeys(store, box, overlap));
+  CLLM_ASSIGN_OR_RETURN(auto rows, store.SigningKeys());
+  for (const auto& row : rows) {
+    if (row.retired && *row.retired + overlap.count() < now) {
+      CLLM_RETURN_IF_ERROR(store.DeleteSigningKey(row.kid));
+      continue;
+    }
+    CLLM_ASSIGN_OR_RETURN(SecretBytes pkcs8, box.Open(Label(row.kid), row.sealed_pkcs8));
+    auto priv = crypto::PrivateKey::FromPkcs8Der(pkcs8.span());
+    if (!priv.ok()) return MakeError(Errc::kCrypto, "signing key " + row.kid + ": " + priv.detail());
+    Key k;
+    k.kid = row.kid;
+    k.public_jwk = PublicJwk(priv->public_key());
+    k.public_jwk["kid"] = k.kid;
+    k.public_jwk["use"] = "sig";
+    k.public_jwk["alg"] = "ES256";
+    k.retired = row.retired;
+    k.key = std::make_shared<const crypto::PrivateKey>(std::move(priv).value());
+    self->keys_.push_back(std::move(k));
+  }
+  // Exactly one active key, the newest: an interrupted rotation (new key
+  // stored, old one not yet retired) is finished here.
+  bool have_active = false;
+  for (auto it = self->keys_.rbegin(); it != self->keys_.rend(); ++it) {
+    if (it->retired) continue;
+    if (!have_active && it == self->keys_.rbegin()) {
+      have_active = true;
+      continue;
+    }
+    it->retired = now;
+    CLLM_RETURN_IF_ERROR(store.RetireSigningKey(it->kid, now));
+  }
+  if (!have_active) {
+    CLLM_ASSIGN_OR_RETURN(Key k, self->Create(now));
+    self->keys_.push_back(std::move(k));
+  }
+  return self;
+}
+
+Result<std::string> SigningKeys::SignJwt(const nlohmann::json& claims) const {
+  std::shared_ptr<const crypto::PrivateKey> key;
+  std::string kid;
+  {
+    std::shared_lock lock(mu_);
+    key = keys_.back().key;
+    kid = keys_.back().kid;
+  }
+  auto jwt = trust::SignJwt(*key, kid, claims);
+  if (!jwt.ok()) return MakeError(Errc::kCrypto, std::string("token signing: ") + jwt.detail());
+  return std::move(jwt).value();
+}
+
+nlohmann::json SigningKeys::Jwks() const {
+  std::shared_lock lock(mu_);
+  nlohmann::json keys = nlohmann::json::array();
+  for (auto it = keys_.rbegin(); it != keys_.rend(); ++it) keys.push_back(it->public_jwk);
+  return {{"keys", keys}};
+}
+
+std::string SigningKeys::active_kid() const {
+  std::shared_lock lock(mu_);
+  return keys_.back().kid;
+}
+
+Result<std::string> SigningKeys::Rotate(int64_t now) {
+  std::unique_lock lock(mu_);
+  CLLM_ASSIGN_OR_RETURN(Key k, Create(now));
+  CLLM_RETURN_IF_ERROR(store_.RetireSigningKey(keys_.back().kid, now));
+  keys_.back().retired = now;
+  keys_.push_back(std::move(k));
+  return keys_.back().kid;
+}
+
+Result<int> SigningKeys::Prune(int64_t now) {
+  std::unique_lock lock(mu_);
+  int dropped = 0;
+  for (auto it = keys_.begin(); it != keys_.end();) {
+    if (it->retired && *it->retired + overlap_.count() < now) {
+      CLLM_RETURN_IF_ERROR(store_.DeleteSigningKey(it->kid));
+      it = keys_.erase(it);
+      ++dropped;
+    } else {
+      ++it;
+    }
+  }
+  return dropped;
+}
+
+}  // namespace cllm::trust
