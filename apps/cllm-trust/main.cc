@@ -106,7 +106,7 @@ int Init(const Paths& p, const std::string& master_key_file) {
 }
 
 int Serve(const Paths& p, const std::string& master_key_file, const std::string& listen, const std::string& ready_file,
-          int token_lifetime, int max_connections, const std::string& issuer) {
+          int token_lifetime, int max_connections, const std::string& issuer, bool sync_full) {
   std::string host;
   uint16_t port = 0;
   if (!ParseHostPort(listen, &host, &port)) return Fail("--listen must be HOST:PORT, got \"" + listen + "\"");
@@ -114,7 +114,7 @@ int Serve(const Paths& p, const std::string& master_key_file, const std::string&
                                      p.dir.string() + "` first");
   auto box = LoadBox(p, master_key_file);
   if (!box.ok()) return Fail(box.detail());
-  auto store = trust::Store::Open(p.db);
+  auto store = trust::Store::Open(p.db, sync_full);
   if (!store.ok()) return Fail(store.detail());
   auto sealed = (*store)->GetMeta("tls_key_sealed");
   auto cert_pem = (*store)->GetMeta("tls_cert_pem");
@@ -165,6 +165,7 @@ int main(int argc, char** argv) {
   std::string state_dir, master_key_file, listen = "127.0.0.1:8600", ready_file, log_level = "info",
                                           issuer = "cllm-trust";
   int token_lifetime = 300, max_connections = 2048;
+  bool sync_full = false;
   auto* init = app.add_subcommand("init", "Create the store, master key, TLS certificate and admin token");
   auto* serve = app.add_subcommand("serve", "Serve the attestation, token and key-release API over HTTPS");
   for (CLI::App* c : {init, serve}) {
@@ -181,6 +182,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 16384))
       ->capture_default_str();
   serve->add_option("--issuer", issuer, "The tokens' iss claim")->capture_default_str();
+  serve->add_flag("--sync-full", sync_full, "fsync every store commit (survives power loss; slower)");
   serve->add_option("--log-level", log_level, "trace, debug, info, warn, error");
   CLI11_PARSE(app, argc, argv);
   auto level = log::ParseLevel(log_level);
@@ -188,5 +190,5 @@ int main(int argc, char** argv) {
   log::Init(*level);
   Paths paths{fs::path(state_dir)};
   if (init->parsed()) return Init(paths, master_key_file);
-  return Serve(paths, master_key_file, listen, ready_file, token_lifetime, max_connections, issuer);
+  return Serve(paths, master_key_file, listen, ready_file, token_lifetime, max_connections, issuer, sync_full);
 }

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <thread>
 
+#include "apps/cllm/bench_stats.h"
 #include "apps/cllm/command.h"
 #include "apps/cllm/remote_common.h"
 
@@ -41,24 +42,6 @@ struct Args {
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-struct Percentiles {
-  double p50 = 0, p90 = 0, p99 = 0, mean = 0;
-  size_t n = 0;
-};
-Percentiles Summarize(std::vector<double> v) {
-  Percentiles p;
-  p.n = v.size();
-  if (v.empty()) return p;
-  std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<size_t>(std::ceil(q * v.size())) - 1)]; };
-  p.p50 = at(0.50);
-  p.p90 = at(0.90);
-  p.p99 = at(0.99);
-  double sum = 0;
-  for (double x : v) sum += x;
-  p.mean = sum / static_cast<double>(v.size());
-  return p;
-}
 json ToJson(const Percentiles& p) { return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"mean", p.mean}, {"n", p.n}}; }
 
 // A prompt of roughly `len` tokens for a story model: repeated common words.

@@ -14,6 +14,7 @@
 #include "apps/cllm/command.h"
 #include "apps/cllm/remote_common.h"
 #include "base/encoding.h"
+#include "trust/trust_client.h"
 
 namespace cllm::app {
 namespace {
@@ -24,6 +25,9 @@ struct RemoteArgs {
   std::string url;
   std::string policy;
   bool json = false;
+  // token mode: accept the server on its cllm-trust token
+  bool via_token = false;
+  std::string trust_url, trust_ca;
   // chat
   std::string api_key;
   std::string model;
@@ -46,8 +50,64 @@ json ServerJson(const channel::VerifiedServer& s) {
           {"tls_key_sha256", HexEncode(s.spki_sha256)}};
 }
 
+// What the client established about the server, either way.
+struct ServerView {
+  std::string platform, model_name, model_digest, binary_digest;
+  bool simulated = true;
+};
+
+// ConnectViaToken verifies the server on its cllm-trust token: JWKS from
+// the pinned service, then the token check in the handshake.
+OrExit<trust::TokenConnection> ConnectWithToken(const RemoteArgs& a, const attestation::Policy& policy,
+                                                const client::Url& url) {
+  if (a.trust_url.empty() || a.trust_ca.empty()) {
+    return ExitWith(Fail("--via-token needs --trust URL and --trust-ca FILE (the cllm-trust you rely on)", 2));
+  }
+  auto ep = trust::LoadTrustEndpoint(a.trust_url, a.trust_ca);
+  if (!ep.ok()) return ExitWith(Fail(ep.detail(), 2));
+  auto jwks = trust::FetchJwks(*ep);
+  if (!jwks.ok()) return ExitWith(Fail("cllm-trust JWKS: " + jwks.detail(), 2));
+  auto tc = trust::ConnectViaToken(url, *jwks, policy);
+  if (!tc.ok()) {
+    return ExitWith(Fail(std::string(client::ClientErrcName(tc.code())) + ": " + tc.detail(),
+                         tc.code() == client::ClientErrc::kAttestation ? 1 : 2));
+  }
+  return std::move(tc).value();
+}
+
+ServerView ViewOf(const trust::TokenVerifiedServer& s) {
+  return {s.claims.value("tee", ""), s.payload.model_name, HexEncode(s.payload.model_digest),
+          HexEncode(s.payload.binary_digest), s.claims.value("simulated", true)};
+}
+
+int AttestViaToken(const RemoteArgs& a, const attestation::Policy& policy, const client::Url& url) {
+  CLLM_ASSIGN_OR_EXIT(auto tc, ConnectWithToken(a, policy, url));
+  const json& c = tc.server.claims;
+  if (a.json) {
+    std::printf("%s\n", json{{"url", a.url}, {"verdict", "ok"}, {"mode", "token"}, {"tls", tc.conn->TlsDescription()},
+                             {"token_claims", c}}.dump(2).c_str());
+    return 0;
+  }
+  std::printf("server: %s (%s)\n", a.url.c_str(), tc.conn->TlsDescription().c_str());
+  std::printf("  ✓ cllm-trust token verified (issuer %s, key %s) and bound to the TLS key%s\n",
+              c.value("iss", "").c_str(), a.trust_url.c_str(), c.value("simulated", true) ? " [SIMULATED TEE]" : "");
+  std::printf("\n  platform       %s%s\n", c.value("tee", "").c_str(), c.value("simulated", true) ? " (SIMULATED)" : "");
+  std::printf("  measurement    %s\n  tcb_status     %s\n", c.value("measurement", "").c_str(),
+              c.value("tcb_status", "").c_str());
+  std::printf("  binary digest  %s\n  model          %s\n  model digest   %s\n", c.value("binary_digest", "").c_str(),
+              c.value("model_name", "").c_str(), c.value("model_digest", "").c_str());
+  std::printf("  token          %s, policy %s, expires at %lld\n", c.value("jti", "").c_str(),
+              c.value("policy", "").c_str(), static_cast<long long>(c.value("exp", int64_t{0})));
+  std::printf("\nverdict: OK via cllm-trust token%s\n", c.value("simulated", true) ? " (SIMULATED TEE)" : "");
+  return 0;
+}
+
 int AttestServer(const RemoteArgs& a) {
   CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy));
+  if (a.via_token) {
+    CLLM_ASSIGN_OR_EXIT(auto u, ParseServerUrl(a.url));
+    return AttestViaToken(a, policy, u);
+  }
   CLLM_ASSIGN_OR_EXIT(auto url, ParseServerUrl(a.url));
   auto conn = client::Connect(url, policy);
   json out = {{"url", a.url}};
@@ -138,21 +198,31 @@ int Chat(RemoteArgs a) {
   }
   CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy));
   CLLM_ASSIGN_OR_EXIT(auto url, ParseServerUrl(a.url));
-  auto conn = client::Connect(url, policy);
-  if (!conn.ok()) return Fail(std::string(client::ClientErrcName(conn.code())) + ": " + conn.detail(),
-                              conn.code() == client::ClientErrc::kAttestation ? 1 : 2);
-  const auto& s = *(*conn)->server();
-  std::fprintf(stderr, "connected to %s — %s%s, model %s (digest %s…), binary %s…\n", a.url.c_str(),
-               attestation::PlatformName(s.claims.platform()),
-               s.claims.simulated() ? " [SIMULATED TEE]" : " TEE verified", s.payload.model_name.c_str(),
-               HexEncode(s.payload.model_digest).substr(0, 16).c_str(),
-               HexEncode(s.payload.binary_digest).substr(0, 16).c_str());
-  std::string model = a.model.empty() ? s.payload.model_name : a.model;
+  std::unique_ptr<client::Connection> conn;
+  ServerView v;
+  if (a.via_token) {
+    CLLM_ASSIGN_OR_EXIT(auto tc, ConnectWithToken(a, policy, url));
+    conn = std::move(tc.conn);
+    v = ViewOf(tc.server);
+  } else {
+    auto c = client::Connect(url, policy);
+    if (!c.ok()) return Fail(std::string(client::ClientErrcName(c.code())) + ": " + c.detail(),
+                             c.code() == client::ClientErrc::kAttestation ? 1 : 2);
+    conn = std::move(c).value();
+    const auto& s = *conn->server();
+    v = {attestation::PlatformName(s.claims.platform()), s.payload.model_name, HexEncode(s.payload.model_digest),
+         HexEncode(s.payload.binary_digest), s.claims.simulated()};
+  }
+  std::fprintf(stderr, "connected to %s — %s%s, model %s (digest %s…), binary %s…%s\n", a.url.c_str(),
+               v.platform.c_str(), v.simulated ? " [SIMULATED TEE]" : " TEE verified", v.model_name.c_str(),
+               v.model_digest.substr(0, 16).c_str(), v.binary_digest.substr(0, 16).c_str(),
+               a.via_token ? " (via cllm-trust token)" : "");
+  std::string model = a.model.empty() ? v.model_name : a.model;
   json messages = json::array();
   if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
   if (!a.prompt.empty()) {  // one-shot
     messages.push_back({{"role", "user"}, {"content", a.prompt}});
-    auto reply = StreamChat(**conn, a, messages, model);
+    auto reply = StreamChat(*conn, a, messages, model);
     return reply.ok() ? 0 : reply.exit_code();
   }
   const bool tty = ::isatty(STDIN_FILENO);
@@ -163,7 +233,7 @@ int Chat(RemoteArgs a) {
     if (!std::getline(std::cin, line) || (tty && line.empty())) break;
     if (line.empty()) continue;
     messages.push_back({{"role", "user"}, {"content", line}});
-    auto reply = StreamChat(**conn, a, messages, model);
+    auto reply = StreamChat(*conn, a, messages, model);
     if (!reply.ok()) return reply.exit_code();
     messages.push_back({{"role", "assistant"}, {"content", *reply}});
   }
@@ -177,6 +247,10 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   attest->add_option("url", attest_args.url, "https://HOST:PORT of a cllm server to verify and explain");
   attest->add_option("--policy", attest_args.policy, "Client policy JSON (default: hardware TEEs only, no sim)");
   attest->add_flag("--json", attest_args.json, "Print one JSON object");
+  attest->add_flag("--via-token", attest_args.via_token,
+                   "Accept the server on its cllm-trust token (needs --trust, --trust-ca) instead of local evidence");
+  attest->add_option("--trust", attest_args.trust_url, "cllm-trust URL whose tokens you accept");
+  attest->add_option("--trust-ca", attest_args.trust_ca, "cllm-trust's certificate (pinned)");
   attest->callback([&ctx, attest] {
     if (!attest->get_subcommands().empty()) return;
     if (attest_args.url.empty()) {
@@ -197,6 +271,10 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   chat->add_option("-n,--max-tokens", chat_args.max_tokens, "Reply length limit")->check(CLI::Range(1, 32768));
   chat->add_option("--temperature", chat_args.temperature, "Sampling temperature (0: greedy)")
       ->check(CLI::Range(0.0, 2.0));
+  chat->add_flag("--via-token", chat_args.via_token,
+                 "Accept the server on its cllm-trust token (needs --trust, --trust-ca) instead of local evidence");
+  chat->add_option("--trust", chat_args.trust_url, "cllm-trust URL whose tokens you accept");
+  chat->add_option("--trust-ca", chat_args.trust_ca, "cllm-trust's certificate (pinned)");
   chat->callback([&ctx] { ctx.exit_code = Chat(chat_args); });
 }
 

@@ -237,14 +237,27 @@ ClientResult<std::unique_ptr<Connection>> Connect(const Url& url, const attestat
   return c;
 }
 
-ClientResult<std::unique_ptr<Connection>> ConnectPinned(const Url& url, const crypto::Certificate& pinned) {
-  if (!url.tls) return MakeError(ClientErrc::kBadUrl, "a pinned TLS connection needs https://");
+ClientResult<std::unique_ptr<Connection>> ConnectWithVerifier(const Url& url, crypto::PeerVerifier verifier) {
+  if (!url.tls) return MakeError(ClientErrc::kBadUrl, "a verified TLS connection needs https://");
   CLLM_ASSIGN_OR_RETURN(int fd, TcpConnect(url));
   std::unique_ptr<Connection> c(new Connection());
   c->url_ = url;
   c->fd_ = fd;
+  auto ctx = crypto::TlsContext::Client(std::move(verifier), std::nullopt);
+  if (!ctx.ok()) return MakeError(ClientErrc::kTls, ctx.detail());
+  auto session = crypto::TlsSession::Handshake(*ctx, fd, url.host);
+  if (!session.ok()) return MakeError(ClientErrc::kTls, "TLS handshake with " + url.host + " failed: " + session.detail());
+  c->session_ = std::move(session).value();
+  if (!c->session_->PeerChain().empty()) {
+    auto key = c->session_->PeerChain().front().GetPublicKey();
+    if (key.ok()) c->peer_spki_ = key->ToSpkiDer();
+  }
+  return c;
+}
+
+ClientResult<std::unique_ptr<Connection>> ConnectPinned(const Url& url, const crypto::Certificate& pinned) {
   const Bytes want = pinned.Der();
-  auto verifier = [want](const std::vector<crypto::Certificate>& chain) -> crypto::CryptoStatus {
+  return ConnectWithVerifier(url, [want](const std::vector<crypto::Certificate>& chain) -> crypto::CryptoStatus {
     if (chain.empty() || !ConstantTimeEqual(chain.front().Der(), want)) {
       return MakeError(crypto::CryptoErrc::kChainInvalid, "the service's certificate is not the pinned one");
     }
@@ -252,13 +265,7 @@ ClientResult<std::unique_ptr<Connection>> ConnectPinned(const Url& url, const cr
     if (now < chain.front().NotBefore()) return MakeError(crypto::CryptoErrc::kNotYetValid, "pinned certificate");
     if (now > chain.front().NotAfter()) return MakeError(crypto::CryptoErrc::kExpired, "pinned certificate expired");
     return OkStatus();
-  };
-  auto ctx = crypto::TlsContext::Client(verifier, std::nullopt);
-  if (!ctx.ok()) return MakeError(ClientErrc::kTls, ctx.detail());
-  auto session = crypto::TlsSession::Handshake(*ctx, fd, url.host);
-  if (!session.ok()) return MakeError(ClientErrc::kTls, "TLS handshake with " + url.host + " failed: " + session.detail());
-  c->session_ = std::move(session).value();
-  return c;
+  });
 }
 
 ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url& url) {

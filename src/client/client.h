@@ -74,7 +74,7 @@ class Connection {
   friend ClientResult<std::unique_ptr<Connection>> Connect(const Url&, const attestation::Policy&,
                                                            const crypto::TlsIdentity*);
   friend ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url&);
-  friend ClientResult<std::unique_ptr<Connection>> ConnectPinned(const Url&, const crypto::Certificate&);
+  friend ClientResult<std::unique_ptr<Connection>> ConnectWithVerifier(const Url&, crypto::PeerVerifier);
   friend ClientResult<channel::VerifiedServer> FetchAttestation(Connection&, const attestation::Policy&);
   Connection() = default;
   bool Send(std::string_view bytes);
@@ -98,6 +98,10 @@ class Connection {
 // validity) and nothing else: no system CA store, no hostname matching.
 [[nodiscard]] ClientResult<std::unique_ptr<Connection>> ConnectPinned(const Url& url,
                                                                       const crypto::Certificate& pinned);
+// ConnectWithVerifier opens TLS 1.3 with a caller's peer verifier (e.g.
+// trust/token_verifier.h); a refusal is kTls carrying the verifier's detail.
+[[nodiscard]] ClientResult<std::unique_ptr<Connection>> ConnectWithVerifier(const Url& url,
+                                                                            crypto::PeerVerifier verifier);
 // ConnectPlain is for the server's unattested debug listener (http://).
 [[nodiscard]] ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url& url);
 

@@ -129,10 +129,18 @@ Reply TrustService::Attest(const nlohmann::json& req) {
     const Bytes evidence_bytes = std::move(evidence).value();
     attestation::EvidenceInput in;
     in.evidence = evidence_bytes;
-    if (auto e = StringField(req, "endorsements", 4 << 20)) {
-      auto certs = Base64Decode(*e);
-      if (!certs.ok()) return refused(Bad("malformed", "endorsements: not base64"));
-      in.cert_files.push_back(std::move(certs).value());
+    // "endorsements": certificate files (VCEK, chains), base64, one or a list.
+    if (auto it = req.find("endorsements"); it != req.end()) {
+      const nlohmann::json list = it->is_array() ? *it : nlohmann::json::array({*it});
+      if (list.size() > 16) return refused(Bad("malformed", "endorsements: at most 16 files"));
+      for (const auto& e : list) {
+        if (!e.is_string() || e.get_ref<const std::string&>().size() > (4u << 20)) {
+          return refused(Bad("malformed", "endorsements: base64 strings expected"));
+        }
+        auto certs = Base64Decode(e.get<std::string>());
+        if (!certs.ok()) return refused(Bad("malformed", "endorsements: not base64"));
+        in.cert_files.push_back(std::move(certs).value());
+      }
     }
     if (auto c = StringField(req, "collateral", 4 << 20)) {
       auto col = Base64Decode(*c);

@@ -87,7 +87,7 @@ Status<> Done(sqlite3* db, Stmt& s, const char* what) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path) {
+Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path, bool full_sync) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                            nullptr);
@@ -98,7 +98,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path) {
   }
   std::unique_ptr<Store> store(new Store(db));
   sqlite3_busy_timeout(db, 5000);
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", full_sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                             "PRAGMA foreign_keys=ON"}) {
     CLLM_RETURN_IF_ERROR(store->Exec(pragma));
   }
   CLLM_RETURN_IF_ERROR(store->Exec(kSchema));

@@ -9,8 +9,11 @@
 // Concurrency: one connection guarded by a mutex. Every call is one short
 // statement or transaction (microseconds); evidence verification and token
 // signing happen outside, so many attestations proceed in parallel and only
-// their bookkeeping is serialised. Durability: synchronous=FULL, so an
-// acknowledged change survives a crash or restart.
+// their bookkeeping is serialised. Durability: WAL with synchronous=NORMAL
+// by default — an acknowledged change survives a crash or restart of the
+// service; a power loss may roll back the last transactions (a nonce or an
+// audit entry of that instant). `full_sync` (cllm-trust serve --sync-full)
+// fsyncs every commit instead, at a few milliseconds each.
 #pragma once
 
 #include <cstdint>
@@ -47,7 +50,7 @@ enum class NonceState { kOk, kUnknown, kExpired };
 
 class Store {
  public:
-  static Result<std::unique_ptr<Store>> Open(const std::filesystem::path& path);
+  static Result<std::unique_ptr<Store>> Open(const std::filesystem::path& path, bool full_sync = false);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;

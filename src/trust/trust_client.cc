@@ -50,6 +50,27 @@ std::string ErrorOf(const TrustReply& r) {
          std::to_string(r.status) + ")";
 }
 
+ClientResult<nlohmann::json> FetchJwks(const TrustEndpoint& ep) {
+  CLLM_ASSIGN_OR_RETURN(TrustReply r, TrustCallOnce(ep, "GET", "/.well-known/jwks.json"));
+  if (r.status != 200 || !r.body.contains("keys")) return MakeError(ClientErrc::kHttp, "JWKS: " + ErrorOf(r));
+  return r.body;
+}
+
+ClientResult<TokenConnection> ConnectViaToken(const client::Url& url, const nlohmann::json& jwks,
+                                              const attestation::Policy& policy) {
+  auto verdict = std::make_shared<TokenVerdict>();
+  auto conn = client::ConnectWithVerifier(url, MakeTokenVerifier(jwks, policy, verdict));
+  std::lock_guard<std::mutex> lock(verdict->mu);
+  if (!conn.ok()) {
+    if (verdict->error) {
+      return MakeError(ClientErrc::kAttestation,
+                       std::string(channel::ChannelErrcName(verdict->error->code)) + ": " + verdict->error->detail);
+    }
+    return conn.error();
+  }
+  return TokenConnection{std::move(conn).value(), std::move(*verdict->server)};
+}
+
 ClientResult<Token> ObtainToken(client::Connection& c, channel::RaTlsIssuer& issuer, const crypto::PrivateKey& node_key,
                                 const std::string& policy_name) {
   CLLM_ASSIGN_OR_RETURN(TrustReply ch, TrustCall(c, "POST", "/v1/challenge", nlohmann::json::object()));

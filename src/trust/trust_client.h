@@ -17,6 +17,7 @@
 #include "client/client.h"
 #include "crypto/keys.h"
 #include "crypto/x509.h"
+#include "trust/token_verifier.h"
 
 namespace cllm::trust {
 
@@ -42,6 +43,19 @@ client::ClientResult<TrustReply> TrustCallOnce(const TrustEndpoint& ep, const st
                                                const std::string& bearer = "");
 // ErrorOf renders a non-2xx reply as "code: message (HTTP n)".
 std::string ErrorOf(const TrustReply& r);
+
+// FetchJwks gets the service's token verification keys.
+client::ClientResult<nlohmann::json> FetchJwks(const TrustEndpoint& ep);
+
+// ConnectViaToken connects to a cllm server and accepts it on its
+// cllm-trust token (token_verifier.h) instead of local evidence
+// verification; kAttestation carries the typed reason on refusal.
+struct TokenConnection {
+  std::unique_ptr<client::Connection> conn;
+  TokenVerifiedServer server;
+};
+client::ClientResult<TokenConnection> ConnectViaToken(const client::Url& url, const nlohmann::json& jwks,
+                                                      const attestation::Policy& policy);
 
 struct Token {
   std::string jwt;
