@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # run.sh — THE main command (README): installs what is missing, builds, and
-# runs the main job: an end-to-end attested chat on the simulated TEE.
+# runs the main job: the whole confidential-inference flow on the simulated TEE.
 #
-#   1. build; crypto self-check
-#   2. start cllm-server with a model on the SIMULATED TEE (RA-TLS listener)
-#   3. show that the default client policy refuses it (sim is not hardware)
-#   4. verify it with a policy that pins the sim platform key, the model digest
-#      and the server binary digest: `cllm attest https://…`
-#   5. chat with it through the attested channel: `cllm chat https://…`
-#   6. verify real AMD SEV-SNP hardware evidence offline
-# Everything it creates lives in build/demo/.
+#   1. build; crypto self-check; the simulated TEE's platform key
+#   2. start cllm-trust (attestation service, token issuer, key broker) and
+#      register the reference values: platform key, server binary, model
+#   3. seal the model (AES-256-GCM) with a fresh key that only cllm-trust keeps
+#   4. start cllm-server on the sealed model: it attests to cllm-trust, gets a
+#      token, obtains the model key, unseals the model in locked memory and
+#      serves over RA-TLS with the token in its certificate
+#   5. the default client policy refuses it (sim is not hardware); a pinned
+#      policy verifies the evidence locally; the token path verifies it via
+#      cllm-trust
+#   6. chat through the attested channel
+#   7. check cllm-trust's audit log; verify real AMD SEV-SNP evidence offline
+# Everything it creates lives in build/demo/ (server log: build/demo/server.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -33,30 +38,31 @@ if [ ! -f "$model" ]; then
 fi
 
 demo=build/demo
-mkdir -p "$demo"
+rm -rf "$demo" && mkdir -p "$demo"
+trust_bin=build/bin/cllm-trust
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
+wait_ready() {  # wait_ready FILE NAME
+  for _ in $(seq 150); do [ -s "$1" ] && return 0; sleep 0.1; done
+  echo "$2 did not start" >&2; exit 1
+}
+field() { sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p" "$1"; }
+
 echo; echo "== 1. the simulated TEE's platform key (development only; a real CVM has hardware keys)"
-[ -f "$demo/sim-platform.key" ] || $cllm attest sim-keygen -o "$demo/sim-platform.key" >/dev/null
+$cllm attest sim-keygen -o "$demo/sim-platform.key" >/dev/null
 echo "   $demo/sim-platform.key (+ .pub)"
 
-# One API key for the demo user; the server's file keeps only its SHA-256.
-rm -f "$demo/api-keys.json"
-api_key=$($cllm apikey add --user demo --keys-file "$demo/api-keys.json" 2>/dev/null)
+echo; echo "== 2. cllm-trust: attestation service, token issuer, key broker"
+$trust_bin init --state-dir "$demo/trust" | sed 's/^/   /'
+$trust_bin serve --state-dir "$demo/trust" --listen 127.0.0.1:0 --ready-file "$demo/trust.ready" --log-level warn &
+pids+=($!)
+wait_ready "$demo/trust.ready" cllm-trust
+export CLLM_TRUST_URL="https://127.0.0.1:$(field "$demo/trust.ready" port)"
+export CLLM_TRUST_CA="$demo/trust/trust-ca.pem" CLLM_TRUST_ADMIN_TOKEN_FILE="$demo/trust/admin.token"
+echo "   $CLLM_TRUST_URL"
 
-echo; echo "== 2. starting cllm-server on the SIMULATED TEE"
-rm -f "$demo/ready.json"
-$server -m "$model" --tee sim --sim-key "$demo/sim-platform.key" --listen 127.0.0.1:0 \
-  --api-keys "$demo/api-keys.json" --ready-file "$demo/ready.json" --log-level warn &
-server_pid=$!
-trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -s "$demo/ready.json" ] && break; sleep 0.1; done
-[ -s "$demo/ready.json" ] || { echo "cllm-server did not start" >&2; exit 1; }
-field() { sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" "$demo/ready.json"; }
-port=$(field port)
-url="https://127.0.0.1:$port"
-echo "   $url  model $(field model_name)"
-
-# The client's policy: what it accepts. Reference values come from what we
-# built and the model file we hold, not from the server.
+# Reference values come from what we built and the model we hold, never from
+# the server: the sim platform key, the server binary, the model digest.
 model_digest=$(sha256sum "$model" | cut -d' ' -f1)
 binary_digest=$(sha256sum "$server" | cut -d' ' -f1)
 pub=$(awk 'BEGIN{ORS="\\n"} {print}' "$demo/sim-platform.key.pub")
@@ -69,17 +75,39 @@ cat >"$demo/policy.json" <<EOF
   "binary_digests": ["$binary_digest"]
 }
 EOF
+echo "   reference values (policy \"default\"):"
+$cllm trust policy set default "$demo/policy.json" | sed 's/^/   /'
 
-echo; echo "== 3. the default client policy refuses a simulated TEE (fail closed)"
+echo; echo "== 3. sealing the model; its key goes to cllm-trust only"
+$cllm model seal "$model" -o "$demo/model.cllm" --register --key-id stories-v1 --allow-simulated | sed 's/^/   /'
+
+# One API key for the demo user; the server's file keeps only its SHA-256.
+api_key=$($cllm apikey add --user demo --keys-file "$demo/api-keys.json" 2>/dev/null)
+
+echo; echo "== 4. cllm-server on the sealed model (SIMULATED TEE): attest → token → key → unseal → serve"
+$server -m "$demo/model.cllm" --tee sim --sim-key "$demo/sim-platform.key" --listen 127.0.0.1:0 \
+  --trust "$CLLM_TRUST_URL" --trust-ca "$CLLM_TRUST_CA" \
+  --api-keys "$demo/api-keys.json" --ready-file "$demo/ready.json" --log-level info 2>"$demo/server.log" &
+pids+=($!)
+wait_ready "$demo/ready.json" cllm-server
+sed 's/^/   server: /' "$demo/server.log"
+url="https://127.0.0.1:$(field "$demo/ready.json" port)"
+echo "   $url  model $(field "$demo/ready.json" model_name)"
+
+echo; echo "== 5a. the default client policy refuses a simulated TEE (fail closed)"
 if $cllm attest "$url"; then echo "unexpected: the default policy accepted a simulated TEE" >&2; exit 1; fi
-
-echo; echo "== 4. verifying the server against $demo/policy.json"
+echo; echo "== 5b. local verification: evidence, binding and digests against $demo/policy.json"
 $cllm attest "$url" --policy "$demo/policy.json"
+echo; echo "== 5c. token verification: the server's cllm-trust token, bound to its TLS key"
+$cllm attest "$url" --policy "$demo/policy.json" --via-token --trust "$CLLM_TRUST_URL" --trust-ca "$CLLM_TRUST_CA"
 
-echo; echo "== 5. attested chat (prompt and reply travel only inside the verified TLS channel)"
+echo; echo "== 6. attested chat (prompt and reply travel only inside the verified TLS channel)"
 CLLM_API_KEY="$api_key" $cllm chat "$url" --policy "$demo/policy.json" -p "Once upon a time" -n 64 --temperature 0
 
-echo; echo "== 6. verifying real AMD SEV-SNP evidence (Genoa, collected from hardware)"
+echo; echo "== 7a. cllm-trust's audit log (hash chain: attestations, key releases, admin changes)"
+$cllm trust audit verify | sed 's/^/   /'
+
+echo; echo "== 7b. verifying real AMD SEV-SNP evidence (Genoa, collected from hardware)"
 snp="$evidence/snp"
 if [ -f "$snp/trustee_genoa_v3_report.bin" ]; then
   # The VCEK is valid 2025-05-27..2032-05-27; verify at a fixed time inside it.
@@ -89,4 +117,4 @@ if [ -f "$snp/trustee_genoa_v3_report.bin" ]; then
 else
   echo "(skipped: SNP samples not found under $snp)"
 fi
-echo; echo "done. Interactive: CLLM_API_KEY=… $cllm chat <url> --policy $demo/policy.json"
+echo; echo "done. Everything is in $demo/ (cllm-trust state in $demo/trust/)."

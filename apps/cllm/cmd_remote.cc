@@ -14,6 +14,7 @@
 #include "apps/cllm/command.h"
 #include "apps/cllm/remote_common.h"
 #include "base/encoding.h"
+#include "base/time.h"
 #include "trust/trust_client.h"
 
 namespace cllm::app {
@@ -89,15 +90,15 @@ int AttestViaToken(const RemoteArgs& a, const attestation::Policy& policy, const
     return 0;
   }
   std::printf("server: %s (%s)\n", a.url.c_str(), tc.conn->TlsDescription().c_str());
-  std::printf("  ✓ cllm-trust token verified (issuer %s, key %s) and bound to the TLS key%s\n",
+  std::printf("  ✓ cllm-trust token verified (issuer %s at %s) and bound to the TLS key%s\n",
               c.value("iss", "").c_str(), a.trust_url.c_str(), c.value("simulated", true) ? " [SIMULATED TEE]" : "");
   std::printf("\n  platform       %s%s\n", c.value("tee", "").c_str(), c.value("simulated", true) ? " (SIMULATED)" : "");
   std::printf("  measurement    %s\n  tcb_status     %s\n", c.value("measurement", "").c_str(),
               c.value("tcb_status", "").c_str());
   std::printf("  binary digest  %s\n  model          %s\n  model digest   %s\n", c.value("binary_digest", "").c_str(),
               c.value("model_name", "").c_str(), c.value("model_digest", "").c_str());
-  std::printf("  token          %s, policy %s, expires at %lld\n", c.value("jti", "").c_str(),
-              c.value("policy", "").c_str(), static_cast<long long>(c.value("exp", int64_t{0})));
+  std::printf("  token          %s, policy %s, expires %s\n", c.value("jti", "").c_str(), c.value("policy", "").c_str(),
+              FormatUtcTime(TimePoint(std::chrono::seconds(c.value("exp", int64_t{0})))).c_str());
   std::printf("\nverdict: OK via cllm-trust token%s\n", c.value("simulated", true) ? " (SIMULATED TEE)" : "");
   return 0;
 }
