@@ -31,30 +31,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Result<SecretBytes> ReadKeyFile(const fs::path& path) {
-  CLLM_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path, 4096));
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
-  auto key = HexDecode(text);
-  SecureZero(text.data(), text.size());
-  if (!key.ok() || key->size() != 32) {
-    return MakeError(Errc::kParse, path.string() + ": a key file holds 64 hex characters (32 bytes)");
-  }
-  SecretBytes out(*key);
-  SecureZero(key->data(), key->size());
-  return out;
-}
+Result<SecretBytes> ReadKeyFile(const fs::path& path) { return ReadHexSecretFile(path, 32); }
 
 int Keygen(const fs::path& out) {
-  // O_EXCL: never overwrite a key that may already protect a sealed model.
-  int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Fail(out.string() + ": " + std::strerror(errno) + " (keygen never overwrites)");
+  // Never overwrite a key that may already protect a sealed model.
   SecretBytes key(32);
   crypto::RandomBytes(key.mutable_span());
   std::string hex = HexEncode(key.span()) + "\n";
-  bool ok = ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size());
+  auto st = WriteNewSecretFile(out, ByteSpan(reinterpret_cast<const uint8_t*>(hex.data()), hex.size()));
   SecureZero(hex.data(), hex.size());
-  ok = (::close(fd) == 0) && ok;
-  if (!ok) return Fail("cannot write " + out.string());
+  if (!st.ok()) return Fail(st.detail() + " (keygen never overwrites)");
   std::printf("wrote a new 256-bit model key to %s (mode 0600)\n", out.c_str());
   return 0;
 }

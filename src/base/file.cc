@@ -62,39 +62,9 @@ Result<std::string> ReadTextFile(const std::filesystem::path& path, uint64_t max
   return std::string(b.begin(), b.end());
 }
 
-Status<> WriteFileAtomic(const std::filesystem::path& path, ByteSpan data, unsigned mode) {
-  std::filesystem::path tmp = path;
-  tmp += ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return OsError("cannot create", tmp, errno);
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return OsError("cannot write", tmp, err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return OsError("cannot flush", tmp, err);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return OsError("cannot rename onto", path, err);
-  }
-  return OkStatus();
-}
-
-Status<> WriteNewSecretFile(const std::filesystem::path& path, ByteSpan data) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return OsError(errno == EEXIST ? "refusing to overwrite existing" : "cannot create", path, errno);
+// WriteAllAndClose writes `data` to `fd`, fsyncs and closes it; on failure
+// it removes `path` (the file being written).
+static Status<> WriteAllAndClose(int fd, const std::filesystem::path& path, ByteSpan data) {
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::write(fd, data.data() + done, data.size() - done);
@@ -113,6 +83,26 @@ Status<> WriteNewSecretFile(const std::filesystem::path& path, ByteSpan data) {
     return OsError("cannot flush", path, err);
   }
   return OkStatus();
+}
+
+Status<> WriteFileAtomic(const std::filesystem::path& path, ByteSpan data, unsigned mode) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return OsError("cannot create", tmp, errno);
+  CLLM_RETURN_IF_ERROR(WriteAllAndClose(fd, tmp, data));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return OsError("cannot rename onto", path, err);
+  }
+  return OkStatus();
+}
+
+Status<> WriteNewSecretFile(const std::filesystem::path& path, ByteSpan data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return OsError(errno == EEXIST ? "refusing to overwrite existing" : "cannot create", path, errno);
+  return WriteAllAndClose(fd, path, data);
 }
 
 Result<SecretBytes> ReadHexSecretFile(const std::filesystem::path& path, size_t size) {

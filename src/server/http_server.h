@@ -31,6 +31,10 @@ struct HttpRequest {
   std::string body;
   bool tls = false;  // arrived over the (RA-)TLS listener
   std::string Header(const std::string& lower_name) const;
+  // Path is the target without its query; Query returns the raw (undecoded)
+  // value of `key` in the query string, "" when absent.
+  std::string Path() const;
+  std::string Query(const std::string& key) const;
 };
 
 // ResponseWriter sends exactly one response: either Send, or BeginStream +

@@ -42,21 +42,6 @@ struct TokenQueue {
   }
 };
 
-std::string Query(const std::string& target, const std::string& key) {
-  auto q = target.find('?');
-  if (q == std::string::npos) return "";
-  std::string rest = target.substr(q + 1);
-  size_t pos = 0;
-  while (pos <= rest.size()) {
-    size_t amp = rest.find('&', pos);
-    std::string kv = rest.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-    if (kv.rfind(key + "=", 0) == 0) return kv.substr(key.size() + 1);
-    if (amp == std::string::npos) break;
-    pos = amp + 1;
-  }
-  return "";
-}
-
 std::string Path(const std::string& target) { return target.substr(0, target.find('?')); }
 
 }  // namespace
@@ -248,7 +233,7 @@ void Service::Attestation(const HttpRequest& req, ResponseWriter& w) {
   if (!issuer || spki.empty()) {
     return SendError(w, MakeError(ApiErrc::kNotFound, "this listener is not attested"));
   }
-  auto nonce = HexDecode(Query(req.target, "nonce"));
+  auto nonce = HexDecode(req.Query("nonce"));
   if (!nonce.ok() || nonce->empty() || nonce->size() > channel::kMaxFreshnessSize) {
     return SendError(w, MakeError(ApiErrc::kBadRequest, "nonce must be 1 to 64 bytes of hex"));
   }

@@ -24,22 +24,6 @@ bool ValidName(const std::string& s) {
 
 bool StartsWith(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
 
-// Query returns the value of `name` in "?a=1&b=2" (no decoding: numbers only).
-std::string Query(const std::string& target, const std::string& name) {
-  auto q = target.find('?');
-  if (q == std::string::npos) return "";
-  std::string rest = target.substr(q + 1);
-  size_t pos = 0;
-  while (pos <= rest.size()) {
-    size_t amp = rest.find('&', pos);
-    std::string kv = rest.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-    if (StartsWith(kv, name + "=")) return kv.substr(name.size() + 1);
-    if (amp == std::string::npos) break;
-    pos = amp + 1;
-  }
-  return "";
-}
-
 uint64_t ParseCount(const std::string& s, uint64_t fallback, uint64_t max) {
   if (s.empty() || s.size() > 19) return fallback;
   uint64_t v = 0;
@@ -111,7 +95,7 @@ Result<std::shared_ptr<const PolicyDoc>> TrustService::LoadPolicyDoc(const std::
 }
 
 void TrustService::Handle(const server::HttpRequest& r, server::ResponseWriter& out) {
-  std::string path = r.target.substr(0, r.target.find('?'));
+  const std::string path = r.Path();
   auto send = [&](const Reply& reply, int ok_status = 200) {
     if (const auto* e = std::get_if<ApiError>(&reply)) {
       out.Send(e->status, "application/json",
@@ -251,8 +235,8 @@ Reply TrustService::Admin(const server::HttpRequest& r, const std::string& path)
     return nlohmann::json{{"kid", *kid}, {"previous", previous}};
   }
   if (path == "/v1/admin/audit" && r.method == "GET") {
-    const uint64_t from = ParseCount(Query(r.target, "from"), 1, UINT64_MAX / 2);
-    const uint64_t limit = ParseCount(Query(r.target, "limit"), 1000, 10000);
+    const uint64_t from = ParseCount(r.Query("from"), 1, UINT64_MAX / 2);
+    const uint64_t limit = ParseCount(r.Query("limit"), 1000, 10000);
     auto entries = store_->ReadAudit(from, limit);
     if (!entries.ok()) return ApiError{500, "store", entries.detail()};
     nlohmann::json list = nlohmann::json::array();
