@@ -100,6 +100,12 @@ Result<NodeIdentity> TrustBoot::Attest(channel::RaTlsIssuer& issuer) {
   return NodeIdentity{std::move(key).value(), std::move(token).value()};
 }
 
+Result<nlohmann::json> TrustBoot::Jwks() {
+  auto j = trust::FetchJwks(ep_);
+  if (!j.ok()) return MakeError(Errc::kIo, "cllm-trust JWKS: " + j.detail());
+  return std::move(j).value();
+}
+
 Result<SecretBytes> TrustBoot::ModelKey(const NodeIdentity& node, const std::string& key_id) {
   auto conn = client::ConnectPinned(ep_.url, ep_.ca);
   if (!conn.ok()) return MakeError(Errc::kIo, "cllm-trust at " + url_ + ": " + conn.detail());

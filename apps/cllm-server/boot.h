@@ -52,6 +52,8 @@ class TrustBoot {
   Result<NodeIdentity> Attest(channel::RaTlsIssuer& issuer);
   // ModelKey asks the broker for `key_id` with the node's token.
   Result<SecretBytes> ModelKey(const NodeIdentity& node, const std::string& key_id);
+  // Jwks fetches cllm-trust's token verification keys.
+  Result<nlohmann::json> Jwks();
   const std::string& url() const { return url_; }
 
  private:

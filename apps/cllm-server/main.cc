@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   std::string model_path, model_name, tee = "auto", sim_key, listen = "127.0.0.1:8443", debug_listen, keys_file,
                               ready_file, log_level = "info", client_policy_file, trust_url, trust_ca,
                               trust_policy = "default", key_id;
+  bool client_via_token = false;
   bool anonymous = false;
   int max_active = 8, max_queued = 64, context = 0, validity_s = 600;
   app.add_option("-m,--model", model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
@@ -67,6 +68,8 @@ int main(int argc, char** argv) {
   app.add_option("--client-policy", client_policy_file,
                  "Mutual RA-TLS: require every client to present evidence satisfying this policy")
       ->check(CLI::ExistingFile);
+  app.add_flag("--client-via-token", client_via_token,
+               "Mutual mode: accept clients on their cllm-trust token (needs --trust) instead of local evidence");
   app.add_option("--trust", trust_url, "cllm-trust URL: attest there, put its token in the certificate, and "
                  "fetch the sealed model's key");
   app.add_option("--trust-ca", trust_ca, "cllm-trust's certificate (its STATE_DIR/trust-ca.pem), pinned")
@@ -156,13 +159,25 @@ int main(int argc, char** argv) {
   if (!identity.ok()) return Fail(std::string(channel::ChannelErrcName(identity.code())) + ": " + identity.detail());
   Bytes spki = identity->cert.GetPublicKey()->ToSpkiDer();
   crypto::PeerVerifier client_verifier;
+  std::shared_ptr<trust::JwksSource> client_jwks;  // refreshed at every certificate renewal
+  if (client_via_token && client_policy_file.empty()) return Fail("--client-via-token needs --client-policy FILE");
   if (!client_policy_file.empty()) {
     auto cp = attestation::LoadPolicy(client_policy_file);
     if (!cp.ok()) return Fail(cp.detail());
     // Each handshake verifies the client's certificate evidence like a client
     // verifies ours; a refused client never gets to send a request.
-    client_verifier = channel::MakePeerVerifier(std::move(cp).value(), std::make_shared<channel::PeerVerdict>());
-    log::info("mutual RA-TLS: clients must present evidence satisfying {}", client_policy_file);
+    if (client_via_token) {
+      if (!trust) return Fail("--client-via-token needs --trust (the cllm-trust whose tokens clients present)");
+      auto jwks = trust->Jwks();
+      if (!jwks.ok()) return Fail(jwks.detail());
+      client_jwks = std::make_shared<trust::JwksSource>(std::move(jwks).value());
+      client_verifier = trust::MakeTokenVerifier(client_jwks, std::move(cp).value(),
+                                                 std::make_shared<trust::TokenVerdict>());
+      log::info("mutual RA-TLS: clients must present a cllm-trust token satisfying {}", client_policy_file);
+    } else {
+      client_verifier = channel::MakePeerVerifier(std::move(cp).value(), std::make_shared<channel::PeerVerdict>());
+      log::info("mutual RA-TLS: clients must present evidence satisfying {}", client_policy_file);
+    }
   }
   auto tls = crypto::TlsContext::Server(*identity, client_verifier);
   if (!tls.ok()) return Fail("TLS: " + tls.detail());
@@ -223,6 +238,9 @@ int main(int argc, char** argv) {
         continue;
       }
       renewed = std::move(n).value();
+      if (client_jwks) {
+        if (auto j = trust->Jwks(); j.ok()) client_jwks->Set(std::move(j).value());
+      }
     }
     auto fresh = make_identity(std::move(renewed));
     if (fresh.ok() && (*tls)->SetIdentity(*fresh).ok()) {

@@ -82,12 +82,14 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
   return TokenVerifiedServer{c, std::move(payload).value()};
 }
 
-crypto::PeerVerifier MakeTokenVerifier(nlohmann::json jwks, attestation::Policy policy,
+crypto::PeerVerifier MakeTokenVerifier(std::shared_ptr<const JwksSource> jwks, attestation::Policy policy,
                                        std::shared_ptr<TokenVerdict> verdict, std::string expected_issuer) {
   return [jwks = std::move(jwks), policy = std::move(policy), verdict = std::move(verdict),
           issuer = std::move(expected_issuer)](const std::vector<crypto::Certificate>& chain) -> crypto::CryptoStatus {
     channel::ChannelResult<TokenVerifiedServer> r = MakeError(ChannelErrc::kNoEvidence, "the server sent no certificate");
-    if (!chain.empty()) r = VerifyServerToken(chain.front(), jwks, policy, {std::chrono::system_clock::now(), issuer});
+    if (!chain.empty()) {
+      r = VerifyServerToken(chain.front(), jwks->Get(), policy, {std::chrono::system_clock::now(), issuer});
+    }
     std::lock_guard<std::mutex> lock(verdict->mu);
     if (!r.ok()) {
       verdict->error = r.error();

@@ -52,7 +52,29 @@ struct TokenVerdict {
   std::optional<Error<channel::ChannelErrc>> error;
 };
 
-crypto::PeerVerifier MakeTokenVerifier(nlohmann::json jwks, attestation::Policy policy,
+// JwksSource holds the JWKS a long-running verifier uses; Set replaces it
+// (a server refreshes it when cllm-trust rotates its signing key).
+class JwksSource {
+ public:
+  explicit JwksSource(nlohmann::json jwks) : jwks_(std::move(jwks)) {}
+  nlohmann::json Get() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return jwks_;
+  }
+  void Set(nlohmann::json jwks) {
+    std::lock_guard<std::mutex> lock(mu_);
+    jwks_ = std::move(jwks);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  nlohmann::json jwks_;
+};
+
+// MakeTokenVerifier returns a TLS peer verifier accepting the peer on its
+// token: a client checking a server, or a server in mutual mode checking
+// clients (`cllm-server --client-policy F --client-via-token`).
+crypto::PeerVerifier MakeTokenVerifier(std::shared_ptr<const JwksSource> jwks, attestation::Policy policy,
                                        std::shared_ptr<TokenVerdict> verdict, std::string expected_issuer = "cllm-trust");
 
 }  // namespace cllm::trust

@@ -59,7 +59,7 @@ ClientResult<nlohmann::json> FetchJwks(const TrustEndpoint& ep) {
 ClientResult<TokenConnection> ConnectViaToken(const client::Url& url, const nlohmann::json& jwks,
                                               const attestation::Policy& policy) {
   auto verdict = std::make_shared<TokenVerdict>();
-  auto conn = client::ConnectWithVerifier(url, MakeTokenVerifier(jwks, policy, verdict));
+  auto conn = client::ConnectWithVerifier(url, MakeTokenVerifier(std::make_shared<JwksSource>(jwks), policy, verdict));
   std::lock_guard<std::mutex> lock(verdict->mu);
   if (!conn.ok()) {
     if (verdict->error) {

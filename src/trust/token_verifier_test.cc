@@ -1,0 +1,120 @@
+// Token verification of a server certificate (token_verifier.h): a token is
+// accepted only with a valid signature from the JWKS, bound to this very
+// certificate key, matching the certificate's digests, not a replay token,
+// and within the client's policy.
+#include "trust/token_verifier.h"
+
+#include <gtest/gtest.h>
+
+#include "attestation/sim/sim_attester.h"
+#include "base/encoding.h"
+#include "trust/jose.h"
+
+namespace cllm::trust {
+namespace {
+
+using attestation::Platform;
+using channel::ChannelErrc;
+
+class TokenVerifierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto platform_key = attestation::sim::GenerateSimPlatformKey().value();
+    attester_ = std::make_shared<attestation::sim::SimAttester>(attestation::sim::SimAttester::Create(platform_key).value());
+    claims_.binary_digest.fill(0xB1);
+    claims_.model_digest.fill(0xD1);
+    claims_.model_name = "m";
+    issuer_.emplace(attester_, claims_);
+    signer_ = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value();
+    nlohmann::json jwk = PublicJwk(signer_->public_key());
+    kid_ = JwkThumbprint(jwk);
+    jwk["kid"] = kid_;
+    jwks_ = {{"keys", {jwk}}};
+    node_ = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value();
+    now_ = std::chrono::system_clock::now();
+    policy_ = attestation::Policy::Default();
+    policy_.platforms = {Platform::kSim};
+    policy_.model_digests = {Bytes(32, 0xD1)};
+  }
+
+  int64_t Unix() const { return std::chrono::duration_cast<std::chrono::seconds>(now_.time_since_epoch()).count(); }
+
+  nlohmann::json Claims(const crypto::PrivateKey& cnf) const {
+    return {{"iss", "cllm-trust"}, {"sub", "node:x"}, {"iat", Unix()}, {"nbf", Unix()}, {"exp", Unix() + 300},
+            {"jti", "j"}, {"tee", "sim"}, {"simulated", true}, {"tcb_status", "NotApplicable"},
+            {"binary_digest", HexEncode(Bytes(32, 0xB1))}, {"model_digest", HexEncode(Bytes(32, 0xD1))},
+            {"replay", false}, {"cnf", {{"jwk", PublicJwk(cnf.public_key())}}}};
+  }
+
+  crypto::Certificate CertWith(const std::optional<std::string>& token) {
+    return issuer_->IssueWithKey(now_, *node_, token).value().cert;
+  }
+
+  channel::ChannelResult<TokenVerifiedServer> Verify(const crypto::Certificate& cert) {
+    return VerifyServerToken(cert, jwks_, policy_, {now_, "cllm-trust"});
+  }
+
+  std::shared_ptr<attestation::sim::SimAttester> attester_;
+  channel::ServerClaims claims_;
+  std::optional<channel::RaTlsIssuer> issuer_;
+  std::optional<crypto::PrivateKey> signer_, node_;
+  std::string kid_;
+  nlohmann::json jwks_;
+  crypto::TimePoint now_;
+  attestation::Policy policy_;
+};
+
+TEST_F(TokenVerifierTest, TokenBoundToThisKeyIsAccepted) {
+  auto v = Verify(CertWith(SignJwt(*signer_, kid_, Claims(*node_)).value()));
+  ASSERT_TRUE(v.ok()) << v.detail();
+  EXPECT_EQ(v->claims["tee"], "sim");
+  EXPECT_EQ(v->payload.model_name, "m");
+}
+
+TEST_F(TokenVerifierTest, CertificateWithoutTokenIsNoEvidence) {
+  EXPECT_EQ(Verify(CertWith(std::nullopt)).code(), ChannelErrc::kNoEvidence);
+}
+
+TEST_F(TokenVerifierTest, TokenForAnotherKeyIsRefused) {
+  auto other = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value();
+  auto v = Verify(CertWith(SignJwt(*signer_, kid_, Claims(other)).value()));
+  EXPECT_EQ(v.code(), ChannelErrc::kCertEvidenceMismatch) << v.detail();
+}
+
+TEST_F(TokenVerifierTest, TokenFromAnotherSignerIsRefused) {
+  auto foreign = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value();
+  auto v = Verify(CertWith(SignJwt(foreign, kid_, Claims(*node_)).value()));
+  EXPECT_EQ(v.code(), ChannelErrc::kPlatformChainInvalid) << v.detail();
+}
+
+TEST_F(TokenVerifierTest, ExpiredTokenIsStale) {
+  auto c = Claims(*node_);
+  c["iat"] = Unix() - 1000;
+  c["nbf"] = Unix() - 1000;
+  c["exp"] = Unix() - 100;
+  EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, c).value())).code(), ChannelErrc::kStale);
+}
+
+TEST_F(TokenVerifierTest, ReplayTokensAndDigestMismatchesAreRefused) {
+  auto replay = Claims(*node_);
+  replay["replay"] = true;
+  EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, replay).value())).code(), ChannelErrc::kPolicyNotSatisfied);
+  auto other_model = Claims(*node_);
+  other_model["model_digest"] = HexEncode(Bytes(32, 0xEE));
+  EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, other_model).value())).code(),
+            ChannelErrc::kCertEvidenceMismatch);
+}
+
+TEST_F(TokenVerifierTest, PolicyDecidesPlatformAndDigests) {
+  const std::string token = SignJwt(*signer_, kid_, Claims(*node_)).value();
+  policy_.platforms = {Platform::kSnp};
+  auto v = Verify(CertWith(token));
+  EXPECT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied);
+  EXPECT_NE(v.detail().find("simulated_not_allowed"), std::string::npos) << v.detail();
+  policy_.platforms = {Platform::kSim};
+  policy_.model_digests = {Bytes(32, 0xAA)};
+  EXPECT_EQ(Verify(CertWith(token)).code(), ChannelErrc::kPolicyNotSatisfied);
+}
+
+}  // namespace
+}  // namespace cllm::trust
