@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <limits>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -72,13 +73,13 @@ class TrustServiceTest : public ::testing::Test {
     attestation::sim::SimAttesterOptions o;
     o.measurement.emplace();
     o.measurement->fill(0x33);
-    auto attester = std::make_shared<attestation::sim::SimAttester>(
+    attester_ = std::make_shared<attestation::sim::SimAttester>(
         attestation::sim::SimAttester::Create(*platform_key_, o).value());
     channel::ServerClaims claims;
     claims.binary_digest.fill(kBinary);
     claims.model_digest.fill(kModelA);
     claims.model_name = "model-a";
-    issuer_.emplace(attester, claims);
+    issuer_.emplace(attester_, claims);
     node_key_.emplace(NewP256());
 
     StartService();
@@ -181,6 +182,7 @@ class TrustServiceTest : public ::testing::Test {
   fs::path dir_;
   std::atomic<int64_t> now_{0};
   std::optional<crypto::PrivateKey> platform_key_;
+  std::shared_ptr<attestation::sim::SimAttester> attester_;
   std::optional<channel::RaTlsIssuer> issuer_;
   std::optional<crypto::PrivateKey> node_key_;
   std::unique_ptr<TrustService> service_;
@@ -323,6 +325,41 @@ TEST_F(TrustServiceTest, ProofOfPossessionMustComeFromTheCnfKeyForThisKeyId) {
   EXPECT_EQ(ErrorCode(service_->ReleaseKey("key-a", token, json::object())), "malformed");
 }
 
+TEST_F(TrustServiceTest, ProofOfPossessionWithAnExtremeIatIsRefusedCleanly) {
+  // iat is attacker-chosen: the skew check must not overflow (UBSan aborts on
+  // INT64_MIN - now) and must refuse.
+  const std::string token = Token();
+  auto eph = NewP256();
+  for (int64_t iat : {std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), int64_t{0}}) {
+    json body = {{"key_id", "key-a"}, {"epk", PublicJwk(eph.public_key())}, {"iat", iat}};
+    const std::string pop = SignJws(*node_key_, {{"typ", "cllm-key-request+jws"}}, body.dump()).value();
+    Reply r = service_->ReleaseKey("key-a", token, {{"pop", pop}});
+    EXPECT_EQ(ErrorCode(r), "pop_invalid") << iat << ": " << Describe(r);
+  }
+}
+
+TEST_F(TrustServiceTest, ReplayPolicyTokensNeverGetKeys) {
+  // Archived evidence verified at a fixed time: a token, but marked replay.
+  json doc = SimPolicy({"sim"});
+  doc["replay"] = {{"evidence_time", "2025-06-01T00:00:00Z"}};
+  ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/replay", doc.dump()).status_, 200);
+  Bytes report_data(64, 0x5E);
+  auto evidence = attester_->GetEvidence(report_data);
+  ASSERT_TRUE(evidence.ok()) << evidence.detail();
+  Reply r = service_->Attest(
+      {{"evidence", Base64Encode(*evidence)}, {"public_key", PublicJwk(node_key_->public_key())}, {"policy", "replay"}});
+  ASSERT_TRUE(std::holds_alternative<json>(r)) << Describe(r);
+  const std::string token = std::get<json>(r)["token"];
+  auto claims = VerifyToken(token);
+  ASSERT_TRUE(claims.ok()) << claims.detail();
+  EXPECT_EQ((*claims)["replay"], true);
+  EXPECT_FALSE(claims->contains("model_digest"));
+  auto eph = NewP256();
+  Reply rel = Release("key-a", token, eph);
+  EXPECT_EQ(ErrorCode(rel), "release_refused") << Describe(rel);
+  EXPECT_NE(std::get<ApiError>(rel).message.find("replay"), std::string::npos) << Describe(rel);
+}
+
 // ---------------------------------------------------------------------------
 // Signing-key rotation
 // ---------------------------------------------------------------------------
@@ -342,7 +379,10 @@ TEST_F(TrustServiceTest, RotationKeepsOldTokensVerifiableUntilTheOverlapEnds) {
   auto fresh = Token();
   EXPECT_TRUE(VerifyToken(fresh).ok());
 
-  now_ += 631;  // past the overlap (600 s + 30 s leeway)
+  now_ += 630;  // the last second of the overlap (600 s + 30 s leeway)
+  EXPECT_EQ(service_->signing_keys().Prune(now_.load()).value(), 0);
+  EXPECT_EQ(service_->Jwks()["keys"].size(), 2u);
+  now_ += 1;  // past it
   EXPECT_EQ(service_->signing_keys().Prune(now_.load()).value(), 1);
   auto keys = service_->Jwks()["keys"];
   ASSERT_EQ(keys.size(), 1u);
