@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "attestation/sim/sim_attester.h"
 #include "base/encoding.h"
@@ -501,6 +502,30 @@ TEST_F(TrustServiceTest, AuditRecordsEveryDecisionAndVerifies) {
   auto second = AdminCall("GET", "/v1/admin/audit?from=2&limit=2", "");
   ASSERT_EQ(second.body_["entries"].size(), 2u);
   EXPECT_EQ(second.body_["entries"][0]["seq"], 2);
+}
+
+TEST_F(TrustServiceTest, ConcurrentAttestationsKeepNoncesSingleUseAndTheChainIntact) {
+  // Four nodes' worth of threads share the service: every fresh nonce works
+  // once, a nonce raced by all threads works exactly once, and the audit
+  // chain stays gap-free.
+  const std::string raced = std::get<json>(service_->Challenge())["nonce"];
+  std::atomic<int> ok{0}, raced_ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      if (std::holds_alternative<json>(AttestNonce(raced))) ++raced_ok;
+      for (int i = 0; i < 3; ++i) {
+        if (std::holds_alternative<json>(AttestWith())) ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 12);
+  EXPECT_EQ(raced_ok.load(), 1);
+  auto entries = service_->store().ReadAudit(1, 1000).value();
+  auto head = VerifyAuditChain(entries);
+  ASSERT_TRUE(head.ok()) << head.detail();
+  EXPECT_EQ(head->seq, 3u + 13u + 3u);  // setup admin entries, 13 attests, 3 refusals
 }
 
 // ---------------------------------------------------------------------------
