@@ -253,6 +253,59 @@ TEST_F(TrustServiceTest, ExpiredNonceIsRefused) {
   EXPECT_EQ(ErrorCode(AttestNonce(nonce)), "nonce_unknown");  // consumed by the failed attempt
 }
 
+TEST_F(TrustServiceTest, EvidenceIsBoundToItsKeyAndItsNonce) {
+  // A relay submitting the node's evidence under its own key gets nothing.
+  const std::string n1 = std::get<json>(service_->Challenge())["nonce"];
+  auto payload = issuer_->PayloadFor(node_key_->public_key().ToSpkiDer(), HexDecode(n1).value()).value();
+  auto relay = NewP256();
+  Reply r = service_->Attest({{"nonce", n1},
+                              {"payload", Base64Encode(channel::EncodePayload(payload))},
+                              {"public_key", PublicJwk(relay.public_key())}});
+  EXPECT_EQ(ErrorCode(r), "binding_mismatch") << Describe(r);
+  EXPECT_EQ(std::get<ApiError>(r).status, 403);
+  // Evidence made for one nonce does not answer another.
+  const std::string n2 = std::get<json>(service_->Challenge())["nonce"];
+  const std::string n3 = std::get<json>(service_->Challenge())["nonce"];
+  payload = issuer_->PayloadFor(node_key_->public_key().ToSpkiDer(), HexDecode(n2).value()).value();
+  r = service_->Attest({{"nonce", n3},
+                        {"payload", Base64Encode(channel::EncodePayload(payload))},
+                        {"public_key", PublicJwk(node_key_->public_key())}});
+  EXPECT_EQ(ErrorCode(r), "stale") << Describe(r);
+  // Malformed requests are 400s, not crashes.
+  EXPECT_EQ(ErrorCode(service_->Attest(json::array())), "malformed");
+  EXPECT_EQ(ErrorCode(service_->Attest({{"nonce", n2}})), "malformed");  // no public_key
+  const std::string n4 = std::get<json>(service_->Challenge())["nonce"];
+  EXPECT_EQ(ErrorCode(service_->Attest(
+                {{"nonce", n4}, {"payload", "!!!"}, {"public_key", PublicJwk(node_key_->public_key())}})),
+            "malformed");
+  EXPECT_EQ(ErrorCode(service_->Attest({{"nonce", "zz"},
+                                         {"payload", Base64Encode(channel::EncodePayload(payload))},
+                                         {"public_key", PublicJwk(node_key_->public_key())}})),
+            "malformed");
+}
+
+TEST_F(TrustServiceTest, HandleRejectsBadRequestsWithJsonErrors) {
+  auto call = [&](const std::string& method, const std::string& target, const std::string& body) {
+    server::HttpRequest r;
+    r.method = method;
+    r.target = target;
+    r.body = body;
+    Writer w;
+    service_->Handle(r, w);
+    return w;
+  };
+  auto bad = call("POST", "/v1/attest", "{nope");
+  EXPECT_EQ(bad.status_, 400);
+  EXPECT_EQ(bad.code(), "malformed");
+  EXPECT_EQ(call("POST", "/v1/attest", std::string(10000, '[') + std::string(10000, ']')).status_, 400);
+  EXPECT_EQ(call("POST", "/v1/keys/../admin", "{}").status_, 404);
+  EXPECT_EQ(call("POST", "/v1/keys/key-a", "{}").code(), "token_missing");
+  EXPECT_EQ(call("GET", "/v1/nothing", "").status_, 404);
+  auto ch = call("POST", "/v1/challenge", "");
+  EXPECT_EQ(ch.status_, 200);
+  EXPECT_EQ(ch.body_["nonce"].get<std::string>().size(), 64u);
+}
+
 TEST_F(TrustServiceTest, ExpiredTokenGetsNoKey) {
   const std::string token = Token();
   now_ += 300 + 30 + 1;  // past exp + leeway
