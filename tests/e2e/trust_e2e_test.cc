@@ -247,6 +247,17 @@ TEST_F(TrustE2eTest, ServerWhoseBinaryIsNotInThePolicyGetsNoToken) {
   EXPECT_NE(ReadFile(dir_ / "refused-strict.err").find("binary_digest"), std::string::npos);
 }
 
+TEST_F(TrustE2eTest, SealingUnderATakenKeyIdLeavesNoSealedFile) {
+  const fs::path out = dir_ / "again.cllm";
+  EXPECT_NE(Admin({"model", "seal", model_.string(), "-o", out.string(), "--register", "--key-id", "stories-v1",
+                   "--allow-simulated"},
+                  "seal-again"),
+            0);
+  EXPECT_NE(ReadFile(dir_ / "seal-again.err").find("key_exists"), std::string::npos)
+      << ReadFile(dir_ / "seal-again.err");
+  EXPECT_FALSE(fs::exists(out)) << "a sealed file whose key was never registered is useless and must go";
+}
+
 TEST_F(TrustE2eTest, RestartedTrustStillReleasesTheSameModelKey) {
   trust_->Stop();
   ASSERT_TRUE(StartTrust());
