@@ -64,7 +64,9 @@ Reply TrustService::ReleaseKey(const std::string& key_id, const std::string& bea
                                             "\", \"epk\": {JWK}, \"iat\": <unix seconds>}"});
   }
   const int64_t iat = body["iat"].get<int64_t>();
-  if (std::llabs(iat - now) > kPopMaxSkew) {
+  // iat is the caller's number: compare against now ± skew, never iat - now
+  // (which overflows for iat near INT64_MIN).
+  if (iat < now - kPopMaxSkew || iat > now + kPopMaxSkew) {
     return refused({401, "pop_invalid", "proof of possession: iat is more than " + std::to_string(kPopMaxSkew) +
                                             " s from the service's clock"});
   }

@@ -1,0 +1,617 @@
+// Tests for TrustService (service.h) end to end in one process: a node on the
+// simulated TEE (sim attester + RaTlsIssuer) runs challenge → attest → key
+// release against a service on a temporary store with an injected clock.
+// Every refusal is checked by its stable error code; the audit log must
+// record each decision and still verify; a restart must keep tokens valid.
+#include "trust/service.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <limits>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "attestation/sim/sim_attester.h"
+#include "base/encoding.h"
+#include "channel/payload.h"
+#include "channel/ratls.h"
+#include "trust/audit.h"
+#include "trust/jose.h"
+
+namespace cllm::trust {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Reply = std::variant<json, ApiError>;
+
+constexpr uint8_t kModelA = 0xA1;  // the node serves model A
+constexpr uint8_t kModelB = 0xB2;
+constexpr uint8_t kBinary = 0x3C;
+
+std::string DigestHex(uint8_t fill) { return HexEncode(Bytes(32, fill)); }
+crypto::PrivateKey NewP256() { return crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value(); }
+
+// Writer captures the one response Handle sends.
+class Writer : public server::ResponseWriter {
+ public:
+  void Send(int status, std::string_view, std::string_view body) override {
+    status_ = status;
+    body_ = json::parse(body, nullptr, false);
+  }
+  bool BeginStream(int, std::string_view) override { return false; }
+  bool Write(std::string_view) override { return false; }
+  void EndStream() override {}
+  int status_ = 0;
+  json body_;
+  std::string code() const { return body_.contains("error") ? body_["error"].value("code", "") : ""; }
+};
+
+std::string ErrorCode(const Reply& r) {
+  const auto* e = std::get_if<ApiError>(&r);
+  return e ? e->code : "<ok>";
+}
+std::string Describe(const Reply& r) {
+  const auto* e = std::get_if<ApiError>(&r);
+  return e ? std::to_string(e->status) + " " + e->code + ": " + e->message : std::get<json>(r).dump();
+}
+
+class TrustServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    dir_ = fs::temp_directory_path() / ("cllm_trust_svc_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    now_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+
+    // The node: a simulated TEE whose platform key the "default" policy pins.
+    platform_key_.emplace(attestation::sim::GenerateSimPlatformKey().value());
+    attestation::sim::SimAttesterOptions o;
+    o.measurement.emplace();
+    o.measurement->fill(0x33);
+    attester_ = std::make_shared<attestation::sim::SimAttester>(
+        attestation::sim::SimAttester::Create(*platform_key_, o).value());
+    channel::ServerClaims claims;
+    claims.binary_digest.fill(kBinary);
+    claims.model_digest.fill(kModelA);
+    claims.model_name = "model-a";
+    issuer_.emplace(attester_, claims);
+    node_key_.emplace(NewP256());
+
+    StartService();
+    auto admin = service_->EnsureAdminToken();
+    ASSERT_TRUE(admin.ok() && admin->has_value());
+    admin_token_ = **admin;
+    ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/default", SimPolicy({"sim"}).dump()).status_, 200);
+    ASSERT_EQ(RegisterKey("key-a", {{"model_digests", {DigestHex(kModelA)}}, {"allow_simulated", true}}), 201);
+    ASSERT_EQ(RegisterKey("key-b", {{"model_digests", {DigestHex(kModelB)}}, {"allow_simulated", true}}), 201);
+  }
+  void TearDown() override {
+    service_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // StartService (re)creates the service on the same store file and master key.
+  void StartService() {
+    service_.reset();
+    auto store = Store::Open(dir_ / "trust.db");
+    ASSERT_TRUE(store.ok()) << store.detail();
+    TrustConfig config;
+    config.clock = [this] { return TimePoint(std::chrono::seconds(now_.load())); };
+    auto s = TrustService::Create(std::move(store).value(), SecretBox::FromKey(Bytes(32, 0x4B)).value(), config);
+    ASSERT_TRUE(s.ok()) << s.detail();
+    service_ = std::move(s).value();
+  }
+
+  json SimPolicy(std::vector<std::string> platforms) const {
+    return {{"policy",
+             {{"version", 1},
+              {"platforms", platforms},
+              {"sim", {{"platform_keys", {platform_key_->public_key().ToPem()}}}}}}};
+  }
+
+  Writer AdminCall(const std::string& method, const std::string& target, const std::string& body,
+                   std::string token = "") {
+    server::HttpRequest r;
+    r.method = method;
+    r.target = target;
+    r.body = body;
+    r.headers["authorization"] = "Bearer " + (token.empty() ? admin_token_ : token);
+    Writer w;
+    service_->Handle(r, w);
+    return w;
+  }
+  int RegisterKey(const std::string& key_id, const json& release_policy, uint8_t key_fill = 0) {
+    key_fill = key_fill ? key_fill : static_cast<uint8_t>(key_id.back());
+    json body = {{"key_id", key_id}, {"key", HexEncode(Bytes(32, key_fill))}, {"release_policy", release_policy}};
+    return AdminCall("POST", "/v1/admin/keys", body.dump()).status_;
+  }
+
+  // AttestWith runs challenge → evidence for the nonce → attest.
+  Reply AttestWith(const std::string& policy = "default") {
+    auto ch = service_->Challenge();
+    if (!std::holds_alternative<json>(ch)) return ch;
+    return AttestNonce(std::get<json>(ch)["nonce"].get<std::string>(), policy);
+  }
+  Reply AttestNonce(const std::string& nonce_hex, const std::string& policy = "default") {
+    auto payload = issuer_->PayloadFor(node_key_->public_key().ToSpkiDer(), HexDecode(nonce_hex).value());
+    EXPECT_TRUE(payload.ok()) << payload.detail();
+    return service_->Attest({{"nonce", nonce_hex},
+                             {"payload", Base64Encode(channel::EncodePayload(*payload))},
+                             {"public_key", PublicJwk(node_key_->public_key())},
+                             {"policy", policy}});
+  }
+  std::string Token(const std::string& policy = "default") {
+    Reply r = AttestWith(policy);
+    EXPECT_TRUE(std::holds_alternative<json>(r)) << Describe(r);
+    return std::holds_alternative<json>(r) ? std::get<json>(r)["token"].get<std::string>() : "";
+  }
+
+  // Pop is the proof of possession for `key_id`, signed by `signer`, with
+  // the ephemeral key `eph`.
+  std::string Pop(const crypto::PrivateKey& signer, const std::string& key_id, const crypto::PrivateKey& eph) {
+    json body = {{"key_id", key_id}, {"epk", PublicJwk(eph.public_key())}, {"iat", now_.load()}};
+    return SignJws(signer, {{"typ", "cllm-key-request+jws"}}, body.dump()).value();
+  }
+  Reply Release(const std::string& key_id, const std::string& token, const crypto::PrivateKey& eph) {
+    return service_->ReleaseKey(key_id, token, {{"pop", Pop(*node_key_, key_id, eph)}});
+  }
+  // ReleasedKey releases `key_id` and opens the JWE; empty on any failure.
+  Bytes ReleasedKey(const std::string& key_id, const std::string& token) {
+    auto eph = NewP256();
+    Reply r = Release(key_id, token, eph);
+    EXPECT_TRUE(std::holds_alternative<json>(r)) << Describe(r);
+    if (!std::holds_alternative<json>(r)) return {};
+    auto key = DecryptJwe(std::get<json>(r)["jwe"].get<std::string>(), eph);
+    EXPECT_TRUE(key.ok()) << key.detail();
+    return key.ok() ? Bytes(key->data(), key->data() + key->size()) : Bytes();
+  }
+
+  JoseResult<json> VerifyToken(const std::string& token) {
+    JwtCheck check;
+    check.now = TimePoint(std::chrono::seconds(now_.load()));
+    check.expected_issuer = "cllm-trust";
+    return VerifyJwt(token, service_->Jwks(), check);
+  }
+
+  fs::path dir_;
+  std::atomic<int64_t> now_{0};
+  std::optional<crypto::PrivateKey> platform_key_;
+  std::shared_ptr<attestation::sim::SimAttester> attester_;
+  std::optional<channel::RaTlsIssuer> issuer_;
+  std::optional<crypto::PrivateKey> node_key_;
+  std::unique_ptr<TrustService> service_;
+  std::string admin_token_;
+};
+
+// ---------------------------------------------------------------------------
+// The happy path
+// ---------------------------------------------------------------------------
+
+TEST_F(TrustServiceTest, ChallengeAttestVerifyRelease) {
+  auto ch = service_->Challenge();
+  ASSERT_TRUE(std::holds_alternative<json>(ch));
+  EXPECT_EQ(std::get<json>(ch)["expires_at"], now_.load() + 120);
+  Reply r = AttestNonce(std::get<json>(ch)["nonce"]);
+  ASSERT_TRUE(std::holds_alternative<json>(r)) << Describe(r);
+  const std::string token = std::get<json>(r)["token"];
+  EXPECT_EQ(std::get<json>(r)["expires_at"], now_.load() + 300);
+
+  auto claims = VerifyToken(token);
+  ASSERT_TRUE(claims.ok()) << claims.detail();
+  EXPECT_EQ((*claims)["tee"], "sim");
+  EXPECT_EQ((*claims)["simulated"], true);
+  EXPECT_EQ((*claims)["model_digest"], DigestHex(kModelA));
+  EXPECT_EQ((*claims)["binary_digest"], DigestHex(kBinary));
+  EXPECT_EQ((*claims)["model_name"], "model-a");
+  EXPECT_EQ((*claims)["measurement"], HexEncode(Bytes(48, 0x33)));
+  EXPECT_EQ((*claims)["replay"], false);
+  EXPECT_EQ((*claims)["policy"], "default");
+  EXPECT_EQ((*claims)["sub"], "node:" + JwkThumbprint(PublicJwk(node_key_->public_key())));
+  EXPECT_EQ(PublicKeyFromJwk((*claims)["cnf"]["jwk"]).value().ToSpkiDer(), node_key_->public_key().ToSpkiDer());
+
+  EXPECT_EQ(ReleasedKey("key-a", token), Bytes(32, 'a'));
+}
+
+TEST_F(TrustServiceTest, JwksAndHealthOverHandle) {
+  server::HttpRequest r;
+  r.method = "GET";
+  r.target = "/.well-known/jwks.json";
+  Writer w;
+  service_->Handle(r, w);
+  EXPECT_EQ(w.status_, 200);
+  ASSERT_EQ(w.body_["keys"].size(), 1u);
+  EXPECT_EQ(w.body_["keys"][0]["kid"], service_->signing_keys().active_kid());
+  EXPECT_FALSE(w.body_["keys"][0].contains("d"));  // never the private key
+  r.target = "/health";
+  Writer h;
+  service_->Handle(r, h);
+  EXPECT_EQ(h.status_, 200);
+}
+
+// ---------------------------------------------------------------------------
+// Nonces and token lifetime
+// ---------------------------------------------------------------------------
+
+TEST_F(TrustServiceTest, ReplayedNonceIsRefused) {
+  const std::string nonce = std::get<json>(service_->Challenge())["nonce"];
+  ASSERT_TRUE(std::holds_alternative<json>(AttestNonce(nonce)));
+  EXPECT_EQ(ErrorCode(AttestNonce(nonce)), "nonce_unknown");
+  EXPECT_EQ(ErrorCode(AttestNonce(HexEncode(Bytes(32, 0x99)))), "nonce_unknown");  // never issued
+}
+
+TEST_F(TrustServiceTest, ExpiredNonceIsRefused) {
+  const std::string nonce = std::get<json>(service_->Challenge())["nonce"];
+  now_ += 121;
+  EXPECT_EQ(ErrorCode(AttestNonce(nonce)), "nonce_expired");
+  EXPECT_EQ(ErrorCode(AttestNonce(nonce)), "nonce_unknown");  // consumed by the failed attempt
+}
+
+TEST_F(TrustServiceTest, EvidenceIsBoundToItsKeyAndItsNonce) {
+  // A relay submitting the node's evidence under its own key gets nothing.
+  const std::string n1 = std::get<json>(service_->Challenge())["nonce"];
+  auto payload = issuer_->PayloadFor(node_key_->public_key().ToSpkiDer(), HexDecode(n1).value()).value();
+  auto relay = NewP256();
+  Reply r = service_->Attest({{"nonce", n1},
+                              {"payload", Base64Encode(channel::EncodePayload(payload))},
+                              {"public_key", PublicJwk(relay.public_key())}});
+  EXPECT_EQ(ErrorCode(r), "binding_mismatch") << Describe(r);
+  EXPECT_EQ(std::get<ApiError>(r).status, 403);
+  // Evidence made for one nonce does not answer another.
+  const std::string n2 = std::get<json>(service_->Challenge())["nonce"];
+  const std::string n3 = std::get<json>(service_->Challenge())["nonce"];
+  payload = issuer_->PayloadFor(node_key_->public_key().ToSpkiDer(), HexDecode(n2).value()).value();
+  r = service_->Attest({{"nonce", n3},
+                        {"payload", Base64Encode(channel::EncodePayload(payload))},
+                        {"public_key", PublicJwk(node_key_->public_key())}});
+  EXPECT_EQ(ErrorCode(r), "stale") << Describe(r);
+  // Malformed requests are 400s, not crashes.
+  EXPECT_EQ(ErrorCode(service_->Attest(json::array())), "malformed");
+  EXPECT_EQ(ErrorCode(service_->Attest({{"nonce", n2}})), "malformed");  // no public_key
+  const std::string n4 = std::get<json>(service_->Challenge())["nonce"];
+  EXPECT_EQ(ErrorCode(service_->Attest(
+                {{"nonce", n4}, {"payload", "!!!"}, {"public_key", PublicJwk(node_key_->public_key())}})),
+            "malformed");
+  EXPECT_EQ(ErrorCode(service_->Attest({{"nonce", "zz"},
+                                         {"payload", Base64Encode(channel::EncodePayload(payload))},
+                                         {"public_key", PublicJwk(node_key_->public_key())}})),
+            "malformed");
+}
+
+TEST_F(TrustServiceTest, HandleRejectsBadRequestsWithJsonErrors) {
+  auto call = [&](const std::string& method, const std::string& target, const std::string& body) {
+    server::HttpRequest r;
+    r.method = method;
+    r.target = target;
+    r.body = body;
+    Writer w;
+    service_->Handle(r, w);
+    return w;
+  };
+  auto bad = call("POST", "/v1/attest", "{nope");
+  EXPECT_EQ(bad.status_, 400);
+  EXPECT_EQ(bad.code(), "malformed");
+  EXPECT_EQ(call("POST", "/v1/attest", std::string(10000, '[') + std::string(10000, ']')).status_, 400);
+  EXPECT_EQ(call("POST", "/v1/keys/../admin", "{}").status_, 404);
+  EXPECT_EQ(call("POST", "/v1/keys/key-a", "{}").code(), "token_missing");
+  EXPECT_EQ(call("GET", "/v1/nothing", "").status_, 404);
+  auto ch = call("POST", "/v1/challenge", "");
+  EXPECT_EQ(ch.status_, 200);
+  EXPECT_EQ(ch.body_["nonce"].get<std::string>().size(), 64u);
+}
+
+TEST_F(TrustServiceTest, ExpiredTokenGetsNoKey) {
+  const std::string token = Token();
+  now_ += 300 + 30 + 1;  // past exp + leeway
+  auto eph = NewP256();
+  Reply r = Release("key-a", token, eph);
+  EXPECT_EQ(ErrorCode(r), "token_expired") << Describe(r);
+  EXPECT_EQ(std::get<ApiError>(r).status, 401);
+}
+
+// ---------------------------------------------------------------------------
+// Key release refusals
+// ---------------------------------------------------------------------------
+
+TEST_F(TrustServiceTest, TokenForModelACannotGetKeyB) {
+  const std::string token = Token();
+  auto eph = NewP256();
+  Reply r = Release("key-b", token, eph);
+  EXPECT_EQ(ErrorCode(r), "release_refused") << Describe(r);
+  EXPECT_EQ(std::get<ApiError>(r).status, 403);
+  EXPECT_NE(std::get<ApiError>(r).message.find("model_digest"), std::string::npos) << Describe(r);
+  EXPECT_EQ(ErrorCode(Release("no-such-key", token, eph)), "unknown_key");
+  EXPECT_EQ(ReleasedKey("key-a", token), Bytes(32, 'a'));  // the right key still comes
+}
+
+TEST_F(TrustServiceTest, TokenSignedByAnotherKeyIsInvalid) {
+  const std::string token = Token();
+  const json claims = VerifyToken(token).value();
+  auto foreign = NewP256();
+  // Same claims and the service's kid, but a foreign signature.
+  const std::string forged = SignJwt(foreign, service_->signing_keys().active_kid(), claims).value();
+  auto eph = NewP256();
+  Reply r = Release("key-a", forged, eph);
+  EXPECT_EQ(ErrorCode(r), "token_invalid") << Describe(r);
+  EXPECT_EQ(std::get<ApiError>(r).status, 401);
+  // The foreign key's own kid is not in the JWKS either.
+  const std::string own_kid = SignJwt(foreign, JwkThumbprint(PublicJwk(foreign.public_key())), claims).value();
+  EXPECT_EQ(ErrorCode(Release("key-a", own_kid, eph)), "token_invalid");
+  EXPECT_EQ(ErrorCode(service_->ReleaseKey("key-a", "", {{"pop", Pop(*node_key_, "key-a", eph)}})), "token_missing");
+  EXPECT_EQ(ErrorCode(Release("key-a", "not.a.token", eph)), "token_invalid");
+}
+
+TEST_F(TrustServiceTest, SimulatedEvidenceNeedsAPolicyThatAllowsIt) {
+  // Attestation policy without "sim" (the sim platform key pinned all the same).
+  ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/hw", SimPolicy({"snp", "tdx"}).dump()).status_, 200);
+  Reply r = AttestWith("hw");
+  EXPECT_EQ(ErrorCode(r), "policy_not_satisfied") << Describe(r);
+  EXPECT_EQ(std::get<ApiError>(r).status, 403);
+  EXPECT_EQ(ErrorCode(AttestWith("no-such-policy")), "unknown_policy");
+
+  // Release policy without allow_simulated.
+  ASSERT_EQ(RegisterKey("key-hw", {{"model_digests", {DigestHex(kModelA)}}}), 201);
+  auto eph = NewP256();
+  Reply rel = Release("key-hw", Token(), eph);
+  EXPECT_EQ(ErrorCode(rel), "release_refused") << Describe(rel);
+  EXPECT_NE(std::get<ApiError>(rel).message.find("allow_simulated"), std::string::npos) << Describe(rel);
+}
+
+TEST_F(TrustServiceTest, ProofOfPossessionMustComeFromTheCnfKeyForThisKeyId) {
+  const std::string token = Token();
+  auto eph = NewP256();
+  auto stranger = NewP256();
+  Reply r = service_->ReleaseKey("key-a", token, {{"pop", Pop(stranger, "key-a", eph)}});
+  EXPECT_EQ(ErrorCode(r), "pop_invalid") << Describe(r);
+  r = service_->ReleaseKey("key-a", token, {{"pop", Pop(*node_key_, "key-b", eph)}});
+  EXPECT_EQ(ErrorCode(r), "pop_invalid") << Describe(r);
+  // A stale proof (iat far from the service clock).
+  const std::string pop = Pop(*node_key_, "key-a", eph);
+  now_ += 121;
+  EXPECT_EQ(ErrorCode(service_->ReleaseKey("key-a", token, {{"pop", pop}})), "pop_invalid");
+  now_ -= 121;
+  EXPECT_EQ(ErrorCode(service_->ReleaseKey("key-a", token, json::object())), "malformed");
+}
+
+TEST_F(TrustServiceTest, ProofOfPossessionWithAnExtremeIatIsRefusedCleanly) {
+  // iat is attacker-chosen: the skew check must not overflow (UBSan aborts on
+  // INT64_MIN - now) and must refuse.
+  const std::string token = Token();
+  auto eph = NewP256();
+  for (int64_t iat : {std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), int64_t{0}}) {
+    json body = {{"key_id", "key-a"}, {"epk", PublicJwk(eph.public_key())}, {"iat", iat}};
+    const std::string pop = SignJws(*node_key_, {{"typ", "cllm-key-request+jws"}}, body.dump()).value();
+    Reply r = service_->ReleaseKey("key-a", token, {{"pop", pop}});
+    EXPECT_EQ(ErrorCode(r), "pop_invalid") << iat << ": " << Describe(r);
+  }
+}
+
+TEST_F(TrustServiceTest, ReplayPolicyTokensNeverGetKeys) {
+  // Archived evidence verified at a fixed time: a token, but marked replay.
+  json doc = SimPolicy({"sim"});
+  doc["replay"] = {{"evidence_time", "2025-06-01T00:00:00Z"}};
+  ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/replay", doc.dump()).status_, 200);
+  Bytes report_data(64, 0x5E);
+  auto evidence = attester_->GetEvidence(report_data);
+  ASSERT_TRUE(evidence.ok()) << evidence.detail();
+  Reply r = service_->Attest(
+      {{"evidence", Base64Encode(*evidence)}, {"public_key", PublicJwk(node_key_->public_key())}, {"policy", "replay"}});
+  ASSERT_TRUE(std::holds_alternative<json>(r)) << Describe(r);
+  const std::string token = std::get<json>(r)["token"];
+  auto claims = VerifyToken(token);
+  ASSERT_TRUE(claims.ok()) << claims.detail();
+  EXPECT_EQ((*claims)["replay"], true);
+  EXPECT_FALSE(claims->contains("model_digest"));
+  auto eph = NewP256();
+  Reply rel = Release("key-a", token, eph);
+  EXPECT_EQ(ErrorCode(rel), "release_refused") << Describe(rel);
+  EXPECT_NE(std::get<ApiError>(rel).message.find("replay"), std::string::npos) << Describe(rel);
+}
+
+// ---------------------------------------------------------------------------
+// Signing-key rotation
+// ---------------------------------------------------------------------------
+
+TEST_F(TrustServiceTest, RotationKeepsOldTokensVerifiableUntilTheOverlapEnds) {
+  const std::string old_kid = service_->signing_keys().active_kid();
+  const std::string token = Token();
+  auto rotated = AdminCall("POST", "/v1/admin/signing-keys/rotate", "{}");
+  ASSERT_EQ(rotated.status_, 200) << rotated.body_.dump();
+  EXPECT_EQ(rotated.body_["previous"], old_kid);
+  const std::string new_kid = service_->signing_keys().active_kid();
+  EXPECT_NE(new_kid, old_kid);
+  EXPECT_EQ(service_->Jwks()["keys"].size(), 2u);
+  EXPECT_TRUE(VerifyToken(token).ok()) << VerifyToken(token).detail();
+  EXPECT_EQ(ReleasedKey("key-a", token), Bytes(32, 'a'));  // the old token still gets keys
+  // New tokens carry the new kid.
+  auto fresh = Token();
+  EXPECT_TRUE(VerifyToken(fresh).ok());
+
+  now_ += 630;  // the last second of the overlap (600 s + 30 s leeway)
+  EXPECT_EQ(service_->signing_keys().Prune(now_.load()).value(), 0);
+  EXPECT_EQ(service_->Jwks()["keys"].size(), 2u);
+  now_ += 1;  // past it
+  EXPECT_EQ(service_->signing_keys().Prune(now_.load()).value(), 1);
+  auto keys = service_->Jwks()["keys"];
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0]["kid"], new_kid);
+  EXPECT_EQ(service_->store().SigningKeys().value().size(), 1u);
+}
+
+TEST_F(TrustServiceTest, RetiredKeyPastItsOverlapIsDroppedAtRestart) {
+  const std::string old_kid = service_->signing_keys().active_kid();
+  ASSERT_TRUE(service_->signing_keys().Rotate(now_.load()).ok());
+  now_ += 631;
+  StartService();
+  auto keys = service_->Jwks()["keys"];
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_NE(keys[0]["kid"], old_kid);
+}
+
+// ---------------------------------------------------------------------------
+// Admin routes
+// ---------------------------------------------------------------------------
+
+TEST_F(TrustServiceTest, AdminRoutesNeedTheAdminToken) {
+  server::HttpRequest r;
+  r.method = "GET";
+  r.target = "/v1/admin/policies";
+  Writer none;
+  service_->Handle(r, none);
+  EXPECT_EQ(none.status_, 401);
+  EXPECT_EQ(none.code(), "unauthorized");
+  EXPECT_EQ(AdminCall("GET", "/v1/admin/policies", "", "cllm-admin-wrong").status_, 401);
+  r.headers["authorization"] = admin_token_;  // without "Bearer "
+  Writer no_scheme;
+  service_->Handle(r, no_scheme);
+  EXPECT_EQ(no_scheme.status_, 401);
+  auto ok = AdminCall("GET", "/v1/admin/policies", "");
+  EXPECT_EQ(ok.status_, 200);
+  EXPECT_EQ(ok.body_["policies"], json::array({"default"}));
+  // A second EnsureAdminToken does not mint another.
+  EXPECT_FALSE(service_->EnsureAdminToken().value().has_value());
+}
+
+TEST_F(TrustServiceTest, AdminRejectsBadInputWithTheRightStatus) {
+  auto bad = AdminCall("PUT", "/v1/admin/policies/p1", "{not json");
+  EXPECT_EQ(bad.status_, 400);
+  EXPECT_EQ(bad.code(), "invalid_policy");
+  EXPECT_EQ(AdminCall("PUT", "/v1/admin/policies/p1", R"({"policy":{"version":1,"platforms":["sim"]},"x":1})").status_,
+            400);
+  EXPECT_EQ(AdminCall("PUT", "/v1/admin/policies/bad%20name", SimPolicy({"sim"}).dump()).status_, 400);
+  EXPECT_EQ(AdminCall("GET", "/v1/admin/policies/nope", "").status_, 404);
+
+  auto dup = AdminCall("POST", "/v1/admin/keys",
+                       json{{"key_id", "key-a"}, {"key", HexEncode(Bytes(32, 7))},
+                            {"release_policy", {{"model_digests", {DigestHex(kModelA)}}}}}
+                           .dump());
+  EXPECT_EQ(dup.status_, 409);
+  EXPECT_EQ(dup.code(), "key_exists");
+  EXPECT_EQ(ReleasedKey("key-a", Token()), Bytes(32, 'a'));  // the original key is untouched
+  EXPECT_EQ(AdminCall("POST", "/v1/admin/keys", "{").status_, 400);
+  EXPECT_EQ(RegisterKey("key-c", {{"model_digests", json::array()}}), 400);     // must pin a model
+  EXPECT_EQ(RegisterKey("key-d", {{"model_digest", {DigestHex(kModelA)}}}), 400);  // typo'd member
+  auto short_key = AdminCall("POST", "/v1/admin/keys",
+                             json{{"key_id", "key-e"}, {"key", "abcd"},
+                                  {"release_policy", {{"model_digests", {DigestHex(kModelA)}}}}}
+                                 .dump());
+  EXPECT_EQ(short_key.status_, 400);
+  auto list = AdminCall("GET", "/v1/admin/keys", "");
+  ASSERT_EQ(list.status_, 200);
+  EXPECT_EQ(list.body_["keys"].size(), 2u);
+  EXPECT_EQ(list.body_.dump().find(HexEncode(Bytes(32, 'a'))), std::string::npos);  // never the key
+}
+
+TEST_F(TrustServiceTest, ReleasePolicyUpdateTakesEffect) {
+  const std::string token = Token();
+  auto upd = AdminCall("PUT", "/v1/admin/keys/key-b/release-policy",
+                       json{{"model_digests", {DigestHex(kModelA), DigestHex(kModelB)}}, {"allow_simulated", true}}
+                           .dump());
+  ASSERT_EQ(upd.status_, 200) << upd.body_.dump();
+  EXPECT_EQ(ReleasedKey("key-b", token), Bytes(32, 'b'));
+  EXPECT_EQ(AdminCall("PUT", "/v1/admin/keys/nope/release-policy", json{{"model_digests", {DigestHex(1)}}}.dump())
+                .status_,
+            404);
+}
+
+// ---------------------------------------------------------------------------
+// Audit log
+// ---------------------------------------------------------------------------
+
+TEST_F(TrustServiceTest, AuditRecordsEveryDecisionAndVerifies) {
+  const std::string token = Token();
+  (void)AttestWith("no-such-policy");  // attest_refused
+  ASSERT_EQ(ReleasedKey("key-a", token), Bytes(32, 'a'));  // key_release
+  auto eph = NewP256();
+  (void)Release("key-b", token, eph);  // key_refused
+  auto page = AdminCall("GET", "/v1/admin/audit?from=1&limit=1000", "");
+  ASSERT_EQ(page.status_, 200);
+
+  auto entries = service_->store().ReadAudit(1, 1000).value();
+  std::multiset<std::string> kinds;
+  for (const auto& e : entries) kinds.insert(e.kind);
+  EXPECT_EQ(kinds.count("admin"), 3u);  // policy_set, 2 × key_register
+  EXPECT_EQ(kinds.count("attest"), 1u);
+  EXPECT_EQ(kinds.count("attest_refused"), 1u);
+  EXPECT_EQ(kinds.count("key_release"), 1u);
+  EXPECT_EQ(kinds.count("key_refused"), 1u);
+  auto head = VerifyAuditChain(entries);
+  ASSERT_TRUE(head.ok()) << head.detail();
+  EXPECT_EQ(head->seq, entries.size());
+  EXPECT_EQ(page.body_["entries"].size(), entries.size());
+  EXPECT_EQ(page.body_["entries"].back()["hash"], HexEncode(head->hash));
+  // No secrets in the log: neither the model key nor the token.
+  for (const auto& e : entries) {
+    EXPECT_EQ(e.body.find(HexEncode(Bytes(32, 'a'))), std::string::npos) << e.body;
+    EXPECT_EQ(e.body.find(token), std::string::npos) << e.body;
+  }
+  // Paging through the route.
+  auto second = AdminCall("GET", "/v1/admin/audit?from=2&limit=2", "");
+  ASSERT_EQ(second.body_["entries"].size(), 2u);
+  EXPECT_EQ(second.body_["entries"][0]["seq"], 2);
+}
+
+TEST_F(TrustServiceTest, ConcurrentAttestationsKeepNoncesSingleUseAndTheChainIntact) {
+  // Four nodes' worth of threads share the service: every fresh nonce works
+  // once, a nonce raced by all threads works exactly once, and the audit
+  // chain stays gap-free.
+  const std::string raced = std::get<json>(service_->Challenge())["nonce"];
+  std::atomic<int> ok{0}, raced_ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      if (std::holds_alternative<json>(AttestNonce(raced))) ++raced_ok;
+      for (int i = 0; i < 3; ++i) {
+        if (std::holds_alternative<json>(AttestWith())) ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 12);
+  EXPECT_EQ(raced_ok.load(), 1);
+  auto entries = service_->store().ReadAudit(1, 1000).value();
+  auto head = VerifyAuditChain(entries);
+  ASSERT_TRUE(head.ok()) << head.detail();
+  EXPECT_EQ(head->seq, 3u + 13u + 3u);  // setup admin entries, 13 attests, 3 refusals
+}
+
+// ---------------------------------------------------------------------------
+// Restart
+// ---------------------------------------------------------------------------
+
+TEST_F(TrustServiceTest, RestartKeepsTokensKeysAndPolicies) {
+  const std::string token = Token();
+  const std::string kid = service_->signing_keys().active_kid();
+  const std::string nonce = std::get<json>(service_->Challenge())["nonce"];
+  const size_t audit_before = service_->store().ReadAudit(1, 1000).value().size();
+  now_ += 5;
+  StartService();
+  EXPECT_EQ(service_->signing_keys().active_kid(), kid);
+  auto claims = VerifyToken(token);  // against the new instance's JWKS
+  EXPECT_TRUE(claims.ok()) << claims.detail();
+  EXPECT_EQ(ReleasedKey("key-a", token), Bytes(32, 'a'));
+  EXPECT_TRUE(std::holds_alternative<json>(AttestNonce(nonce)));  // the outstanding nonce survived
+  EXPECT_FALSE(service_->EnsureAdminToken().value().has_value());
+  EXPECT_EQ(AdminCall("GET", "/v1/admin/policies", "").status_, 200);  // the old admin token still works
+  auto entries = service_->store().ReadAudit(1, 1000).value();
+  EXPECT_GT(entries.size(), audit_before);
+  EXPECT_TRUE(VerifyAuditChain(entries).ok());
+}
+
+TEST_F(TrustServiceTest, WrongMasterKeyRefusesToStart) {
+  service_.reset();
+  auto store = Store::Open(dir_ / "trust.db");
+  ASSERT_TRUE(store.ok());
+  auto s = TrustService::Create(std::move(store).value(), SecretBox::FromKey(Bytes(32, 0x4C)).value(), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Errc::kCrypto);
+}
+
+}  // namespace
+}  // namespace cllm::trust

@@ -1,0 +1,407 @@
+// Tests for cllm-trust's store (store.h), audit chain (audit.h) and secrets at
+// rest (secret_box.h) on a real SQLite file: single-use nonces, every table's
+// round trip, the audit chain under each kind of tampering (naming the first
+// bad seq), and a close/reopen that must lose nothing.
+#include "trust/store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "base/encoding.h"
+#include "trust/audit.h"
+#include "trust/secret_box.h"
+
+namespace cllm::trust {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kT0 = 1'750'000'000;  // an arbitrary fixed "now" (Unix seconds)
+
+Bytes Nonce(uint8_t fill) { return Bytes(32, fill); }
+
+// TempDir is a fresh directory, removed with everything in it at scope end.
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path_ = fs::temp_directory_path() /
+            ("cllm_trust_store_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Sql runs one statement on the store file through a second connection: what
+// someone with write access to trust.db (but not the service) can do.
+void Sql(const fs::path& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  std::string why = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK) << sql << ": " << why;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+  void Reopen() {
+    store_.reset();
+    auto s = Store::Open(db_path());
+    ASSERT_TRUE(s.ok()) << s.detail();
+    store_ = std::move(s).value();
+  }
+  fs::path db_path() const { return dir_.path() / "trust.db"; }
+
+  // AppendN appends entries "e1".."eN" at kT0 + i.
+  void AppendN(int n) {
+    for (int i = 1; i <= n; ++i) {
+      auto e = store_->AppendAudit(i % 2 ? "attest" : "admin", "{\"i\":" + std::to_string(i) + "}", kT0 + i);
+      ASSERT_TRUE(e.ok()) << e.detail();
+    }
+  }
+  std::vector<AuditEntry> All() { return store_->ReadAudit(1, 1000).value(); }
+
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+// ---------------------------------------------------------------------------
+// Nonces
+// ---------------------------------------------------------------------------
+
+TEST_F(StoreTest, NonceIsGoodForOneAttemptOnly) {
+  ASSERT_TRUE(store_->AddNonce(Nonce(1), kT0 + 60).ok());
+  EXPECT_EQ(store_->ConsumeNonce(Nonce(1), kT0).value(), NonceState::kOk);
+  EXPECT_EQ(store_->ConsumeNonce(Nonce(1), kT0).value(), NonceState::kUnknown);
+  EXPECT_EQ(store_->ConsumeNonce(Nonce(2), kT0).value(), NonceState::kUnknown);  // never issued
+}
+
+TEST_F(StoreTest, NonceAddedTwiceIsRefused) {
+  ASSERT_TRUE(store_->AddNonce(Nonce(1), kT0 + 60).ok());
+  EXPECT_FALSE(store_->AddNonce(Nonce(1), kT0 + 60).ok());
+}
+
+TEST_F(StoreTest, ExpiredNonceIsReportedAndStillConsumed) {
+  ASSERT_TRUE(store_->AddNonce(Nonce(1), kT0 + 60).ok());
+  EXPECT_EQ(store_->ConsumeNonce(Nonce(1), kT0 + 61).value(), NonceState::kExpired);
+  EXPECT_EQ(store_->ConsumeNonce(Nonce(1), kT0).value(), NonceState::kUnknown);
+  // The last second of its lifetime still counts.
+  ASSERT_TRUE(store_->AddNonce(Nonce(2), kT0 + 60).ok());
+  EXPECT_EQ(store_->ConsumeNonce(Nonce(2), kT0 + 60).value(), NonceState::kOk);
+}
+
+TEST_F(StoreTest, PurgeDropsOnlyExpiredNonces) {
+  ASSERT_TRUE(store_->AddNonce(Nonce(1), kT0 - 1).ok());
+  ASSERT_TRUE(store_->AddNonce(Nonce(2), kT0 - 100).ok());
+  ASSERT_TRUE(store_->AddNonce(Nonce(3), kT0 + 60).ok());
+  EXPECT_EQ(store_->PurgeNonces(kT0).value(), 2);
+  EXPECT_EQ(store_->PurgeNonces(kT0).value(), 0);
+  EXPECT_EQ(store_->ConsumeNonce(Nonce(1), kT0).value(), NonceState::kUnknown);
+  EXPECT_EQ(store_->ConsumeNonce(Nonce(3), kT0).value(), NonceState::kOk);
+}
+
+// ---------------------------------------------------------------------------
+// Policies, model keys, signing keys, meta
+// ---------------------------------------------------------------------------
+
+TEST_F(StoreTest, PoliciesPutGetListDelete) {
+  EXPECT_FALSE(store_->GetPolicy("default").value().has_value());
+  ASSERT_TRUE(store_->PutPolicy("zeta", R"({"policy":{"v":1}})", kT0).ok());
+  ASSERT_TRUE(store_->PutPolicy("default", R"({"policy":{"v":2}})", kT0).ok());
+  EXPECT_EQ(store_->GetPolicy("default").value().value(), R"({"policy":{"v":2}})");
+  EXPECT_EQ(store_->ListPolicies().value(), (std::vector<std::string>{"default", "zeta"}));
+  // Put replaces.
+  ASSERT_TRUE(store_->PutPolicy("default", R"({"policy":{"v":3}})", kT0 + 1).ok());
+  EXPECT_EQ(store_->GetPolicy("default").value().value(), R"({"policy":{"v":3}})");
+  EXPECT_TRUE(store_->DeletePolicy("default").value());
+  EXPECT_FALSE(store_->DeletePolicy("default").value());
+  EXPECT_FALSE(store_->GetPolicy("default").value().has_value());
+  EXPECT_EQ(store_->ListPolicies().value(), (std::vector<std::string>{"zeta"}));
+}
+
+TEST_F(StoreTest, ModelKeyIsNeverSilentlyReplaced) {
+  ModelKeyRow row{"llama-v1", Bytes{1, 2, 3}, R"({"model_digests":["aa"]})", kT0};
+  ASSERT_TRUE(store_->PutModelKey(row).ok());
+  ModelKeyRow other{"llama-v1", Bytes{9, 9}, R"({"model_digests":["bb"]})", kT0 + 5};
+  auto st = store_->PutModelKey(other);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), Errc::kInvalidArgument);
+  EXPECT_NE(st.detail().find("llama-v1"), std::string::npos) << st.detail();
+  auto got = store_->GetModelKey("llama-v1").value();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->sealed_key, (Bytes{1, 2, 3}));
+  EXPECT_EQ(got->release_policy, R"({"model_digests":["aa"]})");
+  EXPECT_EQ(got->created, kT0);
+  EXPECT_FALSE(store_->GetModelKey("nope").value().has_value());
+}
+
+TEST_F(StoreTest, ReleasePolicyUpdateAndListingWithoutSecrets) {
+  ASSERT_TRUE(store_->PutModelKey({"b", Bytes{1}, "{}", kT0}).ok());
+  ASSERT_TRUE(store_->PutModelKey({"a", Bytes{2}, "{}", kT0}).ok());
+  ASSERT_TRUE(store_->SetReleasePolicy("a", R"({"x":1})").ok());
+  EXPECT_EQ(store_->SetReleasePolicy("zzz", "{}").code(), Errc::kNotFound);
+  auto rows = store_->ListModelKeys().value();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].key_id, "a");
+  EXPECT_EQ(rows[0].release_policy, R"({"x":1})");
+  EXPECT_TRUE(rows[0].sealed_key.empty());  // listings never carry the sealed key
+  EXPECT_TRUE(rows[1].sealed_key.empty());
+}
+
+TEST_F(StoreTest, SigningKeysRetireOnceAndDelete) {
+  ASSERT_TRUE(store_->AddSigningKey({"k1", Bytes{1}, kT0, std::nullopt}).ok());
+  ASSERT_TRUE(store_->AddSigningKey({"k2", Bytes{2}, kT0 + 10, std::nullopt}).ok());
+  ASSERT_TRUE(store_->RetireSigningKey("k1", kT0 + 10).ok());
+  // A second retire does not move the retirement time (the overlap counts from the first).
+  ASSERT_TRUE(store_->RetireSigningKey("k1", kT0 + 500).ok());
+  auto keys = store_->SigningKeys().value();
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].kid, "k1");
+  EXPECT_EQ(keys[0].retired, std::optional<int64_t>(kT0 + 10));
+  EXPECT_EQ(keys[1].kid, "k2");
+  EXPECT_FALSE(keys[1].retired.has_value());
+  ASSERT_TRUE(store_->DeleteSigningKey("k1").ok());
+  keys = store_->SigningKeys().value();
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0].kid, "k2");
+}
+
+TEST_F(StoreTest, MetaRoundTripsAndHasTheSchemaVersion) {
+  EXPECT_EQ(store_->GetMeta("schema").value().value(), "1");
+  EXPECT_FALSE(store_->GetMeta("admin_token_sha256").value().has_value());
+  ASSERT_TRUE(store_->PutMeta("k", "v1").ok());
+  ASSERT_TRUE(store_->PutMeta("k", "v2").ok());
+  EXPECT_EQ(store_->GetMeta("k").value().value(), "v2");
+}
+
+TEST_F(StoreTest, UnknownSchemaVersionIsRefused) {
+  store_.reset();
+  Sql(db_path(), "UPDATE meta SET v = '2' WHERE k = 'schema'");
+  auto s = Store::Open(db_path());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Errc::kUnsupported);
+}
+
+// ---------------------------------------------------------------------------
+// Audit chain
+// ---------------------------------------------------------------------------
+
+TEST_F(StoreTest, AuditAppendChainsAndVerifies) {
+  EXPECT_EQ(VerifyAuditChain({}).value().seq, 0u);
+  AppendN(5);
+  auto all = All();
+  ASSERT_EQ(all.size(), 5u);
+  EXPECT_EQ(all[0].seq, 1u);
+  EXPECT_EQ(all[0].prev_hash, Digest32{});
+  for (size_t i = 1; i < all.size(); ++i) EXPECT_EQ(all[i].prev_hash, all[i - 1].hash);
+  auto head = VerifyAuditChain(all);
+  ASSERT_TRUE(head.ok()) << head.detail();
+  EXPECT_EQ(head->seq, 5u);
+  EXPECT_EQ(head->hash, all[4].hash);
+  // Paging.
+  auto tail = store_->ReadAudit(4, 10).value();
+  ASSERT_EQ(tail.size(), 2u);
+  EXPECT_EQ(tail[0].seq, 4u);
+  EXPECT_EQ(store_->ReadAudit(1, 2).value().size(), 2u);
+}
+
+// ExpectBrokenAt checks that verification fails naming `seq` first.
+void ExpectBrokenAt(const std::vector<AuditEntry>& entries, uint64_t seq, const std::string& why) {
+  auto r = VerifyAuditChain(entries);
+  ASSERT_FALSE(r.ok()) << "tampering not detected (" << why << ")";
+  EXPECT_EQ(r.code(), Errc::kCrypto);
+  EXPECT_EQ(r.detail().rfind("audit entry " + std::to_string(seq) + ":", 0), 0u) << why << ": " << r.detail();
+}
+
+TEST_F(StoreTest, AuditTamperingInMemoryIsCaughtAtTheRightSeq) {
+  AppendN(6);
+  const auto good = All();
+  {
+    auto v = good;
+    v[2].body = R"({"i":99})";  // seq 3
+    ExpectBrokenAt(v, 3, "changed body");
+  }
+  {
+    auto v = good;
+    v[3].time += 1;  // seq 4
+    ExpectBrokenAt(v, 4, "changed time");
+  }
+  {
+    auto v = good;
+    v[1].kind = "key_release";  // seq 2
+    ExpectBrokenAt(v, 2, "changed kind");
+  }
+  {
+    auto v = good;
+    v.erase(v.begin() + 2);  // drop seq 3: seq 4 follows seq 2
+    ExpectBrokenAt(v, 4, "deleted middle entry");
+  }
+  {
+    auto v = good;
+    std::swap(v[1], v[2]);  // 1, 3, 2, 4, …
+    ExpectBrokenAt(v, 3, "reordered entries");
+  }
+  {
+    // A forger who recomputes the altered entry's own hash still breaks the next link.
+    auto v = good;
+    v[2].body = R"({"i":99})";
+    v[2].hash = AuditHash(v[2].seq, v[2].time, v[2].kind, v[2].body, v[2].prev_hash);
+    ExpectBrokenAt(v, 4, "rehashed altered entry");
+  }
+  {
+    // Renumbering after a deletion does not help either.
+    auto v = good;
+    v.erase(v.begin() + 2);
+    for (size_t i = 2; i < v.size(); ++i) v[i].seq -= 1;
+    ExpectBrokenAt(v, 3, "renumbered after deletion");
+  }
+}
+
+TEST_F(StoreTest, AuditTamperingOnDiskIsCaughtAtTheRightSeq) {
+  AppendN(6);
+  Sql(db_path(), R"(UPDATE audit SET body = '{"i":42}' WHERE seq = 5)");
+  ExpectBrokenAt(All(), 5, "body edited in the database");
+  Sql(db_path(), "UPDATE audit SET time = time - 3600 WHERE seq = 2");
+  ExpectBrokenAt(All(), 2, "time edited in the database");
+}
+
+TEST_F(StoreTest, AuditRowDeletedOnDiskIsCaught) {
+  AppendN(6);
+  Sql(db_path(), "DELETE FROM audit WHERE seq = 3");
+  ExpectBrokenAt(All(), 4, "row deleted in the database");
+}
+
+TEST_F(StoreTest, AuditRowsSwappedOnDiskAreCaught) {
+  AppendN(4);
+  // Swap the contents of seq 2 and 3 (keeping the seq column in order).
+  Sql(db_path(),
+      "UPDATE audit SET seq = -2 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 3; "
+      "UPDATE audit SET seq = 3 WHERE seq = -2;");
+  ExpectBrokenAt(All(), 2, "rows swapped in the database");
+}
+
+// ---------------------------------------------------------------------------
+// Restart
+// ---------------------------------------------------------------------------
+
+TEST_F(StoreTest, RestartLosesNothing) {
+  Bytes master(32, 0x5A);
+  auto box = SecretBox::FromKey(master).value();
+  const Bytes model_key(32, 0xC3);
+  ASSERT_TRUE(store_->AddNonce(Nonce(7), kT0 + 120).ok());
+  ASSERT_TRUE(store_->PutPolicy("default", R"({"policy":{}})", kT0).ok());
+  ASSERT_TRUE(store_->PutModelKey({"m1", box.Seal("model-key:m1", model_key), R"({"r":1})", kT0}).ok());
+  ASSERT_TRUE(store_->AddSigningKey({"s1", box.Seal("signing-key:s1", Bytes(40, 1)), kT0, kT0 + 5}).ok());
+  ASSERT_TRUE(store_->AddSigningKey({"s2", box.Seal("signing-key:s2", Bytes(40, 2)), kT0 + 5, std::nullopt}).ok());
+  ASSERT_TRUE(store_->PutMeta("admin_token_sha256", "abcd").ok());
+  AppendN(3);
+  const auto head_before = VerifyAuditChain(All()).value();
+
+  Reopen();
+  auto box2 = SecretBox::FromKey(master).value();  // the same master key, a new object
+  EXPECT_EQ(store_->ConsumeNonce(Nonce(7), kT0).value(), NonceState::kOk);
+  EXPECT_EQ(store_->GetPolicy("default").value().value(), R"({"policy":{}})");
+  auto row = store_->GetModelKey("m1").value();
+  ASSERT_TRUE(row.has_value());
+  auto opened = box2.Open("model-key:m1", row->sealed_key);
+  ASSERT_TRUE(opened.ok()) << opened.detail();
+  EXPECT_EQ(Bytes(opened->span().begin(), opened->span().end()), model_key);
+  auto keys = store_->SigningKeys().value();
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].retired, std::optional<int64_t>(kT0 + 5));
+  EXPECT_TRUE(box2.Open("signing-key:s2", keys[1].sealed_pkcs8).ok());
+  EXPECT_EQ(store_->GetMeta("admin_token_sha256").value().value(), "abcd");
+  auto head_after = VerifyAuditChain(All());
+  ASSERT_TRUE(head_after.ok()) << head_after.detail();
+  EXPECT_EQ(head_after->seq, head_before.seq);
+  EXPECT_EQ(head_after->hash, head_before.hash);
+  // The chain continues from the stored head.
+  ASSERT_TRUE(store_->AppendAudit("admin", "{}", kT0 + 10).ok());
+  EXPECT_EQ(VerifyAuditChain(All()).value().seq, 4u);
+}
+
+// ---------------------------------------------------------------------------
+// SecretBox
+// ---------------------------------------------------------------------------
+
+TEST(SecretBoxTest, OpensOnlyWithTheSameKeyAndLabelAndUnchangedBytes) {
+  auto box = SecretBox::FromKey(Bytes(32, 1)).value();
+  const Bytes secret = {1, 2, 3, 4, 5, 6, 7, 8};
+  Bytes blob = box.Seal("model-key:a", secret);
+  auto ok = box.Open("model-key:a", blob);
+  ASSERT_TRUE(ok.ok()) << ok.detail();
+  EXPECT_EQ(Bytes(ok->span().begin(), ok->span().end()), secret);
+  // Sealing twice gives different blobs (fresh nonce).
+  EXPECT_NE(box.Seal("model-key:a", secret), blob);
+
+  auto other = SecretBox::FromKey(Bytes(32, 2)).value();
+  EXPECT_EQ(other.Open("model-key:a", blob).code(), Errc::kCrypto);
+  EXPECT_EQ(box.Open("model-key:b", blob).code(), Errc::kCrypto);  // copied into another row
+  for (size_t i : {size_t{0}, size_t{12}, blob.size() / 2, blob.size() - 1}) {
+    Bytes flipped = blob;
+    flipped[i] ^= 0x01;
+    EXPECT_EQ(box.Open("model-key:a", flipped).code(), Errc::kCrypto) << "byte " << i;
+  }
+  EXPECT_FALSE(box.Open("model-key:a", ByteSpan(blob).subspan(0, 27)).ok());  // shorter than nonce + tag
+  EXPECT_EQ(SecretBox::FromKey(Bytes(31, 1)).code(), Errc::kInvalidArgument);
+}
+
+TEST(SecretBoxTest, LoadsFromAFileAndFromTheEnvironment) {
+  TempDir dir;
+  const Bytes master(32, 0x42);
+  const std::string hex = HexEncode(master);
+  const fs::path file = dir.path() / "master.key";
+  std::ofstream(file) << hex << "\n";
+  auto from_file = SecretBox::Load(file);
+  ASSERT_TRUE(from_file.ok()) << from_file.detail();
+  Bytes blob = SecretBox::FromKey(master).value().Seal("x", Bytes{9});
+  EXPECT_TRUE(from_file->Open("x", blob).ok());
+
+  ::setenv("CLLM_TRUST_MASTER_KEY", hex.c_str(), 1);
+  auto from_env = SecretBox::Load("");
+  ::unsetenv("CLLM_TRUST_MASTER_KEY");
+  ASSERT_TRUE(from_env.ok()) << from_env.detail();
+  EXPECT_TRUE(from_env->Open("x", blob).ok());
+
+  EXPECT_EQ(SecretBox::Load("").code(), Errc::kNotFound);  // neither
+  ::setenv("CLLM_TRUST_MASTER_KEY", "abcd", 1);
+  EXPECT_EQ(SecretBox::Load("").code(), Errc::kParse);
+  ::unsetenv("CLLM_TRUST_MASTER_KEY");
+  std::ofstream(dir.path() / "short.key") << "abcd\n";
+  EXPECT_FALSE(SecretBox::Load(dir.path() / "short.key").ok());
+  EXPECT_FALSE(SecretBox::Load(dir.path() / "missing.key").ok());
+}
+
+TEST(SecretBoxTest, CreateKeyFileNeverOverwrites) {
+  TempDir dir;
+  const fs::path file = dir.path() / "master.key";
+  ASSERT_TRUE(SecretBox::CreateKeyFile(file).ok());
+  EXPECT_EQ(fs::status(file).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  auto box = SecretBox::Load(file);
+  ASSERT_TRUE(box.ok()) << box.detail();
+  Bytes blob = box->Seal("y", Bytes{1});
+  EXPECT_FALSE(SecretBox::CreateKeyFile(file).ok());
+  EXPECT_TRUE(SecretBox::Load(file).value().Open("y", blob).ok());  // the key is unchanged
+}
+
+}  // namespace
+}  // namespace cllm::trust

@@ -1,0 +1,285 @@
+// End to end with real processes on loopback: cllm-trust (init, serve), the
+// `cllm trust` and `cllm model seal --register` admin commands, cllm-server
+// booting a sealed model through attestation → token → key release on the
+// simulated TEE, and `cllm chat` against it. Refusals are checked by what the
+// operator sees: exit status, the error's code on stderr, no ready file.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "attestation/sim/sim_attester.h"
+#include "support/shared_data.h"
+
+extern char** environ;
+
+namespace cllm {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string Bin(const std::string& name) { return std::string(CLLM_BIN_DIR) + "/" + name; }
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// Process runs an executable with stdout/stderr in files; it is stopped
+// (SIGTERM, then SIGKILL) at scope end unless it has exited.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, const fs::path& log_prefix)
+      : out_(log_prefix.string() + ".out"), err_(log_prefix.string() + ".err") {
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~Process() { Stop(); }
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  bool running() {
+    Reap(WNOHANG);
+    return pid_ > 0 && !status_;
+  }
+  // Wait returns the exit code (128 + signal when killed), or -1 when the
+  // process is still running after `timeout`.
+  int Wait(std::chrono::seconds timeout = std::chrono::seconds(30)) {
+    const auto deadline = Clock::now() + timeout;
+    while (running() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!status_) return -1;
+    return WIFEXITED(*status_) ? WEXITSTATUS(*status_) : 128 + WTERMSIG(*status_);
+  }
+  void Stop() {
+    if (!running()) return;
+    ::kill(pid_, SIGTERM);
+    if (Wait(std::chrono::seconds(5)) == -1) {
+      ::kill(pid_, SIGKILL);
+      Reap(0);
+    }
+  }
+  std::string out() const { return ReadFile(out_); }
+  std::string err() const { return ReadFile(err_); }
+
+ private:
+  void Reap(int flags) {
+    if (pid_ <= 0 || status_) return;
+    int st = 0;
+    if (::waitpid(pid_, &st, flags) == pid_) status_ = st;
+  }
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::string out_, err_;
+};
+
+// WaitReady polls a ready file until it holds a JSON object; null when the
+// process exits first or after 30 s.
+json WaitReady(Process& p, const fs::path& ready) {
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (Clock::now() < deadline) {
+    auto j = json::parse(ReadFile(ready), nullptr, false);
+    if (!j.is_discarded() && j.is_object()) return j;
+    if (!p.running()) return nullptr;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return nullptr;
+}
+
+bool OnPath(const std::string& exe) {
+  const char* path = std::getenv("PATH");
+  std::stringstream ss(path ? path : "");
+  for (std::string dir; std::getline(ss, dir, ':');) {
+    if (!dir.empty() && ::access((fs::path(dir) / exe).c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+class TrustE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    model_ = testing::SharedDir() / "models/stories260K-f32.gguf";
+    if (!fs::exists(model_)) return;
+    dir_ = fs::temp_directory_path() / ("cllm_trust_e2e_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    state_ = dir_ / "state";
+
+    auto platform_key = attestation::sim::GenerateSimPlatformKey().value();
+    std::ofstream(dir_ / "plat.key") << platform_key.ToPem();
+    const json sim = {{"platform_keys", {platform_key.public_key().ToPem()}}};
+    std::ofstream(dir_ / "policy.json") << json{{"version", 1}, {"platforms", {"sim"}}, {"sim", sim}}.dump();
+    // Reference values that pin a binary no server runs.
+    std::ofstream(dir_ / "strict.json")
+        << json{{"version", 1}, {"platforms", {"sim"}}, {"sim", sim}, {"binary_digests", {std::string(64, '0')}}}
+               .dump();
+
+    if (Run({Bin("cllm-trust"), "init", "--state-dir", state_.string()}, "init") != 0) return;
+    if (!StartTrust()) return;
+    if (Admin({"trust", "policy", "set", "default", (dir_ / "policy.json").string()}, "policy") != 0) return;
+    if (Admin({"trust", "policy", "set", "strict", (dir_ / "strict.json").string()}, "strict") != 0) return;
+    if (Admin({"model", "seal", model_.string(), "-o", (dir_ / "sealed.cllm").string(), "--register", "--key-id",
+               "stories-v1", "--allow-simulated"},
+              "seal") != 0) {
+      return;
+    }
+    ready_ = true;
+  }
+  static void TearDownTestSuite() {
+    delete trust_;
+    trust_ = nullptr;
+    // CLLM_KEEP_E2E=1 keeps the logs and the state directory for a post-mortem.
+    if (!dir_.empty() && !std::getenv("CLLM_KEEP_E2E")) fs::remove_all(dir_);
+  }
+  void SetUp() override {
+    CLLM_SHARED_PATH(model, "models/stories260K-f32.gguf");
+    ASSERT_TRUE(ready_) << "suite setup failed; logs: " << Logs();
+  }
+
+  // Run runs a command to completion and returns its exit code (logs in dir_/<tag>.*).
+  static int Run(std::vector<std::string> argv, const std::string& tag) {
+    Process p(std::move(argv), dir_ / tag);
+    int code = p.Wait();
+    if (code != 0) std::fprintf(stderr, "[%s] exit %d\n%s%s", tag.c_str(), code, p.out().c_str(), p.err().c_str());
+    return code;
+  }
+  // Admin runs `cllm ARGS --trust URL --trust-ca CA --admin-token-file T`.
+  static int Admin(std::vector<std::string> args, const std::string& tag) {
+    std::vector<std::string> argv = {Bin("cllm")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    for (const std::string& a : {std::string("--trust"), TrustUrl(), std::string("--trust-ca"),
+                                 (state_ / "trust-ca.pem").string(), std::string("--admin-token-file"),
+                                 (state_ / "admin.token").string()}) {
+      argv.push_back(a);
+    }
+    return Run(std::move(argv), tag);
+  }
+  static bool StartTrust() {
+    delete trust_;
+    const fs::path ready = dir_ / ("trust-ready-" + std::to_string(++trust_starts_) + ".json");
+    trust_ = new Process({Bin("cllm-trust"), "serve", "--state-dir", state_.string(), "--listen", "127.0.0.1:0",
+                          "--ready-file", ready.string(), "--log-level", "warn"},
+                         dir_ / "trust");
+    json j = WaitReady(*trust_, ready);
+    if (j.is_null()) {
+      std::fprintf(stderr, "cllm-trust did not start: %s\n", trust_->err().c_str());
+      return false;
+    }
+    trust_port_ = j["port"].get<int>();
+    return true;
+  }
+  static std::string TrustUrl() { return "https://127.0.0.1:" + std::to_string(trust_port_); }
+  static std::string Logs() { return dir_.string(); }
+
+  // Server starts cllm-server on `model` through cllm-trust.
+  std::unique_ptr<Process> Server(const fs::path& model, const fs::path& ready, const std::string& policy = "default") {
+    return std::make_unique<Process>(
+        std::vector<std::string>{Bin("cllm-server"), "-m", model.string(), "--trust", TrustUrl(), "--trust-ca",
+                                 (state_ / "trust-ca.pem").string(), "--trust-policy", policy, "--tee", "sim",
+                                 "--sim-key", (dir_ / "plat.key").string(), "--listen", "127.0.0.1:0",
+                                 "--allow-anonymous", "--ready-file", ready.string(), "--log-level", "warn"},
+        dir_ / ready.stem());
+  }
+  // ExpectServerRefused checks that the server exits non-zero naming `what`
+  // on stderr and never becomes ready.
+  void ExpectServerRefused(const fs::path& model, const std::string& policy, const std::string& what) {
+    const fs::path ready = dir_ / ("refused-" + policy + ".json");
+    auto server = Server(model, ready, policy);
+    int code = server->Wait();
+    EXPECT_NE(code, -1) << "cllm-server kept running";
+    EXPECT_NE(code, 0);
+    EXPECT_NE(server->err().find(what), std::string::npos) << server->err();
+    EXPECT_FALSE(fs::exists(ready)) << "a refused server must not announce itself";
+  }
+  int Chat(uint16_t port, const std::string& tag) {
+    return Run({Bin("cllm"), "chat", "https://127.0.0.1:" + std::to_string(port), "--policy",
+                (dir_ / "policy.json").string(), "-p", "Once upon a time", "-n", "8", "--temperature", "0"},
+               tag);
+  }
+
+  static inline fs::path model_, dir_, state_;
+  static inline Process* trust_ = nullptr;
+  static inline int trust_port_ = 0;
+  static inline int trust_starts_ = 0;
+  static inline bool ready_ = false;
+};
+
+TEST_F(TrustE2eTest, SealedModelBootsThroughTrustAndChats) {
+  auto server = Server(dir_ / "sealed.cllm", dir_ / "server-ready.json");
+  json ready = WaitReady(*server, dir_ / "server-ready.json");
+  ASSERT_FALSE(ready.is_null()) << server->err();
+  EXPECT_EQ(ready["model_name"], "stories260K-f32");
+  ASSERT_EQ(Chat(ready["port"].get<uint16_t>(), "chat"), 0);
+  EXPECT_FALSE(ReadFile(dir_ / "chat.out").empty());
+  EXPECT_TRUE(server->running());
+}
+
+TEST_F(TrustE2eTest, TamperedSealedModelIsNeverServed) {
+  std::string bytes = ReadFile(dir_ / "sealed.cllm");
+  ASSERT_GT(bytes.size(), 1000u);
+  bytes[bytes.size() / 2] ^= 0x01;
+  std::ofstream(dir_ / "tampered.cllm", std::ios::binary) << bytes;
+  ExpectServerRefused(dir_ / "tampered.cllm", "default", "unsealing");
+  EXPECT_NE(ReadFile(dir_ / "refused-default.err").find("auth_failed"), std::string::npos);
+}
+
+TEST_F(TrustE2eTest, ServerWhoseBinaryIsNotInThePolicyGetsNoToken) {
+  ExpectServerRefused(dir_ / "sealed.cllm", "strict", "policy_not_satisfied");
+  EXPECT_NE(ReadFile(dir_ / "refused-strict.err").find("binary_digest"), std::string::npos);
+}
+
+TEST_F(TrustE2eTest, SealingUnderATakenKeyIdLeavesNoSealedFile) {
+  const fs::path out = dir_ / "again.cllm";
+  EXPECT_NE(Admin({"model", "seal", model_.string(), "-o", out.string(), "--register", "--key-id", "stories-v1",
+                   "--allow-simulated"},
+                  "seal-again"),
+            0);
+  EXPECT_NE(ReadFile(dir_ / "seal-again.err").find("key_exists"), std::string::npos)
+      << ReadFile(dir_ / "seal-again.err");
+  EXPECT_FALSE(fs::exists(out)) << "a sealed file whose key was never registered is useless and must go";
+}
+
+TEST_F(TrustE2eTest, RestartedTrustStillReleasesTheSameModelKey) {
+  trust_->Stop();
+  ASSERT_TRUE(StartTrust());
+  auto server = Server(dir_ / "sealed.cllm", dir_ / "restart-ready.json");
+  json ready = WaitReady(*server, dir_ / "restart-ready.json");
+  ASSERT_FALSE(ready.is_null()) << server->err();
+  EXPECT_EQ(Chat(ready["port"].get<uint16_t>(), "chat-restart"), 0);
+}
+
+TEST_F(TrustE2eTest, AuditVerifyDetectsAnEditedDatabase) {
+  ASSERT_EQ(Admin({"trust", "audit", "verify"}, "audit-ok"), 0);
+  EXPECT_NE(ReadFile(dir_ / "audit-ok.out").find("audit log OK"), std::string::npos);
+  if (!OnPath("sqlite3")) GTEST_SKIP() << "sqlite3 CLI not installed: the tampering half is skipped";
+  ASSERT_EQ(Run({"/bin/sh", "-c",
+                 "exec sqlite3 '" + (state_ / "trust.db").string() + "' 'UPDATE audit SET time = time + 1 WHERE seq = 2'"},
+                "sqlite"),
+            0);
+  EXPECT_EQ(Admin({"trust", "audit", "verify"}, "audit-broken"), 1);
+  EXPECT_NE(ReadFile(dir_ / "audit-broken.out").find("audit entry 2"), std::string::npos)
+      << ReadFile(dir_ / "audit-broken.out");
+  EXPECT_EQ(Run({Bin("cllm"), "trust", "audit", "verify", "--db", (state_ / "trust.db").string()}, "audit-offline"), 1);
+}
+
+}  // namespace
+}  // namespace cllm
