@@ -148,7 +148,10 @@ ClientResult<HttpResponse> Connection::Request(const std::string& method, const 
     req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   req += "\r\n" + body;
-  if (!Send(req)) return MakeError(ClientErrc::kProtocol, "the server closed the connection while we were sending");
+  // A server may answer before reading the whole body (413) and close; its
+  // answer is then still readable, so a failed send only fails the request
+  // when no response follows.
+  const bool sent = Send(req);
 
   http::response_parser<http::string_body> parser;
   parser.body_limit(64ull << 20);
@@ -177,6 +180,7 @@ ClientResult<HttpResponse> Connection::Request(const std::string& method, const 
   }
   std::string pending;
   char buf[16384];
+  bool got_bytes = false;
   while (!parser.is_done() && !stopped) {
     if (!pending.empty()) {
       beast::error_code ec;
@@ -189,6 +193,11 @@ ClientResult<HttpResponse> Connection::Request(const std::string& method, const 
       if (used > 0 && !pending.empty()) continue;
     }
     long n = Receive(buf, sizeof buf);
+    if (n <= 0 && !got_bytes) {
+      return MakeError(ClientErrc::kProtocol,
+                       sent ? "the server closed the connection without answering (idle keep-alive timeout?)"
+                            : "the server closed the connection while we were sending");
+    }
     if (n <= 0) {
       beast::error_code ec;
       parser.put_eof(ec);
@@ -196,6 +205,7 @@ ClientResult<HttpResponse> Connection::Request(const std::string& method, const 
       return MakeError(ClientErrc::kProtocol, "the connection closed before the response was complete");
     }
     pending.append(buf, static_cast<size_t>(n));
+    got_bytes = true;
   }
   if (!parser.is_header_done()) return MakeError(ClientErrc::kProtocol, "no response header");
   HttpResponse out = head();

@@ -5,7 +5,6 @@
 // {"key_id", "epk", "iat"}. The model key goes back as a JWE (ECDH-ES,
 // A256GCM) to the ephemeral key `epk` the caller chose, so neither a stolen
 // token nor a replayed request yields anything a third party can open.
-#include <cstdlib>
 
 #include "trust/jose.h"
 #include "trust/release_policy.h"

@@ -33,7 +33,10 @@ ClientResult<TrustReply> TrustCall(client::Connection& c, const std::string& met
   if (!JsonDepthWithin(r.body)) return MakeError(ClientErrc::kProtocol, "cllm-trust answered deeply nested JSON");
   out.body = nlohmann::json::parse(r.body, nullptr, false);
   if (out.body.is_discarded()) {
-    return MakeError(ClientErrc::kProtocol, "cllm-trust answered HTTP " + std::to_string(r.status) + " without JSON");
+    return MakeError(ClientErrc::kProtocol, "cllm-trust answered HTTP " + std::to_string(r.status) +
+                                                " without JSON (" + std::to_string(r.body.size()) + " bytes: \"" +
+                                                r.body.substr(0, 60) + "\", content-length " +
+                                                (r.headers.count("content-length") ? r.headers["content-length"] : "-") + ")");
   }
   return out;
 }
