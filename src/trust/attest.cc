@@ -112,8 +112,7 @@ Reply TrustService::Attest(const nlohmann::json& req) {
     vo.expected_freshness = *nonce;
     auto verified = channel::VerifyPayloadForKey(*payload, node_key->ToSpkiDer(), pd.policy, vo);
     if (!verified.ok()) {
-      return refused({403, ChannelCode(verified.code()),
-                      std::string(channel::ChannelErrcName(verified.code())) + ": " + verified.detail()});
+      return refused({403, ChannelCode(verified.code()), verified.detail()});
     }
     claims = verified->claims;
     binary_digest = payload->binary_digest;
