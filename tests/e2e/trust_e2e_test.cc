@@ -282,4 +282,36 @@ TEST_F(TrustE2eTest, AuditVerifyDetectsAnEditedDatabase) {
 }
 
 }  // namespace
+// With short tokens the server re-attests before its token expires: the
+// certificate (whose lifetime is the token's) is replaced with one carrying
+// a fresh token, and clients verifying by token keep being accepted.
+TEST_F(TrustE2eTest, ServerRenewsItsTokenBeforeItExpires) {
+  const fs::path trust_ready = dir_ / "short-trust-ready.json";
+  Process short_trust({Bin("cllm-trust"), "serve", "--state-dir", state_.string(), "--listen", "127.0.0.1:0",
+                       "--ready-file", trust_ready.string(), "--log-level", "warn", "--token-lifetime", "10"},
+                      dir_ / "short-trust");
+  json tj = WaitReady(short_trust, trust_ready);
+  ASSERT_FALSE(tj.is_null()) << short_trust.err();
+  const std::string url = "https://127.0.0.1:" + std::to_string(tj["port"].get<int>());
+  const std::string ca = (state_ / "trust-ca.pem").string();
+  const fs::path ready = dir_ / "renewing-ready.json";
+  Process server({Bin("cllm-server"), "-m", (dir_ / "sealed.cllm").string(), "--trust", url, "--trust-ca", ca,
+                  "--tee", "sim", "--sim-key", (dir_ / "plat.key").string(), "--listen", "127.0.0.1:0",
+                  "--allow-anonymous", "--ready-file", ready.string(), "--log-level", "info"},
+                 dir_ / "renewing");
+  json sj = WaitReady(server, ready);
+  ASSERT_FALSE(sj.is_null()) << server.err();
+  // Rotation is due at half the token's 10 s lifetime.
+  bool renewed = false;
+  for (int i = 0; i < 120 && !renewed; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    renewed = server.err().find("fresh cllm-trust token") != std::string::npos;
+  }
+  ASSERT_TRUE(renewed) << server.err();
+  EXPECT_EQ(Run({Bin("cllm"), "attest", "https://127.0.0.1:" + std::to_string(sj["port"].get<int>()), "--policy",
+                 (dir_ / "policy.json").string(), "--via-token", "--trust", url, "--trust-ca", ca},
+                "renewed-attest"),
+            0);
+}
+
 }  // namespace cllm
