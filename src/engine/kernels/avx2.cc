@@ -13,6 +13,9 @@ bool Avx2Compiled() { return true; }
 void Avx2F16ToF32Row(const uint16_t* src, float* dst, int64_t n) { avx2::F16ToF32Row(src, dst, n); }
 float Avx2DotF32(const float* a, const float* b, int64_t n) { return avx2::DotF32(a, b, n); }
 void Avx2AxpyF32(float a, const float* x, float* y, int64_t n) { avx2::AxpyF32(a, x, y, n); }
+void Avx2F32ToF16Row(const float* src, uint16_t* dst, int64_t n) { avx2::F32ToF16Row(src, dst, n); }
+void Avx2SoftmaxRow(float* x, int64_t n) { avx2::SoftmaxRow(x, n); }
+void Avx2SwiGluRow(const float* gate, const float* up, int64_t n, float* out) { avx2::SwiGluRow(gate, up, n, out); }
 }  // namespace cllm::engine::simd
 #else
 namespace cllm::engine::simd {
@@ -21,5 +24,8 @@ bool Avx2Compiled() { return false; }
 void Avx2F16ToF32Row(const uint16_t*, float*, int64_t) {}
 float Avx2DotF32(const float*, const float*, int64_t) { return 0.0f; }
 void Avx2AxpyF32(float, const float*, float*, int64_t) {}
+void Avx2F32ToF16Row(const float*, uint16_t*, int64_t) {}
+void Avx2SoftmaxRow(float*, int64_t) {}
+void Avx2SwiGluRow(const float*, const float*, int64_t, float*) {}
 }  // namespace cllm::engine::simd
 #endif

@@ -1,6 +1,8 @@
 // MatMul: instruction-set choice (once, from CPUID and CLLM_KERNELS),
 // activation rounding, and the split of output rows over the thread pool.
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -96,6 +98,30 @@ void SetActiveIsa(Isa isa) {
 void F16ToF32Row(const uint16_t* src, float* dst, int64_t n) {
   if (ActiveIsa() != Isa::kScalar) return simd::Avx2F16ToF32Row(src, dst, n);  // AVX-512 implies AVX2
   for (int64_t i = 0; i < n; ++i) dst[i] = F16ToF32(src[i]);
+}
+
+void F32ToF16Row(const float* src, uint16_t* dst, int64_t n) {
+  if (ActiveIsa() != Isa::kScalar) return simd::Avx2F32ToF16Row(src, dst, n);
+  for (int64_t i = 0; i < n; ++i) dst[i] = F32ToF16(src[i]);
+}
+
+void SoftmaxRow(float* x, int64_t n) {
+  if (n <= 0) return;
+  if (ActiveIsa() != Isa::kScalar) return simd::Avx2SoftmaxRow(x, n);
+  float max = x[0];
+  for (int64_t i = 1; i < n; ++i) max = std::max(max, x[i]);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void SwiGluRow(const float* gate, const float* up, int64_t n, float* out) {
+  if (ActiveIsa() != Isa::kScalar) return simd::Avx2SwiGluRow(gate, up, n, out);
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
 float DotF32(const float* a, const float* b, int64_t n) {

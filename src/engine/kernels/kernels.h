@@ -41,6 +41,19 @@ uint16_t F32ToBf16(float f);
 // the active instruction set has it (KV cache loads).
 void F16ToF32Row(const uint16_t* src, float* dst, int64_t n);
 
+// F32ToF16Row converts n floats exactly as F32ToF16 does (round to nearest
+// even; a NaN becomes the same quiet NaN), with F16C when available
+// (KV cache stores).
+void F32ToF16Row(const float* src, uint16_t* dst, int64_t n);
+
+// SoftmaxRow replaces x[0..n) by exp(x − max) / Σ exp(x − max) (attention).
+// SwiGluRow sets out[i] = silu(gate[i]) · up[i] = gate / (1 + exp(−gate)) · up.
+// Isa::kScalar uses std::exp (and a double sum for softmax): the reference.
+// The SIMD versions use a polynomial exp (relative error < 4e-7 over the
+// fp32 range) and fp32 sums. Each output depends on its own row only.
+void SoftmaxRow(float* x, int64_t n);
+void SwiGluRow(const float* gate, const float* up, int64_t n, float* out);
+
 // DotF32 returns Σ a[i]·b[i]; AxpyF32 sets y[i] += a·x[i] (attention). With
 // Isa::kScalar DotF32 accumulates in double; SIMD sums in fp32, differing
 // only by rounding order (~1e-7 relative).

@@ -38,20 +38,4 @@ void Rope(float* head, int n_rot, int pos, float base, RopeStyle style) {
   RopeApply(head, n_rot, cs.data(), style);
 }
 
-void Softmax(float* x, int n) {
-  float max = x[0];
-  for (int i = 1; i < n; ++i) max = std::max(max, x[i]);
-  double sum = 0.0;
-  for (int i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - max);
-    sum += x[i];
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int i = 0; i < n; ++i) x[i] *= inv;
-}
-
-void SwiGlu(const float* gate, const float* up, int n, float* out) {
-  for (int i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-}
-
 }  // namespace cllm::engine::ops

@@ -18,9 +18,6 @@ void Rope(float* head, int n_rot, int pos, float base, RopeStyle style);
 // them; RopeCosSin + RopeApply is bit-identical to Rope.
 void RopeCosSin(int n_rot, int pos, float base, float* cs);
 void RopeApply(float* head, int n_rot, const float* cs, RopeStyle style);
-// Softmax in place over n elements (max-subtracted).
-void Softmax(float* x, int n);
-// SwiGlu: out[i] = silu(gate[i]) · up[i].
-void SwiGlu(const float* gate, const float* up, int n, float* out);
+// Softmax and SwiGLU are row kernels (kernels.h: SoftmaxRow, SwiGluRow).
 
 }  // namespace cllm::engine::ops

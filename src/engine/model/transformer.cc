@@ -86,7 +86,7 @@ void Model::Attention(int layer, const std::vector<BatchEntry>& batch, const KvC
           const int h = kvh * group + g;
           const float* qh = q + e * q_dim + h * hd;
           for (int p = 0; p < len; ++p) scores[p] = DotF32(qh, &k[static_cast<size_t>(p) * hd], hd) * scale;
-          ops::Softmax(scores.data(), len);
+          SoftmaxRow(scores.data(), len);
           float* o = out + e * q_dim + h * hd;
           std::fill(o, o + hd, 0.0f);
           for (int p = 0; p < len; ++p) AxpyF32(scores[p], &v[static_cast<size_t>(p) * hd], o, hd);
@@ -209,7 +209,7 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
     }
     {
       OpTimer timer(Op::kSwiGlu);
-      ops::SwiGlu(gate.data(), up.data(), static_cast<int>(gate.size()), act.data());
+      SwiGluRow(gate.data(), up.data(), static_cast<int64_t>(gate.size()), act.data());
     }
     {
       OpTimer timer(Op::kMatMulDown);
