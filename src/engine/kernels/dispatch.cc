@@ -124,6 +124,15 @@ void SwiGluRow(const float* gate, const float* up, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
+void AttendHead(const float* q, const float* k, const float* v, int64_t len, int64_t hd, float scale,
+                float* scores, float* out) {
+  if (ActiveIsa() != Isa::kScalar) return simd::Avx2AttendHead(q, k, v, len, hd, scale, scores, out);
+  for (int64_t p = 0; p < len; ++p) scores[p] = DotF32(q, k + p * hd, hd) * scale;
+  SoftmaxRow(scores, len);
+  std::fill(out, out + hd, 0.0f);
+  for (int64_t p = 0; p < len; ++p) AxpyF32(scores[p], v + p * hd, out, hd);
+}
+
 float DotF32(const float* a, const float* b, int64_t n) {
   if (ActiveIsa() != Isa::kScalar) return simd::Avx2DotF32(a, b, n);
   double acc = 0.0;
@@ -160,7 +169,8 @@ void MatMulWith(Isa isa, GgmlType type, const void* w, int64_t n_rows, int64_t n
   if (fmt != simd::ActFormat::kNone) {
     uint8_t* xq_data = xq.data();
     auto quantize = [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) simd::QuantizeActRow(fmt, x + t * n_cols, n_cols, xq_data + t * xq_row);
+      // SIMD rounding: the same bytes as simd::QuantizeActRow (tested).
+      for (int64_t t = t0; t < t1; ++t) simd::Avx2QuantizeActRow(fmt, x + t * n_cols, n_cols, xq_data + t * xq_row);
     };
     if (n_tokens == 1) {
       quantize(0, 1);

@@ -54,6 +54,17 @@ void F32ToF16Row(const float* src, uint16_t* dst, int64_t n);
 void SoftmaxRow(float* x, int64_t n);
 void SwiGluRow(const float* gate, const float* up, int64_t n, float* out);
 
+// AttendHead is one query head's attention over `len` positions:
+//   scores[p] = (q · k[p]) · scale;  softmax over scores;  out = Σ_p scores[p] · v[p]
+//   q [hd], k [len, hd], v [len, hd], scores [len] (scratch, left holding the
+//   probabilities), out [hd].
+// Isa::kScalar is the reference (DotF32, SoftmaxRow, AxpyF32 in that order).
+// SIMD: q·k for 8 positions per pass over q, the output kept in registers
+// across positions; each score and output element has one fixed
+// instruction sequence, whatever len or the caller's batch.
+void AttendHead(const float* q, const float* k, const float* v, int64_t len, int64_t hd, float scale,
+                float* scores, float* out);
+
 // DotF32 returns Σ a[i]·b[i]; AxpyF32 sets y[i] += a·x[i] (attention). With
 // Isa::kScalar DotF32 accumulates in double; SIMD sums in fp32, differing
 // only by rounding order (~1e-7 relative).

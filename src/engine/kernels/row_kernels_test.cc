@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/simd_internal.h"
 
 namespace cllm::engine {
 namespace {
@@ -47,6 +48,28 @@ TEST_F(RowKernelTest, F32ToF16RowIsExactOnEveryIsa) {
                                             << std::bit_cast<uint32_t>(x[i + offset]);
       }
     }
+  }
+}
+
+TEST_F(RowKernelTest, SimdActivationRoundingGivesTheReferenceBytes) {
+  if (!IsaAvailable(Isa::kAvx2)) GTEST_SKIP() << "no AVX2";
+  std::mt19937 rng(15);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<float> x(1024);
+  for (auto& v : x) v = normal(rng);
+  // Block 0: max 127 so the scale is 1 and x·id lands on ties (k + 0.5) of both signs.
+  for (int i = 0; i < 256; ++i) x[i] = static_cast<float>(i % 64) * 0.5f * (i % 3 == 0 ? -1.0f : 1.0f);
+  x[3] = 127.0f;
+  std::fill(x.begin() + 256, x.begin() + 288, 0.0f);               // an all-zero 32-block
+  x[300] = std::numeric_limits<float>::quiet_NaN();                 // NaN: ignored by max, rounds to 0
+  x[600] = std::numeric_limits<float>::infinity();                  // inf: scale inf, every q 0
+  x[700] = 1e-40f;                                                  // subnormal block member
+  for (simd::ActFormat f : {simd::ActFormat::kQ8_32, simd::ActFormat::kQ8_256}) {
+    const size_t bytes = simd::ActRowBytes(f, 1024);
+    std::vector<uint8_t> want(bytes), got(bytes);
+    simd::QuantizeActRow(f, x.data(), 1024, want.data());
+    simd::Avx2QuantizeActRow(f, x.data(), 1024, got.data());
+    for (size_t i = 0; i < bytes; ++i) ASSERT_EQ(got[i], want[i]) << "format " << static_cast<int>(f) << " byte " << i;
   }
 }
 
@@ -92,6 +115,31 @@ TEST_F(RowKernelTest, SwiGluRowMatchesReference) {
       SwiGluRow(gate.data(), up.data(), n, got.data());
       for (int64_t i = 0; i < n; ++i) {
         EXPECT_NEAR(got[i], want[i], 2e-6 * std::fabs(want[i]) + 1e-30) << IsaName(isa) << " n " << n << " i " << i;
+      }
+    }
+  }
+}
+
+TEST_F(RowKernelTest, AttendHeadMatchesReference) {
+  std::mt19937 rng(14);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t hd : {128, 64, 40, 13}) {  // register-held output blocks of 64, and tails
+    for (int64_t len : {1, 3, 8, 9, 37}) {  // groups of 8 positions, and tails
+      std::vector<float> q(static_cast<size_t>(hd)), k(static_cast<size_t>(len * hd)), v(k.size());
+      for (auto* vec : {&q, &k, &v}) {
+        for (auto& x : *vec) x = normal(rng);
+      }
+      const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+      SetActiveIsa(Isa::kScalar);
+      std::vector<float> scores(static_cast<size_t>(len)), want(q.size());
+      AttendHead(q.data(), k.data(), v.data(), len, hd, scale, scores.data(), want.data());
+      for (Isa isa : AvailableIsas()) {
+        SetActiveIsa(isa);
+        std::vector<float> got(q.size());
+        AttendHead(q.data(), k.data(), v.data(), len, hd, scale, scores.data(), got.data());
+        for (int64_t i = 0; i < hd; ++i) {
+          EXPECT_NEAR(got[i], want[i], 1e-5f) << IsaName(isa) << " hd " << hd << " len " << len << " i " << i;
+        }
       }
     }
   }

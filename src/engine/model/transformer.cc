@@ -85,11 +85,7 @@ void Model::Attention(int layer, const std::vector<BatchEntry>& batch, const KvC
         for (int g = 0; g < group; ++g) {
           const int h = kvh * group + g;
           const float* qh = q + e * q_dim + h * hd;
-          for (int p = 0; p < len; ++p) scores[p] = DotF32(qh, &k[static_cast<size_t>(p) * hd], hd) * scale;
-          SoftmaxRow(scores.data(), len);
-          float* o = out + e * q_dim + h * hd;
-          std::fill(o, o + hd, 0.0f);
-          for (int p = 0; p < len; ++p) AxpyF32(scores[p], &v[static_cast<size_t>(p) * hd], o, hd);
+          AttendHead(qh, k.data(), v.data(), len, hd, scale, scores.data(), out + e * q_dim + h * hd);
         }
       }
     }
