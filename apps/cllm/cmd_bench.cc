@@ -37,9 +37,12 @@ void ApplyThreads(int n) { engine::SetNumThreads(n); }
 // covers: batch checks, buffer set-up, the final norm).
 void PrintProfile(const engine::OpProfileRun& r) {
   const double per_pass_ms = 1e3 * r.wall_seconds / r.passes;
-  const char* what = r.test.kind == engine::BenchKind::kPrompt ? "prefill" : "decode step";
-  std::printf("\nprofile: %s (%s%d, %d thread%s), %.3f ms per pass, %.1f t/s\n", what,
-              r.test.kind == engine::BenchKind::kPrompt ? "pp" : "tg", r.test.n_tokens, r.test.threads,
+  const char* what = r.test.kind == engine::BenchKind::kPrompt ? "prefill"
+                     : r.test.kind == engine::BenchKind::kGenerate ? "decode step"
+                                                                    : "batched decode step";
+  engine::BenchResult label;
+  label.test = r.test;
+  std::printf("\nprofile: %s (%s, %d thread%s), %.3f ms per pass, %.1f t/s\n", what, label.Label().c_str(), r.test.threads,
               r.test.threads == 1 ? "" : "s", per_pass_ms,
               r.test.n_tokens * r.test.batch / std::max(r.wall_seconds, 1e-9));
   std::printf("| %-16s | %10s | %6s |\n|------------------|------------|--------|\n", "op", "ms/pass", "share");
@@ -59,7 +62,8 @@ nlohmann::json ProfileJson(const engine::OpProfileRun& r) {
   for (int i = 0; i < engine::kNumOps; ++i) {
     if (r.profile.calls[i] > 0) ops[engine::OpName(static_cast<engine::Op>(i))] = 1e3 * r.profile.seconds[i] / r.passes;
   }
-  return {{"kind", engine::BenchKindName(r.test.kind)}, {"n_tokens", r.test.n_tokens}, {"threads", r.test.threads},
+  return {{"kind", engine::BenchKindName(r.test.kind)}, {"n_tokens", r.test.n_tokens}, {"batch", r.test.batch},
+          {"threads", r.test.threads},
           {"ms_per_pass", 1e3 * r.wall_seconds / r.passes}, {"op_ms_per_pass", ops}};
 }
 
@@ -107,7 +111,6 @@ int Run(const Args& a) {
     }
     if (a.profile) {
       for (const auto& test : tests) {
-        if (test.kind == engine::BenchKind::kBatchDecode) continue;
         auto p = engine::ProfileBenchTest(**model, test);
         if (!p.ok()) return Fail(std::string(engine::ModelErrcName(p.code())) + ": " + p.detail());
         profiles.push_back(std::move(p).value());
@@ -162,7 +165,7 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--batch", a.batch, "Also measure aggregate decode with these sequence counts, comma-separated");
   cmd->add_option("--kv-type", a.kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
   cmd->add_flag("--json", a.json, "Print one JSON object with every sample");
-  cmd->add_flag("--profile", a.profile, "Also time each operation of one pp and one tg run per thread count");
+  cmd->add_flag("--profile", a.profile, "Also time each operation of one run of every test (pp, tg, batches) per thread count");
   cmd->callback([&ctx] { ctx.exit_code = Run(a); });
 }
 

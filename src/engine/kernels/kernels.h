@@ -47,7 +47,8 @@ void F16ToF32Row(const uint16_t* src, float* dst, int64_t n);
 void F32ToF16Row(const float* src, uint16_t* dst, int64_t n);
 
 // SoftmaxRow replaces x[0..n) by exp(x − max) / Σ exp(x − max) (attention).
-// SwiGluRow sets out[i] = silu(gate[i]) · up[i] = gate / (1 + exp(−gate)) · up.
+// SwiGluRow sets out[i] = silu(gate[i]) · up[i] = gate / (1 + exp(−gate)) · up
+// (out may be gate: each element is read before it is written).
 // Isa::kScalar uses std::exp (and a double sum for softmax): the reference.
 // The SIMD versions use a polynomial exp (relative error < 4e-7 over the
 // fp32 range) and fp32 sums. Each output depends on its own row only.

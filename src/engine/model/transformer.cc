@@ -122,7 +122,7 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
   std::vector<float> x(static_cast<size_t>(n) * c.n_embd), xn(x.size());
   std::vector<float> q(static_cast<size_t>(n) * q_dim), k(static_cast<size_t>(n) * kv_dim), v(k.size());
   std::vector<float> attn(q.size()), proj(x.size());
-  std::vector<float> gate(static_cast<size_t>(n) * c.n_ff), up(gate.size()), act(gate.size());
+  std::vector<float> gate(static_cast<size_t>(n) * c.n_ff), up(gate.size());  // SwiGLU overwrites gate
 
   {
     OpTimer timer(Op::kEmbed);
@@ -205,11 +205,11 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
     }
     {
       OpTimer timer(Op::kSwiGlu);
-      SwiGluRow(gate.data(), up.data(), static_cast<int64_t>(gate.size()), act.data());
+      SwiGluRow(gate.data(), up.data(), static_cast<int64_t>(gate.size()), gate.data());
     }
     {
       OpTimer timer(Op::kMatMulDown);
-      MatMulRef(w.w_down, act.data(), n, proj.data());
+      MatMulRef(w.w_down, gate.data(), n, proj.data());
     }
     add_residual();
   }
