@@ -152,17 +152,46 @@ void MatMul(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const 
 
 void MatMulWith(Isa isa, GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
                 int64_t n_tokens, float* out) {
-  CLLM_CHECK(n_rows >= 0 && n_cols >= 0 && n_tokens >= 0 && IsaAvailable(isa));
-  const int64_t work = n_rows * n_cols * n_tokens;
-  auto reference = [&](int64_t r0, int64_t r1) {
-    simd::MatMulReferenceRows(type, w, n_rows, n_cols, x, n_tokens, out, r0, r1);
-  };
-  const bool has_kernel = type == GgmlType::kF32 || type == GgmlType::kF16 ||
-                          simd::ActFormatFor(type) != simd::ActFormat::kNone;
-  if (isa == Isa::kScalar || !has_kernel || n_rows == 0 || n_tokens == 0) return ForRows(n_rows, work, reference);
+  const MatMulSpec spec{type, w, n_rows, out};
+  MatMulGroupWith(isa, &spec, 1, n_cols, x, n_tokens);
+}
 
-  // Round each token's activations once; every weight row reuses them.
-  const simd::ActFormat fmt = simd::ActFormatFor(type);
+void MatMulGroup(const MatMulSpec* specs, int n_specs, int64_t n_cols, const float* x, int64_t n_tokens) {
+  MatMulGroupWith(ActiveIsa(), specs, n_specs, n_cols, x, n_tokens);
+}
+
+void MatMulGroupWith(Isa isa, const MatMulSpec* specs, int n_specs, int64_t n_cols, const float* x,
+                     int64_t n_tokens) {
+  CLLM_CHECK(n_specs >= 0 && n_cols >= 0 && n_tokens >= 0 && IsaAvailable(isa));
+  if (n_specs == 0 || n_tokens == 0) return;
+  auto has_kernel = [](GgmlType t) {
+    return t == GgmlType::kF32 || t == GgmlType::kF16 || simd::ActFormatFor(t) != simd::ActFormat::kNone;
+  };
+  const simd::ActFormat fmt = simd::ActFormatFor(specs[0].type);
+  bool fused = isa != Isa::kScalar;
+  int64_t total_rows = 0;
+  for (int m = 0; m < n_specs; ++m) {
+    CLLM_CHECK(specs[m].n_rows >= 0);
+    fused = fused && has_kernel(specs[m].type) && simd::ActFormatFor(specs[m].type) == fmt;
+    total_rows += specs[m].n_rows;
+  }
+  if (!fused) {
+    // The scalar reference, or matrices whose kernels read different
+    // activation formats (no model mix we load): one MatMul each.
+    for (int m = 0; m < n_specs; ++m) {
+      const MatMulSpec& sp = specs[m];
+      if (isa != Isa::kScalar && has_kernel(sp.type) && n_specs > 1) {
+        MatMulWith(isa, sp.type, sp.w, sp.n_rows, n_cols, x, n_tokens, sp.out);
+        continue;
+      }
+      ForRows(sp.n_rows, sp.n_rows * n_cols * n_tokens, [&](int64_t r0, int64_t r1) {
+        simd::MatMulReferenceRows(sp.type, sp.w, sp.n_rows, n_cols, x, n_tokens, sp.out, r0, r1);
+      });
+    }
+    return;
+  }
+
+  // Round each token's activations once; every weight row of every matrix reuses them.
   const size_t xq_row = simd::ActRowBytes(fmt, n_cols);
   thread_local std::vector<uint8_t> xq;  // [n_tokens][xq_row]
   xq.resize(xq_row * static_cast<size_t>(n_tokens));
@@ -178,11 +207,29 @@ void MatMulWith(Isa isa, GgmlType type, const void* w, int64_t n_rows, int64_t n
       ParallelFor(n_tokens, 1, quantize);
     }
   }
-  const simd::MatMulJob job{type, static_cast<const uint8_t*>(w), RowSizeBytes(type, n_cols), n_rows, n_cols,
-                            n_tokens, x, xq.data(), xq_row, out};
+  // One job over the concatenated rows: a range is cut at matrix boundaries
+  // and each piece computed exactly as a separate MatMul would.
+  constexpr int kMaxSpecs = 8;
+  CLLM_CHECK(n_specs <= kMaxSpecs);
+  simd::MatMulJob jobs[kMaxSpecs];
+  int64_t first_row[kMaxSpecs + 1];
+  first_row[0] = 0;
+  for (int m = 0; m < n_specs; ++m) {
+    const MatMulSpec& sp = specs[m];
+    jobs[m] = {sp.type, static_cast<const uint8_t*>(sp.w), RowSizeBytes(sp.type, n_cols), sp.n_rows, n_cols,
+               n_tokens, x, xq.data(), xq_row, sp.out};
+    first_row[m + 1] = first_row[m] + sp.n_rows;
+  }
   auto rows = isa == Isa::kAvx512 ? &simd::Avx512MatMulRows : &simd::Avx2MatMulRows;
-  ForRows(n_rows, work, [&](int64_t r0, int64_t r1) {
-    if (!rows(job, r0, r1)) reference(r0, r1);
+  ForRows(total_rows, total_rows * n_cols * n_tokens, [&](int64_t g0, int64_t g1) {
+    for (int m = 0; m < n_specs; ++m) {
+      const int64_t r0 = std::max(g0, first_row[m]) - first_row[m];
+      const int64_t r1 = std::min(g1, first_row[m + 1]) - first_row[m];
+      if (r0 >= r1) continue;
+      if (!rows(jobs[m], r0, r1)) {
+        simd::MatMulReferenceRows(specs[m].type, specs[m].w, specs[m].n_rows, n_cols, x, n_tokens, specs[m].out, r0, r1);
+      }
+    }
   });
 }
 

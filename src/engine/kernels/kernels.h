@@ -91,6 +91,21 @@ float DotRow(GgmlType type, const void* row, const float* x, int64_t n);
 void MatMul(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
             int64_t n_tokens, float* out);
 
+// MatMulSpec is one weight matrix of a MatMulGroup and its output
+// out [n_tokens, n_rows].
+struct MatMulSpec {
+  GgmlType type;
+  const void* w;
+  int64_t n_rows;
+  float* out;
+};
+
+// MatMulGroup is MatMul for up to 8 matrices with the same input x
+// [n_tokens, n_cols] (q/k/v, gate/up): when their kernels read the same
+// activation format, the activations are rounded once and all rows are one
+// pool job. Every output element is bit-identical to a separate MatMul.
+void MatMulGroup(const MatMulSpec* specs, int n_specs, int64_t n_cols, const float* x, int64_t n_tokens);
+
 // ---------------------------------------------------------------------------
 // Instruction sets
 // ---------------------------------------------------------------------------
@@ -111,8 +126,10 @@ Isa ActiveIsa();
 // SetActiveIsa overrides it (tests, benchmarks); `isa` must be available.
 void SetActiveIsa(Isa isa);
 
-// MatMulWith is MatMul with an explicit instruction set (must be available).
+// MatMulWith / MatMulGroupWith take an explicit instruction set (must be available).
 void MatMulWith(Isa isa, GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
                 int64_t n_tokens, float* out);
+void MatMulGroupWith(Isa isa, const MatMulSpec* specs, int n_specs, int64_t n_cols, const float* x,
+                     int64_t n_tokens);
 
 }  // namespace cllm::engine

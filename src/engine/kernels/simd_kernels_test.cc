@@ -254,3 +254,51 @@ TEST(ThreadPoolTest, ParallelForCoversRangeInGrainMultiples) {
 
 }  // namespace
 }  // namespace cllm::engine
+
+namespace cllm::engine {
+namespace {
+
+// MatMulGroup (q/k/v, gate/up in one job) gives each matrix the bits of a
+// separate MatMul: shared activation formats (Q4_K with Q6_K), mixed ones
+// (Q8_0 with Q4_K: no sharing), and fp32 weights; row counts that are not
+// multiples of the 16-row chunk so pool ranges straddle matrices.
+TEST(SimdKernelTest, MatMulGroupMatchesSeparateMatMuls) {
+  std::mt19937 rng(21);
+  const int64_t n_cols = 512;
+  const std::vector<std::vector<GgmlType>> mixes = {
+      {GgmlType::kQ4_K, GgmlType::kQ4_K, GgmlType::kQ6_K},
+      {GgmlType::kQ8_0, GgmlType::kQ4_K},
+      {GgmlType::kF32, GgmlType::kF16},
+      {GgmlType::kQ5_K, GgmlType::kQ4_K},  // no SIMD kernel for the first
+  };
+  const int64_t rows_of[] = {37, 70, 19};
+  for (const auto& mix : mixes) {
+    for (int64_t n_tokens : {1, 6}) {
+      auto x = RandomActs(n_tokens * n_cols, rng);
+      std::vector<std::vector<uint8_t>> w;
+      for (size_t m = 0; m < mix.size(); ++m) w.push_back(RandomWeights(mix[m], rows_of[m], n_cols, rng));
+      for (Isa isa : AvailableIsas()) {
+        for (int threads : {1, 2}) {
+          SetNumThreads(threads);
+          std::vector<std::vector<float>> got(mix.size());
+          std::vector<MatMulSpec> specs;
+          for (size_t m = 0; m < mix.size(); ++m) {
+            got[m].resize(static_cast<size_t>(n_tokens * rows_of[m]));
+            specs.push_back({mix[m], w[m].data(), rows_of[m], got[m].data()});
+          }
+          MatMulGroupWith(isa, specs.data(), static_cast<int>(specs.size()), n_cols, x.data(), n_tokens);
+          for (size_t m = 0; m < mix.size(); ++m) {
+            std::vector<float> want(got[m].size());
+            MatMulWith(isa, mix[m], w[m].data(), rows_of[m], n_cols, x.data(), n_tokens, want.data());
+            ASSERT_EQ(0, std::memcmp(want.data(), got[m].data(), want.size() * sizeof(float)))
+                << IsaName(isa) << " matrix " << m << " " << GetTypeTraits(mix[m])->name << " tokens " << n_tokens;
+          }
+        }
+      }
+    }
+  }
+  SetNumThreads(0);
+}
+
+}  // namespace
+}  // namespace cllm::engine

@@ -35,6 +35,10 @@ void MatMulRef(const WeightRef& w, const float* x, int n, float* out) {
   MatMul(w.type, w.data, w.n_rows, w.n_cols, x, n, out);
 }
 
+// Spec is one matrix of a MatMulGroup (q/k/v, gate/up: one activation
+// rounding and one pool job for the group).
+MatMulSpec Spec(const WeightRef& w, float* out) { return {w.type, w.data, w.n_rows, out}; }
+
 void AddBias(float* x, const std::vector<float>& b, int n) {
   if (b.empty()) return;
   const int d = static_cast<int>(b.size());
@@ -154,9 +158,8 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
     rms_norm_all(w.attn_norm);
     {
       OpTimer timer(Op::kMatMulQkv);
-      MatMulRef(w.wq, xn.data(), n, q.data());
-      MatMulRef(w.wk, xn.data(), n, k.data());
-      MatMulRef(w.wv, xn.data(), n, v.data());
+      const MatMulSpec qkv[] = {Spec(w.wq, q.data()), Spec(w.wk, k.data()), Spec(w.wv, v.data())};
+      MatMulGroup(qkv, 3, c.n_embd, xn.data(), n);
     }
     {
       OpTimer timer(Op::kResidual);
@@ -200,8 +203,8 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
     rms_norm_all(w.ffn_norm);
     {
       OpTimer timer(Op::kMatMulGateUp);
-      MatMulRef(w.w_gate, xn.data(), n, gate.data());
-      MatMulRef(w.w_up, xn.data(), n, up.data());
+      const MatMulSpec gate_up[] = {Spec(w.w_gate, gate.data()), Spec(w.w_up, up.data())};
+      MatMulGroup(gate_up, 2, c.n_embd, xn.data(), n);
     }
     {
       OpTimer timer(Op::kSwiGlu);
