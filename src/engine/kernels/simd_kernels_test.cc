@@ -2,7 +2,7 @@
 //
 // Every instruction set this machine has (AvailableIsas) runs every hot type
 // at odd sizes (odd block counts, odd row counts across row chunks and
-// threads, 1..7 tokens across token tiles). Tolerances: for quantized weights
+// threads, 1..11 tokens across token tiles). Tolerances: for quantized weights
 // the kernels round activations to 8-bit blocks, x ≈ d·q with d = max|x|/127
 // per block, so |Δ| ≤ Σ_blocks Σ|w_i|·d/2 — the bound checked here (plus the
 // fp16 rounding of Q8_32 scales and fp32 summation slack); fp32/fp16 weights
@@ -119,10 +119,11 @@ const Case kCases[] = {
 
 TEST(SimdKernelTest, EveryIsaMatchesReferenceWithinActivationRounding) {
   std::mt19937 rng(42);
+  constexpr int64_t kMaxTokens = 11;  // every tile size of 4 (AVX2) and 8 (AVX-512), and a second tile
   const int64_t n_rows = 37;  // odd, spans several 16-row chunks
   for (const Case& c : kCases) {
     auto w = RandomWeights(c.type, n_rows, c.n_cols, rng);
-    auto x = RandomActs(7 * c.n_cols, rng);
+    auto x = RandomActs(kMaxTokens * c.n_cols, rng);
     if (c.type == GgmlType::kQ8_0) {  // worst case for maddubs saturation: w = −128, x = max
       for (int64_t i = 0; i < c.n_cols / 32; ++i) std::memset(w.data() + i * 34 + 2, 0x80, 32);
       for (int64_t i = 0; i < c.n_cols; ++i) x[static_cast<size_t>(i)] = 1.0f;
@@ -131,7 +132,7 @@ TEST(SimdKernelTest, EveryIsaMatchesReferenceWithinActivationRounding) {
     for (int64_t r = 0; r < n_rows; ++r) {
       DequantizeRow(c.type, w.data() + r * RowSizeBytes(c.type, c.n_cols), &w_deq[r * c.n_cols], c.n_cols);
     }
-    for (int64_t n_tokens = 1; n_tokens <= 7; ++n_tokens) {
+    for (int64_t n_tokens = 1; n_tokens <= kMaxTokens; ++n_tokens) {
       std::vector<float> want(static_cast<size_t>(n_tokens * n_rows));
       MatMulWith(Isa::kScalar, c.type, w.data(), n_rows, c.n_cols, x.data(), n_tokens, want.data());
       for (Isa isa : AvailableIsas()) {
@@ -154,7 +155,7 @@ TEST(SimdKernelTest, EveryIsaMatchesReferenceWithinActivationRounding) {
 // whether it is computed alone, in a batch, or with another thread count.
 TEST(SimdKernelTest, OutputsDoNotDependOnBatchOrThreads) {
   std::mt19937 rng(7);
-  const int64_t n_rows = 53, n_tokens = 7;
+  const int64_t n_rows = 53, n_tokens = 11;  // a full 8-token tile and a partial one
   for (const Case& c : kCases) {
     auto w = RandomWeights(c.type, n_rows, c.n_cols, rng);
     auto x = RandomActs(n_tokens * c.n_cols, rng);
