@@ -165,6 +165,18 @@ TEST_F(CliTest, QuantizeSynthAndBenchRunAndRejectBadArguments) {
   ASSERT_EQ(j["results"].size(), 6u);  // (pp8, tg4, b2 tg4) × 2 thread counts
   EXPECT_EQ(j["results"][2]["test"], "b2 tg4");
   EXPECT_GT(j["peak_rss_bytes"].get<uint64_t>(), 0u);
+  // --profile: one per-op profile per test and thread count; the matmuls are timed.
+  auto pr = Cllm("bench model -m " + P("q.gguf") + " -p 8 -n 4 -r 1 -t 1 --batch 2 --json --profile");
+  ASSERT_EQ(pr.exit_code, 0) << pr.out;
+  auto pj = nlohmann::json::parse(pr.out.substr(pr.out.find('{')));
+  ASSERT_EQ(pj["profiles"].size(), 3u);  // pp8, tg4, b2 tg4
+  EXPECT_EQ(pj["profiles"][0]["kind"], "pp");
+  EXPECT_GT(pj["profiles"][1]["op_ms_per_pass"]["matmul qkv"].get<double>(), 0.0);
+  EXPECT_GT(pj["profiles"][2]["ms_per_pass"].get<double>(), 0.0);
+  auto pt = Cllm("bench model -m " + P("q.gguf") + " -p 8 -n 4 -r 1 -t 1 --profile");
+  ASSERT_EQ(pt.exit_code, 0) << pt.out;
+  EXPECT_NE(pt.out.find("profile: decode step"), std::string::npos) << pt.out;
+  EXPECT_NE(pt.out.find("| attention"), std::string::npos) << pt.out;
   for (const char* bad : {"-t 1,,2", "-t 0", "-t x", "--batch 2,", "-r 0"}) {
     EXPECT_NE(Cllm("bench model -m " + P("q.gguf") + " " + bad).exit_code, 0) << bad;
   }

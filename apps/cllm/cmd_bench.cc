@@ -1,4 +1,4 @@
-// `cllm bench model -m FILE [-p 512] [-n 128] [-t 1,2] [-r 5] [--batch 1,2,4,8] [--json]`
+// `cllm bench model -m FILE [-p 512] [-n 128] [-t 1,2] [-r 5] [--batch 1,2,4,8] [--json] [--profile]`
 //
 // llama-bench-style throughput of the local engine: pp = prefill of -p tokens
 // in one forward pass, tg = -n single-token decode steps, bB = -n decode steps
@@ -7,6 +7,7 @@
 // the time to the first token and the peak RSS. See docs/performance.md.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -24,12 +25,47 @@ using Clock = std::chrono::steady_clock;
 struct Args {
   std::string model, threads = "1", batch, kv_type = "f16";
   int n_prompt = 512, n_gen = 128, reps = 5;
-  bool json = false;
+  bool json = false, profile = false;
 };
 
 // ApplyThreads sets the engine's worker count (the engine-wide pool; no
 // forward pass runs between tests).
 void ApplyThreads(int n) { engine::SetNumThreads(n); }
+
+// PrintProfile prints one profiled run as a table: ms per forward pass per
+// op, and its share of the pass's wall time ("other" is what no op timer
+// covers: batch checks, buffer set-up, the final norm).
+void PrintProfile(const engine::OpProfileRun& r) {
+  const double per_pass_ms = 1e3 * r.wall_seconds / r.passes;
+  const char* what = r.test.kind == engine::BenchKind::kPrompt ? "prefill"
+                     : r.test.kind == engine::BenchKind::kGenerate ? "decode step"
+                                                                    : "batched decode step";
+  engine::BenchResult label;
+  label.test = r.test;
+  std::printf("\nprofile: %s (%s, %d thread%s), %.3f ms per pass, %.1f t/s\n", what, label.Label().c_str(), r.test.threads,
+              r.test.threads == 1 ? "" : "s", per_pass_ms,
+              r.test.n_tokens * r.test.batch / std::max(r.wall_seconds, 1e-9));
+  std::printf("| %-16s | %10s | %6s |\n|------------------|------------|--------|\n", "op", "ms/pass", "share");
+  double timed = 0;
+  for (int i = 0; i < engine::kNumOps; ++i) {
+    const double ms = 1e3 * r.profile.seconds[i] / r.passes;
+    timed += ms;
+    if (r.profile.calls[i] == 0) continue;
+    std::printf("| %-16s | %10.3f | %5.1f%% |\n", engine::OpName(static_cast<engine::Op>(i)), ms,
+                100 * ms / per_pass_ms);
+  }
+  std::printf("| %-16s | %10.3f | %5.1f%% |\n", "other", per_pass_ms - timed, 100 * (per_pass_ms - timed) / per_pass_ms);
+}
+
+nlohmann::json ProfileJson(const engine::OpProfileRun& r) {
+  nlohmann::json ops = nlohmann::json::object();
+  for (int i = 0; i < engine::kNumOps; ++i) {
+    if (r.profile.calls[i] > 0) ops[engine::OpName(static_cast<engine::Op>(i))] = 1e3 * r.profile.seconds[i] / r.passes;
+  }
+  return {{"kind", engine::BenchKindName(r.test.kind)}, {"n_tokens", r.test.n_tokens}, {"batch", r.test.batch},
+          {"threads", r.test.threads},
+          {"ms_per_pass", 1e3 * r.wall_seconds / r.passes}, {"op_ms_per_pass", ops}};
+}
 
 double Ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
 
@@ -58,6 +94,7 @@ int Run(const Args& a) {
   const double load_ms = Ms(t0, t1), first_token_ms = Ms(t0, t2);
 
   std::vector<engine::BenchResult> results;
+  std::vector<engine::OpProfileRun> profiles;
   for (int t : *threads) {
     ApplyThreads(t);
     std::vector<engine::BenchTest> tests;
@@ -71,6 +108,13 @@ int Run(const Args& a) {
         std::fprintf(stderr, "  %-10s threads %-3d %10.2f ± %.2f t/s\n", r->Label().c_str(), t, r->stats.mean, r->stats.sd);
       }
       results.push_back(std::move(r).value());
+    }
+    if (a.profile) {
+      for (const auto& test : tests) {
+        auto p = engine::ProfileBenchTest(**model, test);
+        if (!p.ok()) return Fail(std::string(engine::ModelErrcName(p.code())) + ": " + p.detail());
+        profiles.push_back(std::move(p).value());
+      }
     }
   }
 
@@ -88,6 +132,10 @@ int Run(const Args& a) {
                               {"reps", r.test.reps}, {"tokens_per_second", r.tokens_per_second},
                               {"mean", r.stats.mean}, {"sd", r.stats.sd}});
     }
+    if (a.profile) {
+      j["profiles"] = nlohmann::json::array();
+      for (const auto& p : profiles) j["profiles"].push_back(ProfileJson(p));
+    }
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
@@ -101,6 +149,7 @@ int Run(const Args& a) {
     std::snprintf(ts, sizeof ts, "%.2f ± %.2f", r.stats.mean, r.stats.sd);
     std::printf("| %-12s | %7d | %20s |\n", r.Label().c_str(), r.test.threads, ts);
   }
+  for (const auto& p : profiles) PrintProfile(p);
   return 0;
 }
 
@@ -116,6 +165,7 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--batch", a.batch, "Also measure aggregate decode with these sequence counts, comma-separated");
   cmd->add_option("--kv-type", a.kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
   cmd->add_flag("--json", a.json, "Print one JSON object with every sample");
+  cmd->add_flag("--profile", a.profile, "Also time each operation of one run of every test (pp, tg, batches) per thread count");
   cmd->callback([&ctx] { ctx.exit_code = Run(a); });
 }
 

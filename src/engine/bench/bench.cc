@@ -121,6 +121,24 @@ ModelResult<BenchResult> RunBenchTest(const Model& model, const BenchTest& test)
   return r;
 }
 
+ModelResult<OpProfileRun> ProfileBenchTest(const Model& model, const BenchTest& test) {
+  OpProfileRun r;
+  r.test = test;
+  BenchTest warm = test;
+  warm.n_tokens = std::min(test.n_tokens, 8);
+  CLLM_RETURN_IF_ERROR(TimeOnce(model, warm));
+  const bool was_on = OpProfileEnabled();
+  EnableOpProfile(true);
+  ResetOpProfile();
+  auto seconds = TimeOnce(model, test);
+  r.profile = TakeOpProfile();
+  EnableOpProfile(was_on);
+  if (!seconds.ok()) return MakeError(seconds.code(), seconds.detail());
+  r.wall_seconds = *seconds;
+  r.passes = test.kind == BenchKind::kPrompt ? 1 : test.n_tokens;
+  return r;
+}
+
 uint64_t PeakRssBytes() {
   struct rusage u {};
   if (getrusage(RUSAGE_SELF, &u) != 0) return 0;

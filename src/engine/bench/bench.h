@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/model/model.h"
+#include "engine/model/op_profile.h"
 
 namespace cllm::engine {
 
@@ -54,6 +55,19 @@ struct BenchResult {
 // RunBenchTest measures `test` on `model`. Errors come from Model::Forward
 // (e.g. kContextFull when the test does not fit the model's context).
 ModelResult<BenchResult> RunBenchTest(const Model& model, const BenchTest& test);
+
+// OpProfileRun is one profiled run: per-op time (op_profile.h) summed over
+// `passes` Forward calls that took `wall_seconds` in all.
+struct OpProfileRun {
+  BenchTest test;
+  OpProfile profile;
+  double wall_seconds = 0;
+  int passes = 0;
+};
+
+// ProfileBenchTest runs `test` once (one prefill, or n_tokens decode steps
+// of test.batch sequences) with op profiling on, after an untimed warm-up.
+ModelResult<OpProfileRun> ProfileBenchTest(const Model& model, const BenchTest& test);
 
 // PeakRssBytes is the process's peak resident set size (getrusage).
 uint64_t PeakRssBytes();

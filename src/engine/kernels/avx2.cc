@@ -13,6 +13,14 @@ bool Avx2Compiled() { return true; }
 void Avx2F16ToF32Row(const uint16_t* src, float* dst, int64_t n) { avx2::F16ToF32Row(src, dst, n); }
 float Avx2DotF32(const float* a, const float* b, int64_t n) { return avx2::DotF32(a, b, n); }
 void Avx2AxpyF32(float a, const float* x, float* y, int64_t n) { avx2::AxpyF32(a, x, y, n); }
+void Avx2F32ToF16Row(const float* src, uint16_t* dst, int64_t n) { avx2::F32ToF16Row(src, dst, n); }
+void Avx2SoftmaxRow(float* x, int64_t n) { avx2::SoftmaxRow(x, n); }
+void Avx2QuantizeActRow(ActFormat f, const float* x, int64_t n, void* out) { avx2::QuantizeActRow(f, x, n, out); }
+void Avx2AttendHead(const float* q, const float* k, const float* v, int64_t len, int64_t hd, float scale,
+                    float* scores, float* out) {
+  avx2::AttendHead(q, k, v, len, hd, scale, scores, out);
+}
+void Avx2SwiGluRow(const float* gate, const float* up, int64_t n, float* out) { avx2::SwiGluRow(gate, up, n, out); }
 }  // namespace cllm::engine::simd
 #else
 namespace cllm::engine::simd {
@@ -21,5 +29,10 @@ bool Avx2Compiled() { return false; }
 void Avx2F16ToF32Row(const uint16_t*, float*, int64_t) {}
 float Avx2DotF32(const float*, const float*, int64_t) { return 0.0f; }
 void Avx2AxpyF32(float, const float*, float*, int64_t) {}
+void Avx2F32ToF16Row(const float*, uint16_t*, int64_t) {}
+void Avx2SoftmaxRow(float*, int64_t) {}
+void Avx2QuantizeActRow(ActFormat f, const float* x, int64_t n, void* out) { QuantizeActRow(f, x, n, out); }
+void Avx2AttendHead(const float*, const float*, const float*, int64_t, int64_t, float, float*, float*) {}
+void Avx2SwiGluRow(const float*, const float*, int64_t, float*) {}
 }  // namespace cllm::engine::simd
 #endif

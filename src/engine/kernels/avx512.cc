@@ -1,5 +1,7 @@
 // AVX-512 (F, BW, VL, VNNI) kernels: the AVX2 loops with the integer dot
-// products done by vpdpbusd on 256-bit registers. Zen 4 splits 512-bit
+// products done by VNNI on 256-bit registers (vpdpbusd for Q8_0 / Q4_0;
+// vpmaddubsw + vpdpwssd, which scales and accumulates in one instruction,
+// for Q4_K / Q6_K). Zen 4 splits 512-bit
 // operations into two 256-bit halves, so 256-bit VNNI gives the same
 // throughput without the wider registers' frequency and register-file cost.
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni (+ AVX2 flags);

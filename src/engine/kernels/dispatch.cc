@@ -1,6 +1,8 @@
 // MatMul: instruction-set choice (once, from CPUID and CLLM_KERNELS),
 // activation rounding, and the split of output rows over the thread pool.
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -98,6 +100,39 @@ void F16ToF32Row(const uint16_t* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = F16ToF32(src[i]);
 }
 
+void F32ToF16Row(const float* src, uint16_t* dst, int64_t n) {
+  if (ActiveIsa() != Isa::kScalar) return simd::Avx2F32ToF16Row(src, dst, n);
+  for (int64_t i = 0; i < n; ++i) dst[i] = F32ToF16(src[i]);
+}
+
+void SoftmaxRow(float* x, int64_t n) {
+  if (n <= 0) return;
+  if (ActiveIsa() != Isa::kScalar) return simd::Avx2SoftmaxRow(x, n);
+  float max = x[0];
+  for (int64_t i = 1; i < n; ++i) max = std::max(max, x[i]);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void SwiGluRow(const float* gate, const float* up, int64_t n, float* out) {
+  if (ActiveIsa() != Isa::kScalar) return simd::Avx2SwiGluRow(gate, up, n, out);
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void AttendHead(const float* q, const float* k, const float* v, int64_t len, int64_t hd, float scale,
+                float* scores, float* out) {
+  if (ActiveIsa() != Isa::kScalar) return simd::Avx2AttendHead(q, k, v, len, hd, scale, scores, out);
+  for (int64_t p = 0; p < len; ++p) scores[p] = DotF32(q, k + p * hd, hd) * scale;
+  SoftmaxRow(scores, len);
+  std::fill(out, out + hd, 0.0f);
+  for (int64_t p = 0; p < len; ++p) AxpyF32(scores[p], v + p * hd, out, hd);
+}
+
 float DotF32(const float* a, const float* b, int64_t n) {
   if (ActiveIsa() != Isa::kScalar) return simd::Avx2DotF32(a, b, n);
   double acc = 0.0;
@@ -117,24 +152,54 @@ void MatMul(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const 
 
 void MatMulWith(Isa isa, GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
                 int64_t n_tokens, float* out) {
-  CLLM_CHECK(n_rows >= 0 && n_cols >= 0 && n_tokens >= 0 && IsaAvailable(isa));
-  const int64_t work = n_rows * n_cols * n_tokens;
-  auto reference = [&](int64_t r0, int64_t r1) {
-    simd::MatMulReferenceRows(type, w, n_rows, n_cols, x, n_tokens, out, r0, r1);
-  };
-  const bool has_kernel = type == GgmlType::kF32 || type == GgmlType::kF16 ||
-                          simd::ActFormatFor(type) != simd::ActFormat::kNone;
-  if (isa == Isa::kScalar || !has_kernel || n_rows == 0 || n_tokens == 0) return ForRows(n_rows, work, reference);
+  const MatMulSpec spec{type, w, n_rows, out};
+  MatMulGroupWith(isa, &spec, 1, n_cols, x, n_tokens);
+}
 
-  // Round each token's activations once; every weight row reuses them.
-  const simd::ActFormat fmt = simd::ActFormatFor(type);
+void MatMulGroup(const MatMulSpec* specs, int n_specs, int64_t n_cols, const float* x, int64_t n_tokens) {
+  MatMulGroupWith(ActiveIsa(), specs, n_specs, n_cols, x, n_tokens);
+}
+
+void MatMulGroupWith(Isa isa, const MatMulSpec* specs, int n_specs, int64_t n_cols, const float* x,
+                     int64_t n_tokens) {
+  CLLM_CHECK(n_specs >= 0 && n_cols >= 0 && n_tokens >= 0 && IsaAvailable(isa));
+  if (n_specs == 0 || n_tokens == 0) return;
+  auto has_kernel = [](GgmlType t) {
+    return t == GgmlType::kF32 || t == GgmlType::kF16 || simd::ActFormatFor(t) != simd::ActFormat::kNone;
+  };
+  const simd::ActFormat fmt = simd::ActFormatFor(specs[0].type);
+  bool fused = isa != Isa::kScalar;
+  int64_t total_rows = 0;
+  for (int m = 0; m < n_specs; ++m) {
+    CLLM_CHECK(specs[m].n_rows >= 0);
+    fused = fused && has_kernel(specs[m].type) && simd::ActFormatFor(specs[m].type) == fmt;
+    total_rows += specs[m].n_rows;
+  }
+  if (!fused) {
+    // The scalar reference, or matrices whose kernels read different
+    // activation formats (no model mix we load): one MatMul each.
+    for (int m = 0; m < n_specs; ++m) {
+      const MatMulSpec& sp = specs[m];
+      if (isa != Isa::kScalar && has_kernel(sp.type) && n_specs > 1) {
+        MatMulWith(isa, sp.type, sp.w, sp.n_rows, n_cols, x, n_tokens, sp.out);
+        continue;
+      }
+      ForRows(sp.n_rows, sp.n_rows * n_cols * n_tokens, [&](int64_t r0, int64_t r1) {
+        simd::MatMulReferenceRows(sp.type, sp.w, sp.n_rows, n_cols, x, n_tokens, sp.out, r0, r1);
+      });
+    }
+    return;
+  }
+
+  // Round each token's activations once; every weight row of every matrix reuses them.
   const size_t xq_row = simd::ActRowBytes(fmt, n_cols);
   thread_local std::vector<uint8_t> xq;  // [n_tokens][xq_row]
   xq.resize(xq_row * static_cast<size_t>(n_tokens));
   if (fmt != simd::ActFormat::kNone) {
     uint8_t* xq_data = xq.data();
     auto quantize = [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) simd::QuantizeActRow(fmt, x + t * n_cols, n_cols, xq_data + t * xq_row);
+      // SIMD rounding: the same bytes as simd::QuantizeActRow (tested).
+      for (int64_t t = t0; t < t1; ++t) simd::Avx2QuantizeActRow(fmt, x + t * n_cols, n_cols, xq_data + t * xq_row);
     };
     if (n_tokens == 1) {
       quantize(0, 1);
@@ -142,11 +207,29 @@ void MatMulWith(Isa isa, GgmlType type, const void* w, int64_t n_rows, int64_t n
       ParallelFor(n_tokens, 1, quantize);
     }
   }
-  const simd::MatMulJob job{type, static_cast<const uint8_t*>(w), RowSizeBytes(type, n_cols), n_rows, n_cols,
-                            n_tokens, x, xq.data(), xq_row, out};
+  // One job over the concatenated rows: a range is cut at matrix boundaries
+  // and each piece computed exactly as a separate MatMul would.
+  constexpr int kMaxSpecs = 8;
+  CLLM_CHECK(n_specs <= kMaxSpecs);
+  simd::MatMulJob jobs[kMaxSpecs];
+  int64_t first_row[kMaxSpecs + 1];
+  first_row[0] = 0;
+  for (int m = 0; m < n_specs; ++m) {
+    const MatMulSpec& sp = specs[m];
+    jobs[m] = {sp.type, static_cast<const uint8_t*>(sp.w), RowSizeBytes(sp.type, n_cols), sp.n_rows, n_cols,
+               n_tokens, x, xq.data(), xq_row, sp.out};
+    first_row[m + 1] = first_row[m] + sp.n_rows;
+  }
   auto rows = isa == Isa::kAvx512 ? &simd::Avx512MatMulRows : &simd::Avx2MatMulRows;
-  ForRows(n_rows, work, [&](int64_t r0, int64_t r1) {
-    if (!rows(job, r0, r1)) reference(r0, r1);
+  ForRows(total_rows, total_rows * n_cols * n_tokens, [&](int64_t g0, int64_t g1) {
+    for (int m = 0; m < n_specs; ++m) {
+      const int64_t r0 = std::max(g0, first_row[m]) - first_row[m];
+      const int64_t r1 = std::min(g1, first_row[m + 1]) - first_row[m];
+      if (r0 >= r1) continue;
+      if (!rows(jobs[m], r0, r1)) {
+        simd::MatMulReferenceRows(specs[m].type, specs[m].w, specs[m].n_rows, n_cols, x, n_tokens, specs[m].out, r0, r1);
+      }
+    }
   });
 }
 

@@ -41,6 +41,31 @@ uint16_t F32ToBf16(float f);
 // the active instruction set has it (KV cache loads).
 void F16ToF32Row(const uint16_t* src, float* dst, int64_t n);
 
+// F32ToF16Row converts n floats exactly as F32ToF16 does (round to nearest
+// even; a NaN becomes the same quiet NaN), with F16C when available
+// (KV cache stores).
+void F32ToF16Row(const float* src, uint16_t* dst, int64_t n);
+
+// SoftmaxRow replaces x[0..n) by exp(x − max) / Σ exp(x − max) (attention).
+// SwiGluRow sets out[i] = silu(gate[i]) · up[i] = gate / (1 + exp(−gate)) · up
+// (out may be gate: each element is read before it is written).
+// Isa::kScalar uses std::exp (and a double sum for softmax): the reference.
+// The SIMD versions use a polynomial exp (input clamped to [-87, 88]; the
+// tests hold them within 2e-6 relative of the scalar path) and fp32 sums. Each output depends on its own row only.
+void SoftmaxRow(float* x, int64_t n);
+void SwiGluRow(const float* gate, const float* up, int64_t n, float* out);
+
+// AttendHead is one query head's attention over `len` positions:
+//   scores[p] = (q · k[p]) · scale;  softmax over scores;  out = Σ_p scores[p] · v[p]
+//   q [hd], k [len, hd], v [len, hd], scores [len] (scratch, left holding the
+//   probabilities), out [hd].
+// Isa::kScalar is the reference (DotF32, SoftmaxRow, AxpyF32 in that order).
+// SIMD: q·k for 8 positions per pass over q, the output kept in registers
+// across positions; each score and output element has one fixed
+// instruction sequence, whatever len or the caller's batch.
+void AttendHead(const float* q, const float* k, const float* v, int64_t len, int64_t hd, float scale,
+                float* scores, float* out);
+
 // DotF32 returns Σ a[i]·b[i]; AxpyF32 sets y[i] += a·x[i] (attention). With
 // Isa::kScalar DotF32 accumulates in double; SIMD sums in fp32, differing
 // only by rounding order (~1e-7 relative).
@@ -66,6 +91,21 @@ float DotRow(GgmlType type, const void* row, const float* x, int64_t n);
 void MatMul(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
             int64_t n_tokens, float* out);
 
+// MatMulSpec is one weight matrix of a MatMulGroup and its output
+// out [n_tokens, n_rows].
+struct MatMulSpec {
+  GgmlType type;
+  const void* w;
+  int64_t n_rows;
+  float* out;
+};
+
+// MatMulGroup is MatMul for up to 8 matrices with the same input x
+// [n_tokens, n_cols] (q/k/v, gate/up): when their kernels read the same
+// activation format, the activations are rounded once and all rows are one
+// pool job. Every output element is bit-identical to a separate MatMul.
+void MatMulGroup(const MatMulSpec* specs, int n_specs, int64_t n_cols, const float* x, int64_t n_tokens);
+
 // ---------------------------------------------------------------------------
 // Instruction sets
 // ---------------------------------------------------------------------------
@@ -86,8 +126,10 @@ Isa ActiveIsa();
 // SetActiveIsa overrides it (tests, benchmarks); `isa` must be available.
 void SetActiveIsa(Isa isa);
 
-// MatMulWith is MatMul with an explicit instruction set (must be available).
+// MatMulWith / MatMulGroupWith take an explicit instruction set (must be available).
 void MatMulWith(Isa isa, GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
                 int64_t n_tokens, float* out);
+void MatMulGroupWith(Isa isa, const MatMulSpec* specs, int n_specs, int64_t n_cols, const float* x,
+                     int64_t n_tokens);
 
 }  // namespace cllm::engine

@@ -65,6 +65,13 @@ bool Avx512MatMulRows(const MatMulJob& job, int64_t r0, int64_t r1);
 void Avx2F16ToF32Row(const uint16_t* src, float* dst, int64_t n);
 float Avx2DotF32(const float* a, const float* b, int64_t n);
 void Avx2AxpyF32(float a, const float* x, float* y, int64_t n);
+void Avx2F32ToF16Row(const float* src, uint16_t* dst, int64_t n);
+void Avx2SoftmaxRow(float* x, int64_t n);
+// Avx2QuantizeActRow is QuantizeActRow with AVX2: the same bytes.
+void Avx2QuantizeActRow(ActFormat f, const float* x, int64_t n, void* out);
+void Avx2AttendHead(const float* q, const float* k, const float* v, int64_t len, int64_t hd, float scale,
+                    float* scores, float* out);
+void Avx2SwiGluRow(const float* gate, const float* up, int64_t n, float* out);
 
 // Whether the per-ISA files were compiled in (x86-64 builds).
 bool Avx2Compiled();

@@ -2,7 +2,7 @@
 //
 // Every instruction set this machine has (AvailableIsas) runs every hot type
 // at odd sizes (odd block counts, odd row counts across row chunks and
-// threads, 1..7 tokens across token tiles). Tolerances: for quantized weights
+// threads, 1..11 tokens across token tiles). Tolerances: for quantized weights
 // the kernels round activations to 8-bit blocks, x ≈ d·q with d = max|x|/127
 // per block, so |Δ| ≤ Σ_blocks Σ|w_i|·d/2 — the bound checked here (plus the
 // fp16 rounding of Q8_32 scales and fp32 summation slack); fp32/fp16 weights
@@ -119,10 +119,11 @@ const Case kCases[] = {
 
 TEST(SimdKernelTest, EveryIsaMatchesReferenceWithinActivationRounding) {
   std::mt19937 rng(42);
+  constexpr int64_t kMaxTokens = 11;  // every tile size of 4 (AVX2) and 8 (AVX-512), and a second tile
   const int64_t n_rows = 37;  // odd, spans several 16-row chunks
   for (const Case& c : kCases) {
     auto w = RandomWeights(c.type, n_rows, c.n_cols, rng);
-    auto x = RandomActs(7 * c.n_cols, rng);
+    auto x = RandomActs(kMaxTokens * c.n_cols, rng);
     if (c.type == GgmlType::kQ8_0) {  // worst case for maddubs saturation: w = −128, x = max
       for (int64_t i = 0; i < c.n_cols / 32; ++i) std::memset(w.data() + i * 34 + 2, 0x80, 32);
       for (int64_t i = 0; i < c.n_cols; ++i) x[static_cast<size_t>(i)] = 1.0f;
@@ -131,7 +132,7 @@ TEST(SimdKernelTest, EveryIsaMatchesReferenceWithinActivationRounding) {
     for (int64_t r = 0; r < n_rows; ++r) {
       DequantizeRow(c.type, w.data() + r * RowSizeBytes(c.type, c.n_cols), &w_deq[r * c.n_cols], c.n_cols);
     }
-    for (int64_t n_tokens = 1; n_tokens <= 7; ++n_tokens) {
+    for (int64_t n_tokens = 1; n_tokens <= kMaxTokens; ++n_tokens) {
       std::vector<float> want(static_cast<size_t>(n_tokens * n_rows));
       MatMulWith(Isa::kScalar, c.type, w.data(), n_rows, c.n_cols, x.data(), n_tokens, want.data());
       for (Isa isa : AvailableIsas()) {
@@ -154,7 +155,7 @@ TEST(SimdKernelTest, EveryIsaMatchesReferenceWithinActivationRounding) {
 // whether it is computed alone, in a batch, or with another thread count.
 TEST(SimdKernelTest, OutputsDoNotDependOnBatchOrThreads) {
   std::mt19937 rng(7);
-  const int64_t n_rows = 53, n_tokens = 7;
+  const int64_t n_rows = 53, n_tokens = 11;  // a full 8-token tile and a partial one
   for (const Case& c : kCases) {
     auto w = RandomWeights(c.type, n_rows, c.n_cols, rng);
     auto x = RandomActs(n_tokens * c.n_cols, rng);
@@ -250,6 +251,54 @@ TEST(ThreadPoolTest, ParallelForCoversRangeInGrainMultiples) {
   }
   SetNumThreads(0);
   EXPECT_EQ(NumThreads(), DefaultNumThreads());
+}
+
+}  // namespace
+}  // namespace cllm::engine
+
+namespace cllm::engine {
+namespace {
+
+// MatMulGroup (q/k/v, gate/up in one job) gives each matrix the bits of a
+// separate MatMul: shared activation formats (Q4_K with Q6_K), mixed ones
+// (Q8_0 with Q4_K: no sharing), and fp32 weights; row counts that are not
+// multiples of the 16-row chunk so pool ranges straddle matrices.
+TEST(SimdKernelTest, MatMulGroupMatchesSeparateMatMuls) {
+  std::mt19937 rng(21);
+  const int64_t n_cols = 512;
+  const std::vector<std::vector<GgmlType>> mixes = {
+      {GgmlType::kQ4_K, GgmlType::kQ4_K, GgmlType::kQ6_K},
+      {GgmlType::kQ8_0, GgmlType::kQ4_K},
+      {GgmlType::kF32, GgmlType::kF16},
+      {GgmlType::kQ5_K, GgmlType::kQ4_K},  // no SIMD kernel for the first
+  };
+  const int64_t rows_of[] = {37, 70, 19};
+  for (const auto& mix : mixes) {
+    for (int64_t n_tokens : {1, 6}) {
+      auto x = RandomActs(n_tokens * n_cols, rng);
+      std::vector<std::vector<uint8_t>> w;
+      for (size_t m = 0; m < mix.size(); ++m) w.push_back(RandomWeights(mix[m], rows_of[m], n_cols, rng));
+      for (Isa isa : AvailableIsas()) {
+        for (int threads : {1, 2}) {
+          SetNumThreads(threads);
+          std::vector<std::vector<float>> got(mix.size());
+          std::vector<MatMulSpec> specs;
+          for (size_t m = 0; m < mix.size(); ++m) {
+            got[m].resize(static_cast<size_t>(n_tokens * rows_of[m]));
+            specs.push_back({mix[m], w[m].data(), rows_of[m], got[m].data()});
+          }
+          MatMulGroupWith(isa, specs.data(), static_cast<int>(specs.size()), n_cols, x.data(), n_tokens);
+          for (size_t m = 0; m < mix.size(); ++m) {
+            std::vector<float> want(got[m].size());
+            MatMulWith(isa, mix[m], w[m].data(), rows_of[m], n_cols, x.data(), n_tokens, want.data());
+            ASSERT_EQ(0, std::memcmp(want.data(), got[m].data(), want.size() * sizeof(float)))
+                << IsaName(isa) << " matrix " << m << " " << GetTypeTraits(mix[m])->name << " tokens " << n_tokens;
+          }
+        }
+      }
+    }
+  }
+  SetNumThreads(0);
 }
 
 }  // namespace

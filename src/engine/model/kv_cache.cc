@@ -69,8 +69,7 @@ void KvCache::Store(int layer, int kv, int seq, int pos, const float* src) {
   if (type_ == KvType::kF32) {
     std::memcpy(dst, src, static_cast<size_t>(kv_dim_) * 4);
   } else {
-    auto* h = reinterpret_cast<uint16_t*>(dst);
-    for (int i = 0; i < kv_dim_; ++i) h[i] = F32ToF16(src[i]);
+    F32ToF16Row(src, reinterpret_cast<uint16_t*>(dst), kv_dim_);
   }
 }
 

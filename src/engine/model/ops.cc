@@ -1,6 +1,7 @@
 #include "engine/model/ops.h"
 
 #include <cmath>
+#include <vector>
 
 namespace cllm::engine::ops {
 
@@ -11,11 +12,18 @@ void RmsNorm(const float* x, const float* w, int n, float eps, float* out) {
   for (int i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
 }
 
-void Rope(float* head, int n_rot, int pos, float base, RopeStyle style) {
+void RopeCosSin(int n_rot, int pos, float base, float* cs) {
+  for (int i = 0; i < n_rot / 2; ++i) {
+    const double theta = pos * std::pow(static_cast<double>(base), -2.0 * i / n_rot);
+    cs[2 * i] = static_cast<float>(std::cos(theta));
+    cs[2 * i + 1] = static_cast<float>(std::sin(theta));
+  }
+}
+
+void RopeApply(float* head, int n_rot, const float* cs, RopeStyle style) {
   const int half = n_rot / 2;
   for (int i = 0; i < half; ++i) {
-    const double theta = pos * std::pow(static_cast<double>(base), -2.0 * i / n_rot);
-    const float c = static_cast<float>(std::cos(theta)), s = static_cast<float>(std::sin(theta));
+    const float c = cs[2 * i], s = cs[2 * i + 1];
     float* a = style == RopeStyle::kNormal ? head + 2 * i : head + i;
     float* b = style == RopeStyle::kNormal ? head + 2 * i + 1 : head + i + half;
     const float x0 = *a, x1 = *b;
@@ -24,20 +32,10 @@ void Rope(float* head, int n_rot, int pos, float base, RopeStyle style) {
   }
 }
 
-void Softmax(float* x, int n) {
-  float max = x[0];
-  for (int i = 1; i < n; ++i) max = std::max(max, x[i]);
-  double sum = 0.0;
-  for (int i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - max);
-    sum += x[i];
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int i = 0; i < n; ++i) x[i] *= inv;
-}
-
-void SwiGlu(const float* gate, const float* up, int n, float* out) {
-  for (int i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+void Rope(float* head, int n_rot, int pos, float base, RopeStyle style) {
+  std::vector<float> cs(static_cast<size_t>(n_rot / 2) * 2);
+  RopeCosSin(n_rot, pos, base, cs.data());
+  RopeApply(head, n_rot, cs.data(), style);
 }
 
 }  // namespace cllm::engine::ops

@@ -9,6 +9,7 @@
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/thread_pool.h"
 #include "engine/model/model.h"
+#include "engine/model/op_profile.h"
 #include "engine/model/ops.h"
 
 namespace cllm::engine {
@@ -33,6 +34,10 @@ namespace {
 void MatMulRef(const WeightRef& w, const float* x, int n, float* out) {
   MatMul(w.type, w.data, w.n_rows, w.n_cols, x, n, out);
 }
+
+// Spec is one matrix of a MatMulGroup (q/k/v, gate/up: one activation
+// rounding and one pool job for the group).
+MatMulSpec Spec(const WeightRef& w, float* out) { return {w.type, w.data, w.n_rows, out}; }
 
 void AddBias(float* x, const std::vector<float>& b, int n) {
   if (b.empty()) return;
@@ -84,11 +89,7 @@ void Model::Attention(int layer, const std::vector<BatchEntry>& batch, const KvC
         for (int g = 0; g < group; ++g) {
           const int h = kvh * group + g;
           const float* qh = q + e * q_dim + h * hd;
-          for (int p = 0; p < len; ++p) scores[p] = DotF32(qh, &k[static_cast<size_t>(p) * hd], hd) * scale;
-          ops::Softmax(scores.data(), len);
-          float* o = out + e * q_dim + h * hd;
-          std::fill(o, o + hd, 0.0f);
-          for (int p = 0; p < len; ++p) AxpyF32(scores[p], &v[static_cast<size_t>(p) * hd], o, hd);
+          AttendHead(qh, k.data(), v.data(), len, hd, scale, scores.data(), out + e * q_dim + h * hd);
         }
       }
     }
@@ -125,48 +126,95 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
   std::vector<float> x(static_cast<size_t>(n) * c.n_embd), xn(x.size());
   std::vector<float> q(static_cast<size_t>(n) * q_dim), k(static_cast<size_t>(n) * kv_dim), v(k.size());
   std::vector<float> attn(q.size()), proj(x.size());
-  std::vector<float> gate(static_cast<size_t>(n) * c.n_ff), up(gate.size()), act(gate.size());
+  std::vector<float> gate(static_cast<size_t>(n) * c.n_ff), up(gate.size());  // SwiGLU overwrites gate
 
-  const size_t emb_row = RowSizeBytes(weights_.token_embd.type, c.n_embd);
-  for (int t = 0; t < n; ++t) {
-    const auto* row = static_cast<const uint8_t*>(weights_.token_embd.data) + emb_row * batch[t].token;
-    DequantizeRow(weights_.token_embd.type, row, &x[static_cast<size_t>(t) * c.n_embd], c.n_embd);
+  {
+    OpTimer timer(Op::kEmbed);
+    const size_t emb_row = RowSizeBytes(weights_.token_embd.type, c.n_embd);
+    for (int t = 0; t < n; ++t) {
+      const auto* row = static_cast<const uint8_t*>(weights_.token_embd.data) + emb_row * batch[t].token;
+      DequantizeRow(weights_.token_embd.type, row, &x[static_cast<size_t>(t) * c.n_embd], c.n_embd);
+    }
   }
+  // Rotary factors per entry, shared by every head and layer: [n, n_rot / 2, 2].
+  const size_t rope_stride = static_cast<size_t>(c.n_rot / 2) * 2;
+  std::vector<float> rope_cs(static_cast<size_t>(n) * rope_stride);
+  {
+    OpTimer timer(Op::kQkNormRope);
+    for (int t = 0; t < n; ++t) ops::RopeCosSin(c.n_rot, batch[t].pos, c.rope_base, &rope_cs[t * rope_stride]);
+  }
+  auto rms_norm_all = [&](const std::vector<float>& weight) {
+    OpTimer timer(Op::kNorm);
+    for (int t = 0; t < n; ++t) ops::RmsNorm(&x[t * c.n_embd], weight.data(), c.n_embd, c.rms_eps, &xn[t * c.n_embd]);
+  };
+  auto add_residual = [&] {
+    OpTimer timer(Op::kResidual);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+  };
 
   for (int l = 0; l < c.n_layer; ++l) {
     const LayerWeights& w = weights_.layers[l];
     // --- attention ----------------------------------------------------------
-    for (int t = 0; t < n; ++t) ops::RmsNorm(&x[t * c.n_embd], w.attn_norm.data(), c.n_embd, c.rms_eps, &xn[t * c.n_embd]);
-    MatMulRef(w.wq, xn.data(), n, q.data());
-    MatMulRef(w.wk, xn.data(), n, k.data());
-    MatMulRef(w.wv, xn.data(), n, v.data());
-    AddBias(q.data(), w.bq, n);
-    AddBias(k.data(), w.bk, n);
-    AddBias(v.data(), w.bv, n);
-    for (int t = 0; t < n; ++t) {
-      for (int h = 0; h < c.n_head; ++h) {
-        float* qh = &q[static_cast<size_t>(t) * q_dim + h * c.head_dim];
-        if (c.qk_norm) ops::RmsNorm(qh, w.q_norm.data(), c.head_dim, c.rms_eps, qh);
-        ops::Rope(qh, c.n_rot, batch[t].pos, c.rope_base, c.rope);
-      }
-      for (int h = 0; h < c.n_head_kv; ++h) {
-        float* kh = &k[static_cast<size_t>(t) * kv_dim + h * c.head_dim];
-        if (c.qk_norm) ops::RmsNorm(kh, w.k_norm.data(), c.head_dim, c.rms_eps, kh);
-        ops::Rope(kh, c.n_rot, batch[t].pos, c.rope_base, c.rope);
-      }
-      cache.Store(l, 0, batch[t].seq, batch[t].pos, &k[static_cast<size_t>(t) * kv_dim]);
-      cache.Store(l, 1, batch[t].seq, batch[t].pos, &v[static_cast<size_t>(t) * kv_dim]);
+    rms_norm_all(w.attn_norm);
+    {
+      OpTimer timer(Op::kMatMulQkv);
+      const MatMulSpec qkv[] = {Spec(w.wq, q.data()), Spec(w.wk, k.data()), Spec(w.wv, v.data())};
+      MatMulGroup(qkv, 3, c.n_embd, xn.data(), n);
     }
-    Attention(l, batch, cache, q.data(), attn.data());
-    MatMulRef(w.wo, attn.data(), n, proj.data());
-    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+    {
+      OpTimer timer(Op::kResidual);
+      AddBias(q.data(), w.bq, n);
+      AddBias(k.data(), w.bk, n);
+      AddBias(v.data(), w.bv, n);
+    }
+    {
+      OpTimer timer(Op::kQkNormRope);
+      for (int t = 0; t < n; ++t) {
+        const float* cs = &rope_cs[t * rope_stride];
+        for (int h = 0; h < c.n_head; ++h) {
+          float* qh = &q[static_cast<size_t>(t) * q_dim + h * c.head_dim];
+          if (c.qk_norm) ops::RmsNorm(qh, w.q_norm.data(), c.head_dim, c.rms_eps, qh);
+          ops::RopeApply(qh, c.n_rot, cs, c.rope);
+        }
+        for (int h = 0; h < c.n_head_kv; ++h) {
+          float* kh = &k[static_cast<size_t>(t) * kv_dim + h * c.head_dim];
+          if (c.qk_norm) ops::RmsNorm(kh, w.k_norm.data(), c.head_dim, c.rms_eps, kh);
+          ops::RopeApply(kh, c.n_rot, cs, c.rope);
+        }
+      }
+    }
+    {
+      OpTimer timer(Op::kKvStore);
+      for (int t = 0; t < n; ++t) {
+        cache.Store(l, 0, batch[t].seq, batch[t].pos, &k[static_cast<size_t>(t) * kv_dim]);
+        cache.Store(l, 1, batch[t].seq, batch[t].pos, &v[static_cast<size_t>(t) * kv_dim]);
+      }
+    }
+    {
+      OpTimer timer(Op::kAttention);
+      Attention(l, batch, cache, q.data(), attn.data());
+    }
+    {
+      OpTimer timer(Op::kMatMulO);
+      MatMulRef(w.wo, attn.data(), n, proj.data());
+    }
+    add_residual();
     // --- feed-forward (SwiGLU) ---------------------------------------------
-    for (int t = 0; t < n; ++t) ops::RmsNorm(&x[t * c.n_embd], w.ffn_norm.data(), c.n_embd, c.rms_eps, &xn[t * c.n_embd]);
-    MatMulRef(w.w_gate, xn.data(), n, gate.data());
-    MatMulRef(w.w_up, xn.data(), n, up.data());
-    ops::SwiGlu(gate.data(), up.data(), static_cast<int>(gate.size()), act.data());
-    MatMulRef(w.w_down, act.data(), n, proj.data());
-    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+    rms_norm_all(w.ffn_norm);
+    {
+      OpTimer timer(Op::kMatMulGateUp);
+      const MatMulSpec gate_up[] = {Spec(w.w_gate, gate.data()), Spec(w.w_up, up.data())};
+      MatMulGroup(gate_up, 2, c.n_embd, xn.data(), n);
+    }
+    {
+      OpTimer timer(Op::kSwiGlu);
+      SwiGluRow(gate.data(), up.data(), static_cast<int64_t>(gate.size()), gate.data());
+    }
+    {
+      OpTimer timer(Op::kMatMulDown);
+      MatMulRef(w.w_down, gate.data(), n, proj.data());
+    }
+    add_residual();
   }
   for (const auto& [seq, end] : next_pos) cache.SetLength(seq, end);
 
@@ -180,6 +228,7 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
     ++n_out;
   }
   if (n_out > 0 && out_logits != nullptr) {
+    OpTimer timer(Op::kOutput);
     size_t start = out_logits->size();
     out_logits->resize(start + static_cast<size_t>(n_out) * c.n_vocab);
     MatMulRef(weights_.output, rows.data(), n_out, out_logits->data() + start);
