@@ -79,9 +79,12 @@ int Detect(const std::string& root) {
   }
   for (const auto& d : found) {
     std::string platforms;
-    for (auto p : d.platforms) platforms += (platforms.empty() ? "" : ",") + std::string(att::PlatformName(p));
+    for (auto p : d.platforms) {
+      if (!platforms.empty()) platforms += ',';
+      platforms += att::PlatformName(p);
+    }
     std::printf("%-14s %-40s %s%s\n", d.name.c_str(), d.path.c_str(), platforms.c_str(),
-                d.provider.empty() ? "" : (" (provider " + d.provider + ")").c_str());
+                d.provider.empty() ? "" : std::string(" (provider ").append(d.provider).append(")").c_str());
   }
   return 0;
 }
