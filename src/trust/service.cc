@@ -34,6 +34,14 @@ uint64_t ParseCount(const std::string& s, uint64_t fallback, uint64_t max) {
   return std::min(v, max);
 }
 
+// JsonBody parses a request body (depth-checked); nullopt when it is not JSON.
+std::optional<nlohmann::json> JsonBody(const server::HttpRequest& r) {
+  if (!JsonDepthWithin(r.body)) return std::nullopt;
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  return j;
+}
+
 std::string Bearer(const server::HttpRequest& r) {
   std::string h = r.Header("authorization");
   return StartsWith(h, "Bearer ") ? h.substr(7) : std::string();
@@ -104,25 +112,19 @@ void TrustService::Handle(const server::HttpRequest& r, server::ResponseWriter& 
       out.Send(ok_status, "application/json", std::get<nlohmann::json>(reply).dump());
     }
   };
-  auto body_json = [&]() -> std::optional<nlohmann::json> {
-    if (!JsonDepthWithin(r.body)) return std::nullopt;
-    auto j = nlohmann::json::parse(r.body, nullptr, false);
-    if (j.is_discarded()) return std::nullopt;
-    return j;
-  };
   const ApiError bad_json{400, "malformed", "the request body is not valid JSON"};
 
   if (r.method == "GET" && path == "/health") return send(nlohmann::json{{"status", "ok"}});
   if (r.method == "GET" && path == "/.well-known/jwks.json") return send(Jwks());
   if (r.method == "POST" && path == "/v1/challenge") return send(Challenge());
   if (r.method == "POST" && path == "/v1/attest") {
-    auto j = body_json();
+    auto j = JsonBody(r);
     return send(j ? Attest(*j) : Reply(bad_json));
   }
   if (r.method == "POST" && StartsWith(path, "/v1/keys/")) {
     std::string key_id = path.substr(9);
     if (!ValidName(key_id)) return send(ApiError{404, "unknown_key", "not a valid key id"});
-    auto j = body_json();
+    auto j = JsonBody(r);
     return send(j ? ReleaseKey(key_id, Bearer(r), *j) : Reply(bad_json));
   }
   if (StartsWith(path, "/v1/admin/")) {
@@ -137,12 +139,6 @@ void TrustService::Handle(const server::HttpRequest& r, server::ResponseWriter& 
 
 Reply TrustService::Admin(const server::HttpRequest& r, const std::string& path) {
   const int64_t now = Now();
-  auto body = [&]() -> std::optional<nlohmann::json> {
-    if (!JsonDepthWithin(r.body)) return std::nullopt;
-    auto j = nlohmann::json::parse(r.body, nullptr, false);
-    if (j.is_discarded()) return std::nullopt;
-    return j;
-  };
   const ApiError bad_json{400, "malformed", "the request body is not valid JSON"};
 
   if (path == "/v1/admin/policies" && r.method == "GET") {
@@ -188,7 +184,7 @@ Reply TrustService::Admin(const server::HttpRequest& r, const std::string& path)
     return nlohmann::json{{"keys", keys}};
   }
   if (path == "/v1/admin/keys" && r.method == "POST") {
-    auto j = body();
+    auto j = JsonBody(r);
     if (!j || !j->is_object()) return bad_json;
     const std::string key_id = j->value("key_id", "");
     if (!ValidName(key_id)) return ApiError{400, "malformed", "key_id: 1-64 of [A-Za-z0-9._-]"};
@@ -214,7 +210,7 @@ Reply TrustService::Admin(const server::HttpRequest& r, const std::string& path)
   if (StartsWith(path, "/v1/admin/keys/") && r.method == "PUT" &&
       path.size() > 15 + 15 && path.substr(path.size() - 15) == "/release-policy") {
     std::string key_id = path.substr(15, path.size() - 15 - 15);
-    auto j = body();
+    auto j = JsonBody(r);
     if (!j) return bad_json;
     auto rp = ParseReleasePolicy(*j);
     if (!rp.ok()) return ApiError{400, "invalid_release_policy", rp.detail()};
