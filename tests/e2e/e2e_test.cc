@@ -22,9 +22,9 @@
 #include "client/client.h"
 #include "crypto/cert_builder.h"
 #include "crypto/digest.h"
+#include "support/process.h"
+#include "support/relay.h"
 #include "support/shared_data.h"
-
-extern char** environ;
 
 namespace cllm {
 namespace {
@@ -35,106 +35,8 @@ using nlohmann::json;
 constexpr char kKeyAlice[] = "sk-alice-0123456789";
 constexpr char kKeyBob[] = "sk-bob-9876543210";
 
-// Process runs an executable and kills it (SIGTERM, then SIGKILL) at scope end.
-class Process {
- public:
-  explicit Process(std::vector<std::string> argv) {
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    if (posix_spawn(&pid_, args[0], nullptr, nullptr, args.data(), environ) != 0) pid_ = -1;
-  }
-  ~Process() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  bool running() const { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
-
- private:
-  pid_t pid_ = -1;
-};
-
-json WaitForJson(const fs::path& p) {
-  for (int i = 0; i < 200; ++i) {
-    std::ifstream in(p);
-    std::string s((std::istreambuf_iterator<char>(in)), {});
-    auto j = json::parse(s, nullptr, false);
-    if (!j.is_discarded() && j.is_object()) return j;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return {};
-}
-
-// Relay forwards TCP between a local port and the server, recording every
-// byte in both directions (what a network attacker or the cloud host sees).
-class Relay {
- public:
-  explicit Relay(uint16_t upstream) : upstream_(upstream) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(listen_fd_, 4);
-    socklen_t len = sizeof a;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~Relay() {
-    ::shutdown(listen_fd_, SHUT_RDWR);
-    ::close(listen_fd_);
-    thread_.join();
-  }
-  uint16_t port() const { return port_; }
-  std::string seen() {
-    std::lock_guard<std::mutex> l(mu_);
-    return seen_;
-  }
-
- private:
-  void Pump(int from, int to) {
-    char buf[8192];
-    for (;;) {
-      ssize_t n = ::recv(from, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        seen_.append(buf, static_cast<size_t>(n));
-      }
-      if (::send(to, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
-    }
-    ::shutdown(to, SHUT_WR);
-  }
-  void Run() {
-    int c = ::accept(listen_fd_, nullptr, nullptr);
-    if (c < 0) return;
-    int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(upstream_);
-    if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-      std::thread up([&] { Pump(c, s); });
-      Pump(s, c);
-      up.join();
-    }
-    ::close(s);
-    ::close(c);
-  }
-  uint16_t upstream_;
-  int listen_fd_;
-  uint16_t port_ = 0;
-  std::thread thread_;
-  std::mutex mu_;
-  std::string seen_;
-};
+using testing::Process;
+using testing::Relay;
 
 class E2eTest : public ::testing::Test {
  protected:
@@ -154,7 +56,7 @@ class E2eTest : public ::testing::Test {
                            "--sim-key", (dir_ / "plat.key").string(), "--listen", "127.0.0.1:0", "--debug-listen",
                            "127.0.0.1:0", "--api-keys", (dir_ / "keys.json").string(), "--ready-file",
                            (dir_ / "ready.json").string(), "--log-level", "warn"});
-    ready_ = WaitForJson(dir_ / "ready.json");
+    ready_ = testing::WaitReady(*server_, dir_ / "ready.json");
   }
   static void TearDownTestSuite() {
     delete server_;

@@ -20,9 +20,8 @@
 #include <thread>
 
 #include "attestation/sim/sim_attester.h"
+#include "support/process.h"
 #include "support/shared_data.h"
-
-extern char** environ;
 
 namespace cllm {
 namespace {
@@ -31,88 +30,11 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-std::string Bin(const std::string& name) { return std::string(CLLM_BIN_DIR) + "/" + name; }
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
-// Process runs an executable with stdout/stderr in files; it is stopped
-// (SIGTERM, then SIGKILL) at scope end unless it has exited.
-class Process {
- public:
-  Process(std::vector<std::string> argv, const fs::path& log_prefix)
-      : out_(log_prefix.string() + ".out"), err_(log_prefix.string() + ".err") {
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~Process() { Stop(); }
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-
-  bool running() {
-    Reap(WNOHANG);
-    return pid_ > 0 && !status_;
-  }
-  // Wait returns the exit code (128 + signal when killed), or -1 when the
-  // process is still running after `timeout`.
-  int Wait(std::chrono::seconds timeout = std::chrono::seconds(30)) {
-    const auto deadline = Clock::now() + timeout;
-    while (running() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (!status_) return -1;
-    return WIFEXITED(*status_) ? WEXITSTATUS(*status_) : 128 + WTERMSIG(*status_);
-  }
-  void Stop() {
-    if (!running()) return;
-    ::kill(pid_, SIGTERM);
-    if (Wait(std::chrono::seconds(5)) == -1) {
-      ::kill(pid_, SIGKILL);
-      Reap(0);
-    }
-  }
-  std::string out() const { return ReadFile(out_); }
-  std::string err() const { return ReadFile(err_); }
-
- private:
-  void Reap(int flags) {
-    if (pid_ <= 0 || status_) return;
-    int st = 0;
-    if (::waitpid(pid_, &st, flags) == pid_) status_ = st;
-  }
-  pid_t pid_ = -1;
-  std::optional<int> status_;
-  std::string out_, err_;
-};
-
-// WaitReady polls a ready file until it holds a JSON object; null when the
-// process exits first or after 30 s.
-json WaitReady(Process& p, const fs::path& ready) {
-  const auto deadline = Clock::now() + std::chrono::seconds(30);
-  while (Clock::now() < deadline) {
-    auto j = json::parse(ReadFile(ready), nullptr, false);
-    if (!j.is_discarded() && j.is_object()) return j;
-    if (!p.running()) return nullptr;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return nullptr;
-}
-
-bool OnPath(const std::string& exe) {
-  const char* path = std::getenv("PATH");
-  std::stringstream ss(path ? path : "");
-  for (std::string dir; std::getline(ss, dir, ':');) {
-    if (!dir.empty() && ::access((fs::path(dir) / exe).c_str(), X_OK) == 0) return true;
-  }
-  return false;
-}
+using testing::Bin;
+using testing::OnPath;
+using testing::Process;
+using testing::ReadFile;
+using testing::WaitReady;
 
 class TrustE2eTest : public ::testing::Test {
  protected:
