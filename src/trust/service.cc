@@ -134,6 +134,7 @@ Result<std::optional<std::string>> TrustService::EnsureAdminToken() {
 bool TrustService::AdminAuthorized(const server::HttpRequest& r) {
   std::string token = Bearer(r);
   auto want = store_->GetMeta("admin_token_sha256");
+  if (!want.ok()) log::error("admin request refused: {}", want.detail());  // e.g. the digest row was altered
   if (token.empty() || !want.ok() || !*want) return false;
   auto digest = crypto::Sha256(ByteSpan(reinterpret_cast<const uint8_t*>(token.data()), token.size()));
   auto want_bytes = HexDecode(**want);
