@@ -10,6 +10,13 @@
 
 namespace cllm::trust::internal {
 
+inline constexpr char kRowMacLabel[] = "cllm-trust row-mac v1";  // SecretBox::DeriveKey label of K_row
+inline constexpr char kAuditKeyMeta[] = "audit_key_sealed";       // meta row of the sealed audit key
+inline constexpr char kAuditKeyLabel[] = "audit-key";             // its SecretBox label
+
+// RawSchema reads meta.schema without authentication ("" for a new file).
+Result<std::string> RawSchema(sqlite3* db);
+
 inline Error<Errc> DbError(sqlite3* db, const std::string& what) {
   return MakeError(Errc::kIo, what + ": " + sqlite3_errmsg(db));
 }
