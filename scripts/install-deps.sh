@@ -13,6 +13,7 @@ PACKAGES=(
   libpcre2-dev                  # Unicode regexes for pre-tokenization
   libboost-dev                  # Boost.Asio / Beast (header-only) for HTTP
   libsqlite3-dev                # embedded store for cllm-trust
+  sqlite3                       # its CLI: attack tests edit trust.db offline (tests/security)
   libjose-dev                   # JOSE (JWS/JWE) for tokens and key wrapping
   jose                          # libjose's CLI: interop tests in src/trust (skipped without it)
   libgtest-dev libgmock-dev     # tests

@@ -2,11 +2,14 @@
 //
 //   cllm-trust init  --state-dir DIR                 (once: store, master key, TLS certificate, admin token)
 //   cllm-trust serve --state-dir DIR --listen 127.0.0.1:8600 [--ready-file F]
+//   cllm-trust upgrade --state-dir DIR               (once: authenticate a schema-1 store's rows)
 //
 // The state directory holds trust.db (SQLite; secrets in it are sealed under
 // the master key), master.key (unless the key comes from --master-key-file
 // or CLLM_TRUST_MASTER_KEY), trust-ca.pem (the service's TLS certificate,
-// which clients pin with --trust-ca) and admin.token (0600). docs/trust.md
+// which clients pin with --trust-ca), audit-key.pem (the public key that
+// signs the audit log: `cllm trust audit verify --audit-key`) and
+// admin.token (0600). docs/trust.md
 // describes the API and the production setup (master key from a KMS/HSM).
 #include <sys/stat.h>
 
@@ -43,9 +46,10 @@ int Fail(const std::string& msg) {
 }
 
 struct Paths {
-  fs::path dir, db, master_key, ca, admin_token;
+  fs::path dir, db, master_key, ca, admin_token, audit_key;
   explicit Paths(const fs::path& d)
-      : dir(d), db(d / "trust.db"), master_key(d / "master.key"), ca(d / "trust-ca.pem"), admin_token(d / "admin.token") {}
+      : dir(d), db(d / "trust.db"), master_key(d / "master.key"), ca(d / "trust-ca.pem"), admin_token(d / "admin.token"),
+        audit_key(d / "audit-key.pem") {}
 };
 
 Result<trust::SecretBox> LoadBox(const Paths& p, const std::string& master_key_file) {
@@ -68,8 +72,12 @@ int Init(const Paths& p, const std::string& master_key_file) {
   }
   auto box = LoadBox(p, master_key_file);
   if (!box.ok()) return Fail(box.detail());
-  auto store = trust::Store::Open(p.db);
+  auto store = trust::Store::Open(p.db, *box);
   if (!store.ok()) return Fail(store.detail());
+  const std::string audit_pem = (*store)->audit_key()->ToPem();
+  auto wa = WriteFileAtomic(p.audit_key, ByteSpan(reinterpret_cast<const uint8_t*>(audit_pem.data()), audit_pem.size()),
+                            0644);
+  if (!wa.ok()) return Fail(wa.detail());
 
   // The service's TLS identity: clients pin this certificate.
   auto key = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256);
@@ -100,8 +108,9 @@ int Init(const Paths& p, const std::string& master_key_file) {
     if (!wt.ok()) return Fail(wt.detail());
   }
   std::printf("store:        %s\ncertificate:  %s (clients: --trust-ca)\nadmin token:  %s (mode 0600)\n"
-              "signing key:  %s\n",
-              p.db.c_str(), p.ca.c_str(), p.admin_token.c_str(), (*service)->signing_keys().active_kid().c_str());
+              "signing key:  %s\naudit key:    %s (keep a copy elsewhere: `cllm trust audit verify --audit-key`)\n",
+              p.db.c_str(), p.ca.c_str(), p.admin_token.c_str(), (*service)->signing_keys().active_kid().c_str(),
+              p.audit_key.c_str());
   return 0;
 }
 
@@ -114,8 +123,8 @@ int Serve(const Paths& p, const std::string& master_key_file, const std::string&
                                      p.dir.string() + "` first");
   auto box = LoadBox(p, master_key_file);
   if (!box.ok()) return Fail(box.detail());
-  auto store = trust::Store::Open(p.db, sync_full);
-  if (!store.ok()) return Fail(store.detail());
+  auto store = trust::Store::Open(p.db, *box, sync_full);
+  if (!store.ok()) return Fail("refusing to start: " + store.detail());
   auto sealed = (*store)->GetMeta("tls_key_sealed");
   auto cert_pem = (*store)->GetMeta("tls_cert_pem");
   if (!sealed.ok() || !*sealed || !cert_pem.ok() || !*cert_pem) return Fail("the store has no TLS identity (init?)");
@@ -156,6 +165,22 @@ int Serve(const Paths& p, const std::string& master_key_file, const std::string&
   return 0;
 }
 
+// Upgrade authenticates a schema-1 store (docs/trust.md, "Tamper evidence").
+int Upgrade(const Paths& p, const std::string& master_key_file) {
+  auto box = LoadBox(p, master_key_file);
+  if (!box.ok()) return Fail(box.detail());
+  auto rows = trust::Store::Upgrade(p.db, *box);
+  if (!rows.ok()) return Fail(rows.detail());
+  auto store = trust::Store::Open(p.db, *box);
+  if (!store.ok()) return Fail(store.detail());
+  const std::string pem = (*store)->audit_key()->ToPem();
+  auto w = WriteFileAtomic(p.audit_key, ByteSpan(reinterpret_cast<const uint8_t*>(pem.data()), pem.size()), 0644);
+  if (!w.ok()) return Fail(w.detail());
+  std::printf("store %s upgraded to schema 2: %d rows authenticated as they are now\naudit key: %s\n", p.db.c_str(),
+              *rows, p.audit_key.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -168,7 +193,9 @@ int main(int argc, char** argv) {
   bool sync_full = false;
   auto* init = app.add_subcommand("init", "Create the store, master key, TLS certificate and admin token");
   auto* serve = app.add_subcommand("serve", "Serve the attestation, token and key-release API over HTTPS");
-  for (CLI::App* c : {init, serve}) {
+  auto* upgrade = app.add_subcommand(
+      "upgrade", "Authenticate every row of a store written before schema 2 (once; vouches for the rows as they are)");
+  for (CLI::App* c : {init, serve, upgrade}) {
     c->add_option("--state-dir", state_dir, "Directory of trust.db, trust-ca.pem, admin.token")->required();
     c->add_option("--master-key-file", master_key_file,
                   "Master key (64 hex characters); default STATE_DIR/master.key, else $CLLM_TRUST_MASTER_KEY");
@@ -190,5 +217,6 @@ int main(int argc, char** argv) {
   log::Init(*level);
   Paths paths{fs::path(state_dir)};
   if (init->parsed()) return Init(paths, master_key_file);
+  if (upgrade->parsed()) return Upgrade(paths, master_key_file);
   return Serve(paths, master_key_file, listen, ready_file, token_lifetime, max_connections, issuer, sync_full);
 }

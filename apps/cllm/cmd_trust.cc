@@ -6,12 +6,13 @@
 //   cllm trust key register KEY_ID --key-file K --release-policy RP.json
 //   cllm trust key list
 //   cllm trust signing-key rotate
-//   cllm trust audit verify [--expect-head SEQ:HASH] [--json]      (over the admin API)
-//   cllm trust audit verify --db STATE_DIR/trust.db                 (offline, on the file)
+//   cllm trust audit verify [--expect-head SEQ:HASH] [--audit-key PEM] [--json]   (over the admin API)
+//   cllm trust audit verify --db STATE_DIR/trust.db --audit-key PEM               (offline, on the file)
 //
 // Connection options: --trust URL --trust-ca FILE --admin-token-file FILE
 // (or CLLM_TRUST_URL, CLLM_TRUST_CA, CLLM_TRUST_ADMIN_TOKEN_FILE).
 #include <cstdio>
+#include <optional>
 
 #include "apps/cllm/command.h"
 #include "apps/cllm/trust_common.h"
@@ -19,6 +20,7 @@
 #include "base/file.h"
 #include "base/json_guard.h"
 #include "base/time.h"
+#include "crypto/keys.h"
 #include "trust/audit.h"
 #include "trust/store.h"
 
@@ -70,10 +72,30 @@ int KeyRegister(const TrustAdminArgs& a, const std::string& key_id, const std::s
   return Print(r);
 }
 
-int AuditVerify(const TrustAdminArgs& a, const std::string& db, const std::string& expect_head, bool json) {
+// AuditKey reads a PEM public key file (--audit-key), or parses the PEM the
+// service reported; nullopt with a message on failure.
+std::optional<crypto::PublicKey> ParseAuditKey(const std::string& pem, const std::string& what, std::string* err) {
+  auto key = crypto::PublicKey::FromPem(pem);
+  if (!key.ok()) {
+    *err = what + ": not a PEM public key: " + key.detail();
+    return std::nullopt;
+  }
+  return std::move(key).value();
+}
+
+int AuditVerify(const TrustAdminArgs& a, const std::string& db, const std::string& expect_head,
+                const std::string& audit_key_file, bool json) {
   std::vector<trust::AuditEntry> entries;
+  std::optional<crypto::PublicKey> pinned, reported;
+  std::string err;
+  if (!audit_key_file.empty()) {
+    auto pem = ReadTextFile(audit_key_file, 1 << 16);
+    if (!pem.ok()) return Fail(pem.detail(), 2);
+    pinned = ParseAuditKey(*pem, audit_key_file, &err);
+    if (!pinned) return Fail(err, 2);
+  }
   if (!db.empty()) {
-    auto store = trust::Store::Open(db);
+    auto store = trust::Store::OpenAuditReader(db);
     if (!store.ok()) return Fail(store.detail(), 2);
     auto all = (*store)->ReadAudit(1, UINT64_MAX / 2);
     if (!all.ok()) return Fail(all.detail());
@@ -86,25 +108,42 @@ int AuditVerify(const TrustAdminArgs& a, const std::string& db, const std::strin
       if (!page.ok()) return Fail(page.detail());
       const auto& list = (*page)["entries"];
       if (!list.is_array()) return Fail("malformed audit page");
+      if (!reported && page->contains("audit_key") && (*page)["audit_key"].is_string()) {
+        reported = ParseAuditKey((*page)["audit_key"].get<std::string>(), "the service's audit_key", &err);
+        if (!reported) return Fail(err);
+      }
       for (const auto& e : list) {
+        if (!e.is_object()) return Fail("malformed audit page");
         trust::AuditEntry x;
         x.seq = e.value("seq", uint64_t{0});
         x.time = e.value("time", int64_t{0});
         x.kind = e.value("kind", "");
         x.body = e.value("body", "");
         auto prev = HexDecode(e.value("prev_hash", "")), hash = HexDecode(e.value("hash", ""));
-        if (!prev.ok() || !hash.ok() || prev->size() != 32 || hash->size() != 32) {
+        auto sig = HexDecode(e.value("sig", ""));
+        if (!prev.ok() || !hash.ok() || !sig.ok() || prev->size() != 32 || hash->size() != 32) {
           return Fail("audit entry " + std::to_string(x.seq) + ": malformed hashes");
         }
         std::copy(prev->begin(), prev->end(), x.prev_hash.begin());
         std::copy(hash->begin(), hash->end(), x.hash.begin());
+        x.sig = std::move(sig).value();
         entries.push_back(std::move(x));
       }
       if (list.size() < 10000) break;
       from = entries.back().seq + 1;
     }
+    if (!reported) return Fail("the service reported no audit key (an older cllm-trust?)");
+    if (pinned && pinned->ToSpkiDer() != reported->ToSpkiDer()) {
+      return Fail("the service's audit key is not the one in " + audit_key_file +
+                  " (a different store or master key answered)");
+    }
   }
-  auto head = trust::VerifyAuditChain(entries);
+  // Online, the live service vouches for its audit key (its private half is
+  // sealed under the master key, never in the database); offline, only a key
+  // the operator kept (--audit-key) does.
+  const crypto::PublicKey* key = pinned ? &*pinned : (reported ? &*reported : nullptr);
+  const bool sigs_checked = key != nullptr;
+  auto head = trust::VerifyAuditChain(entries, key);
   const std::string head_text = head.ok() ? std::to_string(head->seq) + ":" + HexEncode(head->hash) : "";
   bool head_ok = true;
   if (head.ok() && !expect_head.empty()) {
@@ -118,13 +157,18 @@ int AuditVerify(const TrustAdminArgs& a, const std::string& db, const std::strin
   std::map<std::string, int> kinds;
   for (const auto& e : entries) ++kinds[e.kind];
   if (json) {
-    nlohmann::json j = {{"ok", head.ok() && head_ok}, {"entries", entries.size()}, {"kinds", kinds}};
+    nlohmann::json j = {{"ok", head.ok() && head_ok}, {"entries", entries.size()}, {"kinds", kinds},
+                        {"signatures_checked", sigs_checked}};
     if (head.ok()) j["head"] = head_text;
     if (!head.ok()) j["error"] = head.detail();
     if (!head_ok) j["error"] = "the expected head " + expect_head + " is not in this chain (entries were dropped)";
     std::printf("%s\n", j.dump(2).c_str());
   } else if (head.ok() && head_ok) {
-    std::printf("audit log OK: %zu entries, chain intact\nhead %s\n", entries.size(), head_text.c_str());
+    std::printf("audit log OK: %zu entries, chain intact, %s\nhead %s\n", entries.size(),
+                sigs_checked ? "every signature verified under the audit key"
+                             : "signatures NOT checked (give --audit-key STATE_DIR/audit-key.pem: without it a "
+                               "recomputed chain passes)",
+                head_text.c_str());
     for (const auto& [k, n] : kinds) std::printf("  %-16s %d\n", k.c_str(), n);
     std::printf("(record this head elsewhere: a later `--expect-head %s` detects any entry up to it dropped or changed)\n",
                 head_text.c_str());
@@ -197,16 +241,19 @@ void Setup(CLI::App& app, CommandContext& ctx) {
                                : Fail(admin.detail(), 2);
   });
 
-  CLI::App* audit = trust->add_subcommand("audit", "The hash-chained audit log");
+  CLI::App* audit = trust->add_subcommand("audit", "The signed, hash-chained audit log");
   audit->require_subcommand(1);
-  auto* av = audit->add_subcommand("verify", "Check every entry's hash chain; print the head");
-  static std::string db, expect_head;
+  auto* av = audit->add_subcommand("verify", "Check every entry's hash chain and signature; print the head");
+  static std::string db, expect_head, audit_key;
   static bool json = false;
   av->add_option("--db", db, "Verify the store file directly (offline) instead of the admin API");
+  av->add_option("--audit-key", audit_key,
+                 "The audit key (PEM, cllm-trust init's audit-key.pem): every entry's signature must verify")
+      ->check(CLI::ExistingFile);
   av->add_option("--expect-head", expect_head, "SEQ:HASH recorded earlier; fails if that entry is gone or changed");
   av->add_flag("--json", json, "Print one JSON object");
   AddTrustAdminOptions(av, a);
-  av->callback([&ctx] { ctx.exit_code = AuditVerify(a, db, expect_head, json); });
+  av->callback([&ctx] { ctx.exit_code = AuditVerify(a, db, expect_head, audit_key, json); });
 }
 
 CommandRegistration reg{"trust", 40, Setup};

@@ -48,6 +48,17 @@ Reply TrustService::Challenge() {
   // Expired nonces are purged at most once a minute, off the hot path's lock.
   int64_t last = last_purge_.load();
   if (now - last >= 60 && last_purge_.compare_exchange_strong(last, now)) (void)store_->PurgeNonces(now);
+  // Anyone may ask for nonces: cap the rows they occupy. At the cap, expired
+  // ones are purged at once; if all are live, the caller waits for some to
+  // expire (nonce_lifetime) — a flood costs availability, never unbounded disk.
+  if (store_->CountNonces() >= config_.max_outstanding_nonces) {
+    auto purged = store_->PurgeNonces(now);
+    if (!purged.ok() || store_->CountNonces() >= config_.max_outstanding_nonces) {
+      return ApiError{429, "too_many_challenges",
+                      std::to_string(config_.max_outstanding_nonces) + " unused nonces are outstanding; retry in " +
+                          std::to_string(config_.nonce_lifetime.count()) + " s"};
+    }
+  }
   Bytes nonce = crypto::RandomBytes(32);
   const int64_t expires = now + config_.nonce_lifetime.count();
   auto st = store_->AddNonce(nonce, expires);
@@ -67,7 +78,7 @@ Reply TrustService::Attest(const nlohmann::json& req) {
   const std::string node_id = JwkThumbprint(node_jwk);
 
   auto refused = [&](ApiError e) {
-    Audit("attest_refused", {{"sub", "node:" + node_id}, {"policy", policy_name}, {"code", e.code},
+    AuditRefusal("attest_refused", {{"sub", "node:" + node_id}, {"policy", policy_name}, {"code", e.code},
                              {"reason", e.message.substr(0, 512)}});
     return e;
   };

@@ -6,6 +6,7 @@
 // A256GCM) to the ephemeral key `epk` the caller chose, so neither a stolen
 // token nor a replayed request yields anything a third party can open.
 
+#include "base/json_guard.h"
 #include "trust/jose.h"
 #include "trust/release_policy.h"
 #include "trust/service.h"
@@ -56,7 +57,8 @@ Reply TrustService::ReleaseKey(const std::string& key_id, const std::string& bea
     return refused({401, "pop_invalid", std::string("proof of possession: ") + JoseErrcName(pop.code()) + ": " +
                                             pop.detail()});
   }
-  auto body = nlohmann::json::parse(pop->payload, nullptr, false);
+  auto body = JsonDepthWithin(pop->payload) ? nlohmann::json::parse(pop->payload, nullptr, false)
+                                            : nlohmann::json(nlohmann::json::value_t::discarded);
   if (body.is_discarded() || !body.is_object() || !body.contains("epk") || !body.contains("iat") ||
       !body["iat"].is_number_integer() || body.value("key_id", "") != key_id) {
     return refused({401, "pop_invalid", "proof of possession: payload must be {\"key_id\": \"" + key_id +

@@ -7,6 +7,7 @@
 #include "base/check.h"
 #include "base/file.h"
 #include "crypto/aead.h"
+#include "crypto/kdf.h"
 #include "crypto/random.h"
 
 namespace cllm::trust {
@@ -76,6 +77,13 @@ Result<SecretBytes> SecretBox::Open(std::string_view label, ByteSpan blob) const
                                         "\" does not open: wrong master key, or the stored value was altered");
   }
   return std::move(out).value();
+}
+
+SecretBytes SecretBox::DeriveKey(std::string_view label) const {
+  static constexpr char kSalt[] = "cllm-trust-kdf-v1";
+  auto key = crypto::Hkdf(crypto::HashAlg::kSha256, key_.span(), AsBytes(kSalt), AsBytes(label), 32);
+  CLLM_CHECK(key.ok());  // only fails for out_len > 255 * 32
+  return std::move(key).value();
 }
 
 }  // namespace cllm::trust

@@ -35,8 +35,12 @@ class SecretBox {
   static Status<Errc> CreateKeyFile(const std::filesystem::path& file);
 
   Bytes Seal(std::string_view label, ByteSpan secret) const;
-  // Open fails (kAuth) on a wrong master key, a wrong label or any changed byte.
+  // Open fails (kCrypto) on a wrong master key, a wrong label or any changed byte.
   Result<SecretBytes> Open(std::string_view label, ByteSpan blob) const;
+  // DeriveKey returns a 32-byte subkey for one purpose:
+  // HKDF-SHA256(master key, salt "cllm-trust-kdf-v1", info `label`). Distinct
+  // labels give independent keys (the store's row MAC key is one).
+  SecretBytes DeriveKey(std::string_view label) const;
 
  private:
   SecretBytes key_;

@@ -42,6 +42,11 @@ std::optional<nlohmann::json> JsonBody(const server::HttpRequest& r) {
   return j;
 }
 
+// Dump serialises a reply or audit body. Invalid UTF-8 from evidence (a
+// platform name, a model name) would make nlohmann::json throw — losing the
+// audit entry and answering 500 — so it is replaced with U+FFFD instead.
+std::string Dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
 std::string Bearer(const server::HttpRequest& r) {
   std::string h = r.Header("authorization");
   return StartsWith(h, "Bearer ") ? h.substr(7) : std::string();
@@ -63,9 +68,58 @@ int64_t TrustService::Now() const {
   return std::chrono::duration_cast<std::chrono::seconds>(config_.clock().time_since_epoch()).count();
 }
 
+TrustService::~TrustService() { FlushRefusalSummary(); }
+
 void TrustService::Audit(const std::string& kind, const nlohmann::json& body) {
-  auto e = store_->AppendAudit(kind, body.dump(), Now());
+  auto e = store_->AppendAudit(kind, Dump(body), Now());
   if (!e.ok()) log::error("audit log append failed: {}", e.detail());
+}
+
+// Unauthenticated callers can be refused as fast as they can send requests;
+// one audit row each would grow the store without bound. Each minute the
+// first `refusal_audit_per_minute` refusals are audited in full, the rest
+// are counted by code in one "attest_refused_summary" entry written when the
+// window closes (or at shutdown): every refusal is still accounted for.
+void TrustService::AuditRefusal(const std::string& kind, const nlohmann::json& body) {
+  const int64_t now = Now();
+  std::optional<nlohmann::json> summary;
+  bool full = false;
+  {
+    std::lock_guard<std::mutex> lock(refusal_mu_);
+    if (now - refusals_.start >= 60 || now < refusals_.start) {
+      summary = TakeRefusalSummaryLocked();
+      refusals_ = {};
+      refusals_.start = now;
+    }
+    if (refusals_.logged < config_.refusal_audit_per_minute) {
+      ++refusals_.logged;
+      full = true;
+    } else {
+      ++refusals_.suppressed;
+      ++refusals_.by_code[body.value("code", std::string("?"))];
+    }
+  }
+  if (summary) Audit("attest_refused_summary", *summary);
+  if (full) Audit(kind, body);
+}
+
+std::optional<nlohmann::json> TrustService::TakeRefusalSummaryLocked() {
+  if (refusals_.suppressed == 0) return std::nullopt;
+  nlohmann::json s = {{"window_start", refusals_.start}, {"window_seconds", 60},
+                      {"audited_in_full", refusals_.logged}, {"counted_only", refusals_.suppressed},
+                      {"codes", refusals_.by_code}};
+  refusals_.suppressed = 0;
+  refusals_.by_code.clear();
+  return s;
+}
+
+void TrustService::FlushRefusalSummary() {
+  std::optional<nlohmann::json> summary;
+  {
+    std::lock_guard<std::mutex> lock(refusal_mu_);
+    summary = TakeRefusalSummaryLocked();
+  }
+  if (summary) Audit("attest_refused_summary", *summary);
 }
 
 Result<std::optional<std::string>> TrustService::EnsureAdminToken() {
@@ -80,6 +134,7 @@ Result<std::optional<std::string>> TrustService::EnsureAdminToken() {
 bool TrustService::AdminAuthorized(const server::HttpRequest& r) {
   std::string token = Bearer(r);
   auto want = store_->GetMeta("admin_token_sha256");
+  if (!want.ok()) log::error("admin request refused: {}", want.detail());  // e.g. the digest row was altered
   if (token.empty() || !want.ok() || !*want) return false;
   auto digest = crypto::Sha256(ByteSpan(reinterpret_cast<const uint8_t*>(token.data()), token.size()));
   auto want_bytes = HexDecode(**want);
@@ -107,9 +162,9 @@ void TrustService::Handle(const server::HttpRequest& r, server::ResponseWriter& 
   auto send = [&](const Reply& reply, int ok_status = 200) {
     if (const auto* e = std::get_if<ApiError>(&reply)) {
       out.Send(e->status, "application/json",
-               nlohmann::json{{"error", {{"code", e->code}, {"message", e->message}}}}.dump());
+               Dump(nlohmann::json{{"error", {{"code", e->code}, {"message", e->message}}}}));
     } else {
-      out.Send(ok_status, "application/json", std::get<nlohmann::json>(reply).dump());
+      out.Send(ok_status, "application/json", Dump(std::get<nlohmann::json>(reply)));
     }
   };
   const ApiError bad_json{400, "malformed", "the request body is not valid JSON"};
@@ -238,9 +293,13 @@ Reply TrustService::Admin(const server::HttpRequest& r, const std::string& path)
     nlohmann::json list = nlohmann::json::array();
     for (const auto& e : *entries) {
       list.push_back({{"seq", e.seq}, {"time", e.time}, {"kind", e.kind}, {"body", e.body},
-                      {"prev_hash", HexEncode(e.prev_hash)}, {"hash", HexEncode(e.hash)}});
+                      {"prev_hash", HexEncode(e.prev_hash)}, {"hash", HexEncode(e.hash)}, {"sig", HexEncode(e.sig)}});
     }
-    return nlohmann::json{{"entries", list}};
+    // The audit key's public half: its private half is sealed under the
+    // master key, so a live service vouches for it; record it (cllm-trust
+    // init writes audit-key.pem) and pin it with --audit-key.
+    const crypto::PublicKey* key = store_->audit_key();
+    return nlohmann::json{{"entries", list}, {"audit_key", key ? key->ToPem() : ""}};
   }
   return ApiError{404, "not_found", r.method + " " + path.substr(0, 128) + " is not an admin route"};
 }

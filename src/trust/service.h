@@ -20,6 +20,8 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -39,6 +41,12 @@ struct TrustConfig {
   std::string issuer = "cllm-trust";
   std::chrono::seconds token_lifetime{300};  // at most kMaxTokenLifetime
   std::chrono::seconds nonce_lifetime{120};
+  // Unauthenticated POST /v1/challenge may not hold more than this many
+  // unexpired nonces (each one row): beyond it, 429 until some expire.
+  int64_t max_outstanding_nonces = 10000;
+  // Refused attestations audited in full per minute; the rest are counted
+  // in one summary entry per minute (TrustService::AuditRefusal).
+  int refusal_audit_per_minute = 60;
   std::function<TimePoint()> clock = [] { return std::chrono::system_clock::now(); };
 };
 
@@ -56,6 +64,7 @@ class TrustService {
  public:
   static Result<std::unique_ptr<TrustService>> Create(std::unique_ptr<Store> store, SecretBox box,
                                                       TrustConfig config);
+  ~TrustService();
 
   // EnsureAdminToken returns a new admin token when the store has none yet
   // (first start); otherwise nullopt. Only its SHA-256 is stored.
@@ -80,6 +89,9 @@ class TrustService {
       : store_(std::move(store)), box_(std::move(box)), config_(std::move(config)) {}
   int64_t Now() const;
   void Audit(const std::string& kind, const nlohmann::json& body);
+  void AuditRefusal(const std::string& kind, const nlohmann::json& body);
+  std::optional<nlohmann::json> TakeRefusalSummaryLocked();
+  void FlushRefusalSummary();
   std::variant<nlohmann::json, ApiError> Admin(const server::HttpRequest& request, const std::string& path);
   bool AdminAuthorized(const server::HttpRequest& request);
   // LoadPolicyDoc returns the named policy, parsed (cached until it changes).
@@ -92,6 +104,14 @@ class TrustService {
   std::atomic<int64_t> last_purge_{0};
   std::shared_mutex policy_mu_;
   std::map<std::string, std::shared_ptr<const PolicyDoc>> policy_cache_;
+  struct RefusalWindow {
+    int64_t start = 0;
+    int logged = 0;
+    int64_t suppressed = 0;
+    std::map<std::string, int64_t> by_code;
+  };
+  std::mutex refusal_mu_;
+  RefusalWindow refusals_;
 };
 
 }  // namespace cllm::trust

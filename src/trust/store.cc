@@ -1,72 +1,43 @@
+// store.cc — opening and checking the store; meta, nonces and the audit log
+// (store.h). Policies, model keys and signing keys: store_rows.cc; the
+// schema 1 → 2 upgrade: store_upgrade.cc.
 #include "trust/store.h"
 
 #include <sqlite3.h>
 
 #include <cstring>
 
+#include "base/encoding.h"
+#include "trust/row_mac.h"
+#include "trust/store_sql.h"
+
 namespace cllm::trust {
+
+using internal::DbError;
+using internal::Done;
+using internal::Stmt;
+using internal::Tampered;
+using internal::kAuditKeyLabel;
+using internal::kAuditKeyMeta;
+using internal::kRowMacLabel;
+
 namespace {
 
-constexpr char kSchema[] = R"sql(
-CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS nonces(nonce BLOB PRIMARY KEY, expires INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS policies(name TEXT PRIMARY KEY, json TEXT NOT NULL, updated INTEGER NOT NULL);
+constexpr char kSchemaV2[] = R"sql(
+CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL, ver INTEGER NOT NULL DEFAULT 1, mac BLOB);
+CREATE TABLE IF NOT EXISTS nonces(nonce BLOB PRIMARY KEY, expires INTEGER NOT NULL, mac BLOB);
+CREATE TABLE IF NOT EXISTS policies(name TEXT PRIMARY KEY, json TEXT NOT NULL, updated INTEGER NOT NULL,
+                                    ver INTEGER NOT NULL DEFAULT 1, mac BLOB);
 CREATE TABLE IF NOT EXISTS model_keys(key_id TEXT PRIMARY KEY, sealed_key BLOB NOT NULL,
-                                      release_policy TEXT NOT NULL, created INTEGER NOT NULL);
+                                      release_policy TEXT NOT NULL, created INTEGER NOT NULL,
+                                      ver INTEGER NOT NULL DEFAULT 1, mac BLOB);
 CREATE TABLE IF NOT EXISTS signing_keys(kid TEXT PRIMARY KEY, sealed_pkcs8 BLOB NOT NULL,
-                                        created INTEGER NOT NULL, retired INTEGER);
+                                        created INTEGER NOT NULL, retired INTEGER,
+                                        ver INTEGER NOT NULL DEFAULT 1, mac BLOB);
 CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, kind TEXT NOT NULL,
-                                 body TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL);
-INSERT OR IGNORE INTO meta(k, v) VALUES('schema', '1');
+                                 body TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL, sig BLOB);
+CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces(expires);
 )sql";
-
-Error<Errc> DbError(sqlite3* db, const std::string& what) {
-  return MakeError(Errc::kIo, what + ": " + sqlite3_errmsg(db));
-}
-
-// Stmt is a prepared statement, finalized on scope exit.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK) s_ = nullptr;
-  }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  bool ok() const { return s_ != nullptr; }
-  Stmt& Bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Bind(int i, ByteSpan v) {
-    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Bind(int i, int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  Stmt& BindNull(int i) {
-    sqlite3_bind_null(s_, i);
-    return *this;
-  }
-  // Step returns SQLITE_ROW, SQLITE_DONE or an error code.
-  int Step() { return sqlite3_step(s_); }
-  std::string Text(int col) {
-    const auto* p = sqlite3_column_text(s_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s_, col)))
-             : std::string();
-  }
-  Bytes Blob(int col) {
-    const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(s_, col));
-    return p ? Bytes(p, p + sqlite3_column_bytes(s_, col)) : Bytes();
-  }
-  int64_t Int(int col) { return sqlite3_column_int64(s_, col); }
-  bool IsNull(int col) { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
-
- private:
-  sqlite3_stmt* s_ = nullptr;
-};
 
 Digest32 ToDigest(const Bytes& b) {
   Digest32 d{};
@@ -74,19 +45,29 @@ Digest32 ToDigest(const Bytes& b) {
   return d;
 }
 
-#define CLLM_PREPARE(stmt, sql)      \
-  Stmt stmt(db_, sql);               \
-  if (!stmt.ok()) return DbError(db_, "prepare")
-
-Status<> Done(sqlite3* db, Stmt& s, const char* what) {
-  int rc = s.Step();
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return DbError(db, what);
-  return OkStatus();
-}
+std::string NonceKey(ByteSpan nonce) { return HexEncode(nonce); }
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path, bool full_sync) {
+// RawSchema reads meta.schema without authentication ("" when the store is
+// new): it only decides which code path opens the file.
+Result<std::string> internal::RawSchema(sqlite3* db) {
+  Stmt t(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
+  if (!t.ok() || t.Step() != SQLITE_ROW) return DbError(db, "schema");
+  if (t.Int(0) == 0) return std::string();
+  Stmt s(db, "SELECT v FROM meta WHERE k = 'schema'");
+  if (!s.ok()) return DbError(db, "schema");
+  int rc = s.Step();
+  if (rc == SQLITE_DONE) return std::string("?");
+  if (rc != SQLITE_ROW) return DbError(db, "schema");
+  return s.Text(0);
+}
+
+// ---------------------------------------------------------------------------
+// Opening
+// ---------------------------------------------------------------------------
+
+Result<std::unique_ptr<Store>> Store::OpenRaw(const std::filesystem::path& path, bool full_sync) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                            nullptr);
@@ -101,13 +82,58 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path, bo
                              "PRAGMA foreign_keys=ON"}) {
     CLLM_RETURN_IF_ERROR(store->Exec(pragma));
   }
-  CLLM_RETURN_IF_ERROR(store->Exec(kSchema));
-  auto schema = store->GetMeta("schema");
-  if (!schema.ok()) return schema.error();
-  if (!*schema || **schema != "1") {
-    return MakeError(Errc::kUnsupported, path.string() + ": store schema " + (*schema ? **schema : "?") +
-                                             " is not one this version understands (1)");
+  return store;
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path, const SecretBox& box, bool full_sync) {
+  CLLM_ASSIGN_OR_RETURN(auto store, OpenRaw(path, full_sync));
+  CLLM_ASSIGN_OR_RETURN(std::string schema, internal::RawSchema(store->db_));
+  store->mac_key_ = box.DeriveKey(kRowMacLabel);
+  if (schema.empty()) {
+    // A new store: tables, the schema row and the audit key in one transaction.
+    CLLM_RETURN_IF_ERROR(store->Exec("BEGIN IMMEDIATE"));
+    auto st = store->Exec(kSchemaV2);
+    if (st.ok()) st = store->PutMetaLocked("schema", kStoreSchema);
+    if (st.ok()) st = store->LoadOrCreateAuditKey(box, /*create=*/true);
+    if (!st.ok()) {
+      (void)store->Exec("ROLLBACK");
+      return st.error();
+    }
+    CLLM_RETURN_IF_ERROR(store->Exec("COMMIT"));
+    return store;
   }
+  if (schema == "1") {
+    return MakeError(Errc::kUnsupported,
+                     path.string() + ": store schema 1 (written before cllm-trust authenticated its rows); run "
+                                     "`cllm-trust upgrade --state-dir DIR` once, after making sure the file was not "
+                                     "altered: the upgrade vouches for every row as it is (docs/trust.md)");
+  }
+  if (schema != kStoreSchema) {
+    return MakeError(Errc::kUnsupported, path.string() + ": store schema " + schema +
+                                             " is not one this version understands (" + kStoreSchema + ")");
+  }
+  CLLM_ASSIGN_OR_RETURN(auto checked, store->GetMetaLocked("schema"));  // authenticated this time
+  (void)checked;
+  CLLM_RETURN_IF_ERROR(store->LoadOrCreateAuditKey(box, /*create=*/false));
+  CLLM_RETURN_IF_ERROR(store->VerifyAll());
+  {
+    Stmt n(store->db_, "SELECT count(*) FROM nonces");
+    if (!n.ok() || n.Step() != SQLITE_ROW) return DbError(store->db_, "nonces");
+    store->nonce_count_ = n.Int(0);
+  }
+  return store;
+}
+
+Result<std::unique_ptr<Store>> Store::OpenAuditReader(const std::filesystem::path& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    std::string why = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return MakeError(Errc::kIo, "cannot open the store " + path.string() + ": " + why);
+  }
+  std::unique_ptr<Store> store(new Store(db));
+  Stmt probe(db, "SELECT sig FROM audit LIMIT 0");
+  store->has_sig_column_ = probe.ok();
   return store;
 }
 
@@ -123,39 +149,159 @@ Status<> Store::Exec(const char* sql) {
   return OkStatus();
 }
 
-Result<std::optional<std::string>> Store::GetMeta(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "SELECT v FROM meta WHERE k = ?");
+Status<> Store::LoadOrCreateAuditKey(const SecretBox& box, bool create) {
+  CLLM_ASSIGN_OR_RETURN(auto sealed_hex, GetMetaLocked(kAuditKeyMeta));
+  if (!sealed_hex) {
+    if (!create) {
+      return MakeError(Errc::kCrypto, std::string("store row meta[\"") + kAuditKeyMeta +
+                                          "\"] is missing: the audit key was deleted, so the audit log can no "
+                                          "longer be signed or checked");
+    }
+    auto priv = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256);
+    if (!priv.ok()) return MakeError(Errc::kCrypto, "audit key: " + priv.detail());
+    SecretBytes pkcs8 = priv->ToPkcs8Der();
+    CLLM_RETURN_IF_ERROR(PutMetaLocked(kAuditKeyMeta, HexEncode(box.Seal(kAuditKeyLabel, pkcs8.span()))));
+    audit_pub_ = priv->public_key();
+    audit_priv_ = std::move(priv).value();
+    return OkStatus();
+  }
+  auto blob = HexDecode(*sealed_hex);
+  if (!blob.ok()) return Tampered("meta", kAuditKeyMeta);
+  CLLM_ASSIGN_OR_RETURN(SecretBytes pkcs8, box.Open(kAuditKeyLabel, *blob));
+  auto priv = crypto::PrivateKey::FromPkcs8Der(pkcs8.span());
+  if (!priv.ok()) return MakeError(Errc::kCrypto, "audit key: " + priv.detail());
+  audit_pub_ = priv->public_key();
+  audit_priv_ = std::move(priv).value();
+  return OkStatus();
+}
+
+Status<> Store::VerifyAll() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    CLLM_PREPARE(s, "SELECT k, v, ver, mac FROM meta");
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      if (!RowMacOk(mac_key_, "meta", s.Text(0), s.Int(2), {s.Text(1)}, s.Blob(3))) return Tampered("meta", s.Text(0));
+    }
+    if (rc != SQLITE_DONE) return DbError(db_, "meta");
+    CLLM_PREPARE(n, "SELECT nonce, expires, mac FROM nonces");
+    while ((rc = n.Step()) == SQLITE_ROW) {
+      const std::string key = NonceKey(n.Blob(0));
+      if (!RowMacOk(mac_key_, "nonces", key, 1, {n.Int(1)}, n.Blob(2))) return Tampered("nonces", key);
+    }
+    if (rc != SQLITE_DONE) return DbError(db_, "nonces");
+  }
+  CLLM_RETURN_IF_ERROR(ListPolicies());
+  CLLM_RETURN_IF_ERROR(ListModelKeys());
+  CLLM_RETURN_IF_ERROR(SigningKeys());
+  // The audit log: the whole hash chain (cheap) and the head's signature,
+  // which covers every entry through the chain. Each entry's own signature
+  // is checked by `cllm trust audit verify`.
+  std::vector<AuditEntry> tail;
+  AuditHead head;
+  for (uint64_t from = 1;;) {
+    CLLM_ASSIGN_OR_RETURN(auto page, ReadAudit(from, 10000));
+    if (page.empty()) break;
+    // VerifyAuditChain starts at seq 1; continue from the previous page by
+    // checking links here and hashes there.
+    for (const AuditEntry& e : page) {
+      const std::string where = "audit entry " + std::to_string(e.seq) + ": ";
+      if (e.seq != head.seq + 1 || !ConstantTimeEqual(e.prev_hash, head.hash) ||
+          !ConstantTimeEqual(AuditHash(e.seq, e.time, e.kind, e.body, e.prev_hash), e.hash)) {
+        return MakeError(Errc::kCrypto, "store table audit: " + where +
+                                            "the hash chain is broken (run `cllm trust audit verify` for details)");
+      }
+      head.seq = e.seq;
+      head.hash = e.hash;
+    }
+    from = page.back().seq + 1;
+    tail.assign(page.end() - 1, page.end());
+    if (page.size() < 10000) break;
+  }
+  if (!tail.empty()) {
+    const AuditEntry& e = tail.back();
+    const bool signed_ok = !e.sig.empty() && crypto::EcdsaVerify(*audit_pub_, crypto::HashAlg::kSha256,
+                                                                 AuditSignedMessage(e.seq, e.hash), e.sig,
+                                                                 crypto::SigFormat::kRaw)
+                                                 .ok();
+    if (!signed_ok) {
+      return MakeError(Errc::kCrypto, "store table audit: the head (entry " + std::to_string(e.seq) +
+                                          ") is not signed by this store's audit key: the log was altered and "
+                                          "its chain recomputed");
+    }
+  }
+  return OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// meta(k, v, ver, mac)
+// ---------------------------------------------------------------------------
+
+Result<std::optional<std::string>> Store::GetMetaLocked(const std::string& key) {
+  CLLM_PREPARE(s, "SELECT v, ver, mac FROM meta WHERE k = ?");
   s.Bind(1, key);
   int rc = s.Step();
-  if (rc == SQLITE_ROW) return std::optional<std::string>(s.Text(0));
   if (rc == SQLITE_DONE) return std::optional<std::string>();
-  return DbError(db_, "meta");
+  if (rc != SQLITE_ROW) return DbError(db_, "meta");
+  std::string v = s.Text(0);
+  if (!RowMacOk(mac_key_, "meta", key, s.Int(1), {v}, s.Blob(2))) return Tampered("meta", key);
+  return std::optional<std::string>(std::move(v));
+}
+
+Status<> Store::PutMetaLocked(const std::string& key, const std::string& value) {
+  int64_t ver = 1;
+  {
+    CLLM_PREPARE(s, "SELECT ver FROM meta WHERE k = ?");
+    s.Bind(1, key);
+    int rc = s.Step();
+    if (rc == SQLITE_ROW) {
+      if (s.Int(0) < 0 || s.Int(0) == INT64_MAX) return Tampered("meta", key);
+      ver = s.Int(0) + 1;
+    } else if (rc != SQLITE_DONE) {
+      return DbError(db_, "meta");
+    }
+  }
+  CLLM_PREPARE(s, "INSERT OR REPLACE INTO meta(k, v, ver, mac) VALUES(?, ?, ?, ?)");
+  s.Bind(1, key).Bind(2, value).Bind(3, ver).Bind(4, ByteSpan(RowMac(mac_key_, "meta", key, ver, {value})));
+  return Done(db_, s, "meta");
+}
+
+Result<std::optional<std::string>> Store::GetMeta(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return GetMetaLocked(key);
 }
 
 Status<> Store::PutMeta(const std::string& key, const std::string& value) {
   std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "INSERT INTO meta(k, v) VALUES(?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v");
-  s.Bind(1, key).Bind(2, value);
-  return Done(db_, s, "meta");
+  return PutMetaLocked(key, value);
 }
+
+// ---------------------------------------------------------------------------
+// nonces(nonce, expires, mac)
+// ---------------------------------------------------------------------------
 
 Status<> Store::AddNonce(ByteSpan nonce, int64_t expires) {
   std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "INSERT INTO nonces(nonce, expires) VALUES(?, ?)");
-  s.Bind(1, nonce).Bind(2, expires);
-  return Done(db_, s, "nonce");
+  CLLM_PREPARE(s, "INSERT INTO nonces(nonce, expires, mac) VALUES(?, ?, ?)");
+  s.Bind(1, nonce).Bind(2, expires).Bind(3, ByteSpan(RowMac(mac_key_, "nonces", NonceKey(nonce), 1, {expires})));
+  CLLM_RETURN_IF_ERROR(Done(db_, s, "nonce"));
+  ++nonce_count_;
+  return OkStatus();
 }
 
 Result<NonceState> Store::ConsumeNonce(ByteSpan nonce, int64_t now) {
   std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "DELETE FROM nonces WHERE nonce = ? RETURNING expires");
+  CLLM_PREPARE(s, "DELETE FROM nonces WHERE nonce = ? RETURNING expires, mac");
   s.Bind(1, nonce);
   int rc = s.Step();
   if (rc == SQLITE_DONE) return NonceState::kUnknown;
   if (rc != SQLITE_ROW) return DbError(db_, "nonce");
-  int64_t expires = s.Int(0);
+  const int64_t expires = s.Int(0);
+  const Bytes mac = s.Blob(1);
   if (s.Step() != SQLITE_DONE) return DbError(db_, "nonce");
+  --nonce_count_;
+  // A nonce row someone inserted (to replay old evidence) has no valid MAC.
+  if (!RowMacOk(mac_key_, "nonces", NonceKey(nonce), 1, {expires}, mac)) return Tampered("nonces", NonceKey(nonce));
   return expires < now ? NonceState::kExpired : NonceState::kOk;
 }
 
@@ -164,138 +310,25 @@ Result<int> Store::PurgeNonces(int64_t now) {
   CLLM_PREPARE(s, "DELETE FROM nonces WHERE expires < ?");
   s.Bind(1, now);
   CLLM_RETURN_IF_ERROR(Done(db_, s, "nonce purge"));
-  return sqlite3_changes(db_);
+  const int purged = sqlite3_changes(db_);
+  nonce_count_ -= purged;
+  return purged;
 }
 
-Status<> Store::PutPolicy(const std::string& name, const std::string& json, int64_t now) {
+int64_t Store::CountNonces() {
   std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s,
-               "INSERT INTO policies(name, json, updated) VALUES(?, ?, ?) "
-               "ON CONFLICT(name) DO UPDATE SET json = excluded.json, updated = excluded.updated");
-  s.Bind(1, name).Bind(2, json).Bind(3, now);
-  return Done(db_, s, "policy");
+  return nonce_count_;
 }
 
-Result<std::optional<std::string>> Store::GetPolicy(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "SELECT json FROM policies WHERE name = ?");
-  s.Bind(1, name);
-  int rc = s.Step();
-  if (rc == SQLITE_ROW) return std::optional<std::string>(s.Text(0));
-  if (rc == SQLITE_DONE) return std::optional<std::string>();
-  return DbError(db_, "policy");
-}
+// ---------------------------------------------------------------------------
+// audit(seq, time, kind, body, prev_hash, hash, sig)
+// ---------------------------------------------------------------------------
 
-Result<std::vector<std::string>> Store::ListPolicies() {
-  std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "SELECT name FROM policies ORDER BY name");
-  std::vector<std::string> out;
-  int rc;
-  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(s.Text(0));
-  if (rc != SQLITE_DONE) return DbError(db_, "policies");
-  return out;
-}
-
-Result<bool> Store::DeletePolicy(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "DELETE FROM policies WHERE name = ?");
-  s.Bind(1, name);
-  CLLM_RETURN_IF_ERROR(Done(db_, s, "policy"));
-  return sqlite3_changes(db_) > 0;
-}
-
-Status<> Store::PutModelKey(const ModelKeyRow& row) {
-  std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "INSERT INTO model_keys(key_id, sealed_key, release_policy, created) VALUES(?, ?, ?, ?)");
-  s.Bind(1, row.key_id).Bind(2, ByteSpan(row.sealed_key)).Bind(3, row.release_policy).Bind(4, row.created);
-  int rc = s.Step();
-  if (rc == SQLITE_CONSTRAINT) {
-    return MakeError(Errc::kInvalidArgument, "key id \"" + row.key_id + "\" is already registered");
-  }
-  if (rc != SQLITE_DONE) return DbError(db_, "model key");
-  return OkStatus();
-}
-
-Result<std::optional<ModelKeyRow>> Store::GetModelKey(const std::string& key_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "SELECT sealed_key, release_policy, created FROM model_keys WHERE key_id = ?");
-  s.Bind(1, key_id);
-  int rc = s.Step();
-  if (rc == SQLITE_DONE) return std::optional<ModelKeyRow>();
-  if (rc != SQLITE_ROW) return DbError(db_, "model key");
-  return std::optional<ModelKeyRow>(ModelKeyRow{key_id, s.Blob(0), s.Text(1), s.Int(2)});
-}
-
-Status<> Store::SetReleasePolicy(const std::string& key_id, const std::string& json) {
-  std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "UPDATE model_keys SET release_policy = ? WHERE key_id = ?");
-  s.Bind(1, json).Bind(2, key_id);
-  CLLM_RETURN_IF_ERROR(Done(db_, s, "model key"));
-  if (sqlite3_changes(db_) == 0) return MakeError(Errc::kNotFound, "no key \"" + key_id + "\"");
-  return OkStatus();
-}
-
-Result<std::vector<ModelKeyRow>> Store::ListModelKeys() {
-  std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "SELECT key_id, release_policy, created FROM model_keys ORDER BY key_id");
-  std::vector<ModelKeyRow> out;
-  int rc;
-  while ((rc = s.Step()) == SQLITE_ROW) out.push_back({s.Text(0), {}, s.Text(1), s.Int(2)});
-  if (rc != SQLITE_DONE) return DbError(db_, "model keys");
-  return out;
-}
-
-Status<> Store::AddSigningKey(const SigningKeyRow& row) {
-  std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "INSERT INTO signing_keys(kid, sealed_pkcs8, created, retired) VALUES(?, ?, ?, ?)");
-  s.Bind(1, row.kid).Bind(2, ByteSpan(row.sealed_pkcs8)).Bind(3, row.created);
-  if (row.retired) {
-    s.Bind(4, *row.retired);
-  } else {
-    s.BindNull(4);
-  }
-  return Done(db_, s, "signing key");
-}
-
-Result<std::vector<SigningKeyRow>> Store::SigningKeys() {
-  std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "SELECT kid, sealed_pkcs8, created, retired FROM signing_keys ORDER BY created, rowid");
-  std::vector<SigningKeyRow> out;
-  int rc;
-  while ((rc = s.Step()) == SQLITE_ROW) {
-    SigningKeyRow r{s.Text(0), s.Blob(1), s.Int(2), std::nullopt};
-    if (!s.IsNull(3)) r.retired = s.Int(3);
-    out.push_back(std::move(r));
-  }
-  if (rc != SQLITE_DONE) return DbError(db_, "signing keys");
-  return out;
-}
-
-Status<> Store::RetireSigningKey(const std::string& kid, int64_t when) {
-  std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "UPDATE signing_keys SET retired = ? WHERE kid = ? AND retired IS NULL");
-  s.Bind(1, when).Bind(2, kid);
-  return Done(db_, s, "signing key");
-}
-
-Status<> Store::DeleteSigningKey(const std::string& kid) {
-  std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "DELETE FROM signing_keys WHERE kid = ?");
-  s.Bind(1, kid);
-  return Done(db_, s, "signing key");
-}
-
-Result<AuditEntry> Store::AppendAudit(const std::string& kind, const std::string& body, int64_t time) {
-  std::lock_guard<std::mutex> lock(mu_);
-  CLLM_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  auto rollback = [this](Error<Errc> e) {
-    (void)Exec("ROLLBACK");
-    return e;
-  };
+Result<AuditEntry> Store::AppendAuditLocked(const std::string& kind, const std::string& body, int64_t time) {
+  if (!audit_priv_) return MakeError(Errc::kInternal, "the store was opened without its audit key");
   AuditEntry e;
   {
-    Stmt head(db_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
-    if (!head.ok()) return rollback(DbError(db_, "audit"));
+    CLLM_PREPARE(head, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
     int rc = head.Step();
     if (rc == SQLITE_ROW) {
       e.seq = static_cast<uint64_t>(head.Int(0)) + 1;
@@ -303,19 +336,28 @@ Result<AuditEntry> Store::AppendAudit(const std::string& kind, const std::string
     } else if (rc == SQLITE_DONE) {
       e.seq = 1;
     } else {
-      return rollback(DbError(db_, "audit"));
+      return DbError(db_, "audit");
     }
   }
   e.time = time;
   e.kind = kind;
   e.body = body;
   e.hash = AuditHash(e.seq, e.time, e.kind, e.body, e.prev_hash);
-  {
-    Stmt ins(db_, "INSERT INTO audit(seq, time, kind, body, prev_hash, hash) VALUES(?, ?, ?, ?, ?, ?)");
-    if (!ins.ok()) return rollback(DbError(db_, "audit"));
-    ins.Bind(1, static_cast<int64_t>(e.seq)).Bind(2, e.time).Bind(3, e.kind).Bind(4, e.body);
-    ins.Bind(5, ByteSpan(e.prev_hash)).Bind(6, ByteSpan(e.hash));
-    if (ins.Step() != SQLITE_DONE) return rollback(DbError(db_, "audit"));
+  CLLM_ASSIGN_OR_RETURN(e.sig, SignAuditHead(*audit_priv_, e.seq, e.hash));
+  CLLM_PREPARE(ins, "INSERT INTO audit(seq, time, kind, body, prev_hash, hash, sig) VALUES(?, ?, ?, ?, ?, ?, ?)");
+  ins.Bind(1, static_cast<int64_t>(e.seq)).Bind(2, e.time).Bind(3, e.kind).Bind(4, e.body);
+  ins.Bind(5, ByteSpan(e.prev_hash)).Bind(6, ByteSpan(e.hash)).Bind(7, ByteSpan(e.sig));
+  if (ins.Step() != SQLITE_DONE) return DbError(db_, "audit");
+  return e;
+}
+
+Result<AuditEntry> Store::AppendAudit(const std::string& kind, const std::string& body, int64_t time) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CLLM_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto e = AppendAuditLocked(kind, body, time);
+  if (!e.ok()) {
+    (void)Exec("ROLLBACK");
+    return e.error();
   }
   CLLM_RETURN_IF_ERROR(Exec("COMMIT"));
   return e;
@@ -323,13 +365,17 @@ Result<AuditEntry> Store::AppendAudit(const std::string& kind, const std::string
 
 Result<std::vector<AuditEntry>> Store::ReadAudit(uint64_t from_seq, uint64_t limit) {
   std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "SELECT seq, time, kind, body, prev_hash, hash FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?");
-  s.Bind(1, static_cast<int64_t>(from_seq)).Bind(2, static_cast<int64_t>(std::min<uint64_t>(limit, INT64_MAX)));
+  Stmt s(db_, has_sig_column_
+                  ? "SELECT seq, time, kind, body, prev_hash, hash, sig FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?"
+                  : "SELECT seq, time, kind, body, prev_hash, hash, NULL FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?");
+  if (!s.ok()) return DbError(db_, "prepare");
+  s.Bind(1, static_cast<int64_t>(std::min<uint64_t>(from_seq, INT64_MAX)));
+  s.Bind(2, static_cast<int64_t>(std::min<uint64_t>(limit, INT64_MAX)));
   std::vector<AuditEntry> out;
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
     out.push_back({static_cast<uint64_t>(s.Int(0)), s.Int(1), s.Text(2), s.Text(3), ToDigest(s.Blob(4)),
-                   ToDigest(s.Blob(5))});
+                   ToDigest(s.Blob(5)), s.Blob(6)});
   }
   if (rc != SQLITE_DONE) return DbError(db_, "audit");
   return out;

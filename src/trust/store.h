@@ -1,13 +1,24 @@
-// store.h — cllm-trust's embedded store (SQLite, WAL mode).
+// store.h — cllm-trust's embedded store (SQLite, WAL mode), tamper-evident.
 //
 // Tables: nonces (single use, with expiry), policies (reference values by
 // name), model_keys (sealed under the master key, with a release policy),
-// signing_keys (sealed; active until retired), audit (hash chain, audit.h),
-// meta (schema version, admin token digest). Secrets arrive here already
-// sealed (secret_box.h); the store never sees a plaintext key.
+// signing_keys (sealed; active until retired), audit (hash chain signed by
+// the audit key, audit.h), meta (schema version, admin token digest, the
+// service's sealed TLS and audit keys). Secrets arrive here already sealed
+// (secret_box.h); the store never sees a plaintext key.
+//
+// Tamper evidence (schema 2): every row of meta, policies, model_keys,
+// signing_keys and nonces carries a MAC under a key derived from the master
+// key, bound to its table, row key and version (row_mac.h). Every read checks
+// it and fails with kCrypto naming the row ("store row model_keys[\"k\"] …");
+// Open checks every row (and the audit head's signature) first, so a store
+// edited while the service was down refuses to open. An update re-MACs a row
+// only after its current MAC verified. What this cannot detect — a whole
+// older row or file restored, rows deleted — is in docs/trust.md.
 //
 // Concurrency: one connection guarded by a mutex. Every call is one short
-// statement or transaction (microseconds); evidence verification and token
+// statement or transaction (microseconds, plus one HMAC or, for an audit
+// append, one ECDSA signature of ~50 µs); evidence verification and token
 // signing happen outside, so many attestations proceed in parallel and only
 // their bookkeeping is serialised. Durability: WAL with synchronous=NORMAL
 // by default — an acknowledged change survives a crash or restart of the
@@ -26,11 +37,16 @@
 
 #include "base/bytes.h"
 #include "base/result.h"
+#include "base/secure.h"
+#include "crypto/keys.h"
 #include "trust/audit.h"
+#include "trust/secret_box.h"
 
 struct sqlite3;
 
 namespace cllm::trust {
+
+inline constexpr char kStoreSchema[] = "2";
 
 struct ModelKeyRow {
   std::string key_id;
@@ -50,7 +66,21 @@ enum class NonceState { kOk, kUnknown, kExpired };
 
 class Store {
  public:
-  static Result<std::unique_ptr<Store>> Open(const std::filesystem::path& path, bool full_sync = false);
+  // Open opens (creating when absent) a schema-2 store whose rows are
+  // authenticated under keys derived from `box`, and checks every row.
+  // kUnsupported for a schema-1 store (run Upgrade once); kCrypto naming
+  // the first row that fails authentication.
+  static Result<std::unique_ptr<Store>> Open(const std::filesystem::path& path, const SecretBox& box,
+                                             bool full_sync = false);
+  // OpenAuditReader opens an existing store read-only for ReadAudit only
+  // (offline `cllm trust audit verify --db`, no master key).
+  static Result<std::unique_ptr<Store>> OpenAuditReader(const std::filesystem::path& path);
+  // Upgrade turns a schema-1 store (rows unauthenticated) into schema 2: it
+  // MACs every row as it is now, creates the audit key and appends a signed
+  // "store_upgrade" entry, in one transaction. Returns the number of rows
+  // authenticated. Whatever the rows say at that moment is vouched for, so
+  // the operator runs it once, explicitly (cllm-trust upgrade).
+  static Result<int> Upgrade(const std::filesystem::path& path, const SecretBox& box);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -64,6 +94,9 @@ class Store {
   Result<NonceState> ConsumeNonce(ByteSpan nonce, int64_t now);
   // PurgeNonces drops expired nonces; returns how many.
   Result<int> PurgeNonces(int64_t now);
+  // CountNonces is the number of nonce rows (kept in memory: O(1) on the
+  // unauthenticated challenge path).
+  int64_t CountNonces();
 
   Status<> PutPolicy(const std::string& name, const std::string& json, int64_t now);
   Result<std::optional<std::string>> GetPolicy(const std::string& name);
@@ -82,15 +115,32 @@ class Store {
   Status<> RetireSigningKey(const std::string& kid, int64_t when);
   Status<> DeleteSigningKey(const std::string& kid);
 
-  // AppendAudit chains a new entry to the head and returns it.
+  // AppendAudit chains a new entry to the head, signs it and returns it.
   Result<AuditEntry> AppendAudit(const std::string& kind, const std::string& body, int64_t time);
   Result<std::vector<AuditEntry>> ReadAudit(uint64_t from_seq, uint64_t limit);
+  // audit_key is the public half of the key signing audit heads (null for
+  // an audit reader).
+  const crypto::PublicKey* audit_key() const { return audit_pub_ ? &*audit_pub_ : nullptr; }
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}
+  static Result<std::unique_ptr<Store>> OpenRaw(const std::filesystem::path& path, bool full_sync);
   Status<> Exec(const char* sql);
+  // VerifyAll checks every authenticated row and the audit head (Open).
+  Status<> VerifyAll();
+  Status<> LoadOrCreateAuditKey(const SecretBox& box, bool create);
+  // Meta helpers that expect mu_ held.
+  Result<std::optional<std::string>> GetMetaLocked(const std::string& key);
+  Status<> PutMetaLocked(const std::string& key, const std::string& value);
+  Result<AuditEntry> AppendAuditLocked(const std::string& kind, const std::string& body, int64_t time);
+
   sqlite3* db_;
   std::mutex mu_;
+  SecretBytes mac_key_;  // K_row (row_mac.h); empty for an audit reader
+  std::optional<crypto::PrivateKey> audit_priv_;
+  std::optional<crypto::PublicKey> audit_pub_;
+  bool has_sig_column_ = true;
+  int64_t nonce_count_ = 0;  // rows in nonces; guarded by mu_
 };
 
 }  // namespace cllm::trust

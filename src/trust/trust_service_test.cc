@@ -100,11 +100,12 @@ class TrustServiceTest : public ::testing::Test {
   // StartService (re)creates the service on the same store file and master key.
   void StartService() {
     service_.reset();
-    auto store = Store::Open(dir_ / "trust.db");
+    auto box = SecretBox::FromKey(Bytes(32, 0x4B)).value();
+    auto store = Store::Open(dir_ / "trust.db", box);
     ASSERT_TRUE(store.ok()) << store.detail();
     TrustConfig config;
     config.clock = [this] { return TimePoint(std::chrono::seconds(now_.load())); };
-    auto s = TrustService::Create(std::move(store).value(), SecretBox::FromKey(Bytes(32, 0x4B)).value(), config);
+    auto s = TrustService::Create(std::move(store).value(), std::move(box), config);
     ASSERT_TRUE(s.ok()) << s.detail();
     service_ = std::move(s).value();
   }
@@ -541,7 +542,7 @@ TEST_F(TrustServiceTest, AuditRecordsEveryDecisionAndVerifies) {
   EXPECT_EQ(kinds.count("attest_refused"), 1u);
   EXPECT_EQ(kinds.count("key_release"), 1u);
   EXPECT_EQ(kinds.count("key_refused"), 1u);
-  auto head = VerifyAuditChain(entries);
+  auto head = VerifyAuditChain(entries, service_->store().audit_key());
   ASSERT_TRUE(head.ok()) << head.detail();
   EXPECT_EQ(head->seq, entries.size());
   EXPECT_EQ(page.body_["entries"].size(), entries.size());
@@ -606,11 +607,10 @@ TEST_F(TrustServiceTest, RestartKeepsTokensKeysAndPolicies) {
 
 TEST_F(TrustServiceTest, WrongMasterKeyRefusesToStart) {
   service_.reset();
-  auto store = Store::Open(dir_ / "trust.db");
-  ASSERT_TRUE(store.ok());
-  auto s = TrustService::Create(std::move(store).value(), SecretBox::FromKey(Bytes(32, 0x4C)).value(), {});
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.code(), Errc::kCrypto);
+  // Every row is authenticated under the master key: the store itself refuses.
+  auto store = Store::Open(dir_ / "trust.db", SecretBox::FromKey(Bytes(32, 0x4C)).value());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.code(), Errc::kCrypto);
 }
 
 }  // namespace

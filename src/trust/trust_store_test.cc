@@ -65,7 +65,7 @@ class StoreTest : public ::testing::Test {
   void SetUp() override { Reopen(); }
   void Reopen() {
     store_.reset();
-    auto s = Store::Open(db_path());
+    auto s = Store::Open(db_path(), box_);
     ASSERT_TRUE(s.ok()) << s.detail();
     store_ = std::move(s).value();
   }
@@ -81,6 +81,7 @@ class StoreTest : public ::testing::Test {
   std::vector<AuditEntry> All() { return store_->ReadAudit(1, 1000).value(); }
 
   TempDir dir_;
+  SecretBox box_ = SecretBox::FromKey(Bytes(32, 0x5A)).value();
   std::unique_ptr<Store> store_;
 };
 
@@ -186,7 +187,7 @@ TEST_F(StoreTest, SigningKeysRetireOnceAndDelete) {
 }
 
 TEST_F(StoreTest, MetaRoundTripsAndHasTheSchemaVersion) {
-  EXPECT_EQ(store_->GetMeta("schema").value().value(), "1");
+  EXPECT_EQ(store_->GetMeta("schema").value().value(), "2");
   EXPECT_FALSE(store_->GetMeta("admin_token_sha256").value().has_value());
   ASSERT_TRUE(store_->PutMeta("k", "v1").ok());
   ASSERT_TRUE(store_->PutMeta("k", "v2").ok());
@@ -195,8 +196,8 @@ TEST_F(StoreTest, MetaRoundTripsAndHasTheSchemaVersion) {
 
 TEST_F(StoreTest, UnknownSchemaVersionIsRefused) {
   store_.reset();
-  Sql(db_path(), "UPDATE meta SET v = '2' WHERE k = 'schema'");
-  auto s = Store::Open(db_path());
+  Sql(db_path(), "UPDATE meta SET v = '3' WHERE k = 'schema'");
+  auto s = Store::Open(db_path(), box_);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), Errc::kUnsupported);
 }
@@ -337,6 +338,189 @@ TEST_F(StoreTest, RestartLosesNothing) {
   // The chain continues from the stored head.
   ASSERT_TRUE(store_->AppendAudit("admin", "{}", kT0 + 10).ok());
   EXPECT_EQ(VerifyAuditChain(All()).value().seq, 4u);
+}
+
+// ---------------------------------------------------------------------------
+// Tamper evidence: rows edited, copied or inserted by someone who can write
+// trust.db but does not hold the master key (row_mac.h, audit.h)
+// ---------------------------------------------------------------------------
+
+// ExpectTampered checks a typed refusal naming the table and row.
+template <typename R>
+void ExpectTampered(const R& r, const std::string& row) {
+  ASSERT_FALSE(r.ok()) << "tampering with " << row << " not detected";
+  EXPECT_EQ(r.code(), Errc::kCrypto);
+  EXPECT_NE(r.detail().find(row), std::string::npos) << r.detail();
+}
+
+TEST_F(StoreTest, EditedReleasePolicyIsRefusedNamingTheRow) {
+  ASSERT_TRUE(store_->PutModelKey({"m1", Bytes{1, 2}, R"({"model_digests":["aa"]})", kT0}).ok());
+  Sql(db_path(), R"(UPDATE model_keys SET release_policy = '{"model_digests":["bb"]}' WHERE key_id = 'm1')");
+  ExpectTampered(store_->GetModelKey("m1"), "model_keys[\"m1\"]");
+  ExpectTampered(store_->ListModelKeys(), "model_keys[\"m1\"]");
+  // An update never re-authenticates the tampered row.
+  ExpectTampered(store_->SetReleasePolicy("m1", "{}"), "model_keys[\"m1\"]");
+  store_.reset();
+  ExpectTampered(Store::Open(db_path(), box_), "model_keys[\"m1\"]");  // and the store refuses to open
+}
+
+TEST_F(StoreTest, EditedAdminTokenDigestIsRefused) {
+  ASSERT_TRUE(store_->PutMeta("admin_token_sha256", std::string(64, 'a')).ok());
+  Sql(db_path(), "UPDATE meta SET v = '" + std::string(64, 'b') + "' WHERE k = 'admin_token_sha256'");
+  ExpectTampered(store_->GetMeta("admin_token_sha256"), "meta[\"admin_token_sha256\"]");
+  store_.reset();
+  ExpectTampered(Store::Open(db_path(), box_), "meta[\"admin_token_sha256\"]");
+}
+
+TEST_F(StoreTest, RowCopiedToAnotherKeyOrTableIsRefused) {
+  ASSERT_TRUE(store_->PutPolicy("prod", R"({"policy":{"strict":true}})", kT0).ok());
+  ASSERT_TRUE(store_->PutPolicy("dev", R"({"policy":{"strict":false}})", kT0).ok());
+  // The whole authenticated "dev" row (contents, version, MAC) copied over "prod".
+  Sql(db_path(), "UPDATE policies SET (json, updated, ver, mac) = (SELECT json, updated, ver, mac FROM policies "
+                 "WHERE name = 'dev') WHERE name = 'prod'");
+  ExpectTampered(store_->GetPolicy("prod"), "policies[\"prod\"]");
+  EXPECT_TRUE(store_->GetPolicy("dev").ok());
+  // A meta row's MAC moved onto another meta key.
+  ASSERT_TRUE(store_->PutMeta("x", "1").ok());
+  Sql(db_path(), "INSERT INTO meta(k, v, ver, mac) SELECT 'admin_token_sha256', v, ver, mac FROM meta WHERE k = 'x'");
+  ExpectTampered(store_->GetMeta("admin_token_sha256"), "meta[\"admin_token_sha256\"]");
+}
+
+TEST_F(StoreTest, StaleMacOnNewerVersionIsRefused) {
+  ASSERT_TRUE(store_->PutPolicy("p", R"({"v":1})", kT0).ok());
+  ASSERT_TRUE(store_->PutPolicy("p", R"({"v":2})", kT0).ok());
+  // Keep the current contents and version but bring back version 1's MAC.
+  Sql(db_path(), "UPDATE policies SET ver = 1 WHERE name = 'p'");
+  ExpectTampered(store_->GetPolicy("p"), "policies[\"p\"]");
+}
+
+TEST_F(StoreTest, InsertedRowsWithoutMacAreRefused) {
+  Sql(db_path(), "INSERT INTO policies(name, json, updated) VALUES('evil', '{}', 0)");
+  ExpectTampered(store_->GetPolicy("evil"), "policies[\"evil\"]");
+  ExpectTampered(store_->ListPolicies(), "policies[\"evil\"]");
+  Sql(db_path(), "INSERT INTO signing_keys(kid, sealed_pkcs8, created) VALUES('k', x'00', 0)");
+  ExpectTampered(store_->SigningKeys(), "signing_keys[\"k\"]");
+  // A nonce slipped in to replay evidence made for it.
+  Sql(db_path(), "INSERT INTO nonces(nonce, expires) VALUES(x'" + HexEncode(Nonce(9)) + "', " +
+                     std::to_string(kT0 + 60) + ")");
+  ExpectTampered(store_->ConsumeNonce(Nonce(9), kT0), "nonces[\"" + HexEncode(Nonce(9)) + "\"]");
+}
+
+TEST_F(StoreTest, EditedSigningKeyRetirementIsRefused) {
+  ASSERT_TRUE(store_->AddSigningKey({"k1", Bytes{1}, kT0, kT0 + 10}).ok());
+  Sql(db_path(), "UPDATE signing_keys SET retired = NULL WHERE kid = 'k1'");  // bring a retired key back
+  ExpectTampered(store_->SigningKeys(), "signing_keys[\"k1\"]");
+}
+
+TEST_F(StoreTest, AnotherMasterKeyCannotOpenTheStore) {
+  store_.reset();
+  ExpectTampered(Store::Open(db_path(), SecretBox::FromKey(Bytes(32, 0x01)).value()), "meta[\"");
+}
+
+// Recompute rewrites every hash from `from` on, as an attacker with the file
+// but without the audit key can: the unkeyed chain verifies again.
+void Recompute(const fs::path& db, std::vector<AuditEntry> entries) {
+  Digest32 prev{};
+  for (auto& e : entries) {
+    e.prev_hash = prev;
+    e.hash = AuditHash(e.seq, e.time, e.kind, e.body, e.prev_hash);
+    prev = e.hash;
+    Sql(db, "UPDATE audit SET body = '" + e.body + "', prev_hash = x'" + HexEncode(e.prev_hash) + "', hash = x'" +
+                HexEncode(e.hash) + "' WHERE seq = " + std::to_string(e.seq));
+  }
+}
+
+TEST_F(StoreTest, RecomputedAuditChainIsCaughtBySignatures) {
+  AppendN(6);
+  auto v = All();
+  ASSERT_TRUE(VerifyAuditChain(v, store_->audit_key()).ok());
+  v[2].body = R"({"i":99})";  // seq 3
+  Recompute(db_path(), v);
+  // The old, unkeyed check is fooled…
+  ASSERT_TRUE(VerifyAuditChain(All()).ok());
+  // …the signatures are not, at the first altered entry.
+  auto r = VerifyAuditChain(All(), store_->audit_key());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.detail().rfind("audit entry 3:", 0), 0u) << r.detail();
+  EXPECT_NE(r.detail().find("signature"), std::string::npos) << r.detail();
+  // The store refuses to open: its head is no longer signed by the audit key.
+  store_.reset();
+  ExpectTampered(Store::Open(db_path(), box_), "store table audit");
+}
+
+TEST_F(StoreTest, StrippedOrForeignAuditSignaturesAreCaught) {
+  AppendN(4);
+  Sql(db_path(), "UPDATE audit SET sig = NULL WHERE seq = 3");
+  auto r = VerifyAuditChain(All(), store_->audit_key());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.detail().rfind("audit entry 3:", 0), 0u) << r.detail();
+  Sql(db_path(), "UPDATE audit SET sig = NULL");  // every signature gone: the head is unsigned
+  EXPECT_FALSE(VerifyAuditChain(All(), store_->audit_key()).ok());
+  // Signed by another key (another store's): does not verify under ours.
+  TempDir other_dir;
+  auto other = Store::Open(other_dir.path() / "t.db", box_).value();
+  ASSERT_TRUE(other->AppendAudit("admin", "{}", kT0).ok());
+  EXPECT_FALSE(VerifyAuditChain(other->ReadAudit(1, 10).value(), store_->audit_key()).ok());
+}
+
+TEST_F(StoreTest, DeletedAuditKeyRefusesToOpen) {
+  store_.reset();
+  Sql(db_path(), "DELETE FROM meta WHERE k = 'audit_key_sealed'");
+  ExpectTampered(Store::Open(db_path(), box_), "meta[\"audit_key_sealed\"]");
+}
+
+// A schema-1 store (before rows were authenticated): refused until upgraded,
+// then every row and the old audit entries are covered.
+TEST(StoreUpgradeTest, SchemaOneIsRefusedThenUpgradedOnce) {
+  TempDir dir;
+  const fs::path db = dir.path() / "trust.db";
+  Sql(db, R"sql(
+CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE nonces(nonce BLOB PRIMARY KEY, expires INTEGER NOT NULL);
+CREATE TABLE policies(name TEXT PRIMARY KEY, json TEXT NOT NULL, updated INTEGER NOT NULL);
+CREATE TABLE model_keys(key_id TEXT PRIMARY KEY, sealed_key BLOB NOT NULL, release_policy TEXT NOT NULL,
+                        created INTEGER NOT NULL);
+CREATE TABLE signing_keys(kid TEXT PRIMARY KEY, sealed_pkcs8 BLOB NOT NULL, created INTEGER NOT NULL, retired INTEGER);
+CREATE TABLE audit(seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL,
+                   prev_hash BLOB NOT NULL, hash BLOB NOT NULL);
+INSERT INTO meta VALUES('schema', '1'), ('admin_token_sha256', 'abcd');
+INSERT INTO policies VALUES('default', '{"policy":{}}', 5);
+INSERT INTO model_keys VALUES('m1', x'0102', '{"r":1}', 6);
+INSERT INTO signing_keys VALUES('s1', x'03', 7, NULL);
+INSERT INTO nonces VALUES(x'00', 99);
+)sql");
+  const Digest32 h1 = AuditHash(1, kT0, "admin", "{}", Digest32{});
+  Sql(db, "INSERT INTO audit VALUES(1, " + std::to_string(kT0) + ", 'admin', '{}', x'" + HexEncode(Digest32{}) +
+              "', x'" + HexEncode(h1) + "')");
+  auto box = SecretBox::FromKey(Bytes(32, 7)).value();
+  auto refused = Store::Open(db, box);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.code(), Errc::kUnsupported);
+  EXPECT_NE(refused.detail().find("cllm-trust upgrade"), std::string::npos) << refused.detail();
+
+  auto rows = Store::Upgrade(db, box);
+  ASSERT_TRUE(rows.ok()) << rows.detail();
+  EXPECT_EQ(*rows, 5);  // 2 meta + 1 policy + 1 model key + 1 signing key
+  EXPECT_EQ(Store::Upgrade(db, box).code(), Errc::kInvalidArgument);  // only once
+  auto store = Store::Open(db, box);
+  ASSERT_TRUE(store.ok()) << store.detail();
+  EXPECT_EQ((*store)->GetMeta("admin_token_sha256").value().value(), "abcd");
+  EXPECT_EQ((*store)->GetModelKey("m1").value()->release_policy, R"({"r":1})");
+  auto audit = (*store)->ReadAudit(1, 10).value();
+  ASSERT_EQ(audit.size(), 2u);
+  EXPECT_TRUE(audit[0].sig.empty());
+  EXPECT_EQ(audit[1].kind, "store_upgrade");
+  auto head = VerifyAuditChain(audit, (*store)->audit_key());
+  ASSERT_TRUE(head.ok()) << head.detail();
+  EXPECT_EQ(head->signed_from, 2u);
+  // The legacy entry is covered by the signed one after it.
+  const crypto::PublicKey audit_key = *(*store)->audit_key();
+  store->reset();
+  auto legacy = Store::OpenAuditReader(db).value()->ReadAudit(1, 10).value();
+  legacy[0].body = R"({"x":1})";
+  Recompute(db, legacy);
+  EXPECT_FALSE(VerifyAuditChain(Store::OpenAuditReader(db).value()->ReadAudit(1, 10).value(), &audit_key).ok());
+  ExpectTampered(Store::Open(db, box), "store table audit");
 }
 
 // ---------------------------------------------------------------------------

@@ -201,6 +201,13 @@ TEST_F(TrustE2eTest, AuditVerifyDetectsAnEditedDatabase) {
   EXPECT_NE(ReadFile(dir_ / "audit-broken.out").find("audit entry 2"), std::string::npos)
       << ReadFile(dir_ / "audit-broken.out");
   EXPECT_EQ(Run({Bin("cllm"), "trust", "audit", "verify", "--db", (state_ / "trust.db").string()}, "audit-offline"), 1);
+  // Undo the edit: cllm-trust refuses to start on a broken audit log, and
+  // later tests start it again on this state directory.
+  ASSERT_EQ(Run({"/bin/sh", "-c",
+                 "exec sqlite3 '" + (state_ / "trust.db").string() + "' 'UPDATE audit SET time = time - 1 WHERE seq = 2'"},
+                "sqlite-undo"),
+            0);
+  EXPECT_EQ(Admin({"trust", "audit", "verify"}, "audit-restored"), 0);
 }
 
 }  // namespace

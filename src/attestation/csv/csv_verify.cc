@@ -19,6 +19,7 @@
 #include "attestation/internal/verifier_pass.h"
 #include "base/check.h"
 #include "base/encoding.h"
+#include "base/json_guard.h"
 #include "crypto/digest.h"
 
 namespace cllm::attestation::csv {
@@ -93,6 +94,7 @@ AttestResult<Bundle> DecodeEvidence(ByteSpan evidence) {
     b.report.assign(evidence.begin(), evidence.end());
     return b;
   }
+  if (!JsonDepthWithin(AsChars(evidence))) return MakeError(AttestErrc::kMalformed, "CSV evidence JSON nests too deeply");
   json j = json::parse(AsChars(evidence), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return MakeError(AttestErrc::kMalformed, "CSV evidence is not valid JSON");
   if (!j.contains("attestation_report") || !j["attestation_report"].is_object()) {

@@ -8,6 +8,7 @@
 
 #include "base/byte_reader.h"
 #include "base/encoding.h"
+#include "base/json_guard.h"
 #include "crypto/digest.h"
 
 namespace cllm::attestation::tpm {
@@ -98,6 +99,7 @@ AttestResult<HclReport> ParseHclReport(ByteSpan bytes) {
                      "HCL report_type " + std::to_string(h.report_type) + " (only 2 = SNP, 4 = TDX)");
   }
 
+  if (!JsonDepthWithin(AsChars(rd))) return MakeError(AttestErrc::kMalformed, "HCL runtime data nests too deeply");
   json j = json::parse(AsChars(rd), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return MakeError(AttestErrc::kMalformed, "HCL runtime data is not JSON");
   CLLM_ASSIGN_OR_RETURN(crypto::PublicKey ak, AkFromRuntimeData(j));

@@ -10,6 +10,7 @@
 #include "attestation/tpm/tpm_quote.h"
 #include "attestation/tpm/tpm_verify.h"
 #include "base/encoding.h"
+#include "base/json_guard.h"
 #include "crypto/x509.h"
 
 namespace cllm::attestation::tpm {
@@ -129,6 +130,7 @@ AttestResult<TpmEvidence> DecodeTpmEvidence(const EvidenceInput& input) {
                      "a bare TPMS_ATTEST carries no signature or PCR values: pass the JSON container "
                      "{\"message\", \"signature\", \"pcrs\"}");
   }
+  if (!JsonDepthWithin(AsChars(in))) return MakeError(AttestErrc::kMalformed, "TPM evidence JSON nests too deeply");
   json j = json::parse(AsChars(in), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return MakeError(AttestErrc::kMalformed, "TPM evidence is not a JSON object");
   const json* q = &j;
