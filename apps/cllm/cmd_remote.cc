@@ -289,12 +289,16 @@ int Chat(RemoteArgs a) {
   return 0;
 }
 
+constexpr char kPolicyHelp[] =
+    "Client policy JSON pinning the server's reference values (`cllm policy pin`); without it every server is "
+    "refused as not pinned";
+
 void Setup(CLI::App& app, CommandContext& ctx) {
   static RemoteArgs attest_args;
   CLI::App* attest = SubcommandGroup(app, "attest", "Verify and explain TEE attestation evidence");
   attest->require_subcommand(0, 1);  // `cllm attest URL` has none
   attest->add_option("url", attest_args.url, "https://HOST:PORT of a cllm server to verify and explain");
-  attest->add_option("--policy", attest_args.policy, "Client policy JSON pinning the server's reference values (`cllm policy pin`); without it every server is refused as not pinned");
+  attest->add_option("--policy", attest_args.policy, kPolicyHelp);
   attest->add_flag("--json", attest_args.json, "Print one JSON object");
   AddUnpinnedFlag(attest, &attest_args.accept_unpinned);
   attest->add_flag("--via-token", attest_args.via_token,
@@ -313,7 +317,7 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   static RemoteArgs chat_args;
   auto* chat = app.add_subcommand("chat", "Chat with an attested cllm server (streaming, multi-turn)");
   chat->add_option("url", chat_args.url, "https://HOST:PORT")->required();
-  chat->add_option("--policy", chat_args.policy, "Client policy JSON pinning the server's reference values (`cllm policy pin`); without it every server is refused as not pinned");
+  chat->add_option("--policy", chat_args.policy, kPolicyHelp);
   chat->add_option("--api-key", chat_args.api_key, "API key (default: $CLLM_API_KEY)");
   chat->add_option("--model", chat_args.model, "Model name (default: the one the server attests)");
   chat->add_option("-p,--prompt", chat_args.prompt, "Send one message, print the reply, exit");
