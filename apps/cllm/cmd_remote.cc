@@ -188,7 +188,8 @@ int AttestServer(const RemoteArgs& a) {
     std::printf("  ! the policy pins no binary digest: any server build inside the measured image is accepted\n");
   }
   const char* verdict = !fresh.ok() ? "REFUSED"
-                        : !pinning.ok() ? "REFUSED (not pinned: genuine TEE, unknown code or model)"
+                        : !pinning.ok() ? (c.simulated() ? "REFUSED (not pinned; SIMULATED TEE)"
+                                                         : "REFUSED (not pinned: genuine TEE, unknown code or model)")
                         : policy.insecure_accept_unpinned ? "ACCEPTED UNPINNED (INSECURE)"
                         : c.simulated() ? "OK (SIMULATED TEE)"
                                         : "OK";
@@ -259,11 +260,13 @@ int Chat(RemoteArgs a) {
   }
   // "TEE verified" only when the policy pinned what it runs; with the opt-out
   // the line says so.
-  const char* what = v.simulated ? " [SIMULATED TEE — not hardware]"
-                     : policy.insecure_accept_unpinned ? " genuine TEE, UNPINNED: code and model NOT verified"
-                                                       : " TEE verified (measurement and model pinned)";
+  std::string what = v.simulated ? " [SIMULATED TEE — not hardware]" : " TEE verified (measurement and model pinned)";
+  if (policy.insecure_accept_unpinned) {
+    what = v.simulated ? " [SIMULATED TEE — not hardware], UNPINNED: model NOT verified"
+                       : " genuine TEE, UNPINNED: code and model NOT verified";
+  }
   std::fprintf(stderr, "connected to %s — %s%s, model %s (digest %s…), binary %s…%s\n", a.url.c_str(),
-               v.platform.c_str(), what, v.model_name.c_str(),
+               v.platform.c_str(), what.c_str(), v.model_name.c_str(),
                v.model_digest.substr(0, 16).c_str(), v.binary_digest.substr(0, 16).c_str(),
                a.via_token ? " (via cllm-trust token)" : "");
   std::string model = a.model.empty() ? v.model_name : a.model;
