@@ -29,8 +29,8 @@ namespace cllm::attestation {
 
 // PlatformPolicy holds the reference values of one platform ("snp": {...}).
 struct PlatformPolicy {
-  // Accepted launch measurements; empty means "not pinned" (any measurement
-  // is accepted and `cllm attest verify` warns).
+  // Accepted launch measurements; empty means "not pinned": Appraise accepts
+  // any measurement, and clients then refuse the evidence (pinning.h).
   std::vector<Bytes> measurements;
   // Minimum value per TCB component, keys as VerifiedEvidence::Data::tcb
   // ("snp.microcode", "tdx.tee_tcb_svn[0]", ...). A component the evidence
