@@ -9,11 +9,13 @@
 #   4. start cllm-server on the sealed model: it attests to cllm-trust, gets a
 #      token, obtains the model key, unseals the model in locked memory and
 #      serves over RA-TLS with the token in its certificate
-#   5. the default client policy refuses it (sim is not hardware); a pinned
-#      policy verifies the evidence locally; the token path verifies it via
-#      cllm-trust
+#   5. the default client policy refuses it (sim is not hardware), and so
+#      does a policy that pins no model digest; the policy written by
+#      `cllm policy pin` verifies the evidence locally; the token path
+#      verifies it via cllm-trust
 #   6. chat through the attested channel
 #   7. check cllm-trust's audit log; verify real AMD SEV-SNP evidence offline
+#      (without a policy: "not satisfied: nothing pinned"; then pinned)
 # Everything it creates lives in build/demo/ (server log: build/demo/server.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,19 +64,10 @@ export CLLM_TRUST_CA="$demo/trust/trust-ca.pem" CLLM_TRUST_ADMIN_TOKEN_FILE="$de
 echo "   $CLLM_TRUST_URL"
 
 # Reference values come from what we built and the model we hold, never from
-# the server: the sim platform key, the server binary, the model digest.
-model_digest=$(sha256sum "$model" | cut -d' ' -f1)
-binary_digest=$(sha256sum "$server" | cut -d' ' -f1)
-pub=$(awk 'BEGIN{ORS="\\n"} {print}' "$demo/sim-platform.key.pub")
-cat >"$demo/policy.json" <<EOF
-{
-  "version": 1,
-  "platforms": ["sim"],
-  "sim": {"platform_keys": ["$pub"]},
-  "model_digests": ["$model_digest"],
-  "binary_digests": ["$binary_digest"]
-}
-EOF
+# the server: the sim platform key, the server binary, the model digest
+# (`cllm policy pin` computes the digests exactly as cllm-server does).
+$cllm policy pin -o "$demo/policy.json" --sim-platform-key "$demo/sim-platform.key.pub" \
+  --model "$model" --binary "$server" | sed 's/^/   /'
 echo "   reference values (policy \"default\"):"
 $cllm trust policy set default "$demo/policy.json" | sed 's/^/   /'
 
@@ -96,6 +89,11 @@ echo "   $url  model $(field "$demo/ready.json" model_name)"
 
 echo; echo "== 5a. the default client policy refuses a simulated TEE (fail closed)"
 if $cllm attest "$url"; then echo "unexpected: the default policy accepted a simulated TEE" >&2; exit 1; fi
+echo; echo "== 5a'. a policy accepting the sim key but pinning no model digest is refused too (not pinned)"
+$cllm policy pin -o "$demo/unpinned.json" --sim-platform-key "$demo/sim-platform.key.pub" >/dev/null
+if $cllm attest "$url" --policy "$demo/unpinned.json"; then
+  echo "unexpected: a policy pinning no model digest was accepted" >&2; exit 1
+fi
 echo; echo "== 5b. local verification: evidence, binding and digests against $demo/policy.json"
 $cllm attest "$url" --policy "$demo/policy.json"
 echo; echo "== 5c. token verification: the server's cllm-trust token, bound to its TLS key"
@@ -111,9 +109,18 @@ echo; echo "== 7b. verifying real AMD SEV-SNP evidence (Genoa, collected from ha
 snp="$evidence/snp"
 if [ -f "$snp/trustee_genoa_v3_report.bin" ]; then
   # The VCEK is valid 2025-05-27..2032-05-27; verify at a fixed time inside it.
-  $cllm attest verify --evidence "$snp/trustee_genoa_v3_report.bin" --platform snp \
-    --certs "$snp/trustee_genoa_v3_vcek.der" --certs "$snp/amd_genoa_ask_ark_vcek_chain.pem" \
-    --at 2026-01-01T00:00:00Z
+  snp_args=(--evidence "$snp/trustee_genoa_v3_report.bin" --platform snp
+    --certs "$snp/trustee_genoa_v3_vcek.der" --certs "$snp/amd_genoa_ask_ark_vcek_chain.pem"
+    --at 2026-01-01T00:00:00Z)
+  # Without a policy: verified and explained, but "not satisfied: nothing
+  # pinned" (exit 3): genuine hardware alone does not say which image runs.
+  rc=0; $cllm attest verify "${snp_args[@]}" || rc=$?
+  if [ "$rc" != 3 ]; then echo "unexpected: attest verify without a policy exited $rc (want 3)" >&2; exit 1; fi
+  # Pinned to the image's published launch measurement (recorded for this
+  # sample in $snp/PROVENANCE.md; for a deployment: your image's reference value).
+  echo; $cllm policy pin -o "$demo/snp-policy.json" \
+    --snp-measurement 6a6519d757e68c2e939c9dbbbc1828498e8de35d2766dd05f1a2cca5059d0cf4ae62a36d75c837974dd50b315506e73e
+  echo; $cllm attest verify "${snp_args[@]}" --policy "$demo/snp-policy.json"
 else
   echo "(skipped: SNP samples not found under $snp)"
 fi

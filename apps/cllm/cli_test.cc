@@ -131,16 +131,22 @@ TEST_F(CliTest, ApiKeyAddStoresOnlyTheDigest) {
 }
 
 // A real TDX quote (auto-detected) with its collateral, at a time inside the
-// collateral window; and one whose platform TCB matches no level.
+// collateral window; and one whose platform TCB matches no level. Without a
+// policy nothing is pinned: verified and explained, but exit 3.
 TEST_F(CliTest, TdxQuoteVerifiesWithCollateral) {
   CLLM_SHARED_PATH(dir, "testdata/attestation/tdx");
   const std::string d = dir.string() + "/";
-  auto ok = Cllm("attest verify --evidence " + d + "gotdxguest_v5_td15_quote_fmspc90c06f.dat --collateral " + d +
-                 "dcapqvl_collateral_fmspc90c06f_2026-02-18.json --at 2026-03-01T00:00:00Z --json");
+  const std::string args = "attest verify --evidence " + d + "gotdxguest_v5_td15_quote_fmspc90c06f.dat --collateral " +
+                           d + "dcapqvl_collateral_fmspc90c06f_2026-02-18.json --at 2026-03-01T00:00:00Z --json";
+  auto unpinned = Cllm(args);
+  EXPECT_EQ(unpinned.exit_code, 3) << unpinned.out;
+  auto j = nlohmann::json::parse(unpinned.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << unpinned.out;
+  EXPECT_EQ(j["verdict"], "not_pinned");
+  EXPECT_NE(j["error"]["detail"].get<std::string>().find("TDX RTMR3 is not pinned"), std::string::npos);
+  EXPECT_EQ(j["claims"]["tcb_status"], "UpToDate") << unpinned.out;
+  auto ok = Cllm(args + " --insecure-accept-unpinned");
   EXPECT_EQ(ok.exit_code, 0) << ok.out;
-  auto j = nlohmann::json::parse(ok.out, nullptr, false);
-  ASSERT_FALSE(j.is_discarded()) << ok.out;
-  EXPECT_NE(ok.out.find("UpToDate"), std::string::npos) << ok.out;
   auto old = Cllm("attest verify --evidence " + d + "gotdxguest_v4_quote_spr_e4_fmspc50806f.dat --collateral " + d +
                   "gotdxguest_collateral_fmspc50806f_2023-06_ASSEMBLED.json --at 2023-07-01T00:00:00Z");
   EXPECT_EQ(old.exit_code, 1) << old.out;

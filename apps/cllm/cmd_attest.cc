@@ -4,8 +4,11 @@
 // Exit codes (docs/attestation.md): 0 verified AND appraised; 1 verification
 // failed (signature, chain, collateral, format); 2 usage or input error
 // (bad option value, unreadable file, invalid policy); 3 verified but the
-// policy is not satisfied. `cllm attest https://HOST:PORT` (servers) is added
-// to the same `attest` group by another file.
+// policy is not satisfied — including "not satisfied: nothing pinned" when
+// the policy pins no launch measurement for the evidence's platform
+// (attestation/pinning.h; --insecure-accept-unpinned skips that check).
+// `cllm attest https://HOST:PORT` (servers) is added to the same `attest`
+// group by another file.
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -15,6 +18,8 @@
 #include <vector>
 
 #include "apps/cllm/command.h"
+#include "apps/cllm/remote_common.h"
+#include "attestation/pinning.h"
 #include "attestation/policy.h"
 #include "attestation/verify.h"
 #include "base/encoding.h"
@@ -41,6 +46,7 @@ struct VerifyArgs {
   std::string at;
   std::string platform = "auto";
   bool json = false;
+  bool accept_unpinned = false;  // --insecure-accept-unpinned
 };
 
 
@@ -117,6 +123,10 @@ int Verify(const VerifyArgs& args) {
     policy = std::move(p).value();
   }
   input.sim_platform_keys = policy.sim_platform_keys;
+  if (args.accept_unpinned) {
+    policy.insecure_accept_unpinned = true;
+    std::fprintf(stderr, "cllm: %s\n", attestation::UnpinnedWarning().c_str());
+  }
 
   std::optional<Platform> platform;
   if (args.platform == "auto") {
@@ -169,8 +179,6 @@ int Verify(const VerifyArgs& args) {
 
   // --- appraisal ---------------------------------------------------------------
   json warnings = json::array();
-  const auto& pp = policy.per_platform[*platform];
-  if (pp.measurements.empty()) warnings.push_back("measurement not pinned by the policy: any launch measurement is accepted");
   if (!policy.report_data) warnings.push_back("report_data not checked (no expected value in the policy): freshness and key binding are not established");
   rep.out["warnings"] = warnings;
   if (!args.json) {
@@ -187,13 +195,41 @@ int Verify(const VerifyArgs& args) {
     }
     return rep.Finish(kExitAppraisalFailed);
   }
-  rep.out["verdict"] = "ok";
-  rep.out["error"] = nullptr;
   rep.out["claims"] = ClaimsJson(*claims);
+
+  // --- pinning -----------------------------------------------------------------
+  // Every check above passes for a genuine TEE running anything; only pinned
+  // reference values say which code it runs. The claims are explained either
+  // way, so the reader can compare them with the published values.
+  const auto subject = attestation::SubjectOf(verified->data());
+  const auto unpinned = policy.insecure_accept_unpinned ? std::vector<attestation::UnpinnedValue>{}
+                                                        : attestation::FindUnpinned(policy, subject);
+  if (!unpinned.empty()) {
+    const bool nothing = attestation::NothingPinned(policy, subject);
+    const std::string why = nothing ? "nothing pinned" : "not pinned";
+    auto detail = attestation::CheckPinned(policy, subject, "the evidence");
+    rep.out["verdict"] = "not_pinned";
+    rep.out["error"] = {{"code", AttestErrcName(AttestErrc::kNotPinned)}, {"detail", detail.detail()}};
+    if (!args.json) {
+      for (const auto& u : unpinned) {
+        std::printf("  ✗ %s is not pinned: the evidence reports %s\n      %s\n", u.name.c_str(),
+                    u.seen.empty() ? "(no value)" : u.seen.c_str(), u.how.c_str());
+      }
+      PrintClaims(*claims);
+      std::printf("\nverdict: VERIFIED, policy not satisfied: %s (genuine %s hardware, unknown code)\n",
+                  why.c_str(), attestation::PlatformName(claims->platform()));
+    }
+    return rep.Finish(kExitAppraisalFailed);
+  }
+  rep.out["verdict"] = policy.insecure_accept_unpinned ? "ok_unpinned" : "ok";
+  rep.out["error"] = nullptr;
   if (!args.json) {
-    std::printf("  ✓ policy satisfied\n");
+    std::printf(policy.insecure_accept_unpinned ? "  ! policy satisfied, pinning NOT checked (%s)\n"
+                                                : "  ✓ policy satisfied (launch measurement pinned)%s\n",
+                policy.insecure_accept_unpinned ? attestation::kUnpinnedOptOutFlag : "");
     PrintClaims(*claims);
-    std::printf("\nverdict: OK%s\n", claims->simulated() ? " (SIMULATED TEE — not hardware evidence)" : "");
+    std::printf("\nverdict: OK%s%s\n", claims->simulated() ? " (SIMULATED TEE — not hardware evidence)" : "",
+                policy.insecure_accept_unpinned ? " — UNPINNED (INSECURE)" : "");
   }
   return rep.Finish(0);
 }
@@ -206,10 +242,13 @@ void Setup(CLI::App& app, CommandContext& ctx) {
       ->required();
   cmd->add_option("--certs", args.certs, "Certificate file (PEM or DER); repeatable");
   cmd->add_option("--collateral", args.collateral, "Collateral file (TDX TCB info / QE identity / CRLs)");
-  cmd->add_option("--policy", args.policy, "Policy JSON (default: real platforms, no sim, no debug, UpToDate)");
+  cmd->add_option("--policy", args.policy,
+                  "Policy JSON (default: real platforms, no sim, no debug, UpToDate, nothing pinned: the verdict is "
+                  "then \"not satisfied: nothing pinned\", exit 3)");
   cmd->add_option("--at", args.at, "Verification time, RFC 3339 (default: now)");
   cmd->add_option("--platform", args.platform, "auto, snp, tdx, csv, tpm or sim")->capture_default_str();
   cmd->add_flag("--json", args.json, "Print one JSON object");
+  AddUnpinnedFlag(cmd, &args.accept_unpinned);
   cmd->callback([&ctx] { ctx.exit_code = Verify(args); });
 }
 

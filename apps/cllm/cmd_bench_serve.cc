@@ -38,6 +38,7 @@ struct Args {
   int requests = 2;       // per user
   int handshakes = 20;    // measured separately (https only)
   bool json_out = false;
+  bool accept_unpinned = false;  // --insecure-accept-unpinned
 };
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -58,7 +59,7 @@ int BenchServe(Args a) {
   }
   auto url = client::ParseUrl(a.url);
   if (!url.ok()) return Fail(url.detail(), 2);
-  CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy));
+  CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy, a.accept_unpinned));
   auto connect = [&]() { return url->tls ? client::Connect(*url, policy) : client::ConnectPlain(*url); };
 
   // --- handshake + verification ----------------------------------------------
@@ -176,7 +177,8 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   CLI::App* bench = SubcommandGroup(app, "bench", "Benchmarks");
   auto* cmd = bench->add_subcommand("serve", "Load-test a running server: TTFT, inter-token latency, tokens/s");
   cmd->add_option("--url", args.url, "https://HOST:PORT (RA-TLS) or http://HOST:PORT (debug listener)")->required();
-  cmd->add_option("--policy", args.policy, "Client policy JSON for https://");
+  cmd->add_option("--policy", args.policy, "Client policy JSON for https:// (must pin the server, as for chat)");
+  AddUnpinnedFlag(cmd, &args.accept_unpinned);
   cmd->add_option("--api-key", args.api_key, "API key (default: $CLLM_API_KEY)");
   cmd->add_option("--users", args.users, "Concurrent users")->check(CLI::Range(1, 1024))->capture_default_str();
   cmd->add_option("--prompt-len", args.prompt_len, "Prompt length in words")->check(CLI::Range(1, 100000))

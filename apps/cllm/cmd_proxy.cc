@@ -24,6 +24,7 @@ struct ProxyArgs {
   std::string listen = "127.0.0.1:8080";
   std::string upstream;
   std::string policy;
+  bool accept_unpinned = false;  // --insecure-accept-unpinned
 };
 
 volatile std::sig_atomic_t g_stop = 0;
@@ -87,7 +88,7 @@ void Forward(const client::Url& upstream, const attestation::Policy& policy, con
 }
 
 int Proxy(const ProxyArgs& a) {
-  CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy));
+  CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy, a.accept_unpinned));
   CLLM_ASSIGN_OR_EXIT(auto upstream, ParseServerUrl(a.upstream));
   auto colon = a.listen.rfind(':');
   if (colon == std::string::npos) return Fail("--listen must be HOST:PORT", 2);
@@ -108,9 +109,11 @@ int Proxy(const ProxyArgs& a) {
                                          Forward(upstream, policy, r, w);
                                        });
   if (!srv.ok()) return Fail(srv.detail(), 2);
-  std::printf("cllm proxy: http://%s:%u → %s (%s%s, model %s); every connection re-verifies\n", host.c_str(),
+  std::printf("cllm proxy: http://%s:%u → %s (%s%s%s, model %s); every connection re-verifies\n", host.c_str(),
               (*srv)->port(), a.upstream.c_str(), attestation::PlatformName(s.claims.platform()),
-              s.claims.simulated() ? ", SIMULATED TEE" : "", s.payload.model_name.c_str());
+              s.claims.simulated() ? ", SIMULATED TEE" : "",
+              policy.insecure_accept_unpinned ? ", UNPINNED — code and model NOT verified" : ", pinned",
+              s.payload.model_name.c_str());
   std::fflush(stdout);
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
@@ -124,7 +127,10 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   auto* cmd = app.add_subcommand("proxy", "Local OpenAI-compatible endpoint forwarding to a verified server");
   cmd->add_option("--listen", args.listen, "Local address HOST:PORT (port 0: any free port)")->capture_default_str();
   cmd->add_option("--upstream", args.upstream, "https://HOST:PORT of the cllm server")->required();
-  cmd->add_option("--policy", args.policy, "Client policy JSON (default: hardware TEEs only, no sim)");
+  cmd->add_option("--policy", args.policy,
+                  "Client policy JSON pinning the server's reference values (`cllm policy pin`); without it every "
+                  "upstream is refused as not pinned");
+  AddUnpinnedFlag(cmd, &args.accept_unpinned);
   cmd->callback([&ctx] { ctx.exit_code = Proxy(args); });
 }
 

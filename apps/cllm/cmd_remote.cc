@@ -1,8 +1,11 @@
 // `cllm attest https://HOST:PORT` and `cllm chat https://HOST:PORT`: talk to
 // a cllm server only after its RA-TLS evidence verified against a policy.
 //
-// Exit codes: 0 ok; 1 the server was refused (attestation, policy) or
-// answered with an error; 2 usage, connection or input error.
+// Both refuse a genuine server whose launch measurement or model digest the
+// policy does not pin (attestation/pinning.h) unless --insecure-accept-unpinned.
+//
+// Exit codes: 0 ok; 1 the server was refused (attestation, policy, not
+// pinned) or answered with an error; 2 usage, connection or input error.
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
@@ -26,6 +29,7 @@ struct RemoteArgs {
   std::string url;
   std::string policy;
   bool json = false;
+  bool accept_unpinned = false;  // --insecure-accept-unpinned
   // token mode: accept the server on its cllm-trust token
   bool via_token = false;
   std::string trust_url, trust_ca;
@@ -103,14 +107,24 @@ int AttestViaToken(const RemoteArgs& a, const attestation::Policy& policy, const
   return 0;
 }
 
+attestation::PinningSubject SubjectOf(const channel::VerifiedServer& s) {
+  return attestation::SubjectOf(s.claims, Bytes(s.payload.model_digest.begin(), s.payload.model_digest.end()));
+}
+
 int AttestServer(const RemoteArgs& a) {
-  CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy));
+  CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy, a.accept_unpinned));
   if (a.via_token) {
     CLLM_ASSIGN_OR_EXIT(auto u, ParseServerUrl(a.url));
     return AttestViaToken(a, policy, u);
   }
   CLLM_ASSIGN_OR_EXIT(auto url, ParseServerUrl(a.url));
-  auto conn = client::Connect(url, policy);
+  // `cllm attest URL` explains what the server is even when the policy does
+  // not pin it (that is how one learns what to compare with the published
+  // reference values); the pinning verdict comes at the end. It sends only
+  // the nonce request, nothing confidential.
+  attestation::Policy explain = policy;
+  explain.insecure_accept_unpinned = true;
+  auto conn = client::Connect(url, explain);
   json out = {{"url", a.url}};
   if (!conn.ok()) {
     out["verdict"] = "refused";
@@ -125,14 +139,25 @@ int AttestServer(const RemoteArgs& a) {
   }
   const auto& s = *(*conn)->server();
   // A second, nonce-bound check: evidence produced now, for this connection's key.
-  auto fresh = client::FetchAttestation(**conn, policy);
+  auto fresh = client::FetchAttestation(**conn, explain);
+  // The pinning verdict (attestation/pinning.h), unless the user opted out.
+  std::vector<attestation::UnpinnedValue> unpinned;
+  attestation::AttestStatus pinning = OkStatus();
+  if (!policy.insecure_accept_unpinned) {
+    unpinned = attestation::FindUnpinned(policy, SubjectOf(s));
+    pinning = attestation::CheckPinned(policy, SubjectOf(s));
+  }
+  const bool ok = fresh.ok() && pinning.ok();
   out["server"] = ServerJson(s);
   out["tls"] = (*conn)->TlsDescription();
   out["fresh_evidence"] = fresh.ok() ? json("verified") : json(fresh.detail());
-  out["verdict"] = fresh.ok() ? "ok" : "refused";
+  out["pinning"] = policy.insecure_accept_unpinned ? json("not enforced (--insecure-accept-unpinned)")
+                                                   : json(pinning.ok() ? "pinned" : "not pinned");
+  out["verdict"] = ok ? "ok" : "refused";
+  if (!pinning.ok()) out["error"] = {{"code", "not_pinned"}, {"detail", pinning.detail()}};
   if (a.json) {
     std::printf("%s\n", out.dump(2).c_str());
-    return fresh.ok() ? 0 : 1;
+    return ok ? 0 : 1;
   }
   const auto& c = s.claims;
   std::printf("server: %s (%s)\n", a.url.c_str(), (*conn)->TlsDescription().c_str());
@@ -147,10 +172,29 @@ int AttestServer(const RemoteArgs& a) {
   std::printf("  binary digest  %s\n", HexEncode(s.payload.binary_digest).c_str());
   std::printf("  model          %s\n  model digest   %s\n", s.payload.model_name.c_str(),
               HexEncode(s.payload.model_digest).c_str());
-  if (policy.model_digests.empty()) std::printf("  ! the policy pins no model digest: any model is accepted\n");
-  if (policy.binary_digests.empty()) std::printf("  ! the policy pins no binary digest: any server build is accepted\n");
-  std::printf("\nverdict: %s\n", fresh.ok() ? (c.simulated() ? "OK (SIMULATED TEE)" : "OK") : "REFUSED");
-  return fresh.ok() ? 0 : 1;
+  std::printf("\npinning:\n");
+  if (policy.insecure_accept_unpinned) {
+    std::printf("  ! NOT ENFORCED (%s): any genuine TEE with any code and model is accepted\n",
+                attestation::kUnpinnedOptOutFlag);
+  } else if (unpinned.empty()) {
+    std::printf("  ✓ launch measurement%s and model digest pinned by the policy and matched\n",
+                c.simulated() ? " (not required for the simulated TEE)" : "");
+  }
+  for (const auto& u : unpinned) {
+    std::printf("  ✗ %s is not pinned: the server reported %s\n      %s\n", u.name.c_str(),
+                u.seen.empty() ? "(no value)" : u.seen.c_str(), u.how.c_str());
+  }
+  if (policy.binary_digests.empty()) {
+    std::printf("  ! the policy pins no binary digest: any server build inside the measured image is accepted\n");
+  }
+  const char* verdict = !fresh.ok() ? "REFUSED"
+                        : !pinning.ok() ? (c.simulated() ? "REFUSED (not pinned; SIMULATED TEE)"
+                                                         : "REFUSED (not pinned: genuine TEE, unknown code or model)")
+                        : policy.insecure_accept_unpinned ? "ACCEPTED UNPINNED (INSECURE)"
+                        : c.simulated() ? "OK (SIMULATED TEE)"
+                                        : "OK";
+  std::printf("\nverdict: %s\n", verdict);
+  return ok ? 0 : 1;
 }
 
 // StreamChat sends the conversation and prints the reply as it streams;
@@ -197,7 +241,7 @@ int Chat(RemoteArgs a) {
   if (a.api_key.empty()) {
     if (const char* k = std::getenv("CLLM_API_KEY")) a.api_key = k;
   }
-  CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy));
+  CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy, a.accept_unpinned));
   CLLM_ASSIGN_OR_EXIT(auto url, ParseServerUrl(a.url));
   std::unique_ptr<client::Connection> conn;
   ServerView v;
@@ -214,8 +258,15 @@ int Chat(RemoteArgs a) {
     v = {attestation::PlatformName(s.claims.platform()), s.payload.model_name, HexEncode(s.payload.model_digest),
          HexEncode(s.payload.binary_digest), s.claims.simulated()};
   }
+  // "TEE verified" only when the policy pinned what it runs; with the opt-out
+  // the line says so.
+  std::string what = v.simulated ? " [SIMULATED TEE — not hardware]" : " TEE verified (measurement and model pinned)";
+  if (policy.insecure_accept_unpinned) {
+    what = v.simulated ? " [SIMULATED TEE — not hardware], UNPINNED: model NOT verified"
+                       : " genuine TEE, UNPINNED: code and model NOT verified";
+  }
   std::fprintf(stderr, "connected to %s — %s%s, model %s (digest %s…), binary %s…%s\n", a.url.c_str(),
-               v.platform.c_str(), v.simulated ? " [SIMULATED TEE]" : " TEE verified", v.model_name.c_str(),
+               v.platform.c_str(), what.c_str(), v.model_name.c_str(),
                v.model_digest.substr(0, 16).c_str(), v.binary_digest.substr(0, 16).c_str(),
                a.via_token ? " (via cllm-trust token)" : "");
   std::string model = a.model.empty() ? v.model_name : a.model;
@@ -241,13 +292,18 @@ int Chat(RemoteArgs a) {
   return 0;
 }
 
+constexpr char kPolicyHelp[] =
+    "Client policy JSON pinning the server's reference values (`cllm policy pin`); without it every server is "
+    "refused as not pinned";
+
 void Setup(CLI::App& app, CommandContext& ctx) {
   static RemoteArgs attest_args;
   CLI::App* attest = SubcommandGroup(app, "attest", "Verify and explain TEE attestation evidence");
   attest->require_subcommand(0, 1);  // `cllm attest URL` has none
   attest->add_option("url", attest_args.url, "https://HOST:PORT of a cllm server to verify and explain");
-  attest->add_option("--policy", attest_args.policy, "Client policy JSON (default: hardware TEEs only, no sim)");
+  attest->add_option("--policy", attest_args.policy, kPolicyHelp);
   attest->add_flag("--json", attest_args.json, "Print one JSON object");
+  AddUnpinnedFlag(attest, &attest_args.accept_unpinned);
   attest->add_flag("--via-token", attest_args.via_token,
                    "Accept the server on its cllm-trust token (needs --trust, --trust-ca) instead of local evidence");
   attest->add_option("--trust", attest_args.trust_url, "cllm-trust URL whose tokens you accept");
@@ -264,7 +320,7 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   static RemoteArgs chat_args;
   auto* chat = app.add_subcommand("chat", "Chat with an attested cllm server (streaming, multi-turn)");
   chat->add_option("url", chat_args.url, "https://HOST:PORT")->required();
-  chat->add_option("--policy", chat_args.policy, "Client policy JSON (default: hardware TEEs only, no sim)");
+  chat->add_option("--policy", chat_args.policy, kPolicyHelp);
   chat->add_option("--api-key", chat_args.api_key, "API key (default: $CLLM_API_KEY)");
   chat->add_option("--model", chat_args.model, "Model name (default: the one the server attests)");
   chat->add_option("-p,--prompt", chat_args.prompt, "Send one message, print the reply, exit");
@@ -276,6 +332,7 @@ void Setup(CLI::App& app, CommandContext& ctx) {
                  "Accept the server on its cllm-trust token (needs --trust, --trust-ca) instead of local evidence");
   chat->add_option("--trust", chat_args.trust_url, "cllm-trust URL whose tokens you accept");
   chat->add_option("--trust-ca", chat_args.trust_ca, "cllm-trust's certificate (pinned)");
+  AddUnpinnedFlag(chat, &chat_args.accept_unpinned);
   chat->callback([&ctx] { ctx.exit_code = Chat(chat_args); });
 }
 

@@ -3,12 +3,14 @@
 // OrExit, a value-or-exit-code for command code.
 #pragma once
 
+#include <cstdio>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "apps/cllm/command.h"
+#include "attestation/pinning.h"
 #include "attestation/policy.h"
 #include "client/client.h"
 
@@ -45,13 +47,30 @@ using ClientResultOrExit = OrExit<T>;
   if (!CLLM_OE_CONCAT(oe_, __LINE__).ok()) return CLLM_OE_CONCAT(oe_, __LINE__).exit_code(); \
   lhs = std::move(*CLLM_OE_CONCAT(oe_, __LINE__))
 
+// AddUnpinnedFlag adds --insecure-accept-unpinned to a client command.
+inline void AddUnpinnedFlag(CLI::App* cmd, bool* flag) {
+  cmd->add_flag(attestation::kUnpinnedOptOutFlag, *flag,
+                "INSECURE: accept a TEE whose launch measurement / model digest the policy does not pin "
+                "(any genuine CVM running any code and model); warns on every use");
+}
+
 // LoadClientPolicy reads --policy, or the default client policy (hardware
-// TEEs only, no sim, no debug, UpToDate) when `path` is empty.
-inline OrExit<attestation::Policy> LoadClientPolicy(const std::string& path) {
-  if (path.empty()) return attestation::Policy::Default();
-  auto p = attestation::LoadPolicy(path);
-  if (!p.ok()) return ExitWith(Fail(std::string(attestation::AttestErrcName(p.code())) + ": " + p.detail(), 2));
-  return std::move(p).value();
+// TEEs only, no sim, no debug, UpToDate, nothing pinned — so every server is
+// refused as not pinned) when `path` is empty. `accept_unpinned` is the
+// --insecure-accept-unpinned flag: it turns the pinning requirement off and
+// prints the warning, every run.
+inline OrExit<attestation::Policy> LoadClientPolicy(const std::string& path, bool accept_unpinned = false) {
+  attestation::Policy policy = attestation::Policy::Default();
+  if (!path.empty()) {
+    auto p = attestation::LoadPolicy(path);
+    if (!p.ok()) return ExitWith(Fail(std::string(attestation::AttestErrcName(p.code())) + ": " + p.detail(), 2));
+    policy = std::move(p).value();
+  }
+  if (accept_unpinned) {
+    policy.insecure_accept_unpinned = true;
+    std::fprintf(stderr, "cllm: %s\n", attestation::UnpinnedWarning().c_str());
+  }
+  return policy;
 }
 
 inline OrExit<client::Url> ParseServerUrl(const std::string& s) {

@@ -27,6 +27,7 @@ const char* AttestErrcName(AttestErrc code) {
     case AttestErrc::kReportDataMismatch: return "report_data_mismatch";
     case AttestErrc::kSimulatedNotAllowed: return "simulated_not_allowed";
     case AttestErrc::kPolicyInvalid: return "policy_invalid";
+    case AttestErrc::kNotPinned: return "not_pinned";
     case AttestErrc::kUnavailable: return "unavailable";
     case AttestErrc::kIo: return "io";
     case AttestErrc::kInternal: return "internal";

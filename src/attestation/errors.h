@@ -37,6 +37,7 @@ enum class AttestErrc {
   kReportDataMismatch,   // report_data is not what the verifier expected (binding/freshness)
   kSimulatedNotAllowed,  // simulated evidence presented to a policy that does not allow `sim`
   kPolicyInvalid,        // the policy file itself is malformed
+  kNotPinned,            // a client policy leaves a launch measurement / model digest open (pinning.h)
   // --- local environment ---------------------------------------------------
   kUnavailable,          // no TEE device / interface on this machine
   kIo,

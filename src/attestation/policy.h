@@ -29,8 +29,8 @@ namespace cllm::attestation {
 
 // PlatformPolicy holds the reference values of one platform ("snp": {...}).
 struct PlatformPolicy {
-  // Accepted launch measurements; empty means "not pinned" (any measurement
-  // is accepted and `cllm attest verify` warns).
+  // Accepted launch measurements; empty means "not pinned": Appraise accepts
+  // any measurement, and clients then refuse the evidence (pinning.h).
   std::vector<Bytes> measurements;
   // Minimum value per TCB component, keys as VerifiedEvidence::Data::tcb
   // ("snp.microcode", "tdx.tee_tcb_svn[0]", ...). A component the evidence
@@ -54,9 +54,16 @@ struct Policy {
   std::vector<Bytes> model_digests;
   // The sim platform public keys the verifier trusts ("sim": {"platform_keys"}).
   std::vector<crypto::PublicKey> sim_platform_keys;
+  // Clients (client::Connect, trust::ConnectViaToken, `cllm attest verify`)
+  // refuse evidence whose launch measurement or model digest this policy does
+  // not pin (pinning.h). Only the client flag --insecure-accept-unpinned sets
+  // this; it is never read from a policy file, so the choice is made, and
+  // warned about, on every run.
+  bool insecure_accept_unpinned = false;
 
-  // Default is what `cllm attest verify` uses without --policy: every real
-  // platform allowed, sim not, debug forbidden, UpToDate only, nothing pinned.
+  // Default is what clients use without --policy: every real platform
+  // allowed, sim not, debug forbidden, UpToDate only, nothing pinned — so a
+  // client refuses every server with it unless --insecure-accept-unpinned.
   static Policy Default();
 };
 

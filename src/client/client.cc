@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "attestation/pinning.h"
 #include "base/encoding.h"
 #include "crypto/random.h"
 
@@ -217,6 +218,23 @@ ClientResult<HttpResponse> Connection::Request(const std::string& method, const 
   return out;
 }
 
+namespace {
+
+// RequirePinned applies attestation/pinning.h to a verified server unless the
+// user opted out (--insecure-accept-unpinned).
+Status<ClientErrc> RequirePinned(const attestation::Policy& policy, const channel::VerifiedServer& s) {
+  if (policy.insecure_accept_unpinned) return OkStatus();
+  Bytes model(s.payload.model_digest.begin(), s.payload.model_digest.end());
+  auto pinned = attestation::CheckPinned(policy, attestation::SubjectOf(s.claims, std::move(model)));
+  if (!pinned.ok()) {
+    return MakeError(ClientErrc::kAttestation,
+                     std::string(attestation::AttestErrcName(pinned.code())) + ": " + pinned.detail());
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 ClientResult<std::unique_ptr<Connection>> Connect(const Url& url, const attestation::Policy& policy,
                                                   const crypto::TlsIdentity* client_identity) {
   if (!url.tls) return MakeError(ClientErrc::kBadUrl, "an attested connection needs https://");
@@ -240,6 +258,11 @@ ClientResult<std::unique_ptr<Connection>> Connect(const Url& url, const attestat
   }
   c->session_ = std::move(session).value();
   c->server_ = verdict->server;
+  // Genuine is not enough: a TEE whose launch measurement and model the
+  // policy leaves open runs unknown code. Refused before any request byte
+  // leaves (the connection closes with `c`).
+  if (!c->server_) return MakeError(ClientErrc::kAttestation, "the handshake left no verified server");
+  CLLM_RETURN_IF_ERROR(RequirePinned(policy, *c->server_));
   if (!c->session_->PeerChain().empty()) {
     auto key = c->session_->PeerChain().front().GetPublicKey();
     if (key.ok()) c->peer_spki_ = key->ToSpkiDer();
@@ -307,6 +330,7 @@ ClientResult<channel::VerifiedServer> FetchAttestation(Connection& c, const atte
   if (!v.ok()) {
     return MakeError(ClientErrc::kAttestation, std::string(channel::ChannelErrcName(v.code())) + ": " + v.detail());
   }
+  CLLM_RETURN_IF_ERROR(RequirePinned(policy, *v));
   return std::move(v).value();
 }
 

@@ -87,7 +87,10 @@ class Connection {
   Bytes peer_spki_;  // SPKI DER of the certificate the server presented
 };
 
-// Connect verifies the server against `policy` during the handshake. With
+// Connect verifies the server against `policy` during the handshake, then
+// refuses (kAttestation, "not_pinned: …") a genuine server whose launch
+// measurement or model digest the policy does not pin (attestation/pinning.h)
+// unless policy.insecure_accept_unpinned; no request byte is sent. With
 // `client_identity` (an RA-TLS identity from the client's own TEE, see
 // channel::RaTlsIssuer) the client presents evidence too, for servers in
 // mutual mode (`cllm-server --client-policy`).
@@ -106,7 +109,8 @@ class Connection {
 [[nodiscard]] ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url& url);
 
 // FetchAttestation asks /.well-known/cllm-attestation with a fresh nonce and
-// verifies the answer against the key of this very connection.
+// verifies the answer against the key of this very connection (pinning
+// required as in Connect).
 [[nodiscard]] ClientResult<channel::VerifiedServer> FetchAttestation(Connection& c, const attestation::Policy& policy);
 
 }  // namespace cllm::client

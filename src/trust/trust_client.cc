@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "attestation/pinning.h"
 #include "base/encoding.h"
 #include "base/file.h"
 #include "base/json_guard.h"
@@ -59,6 +60,25 @@ ClientResult<nlohmann::json> FetchJwks(const TrustEndpoint& ep) {
   return r.body;
 }
 
+namespace {
+
+// TokenPinningSubject: what the token says about the server's launch values.
+attestation::PinningSubject TokenPinningSubject(const TokenVerifiedServer& s) {
+  attestation::PinningSubject out;
+  const nlohmann::json& c = s.claims;
+  out.platform = attestation::ParsePlatformName(c.value("tee", "")).value_or(attestation::Platform::kSim);
+  if (auto m = HexDecode(c.value("measurement", "")); m.ok()) out.measurement = std::move(m).value();
+  if (auto f = c.find("fields"); f != c.end() && f->is_object()) {
+    for (const auto& [k, v] : f->items()) {
+      if (v.is_string()) out.fields[k] = v.get<std::string>();
+    }
+  }
+  out.model_digest = Bytes(s.payload.model_digest.begin(), s.payload.model_digest.end());
+  return out;
+}
+
+}  // namespace
+
 ClientResult<TokenConnection> ConnectViaToken(const client::Url& url, const nlohmann::json& jwks,
                                               const attestation::Policy& policy) {
   auto verdict = std::make_shared<TokenVerdict>();
@@ -70,6 +90,16 @@ ClientResult<TokenConnection> ConnectViaToken(const client::Url& url, const nloh
                        std::string(channel::ChannelErrcName(verdict->error->code)) + ": " + verdict->error->detail);
     }
     return conn.error();
+  }
+  if (!verdict->server) return MakeError(ClientErrc::kAttestation, "the handshake left no verified server");
+  if (!policy.insecure_accept_unpinned) {
+    // The same pinning requirement as local evidence (attestation/pinning.h),
+    // on the values the token carries.
+    auto pinned = attestation::CheckPinned(policy, TokenPinningSubject(*verdict->server));
+    if (!pinned.ok()) {
+      return MakeError(ClientErrc::kAttestation,
+                       std::string(attestation::AttestErrcName(pinned.code())) + ": " + pinned.detail());
+    }
   }
   return TokenConnection{std::move(conn).value(), std::move(*verdict->server)};
 }

@@ -49,7 +49,10 @@ client::ClientResult<nlohmann::json> FetchJwks(const TrustEndpoint& ep);
 
 // ConnectViaToken connects to a cllm server and accepts it on its
 // cllm-trust token (token_verifier.h) instead of local evidence
-// verification; kAttestation carries the typed reason on refusal.
+// verification; kAttestation carries the typed reason on refusal. Like
+// client::Connect it refuses a server whose launch measurement or model
+// digest the policy does not pin ("not_pinned: …", attestation/pinning.h)
+// unless policy.insecure_accept_unpinned.
 struct TokenConnection {
   std::unique_ptr<client::Connection> conn;
   TokenVerifiedServer server;

@@ -20,6 +20,8 @@
 #include <thread>
 
 #include "attestation/sim/sim_attester.h"
+#include "base/encoding.h"
+#include "crypto/digest.h"
 #include "support/process.h"
 #include "support/shared_data.h"
 
@@ -50,6 +52,11 @@ class TrustE2eTest : public ::testing::Test {
     std::ofstream(dir_ / "plat.key") << platform_key.ToPem();
     const json sim = {{"platform_keys", {platform_key.public_key().ToPem()}}};
     std::ofstream(dir_ / "policy.json") << json{{"version", 1}, {"platforms", {"sim"}}, {"sim", sim}}.dump();
+    // Clients must also pin the model (attestation/pinning.h): client.json is
+    // policy.json plus the digest of the model the sealed file holds.
+    const std::string model_digest = HexEncode(crypto::Sha256File(model_).value());
+    std::ofstream(dir_ / "client.json")
+        << json{{"version", 1}, {"platforms", {"sim"}}, {"sim", sim}, {"model_digests", {model_digest}}}.dump();
     // Reference values that pin a binary no server runs.
     std::ofstream(dir_ / "strict.json")
         << json{{"version", 1}, {"platforms", {"sim"}}, {"sim", sim}, {"binary_digests", {std::string(64, '0')}}}
@@ -134,7 +141,7 @@ class TrustE2eTest : public ::testing::Test {
   }
   int Chat(uint16_t port, const std::string& tag) {
     return Run({Bin("cllm"), "chat", "https://127.0.0.1:" + std::to_string(port), "--policy",
-                (dir_ / "policy.json").string(), "-p", "Once upon a time", "-n", "8", "--temperature", "0"},
+                (dir_ / "client.json").string(), "-p", "Once upon a time", "-n", "8", "--temperature", "0"},
                tag);
   }
 
@@ -153,6 +160,28 @@ TEST_F(TrustE2eTest, SealedModelBootsThroughTrustAndChats) {
   ASSERT_EQ(Chat(ready["port"].get<uint16_t>(), "chat"), 0);
   EXPECT_FALSE(ReadFile(dir_ / "chat.out").empty());
   EXPECT_TRUE(server->running());
+}
+
+// Token mode has the same pinning requirement as local evidence: a policy
+// that pins no model digest refuses the server (issue #11 item 1); the
+// opt-out flag accepts it with a warning.
+TEST_F(TrustE2eTest, TokenModeRefusesAServerWhoseModelIsNotPinned) {
+  auto server = Server(dir_ / "sealed.cllm", dir_ / "token-pin-ready.json");
+  json ready = WaitReady(*server, dir_ / "token-pin-ready.json");
+  ASSERT_FALSE(ready.is_null()) << server->err();
+  const std::string url = "https://127.0.0.1:" + std::to_string(ready["port"].get<int>());
+  std::vector<std::string> argv = {Bin("cllm"), "attest", url, "--policy", (dir_ / "policy.json").string(),
+                                   "--via-token", "--trust", TrustUrl(), "--trust-ca",
+                                   (state_ / "trust-ca.pem").string()};
+  EXPECT_EQ(Run(argv, "token-unpinned"), 1);
+  const std::string err = ReadFile(dir_ / "token-unpinned.err");
+  EXPECT_NE(err.find("not_pinned: model digest is not pinned: the server reported " +
+                     ready["model_digest"].get<std::string>()),
+            std::string::npos)
+      << err;
+  argv.push_back("--insecure-accept-unpinned");
+  EXPECT_EQ(Run(argv, "token-optout"), 0);
+  EXPECT_NE(ReadFile(dir_ / "token-optout.err").find("WARNING: --insecure-accept-unpinned"), std::string::npos);
 }
 
 TEST_F(TrustE2eTest, TamperedSealedModelIsNeverServed) {
@@ -238,7 +267,7 @@ TEST_F(TrustE2eTest, ServerRenewsItsTokenBeforeItExpires) {
   }
   ASSERT_TRUE(renewed) << server.err();
   EXPECT_EQ(Run({Bin("cllm"), "attest", "https://127.0.0.1:" + std::to_string(sj["port"].get<int>()), "--policy",
-                 (dir_ / "policy.json").string(), "--via-token", "--trust", url, "--trust-ca", ca},
+                 (dir_ / "client.json").string(), "--via-token", "--trust", url, "--trust-ca", ca},
                 "renewed-attest"),
             0);
 }

@@ -1,0 +1,227 @@
+// `cllm policy pin -o POLICY.json …`: write a client policy from reference
+// values the user supplies or computes — never from what a server reports.
+//
+//   --snp-measurement V   SNP MEASUREMENT of the published image (48 bytes)
+//   --tdx-mrtd V          TDX MRTD (48 bytes), --tdx-rtmr0..3 V (48 bytes each)
+//   --csv-measurement V   CSV launch digest (32 bytes)
+//   --tpm-pcr-digest V    digest of the quoted PCRs
+//   --model FILE          model digest computed as cllm-server computes it:
+//                         SHA-256 of a .gguf file, or the plaintext digest in
+//                         a sealed .cllm file's header
+//   --model-digest HEX, --binary FILE, --binary-digest HEX
+//   --sim-platform-key PUB  accept the simulated TEE signed by this key
+// V is hex or @FILE (a file holding the hex, e.g. a publisher's reference
+// value, or the raw bytes). An existing -o file is extended: lists gain the
+// new values, each pinned platform joins "platforms". The result is checked
+// with the same parser every client uses before it is written; the command
+// then says what is still unpinned for each platform the policy allows.
+//
+// Exit codes: 0 written; 2 usage or input error.
+#include <nlohmann/json.hpp>
+
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "apps/cllm/command.h"
+#include "attestation/pinning.h"
+#include "attestation/policy.h"
+#include "base/encoding.h"
+#include "base/file.h"
+#include "crypto/digest.h"
+#include "crypto/sealed_model.h"
+
+namespace cllm::app {
+namespace {
+
+using nlohmann::json;
+
+struct PinArgs {
+  std::string out;
+  std::string snp_measurement, tdx_mrtd, csv_measurement, tpm_pcr_digest;
+  std::string tdx_rtmr[4];
+  std::vector<std::string> models, model_digests, binaries, binary_digests;
+  std::string sim_platform_key;
+};
+
+// ReferenceValue reads "HEX" or "@FILE" (hex text, or exactly `want_len`
+// raw bytes); `want_len` 0 accepts any length from 16 to 64 bytes.
+Result<std::string> ReferenceValue(const std::string& flag, const std::string& v, size_t want_len) {
+  std::string text = v;
+  if (!v.empty() && v[0] == '@') {
+    auto bytes = ReadFile(v.substr(1), 1 << 16);
+    if (!bytes.ok()) return MakeError(Errc::kIo, flag + ": " + v.substr(1) + ": " + bytes.detail());
+    if (want_len != 0 && bytes->size() == want_len) return HexEncode(*bytes);
+    text.assign(bytes->begin(), bytes->end());
+  }
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  size_t start = 0;
+  while (start < text.size() && std::isspace(static_cast<unsigned char>(text[start]))) ++start;
+  text = text.substr(start);
+  if (text.rfind("0x", 0) == 0) text = text.substr(2);
+  auto bytes = HexDecode(text);
+  if (!bytes.ok()) return MakeError(Errc::kParse, flag + ": not hex (or @FILE): " + bytes.detail());
+  const bool len_ok = want_len != 0 ? bytes->size() == want_len : bytes->size() >= 16 && bytes->size() <= 64;
+  if (!len_ok) {
+    return MakeError(Errc::kParse, flag + ": expected " + (want_len ? std::to_string(want_len) : "16-64") +
+                                       " bytes, got " + std::to_string(bytes->size()));
+  }
+  return HexEncode(*bytes);
+}
+
+// ModelDigest is the digest cllm-server attests for a model file
+// (apps/cllm-server/boot.cc InspectModel): the header's plaintext digest of a
+// sealed file, else SHA-256 of the file's bytes.
+Result<std::string> ModelDigest(const std::string& path) {
+  Bytes head(64 << 10);
+  {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return MakeError(Errc::kNotFound, "--model: cannot open " + path);
+    f.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(f.gcount()));
+  }
+  if (head.size() >= 8 && std::memcmp(head.data(), "CLLMSEAL", 8) == 0) {
+    auto h = crypto::ParseSealedHeader(head);
+    if (!h.ok()) return MakeError(Errc::kParse, "--model " + path + ": " + h.detail());
+    return HexEncode(h->plaintext_digest);
+  }
+  auto d = crypto::Sha256File(path);
+  if (!d.ok()) return MakeError(Errc::kIo, "--model " + path + ": " + d.detail());
+  return HexEncode(*d);
+}
+
+void AddUnique(json& doc, const std::string& key, const std::string& value) {
+  if (!doc.contains(key) || !doc[key].is_array()) doc[key] = json::array();
+  for (const auto& v : doc[key]) {
+    if (v.is_string() && v.get<std::string>() == value) return;
+  }
+  doc[key].push_back(value);
+}
+
+int Pin(const PinArgs& a) {
+  // --- the policy to extend ---------------------------------------------------
+  json doc = {{"version", 1}, {"platforms", json::array()}};
+  if (std::filesystem::exists(a.out)) {
+    auto existing = attestation::LoadPolicy(a.out);  // must be valid before we touch it
+    if (!existing.ok()) return Fail(existing.detail(), 2);
+    auto text = ReadTextFile(a.out, 1 << 20);
+    if (!text.ok()) return Fail(a.out + ": " + text.detail(), 2);
+    doc = json::parse(*text, nullptr, false);
+  }
+  std::vector<std::string> pinned;  // what this run added, for the summary
+  auto platform = [&](const std::string& name) -> json& {
+    AddUnique(doc, "platforms", name);
+    if (!doc.contains(name) || !doc[name].is_object()) doc[name] = json::object();
+    return doc[name];
+  };
+
+  // --- launch measurements ------------------------------------------------------
+  struct Launch {
+    const char* flag;
+    const std::string& value;
+    const char* platform;
+    size_t len;
+  };
+  const Launch launches[] = {{"--snp-measurement", a.snp_measurement, "snp", 48},
+                             {"--tdx-mrtd", a.tdx_mrtd, "tdx", 48},
+                             {"--csv-measurement", a.csv_measurement, "csv", 32},
+                             {"--tpm-pcr-digest", a.tpm_pcr_digest, "tpm", 0}};
+  for (const auto& l : launches) {
+    if (l.value.empty()) continue;
+    auto hex = ReferenceValue(l.flag, l.value, l.len);
+    if (!hex.ok()) return Fail(hex.detail(), 2);
+    AddUnique(platform(l.platform), "measurements", *hex);
+    pinned.push_back(std::string(l.platform) + " measurement " + *hex);
+  }
+  for (int i = 0; i < 4; ++i) {
+    if (a.tdx_rtmr[i].empty()) continue;
+    const std::string flag = "--tdx-rtmr" + std::to_string(i);
+    auto hex = ReferenceValue(flag, a.tdx_rtmr[i], 48);
+    if (!hex.ok()) return Fail(hex.detail(), 2);
+    platform("tdx")["fields"]["rtmr" + std::to_string(i)] = *hex;
+    pinned.push_back("tdx rtmr" + std::to_string(i) + " " + *hex);
+  }
+
+  // --- digests --------------------------------------------------------------------
+  for (const auto& m : a.models) {
+    auto hex = ModelDigest(m);
+    if (!hex.ok()) return Fail(hex.detail(), 2);
+    AddUnique(doc, "model_digests", *hex);
+    pinned.push_back("model digest " + *hex + " (" + m + ")");
+  }
+  for (const auto& d : a.model_digests) {
+    auto hex = ReferenceValue("--model-digest", d, 32);
+    if (!hex.ok()) return Fail(hex.detail(), 2);
+    AddUnique(doc, "model_digests", *hex);
+    pinned.push_back("model digest " + *hex);
+  }
+  for (const auto& b : a.binaries) {
+    auto d = crypto::Sha256File(b);  // as cllm-server hashes /proc/self/exe
+    if (!d.ok()) return Fail("--binary " + b + ": " + d.detail(), 2);
+    AddUnique(doc, "binary_digests", HexEncode(*d));
+    pinned.push_back("binary digest " + HexEncode(*d) + " (" + b + ")");
+  }
+  for (const auto& d : a.binary_digests) {
+    auto hex = ReferenceValue("--binary-digest", d, 32);
+    if (!hex.ok()) return Fail(hex.detail(), 2);
+    AddUnique(doc, "binary_digests", *hex);
+    pinned.push_back("binary digest " + *hex);
+  }
+  if (!a.sim_platform_key.empty()) {
+    auto pem = ReadTextFile(a.sim_platform_key, 1 << 16);
+    if (!pem.ok()) return Fail("--sim-platform-key " + a.sim_platform_key + ": " + pem.detail(), 2);
+    AddUnique(platform("sim"), "platform_keys", *pem);
+    pinned.push_back("sim platform key " + a.sim_platform_key + " (SIMULATED TEE, development only)");
+  }
+  if (pinned.empty()) return Fail("nothing to pin: give at least one reference value (see --help)", 2);
+
+  // --- check with the clients' own parser, then write ----------------------------
+  const std::string text = doc.dump(2) + "\n";
+  auto policy = attestation::ParsePolicy(text);
+  if (!policy.ok()) return Fail("the resulting policy is invalid: " + policy.detail(), 2);
+  auto st = WriteFileAtomic(a.out, AsBytes(text), 0644);
+  if (!st.ok()) return Fail(a.out + ": " + st.detail(), 2);
+
+  std::printf("%s: pinned\n", a.out.c_str());
+  for (const auto& p : pinned) std::printf("  + %s\n", p.c_str());
+  // What a client using this file will still refuse (pinning.h), per platform.
+  for (attestation::Platform p : policy->platforms) {
+    attestation::PinningSubject probe;
+    probe.platform = p;
+    probe.model_digest = Bytes(32, 0);
+    for (const auto& u : attestation::FindUnpinned(*policy, probe)) {
+      std::printf("  ! %s: %s still not pinned — clients refuse such servers until you pin it\n",
+                  attestation::PlatformName(p), u.name.c_str());
+    }
+  }
+  return 0;
+}
+
+void Setup(CLI::App& app, CommandContext& ctx) {
+  CLI::App* group = SubcommandGroup(app, "policy", "Client policies: the reference values a server must match");
+  auto* cmd = group->add_subcommand("pin", "Create or extend a client policy with reference values you supply or compute");
+  static PinArgs a;
+  cmd->add_option("-o,--out", a.out, "Policy file to create or extend")->required();
+  cmd->add_option("--snp-measurement", a.snp_measurement, "SNP MEASUREMENT of your published image: HEX or @FILE");
+  cmd->add_option("--tdx-mrtd", a.tdx_mrtd, "TDX MRTD (TD firmware) of your image: HEX or @FILE");
+  for (int i = 0; i < 4; ++i) {
+    cmd->add_option("--tdx-rtmr" + std::to_string(i), a.tdx_rtmr[i],
+                    "TDX RTMR" + std::to_string(i) + " of your image: HEX or @FILE");
+  }
+  cmd->add_option("--csv-measurement", a.csv_measurement, "CSV launch digest of your image: HEX or @FILE");
+  cmd->add_option("--tpm-pcr-digest", a.tpm_pcr_digest, "Digest of the quoted PCRs of your image: HEX or @FILE");
+  cmd->add_option("--model", a.models, "Model file (.gguf, or sealed .cllm): its digest is computed; repeatable");
+  cmd->add_option("--model-digest", a.model_digests, "Model digest (SHA-256 hex); repeatable");
+  cmd->add_option("--binary", a.binaries, "cllm-server binary: its SHA-256 is computed; repeatable");
+  cmd->add_option("--binary-digest", a.binary_digests, "cllm-server binary digest (SHA-256 hex); repeatable");
+  cmd->add_option("--sim-platform-key", a.sim_platform_key,
+                  "Accept the SIMULATED TEE signed by this public key (FILE.pub from `cllm attest sim-keygen`)");
+  cmd->callback([&ctx] { ctx.exit_code = Pin(a); });
+}
+
+CommandRegistration reg{"policy", 44, Setup};
+
+}  // namespace
+}  // namespace cllm::app
