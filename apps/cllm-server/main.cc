@@ -7,9 +7,9 @@
 // serves only over TLS 1.3 with that certificate (rotated at half its
 // lifetime). A plain GGUF model is read once into locked memory and the
 // digest is of those bytes; the process never dumps core and locks its
-// memory, or refuses to start (base/hardening.h, docs/security.md). `--debug-listen` adds a plain-HTTP listener for benchmarks and
-// debugging; it is not attested and says so. Prompts and completions are
-// never logged.
+// memory, or refuses to start (base/hardening.h). `--debug-listen` adds a
+// plain-HTTP listener for benchmarks and debugging; it is not attested and
+// says so. Prompts and completions are never logged.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
     input->digest = m->digest;
     model = std::move(m->model);
     if (!m->locked && hardening->memory_locked) return Fail("the model could not be locked in memory");
-  } else if (mmap_untrusted_disk) {
+  } else if (!input->sealed) {
     log::warn("--mmap-untrusted-disk: the model is hashed by path and mapped from disk; a host controlling the disk "
               "can serve other bytes than the attested digest {}", HexEncode(input->digest).substr(0, 16));
   }
@@ -246,8 +246,9 @@ int main(int argc, char** argv) {
                         // what the model digest describes: the bytes served
                         // ("read-once", "sealed"), or the file when it was
                         // hashed ("mmap-untrusted-disk": not attested integrity)
-                        {"model_loading", input->sealed ? "sealed" : mmap_untrusted_disk ? "mmap-untrusted-disk"
-                                                                                          : "read-once"},
+                        {"model_loading", input->sealed        ? "sealed"
+                                          : mmap_untrusted_disk ? "mmap-untrusted-disk"
+                                                                : "read-once"},
                         {"memory_locked", hardening->memory_locked},
                         {"model_name", model_name}};
     std::ofstream(ready_file) << j.dump() << "\n";
