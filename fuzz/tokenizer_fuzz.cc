@@ -69,5 +69,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (TokenId id : b) CLLM_CHECK(id >= 0 && id < bpe->n_vocab());
   (void)spm->Decode(a);
   (void)bpe->Decode(b);
+  // Text outside template markup (a chat message) never yields a control token.
+  for (const auto* t : {spm.get(), bpe.get()}) {
+    for (TokenId id : t->EncodeWithMarkup(text, {}, false)) CLLM_CHECK(t->GetTokenType(id) != TokenType::kControl);
+  }
   return 0;
 }

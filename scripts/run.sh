@@ -49,14 +49,22 @@ wait_ready() {  # wait_ready FILE NAME
   echo "$2 did not start" >&2; exit 1
 }
 field() { sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p" "$1"; }
+# cllm-server and cllm-trust lock all their memory or refuse to start; an
+# ordinary user's RLIMIT_MEMLOCK is too small, so the demo then opts out.
+unlocked=()
+if [ "$(id -u)" != 0 ] && [ "$(ulimit -l)" != unlimited ]; then
+  unlocked=(--allow-unlocked-memory)
+  echo "run.sh: memory cannot be locked here (ulimit -l $(ulimit -l)); the demo passes --allow-unlocked-memory" >&2
+fi
 
 echo; echo "== 1. the simulated TEE's platform key (development only; a real CVM has hardware keys)"
 $cllm attest sim-keygen -o "$demo/sim-platform.key" >/dev/null
 echo "   $demo/sim-platform.key (+ .pub)"
 
 echo; echo "== 2. cllm-trust: attestation service, token issuer, key broker"
-$trust_bin init --state-dir "$demo/trust" | sed 's/^/   /'
-$trust_bin serve --state-dir "$demo/trust" --listen 127.0.0.1:0 --ready-file "$demo/trust.ready" --log-level warn &
+$trust_bin init --state-dir "$demo/trust" "${unlocked[@]}" | sed 's/^/   /'
+$trust_bin serve --state-dir "$demo/trust" --listen 127.0.0.1:0 --ready-file "$demo/trust.ready" --log-level warn \
+  "${unlocked[@]}" &
 pids+=($!)
 wait_ready "$demo/trust.ready" cllm-trust
 export CLLM_TRUST_URL="https://127.0.0.1:$(field "$demo/trust.ready" port)"
@@ -80,7 +88,8 @@ api_key=$($cllm apikey add --user demo --keys-file "$demo/api-keys.json" 2>/dev/
 echo; echo "== 4. cllm-server on the sealed model (SIMULATED TEE): attest → token → key → unseal → serve"
 $server -m "$demo/model.cllm" --tee sim --sim-key "$demo/sim-platform.key" --listen 127.0.0.1:0 \
   --trust "$CLLM_TRUST_URL" --trust-ca "$CLLM_TRUST_CA" \
-  --api-keys "$demo/api-keys.json" --ready-file "$demo/ready.json" --log-level info 2>"$demo/server.log" &
+  --api-keys "$demo/api-keys.json" --ready-file "$demo/ready.json" --log-level info "${unlocked[@]}" \
+  2>"$demo/server.log" &
 pids+=($!)
 wait_ready "$demo/ready.json" cllm-server
 sed 's/^/   server: /' "$demo/server.log"

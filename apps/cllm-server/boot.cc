@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 
 #include "base/log.h"
 #include "crypto/digest.h"
+#include "crypto/hashed_file.h"
 #include "engine/gguf/gguf.h"
 
 namespace cllm::app {
@@ -29,7 +31,7 @@ Error<Errc> ClientError(const char* what, const client::ClientResult<trust::Toke
 
 }  // namespace
 
-Result<ModelInput> InspectModel(const std::filesystem::path& path) {
+Result<ModelInput> InspectModel(const std::filesystem::path& path, bool hash_plain) {
   ModelInput in;
   in.default_name = path.stem().string();
   char magic[8] = {};
@@ -51,25 +53,50 @@ Result<ModelInput> InspectModel(const std::filesystem::path& path) {
     if (!h->model_name.empty()) in.default_name = h->model_name;
     return in;
   }
-  log::info("hashing model {}", path.string());
+  if (!hash_plain) return in;
+  log::info("hashing model {} (by path: --mmap-untrusted-disk)", path.string());
   auto d = crypto::Sha256File(path);
   if (!d.ok()) return MakeError(Errc::kIo, d.detail());
   in.digest = *d;
   return in;
 }
 
-Result<std::unique_ptr<engine::Model>> LoadSealedModel(const std::filesystem::path& path, ByteSpan key) {
+ProgressFn StderrProgress(std::string what) {
+  constexpr uint64_t kLargeFile = uint64_t{256} << 20;
   const bool tty = isatty(STDERR_FILENO);
-  int last = -1;
-  auto progress = [&](uint64_t done, uint64_t total) {
-    int pct = total ? static_cast<int>(done * 100 / total) : 100;
-    if (tty && pct != last) {
-      std::fprintf(stderr, "\runsealing model: %3d%%", pct);
-      last = pct;
+  auto last = std::make_shared<int>(-1);
+  return [what = std::move(what), tty, last](uint64_t done, uint64_t total) {
+    const int pct = total ? static_cast<int>(done * 100 / total) : 100;
+    if (tty) {
+      if (pct == *last) return;
+      std::fprintf(stderr, "\r%s: %3d%%%s", what.c_str(), pct, done == total ? "\n" : "");
+    } else {
+      if (total < kLargeFile || (pct / 5 == *last / 5 && done != total)) return;
+      log::info("{}: {}% of {} MiB", what, pct, total >> 20);
     }
+    *last = pct;
   };
-  auto plain = crypto::UnsealFile(path, key, progress);
-  if (tty) std::fprintf(stderr, "\n");
+}
+
+Result<PlainModel> LoadPlainModel(const std::filesystem::path& path, const ProgressFn& progress) {
+  auto read = crypto::ReadFileHashed(path, progress);
+  if (!read.ok()) return MakeError(read.code(), "reading the model: " + read.detail());
+  PlainModel out;
+  out.digest = read->sha256;
+  out.locked = read->bytes.locked();
+  auto source = std::make_shared<LockedSource>(std::move(read->bytes));
+  auto file = engine::GgufFile::FromMemory(source);
+  if (!file.ok()) return MakeError(Errc::kParse, path.string() + ": " + file.detail());
+  auto model = engine::Model::Load(std::move(file).value());
+  if (!model.ok()) return MakeError(Errc::kParse, std::string(engine::ModelErrcName(model.code())) + ": " + model.detail());
+  out.model = std::move(model).value();
+  return out;
+}
+
+Result<std::unique_ptr<engine::Model>> LoadSealedModel(const std::filesystem::path& path, ByteSpan key,
+                                                       const std::array<uint8_t, 32>& expect_digest,
+                                                       const ProgressFn& progress) {
+  auto plain = crypto::UnsealFile(path, key, progress, &expect_digest);
   if (!plain.ok()) {
     return MakeError(Errc::kCrypto, "unsealing " + path.string() + ": " + crypto::SealErrcName(plain.code()) + ": " +
                                         plain.detail() + " — nothing will be served");

@@ -1,7 +1,12 @@
 // boot.h — cllm-server's preparation phase: which model it serves, and, with
 // cllm-trust, attestation → token → model key → unsealing in memory.
 //
-//   plain GGUF    model digest = SHA-256 of the file; mmap'd as usual
+//   plain GGUF    model digest = SHA-256 of the bytes the engine serves: the
+//                 file is read once into locked anonymous memory, hashed as
+//                 it is read (crypto/hashed_file.h), never re-read from disk.
+//                 --mmap-untrusted-disk keeps the old hash-then-mmap for
+//                 trusted local disks: then the digest describes the file
+//                 at hashing time only, and the ready file says so.
 //   sealed model  model digest = the sealed header's plaintext digest; the
 //                 key comes only from cllm-trust's broker after attestation,
 //                 the plaintext only ever exists in locked memory
@@ -11,6 +16,7 @@
 
 #include <array>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,12 +36,35 @@ struct ModelInput {
   std::string default_name;
 };
 
-// InspectModel reads a sealed file's header, or hashes a plain GGUF file.
-Result<ModelInput> InspectModel(const std::filesystem::path& path);
+// InspectModel reads a sealed file's header; for a plain GGUF file it only
+// sets the default name (its digest comes from LoadPlainModel), unless
+// `hash_plain` (the --mmap-untrusted-disk path) hashes it by path.
+Result<ModelInput> InspectModel(const std::filesystem::path& path, bool hash_plain = false);
 
-// LoadSealedModel decrypts `path` with `key` into locked memory (progress on
-// a terminal) and loads the engine model from there.
-Result<std::unique_ptr<engine::Model>> LoadSealedModel(const std::filesystem::path& path, ByteSpan key);
+// ProgressFn reports bytes done of total while a model is read or unsealed.
+using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+// StderrProgress prints "<what>: N%" on stderr: updated in place on a
+// terminal, otherwise a log line every 5 % for files of 256 MiB or more.
+ProgressFn StderrProgress(std::string what);
+
+// A plain GGUF model read into memory, and the digest of exactly those bytes.
+struct PlainModel {
+  std::unique_ptr<engine::Model> model;
+  std::array<uint8_t, 32> digest{};
+  bool locked = false;  // the weights are locked in RAM
+};
+
+// LoadPlainModel reads `path` once into locked anonymous memory (not in core
+// dumps), hashing as it reads, and loads the engine model from that memory:
+// what the server attests is what it serves, whatever the disk does later.
+Result<PlainModel> LoadPlainModel(const std::filesystem::path& path, const ProgressFn& progress = nullptr);
+
+// LoadSealedModel decrypts `path` with `key` into locked memory and loads the
+// engine model from there; the header must still name `expect_digest` (the
+// one inspected and attested), so a file swapped since is refused.
+Result<std::unique_ptr<engine::Model>> LoadSealedModel(const std::filesystem::path& path, ByteSpan key,
+                                                       const std::array<uint8_t, 32>& expect_digest,
+                                                       const ProgressFn& progress = nullptr);
 
 // A node identity: the key the token's cnf binds, and the token.
 struct NodeIdentity {

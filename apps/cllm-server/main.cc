@@ -5,9 +5,11 @@
 // At start it hashes its own executable (binary digest) and the model (model
 // digest), asks the TEE for evidence binding both and a fresh TLS key, and
 // serves only over TLS 1.3 with that certificate (rotated at half its
-// lifetime). `--debug-listen` adds a plain-HTTP listener for benchmarks and
-// debugging; it is not attested and says so. Prompts and completions are
-// never logged.
+// lifetime). A plain GGUF model is read once into locked memory and the
+// digest is of those bytes; the process never dumps core and locks its
+// memory, or refuses to start (base/hardening.h). `--debug-listen` adds a
+// plain-HTTP listener for benchmarks and debugging; it is not attested and
+// says so. Prompts and completions are never logged.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -20,6 +22,7 @@
 #include "apps/cllm-server/boot.h"
 #include "apps/cllm-server/tee.h"
 #include "base/encoding.h"
+#include "base/hardening.h"
 #include "base/host_port.h"
 #include "base/log.h"
 #include "channel/ratls.h"
@@ -51,6 +54,7 @@ int main(int argc, char** argv) {
                               trust_policy = "default", key_id;
   bool client_via_token = false;
   bool anonymous = false;
+  bool allow_unlocked_memory = false, mmap_untrusted_disk = false;
   int max_active = 8, max_queued = 64, context = 0, validity_s = 600;
   app.add_option("-m,--model", model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
   app.add_option("--model-name", model_name, "Name served in /v1/models (default: the file name)");
@@ -76,6 +80,12 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--trust-policy", trust_policy, "Reference-value policy name at cllm-trust")->capture_default_str();
   app.add_option("--key-id", key_id, "Model key id at cllm-trust (default: the sealed header's)");
+  app.add_flag("--allow-unlocked-memory", allow_unlocked_memory,
+               "Start even when memory cannot be locked (prompts, KV cache and weights may be swapped to "
+               "host-visible disk)");
+  app.add_flag("--mmap-untrusted-disk", mmap_untrusted_disk,
+               "Hash the plain model by path and mmap it (faster start); the disk can then serve other bytes "
+               "than the attested digest: only for a disk you trust, never for attested integrity");
   app.add_option("--ready-file", ready_file, "Write {\"port\":…, \"debug_port\":…} here once listening");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   CLI11_PARSE(app, argc, argv);
@@ -83,6 +93,16 @@ int main(int argc, char** argv) {
   auto level = log::ParseLevel(log_level);
   if (!level.ok()) return Fail(level.detail());
   log::Init(*level);
+
+  // First, before any secret exists: no core dumps, all memory locked.
+  HardeningOptions hardening_options;
+  hardening_options.allow_unlocked_memory = allow_unlocked_memory;
+  auto hardening = HardenProcess(hardening_options);
+  if (!hardening.ok()) return Fail(hardening.detail());
+  if (!hardening->memory_locked) {
+    log::warn("memory is NOT locked ({}); --allow-unlocked-memory: prompts, KV cache and weights may be swapped to "
+              "host-visible disk", hardening->unlocked_reason);
+  }
 
   std::string host, debug_host;
   uint16_t port = 0, debug_port = 0;
@@ -104,8 +124,21 @@ int main(int argc, char** argv) {
   if (!attester.ok()) return Fail(attester.detail());
   auto binary_digest = crypto::Sha256File("/proc/self/exe");
   if (!binary_digest.ok()) return Fail("hashing the executable: " + binary_digest.detail());
-  auto input = app::InspectModel(model_path);
+  auto input = app::InspectModel(model_path, /*hash_plain=*/mmap_untrusted_disk);
   if (!input.ok()) return Fail(input.detail());
+  // A plain model is read and hashed now, before its digest goes into any
+  // evidence: the digest is that of the bytes in memory the engine serves.
+  std::unique_ptr<engine::Model> model;
+  if (!input->sealed && !mmap_untrusted_disk) {
+    auto m = app::LoadPlainModel(model_path, app::StderrProgress("reading model"));
+    if (!m.ok()) return Fail(m.detail());
+    input->digest = m->digest;
+    model = std::move(m->model);
+    if (!m->locked && hardening->memory_locked) return Fail("the model could not be locked in memory");
+  } else if (!input->sealed) {
+    log::warn("--mmap-untrusted-disk: the model is hashed by path and mapped from disk; a host controlling the disk "
+              "can serve other bytes than the attested digest {}", HexEncode(input->digest).substr(0, 16));
+  }
   if (input->sealed && trust_url.empty()) {
     return Fail("the model is sealed: its key comes only from cllm-trust after attestation (--trust URL --trust-ca "
                 "FILE)");
@@ -132,16 +165,15 @@ int main(int argc, char** argv) {
               node->token.expires_at - std::chrono::duration_cast<std::chrono::seconds>(
                                            std::chrono::system_clock::now().time_since_epoch()).count());
   }
-  std::unique_ptr<engine::Model> model;
   if (input->sealed) {
     const std::string kid = key_id.empty() ? input->header.key_id : key_id;
     auto key = trust->ModelKey(*node, kid);
     if (!key.ok()) return Fail(key.detail());
     log::info("model key {} released by cllm-trust; unsealing in memory", kid);
-    auto m = app::LoadSealedModel(model_path, key->span());
+    auto m = app::LoadSealedModel(model_path, key->span(), input->digest, app::StderrProgress("unsealing model"));
     if (!m.ok()) return Fail(m.detail());
     model = std::move(m).value();
-  } else {
+  } else if (!model) {
     auto m = engine::Model::Open(model_path);
     if (!m.ok()) return Fail(std::string(engine::ModelErrcName(m.code())) + ": " + m.detail());
     model = std::move(m).value();
@@ -211,6 +243,13 @@ int main(int argc, char** argv) {
                         {"debug_port", plain ? plain->port() : 0},
                         {"binary_digest", HexEncode(*binary_digest)},
                         {"model_digest", HexEncode(input->digest)},
+                        // what the model digest describes: the bytes served
+                        // ("read-once", "sealed"), or the file when it was
+                        // hashed ("mmap-untrusted-disk": not attested integrity)
+                        {"model_loading", input->sealed        ? "sealed"
+                                          : mmap_untrusted_disk ? "mmap-untrusted-disk"
+                                                                : "read-once"},
+                        {"memory_locked", hardening->memory_locked},
                         {"model_name", model_name}};
     std::ofstream(ready_file) << j.dump() << "\n";
   }

@@ -11,6 +11,9 @@
 // signs the audit log: `cllm trust audit verify --audit-key`) and
 // admin.token (0600). docs/trust.md
 // describes the API and the production setup (master key from a KMS/HSM).
+// Both commands hold the master key and signing keys: the process never dumps
+// core and locks its memory, or refuses to start without
+// --allow-unlocked-memory (base/hardening.h).
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
@@ -24,6 +27,7 @@
 
 #include "base/encoding.h"
 #include "base/file.h"
+#include "base/hardening.h"
 #include "base/host_port.h"
 #include "base/log.h"
 #include "crypto/cert_builder.h"
@@ -190,7 +194,7 @@ int main(int argc, char** argv) {
   std::string state_dir, master_key_file, listen = "127.0.0.1:8600", ready_file, log_level = "info",
                                           issuer = "cllm-trust";
   int token_lifetime = 300, max_connections = 2048;
-  bool sync_full = false;
+  bool sync_full = false, allow_unlocked_memory = false;
   auto* init = app.add_subcommand("init", "Create the store, master key, TLS certificate and admin token");
   auto* serve = app.add_subcommand("serve", "Serve the attestation, token and key-release API over HTTPS");
   auto* upgrade = app.add_subcommand(
@@ -199,6 +203,8 @@ int main(int argc, char** argv) {
     c->add_option("--state-dir", state_dir, "Directory of trust.db, trust-ca.pem, admin.token")->required();
     c->add_option("--master-key-file", master_key_file,
                   "Master key (64 hex characters); default STATE_DIR/master.key, else $CLLM_TRUST_MASTER_KEY");
+    c->add_flag("--allow-unlocked-memory", allow_unlocked_memory,
+                "Start even when memory cannot be locked (keys may be swapped to host-visible disk)");
   }
   serve->add_option("--listen", listen, "HOST:PORT (port 0: any free port)")->capture_default_str();
   serve->add_option("--ready-file", ready_file, "Write {\"port\": …} here once listening");
@@ -215,6 +221,15 @@ int main(int argc, char** argv) {
   auto level = log::ParseLevel(log_level);
   if (!level.ok()) return Fail("--log-level: " + level.detail());
   log::Init(*level);
+  // Before the master key is read: no core dumps, all memory locked.
+  HardeningOptions hardening_options;
+  hardening_options.allow_unlocked_memory = allow_unlocked_memory;
+  auto hardening = HardenProcess(hardening_options);
+  if (!hardening.ok()) return Fail(hardening.detail());
+  if (!hardening->memory_locked) {
+    log::warn("memory is NOT locked ({}); --allow-unlocked-memory: keys may be swapped to host-visible disk",
+              hardening->unlocked_reason);
+  }
   Paths paths{fs::path(state_dir)};
   if (init->parsed()) return Init(paths, master_key_file);
   if (upgrade->parsed()) return Upgrade(paths, master_key_file);

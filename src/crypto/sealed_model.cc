@@ -319,7 +319,8 @@ SealResult<LockedBuffer> Unseal(ByteSpan sealed, ByteSpan key) {
 }
 
 SealResult<LockedBuffer> UnsealFile(const std::filesystem::path& in, ByteSpan key,
-                                    const SealProgress& progress) {
+                                    const SealProgress& progress,
+                                    const std::array<uint8_t, 32>* expect_plaintext_digest) {
   ReadOnlyFd file(in);
   const int fd = file.fd;
   if (fd < 0) return OsErr("cannot open", in);
@@ -327,6 +328,10 @@ SealResult<LockedBuffer> UnsealFile(const std::filesystem::path& in, ByteSpan ke
   ssize_t got = ::pread(fd, prefix, sizeof prefix, 0);
   if (got < 0) return OsErr("cannot read", in);
   CLLM_ASSIGN_OR_RETURN(SealedHeader h, ParseSealedHeader(ByteSpan(prefix, static_cast<size_t>(got))));
+  if (expect_plaintext_digest != nullptr && h.plaintext_digest != *expect_plaintext_digest) {
+    return Err(SealErrc::kDigestMismatch, in.string() + ": its header now names another plaintext digest than the "
+                                                        "one inspected and attested (the file was replaced)");
+  }
   struct stat st;
   if (::fstat(fd, &st) != 0) return OsErr("cannot stat", in);
   if (static_cast<uint64_t>(st.st_size) != h.SealedSize()) {

@@ -82,9 +82,12 @@ SealResult<SealedHeader> ParseSealedHeader(ByteSpan data);
 // UnsealFile decrypts `in` into locked memory, streaming; nothing plaintext
 // is ever written to disk. The result is returned only after every chunk
 // authenticated and the plaintext digest matched; otherwise the buffer is
-// wiped.
+// wiped. With `expect_plaintext_digest`, a header naming another plaintext
+// digest (the file was swapped since its header was inspected and attested)
+// is kDigestMismatch before anything is decrypted.
 SealResult<LockedBuffer> UnsealFile(const std::filesystem::path& in, ByteSpan key,
-                                    const SealProgress& progress = nullptr);
+                                    const SealProgress& progress = nullptr,
+                                    const std::array<uint8_t, 32>* expect_plaintext_digest = nullptr);
 // Unseal is UnsealFile over bytes already in memory.
 SealResult<LockedBuffer> Unseal(ByteSpan sealed, ByteSpan key);
 

@@ -115,18 +115,18 @@ void Service::Completions(const HttpRequest& req, ResponseWriter& w, bool chat) 
   }
 
   // --- prompt --------------------------------------------------------------
-  std::string text;
+  // Only the chat template's markers become control tokens; what clients
+  // send (messages, a raw prompt) is always tokenized as text.
+  engine::SequenceRequest sr;
   if (chat) {
     std::vector<engine::ChatTurn> turns;
     for (const auto& m : cr.messages) turns.push_back({m.role, m.content});
-    auto formatted = engine::FormatChat(model_.file(), turns, /*add_generation_prompt=*/true);
-    if (!formatted.ok()) return SendError(w, MakeError(ApiErrc::kInternal, "chat template: " + formatted.detail()));
-    text = std::move(formatted).value();
+    auto rendered = engine::RenderChat(model_.file(), turns, /*add_generation_prompt=*/true);
+    if (!rendered.ok()) return SendError(w, MakeError(ApiErrc::kInternal, "chat template: " + rendered.detail()));
+    sr.prompt = engine::TokenizeChat(model_.tokenizer(), *rendered);
   } else {
-    text = cr.prompt;
+    sr.prompt = model_.tokenizer().Encode(cr.prompt, /*add_special=*/true, /*parse_special=*/false);
   }
-  engine::SequenceRequest sr;
-  sr.prompt = model_.tokenizer().Encode(text, /*add_bos=*/true, /*parse_special=*/chat);
   sr.max_tokens = cr.sampling.max_tokens;
   sr.sampling.temperature = cr.sampling.temperature;
   sr.sampling.top_p = cr.sampling.top_p;

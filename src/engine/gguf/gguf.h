@@ -107,6 +107,8 @@ class GgufFile {
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }
   uint64_t file_size() const { return source_->bytes().size(); }
+  // bytes is the whole file as the engine reads it (the mapping or buffer).
+  ByteSpan bytes() const { return source_->bytes(); }
 
   // Metadata in file order; Find returns nullptr when absent.
   const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return metadata_; }

@@ -14,6 +14,7 @@ const char* ModelErrcName(ModelErrc code) {
     case ModelErrc::kTokenizer: return "tokenizer";
     case ModelErrc::kContextFull: return "context_full";
     case ModelErrc::kBadBatch: return "bad_batch";
+    case ModelErrc::kOutOfMemory: return "out_of_memory";
   }
   return "unknown";
 }

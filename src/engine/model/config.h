@@ -25,6 +25,7 @@ enum class ModelErrc {
   kTokenizer,            // the tokenizer could not be built
   kContextFull,          // a sequence would exceed its context length
   kBadBatch,             // invalid batch entry (token id, position, sequence)
+  kOutOfMemory,          // a KV cache block could not be mapped
 };
 const char* ModelErrcName(ModelErrc code);
 

@@ -33,8 +33,10 @@ ModelResult<Ok> KvCache::Prepare(int seq, int n) {
       id = free_.back();
       free_.pop_back();
     } else {
+      auto block = LockedBuffer::Allocate(block_bytes_);  // fresh anonymous pages: zero
+      if (!block.ok()) return MakeError(ModelErrc::kOutOfMemory, "KV cache: " + block.detail());
       id = static_cast<int>(blocks_.size());
-      blocks_.push_back(std::make_unique<uint8_t[]>(block_bytes_));  // value-initialised: zero
+      blocks_.push_back(std::move(block).value());
     }
     table.push_back(id);
   }
@@ -47,7 +49,7 @@ void KvCache::Release(int seq) {
   auto it = tables_.find(seq);
   if (it != tables_.end()) {
     for (int id : it->second) {
-      SecureZero(blocks_[id].get(), block_bytes_);
+      SecureZero(blocks_[id].data(), block_bytes_);
       free_.push_back(id);
     }
     tables_.erase(it);
@@ -61,7 +63,8 @@ uint8_t* KvCache::Slot(int layer, int kv, int seq, int pos) const {
   const auto& table = tables_.at(seq);
   CLLM_CHECK(pos >= 0 && pos / kBlockSize < static_cast<int>(table.size()));
   size_t index = ((static_cast<size_t>(layer) * 2 + kv) * kBlockSize + pos % kBlockSize) * kv_dim_;
-  return blocks_[table[pos / kBlockSize]].get() + index * elem_size_;
+  // Store writes through the slot, the Load* methods only read it.
+  return const_cast<uint8_t*>(blocks_[table[pos / kBlockSize]].data()) + index * elem_size_;
 }
 
 void KvCache::Store(int layer, int kv, int seq, int pos, const float* src) {
@@ -94,7 +97,7 @@ void KvCache::LoadPositions(int layer, int kv, int seq, int n_pos, int offset, i
   CLLM_CHECK(offset >= 0 && n >= 0 && offset + n <= kv_dim_);
   for (int p = 0; p < n_pos; ++p, dst += n) {
     const size_t index = ((static_cast<size_t>(layer) * 2 + kv) * kBlockSize + p % kBlockSize) * kv_dim_ + offset;
-    const uint8_t* src = blocks_[table[p / kBlockSize]].get() + index * elem_size_;
+    const uint8_t* src = blocks_[table[p / kBlockSize]].data() + index * elem_size_;
     if (type_ == KvType::kF32) {
       std::memcpy(dst, src, static_cast<size_t>(n) * 4);
     } else {

@@ -5,13 +5,16 @@
 //   block: [n_layer][2 (K, V)][kBlockSize][kv_dim]   in F32 or F16
 // Blocks come from a shared pool, so sequences of different lengths share
 // memory without fragmentation; a released block is zeroed before reuse
-// (one user's context never lingers for another).
+// (one user's context never lingers for another). Blocks are LockedBuffers:
+// anonymous pages locked where the OS allows and excluded from core dumps,
+// since they hold what users said (docs/security.md, "secrets off disk").
 #pragma once
 
 #include <map>
 #include <memory>
 #include <vector>
 
+#include "base/locked_buffer.h"
 #include "engine/model/config.h"
 
 namespace cllm::engine {
@@ -53,7 +56,7 @@ class KvCache {
   int n_layer_, kv_dim_, max_positions_;
   KvType type_;
   size_t elem_size_, block_bytes_;
-  std::vector<std::unique_ptr<uint8_t[]>> blocks_;
+  std::vector<LockedBuffer> blocks_;  // each block_bytes_, zero-filled when mapped
   std::vector<int> free_;
   std::map<int, std::vector<int>> tables_;  // seq → block ids
   std::map<int, int> lengths_;

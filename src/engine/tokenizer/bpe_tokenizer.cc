@@ -162,11 +162,11 @@ void BpeTokenizer::EncodeWord(std::string_view word, std::vector<TokenId>& out) 
   }
 }
 
-std::vector<TokenId> BpeTokenizer::Encode(std::string_view text, bool add_special, bool parse_special) const {
+std::vector<TokenId> BpeTokenizer::EncodeFragments(const std::vector<Fragment>& fragments, bool add_special) const {
   std::vector<TokenId> out;
   if (add_special && v_.add_bos && v_.bos >= 0) out.push_back(v_.bos);
   pcre2_match_data* md = pcre2_match_data_create_from_pattern(re_, nullptr);
-  for (const Fragment& f : PartitionSpecial(v_, text, parse_special)) {
+  for (const Fragment& f : fragments) {
     if (f.token >= 0) {
       out.push_back(f.token);
       continue;

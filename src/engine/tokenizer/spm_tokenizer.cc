@@ -108,11 +108,11 @@ class SpmSession {
 
 }  // namespace
 
-std::vector<TokenId> SpmTokenizer::Encode(std::string_view text, bool add_special, bool parse_special) const {
+std::vector<TokenId> SpmTokenizer::EncodeFragments(const std::vector<Fragment>& fragments, bool add_special) const {
   std::vector<TokenId> out;
   if (add_special && v_.add_bos && v_.bos >= 0) out.push_back(v_.bos);
   bool prev_special = true;  // the first raw fragment gets the space prefix
-  for (const Fragment& f : PartitionSpecial(v_, text, parse_special)) {
+  for (const Fragment& f : fragments) {
     if (f.token >= 0) {
       out.push_back(f.token);
       prev_special = true;

@@ -29,6 +29,15 @@ std::string Tokenizer::Decode(std::span<const TokenId> ids, bool render_special)
   return out;
 }
 
+std::vector<TokenId> VocabTokenizer::Encode(std::string_view text, bool add_special, bool parse_special) const {
+  return EncodeFragments(PartitionSpecial(v_, text, parse_special), add_special);
+}
+
+std::vector<TokenId> VocabTokenizer::EncodeWithMarkup(std::string_view text, std::span<const TextSpan> markup,
+                                                      bool add_special) const {
+  return EncodeFragments(PartitionMarkup(v_, text, markup), add_special);
+}
+
 bool VocabTokenizer::IsEog(TokenId id) const {
   return std::find(v_.eog.begin(), v_.eog.end(), id) != v_.eog.end();
 }

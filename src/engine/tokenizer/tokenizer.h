@@ -39,6 +39,12 @@ enum class TokenType : int32_t {
 
 using TokenId = int32_t;
 
+// TextSpan is the byte range [begin, end) of a text.
+struct TextSpan {
+  size_t begin = 0;
+  size_t end = 0;
+};
+
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
@@ -51,6 +57,14 @@ class Tokenizer {
   // control and user-defined token texts in `text` map to their ids.
   virtual std::vector<TokenId> Encode(std::string_view text, bool add_special,
                                       bool parse_special) const = 0;
+  // EncodeWithMarkup tokenizes `text` in which only the `markup` spans
+  // (sorted, disjoint, inside text: the chat template's own markers) may map
+  // to control tokens; everything else is tokenized as with parse_special
+  // off, so a user who types "<|im_end|>" gets those characters, not the
+  // control token. Text either side of a marker is tokenized as one run, as
+  // Encode would. Spans out of order or out of range are our bug: abort.
+  virtual std::vector<TokenId> EncodeWithMarkup(std::string_view text, std::span<const TextSpan> markup,
+                                                bool add_special) const = 0;
   // TokenToPiece returns the bytes token `id` stands for (byte tokens give
   // their byte, ▁ gives a space, byte-level BPE is unmapped). Control tokens
   // give "" unless `render_special`. Out-of-range ids give "".

@@ -18,16 +18,23 @@ class VocabTokenizer : public Tokenizer {
   bool IsEog(TokenId id) const override;
   TokenType GetTokenType(TokenId id) const override;
   const std::string& TokenText(TokenId id) const override;
+  std::vector<TokenId> Encode(std::string_view text, bool add_special, bool parse_special) const override;
+  std::vector<TokenId> EncodeWithMarkup(std::string_view text, std::span<const TextSpan> markup,
+                                        bool add_special) const override;
 
  protected:
+  // EncodeFragments tokenizes partitioned text (vocab.h PartitionSpecial).
+  virtual std::vector<TokenId> EncodeFragments(const std::vector<Fragment>& fragments, bool add_special) const = 0;
   Vocab v_;
 };
 
 class SpmTokenizer : public VocabTokenizer {
  public:
   using VocabTokenizer::VocabTokenizer;
-  std::vector<TokenId> Encode(std::string_view text, bool add_special, bool parse_special) const override;
   std::string TokenToPiece(TokenId id, bool render_special) const override;
+
+ protected:
+  std::vector<TokenId> EncodeFragments(const std::vector<Fragment>& fragments, bool add_special) const override;
 };
 
 class BpeTokenizer : public VocabTokenizer {
@@ -35,8 +42,10 @@ class BpeTokenizer : public VocabTokenizer {
   // Create compiles the pre-tokenizer regex for v.pre.
   static TokenizerResult<std::unique_ptr<Tokenizer>> Create(Vocab v);
   ~BpeTokenizer() override;
-  std::vector<TokenId> Encode(std::string_view text, bool add_special, bool parse_special) const override;
   std::string TokenToPiece(TokenId id, bool render_special) const override;
+
+ protected:
+  std::vector<TokenId> EncodeFragments(const std::vector<Fragment>& fragments, bool add_special) const override;
 
  private:
   BpeTokenizer(Vocab v, pcre2_code_8* re) : VocabTokenizer(std::move(v)), re_(re) {}

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "base/check.h"
+
 namespace cllm::engine {
 namespace {
 
@@ -123,6 +125,29 @@ std::vector<Fragment> PartitionSpecial(const Vocab& v, std::string_view text, bo
     frags.swap(next);
   }
   return frags;
+}
+
+std::vector<Fragment> PartitionMarkup(const Vocab& v, std::string_view text, std::span<const TextSpan> markup) {
+  std::vector<Fragment> out;
+  auto add = [&](std::string_view piece, bool parse_special) {
+    for (const Fragment& f : PartitionSpecial(v, piece, parse_special)) {
+      Fragment* last = out.empty() ? nullptr : &out.back();
+      if (f.token < 0 && last != nullptr && last->token < 0 && last->text.data() + last->text.size() == f.text.data()) {
+        last->text = std::string_view(last->text.data(), last->text.size() + f.text.size());
+      } else {
+        out.push_back(f);
+      }
+    }
+  };
+  size_t pos = 0;
+  for (const TextSpan& m : markup) {
+    CLLM_CHECK(m.begin >= pos && m.end >= m.begin && m.end <= text.size());
+    add(text.substr(pos, m.begin - pos), /*parse_special=*/false);  // content: never control tokens
+    add(text.substr(m.begin, m.end - m.begin), /*parse_special=*/true);
+    pos = m.end;
+  }
+  add(text.substr(pos), /*parse_special=*/false);
+  return out;
 }
 
 }  // namespace cllm::engine

@@ -43,5 +43,9 @@ struct Fragment {
 // parse_special false only USER_DEFINED tokens are split out (control and
 // unknown token texts stay plain text), as llama.cpp and Hugging Face do.
 std::vector<Fragment> PartitionSpecial(const Vocab& v, std::string_view text, bool parse_special);
+// PartitionMarkup partitions with parse_special inside the `markup` spans
+// only (tokenizer.h EncodeWithMarkup); adjacent raw fragments are joined so
+// the text between markers is one run, as PartitionSpecial would leave it.
+std::vector<Fragment> PartitionMarkup(const Vocab& v, std::string_view text, std::span<const TextSpan> markup);
 
 }  // namespace cllm::engine
