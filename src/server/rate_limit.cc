@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 namespace cllm::server {
 
 RateLimiter::RateLimiter(RateLimitOptions options, std::function<Clock::time_point()> clock)
-    : options_(options), clock_(clock ? std::move(clock) : [] { return Clock::now(); }) {
+    : options_(options), clock_(std::move(clock)) {
+  if (!clock_) clock_ = [] { return Clock::now(); };
   global_.tokens = options_.global_burst;
   global_.updated = clock_();
 }

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -90,7 +91,8 @@ Observation Observe(SimServer& server, const std::string& prompt, bool stream) {
   for (size_t end; (end = streamed.find("\n\n")) != std::string::npos; streamed.erase(0, end + 2)) {
     o.events.push_back(streamed.substr(0, end + 2));
   }
-  o.records = ParseRecords(std::string_view(relay.server_bytes()).substr(handshake_end));
+  const std::string seen = relay.server_bytes();
+  o.records = ParseRecords(std::string_view(seen).substr(handshake_end));
   return o;
 }
 
