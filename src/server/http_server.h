@@ -9,6 +9,9 @@
 // cancel. The transport is plain TCP, or TLS 1.3 when a crypto::TlsContext is
 // given (the RA-TLS listener: channel/ratls.h makes its context). Beast does
 // the HTTP parsing; the byte transport is ours so both share one code path.
+// Send, BeginStream, each Write and EndStream are one transport write each:
+// over TLS one record (up to 16 KiB), so record padding set on the context
+// (crypto::TlsContext::SetRecordPadding) hides each streamed event's length.
 #pragma once
 
 #include <atomic>
