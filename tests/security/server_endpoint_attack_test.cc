@@ -8,6 +8,8 @@
 //     evidence; a flood from one address must not starve everyone else.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -89,8 +91,11 @@ TEST_F(ServerEndpointAttackTest, MetricsKeyHolderAndDebugListenerStillGetMetrics
 }
 
 TEST_F(ServerEndpointAttackTest, EvidenceFloodFromOneAddressIsLimitedWhileAnotherIsServed) {
-  // The flooder: 20 back-to-back evidence requests from 127.0.0.1.
+  // The flooder: 20 back-to-back evidence requests from 127.0.0.1. The
+  // default budget is a burst of 4 and 2/s after that, whatever the speed
+  // of this machine (sanitizer builds are slow).
   int served = 0, limited = 0;
+  const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < 20; ++i) {
     auto r = RawTlsGet("127.0.0.1", plain_->port(), kNonce);
     if (r.status == 200) {
@@ -102,8 +107,10 @@ TEST_F(ServerEndpointAttackTest, EvidenceFloodFromOneAddressIsLimitedWhileAnothe
       ADD_FAILURE() << "unexpected status " << r.status;
     }
   }
+  const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_GE(served, 1);
-  EXPECT_GE(limited, 10) << "a flood from one address must be limited";
+  EXPECT_GE(limited, 1) << "a flood from one address must be limited";
+  EXPECT_LE(served, 4 + 2 * elapsed_s + 1) << "more than the per-address budget was served in " << elapsed_s << " s";
   // Another caller, from another address, is still served at once.
   auto other = RawTlsGet("127.0.0.2", plain_->port(), kNonce);
   EXPECT_EQ(other.status, 200) << other.head << other.body;
