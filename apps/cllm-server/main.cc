@@ -56,6 +56,10 @@ int main(int argc, char** argv) {
   bool anonymous = false;
   bool allow_unlocked_memory = false, mmap_untrusted_disk = false;
   int max_active = 8, max_queued = 64, context = 0, validity_s = 600;
+  // Every TLS record is padded to a multiple of this (issue #11 item 7): a
+  // streamed token event is ~200-250 bytes, so one block holds one event.
+  int stream_pad = 512, stream_coalesce_ms = 0;
+  std::string metrics_keys_file;
   app.add_option("-m,--model", model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
   app.add_option("--model-name", model_name, "Name served in /v1/models (default: the file name)");
   app.add_option("--tee", tee, "sim, snp, tdx, csv or auto")->check(CLI::IsMember({"sim", "snp", "tdx", "csv", "auto"}));
@@ -68,6 +72,20 @@ int main(int argc, char** argv) {
   app.add_option("--max-queued", max_queued, "Waiting requests before 429")->check(CLI::Range(0, 100000));
   app.add_option("--context", context, "Context length per sequence (0: the model's, at most 8192)")
       ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--stream-pad", stream_pad,
+                 "Pad every RA-TLS record to a multiple of BYTES so record sizes do not reveal token lengths; "
+                 "0 turns padding OFF (the text of streamed answers becomes guessable from the traffic)")
+      ->check(CLI::Range(0, 16384))
+      ->capture_default_str();
+  app.add_option("--stream-coalesce-ms", stream_coalesce_ms,
+                 "Hold streamed text this long and send it as one event (hides the per-token timing; adds "
+                 "up to this much latency); 0: send each token at once")
+      ->check(CLI::Range(0, 10000))
+      ->capture_default_str();
+  app.add_option("--metrics-keys", metrics_keys_file,
+                 "Keys file (the --api-keys format) whose keys may read /metrics; without it /metrics is served "
+                 "on --debug-listen only")
+      ->check(CLI::ExistingFile);
   app.add_option("--cert-validity", validity_s, "RA-TLS certificate lifetime in seconds")->check(CLI::Range(60, 86400));
   app.add_option("--client-policy", client_policy_file,
                  "Mutual RA-TLS: require every client to present evidence satisfying this policy")
@@ -118,6 +136,15 @@ int main(int argc, char** argv) {
   } else if (!anonymous) {
     return Fail("--api-keys FILE is required (or --allow-anonymous for development)");
   }
+  if (!metrics_keys_file.empty()) {
+    auto keys = server::ApiKeys::Load(metrics_keys_file);
+    if (!keys.ok()) return Fail("--metrics-keys: " + keys.detail());
+    so.metrics_keys = std::move(keys).value();
+  }
+  if (stream_pad > 0 && stream_pad < 32) {
+    return Fail("--stream-pad must be 0 (off) or 32 to 16384 bytes; smaller blocks hide nothing");
+  }
+  so.stream_coalesce = std::chrono::milliseconds(stream_coalesce_ms);
 
   // --- identity: what this server is ------------------------------------------
   auto attester = app::OpenAttester(tee, sim_key);
@@ -213,6 +240,13 @@ int main(int argc, char** argv) {
   }
   auto tls = crypto::TlsContext::Server(*identity, client_verifier);
   if (!tls.ok()) return Fail("TLS: " + tls.detail());
+  if (auto st = (*tls)->SetRecordPadding(static_cast<size_t>(stream_pad)); !st.ok()) {
+    return Fail("--stream-pad: " + st.detail());
+  }
+  if (stream_pad == 0) {
+    log::warn("--stream-pad 0: TLS record padding is OFF — a network observer sees the length of every streamed "
+              "token and can reconstruct answers");
+  }
 
   // --- serving -------------------------------------------------------------------
   so.model_name = model_name;
@@ -243,14 +277,15 @@ int main(int argc, char** argv) {
                         {"debug_port", plain ? plain->port() : 0},
                         {"binary_digest", HexEncode(*binary_digest)},
                         {"model_digest", HexEncode(input->digest)},
-                        // what the model digest describes: the bytes served
-                        // ("read-once", "sealed"), or the file when it was
-                        // hashed ("mmap-untrusted-disk": not attested integrity)
-                        {"model_loading", input->sealed        ? "sealed"
-                                          : mmap_untrusted_disk ? "mmap-untrusted-disk"
-                                                                : "read-once"},
-                        {"memory_locked", hardening->memory_locked},
-                        {"model_name", model_name}};
+                         // what the model digest describes: the bytes served
+                         // ("read-once", "sealed"), or the file when it was
+                         // hashed ("mmap-untrusted-disk": not attested integrity)
+                         {"model_loading", input->sealed        ? "sealed"
+                                           : mmap_untrusted_disk ? "mmap-untrusted-disk"
+                                                                 : "read-once"},
+                         {"memory_locked", hardening->memory_locked},
+                         {"model_name", model_name},
+                         {"stream_pad", stream_pad}};
     std::ofstream(ready_file) << j.dump() << "\n";
   }
 

@@ -104,6 +104,18 @@ CryptoStatus TlsContext::SetIdentity(TlsIdentity identity) {
   return OkStatus();
 }
 
+CryptoStatus TlsContext::SetRecordPadding(size_t block_size) {
+  if (block_size > kMaxRecordPadding) {
+    return MakeError(CryptoErrc::kInvalidArgument,
+                     "record padding block over " + std::to_string(kMaxRecordPadding) + " bytes");
+  }
+  // OpenSSL treats 0 and 1 alike: no padding.
+  if (SSL_CTX_set_block_padding(ctx_, block_size) != 1) {
+    return OpenSslError(CryptoErrc::kInternal, "SSL_CTX_set_block_padding");
+  }
+  return OkStatus();
+}
+
 CryptoResult<std::shared_ptr<TlsContext>> TlsContext::Server(TlsIdentity identity,
                                                              PeerVerifier client_verifier) {
   CLLM_ASSIGN_OR_RETURN(SSL_CTX * raw, NewContext(true));

@@ -51,6 +51,15 @@ class TlsContext {
   // SetIdentity swaps the certificate and key used for new handshakes
   // (certificate rotation); sessions already established are unaffected.
   CryptoStatus SetIdentity(TlsIdentity identity);
+  // SetRecordPadding pads every TLS 1.3 record that sessions made after the
+  // call send (RFC 8446 section 5.4) so its plaintext, content type byte
+  // included, is a multiple of `block_size` bytes (a full 16 KiB record is
+  // not padded); 0 turns padding off. The record length on the wire then
+  // says only how many blocks were written, not how many bytes: a streamed
+  // token of 1 or 20 characters looks the same. kInvalidArgument above
+  // kMaxRecordPadding. Call it before the context serves connections.
+  CryptoStatus SetRecordPadding(size_t block_size);
+  static constexpr size_t kMaxRecordPadding = 16384;
   SSL_CTX* native_handle() const { return ctx_; }
   bool is_server() const { return server_; }
 

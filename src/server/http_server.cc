@@ -4,6 +4,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -19,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "base/check.h"
 #include "base/log.h"
 
 namespace cllm::server {
@@ -118,10 +120,19 @@ class ConnWriter : public ResponseWriter {
  public:
   ConnWriter(Conn& c, bool keep_alive) : c_(c), keep_alive_(keep_alive) {}
 
+  void AddHeader(std::string_view name, std::string_view value) override {
+    CLLM_CHECK(name.find_first_of("\r\n:") == std::string_view::npos);
+    CLLM_CHECK(value.find_first_of("\r\n") == std::string_view::npos);
+    extra_headers_ += std::string(name) + ": " + std::string(value) + "\r\n";
+  }
+
+  // Send writes head and body with one write: over TLS that is one record
+  // (or 16 KiB records and a last one), padded as the context says.
   void Send(int status, std::string_view content_type, std::string_view body) override {
     std::string out = StatusLine(status) + "Server: cllm\r\nContent-Type: " + std::string(content_type) +
                       "\r\nCache-Control: no-store\r\nContent-Length: " + std::to_string(body.size()) +
-                      "\r\nConnection: " + (keep_alive_ ? "keep-alive" : "close") + "\r\n\r\n";
+                      "\r\n" + extra_headers_ + "Connection: " + (keep_alive_ ? "keep-alive" : "close") +
+                      "\r\n\r\n";
     out.append(body);
     Raw(out);
     done_ = true;
@@ -129,10 +140,12 @@ class ConnWriter : public ResponseWriter {
 
   bool BeginStream(int status, std::string_view content_type) override {
     return Raw(StatusLine(status) + "Server: cllm\r\nContent-Type: " + std::string(content_type) +
-               "\r\nCache-Control: no-store\r\nTransfer-Encoding: chunked\r\nConnection: " +
-               (keep_alive_ ? "keep-alive" : "close") + "\r\n\r\n");
+               "\r\nCache-Control: no-store\r\nTransfer-Encoding: chunked\r\n" + extra_headers_ +
+               "Connection: " + (keep_alive_ ? "keep-alive" : "close") + "\r\n\r\n");
   }
 
+  // Write sends one chunk with one write, so each streamed event is one TLS
+  // record whose padded length does not depend on the text.
   bool Write(std::string_view chunk) override {
     if (chunk.empty()) return ok_;
     char size[24];
@@ -157,9 +170,27 @@ class ConnWriter : public ResponseWriter {
 
   Conn& c_;
   bool keep_alive_;
+  std::string extra_headers_;  // "Name: value\r\n" lines from AddHeader
   bool ok_ = true;
   bool done_ = false;
 };
+
+// PeerAddress is the client's IP address as text, "" when unknown.
+std::string PeerAddress(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "";
+  char text[INET6_ADDRSTRLEN] = {};
+  const void* raw = nullptr;
+  if (addr.ss_family == AF_INET) {
+    raw = &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr;
+  } else if (addr.ss_family == AF_INET6) {
+    raw = &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr;
+  } else {
+    return "";
+  }
+  return ::inet_ntop(addr.ss_family, raw, text, sizeof text) ? std::string(text) : "";
+}
 
 void SendError(Conn& c, int status, const char* message) {
   ConnWriter w(c, /*keep_alive=*/false);
@@ -279,6 +310,7 @@ struct HttpServer::Impl {
     } else {
       conn = std::make_unique<Conn>(fd);
     }
+    const std::string peer = PeerAddress(fd);
     std::string pending;
     while (!stopping) {
       http::request_parser<http::string_body> parser;
@@ -300,6 +332,7 @@ struct HttpServer::Impl {
       r.method = std::string(req.method_string());
       r.target = std::string(req.target());
       r.tls = tls != nullptr;
+      r.peer = peer;
       for (const auto& field : req) {
         std::string name(field.name_string());
         for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));

@@ -9,6 +9,9 @@
 // cancel. The transport is plain TCP, or TLS 1.3 when a crypto::TlsContext is
 // given (the RA-TLS listener: channel/ratls.h makes its context). Beast does
 // the HTTP parsing; the byte transport is ours so both share one code path.
+// Send, BeginStream, each Write and EndStream are one transport write each:
+// over TLS one record (up to 16 KiB), so record padding set on the context
+// (crypto::TlsContext::SetRecordPadding) hides each streamed event's length.
 #pragma once
 
 #include <atomic>
@@ -30,6 +33,7 @@ struct HttpRequest {
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
   bool tls = false;  // arrived over the (RA-)TLS listener
+  std::string peer;  // the client's IP address ("127.0.0.1", "::1"); what rate limits key on
   std::string Header(const std::string& lower_name) const;
   // Path is the target without its query; Query returns the raw (undecoded)
   // value of `key` in the query string, "" when absent.
@@ -42,6 +46,14 @@ struct HttpRequest {
 class ResponseWriter {
  public:
   virtual ~ResponseWriter() = default;
+  // AddHeader adds a header (e.g. Retry-After) to the response that Send or
+  // BeginStream starts next. Name and value are the server's own text, never
+  // a client's (a CR or LF in them is a bug and aborts). Writers that only
+  // record a response (test fakes) may ignore headers.
+  virtual void AddHeader(std::string_view name, std::string_view value) {
+    (void)name;
+    (void)value;
+  }
   virtual void Send(int status, std::string_view content_type, std::string_view body) = 0;
   // BeginStream starts a chunked response; Write returns false once the
   // client is gone (stop producing).

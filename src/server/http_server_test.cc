@@ -56,6 +56,19 @@ TEST(HttpServerTest, ServesRequestsAndStreams) {
   EXPECT_NE(r.find("data: 2"), std::string::npos) << r;
 }
 
+TEST(HttpServerTest, HandlerSeesThePeerAddressAndCanAddHeaders) {
+  // What rate limits key on, and how a 429 says when to come back.
+  auto server = HttpServer::Start("127.0.0.1", 0, [](const HttpRequest& r, ResponseWriter& w) {
+    w.AddHeader("Retry-After", "3");
+    w.Send(429, "text/plain", "peer=" + r.peer);
+  });
+  ASSERT_TRUE(server.ok()) << server.detail();
+  std::string r = Exchange((*server)->port(), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(r.find("HTTP/1.1 429"), std::string::npos) << r;
+  EXPECT_NE(r.find("\r\nRetry-After: 3\r\n"), std::string::npos) << r;
+  EXPECT_NE(r.find("peer=127.0.0.1"), std::string::npos) << r;
+}
+
 TEST(HttpServerTest, OversizedBodyGets413WithoutReadingIt) {
   HttpLimits limits;
   limits.max_body_bytes = 10;

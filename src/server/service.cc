@@ -21,6 +21,8 @@ int64_t UnixNow() {
       .count();
 }
 
+using SteadyClock = std::chrono::steady_clock;
+
 // TokenQueue carries one sequence's output from the scheduler thread to the
 // HTTP thread that serves the request.
 struct TokenQueue {
@@ -30,15 +32,21 @@ struct TokenQueue {
   std::optional<engine::SequenceOutcome> outcome;
   std::atomic<bool> cancelled{false};
 
-  // Next blocks for the next piece; nullopt once the sequence has finished
-  // and everything was taken.
-  std::optional<std::string> Next() {
+  enum class Take { kPiece, kTimeout, kDone };
+  // Next waits until `deadline` (time_point::max(): forever) for the next
+  // piece; kDone once the sequence has finished and everything was taken.
+  Take Next(SteadyClock::time_point deadline, std::string* out_piece) {
     std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return !pieces.empty() || outcome.has_value(); });
-    if (pieces.empty()) return std::nullopt;
-    std::string p = std::move(pieces.front());
+    auto ready = [&] { return !pieces.empty() || outcome.has_value(); };
+    if (deadline == SteadyClock::time_point::max()) {
+      cv.wait(lock, ready);
+    } else if (!cv.wait_until(lock, deadline, ready)) {
+      return Take::kTimeout;
+    }
+    if (pieces.empty()) return Take::kDone;
+    *out_piece = std::move(pieces.front());
     pieces.pop_front();
-    return p;
+    return Take::kPiece;
   }
 };
 
@@ -50,6 +58,7 @@ Service::Service(const engine::Model& model, ServiceOptions options)
     : model_(model),
       options_(std::move(options)),
       scheduler_(std::make_unique<engine::Scheduler>(model, options_.scheduler)),
+      attest_limiter_(options_.attestation_rate),
       created_(UnixNow()) {}
 
 Service::~Service() { Shutdown(); }
@@ -82,7 +91,7 @@ void Service::Handle(const HttpRequest& req, ResponseWriter& w) {
     w.Send(ready ? 200 : 503, "application/json", ready ? R"({"status":"ok"})" : R"({"status":"shutting_down"})");
     return;
   }
-  if (path == "/metrics" && req.method == "GET") return Metrics(w);
+  if (path == "/metrics" && req.method == "GET") return Metrics(req, w);
   if (path == "/.well-known/cllm-attestation" && req.method == "GET") return Attestation(req, w);
   if (path == "/v1/models" || path == "/v1/chat/completions" || path == "/v1/completions") {
     if (options_.api_keys) {
@@ -177,20 +186,40 @@ void Service::Completions(const HttpRequest& req, ResponseWriter& w, bool chat) 
     client_gone = !w.BeginStream(200, "text/event-stream");
     if (chat && !client_gone) client_gone = !w.Write(StreamRoleEvent(meta));
   }
+  // Streamed text waits in `held` until the coalescing interval that its
+  // first byte opened has passed (at once without coalescing). Each event is
+  // one write, so one TLS record, padded by the listener's TLS context.
+  std::string held;
+  auto flush_at = SteadyClock::time_point::max();
+  auto send_held = [&] {
+    if (!held.empty() && !client_gone) client_gone = !w.Write(StreamTextEvent(meta, held));
+    held.clear();
+    flush_at = SteadyClock::time_point::max();
+  };
   auto emit = [&](const std::string& ready) {
     if (ready.empty() || client_gone) return;
-    if (cr.stream) {
-      client_gone = !w.Write(StreamTextEvent(meta, ready));
-    } else {
+    if (!cr.stream) {
       full += ready;
+      return;
     }
+    held += ready;
+    const auto now = SteadyClock::now();
+    if (flush_at == SteadyClock::time_point::max()) flush_at = now + options_.stream_coalesce;
+    if (now >= flush_at) send_held();
   };
-  while (auto piece = q->Next()) {
+  for (std::string piece;;) {
+    const auto take = q->Next(flush_at, &piece);
+    if (take == TokenQueue::Take::kDone) break;
+    if (take == TokenQueue::Take::kTimeout) {
+      send_held();
+      continue;
+    }
     if (stops.stopped() || client_gone) continue;  // drain until the scheduler confirms
-    emit(stops.Feed(*piece));
+    emit(stops.Feed(piece));
     if (stops.stopped() || client_gone) q->cancelled = true;
   }
   if (!stops.stopped()) emit(stops.Flush());
+  send_held();
   engine::SequenceOutcome outcome;
   {
     std::lock_guard<std::mutex> lock(q->mu);
@@ -237,6 +266,15 @@ void Service::Attestation(const HttpRequest& req, ResponseWriter& w) {
   if (!nonce.ok() || nonce->empty() || nonce->size() > channel::kMaxFreshnessSize) {
     return SendError(w, MakeError(ApiErrc::kBadRequest, "nonce must be 1 to 64 bytes of hex"));
   }
+  // Anyone may ask, and the TEE answers one request at a time: admit only
+  // within the caller's and the global budget, and never queue a caller
+  // behind the TEE (the ticket is the in-flight slot, held until we reply).
+  auto admitted = attest_limiter_.Admit(req.peer);
+  if (!admitted.admitted()) {
+    w.AddHeader("Retry-After", std::to_string(admitted.retry_after_s));
+    return SendError(w, MakeError(ApiErrc::kQueueFull, "too many attestation requests; retry after " +
+                                                           std::to_string(admitted.retry_after_s) + " s"));
+  }
   auto payload = issuer->PayloadFor(spki, *nonce);
   if (!payload.ok()) {
     log::error("attestation endpoint: {}", payload.detail());
@@ -248,7 +286,20 @@ void Service::Attestation(const HttpRequest& req, ResponseWriter& w) {
   w.Send(200, "application/json", j.dump());
 }
 
-void Service::Metrics(ResponseWriter& w) {
+void Service::Metrics(const HttpRequest& req, ResponseWriter& w) {
+  // The counters are global, but polling them around a user's request shows
+  // that user's prompt and answer lengths: not for API users.
+  if (options_.metrics_keys) {
+    auto reader = options_.metrics_keys->Authenticate(req.Header("authorization"));
+    if (!reader.ok()) {
+      ++requests_unauthorized_;
+      return SendError(w, MakeError(ApiErrc::kUnauthorized, "/metrics needs a metrics key (--metrics-keys)"));
+    }
+  } else if (req.tls) {
+    return SendError(w, MakeError(ApiErrc::kNotFound,
+                                  "/metrics is served on the debug listener, or here with a metrics key "
+                                  "(--metrics-keys)"));
+  }
   auto s = scheduler_->Stats();
   std::string out;
   auto metric = [&](const char* name, const char* type, const char* help, uint64_t v) {

@@ -1,9 +1,11 @@
 // service.h — the OpenAI-compatible service over the engine's scheduler.
 //
 // Routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions,
-// GET /health, GET /metrics (Prometheus text, counters only, no user data),
-// GET /.well-known/cllm-attestation?nonce=HEX (evidence binding the served
-// TLS key and the caller's nonce).
+// GET /health, GET /metrics (Prometheus text, counters only; their deltas
+// reveal other users' token counts, so only the debug listener or a holder
+// of a metrics key reads them), GET /.well-known/cllm-attestation?nonce=HEX
+// (evidence binding the served TLS key and the caller's nonce; rate-limited
+// per client address, since anyone may call it).
 //
 // Every completion request is authenticated to a user id (API keys file) and
 // becomes one scheduler sequence of its own: no conversation state is kept
@@ -14,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -26,6 +29,7 @@
 #include "server/api_keys.h"
 #include "server/http_server.h"
 #include "server/openai_api.h"
+#include "server/rate_limit.h"
 
 namespace cllm::server {
 
@@ -34,6 +38,15 @@ struct ServiceOptions {
   std::optional<ApiKeys> api_keys;  // nullopt: anonymous access (development only)
   ApiLimits limits;
   engine::SchedulerOptions scheduler;
+  // Keys that may read /metrics on the attested listener (their own file,
+  // apart from API keys: a user's key must not read other users' counts).
+  // Without them /metrics is served on the plain debug listener only.
+  std::optional<ApiKeys> metrics_keys;
+  RateLimitOptions attestation_rate;  // the well-known evidence endpoint
+  // Streamed text is held back for this long and sent as one event, so the
+  // number and timing of records no longer follow tokens one to one. 0:
+  // every token is sent as soon as it is ready.
+  std::chrono::milliseconds stream_coalesce{0};
 };
 
 class Service {
@@ -59,14 +72,15 @@ class Service {
  private:
   void Completions(const HttpRequest& req, ResponseWriter& w, bool chat);
   void Attestation(const HttpRequest& req, ResponseWriter& w);
-  void Metrics(ResponseWriter& w);
+  void Metrics(const HttpRequest& req, ResponseWriter& w);
   void SendError(ResponseWriter& w, const ApiError& e);
 
   const engine::Model& model_;
   ServiceOptions options_;
   std::unique_ptr<engine::Scheduler> scheduler_;
   std::atomic<bool> shutting_down_{false};
-  std::mutex attest_mu_;
+  RateLimiter attest_limiter_;
+  std::mutex attest_mu_;  // guards issuer_ and served_spki_ (never held while the TEE works)
   std::shared_ptr<channel::RaTlsIssuer> issuer_;
   Bytes served_spki_;
   std::atomic<uint64_t> requests_total_{0};
