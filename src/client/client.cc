@@ -76,6 +76,10 @@ ClientResult<Url> ParseUrl(std::string_view s) {
 
 namespace {
 
+// Requests are sent in TLS 1.3 records padded to multiples of this many bytes
+// (RFC 8446 section 5.4), as cllm-server pads its answers by default.
+constexpr size_t kRequestRecordPadding = 512;
+
 ClientResult<int> TcpConnect(const Url& u) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -247,6 +251,9 @@ ClientResult<std::unique_ptr<Connection>> Connect(const Url& url, const attestat
   if (client_identity != nullptr) identity = *client_identity;
   auto ctx = crypto::TlsContext::Client(channel::MakePeerVerifier(policy, verdict), identity);
   if (!ctx.ok()) return MakeError(ClientErrc::kTls, ctx.detail());
+  // The prompt's length is as secret as its text: requests go out in
+  // padded records like the server's answers (docs/security.md).
+  if (auto st = (*ctx)->SetRecordPadding(kRequestRecordPadding); !st.ok()) return MakeError(ClientErrc::kTls, st.detail());
   auto session = crypto::TlsSession::Handshake(*ctx, fd, url.host);
   std::lock_guard<std::mutex> lock(verdict->mu);
   if (!session.ok()) {
@@ -278,6 +285,7 @@ ClientResult<std::unique_ptr<Connection>> ConnectWithVerifier(const Url& url, cr
   c->fd_ = fd;
   auto ctx = crypto::TlsContext::Client(std::move(verifier), std::nullopt);
   if (!ctx.ok()) return MakeError(ClientErrc::kTls, ctx.detail());
+  if (auto st = (*ctx)->SetRecordPadding(kRequestRecordPadding); !st.ok()) return MakeError(ClientErrc::kTls, st.detail());
   auto session = crypto::TlsSession::Handshake(*ctx, fd, url.host);
   if (!session.ok()) return MakeError(ClientErrc::kTls, "TLS handshake with " + url.host + " failed: " + session.detail());
   c->session_ = std::move(session).value();
