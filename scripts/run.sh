@@ -127,8 +127,11 @@ if [ -f "$snp/trustee_genoa_v3_report.bin" ]; then
   if [ "$rc" != 3 ]; then echo "unexpected: attest verify without a policy exited $rc (want 3)" >&2; exit 1; fi
   # Pinned to the image's published launch measurement (recorded for this
   # sample in $snp/PROVENANCE.md; for a deployment: your image's reference value).
+  # SNP has no TCB status source (NotEvaluated): pin a floor per TCB component
+  # too (here this sample's REPORTED_TCB; for a deployment: AMD's bulletins).
   echo; $cllm policy pin -o "$demo/snp-policy.json" \
-    --snp-measurement 6a6519d757e68c2e939c9dbbbc1828498e8de35d2766dd05f1a2cca5059d0cf4ae62a36d75c837974dd50b315506e73e
+    --snp-measurement 6a6519d757e68c2e939c9dbbbc1828498e8de35d2766dd05f1a2cca5059d0cf4ae62a36d75c837974dd50b315506e73e \
+    --min-tcb snp.bootloader=10 --min-tcb snp.tee=0 --min-tcb snp.snp=23 --min-tcb snp.microcode=25
   echo; $cllm attest verify "${snp_args[@]}" --policy "$demo/snp-policy.json"
 else
   echo "(skipped: SNP samples not found under $snp)"

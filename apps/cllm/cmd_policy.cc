@@ -10,6 +10,10 @@
 //                         a sealed .cllm file's header
 //   --model-digest HEX, --binary FILE, --binary-digest HEX
 //   --sim-platform-key PUB  accept the simulated TEE signed by this key
+//   --min-tcb COMPONENT=N  TCB floor (e.g. snp.microcode=115); the platform is
+//                         the component's prefix. SNP and CSV have no TCB
+//                         status source: their evidence is accepted only with
+//                         a floor (docs/attestation.md#tcb-status-and-floors)
 // V is hex or @FILE (a file holding the hex, e.g. a publisher's reference
 // value, or the raw bytes). An existing -o file is extended: lists gain the
 // new values, each pinned platform joins "platforms". The result is checked
@@ -44,6 +48,7 @@ struct PinArgs {
   std::string tdx_rtmr[4];
   std::vector<std::string> models, model_digests, binaries, binary_digests;
   std::string sim_platform_key;
+  std::vector<std::string> min_tcb;  // COMPONENT=N
 };
 
 // ReferenceValue reads "HEX" or "@FILE" (hex text, or exactly `want_len`
@@ -169,6 +174,19 @@ int Pin(const PinArgs& a) {
     AddUnique(doc, "binary_digests", *hex);
     pinned.push_back("binary digest " + *hex);
   }
+  for (const auto& f : a.min_tcb) {
+    const size_t eq = f.find('=');
+    const size_t dot = f.find('.');
+    const std::string component = f.substr(0, eq);
+    const std::string platform_name = f.substr(0, dot);
+    const std::string n = eq == std::string::npos ? "" : f.substr(eq + 1);
+    if (eq == std::string::npos || dot == std::string::npos || dot > eq || n.empty() || n.size() > 19 ||
+        n.find_first_not_of("0123456789") != std::string::npos || !attestation::ParsePlatformName(platform_name)) {
+      return Fail("--min-tcb " + f + ": expected COMPONENT=N with COMPONENT like snp.microcode, csv.api_minor", 2);
+    }
+    platform(platform_name)["min_tcb"][component] = std::stoull(n);
+    pinned.push_back("TCB floor " + component + " >= " + n);
+  }
   if (!a.sim_platform_key.empty()) {
     auto pem = ReadTextFile(a.sim_platform_key, 1 << 16);
     if (!pem.ok()) return Fail("--sim-platform-key " + a.sim_platform_key + ": " + pem.detail(), 2);
@@ -205,6 +223,8 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   static PinArgs a;
   cmd->add_option("-o,--out", a.out, "Policy file to create or extend")->required();
   cmd->add_option("--snp-measurement", a.snp_measurement, "SNP MEASUREMENT of your published image: HEX or @FILE");
+  cmd->add_option("--min-tcb", a.min_tcb,
+                  "TCB floor COMPONENT=N (snp.microcode=115, csv.api_minor=3); repeatable; SNP/CSV need one");
   cmd->add_option("--tdx-mrtd", a.tdx_mrtd, "TDX MRTD (TD firmware) of your image: HEX or @FILE");
   for (int i = 0; i < 4; ++i) {
     cmd->add_option("--tdx-rtmr" + std::to_string(i), a.tdx_rtmr[i],

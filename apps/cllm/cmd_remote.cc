@@ -33,6 +33,7 @@ struct RemoteArgs {
   // token mode: accept the server on its cllm-trust token
   bool via_token = false;
   std::string trust_url, trust_ca;
+  std::vector<std::string> token_policies;  // --token-policy: cllm-trust policies whose tokens count
   // chat
   std::string api_key;
   std::string model;
@@ -63,11 +64,13 @@ struct ServerView {
 
 // ConnectViaToken verifies the server on its cllm-trust token: JWKS from
 // the pinned service, then the token check in the handshake.
-OrExit<trust::TokenConnection> ConnectWithToken(const RemoteArgs& a, const attestation::Policy& policy,
+OrExit<trust::TokenConnection> ConnectWithToken(const RemoteArgs& a, attestation::Policy policy,
                                                 const client::Url& url) {
   if (a.trust_url.empty() || a.trust_ca.empty()) {
     return ExitWith(Fail("--via-token needs --trust URL and --trust-ca FILE (the cllm-trust you rely on)", 2));
   }
+  // --token-policy adds to the policy file's "token_policies".
+  policy.token_policies.insert(policy.token_policies.end(), a.token_policies.begin(), a.token_policies.end());
   auto ep = trust::LoadTrustEndpoint(a.trust_url, a.trust_ca);
   if (!ep.ok()) return ExitWith(Fail(ep.detail(), 2));
   auto jwks = trust::FetchJwks(*ep);
@@ -81,8 +84,8 @@ OrExit<trust::TokenConnection> ConnectWithToken(const RemoteArgs& a, const attes
 }
 
 ServerView ViewOf(const trust::TokenVerifiedServer& s) {
-  return {s.claims.value("tee", ""), s.payload.model_name, HexEncode(s.payload.model_digest),
-          HexEncode(s.payload.binary_digest), s.claims.value("simulated", true)};
+  return {attestation::PlatformName(s.appraised.platform()), s.payload.model_name, HexEncode(s.payload.model_digest),
+          HexEncode(s.payload.binary_digest), s.appraised.simulated()};
 }
 
 int AttestViaToken(const RemoteArgs& a, const attestation::Policy& policy, const client::Url& url) {
@@ -97,13 +100,26 @@ int AttestViaToken(const RemoteArgs& a, const attestation::Policy& policy, const
   std::printf("  ✓ cllm-trust token verified (issuer %s at %s) and bound to the TLS key%s\n",
               c.value("iss", "").c_str(), a.trust_url.c_str(), c.value("simulated", true) ? " [SIMULATED TEE]" : "");
   std::printf("\n  platform       %s%s\n", c.value("tee", "").c_str(), c.value("simulated", true) ? " (SIMULATED)" : "");
-  std::printf("  measurement    %s\n  tcb_status     %s\n", c.value("measurement", "").c_str(),
-              c.value("tcb_status", "").c_str());
+  const auto& ap = tc.server.appraised;  // the token's claims as our policy appraised them
+  std::printf("  measurement    %s\n  tcb_status     %s\n  debug          %s\n", HexEncode(ap.measurement()).c_str(),
+              attestation::TcbStatusName(ap.tcb_status()), ap.debug() ? "true" : "false");
+  for (const auto& [component, svn] : ap.tcb()) std::printf("  tcb            %s = %llu\n", component.c_str(),
+                                                             static_cast<unsigned long long>(svn));
   std::printf("  binary digest  %s\n  model          %s\n  model digest   %s\n", c.value("binary_digest", "").c_str(),
               c.value("model_name", "").c_str(), c.value("model_digest", "").c_str());
-  std::printf("  token          %s, policy %s, expires %s\n", c.value("jti", "").c_str(), c.value("policy", "").c_str(),
+  std::printf("  token          %s, cllm-trust policy %s, expires %s\n", c.value("jti", "").c_str(),
+              c.value("policy", "").c_str(),
               FormatUtcTime(TimePoint(std::chrono::seconds(c.value("exp", int64_t{0})))).c_str());
   std::printf("\nverdict: OK via cllm-trust token%s\n", c.value("simulated", true) ? " (SIMULATED TEE)" : "");
+  return 0;
+}
+
+// CheckTokenFlags refuses --token-policy without --via-token (it would be
+// silently ignored by local evidence verification).
+int CheckTokenFlags(const RemoteArgs& a) {
+  if (!a.token_policies.empty() && !a.via_token) {
+    return Fail("--token-policy applies to --via-token (the cllm-trust policy a token was appraised under)", 2);
+  }
   return 0;
 }
 
@@ -112,6 +128,7 @@ attestation::PinningSubject SubjectOf(const channel::VerifiedServer& s) {
 }
 
 int AttestServer(const RemoteArgs& a) {
+  if (int rc = CheckTokenFlags(a); rc != 0) return rc;
   CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy, a.accept_unpinned));
   if (a.via_token) {
     CLLM_ASSIGN_OR_EXIT(auto u, ParseServerUrl(a.url));
@@ -241,6 +258,7 @@ int Chat(RemoteArgs a) {
   if (a.api_key.empty()) {
     if (const char* k = std::getenv("CLLM_API_KEY")) a.api_key = k;
   }
+  if (int rc = CheckTokenFlags(a); rc != 0) return rc;
   CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy, a.accept_unpinned));
   CLLM_ASSIGN_OR_EXIT(auto url, ParseServerUrl(a.url));
   std::unique_ptr<client::Connection> conn;
@@ -308,6 +326,8 @@ void Setup(CLI::App& app, CommandContext& ctx) {
                    "Accept the server on its cllm-trust token (needs --trust, --trust-ca) instead of local evidence");
   attest->add_option("--trust", attest_args.trust_url, "cllm-trust URL whose tokens you accept");
   attest->add_option("--trust-ca", attest_args.trust_ca, "cllm-trust's certificate (pinned)");
+  attest->add_option("--token-policy", attest_args.token_policies,
+                     "With --via-token: accept only tokens cllm-trust appraised under this policy (repeatable)");
   attest->callback([&ctx, attest] {
     if (!attest->get_subcommands().empty()) return;
     if (attest_args.url.empty()) {
@@ -332,6 +352,8 @@ void Setup(CLI::App& app, CommandContext& ctx) {
                  "Accept the server on its cllm-trust token (needs --trust, --trust-ca) instead of local evidence");
   chat->add_option("--trust", chat_args.trust_url, "cllm-trust URL whose tokens you accept");
   chat->add_option("--trust-ca", chat_args.trust_ca, "cllm-trust's certificate (pinned)");
+  chat->add_option("--token-policy", chat_args.token_policies,
+                   "With --via-token: accept only tokens cllm-trust appraised under this policy (repeatable)");
   AddUnpinnedFlag(chat, &chat_args.accept_unpinned);
   chat->callback([&ctx] { ctx.exit_code = Chat(chat_args); });
 }

@@ -1,8 +1,10 @@
-// appraise.cc — Appraise: verified evidence + policy → Claims.
+// appraise.cc — Appraise: verified claims + policy → Claims.
 //
 // A checklist in a fixed order; the first failing check is returned with the
 // field, the expected and the found value. Evidence from the simulated TEE is
 // labelled in every message so it can never pass for hardware evidence.
+// The claims come from local evidence or from a verified cllm-trust token
+// (appraisal_input.h); the checks do not depend on which.
 #include <algorithm>
 #include <cctype>
 
@@ -38,10 +40,25 @@ class Checker {
   const VerifiedEvidence::Data& d_;
 };
 
+// Components lists the primary TCB components ("snp.microcode=115"), not
+// the secondary sets ("snp.committed_tcb.microcode"), for error details.
+std::string Components(const std::map<std::string, uint64_t>& tcb) {
+  std::string out;
+  for (const auto& [k, v] : tcb) {
+    if (std::count(k.begin(), k.end(), '.') > 1) continue;
+    out += (out.empty() ? "" : ", ") + k + "=" + std::to_string(v);
+  }
+  return out.empty() ? "(none reported)" : out;
+}
+
 }  // namespace
 
 AttestResult<Claims> Appraise(const VerifiedEvidence& evidence, const Policy& policy) {
-  const auto& d = evidence.data();
+  return Appraise(AppraisalInput::FromEvidence(evidence), policy);
+}
+
+AttestResult<Claims> Appraise(const AppraisalInput& input, const Policy& policy) {
+  const auto& d = input.data();
   Checker c(d);
   // A report is simulated if either the verifier says so or it claims the sim
   // platform: both must be explicitly allowed (ARCHITECTURE §6).
@@ -67,20 +84,33 @@ AttestResult<Claims> Appraise(const VerifiedEvidence& evidence, const Policy& po
     return c.Fail(AttestErrc::kDebugEnabled, "debug", "false (debugging forbidden by policy)", "true");
   }
 
+  static const PlatformPolicy kEmpty;
+  auto it = policy.per_platform.find(d.platform);
+  const PlatformPolicy& pp = it == policy.per_platform.end() ? kEmpty : it->second;
+
   // --- TCB status ---------------------------------------------------------------
   // Platforms without a status notion (sim, TPM) report NotApplicable; their
   // floor is expressed with min_tcb and measurements instead.
   const bool status_exempt = d.tcb_status == TcbStatus::kNotApplicable &&
                              (d.platform == Platform::kSim || d.platform == Platform::kTpm);
-  if (!status_exempt && !policy.tcb_statuses.count(d.tcb_status)) {
+  // NotEvaluated (SNP, CSV: no TCB status source) means nobody vouched that
+  // the reported TCB is current. Fail closed unless the policy makes its own
+  // statement: a floor per component (checked next) or an explicit
+  // "NotEvaluated" in tcb_statuses.
+  const bool own_floor = d.tcb_status == TcbStatus::kNotEvaluated && !pp.min_tcb.empty();
+  if (!status_exempt && !own_floor && !policy.tcb_statuses.count(d.tcb_status)) {
     std::string want;
     for (TcbStatus s : policy.tcb_statuses) want += (want.empty() ? "" : ", ") + std::string(TcbStatusName(s));
+    if (d.tcb_status == TcbStatus::kNotEvaluated) {
+      return c.Fail(AttestErrc::kTcbTooLow, "tcb_status",
+                    "one of [" + want + "] or a TCB floor (\"" + std::string(PlatformName(d.platform)) +
+                        "\": {\"min_tcb\": {...}}) — " + PlatformName(d.platform) +
+                        " has no TCB status source; pin the minimum of each component from your vendor's "
+                        "security bulletins (this evidence reports " + Components(d.tcb) + ")",
+                    "NotEvaluated");
+    }
     return c.Fail(AttestErrc::kTcbTooLow, "tcb_status", "one of [" + want + "]", TcbStatusName(d.tcb_status));
   }
-
-  static const PlatformPolicy kEmpty;
-  auto it = policy.per_platform.find(d.platform);
-  const PlatformPolicy& pp = it == policy.per_platform.end() ? kEmpty : it->second;
 
   // --- TCB floor -------------------------------------------------------------
   for (const auto& [component, floor] : pp.min_tcb) {
@@ -135,6 +165,7 @@ AttestResult<Claims> Appraise(const VerifiedEvidence& evidence, const Policy& po
   claims.advisory_ids_ = d.advisory_ids;
   claims.tcb_ = d.tcb;
   claims.fields_ = d.fields;
+  claims.source_ = input.source();
   return claims;
 }
 

@@ -23,8 +23,13 @@ const char* TcbStatusName(TcbStatus s) {
     case TcbStatus::kOutOfDateConfigurationNeeded: return "OutOfDateConfigurationNeeded";
     case TcbStatus::kRevoked: return "Revoked";
     case TcbStatus::kNotApplicable: return "NotApplicable";
+    case TcbStatus::kNotEvaluated: return "NotEvaluated";
   }
   return "unknown";
+}
+
+const char* ClaimsSourceName(ClaimsSource s) {
+  return s == ClaimsSource::kTrustToken ? "token" : "evidence";
 }
 
 }  // namespace cllm::attestation

@@ -101,7 +101,7 @@ std::optional<Platform> ParsePlatformName(std::string_view name) {
 }
 
 std::optional<TcbStatus> ParseTcbStatusName(std::string_view name) {
-  for (int i = 0; i <= static_cast<int>(TcbStatus::kNotApplicable); ++i) {
+  for (int i = 0; i <= static_cast<int>(TcbStatus::kNotEvaluated); ++i) {
     auto s = static_cast<TcbStatus>(i);
     if (name == TcbStatusName(s)) return s;
   }
@@ -158,6 +158,11 @@ AttestResult<Policy> ParsePolicy(std::string_view json_text) {
       CLLM_ASSIGN_OR_RETURN(policy.binary_digests, HexList(value, key));
     } else if (key == "model_digests") {
       CLLM_ASSIGN_OR_RETURN(policy.model_digests, HexList(value, key));
+    } else if (key == "token_policies") {
+      CLLM_ASSIGN_OR_RETURN(policy.token_policies, StringList(value, key));
+      for (const auto& n : policy.token_policies) {
+        if (n.empty() || n.size() > 64) return Invalid(key, "policy names are 1-64 characters");
+      }
     } else if (auto p = ParsePlatformName(key)) {
       auto* sim_keys = *p == Platform::kSim ? &policy.sim_platform_keys : nullptr;
       CLLM_ASSIGN_OR_RETURN(policy.per_platform[*p], ParsePlatformSection(value, key, sim_keys));

@@ -8,7 +8,10 @@
 //
 // Fail closed: the simulated TEE is refused unless the policy lists "sim";
 // debug is refused unless "allow_debug" is true; only TCB status UpToDate is
-// accepted unless "tcb_statuses" says otherwise.
+// accepted unless "tcb_statuses" says otherwise. Evidence without a TCB
+// status source (SNP, CSV: status NotEvaluated) is accepted only when the
+// policy pins a TCB floor for its platform ("min_tcb", then the floor is the
+// statement) or lists "NotEvaluated" explicitly.
 #pragma once
 
 #include <filesystem>
@@ -19,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "attestation/appraisal_input.h"
 #include "attestation/claims.h"
 #include "attestation/errors.h"
 #include "attestation/verified.h"
@@ -52,6 +56,10 @@ struct Policy {
   // these); Appraise itself does not look at them.
   std::vector<Bytes> binary_digests;
   std::vector<Bytes> model_digests;
+  // Token mode only (a server accepted on its cllm-trust token): the names of
+  // the cllm-trust attestation policies whose tokens are accepted; empty means
+  // any (the token's claims are appraised against this policy regardless).
+  std::vector<std::string> token_policies;
   // The sim platform public keys the verifier trusts ("sim": {"platform_keys"}).
   std::vector<crypto::PublicKey> sim_platform_keys;
   // Clients (client::Connect, trust::ConnectViaToken, `cllm attest verify`)
@@ -77,13 +85,15 @@ struct Policy {
 std::optional<Platform> ParsePlatformName(std::string_view name);
 std::optional<TcbStatus> ParseTcbStatusName(std::string_view name);
 
-// Appraise checks verified evidence against the policy and returns Claims on
-// success. Checks run in a fixed order (platform, debug, TCB status, TCB
+// Appraise checks verified claims (from evidence or from a verified
+// cllm-trust token, appraisal_input.h) against the policy and returns Claims
+// on success. Checks run in a fixed order (platform, debug, TCB status, TCB
 // floor, measurement, required fields, report_data) and the first failure is
 // returned: kSimulatedNotAllowed, kPolicyViolation, kDebugEnabled,
 // kTcbTooLow or kReportDataMismatch, with detail
 // "field X: expected ..., found ..." (prefixed "[SIMULATED TEE] " for sim).
-[[nodiscard]] AttestResult<Claims> Appraise(const VerifiedEvidence& evidence,
-                                            const Policy& policy);
+[[nodiscard]] AttestResult<Claims> Appraise(const AppraisalInput& input, const Policy& policy);
+// Appraise of evidence a platform verifier produced (AppraisalInput::FromEvidence).
+[[nodiscard]] AttestResult<Claims> Appraise(const VerifiedEvidence& evidence, const Policy& policy);
 
 }  // namespace cllm::attestation

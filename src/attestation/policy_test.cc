@@ -151,5 +151,43 @@ TEST(PolicyTest, SimulatedFlagCannotHideBehindAnotherPlatform) {
             AttestErrc::kSimulatedNotAllowed);
 }
 
+// Issue #11 item 5: SNP/CSV evidence has no TCB status source. The default
+// policy refuses it (naming the components to pin); a floor per component or
+// an explicit "NotEvaluated" accepts it; the floor is then enforced.
+TEST(PolicyTest, NotEvaluatedTcbNeedsAFloorOrExplicitConsent) {
+  VerifiedEvidence::Data d = Evidence().data();
+  d.tcb_status = TcbStatus::kNotEvaluated;
+  const VerifiedEvidence ev(VerifierPass::Issue(), d);
+  auto refused = Appraise(ev, Policy::Default());
+  EXPECT_EQ(refused.code(), AttestErrc::kTcbTooLow);
+  EXPECT_NE(refused.detail().find("snp.microcode=213"), std::string::npos) << refused.detail();
+  EXPECT_NE(refused.detail().find("min_tcb"), std::string::npos) << refused.detail();
+
+  Policy floor = Policy::Default();
+  floor.per_platform[Platform::kSnp].min_tcb = {{"snp.microcode", 213}, {"snp.snp", 22}};
+  auto ok = Appraise(ev, floor);
+  ASSERT_TRUE(ok.ok()) << ok.detail();
+  EXPECT_EQ(ok->tcb_status(), TcbStatus::kNotEvaluated);  // reported as is, never UpToDate
+  floor.per_platform[Platform::kSnp].min_tcb["snp.snp"] = 23;
+  EXPECT_EQ(Appraise(ev, floor).code(), AttestErrc::kTcbTooLow);
+  // A floor for another platform does not count.
+  Policy other = Policy::Default();
+  other.per_platform[Platform::kTdx].min_tcb = {{"tdx.tee_tcb_svn[0]", 1}};
+  EXPECT_EQ(Appraise(ev, other).code(), AttestErrc::kTcbTooLow);
+
+  Policy consent = Parse(R"({"version":1,"platforms":["snp"],"tcb_statuses":["UpToDate","NotEvaluated"]})");
+  EXPECT_TRUE(Appraise(ev, consent).ok());
+}
+
+TEST(PolicyTest, TokenPoliciesParseAndDoNotAffectEvidenceAppraisal) {
+  Policy p = Parse(R"({"version":1,"platforms":["snp"],"token_policies":["prod","prod-eu"]})");
+  EXPECT_EQ(p.token_policies, (std::vector<std::string>{"prod", "prod-eu"}));
+  EXPECT_TRUE(Appraise(Evidence(), p).ok());
+  EXPECT_EQ(ParsePolicy(R"({"version":1,"platforms":["snp"],"token_policies":[""]})").code(),
+            AttestErrc::kPolicyInvalid);
+  EXPECT_EQ(ParsePolicy(R"({"version":1,"platforms":["snp"],"token_policies":"prod"})").code(),
+            AttestErrc::kPolicyInvalid);
+}
+
 }  // namespace
 }  // namespace cllm::attestation

@@ -12,6 +12,7 @@
 #include "trust/jose.h"
 #include "trust/policy_doc.h"
 #include "trust/service.h"
+#include "trust/token_claims.h"
 
 namespace cllm::trust {
 namespace {
@@ -94,6 +95,7 @@ Reply TrustService::Attest(const nlohmann::json& req) {
   std::optional<attestation::Claims> claims;
   std::array<uint8_t, 32> binary_digest{}, model_digest{};
   std::string model_name;
+  std::optional<Bytes> freshness;
   bool replay = false;
 
   if (!pd.replay_evidence_time) {
@@ -129,6 +131,7 @@ Reply TrustService::Attest(const nlohmann::json& req) {
     binary_digest = payload->binary_digest;
     model_digest = payload->model_digest;
     model_name = payload->model_name;
+    freshness = payload->freshness;
   } else {
     // Replay mode (benchmarks, archived evidence): verified at the policy's
     // fixed time, nothing bound; such tokens never obtain keys.
@@ -176,30 +179,32 @@ Reply TrustService::Attest(const nlohmann::json& req) {
   }
 
   const int64_t exp = now + config_.token_lifetime.count();
-  nlohmann::json c = {{"iss", config_.issuer},
-                      {"sub", "node:" + node_id},
-                      {"iat", now},
-                      {"nbf", now},
-                      {"exp", exp},
-                      {"jti", HexEncode(crypto::RandomBytes(16))},
-                      {"tee", attestation::PlatformName(claims->platform())},
-                      {"simulated", claims->simulated()},
-                      {"tcb_status", attestation::TcbStatusName(claims->tcb_status())},
-                      {"measurement", HexEncode(claims->measurement())},
-                      {"debug", claims->debug()},
-                      {"policy", policy_name},
-                      {"replay", replay},
-                      {"cnf", {{"jwk", node_jwk}}}};
+  // The token carries everything appraisal produced (token_claims.h), so
+  // relying parties re-appraise it under their own policy with the same code.
+  nlohmann::json c = AppraisedClaimsJson(*claims);
+  c.update({{"iss", config_.issuer},
+            {"sub", "node:" + node_id},
+            {"iat", now},
+            {"nbf", now},
+            {"exp", exp},
+            {"jti", HexEncode(crypto::RandomBytes(16))},
+            {"policy", policy_name},
+            {"replay", replay},
+            {"cnf", {{"jwk", node_jwk}}}});
   if (!replay) {
     c["binary_digest"] = HexEncode(binary_digest);
     c["model_digest"] = HexEncode(model_digest);
     c["model_name"] = model_name;
+    // Our nonce: with it a relying party recomputes report_data from the
+    // cnf key and the digests (channel/payload.h) and checks the binding.
+    c["freshness"] = HexEncode(*freshness);
   }
   auto token = keys_->SignJwt(c);
   if (!token.ok()) return ApiError{500, "signing", token.detail()};
   nlohmann::json audit = c;
   audit.erase("cnf");
   audit.erase("iss");
+  audit.erase("fields");  // the audit keeps the decision, not every platform field
   Audit("attest", audit);
   return nlohmann::json{{"token", *token}, {"expires_at", exp}, {"claims", c}};
 }

@@ -5,11 +5,15 @@
 // {"key_id", "epk", "iat"}. The model key goes back as a JWE (ECDH-ES,
 // A256GCM) to the ephemeral key `epk` the caller chose, so neither a stolen
 // token nor a replayed request yields anything a third party can open.
+// The release decision re-appraises the token's claims (release_policy.h):
+// a key never depends on what the requester's chosen attestation policy
+// happened to check.
 
 #include "base/json_guard.h"
 #include "trust/jose.h"
 #include "trust/release_policy.h"
 #include "trust/service.h"
+#include "trust/token_claims.h"
 
 namespace cllm::trust {
 namespace {
@@ -27,13 +31,13 @@ Reply TrustService::ReleaseKey(const std::string& key_id, const std::string& bea
   check.now = config_.clock();
   check.expected_issuer = config_.issuer;
   check.leeway = kLeeway;
-  auto claims = VerifyJwt(bearer, keys_->Jwks(), check);
-  if (!claims.ok()) {
-    const bool expired = claims.code() == JoseErrc::kExpired;
+  auto token = VerifyToken(bearer, keys_->Jwks(), check);
+  if (!token.ok()) {
+    const bool expired = token.code() == JoseErrc::kExpired;
     return ApiError{401, expired ? "token_expired" : "token_invalid",
-                    std::string(JoseErrcName(claims.code())) + ": " + claims.detail()};
+                    std::string(JoseErrcName(token.code())) + ": " + token.detail()};
   }
-  const nlohmann::json& c = *claims;
+  const nlohmann::json& c = token->claims;
   const std::string sub = c.value("sub", "");
   auto refused = [&](ApiError e) {
     Audit("key_refused", {{"key_id", key_id}, {"sub", sub}, {"token_jti", c.value("jti", "")}, {"code", e.code},
@@ -81,7 +85,7 @@ Reply TrustService::ReleaseKey(const std::string& key_id, const std::string& bea
   auto rp_json = nlohmann::json::parse((*row)->release_policy, nullptr, false);
   auto rp = ParseReleasePolicy(rp_json);
   if (!rp.ok()) return refused({500, "release_policy", "stored release policy is invalid: " + rp.detail()});
-  auto allowed = CheckRelease(*rp, c);
+  auto allowed = CheckRelease(*rp, c, token->input);
   if (!allowed.ok()) return refused({403, "release_refused", allowed.detail()});
 
   auto key = box_.Open("model-key:" + key_id, (*row)->sealed_key);

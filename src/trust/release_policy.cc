@@ -1,13 +1,28 @@
+// release_policy.cc — parsing and evaluation of release policies
+// (release_policy.h). The TEE part of the decision is attestation::Appraise
+// on the token's claims; only what is specific to keys (replay, attestation
+// policy name, model and binary digests) is checked here.
 #include "trust/release_policy.h"
 
 #include <algorithm>
+#include <cctype>
+
+#include "base/encoding.h"
 
 namespace cllm::trust {
 namespace {
 
+using attestation::Platform;
+
 bool IsHex(const std::string& s, size_t min_len) {
   return s.size() >= min_len && s.size() <= 128 && s.size() % 2 == 0 &&
          std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool IsPolicyName(const std::string& s) {
+  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
 }
 
 std::string Lower(std::string s) {
@@ -29,6 +44,13 @@ Status<> StringSet(const nlohmann::json& j, const char* name, bool hex, std::set
   return OkStatus();
 }
 
+Status<> Flag(const nlohmann::json& j, const char* name, bool& out) {
+  if (!j.contains(name)) return OkStatus();
+  if (!j[name].is_boolean()) return MakeError(Errc::kParse, std::string(name) + ": expected true or false");
+  out = j[name].get<bool>();
+  return OkStatus();
+}
+
 std::string Join(const std::set<std::string>& s) {
   std::string out;
   for (const auto& e : s) out += (out.empty() ? "" : ", ") + e;
@@ -40,22 +62,53 @@ std::string ClaimString(const nlohmann::json& c, const char* name) {
   return it != c.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+bool ClaimFlag(const nlohmann::json& c, const char* name, bool missing) {
+  auto it = c.find(name);
+  return it != c.end() && it->is_boolean() ? it->get<bool>() : missing;
+}
+
 }  // namespace
 
 nlohmann::json ReleasePolicy::ToJson() const {
-  nlohmann::json j = {{"model_digests", model_digests}, {"tcb_statuses", tcb_statuses},
-                      {"allow_simulated", allow_simulated}};
+  nlohmann::json j = {{"model_digests", model_digests}, {"policies", policies}, {"tcb_statuses", tcb_statuses},
+                      {"allow_debug", allow_debug}, {"allow_simulated", allow_simulated}};
   if (!binary_digests.empty()) j["binary_digests"] = binary_digests;
   if (!measurements.empty()) j["measurements"] = measurements;
   if (!platforms.empty()) j["platforms"] = platforms;
-  if (!policies.empty()) j["policies"] = policies;
+  if (!min_tcb.empty()) j["min_tcb"] = min_tcb;
   return j;
+}
+
+attestation::Policy ReleasePolicy::AttestationPolicy() const {
+  attestation::Policy p;
+  if (platforms.empty()) {
+    p.platforms = {Platform::kSnp, Platform::kTdx, Platform::kCsv, Platform::kTpm};
+    if (allow_simulated) p.platforms.insert(Platform::kSim);
+  } else {
+    for (const auto& name : platforms) {
+      auto pl = attestation::ParsePlatformName(name);
+      if (pl && (*pl != Platform::kSim || allow_simulated)) p.platforms.insert(*pl);
+    }
+  }
+  p.allow_debug = allow_debug;
+  p.tcb_statuses.clear();
+  for (const auto& s : tcb_statuses) {
+    if (auto st = attestation::ParseTcbStatusName(s)) p.tcb_statuses.insert(*st);
+  }
+  std::vector<Bytes> pinned;
+  for (const auto& m : measurements) pinned.push_back(HexDecode(m).value());  // validated hex at parse
+  for (Platform pl : p.platforms) {
+    p.per_platform[pl].measurements = pinned;
+    p.per_platform[pl].min_tcb = min_tcb;
+  }
+  return p;
 }
 
 Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
   if (!j.is_object()) return MakeError(Errc::kParse, "a release policy is a JSON object");
   static const std::set<std::string> kKnown = {"model_digests", "binary_digests", "measurements", "platforms",
-                                               "tcb_statuses",  "policies",       "allow_simulated"};
+                                               "tcb_statuses",  "policies",       "min_tcb",      "allow_debug",
+                                               "allow_simulated"};
   for (const auto& [k, v] : j.items()) {
     if (!kKnown.count(k)) return MakeError(Errc::kParse, "release policy: unknown member \"" + k.substr(0, 64) + "\"");
   }
@@ -66,14 +119,33 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
   CLLM_RETURN_IF_ERROR(StringSet(j, "platforms", false, p.platforms));
   CLLM_RETURN_IF_ERROR(StringSet(j, "tcb_statuses", false, p.tcb_statuses));
   CLLM_RETURN_IF_ERROR(StringSet(j, "policies", false, p.policies));
+  CLLM_RETURN_IF_ERROR(Flag(j, "allow_debug", p.allow_debug));
+  CLLM_RETURN_IF_ERROR(Flag(j, "allow_simulated", p.allow_simulated));
   for (const auto& pl : p.platforms) {
-    if (pl != "snp" && pl != "tdx" && pl != "csv" && pl != "tpm" && pl != "sim") {
+    if (!attestation::ParsePlatformName(pl)) {
       return MakeError(Errc::kParse, "platforms: unknown platform \"" + pl.substr(0, 32) + "\"");
     }
   }
-  if (j.contains("allow_simulated")) {
-    if (!j["allow_simulated"].is_boolean()) return MakeError(Errc::kParse, "allow_simulated: expected true or false");
-    p.allow_simulated = j["allow_simulated"].get<bool>();
+  for (const auto& s : p.tcb_statuses) {
+    if (!attestation::ParseTcbStatusName(s)) {
+      return MakeError(Errc::kParse, "tcb_statuses: unknown TCB status \"" + s.substr(0, 48) + "\"");
+    }
+  }
+  if (p.policies.empty()) {
+    return MakeError(Errc::kParse, "policies: name at least one attestation policy whose tokens may get this key");
+  }
+  for (const auto& n : p.policies) {
+    if (!IsPolicyName(n)) return MakeError(Errc::kParse, "policies: \"" + n.substr(0, 64) + "\" is not a policy name");
+  }
+  if (j.contains("min_tcb")) {
+    const auto& m = j["min_tcb"];
+    if (!m.is_object() || m.size() > 64) return MakeError(Errc::kParse, "min_tcb: expected an object of component → number");
+    for (const auto& [comp, n] : m.items()) {
+      if (!n.is_number_unsigned() || comp.empty() || comp.size() > 128) {
+        return MakeError(Errc::kParse, "min_tcb." + comp.substr(0, 64) + ": expected an unsigned number");
+      }
+      p.min_tcb[comp] = n.get<uint64_t>();
+    }
   }
   if (p.model_digests.empty()) {
     return MakeError(Errc::kParse, "release policy: \"model_digests\" must list at least one digest");
@@ -81,21 +153,29 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
   return p;
 }
 
-Status<> CheckRelease(const ReleasePolicy& p, const nlohmann::json& c) {
+Status<> CheckRelease(const ReleasePolicy& p, const nlohmann::json& c, const attestation::AppraisalInput& appraised) {
   auto refuse = [](const std::string& why) { return MakeError(Errc::kPermission, why); };
-  if (c.value("replay", false)) {
+  if (ClaimFlag(c, "replay", true)) {
     return refuse("replay: the token was minted from replayed evidence (no fresh key binding); keys are never "
                   "released to such tokens");
   }
-  const std::string tee = ClaimString(c, "tee");
-  const bool simulated = c.value("simulated", true);
-  if (simulated && !p.allow_simulated) {
+  // The requester named the attestation policy; the key's owner decides
+  // which names count.
+  const std::string policy = ClaimString(c, "policy");
+  if (!p.policies.count(policy)) {
+    return refuse("policy: the token was appraised under attestation policy \"" + policy.substr(0, 64) +
+                  "\"; this key's release policy accepts [" + Join(p.policies) + "]");
+  }
+  const auto& d = appraised.data();
+  if ((d.simulated || d.platform == Platform::kSim) && !p.allow_simulated) {
     return refuse("simulated: the token is for the SIMULATED TEE and this key's release policy does not set "
                   "allow_simulated");
   }
-  if (!p.platforms.empty() && !p.platforms.count(tee)) {
-    return refuse("tee: expected one of [" + Join(p.platforms) + "], token has \"" + tee + "\"");
-  }
+  // The TEE itself: the same appraisal as local evidence (debug, TCB status
+  // and floor, platform, measurement) on the token's claims.
+  auto tee = attestation::Appraise(appraised, p.AttestationPolicy());
+  if (!tee.ok()) return refuse(std::string(attestation::AttestErrcName(tee.code())) + ": " + tee.detail());
+
   const std::string model = ClaimString(c, "model_digest");
   if (!p.model_digests.count(model)) {
     return refuse("model_digest: expected one of [" + Join(p.model_digests) + "], token has \"" + model + "\"");
@@ -103,18 +183,6 @@ Status<> CheckRelease(const ReleasePolicy& p, const nlohmann::json& c) {
   const std::string binary = ClaimString(c, "binary_digest");
   if (!p.binary_digests.empty() && !p.binary_digests.count(binary)) {
     return refuse("binary_digest: expected one of [" + Join(p.binary_digests) + "], token has \"" + binary + "\"");
-  }
-  const std::string measurement = ClaimString(c, "measurement");
-  if (!p.measurements.empty() && !p.measurements.count(measurement)) {
-    return refuse("measurement: expected one of [" + Join(p.measurements) + "], token has \"" + measurement + "\"");
-  }
-  const std::string tcb = ClaimString(c, "tcb_status");
-  if (!(simulated && tcb == "NotApplicable") && !p.tcb_statuses.count(tcb)) {
-    return refuse("tcb_status: expected one of [" + Join(p.tcb_statuses) + "], token has \"" + tcb + "\"");
-  }
-  const std::string policy = ClaimString(c, "policy");
-  if (!p.policies.empty() && !p.policies.count(policy)) {
-    return refuse("policy: expected one of [" + Join(p.policies) + "], token has \"" + policy + "\"");
   }
   return OkStatus();
 }

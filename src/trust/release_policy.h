@@ -1,26 +1,37 @@
 // release_policy.h — when the key broker may release a model key.
 //
-// Each registered model key has a release policy, evaluated against the
-// claims of a verified cllm-trust token (tokens.h):
+// Each registered model key has a release policy, evaluated against a
+// verified cllm-trust token (token_claims.h):
 //
 //   {"model_digests":  ["<hex SHA-256>", …],   required, non-empty
+//    "policies":       ["prod", …],            attestation policies whose tokens count; default ["default"]
 //    "binary_digests": ["<hex>", …],           optional: any binary when absent
 //    "measurements":   ["<hex>", …],           optional: any launch measurement when absent
 //    "platforms":      ["snp", "tdx", …],      optional: every real platform when absent
 //    "tcb_statuses":   ["UpToDate", …],        default ["UpToDate"] (sim: "NotApplicable" is implied)
-//    "policies":       ["default", …],         optional: tokens from these attestation policies only
+//    "min_tcb":        {"snp.microcode": 115}, optional TCB floor per component
+//    "allow_debug":    false,                  a debuggable TEE only when true
 //    "allow_simulated": false}                 the simulated TEE only when true
 //
-// Unknown members are an error (a typo must not widen a release). Tokens
-// minted from replayed evidence (no fresh binding) never get a key.
+// Who chooses the attestation policy: the node names one in POST /v1/attest,
+// but a key is released only to tokens minted under a policy its release
+// policy lists, so a requester picking a weaker policy ("dev") gets a token
+// and no key. Independently of what that policy said, the broker appraises
+// the token's claims itself with attestation::Appraise (platforms, debug,
+// TCB status, TCB floor, measurements): the same code clients use on local
+// evidence. Unknown members are an error (a typo must not widen a release).
+// Tokens minted from replayed evidence (no fresh binding) never get a key.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "attestation/appraisal_input.h"
+#include "attestation/policy.h"
 #include "base/result.h"
 
 namespace cllm::trust {
@@ -31,10 +42,15 @@ struct ReleasePolicy {
   std::set<std::string> measurements;
   std::set<std::string> platforms;
   std::set<std::string> tcb_statuses = {"UpToDate"};
-  std::set<std::string> policies;
+  std::set<std::string> policies = {"default"};
+  std::map<std::string, uint64_t> min_tcb;
+  bool allow_debug = false;
   bool allow_simulated = false;
 
   nlohmann::json ToJson() const;
+  // AttestationPolicy is the appraisal part as an attestation policy (every
+  // allowed platform gets the same measurements and floor).
+  attestation::Policy AttestationPolicy() const;
 };
 
 // ParseReleasePolicy validates untrusted JSON (kParse naming the member).
@@ -42,6 +58,9 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j);
 
 // CheckRelease returns ok, or kPermission naming the first claim that does
 // not satisfy the policy ("model_digest: expected one of …, token has …").
-Status<> CheckRelease(const ReleasePolicy& policy, const nlohmann::json& token_claims);
+// `token_claims` and `appraised` are the two views of one verified token
+// (VerifyToken, token_claims.h).
+Status<> CheckRelease(const ReleasePolicy& policy, const nlohmann::json& token_claims,
+                      const attestation::AppraisalInput& appraised);
 
 }  // namespace cllm::trust

@@ -1,7 +1,10 @@
 #include "trust/token_verifier.h"
 
+#include <algorithm>
+
 #include "base/encoding.h"
 #include "trust/jose.h"
+#include "trust/token_claims.h"
 
 namespace cllm::trust {
 
@@ -26,13 +29,18 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
   JwtCheck check;
   check.now = options.at;
   check.expected_issuer = options.expected_issuer;
-  auto claims = VerifyJwt(*payload->token, jwks, check);
-  if (!claims.ok()) {
-    return MakeError(claims.code() == JoseErrc::kExpired ? ChannelErrc::kStale : ChannelErrc::kPlatformChainInvalid,
-                     std::string("cllm-trust token: ") + JoseErrcName(claims.code()) + ": " + claims.detail());
+  auto token = VerifyToken(*payload->token, jwks, check);
+  if (!token.ok()) {
+    return MakeError(token.code() == JoseErrc::kExpired ? ChannelErrc::kStale : ChannelErrc::kPlatformChainInvalid,
+                     std::string("cllm-trust token: ") + JoseErrcName(token.code()) + ": " + token.detail());
   }
-  const nlohmann::json& c = *claims;
-  if (c.value("replay", true)) {
+  const nlohmann::json& c = token->claims;
+  auto str = [&](const char* name) {
+    auto it = c.find(name);
+    return it != c.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  auto replay = c.find("replay");
+  if (replay == c.end() || !replay->is_boolean() || replay->get<bool>()) {
     return MakeError(ChannelErrc::kPolicyNotSatisfied, "the token was minted from replayed evidence (not bound)");
   }
 
@@ -47,24 +55,46 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
                      "the token's cnf key is not this TLS key: the token belongs to another session");
   }
 
-  // 4. Digests: consistent with the payload, and accepted by the policy.
-  const std::string binary = c.value("binary_digest", ""), model = c.value("model_digest", "");
-  if (binary != HexEncode(payload->binary_digest) || model != HexEncode(payload->model_digest)) {
+  // 4. The token's digests are the certificate's, and the evidence cllm-trust
+  // verified bound them: report_data = binding(this key, digests, name, the
+  // service's nonce) (channel/payload.h).
+  const std::string binary = str("binary_digest"), model = str("model_digest");
+  if (binary != HexEncode(payload->binary_digest) || model != HexEncode(payload->model_digest) ||
+      str("model_name") != payload->model_name) {
     return MakeError(ChannelErrc::kCertEvidenceMismatch, "the token's digests differ from the certificate's claims");
   }
-  const std::string tee = c.value("tee", "");
-  const bool simulated = c.value("simulated", true);
-  auto platform = attestation::ParsePlatformName(tee);
-  if (!platform || !policy.platforms.count(*platform)) {
-    return MakeError(ChannelErrc::kPolicyNotSatisfied,
-                     simulated ? "simulated_not_allowed: the token is for the SIMULATED TEE and the policy does not "
-                                 "list \"sim\""
-                               : "platform: the policy does not allow \"" + tee + "\"");
+  auto freshness = HexDecode(str("freshness"));
+  if (!freshness.ok() || freshness->empty() || freshness->size() > channel::kMaxFreshnessSize) {
+    return MakeError(ChannelErrc::kCertEvidenceMismatch, "the token has no valid \"freshness\" (cllm-trust's nonce)");
   }
-  const std::string tcb = c.value("tcb_status", "");
-  auto status = attestation::ParseTcbStatusName(tcb);
-  if (!simulated && (!status || !policy.tcb_statuses.count(*status))) {
-    return MakeError(ChannelErrc::kPolicyNotSatisfied, "tcb_status: the policy does not accept \"" + tcb + "\"");
+  channel::AttestationPayload bound = *payload;
+  bound.freshness = std::move(freshness).value();
+  const auto want = channel::ComputeReportData(key->ToSpkiDer(), bound);
+  if (!ConstantTimeEqual(want, token->input.data().report_data)) {
+    return MakeError(ChannelErrc::kCertEvidenceMismatch,
+                     "the token's report_data does not bind this TLS key and these digests");
+  }
+
+  // 5. The attestation policy cllm-trust appraised under, when the client
+  // names the ones it accepts.
+  const std::string policy_name = str("policy");
+  if (!policy.token_policies.empty() &&
+      std::find(policy.token_policies.begin(), policy.token_policies.end(), policy_name) ==
+          policy.token_policies.end()) {
+    std::string want_names;
+    for (const auto& n : policy.token_policies) want_names += (want_names.empty() ? "" : ", ") + n;
+    return MakeError(ChannelErrc::kPolicyNotSatisfied, "token_policy: expected one of [" + want_names +
+                                                           "], the token was appraised under \"" +
+                                                           policy_name.substr(0, 64) + "\"");
+  }
+
+  // 6. The client's own appraisal of the token's claims: the same code and
+  // policy as for local evidence (platform, sim, debug, TCB status and floor,
+  // measurements, fields).
+  auto claims = attestation::Appraise(token->input, policy);
+  if (!claims.ok()) {
+    return MakeError(ChannelErrc::kPolicyNotSatisfied,
+                     std::string(attestation::AttestErrcName(claims.code())) + ": " + claims.detail());
   }
   auto listed = [](const std::vector<Bytes>& list, const std::string& hex) {
     if (list.empty()) return true;
@@ -79,7 +109,7 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
   if (!listed(policy.model_digests, model)) {
     return MakeError(ChannelErrc::kPolicyNotSatisfied, "model_digest: " + model + " is not in the policy");
   }
-  return TokenVerifiedServer{c, std::move(payload).value()};
+  return TokenVerifiedServer{c, std::move(payload).value(), std::move(claims).value()};
 }
 
 crypto::PeerVerifier MakeTokenVerifier(std::shared_ptr<const JwksSource> jwks, attestation::Policy policy,

@@ -6,15 +6,22 @@
 // cllm-trust checks, during the TLS handshake:
 //   1. the certificate is valid now and carries a payload with a token;
 //   2. the token's ES256 signature under cllm-trust's JWKS (fetched over a
-//      pinned connection), iss, exp/nbf with leeway; not a replay token;
+//      pinned connection), iss, exp/nbf with leeway, claims format "ver": 2
+//      (token_claims.h); not a replay token;
 //   3. the token's cnf key is this certificate's key (RFC 7638 thumbprints):
 //      the token speaks for this TLS session and no other;
-//   4. the token's binary and model digests equal the payload's, and the
-//      client's policy accepts them: platforms (sim only when listed),
-//      TCB status, binary_digests and model_digests when listed.
-// Measurements and vendor chains were checked by cllm-trust under its own
-// reference values; full local verification (channel/ratls.h) remains the
-// choice of clients that trust no one but the hardware vendor.
+//   4. the token's digests and model name equal the payload's, and its
+//      report_data is the binding of this key, those digests and cllm-trust's
+//      nonce ("freshness");
+//   5. the token was appraised under one of the client policy's
+//      "token_policies" (`--token-policy NAME`), when it lists any;
+//   6. the client appraises the token's claims with attestation::Appraise
+//      under its own policy — the same code as for local evidence: platform,
+//      sim, debug, TCB status and floor, measurements, required fields — then
+//      binary_digests and model_digests.
+// Vendor chains and signatures were checked by cllm-trust; full local
+// verification (channel/ratls.h) remains the choice of clients that trust no
+// one but the hardware vendor.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -34,6 +41,7 @@ namespace cllm::trust {
 struct TokenVerifiedServer {
   nlohmann::json claims;  // the verified token's claims
   channel::AttestationPayload payload;
+  attestation::Claims appraised;  // the client's appraisal of them (source kTrustToken)
 };
 
 struct TokenVerifyOptions {

@@ -39,11 +39,22 @@ class TokenVerifierTest : public ::testing::Test {
 
   int64_t Unix() const { return std::chrono::duration_cast<std::chrono::seconds>(now_.time_since_epoch()).count(); }
 
+  // Claims is what cllm-trust signs for a sim node whose evidence bound
+  // `cnf`, the certificate's digests and the service's nonce (token_claims.h).
   nlohmann::json Claims(const crypto::PrivateKey& cnf) const {
+    channel::AttestationPayload bound;
+    bound.binary_digest = claims_.binary_digest;
+    bound.model_digest = claims_.model_digest;
+    bound.model_name = claims_.model_name;
+    bound.freshness = Bytes(32, 0x5A);
+    const auto report_data = channel::ComputeReportData(cnf.public_key().ToSpkiDer(), bound);
     return {{"iss", "cllm-trust"}, {"sub", "node:x"}, {"iat", Unix()}, {"nbf", Unix()}, {"exp", Unix() + 300},
-            {"jti", "j"}, {"tee", "sim"}, {"simulated", true}, {"tcb_status", "NotApplicable"},
+            {"jti", "j"}, {"ver", 2}, {"tee", "sim"}, {"simulated", true}, {"tcb_status", "NotApplicable"},
+            {"measurement", HexEncode(Bytes(48, 0x33))}, {"report_data", HexEncode(report_data)},
+            {"debug", false}, {"tcb", nlohmann::json::object()}, {"advisory_ids", nlohmann::json::array()},
+            {"fields", nlohmann::json::object()}, {"policy", "default"}, {"freshness", HexEncode(bound.freshness)},
             {"binary_digest", HexEncode(Bytes(32, 0xB1))}, {"model_digest", HexEncode(Bytes(32, 0xD1))},
-            {"replay", false}, {"cnf", {{"jwk", PublicJwk(cnf.public_key())}}}};
+            {"model_name", "m"}, {"replay", false}, {"cnf", {{"jwk", PublicJwk(cnf.public_key())}}}};
   }
 
   crypto::Certificate CertWith(const std::optional<std::string>& token) {
@@ -114,6 +125,24 @@ TEST_F(TokenVerifierTest, PolicyDecidesPlatformAndDigests) {
   policy_.platforms = {Platform::kSim};
   policy_.model_digests = {Bytes(32, 0xAA)};
   EXPECT_EQ(Verify(CertWith(token)).code(), ChannelErrc::kPolicyNotSatisfied);
+}
+
+TEST_F(TokenVerifierTest, TokenWithoutAppraisedClaimsOrWithAWrongBindingIsRefused) {
+  // A token in the old format (no "ver": 2, no tcb/fields) cannot be appraised.
+  auto old = Claims(*node_);
+  old.erase("ver");
+  old.erase("fields");
+  auto v = Verify(CertWith(SignJwt(*signer_, kid_, old).value()));
+  EXPECT_EQ(v.code(), ChannelErrc::kPlatformChainInvalid) << v.detail();
+  EXPECT_NE(v.detail().find("ver"), std::string::npos) << v.detail();
+  // Claims of the wrong type are refused, not thrown on.
+  auto typed = Claims(*node_);
+  typed["tcb"] = {{"sim.svn", "high"}};
+  EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, typed).value())).code(), ChannelErrc::kPlatformChainInvalid);
+  // report_data that does not bind this key and these digests.
+  auto unbound = Claims(*node_);
+  unbound["report_data"] = HexEncode(Bytes(64, 0x01));
+  EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, unbound).value())).code(), ChannelErrc::kCertEvidenceMismatch);
 }
 
 }  // namespace

@@ -62,19 +62,10 @@ ClientResult<nlohmann::json> FetchJwks(const TrustEndpoint& ep) {
 
 namespace {
 
-// TokenPinningSubject: what the token says about the server's launch values.
+// TokenPinningSubject: what the token says about the server's launch values
+// (the claims as the client's own appraisal saw them, token_claims.h).
 attestation::PinningSubject TokenPinningSubject(const TokenVerifiedServer& s) {
-  attestation::PinningSubject out;
-  const nlohmann::json& c = s.claims;
-  out.platform = attestation::ParsePlatformName(c.value("tee", "")).value_or(attestation::Platform::kSim);
-  if (auto m = HexDecode(c.value("measurement", "")); m.ok()) out.measurement = std::move(m).value();
-  if (auto f = c.find("fields"); f != c.end() && f->is_object()) {
-    for (const auto& [k, v] : f->items()) {
-      if (v.is_string()) out.fields[k] = v.get<std::string>();
-    }
-  }
-  out.model_digest = Bytes(s.payload.model_digest.begin(), s.payload.model_digest.end());
-  return out;
+  return attestation::SubjectOf(s.appraised, Bytes(s.payload.model_digest.begin(), s.payload.model_digest.end()));
 }
 
 }  // namespace

@@ -166,6 +166,8 @@ TEST_F(PinningAttackTest, OptOutFlagAcceptsAndWarnsLoudly) {
 }
 
 // Real AMD SEV-SNP evidence: genuine, but the default policy pins nothing.
+// (SNP has no TCB status source either: the default policy refuses it for
+// its TCB first; with a TCB floor pinned, the pinning verdict follows.)
 TEST_F(PinningAttackTest, AttestVerifyWithoutPolicyIsNotSatisfied) {
   CLLM_SHARED_PATH(report, std::string(kSnpDir) + "trustee_genoa_v3_report.bin");
   CLLM_SHARED_PATH(vcek, std::string(kSnpDir) + "trustee_genoa_v3_vcek.der");
@@ -175,18 +177,34 @@ TEST_F(PinningAttackTest, AttestVerifyWithoutPolicyIsNotSatisfied) {
                                          "2026-01-01T00:00:00Z"};
   Outcome r = Run(base, "verify-default");
   EXPECT_EQ(r.code, 3) << r.out << r.err;
-  EXPECT_TRUE(Has(r.out, "not satisfied: nothing pinned")) << r.out;
-  EXPECT_TRUE(Has(r.out, "✗ SNP MEASUREMENT is not pinned: the evidence reports ")) << r.out;
-  EXPECT_TRUE(Has(r.out, "measurement  ")) << "the claims are still explained: " << r.out;
+  EXPECT_TRUE(Has(r.out, "tcb_too_low")) << r.out;
+
+  // A TCB floor (PROVENANCE S4: reported_tcb bl=10 tee=0 snp=23 ucode=25),
+  // nothing else: genuine hardware at an acceptable TCB, unknown code.
+  const std::vector<std::string> floor = {"--min-tcb", "snp.bootloader=10", "--min-tcb", "snp.tee=0",
+                                          "--min-tcb", "snp.snp=23",        "--min-tcb", "snp.microcode=25"};
+  for (const char* file : {"floor.json", "snp.json"}) {
+    std::vector<std::string> pin = {"policy", "pin", "-o", Path(file)};
+    pin.insert(pin.end(), floor.begin(), floor.end());
+    ASSERT_EQ(Run(pin, std::string("pin-floor-") + file).code, 0);
+  }
+  auto floored = base;
+  floored.insert(floored.end(), {"--policy", Path("floor.json")});
+  Outcome nothing = Run(floored, "verify-floor");
+  EXPECT_EQ(nothing.code, 3) << nothing.out << nothing.err;
+  EXPECT_TRUE(Has(nothing.out, "not satisfied: nothing pinned")) << nothing.out;
+  EXPECT_TRUE(Has(nothing.out, "✗ SNP MEASUREMENT is not pinned: the evidence reports ")) << nothing.out;
+  EXPECT_TRUE(Has(nothing.out, "measurement  ")) << "the claims are still explained: " << nothing.out;
 
   // Pinning the published measurement satisfies it; the value comes from
   // the sample's own report here (a test, not a trust decision).
-  auto as_json = base;
+  auto as_json = floored;
   as_json.push_back("--json");
   auto v = json::parse(Run(as_json, "verify-json").out, nullptr, false);
   ASSERT_FALSE(v.is_discarded());
   EXPECT_EQ(v["verdict"], "not_pinned");
   EXPECT_EQ(v["error"]["code"], "not_pinned");
+  ASSERT_TRUE(v["claims"]["measurement"].is_string()) << v.dump();
   const std::string measurement = v["claims"]["measurement"].get<std::string>();
   ASSERT_EQ(Run({"policy", "pin", "-o", Path("snp.json"), "--snp-measurement", measurement}, "pin-snp").code, 0);
   auto pinned = base;
@@ -194,7 +212,7 @@ TEST_F(PinningAttackTest, AttestVerifyWithoutPolicyIsNotSatisfied) {
   Outcome ok = Run(pinned, "verify-pinned");
   EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
 
-  auto optout = base;
+  auto optout = floored;
   optout.push_back("--insecure-accept-unpinned");
   Outcome o = Run(optout, "verify-optout");
   EXPECT_EQ(o.code, 0) << o.out << o.err;

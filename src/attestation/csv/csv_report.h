@@ -90,7 +90,7 @@ bool LooksLikeCsvEvidence(ByteSpan evidence);
 //   (kChainInvalid) → HSK by HRK → CEK by HSK → PEK by CEK (kChainInvalid;
 //   kCollateralMissing when HSK or CEK is not supplied).
 // The result has platform kCsv, measurement = measure, report_data =
-// user_data, debug = !NODBG, tcb_status kUpToDate.
+// user_data, debug = !NODBG, tcb_status kNotEvaluated (no status source).
 [[nodiscard]] AttestResult<VerifiedEvidence> VerifyCsvEvidence(const EvidenceInput& input);
 
 }  // namespace cllm::attestation::csv

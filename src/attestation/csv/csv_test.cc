@@ -166,7 +166,7 @@ TEST_F(CsvSynthTest, CompleteChainVerifiesAndExposesFields) {
   EXPECT_EQ(d.measurement, Bytes(32, 0x66));
   EXPECT_EQ(d.report_data, Bytes(64, 0x44));
   EXPECT_FALSE(d.debug);
-  EXPECT_EQ(d.tcb_status, TcbStatus::kUpToDate);
+  EXPECT_EQ(d.tcb_status, TcbStatus::kNotEvaluated);  // no TCB status source for CSV
   EXPECT_EQ(d.tcb.at("csv.api_major"), 1u);
   EXPECT_EQ(d.tcb.at("csv.api_minor"), 3u);
   EXPECT_EQ(d.fields.at("chip_id"), "SYNTH0001");
@@ -290,12 +290,17 @@ TEST_F(CsvSynthTest, JsonBundle) {
   EXPECT_EQ(Verify(AsBytes(std::string("{\"attestation_report\": ")), Chain()).code(), AttestErrc::kMalformed);
 }
 
-// The verified data is what appraisal needs: the default policy accepts it,
-// a debuggable guest is refused, and the CSV fields are usable in a policy.
+// The verified data is what appraisal needs: the default policy refuses it
+// until a TCB floor is pinned (CSV has no TCB status source), a debuggable
+// guest is refused, and the CSV fields are usable in a policy.
 TEST_F(CsvSynthTest, AppraisalOfVerifiedEvidence) {
   auto v = Verify(synth_->Report(), Chain());
   ASSERT_TRUE(v.ok()) << v.detail();
+  auto unpinned = Appraise(*v, Policy::Default());
+  EXPECT_EQ(unpinned.code(), AttestErrc::kTcbTooLow);
+  EXPECT_NE(unpinned.detail().find("csv.api_minor=3"), std::string::npos) << unpinned.detail();
   Policy policy = Policy::Default();
+  policy.per_platform[Platform::kCsv].min_tcb["csv.api_major"] = 1;
   auto claims = Appraise(*v, policy);
   ASSERT_TRUE(claims.ok()) << claims.detail();
   EXPECT_EQ(claims->platform(), Platform::kCsv);
@@ -306,6 +311,7 @@ TEST_F(CsvSynthTest, AppraisalOfVerifiedEvidence) {
   policy.per_platform[Platform::kCsv].min_tcb["csv.api_minor"] = 4;
   EXPECT_EQ(Appraise(*v, policy).code(), AttestErrc::kTcbTooLow);
   policy = Policy::Default();
+  policy.per_platform[Platform::kCsv].min_tcb["csv.api_minor"] = 3;
   policy.per_platform[Platform::kCsv].fields["chip_id"] = "SYNTH0001";
   EXPECT_TRUE(Appraise(*v, policy).ok());
 
@@ -444,6 +450,10 @@ TEST(CsvReportTest, TrusteeV1ReportUnmasksToProvenanceValues) {
   EXPECT_FALSE(rep->signer_was_masked);
   EXPECT_EQ(rep->pek.pubkey_usage, kUsagePek);
   EXPECT_EQ(rep->pek.pubkey.user_id, "HYGON-SSD-PEK");
+  // PROVENANCE "PEK: firmware 1.3": the only TCB statement a v1 report makes,
+  // exposed as csv.api_major / csv.api_minor (status NotEvaluated).
+  EXPECT_EQ(rep->pek.api_major, 1u);
+  EXPECT_EQ(rep->pek.api_minor, 3u);
   EXPECT_EQ(rep->pek.sigs[0].usage, kUsageCek);
   EXPECT_EQ(rep->pek.sigs[1].usage, kUsageOca);
   EXPECT_TRUE(VerifySm2(rep->pek.pubkey, rep->signed_bytes, rep->signature).ok());

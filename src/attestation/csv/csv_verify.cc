@@ -292,8 +292,11 @@ AttestResult<VerifiedEvidence> VerifyCsvEvidence(const EvidenceInput& in) {
   d.report_data.assign(rep.user_data.begin(), rep.user_data.end());
   // NODBG clear means the host may debug (decrypt) guest memory.
   d.debug = (rep.policy & kPolicyNoDbg) == 0;
-  // CSV has no TCB status service; a chain to the HRK is the whole statement.
-  d.tcb_status = TcbStatus::kUpToDate;
+  // CSV has no TCB status service: a chain to the HRK says the chip is
+  // genuine, not that its firmware is current. The v1 report's only version
+  // statement is the firmware API version in the PEK (signed by the CEK);
+  // policies pin floors on it with min_tcb.
+  d.tcb_status = TcbStatus::kNotEvaluated;
   d.tcb = {{"csv.api_major", rep.pek.api_major}, {"csv.api_minor", rep.pek.api_minor}};
   d.fields = {{"chip_id", rep.chip_id},
               {"user_pubkey_digest", Hex(rep.user_pubkey_digest)},

@@ -34,15 +34,26 @@ VerifiedEvidence::Data BuildData(const Report& r, Product product, CertKind sign
   d.report_data.assign(r.report_data.begin(), r.report_data.end());
   // POLICY.DEBUG lets the hypervisor decrypt guest memory (SNP_DBG_DECRYPT).
   d.debug = (r.policy & kPolicyDebug) != 0;
-  d.tcb_status = TcbStatus::kUpToDate;
+  // SNP has no signed TCB status (AMD publishes no TCB-info collateral): the
+  // report says which SVNs the firmware runs, not whether they are current.
+  // Never UpToDate without a source; policies pin floors with min_tcb.
+  d.tcb_status = TcbStatus::kNotEvaluated;
 
-  // The VEK certifies REPORTED_TCB (checked equal), so floors apply to it.
-  const TcbVersion tcb = DecodeTcb(r.reported_tcb, product);
-  d.tcb = {{"snp.bootloader", tcb.bootloader},
-           {"snp.tee", tcb.tee},
-           {"snp.snp", tcb.snp},
-           {"snp.microcode", tcb.microcode}};
-  if (tcb.fmc) d.tcb["snp.fmc"] = *tcb.fmc;
+  // The VEK certifies REPORTED_TCB (checked equal), so floors apply to it
+  // under the short names. COMMITTED_TCB (the anti-rollback floor the
+  // firmware will not go below) and LAUNCH_TCB (at guest launch) are signed
+  // in the same report and exposed for floors under their own prefixes.
+  auto add = [&](const std::string& prefix, uint64_t raw) {
+    const TcbVersion tcb = DecodeTcb(raw, product);
+    d.tcb[prefix + "bootloader"] = tcb.bootloader;
+    d.tcb[prefix + "tee"] = tcb.tee;
+    d.tcb[prefix + "snp"] = tcb.snp;
+    d.tcb[prefix + "microcode"] = tcb.microcode;
+    if (tcb.fmc) d.tcb[prefix + "fmc"] = *tcb.fmc;
+  };
+  add("snp.", r.reported_tcb);
+  add("snp.committed_tcb.", r.committed_tcb);
+  add("snp.launch_tcb.", r.launch_tcb);
 
   auto& f = d.fields;
   f["version"] = std::to_string(r.version);

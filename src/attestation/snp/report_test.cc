@@ -312,10 +312,15 @@ TEST(SnpReportTest, DefaultPolicyRejectsTheDebugReportAndAcceptsTheOthers) {
   EXPECT_EQ(Appraise(*debug, policy).code(), AttestErrc::kDebugEnabled);
   auto fine = verify(load(s2), load(s2_vcek));
   ASSERT_TRUE(fine.ok()) << fine.detail();
+  // No TCB status source: refused until the policy pins a floor.
+  EXPECT_EQ(Appraise(*fine, policy).code(), AttestErrc::kTcbTooLow);
+  policy.per_platform[Platform::kSnp].min_tcb = {
+      {"snp.bootloader", 3}, {"snp.tee", 0}, {"snp.snp", 8}, {"snp.microcode", 115}};
   auto claims = Appraise(*fine, policy);
   ASSERT_TRUE(claims.ok()) << claims.detail();
   EXPECT_EQ(claims->platform(), Platform::kSnp);
   EXPECT_FALSE(claims->simulated());
+  EXPECT_EQ(claims->tcb_status(), TcbStatus::kNotEvaluated);
   // A TCB floor above the reported microcode (115) fails.
   policy.per_platform[Platform::kSnp].min_tcb["snp.microcode"] = 116;
   EXPECT_EQ(Appraise(*fine, policy).code(), AttestErrc::kTcbTooLow);

@@ -86,7 +86,8 @@ TEST(SnpVerifyTest, S1GoSevGuestMilanV2DebugPolicy) {
   EXPECT_EQ(d.fields.at("current_version"), "1.49.3");
   EXPECT_EQ(d.fields.at("signing_key"), "vcek");
   EXPECT_EQ(d.fields.count("cpuid_fam_id"), 0u);  // v2 has no CPUID fields
-  EXPECT_EQ(d.tcb_status, TcbStatus::kUpToDate);
+  // SNP has no TCB status source: never UpToDate, only what was reported.
+  EXPECT_EQ(d.tcb_status, TcbStatus::kNotEvaluated);
 }
 
 TEST(SnpVerifyTest, S2TrusteeMilanV2) {
@@ -129,6 +130,13 @@ TEST(SnpVerifyTest, S3VlekValidInsideWindowExpiredNow) {
   EXPECT_EQ(d.fields.at("chip_id"), std::string(128, '0'));
   EXPECT_EQ(d.tcb.at("snp.snp"), 24u);
   EXPECT_EQ(d.tcb.at("snp.microcode"), 217u);
+  // PROVENANCE: committed_tcb and launch_tcb bl=4 tee=0 snp=24 ucode=219,
+  // above the reported 217.
+  EXPECT_EQ(d.tcb.at("snp.committed_tcb.bootloader"), 4u);
+  EXPECT_EQ(d.tcb.at("snp.committed_tcb.snp"), 24u);
+  EXPECT_EQ(d.tcb.at("snp.committed_tcb.microcode"), 219u);
+  EXPECT_EQ(d.tcb.at("snp.launch_tcb.microcode"), 219u);
+  EXPECT_EQ(d.tcb_status, TcbStatus::kNotEvaluated);
   EXPECT_EQ(d.fields.at("current_version"), "1.55.29");
 
   auto expired = VerifyAt(s, kNow);

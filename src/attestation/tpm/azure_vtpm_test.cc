@@ -149,9 +149,13 @@ TEST(AzureVtpmTest, SnpMilanQuote) {
     EXPECT_EQ(d.fields.at("hcl.report_type"), "snp");
     EXPECT_EQ(d.fields.at("hcl.user_data"), std::string(128, '0'));
     EXPECT_EQ(d.fields.at("firmware_version"), std::to_string(0x2020031200120003ull));
-    // Appraisal sees the SNP platform's TCB status through the vTPM.
-    EXPECT_EQ(d.tcb_status, TcbStatus::kUpToDate);
-    auto claims = Appraise(*run.result, Policy::Default());
+    // Appraisal sees the SNP platform's TCB status through the vTPM: SNP has
+    // no status source, so the default policy refuses until a floor is pinned.
+    EXPECT_EQ(d.tcb_status, TcbStatus::kNotEvaluated);
+    EXPECT_EQ(Appraise(*run.result, Policy::Default()).code(), AttestErrc::kTcbTooLow);
+    Policy pinned = Policy::Default();
+    pinned.per_platform[Platform::kTpm].min_tcb["snp.microcode"] = d.tcb.at("snp.microcode");
+    auto claims = Appraise(*run.result, pinned);
     EXPECT_TRUE(claims.ok()) << claims.detail();
   }
 }

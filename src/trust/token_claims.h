@@ -1,0 +1,55 @@
+// token_claims.h — what a cllm-trust token says about the TEE, and the only
+// way from a token back to appraisal.
+//
+// A token (ES256 JWT, docs/trust.md#tokens) carries the claims cllm-trust's
+// appraisal produced, in full, so a relying party can appraise them again
+// under its own policy with the same code it uses for local evidence
+// (attestation::Appraise, "one appraisal, two sources of claims"):
+//
+//   "ver": 2                            token claims format
+//   "tee": "snp" | "tdx" | "csv" | "tpm" | "sim"
+//   "simulated": bool
+//   "measurement": hex                   launch measurement
+//   "report_data": hex (64 bytes)        what the evidence bound
+//   "debug": bool
+//   "tcb_status": "UpToDate" | … | "NotEvaluated" | "NotApplicable"
+//   "tcb": {component: number}           reported TCB components
+//   "advisory_ids": [string]
+//   "fields": {name: string}             every verified platform field
+//   "policy": name                       the cllm-trust policy it was appraised under
+//
+// plus the session members attest.cc adds (iss, sub, iat, nbf, exp, jti,
+// cnf, replay, and for fresh tokens binary_digest, model_digest, model_name,
+// freshness).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string_view>
+
+#include "attestation/appraisal_input.h"
+#include "attestation/claims.h"
+#include "trust/jose.h"
+
+namespace cllm::trust {
+
+inline constexpr int kTokenClaimsVersion = 2;
+
+// AppraisedClaimsJson renders `claims` as the token members listed above
+// (without "policy", which the issuer adds).
+nlohmann::json AppraisedClaimsJson(const attestation::Claims& claims);
+
+// A token whose signature, issuer and lifetime verified, and whose appraised
+// claims decoded into appraisal input.
+struct VerifiedToken {
+  nlohmann::json claims;               // every member, as signed
+  attestation::AppraisalInput input;   // source kTrustToken
+};
+
+// VerifyToken runs VerifyJwt and then decodes the appraised claims strictly:
+// a missing member, a wrong type, bad hex, an unknown platform or status is
+// kClaimMismatch naming the member (a token from an older cllm-trust without
+// "ver": 2 is refused the same way). Never throws on untrusted JSON.
+JoseResult<VerifiedToken> VerifyToken(std::string_view token, const nlohmann::json& jwks, const JwtCheck& check);
+
+}  // namespace cllm::trust
