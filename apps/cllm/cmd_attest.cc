@@ -13,6 +13,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,29 +51,55 @@ struct VerifyArgs {
 };
 
 
-json ClaimsJson(const attestation::Claims& c) {
-  json j = {{"platform", attestation::PlatformName(c.platform())},
-            {"simulated", c.simulated()},
-            {"measurement", HexEncode(c.measurement())},
-            {"report_data", HexEncode(c.report_data())},
-            {"debug", c.debug()},
-            {"tcb_status", attestation::TcbStatusName(c.tcb_status())},
-            {"advisory_ids", c.advisory_ids()},
-            {"tcb", c.tcb()},
-            {"fields", c.fields()}};
+// Shown is what verification established, printed whether or not the policy
+// is satisfied: from the verified evidence, or from the claims appraisal made.
+struct Shown {
+  Platform platform;
+  bool simulated;
+  const Bytes& measurement;
+  const Bytes& report_data;
+  bool debug;
+  attestation::TcbStatus tcb_status;
+  const std::vector<std::string>& advisory_ids;
+  const std::map<std::string, uint64_t>& tcb;
+  const std::map<std::string, std::string>& fields;
+
+  static Shown Of(const attestation::Claims& c) {
+    return {c.platform(), c.simulated(), c.measurement(), c.report_data(), c.debug(),
+            c.tcb_status(), c.advisory_ids(), c.tcb(), c.fields()};
+  }
+  static Shown Of(const attestation::VerifiedEvidence::Data& d) {
+    return {d.platform, d.simulated, d.measurement, d.report_data, d.debug, d.tcb_status, d.advisory_ids, d.tcb, d.fields};
+  }
+};
+
+json ShownJson(const Shown& c) {
+  json j = {{"platform", attestation::PlatformName(c.platform)},
+            {"simulated", c.simulated},
+            {"measurement", HexEncode(c.measurement)},
+            {"report_data", HexEncode(c.report_data)},
+            {"debug", c.debug},
+            {"tcb_status", attestation::TcbStatusName(c.tcb_status)},
+            {"advisory_ids", c.advisory_ids},
+            {"tcb", c.tcb},
+            {"fields", c.fields}};
   return j;
 }
 
-void PrintClaims(const attestation::Claims& c) {
-  std::printf("\nclaims%s:\n", c.simulated() ? " (SIMULATED TEE — not hardware evidence)" : "");
-  std::printf("  platform     %s%s\n", attestation::PlatformName(c.platform()), c.simulated() ? " (simulated)" : "");
-  std::printf("  measurement  %s\n", HexEncode(c.measurement()).c_str());
-  std::printf("  report_data  %s\n", HexEncode(c.report_data()).c_str());
-  std::printf("  debug        %s\n", c.debug() ? "true" : "false");
-  std::printf("  tcb_status   %s\n", attestation::TcbStatusName(c.tcb_status()));
-  for (const auto& id : c.advisory_ids()) std::printf("  advisory     %s\n", id.c_str());
-  for (const auto& [k, v] : c.tcb()) std::printf("  tcb %-24s %llu\n", k.c_str(), static_cast<unsigned long long>(v));
-  for (const auto& [k, v] : c.fields()) std::printf("  %-28s %s\n", k.c_str(), v.c_str());
+// PrintShown prints every verified field; `title` says whether they were
+// appraised ("claims") or only verified ("verified fields").
+void PrintShown(const char* title, const Shown& c) {
+  std::printf("
+%s%s:
+", title, c.simulated ? " (SIMULATED TEE — not hardware evidence)" : "");
+  std::printf("  platform     %s%s\n", attestation::PlatformName(c.platform), c.simulated ? " (simulated)" : "");
+  std::printf("  measurement  %s\n", HexEncode(c.measurement).c_str());
+  std::printf("  report_data  %s\n", HexEncode(c.report_data).c_str());
+  std::printf("  debug        %s\n", c.debug ? "true" : "false");
+  std::printf("  tcb_status   %s\n", attestation::TcbStatusName(c.tcb_status));
+  for (const auto& id : c.advisory_ids) std::printf("  advisory     %s\n", id.c_str());
+  for (const auto& [k, v] : c.tcb) std::printf("  tcb %-24s %llu\n", k.c_str(), static_cast<unsigned long long>(v));
+  for (const auto& [k, v] : c.fields) std::printf("  %-28s %s\n", k.c_str(), v.c_str());
 }
 
 // Report collects what is printed at the end, as text or as one JSON object.
@@ -185,25 +212,22 @@ int Verify(const VerifyArgs& args) {
     std::printf("\nappraisal (policy: %s):\n", args.policy.empty() ? "default" : args.policy.c_str());
     for (const auto& w : warnings) std::printf("  ! %s\n", w.get<std::string>().c_str());
   }
-  auto claims = attestation::Appraise(*verified, policy);
-  if (!claims.ok()) {
-    rep.out["verdict"] = "appraisal_failed";
-    rep.out["error"] = {{"code", AttestErrcName(claims.code())}, {"detail", claims.detail()}};
-    if (!args.json) {
-      std::printf("  ✗ %s: %s\n\nverdict: VERIFIED, POLICY NOT SATISFIED\n", AttestErrcName(claims.code()),
-                  claims.detail().c_str());
-    }
-    return rep.Finish(kExitAppraisalFailed);
-  }
-  rep.out["claims"] = ClaimsJson(*claims);
-
-  // --- pinning -----------------------------------------------------------------
-  // Every check above passes for a genuine TEE running anything; only pinned
-  // reference values say which code it runs. The claims are explained either
-  // way, so the reader can compare them with the published values.
+  // Every check of appraisal passes for a genuine TEE running anything; only
+  // pinned reference values say which code it runs. So pinning decides the
+  // verdict first, and every verified field is explained either way for the
+  // reader to compare with the published values.
   const auto subject = attestation::SubjectOf(verified->data());
   const auto unpinned = policy.insecure_accept_unpinned ? std::vector<attestation::UnpinnedValue>{}
                                                         : attestation::FindUnpinned(policy, subject);
+  auto claims = attestation::Appraise(*verified, policy);
+  const Shown shown = claims.ok() ? Shown::Of(*claims) : Shown::Of(verified->data());
+  rep.out[claims.ok() ? "claims" : "verified_fields"] = ShownJson(shown);
+  if (!claims.ok()) {
+    rep.out["appraisal_error"] = {{"code", AttestErrcName(claims.code())}, {"detail", claims.detail()}};
+    if (!args.json) std::printf("  ✗ %s: %s\n", AttestErrcName(claims.code()), claims.detail().c_str());
+  }
+
+  // --- pinning -----------------------------------------------------------------
   if (!unpinned.empty()) {
     const bool nothing = attestation::NothingPinned(policy, subject);
     const std::string why = nothing ? "nothing pinned" : "not pinned";
@@ -215,9 +239,18 @@ int Verify(const VerifyArgs& args) {
         std::printf("  ✗ %s is not pinned: the evidence reports %s\n      %s\n", u.name.c_str(),
                     u.seen.empty() ? "(no value)" : u.seen.c_str(), u.how.c_str());
       }
-      PrintClaims(*claims);
+      PrintShown(claims.ok() ? "claims" : "verified fields (not appraised)", shown);
       std::printf("\nverdict: VERIFIED, policy not satisfied: %s (genuine %s hardware, unknown code)\n",
-                  why.c_str(), attestation::PlatformName(claims->platform()));
+                  why.c_str(), attestation::PlatformName(shown.platform));
+    }
+    return rep.Finish(kExitAppraisalFailed);
+  }
+  if (!claims.ok()) {
+    rep.out["verdict"] = "appraisal_failed";
+    rep.out["error"] = rep.out["appraisal_error"];
+    if (!args.json) {
+      PrintShown("verified fields (not appraised)", shown);
+      std::printf("\nverdict: VERIFIED, POLICY NOT SATISFIED (%s)\n", AttestErrcName(claims.code()));
     }
     return rep.Finish(kExitAppraisalFailed);
   }
@@ -227,7 +260,7 @@ int Verify(const VerifyArgs& args) {
     std::printf(policy.insecure_accept_unpinned ? "  ! policy satisfied, pinning NOT checked (%s)\n"
                                                 : "  ✓ policy satisfied (launch measurement pinned)%s\n",
                 policy.insecure_accept_unpinned ? attestation::kUnpinnedOptOutFlag : "");
-    PrintClaims(*claims);
+    PrintShown("claims", shown);
     std::printf("\nverdict: OK%s%s\n", claims->simulated() ? " (SIMULATED TEE — not hardware evidence)" : "",
                 policy.insecure_accept_unpinned ? " — UNPINNED (INSECURE)" : "");
   }

@@ -175,9 +175,15 @@ TEST_F(PinningAttackTest, AttestVerifyWithoutPolicyIsNotSatisfied) {
   const std::vector<std::string> base = {"attest", "verify", "--evidence", report.string(), "--platform", "snp",
                                          "--certs", vcek.string(), "--certs", chain.string(), "--at",
                                          "2026-01-01T00:00:00Z"};
+  // No policy at all: every verified field is still explained, the TCB
+  // refusal (SNP has no TCB status source) is shown, and the verdict is
+  // "nothing pinned".
   Outcome r = Run(base, "verify-default");
   EXPECT_EQ(r.code, 3) << r.out << r.err;
   EXPECT_TRUE(Has(r.out, "tcb_too_low")) << r.out;
+  EXPECT_TRUE(Has(r.out, "not satisfied: nothing pinned")) << r.out;
+  EXPECT_TRUE(Has(r.out, "measurement  ")) << "the verified fields are explained: " << r.out;
+  EXPECT_TRUE(Has(r.out, "tcb snp.microcode")) << r.out;
 
   // A TCB floor (PROVENANCE S4: reported_tcb bl=10 tee=0 snp=23 ucode=25),
   // nothing else: genuine hardware at an acceptable TCB, unknown code.
