@@ -89,9 +89,7 @@ json ShownJson(const Shown& c) {
 // PrintShown prints every verified field; `title` says whether they were
 // appraised ("claims") or only verified ("verified fields").
 void PrintShown(const char* title, const Shown& c) {
-  std::printf("
-%s%s:
-", title, c.simulated ? " (SIMULATED TEE — not hardware evidence)" : "");
+  std::printf("\n%s%s:\n", title, c.simulated ? " (SIMULATED TEE — not hardware evidence)" : "");
   std::printf("  platform     %s%s\n", attestation::PlatformName(c.platform), c.simulated ? " (simulated)" : "");
   std::printf("  measurement  %s\n", HexEncode(c.measurement).c_str());
   std::printf("  report_data  %s\n", HexEncode(c.report_data).c_str());
