@@ -24,6 +24,7 @@
 #include "crypto/digest.h"
 #include "support/process.h"
 #include "support/relay.h"
+#include "support/sim_server.h"
 #include "support/shared_data.h"
 
 namespace cllm {
@@ -32,8 +33,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr char kKeyAlice[] = "sk-alice-0123456789";
-constexpr char kKeyBob[] = "sk-bob-9876543210";
+using testing::kKeyAlice;
+using testing::kKeyBob;
 
 using testing::Process;
 using testing::Relay;
@@ -41,43 +42,23 @@ using testing::Relay;
 class E2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* shared = std::getenv("CLLM_SHARED_DIR");
-    model_ = (shared && *shared ? fs::path(shared) : fs::path(CLLM_DEFAULT_SHARED_DIR)) / "models/stories260K-f16.gguf";
-    if (!fs::exists(model_)) return;
+    if (!fs::exists(testing::SharedDir() / testing::SimServer::kModel)) return;
     dir_ = fs::temp_directory_path() / ("cllm_e2e_" + std::to_string(::getpid()));
     fs::create_directories(dir_);
-    platform_key_ = attestation::sim::GenerateSimPlatformKey().value();
-    std::ofstream(dir_ / "plat.key") << platform_key_->ToPem();
-    json keys = {{"keys",
-                  {{{"user", "alice"}, {"sha256", HexEncode(crypto::Sha256(AsBytes(kKeyAlice)))}},
-                   {{"user", "bob"}, {"sha256", HexEncode(crypto::Sha256(AsBytes(kKeyBob)))}}}}};
-    std::ofstream(dir_ / "keys.json") << keys.dump();
-    server_ = new Process({std::string(CLLM_BIN_DIR) + "/cllm-server", "-m", model_.string(), "--tee", "sim",
-                           "--sim-key", (dir_ / "plat.key").string(), "--listen", "127.0.0.1:0", "--debug-listen",
-                           "127.0.0.1:0", "--api-keys", (dir_ / "keys.json").string(), "--ready-file",
-                           (dir_ / "ready.json").string(), "--log-level", "warn"});
-    ready_ = testing::WaitReady(*server_, dir_ / "ready.json");
+    server_ = testing::SimServer::Start(dir_, "server", {});
   }
   static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
+    server_.reset();
     if (!dir_.empty()) fs::remove_all(dir_);
   }
   void SetUp() override {
     CLLM_SHARED_PATH(model, "models/stories260K-f16.gguf");
-    ASSERT_FALSE(ready_.is_null()) << "cllm-server did not start";
+    ASSERT_TRUE(server_) << "cllm-server did not start";
   }
 
-  static attestation::Policy SimPolicy() {
-    attestation::Policy p = attestation::Policy::Default();
-    p.platforms = {attestation::Platform::kSim};
-    p.sim_platform_keys = {platform_key_->public_key()};
-    p.model_digests = {HexDecode(ready_["model_digest"].get<std::string>()).value()};
-    p.binary_digests = {HexDecode(ready_["binary_digest"].get<std::string>()).value()};
-    return p;
-  }
-  static uint16_t Port() { return ready_["port"].get<uint16_t>(); }
-  static uint16_t DebugPort() { return ready_["debug_port"].get<uint16_t>(); }
+  static attestation::Policy SimPolicy() { return server_->Policy(); }
+  static uint16_t Port() { return server_->port(); }
+  static uint16_t DebugPort() { return server_->debug_port(); }
   static client::Url Url(uint16_t port, bool tls = true) {
     return client::Url{tls, "127.0.0.1", port, ""};
   }
@@ -90,10 +71,8 @@ class E2eTest : public ::testing::Test {
   }
   static std::map<std::string, std::string> Auth(const char* key) { return {{"Authorization", std::string("Bearer ") + key}}; }
 
-  static inline fs::path model_, dir_;
-  static inline std::optional<crypto::PrivateKey> platform_key_;
-  static inline Process* server_ = nullptr;
-  static inline json ready_;
+  static inline fs::path dir_;
+  static inline std::unique_ptr<testing::SimServer> server_;
 };
 
 TEST_F(E2eTest, AttestedChatWorksAndIsLabelledSimulated) {
@@ -207,8 +186,8 @@ TEST_F(E2eTest, ProxyStreamsIncrementallyToAPlainClient) {
   std::string policy_path = (dir_ / "policy.json").string();
   json pj = {{"version", 1},
              {"platforms", {"sim"}},
-             {"sim", {{"platform_keys", {platform_key_->public_key().ToPem()}}}},
-             {"model_digests", {ready_["model_digest"]}}};
+             {"sim", {{"platform_keys", {server_->platform_key().public_key().ToPem()}}}},
+             {"model_digests", {server_->ready()["model_digest"]}}};
   std::ofstream(policy_path) << pj.dump();
   // Find a free port for the proxy.
   int probe = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -14,7 +14,7 @@
 #include <fstream>
 #include <string>
 
-#include "sim_server.h"
+#include "support/sim_server.h"
 
 namespace cllm {
 namespace {

@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "sim_server.h"
+#include "support/sim_server.h"
 #include "support/relay.h"
 
 namespace cllm {

@@ -1,6 +1,6 @@
-// sim_server.h — a real cllm-server on the simulated TEE for the attack
-// tests of its network surface (record sizes, /metrics, the evidence
-// endpoint), and the raw TLS exchanges an attacker would make.
+// sim_server.h — a real cllm-server on the simulated TEE for end-to-end and
+// attack tests (record sizes, /metrics, the evidence endpoint), and the raw
+// TLS exchanges an attacker would make.
 //
 // SimServer::Start runs cllm-server with users alice and bob, a debug
 // listener, and the caller's extra flags; Policy() pins what a careful
@@ -72,6 +72,7 @@ class SimServer {
   uint16_t port() const { return ready_["port"].get<uint16_t>(); }
   uint16_t debug_port() const { return ready_["debug_port"].get<uint16_t>(); }
   const nlohmann::json& ready() const { return ready_; }
+  const crypto::PrivateKey& platform_key() const { return *platform_key_; }
   Process& process() { return *process_; }
 
  private:
