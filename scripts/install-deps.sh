@@ -20,7 +20,14 @@ PACKAGES=(
   libbenchmark-dev              # microbenchmarks
   clang libclang-rt-14-dev      # libFuzzer targets (scripts/fuzz.sh)
   curl                          # end-to-end tests drive the OpenAI endpoint with it
+  python3 python3-jinja2        # the chat-template oracle (tests/tools/render_chat_template.py)
+  python3-jsonschema            # oracle of the structured-output tests (src/engine/grammar)
 )
+# The OpenAI Node SDK test (tests/e2e/openai_sdk_e2e_test.cc) runs the official `openai` npm
+# package. A Node.js already on PATH (e.g. NodeSource's, which bundles npm) is kept: Debian's
+# npm package would conflict with it.
+command -v node >/dev/null || PACKAGES+=(nodejs)
+command -v npm >/dev/null || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -25,6 +25,7 @@
 #include <fstream>
 #include <thread>
 
+#include "apps/common/env_config.h"
 #include "base/encoding.h"
 #include "base/file.h"
 #include "base/hardening.h"
@@ -33,7 +34,7 @@
 #include "crypto/cert_builder.h"
 #include "crypto/keys.h"
 #include "crypto/tls.h"
-#include "server/http_server.h"
+#include "net/server.h"
 #include "trust/service.h"
 
 namespace {
@@ -148,13 +149,14 @@ int Serve(const Paths& p, const std::string& master_key_file, const std::string&
   auto service = trust::TrustService::Create(std::move(store).value(), std::move(box).value(), config);
   if (!service.ok()) return Fail(service.detail());
 
-  server::HttpLimits limits;
-  limits.max_body_bytes = 8 << 20;  // evidence with embedded certificate chains and collateral
-  limits.max_connections = max_connections;
+  net::ServerOptions options;
+  options.max_body_bytes = 8 << 20;  // evidence with embedded certificate chains and collateral
+  options.max_connections = max_connections;
+  options.handler_threads = 4;  // verification and store writes are short
   trust::TrustService* svc = service->get();
-  auto https = server::HttpServer::Start(
-      host, port, [svc](const server::HttpRequest& r, server::ResponseWriter& w) { svc->Handle(r, w); }, limits,
-      *tls);
+  auto https = net::Server::Start(
+      host, port, [svc](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) { svc->Handle(r, *w); },
+      options, *tls);
   if (!https.ok()) return Fail(https.detail());
   log::info("cllm-trust on https://{}:{} — issuer {}, tokens {} s, signing key {}", host, (*https)->port(), issuer,
             token_lifetime, svc->signing_keys().active_kid());
@@ -217,6 +219,10 @@ int main(int argc, char** argv) {
   serve->add_option("--issuer", issuer, "The tokens' iss claim")->capture_default_str();
   serve->add_flag("--sync-full", sync_full, "fsync every store commit (survives power loss; slower)");
   serve->add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  // Each flag also from CLLM_TRUST_<FLAG> (the command line wins). No config
+  // file: CLI11 2.1 reads one only for the top-level app, where a [section]
+  // would select a subcommand by itself.
+  for (CLI::App* c : {init, serve, upgrade}) app::BindEnvironment(*c, "CLLM_TRUST_");
   CLI11_PARSE(app, argc, argv);
   auto level = log::ParseLevel(log_level);
   if (!level.ok()) return Fail("--log-level: " + level.detail());

@@ -8,7 +8,7 @@
 
 #include "apps/cllm/command.h"
 #include "engine/model/generator.h"
-#include "engine/tokenizer/chat.h"
+#include "engine/tokenizer/chat_template.h"
 
 namespace cllm::app {
 namespace {
@@ -33,9 +33,13 @@ int Run(const Args& a) {
   }
   std::string prompt = a.prompt;
   if (a.chat) {
-    auto formatted = engine::FormatChat(model.value()->file(), {{"user", a.prompt}}, true);
+    auto tmpl = engine::ChatTemplate::ForModel(model.value()->file(), model.value()->tokenizer());
+    if (!tmpl.ok()) return Fail(tmpl.detail());
+    engine::ChatTemplateInput in;
+    in.messages = nlohmann::json::array({{{"role", "user"}, {"content", a.prompt}}});
+    auto formatted = tmpl->Render(in);
     if (!formatted.ok()) return Fail(formatted.detail());
-    prompt = *formatted;
+    prompt = formatted->text;
   }
   auto on_token = [&](engine::TokenId, std::string_view text) {
     if (!a.json) {

@@ -18,6 +18,7 @@
 #include "apps/cllm/remote_common.h"
 #include "base/encoding.h"
 #include "base/time.h"
+#include "client/sse.h"
 #include "trust/trust_client.h"
 
 namespace cllm::app {
@@ -41,6 +42,7 @@ struct RemoteArgs {
   std::string system;
   int max_tokens = 256;
   double temperature = 0.7;
+  TimeoutArgs timeouts;  // --connect-timeout, --timeout
 };
 
 json ServerJson(const channel::VerifiedServer& s) {
@@ -141,7 +143,7 @@ int AttestServer(const RemoteArgs& a) {
   // the nonce request, nothing confidential.
   attestation::Policy explain = policy;
   explain.insecure_accept_unpinned = true;
-  auto conn = client::Connect(url, explain);
+  auto conn = client::Connect(url, explain, nullptr, a.timeouts.Options());
   json out = {{"url", a.url}};
   if (!conn.ok()) {
     out["verdict"] = "refused";
@@ -222,27 +224,19 @@ ClientResultOrExit<std::string> StreamChat(client::Connection& conn, const Remot
               {"temperature", a.temperature}};
   std::map<std::string, std::string> headers;
   if (!a.api_key.empty()) headers["Authorization"] = "Bearer " + a.api_key;
-  SseReader sse;
+  client::SseParser sse;
   std::string reply;
   auto r = conn.Request("POST", "/v1/chat/completions", req.dump(), headers, [&](std::string_view bytes) {
-    sse.Feed(bytes, [&](const std::string& data) {
-      if (data == "[DONE]") return;
-      auto j = json::parse(data, nullptr, false);
-      if (j.is_discarded()) return;
-      if (j.contains("error")) {
-        std::fprintf(stderr, "\n[server error: %s]\n", j["error"].value("message", "?").c_str());
-        return;
-      }
-      if (!j.contains("choices") || j["choices"].empty()) return;
-      const auto& delta = j["choices"][0]["delta"];
-      if (delta.contains("content") && delta["content"].is_string()) {
-        std::string piece = delta["content"].get<std::string>();
-        reply += piece;
-        std::fwrite(piece.data(), 1, piece.size(), stdout);
+    return sse.Feed(bytes, [&](const client::SseEvent& event) {
+      const client::CompletionEvent e = client::ClassifyCompletionEvent(event);
+      if (e.kind == client::CompletionEvent::Kind::kError) {
+        std::fprintf(stderr, "\n[server error: %s]\n", e.text.c_str());
+      } else if (e.kind == client::CompletionEvent::Kind::kText && !e.text.empty()) {
+        reply += e.text;
+        std::fwrite(e.text.data(), 1, e.text.size(), stdout);
         std::fflush(stdout);
       }
     });
-    return true;
   });
   if (!r.ok()) return ExitWith(Fail(r.detail(), 2));
   if (r->status != 200) {
@@ -268,7 +262,7 @@ int Chat(RemoteArgs a) {
     conn = std::move(tc.conn);
     v = ViewOf(tc.server);
   } else {
-    auto c = client::Connect(url, policy);
+    auto c = client::Connect(url, policy, nullptr, a.timeouts.Options());
     if (!c.ok()) return Fail(std::string(client::ClientErrcName(c.code())) + ": " + c.detail(),
                              c.code() == client::ClientErrc::kAttestation ? 1 : 2);
     conn = std::move(c).value();
@@ -328,6 +322,7 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   attest->add_option("--trust-ca", attest_args.trust_ca, "cllm-trust's certificate (pinned)");
   attest->add_option("--token-policy", attest_args.token_policies,
                      "With --via-token: accept only tokens cllm-trust appraised under this policy (repeatable)");
+  AddTimeoutFlags(attest, &attest_args.timeouts);
   attest->callback([&ctx, attest] {
     if (!attest->get_subcommands().empty()) return;
     if (attest_args.url.empty()) {
@@ -355,6 +350,7 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   chat->add_option("--token-policy", chat_args.token_policies,
                    "With --via-token: accept only tokens cllm-trust appraised under this policy (repeatable)");
   AddUnpinnedFlag(chat, &chat_args.accept_unpinned);
+  AddTimeoutFlags(chat, &chat_args.timeouts);
   chat->callback([&ctx] { ctx.exit_code = Chat(chat_args); });
 }
 

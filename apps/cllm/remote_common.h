@@ -1,8 +1,9 @@
 // remote_common.h — helpers shared by the client subcommands (attest URL,
-// chat, proxy): policy loading, URL parsing, server-sent-event splitting, and
-// OrExit, a value-or-exit-code for command code.
+// chat, proxy, bench serve): policy loading, URL parsing, client deadlines,
+// and OrExit, a value-or-exit-code for command code.
 #pragma once
 
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <optional>
@@ -80,28 +81,27 @@ inline OrExit<client::Url> ParseServerUrl(const std::string& s) {
   return std::move(u).value();
 }
 
-// SseReader splits a text/event-stream into the `data:` payloads of events.
-class SseReader {
- public:
-  void Feed(std::string_view bytes, const std::function<void(const std::string&)>& on_data) {
-    buf_.append(bytes);
-    size_t end;
-    while ((end = buf_.find("\n\n")) != std::string::npos) {
-      std::string event = buf_.substr(0, end);
-      buf_.erase(0, end + 2);
-      size_t pos = 0;
-      while (pos < event.size()) {
-        size_t nl = event.find('\n', pos);
-        std::string line = event.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-        if (line.rfind("data: ", 0) == 0) on_data(line.substr(6));
-        if (nl == std::string::npos) break;
-        pos = nl + 1;
-      }
-    }
+// TimeoutArgs are the client deadlines a user can set (net/client.h).
+struct TimeoutArgs {
+  double connect_s = 10;   // --connect-timeout: DNS + TCP connect, and then the TLS handshake
+  double response_s = 60;  // --timeout: for the response head, and between streamed chunks
+  net::ClientOptions Options() const {
+    net::ClientOptions o;
+    auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
+    o.connect_timeout = o.handshake_timeout = ms(connect_s);
+    o.head_timeout = o.chunk_timeout = ms(response_s);
+    return o;
   }
-
- private:
-  std::string buf_;
 };
+
+inline void AddTimeoutFlags(CLI::App* cmd, TimeoutArgs* t) {
+  cmd->add_option("--connect-timeout", t->connect_s, "Seconds for DNS + TCP connect, and again for the TLS handshake")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--timeout", t->response_s,
+                  "Seconds to wait for a response to start, and between streamed chunks")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
+}
 
 }  // namespace cllm::app

@@ -4,9 +4,11 @@
 // verifier (channel/ratls.h) and only then returns a Connection: no request
 // byte is sent to a server whose evidence, binding or policy failed. The
 // typed error says which (ClientErrc::kAttestation carries the ChannelErrc
-// name and the explanation). Requests are HTTP/1.1 (Beast parses the
-// responses); streamed bodies arrive chunk by chunk through a callback.
-// This library never links the engine.
+// name and the explanation). Requests are HTTP/1.1 over net::Client
+// (net/client.h): Beast parses the responses, streamed bodies arrive chunk
+// by chunk through a callback, and every phase has a deadline
+// (net::ClientOptions; a missed one is ClientErrc::kTimeout naming the
+// phase). This library never links the engine.
 #pragma once
 
 #include <functional>
@@ -19,6 +21,7 @@
 #include "base/result.h"
 #include "channel/ratls.h"
 #include "crypto/tls.h"
+#include "net/client.h"
 
 namespace cllm::client {
 
@@ -29,6 +32,7 @@ enum class ClientErrc {
   kTls,            // TLS failure that is not an attestation verdict
   kProtocol,       // malformed HTTP response, connection closed early
   kHttp,           // the server answered with an error status (detail: its message)
+  kTimeout,        // a deadline passed: connect, handshake, sending, response head, between chunks
 };
 const char* ClientErrcName(ClientErrc code);
 
@@ -72,20 +76,22 @@ class Connection {
 
  private:
   friend ClientResult<std::unique_ptr<Connection>> Connect(const Url&, const attestation::Policy&,
-                                                           const crypto::TlsIdentity*);
-  friend ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url&);
-  friend ClientResult<std::unique_ptr<Connection>> ConnectWithVerifier(const Url&, crypto::PeerVerifier);
+                                                           const crypto::TlsIdentity*, const net::ClientOptions&);
+  friend ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url&, const net::ClientOptions&);
+  friend ClientResult<std::unique_ptr<Connection>> ConnectWithVerifier(const Url&, crypto::PeerVerifier,
+                                                                       const net::ClientOptions&);
   friend ClientResult<channel::VerifiedServer> FetchAttestation(Connection&, const attestation::Policy&);
   Connection() = default;
-  bool Send(std::string_view bytes);
-  long Receive(char* buf, size_t max);
 
   Url url_;
-  int fd_ = -1;
-  std::unique_ptr<crypto::TlsSession> session_;
+  std::unique_ptr<net::Client> http_;
   std::optional<channel::VerifiedServer> server_;
   Bytes peer_spki_;  // SPKI DER of the certificate the server presented
 };
+
+// FromNet maps a transport error to the client's codes (kRefused becomes
+// kTls here; Connect turns an RA-TLS refusal into kAttestation itself).
+Error<ClientErrc> FromNet(const Error<net::NetErrc>& e);
 
 // Connect verifies the server against `policy` during the handshake, then
 // refuses (kAttestation, "not_pinned: …") a genuine server whose launch
@@ -94,23 +100,39 @@ class Connection {
 // `client_identity` (an RA-TLS identity from the client's own TEE, see
 // channel::RaTlsIssuer) the client presents evidence too, for servers in
 // mutual mode (`cllm-server --client-policy`).
+// `options` sets the deadlines of the connection and of its requests.
 [[nodiscard]] ClientResult<std::unique_ptr<Connection>> Connect(const Url& url, const attestation::Policy& policy,
-                                                                const crypto::TlsIdentity* client_identity = nullptr);
+                                                                const crypto::TlsIdentity* client_identity = nullptr,
+                                                                const net::ClientOptions& options = {});
 // ConnectPinned opens TLS 1.3 to a service with an ordinary certificate
 // (cllm-trust), accepting exactly the `pinned` certificate (within its
 // validity) and nothing else: no system CA store, no hostname matching.
 [[nodiscard]] ClientResult<std::unique_ptr<Connection>> ConnectPinned(const Url& url,
-                                                                      const crypto::Certificate& pinned);
+                                                                      const crypto::Certificate& pinned,
+                                                                      const net::ClientOptions& options = {});
 // ConnectWithVerifier opens TLS 1.3 with a caller's peer verifier (e.g.
 // trust/token_verifier.h); a refusal is kTls carrying the verifier's detail.
 [[nodiscard]] ClientResult<std::unique_ptr<Connection>> ConnectWithVerifier(const Url& url,
-                                                                            crypto::PeerVerifier verifier);
+                                                                            crypto::PeerVerifier verifier,
+                                                                            const net::ClientOptions& options = {});
 // ConnectPlain is for the server's unattested debug listener (http://).
-[[nodiscard]] ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url& url);
+[[nodiscard]] ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url& url,
+                                                                     const net::ClientOptions& options = {});
+
+// RequirePinned applies attestation/pinning.h to a verified server: OK when
+// the policy pins its launch measurement and model (or the user opted out
+// with --insecure-accept-unpinned), else kAttestation "not_pinned: …".
+[[nodiscard]] Status<ClientErrc> RequirePinned(const attestation::Policy& policy, const channel::VerifiedServer& s);
+
+// Requests leave in TLS 1.3 records padded to multiples of this many bytes
+// (RFC 8446 section 5.4), as cllm-server pads its answers by default: a
+// prompt's length is as secret as its text (docs/security.md).
+inline constexpr size_t kRequestRecordPadding = 512;
 
 // FetchAttestation asks /.well-known/cllm-attestation with a fresh nonce and
 // verifies the answer against the key of this very connection (pinning
-// required as in Connect).
+// required as in Connect). The endpoint is rate-limited: a 429 whose
+// Retry-After is at most 5 s is waited out, twice at most.
 [[nodiscard]] ClientResult<channel::VerifiedServer> FetchAttestation(Connection& c, const attestation::Policy& policy);
 
 }  // namespace cllm::client

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
+#include "support/script_server.h"
+
 namespace cllm::client {
 namespace {
 
@@ -18,6 +22,80 @@ TEST(ClientTest, ParsesUrls) {
                           "https://[::1", "https://[::1]x"}) {
     EXPECT_EQ(ParseUrl(bad).code(), ClientErrc::kBadUrl) << bad;
   }
+}
+
+// ---------------------------------------------------------------------------
+// Deadlines: a server that accepts and then says nothing costs the client at
+// most the phase's timeout, and the error is kTimeout naming the phase.
+// (Before net::Client these calls blocked for as long as the server wished.)
+// ---------------------------------------------------------------------------
+
+using testing::ScriptServer;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// Short deadlines; the bound asserted is generous (a loaded 2-core machine).
+net::ClientOptions Short() {
+  net::ClientOptions o;
+  o.connect_timeout = 2000ms;
+  o.handshake_timeout = 300ms;
+  o.head_timeout = 300ms;
+  o.chunk_timeout = 300ms;
+  return o;
+}
+constexpr auto kBound = 5s;
+
+Url Local(bool tls, uint16_t port) { return ParseUrl((tls ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port)).value(); }
+
+crypto::PeerVerifier AcceptAnything() {
+  return [](const std::vector<crypto::Certificate>&) -> crypto::CryptoStatus { return OkStatus(); };
+}
+
+TEST(ClientDeadlineTest, ASilentServerTimesOutTheHandshake) {
+  auto server = ScriptServer::Silent();
+  auto t0 = Clock::now();
+  auto c = ConnectWithVerifier(Local(true, server->port()), AcceptAnything(), Short());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.code(), ClientErrc::kTimeout) << c.detail();
+  EXPECT_NE(c.detail().find("handshake"), std::string::npos) << c.detail();
+  EXPECT_LT(Clock::now() - t0, kBound);
+  // The attested path has the same deadline.
+  t0 = Clock::now();
+  auto attested = Connect(Local(true, server->port()), attestation::Policy::Default(), nullptr, Short());
+  EXPECT_EQ(attested.code(), ClientErrc::kTimeout) << attested.detail();
+  EXPECT_LT(Clock::now() - t0, kBound);
+}
+
+TEST(ClientDeadlineTest, AServerThatNeverAnswersTimesOutTheHead) {
+  auto server = ScriptServer::Http([](int, const std::string&) { return ScriptServer::Reply{{}, false, true}; });
+  auto c = ConnectPlain(Local(false, server->port()), Short());
+  ASSERT_TRUE(c.ok()) << c.detail();
+  auto t0 = Clock::now();
+  auto r = (*c)->Request("POST", "/v1/chat/completions", "{}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), ClientErrc::kTimeout) << r.detail();
+  EXPECT_NE(r.detail().find("response head"), std::string::npos) << r.detail();
+  EXPECT_LT(Clock::now() - t0, kBound);
+  EXPECT_EQ(server->requests(), 1);
+}
+
+TEST(ClientDeadlineTest, AStreamThatStallsTimesOutBetweenChunks) {
+  auto server = ScriptServer::Http([](int, const std::string&) {
+    return ScriptServer::Reply{{{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"}, {"5\r\nhello\r\n"}}, false, true};
+  });
+  auto c = ConnectPlain(Local(false, server->port()), Short());
+  ASSERT_TRUE(c.ok()) << c.detail();
+  std::string got;
+  auto t0 = Clock::now();
+  auto r = (*c)->Request("GET", "/stream", "", {}, [&](std::string_view b) {
+    got.append(b);
+    return true;
+  });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), ClientErrc::kTimeout) << r.detail();
+  EXPECT_NE(r.detail().find("response body"), std::string::npos) << r.detail();
+  EXPECT_EQ(got, "hello");  // what arrived before the stall was delivered
+  EXPECT_LT(Clock::now() - t0, kBound);
 }
 
 }  // namespace

@@ -209,12 +209,61 @@ CryptoResult<PublicKey> PublicKey::FromRsaComponents(ByteSpan n, ByteSpan e) {
 KeyType PublicKey::type() const { return TypeOf(pkey_.get()); }
 int PublicKey::Bits() const { return EVP_PKEY_get_bits(pkey_.get()); }
 
+namespace {
+
+// The SubjectPublicKeyInfo of a named-curve EC key with an uncompressed
+// point is a fixed prefix (RFC 5480 §2: AlgorithmIdentifier id-ecPublicKey +
+// the curve's OID, then the BIT STRING header) followed by 04 ‖ x ‖ y.
+// Writing it directly avoids OpenSSL 3's encoder lookup, which was a fifth
+// of cllm-trust's CPU per attestation (docs/performance.md); keys_test
+// checks the bytes equal i2d_PUBKEY's.
+constexpr uint8_t kSpkiP256Prefix[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+                                       0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
+constexpr uint8_t kSpkiP384Prefix[] = {0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
+                                       0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00};
+
+// EncodesAsNamedUncompressed: the key is written with its curve's name and
+// an uncompressed point (each parameter, when absent, has that default).
+bool EncodesAsNamedUncompressed(EVP_PKEY* pkey) {
+  char v[32] = {0};
+  size_t len = 0;
+  if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_ENCODING, v, sizeof v, &len) == 1 &&
+      std::string_view(v, len) != OSSL_PKEY_EC_ENCODING_GROUP) {
+    return false;
+  }
+  len = 0;
+  if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, v, sizeof v, &len) == 1 &&
+      std::string_view(v, len) != OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Bytes PublicKey::ToSpkiDer() const {
-  int len = i2d_PUBKEY(pkey_.get(), nullptr);
-  CLLM_CHECK(len > 0);
-  Bytes out(static_cast<size_t>(len));
-  uint8_t* p = out.data();
-  CLLM_CHECK(i2d_PUBKEY(pkey_.get(), &p) == len);
+  const KeyType t = type();
+  if ((t == KeyType::kEcP256 || t == KeyType::kEcP384) && EncodesAsNamedUncompressed(pkey_.get())) {
+    if (auto point = EcPoint(); point.ok()) {
+      Bytes out;
+      if (t == KeyType::kEcP256) {
+        out.assign(std::begin(kSpkiP256Prefix), std::end(kSpkiP256Prefix));
+      } else {
+        out.assign(std::begin(kSpkiP384Prefix), std::end(kSpkiP384Prefix));
+      }
+      out.push_back(0x04);
+      out.insert(out.end(), point->begin(), point->end());
+      return out;
+    }
+  }
+  ERR_clear_error();
+  // One call: i2d_PUBKEY allocates (asking for the length first would run
+  // the encoder twice).
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(pkey_.get(), &der);
+  CLLM_CHECK(len > 0 && der != nullptr);
+  Bytes out(der, der + len);
+  OPENSSL_free(der);
   return out;
 }
 
@@ -296,13 +345,26 @@ std::string PrivateKey::ToPem() const {
 }
 
 PublicKey PrivateKey::public_key() const {
-  // Round-trip through SPKI to get an object without the private half.
-  int len = i2d_PUBKEY(pkey_.get(), nullptr);
-  CLLM_CHECK(len > 0);
-  Bytes der(static_cast<size_t>(len));
-  uint8_t* p = der.data();
-  CLLM_CHECK(i2d_PUBKEY(pkey_.get(), &p) == len);
-  auto pub = PublicKey::FromSpkiDer(der);
+  // An object without the private half. For P-256/P-384 from the point
+  // (OpenSSL 3's SPKI encoder and decoder, the general path, cost more than
+  // an ES256 signature: a quarter of `cllm bench attest`'s client in `perf`).
+  const KeyType t = type();
+  if (t == KeyType::kEcP256 || t == KeyType::kEcP384) {
+    uint8_t buf[1 + 2 * 48];
+    size_t len = 0;
+    const size_t n = CurveBytes(t);
+    if (EVP_PKEY_get_octet_string_param(pkey_.get(), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf, sizeof buf, &len) == 1 &&
+        len == 1 + 2 * n && buf[0] == 0x04) {
+      auto pub = PublicKey::FromEcPoint(t, ByteSpan(buf + 1, n), ByteSpan(buf + 1 + n, n));
+      if (pub.ok()) return std::move(pub).value();
+    }
+    ERR_clear_error();
+  }
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(pkey_.get(), &der);
+  CLLM_CHECK(len > 0 && der != nullptr);
+  auto pub = PublicKey::FromSpkiDer(ByteSpan(der, static_cast<size_t>(len)));
+  OPENSSL_free(der);
   CLLM_CHECK(pub.ok());
   return std::move(pub).value();
 }

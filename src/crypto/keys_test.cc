@@ -2,6 +2,7 @@
 // P-384, message "sample"), GM/T 0003.5-2012 example (SM2 on the recommended
 // curve, ID 1234567812345678, message "message digest").
 #include <gtest/gtest.h>
+#include <openssl/x509.h>
 
 #include "base/encoding.h"
 #include "crypto/keys.h"
@@ -72,6 +73,30 @@ TEST(EcdsaTest, SignVerifyRoundTripBothCurvesBothFormats) {
     ASSERT_TRUE(rebuilt.ok());
     EXPECT_EQ(rebuilt->ToSpkiDer(), pub.ToSpkiDer());
   }
+}
+
+// ToSpkiDer writes P-256/P-384 SubjectPublicKeyInfo itself (a fixed prefix
+// and the point): the bytes must be OpenSSL's encoding exactly, and a key
+// kept in compressed form must keep its encoding (the general path).
+TEST(PublicKeyTest, EcSpkiEqualsOpenSslEncoding) {
+  for (KeyType t : {KeyType::kEcP256, KeyType::kEcP384}) {
+    for (int i = 0; i < 8; ++i) {
+      PublicKey pub = PrivateKey::Generate(t)->public_key();
+      unsigned char* der = nullptr;
+      int len = i2d_PUBKEY(pub.get(), &der);
+      ASSERT_GT(len, 0);
+      Bytes want(der, der + len);
+      OPENSSL_free(der);
+      EXPECT_EQ(pub.ToSpkiDer(), want);
+      EXPECT_EQ(PublicKey::FromSpkiDer(want)->ToSpkiDer(), want);
+    }
+  }
+  // P-256 generator G in compressed form (SEC 1 §2.3.3): 02/03 ‖ x.
+  Bytes compressed = H("3039301306072a8648ce3d020106082a8648ce3d03010703220003"
+                       "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296");
+  auto key = PublicKey::FromSpkiDer(compressed);
+  ASSERT_TRUE(key.ok()) << key.detail();
+  EXPECT_EQ(key->ToSpkiDer(), compressed);
 }
 
 TEST(Sm2Test, GmT0003ExampleOnRecommendedCurve) {

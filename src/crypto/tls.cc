@@ -140,6 +140,57 @@ CryptoResult<std::shared_ptr<TlsContext>> TlsContext::Client(PeerVerifier server
 }
 
 // ---------------------------------------------------------------------------
+// TlsAttachment
+// ---------------------------------------------------------------------------
+
+struct TlsAttachment::State {
+  HandshakeState handshake;
+};
+
+TlsAttachment::TlsAttachment(std::shared_ptr<TlsContext> ctx, SSL* ssl)
+    : ctx_(std::move(ctx)), ssl_(ssl), state_(std::make_unique<State>()) {}
+
+TlsAttachment::~TlsAttachment() = default;
+
+CryptoResult<std::unique_ptr<TlsAttachment>> TlsAttachment::Create(std::shared_ptr<TlsContext> ctx,
+                                                                   const std::function<SSL*()>& make_ssl) {
+  SSL* ssl = nullptr;
+  {
+    // SSL_new copies the context's current certificate and key.
+    std::lock_guard<std::mutex> lock(ctx->identity_mu_);
+    ssl = make_ssl();
+  }
+  if (ssl == nullptr) return OpenSslError(CryptoErrc::kInternal, "SSL_new");
+  std::unique_ptr<TlsAttachment> a(new TlsAttachment(ctx, ssl));
+  a->state_->handshake.verifier = &a->ctx_->verifier_;
+  if (SSL_set_ex_data(ssl, StateIndex(), &a->state_->handshake) != 1) {
+    return OpenSslError(CryptoErrc::kInternal, "SSL_set_ex_data");
+  }
+  return a;
+}
+
+void TlsAttachment::Finish(bool handshake_ok) {
+  if (ssl_ == nullptr) return;
+  SSL_set_ex_data(ssl_, StateIndex(), nullptr);
+  if (handshake_ok) {
+    if (X509* own = SSL_get_certificate(ssl_)) {
+      unsigned char* der = nullptr;
+      int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(own), &der);
+      if (len > 0) served_spki_.assign(der, der + len);
+      OPENSSL_free(der);
+    }
+  } else {
+    state_->handshake.chain.clear();
+  }
+  ERR_clear_error();
+  ssl_ = nullptr;
+}
+
+const std::optional<Error<CryptoErrc>>& TlsAttachment::refusal() const { return state_->handshake.error; }
+
+const std::vector<Certificate>& TlsAttachment::peer_chain() const { return state_->handshake.chain; }
+
+// ---------------------------------------------------------------------------
 // TlsSession
 // ---------------------------------------------------------------------------
 

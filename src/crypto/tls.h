@@ -8,8 +8,9 @@
 // generic alert. Only TLS 1.3 is offered or accepted.
 //
 // The transport is the caller's: TlsSession runs over a connected socket fd
-// (blocking), which covers tests, the client and simple servers; the HTTP
-// server wraps the same SSL_CTX in Boost.Asio (native_handle()).
+// (blocking), which covers tests and tools; net::Stream wraps the same
+// SSL_CTX in Boost.Asio and attaches the verifier to each of its SSLs with
+// TlsAttachment.
 #pragma once
 
 #include <functional>
@@ -66,11 +67,50 @@ class TlsContext {
  private:
   TlsContext(SSL_CTX* ctx, bool server, PeerVerifier verifier);
   friend class TlsSession;
+  friend class TlsAttachment;
   friend struct TlsCallbacks;
   SSL_CTX* ctx_;
   bool server_;
   PeerVerifier verifier_;
   std::mutex identity_mu_;
+};
+
+// TlsAttachment is one connection's peer verification when the transport
+// makes the SSL itself (net::Stream over Boost.Asio). Create runs `make_ssl`
+// under the context's identity lock — SSL_new copies the current certificate
+// and key, so SetIdentity cannot race it — and attaches the context's
+// verifier to the SSL it returns. Finish detaches it after the handshake and
+// records what the handshake settled. The SSL is not owned; the attachment
+// must stay alive from Create until Finish (or until the SSL is freed).
+class TlsAttachment {
+ public:
+  // Create fails with kInternal when `make_ssl` returns null.
+  static CryptoResult<std::unique_ptr<TlsAttachment>> Create(std::shared_ptr<TlsContext> ctx,
+                                                            const std::function<SSL*()>& make_ssl);
+  ~TlsAttachment();
+  TlsAttachment(const TlsAttachment&) = delete;
+  TlsAttachment& operator=(const TlsAttachment&) = delete;
+
+  // Finish detaches the verifier from the SSL. `handshake_ok` says whether
+  // the handshake succeeded: then the peer chain and served SPKI are kept.
+  void Finish(bool handshake_ok);
+  // Refusal is the verifier's own error when it refused the peer.
+  const std::optional<Error<CryptoErrc>>& refusal() const;
+  // PeerChain is what the verifier accepted (leaf first); empty when the
+  // peer sent no certificate.
+  const std::vector<Certificate>& peer_chain() const;
+  // ServedSpki is the SubjectPublicKeyInfo DER of the certificate this SSL
+  // presented (SSL_get_certificate), empty when it presented none.
+  const Bytes& served_spki() const { return served_spki_; }
+  SSL* ssl() const { return ssl_; }
+
+ private:
+  struct State;
+  TlsAttachment(std::shared_ptr<TlsContext> ctx, SSL* ssl);
+  std::shared_ptr<TlsContext> ctx_;
+  SSL* ssl_;
+  std::unique_ptr<State> state_;
+  Bytes served_spki_;
 };
 
 class TlsSession {

@@ -24,6 +24,36 @@ bool ValidUser(const std::string& u) {
   return true;
 }
 
+// Limits reads an entry's optional "limits" object (untrusted file contents:
+// every field's type and range is checked; unknown fields are refused).
+ApiResult<KeyLimits> Limits(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) return Bad(where + ".limits must be an object");
+  KeyLimits out;
+  for (const auto& [k, v] : j.items()) {
+    int64_t lo = 0, hi = 0;
+    if (k == "max_active") {
+      lo = 1, hi = 4096;
+    } else if (k == "max_queued") {
+      lo = 0, hi = 100000;
+    } else if (k == "tokens_per_minute") {
+      lo = 0, hi = int64_t{1} << 40;
+    } else {
+      return Bad(where + ".limits: unknown field '" + k + "'");
+    }
+    // is_number_integer is true for unsigned too; a huge unsigned must not wrap.
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)) ||
+        v.get<int64_t>() < lo || v.get<int64_t>() > hi) {
+      return Bad(where + ".limits." + k + " must be an integer from " + std::to_string(lo) + " to " +
+                 std::to_string(hi));
+    }
+    const int64_t n = v.get<int64_t>();
+    if (k == "max_active") out.max_active = static_cast<int>(n);
+    if (k == "max_queued") out.max_queued = static_cast<int>(n);
+    if (k == "tokens_per_minute") out.tokens_per_minute = n;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string ApiKeys::DigestHex(std::string_view key) { return HexEncode(crypto::Sha256(AsBytes(key))); }
@@ -41,7 +71,12 @@ ApiResult<ApiKeys> ApiKeys::Parse(std::string_view text) {
       const auto& e = v[i];
       std::string where = "keys[" + std::to_string(i) + "]";
       if (!e.is_object()) return Bad(where + " must be an object");
+      KeyLimits limits;
       for (const auto& [ek, ev] : e.items()) {
+        if (ek == "limits") {
+          CLLM_ASSIGN_OR_RETURN(limits, Limits(ev, where));
+          continue;
+        }
         if (ek != "user" && ek != "sha256") return Bad(where + ": unknown field '" + ek + "'");
         if (!ev.is_string()) return Bad(where + "." + ek + " must be a string");
       }
@@ -52,7 +87,7 @@ ApiResult<ApiKeys> ApiKeys::Parse(std::string_view text) {
       if (!digest.ok() || digest->size() != 32) return Bad(where + ": sha256 must be 64 hex characters");
       if (!users.insert(user).second) return Bad(where + ": duplicate user '" + user + "'");
       if (!digests.insert(HexEncode(*digest)).second) return Bad(where + ": duplicate key digest");
-      keys.entries_.push_back({user, std::move(digest).value()});
+      keys.entries_.push_back({ApiUser{user, limits}, std::move(digest).value()});
     }
   }
   return keys;
@@ -64,7 +99,7 @@ ApiResult<ApiKeys> ApiKeys::Load(const std::filesystem::path& path) {
   return Parse(*text);
 }
 
-ApiResult<std::string> ApiKeys::Authenticate(std::string_view header) const {
+ApiResult<ApiUser> ApiKeys::Authenticate(std::string_view header) const {
   constexpr std::string_view kBearer = "Bearer ";
   if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) {
     return Unauthorized("missing API key (send 'Authorization: Bearer <key>')");

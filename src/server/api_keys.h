@@ -2,11 +2,17 @@
 //
 // The keys file stores only SHA-256 digests of keys, so a leaked file does
 // not leak credentials:
-//   {"keys": [{"user": "alice", "sha256": "<64 hex>"}, ...]}
-// `cllm-server` authenticates every request with "Authorization: Bearer <key>";
-// the user id it yields partitions sessions, KV cache and rate limits.
+//   {"keys": [{"user": "alice", "sha256": "<64 hex>"},
+//             {"user": "batch", "sha256": "<64 hex>",
+//              "limits": {"max_active": 2, "max_queued": 32, "tokens_per_minute": 100000}}]}
+// `limits` and each of its fields are optional (files without them stay
+// valid); an absent field takes the server's default (--user-max-active,
+// --user-max-queued, --user-tokens-per-minute). `cllm-server` authenticates
+// every request with "Authorization: Bearer <key>"; the user id it yields
+// is who the scheduler is fair between and whom the limits count against.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -18,6 +24,19 @@
 
 namespace cllm::server {
 
+// KeyLimits are one key's own limits; an unset field takes the server's default.
+struct KeyLimits {
+  std::optional<int> max_active;              // sequences generated at once, 1..4096
+  std::optional<int> max_queued;              // requests waiting beyond those, 0..100000
+  std::optional<int64_t> tokens_per_minute;   // prompt + completion tokens; 0: unlimited
+};
+
+// ApiUser is who a key belongs to.
+struct ApiUser {
+  std::string id;
+  KeyLimits limits;
+};
+
 class ApiKeys {
  public:
   // Parse reads the JSON form above (untrusted file contents): kBadRequest
@@ -25,10 +44,11 @@ class ApiKeys {
   static ApiResult<ApiKeys> Parse(std::string_view json_text);
   static ApiResult<ApiKeys> Load(const std::filesystem::path& path);
 
-  // Authenticate maps an Authorization header value to a user id; kUnauthorized
-  // for a missing, malformed or unknown key. Every entry is compared (in
-  // constant time) so timing reveals nothing about which digests exist.
-  ApiResult<std::string> Authenticate(std::string_view authorization_header) const;
+  // Authenticate maps an Authorization header value to its user (id and
+  // limits); kUnauthorized for a missing, malformed or unknown key. Every
+  // entry is compared (in constant time) so timing reveals nothing about
+  // which digests exist.
+  ApiResult<ApiUser> Authenticate(std::string_view authorization_header) const;
 
   // DigestHex is the keys-file form of `key` (used by `cllm apikey add`).
   static std::string DigestHex(std::string_view key);
@@ -36,7 +56,7 @@ class ApiKeys {
 
  private:
   struct Entry {
-    std::string user;
+    ApiUser user;
     std::vector<uint8_t> digest;  // SHA-256 of the key
   };
   std::vector<Entry> entries_;

@@ -6,13 +6,15 @@
 #include <set>
 
 #include "base/json_guard.h"
+#include "server/tools_request.h"
+#include "server/response_format.h"
 
 namespace cllm::server {
 namespace {
 
 using nlohmann::json;
 
-ApiError Bad(std::string message) { return MakeError(ApiErrc::kBadRequest, std::move(message)); }
+ApiError Bad(std::string message) { return BadField(std::move(message)); }
 
 const char* ErrorType(ApiErrc code) {
   switch (code) {
@@ -24,6 +26,7 @@ const char* ErrorType(ApiErrc code) {
     case ApiErrc::kQueueFull: return "rate_limit_error";
     case ApiErrc::kInternal: return "server_error";
     case ApiErrc::kNotReady: return "server_error";
+    case ApiErrc::kContextLength: return "invalid_request_error";
   }
   return "server_error";
 }
@@ -38,21 +41,17 @@ const char* ErrorCodeName(ApiErrc code) {
     case ApiErrc::kQueueFull: return "rate_limit_exceeded";
     case ApiErrc::kInternal: return "internal_error";
     case ApiErrc::kNotReady: return "not_ready";
+    case ApiErrc::kContextLength: return "context_length_exceeded";
   }
   return "internal_error";
 }
 
 // Fields of OpenAI's API that we accept only at their default (no-op) value.
 bool IsDefaultOnly(const std::string& key, const json& v) {
-  if (key == "n") return v.is_number_integer() && v.get<int64_t>() == 1;
-  if (key == "presence_penalty" || key == "frequency_penalty") return v.is_number() && v.get<double>() == 0.0;
-  if (key == "logprobs") return v.is_null() || (v.is_boolean() && !v.get<bool>());
   if (key == "echo") return v.is_boolean() && !v.get<bool>();
-  if (key == "tools" || key == "functions") return v.is_array() && v.empty();
-  if (key == "tool_choice" || key == "function_call") return v.is_string() && v.get<std::string>() == "none";
-  if (key == "parallel_tool_calls" || key == "store") return v.is_boolean();
-  if (key == "logit_bias") return v.is_object() && v.empty();
-  if (key == "response_format") return v.is_object() && v.value("type", "") == "text";
+  if (key == "functions") return v.is_array() && v.empty();
+  if (key == "function_call") return v.is_string() && v.get<std::string>() == "none";
+  if (key == "store") return v.is_boolean();
   return false;
 }
 
@@ -75,51 +74,6 @@ ApiResult<int64_t> Integer(const json& v, const char* name, int64_t lo, int64_t 
     return Bad(std::string("'") + name + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi));
   }
   return i;
-}
-
-// MessageContent accepts a string or OpenAI's array of {"type":"text","text":…} parts.
-ApiResult<std::string> MessageContent(const json& c, size_t index) {
-  std::string where = "messages[" + std::to_string(index) + "].content";
-  if (c.is_string()) return c.get<std::string>();
-  if (!c.is_array()) return Bad("'" + where + "' must be a string or an array of text parts");
-  std::string out;
-  for (const auto& part : c) {
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
-        !part["text"].is_string()) {
-      return Bad("'" + where + "': only text parts are supported");
-    }
-    out += part["text"].get<std::string>();
-  }
-  return out;
-}
-
-ApiResult<std::vector<ChatMessage>> Messages(const json& v, const ApiLimits& limits) {
-  if (!v.is_array() || v.empty()) return Bad("'messages' must be a non-empty array");
-  if (v.size() > limits.max_messages) {
-    return MakeError(ApiErrc::kTooLarge, "too many messages (limit " + std::to_string(limits.max_messages) + ")");
-  }
-  std::vector<ChatMessage> out;
-  for (size_t i = 0; i < v.size(); ++i) {
-    const json& m = v[i];
-    if (!m.is_object()) return Bad("'messages[" + std::to_string(i) + "]' must be an object");
-    for (const auto& [key, val] : m.items()) {
-      if (key != "role" && key != "content" && key != "name") {
-        return Bad("unknown field 'messages[" + std::to_string(i) + "]." + key + "'");
-      }
-    }
-    if (!m.contains("role") || !m["role"].is_string()) {
-      return Bad("'messages[" + std::to_string(i) + "].role' is required");
-    }
-    std::string role = m["role"].get<std::string>();
-    if (role == "developer") role = "system";
-    if (role != "system" && role != "user" && role != "assistant") {
-      return Bad("'messages[" + std::to_string(i) + "].role' must be system, user or assistant");
-    }
-    if (!m.contains("content")) return Bad("'messages[" + std::to_string(i) + "].content' is required");
-    CLLM_ASSIGN_OR_RETURN(std::string content, MessageContent(m["content"], i));
-    out.push_back({role, std::move(content)});
-  }
-  return out;
 }
 
 ApiResult<std::vector<std::string>> Stops(const json& v, const ApiLimits& limits) {
@@ -158,14 +112,17 @@ int HttpStatus(ApiErrc code) {
     case ApiErrc::kQueueFull: return 429;
     case ApiErrc::kInternal: return 500;
     case ApiErrc::kNotReady: return 503;
+    case ApiErrc::kContextLength: return 400;
   }
   return 500;
 }
 
 std::string ErrorBody(const ApiError& e) {
   json j = {{"error",
-             {{"message", e.detail}, {"type", ErrorType(e.code)}, {"param", nullptr}, {"code", ErrorCodeName(e.code)}}}};
-  return j.dump();
+             {{"message", e.detail}, {"type", ErrorType(e.code)}, {"param", e.param.empty() ? json(nullptr) : json(e.param)}, {"code", ErrorCodeName(e.code)}}}};
+  // A detail may quote client bytes (a path, a model name cut at 64 bytes)
+  // that are not UTF-8: replaced, never a throw (which would be a 500).
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 ApiResult<CompletionRequest> ParseCompletionRequest(std::string_view body, bool chat,
@@ -187,8 +144,10 @@ ApiResult<CompletionRequest> ParseCompletionRequest(std::string_view body, bool 
       if (!v.is_string()) return Bad("'model' must be a string");
       req.model = v.get<std::string>();
     } else if (chat && key == "messages") {
-      CLLM_ASSIGN_OR_RETURN(req.messages, Messages(v, limits));
+      CLLM_ASSIGN_OR_RETURN(req.messages, ParseChatMessages(v, limits, &req.messages_json));
       have_input = true;
+    } else if (chat && key == "chat_template_kwargs") {
+      CLLM_ASSIGN_OR_RETURN(req.chat_template_kwargs, ParseChatTemplateKwargs(v));
     } else if (!chat && key == "prompt") {
       if (v.is_string()) {
         req.prompt = v.get<std::string>();
@@ -234,8 +193,14 @@ ApiResult<CompletionRequest> ParseCompletionRequest(std::string_view body, bool 
           req.include_usage = v2.get<bool>();
         }
       }
+    } else if (key == "tools" || key == "tool_choice" || key == "parallel_tool_calls") {
+      CLLM_RETURN_IF_ERROR(ParseToolsField(key, v, req));
+    } else if (key == "response_format") {
+      CLLM_RETURN_IF_ERROR(ParseResponseFormat(v, body, &req));
     } else if (key == "user") {
       if (!v.is_string()) return Bad("'user' must be a string");  // identity comes from the API key
+    } else if (IsSamplingField(key)) {
+      continue;  // ParseSamplingFields, below
     } else if (IsDefaultOnly(key, v)) {
       continue;
     } else {
@@ -243,11 +208,20 @@ ApiResult<CompletionRequest> ParseCompletionRequest(std::string_view body, bool 
     }
   }
   if (!have_input) return Bad(chat ? "'messages' is required" : "'prompt' is required");
+  CLLM_RETURN_IF_ERROR(ParseSamplingFields(j, chat, limits, &req));
   if (req.include_usage && !req.stream) return Bad("'stream_options' requires 'stream': true");
+  CLLM_RETURN_IF_ERROR(CheckToolChoice(req));
   return req;
 }
 
-const char* FinishReasonName(FinishReason r) { return r == FinishReason::kStop ? "stop" : "length"; }
+const char* FinishReasonName(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kToolCalls: return "tool_calls";
+  }
+  return "stop";
+}
 
 namespace {
 
@@ -261,7 +235,8 @@ std::string Event(const json& j) { return "data: " + j.dump() + "\n\n"; }
 json UsageJson(const Usage& u) {
   return {{"prompt_tokens", u.prompt_tokens},
           {"completion_tokens", u.completion_tokens},
-          {"total_tokens", u.prompt_tokens + u.completion_tokens}};
+          {"total_tokens", u.prompt_tokens + u.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", u.cached_tokens}}}};
 }
 
 }  // namespace

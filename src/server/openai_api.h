@@ -8,11 +8,16 @@
 // HTTP layer only moves bytes.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "base/result.h"
 
@@ -24,10 +29,26 @@ enum class ApiErrc {
   kNotFound,          // 404: unknown route or model
   kMethodNotAllowed,  // 405
   kTooLarge,          // 413: body or prompt over the limits
-  kQueueFull,         // 429: the scheduler's queue is full, or a per-user limit
+  kQueueFull,         // 429: the scheduler's queue is full, or a per-user limit (with Retry-After)
   kInternal,          // 500
   kNotReady,          // 503: model not loaded yet, or shutting down
+  kContextLength,     // 400 "context_length_exceeded": prompt (+ max_tokens) over the context
 };
+
+}  // namespace cllm::server
+
+namespace cllm {
+// An API error also names the request field at fault (OpenAI's "param":
+// "messages", "logit_bias", "top_logprobs", …; empty: null).
+template <>
+struct Error<server::ApiErrc> {
+  server::ApiErrc code;
+  std::string detail;
+  std::string param = {};
+};
+}  // namespace cllm
+
+namespace cllm::server {
 
 // An API error: the code picks the HTTP status; the detail is the message
 // shown to the client (it names the field, never echoes prompt text).
@@ -36,6 +57,9 @@ template <typename T>
 using ApiResult = Result<T, ApiErrc>;
 
 int HttpStatus(ApiErrc code);
+// BadField is a kBadRequest naming its field: `param` when given, else the
+// first 'quoted' name in `message` (every field error quotes its field).
+ApiError BadField(std::string message, std::string param = "");
 // ErrorBody renders OpenAI's {"error": {"message", "type", "param", "code"}}.
 std::string ErrorBody(const ApiError& e);
 
@@ -45,15 +69,19 @@ struct ApiLimits {
   int max_tokens_cap = 4096;   // upper bound on max_tokens
   size_t max_stop_sequences = 4;
   size_t max_stop_length = 64;
+  int max_n = 8;                    // choices per request (each one sequence against the user's limits)
+  size_t max_logit_bias = 1024;     // entries of logit_bias
+  size_t max_embedding_inputs = 32; // inputs of one /v1/embeddings request
+  size_t max_token_list = 1 << 16;  // token ids of one /detokenize or embeddings input
 };
 
 struct ChatMessage {
-  std::string role;     // "system", "user", "assistant"
-  std::string content;
+  std::string role;     // "system", "user", "assistant", "tool"
+  std::string content;  // the text ("" for an assistant message with only tool calls)
 };
 
 struct SamplingRequest {
-  int max_tokens = 256;
+  std::optional<int> max_tokens;  // absent: the rest of the context (context - prompt tokens)
   float temperature = 1.0f;      // 0 → greedy
   float top_p = 1.0f;
   int top_k = 0;                 // 0 → off (extension)
@@ -61,17 +89,56 @@ struct SamplingRequest {
   float repetition_penalty = 1.0f;  // extension
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
+  // sampling_request.cc parses these:
+  float presence_penalty = 0.0f;   // -2..2, over generated tokens
+  float frequency_penalty = 0.0f;  // -2..2
+  std::vector<std::pair<int32_t, float>> logit_bias;  // token id (checked against the vocabulary by the service) → -100..100
+  int logprobs = -1;               // alternatives per token (chat top_logprobs 0..20, completions logprobs 0..5); -1: off
+  int n = 1;                       // choices, 1..ApiLimits::max_n
 };
 
 struct CompletionRequest {
   bool chat = true;                    // /v1/chat/completions vs /v1/completions
   std::string model;
-  std::vector<ChatMessage> messages;   // chat
+  std::vector<ChatMessage> messages;   // chat: role and text of each message
+  // chat: the validated messages as the chat template sees them (content a
+  // string or null, tool_calls with object arguments, tool_call_id, name,
+  // reasoning_content); see chat_request.cc.
+  nlohmann::json messages_json = nlohmann::json::array();
+  nlohmann::json chat_template_kwargs = nlohmann::json::object();  // extra template variables
   std::string prompt;                  // completions
   SamplingRequest sampling;
   bool stream = false;
   bool include_usage = false;          // stream_options.include_usage
+  // Tool calling (tools_request.cc): validated OpenAI tool objects, or null;
+  // tool_choice as sent, or null (auto).
+  nlohmann::json tools;
+  nlohmann::json tool_choice;
+  bool parallel_tool_calls = true;
+  // response_format (response_format.h): the validated field, null when
+  // absent or "text"; the JSON schema the output must match, null when none
+  // (json_object: {"type":"object"}), its keys in the request's order.
+  nlohmann::json response_format;
+  nlohmann::ordered_json response_schema;
 };
+
+// ParseChatMessages validates OpenAI chat messages (chat_request.cc): roles
+// system/developer/user/assistant/tool, content as a string or text parts,
+// assistant tool_calls (arguments: a JSON object, or a string holding one),
+// tool_call_id, name, reasoning_content. Fills messages and messages_json.
+ApiResult<std::vector<ChatMessage>> ParseChatMessages(const nlohmann::json& v, const ApiLimits& limits,
+                                                      nlohmann::json* out_json);
+// ParseChatTemplateKwargs validates chat_template_kwargs: an object whose
+// keys do not replace the variables the server sets (messages, tools, ...).
+ApiResult<nlohmann::json> ParseChatTemplateKwargs(const nlohmann::json& v);
+// IsSamplingField is true for the fields ParseSamplingFields reads (n,
+// presence_penalty, frequency_penalty, logit_bias, logprobs, top_logprobs).
+bool IsSamplingField(std::string_view key);
+// ParseSamplingFields reads those fields from the request object `body`
+// into req->sampling: kBadRequest naming the field on a wrong type or range
+// (sampling_request.cc).
+ApiResult<Ok> ParseSamplingFields(const nlohmann::json& body, bool chat, const ApiLimits& limits,
+                                  CompletionRequest* req);
 
 // ParseCompletionRequest validates a request body for the chat (`chat` true)
 // or legacy completions endpoint: kBadRequest or kTooLarge on failure.
@@ -80,12 +147,26 @@ ApiResult<CompletionRequest> ParseCompletionRequest(std::string_view body, bool 
 
 // --- responses -------------------------------------------------------------
 
-enum class FinishReason { kStop, kLength };
+// LogprobEntry is one generated token's log-probability and its `top`
+// alternatives; token text is the raw bytes of the token's piece.
+struct TopLogprob {
+  std::string token;
+  float logprob = 0.0f;
+};
+struct LogprobEntry {
+  std::string token;
+  float logprob = 0.0f;
+  std::vector<TopLogprob> top;
+  size_t text_offset = 0;  // completions: byte offset of the token in the choice's text
+};
+
+enum class FinishReason { kStop, kLength, kToolCalls };
 const char* FinishReasonName(FinishReason r);
 
 struct Usage {
   int prompt_tokens = 0;
   int completion_tokens = 0;
+  int cached_tokens = 0;  // of prompt_tokens, from the user's prompt cache (prompt_tokens_details)
 };
 
 struct ResponseMeta {
@@ -104,6 +185,13 @@ std::string StreamTextEvent(const ResponseMeta& meta, std::string_view text);
 std::string StreamFinishEvent(const ResponseMeta& meta, FinishReason finish);
 std::string StreamUsageEvent(const ResponseMeta& meta, const Usage& usage);
 std::string StreamErrorEvent(const ApiError& e);
+// With logprobs (logprob_render.cc): the same shapes, each choice carrying
+// "logprobs" as OpenAI renders them for chat ({"content": [...]}) or
+// completions ({tokens, token_logprobs, top_logprobs, text_offset}).
+std::string CompletionBodyWithLogprobs(const ResponseMeta& meta, std::string_view text, FinishReason finish,
+                                       const Usage& usage, const std::vector<LogprobEntry>& logprobs);
+std::string StreamTextEventWithLogprobs(const ResponseMeta& meta, std::string_view text,
+                                        const std::vector<LogprobEntry>& logprobs);
 inline constexpr std::string_view kStreamDone = "data: [DONE]\n\n";
 
 // ModelsBody renders GET /v1/models for one served model.

@@ -36,6 +36,17 @@ TEST(OpenAiApiTest, ParsesLegacyCompletion) {
   EXPECT_FALSE(r->chat);
   EXPECT_EQ(r->prompt, "Once upon");
   EXPECT_EQ(r->sampling.stop, std::vector<std::string>{"."});
+  EXPECT_EQ(r->sampling.max_tokens, 5);
+}
+
+TEST(OpenAiApiTest, MaxTokensAbsentMeansTheRestOfTheContext) {
+  // The service fills in context - prompt tokens; the parser only says "not given".
+  auto r = Chat(R"({"messages":[{"role":"user","content":"x"}]})");
+  ASSERT_TRUE(r.ok()) << r.detail();
+  EXPECT_FALSE(r->sampling.max_tokens.has_value());
+  auto c = Chat(R"({"messages":[{"role":"user","content":"x"}],"max_completion_tokens":9})");
+  ASSERT_TRUE(c.ok()) << c.detail();
+  EXPECT_EQ(c->sampling.max_tokens, 9);
 }
 
 TEST(OpenAiApiTest, RejectsBadRequestsWithSpecificMessages) {
@@ -55,7 +66,7 @@ TEST(OpenAiApiTest, RejectsBadRequestsWithSpecificMessages) {
       {R"({"messages":[{"role":"user","content":"x"}],"temperature":3})", "temperature"},
       {R"({"messages":[{"role":"user","content":"x"}],"top_p":-0.1})", "top_p"},
       {R"({"messages":[{"role":"user","content":"x"}],"frobnicate":true})", "unknown or unsupported field 'frobnicate'"},
-      {R"({"messages":[{"role":"user","content":"x"}],"n":2})", "'n'"},
+      {R"({"messages":[{"role":"user","content":"x"}],"n":9})", "'n'"},
       {R"({"messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]})", "stop"},
       {R"({"messages":[{"role":"user","content":"x"}],"stop":[""]})", "stop"},
       {R"({"messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}})", "stream"},
@@ -98,13 +109,25 @@ TEST(OpenAiApiTest, ErrorBodyHasOpenAiShape) {
   EXPECT_EQ(HttpStatus(ApiErrc::kNotReady), 503);
 }
 
+// A 404 quoting a client's path that is not UTF-8 ("GET /\xff") threw in
+// json::dump and became a 500 with an error log line per request.
+TEST(OpenAiApiTest, ErrorBodyQuotingInvalidUtf8IsStillJson) {
+  const std::string detail = std::string("no route GET /") + static_cast<char>(0xff) + "x";
+  std::string text;
+  ASSERT_NO_THROW(text = ErrorBody(MakeError(ApiErrc::kNotFound, detail)));
+  auto body = json::parse(text, nullptr, false);
+  ASSERT_FALSE(body.is_discarded());
+  EXPECT_EQ(body["error"]["message"], "no route GET /\xEF\xBF\xBDx");
+}
+
 TEST(OpenAiApiTest, ResponsesAndStreamEvents) {
   ResponseMeta meta{"chatcmpl-1", "qwen3", 1700000000, true};
-  auto body = json::parse(CompletionBody(meta, "Hello", FinishReason::kStop, Usage{3, 1}));
+  auto body = json::parse(CompletionBody(meta, "Hello", FinishReason::kStop, Usage{3, 1, 2}));
   EXPECT_EQ(body["object"], "chat.completion");
   EXPECT_EQ(body["choices"][0]["message"]["content"], "Hello");
   EXPECT_EQ(body["choices"][0]["finish_reason"], "stop");
   EXPECT_EQ(body["usage"]["total_tokens"], 4);
+  EXPECT_EQ(body["usage"]["prompt_tokens_details"]["cached_tokens"], 2);  // from the user's prompt cache
 
   std::string ev = StreamTextEvent(meta, "Hel");
   ASSERT_EQ(ev.rfind("data: ", 0), 0u);
@@ -129,6 +152,53 @@ TEST(OpenAiApiTest, ResponsesAndStreamEvents) {
   EXPECT_EQ(text["choices"][0]["text"], "abc");
   auto models = json::parse(ModelsBody("qwen3", 5));
   EXPECT_EQ(models["data"][0]["id"], "qwen3");
+}
+
+TEST(OpenAiApiTest, ChatMessagesAsOpenAiSendsThem) {
+  auto r = ParseCompletionRequest(R"({"messages":[
+      {"role":"developer","content":[{"type":"text","text":"be "},{"type":"text","text":"brief"}]},
+      {"role":"user","content":"weather?"},
+      {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function",
+        "function":{"name":"get_weather","arguments":"{\"city\": \"Paris\"}"}}]},
+      {"role":"tool","tool_call_id":"c1","name":"get_weather","content":"21 C"},
+      {"role":"assistant","content":"Sunny.","reasoning_content":"It said 21."}],
+    "chat_template_kwargs":{"enable_thinking":false}})", true, ApiLimits{});
+  ASSERT_TRUE(r.ok()) << r.detail();
+  const nlohmann::json& m = r->messages_json;
+  ASSERT_EQ(m.size(), 5u);
+  EXPECT_EQ(m[0]["role"], "system");          // developer: the role templates know
+  EXPECT_EQ(m[0]["content"], "be brief");     // text parts joined
+  EXPECT_TRUE(m[2]["content"].is_null());
+  EXPECT_EQ(m[2]["tool_calls"][0]["function"]["arguments"]["city"], "Paris");  // string → object
+  EXPECT_EQ(m[3]["tool_call_id"], "c1");
+  EXPECT_EQ(m[4]["reasoning_content"], "It said 21.");
+  EXPECT_EQ(r->chat_template_kwargs["enable_thinking"], false);
+  EXPECT_EQ(r->messages[1].content, "weather?");
+}
+
+TEST(OpenAiApiTest, BadChatMessagesAreRefusedNamingTheField) {
+  struct Case {
+    const char* body;
+    const char* needle;
+  };
+  const Case cases[] = {
+      {R"({"messages":[{"role":"user","content":null}]})", "messages[0].content"},
+      {R"({"messages":[{"role":"user","content":"x","tool_calls":[]}]})", "only for assistant"},
+      {R"({"messages":[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"not json"}}]}]})",
+       "messages[0].tool_calls[0].function.arguments"},
+      {R"({"messages":[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"[1]"}}]}]})",
+       "JSON object"},
+      {R"({"messages":[{"role":"assistant","tool_calls":[{"function":{"arguments":"{}"}}]}]})", "function.name"},
+      {R"({"messages":[{"role":"user","content":"x","tool_call_id":"c"}]})", "only for tool"},
+      {R"({"messages":[{"role":"user","content":"x"}],"chat_template_kwargs":[]})", "must be an object"},
+      {R"({"messages":[{"role":"user","content":"x"}],"chat_template_kwargs":{"bos_token":"x"}})", "set by the server"},
+  };
+  for (const Case& c : cases) {
+    auto r = ParseCompletionRequest(c.body, true, ApiLimits{});
+    ASSERT_FALSE(r.ok()) << c.body;
+    EXPECT_EQ(r.code(), ApiErrc::kBadRequest);
+    EXPECT_NE(r.detail().find(c.needle), std::string::npos) << c.body << " → " << r.detail();
+  }
 }
 
 }  // namespace

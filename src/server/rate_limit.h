@@ -68,7 +68,7 @@ class RateLimiter {
   explicit RateLimiter(RateLimitOptions options, std::function<Clock::time_point()> clock = nullptr);
 
   // Admit decides for a request from client address `peer` (text form, as
-  // HttpRequest::peer; "" counts as one shared unknown client).
+  // net::ConnectionInfo::peer; "" counts as one shared unknown client).
   Decision Admit(std::string_view peer);
 
   // ClientKey is the bucket a peer address falls in: the address itself for

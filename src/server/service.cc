@@ -3,15 +3,16 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 
 #include "base/encoding.h"
 #include "base/log.h"
 #include "crypto/digest.h"
 #include "crypto/random.h"
 #include "engine/tokenizer/chat.h"
-#include "server/stop_matcher.h"
+#include "engine/tokenizer/chat_template.h"
+#include "server/choice_fanout.h"
+#include "server/completion.h"
+#include "server/observed_writer.h"
 
 namespace cllm::server {
 namespace {
@@ -21,36 +22,9 @@ int64_t UnixNow() {
       .count();
 }
 
-using SteadyClock = std::chrono::steady_clock;
-
-// TokenQueue carries one sequence's output from the scheduler thread to the
-// HTTP thread that serves the request.
-struct TokenQueue {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::string> pieces;
-  std::optional<engine::SequenceOutcome> outcome;
-  std::atomic<bool> cancelled{false};
-
-  enum class Take { kPiece, kTimeout, kDone };
-  // Next waits until `deadline` (time_point::max(): forever) for the next
-  // piece; kDone once the sequence has finished and everything was taken.
-  Take Next(SteadyClock::time_point deadline, std::string* out_piece) {
-    std::unique_lock<std::mutex> lock(mu);
-    auto ready = [&] { return !pieces.empty() || outcome.has_value(); };
-    if (deadline == SteadyClock::time_point::max()) {
-      cv.wait(lock, ready);
-    } else if (!cv.wait_until(lock, deadline, ready)) {
-      return Take::kTimeout;
-    }
-    if (pieces.empty()) return Take::kDone;
-    *out_piece = std::move(pieces.front());
-    pieces.pop_front();
-    return Take::kPiece;
-  }
-};
-
-std::string Path(const std::string& target) { return target.substr(0, target.find('?')); }
+// The Retry-After for a full queue or a user at its limits: a slot frees
+// when any running sequence ends, which on a busy server is within seconds.
+constexpr int kQueueRetryAfterS = 1;
 
 }  // namespace
 
@@ -59,207 +33,252 @@ Service::Service(const engine::Model& model, ServiceOptions options)
       options_(std::move(options)),
       scheduler_(std::make_unique<engine::Scheduler>(model, options_.scheduler)),
       attest_limiter_(options_.attestation_rate),
-      created_(UnixNow()) {}
+      structured_(model.tokenizer()),
+      created_(UnixNow()) {
+  chat_template_ = options_.chat_template;
+  if (!chat_template_) {
+    auto t = engine::ChatTemplate::ForModel(model_.file(), model_.tokenizer());
+    if (t.ok()) {
+      chat_template_ = std::make_shared<const engine::ChatTemplate>(std::move(t).value());
+    } else {
+      chat_template_error_ = t.detail();
+      log::error("chat completions are unavailable: {}", chat_template_error_);
+    }
+  }
+  if (chat_template_) output_planner_ = ChatOutputPlanner(chat_template_->source(), model_.tokenizer());
+}
 
 Service::~Service() { Shutdown(); }
 
+void Service::StopAdmitting() { shutting_down_ = true; }
+
 void Service::Shutdown() {
-  shutting_down_ = true;
+  StopAdmitting();
   scheduler_->Stop();
 }
 
-void Service::SetAttestation(std::shared_ptr<channel::RaTlsIssuer> issuer) {
+void Service::SetAttestation(std::shared_ptr<channel::ServerChannel> identity) {
   std::lock_guard<std::mutex> lock(attest_mu_);
-  issuer_ = std::move(issuer);
+  identity_ = std::move(identity);
 }
 
-void Service::SetServedSpki(Bytes spki_der) {
-  std::lock_guard<std::mutex> lock(attest_mu_);
-  served_spki_ = std::move(spki_der);
-}
-
-void Service::SendError(ResponseWriter& w, const ApiError& e) {
+void Service::SendError(net::ResponseWriter& w, const ApiError& e) {
   ++requests_failed_;
   w.Send(HttpStatus(e.code), "application/json", ErrorBody(e));
 }
 
-void Service::Handle(const HttpRequest& req, ResponseWriter& w) {
-  ++requests_total_;
-  const std::string path = Path(req.target);
-  if (path == "/health") {
-    bool ready = !shutting_down_;
-    w.Send(ready ? 200 : 503, "application/json", ready ? R"({"status":"ok"})" : R"({"status":"shutting_down"})");
-    return;
-  }
-  if (path == "/metrics" && req.method == "GET") return Metrics(req, w);
-  if (path == "/.well-known/cllm-attestation" && req.method == "GET") return Attestation(req, w);
-  if (path == "/v1/models" || path == "/v1/chat/completions" || path == "/v1/completions") {
-    if (options_.api_keys) {
-      auto user = options_.api_keys->Authenticate(req.Header("authorization"));
-      if (!user.ok()) {
-        ++requests_unauthorized_;
-        return SendError(w, user.error());
-      }
-    }
-    if (path == "/v1/models") {
-      if (req.method != "GET") return SendError(w, MakeError(ApiErrc::kMethodNotAllowed, "use GET"));
-      w.Send(200, "application/json", ModelsBody(options_.model_name, created_));
-      return;
-    }
-    if (req.method != "POST") return SendError(w, MakeError(ApiErrc::kMethodNotAllowed, "use POST"));
-    return Completions(req, w, path == "/v1/chat/completions");
-  }
-  SendError(w, MakeError(ApiErrc::kNotFound, "no route " + req.method + " " + path));
+void Service::RateLimited(net::ResponseWriter& w, int retry_after_s, const std::string& detail) {
+  ++requests_rate_limited_;
+  w.AddHeader("Retry-After", std::to_string(retry_after_s));
+  SendError(w, MakeError(ApiErrc::kQueueFull, detail));
 }
 
-void Service::Completions(const HttpRequest& req, ResponseWriter& w, bool chat) {
-  if (shutting_down_) return SendError(w, MakeError(ApiErrc::kNotReady, "the server is shutting down"));
+void Service::Handle(const net::Request& req, std::shared_ptr<net::ResponseWriter> w) {
+  ++requests_total_;
+  // Every request is timed and logged when its last reference goes.
+  auto observed = std::make_shared<ObservedWriter>(std::move(w), req, options_.access_log.get(), &latency_);
+  observed->SetRequestId("req-" + HexEncode(crypto::RandomBytes(8)));
+  w = observed;
+  const std::string path = req.Path();
+  if (path == "/health") {
+    bool ready = !shutting_down_;
+    w->Send(ready ? 200 : 503, "application/json", ready ? R"({"status":"ok"})" : R"({"status":"shutting_down"})");
+    return;
+  }
+  if (path == "/metrics" && req.method == "GET") return Metrics(req, *w);
+  if (path == "/.well-known/cllm-attestation" && req.method == "GET") return Attestation(req, *w);
+  if (path == "/v1/models" || path == "/v1/chat/completions" || path == "/v1/completions" || IsExtraRoute(path)) {
+    // Anonymous (--allow-anonymous, development): no identities to be fair
+    // between, so one user "" bounded by the global limits only.
+    ApiUser user;
+    user.limits.max_active = options_.scheduler.max_active;
+    user.limits.max_queued = options_.scheduler.max_queued;
+    if (options_.api_keys) {
+      auto found = options_.api_keys->Authenticate(req.Header("authorization"));
+      if (!found.ok()) {
+        ++requests_unauthorized_;
+        return SendError(*w, found.error());
+      }
+      user = std::move(found).value();
+    }
+    observed->SetUser(user.id);
+    if (path == "/v1/models") {
+      if (req.method != "GET") return SendError(*w, MakeError(ApiErrc::kMethodNotAllowed, "use GET"));
+      w->Send(200, "application/json", ModelsBody(options_.model_name, created_));
+      return;
+    }
+    if (req.method != "POST") return SendError(*w, MakeError(ApiErrc::kMethodNotAllowed, "use POST"));
+    if (IsExtraRoute(path)) return ExtraRoute(path, req, w, user);
+    return Completions(req, w, path == "/v1/chat/completions", user);
+  }
+  SendError(*w, MakeError(ApiErrc::kNotFound, "no route " + req.method + " " + path));
+}
+
+void Service::Completions(const net::Request& req, const std::shared_ptr<net::ResponseWriter>& w, bool chat,
+                          const ApiUser& user) {
+  if (shutting_down_) return SendError(*w, MakeError(ApiErrc::kNotReady, "the server is shutting down"));
   auto parsed = ParseCompletionRequest(req.body, chat, options_.limits);
-  if (!parsed.ok()) return SendError(w, parsed.error());
+  if (!parsed.ok()) return SendError(*w, parsed.error());
   const CompletionRequest& cr = *parsed;
   if (!cr.model.empty() && cr.model != options_.model_name) {
-    return SendError(w, MakeError(ApiErrc::kNotFound, "model \"" + cr.model.substr(0, 64) +
-                                                          "\" is not served here; this server serves \"" +
-                                                          options_.model_name + "\""));
+    return SendError(*w, MakeError(ApiErrc::kNotFound, "model \"" + cr.model.substr(0, 64) +
+                                                           "\" is not served here; this server serves \"" +
+                                                           options_.model_name + "\""));
+  }
+
+  // A client that left while its request waited for a handler costs no
+  // tokenization and no queue slot.
+  if (w->client_gone()) {
+    ++streams_cancelled_;
+    return;
   }
 
   // --- prompt --------------------------------------------------------------
   // Only the chat template's markers become control tokens; what clients
   // send (messages, a raw prompt) is always tokenized as text.
   engine::SequenceRequest sr;
+  std::optional<OutputParserOptions> output;
   if (chat) {
-    std::vector<engine::ChatTurn> turns;
-    for (const auto& m : cr.messages) turns.push_back({m.role, m.content});
-    auto rendered = engine::RenderChat(model_.file(), turns, /*add_generation_prompt=*/true);
-    if (!rendered.ok()) return SendError(w, MakeError(ApiErrc::kInternal, "chat template: " + rendered.detail()));
+    if (!chat_template_) return SendError(*w, MakeError(ApiErrc::kInternal, chat_template_error_));
+    engine::ChatTemplateInput in;
+    in.messages = cr.messages_json;
+    in.kwargs = cr.chat_template_kwargs;
+    in.tools = ChatOutputPlanner::RendersTools(cr) ? cr.tools : nlohmann::json();
+    // A template that refuses the conversation (raise_exception: roles out
+    // of order, a system message it cannot take) refuses the request.
+    auto rendered = chat_template_->Render(in);
+    if (!rendered.ok()) return SendError(*w, MakeError(ApiErrc::kBadRequest, rendered.detail()));
+    auto plan = output_planner_.Plan(cr, rendered->text);
+    if (!plan.ok()) return SendError(*w, plan.error());
+    output = std::move(plan).value();
+    auto forced = output_planner_.ToolChoiceConstraint(cr, model_.tokenizer());
+    if (!forced.ok()) return SendError(*w, forced.error());
+    sr.constraint = std::move(forced).value();
     sr.prompt = engine::TokenizeChat(model_.tokenizer(), *rendered);
   } else {
     sr.prompt = model_.tokenizer().Encode(cr.prompt, /*add_special=*/true, /*parse_special=*/false);
   }
-  sr.max_tokens = cr.sampling.max_tokens;
+  const int n_prompt = static_cast<int>(sr.prompt.size());
+  const int context = scheduler_->context_length();
+  const char* input_field = chat ? "messages" : "prompt";
+  if (cr.sampling.max_tokens) {
+    sr.max_tokens = *cr.sampling.max_tokens;  // more than fits: the scheduler says kTooLong
+  } else if (n_prompt >= context) {
+    return SendError(*w, ContextExceeded(context, n_prompt, 0, input_field));
+  } else {
+    sr.max_tokens = context - n_prompt;  // the rest of the context
+  }
   sr.sampling.temperature = cr.sampling.temperature;
   sr.sampling.top_p = cr.sampling.top_p;
   sr.sampling.top_k = cr.sampling.top_k;
   sr.sampling.min_p = cr.sampling.min_p;
   sr.sampling.repeat_penalty = cr.sampling.repetition_penalty;
+  sr.sampling.presence_penalty = cr.sampling.presence_penalty;
+  sr.sampling.frequency_penalty = cr.sampling.frequency_penalty;
+  for (const auto& [id, bias] : cr.sampling.logit_bias) {
+    if (id >= model_.config().n_vocab) {
+      return SendError(*w, BadField("'logit_bias' names token " + std::to_string(id) + ", outside the vocabulary of " +
+                                        std::to_string(model_.config().n_vocab) + " tokens",
+                                    "logit_bias"));
+    }
+    sr.sampling.logit_bias.emplace_back(id, bias);
+  }
+  sr.top_logprobs = cr.sampling.logprobs;
   if (cr.sampling.seed) {
     sr.sampling.seed = *cr.sampling.seed;
   } else {
     Bytes r = crypto::RandomBytes(8);
     for (uint8_t b : r) sr.sampling.seed = (sr.sampling.seed << 8) | b;
   }
-  auto q = std::make_shared<TokenQueue>();
-  sr.on_token = [q](engine::TokenId, std::string_view piece) {
-    if (q->cancelled) return false;
-    if (!piece.empty()) {
-      std::lock_guard<std::mutex> lock(q->mu);
-      q->pieces.emplace_back(piece);
-      q->cv.notify_one();
+  // response_format: sampling constrained to JSON matching the schema.
+  if (!cr.response_schema.is_null()) {
+    if (sr.constraint) {
+      return SendError(*w, MakeError(ApiErrc::kBadRequest,
+                                     "'response_format' cannot be combined with a 'tool_choice' that forces a call"));
     }
-    return true;
-  };
-  sr.on_done = [q](const engine::SequenceOutcome& o) {
-    std::lock_guard<std::mutex> lock(q->mu);
-    q->outcome = o;
-    q->cv.notify_one();
-  };
-  auto submitted = scheduler_->Submit(std::move(sr));
-  if (!submitted.ok()) {
-    switch (submitted.code()) {
-      case engine::SubmitErrc::kQueueFull: return SendError(w, MakeError(ApiErrc::kQueueFull, submitted.detail()));
-      case engine::SubmitErrc::kTooLong: return SendError(w, MakeError(ApiErrc::kTooLarge, submitted.detail()));
-      case engine::SubmitErrc::kStopped: return SendError(w, MakeError(ApiErrc::kNotReady, submitted.detail()));
-      case engine::SubmitErrc::kInvalid: return SendError(w, MakeError(ApiErrc::kBadRequest, submitted.detail()));
-    }
+    auto constraint = structured_.ConstraintFor(user.id, cr.response_schema);
+    if (!constraint.ok()) return SendError(*w, constraint.error());
+    sr.constraint = std::move(constraint).value();
   }
 
-  // --- output --------------------------------------------------------------
-  ResponseMeta meta;
-  meta.chat = chat;
-  meta.model = options_.model_name;
-  meta.created = UnixNow();
-  meta.id = std::string(chat ? "chatcmpl-" : "cmpl-") + HexEncode(crypto::RandomBytes(12));
-  StopMatcher stops(cr.sampling.stop);
-  std::string full;
-  bool client_gone = false;
-  if (cr.stream) {
-    client_gone = !w.BeginStream(200, "text/event-stream");
-    if (chat && !client_gone) client_gone = !w.Write(StreamRoleEvent(meta));
+  // --- the user's limits -------------------------------------------------------
+  const engine::UserLimits& defaults = options_.scheduler.user_limits;
+  sr.user = user.id;
+  sr.limits = engine::UserLimits{user.limits.max_active.value_or(defaults.max_active),
+                                 user.limits.max_queued.value_or(defaults.max_queued)};
+  const int64_t per_minute = user.limits.tokens_per_minute.value_or(options_.user_tokens_per_minute);
+  const int n = cr.sampling.n;
+  const int64_t prompt_cost = static_cast<int64_t>(n_prompt) * n;  // each choice runs the prompt
+  auto budget = budget_.Admit(user.id, per_minute, prompt_cost);
+  if (!budget.admitted) {
+    return RateLimited(*w, budget.retry_after_s,
+                       "over this key's budget of " + std::to_string(per_minute) + " tokens per minute; retry after " +
+                           std::to_string(budget.retry_after_s) + " s");
   }
-  // Streamed text waits in `held` until the coalescing interval that its
-  // first byte opened has passed (at once without coalescing). Each event is
-  // one write, so one TLS record, padded by the listener's TLS context.
-  std::string held;
-  auto flush_at = SteadyClock::time_point::max();
-  auto send_held = [&] {
-    if (!held.empty() && !client_gone) client_gone = !w.Write(StreamTextEvent(meta, held));
-    held.clear();
-    flush_at = SteadyClock::time_point::max();
+
+  // --- submit, and answer from the scheduler ----------------------------------
+  CompletionOptions co;
+  co.meta.chat = chat;
+  co.meta.model = options_.model_name;
+  co.meta.created = UnixNow();
+  co.meta.id = std::string(chat ? "chatcmpl-" : "cmpl-") + HexEncode(crypto::RandomBytes(12));
+  co.stream = cr.stream;
+  co.include_usage = cr.include_usage;
+  co.stop = cr.sampling.stop;
+  co.coalesce = options_.stream_coalesce;
+  co.output = std::move(output);
+  if (co.output) co.marker_tokens = output_planner_.marker_tokens();
+  co.logprobs = cr.sampling.logprobs >= 0;
+  // Runs on the worker once the sequence ends; the scheduler (and so every
+  // callback) is stopped before this service is destroyed.
+  auto ended = [this, id = user.id, per_minute](const engine::SequenceOutcome& o, bool client_gone) {
+    budget_.Charge(id, per_minute, o.completion_tokens);
+    if (client_gone) ++streams_cancelled_;
   };
-  auto emit = [&](const std::string& ready) {
-    if (ready.empty() || client_gone) return;
-    if (!cr.stream) {
-      full += ready;
-      return;
+  // n choices: n sequences (seeds derived from the request's; choice 0
+  // keeps it), each answered by its own Completion, joined into one response.
+  std::shared_ptr<ChoiceFanout> fanout = n > 1 ? ChoiceFanout::Create(w, n) : nullptr;
+  auto* observed = ObservedWriter::Of(w);
+  if (observed) observed->SetRequestId(co.meta.id);
+  std::vector<std::shared_ptr<Completion>> completions;
+  std::vector<engine::SequenceRequest> group;
+  for (int i = 0; i < n; ++i) {
+    engine::SequenceRequest choice = sr;
+    choice.sampling.seed = sr.sampling.seed ^ (static_cast<uint64_t>(i) * 0x9e3779b97f4a7c15ull);
+    completions.push_back(Completion::Create(fanout ? fanout->Choice(i) : w, co, ended));
+    completions.back()->Attach(choice);
+    if (observed) observed->Track(choice);  // after Attach: it wraps the callbacks
+    group.push_back(std::move(choice));
+  }
+  auto submitted = scheduler_->SubmitGroup(std::move(group));
+  if (!submitted.ok()) {
+    budget_.Charge(user.id, per_minute, -prompt_cost);  // not served: the prompt's tokens go back
+    switch (submitted.code()) {
+      case engine::SubmitErrc::kQueueFull:
+      case engine::SubmitErrc::kUserQueueFull:
+      case engine::SubmitErrc::kUserActiveLimit:
+        return RateLimited(*w, kQueueRetryAfterS, submitted.detail());
+      case engine::SubmitErrc::kTooLong:
+        return SendError(*w, ContextExceeded(context, n_prompt, sr.max_tokens, input_field));
+      case engine::SubmitErrc::kStopped: return SendError(*w, MakeError(ApiErrc::kNotReady, submitted.detail()));
+      case engine::SubmitErrc::kInvalid: return SendError(*w, MakeError(ApiErrc::kBadRequest, submitted.detail()));
     }
-    held += ready;
-    const auto now = SteadyClock::now();
-    if (flush_at == SteadyClock::time_point::max()) flush_at = now + options_.stream_coalesce;
-    if (now >= flush_at) send_held();
-  };
-  for (std::string piece;;) {
-    const auto take = q->Next(flush_at, &piece);
-    if (take == TokenQueue::Take::kDone) break;
-    if (take == TokenQueue::Take::kTimeout) {
-      send_held();
-      continue;
-    }
-    if (stops.stopped() || client_gone) continue;  // drain until the scheduler confirms
-    emit(stops.Feed(piece));
-    if (stops.stopped() || client_gone) q->cancelled = true;
+    return SendError(*w, MakeError(ApiErrc::kInternal, "scheduler refused the request"));
   }
-  if (!stops.stopped()) emit(stops.Flush());
-  send_held();
-  engine::SequenceOutcome outcome;
-  {
-    std::lock_guard<std::mutex> lock(q->mu);
-    outcome = *q->outcome;
-  }
-  if (client_gone) {
-    ++streams_cancelled_;
-    return;  // nothing more can be sent; the writer reports the failure
-  }
-  if (outcome.finish == engine::FinishKind::kError) {
-    ApiError e = MakeError(ApiErrc::kInternal, "generation failed");
-    if (cr.stream) {
-      w.Write(StreamErrorEvent(e));
-      w.EndStream();
-      return;
-    }
-    return SendError(w, e);
-  }
-  FinishReason finish = outcome.finish == engine::FinishKind::kLength && !stops.stopped() ? FinishReason::kLength
-                                                                                         : FinishReason::kStop;
-  Usage usage{outcome.prompt_tokens, outcome.completion_tokens};
-  if (cr.stream) {
-    w.Write(StreamFinishEvent(meta, finish));
-    if (cr.include_usage) w.Write(StreamUsageEvent(meta, usage));
-    w.Write(kStreamDone);
-    w.EndStream();
-  } else {
-    w.Send(200, "application/json", CompletionBody(meta, full, finish, usage));
-  }
+  for (auto& c : completions) c->Begin();  // a stream's head goes out now, before the first token
 }
 
-void Service::Attestation(const HttpRequest& req, ResponseWriter& w) {
-  std::shared_ptr<channel::RaTlsIssuer> issuer;
-  Bytes spki;
+void Service::Attestation(const net::Request& req, net::ResponseWriter& w) {
+  std::shared_ptr<channel::ServerChannel> identity;
   {
     std::lock_guard<std::mutex> lock(attest_mu_);
-    issuer = issuer_;
-    spki = served_spki_;
+    identity = identity_;
   }
-  if (!issuer || spki.empty()) {
+  // The key of the connection asked on, never the newest: after a rotation
+  // a keep-alive connection still speaks with the key it was served, and
+  // evidence for another key would not describe its session.
+  const Bytes& spki = w.connection().served_spki;
+  if (!identity || spki.empty()) {
     return SendError(w, MakeError(ApiErrc::kNotFound, "this listener is not attested"));
   }
   auto nonce = HexDecode(req.Query("nonce"));
@@ -269,13 +288,19 @@ void Service::Attestation(const HttpRequest& req, ResponseWriter& w) {
   // Anyone may ask, and the TEE answers one request at a time: admit only
   // within the caller's and the global budget, and never queue a caller
   // behind the TEE (the ticket is the in-flight slot, held until we reply).
-  auto admitted = attest_limiter_.Admit(req.peer);
+  auto admitted = attest_limiter_.Admit(w.connection().peer);
   if (!admitted.admitted()) {
     w.AddHeader("Retry-After", std::to_string(admitted.retry_after_s));
     return SendError(w, MakeError(ApiErrc::kQueueFull, "too many attestation requests; retry after " +
                                                            std::to_string(admitted.retry_after_s) + " s"));
   }
-  auto payload = issuer->PayloadFor(spki, *nonce);
+  auto payload = identity->PayloadFor(spki, *nonce);
+  if (!payload.ok() && payload.code() == channel::ChannelErrc::kCertEvidenceMismatch) {
+    // A connection older than the keys the channel remembers: its client
+    // must reconnect to be attested again.
+    return SendError(w, MakeError(ApiErrc::kNotFound, "this connection's certificate is no longer attested; "
+                                                      "reconnect"));
+  }
   if (!payload.ok()) {
     log::error("attestation endpoint: {}", payload.detail());
     return SendError(w, MakeError(ApiErrc::kInternal, "the TEE did not produce evidence"));
@@ -286,7 +311,7 @@ void Service::Attestation(const HttpRequest& req, ResponseWriter& w) {
   w.Send(200, "application/json", j.dump());
 }
 
-void Service::Metrics(const HttpRequest& req, ResponseWriter& w) {
+void Service::Metrics(const net::Request& req, net::ResponseWriter& w) {
   // The counters are global, but polling them around a user's request shows
   // that user's prompt and answer lengths: not for API users.
   if (options_.metrics_keys) {
@@ -295,7 +320,7 @@ void Service::Metrics(const HttpRequest& req, ResponseWriter& w) {
       ++requests_unauthorized_;
       return SendError(w, MakeError(ApiErrc::kUnauthorized, "/metrics needs a metrics key (--metrics-keys)"));
     }
-  } else if (req.tls) {
+  } else if (w.connection().tls) {
     return SendError(w, MakeError(ApiErrc::kNotFound,
                                   "/metrics is served on the debug listener, or here with a metrics key "
                                   "(--metrics-keys)"));
@@ -310,14 +335,30 @@ void Service::Metrics(const HttpRequest& req, ResponseWriter& w) {
   metric("cllm_http_requests_failed_total", "counter", "HTTP requests answered with an error", requests_failed_);
   metric("cllm_http_requests_unauthorized_total", "counter", "requests with a missing or unknown API key",
          requests_unauthorized_);
+  metric("cllm_http_requests_rate_limited_total", "counter",
+         "completions answered 429 (queue full, a user's limits or token budget)", requests_rate_limited_);
   metric("cllm_streams_cancelled_total", "counter", "completions whose client went away", streams_cancelled_);
   metric("cllm_sequences_active", "gauge", "sequences being generated", static_cast<uint64_t>(s.active));
   metric("cllm_sequences_queued", "gauge", "sequences waiting for a slot", static_cast<uint64_t>(s.queued));
   metric("cllm_sequences_completed_total", "counter", "sequences finished", s.completed);
-  metric("cllm_sequences_rejected_total", "counter", "sequences refused (queue full)", s.rejected);
+  metric("cllm_sequences_users", "gauge", "users with a sequence running or waiting", static_cast<uint64_t>(s.users));
+  metric("cllm_sequences_rejected_total", "counter", "sequences refused (queue full or a user's limits)", s.rejected);
+  metric("cllm_sequences_rejected_user_total", "counter", "sequences refused by a user's limits", s.rejected_user);
   metric("cllm_engine_steps_total", "counter", "forward steps", s.steps);
   metric("cllm_prompt_tokens_total", "counter", "prompt tokens processed", s.prompt_tokens);
   metric("cllm_generated_tokens_total", "counter", "tokens generated", s.generated_tokens);
+  metric("cllm_prompt_cache_hits_total", "counter", "sequences that reused their user's cached prompt blocks",
+         s.prompt_cache_hits);
+  metric("cllm_prompt_cache_hit_tokens_total", "counter", "prompt tokens taken from the prompt cache",
+         s.prompt_cache_hit_tokens);
+  metric("cllm_prompt_cache_evictions_total", "counter", "prompt cache blocks evicted (zeroed unless in use)",
+         s.prompt_cache_evictions);
+  metric("cllm_prompt_cache_bytes", "gauge", "KV bytes held by the prompt cache", s.prompt_cache_bytes);
+  if (options_.access_log) {
+    metric("cllm_access_log_dropped_total", "counter", "access-log lines dropped (the sink fell behind)",
+           options_.access_log->dropped());
+  }
+  latency_.Render(out);
   w.Send(200, "text/plain; version=0.0.4", out);
 }
 

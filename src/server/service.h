@@ -1,18 +1,26 @@
 // service.h — the OpenAI-compatible service over the engine's scheduler.
 //
-// Routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions,
-// GET /health, GET /metrics (Prometheus text, counters only; their deltas
+// Routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions
+// (n choices: one sequence each, joined by choice_fanout.h), POST
+// /v1/embeddings, /tokenize, /detokenize (extra_routes.cc), GET /health, GET
+// /metrics (Prometheus text: counters and latency histograms; their deltas
 // reveal other users' token counts, so only the debug listener or a holder
 // of a metrics key reads them), GET /.well-known/cllm-attestation?nonce=HEX
-// (evidence binding the served TLS key and the caller's nonce; rate-limited
-// per client address, since anyone may call it).
+// (evidence binding the TLS key the connection asked on was served and the
+// caller's nonce; rate-limited per client address, since anyone may call it).
 //
-// Every completion request is authenticated to a user id (API keys file) and
+// Every completion request is authenticated to a user (API keys file) and
 // becomes one scheduler sequence of its own: no conversation state is kept
 // between requests and nothing is shared between users (no cross-user prefix
-// reuse; KV blocks are zeroed on release). Tokens travel from the scheduler
-// thread to the HTTP thread through a per-request queue; a client that goes
-// away cancels its sequence. Prompt and completion text are never logged.
+// reuse; KV blocks are zeroed on release). The scheduler is fair between
+// users and holds each to its limits (running and waiting requests); the
+// service adds a tokens-per-minute budget per user. Over any of them the
+// answer is 429 with Retry-After, at once. Completions are asynchronous: the
+// handler submits the sequence and returns, and the scheduler's worker
+// writes tokens to the response writer (completion.h); a client that goes
+// away cancels its sequence, streaming or not. Prompt and completion text
+// are never logged; the access log (access_log.h) has one line per request
+// with sizes, counts and timings only.
 #pragma once
 
 #include <atomic>
@@ -23,13 +31,19 @@
 #include <optional>
 #include <string>
 
-#include "channel/ratls.h"
+#include "channel/server_channel.h"
 #include "engine/model/model.h"
+#include "engine/tokenizer/chat_template.h"
 #include "engine/serve/scheduler.h"
+#include "net/server.h"
+#include "server/access_log.h"
 #include "server/api_keys.h"
-#include "server/http_server.h"
+#include "server/chat_output_plan.h"
+#include "server/metrics.h"
 #include "server/openai_api.h"
 #include "server/rate_limit.h"
+#include "server/structured_output.h"
+#include "server/token_budget.h"
 
 namespace cllm::server {
 
@@ -37,7 +51,9 @@ struct ServiceOptions {
   std::string model_name;
   std::optional<ApiKeys> api_keys;  // nullopt: anonymous access (development only)
   ApiLimits limits;
+  // Its user_limits are every key's defaults (a key's "limits" override them).
   engine::SchedulerOptions scheduler;
+  int64_t user_tokens_per_minute = 0;  // default budget per user; 0: unlimited
   // Keys that may read /metrics on the attested listener (their own file,
   // apart from API keys: a user's key must not read other users' counts).
   // Without them /metrics is served on the plain debug listener only.
@@ -47,6 +63,12 @@ struct ServiceOptions {
   // number and timing of records no longer follow tokens one to one. 0:
   // every token is sent as soon as it is ready.
   std::chrono::milliseconds stream_coalesce{0};
+  // The chat template every chat request renders through (cllm-server builds
+  // it at start, --chat-template FILE overriding the model's, and refuses to
+  // start when it is broken). Null: built from the model here.
+  std::shared_ptr<const engine::ChatTemplate> chat_template;
+  // One JSON line per request (access_log.h); null: no access log.
+  std::shared_ptr<AccessLog> access_log;
 };
 
 class Service {
@@ -54,38 +76,72 @@ class Service {
   Service(const engine::Model& model, ServiceOptions options);
   ~Service();
 
-  // Handle is the HttpHandler of both listeners.
-  void Handle(const HttpRequest& req, ResponseWriter& w);
-  HttpHandler Handler() {
-    return [this](const HttpRequest& r, ResponseWriter& w) { Handle(r, w); };
+  // Handle is the net::Handler of both listeners. It never waits for
+  // generation: a completion is answered later, from the scheduler.
+  void Handle(const net::Request& req, std::shared_ptr<net::ResponseWriter> w);
+  net::Handler Handler() {
+    return [this](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) { Handle(r, std::move(w)); };
   }
 
-  // Attestation: the issuer and the SPKI of the key currently served over
-  // TLS, for the well-known endpoint. Optional (plain debug servers).
-  void SetAttestation(std::shared_ptr<channel::RaTlsIssuer> issuer);
-  void SetServedSpki(Bytes spki_der);
+  // SetAttestation gives the well-known endpoint the server's attested
+  // identity. Its evidence binds the key the connection asked on was served
+  // (net::ConnectionInfo::served_spki): after a rotation a keep-alive
+  // connection still gets evidence for its own key. Without it, or on a
+  // plain connection, the endpoint answers 404.
+  void SetAttestation(std::shared_ptr<channel::ServerChannel> identity);
 
+  // StopAdmitting answers new completions 503 and /health "shutting_down";
+  // running and queued ones go on (the first step of a drain).
+  void StopAdmitting();
   // Shutdown stops admitting requests (503) and cancels running ones.
   void Shutdown();
   engine::Scheduler& scheduler() { return *scheduler_; }
 
  private:
-  void Completions(const HttpRequest& req, ResponseWriter& w, bool chat);
-  void Attestation(const HttpRequest& req, ResponseWriter& w);
-  void Metrics(const HttpRequest& req, ResponseWriter& w);
-  void SendError(ResponseWriter& w, const ApiError& e);
+  void Completions(const net::Request& req, const std::shared_ptr<net::ResponseWriter>& w, bool chat,
+                   const ApiUser& user);
+  // extra_routes.cc: POST /tokenize, /detokenize (llama-server's shapes) and
+  // /v1/embeddings, authenticated like completions.
+  static bool IsExtraRoute(const std::string& path);
+  void ExtraRoute(const std::string& path, const net::Request& req, const std::shared_ptr<net::ResponseWriter>& w,
+                  const ApiUser& user);
+  // Tokenize and Detokenize answer and return how many tokens they produced
+  // or read (0 on an error).
+  int64_t Tokenize(const net::Request& req, net::ResponseWriter& w);
+  int64_t Detokenize(const net::Request& req, net::ResponseWriter& w);
+  int64_t Fail(net::ResponseWriter& w, const ApiError& e) {
+    SendError(w, e);
+    return 0;
+  }
+  void Embeddings(const net::Request& req, const std::shared_ptr<net::ResponseWriter>& w, const ApiUser& user);
+  // ContextExceeded is OpenAI's 400 context_length_exceeded for a prompt of
+  // `prompt` tokens asking `completion` more; `param` names the input field.
+  static ApiError ContextExceeded(int context, int prompt, int completion, const char* param);
+  void Attestation(const net::Request& req, net::ResponseWriter& w);
+  void Metrics(const net::Request& req, net::ResponseWriter& w);
+  void SendError(net::ResponseWriter& w, const ApiError& e);
+  // RateLimited answers 429 with Retry-After: `retry_after_s`.
+  void RateLimited(net::ResponseWriter& w, int retry_after_s, const std::string& detail);
 
   const engine::Model& model_;
   ServiceOptions options_;
+  std::shared_ptr<const engine::ChatTemplate> chat_template_;  // null: chat_template_error_ says why
+  std::string chat_template_error_;
+  ChatOutputPlanner output_planner_;  // how chat replies are parsed (tools, reasoning), from the template
+  // Before scheduler_: a sequence's callbacks (holding an ObservedWriter
+  // that points here) may be released as late as the scheduler's end.
+  LatencyMetrics latency_;
   std::unique_ptr<engine::Scheduler> scheduler_;
   std::atomic<bool> shutting_down_{false};
   RateLimiter attest_limiter_;
-  std::mutex attest_mu_;  // guards issuer_ and served_spki_ (never held while the TEE works)
-  std::shared_ptr<channel::RaTlsIssuer> issuer_;
-  Bytes served_spki_;
+  TokenBudget budget_;
+  StructuredOutput structured_;  // response_format constraints
+  std::mutex attest_mu_;  // guards identity_ (never held while the TEE works)
+  std::shared_ptr<channel::ServerChannel> identity_;
   std::atomic<uint64_t> requests_total_{0};
   std::atomic<uint64_t> requests_failed_{0};
   std::atomic<uint64_t> requests_unauthorized_{0};
+  std::atomic<uint64_t> requests_rate_limited_{0};
   std::atomic<uint64_t> streams_cancelled_{0};
   int64_t created_;
 };

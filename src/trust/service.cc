@@ -35,7 +35,7 @@ uint64_t ParseCount(const std::string& s, uint64_t fallback, uint64_t max) {
 }
 
 // JsonBody parses a request body (depth-checked); nullopt when it is not JSON.
-std::optional<nlohmann::json> JsonBody(const server::HttpRequest& r) {
+std::optional<nlohmann::json> JsonBody(const net::Request& r) {
   if (!JsonDepthWithin(r.body)) return std::nullopt;
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   if (j.is_discarded()) return std::nullopt;
@@ -47,7 +47,7 @@ std::optional<nlohmann::json> JsonBody(const server::HttpRequest& r) {
 // audit entry and answering 500 — so it is replaced with U+FFFD instead.
 std::string Dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 
-std::string Bearer(const server::HttpRequest& r) {
+std::string Bearer(const net::Request& r) {
   std::string h = r.Header("authorization");
   return StartsWith(h, "Bearer ") ? h.substr(7) : std::string();
 }
@@ -131,7 +131,7 @@ Result<std::optional<std::string>> TrustService::EnsureAdminToken() {
   return std::optional<std::string>(std::move(token));
 }
 
-bool TrustService::AdminAuthorized(const server::HttpRequest& r) {
+bool TrustService::AdminAuthorized(const net::Request& r) {
   std::string token = Bearer(r);
   auto want = store_->GetMeta("admin_token_sha256");
   if (!want.ok()) log::error("admin request refused: {}", want.detail());  // e.g. the digest row was altered
@@ -157,7 +157,7 @@ Result<std::shared_ptr<const PolicyDoc>> TrustService::LoadPolicyDoc(const std::
   return shared;
 }
 
-void TrustService::Handle(const server::HttpRequest& r, server::ResponseWriter& out) {
+void TrustService::Handle(const net::Request& r, net::ResponseWriter& out) {
   const std::string path = r.Path();
   auto send = [&](const Reply& reply, int ok_status = 200) {
     if (const auto* e = std::get_if<ApiError>(&reply)) {
@@ -192,7 +192,7 @@ void TrustService::Handle(const server::HttpRequest& r, server::ResponseWriter& 
   send(ApiError{404, "not_found", r.method + " " + path.substr(0, 128) + " is not a route of this service"});
 }
 
-Reply TrustService::Admin(const server::HttpRequest& r, const std::string& path) {
+Reply TrustService::Admin(const net::Request& r, const std::string& path) {
   const int64_t now = Now();
   const ApiError bad_json{400, "malformed", "the request body is not valid JSON"};
 

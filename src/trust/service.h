@@ -10,7 +10,7 @@
 //                                       audit log (Authorization: Bearer <admin token>)
 //
 // The service is transport-neutral (Handle); apps/cllm-trust serves it over
-// HTTPS with server::HttpServer. Verification runs without any lock; the
+// HTTPS with net::Server. Verification runs without any lock; the
 // store serialises only its short bookkeeping statements.
 #pragma once
 
@@ -29,7 +29,7 @@
 
 #include "base/result.h"
 #include "base/time.h"
-#include "server/http_server.h"
+#include "net/server.h"
 #include "trust/policy_doc.h"
 #include "trust/secret_box.h"
 #include "trust/signing_keys.h"
@@ -70,7 +70,7 @@ class TrustService {
   // (first start); otherwise nullopt. Only its SHA-256 is stored.
   Result<std::optional<std::string>> EnsureAdminToken();
 
-  void Handle(const server::HttpRequest& request, server::ResponseWriter& out);
+  void Handle(const net::Request& request, net::ResponseWriter& out);
 
   // Operations behind the routes (tests call them directly). Each returns
   // the response body or an ApiError.
@@ -92,8 +92,8 @@ class TrustService {
   void AuditRefusal(const std::string& kind, const nlohmann::json& body);
   std::optional<nlohmann::json> TakeRefusalSummaryLocked();
   void FlushRefusalSummary();
-  std::variant<nlohmann::json, ApiError> Admin(const server::HttpRequest& request, const std::string& path);
-  bool AdminAuthorized(const server::HttpRequest& request);
+  std::variant<nlohmann::json, ApiError> Admin(const net::Request& request, const std::string& path);
+  bool AdminAuthorized(const net::Request& request);
   // LoadPolicyDoc returns the named policy, parsed (cached until it changes).
   Result<std::shared_ptr<const PolicyDoc>> LoadPolicyDoc(const std::string& name);
 

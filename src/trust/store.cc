@@ -137,7 +137,18 @@ Result<std::unique_ptr<Store>> Store::OpenAuditReader(const std::filesystem::pat
   return store;
 }
 
-Store::~Store() { sqlite3_close(db_); }
+Store::Store(sqlite3* db) : db_(db), stmts_(std::make_unique<internal::StmtCache>(db)) {}
+
+Store::~Store() {
+  stmts_.reset();  // statements are finalized before their connection closes
+  sqlite3_close(db_);
+}
+
+Status<> Store::Run(const char* sql) {
+  CLLM_PREPARE(s, sql);
+  if (s.Step() != SQLITE_DONE) return MakeError(Errc::kIo, std::string("store: ") + sqlite3_errmsg(db_));
+  return OkStatus();
+}
 
 Status<> Store::Exec(const char* sql) {
   char* err = nullptr;
@@ -324,51 +335,147 @@ int64_t Store::CountNonces() {
 // audit(seq, time, kind, body, prev_hash, hash, sig)
 // ---------------------------------------------------------------------------
 
+namespace {
+
+constexpr char kAuditHeadSql[] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
+constexpr char kAuditInsertSql[] =
+    "INSERT INTO audit(seq, time, kind, body, prev_hash, hash, sig) VALUES(?, ?, ?, ?, ?, ?, ?)";
+// At most this many appends share one transaction (a bound on how long the
+// leader keeps the others waiting).
+constexpr size_t kMaxAuditBatch = 256;
+
+}  // namespace
+
+// CLLM_READ_AUDIT_HEAD sets (seq, hash) of the newest entry, (0, zeros) for an
+// empty log; mu_ held. Returns a kIo error from the function on failure.
+#define CLLM_READ_AUDIT_HEAD(out_seq, out_hash)          \
+  do {                                                   \
+    CLLM_PREPARE(head, kAuditHeadSql);                   \
+    int rc = head.Step();                                \
+    if (rc == SQLITE_ROW) {                              \
+      out_seq = static_cast<uint64_t>(head.Int(0));      \
+      out_hash = ToDigest(head.Blob(1));                 \
+    } else if (rc == SQLITE_DONE) {                      \
+      out_seq = 0;                                       \
+      out_hash = Digest32{};                             \
+    } else {                                             \
+      return DbError(db_, "audit");                      \
+    }                                                    \
+  } while (0)
+
 Result<AuditEntry> Store::AppendAuditLocked(const std::string& kind, const std::string& body, int64_t time) {
   if (!audit_priv_) return MakeError(Errc::kInternal, "the store was opened without its audit key");
   AuditEntry e;
-  {
-    CLLM_PREPARE(head, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
-    int rc = head.Step();
-    if (rc == SQLITE_ROW) {
-      e.seq = static_cast<uint64_t>(head.Int(0)) + 1;
-      e.prev_hash = ToDigest(head.Blob(1));
-    } else if (rc == SQLITE_DONE) {
-      e.seq = 1;
-    } else {
-      return DbError(db_, "audit");
-    }
-  }
+  CLLM_READ_AUDIT_HEAD(e.seq, e.prev_hash);
+  e.seq += 1;
   e.time = time;
   e.kind = kind;
   e.body = body;
   e.hash = AuditHash(e.seq, e.time, e.kind, e.body, e.prev_hash);
   CLLM_ASSIGN_OR_RETURN(e.sig, SignAuditHead(*audit_priv_, e.seq, e.hash));
-  CLLM_PREPARE(ins, "INSERT INTO audit(seq, time, kind, body, prev_hash, hash, sig) VALUES(?, ?, ?, ?, ?, ?, ?)");
+  CLLM_PREPARE(ins, kAuditInsertSql);
   ins.Bind(1, static_cast<int64_t>(e.seq)).Bind(2, e.time).Bind(3, e.kind).Bind(4, e.body);
   ins.Bind(5, ByteSpan(e.prev_hash)).Bind(6, ByteSpan(e.hash)).Bind(7, ByteSpan(e.sig));
   if (ins.Step() != SQLITE_DONE) return DbError(db_, "audit");
   return e;
 }
 
+// Group commit: the first caller to find no leader becomes one, takes every
+// queued append (its own included) and writes them; the others wait for
+// their result. While one batch is written the next one queues up, so under
+// load each transaction carries many appends and under no load one.
 Result<AuditEntry> Store::AppendAudit(const std::string& kind, const std::string& body, int64_t time) {
-  std::lock_guard<std::mutex> lock(mu_);
-  CLLM_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  auto e = AppendAuditLocked(kind, body, time);
-  if (!e.ok()) {
-    (void)Exec("ROLLBACK");
-    return e.error();
+  PendingAudit mine{kind, body, time, std::nullopt};
+  std::unique_lock<std::mutex> lock(audit_mu_);
+  audit_queue_.push_back(&mine);
+  while (!mine.result) {
+    if (audit_leader_) {
+      audit_cv_.wait(lock);
+      continue;
+    }
+    audit_leader_ = true;
+    std::vector<PendingAudit*> batch;
+    while (!audit_queue_.empty() && batch.size() < kMaxAuditBatch) {
+      batch.push_back(audit_queue_.front());
+      audit_queue_.pop_front();
+    }
+    lock.unlock();
+    CommitAuditBatch(batch);
+    lock.lock();
+    audit_leader_ = false;
+    audit_cv_.notify_all();
   }
-  CLLM_RETURN_IF_ERROR(Exec("COMMIT"));
-  return e;
+  return std::move(*mine.result);
+}
+
+void Store::CommitAuditBatch(std::vector<PendingAudit*>& batch) {
+  auto fail = [&](const Error<Errc>& e) {
+    for (PendingAudit* p : batch) p->result.emplace(e);
+  };
+  if (!audit_priv_) return fail(MakeError(Errc::kInternal, "the store was opened without its audit key"));
+  // 1. Chain every entry to the current head and sign it: no lock held
+  //    (only the leader appends, so the head cannot move meanwhile; step 3
+  //    checks that anyway).
+  uint64_t head_seq = 0;
+  Digest32 head_hash{};
+  auto head_st = [&]() -> Status<> {
+    std::lock_guard<std::mutex> lock(mu_);
+    CLLM_READ_AUDIT_HEAD(head_seq, head_hash);
+    return OkStatus();
+  }();
+  if (!head_st.ok()) return fail(head_st.error());
+  std::vector<AuditEntry> entries;
+  entries.reserve(batch.size());
+  uint64_t seq = head_seq;
+  Digest32 prev = head_hash;
+  for (const PendingAudit* p : batch) {
+    AuditEntry e;
+    e.seq = ++seq;
+    e.time = p->time;
+    e.kind = p->kind;
+    e.body = p->body;
+    e.prev_hash = prev;
+    e.hash = AuditHash(e.seq, e.time, e.kind, e.body, e.prev_hash);
+    auto sig = SignAuditHead(*audit_priv_, e.seq, e.hash);
+    if (!sig.ok()) return fail(sig.error());
+    e.sig = std::move(sig).value();
+    prev = e.hash;
+    entries.push_back(std::move(e));
+  }
+  // 2. One transaction for the batch.
+  auto st = [&]() -> Status<> {
+    std::lock_guard<std::mutex> lock(mu_);
+    CLLM_RETURN_IF_ERROR(Run("BEGIN IMMEDIATE"));
+    auto body = [&]() -> Status<> {
+      // 3. The head we chained to must still be the head: another process
+      //    writing the same file (unsupported) would otherwise fork the chain.
+      uint64_t now_seq = 0;
+      Digest32 now_hash{};
+      CLLM_READ_AUDIT_HEAD(now_seq, now_hash);
+      if (now_seq != head_seq || !ConstantTimeEqual(now_hash, head_hash)) {
+        return MakeError(Errc::kIo, "audit: the log's head moved while a batch was signed (is a second "
+                                    "cllm-trust writing this store?)");
+      }
+      for (const AuditEntry& e : entries) {
+        CLLM_PREPARE(ins, kAuditInsertSql);
+        ins.Bind(1, static_cast<int64_t>(e.seq)).Bind(2, e.time).Bind(3, e.kind).Bind(4, e.body);
+        ins.Bind(5, ByteSpan(e.prev_hash)).Bind(6, ByteSpan(e.hash)).Bind(7, ByteSpan(e.sig));
+        if (ins.Step() != SQLITE_DONE) return DbError(db_, "audit");
+      }
+      return Run("COMMIT");
+    }();
+    if (!body.ok()) (void)Run("ROLLBACK");
+    return body;
+  }();
+  if (!st.ok()) return fail(st.error());
+  for (size_t i = 0; i < batch.size(); ++i) batch[i]->result.emplace(std::move(entries[i]));
 }
 
 Result<std::vector<AuditEntry>> Store::ReadAudit(uint64_t from_seq, uint64_t limit) {
   std::lock_guard<std::mutex> lock(mu_);
-  Stmt s(db_, has_sig_column_
-                  ? "SELECT seq, time, kind, body, prev_hash, hash, sig FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?"
-                  : "SELECT seq, time, kind, body, prev_hash, hash, NULL FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?");
-  if (!s.ok()) return DbError(db_, "prepare");
+  CLLM_PREPARE(s, has_sig_column_
+                     ? "SELECT seq, time, kind, body, prev_hash, hash, sig FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?"
+                     : "SELECT seq, time, kind, body, prev_hash, hash, NULL FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?");
   s.Bind(1, static_cast<int64_t>(std::min<uint64_t>(from_seq, INT64_MAX)));
   s.Bind(2, static_cast<int64_t>(std::min<uint64_t>(limit, INT64_MAX)));
   std::vector<AuditEntry> out;

@@ -16,18 +16,23 @@
 // only after its current MAC verified. What this cannot detect — a whole
 // older row or file restored, rows deleted — is in docs/trust.md.
 //
-// Concurrency: one connection guarded by a mutex. Every call is one short
-// statement or transaction (microseconds, plus one HMAC or, for an audit
-// append, one ECDSA signature of ~50 µs); evidence verification and token
-// signing happen outside, so many attestations proceed in parallel and only
-// their bookkeeping is serialised. Durability: WAL with synchronous=NORMAL
-// by default — an acknowledged change survives a crash or restart of the
-// service; a power loss may roll back the last transactions (a nonce or an
-// audit entry of that instant). `full_sync` (cllm-trust serve --sync-full)
-// fsyncs every commit instead, at a few milliseconds each.
+// Concurrency: one connection guarded by a mutex, its statements prepared
+// once and cached. Every call is one short statement or transaction
+// (microseconds plus one HMAC); no signature is made and no evidence checked
+// under the mutex. Audit appends are group-committed (AppendAudit): callers
+// arriving while a batch is being written queue up, and the next leader
+// chains, signs (outside the mutex) and inserts all of them in one
+// transaction — each entry still hashed and signed on its own.
+// Durability: WAL with synchronous=NORMAL by default — a change is durable
+// against a crash or kill of the service once its call returned; a power
+// loss or OS crash may roll back the last transactions committed since the
+// last checkpoint (a nonce, an audit entry of that instant). `full_sync`
+// (cllm-trust serve --sync-full) fsyncs every commit instead (docs/trust.md).
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -43,6 +48,10 @@
 #include "trust/secret_box.h"
 
 struct sqlite3;
+
+namespace cllm::trust::internal {
+class StmtCache;
+}  // namespace cllm::trust::internal
 
 namespace cllm::trust {
 
@@ -115,7 +124,9 @@ class Store {
   Status<> RetireSigningKey(const std::string& kid, int64_t when);
   Status<> DeleteSigningKey(const std::string& kid);
 
-  // AppendAudit chains a new entry to the head, signs it and returns it.
+  // AppendAudit chains a new entry to the head, signs it, stores it and
+  // returns it. Concurrent calls are committed together (one transaction
+  // for a batch; an error fails the whole batch and leaves the log as it was).
   Result<AuditEntry> AppendAudit(const std::string& kind, const std::string& body, int64_t time);
   Result<std::vector<AuditEntry>> ReadAudit(uint64_t from_seq, uint64_t limit);
   // audit_key is the public half of the key signing audit heads (null for
@@ -123,7 +134,7 @@ class Store {
   const crypto::PublicKey* audit_key() const { return audit_pub_ ? &*audit_pub_ : nullptr; }
 
  private:
-  explicit Store(sqlite3* db) : db_(db) {}
+  explicit Store(sqlite3* db);
   static Result<std::unique_ptr<Store>> OpenRaw(const std::filesystem::path& path, bool full_sync);
   Status<> Exec(const char* sql);
   // VerifyAll checks every authenticated row and the audit head (Open).
@@ -133,14 +144,30 @@ class Store {
   Result<std::optional<std::string>> GetMetaLocked(const std::string& key);
   Status<> PutMetaLocked(const std::string& key, const std::string& value);
   Result<AuditEntry> AppendAuditLocked(const std::string& kind, const std::string& body, int64_t time);
+  // Runs one cached statement (BEGIN IMMEDIATE, COMMIT, ROLLBACK); mu_ held.
+  Status<> Run(const char* sql);
+
+  // Group commit of audit appends (store.cc).
+  struct PendingAudit {
+    std::string kind, body;
+    int64_t time = 0;
+    std::optional<Result<AuditEntry>> result;  // set by the leader that wrote it
+  };
+  void CommitAuditBatch(std::vector<PendingAudit*>& batch);
 
   sqlite3* db_;
   std::mutex mu_;
+  std::unique_ptr<internal::StmtCache> stmts_;  // guarded by mu_
   SecretBytes mac_key_;  // K_row (row_mac.h); empty for an audit reader
   std::optional<crypto::PrivateKey> audit_priv_;
   std::optional<crypto::PublicKey> audit_pub_;
   bool has_sig_column_ = true;
   int64_t nonce_count_ = 0;  // rows in nonces; guarded by mu_
+
+  std::mutex audit_mu_;  // guards the three below; never held across SQL or signing
+  std::condition_variable audit_cv_;
+  std::deque<PendingAudit*> audit_queue_;
+  bool audit_leader_ = false;
 };
 
 }  // namespace cllm::trust

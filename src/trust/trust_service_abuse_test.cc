@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 
+#include "support/fake_writer.h"
 #include "attestation/sim/sim_attester.h"
 #include "base/encoding.h"
 #include "channel/payload.h"
@@ -23,7 +24,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Reply = std::variant<json, ApiError>;
 
-class Writer : public server::ResponseWriter {
+class Writer : public cllm::testing::FakeWriterBase {
  public:
   void Send(int status, std::string_view, std::string_view body) override {
     status_ = status;
@@ -80,7 +81,7 @@ class TrustAbuseTest : public ::testing::Test {
     p.evidence = ToBytes(evidence);
     p.freshness = HexDecode(nonce).value();
     p.model_name = "m";
-    server::HttpRequest r;
+    net::Request r;
     r.method = "POST";
     r.target = "/v1/attest";
     r.body = json{{"nonce", nonce},

@@ -3,6 +3,7 @@
 // release against a service on a temporary store with an injected clock.
 // Every refusal is checked by its stable error code; the audit log must
 // record each decision and still verify; a restart must keep tokens valid.
+#include "support/fake_writer.h"
 #include "trust/service.h"
 
 #include <gtest/gtest.h>
@@ -37,7 +38,7 @@ std::string DigestHex(uint8_t fill) { return HexEncode(Bytes(32, fill)); }
 crypto::PrivateKey NewP256() { return crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value(); }
 
 // Writer captures the one response Handle sends.
-class Writer : public server::ResponseWriter {
+class Writer : public cllm::testing::FakeWriterBase {
  public:
   void Send(int status, std::string_view, std::string_view body) override {
     status_ = status;
@@ -119,7 +120,7 @@ class TrustServiceTest : public ::testing::Test {
 
   Writer AdminCall(const std::string& method, const std::string& target, const std::string& body,
                    std::string token = "") {
-    server::HttpRequest r;
+    net::Request r;
     r.method = method;
     r.target = target;
     r.body = body;
@@ -221,7 +222,7 @@ TEST_F(TrustServiceTest, ChallengeAttestVerifyRelease) {
 }
 
 TEST_F(TrustServiceTest, JwksAndHealthOverHandle) {
-  server::HttpRequest r;
+  net::Request r;
   r.method = "GET";
   r.target = "/.well-known/jwks.json";
   Writer w;
@@ -287,7 +288,7 @@ TEST_F(TrustServiceTest, EvidenceIsBoundToItsKeyAndItsNonce) {
 
 TEST_F(TrustServiceTest, HandleRejectsBadRequestsWithJsonErrors) {
   auto call = [&](const std::string& method, const std::string& target, const std::string& body) {
-    server::HttpRequest r;
+    net::Request r;
     r.method = method;
     r.target = target;
     r.body = body;
@@ -460,7 +461,7 @@ TEST_F(TrustServiceTest, RetiredKeyPastItsOverlapIsDroppedAtRestart) {
 // ---------------------------------------------------------------------------
 
 TEST_F(TrustServiceTest, AdminRoutesNeedTheAdminToken) {
-  server::HttpRequest r;
+  net::Request r;
   r.method = "GET";
   r.target = "/v1/admin/policies";
   Writer none;

@@ -16,6 +16,7 @@
 #include "client/client.h"
 #include "engine/gguf/gguf.h"
 #include "engine/tokenizer/chat.h"
+#include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "support/process.h"
 #include "support/shared_data.h"
@@ -39,10 +40,19 @@ class PromptInjectionAttackTest : public ::testing::Test {
     auto tok = engine::Tokenizer::FromGguf(*file_);
     ASSERT_TRUE(tok.ok()) << tok.detail();
     tok_ = std::move(tok).value();
+    auto t = engine::ChatTemplate::ForModel(*file_, *tok_);
+    ASSERT_TRUE(t.ok()) << t.detail();
+    template_.emplace(std::move(t).value());
+  }
+
+  engine::ChatTemplateInput Input(json messages) const {
+    engine::ChatTemplateInput in;
+    in.messages = std::move(messages);
+    return in;
   }
 
   std::vector<TokenId> Prompt(const std::string& content) const {
-    auto chat = engine::RenderChat(*file_, {{"user", content}}, /*add_generation_prompt=*/true);
+    auto chat = template_->Render(Input({{{"role", "user"}, {"content", content}}}));
     EXPECT_TRUE(chat.ok());
     return engine::TokenizeChat(*tok_, *chat);
   }
@@ -57,6 +67,7 @@ class PromptInjectionAttackTest : public ::testing::Test {
 
   std::optional<engine::GgufFile> file_;
   std::unique_ptr<engine::Tokenizer> tok_;
+  std::optional<engine::ChatTemplate> template_;  // the model's own (Qwen3's Jinja template)
 };
 
 TEST_F(PromptInjectionAttackTest, ControlMarkerInAMessageIsText) {
@@ -80,7 +91,8 @@ TEST_F(PromptInjectionAttackTest, HarmlessMessagesTokenizeAsBefore) {
   // Same ids as the whole prompt parsed with specials, when the content holds
   // no markers: the fix changes nothing for ordinary users.
   for (const char* content : {"hello", "Hello, world!\n\nTwo lines.", " leading space", "unicode ✓ café"}) {
-    auto chat = engine::RenderChat(*file_, {{"system", "Be brief."}, {"user", content}}, true);
+    auto chat = template_->Render(
+        Input({{{"role", "system"}, {"content", "Be brief."}}, {{"role", "user"}, {"content", content}}}));
     ASSERT_TRUE(chat.ok());
     EXPECT_EQ(engine::TokenizeChat(*tok_, *chat), tok_->Encode(chat->text, true, true)) << content;
   }

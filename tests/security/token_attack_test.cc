@@ -20,6 +20,7 @@
 #include <functional>
 #include <string>
 
+#include "support/fake_writer.h"
 #include "attestation/internal/verifier_pass.h"  // evidence-mode rows build verified data directly
 #include "attestation/policy.h"
 #include "attestation/sim/sim_attester.h"
@@ -59,7 +60,7 @@ std::string ErrorCode(const Reply& r) {
   return e ? e->code : "<ok>";
 }
 
-class Writer : public server::ResponseWriter {
+class Writer : public cllm::testing::FakeWriterBase {
  public:
   void Send(int status, std::string_view, std::string_view) override { status_ = status; }
   bool BeginStream(int, std::string_view) override { return false; }
@@ -122,7 +123,7 @@ class TokenAttackTest : public ::testing::Test {
   }
 
   int AdminCall(const std::string& method, const std::string& target, const json& body) {
-    server::HttpRequest r;
+    net::Request r;
     r.method = method;
     r.target = target;
     r.body = body.dump();

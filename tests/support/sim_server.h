@@ -39,7 +39,8 @@ class SimServer {
   // Start returns a listening server, or null when it did not come up (its
   // stderr is in `dir`/NAME.err). `dir` must exist.
   static std::unique_ptr<SimServer> Start(const std::filesystem::path& dir, const std::string& name,
-                                          const std::vector<std::string>& extra_args) {
+                                          const std::vector<std::string>& extra_args,
+                                          const std::string& model = kModel) {
     auto s = std::unique_ptr<SimServer>(new SimServer());
     s->platform_key_ = attestation::sim::GenerateSimPlatformKey().value();
     std::ofstream(dir / (name + ".plat.key")) << s->platform_key_->ToPem();
@@ -47,7 +48,7 @@ class SimServer {
                             {{{"user", "alice"}, {"sha256", HexEncode(crypto::Sha256(AsBytes(kKeyAlice)))}},
                              {{"user", "bob"}, {"sha256", HexEncode(crypto::Sha256(AsBytes(kKeyBob)))}}}}};
     std::ofstream(dir / (name + ".keys.json")) << keys.dump();
-    std::vector<std::string> argv = {Bin("cllm-server"), "-m", (SharedDir() / kModel).string(), "--tee", "sim",
+    std::vector<std::string> argv = {Bin("cllm-server"), "-m", (SharedDir() / model).string(), "--tee", "sim",
                                      "--sim-key", (dir / (name + ".plat.key")).string(), "--listen", "127.0.0.1:0",
                                      "--debug-listen", "127.0.0.1:0", "--api-keys",
                                      (dir / (name + ".keys.json")).string(), "--ready-file",
@@ -60,6 +61,8 @@ class SimServer {
   }
 
   static constexpr const char* kModel = "models/stories260K-f16.gguf";
+  // A random-weight model whose chat template renders tools (Qwen2's).
+  static constexpr const char* kToolModel = "models/qwen2-tiny-random-q8_0.gguf";
 
   attestation::Policy Policy() const {
     attestation::Policy p = attestation::Policy::Default();

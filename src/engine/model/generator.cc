@@ -33,7 +33,9 @@ ModelResult<GenerateResult> Generate(const Model& model, std::string_view prompt
   std::vector<TokenId> history = r.prompt_tokens;
   std::string pending;  // bytes held back until their UTF-8 character completes
   for (int step = 0; step < options.max_tokens; ++step) {
-    TokenId next = sampler.Sample(logits, history);
+    if (options.constraint) options.constraint->Mask(logits);
+    TokenId next = sampler.Sample(logits, history, r.prompt_tokens.size());
+    if (options.constraint) options.constraint->Accept(next);
     if (options.stop_at_eog && tok.IsEog(next)) {
       r.stopped_at_eog = true;
       break;

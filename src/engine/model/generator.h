@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ struct GenerateOptions {
   KvType kv_type = KvType::kF16;
   bool stop_at_eog = true;
   bool parse_special = true;   // special-token texts in the prompt become their ids
+  // constraint, when set, masks each step's logits before sampling and is
+  // told every chosen token (structured output, engine/grammar).
+  std::shared_ptr<TokenConstraint> constraint;
 };
 
 struct GenerateResult {

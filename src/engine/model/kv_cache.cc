@@ -1,6 +1,8 @@
 #include "engine/model/kv_cache.h"
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "base/check.h"
 #include "base/secure.h"
@@ -21,6 +23,29 @@ int KvCache::Length(int seq) const {
   return it == lengths_.end() ? 0 : it->second;
 }
 
+ModelResult<int> KvCache::NewBlock() {
+  for (;;) {
+    if (!free_.empty()) {
+      const int id = free_.back();
+      free_.pop_back();
+      refs_[static_cast<size_t>(id)] = 1;
+      return id;
+    }
+    std::string why = "at its cap of " + std::to_string(max_blocks_) + " blocks";
+    if (max_blocks_ == 0 || blocks_.size() < max_blocks_) {
+      auto block = LockedBuffer::Allocate(block_bytes_);  // fresh anonymous pages: zero
+      if (block.ok()) {
+        blocks_.push_back(std::move(block).value());
+        refs_.push_back(1);
+        return static_cast<int>(blocks_.size() - 1);
+      }
+      why = block.detail();
+    }
+    // Out of memory: cached blocks give way to live sequences.
+    if (!reclaim_ || !reclaim_()) return MakeError(ModelErrc::kOutOfMemory, "KV cache: " + why);
+  }
+}
+
 ModelResult<Ok> KvCache::Prepare(int seq, int n) {
   if (n > max_positions_) {
     return MakeError(ModelErrc::kContextFull, "sequence needs " + std::to_string(n) + " positions, context is " +
@@ -28,17 +53,23 @@ ModelResult<Ok> KvCache::Prepare(int seq, int n) {
   }
   auto& table = tables_[seq];
   while (static_cast<int>(table.size()) * kBlockSize < n) {
-    int id;
-    if (!free_.empty()) {
-      id = free_.back();
-      free_.pop_back();
-    } else {
-      auto block = LockedBuffer::Allocate(block_bytes_);  // fresh anonymous pages: zero
-      if (!block.ok()) return MakeError(ModelErrc::kOutOfMemory, "KV cache: " + block.detail());
-      id = static_cast<int>(blocks_.size());
-      blocks_.push_back(std::move(block).value());
-    }
+    CLLM_ASSIGN_OR_RETURN(int id, NewBlock());
     table.push_back(id);
+  }
+  return OkStatus();
+}
+
+ModelResult<Ok> KvCache::Unshare(int seq, int first, int end) {
+  auto it = tables_.find(seq);
+  if (it == tables_.end() || end <= first) return OkStatus();
+  const int last_block = std::min((end - 1) / kBlockSize, static_cast<int>(it->second.size()) - 1);
+  for (int b = std::max(first, 0) / kBlockSize; b <= last_block; ++b) {
+    const int old = it->second[static_cast<size_t>(b)];
+    if (refs_[static_cast<size_t>(old)] == 1) continue;
+    CLLM_ASSIGN_OR_RETURN(int copy, NewBlock());  // may evict: `it` stays valid (tables_ is a map)
+    std::memcpy(blocks_[static_cast<size_t>(copy)].data(), blocks_[static_cast<size_t>(old)].data(), block_bytes_);
+    it->second[static_cast<size_t>(b)] = copy;
+    Drop(old);
   }
   return OkStatus();
 }
@@ -48,13 +79,38 @@ void KvCache::SetLength(int seq, int n) { lengths_[seq] = n; }
 void KvCache::Release(int seq) {
   auto it = tables_.find(seq);
   if (it != tables_.end()) {
-    for (int id : it->second) {
-      SecureZero(blocks_[id].data(), block_bytes_);
-      free_.push_back(id);
-    }
+    for (int id : it->second) Drop(id);
     tables_.erase(it);
   }
   lengths_.erase(seq);
+}
+
+void KvCache::Share(int seq, std::span<const int> blocks, int length) {
+  CLLM_CHECK(Blocks(seq).empty() && length >= 0 && length <= static_cast<int>(blocks.size()) * kBlockSize);
+  auto& table = tables_[seq];
+  for (int id : blocks) {
+    Retain(id);
+    table.push_back(id);
+  }
+  lengths_[seq] = length;
+}
+
+std::span<const int> KvCache::Blocks(int seq) const {
+  auto it = tables_.find(seq);
+  if (it == tables_.end()) return {};
+  return it->second;
+}
+
+void KvCache::Retain(int block) {
+  CLLM_CHECK(block >= 0 && static_cast<size_t>(block) < refs_.size() && refs_[static_cast<size_t>(block)] > 0);
+  ++refs_[static_cast<size_t>(block)];
+}
+
+void KvCache::Drop(int block) {
+  CLLM_CHECK(block >= 0 && static_cast<size_t>(block) < refs_.size() && refs_[static_cast<size_t>(block)] > 0);
+  if (--refs_[static_cast<size_t>(block)] > 0) return;
+  SecureZero(blocks_[static_cast<size_t>(block)].data(), block_bytes_);  // nothing of its user remains
+  free_.push_back(block);
 }
 
 size_t KvCache::blocks_in_use() const { return blocks_.size() - free_.size(); }
@@ -68,7 +124,9 @@ uint8_t* KvCache::Slot(int layer, int kv, int seq, int pos) const {
 }
 
 void KvCache::Store(int layer, int kv, int seq, int pos, const float* src) {
-  uint8_t* dst = Slot(layer, kv, seq, pos);
+  uint8_t* dst = Slot(layer, kv, seq, pos);  // checks pos against the table
+  // Only a block this sequence alone holds is written (Unshare before a rewind).
+  CLLM_CHECK(refs_[static_cast<size_t>(tables_.at(seq)[static_cast<size_t>(pos / kBlockSize)])] == 1);
   if (type_ == KvType::kF32) {
     std::memcpy(dst, src, static_cast<size_t>(kv_dim_) * 4);
   } else {

@@ -5,13 +5,22 @@
 //   block: [n_layer][2 (K, V)][kBlockSize][kv_dim]   in F32 or F16
 // Blocks come from a shared pool, so sequences of different lengths share
 // memory without fragmentation; a released block is zeroed before reuse
-// (one user's context never lingers for another). Blocks are LockedBuffers:
+// (one user's context never lingers for another).
+//
+// Blocks are reference-counted: the per-user prompt cache (serve/
+// prefix_cache.h) holds full blocks of finished sequences, and a new
+// sequence of the same user may start its table with them (Share). A
+// shared block is read-only: a write into it (a rewind) first copies it
+// (Unshare), so a sequence only ever writes into blocks it alone holds.
+// A block is zeroed when its last holder lets go. Blocks are LockedBuffers:
 // anonymous pages locked where the OS allows and excluded from core dumps,
 // since they hold what users said (docs/security.md, "secrets off disk").
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "base/locked_buffer.h"
@@ -34,11 +43,35 @@ class KvCache {
   int Length(int seq) const;
   // Prepare makes room for positions [0, n) of `seq`; kContextFull beyond max_positions.
   ModelResult<Ok> Prepare(int seq, int n);
+  // Unshare gives `seq` its own copy of every shared block holding a
+  // position in [first, end) (copy-on-write before a rewind writes there).
+  ModelResult<Ok> Unshare(int seq, int first, int end);
   // SetLength records that positions [0, n) of `seq` are valid.
   void SetLength(int seq, int n);
-  // Release zeroes and frees every block of `seq`.
+  // Release lets go of every block of `seq`; a block nobody else holds is
+  // zeroed and freed.
   void Release(int seq);
   size_t blocks_in_use() const;
+  size_t block_bytes() const { return block_bytes_; }
+
+  // --- shared blocks (the prompt cache) ---------------------------------------
+  // Share starts the empty sequence `seq` with `blocks` (held by someone
+  // else, e.g. the prompt cache) and `length` valid positions in them.
+  void Share(int seq, std::span<const int> blocks, int length);
+  // Blocks is `seq`'s block table (empty if unknown).
+  std::span<const int> Blocks(int seq) const;
+  // Retain / Drop add and remove one holder of `block`; the last Drop zeroes
+  // and frees it.
+  void Retain(int block);
+  void Drop(int block);
+  int holders(int block) const { return refs_.at(static_cast<size_t>(block)); }
+  // SetReclaimer installs what to call when a new block cannot be mapped:
+  // it frees memory (evicts a cached block) and returns false when it has
+  // nothing left to give. The prompt cache gives way to live sequences so.
+  void SetReclaimer(std::function<bool()> reclaim) { reclaim_ = std::move(reclaim); }
+  // SetMaxBlocks caps the blocks mapped at once (0: only memory bounds
+  // them); at the cap, a new block is reclaimed or refused (kOutOfMemory).
+  void SetMaxBlocks(size_t n) { max_blocks_ = n; }
 
   // Store / Load one position's K or V (kv_dim floats) of `layer`.
   void Store(int layer, int kv, int seq, int pos, const float* src);
@@ -52,12 +85,16 @@ class KvCache {
 
  private:
   uint8_t* Slot(int layer, int kv, int seq, int pos) const;
+  ModelResult<int> NewBlock();  // one holder; reclaims cached blocks when memory runs out
 
   int n_layer_, kv_dim_, max_positions_;
   KvType type_;
   size_t elem_size_, block_bytes_;
   std::vector<LockedBuffer> blocks_;  // each block_bytes_, zero-filled when mapped
+  std::vector<int> refs_;   // holders per block; 0 = in free_
   std::vector<int> free_;
+  std::function<bool()> reclaim_;
+  size_t max_blocks_ = 0;
   std::map<int, std::vector<int>> tables_;  // seq → block ids
   std::map<int, int> lengths_;
 };

@@ -41,8 +41,11 @@ class Model {
   // batch order, n_vocab logits to *out_logits. Entries of one sequence must
   // have consecutive positions continuing that sequence (a position below
   // its current length rewinds it). Errors: kBadBatch, kContextFull.
-  ModelResult<Ok> Forward(const std::vector<BatchEntry>& batch, KvCache& cache,
-                          std::vector<float>* out_logits) const;
+  // out_hidden, when set, also gets every entry's final hidden state after
+  // the output norm (n_embd floats per entry, batch order): what embeddings
+  // pool. Null (the decode path) costs nothing.
+  ModelResult<Ok> Forward(const std::vector<BatchEntry>& batch, KvCache& cache, std::vector<float>* out_logits,
+                          std::vector<float>* out_hidden = nullptr) const;
 
  private:
   Model(GgufFile file, ModelConfig config, ModelWeights weights, std::unique_ptr<Tokenizer> tok)

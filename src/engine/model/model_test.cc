@@ -97,7 +97,7 @@ TEST(SamplerTest, SeededSamplingIsReproducibleAndSeedDependent) {
   std::vector<float> base(100);
   for (int i = 0; i < 100; ++i) base[i] = std::sin(static_cast<float>(i));
   auto run = [&](uint64_t seed) {
-    Sampler s(SamplingParams{1.0f, 0, 1.0f, 0.0f, 1.0f, 64, seed});
+    Sampler s(SamplingParams{1.0f, 0, 1.0f, 0.0f, 1.0f, 64, seed, 0.0f, 0.0f, {}});
     std::vector<TokenId> out;
     for (int i = 0; i < 50; ++i) {
       auto l = base;
@@ -117,20 +117,20 @@ TEST(SamplerTest, TopKTopPMinPRestrictTheCandidates) {
   std::vector<float> logits = {0, 10, 9, 1, 8};
   for (uint64_t seed = 0; seed < 30; ++seed) {
     auto l = logits;
-    TokenId t = Sampler(SamplingParams{1.0f, 2, 1.0f, 0.0f, 1.0f, 64, seed}).Sample(l, {});
+    TokenId t = Sampler(SamplingParams{1.0f, 2, 1.0f, 0.0f, 1.0f, 64, seed, 0.0f, 0.0f, {}}).Sample(l, {});
     EXPECT_TRUE(t == 1 || t == 2) << t;  // top-k 2
     l = logits;
-    t = Sampler(SamplingParams{1.0f, 0, 0.5f, 0.0f, 1.0f, 64, seed}).Sample(l, {});
+    t = Sampler(SamplingParams{1.0f, 0, 0.5f, 0.0f, 1.0f, 64, seed, 0.0f, 0.0f, {}}).Sample(l, {});
     EXPECT_EQ(t, 1);  // token 1 alone holds > 50%
     l = logits;
-    t = Sampler(SamplingParams{1.0f, 0, 1.0f, 0.2f, 1.0f, 64, seed}).Sample(l, {});
+    t = Sampler(SamplingParams{1.0f, 0, 1.0f, 0.2f, 1.0f, 64, seed, 0.0f, 0.0f, {}}).Sample(l, {});
     EXPECT_TRUE(t == 1 || t == 2) << t;  // e^-2 = 0.135 < 0.2 drops token 4
   }
 }
 
 TEST(SamplerTest, RepetitionPenaltyDiscouragesRecentTokens) {
   std::vector<float> logits = {5.0f, 4.0f, -1.0f};
-  Sampler s(SamplingParams{0.0f, 0, 1.0f, 0.0f, 2.0f, 64, 0});
+  Sampler s(SamplingParams{0.0f, 0, 1.0f, 0.0f, 2.0f, 64, 0, 0.0f, 0.0f, {}});
   std::vector<TokenId> history = {0, 0, 2};
   EXPECT_EQ(s.Sample(logits, history), 1);
   EXPECT_FLOAT_EQ(logits[0], 2.5f);   // divided once, not per occurrence

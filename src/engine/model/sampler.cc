@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace cllm::engine {
@@ -37,8 +38,47 @@ uint64_t Sampler::Next64() {
 
 double Sampler::NextUnit() { return static_cast<double>(Next64() >> 11) * 0x1.0p-53; }
 
-TokenId Sampler::Sample(std::span<float> logits, std::span<const TokenId> history) {
+void LogSoftmaxTop(std::span<const float> logits, int k, double* out_log_sum, std::vector<TokenLogprob>* out_top) {
+  out_top->clear();
+  if (logits.empty()) {
+    *out_log_sum = 0;
+    return;
+  }
+  // Two reads of the row: the max (for a stable exp), then the sum and a
+  // bounded min-heap of the k best (ties: the lower id ranks higher).
+  float max = logits[0];
+  for (float v : logits) max = std::max(max, v);
+  const size_t kk = k > 0 ? std::min(static_cast<size_t>(k), logits.size()) : 0;
+  std::vector<std::pair<float, TokenId>> heap;
+  heap.reserve(kk + 1);
+  auto worse = [](const std::pair<float, TokenId>& a, const std::pair<float, TokenId>& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };  // heap order: the worst of the kept at the front
+  double sum = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const float v = logits[i];
+    sum += std::exp(static_cast<double>(v) - max);
+    if (kk == 0) continue;
+    std::pair<float, TokenId> c{v, static_cast<TokenId>(i)};
+    if (heap.size() < kk) {
+      heap.push_back(c);
+      std::push_heap(heap.begin(), heap.end(), worse);
+    } else if (worse(c, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), worse);
+      heap.back() = c;
+      std::push_heap(heap.begin(), heap.end(), worse);
+    }
+  }
+  *out_log_sum = max + std::log(sum);
+  std::sort(heap.begin(), heap.end(), worse);
+  for (const auto& [v, id] : heap) out_top->push_back({id, static_cast<float>(v - *out_log_sum), {}});
+}
+
+TokenId Sampler::Sample(std::span<float> logits, std::span<const TokenId> history, size_t n_prompt) {
   const int n = static_cast<int>(logits.size());
+  for (const auto& [t, bias] : p_.logit_bias) {
+    if (t >= 0 && t < n) logits[t] += bias;
+  }
   // Repetition penalty (CTRL paper's form, as llama.cpp applies it): divide
   // positive logits, multiply negative ones, once per distinct recent token.
   if (p_.repeat_penalty != 1.0f && p_.repeat_last_n > 0) {
@@ -48,6 +88,16 @@ TokenId Sampler::Sample(std::span<float> logits, std::span<const TokenId> histor
       TokenId t = history[i];
       if (t < 0 || t >= n || !seen.insert(t).second) continue;
       logits[t] = logits[t] > 0 ? logits[t] / p_.repeat_penalty : logits[t] * p_.repeat_penalty;
+    }
+  }
+  // Presence and frequency penalties (OpenAI's definition) over the tokens
+  // generated so far; nothing is counted when both are off.
+  if ((p_.presence_penalty != 0.0f || p_.frequency_penalty != 0.0f) && n_prompt < history.size()) {
+    std::unordered_map<TokenId, int> count;
+    for (size_t i = n_prompt; i < history.size(); ++i) ++count[history[i]];
+    for (const auto& [t, c] : count) {
+      if (t < 0 || t >= n) continue;
+      logits[t] -= p_.frequency_penalty * static_cast<float>(c) + p_.presence_penalty;
     }
   }
   if (p_.temperature <= 0.0f) {

@@ -1,11 +1,13 @@
 // sampler.h — token selection from logits: greedy, temperature, top-k, top-p,
-// min-p and repetition penalty, seeded and reproducible on every platform
+// min-p, logit bias, repetition, presence and frequency penalties, seeded and reproducible on every platform
 // (own xoshiro256** generator; no std:: distribution whose output varies
 // between standard libraries).
 #pragma once
 
 #include <cstdint>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/tokenizer/tokenizer.h"
@@ -20,14 +22,56 @@ struct SamplingParams {
   float repeat_penalty = 1.0f;     // 1 → off; applied to the last repeat_last_n tokens
   int repeat_last_n = 64;
   uint64_t seed = 0;
+  // OpenAI's penalties, over the generated tokens only (history after the
+  // prompt): logit -= frequency_penalty · count + presence_penalty · [count > 0].
+  float presence_penalty = 0.0f;   // 0 → off
+  float frequency_penalty = 0.0f;  // 0 → off
+  // Added to the token's logit before any penalty (OpenAI's logit_bias;
+  // ids must be in the vocabulary: others are ignored here, refused by the API).
+  std::vector<std::pair<TokenId, float>> logit_bias = {};  // (an initializer: positional aggregates may omit it)
+};
+
+// TokenLogprob is one token's log-probability under the model's own
+// distribution (log-softmax of the raw logits, before bias, penalties,
+// constraints and temperature), with its piece (raw bytes).
+struct TokenLogprob {
+  TokenId token = -1;
+  float logprob = 0.0f;
+  std::string piece;
+};
+
+// StepLogprobs describes one sampling step: the chosen token and the `k`
+// most likely tokens (descending logprob, ties → lower id).
+struct StepLogprobs {
+  TokenLogprob chosen;
+  std::vector<TokenLogprob> top;
+};
+
+// LogSoftmaxTop computes log Σ exp(logits) into *out_log_sum and the `k`
+// largest logits as (id, logprob) into *out_top, in one pass over the
+// vocabulary (plus a partial sort of k). k ≤ 0 leaves *out_top empty.
+void LogSoftmaxTop(std::span<const float> logits, int k, double* out_log_sum, std::vector<TokenLogprob>* out_top);
+
+// TokenConstraint restricts which tokens may come next (grammar-constrained
+// output, engine/grammar). Before each sampling step Mask sets the logits of
+// every token that cannot continue the constrained text to -infinity (once
+// the text is complete, every token but end-of-generation); Accept advances
+// it past the token that was chosen. One sequence uses it at a time.
+class TokenConstraint {
+ public:
+  virtual ~TokenConstraint() = default;
+  virtual void Mask(std::span<float> logits) = 0;
+  virtual void Accept(TokenId token) = 0;
 };
 
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& p);
   // Sample picks a token from `logits` (n_vocab floats; modified in place by
-  // the penalty) given the tokens generated so far in `history`.
-  TokenId Sample(std::span<float> logits, std::span<const TokenId> history);
+  // bias and penalties) given `history`: the sequence so far, whose first
+  // `n_prompt` tokens are the prompt (the repetition penalty sees them, the
+  // presence and frequency penalties only the generated rest).
+  TokenId Sample(std::span<float> logits, std::span<const TokenId> history, size_t n_prompt = 0);
 
   // Next64 exposes the generator (tests).
   uint64_t Next64();

@@ -98,14 +98,15 @@ void Model::Attention(int layer, const std::vector<BatchEntry>& batch, const KvC
   ParallelFor(n_units, 1, run_units);
 }
 
-ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& cache,
-                               std::vector<float>* out_logits) const {
+ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& cache, std::vector<float>* out_logits,
+                               std::vector<float>* out_hidden) const {
   const ModelConfig& c = config_;
   const int n = static_cast<int>(batch.size());
   if (n == 0) return OkStatus();
 
   // --- validate the batch and reserve KV space ------------------------------
-  std::map<int, int> next_pos;  // seq → expected next position within this batch
+  std::map<int, int> next_pos;   // seq → expected next position within this batch
+  std::map<int, int> first_pos;  // seq → its first position in this batch
   for (const BatchEntry& b : batch) {
     if (b.token < 0 || b.token >= c.n_vocab) {
       return MakeError(ModelErrc::kBadBatch, "token id " + std::to_string(b.token) + " out of range");
@@ -118,9 +119,14 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
                                                  std::to_string(b.pos) + " does not continue it (expected " +
                                                  std::to_string(expected) + ")");
     }
+    if (first) first_pos[b.seq] = b.pos;
     next_pos[b.seq] = b.pos + 1;
   }
-  for (const auto& [seq, end] : next_pos) CLLM_RETURN_IF_ERROR(cache.Prepare(seq, end));
+  for (const auto& [seq, end] : next_pos) {
+    CLLM_RETURN_IF_ERROR(cache.Prepare(seq, end));
+    // A rewind into blocks shared with the prompt cache writes into copies.
+    CLLM_RETURN_IF_ERROR(cache.Unshare(seq, first_pos.at(seq), end));
+  }
 
   const int q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
   std::vector<float> x(static_cast<size_t>(n) * c.n_embd), xn(x.size());
@@ -218,6 +224,16 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
   }
   for (const auto& [seq, end] : next_pos) cache.SetLength(seq, end);
 
+  // --- hidden states (embeddings) -------------------------------------------
+  if (out_hidden != nullptr) {
+    OpTimer timer(Op::kNorm);
+    const size_t start = out_hidden->size();
+    out_hidden->resize(start + x.size());
+    for (int t = 0; t < n; ++t) {
+      ops::RmsNorm(&x[t * c.n_embd], weights_.output_norm.data(), c.n_embd, c.rms_eps,
+                   out_hidden->data() + start + static_cast<size_t>(t) * c.n_embd);
+    }
+  }
   // --- logits for the entries that asked ------------------------------------
   std::vector<float> rows;
   int n_out = 0;

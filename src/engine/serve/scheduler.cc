@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/check.h"
 #include "base/log.h"
 #include "engine/model/generator.h"
 
@@ -17,19 +18,42 @@ const char* FinishKindName(FinishKind k) {
   return "unknown";
 }
 
+const char* SubmitErrcName(SubmitErrc code) {
+  switch (code) {
+    case SubmitErrc::kQueueFull: return "queue_full";
+    case SubmitErrc::kTooLong: return "too_long";
+    case SubmitErrc::kInvalid: return "invalid";
+    case SubmitErrc::kStopped: return "stopped";
+    case SubmitErrc::kUserQueueFull: return "user_queue_full";
+    case SubmitErrc::kUserActiveLimit: return "user_active_limit";
+  }
+  return "unknown";
+}
+
 struct Scheduler::Sequence {
   int id = 0;
   SequenceRequest req;
   Sampler sampler;
   std::vector<TokenId> history;  // prompt + generated
   int prefilled = 0;             // prompt tokens already in the KV cache
+  int cached = 0;                // of which taken from the prompt cache
+  bool attached = false;         // Attach ran
   int generated = 0;
   TokenId last = -1;             // the token to feed at the next decode step
   std::string pending;           // UTF-8 bytes held back
   bool needs_logits = false;     // this step's batch asked for its logits
+  std::vector<double> pooled;    // embedding: the sum (mean), first (cls) or last hidden state so far
+  std::vector<float> raw_row;    // logprobs: this step's logits before bias, penalties and constraint
+  bool admitted = false;         // counted in its user's `active`
+  int64_t admission = -1;
+  int64_t admitted_step = -1;
+  std::chrono::steady_clock::time_point submitted_at = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration queue_wait{0};
 
   Sequence(int i, SequenceRequest r) : id(i), req(std::move(r)), sampler(req.sampling), history(req.prompt) {}
   bool prefilling() const { return prefilled < static_cast<int>(req.prompt.size()); }
+  bool embedding() const { return static_cast<bool>(req.on_embedding); }
+  bool cancelled() const { return req.cancelled && req.cancelled->load(); }
 };
 
 namespace {
@@ -46,32 +70,72 @@ Scheduler::Scheduler(const Model& model, SchedulerOptions options)
     : model_(model),
       options_(options),
       context_(ContextFor(model, options)),
-      cache_(model.config(), options.kv_type, context_) {
+      cache_(model.config(), options.kv_type, context_),
+      prefix_(cache_, options.prompt_cache_bytes / cache_.block_bytes()) {
+  cache_.SetReclaimer([this] { return prefix_.EvictOne(); });  // cached blocks give way to live sequences
   worker_ = std::thread([this] { Run(); });
 }
 
 Scheduler::~Scheduler() { Stop(); }
 
 SubmitResult<Ok> Scheduler::Submit(SequenceRequest request) {
-  if (request.prompt.empty()) return MakeError(SubmitErrc::kInvalid, "empty prompt");
-  if (request.max_tokens < 0) return MakeError(SubmitErrc::kInvalid, "negative max_tokens");
-  const int64_t need = static_cast<int64_t>(request.prompt.size()) + request.max_tokens;
-  if (need > context_) {
-    return MakeError(SubmitErrc::kTooLong, "prompt (" + std::to_string(request.prompt.size()) +
-                                               " tokens) + max_tokens (" + std::to_string(request.max_tokens) +
-                                               ") exceeds the context of " + std::to_string(context_) + " tokens");
-  }
+  std::vector<SequenceRequest> one;
+  one.push_back(std::move(request));
+  return SubmitGroup(std::move(one));
+}
+
+SubmitResult<Ok> Scheduler::SubmitGroup(std::vector<SequenceRequest> requests) {
+  if (requests.empty()) return MakeError(SubmitErrc::kInvalid, "no sequences");
   const TokenId n_vocab = static_cast<TokenId>(model_.config().n_vocab);
-  for (TokenId t : request.prompt) {
-    if (t < 0 || t >= n_vocab) return MakeError(SubmitErrc::kInvalid, "token id out of range");
+  for (const SequenceRequest& request : requests) {
+    if (request.prompt.empty()) return MakeError(SubmitErrc::kInvalid, "empty prompt");
+    if (request.max_tokens < 0) return MakeError(SubmitErrc::kInvalid, "negative max_tokens");
+    if (request.on_embedding && request.max_tokens != 0) {
+      return MakeError(SubmitErrc::kInvalid, "an embedding sequence generates nothing (max_tokens 0)");
+    }
+    if (request.user != requests[0].user) return MakeError(SubmitErrc::kInvalid, "a group belongs to one user");
+    const int64_t need = static_cast<int64_t>(request.prompt.size()) + request.max_tokens;
+    if (need > context_) {
+      return MakeError(SubmitErrc::kTooLong, "prompt (" + std::to_string(request.prompt.size()) +
+                                                 " tokens) + max_tokens (" + std::to_string(request.max_tokens) +
+                                                 ") exceeds the context of " + std::to_string(context_) + " tokens");
+    }
+    for (TokenId t : request.prompt) {
+      if (t < 0 || t >= n_vocab) return MakeError(SubmitErrc::kInvalid, "token id out of range");
+    }
   }
+  const std::string user_id = requests[0].user;
+  const int64_t count = static_cast<int64_t>(requests.size());
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return MakeError(SubmitErrc::kStopped, "the scheduler is shutting down");
-  if (static_cast<int>(queue_.size()) >= options_.max_queued) {
+  const UserLimits limits = requests[0].limits.value_or(options_.user_limits);
+  auto found = users_.find(user_id);
+  const int user_active = found == users_.end() ? 0 : found->second.active;
+  const int user_waiting = found == users_.end() ? 0 : static_cast<int>(found->second.waiting.size());
+  // The user's own limits first: they are what this caller can act on. A
+  // user holds at most max_active running + max_queued waiting sequences.
+  if (limits.max_active < 1 || static_cast<int64_t>(user_active) + user_waiting + count >
+                                   static_cast<int64_t>(limits.max_active) + limits.max_queued) {
+    ++stats_.rejected;
+    ++stats_.rejected_user;
+    const std::string held = std::to_string(user_active) + " running, " + std::to_string(user_waiting) +
+                             " waiting, " + std::to_string(count) + " asked; limits " +
+                             std::to_string(limits.max_active) + " running, " + std::to_string(limits.max_queued) +
+                             " waiting";
+    if (limits.max_queued > 0) return MakeError(SubmitErrc::kUserQueueFull, "too many requests of this user (" + held + ")");
+    return MakeError(SubmitErrc::kUserActiveLimit, "this user runs its limit of requests (" + held + ")");
+  }
+  if (queued_ + count > options_.max_queued) {
     ++stats_.rejected;
     return MakeError(SubmitErrc::kQueueFull, "queue full (" + std::to_string(options_.max_queued) + " waiting)");
   }
-  queue_.push_back(std::make_unique<Sequence>(next_seq_++, std::move(request)));
+  UserQueue& user = users_[user_id];
+  user.limits = limits;
+  if (user.waiting.empty()) ring_.push_back(user_id);  // joins the round at the back
+  for (SequenceRequest& request : requests) {
+    user.waiting.push_back(std::make_unique<Sequence>(next_seq_++, std::move(request)));
+    ++queued_;
+  }
   wake_.notify_one();
   return Ok{};
 }
@@ -89,7 +153,8 @@ void Scheduler::Stop() {
 SchedulerStats Scheduler::Stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   SchedulerStats s = stats_;
-  s.queued = static_cast<int>(queue_.size());
+  s.queued = queued_;
+  s.users = static_cast<int>(users_.size());
   return s;
 }
 
@@ -97,46 +162,188 @@ void Scheduler::Finish(std::unique_ptr<Sequence>& s, FinishKind kind, std::strin
   if (!s->pending.empty() && s->req.on_token && kind != FinishKind::kError) {
     (void)s->req.on_token(-1, s->pending);  // the held-back tail (invalid UTF-8 stays as bytes)
   }
-  cache_.Release(s->id);  // zeroes the blocks: nothing of this user remains
+  if (kind != FinishKind::kError && prefix_.enabled()) {
+    // Its blocks (prompt and generated) stay for the user's next turn. The
+    // KV holds history[0, Length): the last sampled token was not fed.
+    const int length = cache_.Length(s->id);
+    const auto blocks = cache_.Blocks(s->id);
+    const size_t used = static_cast<size_t>((length + KvCache::kBlockSize - 1) / KvCache::kBlockSize);
+    CLLM_CHECK(used <= blocks.size() && static_cast<size_t>(length) <= s->history.size());
+    prefix_.Insert(s->req.user, std::span(s->history).first(static_cast<size_t>(length)), blocks.first(used));
+  }
+  cache_.Release(s->id);  // zeroes the blocks nobody else holds: nothing of this user remains
+  PublishCacheStats();
   SequenceOutcome out;
   out.finish = kind;
   out.prompt_tokens = static_cast<int>(s->req.prompt.size());
   out.completion_tokens = s->generated;
+  out.cached_tokens = s->cached;
   out.error = std::move(error);
+  out.admission = s->admission;
+  out.admitted_step = s->admitted_step;
+  out.queue_wait = s->queue_wait;
   if (s->req.on_done) s->req.on_done(out);
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.completed;
+    auto user = users_.find(s->req.user);
+    if (s->admitted && user != users_.end()) {
+      --user->second.active;
+      if (user->second.active == 0 && user->second.waiting.empty()) users_.erase(user);
+    }
   }
   s.reset();
 }
 
+void Scheduler::Attach(Sequence& s) {
+  s.attached = true;
+  if (!prefix_.enabled()) return;
+  // The user's longest cached prefix of the prompt. The last prompt token is
+  // always computed (its logits give the first token), so a prompt cached
+  // to its end recomputes that one position; the first write into a shared
+  // block (a partly used one, or that last position) copies the block
+  // (KvCache::Unshare) — the cached one is never written.
+  const int n_prompt = static_cast<int>(s.req.prompt.size());
+  PrefixHit hit = prefix_.Lookup(s.req.user, s.req.prompt);
+  const int cached = std::min(hit.tokens, n_prompt - 1);
+  if (cached > 0) {
+    hit.blocks.resize(static_cast<size_t>((cached + KvCache::kBlockSize - 1) / KvCache::kBlockSize));
+    cache_.Share(s.id, hit.blocks, cached);
+    s.prefilled = s.cached = cached;
+    ++cache_hits_;
+    cache_hit_tokens_ += static_cast<uint64_t>(cached);
+  }
+  PublishCacheStats();
+}
+
+void Scheduler::PublishCacheStats() {
+  const PrefixCacheStats& c = prefix_.stats();
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.prompt_cache_hits = cache_hits_;
+  stats_.prompt_cache_hit_tokens = cache_hit_tokens_;
+  stats_.prompt_cache_evictions = c.evictions;
+  stats_.prompt_cache_bytes = static_cast<uint64_t>(c.blocks) * cache_.block_bytes();
+}
+
+// Admit fills free slots from the users' queues, round-robin: the user at
+// the front of the ring gets one slot and goes to the back if it has more
+// waiting, so each round offers every waiting user one slot. A user at its
+// own active limit is passed over (to the back) without taking a slot.
+void Scheduler::Admit(std::vector<std::unique_ptr<Sequence>>& active,
+                      std::vector<std::unique_ptr<Sequence>>& dropped) {
+  size_t passed_over = 0;  // users in a row at their active limit
+  while (static_cast<int>(active.size()) < options_.max_active && !ring_.empty() && passed_over < ring_.size()) {
+    std::string id = std::move(ring_.front());
+    ring_.pop_front();
+    UserQueue& user = users_.at(id);
+    if (user.active >= user.limits.max_active) {
+      ring_.push_back(std::move(id));
+      ++passed_over;
+      continue;
+    }
+    passed_over = 0;
+    std::unique_ptr<Sequence> s = std::move(user.waiting.front());
+    user.waiting.pop_front();
+    --queued_;
+    if (s->cancelled()) {
+      // Its client is gone: it takes no slot, and the user keeps its turn.
+      dropped.push_back(std::move(s));
+      if (!user.waiting.empty()) {
+        ring_.push_front(std::move(id));
+      } else if (user.active == 0) {
+        users_.erase(id);
+      }
+      continue;
+    }
+    ++user.active;
+    s->admitted = true;
+    s->admission = admissions_++;
+    s->admitted_step = static_cast<int64_t>(stats_.steps);
+    s->queue_wait = std::chrono::steady_clock::now() - s->submitted_at;
+    active.push_back(std::move(s));
+    if (!user.waiting.empty()) ring_.push_back(std::move(id));
+  }
+}
+
 void Scheduler::Run() {
   std::vector<std::unique_ptr<Sequence>> active;
+  std::vector<std::unique_ptr<Sequence>> dropped;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !active.empty(); });
+      wake_.wait(lock, [&] { return stopping_ || queued_ > 0 || !active.empty(); });
       if (stopping_) {
-        for (auto& q : queue_) active.push_back(std::move(q));
-        queue_.clear();
-        stats_.active = stats_.queued = 0;
+        for (auto& [id, user] : users_) {
+          for (auto& q : user.waiting) active.push_back(std::move(q));
+        }
+        users_.clear();
+        ring_.clear();
+        queued_ = 0;
+        stats_.active = 0;
         lock.unlock();
         for (auto& s : active) Finish(s, FinishKind::kCancelled);
         return;
       }
-      while (static_cast<int>(active.size()) < options_.max_active && !queue_.empty()) {
-        active.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
+      Admit(active, dropped);
       stats_.active = static_cast<int>(active.size());
-      stats_.queued = static_cast<int>(queue_.size());
+    }
+    for (auto& s : dropped) Finish(s, FinishKind::kCancelled);
+    dropped.clear();
+    for (auto& s : active) {
+      if (!s->attached && !s->cancelled()) Attach(*s);
+    }
+    // Cancelled while prefilling or decoding: end before spending a step.
+    for (auto& s : active) {
+      if (s->cancelled()) Finish(s, FinishKind::kCancelled);
+    }
+    active.erase(std::remove(active.begin(), active.end(), nullptr), active.end());
+    if (active.empty()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.active = 0;
+      continue;
     }
     Step(active);
     active.erase(std::remove(active.begin(), active.end(), nullptr), active.end());
     std::lock_guard<std::mutex> lock(mu_);
     stats_.active = static_cast<int>(active.size());
   }
+}
+
+// PoolEmbeddings folds this step's hidden states ([batch, n_embd]) into each
+// embedding sequence's pool, and finishes those whose prompt is complete.
+void Scheduler::PoolEmbeddings(std::vector<std::unique_ptr<Sequence>>& active, const std::vector<BatchEntry>& batch,
+                               const std::vector<float>& hidden) {
+  const size_t n_embd = static_cast<size_t>(model_.config().n_embd);
+  for (auto& s : active) {
+    if (!s->embedding()) continue;
+    s->pooled.resize(n_embd, 0.0);
+    for (size_t e = 0; e < batch.size(); ++e) {
+      if (batch[e].seq != s->id) continue;
+      const float* h = hidden.data() + e * n_embd;
+      const bool first = batch[e].pos == 0;
+      const bool last = batch[e].pos + 1 == static_cast<int>(s->req.prompt.size());
+      switch (s->req.pooling) {
+        case EmbeddingPooling::kMean:
+          for (size_t i = 0; i < n_embd; ++i) s->pooled[i] += h[i];
+          break;
+        case EmbeddingPooling::kCls:
+          if (first) std::copy(h, h + n_embd, s->pooled.begin());
+          break;
+        case EmbeddingPooling::kLast:
+          if (last) std::copy(h, h + n_embd, s->pooled.begin());
+          break;
+      }
+    }
+  }
+  for (auto& s : active) {
+    if (!s->embedding() || s->prefilling()) continue;
+    const double scale = s->req.pooling == EmbeddingPooling::kMean ? 1.0 / static_cast<double>(s->req.prompt.size()) : 1.0;
+    std::vector<float> out(n_embd);
+    for (size_t i = 0; i < n_embd; ++i) out[i] = static_cast<float>(s->pooled[i] * scale);
+    s->req.on_embedding(std::move(out));
+    Finish(s, FinishKind::kEndOfGeneration);
+  }
+  active.erase(std::remove(active.begin(), active.end(), nullptr), active.end());
 }
 
 void Scheduler::Step(std::vector<std::unique_ptr<Sequence>>& active) {
@@ -159,7 +366,7 @@ void Scheduler::Step(std::vector<std::unique_ptr<Sequence>>& active) {
     const int n = std::min({options_.prefill_chunk, budget, n_prompt - s->prefilled});
     for (int i = 0; i < n; ++i) {
       const int pos = s->prefilled + i;
-      const bool last = pos + 1 == n_prompt;
+      const bool last = pos + 1 == n_prompt && !s->embedding();
       batch.push_back({s->id, pos, s->req.prompt[pos], last});
       s->needs_logits = s->needs_logits || last;
     }
@@ -170,14 +377,18 @@ void Scheduler::Step(std::vector<std::unique_ptr<Sequence>>& active) {
   if (batch.empty()) return;
 
   // --- run it ---------------------------------------------------------------
-  std::vector<float> logits;
-  auto ran = model_.Forward(batch, cache_, &logits);
+  bool want_hidden = false;
+  for (auto& s : active) want_hidden = want_hidden || s->embedding();
+  std::vector<float> logits, hidden;  // hidden: [batch, n_embd] when an embedding sequence is in the batch
+  auto ran = model_.Forward(batch, cache_, &logits, want_hidden ? &hidden : nullptr);
   if (!ran.ok()) {
     // A failed step poisons every sequence in it (their KV state is unknown).
     log::error("forward step failed: {}", ran.detail());
     for (auto& s : active) Finish(s, FinishKind::kError, ran.detail());
     return;
   }
+
+  if (want_hidden) PoolEmbeddings(active, batch, hidden);
 
   // --- sample, stream, retire -------------------------------------------------
   const size_t n_vocab = static_cast<size_t>(model_.config().n_vocab);
@@ -201,10 +412,26 @@ void Scheduler::Step(std::vector<std::unique_ptr<Sequence>>& active) {
       Finish(*it, FinishKind::kLength);
       continue;
     }
-    TokenId next = s->sampler.Sample(row_logits, s->history);
+    // Logprobs describe the model's distribution: taken before the
+    // constraint's mask and the sampler's bias and penalties change the row.
+    const bool want_logprobs = s->req.top_logprobs >= 0 && s->req.on_logprobs;
+    StepLogprobs step_lp;
+    double log_sum = 0;
+    if (want_logprobs) {
+      LogSoftmaxTop(row_logits, s->req.top_logprobs, &log_sum, &step_lp.top);
+      s->raw_row.assign(row_logits.begin(), row_logits.end());
+    }
+    if (s->req.constraint) s->req.constraint->Mask(row_logits);
+    TokenId next = s->sampler.Sample(row_logits, s->history, s->req.prompt.size());
+    if (s->req.constraint) s->req.constraint->Accept(next);
     if (s->req.stop_at_eog && tok.IsEog(next)) {
       Finish(*it, FinishKind::kEndOfGeneration);
       continue;
+    }
+    if (want_logprobs) {
+      step_lp.chosen = {next, static_cast<float>(s->raw_row[static_cast<size_t>(next)] - log_sum), tok.TokenToPiece(next)};
+      for (auto& t : step_lp.top) t.piece = tok.TokenToPiece(t.token);
+      s->req.on_logprobs(step_lp);
     }
     s->history.push_back(next);
     s->last = next;

@@ -1,7 +1,7 @@
 // Tokenizers against llama.cpp's ids: every case in reference/tokenizer-*.json
 // (with and without special handling) and every model's reference prompt.
 #include "engine/tokenizer/tokenizer.h"
-#include "engine/tokenizer/chat.h"
+#include "engine/tokenizer/chat_template.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -107,15 +107,56 @@ TEST(TokenizerTest, Qwen3SpecialTokens) {
 namespace cllm::engine {
 namespace {
 
-TEST(ChatTest, ChatMlForQwenAndPlainForStoryModels) {
-  std::vector<ChatTurn> turns = {{"system", "Be brief."}, {"user", "Hi"}};
-  EXPECT_EQ(FormatChatAs(ChatFormat::kChatMl, turns, true),
-            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
-  EXPECT_EQ(FormatChatAs(ChatFormat::kPlain, turns, true), "Be brief.\nHi");
+TEST(ChatTest, ModelTemplateForQwenAndPlainForStoryModels) {
   CLLM_SHARED_PATH(qwen, "models/ggml-vocab-qwen3.gguf");
   CLLM_SHARED_PATH(stories, "models/stories260K-f32.gguf");
-  EXPECT_EQ(*DetectChatFormat(GgufFile::Open(qwen).value()), ChatFormat::kChatMl);
-  EXPECT_EQ(*DetectChatFormat(GgufFile::Open(stories).value()), ChatFormat::kPlain);
+  ChatTemplateInput in;
+  in.messages = nlohmann::json::parse(R"([{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}])");
+  auto qf = GgufFile::Open(qwen).value();
+  auto qt = Tokenizer::FromGguf(qf).value();
+  auto q = ChatTemplate::ForModel(qf, *qt);
+  ASSERT_TRUE(q.ok()) << q.detail();
+  EXPECT_FALSE(q->is_plain());
+  auto qr = q->Render(in);
+  ASSERT_TRUE(qr.ok()) << qr.detail();
+  EXPECT_EQ(qr->text, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  auto sf = GgufFile::Open(stories).value();
+  auto st = Tokenizer::FromGguf(sf).value();
+  auto s = ChatTemplate::ForModel(sf, *st);
+  ASSERT_TRUE(s.ok()) << s.detail();
+  EXPECT_TRUE(s->is_plain());
+  auto sr = s->Render(in);
+  ASSERT_TRUE(sr.ok());
+  EXPECT_EQ(sr->text, "Be brief.\nHi");
+  EXPECT_TRUE(sr->markup.empty());
+}
+
+TEST(ChatTest, BrokenTemplatesFailAtLoadWithTheirPosition) {
+  auto syntax = ChatTemplate::FromSource("ok\n{% if %}", "", "");
+  ASSERT_FALSE(syntax.ok());
+  EXPECT_EQ(syntax.code(), TokenizerErrc::kUnsupportedModel);
+  EXPECT_NE(syntax.detail().find("2:"), std::string::npos) << syntax.detail();
+  auto raises = ChatTemplate::FromSource("{{ raise_exception('never renders') }}", "", "");
+  ASSERT_FALSE(raises.ok());
+  EXPECT_NE(raises.detail().find("never renders"), std::string::npos) << raises.detail();
+}
+
+TEST(ChatTest, LeadingBosIsNotDoubledAndNullContentIsGivenAsEmptyWhereNeeded) {
+  const std::string src = "{{ bos_token }}{% for m in messages %}{{ '[' + m.content + ']' }}{% endfor %}";
+  auto t = ChatTemplate::FromSource(src, "<s>", "</s>", /*strip_bos=*/true);
+  ASSERT_TRUE(t.ok()) << t.detail();
+  ChatTemplateInput in;
+  in.messages = nlohmann::json::parse(R"([{"role":"user","content":"<s>hi"},
+      {"role":"assistant","content":null,"tool_calls":[{"type":"function","function":{"name":"f","arguments":{}}}]}])");
+  auto r = t->Render(in);
+  ASSERT_TRUE(r.ok()) << r.detail();
+  EXPECT_EQ(r->text, "[<s>hi][]");  // the tokenizer adds BOS; null content became ""
+  ASSERT_EQ(r->markup.size(), 2u);  // "[" and "][]"
+  EXPECT_EQ(r->markup[0].begin, 0u);
+  EXPECT_EQ(r->markup[0].end, 1u);  // "[": the user's "<s>" is not markup
+  auto kept = ChatTemplate::FromSource(src, "<s>", "</s>", /*strip_bos=*/false);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->Render(in)->text, "<s>[<s>hi][]");
 }
 
 }  // namespace

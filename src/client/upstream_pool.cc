@@ -1,0 +1,410 @@
+#include "client/upstream_pool.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <future>
+#include <list>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "base/log.h"
+#include "crypto/digest.h"
+#include "net/async_client.h"
+
+namespace cllm::client {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Headers worth forwarding; hop-by-hop ones (connection, transfer-encoding,
+// content-length, host) are each leg's own business.
+constexpr const char* kForwarded[] = {"authorization", "content-type", "accept", "openai-organization",
+                                      "openai-project", "user-agent"};
+
+// ---------------------------------------------------------------------------
+// The verifier: full RA-TLS verification once per distinct certificate
+// ---------------------------------------------------------------------------
+
+class CachingVerifier {
+ public:
+  CachingVerifier(attestation::Policy policy, std::chrono::seconds reverify_after)
+      : policy_(std::move(policy)), reverify_after_(reverify_after) {}
+
+  crypto::CryptoStatus Verify(const std::vector<crypto::Certificate>& chain) {
+    if (chain.empty()) return Refuse("no_evidence: the server sent no certificate");
+    const crypto::Certificate& leaf = chain.front();
+    const Digest key = crypto::Sha256(leaf.Der());
+    const auto now = std::chrono::system_clock::now();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = known_.find(key);
+      // Seen and verified before, still inside its validity and the
+      // re-verification period: these exact bytes passed every check.
+      if (it != known_.end() && now < it->second.until && now >= leaf.NotBefore()) {
+        ++reused_;
+        return OkStatus();
+      }
+    }
+    channel::VerifyOptions o;
+    o.at = now;
+    auto v = channel::VerifyServerCertificate(leaf, policy_, o);
+    if (!v.ok()) return Refuse(std::string(channel::ChannelErrcName(v.code())) + ": " + v.detail());
+    // Genuine is not enough: the policy must pin what it runs.
+    if (auto pinned = RequirePinned(policy_, *v); !pinned.ok()) return Refuse(pinned.detail());
+    std::lock_guard<std::mutex> lock(mu_);
+    ++verifications_;
+    if (known_.size() >= kMaxKnown) known_.erase(known_.begin());
+    known_.insert_or_assign(key, Known{std::min(leaf.NotAfter(), now + reverify_after_), std::move(v).value()});
+    return OkStatus();
+  }
+
+  std::optional<channel::VerifiedServer> ServerFor(const crypto::Certificate& leaf) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = known_.find(crypto::Sha256(leaf.Der()));
+    if (it == known_.end()) return std::nullopt;
+    return it->second.server;
+  }
+
+  uint64_t verifications() const { return verifications_.load(); }
+  uint64_t reused() const { return reused_.load(); }
+  uint64_t refusals() const { return refusals_.load(); }
+
+ private:
+  struct Known {
+    crypto::TimePoint until;
+    channel::VerifiedServer server;
+  };
+  static constexpr size_t kMaxKnown = 8;  // a few certificates: rotation overlaps, replicas
+
+  crypto::CryptoStatus Refuse(std::string why) {
+    ++refusals_;
+    return MakeError(crypto::CryptoErrc::kChainInvalid, std::move(why));
+  }
+
+  const attestation::Policy policy_;
+  const std::chrono::seconds reverify_after_;
+  std::mutex mu_;
+  using Digest = decltype(crypto::Sha256(ByteSpan()));
+  std::map<Digest, Known> known_;
+  std::atomic<uint64_t> verifications_{0}, reused_{0}, refusals_{0};
+};
+
+std::string ErrorJson(const std::string& message, const char* type, const char* code) {
+  return nlohmann::json{{"error", {{"message", message}, {"type", type}, {"code", code}}}}.dump();
+}
+
+bool SafeHeaderValue(const std::string& v) { return v.find_first_of(std::string("\r\n\0", 3)) == std::string::npos; }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The pool (all state below is touched on the pool's one I/O thread only)
+// ---------------------------------------------------------------------------
+
+struct UpstreamPool::Impl {
+  // First, so it is destroyed last: coroutine frames still pending in it
+  // (holding connections and timers of this pool) go before it does.
+  asio::io_context ioc{1};
+  Url upstream;
+  PoolOptions options;
+  std::shared_ptr<CachingVerifier> verifier;
+  std::shared_ptr<net::TlsStreamContext> tls;
+
+  asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
+  std::thread thread;
+
+  // Poster lets other threads post onto `ioc` while the pool lives: a
+  // writer's OnClientGone callback runs on the proxy server's I/O thread and
+  // may outlive the pool (~UpstreamPool clears `ioc` first).
+  struct Poster {
+    std::mutex mu;
+    asio::io_context* ioc = nullptr;
+  };
+  std::shared_ptr<Poster> poster = std::make_shared<Poster>();
+
+  struct Idle {
+    std::unique_ptr<net::ClientConnection> conn;
+    Clock::time_point since;
+  };
+  std::deque<Idle> idle;                  // most recently used at the back
+  std::list<asio::steady_timer*> waiters;  // requests waiting for a free connection
+  int open = 0;
+  asio::steady_timer sweeper{ioc};
+
+  std::atomic<uint64_t> opened{0}, requests{0}, reused{0}, retries{0};
+  std::atomic<int> open_now{0}, idle_now{0};
+
+  void Published() {
+    open_now = open;
+    idle_now = static_cast<int>(idle.size());
+  }
+
+  struct Lease {
+    std::unique_ptr<net::ClientConnection> conn;
+    bool pooled = false;  // taken from the idle pool: the server may have closed it meanwhile
+  };
+
+  // Acquire returns an idle connection (unless `fresh`), or a new one when
+  // fewer than max_connections are open, or waits for one to be released.
+  asio::awaitable<net::NetResult<Lease>> Acquire(bool fresh) {
+    const auto deadline = Clock::now() + options.acquire_timeout;
+    for (;;) {
+      while (!fresh && !idle.empty()) {
+        Idle e = std::move(idle.back());
+        idle.pop_back();
+        if (e.conn->is_open() && Clock::now() - e.since < options.idle_timeout) {
+          Published();
+          co_return Lease{std::move(e.conn), true};
+        }
+        --open;  // closed by the server or too old: drop it
+      }
+      if (open < options.max_connections) break;
+      if (Clock::now() >= deadline) {
+        co_return MakeError(net::NetErrc::kTimeout, "all " + std::to_string(options.max_connections) +
+                                                        " upstream connections stayed busy");
+      }
+      asio::steady_timer wait(ioc, deadline);
+      waiters.push_back(&wait);
+      boost::system::error_code ec;
+      co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      // Woken by WakeOne, it is off the list already; by its deadline, not.
+      if (auto me = std::find(waiters.begin(), waiters.end(), &wait); me != waiters.end()) waiters.erase(me);
+    }
+    ++open;
+    ++opened;
+    Published();
+    auto c = co_await net::ClientConnection::Connect(upstream.host, upstream.port, tls, options.http);
+    if (!c.ok()) {
+      Release(nullptr);
+      co_return c.error();
+    }
+    co_return Lease{std::move(c).value(), false};
+  }
+
+  // Release returns a connection after a request (null: it was lost).
+  void Release(std::unique_ptr<net::ClientConnection> conn) {
+    if (conn && conn->is_open()) {
+      idle.push_back({std::move(conn), Clock::now()});
+    } else {
+      --open;
+    }
+    Published();
+    WakeOne();
+  }
+
+  // WakeOne wakes the longest waiting request and takes it off the list, so
+  // two releases before it resumes wake two different waiters.
+  void WakeOne() {
+    if (waiters.empty()) return;
+    waiters.front()->cancel();
+    waiters.pop_front();
+  }
+
+  void Sweep() {
+    while (!idle.empty() && Clock::now() - idle.front().since >= options.idle_timeout) {
+      idle.front().conn->Close();
+      idle.pop_front();
+      --open;
+      WakeOne();
+    }
+    Published();
+    sweeper.expires_after(std::max<std::chrono::milliseconds>(options.idle_timeout / 2, std::chrono::milliseconds(50)));
+    sweeper.async_wait([this](boost::system::error_code ec) {
+      if (!ec) Sweep();
+    });
+  }
+
+  asio::awaitable<void> Forward(net::Request req, std::shared_ptr<net::ResponseWriter> w) {
+    ++requests;
+    net::ClientRequest up;
+    up.method = req.method;
+    up.target = req.target;
+    up.body = std::move(req.body);
+    for (const char* h : kForwarded) {
+      std::string v = req.Header(h);
+      if (!v.empty()) up.headers[h] = v;
+    }
+    bool streaming = false;  // the client's response has started
+    bool client_ok = true;
+    // The proxy's client leaving closes the leased upstream connection, so
+    // the upstream sees EOF and cancels the request (no generation runs on
+    // for nobody, no pooled connection stays busy). The callback runs on the
+    // proxy server's I/O thread: it posts onto the pool's.
+    struct Watch {
+      net::ClientConnection* leased = nullptr;  // during the upstream request
+      bool gone = false;
+    };
+    auto watch = std::make_shared<Watch>();
+    w->OnClientGone([poster = poster, watch] {
+      std::lock_guard<std::mutex> lock(poster->mu);
+      if (poster->ioc == nullptr) return;
+      asio::post(*poster->ioc, [watch] {
+        watch->gone = true;
+        if (watch->leased != nullptr) watch->leased->Close();
+      });
+    });
+    net::HeadSink on_head = [&](const net::ClientResponse& head) {
+      if (!head.chunked) return;
+      std::string retry_after = head.Header("retry-after");
+      if (!retry_after.empty() && SafeHeaderValue(retry_after)) w->AddHeader("Retry-After", retry_after);
+      std::string ct = head.Header("content-type");
+      if (ct.empty() || !SafeHeaderValue(ct)) ct = "application/octet-stream";
+      streaming = true;
+      client_ok = w->BeginStream(head.status, ct);
+    };
+    net::BodySink on_body = [&](std::string_view bytes) {
+      if (streaming && client_ok) client_ok = w->Write(bytes);
+      return client_ok;  // the proxy's client left: stop reading upstream
+    };
+    for (int attempt = 0;; ++attempt) {
+      auto conn = co_await Acquire(/*fresh=*/attempt > 0);
+      if (!conn.ok()) {
+        const bool refused = conn.code() == net::NetErrc::kRefused;
+        std::string msg = std::string(refused ? "upstream refused by attestation policy: " : "upstream unreachable: ") +
+                          conn.detail();
+        log::warn("proxy: {}", msg);
+        w->Send(conn.code() == net::NetErrc::kTimeout ? 504 : 502, "application/json",
+                ErrorJson(msg, refused ? "cllm_attestation_error" : "cllm_proxy_error",
+                          refused ? "attestation" : net::NetErrcName(conn.code())));
+        co_return;
+      }
+      if (watch->gone) {
+        Release(std::move(conn->conn));
+        co_return;
+      }
+      const bool was_reused = conn->pooled;
+      if (was_reused) ++reused;
+      watch->leased = conn->conn.get();
+      auto r = co_await conn->conn->Request(up, on_body, on_head);
+      watch->leased = nullptr;
+      Release(std::move(conn->conn));
+      if (watch->gone) co_return;  // nobody to answer, nothing to resend
+      // The server closed a kept-alive connection before answering (its idle
+      // timeout raced us): nothing of this request was processed; resend
+      // once on a new connection. Never after response bytes.
+      if (!r.ok() && r.code() == net::NetErrc::kClosed && was_reused && !streaming && attempt == 0) {
+        ++retries;
+        continue;
+      }
+      if (!r.ok()) {
+        if (streaming) co_return;  // dropping the writer cuts the stream off: the client sees it truncated
+        w->Send(r.code() == net::NetErrc::kTimeout ? 504 : 502, "application/json",
+                ErrorJson("upstream: " + r.detail(), "cllm_proxy_error", net::NetErrcName(r.code())));
+        co_return;
+      }
+      if (streaming) {
+        if (client_ok) w->EndStream();
+        co_return;
+      }
+      std::string retry_after = r->Header("retry-after");
+      if (!retry_after.empty() && SafeHeaderValue(retry_after)) w->AddHeader("Retry-After", retry_after);
+      std::string ct = r->Header("content-type");
+      if (ct.empty() || !SafeHeaderValue(ct)) ct = "application/json";
+      w->Send(r->status, ct, r->body);
+      co_return;
+    }
+  }
+};
+
+UpstreamPool::UpstreamPool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+UpstreamPool::~UpstreamPool() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->poster->mu);
+    impl_->poster->ioc = nullptr;
+  }
+  // Stop the thread; then Impl's members close the idle connections, and
+  // its io_context, destroyed last, drops the requests still in flight
+  // (their writers cut the client's responses off).
+  impl_->work.reset();
+  impl_->ioc.stop();
+  impl_->thread.join();
+}
+
+ClientResult<std::unique_ptr<UpstreamPool>> UpstreamPool::Create(const Url& upstream, attestation::Policy policy,
+                                                                 PoolOptions options) {
+  if (!upstream.tls) return MakeError(ClientErrc::kBadUrl, "the upstream must be https:// (attested)");
+  if (options.max_connections < 1) return MakeError(ClientErrc::kBadUrl, "max_connections must be at least 1");
+  auto impl = std::make_unique<Impl>();
+  impl->upstream = upstream;
+  impl->options = options;
+  impl->verifier = std::make_shared<CachingVerifier>(std::move(policy), options.reverify_after);
+  auto ctx = crypto::TlsContext::Client([v = impl->verifier](const std::vector<crypto::Certificate>& chain) {
+    return v->Verify(chain);
+  });
+  if (!ctx.ok()) return MakeError(ClientErrc::kTls, ctx.detail());
+  // Requests leave in padded records (docs/security.md).
+  if (auto st = (*ctx)->SetRecordPadding(kRequestRecordPadding); !st.ok()) return MakeError(ClientErrc::kTls, st.detail());
+  auto tls = net::TlsStreamContext::Make(std::move(ctx).value());
+  if (!tls.ok()) return MakeError(ClientErrc::kTls, tls.detail());
+  impl->tls = std::move(tls).value();
+  Impl* raw = impl.get();
+  raw->poster->ioc = &raw->ioc;
+  asio::post(raw->ioc, [raw] { raw->Sweep(); });
+  raw->thread = std::thread([raw] { raw->ioc.run(); });
+  return std::unique_ptr<UpstreamPool>(new UpstreamPool(std::move(impl)));
+}
+
+ClientResult<channel::VerifiedServer> UpstreamPool::Probe() {
+  std::promise<ClientResult<channel::VerifiedServer>> done;
+  Impl* impl = impl_.get();
+  asio::co_spawn(
+      impl->ioc,
+      [impl, &done]() -> asio::awaitable<void> {
+        auto c = co_await impl->Acquire(/*fresh=*/true);
+        if (!c.ok()) {
+          done.set_value(c.code() == net::NetErrc::kRefused ? MakeError(ClientErrc::kAttestation, c.detail())
+                                                            : FromNet(c.error()));
+          co_return;
+        }
+        auto& conn = c->conn;
+        auto server = conn->PeerChain().empty() ? std::nullopt : impl->verifier->ServerFor(conn->PeerChain().front());
+        impl->Release(std::move(conn));
+        if (!server) {
+          done.set_value(MakeError(ClientErrc::kAttestation, "the handshake left no verified server"));
+        } else {
+          done.set_value(std::move(*server));
+        }
+      },
+      asio::detached);
+  return done.get_future().get();
+}
+
+void UpstreamPool::Forward(const net::Request& request, std::shared_ptr<net::ResponseWriter> writer) {
+  Impl* impl = impl_.get();
+  asio::co_spawn(
+      impl->ioc,
+      [impl, request, writer = std::move(writer)]() -> asio::awaitable<void> {
+        co_await impl->Forward(request, writer);  // lvalues: no temporaries inside co_await (GCC 12)
+      },
+      asio::detached);
+}
+
+PoolStats UpstreamPool::Stats() const {
+  PoolStats s;
+  s.connections_opened = impl_->opened.load();
+  s.verifications = impl_->verifier->verifications();
+  s.verifications_reused = impl_->verifier->reused();
+  s.refusals = impl_->verifier->refusals();
+  s.requests = impl_->requests.load();
+  s.reused = impl_->reused.load();
+  s.retries = impl_->retries.load();
+  s.open = impl_->open_now.load();
+  s.idle = impl_->idle_now.load();
+  return s;
+}
+
+}  // namespace cllm::client

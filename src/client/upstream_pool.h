@@ -1,0 +1,89 @@
+// upstream_pool.h — `cllm proxy`'s verified upstream: a pool of kept-alive
+// RA-TLS connections to one cllm server, and the forwarding of a local
+// request over it.
+//
+// Verification: every new upstream connection runs the RA-TLS verifier
+// inside its own handshake, before any request byte leaves. The verifier
+// remembers the certificates it verified (by their DER, a few at most,
+// until the certificate expires or `reverify_after` passes): a new
+// connection that presents a certificate verified before is accepted
+// without verifying the evidence again, and one that presents a different
+// certificate — the server rotated its key and evidence — is verified in
+// full during that handshake, and refused (the connection never used) if it
+// fails. Stats().verifications counts the full verifications.
+//
+// Reuse: a connection goes back to the pool after a complete keep-alive
+// response and is reused, most recently used first; at most
+// `max_connections` are open (a request waits up to `acquire_timeout` for
+// one), and an idle one is closed after `idle_timeout`. A request that
+// fails on a reused connection before any response byte (the server closed
+// it while idle) is resent once on a new connection; nothing is resent once
+// response bytes arrived.
+//
+// The pool runs one I/O thread of its own; Forward may be called from any
+// thread and returns at once (it answers through the writer, which it keeps).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "attestation/policy.h"
+#include "channel/ratls.h"
+#include "client/client.h"
+#include "net/client.h"
+#include "net/server.h"
+
+namespace cllm::client {
+
+struct PoolOptions {
+  int max_connections = 64;
+  std::chrono::milliseconds idle_timeout{30000};     // below cllm-server's keep-alive limit (60 s)
+  std::chrono::milliseconds acquire_timeout{30000};  // waiting for a free connection when all are busy
+  std::chrono::seconds reverify_after{600};          // verify a known certificate again after this
+  net::ClientOptions http;                           // per-phase deadlines of each upstream request
+};
+
+struct PoolStats {
+  uint64_t connections_opened = 0;
+  uint64_t verifications = 0;         // full RA-TLS verifications (evidence, binding, policy, pinning)
+  uint64_t verifications_reused = 0;  // handshakes whose certificate was verified before
+  uint64_t refusals = 0;              // handshakes the verifier refused
+  uint64_t requests = 0;              // forwarded requests
+  uint64_t reused = 0;                // sent on a kept-alive connection
+  uint64_t retries = 0;               // resent once after the server had closed a kept-alive connection
+  int open = 0;                       // open connections (busy or idle)
+  int idle = 0;
+};
+
+class UpstreamPool {
+ public:
+  // Create starts the pool's thread; no connection is opened yet.
+  [[nodiscard]] static ClientResult<std::unique_ptr<UpstreamPool>> Create(const Url& upstream,
+                                                                         attestation::Policy policy,
+                                                                         PoolOptions options = {});
+  ~UpstreamPool();  // closes every connection; requests in flight are cut off
+  UpstreamPool(const UpstreamPool&) = delete;
+  UpstreamPool& operator=(const UpstreamPool&) = delete;
+
+  // Probe opens a connection now (and keeps it in the pool), so a wrong
+  // policy or address fails at start-up: kAttestation with the verifier's
+  // reason, or the connection error. Returns what verification established.
+  [[nodiscard]] ClientResult<channel::VerifiedServer> Probe();
+  // Forward sends `request` upstream (method, target, body and the
+  // end-to-end headers worth forwarding) and answers `writer`: whole
+  // responses whole, chunked ones (server-sent events) chunk by chunk as they
+  // arrive. Failures before any response byte become 502 (504 for a
+  // deadline) with a JSON error saying why; a failure mid-stream cuts the
+  // stream off, so the client sees a truncated response.
+  void Forward(const net::Request& request, std::shared_ptr<net::ResponseWriter> writer);
+  PoolStats Stats() const;
+
+ private:
+  struct Impl;
+  explicit UpstreamPool(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cllm::client

@@ -1,0 +1,280 @@
+// Grammar tests: byte strings accepted or rejected by compiled schemas, the
+// schema errors, and the token mask over the real Qwen3 vocabulary checked
+// against a brute-force walk of every token.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "engine/gguf/gguf.h"
+#include "engine/grammar/json_constraint.h"
+#include "engine/grammar/json_schema.h"
+#include "engine/grammar/matcher.h"
+#include "support/shared_data.h"
+
+namespace cllm::engine::grammar {
+namespace {
+
+using nlohmann::json;
+
+// Accepts: `text` is a complete output of the schema.
+bool Accepts(const json& schema, std::string_view text, std::string prefix = "", std::string suffix = "") {
+  auto g = CompileJsonSchema(schema, prefix, suffix);
+  EXPECT_TRUE(g.ok()) << (g.ok() ? "" : g.detail());
+  if (!g.ok()) return false;
+  MatchState s = MatchState::Start(**g);
+  return s.Advance(text) && s.Complete();
+}
+
+// Viable: `text` can still be continued into a complete output.
+bool Viable(const json& schema, std::string_view text) {
+  auto g = CompileJsonSchema(schema);
+  if (!g.ok()) return false;
+  MatchState s = MatchState::Start(**g);
+  return s.Advance(text);
+}
+
+TEST(GrammarTest, IntegerBoundsAreExact) {
+  json s = {{"type", "integer"}, {"minimum", -5}, {"maximum", 123}};
+  for (const char* ok : {"0", "-5", "-1", "123", "42", "9", "100"}) EXPECT_TRUE(Accepts(s, ok)) << ok;
+  for (const char* bad : {"124", "-6", "01", "-0", "1.0", "", "-", "1000", "200"}) EXPECT_FALSE(Accepts(s, bad)) << bad;
+  EXPECT_TRUE(Viable(s, "12"));     // 12, 120..123
+  EXPECT_FALSE(Viable(s, "13 "));
+  EXPECT_FALSE(Viable(s, "1234"));  // no completion fits
+  EXPECT_FALSE(Viable(s, "-6"));
+  json excl = {{"type", "integer"}, {"exclusiveMinimum", 10}, {"exclusiveMaximum", 12}};
+  EXPECT_TRUE(Accepts(excl, "11"));
+  EXPECT_FALSE(Accepts(excl, "10"));
+  EXPECT_FALSE(Accepts(excl, "12"));
+  EXPECT_FALSE(Viable(excl, "2"));  // 2, 20… all outside (10, 12)
+}
+
+TEST(GrammarTest, BoundedNumbersAreIntegersInRange) {
+  json s = {{"type", "number"}, {"minimum", 0.5}, {"maximum", 3.7}};
+  EXPECT_TRUE(Accepts(s, "1"));
+  EXPECT_TRUE(Accepts(s, "3"));
+  EXPECT_FALSE(Accepts(s, "0"));
+  EXPECT_FALSE(Accepts(s, "4"));
+  EXPECT_FALSE(Accepts(s, "1.5"));
+  auto none = CompileJsonSchema(json{{"type", "number"}, {"minimum", 0.1}, {"maximum", 0.9}});
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, GrammarErrc::kInvalidSchema);
+}
+
+TEST(GrammarTest, NumberSyntax) {
+  json s = {{"type", "number"}};
+  for (const char* ok : {"0", "-0.5e+10", "12.25", "1E5", "-3", "0.0"}) EXPECT_TRUE(Accepts(s, ok)) << ok;
+  for (const char* bad : {"01", ".5", "1.", "1e", "+1", "--1", "1e123", "NaN"}) EXPECT_FALSE(Accepts(s, bad)) << bad;
+}
+
+TEST(GrammarTest, StringsAreValidJsonAndCountCodePoints) {
+  json s = {{"type", "string"}, {"minLength", 2}, {"maxLength", 3}};
+  for (const char* ok : {"\"ab\"", "\"a\\n\"", "\"\xE6\x97\xA5\xE6\x9C\xAC\"", "\"\\u00e9x\"", "\"\xF0\x9F\x98\x80!\""}) {
+    EXPECT_TRUE(Accepts(s, ok)) << ok;
+  }
+  for (const char* bad : {"\"a\"", "\"abcd\"", "\"a\x01\"", "\"\xC0\x80x\"", "\"\\ud800x\"", "\"a\\x\"",
+                          "\"\xED\xA0\x80x\"", "\"\xF4\x90\x80\x80x\"", "'ab'"}) {
+    EXPECT_FALSE(Accepts(s, bad)) << bad;
+  }
+}
+
+TEST(GrammarTest, ObjectsKeepSchemaOrderAndRequired) {
+  json s = json::parse(R"({"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"string"}},
+                           "required":["a"],"additionalProperties":false})");
+  // The order of the schema's text, not the names' order.
+  auto zyx = nlohmann::ordered_json::parse(R"({"properties":{"z":{"type":"null"},"y":{"type":"null"}}})");
+  auto g = CompileJsonSchema(zyx);
+  ASSERT_TRUE(g.ok());
+  MatchState st = MatchState::Start(**g);
+  EXPECT_TRUE(st.Advance(R"({"z":null,"y":null})") && st.Complete());
+  EXPECT_TRUE(Accepts(s, R"({"a":1})"));
+  EXPECT_TRUE(Accepts(s, R"({"a":1,"b":"x"})"));
+  EXPECT_TRUE(Accepts(s, "{ \"a\" : 1 ,\n\"b\": \"\"}"));
+  EXPECT_FALSE(Accepts(s, R"({"b":"x","a":1})"));
+  EXPECT_FALSE(Accepts(s, R"({})"));
+  EXPECT_FALSE(Accepts(s, R"({"a":1,"c":2})"));
+  EXPECT_FALSE(Accepts(s, R"({"a":1,})"));
+  EXPECT_TRUE(Accepts(s, "{    }") == false);
+  // Whitespace is bounded: four bytes at a place, not five.
+  json any = {{"type", "object"}};
+  EXPECT_TRUE(Accepts(any, "{    }"));
+  EXPECT_FALSE(Accepts(any, "{     }"));
+}
+
+TEST(GrammarTest, AdditionalPropertiesNeverReuseDeclaredNames) {
+  json s = json::parse(R"({"properties":{"a":{"type":"integer"}},"additionalProperties":{"type":"boolean"}})");
+  EXPECT_TRUE(Accepts(s, R"({"a":1,"zz":true})"));
+  EXPECT_TRUE(Accepts(s, R"({"zz":true,"ab":false})"));
+  EXPECT_TRUE(Accepts(s, R"({})"));
+  EXPECT_FALSE(Accepts(s, R"({"a":1,"a":true})"));
+  EXPECT_FALSE(Accepts(s, R"({"zz":1})"));
+}
+
+TEST(GrammarTest, ArraysEnumsAnyOfAndRefs) {
+  json arr = json::parse(R"({"type":"array","items":{"type":"integer"},"minItems":1,"maxItems":2})");
+  EXPECT_TRUE(Accepts(arr, "[1]"));
+  EXPECT_TRUE(Accepts(arr, "[1, 2]"));
+  EXPECT_FALSE(Accepts(arr, "[]"));
+  EXPECT_FALSE(Accepts(arr, "[1,2,3]"));
+  json en = json::parse(R"({"enum":["red","green",3,null,{"k":[1]}]})");
+  for (const char* ok : {"\"red\"", "3", "null", "{\"k\":[1]}"}) EXPECT_TRUE(Accepts(en, ok)) << ok;
+  EXPECT_FALSE(Accepts(en, "\"blue\""));
+  EXPECT_FALSE(Accepts(en, "\"re\""));
+  json any = json::parse(R"({"$defs":{"p":{"type":"object","properties":{"x":{"type":"number"}},"required":["x"]}},
+                             "anyOf":[{"$ref":"#/$defs/p"},{"type":"null"}]})");
+  EXPECT_TRUE(Accepts(any, R"({"x":1.5})"));
+  EXPECT_TRUE(Accepts(any, "null"));
+  EXPECT_FALSE(Accepts(any, "{}"));
+  json rec = json::parse(R"({"$defs":{"t":{"type":"object","properties":{"c":{"type":"array","items":{"$ref":"#/$defs/t"}}}}},
+                             "$ref":"#/$defs/t"})");
+  EXPECT_TRUE(Accepts(rec, R"({"c":[{"c":[]},{}]})"));
+  EXPECT_FALSE(Accepts(rec, R"({"c":[1]})"));
+  json types = json::parse(R"({"type":["string","null"],"maxLength":1})");
+  EXPECT_TRUE(Accepts(types, "null"));
+  EXPECT_TRUE(Accepts(types, "\"x\""));
+  EXPECT_FALSE(Accepts(types, "\"xy\""));
+}
+
+TEST(GrammarTest, AnyJsonObjectAndLiterals) {
+  json obj = {{"type", "object"}};
+  EXPECT_TRUE(Accepts(obj, R"({"a":[1,{"b":null}],"c":"d","e":-1.5e3,"f":true})"));
+  EXPECT_FALSE(Accepts(obj, "[1]"));
+  EXPECT_FALSE(Accepts(obj, R"({"a":})"));
+  // Nesting of free values is bounded (kAnyJsonDepth).
+  EXPECT_FALSE(Viable(obj, R"({"a":[[[[[[[)"));
+  std::string prefix = "<tool_call>\n", suffix = "\n</tool_call>";
+  EXPECT_TRUE(Accepts(json::object(), "<tool_call>\n{\"a\":1}\n</tool_call>", prefix, suffix));
+  EXPECT_FALSE(Accepts(json::object(), "<tool_call>\n{\"a\":1}", prefix, suffix));
+  EXPECT_FALSE(Accepts(json::object(), "<tool_call>\n[1]\n</tool_call>", prefix, suffix));
+  // A number at the end is complete, and may still go on.
+  auto g = CompileJsonSchema(json{{"type", "integer"}});
+  ASSERT_TRUE(g.ok());
+  MatchState s = MatchState::Start(**g);
+  ASSERT_TRUE(s.Advance("1"));
+  EXPECT_TRUE(s.Complete());
+  ASSERT_TRUE(s.Advance("2"));
+  EXPECT_TRUE(s.Complete());
+}
+
+TEST(GrammarTest, RefusesWhatItDoesNotImplement) {
+  struct Case { const char* schema; GrammarErrc code; const char* names; };
+  const Case cases[] = {
+      {R"({"type":"string","pattern":"a+"})", GrammarErrc::kUnsupported, "pattern"},
+      {R"({"type":"string","format":"date"})", GrammarErrc::kUnsupported, "format"},
+      {R"({"type":"object","minProperties":1})", GrammarErrc::kUnsupported, "minProperties"},
+      {R"({"type":"array","uniqueItems":true})", GrammarErrc::kUnsupported, "uniqueItems"},
+      {R"({"allOf":[{"type":"string"}]})", GrammarErrc::kUnsupported, "allOf"},
+      {R"({"$ref":"http://example.com/s.json"})", GrammarErrc::kInvalidSchema, "$ref"},
+      {R"({"$defs":{"a":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"})", GrammarErrc::kInvalidSchema, "itself"},
+      {R"({"type":"integer","minimum":5,"maximum":4})", GrammarErrc::kInvalidSchema, "no integer"},
+      {R"({"type":"string","minLength":-1})", GrammarErrc::kInvalidSchema, "minLength"},
+      {R"({"type":"object","required":["x"]})", GrammarErrc::kUnsupported, "x"},
+      {R"({"type":"wat"})", GrammarErrc::kInvalidSchema, "wat"},
+      {R"({"type":"object","properties":{"a":{"type":"string","pattern":"x"}}})", GrammarErrc::kUnsupported, "pattern"},
+  };
+  for (const auto& c : cases) {
+    auto g = CompileJsonSchema(json::parse(c.schema));
+    ASSERT_FALSE(g.ok()) << c.schema;
+    EXPECT_EQ(g.error().code, c.code) << c.schema;
+    EXPECT_NE(g.detail().find(c.names), std::string::npos) << g.detail();
+  }
+  // Depth is bounded.
+  json deep = {{"type", "string"}};
+  for (int i = 0; i < kMaxSchemaDepth + 2; ++i) deep = {{"type", "array"}, {"items", deep}};
+  auto g = CompileJsonSchema(deep);
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().code, GrammarErrc::kTooLarge);
+}
+
+// --- the token mask over a real vocabulary ------------------------------------
+
+class MaskTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    CLLM_SHARED_PATH(path, "models/ggml-vocab-qwen3.gguf");
+    auto f = GgufFile::Open(path);
+    ASSERT_TRUE(f.ok());
+    auto t = Tokenizer::FromGguf(*f);
+    ASSERT_TRUE(t.ok());
+    tok_ = std::move(*t);
+  }
+  std::unique_ptr<Tokenizer> tok_;
+};
+
+// Allowed returns the tokens whose logits the mask leaves finite.
+std::vector<TokenId> Allowed(TokenConstraint& c, int32_t n_vocab) {
+  std::vector<float> logits(n_vocab, 0.0f);
+  c.Mask(logits);
+  std::vector<TokenId> out;
+  for (TokenId t = 0; t < n_vocab; ++t) {
+    if (std::isfinite(logits[t])) out.push_back(t);
+  }
+  return out;
+}
+
+TEST_F(MaskTest, MaskMatchesBruteForceOverTheVocabulary) {
+  auto schema = nlohmann::ordered_json::parse(R"({"type":"object","properties":{"name":{"type":"string","maxLength":5},
+      "n":{"type":"integer","minimum":0,"maximum":50},"tags":{"type":"array","items":{"enum":["a","bc"]}}},
+      "required":["name","n"]})");
+  auto g = JsonGrammar::Create(*tok_, schema);
+  ASSERT_TRUE(g.ok()) << g.detail();
+  const VocabIndex& v = (*g)->vocab();
+  // States along one valid output, checked at several points.
+  const std::string text = R"({"name": "ab\u00e9", "n":42,"tags":["bc"]})";
+  for (size_t cut : {size_t{0}, size_t{1}, size_t{10}, size_t{14}, size_t{27}, size_t{29}, text.size() - 2, text.size()}) {
+    auto c = (*g)->NewConstraint();
+    // Feed the prefix byte by byte through single-byte tokens.
+    for (size_t i = 0; i < cut; ++i) {
+      auto ids = tok_->Encode(text.substr(i, 1), false, false);
+      ASSERT_EQ(ids.size(), 1u);
+      c->Accept(ids[0]);
+    }
+    std::vector<TokenId> allowed = Allowed(*c, v.n_vocab());
+    std::vector<uint8_t> is_allowed(v.n_vocab(), 0);
+    for (TokenId t : allowed) is_allowed[t] = 1;
+    MatchState base = MatchState::Start((*g)->grammar());
+    ASSERT_TRUE(base.Advance(std::string_view(text).substr(0, cut)));
+    size_t n_ok = 0;
+    for (TokenId t = 0; t < v.n_vocab(); t += (cut % 3) + 1) {
+      bool expect;
+      if (v.is_eog(t)) {
+        expect = base.Complete();
+      } else if (tok_->GetTokenType(t) != TokenType::kNormal) {
+        expect = false;
+      } else {
+        MatchState s;
+        s.CopyFrom(base);
+        expect = !v.piece(t).empty() && s.Advance(v.piece(t));
+      }
+      n_ok += expect;
+      ASSERT_EQ(is_allowed[t] != 0, expect) << "cut " << cut << " token " << t << " '" << v.piece(t) << "'";
+    }
+    EXPECT_GT(n_ok, 0u) << cut;
+  }
+}
+
+TEST_F(MaskTest, EndOfGenerationOnlyWhenComplete) {
+  auto g = JsonGrammar::Create(*tok_, json{{"type", "boolean"}}, "<tool_call>\n", "\n</tool_call>");
+  ASSERT_TRUE(g.ok());
+  auto c = (*g)->NewConstraint();
+  auto allowed = Allowed(*c, tok_->n_vocab());
+  // The prefix may come as the user-defined token <tool_call>.
+  TokenId tool_call = tok_->Encode("<tool_call>", false, true)[0];
+  EXPECT_NE(std::find(allowed.begin(), allowed.end(), tool_call), allowed.end());
+  for (TokenId t : allowed) EXPECT_FALSE(tok_->IsEog(t));
+  c->Accept(tool_call);
+  for (TokenId t : tok_->Encode("\ntrue\n</tool_call>", false, true)) {
+    for (TokenId a : Allowed(*c, tok_->n_vocab())) EXPECT_FALSE(tok_->IsEog(a));
+    c->Accept(t);
+  }
+  allowed = Allowed(*c, tok_->n_vocab());
+  ASSERT_FALSE(allowed.empty());
+  for (TokenId t : allowed) EXPECT_TRUE(tok_->IsEog(t)) << t;
+  // A token the mask did not allow kills the constraint: only EOG from then on.
+  auto d = (*g)->NewConstraint();
+  d->Accept(tok_->Encode("hello", false, false)[0]);
+  for (TokenId t : Allowed(*d, tok_->n_vocab())) EXPECT_TRUE(tok_->IsEog(t));
+}
+
+}  // namespace
+}  // namespace cllm::engine::grammar

@@ -1,0 +1,309 @@
+// net::Server under slow, silent and numerous clients: deadlines, the
+// connection limit, Drain, and what each TLS connection was accepted with.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
+#include "net/server.h"
+#include "net/server_test_util.h"
+
+namespace cllm::net {
+namespace {
+
+using namespace net::testing;
+using Clock = std::chrono::steady_clock;
+
+Handler Hello() {
+  return [](const Request& r, std::shared_ptr<ResponseWriter> w) { w->Send(200, "text/plain", "hello " + r.target); };
+}
+
+// Gate blocks handlers until opened.
+struct Gate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  std::atomic<int> waiting{0};
+  void Wait() {
+    ++waiting;
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return open; });
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu);
+    open = true;
+    cv.notify_all();
+  }
+};
+
+ServerOptions ShortTimeouts() {
+  ServerOptions o;
+  o.head_timeout = 300ms;
+  o.body_timeout = 300ms;
+  o.idle_timeout = 300ms;
+  return o;
+}
+
+TEST(NetServerLimitsTest, SlowBodyGets408WhileOthersAreServed) {
+  auto server = Server::Start("127.0.0.1", 0, Hello(), ShortTimeouts()).value();
+  RawClient slow(server->port());
+  slow.Send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\npartial");
+  RawClient ok(server->port());
+  ok.Send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_NE(ok.ReadResponse().find("hello /ok"), std::string::npos);
+  std::string r = slow.ReadUntil("", 5000ms);
+  EXPECT_NE(r.find("HTTP/1.1 408"), std::string::npos) << r;
+  EXPECT_TRUE(slow.closed());
+}
+
+TEST(NetServerLimitsTest, TrickledHeadGets408AfterHeadTimeout) {
+  // Slowloris: a byte at a time, each within any per-read timeout, never a
+  // whole head. The head deadline counts from the first byte.
+  auto server = Server::Start("127.0.0.1", 0, Hello(), ShortTimeouts()).value();
+  RawClient c(server->port());
+  const auto t0 = Clock::now();
+  c.Send("GET / HTTP/1.1\r\n");
+  std::string r;
+  for (int i = 0; i < 100 && !c.closed(); ++i) {
+    boost::system::error_code ec;
+    boost::asio::write(c.socket(), boost::asio::buffer("X", 1), ec);
+    if (ec) break;
+    r = c.ReadUntil("", 50ms);
+  }
+  r = c.ReadUntil("", 3000ms);
+  EXPECT_NE(r.find("HTTP/1.1 408"), std::string::npos) << r;
+  EXPECT_TRUE(c.closed());
+  EXPECT_LT(Clock::now() - t0, 4s);
+  EXPECT_GE(server->Stats().timed_out, 1u);
+}
+
+TEST(NetServerLimitsTest, IdleConnectionClosesWithoutAResponse) {
+  auto server = Server::Start("127.0.0.1", 0, Hello(), ShortTimeouts()).value();
+  RawClient c(server->port());
+  c.Send("GET /first HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_NE(c.ReadResponse().find("hello /first"), std::string::npos);
+  std::string r = c.ReadUntil("", 5000ms);  // keep-alive, then silence
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(r, "") << "an idle connection is closed, not answered";
+}
+
+TEST(NetServerLimitsTest, ManyTricklingConnectionsDoNotDelayOthers) {
+  // 300 clients each keep a request head open by trickling bytes. The old
+  // thread-per-connection server (256 threads at most) answered the 257th
+  // client 503; here they cost a socket each and a normal GET is answered
+  // at once.
+  ServerOptions options;
+  options.head_timeout = 30s;
+  auto server = Server::Start("127.0.0.1", 0, Hello(), options).value();
+  std::vector<std::unique_ptr<RawClient>> tricklers;
+  for (int i = 0; i < 300; ++i) {
+    tricklers.push_back(std::make_unique<RawClient>(server->port()));
+    tricklers.back()->Send("GET /slow HTTP/1.1\r\nHost: a\r\n");
+  }
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    while (!stop) {
+      for (auto& t : tricklers) {
+        boost::system::error_code ec;
+        boost::asio::write(t->socket(), boost::asio::buffer("X-A: b\r\n", 8), ec);
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+  });
+  ASSERT_TRUE(WaitFor([&] { return server->Stats().open_connections >= 300; }));
+  const auto t0 = Clock::now();
+  RawClient c(server->port());
+  c.Send("GET /fast HTTP/1.1\r\nHost: a\r\n\r\n");
+  std::string r = c.ReadResponse();
+  const auto took = Clock::now() - t0;
+  stop = true;
+  trickle.join();
+  EXPECT_NE(r.find("hello /fast"), std::string::npos) << r;
+  EXPECT_LT(took, 5s);  // generous: a loaded 2-core CI machine
+}
+
+TEST(NetServerLimitsTest, AtTheLimitTheOldestIdleConnectionIsShed) {
+  ServerOptions options;
+  options.max_connections = 3;
+  Gate gate;
+  auto server = Server::Start("127.0.0.1", 0, [&](const Request& r, std::shared_ptr<ResponseWriter> w) {
+    if (r.target == "/busy") gate.Wait();
+    w->Send(200, "text/plain", "hello " + r.target);
+  }, options).value();
+  RawClient oldest(server->port());
+  oldest.Send("GET /a HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_NE(oldest.ReadResponse().find("hello /a"), std::string::npos);
+  ASSERT_TRUE(WaitFor([&] { return server->Stats().idle_connections == 1; }));
+  RawClient younger(server->port());
+  ASSERT_TRUE(WaitFor([&] { return server->Stats().idle_connections == 2; }));
+  RawClient busy(server->port());
+  busy.Send("GET /busy HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_TRUE(WaitFor([&] { return gate.waiting.load() == 1; }));
+
+  RawClient newcomer(server->port());
+  newcomer.Send("GET /new HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_NE(newcomer.ReadResponse().find("hello /new"), std::string::npos);
+  oldest.ReadUntil("", 3000ms);
+  EXPECT_TRUE(oldest.closed()) << "the oldest idle connection makes room";
+  EXPECT_EQ(server->Stats().shed_idle, 1u);
+  younger.Send("GET /b HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_NE(younger.ReadResponse().find("hello /b"), std::string::npos);
+  gate.Open();
+  EXPECT_NE(busy.ReadResponse().find("hello /busy"), std::string::npos) << "a busy connection is never shed";
+}
+
+TEST(NetServerLimitsTest, AtTheLimitWithNoneIdleTheNewcomerIsRefused) {
+  ServerOptions options;
+  options.max_connections = 1;
+  Gate gate;
+  auto server = Server::Start("127.0.0.1", 0, [&](const Request&, std::shared_ptr<ResponseWriter> w) {
+    gate.Wait();
+    w->Send(200, "text/plain", "done");
+  }, options).value();
+  RawClient busy(server->port());
+  busy.Send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_TRUE(WaitFor([&] { return gate.waiting.load() == 1; }));
+  RawClient refused(server->port());
+  refused.ReadUntil("", 3000ms);
+  EXPECT_TRUE(refused.closed());
+  EXPECT_EQ(server->Stats().refused, 1u);
+  gate.Open();
+  EXPECT_NE(busy.ReadResponse().find("done"), std::string::npos);
+}
+
+TEST(NetServerLimitsTest, AtTheLimitWithNoneIdleTheOldestSilentHandshakeIsShed) {
+  // Silent TCP connects to a TLS listener never finish their handshake; they
+  // must not hold the table until handshake_timeout, renewed each time.
+  ServerOptions options;
+  options.max_connections = 2;
+  options.handshake_timeout = 60s;
+  auto ctx = crypto::TlsContext::Server(MakeIdentity("server")).value();
+  auto server = Server::Start("127.0.0.1", 0, Hello(), options, ctx).value();
+  RawClient oldest(server->port());
+  ASSERT_TRUE(WaitFor([&] { return server->Stats().accepted == 1; }));
+  RawClient younger(server->port());
+  ASSERT_TRUE(WaitFor([&] { return server->Stats().open_connections == 2; }));
+
+  TlsClient newcomer(server->port(), crypto::TlsContext::Client(AcceptAny()).value());
+  ASSERT_TRUE(newcomer.ok()) << newcomer.error();
+  EXPECT_NE(newcomer.Request("GET /new HTTP/1.1\r\nHost: a\r\n\r\n").find("hello /new"), std::string::npos);
+  oldest.ReadUntil("", 3000ms);
+  EXPECT_TRUE(oldest.closed()) << "the oldest silent handshake makes room";
+  EXPECT_EQ(server->Stats().shed_handshaking, 1u);
+  EXPECT_EQ(server->Stats().refused, 0u);
+}
+
+TEST(NetServerLimitsTest, DrainLetsARunningResponseFinishAndClosesTheRest) {
+  Gate gate;
+  auto server = Server::Start("127.0.0.1", 0, [&](const Request& r, std::shared_ptr<ResponseWriter> w) {
+    if (r.target == "/slow") gate.Wait();
+    w->Send(200, "text/plain", "hello " + r.target);
+  }).value();
+  const uint16_t port = server->port();
+  RawClient idle(port);
+  RawClient running(port);
+  running.Send("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_TRUE(WaitFor([&] { return gate.waiting.load() == 1; }));
+  std::thread opener([&] {
+    std::this_thread::sleep_for(200ms);
+    gate.Open();
+  });
+  const int cut = server->Drain(10s);
+  opener.join();
+  EXPECT_EQ(cut, 0);
+  std::string r = running.ReadUntil("", 3000ms);
+  EXPECT_NE(r.find("hello /slow"), std::string::npos) << r;
+  EXPECT_TRUE(running.closed()) << "a keep-alive connection closes after its response while draining";
+  idle.ReadUntil("", 3000ms);
+  EXPECT_TRUE(idle.closed());
+  boost::asio::io_context io;
+  tcp::socket s(io);
+  boost::system::error_code ec;
+  s.connect({boost::asio::ip::make_address("127.0.0.1"), port}, ec);
+  EXPECT_TRUE(ec) << "the listener is closed";
+}
+
+TEST(NetServerLimitsTest, DrainCutsOffWhatOutlivesItsDeadline) {
+  std::shared_ptr<ResponseWriter> kept;
+  std::mutex mu;
+  auto server = Server::Start("127.0.0.1", 0, [&](const Request&, std::shared_ptr<ResponseWriter> w) {
+    std::lock_guard<std::mutex> lock(mu);
+    kept = w;  // never answered
+  }).value();
+  RawClient c(server->port());
+  c.Send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return kept != nullptr;
+  }));
+  EXPECT_EQ(server->Drain(200ms), 1);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_TRUE(kept->client_gone());
+}
+
+// ---------------------------------------------------------------------------
+// TLS
+// ---------------------------------------------------------------------------
+
+Handler ReportConnection() {
+  return [](const Request&, std::shared_ptr<ResponseWriter> w) {
+    const auto& c = w->connection();
+    std::string text = "spki=" + std::to_string(std::hash<std::string>{}(std::string(c.served_spki.begin(), c.served_spki.end()))) +
+                       " chain=" + std::to_string(c.peer_chain.size());
+    if (!c.peer_chain.empty()) text += " cn=" + c.peer_chain[0].SubjectCommonName();
+    w->Send(200, "text/plain", text);
+  };
+}
+
+std::string SpkiTag(const crypto::TlsIdentity& id) {
+  Bytes spki = id.cert.GetPublicKey().value().ToSpkiDer();
+  return "spki=" + std::to_string(std::hash<std::string>{}(std::string(spki.begin(), spki.end())));
+}
+
+TEST(NetServerLimitsTest, EachTlsConnectionKeepsTheCertificateItsHandshakeServed) {
+  auto first = MakeIdentity("server");
+  auto second = MakeIdentity("server");
+  auto ctx = crypto::TlsContext::Server(first).value();
+  auto server = Server::Start("127.0.0.1", 0, ReportConnection(), {}, ctx).value();
+  auto client_ctx = crypto::TlsContext::Client(AcceptAny()).value();
+  const std::string get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+
+  TlsClient before(server->port(), client_ctx);
+  ASSERT_TRUE(before.ok()) << before.error();
+  std::string r = before.Request(get);
+  EXPECT_NE(r.find(SpkiTag(first) + " chain=0"), std::string::npos) << r;
+
+  ASSERT_TRUE(ctx->SetIdentity(second).ok());  // certificate rotation
+  r = before.Request(get);  // same keep-alive connection
+  EXPECT_NE(r.find(SpkiTag(first)), std::string::npos) << "opened before the switch: " << r;
+  TlsClient after(server->port(), client_ctx);
+  ASSERT_TRUE(after.ok()) << after.error();
+  r = after.Request(get);
+  EXPECT_NE(r.find(SpkiTag(second)), std::string::npos) << r;
+}
+
+TEST(NetServerLimitsTest, MutualTlsFillsThePeerChain) {
+  auto client_id = MakeIdentity("client-7");
+  auto ctx = crypto::TlsContext::Server(MakeIdentity("server"), AcceptAny()).value();
+  auto server = Server::Start("127.0.0.1", 0, ReportConnection(), {}, ctx).value();
+  TlsClient c(server->port(), crypto::TlsContext::Client(AcceptAny(), client_id).value());
+  ASSERT_TRUE(c.ok()) << c.error();
+  std::string r = c.Request("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_NE(r.find("chain=1 cn=client-7"), std::string::npos) << r;
+}
+
+TEST(NetServerLimitsTest, SilentTlsClientFailsTheHandshakeInTime) {
+  ServerOptions options;
+  options.handshake_timeout = 300ms;
+  auto ctx = crypto::TlsContext::Server(MakeIdentity("server")).value();
+  auto server = Server::Start("127.0.0.1", 0, Hello(), options, ctx).value();
+  RawClient silent(server->port());
+  silent.ReadUntil("", 5000ms);
+  EXPECT_TRUE(silent.closed());
+  EXPECT_TRUE(WaitFor([&] { return server->Stats().handshake_failed == 1; }));
+}
+
+}  // namespace
+}  // namespace cllm::net

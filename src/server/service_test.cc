@@ -1,0 +1,267 @@
+// The service over a fake writer (no network): completions answer from the
+// scheduler after Handle has returned; per-user limits and token budgets
+// answer 429 with Retry-After while other users are served; a client that
+// goes away cancels its generation; max_tokens defaults to the rest of the
+// context; a draining service answers 503.
+#include "server/service.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "support/fake_writer.h"
+#include "support/gate.h"
+#include "support/shared_data.h"
+
+namespace cllm::server {
+namespace {
+
+using nlohmann::json;
+using testing::FakeWriter;
+
+constexpr char kModel[] = "models/stories260K-f16.gguf";
+
+// alice: one request at a time, none waiting; bob: the defaults; carol: 60
+// tokens a minute.
+ApiKeys Keys() {
+  const std::string text = R"({"keys": [
+    {"user": "alice", "sha256": ")" + ApiKeys::DigestHex("sk-alice") + R"(", "limits": {"max_active": 1, "max_queued": 0}},
+    {"user": "bob", "sha256": ")" + ApiKeys::DigestHex("sk-bob") + R"("},
+    {"user": "carol", "sha256": ")" + ApiKeys::DigestHex("sk-carol") + R"(", "limits": {"tokens_per_minute": 60}}]})";
+  return ApiKeys::Parse(text).value();
+}
+
+net::Request Post(const std::string& key, const json& body, const std::string& path = "/v1/completions") {
+  net::Request r;
+  r.method = "POST";
+  r.target = path;
+  r.headers["authorization"] = "Bearer " + key;
+  r.body = body.dump();
+  return r;
+}
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void Start(int context = 0, bool anonymous = false, std::shared_ptr<const engine::ChatTemplate> tmpl = nullptr) {
+    auto m = engine::Model::Open(testing::SharedDir() / kModel);
+    ASSERT_TRUE(m.ok());
+    model_ = std::move(m).value();
+    ServiceOptions so;
+    so.model_name = "stories";
+    if (!anonymous) so.api_keys = Keys();
+    so.scheduler.context_length = context;
+    so.chat_template = std::move(tmpl);
+    service_ = std::make_unique<Service>(*model_, so);
+  }
+  std::shared_ptr<FakeWriter> Call(const net::Request& r) {
+    auto w = std::make_shared<FakeWriter>();
+    service_->Handle(r, w);
+    return w;
+  }
+  std::unique_ptr<engine::Model> model_;
+  std::unique_ptr<Service> service_;
+};
+
+using cllm::testing::Gate;
+
+TEST_F(ServiceTest, UserOverItsLimitGets429WithRetryAfterWhileAnotherIsServed) {
+  CLLM_SHARED_PATH(path, kModel);
+  Start();
+  // Another sequence holds the worker at its first token: what is
+  // submitted meanwhile waits, and Handle returns without waiting for it.
+  Gate gate;
+  engine::SequenceRequest blocker;
+  blocker.user = "blocker";
+  blocker.prompt = model_->tokenizer().Encode("Hi", true, true);
+  blocker.max_tokens = 2;
+  blocker.stop_at_eog = false;
+  blocker.on_token = [hold = gate.Holder(), first = true](engine::TokenId, std::string_view) mutable {
+    if (first) hold();
+    first = false;
+    return true;
+  };
+  ASSERT_TRUE(service_->scheduler().Submit(std::move(blocker)).ok());
+  ASSERT_TRUE(gate.WaitHeld());
+
+  // alice's stream takes her one allowance (max_active 1, max_queued 0).
+  auto a1 = Call(Post("sk-alice", {{"prompt", "Once upon a time"}, {"max_tokens", 8}, {"stream", true}}));
+  EXPECT_EQ(a1->status(), 200);  // the stream's head went out before any token
+  auto a2 = Call(Post("sk-alice", {{"prompt", "Hi"}, {"max_tokens", 8}}));
+  EXPECT_EQ(a2->status(), 429);
+  EXPECT_EQ(a2->header("Retry-After"), "1");
+  EXPECT_EQ(json::parse(a2->body())["error"]["code"], "rate_limit_exceeded");
+
+  auto b1 = Call(Post("sk-bob", {{"prompt", "Hi"}, {"max_tokens", 8}, {"temperature", 0}}));
+  EXPECT_EQ(b1->responses(), 0);  // accepted, waiting for the worker
+  gate.Open();
+  ASSERT_TRUE(b1->WaitComplete());
+  EXPECT_EQ(b1->status(), 200);
+  EXPECT_GT(json::parse(b1->body())["usage"]["completion_tokens"].get<int>(), 0);
+  ASSERT_TRUE(a1->WaitComplete());
+  EXPECT_NE(a1->writes().back().find("[DONE]"), std::string::npos);
+  // alice may ask again once her request has ended.
+  auto a3 = Call(Post("sk-alice", {{"prompt", "Hi"}, {"max_tokens", 4}}));
+  ASSERT_TRUE(a3->WaitComplete());
+  EXPECT_EQ(a3->status(), 200);
+}
+
+TEST_F(ServiceTest, TokensPerMinuteBudgetGives429WithSecondsUntilEnoughReturns) {
+  CLLM_SHARED_PATH(path, kModel);
+  Start();
+  std::string long_prompt;
+  for (int i = 0; i < 20; ++i) long_prompt += "Once upon a time ";  // > 60 tokens: the whole budget
+  auto c1 = Call(Post("sk-carol", {{"prompt", long_prompt}, {"max_tokens", 2}}));
+  ASSERT_TRUE(c1->WaitComplete());
+  EXPECT_EQ(c1->status(), 200);
+  auto c2 = Call(Post("sk-carol", {{"prompt", "Hi"}, {"max_tokens", 2}}));
+  EXPECT_EQ(c2->status(), 429);
+  // In debt by at least the prompt over 60: a minute or more at 1 token/s.
+  EXPECT_GE(std::stoi(c2->header("Retry-After")), 20);
+  auto b = Call(Post("sk-bob", {{"prompt", long_prompt}, {"max_tokens", 2}}));  // bob has no budget
+  ASSERT_TRUE(b->WaitComplete());
+  EXPECT_EQ(b->status(), 200);
+}
+
+TEST_F(ServiceTest, ClientGoneBeforeTheFirstTokenCancelsANonStreamingRequest) {
+  CLLM_SHARED_PATH(path, kModel);
+  Start(1024);
+  auto w = std::make_shared<FakeWriter>();
+  w->GoClientGone();  // disconnected while its request was being handled
+  service_->Handle(Post("sk-bob", {{"prompt", "Once upon a time"}, {"max_tokens", 900}}), w);
+  // Never submitted: no queue slot, no prefill, no token for nobody.
+  const auto stats = service_->scheduler().Stats();
+  EXPECT_EQ(stats.queued + stats.active, 0);
+  EXPECT_EQ(stats.completed, 0u);
+  EXPECT_EQ(stats.prompt_tokens, 0u) << "prefilled for a client that had gone";
+  EXPECT_EQ(stats.generated_tokens, 0u) << "generated for a client that had gone";
+  EXPECT_EQ(w->responses(), 0);
+}
+
+TEST_F(ServiceTest, MaxTokensDefaultsToTheRestOfTheContext) {
+  CLLM_SHARED_PATH(path, kModel);
+  Start(48);  // the old default of 256 would not fit at all
+  auto w = Call(Post("sk-bob", {{"prompt", "Once upon a time"}, {"temperature", 0}}));
+  ASSERT_TRUE(w->WaitComplete());
+  ASSERT_EQ(w->status(), 200) << w->body();
+  auto usage = json::parse(w->body())["usage"];
+  EXPECT_LE(usage["total_tokens"].get<int>(), 48);
+  // Asking for more than fits stays an error: OpenAI's 400
+  // context_length_exceeded naming the input field.
+  auto too_many = Call(Post("sk-bob", {{"prompt", "Once upon a time"}, {"max_tokens", 48}}));
+  EXPECT_EQ(too_many->status(), 400);
+  auto error = json::parse(too_many->body())["error"];
+  EXPECT_EQ(error["code"], "context_length_exceeded");
+  EXPECT_EQ(error["param"], "prompt");
+  std::string long_prompt;
+  for (int i = 0; i < 20; ++i) long_prompt += "Once upon a time ";
+  auto full = Call(Post("sk-bob", {{"prompt", long_prompt}}));
+  EXPECT_EQ(full->status(), 400);
+  EXPECT_EQ(json::parse(full->body())["error"]["code"], "context_length_exceeded");
+  auto chat = Call(Post("sk-bob", {{"messages", {{{"role", "user"}, {"content", long_prompt}}}}}, "/v1/chat/completions"));
+  EXPECT_EQ(chat->status(), 400);
+  EXPECT_EQ(json::parse(chat->body())["error"]["param"], "messages");
+}
+
+// Without API keys there is nobody to be fair between: the one anonymous
+// user is held to the global limits, not to a user's 4 running + 16 waiting.
+TEST_F(ServiceTest, AnonymousCallersAreHeldToTheGlobalLimitsOnly) {
+  CLLM_SHARED_PATH(path, kModel);
+  Start(0, /*anonymous=*/true);
+  Gate gate;
+  engine::SequenceRequest blocker;
+  blocker.user = "blocker";
+  blocker.prompt = model_->tokenizer().Encode("Hi", true, true);
+  blocker.max_tokens = 2;
+  blocker.stop_at_eog = false;
+  blocker.on_token = [hold = gate.Holder(), first = true](engine::TokenId, std::string_view) mutable {
+    if (first) hold();
+    first = false;
+    return true;
+  };
+  ASSERT_TRUE(service_->scheduler().Submit(std::move(blocker)).ok());
+  ASSERT_TRUE(gate.WaitHeld());
+  std::vector<std::shared_ptr<FakeWriter>> calls;
+  for (int i = 0; i < 30; ++i) {
+    calls.push_back(Call(Post("", {{"prompt", "Hi"}, {"max_tokens", 1}})));
+    EXPECT_EQ(calls.back()->responses(), 0) << "request " << i << " refused: " << calls.back()->body();
+  }
+  gate.Open();
+  for (auto& c : calls) {
+    ASSERT_TRUE(c->WaitComplete());
+    EXPECT_EQ(c->status(), 200);
+  }
+}
+
+TEST_F(ServiceTest, StopAdmittingAnswers503AndHealthSaysShuttingDown) {
+  CLLM_SHARED_PATH(path, kModel);
+  Start();
+  net::Request health;
+  health.method = "GET";
+  health.target = "/health";
+  EXPECT_EQ(Call(health)->status(), 200);
+  service_->StopAdmitting();
+  auto h = Call(health);
+  EXPECT_EQ(h->status(), 503);
+  EXPECT_EQ(json::parse(h->body())["status"], "shutting_down");
+  EXPECT_EQ(Call(Post("sk-bob", {{"prompt", "Hi"}, {"max_tokens", 2}}))->status(), 503);
+}
+
+// Chat requests render through the template the service was given: its
+// kwargs reach it, and a conversation it refuses is the client's 400.
+TEST_F(ServiceTest, ChatRendersThroughTheTemplateAndItsRefusalIsA400) {
+  CLLM_SHARED_PATH(path, kModel);
+  auto tmpl = engine::ChatTemplate::FromSource(
+      "{% if messages[0].role == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+      "{% for m in messages %}{{ m.content }}{% endfor %}{% if long %} and then a much longer story{% endif %}",
+      "", "");
+  ASSERT_TRUE(tmpl.ok()) << tmpl.detail();
+  Start(0, false, std::make_shared<const engine::ChatTemplate>(std::move(tmpl).value()));
+  const std::string chat = "/v1/chat/completions";
+  json user = json::array({{{"role", "user"}, {"content", "Once upon a time"}}});
+  auto refused = Call(Post("sk-bob", {{"messages", {{{"role", "system"}, {"content", "x"}}, user[0]}}, {"max_tokens", 1}}, chat));
+  EXPECT_EQ(refused->status(), 400);
+  EXPECT_NE(refused->body().find("System role not supported"), std::string::npos) << refused->body();
+
+  auto prompt_tokens = [&](const json& body) {
+    auto w = Call(Post("sk-bob", body, chat));
+    EXPECT_TRUE(w->WaitComplete());
+    EXPECT_EQ(w->status(), 200) << w->body();
+    return json::parse(w->body())["usage"]["prompt_tokens"].get<int>();
+  };
+  int plain = prompt_tokens({{"messages", user}, {"max_tokens", 1}});
+  int longer = prompt_tokens({{"messages", user}, {"max_tokens", 1}, {"chat_template_kwargs", {{"long", true}}}});
+  EXPECT_GT(longer, plain) << "chat_template_kwargs did not reach the template";
+  auto reserved = Call(Post("sk-bob", {{"messages", user}, {"chat_template_kwargs", {{"messages", 1}}}}, chat));
+  EXPECT_EQ(reserved->status(), 400);
+}
+
+// The usage of a completion says how many prompt tokens came from the
+// user's prompt cache; a user never gets another user's (issue #13).
+TEST_F(ServiceTest, UsageReportsCachedTokensOfTheSameUserOnly) {
+  CLLM_SHARED_PATH(path, kModel);
+  model_ = engine::Model::Open(path).value();
+  ServiceOptions so;
+  so.model_name = "stories";
+  so.api_keys = Keys();
+  so.scheduler.prompt_cache_bytes = 16 << 20;
+  service_ = std::make_unique<Service>(*model_, so);
+  std::string prompt;
+  for (int i = 0; i < 6; ++i) prompt += "Once upon a time there was a little dog. ";  // ~70 of 128 tokens
+  auto cached = [&](const std::string& key) {
+    auto w = Call(Post(key, {{"prompt", prompt}, {"max_tokens", 2}, {"temperature", 0}}));
+    EXPECT_TRUE(w->WaitComplete());
+    EXPECT_EQ(w->status(), 200) << w->body();
+    return json::parse(w->body())["usage"]["prompt_tokens_details"]["cached_tokens"].get<int>();
+  };
+  EXPECT_EQ(cached("sk-alice"), 0);
+  EXPECT_EQ(cached("sk-bob"), 0) << "bob's request reused alice's prompt";
+  EXPECT_GE(cached("sk-alice"), engine::KvCache::kBlockSize);
+}
+
+}  // namespace
+}  // namespace cllm::server
