@@ -9,7 +9,9 @@
 // A second test runs the script's --all checks (tools, structured output)
 // on a model whose template renders tools.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -93,8 +95,22 @@ void RunSdk(const std::string& model_rel, bool all) {
   const fs::path src = fs::path(CLLM_SOURCE_DIR) / "tests/sdk";
   const fs::path dir = fs::path(CLLM_SDK_DIR);
   fs::create_directories(dir);
+  // The tests of this file may run in parallel (ctest -j): one installs, the
+  // others wait for it and then find the pinned version in place.
+  const int lock_fd = ::open((dir / ".install.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  ASSERT_GE(lock_fd, 0) << "cannot open " << (dir / ".install.lock");
+  struct LockGuard {
+    int fd;
+    ~LockGuard() {
+      if (fd >= 0) ::close(fd);  // closing releases the flock
+    }
+  } lock_guard{lock_fd};
+  ASSERT_EQ(::flock(lock_fd, LOCK_EX), 0);
   for (const char* f : {"package.json", "package-lock.json", "openai_sdk_test.mjs"}) {
-    fs::copy_file(src / f, dir / f, fs::copy_options::overwrite_existing);
+    // Rewritten only when changed: another test may be running the script.
+    if (!fs::exists(dir / f) || testing::ReadFile(dir / f) != testing::ReadFile(src / f)) {
+      fs::copy_file(src / f, dir / f, fs::copy_options::overwrite_existing);
+    }
   }
   const std::string pinned = json::parse(testing::ReadFile(src / "package-lock.json"))["packages"]
                                                                                   ["node_modules/openai"]["version"];
@@ -110,6 +126,8 @@ void RunSdk(const std::string& model_rel, bool all) {
     ASSERT_EQ(rc, 0) << "npm ci failed:\n" << out;
     ASSERT_EQ(InstalledVersion(dir), pinned);
   }
+  ::close(lock_guard.fd);
+  lock_guard.fd = -1;
 
   // --- cllm-server on the simulated TEE, cllm proxy in front ---------------------------
   const fs::path run = fs::temp_directory_path() / ("cllm_sdk_" + std::to_string(::getpid()));
