@@ -13,7 +13,7 @@ Writes, in deploy/k8s/overlays/OVERLAY/:
                             io.katacontainers.config.hypervisor.cc_init_data (gzip → base64)
   kustomization.yaml        its images: entries for cllm-server (and cllm-trust) set to the digests
 and prints the init-data digest the TEE evidence will carry (SNP HOSTDATA: sha256 of the
-document; TDX MRCONFIGID: sha384), which an attestation policy can pin.
+document; TDX MRCONFIGID: sha384) as the attestation-policy field that pins it.
 
 The output is deterministic (gzip mtime 0), so a stamped overlay can be checked in and
 re-stamped in review: the same inputs give the same bytes. Without --digest-file/--digest
@@ -97,9 +97,12 @@ def main():
     k.write_text(text)
 
     h = hashlib.new(ALGORITHM[args.overlay], doc.encode()).hexdigest()
-    field = "HOSTDATA" if args.overlay == "snp" else "MRCONFIGID"
     print(f"image        {image_ref}")
-    print(f"init-data    deploy/k8s/overlays/{args.overlay}/initdata.toml ({ALGORITHM[args.overlay]} {h}: the {field} to expect)")
+    print(f"init-data    deploy/k8s/overlays/{args.overlay}/initdata.toml ({ALGORITHM[args.overlay]} {h})")
+    # What a cllm attestation policy pins so that a client accepts only pod VMs started
+    # with this init-data (docs/attestation.md, "fields").
+    field = "host_data" if args.overlay == "snp" else "mr_config_id"
+    print(f'policy       "{args.overlay}": {{"fields": {{"{field}": "{h}"}}}}')
 
 
 if __name__ == "__main__":
