@@ -18,10 +18,11 @@
 # /run/cllm. cllm-server and cllm-trust lock their memory: give the container
 # CAP_IPC_LOCK (or run with --allow-unlocked-memory, which they log loudly).
 #
-# Output: the image in local containers-storage as TAG (default
-# localhost/cllm-ROLE:dev), the same image as an OCI layout in
-# OUT/cllm-ROLE.oci (default OUT = BUILD_DIR/images), and the manifest digest
-# printed on stdout (one line, sha256:…) and written to OUT/cllm-ROLE.digest.
+# Output (NAME = the executable: cllm-server, cllm-trust, cllm): the image in
+# local containers-storage as TAG (default localhost/NAME:dev), the same image
+# as an OCI layout in OUT/NAME.oci (default OUT = BUILD_DIR/images), and the
+# manifest digest printed on stdout (one line, sha256:…) and written to
+# OUT/NAME.digest.
 # That digest is what an attestation or CoCo policy pins
 # (deploy/k8s/coco/stamp-digest.sh).
 #
@@ -34,7 +35,7 @@
 # that), and a host with other library versions gives another digest: build
 # on a pinned builder image/host. Pushing elsewhere keeps the digest only if
 # the layers stay uncompressed: copy the OCI layout as it is
-# (`skopeo copy --preserve-digests oci:OUT/cllm-ROLE.oci docker://…`); a push
+# (`skopeo copy --preserve-digests oci:OUT/NAME.oci docker://…`); a push
 # that compresses (buildah/podman push default) makes a new manifest digest.
 #
 # Exit codes: 0 built; 1 usage or build error; 3 buildah is not installed.
@@ -56,13 +57,14 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+# The image is named after its executable: cllm-server, cllm-trust, cllm.
 case "$role" in
   server) bins=(cllm-server) ;;
   trust) bins=(cllm-trust) ;;
   cllm) bins=(cllm) ;;
   *) echo "build-image: --role must be server, trust or cllm (got $role)" >&2; exit 1 ;;
 esac
-name="cllm-$role"
+name="${bins[0]}"
 [ -n "$out_dir" ] || out_dir="$build_dir/images"
 [ -n "$tag" ] || tag="localhost/$name:dev"
 epoch="${SOURCE_DATE_EPOCH:-0}"
