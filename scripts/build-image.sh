@@ -101,10 +101,15 @@ for b in "${bins[@]}"; do
   while read -r path; do libs+=("$path"); done < <(grep -o '/[^ ]*' <<<"$ldd_out")
 done
 mapfile -t libs < <(printf '%s\n' "${libs[@]}" | sort -u)
+# The loader is the line without "=>": the kernel executes it (PT_INTERP), so
+# it needs the execute bit; the libraries are only mapped.
+loaders="$(for b in "${bins[@]}"; do ldd "$build_dir/bin/$b"; done | awk '$1 ~ /^\// && $2 != "=>" {print $1}' | sort -u)"
 for lib in "${libs[@]}"; do
+  mode=0444
+  grep -qxF "$lib" <<<"$loaders" && mode=0555
   # The path ldd printed is where the loader looks; the bytes are those of
   # the file it resolves to (Debian's /lib is a symlink to /usr/lib).
-  install -D -m 0444 "$(readlink -f "$lib")" "$root$lib"
+  install -D -m "$mode" "$(readlink -f "$lib")" "$root$lib"
 done
 
 # --- the unprivileged user and the mount points ---------------------------------
