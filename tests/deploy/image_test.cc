@@ -46,9 +46,10 @@ using testing::ReadFile;
 
 constexpr char kModel[] = "models/stories260K-f16.gguf";
 
-// Run runs argv to completion; stdout in *out (stderr in *err).
-int Run(const std::vector<std::string>& argv, const fs::path& log_prefix, std::string* out = nullptr,
-        std::string* err = nullptr, std::chrono::seconds timeout = std::chrono::seconds(50)) {
+// RunTool runs argv to completion; stdout in *out (stderr in *err).
+int RunTool(const std::vector<std::string>& argv, const fs::path& log_prefix,
+            std::string* out = nullptr, std::string* err = nullptr,
+            std::chrono::seconds timeout = std::chrono::seconds(50)) {
   Process p(argv, log_prefix);
   int rc = p.Wait(timeout);
   if (out) *out = p.out();
@@ -75,19 +76,22 @@ class ImageTest : public ::testing::Test {
     if (!OnPath("buildah")) return;
     const auto t0 = std::chrono::steady_clock::now();
     std::string out;
-    build_rc_ = Run({"/bin/bash", std::string(CLLM_SOURCE_DIR) + "/scripts/build-image.sh", "--role", "server",
-                     "--build-dir", CLLM_BUILD_DIR, "--out", (dir_ / "a").string(), "--tag", tag_},
-                    dir_ / "build_a", &out, &build_err_);
+    build_rc_ = RunTool(
+        {"/bin/bash", std::string(CLLM_SOURCE_DIR) + "/scripts/build-image.sh", "--role", "server",
+         "--build-dir", CLLM_BUILD_DIR, "--out", (dir_ / "a").string(), "--tag", tag_},
+        dir_ / "build_a", &out, &build_err_);
     build_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     digest_ = Trim(out);
   }
   static void TearDownTestSuite() {
-    if (!tag_.empty() && OnPath("buildah")) Run({"/usr/bin/env", "buildah", "rmi", "-f", tag_}, {});
+    if (!tag_.empty() && OnPath("buildah"))
+      RunTool({"/usr/bin/env", "buildah", "rmi", "-f", tag_}, {});
     if (!dir_.empty()) fs::remove_all(dir_);
   }
   void SetUp() override {
     if (!OnPath("buildah")) {
-      GTEST_SKIP() << "SKIPPED — buildah is not installed (scripts/install-deps.sh): no image is built";
+      GTEST_SKIP()
+          << "SKIPPED — buildah is not installed (scripts/install-deps.sh): no image is built";
     }
     ASSERT_EQ(build_rc_, 0) << "build-image.sh failed: " << build_err_;
   }
@@ -106,12 +110,13 @@ TEST_F(ImageTest, BuildIsReproducibleAndMinimal) {
 
   // The same binaries again: the same digest.
   std::string again, err;
-  ASSERT_EQ(Run({"/bin/bash", std::string(CLLM_SOURCE_DIR) + "/scripts/build-image.sh", "--build-dir", CLLM_BUILD_DIR,
-                 "--out", (dir_ / "b").string(), "--tag", tag_ + "b"},
-                dir_ / "build_b", &again, &err),
-            0)
+  ASSERT_EQ(
+      RunTool({"/bin/bash", std::string(CLLM_SOURCE_DIR) + "/scripts/build-image.sh", "--build-dir",
+               CLLM_BUILD_DIR, "--out", (dir_ / "b").string(), "--tag", tag_ + "b"},
+              dir_ / "build_b", &again, &err),
+      0)
       << err;
-  Run({"/usr/bin/env", "buildah", "rmi", "-f", tag_ + "b"}, {});
+  RunTool({"/usr/bin/env", "buildah", "rmi", "-f", tag_ + "b"}, {});
   EXPECT_EQ(Trim(again), digest_) << "two builds of the same binaries gave different digests";
 
   // Manifest → config: the unprivileged user and the server as entry point.
@@ -119,17 +124,20 @@ TEST_F(ImageTest, BuildIsReproducibleAndMinimal) {
   auto index = json::parse(ReadFile(layout / "index.json"));
   ASSERT_EQ(index["manifests"][0]["digest"].get<std::string>(), digest_);
   auto manifest = json::parse(ReadFile(BlobPath(layout, digest_)));
-  auto config = json::parse(ReadFile(BlobPath(layout, manifest["config"]["digest"].get<std::string>())));
+  auto config =
+      json::parse(ReadFile(BlobPath(layout, manifest["config"]["digest"].get<std::string>())));
   EXPECT_EQ(config["config"]["User"], "65532:65532");
   EXPECT_EQ(config["config"]["Entrypoint"], json::array({"/usr/bin/cllm-server"}));
   EXPECT_EQ(config["created"], "1970-01-01T00:00:00Z");
   ASSERT_EQ(manifest["layers"].size(), 1u);
-  EXPECT_EQ(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar") << "layer compressed";
+  EXPECT_EQ(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar")
+      << "layer compressed";
 
   // The layer's regular files: the binary, exactly ldd's libraries, passwd/group.
   std::string listing;
-  ASSERT_EQ(Run({"/bin/tar", "-tf", BlobPath(layout, manifest["layers"][0]["digest"].get<std::string>()).string()}, dir_ / "tar",
-                &listing),
+  ASSERT_EQ(RunTool({"/bin/tar", "-tf",
+                     BlobPath(layout, manifest["layers"][0]["digest"].get<std::string>()).string()},
+                    dir_ / "tar", &listing),
             0);
   std::set<std::string> files;
   std::istringstream lines(listing);
@@ -137,7 +145,7 @@ TEST_F(ImageTest, BuildIsReproducibleAndMinimal) {
     if (!l.empty() && l.back() != '/') files.insert(l);
   }
   std::string ldd;
-  ASSERT_EQ(Run({"/usr/bin/ldd", Bin("cllm-server")}, dir_ / "ldd", &ldd), 0);
+  ASSERT_EQ(RunTool({"/usr/bin/ldd", Bin("cllm-server")}, dir_ / "ldd", &ldd), 0);
   std::set<std::string> want = {"usr/bin/cllm-server", "etc/passwd", "etc/group"};
   std::istringstream ldd_lines(ldd);
   for (std::string l; std::getline(ldd_lines, l);) {
@@ -148,8 +156,10 @@ TEST_F(ImageTest, BuildIsReproducibleAndMinimal) {
   EXPECT_EQ(files, want);
   EXPECT_EQ(files.count("bin/sh"), 0u);
   std::string passwd;
-  ASSERT_EQ(Run({"/bin/tar", "-xOf", BlobPath(layout, manifest["layers"][0]["digest"].get<std::string>()).string(), "etc/passwd"},
-                dir_ / "passwd", &passwd),
+  ASSERT_EQ(RunTool({"/bin/tar", "-xOf",
+                     BlobPath(layout, manifest["layers"][0]["digest"].get<std::string>()).string(),
+                     "etc/passwd"},
+                    dir_ / "passwd", &passwd),
             0);
   EXPECT_EQ(passwd.rfind("cllm:x:65532:65532:", 0), 0u) << passwd;
 }
@@ -161,14 +171,15 @@ TEST_F(ImageTest, BuildIsReproducibleAndMinimal) {
 std::vector<std::string> PodmanArgs(const std::string& runtime) {
   std::vector<std::string> a = {"/usr/bin/env", "podman"};
   if (!runtime.empty()) a.insert(a.end(), {"--runtime", runtime});
-  a.insert(a.end(), {"run", "--rm", "--pull", "never", "--network", "host", "--ulimit", "nofile=4096:4096",
-                     "--ulimit", "nproc=4096:4096"});
+  a.insert(a.end(), {"run", "--rm", "--pull", "never", "--network", "host", "--ulimit",
+                     "nofile=4096:4096", "--ulimit", "nproc=4096:4096"});
   return a;
 }
 
 TEST_F(ImageTest, ServerFromImageAttestsReadOnlyAndUnprivileged) {
   CLLM_SHARED_PATH(model, kModel);
-  if (!OnPath("podman")) GTEST_SKIP() << "SKIPPED — podman is not installed (scripts/install-deps.sh)";
+  if (!OnPath("podman"))
+    GTEST_SKIP() << "SKIPPED — podman is not installed (scripts/install-deps.sh)";
 
   // Which OCI runtime can start a container here: podman's default (crun)
   // refuses cgroup v1 "hybrid" hosts, where Debian's runc works.
@@ -178,14 +189,15 @@ TEST_F(ImageTest, ServerFromImageAttestsReadOnlyAndUnprivileged) {
     auto probe = PodmanArgs(candidate);
     probe.insert(probe.end(), {"--read-only", "--user", "65532:65532", tag_, "--version"});
     std::string out, err;
-    if (Run(probe, dir_ / "probe", &out, &err, std::chrono::seconds(30)) == 0 &&
+    if (RunTool(probe, dir_ / "probe", &out, &err, std::chrono::seconds(30)) == 0 &&
         out.find("cllm-server") != std::string::npos) {
       runtime = candidate.empty() ? "default" : candidate;
       break;
     }
     why += (candidate.empty() ? "default runtime: " : candidate + ": ") + Trim(err) + "; ";
   }
-  if (runtime.empty()) GTEST_SKIP() << "SKIPPED — podman cannot run a container on this machine: " << why;
+  if (runtime.empty())
+    GTEST_SKIP() << "SKIPPED — podman cannot run a container on this machine: " << why;
   std::printf("podman runs the image with the %s OCI runtime\n", runtime.c_str());
 
   // The scratch volume the server writes its ready file to; the key files it
@@ -195,18 +207,47 @@ TEST_F(ImageTest, ServerFromImageAttestsReadOnlyAndUnprivileged) {
   fs::permissions(run, fs::perms::all);
   auto platform_key = attestation::sim::GenerateSimPlatformKey().value();
   std::ofstream(run / "plat.key") << platform_key.ToPem();
-  json keys = {{"keys", {{{"user", "alice"}, {"sha256", HexEncode(crypto::Sha256(AsBytes(testing::kKeyAlice)))}}}}};
+  json keys = {
+      {"keys",
+       {{{"user", "alice"}, {"sha256", HexEncode(crypto::Sha256(AsBytes(testing::kKeyAlice)))}}}}};
   std::ofstream(run / "keys.json") << keys.dump();
-  for (const char* f : {"plat.key", "keys.json"}) fs::permissions(run / f, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  for (const char* f : {"plat.key", "keys.json"})
+    fs::permissions(run / f,
+                    fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
 
   const std::string name = "cllm-image-test-" + std::to_string(::getpid());
   auto argv = PodmanArgs(runtime == "default" ? "" : runtime);
-  argv.insert(argv.end(), {"--name", name, "--read-only", "--read-only-tmpfs=false", "--user", "65532:65532",
-                           "--cap-drop", "ALL", "--cap-add", "IPC_LOCK", "--security-opt", "no-new-privileges",
-                           "-v", model.string() + ":/models/model.gguf:ro", "-v", run.string() + ":/run/cllm",
-                           tag_, "-m", "/models/model.gguf", "--tee", "sim", "--sim-key", "/run/cllm/plat.key",
-                           "--listen", "127.0.0.1:0", "--api-keys", "/run/cllm/keys.json", "--ready-file",
-                           "/run/cllm/ready.json", "--log-level", "warn"});
+  argv.insert(argv.end(), {"--name",
+                           name,
+                           "--read-only",
+                           "--read-only-tmpfs=false",
+                           "--user",
+                           "65532:65532",
+                           "--cap-drop",
+                           "ALL",
+                           "--cap-add",
+                           "IPC_LOCK",
+                           "--security-opt",
+                           "no-new-privileges",
+                           "-v",
+                           model.string() + ":/models/model.gguf:ro",
+                           "-v",
+                           run.string() + ":/run/cllm",
+                           tag_,
+                           "-m",
+                           "/models/model.gguf",
+                           "--tee",
+                           "sim",
+                           "--sim-key",
+                           "/run/cllm/plat.key",
+                           "--listen",
+                           "127.0.0.1:0",
+                           "--api-keys",
+                           "/run/cllm/keys.json",
+                           "--ready-file",
+                           "/run/cllm/ready.json",
+                           "--log-level",
+                           "warn"});
   const auto t0 = std::chrono::steady_clock::now();
   Process server(argv, dir_ / "server");
   auto ready = testing::WaitReady(server, run / "ready.json", std::chrono::seconds(40));
@@ -217,9 +258,9 @@ TEST_F(ImageTest, ServerFromImageAttestsReadOnlyAndUnprivileged) {
 
   // The container as the runtime describes it: read-only root, user 65532.
   std::string inspect;
-  ASSERT_EQ(Run({"/usr/bin/env", "podman", "inspect", "--format",
-                 "{{.HostConfig.ReadonlyRootfs}} {{.Config.User}} {{.State.Pid}}", name},
-                dir_ / "inspect", &inspect),
+  ASSERT_EQ(RunTool({"/usr/bin/env", "podman", "inspect", "--format",
+                     "{{.HostConfig.ReadonlyRootfs}} {{.Config.User}} {{.State.Pid}}", name},
+                    dir_ / "inspect", &inspect),
             0);
   std::istringstream fields(inspect);
   std::string read_only, user;
@@ -228,8 +269,10 @@ TEST_F(ImageTest, ServerFromImageAttestsReadOnlyAndUnprivileged) {
   EXPECT_EQ(read_only, "true");
   EXPECT_EQ(user, "65532:65532");
   std::string status = ReadFile("/proc/" + std::to_string(pid) + "/status");
-  EXPECT_NE(status.find("\nUid:\t65532\t65532\t65532\t65532\n"), std::string::npos) << status.substr(0, 400);
-  EXPECT_TRUE(ready["memory_locked"].get<bool>()) << "IPC_LOCK should let the unprivileged server lock memory";
+  EXPECT_NE(status.find("\nUid:\t65532\t65532\t65532\t65532\n"), std::string::npos)
+      << status.substr(0, 400);
+  EXPECT_TRUE(ready["memory_locked"].get<bool>())
+      << "IPC_LOCK should let the unprivileged server lock memory";
 
   // The image carries this build's binary: the digest the server attests is
   // that of build/bin/cllm-server, which the client pins.
@@ -246,8 +289,10 @@ TEST_F(ImageTest, ServerFromImageAttestsReadOnlyAndUnprivileged) {
   auto c = client::Connect(client::Url{true, "127.0.0.1", port, ""}, policy);
   ASSERT_TRUE(c.ok()) << c.detail();
   EXPECT_TRUE((*c)->server()->claims.simulated());
-  const std::string chat =
-      json{{"messages", {{{"role", "user"}, {"content", "Hello"}}}}, {"max_tokens", 8}, {"temperature", 0}}.dump();
+  const std::string chat = json{
+      {"messages", {{{"role", "user"}, {"content", "Hello"}}}},
+      {"max_tokens", 8},
+      {"temperature", 0}}.dump();
   auto r = (*c)->Request("POST", "/v1/chat/completions", chat,
                          {{"Authorization", std::string("Bearer ") + testing::kKeyAlice}});
   ASSERT_TRUE(r.ok()) << r.detail();
@@ -260,7 +305,7 @@ TEST_F(ImageTest, ServerFromImageAttestsReadOnlyAndUnprivileged) {
   EXPECT_EQ(json::parse(probe.body, nullptr, false).value("status", ""), "ready");
 
   server.Stop();
-  Run({"/usr/bin/env", "podman", "rm", "-f", "--ignore", name}, {});
+  RunTool({"/usr/bin/env", "podman", "rm", "-f", "--ignore", name}, {});
 }
 
 }  // namespace
