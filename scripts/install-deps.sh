@@ -22,7 +22,13 @@ PACKAGES=(
   curl                          # end-to-end tests drive the OpenAI endpoint with it
   python3 python3-jinja2        # the chat-template oracle (tests/tools/render_chat_template.py)
   python3-jsonschema            # oracle of the structured-output tests (src/engine/grammar)
+  buildah podman runc           # OCI images from scratch (scripts/build-image.sh), run in tests/deploy
+  uidmap fuse-overlayfs slirp4netns  # podman/buildah as a non-root user (rootless storage and network)
+  python3-yaml                  # offline checks of the Kubernetes manifests (tests/deploy/k8s_manifests_test.py)
 )
+# `kubectl kustomize` renders deploy/k8s overlays in tests/deploy (skipped without it). A kubectl
+# already on PATH (e.g. from the Kubernetes apt repository) is kept: Debian's would conflict with it.
+command -v kubectl >/dev/null || PACKAGES+=(kubernetes-client)
 # The OpenAI Node SDK test (tests/e2e/openai_sdk_e2e_test.cc) runs the official `openai` npm
 # package. A Node.js already on PATH (e.g. NodeSource's, which bundles npm) is kept: Debian's
 # npm package would conflict with it.

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <optional>
 
 #include "base/encoding.h"
 #include "base/log.h"
@@ -85,6 +86,7 @@ void Service::Handle(const net::Request& req, std::shared_ptr<net::ResponseWrite
     w->Send(ready ? 200 : 503, "application/json", ready ? R"({"status":"ok"})" : R"({"status":"shutting_down"})");
     return;
   }
+  if (path == "/ready" && req.method == "GET") return Ready(*w);
   if (path == "/metrics" && req.method == "GET") return Metrics(req, *w);
   if (path == "/.well-known/cllm-attestation" && req.method == "GET") return Attestation(req, *w);
   if (path == "/v1/models" || path == "/v1/chat/completions" || path == "/v1/completions" || IsExtraRoute(path)) {
@@ -308,6 +310,45 @@ void Service::Attestation(const net::Request& req, net::ResponseWriter& w) {
   nlohmann::json j = {{"platform", payload->platform},
                       {"payload", Base64Encode(channel::EncodePayload(*payload))},
                       {"spki_sha256", HexEncode(crypto::Sha256(spki))}};
+  w.Send(200, "application/json", j.dump());
+}
+
+// Ready answers the orchestrator's readiness probe (docs/deployment.md). It
+// says 200 only while all of these hold, and 503 naming the first that fails:
+//   1. the service admits requests (not draining);
+//   2. an attested identity is installed: the TEE made evidence for the
+//      current key and, with cllm-trust, the service verified that evidence
+//      and issued the token the certificate carries;
+//   3. that certificate is within its validity — a server whose renewal
+//      keeps failing (cllm-trust unreachable, evidence refused) drops out of
+//      the load balancer when its last certificate ends.
+// Anyone may ask: the answer reveals nothing a TLS handshake does not.
+void Service::Ready(net::ResponseWriter& w) {
+  std::shared_ptr<channel::ServerChannel> identity;
+  {
+    std::lock_guard<std::mutex> lock(attest_mu_);
+    identity = identity_;
+  }
+  const char* not_ready = nullptr;
+  std::optional<channel::ServedIdentity> current;
+  if (shutting_down_) {
+    not_ready = "shutting_down";
+  } else if (!identity) {
+    not_ready = "not_attested";
+  } else {
+    current = identity->Current();
+    if (current->cert.NotAfter() <= std::chrono::system_clock::now()) not_ready = "certificate_expired";
+  }
+  if (not_ready) {
+    w.Send(503, "application/json", nlohmann::json{{"status", not_ready}}.dump());
+    return;
+  }
+  const auto valid_s = std::chrono::duration_cast<std::chrono::seconds>(current->cert.NotAfter() -
+                                                                        std::chrono::system_clock::now());
+  nlohmann::json j = {{"status", "ready"},
+                      {"generation", current->generation},
+                      {"trust_token", current->has_token},
+                      {"certificate_valid_s", valid_s.count()}};
   w.Send(200, "application/json", j.dump());
 }
 

@@ -3,6 +3,7 @@
 // Routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions
 // (n choices: one sequence each, joined by choice_fanout.h), POST
 // /v1/embeddings, /tokenize, /detokenize (extra_routes.cc), GET /health, GET
+// /ready (200 only with a valid attested identity: the readiness probe), GET
 // /metrics (Prometheus text: counters and latency histograms; their deltas
 // reveal other users' token counts, so only the debug listener or a holder
 // of a metrics key reads them), GET /.well-known/cllm-attestation?nonce=HEX
@@ -118,6 +119,8 @@ class Service {
   // `prompt` tokens asking `completion` more; `param` names the input field.
   static ApiError ContextExceeded(int context, int prompt, int completion, const char* param);
   void Attestation(const net::Request& req, net::ResponseWriter& w);
+  // Ready: GET /ready, 200 only with a valid attested identity (service.cc).
+  void Ready(net::ResponseWriter& w);
   void Metrics(const net::Request& req, net::ResponseWriter& w);
   void SendError(net::ResponseWriter& w, const ApiError& e);
   // RateLimited answers 429 with Retry-After: `retry_after_s`.

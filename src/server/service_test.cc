@@ -14,6 +14,8 @@
 #include <mutex>
 #include <thread>
 
+#include "attestation/sim/sim_attester.h"
+#include "channel/server_channel.h"
 #include "support/fake_writer.h"
 #include "support/gate.h"
 #include "support/shared_data.h"
@@ -209,6 +211,42 @@ TEST_F(ServiceTest, StopAdmittingAnswers503AndHealthSaysShuttingDown) {
   EXPECT_EQ(h->status(), 503);
   EXPECT_EQ(json::parse(h->body())["status"], "shutting_down");
   EXPECT_EQ(Call(Post("sk-bob", {{"prompt", "Hi"}, {"max_tokens", 2}}))->status(), 503);
+}
+
+// /ready is the readiness probe: 503 until an attested identity is
+// installed, 200 with it, 503 again once the service drains.
+TEST_F(ServiceTest, ReadyOnlyWithAnAttestedIdentityAndNotWhileDraining) {
+  CLLM_SHARED_PATH(path, kModel);
+  Start();
+  net::Request ready;
+  ready.method = "GET";
+  ready.target = "/ready";
+  auto before = Call(ready);
+  EXPECT_EQ(before->status(), 503);
+  EXPECT_EQ(json::parse(before->body())["status"], "not_attested");
+
+  auto attester = std::make_shared<attestation::sim::SimAttester>(
+      attestation::sim::SimAttester::Create(attestation::sim::GenerateSimPlatformKey().value()).value());
+  channel::ServerClaims claims;
+  claims.binary_digest.fill(0xB1);
+  claims.model_digest.fill(0xD1);
+  claims.model_name = "stories";
+  auto issuer = std::make_shared<channel::RaTlsIssuer>(attester, claims);
+  auto identity = channel::ServerChannel::Create(issuer, {});
+  ASSERT_TRUE(identity.ok()) << identity.detail();
+  service_->SetAttestation(std::move(identity).value());
+  auto attested = Call(ready);
+  EXPECT_EQ(attested->status(), 200) << attested->body();
+  auto j = json::parse(attested->body());
+  EXPECT_EQ(j["status"], "ready");
+  EXPECT_EQ(j["generation"], 1);
+  EXPECT_EQ(j["trust_token"], false);
+  EXPECT_GT(j["certificate_valid_s"].get<int64_t>(), 0);
+
+  service_->StopAdmitting();
+  auto draining = Call(ready);
+  EXPECT_EQ(draining->status(), 503);
+  EXPECT_EQ(json::parse(draining->body())["status"], "shutting_down");
 }
 
 // Chat requests render through the template the service was given: its
