@@ -28,6 +28,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -221,8 +222,10 @@ asio::awaitable<void> Request(const Load& load, int user, int n, std::unique_ptr
   while (auto next = at.Begin(prefer)) {
     prefer.reset();
     if (next->delay.count() > 0) {
-      asio::steady_timer pause(co_await asio::this_coro::executor, next->delay);
-      co_await pause.async_wait(asio::use_awaitable);
+      auto ex = co_await asio::this_coro::executor;
+      asio::steady_timer pause(ex, next->delay);
+      boost::system::error_code ignored;
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
     const std::string& name = set.name(next->replica);
     const bool reuse = !after_failure && conn && conn->is_open() && conn_replica == next->replica;

@@ -359,7 +359,8 @@ struct UpstreamPool::Impl {
     }
     const bool refused = e.code == ClientErrc::kAttestation;
     log::warn("proxy: {}", e.detail);
-    w->Send(e.code == ClientErrc::kTimeout ? 504 : 502, "application/json",
+    // A deadline is 504; every replica draining (503 each) stays 503.
+    w->Send(e.code == ClientErrc::kTimeout ? 504 : e.code == ClientErrc::kUnavailable ? 503 : 502, "application/json",
             ErrorJson((refused ? "upstream refused by attestation policy: " : "upstream unreachable: ") + e.detail,
                       refused ? "cllm_attestation_error" : "cllm_proxy_error", ClientErrcName(e.code)));
   }
