@@ -280,7 +280,7 @@ TEST(FailoverTest, StreamCutMidwayIsIncompleteAndTheNextRequestFailsOver) {
   size_t received = 0;
   bool killed = false, done = false;
   client::SseParser sse;
-  auto r = fc.Request("POST", "/v1/chat/completions", ChatBody(1500), auth, [&](std::string_view bytes) {
+  auto r = fc.Request("POST", "/v1/chat/completions", ChatBody(500), auth, [&](std::string_view bytes) {
     received += bytes.size();
     if (!killed) {  // the replica dies once the answer is under way
       killed = true;
@@ -324,7 +324,7 @@ TEST(FailoverTest, ProxyEndsACutStreamWithAnErrorEvent) {
   bool killed = false, done = false;
   std::string error_code;
   client::SseParser sse;
-  auto r = (*conn)->Request("POST", "/v1/chat/completions", ChatBody(1500), auth, [&](std::string_view bytes) {
+  auto r = (*conn)->Request("POST", "/v1/chat/completions", ChatBody(500), auth, [&](std::string_view bytes) {
     if (!killed) {  // whichever replica serves it dies now
       killed = true;
       Kill(fleet.replica(0));
