@@ -4,8 +4,15 @@
 // Both refuse a genuine server whose launch measurement or model digest the
 // policy does not pin (attestation/pinning.h) unless --insecure-accept-unpinned.
 //
+// `cllm chat` takes several replica URLs (or one relay address): a request
+// that fails before any response byte goes to another replica, verified
+// first; an answer cut off mid-stream is an error, never retried
+// (client/failover_client.h).
+//
 // Exit codes: 0 ok; 1 the server was refused (attestation, policy, not
-// pinned) or answered with an error; 2 usage, connection or input error.
+// pinned) or answered with an error; 2 usage, connection or input error;
+// 3 the answer was cut off mid-stream (what arrived was printed, the rest is
+// missing).
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
@@ -18,6 +25,7 @@
 #include "apps/cllm/remote_common.h"
 #include "base/encoding.h"
 #include "base/time.h"
+#include "client/failover_client.h"
 #include "client/sse.h"
 #include "trust/trust_client.h"
 
@@ -28,6 +36,8 @@ using nlohmann::json;
 
 struct RemoteArgs {
   std::string url;
+  std::vector<std::string> urls;  // chat: replicas (repeated, comma lists)
+  int attempts = 0;               // chat: --attempts
   std::string policy;
   bool json = false;
   bool accept_unpinned = false;  // --insecure-accept-unpinned
@@ -218,7 +228,7 @@ int AttestServer(const RemoteArgs& a) {
 
 // StreamChat sends the conversation and prints the reply as it streams;
 // returns the full reply text.
-ClientResultOrExit<std::string> StreamChat(client::Connection& conn, const RemoteArgs& a, const json& messages,
+ClientResultOrExit<std::string> StreamChat(client::FailoverClient& fc, const RemoteArgs& a, const json& messages,
                                            const std::string& model) {
   json req = {{"model", model}, {"messages", messages}, {"stream", true}, {"max_tokens", a.max_tokens},
               {"temperature", a.temperature}};
@@ -226,7 +236,7 @@ ClientResultOrExit<std::string> StreamChat(client::Connection& conn, const Remot
   if (!a.api_key.empty()) headers["Authorization"] = "Bearer " + a.api_key;
   client::SseParser sse;
   std::string reply;
-  auto r = conn.Request("POST", "/v1/chat/completions", req.dump(), headers, [&](std::string_view bytes) {
+  auto r = fc.Request("POST", "/v1/chat/completions", req.dump(), headers, [&](std::string_view bytes) {
     return sse.Feed(bytes, [&](const client::SseEvent& event) {
       const client::CompletionEvent e = client::ClassifyCompletionEvent(event);
       if (e.kind == client::CompletionEvent::Kind::kError) {
@@ -238,10 +248,21 @@ ClientResultOrExit<std::string> StreamChat(client::Connection& conn, const Remot
       }
     });
   });
-  if (!r.ok()) return ExitWith(Fail(r.detail(), 2));
+  if (!r.ok()) {
+    if (r.code() == client::ClientErrc::kIncomplete) {
+      std::printf("\n");
+      std::fflush(stdout);
+      return ExitWith(Fail(r.detail(), 3));
+    }
+    return ExitWith(Fail(std::string(client::ClientErrcName(r.code())) + ": " + r.detail(),
+                         r.code() == client::ClientErrc::kAttestation ? 1 : 2));
+  }
   if (r->status != 200) {
     auto j = json::parse(r->body, nullptr, false);
-    std::string msg = !j.is_discarded() && j.contains("error") ? j["error"].value("message", r->body) : r->body;
+    std::string msg = !j.is_discarded() && j.contains("error") && j["error"].is_object() &&
+                              j["error"].contains("message") && j["error"]["message"].is_string()
+                          ? j["error"]["message"].get<std::string>()
+                          : r->body;
     return ExitWith(Fail("server answered " + std::to_string(r->status) + ": " + msg, 1));
   }
   std::printf("\n");
@@ -254,22 +275,48 @@ int Chat(RemoteArgs a) {
   }
   if (int rc = CheckTokenFlags(a); rc != 0) return rc;
   CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy, a.accept_unpinned));
-  CLLM_ASSIGN_OR_EXIT(auto url, ParseServerUrl(a.url));
-  std::unique_ptr<client::Connection> conn;
+  CLLM_ASSIGN_OR_EXIT(auto urls, ParseServerUrls(a.urls));
+  client::FailoverOptions fo;
+  fo.max_attempts = a.attempts;
+  auto replicas = std::make_shared<client::ReplicaSet>(std::move(urls), fo);
+  // Every new connection, to whichever replica, is verified in its own
+  // handshake: on its evidence, or on its cllm-trust token.
   ServerView v;
+  client::Connector connector;
+  nlohmann::json jwks;
   if (a.via_token) {
-    CLLM_ASSIGN_OR_EXIT(auto tc, ConnectWithToken(a, policy, url));
-    conn = std::move(tc.conn);
-    v = ViewOf(tc.server);
+    if (a.trust_url.empty() || a.trust_ca.empty()) {
+      return Fail("--via-token needs --trust URL and --trust-ca FILE (the cllm-trust you rely on)", 2);
+    }
+    policy.token_policies.insert(policy.token_policies.end(), a.token_policies.begin(), a.token_policies.end());
+    auto ep = trust::LoadTrustEndpoint(a.trust_url, a.trust_ca);
+    if (!ep.ok()) return Fail(ep.detail(), 2);
+    auto j = trust::FetchJwks(*ep);
+    if (!j.ok()) return Fail("cllm-trust JWKS: " + j.detail(), 2);
+    jwks = std::move(j).value();
+    connector = [&](const client::Url& url) -> client::ClientResult<std::unique_ptr<client::Connection>> {
+      CLLM_ASSIGN_OR_RETURN(auto tc, trust::ConnectViaToken(url, jwks, policy));
+      v = ViewOf(tc.server);
+      return std::move(tc.conn);
+    };
   } else {
-    auto c = client::Connect(url, policy, nullptr, a.timeouts.Options());
-    if (!c.ok()) return Fail(std::string(client::ClientErrcName(c.code())) + ": " + c.detail(),
-                             c.code() == client::ClientErrc::kAttestation ? 1 : 2);
-    conn = std::move(c).value();
-    const auto& s = *conn->server();
-    v = {attestation::PlatformName(s.claims.platform()), s.payload.model_name, HexEncode(s.payload.model_digest),
-         HexEncode(s.payload.binary_digest), s.claims.simulated()};
+    const net::ClientOptions options = a.timeouts.Options();
+    connector = [&, options](const client::Url& url) -> client::ClientResult<std::unique_ptr<client::Connection>> {
+      CLLM_ASSIGN_OR_RETURN(auto c, client::Connect(url, policy, nullptr, options));
+      const auto& s = *c->server();
+      v = {attestation::PlatformName(s.claims.platform()), s.payload.model_name, HexEncode(s.payload.model_digest),
+           HexEncode(s.payload.binary_digest), s.claims.simulated()};
+      return c;
+    };
   }
+  client::FailoverClient fc(replicas, connector);
+  auto first = fc.Connect();
+  if (!first.ok()) return Fail(std::string(client::ClientErrcName(first.code())) + ": " + first.detail(),
+                               first.code() == client::ClientErrc::kAttestation ? 1 : 2);
+  fc.OnSwitch([&](const std::string& replica, const std::string& why) {
+    std::fprintf(stderr, "cllm: failed before answering: %s; continuing on %s (verified: %s, model %s)\n",
+                 why.c_str(), replica.c_str(), v.platform.c_str(), v.model_name.c_str());
+  });
   // "TEE verified" only when the policy pinned what it runs; with the opt-out
   // the line says so.
   std::string what = v.simulated ? " [SIMULATED TEE — not hardware]" : " TEE verified (measurement and model pinned)";
@@ -277,16 +324,17 @@ int Chat(RemoteArgs a) {
     what = v.simulated ? " [SIMULATED TEE — not hardware], UNPINNED: model NOT verified"
                        : " genuine TEE, UNPINNED: code and model NOT verified";
   }
-  std::fprintf(stderr, "connected to %s — %s%s, model %s (digest %s…), binary %s…%s\n", a.url.c_str(),
-               v.platform.c_str(), what.c_str(), v.model_name.c_str(),
-               v.model_digest.substr(0, 16).c_str(), v.binary_digest.substr(0, 16).c_str(),
-               a.via_token ? " (via cllm-trust token)" : "");
+  std::fprintf(stderr, "connected to %s — %s%s, model %s (digest %s…), binary %s…%s%s\n", fc.replica().c_str(),
+               v.platform.c_str(), what.c_str(), v.model_name.c_str(), v.model_digest.substr(0, 16).c_str(),
+               v.binary_digest.substr(0, 16).c_str(), a.via_token ? " (via cllm-trust token)" : "",
+               replicas->size() > 1 ? (", failover across " + std::to_string(replicas->size()) + " replicas").c_str()
+                                    : "");
   std::string model = a.model.empty() ? v.model_name : a.model;
   json messages = json::array();
   if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
   if (!a.prompt.empty()) {  // one-shot
     messages.push_back({{"role", "user"}, {"content", a.prompt}});
-    auto reply = StreamChat(*conn, a, messages, model);
+    auto reply = StreamChat(fc, a, messages, model);
     return reply.ok() ? 0 : reply.exit_code();
   }
   const bool tty = ::isatty(STDIN_FILENO);
@@ -297,7 +345,7 @@ int Chat(RemoteArgs a) {
     if (!std::getline(std::cin, line) || (tty && line.empty())) break;
     if (line.empty()) continue;
     messages.push_back({{"role", "user"}, {"content", line}});
-    auto reply = StreamChat(*conn, a, messages, model);
+    auto reply = StreamChat(fc, a, messages, model);
     if (!reply.ok()) return reply.exit_code();
     messages.push_back({{"role", "assistant"}, {"content", *reply}});
   }
@@ -334,7 +382,11 @@ void Setup(CLI::App& app, CommandContext& ctx) {
 
   static RemoteArgs chat_args;
   auto* chat = app.add_subcommand("chat", "Chat with an attested cllm server (streaming, multi-turn)");
-  chat->add_option("url", chat_args.url, "https://HOST:PORT")->required();
+  chat->add_option("url", chat_args.urls,
+                   "https://HOST:PORT; several (or a comma list) are replicas to fail over between; one relay "
+                   "address also works (each new connection is verified)")
+      ->required();
+  AddAttemptsFlag(chat, &chat_args.attempts);
   chat->add_option("--policy", chat_args.policy, kPolicyHelp);
   chat->add_option("--api-key", chat_args.api_key, "API key (default: $CLLM_API_KEY)");
   chat->add_option("--model", chat_args.model, "Model name (default: the one the server attests)");

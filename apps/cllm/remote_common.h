@@ -9,11 +9,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "apps/cllm/command.h"
 #include "attestation/pinning.h"
 #include "attestation/policy.h"
 #include "client/client.h"
+#include "client/replicas.h"
 
 namespace cllm::app {
 
@@ -79,6 +81,25 @@ inline OrExit<client::Url> ParseServerUrl(const std::string& s) {
   if (!u.ok()) return ExitWith(Fail(u.detail(), 2));
   if (!u->tls) return ExitWith(Fail("the server URL must be https:// (attested); got " + s, 2));
   return std::move(u).value();
+}
+
+// ParseServerUrls reads replica URLs (repeated options, comma lists) that
+// must all be https:// (client/replicas.h).
+inline OrExit<std::vector<client::Url>> ParseServerUrls(const std::vector<std::string>& specs) {
+  auto u = client::ParseReplicaUrls(specs);
+  if (!u.ok()) return ExitWith(Fail(u.detail(), 2));
+  for (const auto& one : *u) {
+    if (!one.tls) return ExitWith(Fail("the server URL must be https:// (attested); got " + client::UrlText(one), 2));
+  }
+  return std::move(u).value();
+}
+
+// AddAttemptsFlag adds --attempts (failover across replicas).
+inline void AddAttemptsFlag(CLI::App* cmd, int* attempts) {
+  cmd->add_option("--attempts", *attempts,
+                  "Attempts per request across replicas when one fails before answering (0: max(3, replicas))")
+      ->check(CLI::Range(0, 32))
+      ->capture_default_str();
 }
 
 // TimeoutArgs are the client deadlines a user can set (net/client.h).

@@ -23,6 +23,8 @@ const char* ClientErrcName(ClientErrc code) {
     case ClientErrc::kProtocol: return "protocol";
     case ClientErrc::kHttp: return "http";
     case ClientErrc::kTimeout: return "timeout";
+    case ClientErrc::kUnavailable: return "unavailable";
+    case ClientErrc::kIncomplete: return "incomplete";
   }
   return "unknown";
 }
@@ -83,6 +85,8 @@ Error<ClientErrc> FromNet(const Error<net::NetErrc>& e) {
 }
 
 Connection::~Connection() = default;
+
+bool Connection::is_open() const { return http_ && http_->is_open(); }
 
 std::string Connection::TlsDescription() const {
   return http_ ? http_->TlsDescription() : "not connected";

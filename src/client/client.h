@@ -33,6 +33,8 @@ enum class ClientErrc {
   kProtocol,       // malformed HTTP response, connection closed early
   kHttp,           // the server answered with an error status (detail: its message)
   kTimeout,        // a deadline passed: connect, handshake, sending, response head, between chunks
+  kUnavailable,    // 503: the replica is draining or not ready (retried elsewhere; see replicas.h)
+  kIncomplete,     // the connection failed after response bytes were delivered: the answer is cut off
 };
 const char* ClientErrcName(ClientErrc code);
 
@@ -72,6 +74,7 @@ class Connection {
   // server is what verification established (nullopt on plain connections).
   const std::optional<channel::VerifiedServer>& server() const { return server_; }
   const Url& url() const { return url_; }
+  bool is_open() const;  // false once closed by an error, the server, or a response without keep-alive
   std::string TlsDescription() const;  // "TLSv1.3 TLS_AES_256_GCM_SHA384"
 
  private:

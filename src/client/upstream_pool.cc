@@ -118,7 +118,7 @@ struct UpstreamPool::Impl {
   // First, so it is destroyed last: coroutine frames still pending in it
   // (holding connections and timers of this pool) go before it does.
   asio::io_context ioc{1};
-  Url upstream;
+  std::shared_ptr<ReplicaSet> replicas;
   PoolOptions options;
   std::shared_ptr<CachingVerifier> verifier;
   std::shared_ptr<net::TlsStreamContext> tls;
@@ -138,13 +138,14 @@ struct UpstreamPool::Impl {
   struct Idle {
     std::unique_ptr<net::ClientConnection> conn;
     Clock::time_point since;
+    size_t replica = 0;
   };
   std::deque<Idle> idle;                  // most recently used at the back
   std::list<asio::steady_timer*> waiters;  // requests waiting for a free connection
   int open = 0;
   asio::steady_timer sweeper{ioc};
 
-  std::atomic<uint64_t> opened{0}, requests{0}, reused{0}, retries{0};
+  std::atomic<uint64_t> opened{0}, requests{0}, reused{0}, retries{0}, failovers{0}, incomplete{0};
   std::atomic<int> open_now{0}, idle_now{0};
 
   void Published() {
@@ -155,21 +156,29 @@ struct UpstreamPool::Impl {
   struct Lease {
     std::unique_ptr<net::ClientConnection> conn;
     bool pooled = false;  // taken from the idle pool: the server may have closed it meanwhile
+    size_t replica = 0;
   };
 
-  // Acquire returns an idle connection (unless `fresh`), or a new one when
-  // fewer than max_connections are open, or waits for one to be released.
-  asio::awaitable<net::NetResult<Lease>> Acquire(bool fresh) {
+  // Acquire returns an idle connection to `replica` (unless `fresh`), or a
+  // new one when fewer than max_connections are open (closing an idle one
+  // to another replica to make room), or waits for one to be released.
+  asio::awaitable<net::NetResult<Lease>> Acquire(size_t replica, bool fresh) {
     const auto deadline = Clock::now() + options.acquire_timeout;
     for (;;) {
-      while (!fresh && !idle.empty()) {
-        Idle e = std::move(idle.back());
-        idle.pop_back();
+      for (size_t k = idle.size(); !fresh && k-- > 0;) {  // most recently used first
+        if (idle[k].replica != replica) continue;
+        Idle e = std::move(idle[k]);
+        idle.erase(idle.begin() + static_cast<std::ptrdiff_t>(k));
         if (e.conn->is_open() && Clock::now() - e.since < options.idle_timeout) {
           Published();
-          co_return Lease{std::move(e.conn), true};
+          co_return Lease{std::move(e.conn), true, replica};
         }
         --open;  // closed by the server or too old: drop it
+      }
+      if (open >= options.max_connections && !idle.empty()) {  // idle to another replica: make room
+        idle.front().conn->Close();
+        idle.pop_front();
+        --open;
       }
       if (open < options.max_connections) break;
       if (Clock::now() >= deadline) {
@@ -186,18 +195,19 @@ struct UpstreamPool::Impl {
     ++open;
     ++opened;
     Published();
-    auto c = co_await net::ClientConnection::Connect(upstream.host, upstream.port, tls, options.http);
+    const Url& url = replicas->url(replica);
+    auto c = co_await net::ClientConnection::Connect(url.host, url.port, tls, options.http);
     if (!c.ok()) {
       Release(nullptr);
       co_return c.error();
     }
-    co_return Lease{std::move(c).value(), false};
+    co_return Lease{std::move(c).value(), false, replica};
   }
 
   // Release returns a connection after a request (null: it was lost).
-  void Release(std::unique_ptr<net::ClientConnection> conn) {
+  void Release(std::unique_ptr<net::ClientConnection> conn, size_t replica = 0) {
     if (conn && conn->is_open()) {
-      idle.push_back({std::move(conn), Clock::now()});
+      idle.push_back({std::move(conn), Clock::now(), replica});
     } else {
       --open;
     }
@@ -237,7 +247,8 @@ struct UpstreamPool::Impl {
       std::string v = req.Header(h);
       if (!v.empty()) up.headers[h] = v;
     }
-    bool streaming = false;  // the client's response has started
+    bool streaming = false;     // the client's response has started
+    bool event_stream = false;  // ... as server-sent events
     bool client_ok = true;
     // The proxy's client leaving closes the leased upstream connection, so
     // the upstream sees EOF and cancels the request (no generation runs on
@@ -256,66 +267,102 @@ struct UpstreamPool::Impl {
         if (watch->leased != nullptr) watch->leased->Close();
       });
     });
+    AttemptGate gate;  // per attempt: holds a 503 back, counts what was passed on
     net::HeadSink on_head = [&](const net::ClientResponse& head) {
-      if (!head.chunked) return;
+      if (!gate.Head(head.status) || !head.chunked) return;
       std::string retry_after = head.Header("retry-after");
       if (!retry_after.empty() && SafeHeaderValue(retry_after)) w->AddHeader("Retry-After", retry_after);
       std::string ct = head.Header("content-type");
       if (ct.empty() || !SafeHeaderValue(ct)) ct = "application/octet-stream";
       streaming = true;
+      event_stream = ct.rfind("text/event-stream", 0) == 0;
       client_ok = w->BeginStream(head.status, ct);
     };
     net::BodySink on_body = [&](std::string_view bytes) {
+      if (!gate.Body(bytes.size())) return true;  // a held-back 503: read it to its end
       if (streaming && client_ok) client_ok = w->Write(bytes);
       return client_ok;  // the proxy's client left: stop reading upstream
     };
-    for (int attempt = 0;; ++attempt) {
-      auto conn = co_await Acquire(/*fresh=*/attempt > 0);
-      if (!conn.ok()) {
-        const bool refused = conn.code() == net::NetErrc::kRefused;
-        std::string msg = std::string(refused ? "upstream refused by attestation policy: " : "upstream unreachable: ") +
-                          conn.detail();
-        log::warn("proxy: {}", msg);
-        w->Send(conn.code() == net::NetErrc::kTimeout ? 504 : 502, "application/json",
-                ErrorJson(msg, refused ? "cllm_attestation_error" : "cllm_proxy_error",
-                          refused ? "attestation" : net::NetErrcName(conn.code())));
+    Attempts at(*replicas);
+    bool after_failure = false;  // then never an idle connection: it may be as dead as the last one
+    while (auto next = at.Begin()) {
+      if (next->delay.count() > 0) {
+        asio::steady_timer pause(ioc, next->delay);
+        boost::system::error_code ignored;
+        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+      }
+      auto conn = co_await Acquire(next->replica, after_failure);
+      after_failure = true;
+      if (watch->gone) {
+        if (conn.ok()) Release(std::move(conn->conn), next->replica);
         co_return;
       }
-      if (watch->gone) {
-        Release(std::move(conn->conn));
-        co_return;
+      if (!conn.ok()) {
+        log::warn("proxy: upstream {} failed: {}: {}", replicas->name(next->replica), net::NetErrcName(conn.code()),
+                  conn.detail());
+        if (at.Failed(ClientCodeOf(conn.code()), conn.detail(), std::nullopt)) {
+          ++failovers;
+          continue;
+        }
+        break;
       }
       const bool was_reused = conn->pooled;
       if (was_reused) ++reused;
+      gate = AttemptGate();
       watch->leased = conn->conn.get();
       auto r = co_await conn->conn->Request(up, on_body, on_head);
       watch->leased = nullptr;
-      Release(std::move(conn->conn));
+      Release(std::move(conn->conn), next->replica);
       if (watch->gone) co_return;  // nobody to answer, nothing to resend
+      if (r.ok() && !gate.unavailable()) {
+        at.Succeeded();
+        if (streaming) {
+          if (client_ok) w->EndStream();
+          co_return;
+        }
+        std::string retry_after = r->Header("retry-after");
+        if (!retry_after.empty() && SafeHeaderValue(retry_after)) w->AddHeader("Retry-After", retry_after);
+        std::string ct = r->Header("content-type");
+        if (ct.empty() || !SafeHeaderValue(ct)) ct = "application/json";
+        w->Send(r->status, ct, r->body);
+        co_return;
+      }
+      const ClientErrc code = r.ok() ? ClientErrc::kUnavailable : ClientCodeOf(r.code());
+      const std::string detail = r.ok() ? "answered 503 (draining or not ready)" : r.detail();
       // The server closed a kept-alive connection before answering (its idle
-      // timeout raced us): nothing of this request was processed; resend
-      // once on a new connection. Never after response bytes.
-      if (!r.ok() && r.code() == net::NetErrc::kClosed && was_reused && !streaming && attempt == 0) {
-        ++retries;
+      // timeout raced us): nothing of this request was processed.
+      const bool stale = !r.ok() && r.code() == net::NetErrc::kClosed && was_reused;
+      if (stale) ++retries;
+      if (at.Failed(code, detail, gate.delivered(), stale)) {
+        if (!stale) ++failovers;
+        if (!stale) log::warn("proxy: upstream {} failed before answering: {}: {}", replicas->name(next->replica),
+                              ClientErrcName(code), detail);
         continue;
       }
-      if (!r.ok()) {
-        if (streaming) co_return;  // dropping the writer cuts the stream off: the client sees it truncated
-        w->Send(r.code() == net::NetErrc::kTimeout ? 504 : 502, "application/json",
-                ErrorJson("upstream: " + r.detail(), "cllm_proxy_error", net::NetErrcName(r.code())));
-        co_return;
-      }
+      break;
+    }
+    const Error<ClientErrc> e = at.FinalError();
+    if (e.code == ClientErrc::kIncomplete) {
+      ++incomplete;
+      log::warn("proxy: {}", e.detail);
       if (streaming) {
-        if (client_ok) w->EndStream();
+        // An error event the client's SDK raises, then the stream is cut off
+        // (the writer is dropped without EndStream): never a complete-looking
+        // but truncated answer.
+        if (event_stream && client_ok) {
+          w->Write("data: " + ErrorJson(e.detail, "cllm_proxy_error", "upstream_incomplete") + "\n\n");
+        }
         co_return;
       }
-      std::string retry_after = r->Header("retry-after");
-      if (!retry_after.empty() && SafeHeaderValue(retry_after)) w->AddHeader("Retry-After", retry_after);
-      std::string ct = r->Header("content-type");
-      if (ct.empty() || !SafeHeaderValue(ct)) ct = "application/json";
-      w->Send(r->status, ct, r->body);
+      w->Send(502, "application/json", ErrorJson(e.detail, "cllm_proxy_error", "upstream_incomplete"));
       co_return;
     }
+    const bool refused = e.code == ClientErrc::kAttestation;
+    log::warn("proxy: {}", e.detail);
+    // A deadline is 504; every replica draining (503 each) stays 503.
+    w->Send(e.code == ClientErrc::kTimeout ? 504 : e.code == ClientErrc::kUnavailable ? 503 : 502, "application/json",
+            ErrorJson((refused ? "upstream refused by attestation policy: " : "upstream unreachable: ") + e.detail,
+                      refused ? "cllm_attestation_error" : "cllm_proxy_error", ClientErrcName(e.code)));
   }
 };
 
@@ -334,12 +381,15 @@ UpstreamPool::~UpstreamPool() {
   impl_->thread.join();
 }
 
-ClientResult<std::unique_ptr<UpstreamPool>> UpstreamPool::Create(const Url& upstream, attestation::Policy policy,
-                                                                 PoolOptions options) {
-  if (!upstream.tls) return MakeError(ClientErrc::kBadUrl, "the upstream must be https:// (attested)");
+ClientResult<std::unique_ptr<UpstreamPool>> UpstreamPool::Create(std::vector<Url> upstreams,
+                                                                 attestation::Policy policy, PoolOptions options) {
+  if (upstreams.empty()) return MakeError(ClientErrc::kBadUrl, "no upstream");
+  for (const Url& u : upstreams) {
+    if (!u.tls) return MakeError(ClientErrc::kBadUrl, "the upstream must be https:// (attested): " + UrlText(u));
+  }
   if (options.max_connections < 1) return MakeError(ClientErrc::kBadUrl, "max_connections must be at least 1");
   auto impl = std::make_unique<Impl>();
-  impl->upstream = upstream;
+  impl->replicas = std::make_shared<ReplicaSet>(std::move(upstreams), options.failover);
   impl->options = options;
   impl->verifier = std::make_shared<CachingVerifier>(std::move(policy), options.reverify_after);
   auto ctx = crypto::TlsContext::Client([v = impl->verifier](const std::vector<crypto::Certificate>& chain) {
@@ -358,21 +408,23 @@ ClientResult<std::unique_ptr<UpstreamPool>> UpstreamPool::Create(const Url& upst
   return std::unique_ptr<UpstreamPool>(new UpstreamPool(std::move(impl)));
 }
 
-ClientResult<channel::VerifiedServer> UpstreamPool::Probe() {
+ClientResult<channel::VerifiedServer> UpstreamPool::Probe(size_t replica) {
   std::promise<ClientResult<channel::VerifiedServer>> done;
   Impl* impl = impl_.get();
+  if (replica >= impl->replicas->size()) return MakeError(ClientErrc::kBadUrl, "no such upstream");
   asio::co_spawn(
       impl->ioc,
-      [impl, &done]() -> asio::awaitable<void> {
-        auto c = co_await impl->Acquire(/*fresh=*/true);
+      [impl, replica, &done]() -> asio::awaitable<void> {
+        auto c = co_await impl->Acquire(replica, /*fresh=*/true);
         if (!c.ok()) {
+          impl->replicas->MarkFailed(replica);
           done.set_value(c.code() == net::NetErrc::kRefused ? MakeError(ClientErrc::kAttestation, c.detail())
                                                             : FromNet(c.error()));
           co_return;
         }
         auto& conn = c->conn;
         auto server = conn->PeerChain().empty() ? std::nullopt : impl->verifier->ServerFor(conn->PeerChain().front());
-        impl->Release(std::move(conn));
+        impl->Release(std::move(conn), replica);
         if (!server) {
           done.set_value(MakeError(ClientErrc::kAttestation, "the handshake left no verified server"));
         } else {
@@ -393,6 +445,8 @@ void UpstreamPool::Forward(const net::Request& request, std::shared_ptr<net::Res
       asio::detached);
 }
 
+const ReplicaSet& UpstreamPool::replicas() const { return *impl_->replicas; }
+
 PoolStats UpstreamPool::Stats() const {
   PoolStats s;
   s.connections_opened = impl_->opened.load();
@@ -402,6 +456,8 @@ PoolStats UpstreamPool::Stats() const {
   s.requests = impl_->requests.load();
   s.reused = impl_->reused.load();
   s.retries = impl_->retries.load();
+  s.failovers = impl_->failovers.load();
+  s.incomplete = impl_->incomplete.load();
   s.open = impl_->open_now.load();
   s.idle = impl_->idle_now.load();
   return s;

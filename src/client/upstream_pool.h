@@ -20,6 +20,16 @@
 // it while idle) is resent once on a new connection; nothing is resent once
 // response bytes arrived.
 //
+// Failover: with several upstreams (or a relay whose new connections land on
+// different replicas), a request that failed before any response byte —
+// connect refused, the replica's TLS or attestation refused, closed before
+// the head, a 503 from a draining replica — goes to another replica over a
+// connection verified in its own handshake, up to the attempt limit; the
+// final 502 lists what each attempt hit. After response bytes were passed
+// on, nothing is retried: a stream (server-sent events) gets an error event
+// and is then cut off (no terminating chunk, so no client can mistake it for
+// a complete answer); a whole response that broke off is a 502.
+//
 // The pool runs one I/O thread of its own; Forward may be called from any
 // thread and returns at once (it answers through the writer, which it keeps).
 #pragma once
@@ -32,6 +42,7 @@
 #include "attestation/policy.h"
 #include "channel/ratls.h"
 #include "client/client.h"
+#include "client/replicas.h"
 #include "net/client.h"
 #include "net/server.h"
 
@@ -43,6 +54,7 @@ struct PoolOptions {
   std::chrono::milliseconds acquire_timeout{30000};  // waiting for a free connection when all are busy
   std::chrono::seconds reverify_after{600};          // verify a known certificate again after this
   net::ClientOptions http;                           // per-phase deadlines of each upstream request
+  FailoverOptions failover;                          // attempts and backoff across replicas
 };
 
 struct PoolStats {
@@ -53,6 +65,8 @@ struct PoolStats {
   uint64_t requests = 0;              // forwarded requests
   uint64_t reused = 0;                // sent on a kept-alive connection
   uint64_t retries = 0;               // resent once after the server had closed a kept-alive connection
+  uint64_t failovers = 0;             // attempts that failed before a response and were tried again
+  uint64_t incomplete = 0;            // responses cut off after bytes were passed on
   int open = 0;                       // open connections (busy or idle)
   int idle = 0;
 };
@@ -60,23 +74,31 @@ struct PoolStats {
 class UpstreamPool {
  public:
   // Create starts the pool's thread; no connection is opened yet.
-  [[nodiscard]] static ClientResult<std::unique_ptr<UpstreamPool>> Create(const Url& upstream,
+  // `upstreams`: the replicas (one URL: a single server or a relay).
+  [[nodiscard]] static ClientResult<std::unique_ptr<UpstreamPool>> Create(std::vector<Url> upstreams,
                                                                          attestation::Policy policy,
                                                                          PoolOptions options = {});
+  [[nodiscard]] static ClientResult<std::unique_ptr<UpstreamPool>> Create(const Url& upstream,
+                                                                         attestation::Policy policy,
+                                                                         PoolOptions options = {}) {
+    return Create(std::vector<Url>{upstream}, std::move(policy), options);
+  }
   ~UpstreamPool();  // closes every connection; requests in flight are cut off
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
 
-  // Probe opens a connection now (and keeps it in the pool), so a wrong
-  // policy or address fails at start-up: kAttestation with the verifier's
-  // reason, or the connection error. Returns what verification established.
-  [[nodiscard]] ClientResult<channel::VerifiedServer> Probe();
+  // Probe opens a connection to upstream `replica` now (and keeps it in the
+  // pool), so a wrong policy or address shows at start-up: kAttestation with
+  // the verifier's reason, or the connection error. Returns what
+  // verification established. A failed probe puts the replica in backoff.
+  [[nodiscard]] ClientResult<channel::VerifiedServer> Probe(size_t replica = 0);
+  const ReplicaSet& replicas() const;
   // Forward sends `request` upstream (method, target, body and the
   // end-to-end headers worth forwarding) and answers `writer`: whole
   // responses whole, chunked ones (server-sent events) chunk by chunk as they
-  // arrive. Failures before any response byte become 502 (504 for a
-  // deadline) with a JSON error saying why; a failure mid-stream cuts the
-  // stream off, so the client sees a truncated response.
+  // arrive. Failures before any response byte are failed over, then become
+  // 502 (504 for a deadline) with a JSON error saying why; a failure
+  // mid-stream ends the stream with an error event and cuts it off.
   void Forward(const net::Request& request, std::shared_ptr<net::ResponseWriter> writer);
   PoolStats Stats() const;
 

@@ -4,7 +4,10 @@
 //
 // SimServer::Start runs cllm-server with users alice and bob, a debug
 // listener, and the caller's extra flags; Policy() pins what a careful
-// client pins (platform key, binary and model digests).
+// client pins (platform key, binary and model digests). Replicas of one
+// fleet share a simulated platform key (`platform_key_pem`), so one policy
+// verifies all of them (each still has its own TLS key); Restart brings a
+// replica back on the same ports, with a fresh TLS key and evidence.
 #pragma once
 
 #include <arpa/inet.h>
@@ -40,9 +43,11 @@ class SimServer {
   // stderr is in `dir`/NAME.err). `dir` must exist.
   static std::unique_ptr<SimServer> Start(const std::filesystem::path& dir, const std::string& name,
                                           const std::vector<std::string>& extra_args,
-                                          const std::string& model = kModel) {
+                                          const std::string& model = kModel,
+                                          const std::string& platform_key_pem = "") {
     auto s = std::unique_ptr<SimServer>(new SimServer());
-    s->platform_key_ = attestation::sim::GenerateSimPlatformKey().value();
+    s->platform_key_ = platform_key_pem.empty() ? attestation::sim::GenerateSimPlatformKey().value()
+                                                : crypto::PrivateKey::FromPem(platform_key_pem).value();
     std::ofstream(dir / (name + ".plat.key")) << s->platform_key_->ToPem();
     nlohmann::json keys = {{"keys",
                             {{{"user", "alice"}, {"sha256", HexEncode(crypto::Sha256(AsBytes(kKeyAlice)))}},
@@ -54,10 +59,29 @@ class SimServer {
                                      (dir / (name + ".keys.json")).string(), "--ready-file",
                                      (dir / (name + ".ready.json")).string(), "--log-level", "warn"};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    s->argv_ = argv;
+    s->ready_file_ = dir / (name + ".ready.json");
+    s->log_prefix_ = dir / name;
     s->process_ = std::make_unique<Process>(argv, dir / name);
     s->ready_ = WaitReady(*s->process_, dir / (name + ".ready.json"));
     if (s->ready_.is_null()) return nullptr;
     return s;
+  }
+
+  // Restart stops the server (SIGTERM: it drains; or it is dead already)
+  // and starts it again on the same ports; false when it did not come up.
+  bool Restart() {
+    const std::string listen = "127.0.0.1:" + std::to_string(port());
+    const std::string debug = "127.0.0.1:" + std::to_string(debug_port());
+    process_.reset();
+    std::filesystem::remove(ready_file_);
+    for (size_t i = 0; i + 1 < argv_.size(); ++i) {
+      if (argv_[i] == "--listen") argv_[i + 1] = listen;
+      if (argv_[i] == "--debug-listen") argv_[i + 1] = debug;
+    }
+    process_ = std::make_unique<Process>(argv_, log_prefix_);
+    ready_ = WaitReady(*process_, ready_file_);
+    return !ready_.is_null();
   }
 
   static constexpr const char* kModel = "models/stories260K-f16.gguf";
@@ -83,6 +107,8 @@ class SimServer {
   std::optional<crypto::PrivateKey> platform_key_;
   std::unique_ptr<Process> process_;
   nlohmann::json ready_;
+  std::vector<std::string> argv_;
+  std::filesystem::path ready_file_, log_prefix_;
 };
 
 // RawReply is what an unverifying client sees: status, headers, body.
