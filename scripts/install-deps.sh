@@ -22,6 +22,8 @@ PACKAGES=(
   curl                          # end-to-end tests drive the OpenAI endpoint with it
   python3 python3-jinja2        # the chat-template oracle (tests/tools/render_chat_template.py)
   python3-jsonschema            # oracle of the structured-output tests (src/engine/grammar)
+  nginx libnginx-mod-stream     # the relay (deploy/relay/, tests/deploy/relay_test.cc): nginx stream, TLS passthrough
+  haproxy                       # the relay's HAProxy TCP-mode variant (same tests)
 )
 # The OpenAI Node SDK test (tests/e2e/openai_sdk_e2e_test.cc) runs the official `openai` npm
 # package. A Node.js already on PATH (e.g. NodeSource's, which bundles npm) is kept: Debian's
