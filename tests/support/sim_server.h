@@ -4,7 +4,9 @@
 //
 // SimServer::Start runs cllm-server with users alice and bob, a debug
 // listener, and the caller's extra flags; Policy() pins what a careful
-// client pins (platform key, binary and model digests).
+// client pins (platform key, binary and model digests). Servers started with
+// the same `fleet_key` are replicas one policy verifies (each has its own TLS
+// key and evidence).
 #pragma once
 
 #include <arpa/inet.h>
@@ -40,9 +42,12 @@ class SimServer {
   // stderr is in `dir`/NAME.err). `dir` must exist.
   static std::unique_ptr<SimServer> Start(const std::filesystem::path& dir, const std::string& name,
                                           const std::vector<std::string>& extra_args,
-                                          const std::string& model = kModel) {
+                                          const std::string& model = kModel,
+                                          const crypto::PrivateKey* fleet_key = nullptr) {
     auto s = std::unique_ptr<SimServer>(new SimServer());
-    s->platform_key_ = attestation::sim::GenerateSimPlatformKey().value();
+    // Replicas of one fleet share the simulated platform key, so one policy verifies them all.
+    s->platform_key_ = fleet_key ? crypto::PrivateKey::FromPem(fleet_key->ToPem()).value()
+                                 : attestation::sim::GenerateSimPlatformKey().value();
     std::ofstream(dir / (name + ".plat.key")) << s->platform_key_->ToPem();
     nlohmann::json keys = {{"keys",
                             {{{"user", "alice"}, {"sha256", HexEncode(crypto::Sha256(AsBytes(kKeyAlice)))}},
