@@ -14,7 +14,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 engine="" replicas="" listen="0.0.0.0:8443" runtime_dir="/run/cllm-relay" out="-"
-trust_replicas="" trust_sni="" max_conns=10000 per_replica=0 per_addr=0
+trust_replicas="" trust_sni="" max_conns=4096 per_replica=0 per_addr=0
 idle_timeout="10m" check_inter="1s" workers="auto" stream_module="auto" nginx_bin="${NGINX:-nginx}"
 
 die() { echo "render.sh: $*" >&2; exit 2; }
