@@ -25,6 +25,8 @@ PACKAGES=(
   buildah podman runc           # OCI images from scratch (scripts/build-image.sh), run in tests/deploy
   uidmap fuse-overlayfs slirp4netns  # podman/buildah as a non-root user (rootless storage and network)
   python3-yaml                  # offline checks of the Kubernetes manifests (tests/deploy/k8s_manifests_test.py)
+  nginx libnginx-mod-stream     # the relay (deploy/relay/, tests/deploy/relay_test.cc): nginx stream, TLS passthrough
+  haproxy                       # the relay's HAProxy TCP-mode variant (same tests)
 )
 # `kubectl kustomize` renders deploy/k8s overlays in tests/deploy (skipped without it). A kubectl
 # already on PATH (e.g. from the Kubernetes apt repository) is kept: Debian's would conflict with it.
