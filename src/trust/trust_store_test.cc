@@ -88,13 +88,12 @@ class StoreTest : public ::testing::TestWithParam<Engine> {
   std::unique_ptr<Store> store_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Engines, StoreTest,
 #ifdef CLLM_STORE_TEST_POSTGRES
-                         ::testing::Values(Engine::kPostgres),
+constexpr Engine kEngine = Engine::kPostgres;
 #else
-                         ::testing::Values(Engine::kSqlite),
+constexpr Engine kEngine = Engine::kSqlite;
 #endif
-                         EngineName);
+INSTANTIATE_TEST_SUITE_P(Engines, StoreTest, ::testing::Values(kEngine), EngineName);
 
 // ---------------------------------------------------------------------------
 // Nonces
