@@ -142,10 +142,10 @@ int Serve(const Paths& p, const std::string& master_key_file, const std::string&
   }
   auto box = LoadBox(p, master_key_file);
   if (!box.ok()) return Fail(box.detail());
-  trust::StoreOptions options;
-  options.mode = trust::StoreOptions::Mode::kOpenExisting;
-  options.full_sync = sync_full;
-  auto store = trust::Store::Open(p.db, *box, options);
+  trust::StoreOptions store_options;
+  store_options.mode = trust::StoreOptions::Mode::kOpenExisting;
+  store_options.full_sync = sync_full;
+  auto store = trust::Store::Open(p.db, *box, store_options);
   if (!store.ok()) return Fail("refusing to start: " + store.detail());
   auto sealed = (*store)->GetMeta("tls_key_sealed");
   auto cert_pem = (*store)->GetMeta("tls_cert_pem");

@@ -184,8 +184,8 @@ TEST_F(TrustPgE2eTest, TwoReplicasOnOneDatabaseServeOneFlow) {
     x.kind = e["kind"].get<std::string>();
     x.body = e["body"].get<std::string>();
     auto copy = [](const json& hex, trust::Digest32& out) {
-      Bytes b = HexDecode(hex.get<std::string>()).value();
-      std::copy(b.begin(), b.end(), out.begin());
+      Bytes raw = HexDecode(hex.get<std::string>()).value();
+      if (raw.size() == out.size()) std::copy(raw.begin(), raw.end(), out.begin());
     };
     copy(e["prev_hash"], x.prev_hash);
     copy(e["hash"], x.hash);
