@@ -14,6 +14,8 @@ PACKAGES=(
   libboost-dev                  # Boost.Asio / Beast (header-only) for HTTP
   libsqlite3-dev                # embedded store for cllm-trust
   sqlite3                       # its CLI: attack tests edit trust.db offline (tests/security)
+  libpq-dev                     # cllm-trust's PostgreSQL store (several trust replicas on one database)
+  postgresql                    # server binaries: deploy tests start a real PostgreSQL in a temp dir
   libjose-dev                   # JOSE (JWS/JWE) for tokens and key wrapping
   jose                          # libjose's CLI: interop tests in src/trust (skipped without it)
   libgtest-dev libgmock-dev     # tests

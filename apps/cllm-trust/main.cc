@@ -1,11 +1,14 @@
 // cllm-trust: the attestation service, token issuer and key broker.
 //
-//   cllm-trust init  --state-dir DIR                 (once: store, master key, TLS certificate, admin token)
-//   cllm-trust serve --state-dir DIR --listen 127.0.0.1:8600 [--ready-file F]
+//   cllm-trust init  --state-dir DIR [--db LOCATION]  (once: store, master key, TLS certificate, admin token)
+//   cllm-trust serve --state-dir DIR [--db LOCATION] --listen 127.0.0.1:8600 [--ready-file F]
 //   cllm-trust upgrade --state-dir DIR               (once: authenticate a schema-1 store's rows)
 //
-// The state directory holds trust.db (SQLite; secrets in it are sealed under
-// the master key), master.key (unless the key comes from --master-key-file
+// The store is STATE_DIR/trust.db (SQLite) unless --db names another file or
+// a PostgreSQL database ("postgresql://user@host:5432/db" or libpq
+// "host=… dbname=…"): several `serve` replicas then share one database, each
+// with a copy of the state directory. Secrets in the store are sealed under
+// the master key. The state directory holds master.key (unless the key comes from --master-key-file
 // or CLLM_TRUST_MASTER_KEY), trust-ca.pem (the service's TLS certificate,
 // which clients pin with --trust-ca), audit-key.pem (the public key that
 // signs the audit log: `cllm trust audit verify --audit-key`) and
@@ -51,10 +54,13 @@ int Fail(const std::string& msg) {
 }
 
 struct Paths {
-  fs::path dir, db, master_key, ca, admin_token, audit_key;
-  explicit Paths(const fs::path& d)
-      : dir(d), db(d / "trust.db"), master_key(d / "master.key"), ca(d / "trust-ca.pem"), admin_token(d / "admin.token"),
-        audit_key(d / "audit-key.pem") {}
+  fs::path dir, master_key, ca, admin_token, audit_key;
+  std::string db;  // a SQLite file or a PostgreSQL connection string (may hold a password: never printed)
+  bool postgres = false;
+  Paths(const fs::path& d, const std::string& db_location)
+      : dir(d), master_key(d / "master.key"), ca(d / "trust-ca.pem"), admin_token(d / "admin.token"),
+        audit_key(d / "audit-key.pem"), db(db_location.empty() ? (d / "trust.db").string() : db_location),
+        postgres(trust::IsPostgresStore(db)) {}
 };
 
 Result<trust::SecretBox> LoadBox(const Paths& p, const std::string& master_key_file) {
@@ -68,7 +74,11 @@ int Init(const Paths& p, const std::string& master_key_file) {
   fs::create_directories(p.dir, ec);
   if (ec) return Fail("cannot create " + p.dir.string() + ": " + ec.message());
   ::chmod(p.dir.c_str(), 0700);
-  if (fs::exists(p.db)) return Fail(p.db.string() + " exists: this state directory is already initialised");
+  if (!p.postgres && fs::exists(p.db)) return Fail(p.db + " exists: this state directory is already initialised");
+  if (fs::exists(p.admin_token)) {
+    return Fail(p.admin_token.string() + " exists: this state directory is already initialised (a second replica "
+                                         "copies it and runs `serve`)");
+  }
   if (master_key_file.empty() && std::getenv("CLLM_TRUST_MASTER_KEY") == nullptr) {
     auto st = trust::SecretBox::CreateKeyFile(p.master_key);
     if (!st.ok()) return Fail(st.detail());
@@ -77,8 +87,11 @@ int Init(const Paths& p, const std::string& master_key_file) {
   }
   auto box = LoadBox(p, master_key_file);
   if (!box.ok()) return Fail(box.detail());
-  auto store = trust::Store::Open(p.db, *box);
+  trust::StoreOptions options;
+  options.mode = trust::StoreOptions::Mode::kCreate;
+  auto store = trust::Store::Open(p.db, *box, options);
   if (!store.ok()) return Fail(store.detail());
+  const std::string where = (*store)->where();
   const std::string audit_pem = (*store)->audit_key()->ToPem();
   auto wa = WriteFileAtomic(p.audit_key, ByteSpan(reinterpret_cast<const uint8_t*>(audit_pem.data()), audit_pem.size()),
                             0644);
@@ -114,7 +127,7 @@ int Init(const Paths& p, const std::string& master_key_file) {
   }
   std::printf("store:        %s\ncertificate:  %s (clients: --trust-ca)\nadmin token:  %s (mode 0600)\n"
               "signing key:  %s\naudit key:    %s (keep a copy elsewhere: `cllm trust audit verify --audit-key`)\n",
-              p.db.c_str(), p.ca.c_str(), p.admin_token.c_str(), (*service)->signing_keys().active_kid().c_str(),
+              where.c_str(), p.ca.c_str(), p.admin_token.c_str(), (*service)->signing_keys().active_kid().c_str(),
               p.audit_key.c_str());
   return 0;
 }
@@ -124,11 +137,15 @@ int Serve(const Paths& p, const std::string& master_key_file, const std::string&
   std::string host;
   uint16_t port = 0;
   if (!ParseHostPort(listen, &host, &port)) return Fail("--listen must be HOST:PORT, got \"" + listen + "\"");
-  if (!fs::exists(p.db)) return Fail(p.db.string() + " does not exist: run `cllm-trust init --state-dir " +
-                                     p.dir.string() + "` first");
+  if (!p.postgres && !fs::exists(p.db)) {
+    return Fail(p.db + " does not exist: run `cllm-trust init --state-dir " + p.dir.string() + "` first");
+  }
   auto box = LoadBox(p, master_key_file);
   if (!box.ok()) return Fail(box.detail());
-  auto store = trust::Store::Open(p.db, *box, sync_full);
+  trust::StoreOptions store_options;
+  store_options.mode = trust::StoreOptions::Mode::kOpenExisting;
+  store_options.full_sync = sync_full;
+  auto store = trust::Store::Open(p.db, *box, store_options);
   if (!store.ok()) return Fail("refusing to start: " + store.detail());
   auto sealed = (*store)->GetMeta("tls_key_sealed");
   auto cert_pem = (*store)->GetMeta("tls_cert_pem");
@@ -158,8 +175,8 @@ int Serve(const Paths& p, const std::string& master_key_file, const std::string&
       host, port, [svc](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) { svc->Handle(r, *w); },
       options, *tls);
   if (!https.ok()) return Fail(https.detail());
-  log::info("cllm-trust on https://{}:{} — issuer {}, tokens {} s, signing key {}", host, (*https)->port(), issuer,
-            token_lifetime, svc->signing_keys().active_kid());
+  log::info("cllm-trust on https://{}:{} — store {}, issuer {}, tokens {} s, signing key {}", host, (*https)->port(),
+            svc->store().where(), issuer, token_lifetime, svc->signing_keys().active_kid());
   if (!ready_file.empty()) {
     std::ofstream(ready_file) << nlohmann::json{{"port", (*https)->port()}}.dump() << "\n";
   }
@@ -182,8 +199,8 @@ int Upgrade(const Paths& p, const std::string& master_key_file) {
   const std::string pem = (*store)->audit_key()->ToPem();
   auto w = WriteFileAtomic(p.audit_key, ByteSpan(reinterpret_cast<const uint8_t*>(pem.data()), pem.size()), 0644);
   if (!w.ok()) return Fail(w.detail());
-  std::printf("store %s upgraded to schema 2: %d rows authenticated as they are now\naudit key: %s\n", p.db.c_str(),
-              *rows, p.audit_key.c_str());
+  std::printf("store %s upgraded to schema 2: %d rows authenticated as they are now\naudit key: %s\n",
+              (*store)->where().c_str(), *rows, p.audit_key.c_str());
   return 0;
 }
 
@@ -193,7 +210,7 @@ int main(int argc, char** argv) {
   CLI::App app{"cllm-trust — attestation service, token issuer and model key broker"};
   app.set_version_flag("--version", std::string("cllm-trust ") + CLLM_VERSION);
   app.require_subcommand(1);
-  std::string state_dir, master_key_file, listen = "127.0.0.1:8600", ready_file, log_level = "info",
+  std::string state_dir, db_location, master_key_file, listen = "127.0.0.1:8600", ready_file, log_level = "info",
                                           issuer = "cllm-trust";
   int token_lifetime = 300, max_connections = 2048;
   bool sync_full = false, allow_unlocked_memory = false;
@@ -202,7 +219,11 @@ int main(int argc, char** argv) {
   auto* upgrade = app.add_subcommand(
       "upgrade", "Authenticate every row of a store written before schema 2 (once; vouches for the rows as they are)");
   for (CLI::App* c : {init, serve, upgrade}) {
-    c->add_option("--state-dir", state_dir, "Directory of trust.db, trust-ca.pem, admin.token")->required();
+    c->add_option("--state-dir", state_dir, "Directory of trust.db, master.key, trust-ca.pem, admin.token")->required();
+    c->add_option("--db", db_location,
+                  "The store: a SQLite file (default STATE_DIR/trust.db) or a PostgreSQL connection string "
+                  "(postgresql://user@host:5432/db or 'host=… dbname=…'; a password belongs in ~/.pgpass or "
+                  "$PGPASSWORD, not here)");
     c->add_option("--master-key-file", master_key_file,
                   "Master key (64 hex characters); default STATE_DIR/master.key, else $CLLM_TRUST_MASTER_KEY");
     c->add_flag("--allow-unlocked-memory", allow_unlocked_memory,
@@ -236,7 +257,7 @@ int main(int argc, char** argv) {
     log::warn("memory is NOT locked ({}); --allow-unlocked-memory: keys may be swapped to host-visible disk",
               hardening->unlocked_reason);
   }
-  Paths paths{fs::path(state_dir)};
+  Paths paths{fs::path(state_dir), db_location};
   if (init->parsed()) return Init(paths, master_key_file);
   if (upgrade->parsed()) return Upgrade(paths, master_key_file);
   return Serve(paths, master_key_file, listen, ready_file, token_lifetime, max_connections, issuer, sync_full);

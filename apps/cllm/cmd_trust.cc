@@ -246,7 +246,8 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   auto* av = audit->add_subcommand("verify", "Check every entry's hash chain and signature; print the head");
   static std::string db, expect_head, audit_key;
   static bool json = false;
-  av->add_option("--db", db, "Verify the store file directly (offline) instead of the admin API");
+  av->add_option("--db", db,
+                 "Verify the store directly (its SQLite file or PostgreSQL connection string) instead of the admin API");
   av->add_option("--audit-key", audit_key,
                  "The audit key (PEM, cllm-trust init's audit-key.pem): every entry's signature must verify")
       ->check(CLI::ExistingFile);

@@ -70,6 +70,15 @@ int64_t TrustService::Now() const {
 
 TrustService::~TrustService() { FlushRefusalSummary(); }
 
+void TrustService::ReloadKeysIfDue() {
+  if (!store_->shared()) return;  // SQLite: this process is the only writer
+  const int64_t now = Now();
+  int64_t last = last_key_reload_.load();
+  if (now - last < kKeyReloadSeconds || !last_key_reload_.compare_exchange_strong(last, now)) return;
+  auto st = keys_->Reload(now);
+  if (!st.ok()) log::error("signing keys: reload from the store failed: {}", st.detail());
+}
+
 void TrustService::Audit(const std::string& kind, const nlohmann::json& body) {
   auto e = store_->AppendAudit(kind, Dump(body), Now());
   if (!e.ok()) log::error("audit log append failed: {}", e.detail());
@@ -170,6 +179,7 @@ void TrustService::Handle(const net::Request& r, net::ResponseWriter& out) {
   const ApiError bad_json{400, "malformed", "the request body is not valid JSON"};
 
   if (r.method == "GET" && path == "/health") return send(nlohmann::json{{"status", "ok"}});
+  ReloadKeysIfDue();
   if (r.method == "GET" && path == "/.well-known/jwks.json") return send(Jwks());
   if (r.method == "POST" && path == "/v1/challenge") return send(Challenge());
   if (r.method == "POST" && path == "/v1/attest") {

@@ -52,6 +52,7 @@ struct TrustConfig {
 
 inline constexpr std::chrono::seconds kMaxTokenLifetime{600};
 inline constexpr std::chrono::seconds kLeeway{30};
+inline constexpr int64_t kKeyReloadSeconds = 2;
 
 // A typed API error: HTTP status, stable code, explanation.
 struct ApiError {
@@ -88,6 +89,10 @@ class TrustService {
   TrustService(std::unique_ptr<Store> store, SecretBox box, TrustConfig config)
       : store_(std::move(store)), box_(std::move(box)), config_(std::move(config)) {}
   int64_t Now() const;
+  // ReloadKeysIfDue re-reads the signing keys at most every
+  // kKeyReloadSeconds when other replicas share the store (their rotation
+  // becomes ours: signing, JWKS, token checks at key release).
+  void ReloadKeysIfDue();
   void Audit(const std::string& kind, const nlohmann::json& body);
   void AuditRefusal(const std::string& kind, const nlohmann::json& body);
   std::optional<nlohmann::json> TakeRefusalSummaryLocked();
@@ -102,6 +107,7 @@ class TrustService {
   TrustConfig config_;
   std::unique_ptr<SigningKeys> keys_;
   std::atomic<int64_t> last_purge_{0};
+  std::atomic<int64_t> last_key_reload_{0};
   std::shared_mutex policy_mu_;
   std::map<std::string, std::shared_ptr<const PolicyDoc>> policy_cache_;
   struct RefusalWindow {

@@ -1,5 +1,6 @@
 #include "trust/signing_keys.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "trust/jose.h"
@@ -29,13 +30,28 @@ Result<SigningKeys::Key> SigningKeys::Create(int64_t now) {
 Result<std::unique_ptr<SigningKeys>> SigningKeys::Load(Store& store, const SecretBox& box, int64_t now,
                                                        std::chrono::seconds overlap) {
   std::unique_ptr<SigningKeys> self(new SigningKeys(store, box, overlap));
-  CLLM_ASSIGN_OR_RETURN(auto rows, store.SigningKeys());
+  CLLM_RETURN_IF_ERROR(self->Reload(now));
+  return self;
+}
+
+Status<> SigningKeys::Reload(int64_t now) {
+  std::unique_lock lock(mu_);
+  CLLM_ASSIGN_OR_RETURN(auto rows, store_.SigningKeys());
+  std::vector<Key> keys;
   for (const auto& row : rows) {
-    if (row.retired && *row.retired + overlap.count() < now) {
-      CLLM_RETURN_IF_ERROR(store.DeleteSigningKey(row.kid));
+    if (row.retired && *row.retired + overlap_.count() < now) {
+      CLLM_RETURN_IF_ERROR(store_.DeleteSigningKey(row.kid));
       continue;
     }
-    CLLM_ASSIGN_OR_RETURN(SecretBytes pkcs8, box.Open(Label(row.kid), row.sealed_pkcs8));
+    // A key already held is not unsealed again; its retirement may be news.
+    auto held = std::find_if(keys_.begin(), keys_.end(), [&](const Key& k) { return k.kid == row.kid; });
+    if (held != keys_.end()) {
+      Key k = *held;
+      k.retired = row.retired;
+      keys.push_back(std::move(k));
+      continue;
+    }
+    CLLM_ASSIGN_OR_RETURN(SecretBytes pkcs8, box_.Open(Label(row.kid), row.sealed_pkcs8));
     auto priv = crypto::PrivateKey::FromPkcs8Der(pkcs8.span());
     if (!priv.ok()) return MakeError(Errc::kCrypto, "signing key " + row.kid + ": " + priv.detail());
     Key k;
@@ -46,25 +62,27 @@ Result<std::unique_ptr<SigningKeys>> SigningKeys::Load(Store& store, const Secre
     k.public_jwk["alg"] = "ES256";
     k.retired = row.retired;
     k.key = std::make_shared<const crypto::PrivateKey>(std::move(priv).value());
-    self->keys_.push_back(std::move(k));
+    keys.push_back(std::move(k));
   }
   // Exactly one active key, the newest: an interrupted rotation (new key
-  // stored, old one not yet retired) is finished here.
+  // stored, old one not yet retired — or another replica's rotation caught
+  // half-way) is finished here; retiring twice keeps the first time.
   bool have_active = false;
-  for (auto it = self->keys_.rbegin(); it != self->keys_.rend(); ++it) {
+  for (auto it = keys.rbegin(); it != keys.rend(); ++it) {
     if (it->retired) continue;
-    if (!have_active && it == self->keys_.rbegin()) {
+    if (!have_active && it == keys.rbegin()) {
       have_active = true;
       continue;
     }
     it->retired = now;
-    CLLM_RETURN_IF_ERROR(store.RetireSigningKey(it->kid, now));
+    CLLM_RETURN_IF_ERROR(store_.RetireSigningKey(it->kid, now));
   }
   if (!have_active) {
-    CLLM_ASSIGN_OR_RETURN(Key k, self->Create(now));
-    self->keys_.push_back(std::move(k));
+    CLLM_ASSIGN_OR_RETURN(Key k, Create(now));
+    keys.push_back(std::move(k));
   }
-  return self;
+  keys_ = std::move(keys);
+  return OkStatus();
 }
 
 Result<std::string> SigningKeys::SignJwt(const nlohmann::json& claims) const {

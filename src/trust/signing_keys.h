@@ -41,6 +41,10 @@ class SigningKeys {
   Result<std::string> Rotate(int64_t now);
   // Prune drops retired keys past their overlap; returns how many.
   Result<int> Prune(int64_t now);
+  // Reload re-reads the keys from the store: with several cllm-trust
+  // replicas on one database, another replica's rotation becomes this one's
+  // active key and JWKS (TrustService reloads every kKeyReloadSeconds).
+  Status<> Reload(int64_t now);
 
  private:
   struct Key {

@@ -1,43 +1,25 @@
 // store.cc — opening and checking the store; meta, nonces and the audit log
 // (store.h). Policies, model keys and signing keys: store_rows.cc; the
-// schema 1 → 2 upgrade: store_upgrade.cc.
+// schema 1 → 2 upgrade: store_upgrade.cc; the engines: store_sqlite.cc and
+// store_pg.cc behind store_db.h.
 #include "trust/store.h"
 
-#include <sqlite3.h>
-
+#include <algorithm>
 #include <cstring>
 
 #include "base/encoding.h"
 #include "trust/row_mac.h"
-#include "trust/store_sql.h"
+#include "trust/store_db.h"
 
 namespace cllm::trust {
 
-using internal::DbError;
-using internal::Done;
-using internal::Stmt;
+using internal::SqlRow;
 using internal::Tampered;
 using internal::kAuditKeyLabel;
 using internal::kAuditKeyMeta;
 using internal::kRowMacLabel;
 
 namespace {
-
-constexpr char kSchemaV2[] = R"sql(
-CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL, ver INTEGER NOT NULL DEFAULT 1, mac BLOB);
-CREATE TABLE IF NOT EXISTS nonces(nonce BLOB PRIMARY KEY, expires INTEGER NOT NULL, mac BLOB);
-CREATE TABLE IF NOT EXISTS policies(name TEXT PRIMARY KEY, json TEXT NOT NULL, updated INTEGER NOT NULL,
-                                    ver INTEGER NOT NULL DEFAULT 1, mac BLOB);
-CREATE TABLE IF NOT EXISTS model_keys(key_id TEXT PRIMARY KEY, sealed_key BLOB NOT NULL,
-                                      release_policy TEXT NOT NULL, created INTEGER NOT NULL,
-                                      ver INTEGER NOT NULL DEFAULT 1, mac BLOB);
-CREATE TABLE IF NOT EXISTS signing_keys(kid TEXT PRIMARY KEY, sealed_pkcs8 BLOB NOT NULL,
-                                        created INTEGER NOT NULL, retired INTEGER,
-                                        ver INTEGER NOT NULL DEFAULT 1, mac BLOB);
-CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, kind TEXT NOT NULL,
-                                 body TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL, sig BLOB);
-CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces(expires);
-)sql";
 
 Digest32 ToDigest(const Bytes& b) {
   Digest32 d{};
@@ -49,116 +31,106 @@ std::string NonceKey(ByteSpan nonce) { return HexEncode(nonce); }
 
 }  // namespace
 
-// RawSchema reads meta.schema without authentication ("" when the store is
-// new): it only decides which code path opens the file.
-Result<std::string> internal::RawSchema(sqlite3* db) {
-  Stmt t(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
-  if (!t.ok() || t.Step() != SQLITE_ROW) return DbError(db, "schema");
-  if (t.Int(0) == 0) return std::string();
-  Stmt s(db, "SELECT v FROM meta WHERE k = 'schema'");
-  if (!s.ok()) return DbError(db, "schema");
-  int rc = s.Step();
-  if (rc == SQLITE_DONE) return std::string("?");
-  if (rc != SQLITE_ROW) return DbError(db, "schema");
-  return s.Text(0);
+bool IsPostgresStore(const std::string& location) { return internal::IsPostgresLocation(location); }
+
+// RawSchema reads meta.schema without authentication ("" when the database
+// holds no store): it only decides which code path opens it.
+Result<std::string> Store::RawSchema() {
+  CLLM_ASSIGN_OR_RETURN(bool has_meta, db_->HasTable("meta"));
+  if (!has_meta) return std::string();
+  auto rows = db_->Query("SELECT v FROM meta WHERE k = 'schema'");
+  if (!rows.ok()) {
+    return MakeError(Errc::kUnsupported, db_->where() + " has a table \"meta\" that is not a cllm-trust store's (" +
+                                             rows.detail() + ")");
+  }
+  if (rows->empty()) return std::string("?");
+  return (*rows)[0].Text(0);
 }
 
 // ---------------------------------------------------------------------------
 // Opening
 // ---------------------------------------------------------------------------
 
-Result<std::unique_ptr<Store>> Store::OpenRaw(const std::filesystem::path& path, bool full_sync) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
-  if (rc != SQLITE_OK) {
-    std::string why = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return MakeError(Errc::kIo, "cannot open the store " + path.string() + ": " + why);
+Result<std::unique_ptr<Store>> Store::Connect(const std::string& location, bool full_sync, bool read_only) {
+  std::unique_ptr<internal::StoreDb> db;
+  if (internal::IsPostgresLocation(location)) {
+    CLLM_ASSIGN_OR_RETURN(db, internal::OpenPostgres(location));
+  } else {
+    CLLM_ASSIGN_OR_RETURN(db, internal::OpenSqlite(location, full_sync, read_only));
   }
-  std::unique_ptr<Store> store(new Store(db));
-  sqlite3_busy_timeout(db, 5000);
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", full_sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-                             "PRAGMA foreign_keys=ON"}) {
-    CLLM_RETURN_IF_ERROR(store->Exec(pragma));
-  }
-  return store;
+  return std::unique_ptr<Store>(new Store(std::move(db)));
 }
 
-Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path, const SecretBox& box, bool full_sync) {
-  CLLM_ASSIGN_OR_RETURN(auto store, OpenRaw(path, full_sync));
-  CLLM_ASSIGN_OR_RETURN(std::string schema, internal::RawSchema(store->db_));
+Result<bool> Store::CreateSchema(const SecretBox& box) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CLLM_RETURN_IF_ERROR(db_->Begin(/*exclusive=*/true));
+  auto st = [&]() -> Result<bool> {
+    // Under the lock: a replica initialising the same database concurrently
+    // either finished (its schema row is there) or waits for us.
+    CLLM_ASSIGN_OR_RETURN(std::string schema, RawSchema());
+    if (!schema.empty()) return false;
+    CLLM_RETURN_IF_ERROR(db_->Script(db_->SchemaSql()));
+    CLLM_RETURN_IF_ERROR(PutMetaLocked("schema", kStoreSchema));
+    CLLM_RETURN_IF_ERROR(LoadOrCreateAuditKey(box, /*create=*/true));
+    CLLM_RETURN_IF_ERROR(db_->Commit());
+    return true;
+  }();
+  if (!st.ok() || !*st) db_->Rollback();
+  return st;
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& location, const SecretBox& box, StoreOptions options) {
+  using Mode = StoreOptions::Mode;
+  CLLM_ASSIGN_OR_RETURN(auto store, Connect(location, options.full_sync, /*read_only=*/false));
+  const std::string& where = store->db_->where();
   store->mac_key_ = box.DeriveKey(kRowMacLabel);
+  CLLM_ASSIGN_OR_RETURN(std::string schema, store->RawSchema());
   if (schema.empty()) {
-    // A new store: tables, the schema row and the audit key in one transaction.
-    CLLM_RETURN_IF_ERROR(store->Exec("BEGIN IMMEDIATE"));
-    auto st = store->Exec(kSchemaV2);
-    if (st.ok()) st = store->PutMetaLocked("schema", kStoreSchema);
-    if (st.ok()) st = store->LoadOrCreateAuditKey(box, /*create=*/true);
-    if (!st.ok()) {
-      (void)store->Exec("ROLLBACK");
-      return st.error();
+    if (options.mode == Mode::kOpenExisting) {
+      return MakeError(Errc::kNotFound, where + " holds no cllm-trust store: run `cllm-trust init` first");
     }
-    CLLM_RETURN_IF_ERROR(store->Exec("COMMIT"));
-    return store;
+    CLLM_ASSIGN_OR_RETURN(bool created, store->CreateSchema(box));
+    if (created) return store;
+    CLLM_ASSIGN_OR_RETURN(schema, store->RawSchema());  // another replica created it meanwhile
+  }
+  if (options.mode == Mode::kCreate) {
+    return MakeError(Errc::kInvalidArgument, where + " already holds a cllm-trust store (schema " + schema + ")");
   }
   if (schema == "1") {
     return MakeError(Errc::kUnsupported,
-                     path.string() + ": store schema 1 (written before cllm-trust authenticated its rows); run "
-                                     "`cllm-trust upgrade --state-dir DIR` once, after making sure the file was not "
-                                     "altered: the upgrade vouches for every row as it is (docs/trust.md)");
+                     where + ": store schema 1 (written before cllm-trust authenticated its rows); run "
+                             "`cllm-trust upgrade --state-dir DIR` once, after making sure the file was not "
+                             "altered: the upgrade vouches for every row as it is (docs/trust.md)");
   }
   if (schema != kStoreSchema) {
-    return MakeError(Errc::kUnsupported, path.string() + ": store schema " + schema +
-                                             " is not one this version understands (" + kStoreSchema + ")");
+    return MakeError(Errc::kUnsupported,
+                     where + ": store schema " + schema + " is not one this version understands (" + kStoreSchema + ")");
   }
-  CLLM_ASSIGN_OR_RETURN(auto checked, store->GetMetaLocked("schema"));  // authenticated this time
-  (void)checked;
-  CLLM_RETURN_IF_ERROR(store->LoadOrCreateAuditKey(box, /*create=*/false));
-  CLLM_RETURN_IF_ERROR(store->VerifyAll());
   {
-    Stmt n(store->db_, "SELECT count(*) FROM nonces");
-    if (!n.ok() || n.Step() != SQLITE_ROW) return DbError(store->db_, "nonces");
-    store->nonce_count_ = n.Int(0);
+    std::lock_guard<std::mutex> lock(store->mu_);
+    CLLM_ASSIGN_OR_RETURN(auto checked, store->GetMetaLocked("schema"));  // authenticated this time
+    (void)checked;
+    CLLM_RETURN_IF_ERROR(store->LoadOrCreateAuditKey(box, /*create=*/false));
   }
+  CLLM_RETURN_IF_ERROR(store->VerifyAll());
+  CLLM_ASSIGN_OR_RETURN(auto n, store->db_->Query("SELECT count(*) FROM nonces"));
+  store->nonce_count_ = n.empty() ? 0 : n[0].Int(0);
   return store;
 }
 
-Result<std::unique_ptr<Store>> Store::OpenAuditReader(const std::filesystem::path& path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    std::string why = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return MakeError(Errc::kIo, "cannot open the store " + path.string() + ": " + why);
-  }
-  std::unique_ptr<Store> store(new Store(db));
-  Stmt probe(db, "SELECT sig FROM audit LIMIT 0");
-  store->has_sig_column_ = probe.ok();
+Result<std::unique_ptr<Store>> Store::OpenAuditReader(const std::string& location) {
+  CLLM_ASSIGN_OR_RETURN(auto store, Connect(location, /*full_sync=*/false, /*read_only=*/true));
+  store->has_sig_column_ = store->db_->Query("SELECT sig FROM audit LIMIT 0").ok();
   return store;
 }
 
-Store::Store(sqlite3* db) : db_(db), stmts_(std::make_unique<internal::StmtCache>(db)) {}
+Store::Store(std::unique_ptr<internal::StoreDb> db) : db_(std::move(db)) {}
 
-Store::~Store() {
-  stmts_.reset();  // statements are finalized before their connection closes
-  sqlite3_close(db_);
-}
+Store::~Store() = default;
 
-Status<> Store::Run(const char* sql) {
-  CLLM_PREPARE(s, sql);
-  if (s.Step() != SQLITE_DONE) return MakeError(Errc::kIo, std::string("store: ") + sqlite3_errmsg(db_));
-  return OkStatus();
-}
+const std::string& Store::where() const { return db_->where(); }
 
-Status<> Store::Exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string why = err ? err : sqlite3_errmsg(db_);
-    sqlite3_free(err);
-    return MakeError(Errc::kIo, std::string("store: ") + why);
-  }
-  return OkStatus();
-}
+bool Store::shared() const { return db_->postgres(); }
 
 Status<> Store::LoadOrCreateAuditKey(const SecretBox& box, bool create) {
   CLLM_ASSIGN_OR_RETURN(auto sealed_hex, GetMetaLocked(kAuditKeyMeta));
@@ -189,18 +161,15 @@ Status<> Store::LoadOrCreateAuditKey(const SecretBox& box, bool create) {
 Status<> Store::VerifyAll() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    CLLM_PREPARE(s, "SELECT k, v, ver, mac FROM meta");
-    int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) {
-      if (!RowMacOk(mac_key_, "meta", s.Text(0), s.Int(2), {s.Text(1)}, s.Blob(3))) return Tampered("meta", s.Text(0));
+    CLLM_ASSIGN_OR_RETURN(auto meta, db_->Query("SELECT k, v, ver, mac FROM meta"));
+    for (const SqlRow& r : meta) {
+      if (!RowMacOk(mac_key_, "meta", r.Text(0), r.Int(2), {r.Text(1)}, r.Blob(3))) return Tampered("meta", r.Text(0));
     }
-    if (rc != SQLITE_DONE) return DbError(db_, "meta");
-    CLLM_PREPARE(n, "SELECT nonce, expires, mac FROM nonces");
-    while ((rc = n.Step()) == SQLITE_ROW) {
-      const std::string key = NonceKey(n.Blob(0));
-      if (!RowMacOk(mac_key_, "nonces", key, 1, {n.Int(1)}, n.Blob(2))) return Tampered("nonces", key);
+    CLLM_ASSIGN_OR_RETURN(auto nonces, db_->Query("SELECT nonce, expires, mac FROM nonces"));
+    for (const SqlRow& r : nonces) {
+      const std::string key = NonceKey(r.Blob(0));
+      if (!RowMacOk(mac_key_, "nonces", key, 1, {r.Int(1)}, r.Blob(2))) return Tampered("nonces", key);
     }
-    if (rc != SQLITE_DONE) return DbError(db_, "nonces");
   }
   CLLM_RETURN_IF_ERROR(ListPolicies());
   CLLM_RETURN_IF_ERROR(ListModelKeys());
@@ -249,32 +218,29 @@ Status<> Store::VerifyAll() {
 // ---------------------------------------------------------------------------
 
 Result<std::optional<std::string>> Store::GetMetaLocked(const std::string& key) {
-  CLLM_PREPARE(s, "SELECT v, ver, mac FROM meta WHERE k = ?");
-  s.Bind(1, key);
-  int rc = s.Step();
-  if (rc == SQLITE_DONE) return std::optional<std::string>();
-  if (rc != SQLITE_ROW) return DbError(db_, "meta");
-  std::string v = s.Text(0);
-  if (!RowMacOk(mac_key_, "meta", key, s.Int(1), {v}, s.Blob(2))) return Tampered("meta", key);
+  CLLM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT v, ver, mac FROM meta WHERE k = ?", {key}));
+  if (rows.empty()) return std::optional<std::string>();
+  const SqlRow& r = rows[0];
+  std::string v = r.Text(0);
+  if (!RowMacOk(mac_key_, "meta", key, r.Int(1), {v}, r.Blob(2))) return Tampered("meta", key);
   return std::optional<std::string>(std::move(v));
 }
 
 Status<> Store::PutMetaLocked(const std::string& key, const std::string& value) {
-  int64_t ver = 1;
-  {
-    CLLM_PREPARE(s, "SELECT ver FROM meta WHERE k = ?");
-    s.Bind(1, key);
-    int rc = s.Step();
-    if (rc == SQLITE_ROW) {
-      if (s.Int(0) < 0 || s.Int(0) == INT64_MAX) return Tampered("meta", key);
-      ver = s.Int(0) + 1;
-    } else if (rc != SQLITE_DONE) {
-      return DbError(db_, "meta");
-    }
+  for (int attempt = 0; attempt < internal::kUpdateAttempts; ++attempt) {
+    CLLM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT ver FROM meta WHERE k = ?", {key}));
+    const int64_t old = rows.empty() ? 0 : rows[0].Int(0);
+    int64_t ver = 0;
+    if (!internal::NextVer(old, &ver)) return Tampered("meta", key);
+    // Written only over the version just read: a concurrent writer (another
+    // replica) makes this change nothing, and the loop reads again.
+    CLLM_ASSIGN_OR_RETURN(int64_t changed,
+                          db_->Exec("INSERT INTO meta(k, v, ver, mac) VALUES(?, ?, ?, ?) ON CONFLICT(k) DO UPDATE SET "
+                                    "v = excluded.v, ver = excluded.ver, mac = excluded.mac WHERE meta.ver = ?",
+                                    {key, value, ver, RowMac(mac_key_, "meta", key, ver, {value}), old}));
+    if (changed == 1) return OkStatus();
   }
-  CLLM_PREPARE(s, "INSERT OR REPLACE INTO meta(k, v, ver, mac) VALUES(?, ?, ?, ?)");
-  s.Bind(1, key).Bind(2, value).Bind(3, ver).Bind(4, ByteSpan(RowMac(mac_key_, "meta", key, ver, {value})));
-  return Done(db_, s, "meta");
+  return internal::Contended("meta", key);
 }
 
 Result<std::optional<std::string>> Store::GetMeta(const std::string& key) {
@@ -293,37 +259,38 @@ Status<> Store::PutMeta(const std::string& key, const std::string& value) {
 
 Status<> Store::AddNonce(ByteSpan nonce, int64_t expires) {
   std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "INSERT INTO nonces(nonce, expires, mac) VALUES(?, ?, ?)");
-  s.Bind(1, nonce).Bind(2, expires).Bind(3, ByteSpan(RowMac(mac_key_, "nonces", NonceKey(nonce), 1, {expires})));
-  CLLM_RETURN_IF_ERROR(Done(db_, s, "nonce"));
+  const Bytes key(nonce.begin(), nonce.end());
+  CLLM_RETURN_IF_ERROR(db_->Exec("INSERT INTO nonces(nonce, expires, mac) VALUES(?, ?, ?)",
+                                 {key, expires, RowMac(mac_key_, "nonces", NonceKey(nonce), 1, {expires})}));
   ++nonce_count_;
   return OkStatus();
 }
 
 Result<NonceState> Store::ConsumeNonce(ByteSpan nonce, int64_t now) {
   std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "DELETE FROM nonces WHERE nonce = ? RETURNING expires, mac");
-  s.Bind(1, nonce);
-  int rc = s.Step();
-  if (rc == SQLITE_DONE) return NonceState::kUnknown;
-  if (rc != SQLITE_ROW) return DbError(db_, "nonce");
-  const int64_t expires = s.Int(0);
-  const Bytes mac = s.Blob(1);
-  if (s.Step() != SQLITE_DONE) return DbError(db_, "nonce");
-  --nonce_count_;
+  // One atomic statement: of two callers (threads or replicas) racing for
+  // the same nonce, exactly one gets its row back.
+  CLLM_ASSIGN_OR_RETURN(auto rows, db_->Query("DELETE FROM nonces WHERE nonce = ? RETURNING expires, mac",
+                                              {Bytes(nonce.begin(), nonce.end())}));
+  if (rows.empty()) return NonceState::kUnknown;
+  if (rows.size() != 1) return MakeError(Errc::kIo, "nonce: " + std::to_string(rows.size()) + " rows deleted");
+  if (nonce_count_ > 0) --nonce_count_;
   // A nonce row someone inserted (to replay old evidence) has no valid MAC.
-  if (!RowMacOk(mac_key_, "nonces", NonceKey(nonce), 1, {expires}, mac)) return Tampered("nonces", NonceKey(nonce));
+  const int64_t expires = rows[0].Int(0);
+  if (!RowMacOk(mac_key_, "nonces", NonceKey(nonce), 1, {expires}, rows[0].Blob(1))) {
+    return Tampered("nonces", NonceKey(nonce));
+  }
   return expires < now ? NonceState::kExpired : NonceState::kOk;
 }
 
 Result<int> Store::PurgeNonces(int64_t now) {
   std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, "DELETE FROM nonces WHERE expires < ?");
-  s.Bind(1, now);
-  CLLM_RETURN_IF_ERROR(Done(db_, s, "nonce purge"));
-  const int purged = sqlite3_changes(db_);
-  nonce_count_ -= purged;
-  return purged;
+  CLLM_ASSIGN_OR_RETURN(int64_t purged, db_->Exec("DELETE FROM nonces WHERE expires < ?", {now}));
+  // Re-read the count: on a shared database other replicas add and consume
+  // nonces this process never sees.
+  CLLM_ASSIGN_OR_RETURN(auto n, db_->Query("SELECT count(*) FROM nonces"));
+  nonce_count_ = n.empty() ? 0 : n[0].Int(0);
+  return static_cast<int>(std::min<int64_t>(purged, INT32_MAX));
 }
 
 int64_t Store::CountNonces() {
@@ -337,47 +304,56 @@ int64_t Store::CountNonces() {
 
 namespace {
 
-constexpr char kAuditHeadSql[] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
-constexpr char kAuditInsertSql[] =
-    "INSERT INTO audit(seq, time, kind, body, prev_hash, hash, sig) VALUES(?, ?, ?, ?, ?, ?, ?)";
 // At most this many appends share one transaction (a bound on how long the
 // leader keeps the others waiting).
 constexpr size_t kMaxAuditBatch = 256;
 
+// ChainAndSign numbers `entries` after `head`, links and hashes them and
+// signs each new head.
+Status<> ChainAndSign(const crypto::PrivateKey& key, const AuditHead& head, std::vector<AuditEntry>& entries) {
+  uint64_t seq = head.seq;
+  Digest32 prev = head.hash;
+  for (AuditEntry& e : entries) {
+    e.seq = ++seq;
+    e.prev_hash = prev;
+    e.hash = AuditHash(e.seq, e.time, e.kind, e.body, e.prev_hash);
+    CLLM_ASSIGN_OR_RETURN(e.sig, SignAuditHead(key, e.seq, e.hash));
+    prev = e.hash;
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
-// CLLM_READ_AUDIT_HEAD sets (seq, hash) of the newest entry, (0, zeros) for an
-// empty log; mu_ held. Returns a kIo error from the function on failure.
-#define CLLM_READ_AUDIT_HEAD(out_seq, out_hash)          \
-  do {                                                   \
-    CLLM_PREPARE(head, kAuditHeadSql);                   \
-    int rc = head.Step();                                \
-    if (rc == SQLITE_ROW) {                              \
-      out_seq = static_cast<uint64_t>(head.Int(0));      \
-      out_hash = ToDigest(head.Blob(1));                 \
-    } else if (rc == SQLITE_DONE) {                      \
-      out_seq = 0;                                       \
-      out_hash = Digest32{};                             \
-    } else {                                             \
-      return DbError(db_, "audit");                      \
-    }                                                    \
-  } while (0)
+Result<AuditHead> Store::ReadAuditHeadLocked() {
+  CLLM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"));
+  AuditHead head;
+  if (!rows.empty()) {
+    head.seq = static_cast<uint64_t>(rows[0].Int(0));
+    head.hash = ToDigest(rows[0].Blob(1));
+  }
+  return head;
+}
 
+Status<> Store::InsertAuditLocked(const AuditEntry& e) {
+  CLLM_RETURN_IF_ERROR(db_->Exec(
+      "INSERT INTO audit(seq, time, kind, body, prev_hash, hash, sig) VALUES(?, ?, ?, ?, ?, ?, ?)",
+      {static_cast<int64_t>(e.seq), e.time, e.kind, e.body, Bytes(e.prev_hash.begin(), e.prev_hash.end()),
+       Bytes(e.hash.begin(), e.hash.end()), e.sig}));
+  return OkStatus();
+}
+
+// AppendAuditLocked appends one entry inside the caller's transaction.
 Result<AuditEntry> Store::AppendAuditLocked(const std::string& kind, const std::string& body, int64_t time) {
   if (!audit_priv_) return MakeError(Errc::kInternal, "the store was opened without its audit key");
-  AuditEntry e;
-  CLLM_READ_AUDIT_HEAD(e.seq, e.prev_hash);
-  e.seq += 1;
-  e.time = time;
-  e.kind = kind;
-  e.body = body;
-  e.hash = AuditHash(e.seq, e.time, e.kind, e.body, e.prev_hash);
-  CLLM_ASSIGN_OR_RETURN(e.sig, SignAuditHead(*audit_priv_, e.seq, e.hash));
-  CLLM_PREPARE(ins, kAuditInsertSql);
-  ins.Bind(1, static_cast<int64_t>(e.seq)).Bind(2, e.time).Bind(3, e.kind).Bind(4, e.body);
-  ins.Bind(5, ByteSpan(e.prev_hash)).Bind(6, ByteSpan(e.hash)).Bind(7, ByteSpan(e.sig));
-  if (ins.Step() != SQLITE_DONE) return DbError(db_, "audit");
-  return e;
+  CLLM_ASSIGN_OR_RETURN(AuditHead head, ReadAuditHeadLocked());
+  std::vector<AuditEntry> one(1);
+  one[0].time = time;
+  one[0].kind = kind;
+  one[0].body = body;
+  CLLM_RETURN_IF_ERROR(ChainAndSign(*audit_priv_, head, one));
+  CLLM_RETURN_IF_ERROR(InsertAuditLocked(one[0]));
+  return one[0];
 }
 
 // Group commit: the first caller to find no leader becomes one, takes every
@@ -413,58 +389,36 @@ void Store::CommitAuditBatch(std::vector<PendingAudit*>& batch) {
     for (PendingAudit* p : batch) p->result.emplace(e);
   };
   if (!audit_priv_) return fail(MakeError(Errc::kInternal, "the store was opened without its audit key"));
-  // 1. Chain every entry to the current head and sign it: no lock held
-  //    (only the leader appends, so the head cannot move meanwhile; step 3
-  //    checks that anyway).
-  uint64_t head_seq = 0;
-  Digest32 head_hash{};
-  auto head_st = [&]() -> Status<> {
-    std::lock_guard<std::mutex> lock(mu_);
-    CLLM_READ_AUDIT_HEAD(head_seq, head_hash);
-    return OkStatus();
-  }();
-  if (!head_st.ok()) return fail(head_st.error());
-  std::vector<AuditEntry> entries;
-  entries.reserve(batch.size());
-  uint64_t seq = head_seq;
-  Digest32 prev = head_hash;
-  for (const PendingAudit* p : batch) {
-    AuditEntry e;
-    e.seq = ++seq;
-    e.time = p->time;
-    e.kind = p->kind;
-    e.body = p->body;
-    e.prev_hash = prev;
-    e.hash = AuditHash(e.seq, e.time, e.kind, e.body, e.prev_hash);
-    auto sig = SignAuditHead(*audit_priv_, e.seq, e.hash);
-    if (!sig.ok()) return fail(sig.error());
-    e.sig = std::move(sig).value();
-    prev = e.hash;
-    entries.push_back(std::move(e));
+  std::vector<AuditEntry> entries(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    entries[i].time = batch[i]->time;
+    entries[i].kind = batch[i]->kind;
+    entries[i].body = batch[i]->body;
   }
-  // 2. One transaction for the batch.
+  // 1. Chain every entry to the current head and sign it, with no lock held:
+  //    in this process only the leader appends.
+  auto head = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ReadAuditHeadLocked();
+  }();
+  if (!head.ok()) return fail(head.error());
+  if (auto st = ChainAndSign(*audit_priv_, *head, entries); !st.ok()) return fail(st.error());
+  // 2. One exclusive transaction for the batch (across processes too).
   auto st = [&]() -> Status<> {
     std::lock_guard<std::mutex> lock(mu_);
-    CLLM_RETURN_IF_ERROR(Run("BEGIN IMMEDIATE"));
+    CLLM_RETURN_IF_ERROR(db_->Begin(/*exclusive=*/true));
     auto body = [&]() -> Status<> {
-      // 3. The head we chained to must still be the head: another process
-      //    writing the same file (unsupported) would otherwise fork the chain.
-      uint64_t now_seq = 0;
-      Digest32 now_hash{};
-      CLLM_READ_AUDIT_HEAD(now_seq, now_hash);
-      if (now_seq != head_seq || !ConstantTimeEqual(now_hash, head_hash)) {
-        return MakeError(Errc::kIo, "audit: the log's head moved while a batch was signed (is a second "
-                                    "cllm-trust writing this store?)");
+      // 3. The head as read inside the transaction is the one to chain to.
+      //    Another replica on the same database may have appended since
+      //    step 1: chain and sign again from its head (one chain, no fork).
+      CLLM_ASSIGN_OR_RETURN(AuditHead now, ReadAuditHeadLocked());
+      if (now.seq != head->seq || !ConstantTimeEqual(now.hash, head->hash)) {
+        CLLM_RETURN_IF_ERROR(ChainAndSign(*audit_priv_, now, entries));
       }
-      for (const AuditEntry& e : entries) {
-        CLLM_PREPARE(ins, kAuditInsertSql);
-        ins.Bind(1, static_cast<int64_t>(e.seq)).Bind(2, e.time).Bind(3, e.kind).Bind(4, e.body);
-        ins.Bind(5, ByteSpan(e.prev_hash)).Bind(6, ByteSpan(e.hash)).Bind(7, ByteSpan(e.sig));
-        if (ins.Step() != SQLITE_DONE) return DbError(db_, "audit");
-      }
-      return Run("COMMIT");
+      for (const AuditEntry& e : entries) CLLM_RETURN_IF_ERROR(InsertAuditLocked(e));
+      return db_->Commit();
     }();
-    if (!body.ok()) (void)Run("ROLLBACK");
+    if (!body.ok()) db_->Rollback();
     return body;
   }();
   if (!st.ok()) return fail(st.error());
@@ -473,18 +427,19 @@ void Store::CommitAuditBatch(std::vector<PendingAudit*>& batch) {
 
 Result<std::vector<AuditEntry>> Store::ReadAudit(uint64_t from_seq, uint64_t limit) {
   std::lock_guard<std::mutex> lock(mu_);
-  CLLM_PREPARE(s, has_sig_column_
+  CLLM_ASSIGN_OR_RETURN(
+      auto rows,
+      db_->Query(has_sig_column_
                      ? "SELECT seq, time, kind, body, prev_hash, hash, sig FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?"
-                     : "SELECT seq, time, kind, body, prev_hash, hash, NULL FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?");
-  s.Bind(1, static_cast<int64_t>(std::min<uint64_t>(from_seq, INT64_MAX)));
-  s.Bind(2, static_cast<int64_t>(std::min<uint64_t>(limit, INT64_MAX)));
+                     : "SELECT seq, time, kind, body, prev_hash, hash, NULL FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?",
+                 {static_cast<int64_t>(std::min<uint64_t>(from_seq, INT64_MAX)),
+                  static_cast<int64_t>(std::min<uint64_t>(limit, INT64_MAX))}));
   std::vector<AuditEntry> out;
-  int rc;
-  while ((rc = s.Step()) == SQLITE_ROW) {
-    out.push_back({static_cast<uint64_t>(s.Int(0)), s.Int(1), s.Text(2), s.Text(3), ToDigest(s.Blob(4)),
-                   ToDigest(s.Blob(5)), s.Blob(6)});
+  out.reserve(rows.size());
+  for (const SqlRow& r : rows) {
+    out.push_back({static_cast<uint64_t>(r.Int(0)), r.Int(1), r.Text(2), r.Text(3), ToDigest(r.Blob(4)),
+                   ToDigest(r.Blob(5)), r.Blob(6)});
   }
-  if (rc != SQLITE_DONE) return DbError(db_, "audit");
   return out;
 }
 

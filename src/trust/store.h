@@ -1,4 +1,6 @@
-// store.h — cllm-trust's embedded store (SQLite, WAL mode), tamper-evident.
+// store.h — cllm-trust's store, tamper-evident, on an embedded SQLite file
+// (the default: WAL mode) or on PostgreSQL (several cllm-trust replicas on
+// one database), chosen by the location string (store_db.h).
 //
 // Tables: nonces (single use, with expiry), policies (reference values by
 // name), model_keys (sealed under the master key, with a release policy),
@@ -14,26 +16,35 @@
 // Open checks every row (and the audit head's signature) first, so a store
 // edited while the service was down refuses to open. An update re-MACs a row
 // only after its current MAC verified. What this cannot detect — a whole
-// older row or file restored, rows deleted — is in docs/trust.md.
+// older row or file restored, rows deleted — is in docs/trust.md. All of
+// this lives here, once, for both engines: a backend only moves typed
+// values in and out (store_db.h).
 //
-// Concurrency: one connection guarded by a mutex, its statements prepared
-// once and cached. Every call is one short statement or transaction
-// (microseconds plus one HMAC); no signature is made and no evidence checked
+// Concurrency within a process: one connection guarded by a mutex. Every
+// call is one short statement or transaction (microseconds plus one HMAC;
+// a round trip on PostgreSQL); no signature is made and no evidence checked
 // under the mutex. Audit appends are group-committed (AppendAudit): callers
 // arriving while a batch is being written queue up, and the next leader
-// chains, signs (outside the mutex) and inserts all of them in one
+// chains and signs all of them outside the mutex, then inserts them in one
 // transaction — each entry still hashed and signed on its own.
-// Durability: WAL with synchronous=NORMAL by default — a change is durable
-// against a crash or kill of the service once its call returned; a power
-// loss or OS crash may roll back the last transactions committed since the
-// last checkpoint (a nonce, an audit entry of that instant). `full_sync`
-// (cllm-trust serve --sync-full) fsyncs every commit instead (docs/trust.md).
+// Across processes (PostgreSQL replicas): a nonce is consumed by one atomic
+// DELETE … RETURNING, so exactly one replica accepts it; an audit batch is
+// inserted in an exclusive transaction (an advisory lock) that re-reads the
+// head and, when another replica appended since the batch was signed,
+// re-chains and re-signs it there — one chain, no gaps, no forks. Updates
+// of an existing row are conditional on the version read (a concurrent
+// writer makes the update retry on the newer row). The in-memory nonce
+// count is per process and re-read from the database by PurgeNonces.
+// Durability (SQLite): WAL with synchronous=NORMAL by default — a change is
+// durable against a crash or kill of the service once its call returned; a
+// power loss or OS crash may roll back the last transactions committed since
+// the last checkpoint. `full_sync` (cllm-trust serve --sync-full) fsyncs
+// every commit instead. PostgreSQL: the server's own settings (docs/trust.md).
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -47,10 +58,8 @@
 #include "trust/audit.h"
 #include "trust/secret_box.h"
 
-struct sqlite3;
-
 namespace cllm::trust::internal {
-class StmtCache;
+class StoreDb;
 }  // namespace cllm::trust::internal
 
 namespace cllm::trust {
@@ -73,23 +82,41 @@ struct SigningKeyRow {
 
 enum class NonceState { kOk, kUnknown, kExpired };
 
+struct StoreOptions {
+  enum class Mode {
+    kOpenOrCreate,  // create the schema when the database has none
+    kCreate,        // the database must have no store yet (cllm-trust init)
+    kOpenExisting,  // the store must exist (cllm-trust serve)
+  };
+  Mode mode = Mode::kOpenOrCreate;
+  bool full_sync = false;  // SQLite: fsync every commit
+};
+
+// IsPostgresStore says whether `location` names a PostgreSQL database
+// ("postgresql://…", "postgres://…" or libpq "key=value …") rather than a
+// SQLite file.
+bool IsPostgresStore(const std::string& location);
+
 class Store {
  public:
-  // Open opens (creating when absent) a schema-2 store whose rows are
-  // authenticated under keys derived from `box`, and checks every row.
-  // kUnsupported for a schema-1 store (run Upgrade once); kCrypto naming
-  // the first row that fails authentication.
-  static Result<std::unique_ptr<Store>> Open(const std::filesystem::path& path, const SecretBox& box,
-                                             bool full_sync = false);
-  // OpenAuditReader opens an existing store read-only for ReadAudit only
-  // (offline `cllm trust audit verify --db`, no master key).
-  static Result<std::unique_ptr<Store>> OpenAuditReader(const std::filesystem::path& path);
+  // Open opens (creating when absent, per options.mode) the schema-2 store
+  // at `location` (a SQLite file path or a PostgreSQL connection string)
+  // whose rows are authenticated under keys derived from `box`, and checks
+  // every row. kUnsupported for a schema-1 store (run Upgrade once) or a
+  // database whose tables are not a store; kCrypto naming the first row
+  // that fails authentication; kIo when the database cannot be reached;
+  // kNotFound / kInvalidArgument when options.mode wants it to exist / not.
+  static Result<std::unique_ptr<Store>> Open(const std::string& location, const SecretBox& box,
+                                             StoreOptions options = {});
+  // OpenAuditReader opens an existing store for ReadAudit only (offline
+  // `cllm trust audit verify --db`, no master key; SQLite read-only).
+  static Result<std::unique_ptr<Store>> OpenAuditReader(const std::string& location);
   // Upgrade turns a schema-1 store (rows unauthenticated) into schema 2: it
   // MACs every row as it is now, creates the audit key and appends a signed
   // "store_upgrade" entry, in one transaction. Returns the number of rows
   // authenticated. Whatever the rows say at that moment is vouched for, so
   // the operator runs it once, explicitly (cllm-trust upgrade).
-  static Result<int> Upgrade(const std::filesystem::path& path, const SecretBox& box);
+  static Result<int> Upgrade(const std::string& location, const SecretBox& box);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -103,9 +130,16 @@ class Store {
   Result<NonceState> ConsumeNonce(ByteSpan nonce, int64_t now);
   // PurgeNonces drops expired nonces; returns how many.
   Result<int> PurgeNonces(int64_t now);
-  // CountNonces is the number of nonce rows (kept in memory: O(1) on the
-  // unauthenticated challenge path).
+  // CountNonces is the number of nonce rows, kept in memory (O(1) on the
+  // unauthenticated challenge path): exact for SQLite; on PostgreSQL the
+  // count read at the last PurgeNonces plus this process's own changes
+  // since (other replicas' are not seen until the next purge).
   int64_t CountNonces();
+  // where names the database in messages (never a password).
+  const std::string& where() const;
+  // shared says whether other processes may write this store (PostgreSQL):
+  // state cached in memory must then be re-read (SigningKeys::Reload).
+  bool shared() const;
 
   Status<> PutPolicy(const std::string& name, const std::string& json, int64_t now);
   Result<std::optional<std::string>> GetPolicy(const std::string& name);
@@ -134,18 +168,23 @@ class Store {
   const crypto::PublicKey* audit_key() const { return audit_pub_ ? &*audit_pub_ : nullptr; }
 
  private:
-  explicit Store(sqlite3* db);
-  static Result<std::unique_ptr<Store>> OpenRaw(const std::filesystem::path& path, bool full_sync);
-  Status<> Exec(const char* sql);
+  explicit Store(std::unique_ptr<internal::StoreDb> db);
+  static Result<std::unique_ptr<Store>> Connect(const std::string& location, bool full_sync, bool read_only);
+  // CreateSchema makes a new store's tables, schema row and audit key in
+  // one exclusive transaction; false when another process got there first.
+  Result<bool> CreateSchema(const SecretBox& box);
+  // RawSchema reads meta.schema without authentication ("" when the
+  // database has no store): it only decides which path opens it.
+  Result<std::string> RawSchema();
   // VerifyAll checks every authenticated row and the audit head (Open).
   Status<> VerifyAll();
   Status<> LoadOrCreateAuditKey(const SecretBox& box, bool create);
-  // Meta helpers that expect mu_ held.
+  // Helpers that expect mu_ held.
   Result<std::optional<std::string>> GetMetaLocked(const std::string& key);
   Status<> PutMetaLocked(const std::string& key, const std::string& value);
   Result<AuditEntry> AppendAuditLocked(const std::string& kind, const std::string& body, int64_t time);
-  // Runs one cached statement (BEGIN IMMEDIATE, COMMIT, ROLLBACK); mu_ held.
-  Status<> Run(const char* sql);
+  Result<AuditHead> ReadAuditHeadLocked();
+  Status<> InsertAuditLocked(const AuditEntry& e);
 
   // Group commit of audit appends (store.cc).
   struct PendingAudit {
@@ -155,9 +194,8 @@ class Store {
   };
   void CommitAuditBatch(std::vector<PendingAudit*>& batch);
 
-  sqlite3* db_;
+  std::unique_ptr<internal::StoreDb> db_;  // guarded by mu_
   std::mutex mu_;
-  std::unique_ptr<internal::StmtCache> stmts_;  // guarded by mu_
   SecretBytes mac_key_;  // K_row (row_mac.h); empty for an audit reader
   std::optional<crypto::PrivateKey> audit_priv_;
   std::optional<crypto::PublicKey> audit_pub_;

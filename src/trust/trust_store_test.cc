@@ -1,7 +1,10 @@
 // Tests for cllm-trust's store (store.h), audit chain (audit.h) and secrets at
-// rest (secret_box.h) on a real SQLite file: single-use nonces, every table's
-// round trip, the audit chain under each kind of tampering (naming the first
-// bad seq), and a close/reopen that must lose nothing.
+// rest (secret_box.h): single-use nonces, every table's round trip, the audit
+// chain and every authenticated row under each kind of tampering (naming the
+// first bad seq or row), and a close/reopen that must lose nothing. The same
+// cases run on a real SQLite file (trust_test) and on a real PostgreSQL
+// server (trust_store_pg_test, built with CLLM_STORE_TEST_POSTGRES): the
+// tampering SQL is run from outside the store, with sqlite3 or psql.
 #include "trust/store.h"
 
 #include <gtest/gtest.h>
@@ -19,6 +22,7 @@
 #include "base/encoding.h"
 #include "trust/audit.h"
 #include "trust/secret_box.h"
+#include "trust/store_test_db.h"
 
 namespace cllm::trust {
 namespace {
@@ -29,28 +33,11 @@ constexpr int64_t kT0 = 1'750'000'000;  // an arbitrary fixed "now" (Unix second
 
 Bytes Nonce(uint8_t fill) { return Bytes(32, fill); }
 
-// TempDir is a fresh directory, removed with everything in it at scope end.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("cllm_trust_store_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
+using testing::TempDir;
+using testing::TestDb;
 
- private:
-  fs::path path_;
-};
-
-// Sql runs one statement on the store file through a second connection: what
-// someone with write access to trust.db (but not the service) can do.
+#ifndef CLLM_STORE_TEST_POSTGRES
+// Sql runs one statement on a SQLite file through a second connection.
 void Sql(const fs::path& db_path, const std::string& sql) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
@@ -61,17 +48,31 @@ void Sql(const fs::path& db_path, const std::string& sql) {
   sqlite3_close(db);
   ASSERT_EQ(rc, SQLITE_OK) << sql << ": " << why;
 }
+#endif
 
-class StoreTest : public ::testing::Test {
+enum class Engine { kSqlite, kPostgres };
+
+std::string EngineName(const ::testing::TestParamInfo<Engine>& info) {
+  return info.param == Engine::kPostgres ? "Postgres" : "Sqlite";
+}
+
+class StoreTest : public ::testing::TestWithParam<Engine> {
  protected:
-  void SetUp() override { Reopen(); }
+  void SetUp() override {
+    std::string why;
+    db_ = TestDb::Create(GetParam() == Engine::kPostgres, &why);
+    if (!db_) GTEST_SKIP() << why;
+    Reopen();
+  }
   void Reopen() {
     store_.reset();
-    auto s = Store::Open(db_path(), box_);
+    auto s = Store::Open(location(), box_);
     ASSERT_TRUE(s.ok()) << s.detail();
     store_ = std::move(s).value();
   }
-  fs::path db_path() const { return dir_.path() / "trust.db"; }
+  const std::string& location() const { return db_->location(); }
+  void Sql(const std::string& sql) { db_->Sql(sql); }
+  std::string Blob(const std::string& hex) const { return db_->Blob(hex); }
 
   // AppendN appends entries "e1".."eN" at kT0 + i.
   void AppendN(int n) {
@@ -82,28 +83,35 @@ class StoreTest : public ::testing::Test {
   }
   std::vector<AuditEntry> All() { return store_->ReadAudit(1, 1000).value(); }
 
-  TempDir dir_;
+  std::unique_ptr<TestDb> db_;
   SecretBox box_ = SecretBox::FromKey(Bytes(32, 0x5A)).value();
   std::unique_ptr<Store> store_;
 };
+
+#ifdef CLLM_STORE_TEST_POSTGRES
+constexpr Engine kEngine = Engine::kPostgres;
+#else
+constexpr Engine kEngine = Engine::kSqlite;
+#endif
+INSTANTIATE_TEST_SUITE_P(Engines, StoreTest, ::testing::Values(kEngine), EngineName);
 
 // ---------------------------------------------------------------------------
 // Nonces
 // ---------------------------------------------------------------------------
 
-TEST_F(StoreTest, NonceIsGoodForOneAttemptOnly) {
+TEST_P(StoreTest, NonceIsGoodForOneAttemptOnly) {
   ASSERT_TRUE(store_->AddNonce(Nonce(1), kT0 + 60).ok());
   EXPECT_EQ(store_->ConsumeNonce(Nonce(1), kT0).value(), NonceState::kOk);
   EXPECT_EQ(store_->ConsumeNonce(Nonce(1), kT0).value(), NonceState::kUnknown);
   EXPECT_EQ(store_->ConsumeNonce(Nonce(2), kT0).value(), NonceState::kUnknown);  // never issued
 }
 
-TEST_F(StoreTest, NonceAddedTwiceIsRefused) {
+TEST_P(StoreTest, NonceAddedTwiceIsRefused) {
   ASSERT_TRUE(store_->AddNonce(Nonce(1), kT0 + 60).ok());
   EXPECT_FALSE(store_->AddNonce(Nonce(1), kT0 + 60).ok());
 }
 
-TEST_F(StoreTest, ExpiredNonceIsReportedAndStillConsumed) {
+TEST_P(StoreTest, ExpiredNonceIsReportedAndStillConsumed) {
   ASSERT_TRUE(store_->AddNonce(Nonce(1), kT0 + 60).ok());
   EXPECT_EQ(store_->ConsumeNonce(Nonce(1), kT0 + 61).value(), NonceState::kExpired);
   EXPECT_EQ(store_->ConsumeNonce(Nonce(1), kT0).value(), NonceState::kUnknown);
@@ -112,7 +120,7 @@ TEST_F(StoreTest, ExpiredNonceIsReportedAndStillConsumed) {
   EXPECT_EQ(store_->ConsumeNonce(Nonce(2), kT0 + 60).value(), NonceState::kOk);
 }
 
-TEST_F(StoreTest, PurgeDropsOnlyExpiredNonces) {
+TEST_P(StoreTest, PurgeDropsOnlyExpiredNonces) {
   ASSERT_TRUE(store_->AddNonce(Nonce(1), kT0 - 1).ok());
   ASSERT_TRUE(store_->AddNonce(Nonce(2), kT0 - 100).ok());
   ASSERT_TRUE(store_->AddNonce(Nonce(3), kT0 + 60).ok());
@@ -126,7 +134,7 @@ TEST_F(StoreTest, PurgeDropsOnlyExpiredNonces) {
 // Policies, model keys, signing keys, meta
 // ---------------------------------------------------------------------------
 
-TEST_F(StoreTest, PoliciesPutGetListDelete) {
+TEST_P(StoreTest, PoliciesPutGetListDelete) {
   EXPECT_FALSE(store_->GetPolicy("default").value().has_value());
   ASSERT_TRUE(store_->PutPolicy("zeta", R"({"policy":{"v":1}})", kT0).ok());
   ASSERT_TRUE(store_->PutPolicy("default", R"({"policy":{"v":2}})", kT0).ok());
@@ -141,7 +149,7 @@ TEST_F(StoreTest, PoliciesPutGetListDelete) {
   EXPECT_EQ(store_->ListPolicies().value(), (std::vector<std::string>{"zeta"}));
 }
 
-TEST_F(StoreTest, ModelKeyIsNeverSilentlyReplaced) {
+TEST_P(StoreTest, ModelKeyIsNeverSilentlyReplaced) {
   ModelKeyRow row{"llama-v1", Bytes{1, 2, 3}, R"({"model_digests":["aa"]})", kT0};
   ASSERT_TRUE(store_->PutModelKey(row).ok());
   ModelKeyRow other{"llama-v1", Bytes{9, 9}, R"({"model_digests":["bb"]})", kT0 + 5};
@@ -157,7 +165,7 @@ TEST_F(StoreTest, ModelKeyIsNeverSilentlyReplaced) {
   EXPECT_FALSE(store_->GetModelKey("nope").value().has_value());
 }
 
-TEST_F(StoreTest, ReleasePolicyUpdateAndListingWithoutSecrets) {
+TEST_P(StoreTest, ReleasePolicyUpdateAndListingWithoutSecrets) {
   ASSERT_TRUE(store_->PutModelKey({"b", Bytes{1}, "{}", kT0}).ok());
   ASSERT_TRUE(store_->PutModelKey({"a", Bytes{2}, "{}", kT0}).ok());
   ASSERT_TRUE(store_->SetReleasePolicy("a", R"({"x":1})").ok());
@@ -170,7 +178,7 @@ TEST_F(StoreTest, ReleasePolicyUpdateAndListingWithoutSecrets) {
   EXPECT_TRUE(rows[1].sealed_key.empty());
 }
 
-TEST_F(StoreTest, SigningKeysRetireOnceAndDelete) {
+TEST_P(StoreTest, SigningKeysRetireOnceAndDelete) {
   ASSERT_TRUE(store_->AddSigningKey({"k1", Bytes{1}, kT0, std::nullopt}).ok());
   ASSERT_TRUE(store_->AddSigningKey({"k2", Bytes{2}, kT0 + 10, std::nullopt}).ok());
   ASSERT_TRUE(store_->RetireSigningKey("k1", kT0 + 10).ok());
@@ -188,7 +196,7 @@ TEST_F(StoreTest, SigningKeysRetireOnceAndDelete) {
   EXPECT_EQ(keys[0].kid, "k2");
 }
 
-TEST_F(StoreTest, MetaRoundTripsAndHasTheSchemaVersion) {
+TEST_P(StoreTest, MetaRoundTripsAndHasTheSchemaVersion) {
   EXPECT_EQ(store_->GetMeta("schema").value().value(), "2");
   EXPECT_FALSE(store_->GetMeta("admin_token_sha256").value().has_value());
   ASSERT_TRUE(store_->PutMeta("k", "v1").ok());
@@ -196,10 +204,10 @@ TEST_F(StoreTest, MetaRoundTripsAndHasTheSchemaVersion) {
   EXPECT_EQ(store_->GetMeta("k").value().value(), "v2");
 }
 
-TEST_F(StoreTest, UnknownSchemaVersionIsRefused) {
+TEST_P(StoreTest, UnknownSchemaVersionIsRefused) {
   store_.reset();
-  Sql(db_path(), "UPDATE meta SET v = '3' WHERE k = 'schema'");
-  auto s = Store::Open(db_path(), box_);
+  Sql("UPDATE meta SET v = '3' WHERE k = 'schema'");
+  auto s = Store::Open(location(), box_);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), Errc::kUnsupported);
 }
@@ -208,7 +216,7 @@ TEST_F(StoreTest, UnknownSchemaVersionIsRefused) {
 // Audit chain
 // ---------------------------------------------------------------------------
 
-TEST_F(StoreTest, AuditAppendChainsAndVerifies) {
+TEST_P(StoreTest, AuditAppendChainsAndVerifies) {
   EXPECT_EQ(VerifyAuditChain({}).value().seq, 0u);
   AppendN(5);
   auto all = All();
@@ -230,7 +238,7 @@ TEST_F(StoreTest, AuditAppendChainsAndVerifies) {
 // Concurrent appends are group-committed (Store::AppendAudit): every caller
 // gets its own entry, seqs have no gaps or duplicates, the chain and every
 // signature verify, and the entries survive a reopen.
-TEST_F(StoreTest, ConcurrentAuditAppendsChainAndVerify) {
+TEST_P(StoreTest, ConcurrentAuditAppendsChainAndVerify) {
   constexpr int kThreads = 8, kEach = 40;
   std::vector<std::thread> threads;
   std::vector<std::vector<uint64_t>> seqs(kThreads);
@@ -268,7 +276,7 @@ TEST_F(StoreTest, ConcurrentAuditAppendsChainAndVerify) {
 }
 
 // Nonces stay single-use when many callers race for the same ones.
-TEST_F(StoreTest, NonceSingleUseUnderConcurrency) {
+TEST_P(StoreTest, NonceSingleUseUnderConcurrency) {
   constexpr int kNonces = 50, kThreads = 8;
   for (int n = 0; n < kNonces; ++n) ASSERT_TRUE(store_->AddNonce(Nonce(static_cast<uint8_t>(n)), kT0 + 60).ok());
   std::atomic<int> ok{0}, unknown{0}, other{0};
@@ -302,7 +310,7 @@ void ExpectBrokenAt(const std::vector<AuditEntry>& entries, uint64_t seq, const 
   EXPECT_EQ(r.detail().rfind("audit entry " + std::to_string(seq) + ":", 0), 0u) << why << ": " << r.detail();
 }
 
-TEST_F(StoreTest, AuditTamperingInMemoryIsCaughtAtTheRightSeq) {
+TEST_P(StoreTest, AuditTamperingInMemoryIsCaughtAtTheRightSeq) {
   AppendN(6);
   const auto good = All();
   {
@@ -346,25 +354,24 @@ TEST_F(StoreTest, AuditTamperingInMemoryIsCaughtAtTheRightSeq) {
   }
 }
 
-TEST_F(StoreTest, AuditTamperingOnDiskIsCaughtAtTheRightSeq) {
+TEST_P(StoreTest, AuditTamperingOnDiskIsCaughtAtTheRightSeq) {
   AppendN(6);
-  Sql(db_path(), R"(UPDATE audit SET body = '{"i":42}' WHERE seq = 5)");
+  Sql(R"(UPDATE audit SET body = '{"i":42}' WHERE seq = 5)");
   ExpectBrokenAt(All(), 5, "body edited in the database");
-  Sql(db_path(), "UPDATE audit SET time = time - 3600 WHERE seq = 2");
+  Sql("UPDATE audit SET time = time - 3600 WHERE seq = 2");
   ExpectBrokenAt(All(), 2, "time edited in the database");
 }
 
-TEST_F(StoreTest, AuditRowDeletedOnDiskIsCaught) {
+TEST_P(StoreTest, AuditRowDeletedOnDiskIsCaught) {
   AppendN(6);
-  Sql(db_path(), "DELETE FROM audit WHERE seq = 3");
+  Sql("DELETE FROM audit WHERE seq = 3");
   ExpectBrokenAt(All(), 4, "row deleted in the database");
 }
 
-TEST_F(StoreTest, AuditRowsSwappedOnDiskAreCaught) {
+TEST_P(StoreTest, AuditRowsSwappedOnDiskAreCaught) {
   AppendN(4);
   // Swap the contents of seq 2 and 3 (keeping the seq column in order).
-  Sql(db_path(),
-      "UPDATE audit SET seq = -2 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 3; "
+  Sql("UPDATE audit SET seq = -2 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 3; "
       "UPDATE audit SET seq = 3 WHERE seq = -2;");
   ExpectBrokenAt(All(), 2, "rows swapped in the database");
 }
@@ -373,7 +380,7 @@ TEST_F(StoreTest, AuditRowsSwappedOnDiskAreCaught) {
 // Restart
 // ---------------------------------------------------------------------------
 
-TEST_F(StoreTest, RestartLosesNothing) {
+TEST_P(StoreTest, RestartLosesNothing) {
   Bytes master(32, 0x5A);
   auto box = SecretBox::FromKey(master).value();
   const Bytes model_key(32, 0xC3);
@@ -422,89 +429,91 @@ void ExpectTampered(const R& r, const std::string& row) {
   EXPECT_NE(r.detail().find(row), std::string::npos) << r.detail();
 }
 
-TEST_F(StoreTest, EditedReleasePolicyIsRefusedNamingTheRow) {
+TEST_P(StoreTest, EditedReleasePolicyIsRefusedNamingTheRow) {
   ASSERT_TRUE(store_->PutModelKey({"m1", Bytes{1, 2}, R"({"model_digests":["aa"]})", kT0}).ok());
-  Sql(db_path(), R"(UPDATE model_keys SET release_policy = '{"model_digests":["bb"]}' WHERE key_id = 'm1')");
+  Sql(R"(UPDATE model_keys SET release_policy = '{"model_digests":["bb"]}' WHERE key_id = 'm1')");
   ExpectTampered(store_->GetModelKey("m1"), "model_keys[\"m1\"]");
   ExpectTampered(store_->ListModelKeys(), "model_keys[\"m1\"]");
   // An update never re-authenticates the tampered row.
   ExpectTampered(store_->SetReleasePolicy("m1", "{}"), "model_keys[\"m1\"]");
   store_.reset();
-  ExpectTampered(Store::Open(db_path(), box_), "model_keys[\"m1\"]");  // and the store refuses to open
+  ExpectTampered(Store::Open(location(), box_), "model_keys[\"m1\"]");  // and the store refuses to open
 }
 
-TEST_F(StoreTest, EditedAdminTokenDigestIsRefused) {
+TEST_P(StoreTest, EditedAdminTokenDigestIsRefused) {
   ASSERT_TRUE(store_->PutMeta("admin_token_sha256", std::string(64, 'a')).ok());
-  Sql(db_path(), "UPDATE meta SET v = '" + std::string(64, 'b') + "' WHERE k = 'admin_token_sha256'");
+  Sql("UPDATE meta SET v = '" + std::string(64, 'b') + "' WHERE k = 'admin_token_sha256'");
   ExpectTampered(store_->GetMeta("admin_token_sha256"), "meta[\"admin_token_sha256\"]");
   store_.reset();
-  ExpectTampered(Store::Open(db_path(), box_), "meta[\"admin_token_sha256\"]");
+  ExpectTampered(Store::Open(location(), box_), "meta[\"admin_token_sha256\"]");
 }
 
-TEST_F(StoreTest, RowCopiedToAnotherKeyOrTableIsRefused) {
+TEST_P(StoreTest, RowCopiedToAnotherKeyOrTableIsRefused) {
   ASSERT_TRUE(store_->PutPolicy("prod", R"({"policy":{"strict":true}})", kT0).ok());
   ASSERT_TRUE(store_->PutPolicy("dev", R"({"policy":{"strict":false}})", kT0).ok());
   // The whole authenticated "dev" row (contents, version, MAC) copied over "prod".
-  Sql(db_path(), "UPDATE policies SET (json, updated, ver, mac) = (SELECT json, updated, ver, mac FROM policies "
+  Sql("UPDATE policies SET (json, updated, ver, mac) = (SELECT json, updated, ver, mac FROM policies "
                  "WHERE name = 'dev') WHERE name = 'prod'");
   ExpectTampered(store_->GetPolicy("prod"), "policies[\"prod\"]");
   EXPECT_TRUE(store_->GetPolicy("dev").ok());
   // A meta row's MAC moved onto another meta key.
   ASSERT_TRUE(store_->PutMeta("x", "1").ok());
-  Sql(db_path(), "INSERT INTO meta(k, v, ver, mac) SELECT 'admin_token_sha256', v, ver, mac FROM meta WHERE k = 'x'");
+  Sql("INSERT INTO meta(k, v, ver, mac) SELECT 'admin_token_sha256', v, ver, mac FROM meta WHERE k = 'x'");
   ExpectTampered(store_->GetMeta("admin_token_sha256"), "meta[\"admin_token_sha256\"]");
 }
 
-TEST_F(StoreTest, StaleMacOnNewerVersionIsRefused) {
+TEST_P(StoreTest, StaleMacOnNewerVersionIsRefused) {
   ASSERT_TRUE(store_->PutPolicy("p", R"({"v":1})", kT0).ok());
   ASSERT_TRUE(store_->PutPolicy("p", R"({"v":2})", kT0).ok());
   // Keep the current contents and version but bring back version 1's MAC.
-  Sql(db_path(), "UPDATE policies SET ver = 1 WHERE name = 'p'");
+  Sql("UPDATE policies SET ver = 1 WHERE name = 'p'");
   ExpectTampered(store_->GetPolicy("p"), "policies[\"p\"]");
 }
 
-TEST_F(StoreTest, InsertedRowsWithoutMacAreRefused) {
-  Sql(db_path(), "INSERT INTO policies(name, json, updated) VALUES('evil', '{}', 0)");
+TEST_P(StoreTest, InsertedRowsWithoutMacAreRefused) {
+  Sql("INSERT INTO policies(name, json, updated) VALUES('evil', '{}', 0)");
   ExpectTampered(store_->GetPolicy("evil"), "policies[\"evil\"]");
   ExpectTampered(store_->ListPolicies(), "policies[\"evil\"]");
-  Sql(db_path(), "INSERT INTO signing_keys(kid, sealed_pkcs8, created) VALUES('k', x'00', 0)");
+  Sql("INSERT INTO signing_keys(kid, sealed_pkcs8, created) VALUES('k', " + Blob("00") + ", 0)");
   ExpectTampered(store_->SigningKeys(), "signing_keys[\"k\"]");
   // A nonce slipped in to replay evidence made for it.
-  Sql(db_path(), "INSERT INTO nonces(nonce, expires) VALUES(x'" + HexEncode(Nonce(9)) + "', " +
+  Sql("INSERT INTO nonces(nonce, expires) VALUES(" + Blob(HexEncode(Nonce(9))) + ", " +
                      std::to_string(kT0 + 60) + ")");
   ExpectTampered(store_->ConsumeNonce(Nonce(9), kT0), "nonces[\"" + HexEncode(Nonce(9)) + "\"]");
 }
 
-TEST_F(StoreTest, EditedSigningKeyRetirementIsRefused) {
+TEST_P(StoreTest, EditedSigningKeyRetirementIsRefused) {
   ASSERT_TRUE(store_->AddSigningKey({"k1", Bytes{1}, kT0, kT0 + 10}).ok());
-  Sql(db_path(), "UPDATE signing_keys SET retired = NULL WHERE kid = 'k1'");  // bring a retired key back
+  Sql("UPDATE signing_keys SET retired = NULL WHERE kid = 'k1'");  // bring a retired key back
   ExpectTampered(store_->SigningKeys(), "signing_keys[\"k1\"]");
 }
 
-TEST_F(StoreTest, AnotherMasterKeyCannotOpenTheStore) {
+TEST_P(StoreTest, AnotherMasterKeyCannotOpenTheStore) {
   store_.reset();
-  ExpectTampered(Store::Open(db_path(), SecretBox::FromKey(Bytes(32, 0x01)).value()), "meta[\"");
+  ExpectTampered(Store::Open(location(), SecretBox::FromKey(Bytes(32, 0x01)).value()), "meta[\"");
 }
 
-// Recompute rewrites every hash from `from` on, as an attacker with the file
-// but without the audit key can: the unkeyed chain verifies again.
-void Recompute(const fs::path& db, std::vector<AuditEntry> entries) {
+// Recompute rewrites every hash, as an attacker with the database but
+// without the audit key can: the unkeyed chain verifies again. `sql` runs a
+// statement, `blob` makes a bytes literal of hex.
+template <typename SqlFn, typename BlobFn>
+void Recompute(SqlFn sql, BlobFn blob, std::vector<AuditEntry> entries) {
   Digest32 prev{};
   for (auto& e : entries) {
     e.prev_hash = prev;
     e.hash = AuditHash(e.seq, e.time, e.kind, e.body, e.prev_hash);
     prev = e.hash;
-    Sql(db, "UPDATE audit SET body = '" + e.body + "', prev_hash = x'" + HexEncode(e.prev_hash) + "', hash = x'" +
-                HexEncode(e.hash) + "' WHERE seq = " + std::to_string(e.seq));
+    sql("UPDATE audit SET body = '" + e.body + "', prev_hash = " + blob(HexEncode(e.prev_hash)) +
+        ", hash = " + blob(HexEncode(e.hash)) + " WHERE seq = " + std::to_string(e.seq));
   }
 }
 
-TEST_F(StoreTest, RecomputedAuditChainIsCaughtBySignatures) {
+TEST_P(StoreTest, RecomputedAuditChainIsCaughtBySignatures) {
   AppendN(6);
   auto v = All();
   ASSERT_TRUE(VerifyAuditChain(v, store_->audit_key()).ok());
   v[2].body = R"({"i":99})";  // seq 3
-  Recompute(db_path(), v);
+  Recompute([&](const std::string& q) { Sql(q); }, [&](const std::string& h) { return Blob(h); }, v);
   // The old, unkeyed check is fooled…
   ASSERT_TRUE(VerifyAuditChain(All()).ok());
   // …the signatures are not, at the first altered entry.
@@ -514,30 +523,33 @@ TEST_F(StoreTest, RecomputedAuditChainIsCaughtBySignatures) {
   EXPECT_NE(r.detail().find("signature"), std::string::npos) << r.detail();
   // The store refuses to open: its head is no longer signed by the audit key.
   store_.reset();
-  ExpectTampered(Store::Open(db_path(), box_), "store table audit");
+  ExpectTampered(Store::Open(location(), box_), "store table audit");
 }
 
-TEST_F(StoreTest, StrippedOrForeignAuditSignaturesAreCaught) {
+TEST_P(StoreTest, StrippedOrForeignAuditSignaturesAreCaught) {
   AppendN(4);
-  Sql(db_path(), "UPDATE audit SET sig = NULL WHERE seq = 3");
+  Sql("UPDATE audit SET sig = NULL WHERE seq = 3");
   auto r = VerifyAuditChain(All(), store_->audit_key());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.detail().rfind("audit entry 3:", 0), 0u) << r.detail();
-  Sql(db_path(), "UPDATE audit SET sig = NULL");  // every signature gone: the head is unsigned
+  Sql("UPDATE audit SET sig = NULL");  // every signature gone: the head is unsigned
   EXPECT_FALSE(VerifyAuditChain(All(), store_->audit_key()).ok());
   // Signed by another key (another store's): does not verify under ours.
-  TempDir other_dir;
-  auto other = Store::Open(other_dir.path() / "t.db", box_).value();
+  std::string why;
+  auto other_db = TestDb::Create(db_->postgres(), &why);
+  ASSERT_TRUE(other_db) << why;
+  auto other = Store::Open(other_db->location(), box_).value();
   ASSERT_TRUE(other->AppendAudit("admin", "{}", kT0).ok());
   EXPECT_FALSE(VerifyAuditChain(other->ReadAudit(1, 10).value(), store_->audit_key()).ok());
 }
 
-TEST_F(StoreTest, DeletedAuditKeyRefusesToOpen) {
+TEST_P(StoreTest, DeletedAuditKeyRefusesToOpen) {
   store_.reset();
-  Sql(db_path(), "DELETE FROM meta WHERE k = 'audit_key_sealed'");
-  ExpectTampered(Store::Open(db_path(), box_), "meta[\"audit_key_sealed\"]");
+  Sql("DELETE FROM meta WHERE k = 'audit_key_sealed'");
+  ExpectTampered(Store::Open(location(), box_), "meta[\"audit_key_sealed\"]");
 }
 
+#ifndef CLLM_STORE_TEST_POSTGRES  // SQLite only: schema 1 never existed on PostgreSQL; SecretBox has no engine
 // A schema-1 store (before rows were authenticated): refused until upgraded,
 // then every row and the old audit entries are covered.
 TEST(StoreUpgradeTest, SchemaOneIsRefusedThenUpgradedOnce) {
@@ -587,7 +599,7 @@ INSERT INTO nonces VALUES(x'00', 99);
   store->reset();
   auto legacy = Store::OpenAuditReader(db).value()->ReadAudit(1, 10).value();
   legacy[0].body = R"({"x":1})";
-  Recompute(db, legacy);
+  Recompute([&](const std::string& q) { Sql(db, q); }, [](const std::string& h) { return "x'" + h + "'"; }, legacy);
   EXPECT_FALSE(VerifyAuditChain(Store::OpenAuditReader(db).value()->ReadAudit(1, 10).value(), &audit_key).ok());
   ExpectTampered(Store::Open(db, box), "store table audit");
 }
@@ -655,6 +667,8 @@ TEST(SecretBoxTest, CreateKeyFileNeverOverwrites) {
   EXPECT_FALSE(SecretBox::CreateKeyFile(file).ok());
   EXPECT_TRUE(SecretBox::Load(file).value().Open("y", blob).ok());  // the key is unchanged
 }
+
+#endif  // CLLM_STORE_TEST_POSTGRES
 
 }  // namespace
 }  // namespace cllm::trust
