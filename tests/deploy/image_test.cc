@@ -74,6 +74,16 @@ class ImageTest : public ::testing::Test {
     fs::create_directories(dir_);
     tag_ = "localhost/cllm-server:test-" + std::to_string(::getpid());
     if (!OnPath("buildah")) return;
+    // Whether buildah can work here at all (storage, user namespaces): an empty
+    // working container. Where it cannot, the tests skip with buildah's reason;
+    // where it can, build-image.sh must succeed.
+    std::string probe_out;
+    if (RunTool({"/usr/bin/env", "buildah", "from", "scratch"}, dir_ / "probe", &probe_out, &probe_err_) != 0) {
+      if (probe_err_.empty()) probe_err_ = "buildah from scratch failed";
+      return;
+    }
+    probe_err_.clear();
+    RunTool({"/usr/bin/env", "buildah", "rm", Trim(probe_out)}, {});
     const auto t0 = std::chrono::steady_clock::now();
     std::string out;
     build_rc_ = RunTool(
@@ -93,11 +103,12 @@ class ImageTest : public ::testing::Test {
       GTEST_SKIP()
           << "SKIPPED — buildah is not installed (scripts/install-deps.sh): no image is built";
     }
+    if (!probe_err_.empty()) GTEST_SKIP() << "SKIPPED — buildah cannot build an image on this machine: " << probe_err_;
     ASSERT_EQ(build_rc_, 0) << "build-image.sh failed: " << build_err_;
   }
 
   static inline fs::path dir_;
-  static inline std::string tag_, digest_, build_err_;
+  static inline std::string tag_, digest_, build_err_, probe_err_;
   static inline int build_rc_ = -1;
   static inline double build_s_ = 0;
 };
