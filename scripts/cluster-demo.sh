@@ -148,6 +148,7 @@ bench=$!
 sleep $((duration / 3))
 kill_ms=$(date +%s%3N)
 kill -KILL "${replica_pids[2]}"
+wait "${replica_pids[2]}" 2>/dev/null || true   # reap it quietly
 echo "   killed replica 2 (${replica_ports[1]}) at $kill_ms ms"
 rc=0; wait "$bench" || rc=$?
 python3 - "$demo/load1.json" "$kill_ms" <<'EOF'
@@ -166,7 +167,13 @@ EOF
 echo; echo "== 9. after the kill: a new load run, every request served by the two survivors"
 CLLM_API_KEY="$api_key" "$cllm" bench serve --url "$url" --policy "$demo/policy.json" --users "$users" \
   --requests 3 --prompt-len 16 --gen-len 32 --json >"$demo/load2.json"
-python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(f"   requests ok {r[\"ok\"]}, failed {r[\"failed\"]}"); sys.exit(1 if r["failed"] else 0)' "$demo/load2.json"
+python3 - "$demo/load2.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"   requests ok {r['ok']}, failed {r['failed']}, {r['tokens_per_second']:.0f} tokens/s, "
+      f"per replica: {r.get('replicas', {})}")
+sys.exit(1 if r["failed"] else 0)
+EOF
 
 echo; echo "== 10. the audit log written by both trust replicas: one chain"
 "$cllm" trust audit verify | sed 's/^/   /'
