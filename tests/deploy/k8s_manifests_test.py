@@ -250,6 +250,15 @@ def static(src, yaml):
     relay_conf = (root / "base/relay-nginx.conf").read_text()
     check("stream {" in relay_conf and "proxy_pass" in relay_conf and "ssl_certificate" not in relay_conf,
           "relay-nginx.conf must be a stream passthrough without TLS keys")
+    # It is deploy/relay/render.sh's output (the configuration tests/deploy/relay_test.cc runs),
+    # pointed at the cllm-server Service: regenerate it with the command in docs/deployment.md.
+    rendered = subprocess.run(
+        ["bash", str(src / "deploy/relay/render.sh"), "--engine", "nginx", "--replicas",
+         "cllm-server.cllm.svc.cluster.local:8443", "--listen", "0.0.0.0:8443", "--runtime-dir", "/tmp",
+         "--stream-module", "none"], capture_output=True, text=True)
+    check(rendered.returncode == 0 and rendered.stdout == relay_conf,
+          "deploy/k8s/base/relay-nginx.conf differs from deploy/relay/render.sh's output "
+          "(regenerate it: docs/deployment.md, section 7)")
 
     for tee, runtime in RUNTIME.items():
         od = root / "overlays" / tee
