@@ -54,7 +54,7 @@ Result<std::string> Store::RawSchema() {
 Result<std::unique_ptr<Store>> Store::Connect(const std::string& location, bool full_sync, bool read_only) {
   std::unique_ptr<internal::StoreDb> db;
   if (internal::IsPostgresLocation(location)) {
-    CLLM_ASSIGN_OR_RETURN(db, internal::OpenPostgres(location));
+    CLLM_ASSIGN_OR_RETURN(db, internal::OpenPostgres(location, full_sync));
   } else {
     CLLM_ASSIGN_OR_RETURN(db, internal::OpenSqlite(location, full_sync, read_only));
   }

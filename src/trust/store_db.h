@@ -102,7 +102,8 @@ class StoreDb {
 // OpenSqlite opens (creating unless read_only) a SQLite file in WAL mode.
 Result<std::unique_ptr<StoreDb>> OpenSqlite(const std::filesystem::path& path, bool full_sync, bool read_only);
 // OpenPostgres connects with a libpq connection string (URI or key=value).
-Result<std::unique_ptr<StoreDb>> OpenPostgres(const std::string& conninfo);
+// Without full_sync its commits are asynchronous (synchronous_commit=off).
+Result<std::unique_ptr<StoreDb>> OpenPostgres(const std::string& conninfo, bool full_sync = false);
 
 // IsPostgresLocation: "postgresql://…", "postgres://…" or a libpq
 // "key=value …" string; anything else is a SQLite file path.

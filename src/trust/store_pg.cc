@@ -42,6 +42,11 @@ CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces(expires);
 // The advisory lock every exclusive transaction takes ("cllmtrst").
 constexpr int64_t kExclusiveLock = 0x636c6c6d74727374;
 constexpr char kSessionSetup[] = "SET lock_timeout = '10s'; SET idle_in_transaction_session_timeout = '60s'";
+// Without --sync-full a commit returns before PostgreSQL flushed its WAL, as SQLite's
+// synchronous=NORMAL does: a returned call survives a crash of cllm-trust, while a crash of the
+// database server may lose the last ~0.6 s (never a torn row). One WAL flush per nonce and audit
+// commit otherwise bounds a replica to ~90 attestations/s on this machine's disk (docs/scaling.md).
+constexpr char kAsyncCommit[] = "SET synchronous_commit = off";
 
 // Type OIDs (PostgreSQL's catalog/pg_type.dat; stable across versions).
 constexpr Oid kBoolOid = 16, kByteaOid = 17, kNameOid = 19, kInt8Oid = 20, kInt2Oid = 21, kInt4Oid = 23,
@@ -83,7 +88,8 @@ std::string Trimmed(const char* msg) {
 
 class PgDb final : public StoreDb {
  public:
-  PgDb(PGconn* conn, std::string where) : conn_(conn), where_(std::move(where)) {}
+  PgDb(PGconn* conn, std::string where, bool full_sync)
+      : conn_(conn), where_(std::move(where)), full_sync_(full_sync) {}
   ~PgDb() override { PQfinish(conn_); }
 
   const std::string& where() const override { return where_; }
@@ -156,7 +162,10 @@ class PgDb final : public StoreDb {
       return MakeError(Errc::kIo, "store " + where_ + ": cannot reconnect: " + Trimmed(PQerrorMessage(conn_)));
     }
     Res r(PQexec(conn_, kSessionSetup), PQclear);
-    return Check(r.get(), "session setup");
+    CLLM_RETURN_IF_ERROR(Check(r.get(), "session setup"));
+    if (full_sync_) return OkStatus();
+    Res a(PQexec(conn_, kAsyncCommit), PQclear);
+    return Check(a.get(), "session setup");
   }
 
   Result<Res> Run(std::string_view sql, SqlParams params) {
@@ -237,6 +246,7 @@ class PgDb final : public StoreDb {
 
   PGconn* conn_;
   std::string where_;
+  bool full_sync_ = false;
   std::unordered_map<std::string, std::string> numbered_;  // SQL with ? → with $n
 };
 
@@ -252,7 +262,7 @@ bool IsPostgresLocation(std::string_view s) {
   return i > start && i < s.size() && s[i] == '=';
 }
 
-Result<std::unique_ptr<StoreDb>> OpenPostgres(const std::string& conninfo) {
+Result<std::unique_ptr<StoreDb>> OpenPostgres(const std::string& conninfo, bool full_sync) {
   // Defaults first: the connection string's own settings override them.
   const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
   const char* values[] = {"10", "cllm-trust", conninfo.c_str(), nullptr};
@@ -268,8 +278,9 @@ Result<std::unique_ptr<StoreDb>> OpenPostgres(const std::string& conninfo) {
     return MakeError(Errc::kIo, "cannot connect to the store (" + where + "): " + why);
   }
   PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);  // "relation exists, skipping" and the like
-  auto db = std::make_unique<PgDb>(conn, where);
+  auto db = std::make_unique<PgDb>(conn, where, full_sync);
   CLLM_RETURN_IF_ERROR(db->Script(kSessionSetup));
+  if (!full_sync) CLLM_RETURN_IF_ERROR(db->Script(kAsyncCommit));
   return std::unique_ptr<StoreDb>(std::move(db));
 }
 
