@@ -53,5 +53,14 @@ if [ "$(id -u)" -ne 0 ]; then
   SUDO=sudo
 fi
 echo "install-deps: installing ${missing[*]}" >&2
+# The daemons some of these packages ship (nginx, haproxy, postgresql) are not started: tests and
+# demos run their own on loopback, and a system nginx on port 80 is not ours to start. Debian's
+# switch for that is policy-rc.d (exit 101 = "do not start"); one already present is left alone.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\n# installed by cllm scripts/install-deps.sh for the duration of one install\nexit 101\n' |
+    $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod 755 /usr/sbin/policy-rc.d
+  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
