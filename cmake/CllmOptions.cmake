@@ -43,13 +43,19 @@ endif()
 # sanitizer pass in scripts/test.sh.
 # One GoogleTest executable; each TEST becomes a ctest test. Tests that read
 # ../shared find it through CLLM_SHARED_DIR (default: <repo>/../shared).
+# SERIAL runs each of its tests alone (timing-heavy end-to-end tests: a replica
+# killed under load must not share the two cores with another suite).
 function(cllm_add_test name)
-  cmake_parse_arguments(T "" "LABEL" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(T "SERIAL" "LABEL" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} cllm_flags GTest::gtest GTest::gtest_main)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   target_compile_definitions(${name} PRIVATE
     CLLM_DEFAULT_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared"
     CLLM_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABEL}")
+  if(T_SERIAL)
+    gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABEL}" RUN_SERIAL TRUE)
+  else()
+    gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABEL}")
+  endif()
 endfunction()
