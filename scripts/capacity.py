@@ -51,8 +51,8 @@ DEFAULTS = {
     "trust_attest_per_s": 350.0,
     "reattest_s": 3600.0,       # a replica re-attests (new key + token) this often
     "starts_per_replica_per_h": 1.0,  # restarts/scale-ups: each start = attest + key release
-    "pg_appends_per_s": 2000.0,  # serialised audit appends/s on one PostgreSQL (docs/scaling.md)
-    # nginx stream passthrough: two 16 KiB proxy buffers + connection state per user.
+    "pg_appends_per_s": 2000.0,  # ESTIMATE, not measured: serialised audit appends/s on one PostgreSQL
+    # ESTIMATE, not measured: nginx stream passthrough, two 16 KiB proxy buffers + state per user.
     "relay_conn_kib": 40.0,
     "relay_max_conns": 100000.0,  # worker_connections * workers / 2 in deploy/relay/nginx.conf
     # Users.
