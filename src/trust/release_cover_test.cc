@@ -1,0 +1,137 @@
+// release_cover_test.cc — a fleet key's release policy against client policies.
+
+#include "trust/release_cover.h"
+
+#include <gtest/gtest.h>
+
+namespace cllm::trust {
+namespace {
+
+const std::string kModel(64, 'a');
+const std::string kOtherModel(64, 'b');
+const std::string kMeas(96, 'c');
+const std::string kOtherMeas(96, 'd');
+const std::string kBin(64, 'e');
+
+ReleasePolicy Release(const nlohmann::json& j) {
+  auto r = ParseReleasePolicy(j);
+  EXPECT_TRUE(r.ok()) << r.detail();
+  return *r;
+}
+
+attestation::Policy Client(const std::string& json) {
+  auto p = attestation::ParsePolicy(json);
+  EXPECT_TRUE(p.ok()) << p.detail();
+  return *p;
+}
+
+std::string SnpClient(const std::string& extra = "") {
+  return R"({"version": 1, "platforms": ["snp"], "model_digests": [")" + kModel + R"("],
+             "snp": {"measurements": [")" + kMeas + R"("], "min_tcb": {"snp.microcode": 115}})" + extra + "}";
+}
+
+nlohmann::json SnpRelease() {
+  return {{"model_digests", {kModel}}, {"platforms", {"snp"}}, {"measurements", {kMeas}},
+          {"min_tcb", {{"snp.microcode", 115u}}}};
+}
+
+std::string Gaps(const ReleasePolicy& r, const attestation::Policy& c) {
+  auto st = CheckReleaseWithinPolicy(r, c);
+  return st.ok() ? "" : st.detail();
+}
+
+TEST(ReleaseCoverTest, EqualPoliciesCover) {
+  EXPECT_EQ(Gaps(Release(SnpRelease()), Client(SnpClient())), "");
+}
+
+TEST(ReleaseCoverTest, EachWeakerMemberIsNamed) {
+  struct Row {
+    const char* what;
+    nlohmann::json change;  // merged into SnpRelease()
+    const char* expect;
+  };
+  const Row rows[] = {
+      {"another platform", {{"platforms", {"snp", "tdx"}}}, "platforms: the release policy accepts tdx"},
+      {"every platform", {{"platforms", nlohmann::json::array()}}, "accepts csv"},
+      {"debug", {{"allow_debug", true}}, "allow_debug"},
+      {"tcb status", {{"tcb_statuses", {"UpToDate", "OutOfDate"}}}, "tcb_statuses: the release policy accepts OutOfDate"},
+      {"no measurement", {{"measurements", nlohmann::json::array()}}, "measurements: the release policy pins none"},
+      {"other measurement", {{"measurements", {kMeas, kOtherMeas}}}, "dddddddddddddddd… is released to"},
+      {"lower floor", {{"min_tcb", {{"snp.microcode", 100u}}}}, "snp.microcode >= 115, the release policy only >= 100"},
+      {"no floor", {{"min_tcb", nlohmann::json::object()}}, "sets no floor"},
+      {"other model", {{"model_digests", {kModel, kOtherModel}}}, "model_digests: bbbbbbbbbbbbbbbb…"},
+  };
+  for (const auto& row : rows) {
+    nlohmann::json j = SnpRelease();
+    for (const auto& [k, v] : row.change.items()) {
+      if (v.is_array() && v.empty()) {
+        j.erase(k);
+      } else if (v.is_object() && v.empty()) {
+        j.erase(k);
+      } else {
+        j[k] = v;
+      }
+    }
+    const std::string gaps = Gaps(Release(j), Client(SnpClient()));
+    EXPECT_NE(gaps.find(row.expect), std::string::npos) << row.what << ": " << gaps;
+  }
+}
+
+TEST(ReleaseCoverTest, StricterReleaseCovers) {
+  auto j = SnpRelease();
+  j["min_tcb"] = {{"snp.microcode", 200u}, {"snp.snp", 8u}};
+  EXPECT_EQ(Gaps(Release(j), Client(SnpClient())), "");
+}
+
+TEST(ReleaseCoverTest, BinaryAndTokenPolicyPins) {
+  // The client pins binaries and token policies: the release policy must too.
+  const auto c = Client(SnpClient(R"(, "binary_digests": [")" + kBin + R"("], "token_policies": ["prod"])"));
+  auto j = SnpRelease();
+  std::string gaps = Gaps(Release(j), c);
+  EXPECT_NE(gaps.find("binary_digests: the release policy accepts any server binary"), std::string::npos) << gaps;
+  EXPECT_NE(gaps.find("attestation policy \"default\""), std::string::npos) << gaps;
+  j["binary_digests"] = {kBin};
+  j["policies"] = {"prod"};
+  EXPECT_EQ(Gaps(Release(j), c), "");
+}
+
+TEST(ReleaseCoverTest, RequiredFieldsCannotBeExpressed) {
+  const auto c = Client(R"({"version": 1, "platforms": ["tdx"], "model_digests": [")" + kModel +
+                        R"("], "tdx": {"measurements": [")" + kMeas + R"("], "fields": {"rtmr0": ")" + kOtherMeas +
+                        R"("}}})");
+  auto j = SnpRelease();
+  j["platforms"] = {"tdx"};
+  j.erase("min_tcb");
+  EXPECT_NE(Gaps(Release(j), c).find("fields: this client requires field values on tdx"), std::string::npos);
+}
+
+TEST(ReleaseCoverTest, SimulatedTeeNeedsTheClientsOptIn) {
+  nlohmann::json j = {{"model_digests", {kModel}}, {"platforms", {"sim"}}, {"allow_simulated", true}};
+  const std::string sim_client = R"({"version": 1, "platforms": ["sim"], "model_digests": [")" + kModel + R"("]})";
+  EXPECT_EQ(Gaps(Release(j), Client(sim_client)), "");  // no measurement needed for sim
+  EXPECT_NE(Gaps(Release(j), Client(SnpClient())).find("accepts sim"), std::string::npos);
+  // A release policy naming sim without allow_simulated accepts nothing.
+  j.erase("allow_simulated");
+  EXPECT_NE(Gaps(Release(j), Client(sim_client)).find("accepts no platform"), std::string::npos);
+}
+
+TEST(ReleaseCoverTest, UnpinnedClientOnlyWithItsFlag) {
+  auto j = SnpRelease();
+  j.erase("measurements");
+  auto c = Client(SnpClient());
+  EXPECT_NE(Gaps(Release(j), c), "");
+  c.insecure_accept_unpinned = true;
+  EXPECT_EQ(Gaps(Release(j), c), "");
+}
+
+TEST(ReleaseCoverTest, ExplainNamesWhatIsPinned) {
+  auto lines = ExplainRelease(Release(SnpRelease()));
+  std::string all;
+  for (const auto& l : lines) all += l + "\n";
+  EXPECT_NE(all.find("released to platforms: snp"), std::string::npos) << all;
+  EXPECT_NE(all.find("snp.microcode >= 115"), std::string::npos) << all;
+  EXPECT_NE(all.find("binaries: any"), std::string::npos) << all;
+}
+
+}  // namespace
+}  // namespace cllm::trust
