@@ -26,7 +26,8 @@ enum Tag : uint8_t {
   kFreshness = 6,
   kToken = 7,
   kEndorsements = 8,
-  kMaxTag = 8,
+  kE2eKeys = 9,  // n × 32-byte key config digests
+  kMaxTag = 9,
 };
 
 void PutField(Bytes& out, uint8_t tag, ByteSpan value) {
@@ -49,6 +50,7 @@ size_t Limit(uint8_t tag) {
     case kFreshness: return kMaxFreshnessSize;
     case kToken: return kMaxTokenSize;
     case kEndorsements: return kMaxEvidenceSize;
+    case kE2eKeys: return kMaxE2eKeys * kDigestSize;
   }
   return 0;
 }
@@ -69,9 +71,11 @@ Bytes EncodePayload(const AttestationPayload& p) {
   CLLM_CHECK(p.model_name.size() <= kMaxModelNameSize && p.freshness.size() <= kMaxFreshnessSize);
   CLLM_CHECK(!p.token || p.token->size() <= kMaxTokenSize);
   CLLM_CHECK(!p.endorsements || p.endorsements->size() <= kMaxEvidenceSize);
+  CLLM_CHECK(p.e2e_key_digests.size() <= kMaxE2eKeys);
   Bytes out(kMagic, kMagic + kMagicLen);
   out.push_back(kVersion);
-  out.push_back(static_cast<uint8_t>(6 + (p.token ? 1 : 0) + (p.endorsements ? 1 : 0)));
+  out.push_back(static_cast<uint8_t>(6 + (p.token ? 1 : 0) + (p.endorsements ? 1 : 0) +
+                                     (p.e2e_key_digests.empty() ? 0 : 1)));
   PutField(out, kPlatform, AsBytes(p.platform));
   PutField(out, kEvidence, p.evidence);
   PutField(out, kBinaryDigest, p.binary_digest);
@@ -80,6 +84,11 @@ Bytes EncodePayload(const AttestationPayload& p) {
   PutField(out, kFreshness, p.freshness);
   if (p.token) PutField(out, kToken, AsBytes(*p.token));
   if (p.endorsements) PutField(out, kEndorsements, *p.endorsements);
+  if (!p.e2e_key_digests.empty()) {
+    Bytes digests;
+    for (const auto& d : p.e2e_key_digests) digests.insert(digests.end(), d.begin(), d.end());
+    PutField(out, kE2eKeys, digests);
+  }
   return out;
 }
 
@@ -125,6 +134,16 @@ PayloadResult<AttestationPayload> DecodePayload(ByteSpan data) {
       case kFreshness: p.freshness.assign(value->begin(), value->end()); break;
       case kToken: p.token = std::string(AsChars(*value)); break;
       case kEndorsements: p.endorsements = Bytes(value->begin(), value->end()); break;
+      case kE2eKeys:
+        if (value->empty() || value->size() % kDigestSize != 0) {
+          return Malformed("e2e key digests must be a non-empty multiple of 32 bytes");
+        }
+        for (size_t off = 0; off < value->size(); off += kDigestSize) {
+          std::array<uint8_t, kDigestSize> d;
+          std::memcpy(d.data(), value->data() + off, kDigestSize);
+          p.e2e_key_digests.push_back(d);
+        }
+        break;
     }
   }
   if (!r.empty()) return Malformed(std::to_string(r.remaining()) + " trailing bytes");
@@ -150,6 +169,13 @@ std::array<uint8_t, 64> ComputeReportData(ByteSpan spki_der, const AttestationPa
                                 static_cast<uint8_t>(p.freshness.size())};
   h.Update(fresh_len);
   h.Update(p.freshness);
+  if (!p.e2e_key_digests.empty()) {
+    CLLM_CHECK(p.e2e_key_digests.size() <= kMaxE2eKeys);
+    h.Update(AsBytes("e2e"));
+    const uint8_t n = static_cast<uint8_t>(p.e2e_key_digests.size());
+    h.Update(ByteSpan(&n, 1));
+    for (const auto& d : p.e2e_key_digests) h.Update(d);
+  }
   Bytes digest = h.Finish();
   std::array<uint8_t, 64> out;
   std::memcpy(out.data(), digest.data(), out.size());

@@ -6,7 +6,13 @@
 // freshness, optional token). The evidence's 64-byte report_data is
 //
 //   SHA-512("cllm-evidence-v1" ‖ SHA-256(SPKI DER) ‖ binary_digest[32] ‖
-//           model_digest[32] ‖ u16be(len name) ‖ name ‖ u16be(len freshness) ‖ freshness)
+//           model_digest[32] ‖ u16be(len name) ‖ name ‖ u16be(len freshness) ‖ freshness
+//           [‖ "e2e" ‖ u8(n) ‖ key_config_digest[32] × n])
+//
+// The bracketed part is present only when the server holds fleet HPKE keys
+// for encrypted bodies (docs/protocol.md, "Encrypted bodies"): the SHA-256
+// digests of their key configs, so the evidence names the keys it decrypts
+// with.
 //
 // so a client that recomputes it from the certificate it actually received
 // knows the evidence speaks for that TLS key and those claims. The byte
@@ -16,6 +22,7 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/bytes.h"
 #include "base/result.h"
@@ -32,6 +39,7 @@ inline constexpr size_t kMaxModelNameSize = 256;
 inline constexpr size_t kMaxFreshnessSize = 64;
 inline constexpr size_t kMaxEvidenceSize = 1 << 20;  // quotes with embedded chains are ~10 KB
 inline constexpr size_t kMaxTokenSize = 16 << 10;
+inline constexpr size_t kMaxE2eKeys = 8;
 
 enum class PayloadErrc {
   kMalformed = 1,  // bad magic, truncated, duplicate or missing field, trailing bytes
@@ -52,6 +60,8 @@ struct AttestationPayload {
   Bytes freshness;                              // nonce or timestamp, ≤ 64 bytes
   std::optional<std::string> token;             // a cllm-trust token (JWT), if any
   std::optional<Bytes> endorsements;            // certificates the verifier may need (VCEK …)
+  // SHA-256 of each e2e key config the server decrypts with (≤ kMaxE2eKeys).
+  std::vector<std::array<uint8_t, kDigestSize>> e2e_key_digests;
 };
 
 // EncodePayload serialises `p`; field sizes must be within the limits above

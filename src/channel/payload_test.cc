@@ -89,6 +89,48 @@ TEST(PayloadTest, ReportDataKnownAnswer) {
             "11dea68c31c44eb0b29e3745387708f06d5bcdd0985b1adb70623a7cc2142adf");
 }
 
+// The e2e key digests extend the hashed input (python3: hashlib.sha512 of the
+// same bytes as above followed by b"e2e" + bytes([2]) + bytes([7]*32) + bytes([8]*32)).
+TEST(PayloadTest, ReportDataKnownAnswerWithE2eKeys) {
+  Bytes spki = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  AttestationPayload p = Sample();
+  p.e2e_key_digests.resize(2);
+  p.e2e_key_digests[0].fill(7);
+  p.e2e_key_digests[1].fill(8);
+  EXPECT_EQ(HexEncode(ComputeReportData(spki, p)),
+            "0c86dbdd2110ee17beae703e6d40dad5869d2795b97bc48eeda8b33a5ba78f6f"
+            "4bb4b67cf0716505386e20754d51e9fa64ebdda7550718ae6318c5d616b5724d");
+}
+
+TEST(PayloadTest, E2eKeyDigestsRoundTripAndAreChecked) {
+  AttestationPayload p = Sample();
+  p.e2e_key_digests.resize(3);
+  p.e2e_key_digests[2].fill(9);
+  auto back = DecodePayload(EncodePayload(p));
+  ASSERT_TRUE(back.ok()) << back.detail();
+  EXPECT_EQ(back->e2e_key_digests, p.e2e_key_digests);
+  // A field whose length is not a multiple of 32, or empty, is malformed.
+  Bytes enc = EncodePayload(Sample());
+  enc[10] += 1;  // the field count (after the 9-byte magic and the version)
+  for (uint32_t len : {31u, 0u}) {
+    Bytes bad = enc;
+    bad.push_back(9);
+    for (int i = 3; i >= 0; --i) bad.push_back(static_cast<uint8_t>(len >> (8 * i)));
+    bad.insert(bad.end(), len, 0x55);
+    auto r = DecodePayload(bad);
+    EXPECT_FALSE(r.ok()) << len;
+    EXPECT_EQ(r.code(), PayloadErrc::kMalformed) << len;
+  }
+  Bytes over = enc;
+  over.push_back(9);
+  const uint32_t too_many = (kMaxE2eKeys + 1) * kDigestSize;
+  for (int i = 3; i >= 0; --i) over.push_back(static_cast<uint8_t>(too_many >> (8 * i)));
+  over.insert(over.end(), too_many, 0x55);
+  auto r = DecodePayload(over);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), PayloadErrc::kTooLarge);
+}
+
 TEST(PayloadTest, EveryBoundFieldChangesReportData) {
   Bytes spki = {0, 1, 2};
   auto base = ComputeReportData(spki, Sample());
@@ -105,6 +147,12 @@ TEST(PayloadTest, EveryBoundFieldChangesReportData) {
   p = Sample();
   p.freshness.push_back(0);
   EXPECT_NE(ComputeReportData(spki, p), base);
+  p = Sample();
+  p.e2e_key_digests.resize(1);
+  const auto one = ComputeReportData(spki, p);
+  EXPECT_NE(one, base);
+  p.e2e_key_digests[0][5] ^= 1;
+  EXPECT_NE(ComputeReportData(spki, p), one);
   // Moving a byte between name and freshness must not collide.
   AttestationPayload a = Sample(), b = Sample();
   a.model_name = "ab";

@@ -52,19 +52,32 @@ RaTlsIssuer::RaTlsIssuer(std::shared_ptr<attestation::Attester> attester, Server
                          IssuerOptions options)
     : attester_(std::move(attester)), claims_(std::move(claims)), options_(std::move(options)) {}
 
-ChannelResult<AttestationPayload> RaTlsIssuer::PayloadFor(ByteSpan spki_der, ByteSpan freshness) {
+void RaTlsIssuer::SetE2eKeyDigests(std::vector<std::array<uint8_t, kDigestSize>> digests) {
+  CLLM_CHECK(digests.size() <= kMaxE2eKeys);
+  std::lock_guard<std::mutex> lock(mu_);
+  claims_.e2e_key_digests = std::move(digests);
+}
+
+ServerClaims RaTlsIssuer::claims() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return claims_;
+}
+
+ChannelResult<AttestationPayload> RaTlsIssuer::PayloadFor(ByteSpan spki_der, ByteSpan freshness,
+                                                          bool with_e2e_keys) {
   if (freshness.size() > kMaxFreshnessSize) {
     return MakeError(ChannelErrc::kMalformed, "freshness longer than " + std::to_string(kMaxFreshnessSize) + " bytes");
   }
   AttestationPayload p;
+  std::lock_guard<std::mutex> lock(mu_);
   p.platform = attestation::PlatformName(attester_->platform());
   p.binary_digest = claims_.binary_digest;
   p.model_digest = claims_.model_digest;
   p.model_name = claims_.model_name;
+  if (with_e2e_keys) p.e2e_key_digests = claims_.e2e_key_digests;
   p.freshness.assign(freshness.begin(), freshness.end());
   p.endorsements = options_.endorsements;
   auto report_data = ComputeReportData(spki_der, p);
-  std::lock_guard<std::mutex> lock(mu_);
   auto evidence = attester_->GetEvidence(report_data);
   if (!evidence.ok()) {
     return MakeError(ChannelErrc::kAttesterFailed, std::string("TEE evidence (") + attester_->name() +
@@ -89,7 +102,7 @@ ChannelResult<crypto::TlsIdentity> RaTlsIssuer::IssueWithKey(crypto::TimePoint n
   CLLM_ASSIGN_OR_RETURN(AttestationPayload payload, PayloadFor(spki, TimestampFreshness(now)));
   payload.token = std::move(token);
   crypto::CertSpec spec;
-  spec.common_name = "cllm RA-TLS " + claims_.model_name.substr(0, 32);
+  spec.common_name = "cllm RA-TLS " + payload.model_name.substr(0, 32);
   // A minute of back-dating tolerates client clocks slightly behind ours.
   spec.not_before = now - std::chrono::seconds(60);
   spec.not_after = now + options_.validity;

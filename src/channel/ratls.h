@@ -50,6 +50,8 @@ struct ServerClaims {
   std::array<uint8_t, kDigestSize> binary_digest{};
   std::array<uint8_t, kDigestSize> model_digest{};
   std::string model_name;
+  // Digests of the e2e (HPKE) key configs the server decrypts with.
+  std::vector<std::array<uint8_t, kDigestSize>> e2e_key_digests;
 };
 
 struct IssuerOptions {
@@ -71,9 +73,16 @@ class RaTlsIssuer {
                                                                 std::optional<std::string> token,
                                                                 std::optional<crypto::TimePoint> not_after = {});
   // PayloadFor makes a payload for an existing TLS key with a caller's
-  // freshness (the /.well-known/cllm-attestation?nonce=… endpoint).
-  [[nodiscard]] ChannelResult<AttestationPayload> PayloadFor(ByteSpan spki_der, ByteSpan freshness);
-  const ServerClaims& claims() const { return claims_; }
+  // freshness (the /.well-known/cllm-attestation?nonce=… endpoint). The
+  // evidence sent to cllm-trust leaves the e2e key digests out
+  // (`with_e2e_keys` false): tokens never cover them, since the fleet key is
+  // released only after the first token.
+  [[nodiscard]] ChannelResult<AttestationPayload> PayloadFor(ByteSpan spki_der, ByteSpan freshness,
+                                                             bool with_e2e_keys = true);
+  // SetE2eKeyDigests changes the e2e key digests bound into identities
+  // issued from now on (the fleet key arrives after the node's attestation).
+  void SetE2eKeyDigests(std::vector<std::array<uint8_t, kDigestSize>> digests);
+  ServerClaims claims() const;
   const IssuerOptions& options() const { return options_; }
   attestation::Platform platform() const { return attester_->platform(); }
 
@@ -81,7 +90,7 @@ class RaTlsIssuer {
   std::shared_ptr<attestation::Attester> attester_;
   ServerClaims claims_;
   IssuerOptions options_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
 };
 
 // A server the client has verified: what it is, as the policy saw it.

@@ -69,6 +69,7 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
   }
   channel::AttestationPayload bound = *payload;
   bound.freshness = std::move(freshness).value();
+  bound.e2e_key_digests.clear();  // never in the evidence cllm-trust saw (RaTlsIssuer::PayloadFor)
   const auto want = channel::ComputeReportData(key->ToSpkiDer(), bound);
   if (!ConstantTimeEqual(want, token->input.data().report_data)) {
     return MakeError(ChannelErrc::kCertEvidenceMismatch,

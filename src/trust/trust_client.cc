@@ -103,7 +103,7 @@ ClientResult<Token> ObtainToken(client::Connection& c, channel::RaTlsIssuer& iss
   }
   auto nonce = HexDecode(ch.body["nonce"].get<std::string>());
   if (!nonce.ok()) return MakeError(ClientErrc::kProtocol, "challenge: nonce is not hex");
-  auto payload = issuer.PayloadFor(node_key.public_key().ToSpkiDer(), *nonce);
+  auto payload = issuer.PayloadFor(node_key.public_key().ToSpkiDer(), *nonce, /*with_e2e_keys=*/false);
   if (!payload.ok()) {
     return MakeError(ClientErrc::kAttestation,
                      std::string(channel::ChannelErrcName(payload.code())) + ": " + payload.detail());
