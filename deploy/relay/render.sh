@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# render.sh — renders the cllm relay configuration (nginx stream or HAProxy TCP mode) from the
-# templates beside this script, for an operator, scripts/cluster-demo.sh and tests/deploy alike.
+# render.sh — renders the cllm relay configuration (nginx stream or HAProxy TCP mode, or the nginx
+# L7 gateway for encrypted bodies) from the templates beside this script, for an operator,
+# scripts/cluster-demo.sh and tests/deploy alike.
 #
-#   deploy/relay/render.sh --engine nginx|haproxy --replicas HOST:PORT[,HOST:PORT...] \
+#   deploy/relay/render.sh --engine nginx|haproxy|nginx-l7 --replicas HOST:PORT[,HOST:PORT...] \
 #       [--listen ADDR:PORT] [--runtime-dir DIR] [--out FILE] \
+#       [nginx-l7: --tls-cert FILE --tls-key FILE [--log-bodies]] \
 #       [--trust-replicas HOST:PORT,...  --trust-sni NAME] \
 #       [--max-conns N] [--per-replica-max-conns N] [--per-addr-max-conns N] \
 #       [--idle-timeout 10m] [--check-interval 1s] [--workers auto] [--stream-module auto|none|PATH]
@@ -16,11 +18,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 engine="" replicas="" listen="0.0.0.0:8443" runtime_dir="/run/cllm-relay" out="-"
 trust_replicas="" trust_sni="" max_conns=4096 per_replica=0 per_addr=0
 idle_timeout="10m" check_inter="1s" workers="auto" stream_module="auto" nginx_bin="${NGINX:-nginx}"
+tls_cert="" tls_key="" log_bodies=0
 
 die() { echo "render.sh: $*" >&2; exit 2; }
-usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
 
 while [ $# -gt 0 ]; do
+  if [ "$1" = --log-bodies ]; then log_bodies=1; shift; continue; fi
   [ $# -ge 2 ] || { [ "$1" = -h ] || [ "$1" = --help ] && usage; die "$1 needs a value"; }
   case "$1" in
     --engine) engine="$2" ;;
@@ -38,12 +42,20 @@ while [ $# -gt 0 ]; do
     --workers) workers="$2" ;;
     --stream-module) stream_module="$2" ;;
     --nginx) nginx_bin="$2" ;;
+    --tls-cert) tls_cert="$2" ;;
+    --tls-key) tls_key="$2" ;;
     *) die "unknown option $1 (--help)" ;;
   esac
   shift 2
 done
 
-[ "$engine" = nginx ] || [ "$engine" = haproxy ] || die "--engine nginx|haproxy is required"
+[ "$engine" = nginx ] || [ "$engine" = haproxy ] || [ "$engine" = nginx-l7 ] || die "--engine nginx|haproxy|nginx-l7 is required"
+if [ "$engine" = nginx-l7 ]; then
+  [ -n "$tls_cert" ] && [ -n "$tls_key" ] || die "--engine nginx-l7 needs --tls-cert FILE --tls-key FILE"
+  for f in "$tls_cert" "$tls_key"; do
+    [[ "$f" =~ ^/[^\;\{\}\ ]*$ ]] || die "TLS files must be absolute paths without spaces, got '$f'"
+  done
+fi
 [ -n "$replicas" ] || die "--replicas HOST:PORT[,...] is required"
 [ -z "$trust_replicas" ] || [ -n "$trust_sni" ] || die "--trust-replicas needs --trust-sni NAME"
 for n in "$max_conns" "$per_replica" "$per_addr"; do
@@ -115,6 +127,22 @@ render_nginx() {
   substitute "$here/nginx.conf.in" "LOAD_MODULE=$load" "WORKERS=$workers" "RUNTIME_DIR=$runtime_dir" \
     "WORKER_CONNECTIONS=$(( max_conns * 2 + 64 ))" "NOFILE=$(( max_conns * 2 + 128 ))" "SERVER_LINES=${lines%$'\n'}" "TRUST_UPSTREAM=$trust_up" \
     "SNI_LINES=$sni" "LISTEN=$listen" "NEXT_TRIES=$tries" "IDLE_TIMEOUT=$idle_timeout" "PER_ADDR_LIMIT=$per"
+}
+
+render_nginx-l7() {
+  local lines="" s tries body_field="" body_buffer=""
+  for s in "${servers[@]}"; do lines+="        server $s max_fails=1 fail_timeout=10s;"$'\n'; done
+  tries=$(( ${#servers[@]} > 3 ? 3 : ${#servers[@]} ))
+  [ "$tries" -ge 2 ] || tries=2
+  if [ "$log_bodies" = 1 ]; then
+    # --log-bodies: what a curious or compromised gateway could keep — the sealed bodies.
+    body_field=" body=\"\$request_body\""
+    body_buffer="        client_body_in_single_buffer on;   # --log-bodies: \$request_body holds the whole body"
+  fi
+  substitute "$here/nginx-l7.conf.in" "WORKERS=$workers" "RUNTIME_DIR=$runtime_dir" \
+    "WORKER_CONNECTIONS=$(( max_conns * 2 + 64 ))" "NOFILE=$(( max_conns * 2 + 128 ))" "SERVER_LINES=${lines%$'\n'}" \
+    "LISTEN=$listen" "TLS_CERT=$tls_cert" "TLS_KEY=$tls_key" "NEXT_TRIES=$tries" "IDLE_TIMEOUT=$idle_timeout" \
+    "BODY_LOG_FIELD=$body_field" "BODY_LOG_BUFFER=$body_buffer"
 }
 
 render_haproxy() {
