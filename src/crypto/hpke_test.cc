@@ -1,13 +1,18 @@
 // HPKE tests: RFC 9180 Appendix A known answers (A.1 X25519/AES-128-GCM in
-// all four modes, A.2.1 ChaCha20-Poly1305, A.3.1–A.3.3 P-256), RFC 5869 for
-// the split HKDF, and round trips, tampering and bad keys for the cllm suites
-// (x25519: X25519/HKDF-SHA256/AES-256-GCM; gmt: SM2/HKDF-SM3/SM4-CTR-HMAC-SM3,
-// which has no published vectors: determinism and cross-checks with OpenSSL).
+// all four modes, A.2.1 ChaCha20-Poly1305, A.3.1–A.3.3 P-256, A.7.1
+// export-only), RFC 5869 for the split HKDF, and round trips, tampering and
+// bad keys for the cllm suites (x25519: X25519/HKDF-SHA256/AES-256-GCM; gmt:
+// SM2/HKDF-SM3/SM4-CTR-HMAC-SM3, which has no published vectors: determinism,
+// and the DHKEM recomputed from OpenSSL's own SM2-curve ECDH).
 #include "crypto/hpke.h"
 
 #include <gtest/gtest.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -90,8 +95,9 @@ struct Vector {
 constexpr Suite kX25519Aes128{Kem::kX25519HkdfSha256, Kdf::kHkdfSha256, Aead::kAes128Gcm};
 constexpr Suite kX25519ChaCha{Kem::kX25519HkdfSha256, Kdf::kHkdfSha256, Aead::kChaCha20Poly1305};
 constexpr Suite kP256Aes128{Kem::kP256HkdfSha256, Kdf::kHkdfSha256, Aead::kAes128Gcm};
+constexpr Suite kX25519ExportOnly{Kem::kX25519HkdfSha256, Kdf::kHkdfSha256, Aead::kExportOnly};
 
-// The values of RFC 9180 Appendix A.1.1–A.1.4, A.2.1 and A.3.1–A.3.3, as
+// The values of RFC 9180 Appendix A.1.1–A.1.4, A.2.1, A.3.1–A.3.3 and A.7.1, as
 // printed there (long values split in 64-digit pieces); the listed sequence
 // numbers are a subset of each section's.
 const std::vector<Vector>& Vectors() {
@@ -359,6 +365,25 @@ const std::vector<Vector>& Vectors() {
                       "594213f9018d614b82007a7021c3135bda7b380da4acd9ab27165c508640dbda",
                       "14fe634f95ca0d86e15247cca7de7ba9b73c9b9deb6437e1c832daf7291b79d5"},
       },
+      {
+          .name = "A.7.1 X25519 export-only Base",
+          .suite = kX25519ExportOnly,
+          .mode = Mode::kBase,
+          .ikm_e = "55bc245ee4efda25d38f2d54d5bb6665291b99f8108a8c4b686c2b14893ea5d9",
+          .pk_em = "e5e8f9bfff6c2f29791fc351d2c25ce1299aa5eaca78a757c0b4fb4bcd830918",
+          .sk_em = "095182b502f1f91f63ba584c7c3ec473d617b8b4c2cec3fad5af7fa6748165ed",
+          .ikm_r = "683ae0da1d22181e74ed2e503ebf82840deb1d5e872cade20f4b458d99783e31",
+          .pk_rm = "194141ca6c3c3beb4792cd97ba0ea1faff09d98435012345766ee33aae2d7664",
+          .sk_rm = "33d196c830a12f9ac65d6e565a590d80f04ee9b19c83c87f2c170d972a812848",
+          .shared_secret = "e81716ce8f73141d4f25ee9098efc968c91e5b8ce52ffff59d64039e82918b66",
+          .key = "",  // no key or nonce for export-only
+          .base_nonce = "",
+          .exporter_secret = "79dc8e0509cf4a3364ca027e5a0138235281611ca910e435e8ed58167c72f79b",
+          .encryptions = {},
+          .exports = {"7a36221bd56d50fb51ee65edfd98d06a23c4dc87085aa5866cb7087244bd2a36",
+                      "d5535b87099c6c3ce80dc112a2671c6ec8e811a2f284f948cec6dd1708ee33f0",
+                      "ffaabc85a776136ca0c378e5d084c9140ab552b78f039d2e8775f26efff4c70e"},
+      },
   };
   return v;
 }
@@ -442,7 +467,7 @@ TEST_P(Rfc9180VectorTest, MatchesAppendixA) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AppendixA, Rfc9180VectorTest, ::testing::Range<size_t>(0, 8));
+INSTANTIATE_TEST_SUITE_P(AppendixA, Rfc9180VectorTest, ::testing::Range<size_t>(0, 9));
 
 TEST(HpkeVectorTest, SetupWithIkmEHooksMatchA11AndA13) {
   const Vector& base = Vectors()[0];
@@ -780,6 +805,87 @@ TEST(HpkeKeyTest, ScalarRangeUsesTheCurveOrder) {
             CryptoErrc::kInvalidArgument);
   EXPECT_EQ(PublicKeyFromPrivate(Kem::kSm2HkdfSm3, p256_n_minus_1).code(),
             CryptoErrc::kInvalidArgument);
+}
+
+// DHKEM(SM2, HKDF-SM3) has no published vectors: recompute its shared secret
+// independently. The DH comes from OpenSSL's ECDH (EVP_PKEY_derive; in
+// OpenSSL 3.0 only "EC" keys generated on group SM2 derive: the "SM2" key type
+// has no derive and "EC" fromdata refuses the SM2 group), the labels are
+// spelled out here (RFC 9180 §4.1, suite_id "KEM" ‖ 0xCC01, HKDF-SM3), and
+// Decap must match.
+using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)>;
+
+PkeyPtr GenerateSm2CurveKey() {
+  char group[] = "SM2";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
+                         OSSL_PARAM_construct_end()};
+  PkeyCtxPtr gen(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr), EVP_PKEY_CTX_free);
+  EVP_PKEY* raw = nullptr;
+  if (!gen || EVP_PKEY_keygen_init(gen.get()) != 1 ||
+      EVP_PKEY_CTX_set_params(gen.get(), params) != 1 || EVP_PKEY_keygen(gen.get(), &raw) != 1) {
+    raw = nullptr;
+  }
+  return PkeyPtr(raw, EVP_PKEY_free);
+}
+
+Bytes Sm2PublicKey(EVP_PKEY* key) {
+  Bytes pk(65);
+  size_t len = 0;
+  if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, pk.data(), pk.size(), &len) !=
+          1 ||
+      len != pk.size()) {
+    return {};
+  }
+  return pk;
+}
+
+TEST(HpkeKeyTest, Sm2DhkemMatchesOpenSslEcdh) {
+  PkeyPtr recipient = GenerateSm2CurveKey();
+  PkeyPtr ephemeral = GenerateSm2CurveKey();
+  ASSERT_TRUE(recipient && ephemeral);
+  const Bytes pk_r = Sm2PublicKey(recipient.get());
+  const Bytes enc = Sm2PublicKey(ephemeral.get());  // enc = SerializePublicKey(pkE)
+  ASSERT_EQ(pk_r.size(), 65u);
+  ASSERT_EQ(enc.size(), 65u);
+  BIGNUM* d = nullptr;
+  ASSERT_EQ(EVP_PKEY_get_bn_param(recipient.get(), OSSL_PKEY_PARAM_PRIV_KEY, &d), 1);
+  SecretBytes sk_r(32);
+  ASSERT_EQ(BN_bn2binpad(d, sk_r.data(), 32), 32);
+  BN_clear_free(d);
+
+  // OpenSSL: dh = x(skR · pkE).
+  PkeyCtxPtr derive(EVP_PKEY_CTX_new_from_pkey(nullptr, recipient.get(), nullptr),
+                    EVP_PKEY_CTX_free);
+  SecretBytes dh(32);
+  size_t dh_len = dh.size();
+  ASSERT_TRUE(derive && EVP_PKEY_derive_init(derive.get()) == 1 &&
+              EVP_PKEY_derive_set_peer(derive.get(), ephemeral.get()) == 1 &&
+              EVP_PKEY_derive(derive.get(), dh.data(), &dh_len) == 1);
+  ASSERT_EQ(dh_len, 32u);
+
+  // ExtractAndExpand(dh, kem_context = enc ‖ pkR) with the labels written out.
+  const Bytes suite_id = H("4b454dcc01");  // "KEM" ‖ I2OSP(0xCC01, 2)
+  Bytes labeled_ikm = ToBytes("HPKE-v1");
+  labeled_ikm.insert(labeled_ikm.end(), suite_id.begin(), suite_id.end());
+  for (uint8_t c : std::string_view("eae_prk")) labeled_ikm.push_back(c);
+  labeled_ikm.insert(labeled_ikm.end(), dh.span().begin(), dh.span().end());
+  SecretBytes eae_prk = HkdfExtract(HashAlg::kSm3, {}, labeled_ikm);
+  Bytes labeled_info = {0x00, 0x20};  // I2OSP(Nsecret = 32, 2)
+  for (uint8_t c : std::string_view("HPKE-v1")) labeled_info.push_back(c);
+  labeled_info.insert(labeled_info.end(), suite_id.begin(), suite_id.end());
+  for (uint8_t c : std::string_view("shared_secret")) labeled_info.push_back(c);
+  labeled_info.insert(labeled_info.end(), enc.begin(), enc.end());
+  labeled_info.insert(labeled_info.end(), pk_r.begin(), pk_r.end());
+  auto expected = HkdfExpand(HashAlg::kSm3, eae_prk.span(), labeled_info, 32);
+  ASSERT_TRUE(expected.ok());
+
+  auto decap = Decap(Kem::kSm2HkdfSm3, enc, sk_r.span());
+  ASSERT_TRUE(decap.ok()) << decap.detail();
+  EXPECT_EQ(Hex(decap->span()), Hex(expected->span()));
+  auto pk = PublicKeyFromPrivate(Kem::kSm2HkdfSm3, sk_r.span());
+  ASSERT_TRUE(pk.ok());
+  EXPECT_EQ(Hex(*pk), Hex(pk_r));
 }
 
 }  // namespace
