@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "server/e2e_writer.h"
+
 namespace cllm::server {
 namespace {
 
@@ -11,6 +13,11 @@ double Ms(std::chrono::steady_clock::duration d) { return std::chrono::duration<
 constexpr size_t kMaxRouteBytes = 128;
 
 }  // namespace
+
+ObservedWriter* ObservedWriter::Of(const std::shared_ptr<net::ResponseWriter>& w) {
+  if (auto* sealed = dynamic_cast<E2eWriter*>(w.get())) return Of(sealed->outer());
+  return dynamic_cast<ObservedWriter*>(w.get());
+}
 
 ObservedWriter::ObservedWriter(std::shared_ptr<net::ResponseWriter> inner, const net::Request& req, AccessLog* log,
                                LatencyMetrics* metrics)

@@ -32,10 +32,9 @@ class ObservedWriter : public net::ResponseWriter, public std::enable_shared_fro
                  LatencyMetrics* metrics);
   ~ObservedWriter() override;
 
-  // Of is the ObservedWriter behind `w`, or null when `w` is another writer.
-  static ObservedWriter* Of(const std::shared_ptr<net::ResponseWriter>& w) {
-    return dynamic_cast<ObservedWriter*>(w.get());
-  }
+  // Of is the ObservedWriter behind `w` (itself, or under the sealing
+  // writer of an encrypted request), or null when `w` is another writer.
+  static ObservedWriter* Of(const std::shared_ptr<net::ResponseWriter>& w);
 
   void SetUser(const std::string& user);
   void SetRequestId(const std::string& id);

@@ -80,6 +80,12 @@ void Service::Handle(const net::Request& req, std::shared_ptr<net::ResponseWrite
   auto observed = std::make_shared<ObservedWriter>(std::move(w), req, options_.access_log.get(), &latency_);
   observed->SetRequestId("req-" + HexEncode(crypto::RandomBytes(8)));
   w = observed;
+  if (req.method == "POST" && IsE2eRequest(req)) return Encrypted(req, observed);
+  Route(req, w, observed.get());
+}
+
+void Service::Route(const net::Request& req, const std::shared_ptr<net::ResponseWriter>& w,
+                    ObservedWriter* observed) {
   const std::string path = req.Path();
   if (path == "/health") {
     bool ready = !shutting_down_;

@@ -32,6 +32,7 @@
 #include <optional>
 #include <string>
 
+#include "channel/e2e.h"
 #include "channel/server_channel.h"
 #include "engine/model/model.h"
 #include "engine/tokenizer/chat_template.h"
@@ -41,6 +42,7 @@
 #include "server/api_keys.h"
 #include "server/chat_output_plan.h"
 #include "server/metrics.h"
+#include "server/observed_writer.h"
 #include "server/openai_api.h"
 #include "server/rate_limit.h"
 #include "server/structured_output.h"
@@ -91,6 +93,17 @@ class Service {
   // plain connection, the endpoint answers 404.
   void SetAttestation(std::shared_ptr<channel::ServerChannel> identity);
 
+  // SetE2eKeys installs the key ring that opens encrypted bodies
+  // (Content-Type application/cllm-e2e-request on a POST API route, on any
+  // listener: a TLS-terminating proxy forwards to the plain one). Null: every
+  // encrypted request is 421 e2e_key_unknown. A rotation installs a new ring;
+  // requests in progress keep the one they were opened with.
+  void SetE2eKeys(std::shared_ptr<const channel::e2e::KeyRing> keys);
+  // SetE2eClientVerifier enables mutual mode (HPKE auth mode): `verifier`
+  // checks the client token and key statement before decryption; with
+  // `require`, base-mode requests are refused (401 e2e_client_token).
+  void SetE2eClientVerifier(channel::e2e::ClientKeyVerifier verifier, bool require);
+
   // StopAdmitting answers new completions 503 and /health "shutting_down";
   // running and queued ones go on (the first step of a drain).
   void StopAdmitting();
@@ -99,6 +112,12 @@ class Service {
   engine::Scheduler& scheduler() { return *scheduler_; }
 
  private:
+  // Route answers a request (an opened encrypted one too) by its path.
+  void Route(const net::Request& req, const std::shared_ptr<net::ResponseWriter>& w, ObservedWriter* observed);
+  // Encrypted opens an encrypted request and routes its inner request with
+  // a writer that seals the answer (service_e2e.cc).
+  static bool IsE2eRequest(const net::Request& req);  // by its Content-Type
+  void Encrypted(const net::Request& req, const std::shared_ptr<ObservedWriter>& observed);
   void Completions(const net::Request& req, const std::shared_ptr<net::ResponseWriter>& w, bool chat,
                    const ApiUser& user);
   // extra_routes.cc: POST /tokenize, /detokenize (llama-server's shapes) and
@@ -141,6 +160,10 @@ class Service {
   StructuredOutput structured_;  // response_format constraints
   std::mutex attest_mu_;  // guards identity_ (never held while the TEE works)
   std::shared_ptr<channel::ServerChannel> identity_;
+  std::mutex e2e_mu_;  // guards the three below
+  std::shared_ptr<const channel::e2e::KeyRing> e2e_keys_;
+  channel::e2e::ClientKeyVerifier e2e_client_verifier_;
+  bool e2e_require_client_ = false;
   std::atomic<uint64_t> requests_total_{0};
   std::atomic<uint64_t> requests_failed_{0};
   std::atomic<uint64_t> requests_unauthorized_{0};
