@@ -19,6 +19,8 @@
 #include <thread>
 
 #include "base/log.h"
+#include "client/e2e_forward.h"
+#include "client/e2e_session.h"
 #include "crypto/digest.h"
 #include "net/async_client.h"
 
@@ -102,6 +104,23 @@ class CachingVerifier {
   std::atomic<uint64_t> verifications_{0}, reused_{0}, refusals_{0};
 };
 
+// WebVerifier checks an e2e upstream (an L7 proxy) as a web server: a chain
+// to one of the configured roots, for one of the upstream host names.
+crypto::CryptoStatus VerifyWebServer(const std::vector<crypto::Certificate>& chain,
+                                     const std::vector<crypto::Certificate>& roots,
+                                     const std::vector<std::string>& hosts) {
+  if (chain.empty()) return MakeError(crypto::CryptoErrc::kChainInvalid, "the upstream sent no certificate");
+  crypto::ChainOptions o;
+  o.at = std::chrono::system_clock::now();
+  std::vector<crypto::Certificate> rest(chain.begin() + 1, chain.end());
+  CLLM_RETURN_IF_ERROR(crypto::VerifyChain(chain.front(), rest, roots, o));
+  for (const auto& h : hosts) {
+    if (chain.front().MatchesHost(h)) return OkStatus();
+  }
+  return MakeError(crypto::CryptoErrc::kChainInvalid,
+                   "the upstream's certificate is not for " + (hosts.empty() ? std::string("?") : hosts.front()));
+}
+
 std::string ErrorJson(const std::string& message, const char* type, const char* code) {
   return nlohmann::json{{"error", {{"message", message}, {"type", type}, {"code", code}}}}.dump();
 }
@@ -146,6 +165,7 @@ struct UpstreamPool::Impl {
   asio::steady_timer sweeper{ioc};
 
   std::atomic<uint64_t> opened{0}, requests{0}, reused{0}, retries{0}, failovers{0}, incomplete{0};
+  std::atomic<uint64_t> e2e_refused{0}, e2e_key_refreshes{0};
   std::atomic<int> open_now{0}, idle_now{0};
 
   void Published() {
@@ -196,7 +216,7 @@ struct UpstreamPool::Impl {
     ++opened;
     Published();
     const Url& url = replicas->url(replica);
-    auto c = co_await net::ClientConnection::Connect(url.host, url.port, tls, options.http);
+    auto c = co_await net::ClientConnection::Connect(url.host, url.port, url.tls ? tls : nullptr, options.http);
     if (!c.ok()) {
       Release(nullptr);
       co_return c.error();
@@ -247,6 +267,27 @@ struct UpstreamPool::Impl {
       std::string v = req.Header(h);
       if (!v.empty()) up.headers[h] = v;
     }
+    // e2e: the request sealed to the fleet key; the clear Authorization
+    // stays here (it travels inside the ciphertext).
+    std::optional<E2eSession::Sealed> sealed;
+    auto seal = [&]() -> bool {
+      auto s = options.e2e->Seal(req.method, req.target, req.Header("authorization"), req.body);
+      if (!s.ok()) {
+        w->Send(s.code() == Errc::kInvalidArgument ? 405 : 400, "application/json",
+                ErrorJson(s.detail(), "cllm_e2e_error", "e2e_request_refused"));
+        return false;
+      }
+      sealed = std::move(s).value();
+      up = sealed->request;
+      for (const char* h : {"accept", "user-agent"}) {
+        std::string v = req.Header(h);
+        if (!v.empty()) up.headers[h] = v;
+      }
+      return true;
+    };
+    if (options.e2e && !seal()) co_return;
+    std::optional<E2eToWriter> e2w;  // e2e: this attempt's answer
+    bool e2e_refreshed = false;
     bool streaming = false;     // the client's response has started
     bool event_stream = false;  // ... as server-sent events
     bool client_ok = true;
@@ -269,6 +310,10 @@ struct UpstreamPool::Impl {
     });
     AttemptGate gate;  // per attempt: holds a 503 back, counts what was passed on
     net::HeadSink on_head = [&](const net::ClientResponse& head) {
+      if (e2w) {
+        if (gate.Head(head.status)) e2w->Head(head.status, head.Header("content-type"));
+        return;
+      }
       if (!gate.Head(head.status) || !head.chunked) return;
       std::string retry_after = head.Header("retry-after");
       if (!retry_after.empty() && SafeHeaderValue(retry_after)) w->AddHeader("Retry-After", retry_after);
@@ -280,6 +325,7 @@ struct UpstreamPool::Impl {
     };
     net::BodySink on_body = [&](std::string_view bytes) {
       if (!gate.Body(bytes.size())) return true;  // a held-back 503: read it to its end
+      if (e2w) return e2w->Body(bytes);
       if (streaming && client_ok) client_ok = w->Write(bytes);
       return client_ok;  // the proxy's client left: stop reading upstream
     };
@@ -309,11 +355,53 @@ struct UpstreamPool::Impl {
       const bool was_reused = conn->pooled;
       if (was_reused) ++reused;
       gate = AttemptGate();
+      if (sealed) {
+        auto answer = E2eAnswer::Create(sealed->secret);
+        if (!answer.ok()) {
+          Release(std::move(conn->conn), next->replica);
+          w->Send(500, "application/json", ErrorJson(answer.detail(), "cllm_e2e_error", "e2e_internal"));
+          co_return;
+        }
+        e2w.emplace(w, std::move(answer).value());
+      }
       watch->leased = conn->conn.get();
       auto r = co_await conn->conn->Request(up, on_body, on_head);
       watch->leased = nullptr;
       Release(std::move(conn->conn), next->replica);
       if (watch->gone) co_return;  // nobody to answer, nothing to resend
+      if (e2w && r.ok() && !gate.unavailable()) {
+        if (e2w->encrypted()) {
+          at.Succeeded();
+          if (std::string failure = e2w->Complete(); !failure.empty()) {
+            ++e2e_refused;
+            log::warn("proxy: the answer of upstream {} was refused: {}", replicas->name(next->replica), failure);
+          }
+          co_return;
+        }
+        // A clear error. A stale key config: fetch the keys again, seal anew
+        // and send once more (not a replica failure).
+        const std::string code = OuterErrorCode(e2w->outer_body());
+        if (code == "e2e_key_unknown" && !e2e_refreshed) {
+          e2e_refreshed = true;
+          ++e2e_key_refreshes;
+          if (options.e2e->Refresh(sealed->key_id) && seal() &&
+              at.Failed(ClientErrc::kUnavailable, "e2e_key_unknown", std::nullopt, /*stale=*/true)) {
+            continue;
+          }
+          if (!sealed) co_return;  // seal() answered
+        }
+        at.Succeeded();
+        std::string ct = r->Header("content-type");
+        if (ct.empty() || !SafeHeaderValue(ct)) ct = "application/json";
+        w->Send(r->status, ct, e2w->outer_body());
+        co_return;
+      }
+      if (e2w && !r.ok() && e2w->streaming()) {
+        // Cut off mid-answer: the frames so far were delivered; never resent.
+        ++incomplete;
+        e2w->Fail("e2e_truncated: upstream " + replicas->name(next->replica) + " closed the answer: " + r.detail());
+        co_return;
+      }
       if (r.ok() && !gate.unavailable()) {
         at.Succeeded();
         if (streaming) {
@@ -384,17 +472,32 @@ UpstreamPool::~UpstreamPool() {
 ClientResult<std::unique_ptr<UpstreamPool>> UpstreamPool::Create(std::vector<Url> upstreams,
                                                                  attestation::Policy policy, PoolOptions options) {
   if (upstreams.empty()) return MakeError(ClientErrc::kBadUrl, "no upstream");
+  std::vector<std::string> hosts;
+  bool any_tls = false;
   for (const Url& u : upstreams) {
-    if (!u.tls) return MakeError(ClientErrc::kBadUrl, "the upstream must be https:// (attested): " + UrlText(u));
+    if (!u.tls && !options.e2e) {
+      return MakeError(ClientErrc::kBadUrl, "the upstream must be https:// (attested): " + UrlText(u));
+    }
+    any_tls |= u.tls;
+    hosts.push_back(u.host);
+  }
+  if (options.e2e && any_tls && options.upstream_roots.empty()) {
+    return MakeError(ClientErrc::kBadUrl, "an https:// e2e upstream needs the roots its certificate chains to");
   }
   if (options.max_connections < 1) return MakeError(ClientErrc::kBadUrl, "max_connections must be at least 1");
   auto impl = std::make_unique<Impl>();
   impl->replicas = std::make_shared<ReplicaSet>(std::move(upstreams), options.failover);
   impl->options = options;
   impl->verifier = std::make_shared<CachingVerifier>(std::move(policy), options.reverify_after);
-  auto ctx = crypto::TlsContext::Client([v = impl->verifier](const std::vector<crypto::Certificate>& chain) {
+  crypto::PeerVerifier verify = [v = impl->verifier](const std::vector<crypto::Certificate>& chain) {
     return v->Verify(chain);
-  });
+  };
+  if (options.e2e) {
+    verify = [roots = options.upstream_roots, hosts](const std::vector<crypto::Certificate>& chain) {
+      return VerifyWebServer(chain, roots, hosts);
+    };
+  }
+  auto ctx = crypto::TlsContext::Client(std::move(verify));
   if (!ctx.ok()) return MakeError(ClientErrc::kTls, ctx.detail());
   // Requests leave in padded records (docs/security.md).
   if (auto st = (*ctx)->SetRecordPadding(kRequestRecordPadding); !st.ok()) return MakeError(ClientErrc::kTls, st.detail());
@@ -458,6 +561,8 @@ PoolStats UpstreamPool::Stats() const {
   s.retries = impl_->retries.load();
   s.failovers = impl_->failovers.load();
   s.incomplete = impl_->incomplete.load();
+  s.e2e_refused = impl_->e2e_refused.load();
+  s.e2e_key_refreshes = impl_->e2e_key_refreshes.load();
   s.open = impl_->open_now.load();
   s.idle = impl_->idle_now.load();
   return s;

@@ -55,6 +55,14 @@ struct PoolOptions {
   std::chrono::seconds reverify_after{600};          // verify a known certificate again after this
   net::ClientOptions http;                           // per-phase deadlines of each upstream request
   FailoverOptions failover;                          // attempts and backoff across replicas
+  // Encrypted bodies (`cllm proxy --e2e`, e2e_session.h): each request is
+  // sealed to the fleet key and its answer opened here, so the upstream may
+  // be any HTTP endpoint in front of the replicas — an L7 proxy terminating
+  // TLS. It is then checked as a web server: https:// upstreams must present
+  // a chain to one of `upstream_roots` for one of the upstream host names;
+  // http:// is allowed (the bodies are sealed either way).
+  std::shared_ptr<class E2eSession> e2e;
+  std::vector<crypto::Certificate> upstream_roots;
 };
 
 struct PoolStats {
@@ -67,6 +75,8 @@ struct PoolStats {
   uint64_t retries = 0;               // resent once after the server had closed a kept-alive connection
   uint64_t failovers = 0;             // attempts that failed before a response and were tried again
   uint64_t incomplete = 0;            // responses cut off after bytes were passed on
+  uint64_t e2e_refused = 0;           // e2e: answers that failed to open (tampered, truncated)
+  uint64_t e2e_key_refreshes = 0;     // e2e: key configs fetched again after e2e_key_unknown
   int open = 0;                       // open connections (busy or idle)
   int idle = 0;
 };

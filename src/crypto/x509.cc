@@ -106,6 +106,13 @@ std::string Certificate::SubjectCommonName() const {
   return out;
 }
 
+bool Certificate::MatchesHost(std::string_view host) const {
+  if (host.empty()) return false;
+  const std::string h(host);
+  if (X509_check_ip_asc(x509_.get(), h.c_str(), 0) == 1) return true;
+  return X509_check_host(x509_.get(), h.data(), h.size(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
+}
+
 std::string Certificate::SerialHex() const {
   ossl::BnPtr bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(x509_.get()), nullptr));
   if (!bn) return "";

@@ -36,6 +36,10 @@ class Certificate {
   std::string Issuer() const;
   // SubjectCommonName returns the CN attribute or "".
   std::string SubjectCommonName() const;
+  // MatchesHost says whether the certificate is for `host` (a DNS name
+  // matched against the subjectAltName DNS entries, wildcards as RFC 6125
+  // allows, or an IP address against the IP entries).
+  bool MatchesHost(std::string_view host) const;
   std::string SerialHex() const;
   TimePoint NotBefore() const;
   TimePoint NotAfter() const;

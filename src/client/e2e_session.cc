@@ -1,0 +1,203 @@
+// e2e_session.cc — E2eSession, E2eAnswer, E2eExchange (e2e_session.h).
+
+#include "client/e2e_session.h"
+
+#include <nlohmann/json.hpp>
+
+namespace cllm::client {
+namespace {
+
+namespace e2e = channel::e2e;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::chrono::seconds kMinRefetchInterval{1};
+
+bool SameSuite(const crypto::hpke::Suite& a, const crypto::hpke::Suite& b) {
+  return a.kem == b.kem && a.kdf == b.kdf && a.aead == b.aead;
+}
+
+Error<Errc> E2eError(const Error<e2e::E2eErrc>& e) {
+  return MakeError(Errc::kCrypto, std::string(e2e::E2eErrcName(e.code)) + ": " + e.detail);
+}
+
+}  // namespace
+
+Result<std::shared_ptr<E2eSession>> E2eSession::Create(E2eKeyFetch fetch, std::optional<crypto::hpke::Suite> suite,
+                                                       std::shared_ptr<const e2e::ClientIdentity> client) {
+  std::shared_ptr<E2eSession> s(new E2eSession());
+  s->fetch_ = std::move(fetch);
+  s->suite_ = suite;
+  s->client_ = std::move(client);
+  CLLM_ASSIGN_OR_RETURN(auto keys, s->fetch_());
+  CLLM_RETURN_IF_ERROR(s->Pick(std::move(keys)));
+  s->last_fetch_ = Clock::now();
+  return s;
+}
+
+Status<> E2eSession::Pick(std::vector<e2e::KeyConfig> keys) {
+  for (auto it = keys.begin(); it != keys.end(); ++it) {  // cllm-trust lists the preferred key first
+    if (suite_ && !SameSuite(it->suite, *suite_)) continue;
+    std::lock_guard<std::mutex> lock(mu_);
+    current_ = *it;
+    return OkStatus();
+  }
+  return MakeError(Errc::kNotFound, std::string("cllm-trust publishes no e2e key") +
+                                        (suite_ ? std::string(" of suite ") + crypto::hpke::SuiteName(*suite_) : ""));
+}
+
+e2e::KeyConfig E2eSession::current() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_;
+}
+
+uint64_t E2eSession::refreshes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return refreshes_;
+}
+
+bool E2eSession::Refresh(uint8_t stale_key_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (current_.key_id != stale_key_id) return true;  // another request refreshed already
+    if (Clock::now() - last_fetch_ < kMinRefetchInterval) return false;
+    last_fetch_ = Clock::now();
+    ++refreshes_;
+  }
+  auto keys = fetch_();
+  if (!keys.ok() || !Pick(std::move(keys).value()).ok()) return false;
+  return current().key_id != stale_key_id;
+}
+
+Result<E2eSession::Sealed> E2eSession::Seal(const std::string& method, const std::string& target,
+                                            const std::string& authorization, const std::string& json) const {
+  if (method != "POST") {
+    return MakeError(Errc::kInvalidArgument, "only POST requests are sent encrypted (e2e); got " + method);
+  }
+  // The router headers: "model" and "stream" of the request's JSON.
+  auto doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) return MakeError(Errc::kParse, "the request body is not a JSON object");
+  std::string model;
+  if (auto m = doc.find("model"); m != doc.end() && m->is_string()) model = m->get<std::string>();
+  bool stream = false;
+  if (auto st = doc.find("stream"); st != doc.end() && st->is_boolean()) stream = st->get<bool>();
+  const std::string path = target.substr(0, target.find('?'));
+
+  const e2e::KeyConfig key = current();
+  auto sealed = e2e::SealRequest(key, path, model, stream, authorization, json, client_.get());
+  if (!sealed.ok()) return E2eError(sealed.error());
+  Sealed out;
+  out.request.method = "POST";
+  out.request.target = target;
+  out.request.headers["content-type"] = e2e::kRequestContentType;
+  for (const auto& [name, value] : sealed->headers) out.request.headers[name] = value;
+  out.request.body.assign(sealed->body.begin(), sealed->body.end());
+  out.secret = std::move(sealed->response);
+  out.key_id = key.key_id;
+  return out;
+}
+
+Result<E2eAnswer> E2eAnswer::Create(const e2e::ResponseSecret& secret) {
+  auto opener = e2e::ResponseOpener::Create(secret);
+  if (!opener.ok()) return E2eError(opener.error());
+  return E2eAnswer(std::move(opener).value());
+}
+
+Result<std::vector<E2eAnswer::Event>> E2eAnswer::Feed(std::string_view bytes) {
+  auto frames = opener_.Feed(AsBytes(bytes));
+  if (!frames.ok()) return E2eError(frames.error());
+  std::vector<Event> out;
+  for (auto& f : *frames) {
+    Event ev;
+    ev.final = f.final;
+    const std::string_view text = AsChars(f.plaintext.span());
+    if (!head_seen_) {
+      auto head = e2e::ParseResponseHead(text);
+      if (!head.ok()) return E2eError(head.error());
+      ev.head = std::move(head).value();
+      head_seen_ = true;
+    } else {
+      ev.body.assign(text);
+    }
+    out.push_back(std::move(ev));
+  }
+  return out;
+}
+
+Status<> E2eAnswer::Finish() {
+  auto st = opener_.Finish();
+  if (!st.ok()) return E2eError(st.error());
+  return OkStatus();
+}
+
+std::string OuterErrorCode(const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return "";
+  auto e = j.find("error");
+  if (e == j.end() || !e->is_object()) return "";
+  auto c = e->find("code");
+  return c != e->end() && c->is_string() ? c->get<std::string>() : "";
+}
+
+ClientResult<HttpResponse> E2eExchange(FailoverClient& fc, E2eSession& session, const std::string& target,
+                                       const std::string& json, const std::string& authorization,
+                                       const BodyCallback& on_body) {
+  for (int round = 0; round < 2; ++round) {
+    auto sealed = session.Seal("POST", target, authorization, json);
+    if (!sealed.ok()) return MakeError(ClientErrc::kProtocol, sealed.detail());
+    auto answer = E2eAnswer::Create(sealed->secret);
+    if (!answer.ok()) return MakeError(ClientErrc::kProtocol, answer.detail());
+
+    HttpResponse inner;
+    bool encrypted = false;     // the outer head said application/cllm-e2e-response
+    std::string outer_body;     // a clear error's body
+    std::optional<std::string> failure;  // opening failed mid-way
+    bool caller_ok = true;
+    HeadCallback head = [&](const HttpResponse& h) {
+      encrypted = h.status == 200 && h.headers.count("content-type") &&
+                  h.headers.at("content-type").rfind(channel::e2e::kResponseContentType, 0) == 0;
+    };
+    BodyCallback sink = [&](std::string_view bytes) {
+      if (!encrypted) {
+        if (outer_body.size() < (64 << 10)) outer_body.append(bytes.substr(0, (64 << 10) - outer_body.size()));
+        return true;
+      }
+      auto events = answer->Feed(bytes);
+      if (!events.ok()) {
+        failure = events.detail();
+        return false;
+      }
+      for (auto& ev : *events) {
+        if (ev.head) {
+          inner.status = ev.head->status;
+          inner.headers["content-type"] = ev.head->content_type;
+          for (const auto& [k, v] : ev.head->headers) inner.headers[k] = v;
+          continue;
+        }
+        if (ev.body.empty()) continue;
+        const bool is_stream = inner.headers["content-type"].rfind("text/event-stream", 0) == 0;
+        if (is_stream && on_body) {
+          caller_ok = caller_ok && on_body(ev.body);
+        } else {
+          inner.body += ev.body;
+        }
+      }
+      return caller_ok;
+    };
+    auto r = fc.Request("POST", sealed->request.target, sealed->request.body, sealed->request.headers, sink, head);
+    if (!r.ok()) return r.error();
+    if (!encrypted) {
+      const std::string body = r->body.empty() ? outer_body : r->body;
+      const std::string code = OuterErrorCode(body);
+      if (code == "e2e_key_unknown" && round == 0 && session.Refresh(sealed->key_id)) continue;
+      return MakeError(ClientErrc::kHttp, std::to_string(r->status) + " " + (code.empty() ? "" : code + ": ") +
+                                              body.substr(0, 300));
+    }
+    if (failure) return MakeError(ClientErrc::kProtocol, *failure);
+    if (!caller_ok) return inner;  // the caller stopped reading
+    if (auto st = answer->Finish(); !st.ok()) return MakeError(ClientErrc::kProtocol, st.detail());
+    return inner;
+  }
+  return MakeError(ClientErrc::kHttp, "e2e_key_unknown: the replicas still do not know the refreshed key");
+}
+
+}  // namespace cllm::client

@@ -1,0 +1,121 @@
+// e2e_session.h — the client side of encrypted bodies (docs/protocol.md,
+// "Encrypted bodies"): requests sealed with HPKE to the fleet key that
+// cllm-trust releases only to attested replicas, answers opened frame by
+// frame, so TLS may end in any proxy on the way.
+//
+// An E2eSession holds the key configs the client may seal to. Where they come
+// from is the caller's: `cllm proxy --e2e` and `cllm chat --e2e` fetch them
+// from cllm-trust, verify its signed statement and check the key's release
+// policy against the client's own policy (trust/e2e_client.h) before any
+// request is sealed. A replica that answers `e2e_key_unknown` (the fleet key
+// rotated) makes the session fetch again; the request is then sealed to the
+// new key and sent once more.
+//
+// E2eExchange is the blocking form over a FailoverClient (cllm chat); the
+// asynchronous proxy (upstream_pool.h) uses Seal and E2eAnswer directly.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "channel/e2e.h"
+#include "channel/e2e_response.h"
+#include "client/client.h"
+#include "client/failover_client.h"
+#include "net/client.h"
+
+namespace cllm::client {
+
+// E2eKeyFetch returns the verified key configs the client may seal to (the
+// preferred one of each suite first, as cllm-trust lists them), or why there
+// are none.
+using E2eKeyFetch = std::function<Result<std::vector<channel::e2e::KeyConfig>>()>;
+
+class E2eSession {
+ public:
+  // Create fetches the keys once, so a wrong setup fails at start-up.
+  // `suite`: only keys of this suite (nullopt: any, the first). `client`:
+  // mutual mode (HPKE auth mode with the client's attested key).
+  [[nodiscard]] static Result<std::shared_ptr<E2eSession>> Create(
+      E2eKeyFetch fetch, std::optional<crypto::hpke::Suite> suite = std::nullopt,
+      std::shared_ptr<const channel::e2e::ClientIdentity> client = nullptr);
+
+  struct Sealed {
+    net::ClientRequest request;  // POST, sealed body, the router headers
+    channel::e2e::ResponseSecret secret;
+    uint8_t key_id = 0;
+  };
+  // Seal turns a local request (an OpenAI API call: POST with a JSON body)
+  // into its encrypted form. Only POST is sealed (kInvalidArgument
+  // otherwise); "model" and "stream" are read from the JSON for the router
+  // headers; `authorization` travels inside the ciphertext.
+  [[nodiscard]] Result<Sealed> Seal(const std::string& method, const std::string& target,
+                                    const std::string& authorization, const std::string& json) const;
+
+  // Refresh is called when a replica did not know key `stale_key_id`: fetch
+  // the keys again (at most once per second) and return whether requests are
+  // now sealed to another key (then the caller sends once more).
+  bool Refresh(uint8_t stale_key_id);
+
+  channel::e2e::KeyConfig current() const;
+  uint64_t refreshes() const;
+
+ private:
+  E2eSession() = default;
+  Status<> Pick(std::vector<channel::e2e::KeyConfig> keys);
+
+  E2eKeyFetch fetch_;
+  std::optional<crypto::hpke::Suite> suite_;
+  std::shared_ptr<const channel::e2e::ClientIdentity> client_;
+  mutable std::mutex mu_;
+  channel::e2e::KeyConfig current_;
+  std::chrono::steady_clock::time_point last_fetch_{};
+  uint64_t refreshes_ = 0;
+};
+
+// E2eAnswer opens one sealed answer as its bytes arrive and says what the
+// caller gets: the inner head (status, content type), then body bytes (one
+// server-sent event per frame when streaming).
+class E2eAnswer {
+ public:
+  [[nodiscard]] static Result<E2eAnswer> Create(const channel::e2e::ResponseSecret& secret);
+  struct Event {
+    std::optional<channel::e2e::ResponseHead> head;  // the first event only
+    std::string body;                                // body bytes of one frame
+    bool final = false;
+  };
+  // Feed takes received bytes; errors (tampered, reordered, oversized
+  // frames) are channel::e2e codes, by name, in the detail.
+  [[nodiscard]] Result<std::vector<Event>> Feed(std::string_view bytes);
+  // Finish: the response ended; an error when no final frame came (truncated).
+  [[nodiscard]] Status<> Finish();
+  bool finished() const { return opener_.finished(); }
+
+ private:
+  explicit E2eAnswer(channel::e2e::ResponseOpener opener) : opener_(std::move(opener)) {}
+  channel::e2e::ResponseOpener opener_;
+  bool head_seen_ = false;
+};
+
+// OuterError reads the clear JSON error of a refused encrypted request
+// (e2e_key_unknown, e2e_decrypt_failed, …): its code, or "" when the body
+// is not one.
+std::string OuterErrorCode(const std::string& body);
+
+// E2eExchange sends one request sealed by `session` over `fc` and returns
+// the inner response (status, content type; the body when not streamed).
+// Streamed bodies go to `on_body` as they are opened. After an
+// e2e_key_unknown it refreshes the session and sends once more. A tampered
+// or truncated answer is ClientErrc::kProtocol ("e2e_decrypt_failed: …",
+// "e2e_truncated: …"), raised even after part of a stream was delivered.
+[[nodiscard]] ClientResult<HttpResponse> E2eExchange(FailoverClient& fc, E2eSession& session,
+                                                     const std::string& target, const std::string& json,
+                                                     const std::string& authorization,
+                                                     const BodyCallback& on_body = nullptr);
+
+}  // namespace cllm::client
