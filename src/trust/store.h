@@ -152,6 +152,9 @@ class Store {
   Result<std::optional<ModelKeyRow>> GetModelKey(const std::string& key_id);
   Status<> SetReleasePolicy(const std::string& key_id, const std::string& json);
   Result<std::vector<ModelKeyRow>> ListModelKeys();  // sealed_key left empty
+  // DeleteModelKey removes a key for good (a retired fleet key: its sealed
+  // private part is destroyed, so no release can follow); false when absent.
+  Result<bool> DeleteModelKey(const std::string& key_id);
 
   Status<> AddSigningKey(const SigningKeyRow& row);
   Result<std::vector<SigningKeyRow>> SigningKeys();  // oldest first
