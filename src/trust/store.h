@@ -3,7 +3,8 @@
 // one database), chosen by the location string (store_db.h).
 //
 // Tables: nonces (single use, with expiry), policies (reference values by
-// name), model_keys (sealed under the master key, with a release policy),
+// name), model_keys (sealed under the master key, with a release policy;
+// the fleet's HPKE keys too, as "fleet-<N>-<suite>": fleet_keys.cc),
 // signing_keys (sealed; active until retired), audit (hash chain signed by
 // the audit key, audit.h), meta (schema version, admin token digest, the
 // service's sealed TLS and audit keys). Secrets arrive here already sealed
