@@ -1,5 +1,6 @@
 #include "trust/service.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "base/encoding.h"
@@ -7,6 +8,7 @@
 #include "base/log.h"
 #include "crypto/digest.h"
 #include "crypto/random.h"
+#include "trust/e2e_keys.h"
 #include "trust/release_policy.h"
 
 namespace cllm::trust {
@@ -182,6 +184,13 @@ void TrustService::Handle(const net::Request& r, net::ResponseWriter& out) {
   ReloadKeysIfDue();
   if (r.method == "GET" && path == "/.well-known/jwks.json") return send(Jwks());
   if (r.method == "POST" && path == "/v1/challenge") return send(Challenge());
+  if (r.method == "GET" && path == "/v1/e2e/keys") {
+    // Short: a client refetches after a stale-key error, and each statement
+    // expires with the token lifetime.
+    const int64_t max_age = std::min<int64_t>(60, config_.token_lifetime.count() / 2);
+    out.AddHeader("Cache-Control", "public, max-age=" + std::to_string(max_age));
+    return send(E2eKeys());
+  }
   if (r.method == "POST" && path == "/v1/attest") {
     auto j = JsonBody(r);
     return send(j ? Attest(*j) : Reply(bad_json));
@@ -197,7 +206,9 @@ void TrustService::Handle(const net::Request& r, net::ResponseWriter& out) {
       return send(ApiError{401, "unauthorized", "admin routes need Authorization: Bearer <admin token>"});
     }
     Reply reply = Admin(r, path);
-    return send(reply, r.method == "POST" && path == "/v1/admin/keys" ? 201 : 200);
+    const bool created = r.method == "POST" && (path == "/v1/admin/keys" || path == "/v1/admin/fleet-keys" ||
+                                                path == "/v1/admin/fleet-keys/rotate");
+    return send(reply, created ? 201 : 200);
   }
   send(ApiError{404, "not_found", r.method + " " + path.substr(0, 128) + " is not a route of this service"});
 }
@@ -253,6 +264,9 @@ Reply TrustService::Admin(const net::Request& r, const std::string& path) {
     if (!j || !j->is_object()) return bad_json;
     const std::string key_id = j->value("key_id", "");
     if (!ValidName(key_id)) return ApiError{400, "malformed", "key_id: 1-64 of [A-Za-z0-9._-]"};
+    if (IsFleetModelKeyId(key_id)) {
+      return ApiError{400, "malformed", "key ids starting with \"fleet-\" are fleet keys (cllm trust fleet-key)"};
+    }
     if (!j->contains("key") || !(*j)["key"].is_string()) {
       return ApiError{400, "malformed", "key: 64 hex characters required"};
     }
@@ -280,6 +294,7 @@ Reply TrustService::Admin(const net::Request& r, const std::string& path) {
     auto rp = ParseReleasePolicy(*j);
     if (!rp.ok()) return ApiError{400, "invalid_release_policy", rp.detail()};
     auto st = store_->SetReleasePolicy(key_id, rp->ToJson().dump());
+    if (IsFleetModelKeyId(key_id)) ++fleet_generation_;  // its statement shows the policy
     if (!st.ok()) {
       return st.code() == Errc::kNotFound ? ApiError{404, "unknown_key", st.detail()}
                                           : ApiError{500, "store", st.detail()};
@@ -287,6 +302,7 @@ Reply TrustService::Admin(const net::Request& r, const std::string& path) {
     Audit("admin", {{"action", "release_policy_set"}, {"key_id", key_id}, {"release_policy", rp->ToJson()}});
     return nlohmann::json{{"key_id", key_id}, {"release_policy", rp->ToJson()}};
   }
+  if (path == "/v1/admin/fleet-keys" || StartsWith(path, "/v1/admin/fleet-keys/")) return AdminFleetKeys(r, path);
   if (path == "/v1/admin/signing-keys/rotate" && r.method == "POST") {
     const std::string previous = keys_->active_kid();
     auto kid = keys_->Rotate(now);

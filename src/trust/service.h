@@ -5,9 +5,10 @@
 //   POST /v1/attest                     evidence → verified, appraised → token (JWT, ES256)
 //   GET  /.well-known/jwks.json         token verification keys (offline verification)
 //   POST /v1/keys/{key_id}              token + proof of possession → model key as JWE (ECDH-ES)
+//   GET  /v1/e2e/keys                   the fleet's HPKE key configs with signed statements (e2e_keys.h)
 //   GET  /health
-//   /v1/admin/…                         reference values, model keys, signing-key rotation,
-//                                       audit log (Authorization: Bearer <admin token>)
+//   /v1/admin/…                         reference values, model keys, fleet keys, signing-key
+//                                       rotation, audit log (Authorization: Bearer <admin token>)
 //
 // The service is transport-neutral (Handle); apps/cllm-trust serves it over
 // HTTPS with net::Server. Verification runs without any lock; the
@@ -53,6 +54,13 @@ struct TrustConfig {
 inline constexpr std::chrono::seconds kMaxTokenLifetime{600};
 inline constexpr std::chrono::seconds kLeeway{30};
 inline constexpr int64_t kKeyReloadSeconds = 2;
+// GET /v1/e2e/keys is answered from memory for this long (other replicas'
+// fleet-key changes show within it; this replica's at once).
+inline constexpr int64_t kE2eKeysCacheSeconds = 10;
+// A fleet key is listed first for its suite (the one clients seal to) only
+// once it is this old: replicas polling the list fetch its private part
+// before clients use it. Until then the previous key stays first.
+inline constexpr int64_t kFleetKeyActivationSeconds = 60;
 
 // A typed API error: HTTP status, stable code, explanation.
 struct ApiError {
@@ -81,6 +89,17 @@ class TrustService {
                                                     const nlohmann::json& request);
   nlohmann::json Jwks() const { return keys_->Jwks(); }
 
+  // Fleet HPKE keys (fleet_keys.cc). The private key is a model key with id
+  // "fleet-<key_id>-<suite>", released by ReleaseKey under its release
+  // policy; E2eKeys is the public GET /v1/e2e/keys.
+  std::variant<nlohmann::json, ApiError> E2eKeys();
+  // {"suite": "x25519"|"gmt", "release_policy": {…}, "key_id": N (optional)}
+  std::variant<nlohmann::json, ApiError> CreateFleetKey(const nlohmann::json& request);
+  std::variant<nlohmann::json, ApiError> ListFleetKeys();
+  // {"key_id": N (optional when one key is published), "new_key_id": M (optional)}
+  std::variant<nlohmann::json, ApiError> RotateFleetKey(const nlohmann::json& request);
+  std::variant<nlohmann::json, ApiError> RetireFleetKey(int64_t key_id);
+
   Store& store() { return *store_; }
   SigningKeys& signing_keys() { return *keys_; }
   const TrustConfig& config() const { return config_; }
@@ -99,6 +118,11 @@ class TrustService {
   void FlushRefusalSummary();
   std::variant<nlohmann::json, ApiError> Admin(const net::Request& request, const std::string& path);
   bool AdminAuthorized(const net::Request& request);
+  std::variant<nlohmann::json, ApiError> AdminFleetKeys(const net::Request& request, const std::string& path);
+  // AddFleetKey generates and stores one fleet key (the create and rotate paths).
+  std::variant<nlohmann::json, ApiError> AddFleetKey(const std::string& suite_name, const nlohmann::json& release_policy,
+                                                     const nlohmann::json& key_id, const char* action,
+                                                     const nlohmann::json& audit_extra);
   // LoadPolicyDoc returns the named policy, parsed (cached until it changes).
   Result<std::shared_ptr<const PolicyDoc>> LoadPolicyDoc(const std::string& name);
 
@@ -118,6 +142,16 @@ class TrustService {
   };
   std::mutex refusal_mu_;
   RefusalWindow refusals_;
+  struct E2eKeysCache {
+    int64_t built = 0;
+    std::string kid;     // the signing key the statements are by
+    uint64_t generation = 0;
+    std::optional<nlohmann::json> reply;
+  };
+  std::mutex fleet_mu_;  // serialises this process's fleet-key changes (choosing a free id, then storing)
+  std::mutex e2e_mu_;    // guards e2e_cache_; never held across the store or signing
+  E2eKeysCache e2e_cache_;
+  std::atomic<uint64_t> fleet_generation_{0};  // bumped by every fleet-key change in this process
 };
 
 }  // namespace cllm::trust

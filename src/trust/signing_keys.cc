@@ -98,6 +98,19 @@ Result<std::string> SigningKeys::SignJwt(const nlohmann::json& claims) const {
   return std::move(jwt).value();
 }
 
+Result<std::string> SigningKeys::SignJws(const std::string& typ, std::string_view payload) const {
+  std::shared_ptr<const crypto::PrivateKey> key;
+  std::string kid;
+  {
+    std::shared_lock lock(mu_);
+    key = keys_.back().key;
+    kid = keys_.back().kid;
+  }
+  auto jws = trust::SignJws(*key, {{"kid", kid}, {"typ", typ}}, payload);
+  if (!jws.ok()) return MakeError(Errc::kCrypto, std::string("statement signing: ") + jws.detail());
+  return std::move(jws).value();
+}
+
 nlohmann::json SigningKeys::Jwks() const {
   std::shared_lock lock(mu_);
   nlohmann::json keys = nlohmann::json::array();

@@ -14,6 +14,7 @@
 #include <memory>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -32,6 +33,10 @@ class SigningKeys {
 
   // SignJwt signs `claims` with the active key.
   Result<std::string> SignJwt(const nlohmann::json& claims) const;
+  // SignJws signs `payload` as a compact JWS with the active key, header
+  // {"alg":"ES256","kid":…,"typ":`typ`}: a statement that is not a token
+  // (typ other than "JWT", so VerifyJwt refuses it).
+  Result<std::string> SignJws(const std::string& typ, std::string_view payload) const;
   // Jwks is {"keys": [...]}: the active key and retired keys still within
   // their overlap.
   nlohmann::json Jwks() const;

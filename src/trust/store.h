@@ -3,7 +3,8 @@
 // one database), chosen by the location string (store_db.h).
 //
 // Tables: nonces (single use, with expiry), policies (reference values by
-// name), model_keys (sealed under the master key, with a release policy),
+// name), model_keys (sealed under the master key, with a release policy;
+// the fleet's HPKE keys too, as "fleet-<N>-<suite>": fleet_keys.cc),
 // signing_keys (sealed; active until retired), audit (hash chain signed by
 // the audit key, audit.h), meta (schema version, admin token digest, the
 // service's sealed TLS and audit keys). Secrets arrive here already sealed
@@ -152,6 +153,9 @@ class Store {
   Result<std::optional<ModelKeyRow>> GetModelKey(const std::string& key_id);
   Status<> SetReleasePolicy(const std::string& key_id, const std::string& json);
   Result<std::vector<ModelKeyRow>> ListModelKeys();  // sealed_key left empty
+  // DeleteModelKey removes a key for good (a retired fleet key: its sealed
+  // private part is destroyed, so no release can follow); false when absent.
+  Result<bool> DeleteModelKey(const std::string& key_id);
 
   Status<> AddSigningKey(const SigningKeyRow& row);
   Result<std::vector<SigningKeyRow>> SigningKeys();  // oldest first

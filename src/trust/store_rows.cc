@@ -148,6 +148,12 @@ Result<std::vector<ModelKeyRow>> Store::ListModelKeys() {
   return out;
 }
 
+Result<bool> Store::DeleteModelKey(const std::string& key_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CLLM_ASSIGN_OR_RETURN(int64_t n, db_->Exec("DELETE FROM model_keys WHERE key_id = ?", {key_id}));
+  return n > 0;
+}
+
 // ---------------------------------------------------------------------------
 // signing_keys(kid, sealed_pkcs8, created, retired, ver, mac)
 // ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include "base/file.h"
 #include "base/json_guard.h"
 #include "channel/payload.h"
+#include "crypto/hpke.h"
 #include "trust/jose.h"
 
 namespace cllm::trust {
@@ -140,6 +141,35 @@ ClientResult<SecretBytes> FetchModelKey(client::Connection& c, const Token& toke
   auto key = DecryptJwe(r.body["jwe"].get<std::string>(), *eph);
   if (!key.ok()) return MakeError(ClientErrc::kProtocol, std::string("key release: JWE: ") + key.detail());
   return std::move(key).value();
+}
+
+ClientResult<std::vector<E2eKey>> FetchE2eKeys(client::Connection& c, const nlohmann::json& jwks,
+                                               const E2eKeyCheck& check) {
+  CLLM_ASSIGN_OR_RETURN(TrustReply r, TrustCall(c, "GET", "/v1/e2e/keys"));
+  if (r.status != 200) return MakeError(ClientErrc::kHttp, "e2e keys: " + ErrorOf(r));
+  auto keys = VerifyE2eKeys(r.body, jwks, check);
+  if (!keys.ok()) {
+    return MakeError(ClientErrc::kAttestation,
+                     std::string("e2e keys: ") + E2eKeyErrcName(keys.code()) + ": " + keys.detail());
+  }
+  return std::move(keys).value();
+}
+
+ClientResult<FleetPrivateKey> CheckFleetKey(const E2eKey& published, SecretBytes sk) {
+  const std::string id = FleetModelKeyId(published.config.key_id, published.config.suite);
+  auto pk = crypto::hpke::PublicKeyFromPrivate(published.config.suite.kem, sk.span());
+  if (!pk.ok()) return MakeError(ClientErrc::kProtocol, id + ": the released key is not a private key: " + pk.detail());
+  if (!ConstantTimeEqual(*pk, published.config.public_key)) {
+    return MakeError(ClientErrc::kProtocol, id + ": the released private key does not match the published key config");
+  }
+  return FleetPrivateKey{published, std::move(sk)};
+}
+
+ClientResult<FleetPrivateKey> FetchFleetKey(client::Connection& c, const Token& token,
+                                            const crypto::PrivateKey& node_key, const E2eKey& published) {
+  CLLM_ASSIGN_OR_RETURN(SecretBytes sk,
+                        FetchModelKey(c, token, node_key, FleetModelKeyId(published.config.key_id, published.config.suite)));
+  return CheckFleetKey(published, std::move(sk));
 }
 
 }  // namespace cllm::trust

@@ -17,6 +17,7 @@
 #include "client/client.h"
 #include "crypto/keys.h"
 #include "crypto/x509.h"
+#include "trust/e2e_keys.h"
 #include "trust/token_verifier.h"
 
 namespace cllm::trust {
@@ -75,5 +76,31 @@ client::ClientResult<Token> ObtainToken(client::Connection& c, channel::RaTlsIss
 // fresh ephemeral public key and decrypts the returned JWE.
 client::ClientResult<SecretBytes> FetchModelKey(client::Connection& c, const Token& token,
                                                 const crypto::PrivateKey& node_key, const std::string& key_id);
+
+// FetchE2eKeys gets GET /v1/e2e/keys and verifies every entry
+// (VerifyE2eKeys, e2e_keys.h) against `jwks` — the JWKS the caller fetched
+// from or pinned for this service — at `check.now`. A refused list is
+// kAttestation with the E2eKeyErrc name ("mismatch: …"); a caller seals to
+// the first entry of its suite (the service lists the preferred key first).
+client::ClientResult<std::vector<E2eKey>> FetchE2eKeys(client::Connection& c, const nlohmann::json& jwks,
+                                                       const E2eKeyCheck& check);
+
+// FleetPrivateKey is a fleet key a server node holds: its verified public
+// config and the private key the broker released to it.
+struct FleetPrivateKey {
+  E2eKey published;
+  SecretBytes sk;  // RFC 9180 §7.1.1 serialized private key
+};
+
+// FetchFleetKey fetches the private half of a verified published key through
+// the model-key path (FetchModelKey with key id "fleet-<N>-<suite>") and
+// checks that PublicKeyFromPrivate(kem, sk) is the config's public key, so a
+// node never serves under a key that does not match what clients seal to.
+// kHttp with "release_refused" when the token does not satisfy the key's
+// release policy; kProtocol when the released key does not match.
+client::ClientResult<FleetPrivateKey> FetchFleetKey(client::Connection& c, const Token& token,
+                                                    const crypto::PrivateKey& node_key, const E2eKey& published);
+// CheckFleetKey is that match check alone (kProtocol on mismatch).
+client::ClientResult<FleetPrivateKey> CheckFleetKey(const E2eKey& published, SecretBytes sk);
 
 }  // namespace cllm::trust

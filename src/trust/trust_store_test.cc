@@ -178,6 +178,22 @@ TEST_P(StoreTest, ReleasePolicyUpdateAndListingWithoutSecrets) {
   EXPECT_TRUE(rows[1].sealed_key.empty());
 }
 
+// A retired fleet key's row is deleted: gone from reads and listings, its id
+// free for a new key (fleet_keys.cc), the other rows untouched and the store
+// still opening (every remaining row verifies).
+TEST_P(StoreTest, ModelKeyDeleteDestroysTheRow) {
+  ASSERT_TRUE(store_->PutModelKey({"fleet-0-x25519", Bytes{1}, "{}", kT0}).ok());
+  ASSERT_TRUE(store_->PutModelKey({"fleet-1-gmt", Bytes{2}, "{}", kT0}).ok());
+  EXPECT_TRUE(store_->DeleteModelKey("fleet-0-x25519").value());
+  EXPECT_FALSE(store_->DeleteModelKey("fleet-0-x25519").value());
+  EXPECT_FALSE(store_->GetModelKey("fleet-0-x25519").value().has_value());
+  auto rows = store_->ListModelKeys().value();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].key_id, "fleet-1-gmt");
+  ASSERT_TRUE(store_->PutModelKey({"fleet-0-x25519", Bytes{3}, "{}", kT0 + 1}).ok());
+  EXPECT_EQ(store_->GetModelKey("fleet-0-x25519").value()->sealed_key, Bytes{3});
+}
+
 TEST_P(StoreTest, SigningKeysRetireOnceAndDelete) {
   ASSERT_TRUE(store_->AddSigningKey({"k1", Bytes{1}, kT0, std::nullopt}).ok());
   ASSERT_TRUE(store_->AddSigningKey({"k2", Bytes{2}, kT0 + 10, std::nullopt}).ok());

@@ -1,0 +1,389 @@
+// Tests for the fleet's HPKE keys in cllm-trust (fleet_keys.cc, e2e_keys.h):
+// admin create / list / rotate / retire with their audit entries; the
+// published key config and its statement verify and bind each other; any
+// tampered config, statement or list is refused with a specific code; the
+// broker releases the private half only to a node whose token satisfies the
+// key's release policy (403 otherwise, as for model keys), and what it
+// releases matches the published config. Both suites.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "base/encoding.h"
+#include "crypto/hpke.h"
+#include "trust/e2e_keys.h"
+#include "trust/trust_client.h"
+#include "trust/trust_service_fixture.h"
+
+namespace cllm::trust {
+namespace {
+
+using namespace cllm::trust::test;  // NOLINT: the fixture's names
+namespace hpke = crypto::hpke;
+
+class FleetKeyTest : public TrustServiceTest, public ::testing::WithParamInterface<const char*> {
+ protected:
+  std::string suite() const { return GetParam(); }
+  hpke::Suite hsuite() const { return hpke::ParseSuite(GetParam()).value(); }
+  json PolicyFor(uint8_t model) const { return {{"model_digests", {DigestHex(model)}}, {"allow_simulated", true}}; }
+
+  Writer Create(const json& body) { return AdminCall("POST", "/v1/admin/fleet-keys", body.dump()); }
+  Writer Rotate(const json& body) { return AdminCall("POST", "/v1/admin/fleet-keys/rotate", body.dump()); }
+  Writer Retire(int id) { return AdminCall("DELETE", "/v1/admin/fleet-keys/" + std::to_string(id), ""); }
+  json List() { return AdminCall("GET", "/v1/admin/fleet-keys", "").body_["fleet_keys"]; }
+  E2eKeyCheck Check() const { return {TimePoint(std::chrono::seconds(now_.load())), std::chrono::seconds(30)}; }
+  json Published() {
+    Reply r = service_->E2eKeys();
+    EXPECT_TRUE(std::holds_alternative<json>(r)) << Describe(r);
+    return std::holds_alternative<json>(r) ? std::get<json>(r) : json();
+  }
+  std::vector<std::string> AuditActions() {
+    std::vector<std::string> out;
+    const auto entries = service_->store().ReadAudit(1, 10000).value();
+    for (const auto& e : entries) {
+      if (e.kind != "admin") continue;
+      out.push_back(json::parse(e.body).value("action", ""));
+    }
+    return out;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Suites, FleetKeyTest, ::testing::Values("x25519", "gmt"),
+                         [](const auto& param_info) { return std::string(param_info.param); });
+
+// ---------------------------------------------------------------------------
+// Admin: create, list, rotate, retire
+// ---------------------------------------------------------------------------
+
+TEST_P(FleetKeyTest, CreateListRotateRetire) {
+  Writer c = Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}});
+  ASSERT_EQ(c.status_, 201) << c.body_.dump();
+  EXPECT_EQ(c.body_["key_id"], 0);  // the first key
+  EXPECT_EQ(c.body_["suite"], suite());
+  EXPECT_EQ(c.body_["model_key_id"], "fleet-0-" + suite());
+  ASSERT_EQ(List().size(), 1u);
+
+  now_ += 5;
+  Writer r = Rotate(json::object());  // the only published key
+  ASSERT_EQ(r.status_, 201) << r.body_.dump();
+  EXPECT_EQ(r.body_["key_id"], 1);
+  EXPECT_EQ(r.body_["suite"], suite());
+  EXPECT_EQ(r.body_["release_policy"], c.body_["release_policy"]);
+  EXPECT_NE(r.body_["config"], c.body_["config"]);  // a new key pair
+  // The old key stays published (and releasable) until it is retired.
+  ASSERT_EQ(List().size(), 2u);
+  ASSERT_EQ(Published()["keys"].size(), 2u);
+  EXPECT_EQ(Rotate(json::object()).code(), "malformed");  // two published: name one
+
+  Writer gone = Retire(0);
+  ASSERT_EQ(gone.status_, 200) << gone.body_.dump();
+  EXPECT_EQ(gone.body_["model_key_id"], "fleet-0-" + suite());
+  ASSERT_EQ(List().size(), 1u);
+  EXPECT_EQ(List()[0]["key_id"], 1);
+  // At once on this replica, not after the cache expires.
+  ASSERT_EQ(Published()["keys"].size(), 1u);
+  EXPECT_EQ(Published()["keys"][0]["key_id"], 1);
+  EXPECT_EQ(Retire(0).code(), "unknown_key");
+  // Nothing can release a retired key: its sealed private part is gone.
+  const std::string token = Token();
+  auto eph = NewP256();
+  EXPECT_EQ(ErrorCode(Release("fleet-0-" + suite(), token, eph)), "unknown_key");
+
+  // The next default id continues after the last one used (round-robin).
+  Writer next = Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}});
+  ASSERT_EQ(next.status_, 201);
+  EXPECT_EQ(next.body_["key_id"], 2);
+
+  EXPECT_EQ(AuditActions(), (std::vector<std::string>{"policy_set", "key_register", "key_register",
+                                                      "fleet_key_create", "fleet_key_rotate", "fleet_key_retire",
+                                                      "fleet_key_create"}));
+}
+
+TEST_P(FleetKeyTest, AdminRefusesBadRequests) {
+  ASSERT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}, {"key_id", 7}}).status_, 201);
+  // key_id names the config, whatever the suite: one key per id.
+  EXPECT_EQ(Create({{"suite", "x25519"}, {"release_policy", PolicyFor(kModelA)}, {"key_id", 7}}).code(), "key_exists");
+  EXPECT_EQ(Create({{"suite", "gmt"}, {"release_policy", PolicyFor(kModelA)}, {"key_id", 7}}).code(), "key_exists");
+  EXPECT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}, {"key_id", 256}}).code(), "malformed");
+  EXPECT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}, {"key_id", "1"}}).code(), "malformed");
+  EXPECT_EQ(Create({{"suite", "p256"}, {"release_policy", PolicyFor(kModelA)}}).code(), "malformed");
+  EXPECT_EQ(Create({{"release_policy", PolicyFor(kModelA)}}).code(), "malformed");
+  EXPECT_EQ(Create({{"suite", suite()}, {"release_policy", {{"model_digests", json::array()}}}}).code(),
+            "invalid_release_policy");
+  EXPECT_EQ(Create({{"suite", suite()}}).code(), "invalid_release_policy");
+  EXPECT_EQ(AdminCall("POST", "/v1/admin/fleet-keys", "{not json").code(), "malformed");
+  EXPECT_EQ(Rotate({{"key_id", 9}}).code(), "unknown_key");
+  EXPECT_EQ(AdminCall("DELETE", "/v1/admin/fleet-keys/x", "").code(), "malformed");
+  EXPECT_EQ(AdminCall("DELETE", "/v1/admin/fleet-keys/1000", "").code(), "malformed");
+  // The fleet- namespace is not for model keys: a 32-byte "model key" there
+  // would be published as a fleet key.
+  EXPECT_EQ(RegisterKey("fleet-3-" + suite(), PolicyFor(kModelA)), 400);
+  // Admin routes need the admin token.
+  EXPECT_EQ(AdminCall("GET", "/v1/admin/fleet-keys", "", "cllm-admin-wrong").status_, 401);
+}
+
+TEST_P(FleetKeyTest, RotatedKeyIsPreferredOnlyOnceReplicasHadTimeToFetchIt) {
+  ASSERT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}}).status_, 201);
+  now_ += kFleetKeyActivationSeconds + 1;
+  ASSERT_EQ(Rotate({{"key_id", 0}}).status_, 201);
+  EXPECT_EQ(Published()["keys"][0]["key_id"], 0);  // the new key 1 is not first yet
+  now_ += kFleetKeyActivationSeconds;
+  EXPECT_EQ(Published()["keys"][0]["key_id"], 1);
+  EXPECT_EQ(Published()["keys"][1]["key_id"], 0);
+}
+
+// ---------------------------------------------------------------------------
+// GET /v1/e2e/keys and the statement
+// ---------------------------------------------------------------------------
+
+TEST_P(FleetKeyTest, StatementVerifiesAndBindsTheConfig) {
+  Writer c = Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}});
+  ASSERT_EQ(c.status_, 201);
+
+  net::Request req;
+  req.method = "GET";
+  req.target = "/v1/e2e/keys";  // no Authorization: public
+  Writer w;
+  service_->Handle(req, w);
+  ASSERT_EQ(w.status_, 200);
+  bool cache_control = false;
+  for (const auto& [name, value] : w.headers_) cache_control |= name == "Cache-Control" && value == "public, max-age=60";
+  EXPECT_TRUE(cache_control);
+
+  auto keys = VerifyE2eKeys(w.body_, service_->Jwks(), Check());
+  ASSERT_TRUE(keys.ok()) << keys.detail();
+  ASSERT_EQ(keys->size(), 1u);
+  const E2eKey& k = (*keys)[0];
+  EXPECT_EQ(k.config.key_id, 0);
+  EXPECT_TRUE(SameSuite(k.config.suite, hsuite()));
+  EXPECT_EQ(k.config.public_key.size(), hpke::SuiteSizes(hsuite()).value().n_pk);
+  EXPECT_EQ(Base64UrlEncode(k.config_bytes), c.body_["config"]);
+  EXPECT_EQ(k.config_digest, c.body_["key_config_digest"]);
+  EXPECT_EQ(k.release_policy, c.body_["release_policy"]);
+  EXPECT_EQ(k.release_policy["model_digests"][0], DigestHex(kModelA));
+  EXPECT_EQ(k.iat, now_.load());
+  EXPECT_EQ(k.exp, now_.load() + 300);  // the token lifetime
+  EXPECT_EQ(k.kid, service_->signing_keys().active_kid());
+
+  // The config bytes are RFC 9458 §3 with one suite.
+  const Bytes& b = k.config_bytes;
+  ASSERT_EQ(b.size(), 1 + 2 + k.config.public_key.size() + 2 + 4);
+  EXPECT_EQ(b[0], 0);
+  EXPECT_EQ((b[1] << 8) | b[2], static_cast<int>(hsuite().kem));
+  EXPECT_EQ((b[b.size() - 6] << 8) | b[b.size() - 5], 4);
+  EXPECT_EQ((b[b.size() - 4] << 8) | b[b.size() - 3], static_cast<int>(hsuite().kdf));
+  EXPECT_EQ((b[b.size() - 2] << 8) | b[b.size() - 1], static_cast<int>(hsuite().aead));
+
+  // A statement is not a token: the token checks refuse it.
+  JwtCheck jc;
+  jc.now = TimePoint(std::chrono::seconds(now_.load()));
+  EXPECT_EQ(VerifyJwt(w.body_["keys"][0]["statement"].get<std::string>(), service_->Jwks(), jc).code(),
+            JoseErrc::kClaimMismatch);
+}
+
+TEST_P(FleetKeyTest, StatementSurvivesASigningKeyRotationUntilItExpires) {
+  ASSERT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}}).status_, 201);
+  json before = Published();
+  ASSERT_EQ(AdminCall("POST", "/v1/admin/signing-keys/rotate", "{}").status_, 200);
+  EXPECT_TRUE(VerifyE2eKeys(before, service_->Jwks(), Check()).ok());  // old kid still in the JWKS
+  json after = Published();  // re-signed by the new key at once
+  EXPECT_NE(after["keys"][0]["statement"], before["keys"][0]["statement"]);
+  EXPECT_EQ(VerifyE2eKeys(after, service_->Jwks(), Check()).value()[0].kid, service_->signing_keys().active_kid());
+  now_ += 300 + 31;
+  EXPECT_EQ(VerifyE2eKeys(before, service_->Jwks(), Check()).code(), E2eKeyErrc::kExpired);
+}
+
+TEST_P(FleetKeyTest, TamperedConfigOrStatementIsRefused) {
+  ASSERT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}}).status_, 201);
+  ASSERT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelB)}}).status_, 201);
+  const json good = Published();
+  const json jwks = service_->Jwks();
+  ASSERT_TRUE(VerifyE2eKeys(good, jwks, Check()).ok());
+  auto code = [&](const json& reply) { return VerifyE2eKeys(reply, jwks, Check()).code(); };
+
+  {  // A public key replaced by the attacker's: the digest no longer matches.
+    json t = good;
+    Bytes cfg = Base64UrlDecode(t["keys"][0]["config"].get<std::string>()).value();
+    cfg[5] ^= 0x01;
+    t["keys"][0]["config"] = Base64UrlEncode(cfg);
+    EXPECT_EQ(code(t), E2eKeyErrc::kMismatch);
+  }
+  {  // Key 1's config (model B's policy) shown with key 0's statement (model A's).
+    json t = good;
+    t["keys"][0]["config"] = good["keys"][1]["config"];
+    EXPECT_EQ(code(t), E2eKeyErrc::kMismatch);
+  }
+  {  // The entry's key_id or suite rewritten.
+    json t = good;
+    t["keys"][0]["key_id"] = 1;
+    EXPECT_EQ(code(t), E2eKeyErrc::kMismatch);
+    t = good;
+    t["keys"][0]["suite"] = suite() == "gmt" ? "x25519" : "gmt";
+    EXPECT_EQ(code(t), E2eKeyErrc::kMismatch);
+  }
+  {  // The statement's payload edited (a weaker release policy): the signature breaks.
+    json t = good;
+    std::string s = t["keys"][0]["statement"];
+    const size_t a = s.find('.'), b = s.find('.', a + 1);
+    auto payload = json::parse(Base64UrlDecode(s.substr(a + 1, b - a - 1)).value());
+    payload["release_policy"]["allow_debug"] = true;
+    payload["release_policy_digest"] = ReleasePolicyDigestHex(payload["release_policy"]);
+    const std::string p = payload.dump();
+    t["keys"][0]["statement"] =
+        s.substr(0, a + 1) + Base64UrlEncode(ByteSpan(reinterpret_cast<const uint8_t*>(p.data()), p.size())) + s.substr(b);
+    EXPECT_EQ(code(t), E2eKeyErrc::kBadStatement);
+  }
+  {  // A statement signed by someone else, and a token in its place.
+    json t = good;
+    auto other = NewP256();
+    t["keys"][0]["statement"] =
+        SignJws(other, {{"kid", JwkThumbprint(PublicJwk(other.public_key()))}, {"typ", kE2eStatementHeaderTyp}},
+                "{}").value();
+    EXPECT_EQ(code(t), E2eKeyErrc::kBadStatement);
+    t["keys"][0]["statement"] = Token();
+    EXPECT_EQ(code(t), E2eKeyErrc::kBadStatement);
+  }
+  {  // Signed by the service's key, but release_policy_digest not of the policy shown.
+    Bytes cfg = Base64UrlDecode(good["keys"][0]["config"].get<std::string>()).value();
+    json claims = E2eStatementClaims(cfg, 0, hsuite(), PolicyFor(kModelA), now_.load(), now_.load() + 300);
+    claims["release_policy_digest"] = ReleasePolicyDigestHex(PolicyFor(kModelB));
+    json t = good;
+    t["keys"][0]["statement"] = service_->signing_keys().SignJws(kE2eStatementHeaderTyp, claims.dump()).value();
+    EXPECT_EQ(code(t), E2eKeyErrc::kMismatch);
+    claims = E2eStatementClaims(cfg, 0, hsuite(), PolicyFor(kModelA), now_.load(), now_.load() + 300);
+    claims["typ"] = "something-else";
+    t["keys"][0]["statement"] = service_->signing_keys().SignJws(kE2eStatementHeaderTyp, claims.dump()).value();
+    EXPECT_EQ(code(t), E2eKeyErrc::kMalformed);
+  }
+  {  // Expired, and not yet issued.
+    now_ += 300 + 31;
+    EXPECT_EQ(code(good), E2eKeyErrc::kExpired);
+    now_ -= 300 + 31 + 31;
+    EXPECT_EQ(code(good), E2eKeyErrc::kExpired);
+    now_ += 31;
+  }
+  {  // Lists: the same key id twice, nothing usable, a suite nobody knows.
+    json t = good;
+    t["keys"][1] = good["keys"][0];
+    EXPECT_EQ(code(t), E2eKeyErrc::kMalformed);
+    EXPECT_EQ(code(json{{"keys", json::array()}}), E2eKeyErrc::kNoKeys);
+    EXPECT_EQ(code(json::array()), E2eKeyErrc::kMalformed);
+    t = good;
+    t["keys"].push_back({{"key_id", 9}, {"suite", "future-suite"}, {"config", "AA"}, {"statement", "x"}});
+    auto skipped = VerifyE2eKeys(t, jwks, Check());
+    ASSERT_TRUE(skipped.ok()) << skipped.detail();
+    EXPECT_EQ(skipped->size(), 2u);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Key release: the broker's model-key path, under the key's release policy
+// ---------------------------------------------------------------------------
+
+TEST_P(FleetKeyTest, ReleasedOnlyUnderItsPolicyAndMatchingTheConfig) {
+  ASSERT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}}).status_, 201);
+  ASSERT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelB)}}).status_, 201);
+  auto published = VerifyE2eKeys(Published(), service_->Jwks(), Check());
+  ASSERT_TRUE(published.ok()) << published.detail();
+  ASSERT_EQ(published->size(), 2u);
+  const E2eKey& for_a = (*published)[0].config.key_id == 0 ? (*published)[0] : (*published)[1];
+  const E2eKey& for_b = (*published)[0].config.key_id == 1 ? (*published)[0] : (*published)[1];
+
+  // The node serves model A: key 1 (model B's replicas only) is refused.
+  const std::string token = Token();
+  auto eph = NewP256();
+  Reply refused = Release("fleet-1-" + suite(), token, eph);
+  ASSERT_TRUE(std::holds_alternative<ApiError>(refused));
+  EXPECT_EQ(std::get<ApiError>(refused).status, 403);
+  EXPECT_EQ(ErrorCode(refused), "release_refused");
+
+  // Key 0: released as a JWE to the node's ephemeral key; its public half is the config's.
+  Bytes sk = ReleasedKey("fleet-0-" + suite(), token);
+  ASSERT_EQ(sk.size(), hpke::SuiteSizes(hsuite()).value().n_sk);
+  EXPECT_EQ(hpke::PublicKeyFromPrivate(hsuite().kem, sk).value(), for_a.config.public_key);
+  auto held = CheckFleetKey(for_a, SecretBytes(ByteSpan(sk)));
+  ASSERT_TRUE(held.ok()) << held.detail();
+  EXPECT_EQ(held->published.config_digest, for_a.config_digest);
+  // The same private key against another config is refused.
+  EXPECT_EQ(CheckFleetKey(for_b, SecretBytes(ByteSpan(sk))).code(), client::ClientErrc::kProtocol);
+
+  // The release is audited like a model key's.
+  bool audited = false;
+  const auto entries = service_->store().ReadAudit(1, 10000).value();
+  for (const auto& e : entries) {
+    audited |= e.kind == "key_release" && json::parse(e.body)["key_id"] == "fleet-0-" + suite();
+  }
+  EXPECT_TRUE(audited);
+
+  // A release policy changed later shows in the statement at once.
+  ASSERT_EQ(AdminCall("PUT", "/v1/admin/keys/fleet-1-" + suite() + "/release-policy", PolicyFor(kModelA).dump()).status_,
+            200);
+  auto again = VerifyE2eKeys(Published(), service_->Jwks(), Check()).value();
+  for (const auto& k : again) EXPECT_EQ(k.release_policy["model_digests"][0], DigestHex(kModelA));
+  EXPECT_EQ(ReleasedKey("fleet-1-" + suite(), token).size(), hpke::SuiteSizes(hsuite()).value().n_sk);
+}
+
+TEST_P(FleetKeyTest, FleetKeysSurviveARestart) {
+  Writer c = Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}});
+  ASSERT_EQ(c.status_, 201);
+  StartService();
+  auto keys = VerifyE2eKeys(Published(), service_->Jwks(), Check());
+  ASSERT_TRUE(keys.ok()) << keys.detail();
+  EXPECT_EQ((*keys)[0].config_digest, c.body_["key_config_digest"]);
+}
+
+// ---------------------------------------------------------------------------
+// Formats
+// ---------------------------------------------------------------------------
+
+TEST(E2eKeyFormatTest, KeyConfigParsingIsStrict) {
+  KeyConfig k{42, hpke::kSuiteX25519, Bytes(32, 0x11)};
+  Bytes good = EncodeKeyConfig(k).value();
+  ASSERT_EQ(good.size(), 41u);
+  auto back = ParseKeyConfig(good);
+  ASSERT_TRUE(back.ok()) << back.detail();
+  EXPECT_EQ(back->key_id, 42);
+  EXPECT_EQ(back->public_key, Bytes(32, 0x11));
+
+  Bytes trailing = good;
+  trailing.push_back(0);
+  EXPECT_EQ(ParseKeyConfig(trailing).code(), E2eKeyErrc::kMalformed);
+  for (size_t n = 0; n < good.size(); ++n) {
+    EXPECT_EQ(ParseKeyConfig(ByteSpan(good.data(), n)).code(), E2eKeyErrc::kMalformed) << n;
+  }
+  Bytes two_suites = good;
+  two_suites[35] = 8;  // symmetric-algorithms length: two pairs
+  two_suites.insert(two_suites.end(), {0x00, 0x01, 0x00, 0x01});
+  EXPECT_EQ(ParseKeyConfig(two_suites).code(), E2eKeyErrc::kMalformed);
+  Bytes p256 = good;
+  p256[2] = 0x10;  // DHKEM(P-256): not a deployment suite
+  EXPECT_EQ(ParseKeyConfig(p256).code(), E2eKeyErrc::kUnsupported);
+  Bytes gcm128 = good;
+  gcm128[40] = 0x01;  // x25519 KEM with AES-128-GCM: not one of our two suites
+  EXPECT_EQ(ParseKeyConfig(gcm128).code(), E2eKeyErrc::kUnsupported);
+  // Mixed suites are refused at encoding too, and a wrong-sized key.
+  EXPECT_EQ(EncodeKeyConfig({1, {hpke::Kem::kSm2HkdfSm3, hpke::Kdf::kHkdfSha256, hpke::Aead::kAes256Gcm}, Bytes(65, 4)})
+                .code(),
+            E2eKeyErrc::kUnsupported);
+  EXPECT_EQ(EncodeKeyConfig({1, hpke::kSuiteGmt, Bytes(32, 4)}).code(), E2eKeyErrc::kMalformed);
+  EXPECT_EQ(EncodeKeyConfig({1, hpke::kSuiteGmt, Bytes(65, 4)}).value().size(), 1 + 2 + 65 + 2 + 4u);
+}
+
+TEST(E2eKeyFormatTest, FleetModelKeyIds) {
+  EXPECT_EQ(FleetModelKeyId(0, hpke::kSuiteX25519), "fleet-0-x25519");
+  EXPECT_EQ(FleetModelKeyId(255, hpke::kSuiteGmt), "fleet-255-gmt");
+  auto n = ParseFleetModelKeyId("fleet-17-gmt");
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->key_id, 17);
+  EXPECT_TRUE(SameSuite(n->suite, hpke::kSuiteGmt));
+  for (const char* bad : {"fleet-256-x25519", "fleet-07-x25519", "fleet--x25519", "fleet-1-p256", "fleet-1",
+                          "fleet-1-x25519-", "fleet-1000-gmt", "key-1-gmt", "fleet-a-gmt"}) {
+    EXPECT_FALSE(ParseFleetModelKeyId(bad)) << bad;
+  }
+  EXPECT_TRUE(IsFleetModelKeyId("fleet-anything"));
+  EXPECT_FALSE(IsFleetModelKeyId("model-fleet-1"));
+}
+
+}  // namespace
+}  // namespace cllm::trust

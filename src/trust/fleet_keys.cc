@@ -1,0 +1,313 @@
+// fleet_keys.cc — the fleet's HPKE keys (service.h, e2e_keys.h).
+//
+// A fleet key is stored as a model key: key id "fleet-<N>-<suite>", the HPKE
+// private key sealed under the master key with the model-key label, and a
+// release policy. So the key broker (broker.cc) releases it — JWE to the
+// node's ephemeral key, after the token, the proof of possession and the
+// release policy — with no path of its own, and the store's row MACs,
+// upgrade and both backends cover it unchanged. What this file adds:
+//   - admin create / list / rotate / retire (retire deletes the row: the
+//     sealed private key is destroyed, nothing can release it afterwards);
+//   - GET /v1/e2e/keys: each key's config (RFC 9458 §3, one suite) and a
+//     statement signed with the active token signing key binding the config
+//     digest to the key's release policy.
+// The public key is derived from the private one when listed, never stored
+// apart from it, so a config cannot name a key the broker does not hold.
+// Key ids are handed out round-robin after the last one used (meta row
+// "fleet_key_last_id"), so a retired id comes back as late as possible.
+
+#include <algorithm>
+
+#include "base/encoding.h"
+#include "base/json_guard.h"
+#include "crypto/hpke.h"
+#include "trust/e2e_keys.h"
+#include "trust/release_policy.h"
+#include "trust/service.h"
+
+namespace cllm::trust {
+namespace {
+
+namespace hpke = crypto::hpke;
+using Reply = std::variant<nlohmann::json, ApiError>;
+
+constexpr char kLastIdMeta[] = "fleet_key_last_id";
+
+struct FleetKey {
+  FleetKeyName name;
+  std::string model_key_id;
+  int64_t created = 0;
+  nlohmann::json release_policy;
+  Bytes config;  // the key config bytes
+};
+
+ApiError StoreError(const std::string& detail) { return ApiError{500, "store", detail}; }
+
+// LoadFleetKeys reads every fleet key and derives its config from the sealed
+// private key.
+std::variant<std::vector<FleetKey>, ApiError> LoadFleetKeys(Store& store, const SecretBox& box) {
+  auto rows = store.ListModelKeys();
+  if (!rows.ok()) return StoreError(rows.detail());
+  std::vector<FleetKey> out;
+  for (const ModelKeyRow& listed : *rows) {
+    auto name = ParseFleetModelKeyId(listed.key_id);
+    if (!name) continue;
+    auto row = store.GetModelKey(listed.key_id);
+    if (!row.ok()) return StoreError(row.detail());
+    if (!*row) continue;  // retired between the two reads
+    auto sk = box.Open("model-key:" + listed.key_id, (*row)->sealed_key);
+    if (!sk.ok()) return ApiError{500, "secret", sk.detail()};
+    auto pk = hpke::PublicKeyFromPrivate(name->suite.kem, sk->span());
+    if (!pk.ok()) return ApiError{500, "crypto", listed.key_id + ": " + pk.detail()};
+    auto config = EncodeKeyConfig({name->key_id, name->suite, std::move(pk).value()});
+    if (!config.ok()) return ApiError{500, "crypto", listed.key_id + ": " + config.detail()};
+    auto rp = nlohmann::json::parse((*row)->release_policy, nullptr, false);
+    if (rp.is_discarded()) return ApiError{500, "release_policy", listed.key_id + ": stored release policy is not JSON"};
+    out.push_back({*name, listed.key_id, (*row)->created, std::move(rp), std::move(config).value()});
+  }
+  return out;
+}
+
+// OrderForClients puts, per suite, the key clients should seal to first: the
+// newest one older than kFleetKeyActivationSeconds (replicas have had time to
+// fetch it), then the rest newest first.
+void OrderForClients(std::vector<FleetKey>& keys, int64_t now) {
+  auto active = [now](const FleetKey& k) { return k.created <= now - kFleetKeyActivationSeconds; };
+  std::sort(keys.begin(), keys.end(), [&](const FleetKey& a, const FleetKey& b) {
+    if (active(a) != active(b)) return active(a);
+    if (a.created != b.created) return a.created > b.created;
+    return a.name.key_id < b.name.key_id;
+  });
+}
+
+nlohmann::json Describe(const FleetKey& k) {
+  return {{"key_id", k.name.key_id},
+          {"suite", hpke::SuiteName(k.name.suite)},
+          {"model_key_id", k.model_key_id},
+          {"created", k.created},
+          {"config", Base64UrlEncode(k.config)},
+          {"key_config_digest", KeyConfigDigestHex(k.config)},
+          {"release_policy", k.release_policy},
+          {"release_policy_digest", ReleasePolicyDigestHex(k.release_policy)}};
+}
+
+const FleetKey* FindById(const std::vector<FleetKey>& keys, int64_t key_id) {
+  for (const auto& k : keys) {
+    if (k.name.key_id == key_id) return &k;
+  }
+  return nullptr;
+}
+
+// KeyIdMember reads an optional "key_id" member: nullopt when absent,
+// -1 when present but not an integer in 0-255.
+std::optional<int64_t> KeyIdMember(const nlohmann::json& v) {
+  if (v.is_null()) return std::nullopt;
+  if (!v.is_number_integer()) return -1;
+  const int64_t n = v.get<int64_t>();
+  return n >= 0 && n <= kMaxFleetKeyId ? n : -1;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Admin
+// ---------------------------------------------------------------------------
+
+Reply TrustService::AddFleetKey(const std::string& suite_name, const nlohmann::json& release_policy,
+                                const nlohmann::json& key_id, const char* action, const nlohmann::json& audit_extra) {
+  const int64_t now = Now();
+  auto suite = hpke::ParseSuite(suite_name);
+  if (!suite.ok()) return ApiError{400, "malformed", "suite: \"x25519\" or \"gmt\""};
+  auto rp = ParseReleasePolicy(release_policy);
+  if (!rp.ok()) return ApiError{400, "invalid_release_policy", rp.detail()};
+  const auto wanted = KeyIdMember(key_id);
+  if (wanted && *wanted < 0) return ApiError{400, "malformed", "key_id: an integer 0-255"};
+
+  // One change at a time in this process: the id chosen is still free when
+  // stored. (Two replicas creating the same id at once: the second insert
+  // fails on the model-key id when the suites match; docs/trust.md.)
+  std::lock_guard<std::mutex> lock(fleet_mu_);
+  auto existing = LoadFleetKeys(*store_, box_);
+  if (auto* e = std::get_if<ApiError>(&existing)) return *e;
+  const auto& keys = std::get<std::vector<FleetKey>>(existing);
+  int64_t id = -1;
+  if (wanted) {
+    if (FindById(keys, *wanted)) {
+      return ApiError{409, "key_exists", "fleet key " + std::to_string(*wanted) + " is published; retire it first"};
+    }
+    id = *wanted;
+  } else {
+    auto last = store_->GetMeta(kLastIdMeta);
+    if (!last.ok()) return StoreError(last.detail());
+    int64_t start = 0;  // the first key gets id 0
+    if (*last) {
+      const std::string& t = **last;
+      if (t.empty() || t.size() > 3 || !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return StoreError("meta fleet_key_last_id is not a number");
+      }
+      start = (std::stoll(t) + 1) % (kMaxFleetKeyId + 1);
+    }
+    for (int64_t i = 0; i <= kMaxFleetKeyId && id < 0; ++i) {
+      const int64_t candidate = (start + i) % (kMaxFleetKeyId + 1);
+      if (!FindById(keys, candidate)) id = candidate;
+    }
+    if (id < 0) return ApiError{409, "no_free_key_id", "all 256 fleet key ids are published; retire one first"};
+  }
+
+  auto pair = hpke::GenerateKeyPair(suite->kem);
+  if (!pair.ok()) return ApiError{500, "crypto", std::string("fleet key: ") + pair.detail()};
+  const uint8_t id8 = static_cast<uint8_t>(id);
+  auto config = EncodeKeyConfig({id8, *suite, pair->pk});
+  if (!config.ok()) return ApiError{500, "crypto", config.detail()};
+  const std::string model_key_id = FleetModelKeyId(id8, *suite);
+  const nlohmann::json rp_json = rp->ToJson();
+  auto st = store_->PutModelKey({model_key_id, box_.Seal("model-key:" + model_key_id, pair->sk.span()),
+                                 rp_json.dump(), now});
+  if (!st.ok()) {
+    return st.code() == Errc::kInvalidArgument ? ApiError{409, "key_exists", st.detail()} : StoreError(st.detail());
+  }
+  auto meta = store_->PutMeta(kLastIdMeta, std::to_string(id));
+  if (!meta.ok()) return StoreError(meta.detail());
+  ++fleet_generation_;
+
+  FleetKey k{{id8, *suite}, model_key_id, now, rp_json, std::move(config).value()};
+  nlohmann::json audit = {{"action", action},
+                          {"key_id", id},
+                          {"suite", hpke::SuiteName(*suite)},
+                          {"model_key_id", model_key_id},
+                          {"key_config_digest", KeyConfigDigestHex(k.config)},
+                          {"release_policy", rp_json}};
+  audit.update(audit_extra);
+  Audit("admin", audit);
+  return Describe(k);
+}
+
+Reply TrustService::CreateFleetKey(const nlohmann::json& req) {
+  if (!req.is_object() || !req.contains("suite") || !req["suite"].is_string()) {
+    return ApiError{400, "malformed", "{\"suite\": \"x25519\"|\"gmt\", \"release_policy\": {…}, \"key_id\": N?}"};
+  }
+  return AddFleetKey(req["suite"].get<std::string>(), req.value("release_policy", nlohmann::json()),
+                     req.value("key_id", nlohmann::json()), "fleet_key_create", nlohmann::json::object());
+}
+
+Reply TrustService::ListFleetKeys() {
+  auto loaded = LoadFleetKeys(*store_, box_);
+  if (auto* e = std::get_if<ApiError>(&loaded)) return *e;
+  auto& keys = std::get<std::vector<FleetKey>>(loaded);
+  OrderForClients(keys, Now());
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& k : keys) list.push_back(Describe(k));
+  return nlohmann::json{{"fleet_keys", list}};
+}
+
+Reply TrustService::RotateFleetKey(const nlohmann::json& req) {
+  if (!req.is_object()) return ApiError{400, "malformed", "{\"key_id\": N?, \"new_key_id\": M?}"};
+  const auto from = KeyIdMember(req.value("key_id", nlohmann::json()));
+  if (from && *from < 0) return ApiError{400, "malformed", "key_id: an integer 0-255"};
+  auto loaded = LoadFleetKeys(*store_, box_);
+  if (auto* e = std::get_if<ApiError>(&loaded)) return *e;
+  const auto& keys = std::get<std::vector<FleetKey>>(loaded);
+  const FleetKey* old = nullptr;
+  if (from) {
+    old = FindById(keys, *from);
+    if (!old) return ApiError{404, "unknown_key", "no fleet key " + std::to_string(*from) + " is published"};
+  } else if (keys.size() == 1) {
+    old = &keys[0];
+  } else {
+    return ApiError{400, "malformed",
+                    keys.empty() ? "no fleet key is published: create one" : "several fleet keys are published: name "
+                                                                               "the one to rotate (key_id)"};
+  }
+  // The new key has the old one's suite and release policy; the old one
+  // stays published and releasable until it is retired.
+  return AddFleetKey(hpke::SuiteName(old->name.suite), old->release_policy, req.value("new_key_id", nlohmann::json()),
+                     "fleet_key_rotate", {{"previous_key_id", old->name.key_id}});
+}
+
+Reply TrustService::RetireFleetKey(int64_t key_id) {
+  if (key_id < 0 || key_id > kMaxFleetKeyId) return ApiError{400, "malformed", "key_id: an integer 0-255"};
+  std::lock_guard<std::mutex> lock(fleet_mu_);
+  auto rows = store_->ListModelKeys();
+  if (!rows.ok()) return StoreError(rows.detail());
+  for (const ModelKeyRow& row : *rows) {
+    auto name = ParseFleetModelKeyId(row.key_id);
+    if (!name || name->key_id != key_id) continue;
+    auto gone = store_->DeleteModelKey(row.key_id);
+    if (!gone.ok()) return StoreError(gone.detail());
+    ++fleet_generation_;
+    Audit("admin", {{"action", "fleet_key_retire"}, {"key_id", key_id}, {"model_key_id", row.key_id}});
+    return nlohmann::json{{"retired", key_id}, {"model_key_id", row.key_id}};
+  }
+  return ApiError{404, "unknown_key", "no fleet key " + std::to_string(key_id) + " is published"};
+}
+
+// Admin routes under /v1/admin/fleet-keys (Admin in service.cc dispatches here).
+Reply TrustService::AdminFleetKeys(const net::Request& r, const std::string& path) {
+  const ApiError bad_json{400, "malformed", "the request body is not valid JSON"};
+  auto body = [&]() -> std::optional<nlohmann::json> {
+    if (r.body.empty()) return nlohmann::json::object();
+    if (!JsonDepthWithin(r.body)) return std::nullopt;
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return std::nullopt;
+    return j;
+  };
+  const std::string base = "/v1/admin/fleet-keys";
+  if (path == base && r.method == "GET") return ListFleetKeys();
+  if (path == base && r.method == "POST") {
+    auto j = body();
+    return j ? CreateFleetKey(*j) : Reply(bad_json);
+  }
+  if (path == base + "/rotate" && r.method == "POST") {
+    auto j = body();
+    return j ? RotateFleetKey(*j) : Reply(bad_json);
+  }
+  if (path.size() > base.size() + 1 && path.compare(0, base.size() + 1, base + "/") == 0 && r.method == "DELETE") {
+    const std::string id = path.substr(base.size() + 1);
+    if (id.empty() || id.size() > 3 || !std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return ApiError{400, "malformed", "fleet key ids are integers 0-255"};
+    }
+    return RetireFleetKey(std::stoll(id));
+  }
+  return ApiError{404, "not_found", r.method + " " + path.substr(0, 128) + " is not an admin route"};
+}
+
+// ---------------------------------------------------------------------------
+// GET /v1/e2e/keys
+// ---------------------------------------------------------------------------
+
+Reply TrustService::E2eKeys() {
+  const int64_t now = Now();
+  const std::string kid = keys_->active_kid();
+  const uint64_t generation = fleet_generation_.load();
+  {
+    std::lock_guard<std::mutex> lock(e2e_mu_);
+    const E2eKeysCache& c = e2e_cache_;
+    if (c.reply && c.kid == kid && c.generation == generation && now >= c.built &&
+        now - c.built < kE2eKeysCacheSeconds) {
+      return *c.reply;
+    }
+  }
+  auto loaded = LoadFleetKeys(*store_, box_);
+  if (auto* e = std::get_if<ApiError>(&loaded)) return *e;
+  auto& keys = std::get<std::vector<FleetKey>>(loaded);
+  OrderForClients(keys, now);
+  // The statement lives as long as a token: the key that signed it stays in
+  // the JWKS at least that long after a rotation (signing_keys.h overlap).
+  const int64_t exp = now + config_.token_lifetime.count();
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& k : keys) {
+    const nlohmann::json claims = E2eStatementClaims(k.config, k.name.key_id, k.name.suite, k.release_policy, now, exp);
+    auto jws = keys_->SignJws(kE2eStatementHeaderTyp, claims.dump());
+    if (!jws.ok()) return ApiError{500, "crypto", jws.detail()};
+    list.push_back({{"key_id", k.name.key_id},
+                    {"suite", hpke::SuiteName(k.name.suite)},
+                    {"config", Base64UrlEncode(k.config)},
+                    {"statement", *jws}});
+  }
+  nlohmann::json reply = {{"keys", list}};
+  std::lock_guard<std::mutex> lock(e2e_mu_);
+  e2e_cache_ = {now, kid, generation, reply};
+  return reply;
+}
+
+}  // namespace cllm::trust
