@@ -33,8 +33,9 @@ Server MakeServer(hpke::Suite suite, uint8_t key_id = 7) {
   return s;
 }
 
-EncryptedRequest AsReceived(const SealedRequest& r, std::string_view path, const std::string& stream,
-                            const std::string& size) {
+// The views point into `r` and the arguments: keep them alive while `in` is used.
+EncryptedRequest AsReceived(const SealedRequest& r, std::string_view path, std::string_view stream,
+                            std::string_view size) {
   EncryptedRequest in;
   in.path = path;
   in.model_header = r.fields.model;
@@ -303,7 +304,7 @@ TEST(E2ePaddingTest, PaddingIsChecked) {
   dirty[1000] = 1;
   EXPECT_EQ(open(seal_raw(dirty, 1024), 1024), E2eErrc::kMalformed);
   Bytes overlong = pt;
-  overlong[5] = 0xff;  // json length past the end
+  overlong[3] = 0xff;  // json length past the end
   EXPECT_EQ(open(seal_raw(overlong, 1024), 1024), E2eErrc::kMalformed);
   Bytes too_padded(2048, 0);
   std::copy(pt.begin(), pt.begin() + 8, too_padded.begin());
@@ -431,7 +432,8 @@ TEST(E2eMutualTest, AuthModeRoundTripAndRefusals) {
   ClientIdentity id{"token-abc", "jws-def", client_kp.sk.Clone()};
   auto sealed = SealRequest(srv.config, "/v1/completions", "m", false, "", "{}", &id).value();
   EXPECT_EQ(sealed.body[7], 2);  // mode byte
-  EncryptedRequest in = AsReceived(sealed, "/v1/completions", "0", std::to_string(sealed.fields.size));
+  const std::string size = std::to_string(sealed.fields.size);
+  EncryptedRequest in = AsReceived(sealed, "/v1/completions", "0", size);
   in.client_token = id.token;
   in.client_key = id.key_jws;
   Bytes pk_s = client_kp.pk;
