@@ -5,6 +5,10 @@
 //   cllm trust policy list | show NAME | delete NAME
 //   cllm trust key register KEY_ID --key-file K --release-policy RP.json
 //   cllm trust key list
+//   cllm trust fleet-key create --suite x25519|gmt --release-policy-file RP.json [--key-id N]
+//   cllm trust fleet-key list
+//   cllm trust fleet-key rotate [--key-id N] [--new-key-id M]
+//   cllm trust fleet-key retire --key-id N
 //   cllm trust signing-key rotate
 //   cllm trust audit verify [--expect-head SEQ:HASH] [--audit-key PEM] [--json]   (over the admin API)
 //   cllm trust audit verify --db STATE_DIR/trust.db --audit-key PEM               (offline, on the file)
@@ -70,6 +74,23 @@ int KeyRegister(const TrustAdminArgs& a, const std::string& key_id, const std::s
   std::string& hex = body["key"].get_ref<std::string&>();
   SecureZero(hex.data(), hex.size());
   return Print(r);
+}
+
+int FleetKeyCreate(const TrustAdminArgs& a, const std::string& suite, const std::string& rp_file, int key_id) {
+  auto rp = ReadJsonFile(rp_file);
+  if (!rp.ok()) return Fail(rp.detail(), 2);
+  nlohmann::json body = {{"suite", suite}, {"release_policy", *rp}};
+  if (key_id >= 0) body["key_id"] = key_id;
+  CLLM_TRUST_ADMIN(admin, a);
+  return Print(admin.Call("POST", "/v1/admin/fleet-keys", body));
+}
+
+int FleetKeyRotate(const TrustAdminArgs& a, int key_id, int new_key_id) {
+  nlohmann::json body = nlohmann::json::object();
+  if (key_id >= 0) body["key_id"] = key_id;
+  if (new_key_id >= 0) body["new_key_id"] = new_key_id;
+  CLLM_TRUST_ADMIN(admin, a);
+  return Print(admin.Call("POST", "/v1/admin/fleet-keys/rotate", body));
 }
 
 // AuditKey reads a PEM public key file (--audit-key), or parses the PEM the
@@ -181,7 +202,7 @@ int AuditVerify(const TrustAdminArgs& a, const std::string& db, const std::strin
 }
 
 void Setup(CLI::App& app, CommandContext& ctx) {
-  CLI::App* trust = SubcommandGroup(app, "trust", "Administer cllm-trust (policies, model keys, audit log)");
+  CLI::App* trust = SubcommandGroup(app, "trust", "Administer cllm-trust (policies, model keys, fleet keys, audit log)");
   static TrustAdminArgs a;
 
   CLI::App* policy = trust->add_subcommand("policy", "Reference values (attestation policies) by name");
@@ -229,6 +250,41 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   klist->callback([&ctx] {
     auto admin = TrustAdmin::Open(a);
     ctx.exit_code = admin.ok() ? Print(admin->Call("GET", "/v1/admin/keys")) : Fail(admin.detail(), 2);
+  });
+
+  CLI::App* fleet = trust->add_subcommand(
+      "fleet-key", "The fleet's HPKE keys for encrypted bodies (published at GET /v1/e2e/keys, released like model keys)");
+  fleet->require_subcommand(1);
+  static std::string fleet_suite = "x25519", fleet_rp;
+  static int fleet_id = -1, fleet_new_id = -1;
+  auto* fcreate = fleet->add_subcommand("create", "Generate a fleet key with its release policy");
+  fcreate->add_option("--suite", fleet_suite, "HPKE suite")->check(CLI::IsMember({"x25519", "gmt"}))->capture_default_str();
+  fcreate->add_option("--release-policy-file", fleet_rp, "Release policy JSON (docs/trust.md)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  fcreate->add_option("--key-id", fleet_id, "Key config id 0-255 (default: the next free one)")->check(CLI::Range(0, 255));
+  AddTrustAdminOptions(fcreate, a);
+  fcreate->callback([&ctx] { ctx.exit_code = FleetKeyCreate(a, fleet_suite, fleet_rp, fleet_id); });
+  auto* flist = fleet->add_subcommand("list", "List fleet keys: configs, digests, release policies (never a private key)");
+  AddTrustAdminOptions(flist, a);
+  flist->callback([&ctx] {
+    auto admin = TrustAdmin::Open(a);
+    ctx.exit_code = admin.ok() ? Print(admin->Call("GET", "/v1/admin/fleet-keys")) : Fail(admin.detail(), 2);
+  });
+  auto* frot = fleet->add_subcommand(
+      "rotate", "New fleet key with the same suite and release policy; the old one stays published until retired");
+  frot->add_option("--key-id", fleet_id, "The key to rotate (default: the only published one)")->check(CLI::Range(0, 255));
+  frot->add_option("--new-key-id", fleet_new_id, "The new key's id (default: the next free one)")
+      ->check(CLI::Range(0, 255));
+  AddTrustAdminOptions(frot, a);
+  frot->callback([&ctx] { ctx.exit_code = FleetKeyRotate(a, fleet_id, fleet_new_id); });
+  auto* fret = fleet->add_subcommand("retire", "Stop publishing and releasing a fleet key (its private key is deleted)");
+  fret->add_option("--key-id", fleet_id, "The key to retire")->required()->check(CLI::Range(0, 255));
+  AddTrustAdminOptions(fret, a);
+  fret->callback([&ctx] {
+    auto admin = TrustAdmin::Open(a);
+    ctx.exit_code = admin.ok() ? Print(admin->Call("DELETE", "/v1/admin/fleet-keys/" + std::to_string(fleet_id)))
+                               : Fail(admin.detail(), 2);
   });
 
   CLI::App* sk = trust->add_subcommand("signing-key", "Token signing keys");
