@@ -133,6 +133,16 @@ Result<nlohmann::json> TrustBoot::Jwks() {
   return std::move(j).value();
 }
 
+Result<nlohmann::json> TrustBoot::E2eKeyList() {
+  auto r = trust::TrustCallOnce(ep_, "GET", "/v1/e2e/keys");
+  if (!r.ok()) return MakeError(Errc::kIo, "cllm-trust GET /v1/e2e/keys: " + r.detail());
+  if (r->status != 200) {
+    return MakeError(Errc::kIo, "cllm-trust GET /v1/e2e/keys: HTTP " + std::to_string(r->status) + " " +
+                                    r->body.dump().substr(0, 200));
+  }
+  return std::move(r->body);
+}
+
 Result<SecretBytes> TrustBoot::ModelKey(const NodeIdentity& node, const std::string& key_id) {
   auto conn = client::ConnectPinned(ep_.url, ep_.ca);
   if (!conn.ok()) return MakeError(Errc::kIo, "cllm-trust at " + url_ + ": " + conn.detail());

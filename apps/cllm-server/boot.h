@@ -83,6 +83,8 @@ class TrustBoot {
   Result<SecretBytes> ModelKey(const NodeIdentity& node, const std::string& key_id);
   // Jwks fetches cllm-trust's token verification keys.
   Result<nlohmann::json> Jwks();
+  // E2eKeyList fetches GET /v1/e2e/keys as published (verified by the caller).
+  Result<nlohmann::json> E2eKeyList();
   const std::string& url() const { return url_; }
 
  private:

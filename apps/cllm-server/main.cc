@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "apps/cllm-server/boot.h"
+#include "apps/cllm-server/e2e_boot.h"
 #include "apps/cllm-server/options.h"
 #include "apps/cllm-server/tee.h"
 #include "base/encoding.h"
@@ -34,6 +35,7 @@
 #include "engine/kernels/thread_pool.h"
 #include "net/server.h"
 #include "server/service.h"
+#include "trust/e2e_client.h"
 
 namespace {
 
@@ -78,6 +80,20 @@ int main(int argc, char** argv) {
   if (!ParseHostPort(f.listen, &host, &port)) return Fail("--listen must be HOST:PORT, got \"" + f.listen + "\"");
   if (!f.debug_listen.empty() && !ParseHostPort(f.debug_listen, &debug_host, &debug_port)) {
     return Fail("--debug-listen must be HOST:PORT, got \"" + f.debug_listen + "\"");
+  }
+  std::string e2e_host;
+  uint16_t e2e_port = 0;
+  if (!f.e2e_listen.empty() && !ParseHostPort(f.e2e_listen, &e2e_host, &e2e_port)) {
+    return Fail("--e2e-listen must be HOST:PORT, got \"" + f.e2e_listen + "\"");
+  }
+  if (!f.e2e && (!f.e2e_listen.empty() || !f.e2e_client_token_policies.empty() || f.e2e_require_client_token)) {
+    return Fail("--e2e-listen, --e2e-client-token-policy and --e2e-require-client-token need --e2e");
+  }
+  if (f.e2e && f.trust_url.empty()) {
+    return Fail("--e2e needs --trust URL --trust-ca FILE: the fleet keys come only from cllm-trust after attestation");
+  }
+  if (f.e2e_require_client_token && f.e2e_client_token_policies.empty()) {
+    return Fail("--e2e-require-client-token needs --e2e-client-token-policy NAME (whose tokens are accepted)");
   }
   server::ServiceOptions so;
   if (!f.keys_file.empty()) {
@@ -131,7 +147,7 @@ int main(int argc, char** argv) {
   if (!f.trust_url.empty() && f.trust_ca.empty()) return Fail("--trust needs --trust-ca (the service's certificate)");
   if (f.model_name.empty()) f.model_name = input->default_name;
 
-  channel::ServerClaims claims{*binary_digest, input->digest, f.model_name};
+  channel::ServerClaims claims{*binary_digest, input->digest, f.model_name, {}};
   channel::IssuerOptions io;
   io.validity = std::chrono::seconds(f.validity_s);
   auto issuer = std::make_shared<channel::RaTlsIssuer>(*attester, claims, io);
@@ -164,6 +180,22 @@ int main(int argc, char** argv) {
     model = std::move(m).value();
   }
 
+  // --- encrypted bodies: the fleet keys released to this node (e2e_boot.h) ---------
+  std::unique_ptr<app::FleetKeys> fleet;
+  struct E2eNode {
+    std::mutex mu;
+    std::optional<app::NodeIdentity> node;  // the latest attested identity (its token fetches new keys)
+  };
+  auto e2e_node = std::make_shared<E2eNode>();
+  if (f.e2e) {
+    auto k = app::FleetKeys::Load(*trust, *node);
+    if (!k.ok()) return Fail(k.detail());
+    fleet = std::move(k).value();
+    issuer->SetE2eKeyDigests(fleet->digests());
+    e2e_node->node = *node;
+    log::info("e2e: fleet keys released by cllm-trust: {}", fleet->Summary());
+  }
+
   // The RA-TLS identity (channel/server_channel.h owns it and its rotation):
   // with cllm-trust, the attested node key carries the token (cnf = this key),
   // the certificate ends when the token does, and each renewal re-attests.
@@ -175,9 +207,14 @@ int main(int argc, char** argv) {
   std::optional<channel::AttestedKey> boot_key;
   if (trust) {
     boot_key = attested_key(std::move(*node));
-    reattest = [t = trust.get(), issuer, attested_key]() -> channel::ChannelResult<channel::AttestedKey> {
+    reattest = [t = trust.get(), issuer, attested_key, e2e_node,
+                e2e = f.e2e]() -> channel::ChannelResult<channel::AttestedKey> {
       auto n = t->Attest(*issuer);
       if (!n.ok()) return MakeError(channel::ChannelErrc::kAttesterFailed, n.detail());
+      if (e2e) {
+        std::lock_guard<std::mutex> lock(e2e_node->mu);
+        e2e_node->node = *n;
+      }
       return attested_key(std::move(n).value());
     };
   }
@@ -246,12 +283,26 @@ int main(int argc, char** argv) {
   so.scheduler.prompt_cache_bytes = static_cast<size_t>(f.prompt_cache_mib) << 20;
   server::Service service(*model, so);
   service.SetAttestation(identity);
+  if (fleet) {
+    service.SetE2eKeys(fleet->ring());
+    if (!f.e2e_client_token_policies.empty()) {
+      auto jwks = trust->Jwks();
+      if (!jwks.ok()) return Fail(jwks.detail());
+      trust::E2eClientPolicy cp;
+      cp.jwks = std::make_shared<trust::JwksSource>(std::move(jwks).value());
+      cp.accepted_policies = f.e2e_client_token_policies;
+      service.SetE2eClientVerifier(trust::MakeE2eClientVerifier(std::move(cp)), f.e2e_require_client_token);
+      log::info("e2e mutual mode: client tokens of policy {} accepted{}", f.e2e_client_token_policies.front(),
+                f.e2e_require_client_token ? ", and required" : "");
+    }
+  }
+  const net::Handler api_handler = fleet ? app::WithE2eKeys(service.Handler(), *fleet) : service.Handler();
   net::ServerOptions net_options;
   net_options.max_body_bytes = so.limits.max_body_bytes;
   net_options.max_connections = f.max_connections;
   // Handlers return at once (a completion is answered from the scheduler's
   // worker), so the default few handler threads serve every user.
-  auto https = net::Server::Start(host, port, service.Handler(), net_options, identity->tls());
+  auto https = net::Server::Start(host, port, api_handler, net_options, identity->tls());
   if (!https.ok()) return Fail(https.detail());
   std::unique_ptr<net::Server> plain;
   if (!f.debug_listen.empty()) {
@@ -259,6 +310,14 @@ int main(int argc, char** argv) {
     if (!p.ok()) return Fail(p.detail());
     plain = std::move(p).value();
     log::warn("plain HTTP debug listener on {}:{} — NOT attested, NOT encrypted", debug_host, plain->port());
+  }
+  std::unique_ptr<net::Server> e2e_listener;
+  if (!f.e2e_listen.empty()) {
+    auto p = net::Server::Start(e2e_host, e2e_port, app::E2eListenerHandler(service, *fleet), net_options);
+    if (!p.ok()) return Fail(p.detail());
+    e2e_listener = std::move(p).value();
+    log::info("e2e listener on http://{}:{}: encrypted bodies only (for a TLS-terminating gateway)", e2e_host,
+              e2e_listener->port());
   }
   log::info("engine: {} threads, KV cache {}", engine::NumThreads(), f.kv_type);
   log::info("serving {} ({} platform{}) on https://{}:{} — binary {} model {}", f.model_name,
@@ -277,6 +336,7 @@ int main(int argc, char** argv) {
                                            : f.mmap_untrusted_disk ? "mmap-untrusted-disk"
                                                                  : "read-once"},
                          {"memory_locked", hardening->memory_locked},
+                         {"e2e_port", e2e_listener ? e2e_listener->port() : 0},
                          {"model_name", f.model_name},
                          {"stream_pad", f.stream_pad}};
     std::ofstream(f.ready_file) << j.dump() << "\n";
@@ -287,9 +347,28 @@ int main(int argc, char** argv) {
   // The channel renews the certificate at half its lifetime (with
   // cllm-trust: after re-attesting for a fresh token); new handshakes get the
   // new one. A failed renewal keeps the current certificate and retries.
+  auto next_key_check = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (g_signal == 0) {
     std::unique_lock<std::mutex> lock(g_mu);
     g_cv.wait_for(lock, std::chrono::milliseconds(200));
+    if (fleet && std::chrono::steady_clock::now() >= next_key_check) {
+      // Keys published since (a rotation): fetched with the latest token.
+      next_key_check = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      std::optional<app::NodeIdentity> n;
+      {
+        std::lock_guard<std::mutex> nl(e2e_node->mu);
+        n = e2e_node->node;
+      }
+      const auto before = fleet->digests();
+      auto added = fleet->Refresh(*trust, *n);
+      if (!added.ok()) {
+        log::warn("e2e: fleet keys not refreshed (keeping the current ones): {}", added.detail());
+      } else if (fleet->digests() != before) {  // a key added, or one retired
+        issuer->SetE2eKeyDigests(fleet->digests());
+        service.SetE2eKeys(fleet->ring());
+        log::info("e2e: now holding {}", fleet->Summary());
+      }
+    }
     auto rotated = identity->RotateIfDue();
     if (!rotated.ok()) {
       log::error("certificate renewal failed (keeping the current certificate, retrying in {} s): {}",
@@ -309,13 +388,18 @@ int main(int argc, char** argv) {
   int plain_cut = 0;
   std::thread plain_drain;
   if (plain) plain_drain = std::thread([&] { plain_cut = plain->Drain(deadline); });
+  int e2e_cut = 0;
+  std::thread e2e_drain;
+  if (e2e_listener) e2e_drain = std::thread([&] { e2e_cut = e2e_listener->Drain(deadline); });
   int cut = (*https)->Drain(deadline);  // both listeners drain at once
   if (plain_drain.joinable()) plain_drain.join();
-  cut += plain_cut;
+  if (e2e_drain.joinable()) e2e_drain.join();
+  cut += plain_cut + e2e_cut;
   if (cut > 0) log::warn("drain deadline passed: {} responses cut off", cut);
   service.Shutdown();  // cancels anything still queued or running
   (*https)->Stop();
   if (plain) plain->Stop();
+  if (e2e_listener) e2e_listener->Stop();
   log::info("stopped");
   return 0;
 }

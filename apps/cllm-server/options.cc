@@ -48,6 +48,17 @@ void AddServerFlags(CLI::App& app, ServerFlags& f) {
       ->check(CLI::ExistingFile);
   app.add_flag("--client-via-token", f.client_via_token,
                "Mutual mode: accept clients on their cllm-trust token (needs --trust) instead of local evidence");
+  app.add_flag("--e2e", f.e2e,
+               "Encrypted bodies: fetch the fleet HPKE keys cllm-trust releases to this attested node (needs --trust) "
+               "and open requests sealed to them, on any listener");
+  app.add_option("--e2e-listen", f.e2e_listen,
+                 "With --e2e: a plain HTTP listener HOST:PORT for a TLS-terminating gateway; it takes only encrypted "
+                 "bodies (and GET /v1/e2e/keys, /health, /ready)");
+  app.add_option("--e2e-client-token-policy", f.e2e_client_token_policies,
+                 "With --e2e: mutual mode — accept requests sealed in HPKE auth mode by clients holding a cllm-trust "
+                 "token of this attestation policy (repeat for several)");
+  app.add_flag("--e2e-require-client-token", f.e2e_require_client_token,
+               "With --e2e: refuse encrypted requests without a client token (mutual mode only)");
   app.add_option("--max-connections", f.max_connections,
                  "Open connections per listener; at the limit the oldest idle one is closed for a newcomer "
                  "(an idle TLS connection holds ~77 KB)")

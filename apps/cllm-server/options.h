@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace cllm::app {
 
@@ -27,6 +28,11 @@ struct ServerFlags {
   std::string listen = "127.0.0.1:8443", debug_listen, ready_file;
   std::string keys_file, metrics_keys_file, client_policy_file;
   bool anonymous = false, client_via_token = false;
+  // Encrypted bodies (e2e_boot.h): fleet keys from cllm-trust, a plain listener
+  // for a TLS-terminating gateway, mutual mode with client tokens.
+  bool e2e = false, e2e_require_client_token = false;
+  std::string e2e_listen;
+  std::vector<std::string> e2e_client_token_policies;
   int max_connections = 0;  // set from net::ServerOptions by AddServerFlags
   int drain_timeout_s = 30;
   // Every TLS record is padded to a multiple of this (issue #11 item 7): a

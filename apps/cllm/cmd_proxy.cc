@@ -13,12 +13,19 @@
 // event, never silently.
 // The proxy listens on loopback by default: the leg to it is inside the
 // user's machine.
+//
+// With --e2e the upstream is instead any HTTP endpoint in front of the
+// replicas (an L7 gateway terminating TLS): each request body is sealed with
+// HPKE to the fleet key, each answer opened here frame by frame
+// (docs/protocol.md, "Encrypted bodies"; apps/cllm/e2e_common.h says what is
+// verified before the first request).
 #include <csignal>
 #include <cstdio>
 #include <optional>
 #include <thread>
 
 #include "apps/cllm/command.h"
+#include "apps/cllm/e2e_common.h"
 #include "apps/cllm/remote_common.h"
 #include "client/upstream_pool.h"
 #include "net/server.h"
@@ -35,14 +42,29 @@ struct ProxyArgs {
   int max_upstream = 64;
   int idle_seconds = 30;
   TimeoutArgs timeouts;
+  E2eArgs e2e;
 };
 
 volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
 
+OrExit<std::vector<client::Url>> ParseE2eUpstreams(const std::vector<std::string>& specs) {
+  auto u = client::ParseReplicaUrls(specs);
+  if (!u.ok()) return ExitWith(Fail(u.detail(), 2));
+  return std::move(u).value();
+}
+
+std::string policy_note(const ProxyArgs& a) {
+  return a.accept_unpinned ? "; UNPINNED — the fleet key's release policy was NOT checked against pinned values" : "";
+}
+
+int RunUntilSignal(net::Server& srv, client::UpstreamPool& pool);
+int Serve(const ProxyArgs& a, const std::string& host, int port, client::UpstreamPool& pool, size_t n,
+          const E2eSetup& e2e);
+
 int Proxy(const ProxyArgs& a) {
   CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy, a.accept_unpinned));
-  CLLM_ASSIGN_OR_EXIT(auto upstreams, ParseServerUrls(a.upstreams));
+  CLLM_ASSIGN_OR_EXIT(auto upstreams, a.e2e.enabled ? ParseE2eUpstreams(a.upstreams) : ParseServerUrls(a.upstreams));
   auto colon = a.listen.rfind(':');
   if (colon == std::string::npos) return Fail("--listen must be HOST:PORT", 2);
   std::string host = a.listen.substr(0, colon);
@@ -54,8 +76,15 @@ int Proxy(const ProxyArgs& a) {
   po.http = a.timeouts.Options();
   po.failover.max_attempts = a.attempts;
   const size_t n = upstreams.size();
+  E2eSetup e2e;
+  if (a.e2e.enabled) {
+    CLLM_ASSIGN_OR_EXIT(e2e, MakeE2e(a.e2e, policy, upstreams, po.http));
+    po.e2e = e2e.session;
+    po.upstream_roots = e2e.upstream_roots;
+  }
   auto pool = client::UpstreamPool::Create(std::move(upstreams), policy, po);
   if (!pool.ok()) return Fail(pool.detail(), 2);
+  if (a.e2e.enabled) return Serve(a, host, port, **pool, n, e2e);
   // Check every upstream once now, so a wrong policy fails at start-up (the
   // connections stay in the pool for the first requests). A replica that is
   // down or refused starts in backoff; at least one must verify.
@@ -90,17 +119,47 @@ int Proxy(const ProxyArgs& a) {
               policy.insecure_accept_unpinned ? ", UNPINNED — code and model NOT verified" : ", pinned",
               s.payload.model_name.c_str(), a.max_upstream);
   std::fflush(stdout);
+  return RunUntilSignal(**srv, **pool);
+}
+
+// RunUntilSignal serves until SIGINT/SIGTERM, then prints the pool's counters.
+int RunUntilSignal(net::Server& srv, client::UpstreamPool& pool) {
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  (*srv)->Stop();
-  const client::PoolStats st = (*pool)->Stats();
+  srv.Stop();
+  const client::PoolStats st = pool.Stats();
   std::fprintf(stderr, "cllm proxy: %llu requests, %llu upstream connections opened, %llu full verifications, "
                "%llu retried, %llu failed over, %llu cut off mid-stream\n", static_cast<unsigned long long>(st.requests),
                static_cast<unsigned long long>(st.connections_opened),
                static_cast<unsigned long long>(st.verifications), static_cast<unsigned long long>(st.retries),
                static_cast<unsigned long long>(st.failovers), static_cast<unsigned long long>(st.incomplete));
+  if (st.e2e_refused || st.e2e_key_refreshes) {
+    std::fprintf(stderr, "cllm proxy: e2e: %llu answers refused (tampered or truncated), %llu key refreshes\n",
+                 static_cast<unsigned long long>(st.e2e_refused), static_cast<unsigned long long>(st.e2e_key_refreshes));
+  }
   return 0;
+}
+
+// Serve is the --e2e start-up: no RA-TLS probe (the upstream is a gateway);
+// what was verified is the fleet key list (e2e_common.h).
+int Serve(const ProxyArgs& a, const std::string& host, int port, client::UpstreamPool& pool, size_t n,
+          const E2eSetup& e2e) {
+  client::UpstreamPool* p = &pool;
+  auto srv = net::Server::Start(host, static_cast<uint16_t>(port),
+                                [p](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) {
+                                  p->Forward(r, std::move(w));
+                                });
+  if (!srv.ok()) return Fail(srv.detail(), 2);
+  std::string names;
+  for (size_t i = 0; i < n; ++i) names += (i ? "," : "") + pool.replicas().name(i);
+  std::printf("cllm proxy: http://%s:%u → %s, bodies sealed end to end (e2e, suite %s, fleet key %u)%s\n",
+              host.c_str(), (*srv)->port(), names.c_str(), a.e2e.suite.c_str(),
+              static_cast<unsigned>(e2e.session->current().key_id),
+              policy_note(a).c_str());
+  for (const auto& line : e2e.explanation) std::printf("  %s\n", line.c_str());
+  std::fflush(stdout);
+  return RunUntilSignal(**srv, pool);
 }
 
 void Setup(CLI::App& app, CommandContext& ctx) {
@@ -123,6 +182,7 @@ void Setup(CLI::App& app, CommandContext& ctx) {
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   AddTimeoutFlags(cmd, &args.timeouts);
+  AddE2eFlags(cmd, &args.e2e);
   cmd->callback([&ctx] { ctx.exit_code = Proxy(args); });
 }
 

@@ -216,7 +216,10 @@ struct UpstreamPool::Impl {
     ++opened;
     Published();
     const Url& url = replicas->url(replica);
-    auto c = co_await net::ClientConnection::Connect(url.host, url.port, url.tls ? tls : nullptr, options.http);
+    // A named lvalue, not a temporary, inside co_await (GCC 12 destroys such
+    // temporaries too early in coroutines).
+    std::shared_ptr<net::TlsStreamContext> leg_tls = url.tls ? tls : nullptr;
+    auto c = co_await net::ClientConnection::Connect(url.host, url.port, leg_tls, options.http);
     if (!c.ok()) {
       Release(nullptr);
       co_return c.error();
@@ -270,8 +273,9 @@ struct UpstreamPool::Impl {
     // e2e: the request sealed to the fleet key; the clear Authorization
     // stays here (it travels inside the ciphertext).
     std::optional<E2eSession::Sealed> sealed;
+    const std::string plain_body = options.e2e ? up.body : std::string();
     auto seal = [&]() -> bool {
-      auto s = options.e2e->Seal(req.method, req.target, req.Header("authorization"), req.body);
+      auto s = options.e2e->Seal(req.method, req.target, req.Header("authorization"), plain_body);
       if (!s.ok()) {
         w->Send(s.code() == Errc::kInvalidArgument ? 405 : 400, "application/json",
                 ErrorJson(s.detail(), "cllm_e2e_error", "e2e_request_refused"));

@@ -53,6 +53,26 @@ class TcpTap {
   }
   int connections() const { return connections_.load(); }
 
+  // Tamper arms a one-shot active attack on the next response that comes
+  // back through the tap (upstream → client): `flip` flips the byte
+  // `body_offset` bytes after the end of its HTTP head; otherwise the
+  // connection is cut there (both directions closed), a truncation.
+  void Tamper(size_t body_offset, bool flip) {
+    std::lock_guard<std::mutex> l(mu_);
+    tamper_offset_ = body_offset;
+    tamper_flip_ = flip;
+    tamper_armed_ = true;
+  }
+  // Disarm forgets an attack that has not fired, and a fired one.
+  void Disarm() {
+    std::lock_guard<std::mutex> l(mu_);
+    tamper_armed_ = tamper_fired_ = false;
+  }
+  bool tamper_done() {
+    std::lock_guard<std::mutex> l(mu_);
+    return !tamper_armed_ && tamper_fired_;
+  }
+
  private:
   static sockaddr_in Loopback(uint16_t port) {
     sockaddr_in a{};
@@ -78,12 +98,14 @@ class TcpTap {
       // Two pumps per connection; the descriptors are closed once every pump has stopped.
       fds_.push_back(c);
       fds_.push_back(s);
-      pumps_.emplace_back([this, c, s] { Pump(s, c); });
-      pumps_.emplace_back([this, c, s] { Pump(c, s); });
+      pumps_.emplace_back([this, c, s] { Pump(s, c, /*down=*/true); });
+      pumps_.emplace_back([this, c, s] { Pump(c, s, /*down=*/false); });
     }
   }
-  void Pump(int from, int to) {
+  void Pump(int from, int to, bool down) {
     char buf[16384];
+    std::string head;           // down: bytes of the current response head while the attack looks for its end
+    int64_t until_target = -1;  // down: body bytes before the attacked one (-1: not counting)
     for (;;) {
       pollfd p{from, POLLIN, 0};
       int ready = ::poll(&p, 1, 50);
@@ -93,11 +115,44 @@ class TcpTap {
       }
       ssize_t n = ::recv(from, buf, sizeof buf, 0);
       if (n <= 0) break;
+      bool cut = false;
+      size_t send_n = static_cast<size_t>(n);
       {
         std::lock_guard<std::mutex> l(mu_);
         captured_.append(buf, static_cast<size_t>(n));
+        if (down && tamper_armed_) {
+          size_t body_start = 0;
+          if (until_target < 0) {
+            head.append(buf, static_cast<size_t>(n));
+            auto end = head.find("\r\n\r\n");
+            if (end != std::string::npos) {
+              const size_t consumed_before = head.size() - static_cast<size_t>(n);
+              body_start = end + 4 - consumed_before;
+              until_target = static_cast<int64_t>(tamper_offset_);
+              head.clear();
+            }
+          }
+          if (until_target >= 0 && static_cast<int64_t>(send_n - body_start) > until_target) {
+            const size_t at = body_start + static_cast<size_t>(until_target);
+            if (tamper_flip_) {
+              buf[at] ^= 0x01;
+            } else {
+              send_n = at;
+              cut = true;
+            }
+            tamper_armed_ = false;
+            tamper_fired_ = true;
+            until_target = -1;
+          } else if (until_target >= 0) {
+            until_target -= static_cast<int64_t>(send_n - body_start);
+          }
+        }
       }
-      if (::send(to, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
+      if (send_n > 0 && ::send(to, buf, send_n, MSG_NOSIGNAL) != static_cast<ssize_t>(send_n)) break;
+      if (cut) {
+        ::shutdown(from, SHUT_RDWR);
+        break;
+      }
     }
     ::shutdown(to, SHUT_WR);
   }
@@ -112,6 +167,8 @@ class TcpTap {
   std::vector<int> fds_;          // likewise
   std::mutex mu_;
   std::string captured_;
+  bool tamper_armed_ = false, tamper_flip_ = false, tamper_fired_ = false;
+  size_t tamper_offset_ = 0;
 };
 
 }  // namespace cllm::testing

@@ -9,9 +9,7 @@
 // A second test runs the script's --all checks (tools, structured output)
 // on a model whose template renders tools.
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "support/openai_sdk.h"
 #include "support/process.h"
 #include "support/sim_server.h"
 #include "support/shared_data.h"
@@ -31,17 +30,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::Process;
-
-// Which is the full path of `exe` on $PATH, "" when absent.
-std::string Which(const std::string& exe) {
-  const char* path = std::getenv("PATH");
-  std::stringstream ss(path ? path : "");
-  for (std::string dir; std::getline(ss, dir, ':');) {
-    fs::path p = fs::path(dir) / exe;
-    if (!dir.empty() && ::access(p.c_str(), X_OK) == 0) return p.string();
-  }
-  return "";
-}
 
 uint16_t FreePort() {
   int probe = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -66,68 +54,14 @@ bool Accepts(uint16_t port) {
   return ok;
 }
 
-// What npm prints when it cannot reach the registry (as opposed to a broken
-// lock file or package, which fails the test).
-bool RegistryUnreachable(const std::string& npm_output) {
-  for (const char* s : {"ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENETUNREACH",
-                        "EHOSTUNREACH", "network", "proxy", "E403", "E401"}) {
-    if (npm_output.find(s) != std::string::npos) return true;
-  }
-  return false;
-}
-
-// InstalledVersion is the version of node_modules/openai under `dir`, "" when absent.
-std::string InstalledVersion(const fs::path& dir) {
-  auto j = json::parse(testing::ReadFile(dir / "node_modules/openai/package.json"), nullptr, false);
-  return j.is_object() && j.contains("version") ? j["version"].get<std::string>() : "";
-}
-
 // RunSdk runs the SDK script against a server on `model_rel`; `all` adds
 // its tool-call and structured-output checks.
 void RunSdk(const std::string& model_rel, bool all) {
   CLLM_SHARED_PATH(model, model_rel);
-  const std::string node = Which("node"), npm = Which("npm");
-  if (node.empty() || npm.empty()) {
-    GTEST_SKIP() << "SKIPPED — node and npm are needed for the OpenAI Node SDK test (scripts/install-deps.sh "
-                    "installs them)";
-  }
-  // --- the SDK, pinned by the committed lock file -------------------------------------
-  const fs::path src = fs::path(CLLM_SOURCE_DIR) / "tests/sdk";
-  const fs::path dir = fs::path(CLLM_SDK_DIR);
-  fs::create_directories(dir);
-  // The tests of this file may run in parallel (ctest -j): one installs, the
-  // others wait for it and then find the pinned version in place.
-  const int lock_fd = ::open((dir / ".install.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-  ASSERT_GE(lock_fd, 0) << "cannot open " << (dir / ".install.lock");
-  struct LockGuard {
-    int fd;
-    ~LockGuard() {
-      if (fd >= 0) ::close(fd);  // closing releases the flock
-    }
-  } lock_guard{lock_fd};
-  ASSERT_EQ(::flock(lock_fd, LOCK_EX), 0);
-  for (const char* f : {"package.json", "package-lock.json", "openai_sdk_test.mjs"}) {
-    // Rewritten only when changed: another test may be running the script.
-    if (!fs::exists(dir / f) || testing::ReadFile(dir / f) != testing::ReadFile(src / f)) {
-      fs::copy_file(src / f, dir / f, fs::copy_options::overwrite_existing);
-    }
-  }
-  const std::string pinned = json::parse(testing::ReadFile(src / "package-lock.json"))["packages"]
-                                                                                  ["node_modules/openai"]["version"];
-  if (InstalledVersion(dir) != pinned) {
-    Process install({npm, "ci", "--prefix", dir.string(), "--cache", (dir / "npm-cache").string(), "--no-audit",
-                     "--no-fund", "--prefer-offline"},
-                    dir / "npm-ci");
-    const int rc = install.Wait(std::chrono::seconds(120));
-    const std::string out = install.out() + install.err();
-    if (rc != 0 && RegistryUnreachable(out)) {
-      GTEST_SKIP() << "SKIPPED — the npm registry is unreachable, the OpenAI SDK cannot be installed:\n" << out;
-    }
-    ASSERT_EQ(rc, 0) << "npm ci failed:\n" << out;
-    ASSERT_EQ(InstalledVersion(dir), pinned);
-  }
-  ::close(lock_guard.fd);
-  lock_guard.fd = -1;
+  const testing::OpenAiSdk sdk =
+      testing::EnsureOpenAiSdk(fs::path(CLLM_SDK_DIR), fs::path(CLLM_SOURCE_DIR) / "tests/sdk");
+  if (!sdk.skip.empty()) GTEST_SKIP() << sdk.skip;
+  ASSERT_EQ(sdk.error, "");
 
   // --- cllm-server on the simulated TEE, cllm proxy in front ---------------------------
   const fs::path run = fs::temp_directory_path() / ("cllm_sdk_" + std::to_string(::getpid()));
@@ -147,7 +81,7 @@ void RunSdk(const std::string& model_rel, bool all) {
   const std::string base = "http://127.0.0.1:" + std::to_string(port) + "/v1";
 
   // --- the SDK's calls -------------------------------------------------------------------
-  std::vector<std::string> argv = {node, (dir / "openai_sdk_test.mjs").string(), "--base-url", base, "--api-key",
+  std::vector<std::string> argv = {sdk.node, sdk.script.string(), "--base-url", base, "--api-key",
                                    testing::kKeyAlice, "--model", server->ready()["model_name"]};
   if (all) argv.push_back("--all");
   bool listening = false;

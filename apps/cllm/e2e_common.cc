@@ -1,0 +1,162 @@
+// e2e_common.cc — client setup for encrypted bodies (e2e_common.h).
+
+#include "apps/cllm/e2e_common.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "trust/e2e_keys.h"
+#include "trust/release_cover.h"
+#include "trust/release_policy.h"
+#include "trust/trust_client.h"
+
+namespace cllm::app {
+namespace {
+
+namespace e2e = channel::e2e;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// FetchVerifiedKeys is steps 2–3: the key list from an upstream, each entry
+// verified under `jwks` and its release policy checked against `policy`.
+Result<std::vector<e2e::KeyConfig>> FetchVerifiedKeys(const std::vector<client::Url>& upstreams,
+                                                      const std::vector<crypto::Certificate>& roots,
+                                                      const nlohmann::json& jwks, const attestation::Policy& policy,
+                                                      const net::ClientOptions& http,
+                                                      std::vector<std::string>* explanation) {
+  std::string last_error = "no upstream";
+  for (const auto& url : upstreams) {
+    auto conn = ConnectE2eUpstream(url, roots, http);
+    if (!conn.ok()) {
+      last_error = client::UrlText(url) + ": " + conn.detail();
+      continue;
+    }
+    auto r = (*conn)->Request("GET", "/v1/e2e/keys");
+    if (!r.ok() || r->status != 200) {
+      last_error = client::UrlText(url) + " GET /v1/e2e/keys: " +
+                   (r.ok() ? std::to_string(r->status) + " " + r->body.substr(0, 200) : r.detail());
+      continue;
+    }
+    auto reply = nlohmann::json::parse(r->body, nullptr, false);
+    if (reply.is_discarded()) return MakeError(Errc::kParse, "GET /v1/e2e/keys: not JSON");
+    trust::E2eKeyCheck check;
+    check.now = std::chrono::system_clock::now();
+    auto keys = trust::VerifyE2eKeys(reply, jwks, check);
+    if (!keys.ok()) {
+      return MakeError(Errc::kPermission, std::string("the fleet key list was refused: ") +
+                                              trust::E2eKeyErrcName(keys.code()) + ": " + keys.detail());
+    }
+    std::vector<e2e::KeyConfig> usable;
+    std::string refusals;
+    for (const auto& k : *keys) {
+      const std::string name = "key " + std::to_string(k.config.key_id) + " (" +
+                               crypto::hpke::SuiteName(k.config.suite) + ", config " +
+                               k.config_digest.substr(0, 16) + "…)";
+      auto rp = trust::ParseReleasePolicy(k.release_policy);
+      Status<> within = rp.ok() ? trust::CheckReleaseWithinPolicy(*rp, policy)
+                                : Status<>(MakeError(Errc::kParse, rp.detail()));
+      if (!within.ok()) {
+        refusals += "\n  " + name + ": " + within.detail();
+        continue;
+      }
+      auto parsed = e2e::ParseKeyConfig(k.config_bytes);
+      if (!parsed.ok()) {
+        refusals += "\n  " + name + ": " + parsed.detail();
+        continue;
+      }
+      if (explanation) {
+        explanation->push_back(name + ": statement by cllm-trust key " + k.kid + " verified; release policy:");
+        for (const auto& line : trust::ExplainRelease(*rp)) explanation->push_back("    " + line);
+      }
+      usable.push_back(std::move(parsed).value());
+    }
+    if (usable.empty()) {
+      return MakeError(Errc::kPermission, "no fleet key may be used with this client policy:" + refusals);
+    }
+    return usable;
+  }
+  return MakeError(Errc::kIo, "the fleet key list could not be fetched: " + last_error);
+}
+
+}  // namespace
+
+void AddE2eFlags(CLI::App* cmd, E2eArgs* a) {
+  cmd->add_flag("--e2e", a->enabled,
+                "Encrypted bodies: seal every request with HPKE to the fleet key cllm-trust releases only to attested "
+                "replicas, so TLS may end in any proxy on the way (needs --trust, --trust-ca)");
+  cmd->add_option("--suite", a->suite, "--e2e cipher suite: x25519 (HPKE X25519/HKDF-SHA256/AES-256-GCM) or gmt "
+                                       "(SM2/SM3/SM4)")
+      ->check(CLI::IsMember({"x25519", "gmt"}))
+      ->capture_default_str();
+  cmd->add_option("--trust", a->trust_url, "--e2e: the cllm-trust whose signed statements the fleet keys carry");
+  cmd->add_option("--trust-ca", a->trust_ca, "--e2e: cllm-trust's certificate (pinned)");
+  cmd->add_option("--upstream-ca", a->upstream_ca,
+                  "--e2e: PEM roots of an https:// gateway's certificate (its name must match the URL's host)");
+}
+
+client::ClientResult<std::unique_ptr<client::Connection>> ConnectE2eUpstream(
+    const client::Url& url, const std::vector<crypto::Certificate>& roots, const net::ClientOptions& http) {
+  if (!url.tls) return client::ConnectPlain(url, http);
+  const std::string host = url.host;
+  return client::ConnectWithVerifier(
+      url,
+      [roots, host](const std::vector<crypto::Certificate>& chain) -> crypto::CryptoStatus {
+        if (chain.empty()) return MakeError(crypto::CryptoErrc::kChainInvalid, "no certificate");
+        crypto::ChainOptions o;
+        o.at = std::chrono::system_clock::now();
+        std::vector<crypto::Certificate> rest(chain.begin() + 1, chain.end());
+        CLLM_RETURN_IF_ERROR(crypto::VerifyChain(chain.front(), rest, roots, o));
+        if (!chain.front().MatchesHost(host)) {
+          return MakeError(crypto::CryptoErrc::kChainInvalid, "the gateway's certificate is not for " + host);
+        }
+        return OkStatus();
+      },
+      http);
+}
+
+OrExit<E2eSetup> MakeE2e(const E2eArgs& a, const attestation::Policy& policy, const std::vector<client::Url>& upstreams,
+                         const net::ClientOptions& http) {
+  if (a.trust_url.empty() || a.trust_ca.empty()) {
+    return ExitWith(Fail("--e2e needs --trust URL and --trust-ca FILE: the fleet keys are trusted only through "
+                         "cllm-trust's signature",
+                         2));
+  }
+  auto suite = crypto::hpke::ParseSuite(a.suite);
+  if (!suite.ok()) return ExitWith(Fail("--suite: " + suite.detail(), 2));
+  E2eSetup setup;
+  bool any_tls = false;
+  for (const auto& u : upstreams) any_tls |= u.tls;
+  if (any_tls) {
+    if (a.upstream_ca.empty()) {
+      return ExitWith(Fail("--e2e with an https:// upstream needs --upstream-ca FILE (the gateway's roots)", 2));
+    }
+    auto roots = crypto::Certificate::ParsePemBundle(ReadAll(a.upstream_ca));
+    if (!roots.ok()) return ExitWith(Fail("--upstream-ca " + a.upstream_ca + ": " + roots.detail(), 2));
+    setup.upstream_roots = std::move(roots).value();
+  }
+  auto ep = trust::LoadTrustEndpoint(a.trust_url, a.trust_ca);
+  if (!ep.ok()) return ExitWith(Fail(ep.detail(), 2));
+  auto jwks = trust::FetchJwks(*ep);
+  if (!jwks.ok()) return ExitWith(Fail("cllm-trust JWKS: " + jwks.detail(), 2));
+
+  auto explanation = std::make_shared<std::vector<std::string>>();
+  const auto roots = setup.upstream_roots;
+  client::E2eKeyFetch fetch = [upstreams, roots, jwks = *jwks, policy, http, explanation]() {
+    explanation->clear();
+    return FetchVerifiedKeys(upstreams, roots, jwks, policy, http, explanation.get());
+  };
+  auto session = client::E2eSession::Create(std::move(fetch), *suite);
+  if (!session.ok()) {
+    return ExitWith(Fail("--e2e: " + session.detail(), session.code() == Errc::kPermission ? 1 : 2));
+  }
+  setup.session = std::move(session).value();
+  setup.explanation = *explanation;
+  return setup;
+}
+
+}  // namespace cllm::app
