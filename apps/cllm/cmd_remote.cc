@@ -22,6 +22,7 @@
 #include <iostream>
 
 #include "apps/cllm/command.h"
+#include "apps/cllm/e2e_common.h"
 #include "apps/cllm/remote_common.h"
 #include "base/encoding.h"
 #include "base/time.h"
@@ -53,6 +54,9 @@ struct RemoteArgs {
   int max_tokens = 256;
   double temperature = 0.7;
   TimeoutArgs timeouts;  // --connect-timeout, --timeout
+  // chat --e2e: bodies sealed to the fleet key (e2e_common.h)
+  bool e2e = false;
+  std::string suite = "x25519", upstream_ca;
 };
 
 json ServerJson(const channel::VerifiedServer& s) {
@@ -229,14 +233,22 @@ int AttestServer(const RemoteArgs& a) {
 // StreamChat sends the conversation and prints the reply as it streams;
 // returns the full reply text.
 ClientResultOrExit<std::string> StreamChat(client::FailoverClient& fc, const RemoteArgs& a, const json& messages,
-                                           const std::string& model) {
+                                           const std::string& model, client::E2eSession* e2e = nullptr) {
   json req = {{"model", model}, {"messages", messages}, {"stream", true}, {"max_tokens", a.max_tokens},
               {"temperature", a.temperature}};
   std::map<std::string, std::string> headers;
   if (!a.api_key.empty()) headers["Authorization"] = "Bearer " + a.api_key;
   client::SseParser sse;
   std::string reply;
-  auto r = fc.Request("POST", "/v1/chat/completions", req.dump(), headers, [&](std::string_view bytes) {
+  // With --e2e the same request goes sealed (and the API key inside it).
+  auto send = [&](const client::BodyCallback& on_body) {
+    if (e2e != nullptr) {
+      return client::E2eExchange(fc, *e2e, "/v1/chat/completions", req.dump(),
+                                 a.api_key.empty() ? "" : "Bearer " + a.api_key, on_body);
+    }
+    return fc.Request("POST", "/v1/chat/completions", req.dump(), headers, on_body);
+  };
+  auto r = send([&](std::string_view bytes) {
     return sse.Feed(bytes, [&](const client::SseEvent& event) {
       const client::CompletionEvent e = client::ClassifyCompletionEvent(event);
       if (e.kind == client::CompletionEvent::Kind::kError) {
@@ -269,9 +281,64 @@ ClientResultOrExit<std::string> StreamChat(client::FailoverClient& fc, const Rem
   return reply;
 }
 
+// RunConversation runs the one-shot or interactive chat over `fc`.
+int RunConversation(client::FailoverClient& fc, const RemoteArgs& a, const std::string& model,
+                    client::E2eSession* e2e) {
+  json messages = json::array();
+  if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
+  if (!a.prompt.empty()) {  // one-shot
+    messages.push_back({{"role", "user"}, {"content", a.prompt}});
+    auto reply = StreamChat(fc, a, messages, model, e2e);
+    return reply.ok() ? 0 : reply.exit_code();
+  }
+  const bool tty = ::isatty(STDIN_FILENO);
+  if (tty) std::fprintf(stderr, "type a message and press Enter; an empty line or Ctrl-D ends the chat\n");
+  std::string line;
+  for (;;) {
+    if (tty) std::fprintf(stderr, "> ");
+    if (!std::getline(std::cin, line) || (tty && line.empty())) break;
+    if (line.empty()) continue;
+    messages.push_back({{"role", "user"}, {"content", line}});
+    auto reply = StreamChat(fc, a, messages, model, e2e);
+    if (!reply.ok()) return reply.exit_code();
+    messages.push_back({{"role", "assistant"}, {"content", *reply}});
+  }
+  return 0;
+}
+
+// ChatE2e is `cllm chat --e2e URL`: the URL is any HTTP endpoint in front of
+// the replicas (a TLS-terminating gateway); what is verified before the
+// first message is the fleet key list (e2e_common.h).
+int ChatE2e(const RemoteArgs& a, const attestation::Policy& policy) {
+  auto parsed = client::ParseReplicaUrls(a.urls);
+  if (!parsed.ok()) return Fail(parsed.detail(), 2);
+  std::vector<client::Url> urls = std::move(parsed).value();
+  const net::ClientOptions options = a.timeouts.Options();
+  E2eArgs e{true, a.suite, a.trust_url, a.trust_ca, a.upstream_ca};
+  CLLM_ASSIGN_OR_EXIT(E2eSetup setup, MakeE2e(e, policy, urls, options));
+  client::FailoverOptions fo;
+  fo.max_attempts = a.attempts;
+  auto replicas = std::make_shared<client::ReplicaSet>(std::move(urls), fo);
+  client::FailoverClient fc(replicas, [roots = setup.upstream_roots, options](const client::Url& url) {
+    return ConnectE2eUpstream(url, roots, options);
+  });
+  std::fprintf(stderr, "sealing every message end to end (e2e, suite %s) to fleet key %u — verified:\n",
+               a.suite.c_str(), static_cast<unsigned>(setup.session->current().key_id));
+  for (const auto& line : setup.explanation) std::fprintf(stderr, "  %s\n", line.c_str());
+  if (policy.insecure_accept_unpinned) {
+    std::fprintf(stderr, "  UNPINNED: the release policy was NOT checked against pinned values\n");
+  }
+  return RunConversation(fc, a, a.model, setup.session.get());
+}
+
 int Chat(RemoteArgs a) {
   if (a.api_key.empty()) {
     if (const char* k = std::getenv("CLLM_API_KEY")) a.api_key = k;
+  }
+  if (a.e2e) {
+    if (a.via_token) return Fail("--e2e and --via-token are two different ways to reach the fleet; choose one", 2);
+    CLLM_ASSIGN_OR_EXIT(auto e2e_policy, LoadClientPolicy(a.policy, a.accept_unpinned));
+    return ChatE2e(a, e2e_policy);
   }
   if (int rc = CheckTokenFlags(a); rc != 0) return rc;
   CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy, a.accept_unpinned));
@@ -329,27 +396,7 @@ int Chat(RemoteArgs a) {
                v.binary_digest.substr(0, 16).c_str(), a.via_token ? " (via cllm-trust token)" : "",
                replicas->size() > 1 ? (", failover across " + std::to_string(replicas->size()) + " replicas").c_str()
                                     : "");
-  std::string model = a.model.empty() ? v.model_name : a.model;
-  json messages = json::array();
-  if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
-  if (!a.prompt.empty()) {  // one-shot
-    messages.push_back({{"role", "user"}, {"content", a.prompt}});
-    auto reply = StreamChat(fc, a, messages, model);
-    return reply.ok() ? 0 : reply.exit_code();
-  }
-  const bool tty = ::isatty(STDIN_FILENO);
-  if (tty) std::fprintf(stderr, "type a message and press Enter; an empty line or Ctrl-D ends the chat\n");
-  std::string line;
-  for (;;) {
-    if (tty) std::fprintf(stderr, "> ");
-    if (!std::getline(std::cin, line) || (tty && line.empty())) break;
-    if (line.empty()) continue;
-    messages.push_back({{"role", "user"}, {"content", line}});
-    auto reply = StreamChat(fc, a, messages, model);
-    if (!reply.ok()) return reply.exit_code();
-    messages.push_back({{"role", "assistant"}, {"content", *reply}});
-  }
-  return 0;
+  return RunConversation(fc, a, a.model.empty() ? v.model_name : a.model, nullptr);
 }
 
 constexpr char kPolicyHelp[] =
@@ -403,6 +450,13 @@ void Setup(CLI::App& app, CommandContext& ctx) {
                    "With --via-token: accept only tokens cllm-trust appraised under this policy (repeatable)");
   AddUnpinnedFlag(chat, &chat_args.accept_unpinned);
   AddTimeoutFlags(chat, &chat_args.timeouts);
+  chat->add_flag("--e2e", chat_args.e2e,
+                 "Seal every message with HPKE to the fleet key cllm-trust releases only to attested replicas; URL "
+                 "may then be any gateway terminating TLS (needs --trust, --trust-ca)");
+  chat->add_option("--suite", chat_args.suite, "--e2e cipher suite: x25519 or gmt (SM2/SM3/SM4)")
+      ->check(CLI::IsMember({"x25519", "gmt"}))
+      ->capture_default_str();
+  chat->add_option("--upstream-ca", chat_args.upstream_ca, "--e2e: PEM roots of an https:// gateway's certificate");
   chat->callback([&ctx] { ctx.exit_code = Chat(chat_args); });
 }
 

@@ -339,6 +339,31 @@ TEST_F(E2eGatewayTest, GmtSuiteChats) {
   EXPECT_EQ(Captured().find("Zebra quartz"), std::string::npos);
 }
 
+TEST_F(E2eGatewayTest, CllmChatSealsItsMessages) {
+  for (const char* suite : {"x25519", "gmt"}) {
+    Process chat({Bin("cllm"), "chat", "--e2e", "--suite", suite, "https://localhost:" + std::to_string(gateway_port_),
+                  "--upstream-ca", (dir_ / "gw-ca.pem").string(), "--trust", TrustUrl(), "--trust-ca",
+                  (dir_ / "state/trust-ca.pem").string(), "--policy", (dir_ / "client.json").string(), "--api-key",
+                  testing::kKeyAlice, "-p", "Quetzal mirror Bellatrix", "-n", "12", "--temperature", "0"},
+                 dir_ / (std::string("chat-") + suite));
+    ASSERT_EQ(chat.Wait(std::chrono::seconds(60)), 0) << chat.out() << chat.err();
+    EXPECT_GE(chat.out().size(), 8u) << chat.out();
+    EXPECT_NE(chat.err().find(std::string("sealing every message end to end (e2e, suite ") + suite),
+              std::string::npos)
+        << chat.err();
+    EXPECT_NE(chat.err().find("release policy"), std::string::npos) << chat.err();
+  }
+  EXPECT_EQ(Captured().find("Quetzal mirror"), std::string::npos);
+  // A wrong API key is refused by the replica, inside the sealed answer.
+  Process bad({Bin("cllm"), "chat", "--e2e", "https://localhost:" + std::to_string(gateway_port_), "--upstream-ca",
+               (dir_ / "gw-ca.pem").string(), "--trust", TrustUrl(), "--trust-ca",
+               (dir_ / "state/trust-ca.pem").string(), "--policy", (dir_ / "client.json").string(), "--api-key",
+               "sk-wrong", "-p", "hello", "-n", "4"},
+              dir_ / "chat-badkey");
+  EXPECT_EQ(bad.Wait(std::chrono::seconds(60)), 1) << bad.err();
+  EXPECT_NE(bad.err().find("401"), std::string::npos) << bad.err();
+}
+
 TEST_F(E2eGatewayTest, OpenAiNodeSdkStreamsThroughTheE2eProxy) {
   const testing::OpenAiSdk sdk =
       testing::EnsureOpenAiSdk(fs::path(CLLM_SDK_DIR), fs::path(CLLM_SOURCE_DIR) / "tests/sdk");
