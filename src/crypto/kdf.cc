@@ -4,6 +4,8 @@
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
 
+#include <algorithm>
+
 #include "base/check.h"
 #include "crypto/ossl.h"
 
@@ -53,6 +55,70 @@ CryptoResult<SecretBytes> Hkdf(HashAlg alg, ByteSpan ikm, ByteSpan salt, ByteSpa
     return OpenSslError(CryptoErrc::kInternal, "HKDF derive failed");
   }
   return out;
+}
+
+namespace {
+
+using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, ossl::Deleter<EVP_MAC_CTX_free>>;
+
+// HmacCtx returns an HMAC-`alg` context keyed with `key`. OpenSSL failing here
+// (no HMAC, out of memory) does not depend on the input: it aborts.
+MacCtxPtr HmacCtx(HashAlg alg, ByteSpan key) {
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  CLLM_CHECK(mac != nullptr);
+  MacCtxPtr ctx(EVP_MAC_CTX_new(mac));
+  EVP_MAC_free(mac);
+  CLLM_CHECK(ctx != nullptr);
+  const char* md_name = EVP_MD_get0_name(ossl::Md(static_cast<int>(alg)));
+  OSSL_PARAM params[2] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>(md_name), 0),
+      OSSL_PARAM_construct_end()};
+  // A null key would mean "keep the previous key": pass a valid pointer.
+  static const uint8_t kEmpty = 0;
+  CLLM_CHECK(EVP_MAC_init(ctx.get(), key.empty() ? &kEmpty : key.data(), key.size(), params) == 1);
+  return ctx;
+}
+
+void MacUpdate(EVP_MAC_CTX* ctx, ByteSpan data) {
+  if (!data.empty()) CLLM_CHECK(EVP_MAC_update(ctx, data.data(), data.size()) == 1);
+}
+
+void MacFinal(EVP_MAC_CTX* ctx, std::span<uint8_t> out) {
+  size_t len = 0;
+  CLLM_CHECK(EVP_MAC_final(ctx, out.data(), &len, out.size()) == 1 && len == out.size());
+}
+
+}  // namespace
+
+SecretBytes HkdfExtract(HashAlg alg, ByteSpan salt, ByteSpan ikm) {
+  MacCtxPtr ctx = HmacCtx(alg, salt);
+  MacUpdate(ctx.get(), ikm);
+  SecretBytes prk(DigestSize(alg));
+  MacFinal(ctx.get(), prk.mutable_span());
+  return prk;
+}
+
+CryptoResult<SecretBytes> HkdfExpand(HashAlg alg, ByteSpan prk, ByteSpan info, size_t out_len) {
+  const size_t hash_len = DigestSize(alg);
+  if (out_len == 0 || out_len > 255 * hash_len) {
+    return MakeError(CryptoErrc::kInvalidArgument,
+                     "HKDF-Expand output length " + std::to_string(out_len) + " out of range");
+  }
+  // T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i), OKM = first out_len bytes of T(1) ‖ T(2) ‖ …
+  SecretBytes okm(out_len);
+  SecretBytes t(hash_len);
+  size_t done = 0;
+  for (uint8_t i = 1; done < out_len; ++i) {
+    MacCtxPtr ctx = HmacCtx(alg, prk);
+    if (i > 1) MacUpdate(ctx.get(), t.span());
+    MacUpdate(ctx.get(), info);
+    MacUpdate(ctx.get(), ByteSpan(&i, 1));
+    MacFinal(ctx.get(), t.mutable_span());
+    size_t n = std::min(hash_len, out_len - done);
+    std::copy_n(t.data(), n, okm.data() + done);
+    done += n;
+  }
+  return okm;
 }
 
 }  // namespace cllm::crypto
