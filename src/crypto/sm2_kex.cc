@@ -105,7 +105,9 @@ CryptoResult<SecretBnPtr> XBar(const Group& g, ByteSpan enc) {
   int n_bits = BN_num_bits(EC_GROUP_get0_order(g.group.get()));
   int w = (n_bits + 1) / 2 - 1;
   SecretBnPtr x(BN_bin2bn(enc.data() + 1, kScalarSize, nullptr));
-  if (!x || BN_mask_bits(x.get(), w) != 1 || BN_set_bit(x.get(), w) != 1) {
+  if (!x) return OpenSslError(CryptoErrc::kInternal, "SM2 x-bar");
+  // BN_mask_bits fails when x is already shorter than w bits (nothing to cut).
+  if ((BN_num_bits(x.get()) > w && BN_mask_bits(x.get(), w) != 1) || BN_set_bit(x.get(), w) != 1) {
     return OpenSslError(CryptoErrc::kInternal, "SM2 x-bar");
   }
   return x;
