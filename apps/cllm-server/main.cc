@@ -23,7 +23,7 @@
 #include "apps/cllm-server/boot.h"
 #include "apps/cllm-server/e2e_boot.h"
 #include "apps/cllm-server/options.h"
-#include "apps/cllm-server/tee.h"
+#include "apps/common/tee.h"
 #include "base/encoding.h"
 #include "base/file.h"
 #include "base/hardening.h"

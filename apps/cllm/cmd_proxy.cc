@@ -153,8 +153,9 @@ int Serve(const ProxyArgs& a, const std::string& host, int port, client::Upstrea
   if (!srv.ok()) return Fail(srv.detail(), 2);
   std::string names;
   for (size_t i = 0; i < n; ++i) names += (i ? "," : "") + pool.replicas().name(i);
-  std::printf("cllm proxy: http://%s:%u → %s, bodies sealed end to end (e2e, suite %s, fleet key %u)%s\n",
+  std::printf("cllm proxy: http://%s:%u → %s, bodies sealed end to end (e2e, suite %s%s, fleet key %u)%s\n",
               host.c_str(), (*srv)->port(), names.c_str(), a.e2e.suite.c_str(),
+              e2e.mutual ? ", mutual: HPKE auth mode with this client's attested key" : "",
               static_cast<unsigned>(e2e.session->current().key_id),
               policy_note(a).c_str());
   for (const auto& line : e2e.explanation) std::printf("  %s\n", line.c_str());

@@ -57,6 +57,7 @@ struct RemoteArgs {
   // chat --e2e: bodies sealed to the fleet key (e2e_common.h)
   bool e2e = false;
   std::string suite = "x25519", upstream_ca;
+  E2eArgs e2e_client;  // --client-tee, --client-sim-key, --client-token-policy (mutual mode)
 };
 
 json ServerJson(const channel::VerifiedServer& s) {
@@ -266,8 +267,11 @@ ClientResultOrExit<std::string> StreamChat(client::FailoverClient& fc, const Rem
       std::fflush(stdout);
       return ExitWith(Fail(r.detail(), 3));
     }
-    return ExitWith(Fail(std::string(client::ClientErrcName(r.code())) + ": " + r.detail(),
-                         r.code() == client::ClientErrc::kAttestation ? 1 : 2));
+    // A sealed request the replica refused (a clear e2e error: key, client token) is
+    // a refusal like a non-200 answer: exit 1.
+    const bool refused = r.code() == client::ClientErrc::kAttestation ||
+                         (e2e != nullptr && r.code() == client::ClientErrc::kHttp);
+    return ExitWith(Fail(std::string(client::ClientErrcName(r.code())) + ": " + r.detail(), refused ? 1 : 2));
   }
   if (r->status != 200) {
     auto j = json::parse(r->body, nullptr, false);
@@ -314,7 +318,12 @@ int ChatE2e(const RemoteArgs& a, const attestation::Policy& policy) {
   if (!parsed.ok()) return Fail(parsed.detail(), 2);
   std::vector<client::Url> urls = std::move(parsed).value();
   const net::ClientOptions options = a.timeouts.Options();
-  E2eArgs e{true, a.suite, a.trust_url, a.trust_ca, a.upstream_ca};
+  E2eArgs e = a.e2e_client;
+  e.enabled = true;
+  e.suite = a.suite;
+  e.trust_url = a.trust_url;
+  e.trust_ca = a.trust_ca;
+  e.upstream_ca = a.upstream_ca;
   CLLM_ASSIGN_OR_EXIT(E2eSetup setup, MakeE2e(e, policy, urls, options));
   client::FailoverOptions fo;
   fo.max_attempts = a.attempts;
@@ -322,8 +331,9 @@ int ChatE2e(const RemoteArgs& a, const attestation::Policy& policy) {
   client::FailoverClient fc(replicas, [roots = setup.upstream_roots, options](const client::Url& url) {
     return ConnectE2eUpstream(url, roots, options);
   });
-  std::fprintf(stderr, "sealing every message end to end (e2e, suite %s) to fleet key %u — verified:\n",
-               a.suite.c_str(), static_cast<unsigned>(setup.session->current().key_id));
+  std::fprintf(stderr, "sealing every message end to end (e2e, suite %s%s) to fleet key %u — verified:\n",
+               a.suite.c_str(), setup.mutual ? ", mutual: HPKE auth mode with this client's attested key" : "",
+               static_cast<unsigned>(setup.session->current().key_id));
   for (const auto& line : setup.explanation) std::fprintf(stderr, "  %s\n", line.c_str());
   if (policy.insecure_accept_unpinned) {
     std::fprintf(stderr, "  UNPINNED: the release policy was NOT checked against pinned values\n");
@@ -457,6 +467,7 @@ void Setup(CLI::App& app, CommandContext& ctx) {
       ->check(CLI::IsMember({"x25519", "gmt"}))
       ->capture_default_str();
   chat->add_option("--upstream-ca", chat_args.upstream_ca, "--e2e: PEM roots of an https:// gateway's certificate");
+  AddE2eClientFlags(chat, &chat_args.e2e_client);
   chat->callback([&ctx] { ctx.exit_code = Chat(chat_args); });
 }
 

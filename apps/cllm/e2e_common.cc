@@ -5,6 +5,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "apps/common/tee.h"
+#include "base/log.h"
+#include "channel/ratls.h"
+#include "crypto/digest.h"
+#include "trust/e2e_client.h"
 #include "trust/e2e_keys.h"
 #include "trust/release_cover.h"
 #include "trust/release_policy.h"
@@ -83,9 +88,84 @@ Result<std::vector<e2e::KeyConfig>> FetchVerifiedKeys(const std::vector<client::
   return MakeError(Errc::kIo, "the fleet key list could not be fetched: " + last_error);
 }
 
+// ClientCredentials is the client's side of mutual mode: a token from
+// cllm-trust for evidence of this client's TEE (binding a fresh P-256 key,
+// the token's cnf), an HPKE key pair of the suite, and the statement binding
+// that key to the token, signed with the cnf key. The statement is re-signed
+// every 60 s (servers accept ±120 s) and the token renewed 60 s before it
+// expires (with a new key pair).
+class ClientCredentials {
+ public:
+  ClientCredentials(trust::TrustEndpoint ep, std::shared_ptr<attestation::Attester> attester, std::string policy,
+                    crypto::hpke::Suite suite)
+      : ep_(std::move(ep)), policy_(std::move(policy)), suite_(suite) {
+    auto exe = crypto::Sha256File("/proc/self/exe");
+    channel::ServerClaims claims;
+    if (exe.ok()) claims.binary_digest = *exe;
+    claims.model_name = "cllm-client";
+    issuer_ = std::make_shared<channel::RaTlsIssuer>(std::move(attester), claims);
+  }
+
+  Result<std::shared_ptr<const channel::e2e::ClientIdentity>> Get() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    if (!token_ || token_->expires_at - now < 60) {
+      auto key = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256);
+      if (!key.ok()) return MakeError(Errc::kCrypto, key.detail());
+      auto conn = client::ConnectPinned(ep_.url, ep_.ca);
+      if (!conn.ok()) return MakeError(Errc::kIo, "cllm-trust: " + conn.detail());
+      auto token = trust::ObtainToken(**conn, *issuer_, *key, policy_);
+      if (!token.ok()) {
+        return MakeError(Errc::kPermission, std::string("this client's attestation to cllm-trust was refused: ") +
+                                                client::ClientErrcName(token.code()) + ": " + token.detail());
+      }
+      auto kp = crypto::hpke::GenerateKeyPair(suite_.kem);
+      if (!kp.ok()) return MakeError(Errc::kCrypto, kp.detail());
+      node_key_ = std::move(key).value();
+      token_ = std::move(token).value();
+      kp_ = std::move(kp).value();
+      signed_at_ = 0;
+    }
+    if (now - signed_at_ >= 60 || !identity_) {
+      auto jws = trust::SignE2eClientKey(*node_key_, kp_->pk, suite_, now);
+      if (!jws.ok()) return MakeError(Errc::kCrypto, std::string("client key statement: ") + jws.detail());
+      auto id = std::make_shared<channel::e2e::ClientIdentity>();
+      id->token = token_->jwt;
+      id->key_jws = std::move(jws).value();
+      id->sk = kp_->sk.Clone();
+      identity_ = std::move(id);
+      signed_at_ = now;
+    }
+    return identity_;
+  }
+
+ private:
+  trust::TrustEndpoint ep_;
+  std::string policy_;
+  crypto::hpke::Suite suite_;
+  std::shared_ptr<channel::RaTlsIssuer> issuer_;
+  std::mutex mu_;
+  std::optional<crypto::PrivateKey> node_key_;
+  std::optional<trust::Token> token_;
+  std::optional<crypto::hpke::KeyPair> kp_;
+  int64_t signed_at_ = 0;
+  std::shared_ptr<const channel::e2e::ClientIdentity> identity_;
+};
+
 }  // namespace
 
-void AddE2eFlags(CLI::App* cmd, E2eArgs* a) {
+void AddE2eClientFlags(CLI::App* cmd, E2eArgs* a) {
+  cmd->add_option("--client-tee", a->client_tee,
+                  "--e2e mutual mode: this client runs in a TEE (sim, snp, tdx, csv, auto); it attests to cllm-trust "
+                  "and seals in HPKE auth mode with a key its token binds");
+  cmd->add_option("--client-sim-key", a->client_sim_key, "--client-tee sim: the simulated platform key file");
+  cmd->add_option("--client-token-policy", a->client_token_policy,
+                  "--client-tee: the cllm-trust attestation policy to attest under")
+      ->capture_default_str();
+}
+
+void AddE2eFlags(CLI::App* cmd, E2eArgs* a, bool with_trust) {
   cmd->add_flag("--e2e", a->enabled,
                 "Encrypted bodies: seal every request with HPKE to the fleet key cllm-trust releases only to attested "
                 "replicas, so TLS may end in any proxy on the way (needs --trust, --trust-ca)");
@@ -93,10 +173,13 @@ void AddE2eFlags(CLI::App* cmd, E2eArgs* a) {
                                        "(SM2/SM3/SM4)")
       ->check(CLI::IsMember({"x25519", "gmt"}))
       ->capture_default_str();
-  cmd->add_option("--trust", a->trust_url, "--e2e: the cllm-trust whose signed statements the fleet keys carry");
-  cmd->add_option("--trust-ca", a->trust_ca, "--e2e: cllm-trust's certificate (pinned)");
+  if (with_trust) {
+    cmd->add_option("--trust", a->trust_url, "--e2e: the cllm-trust whose signed statements the fleet keys carry");
+    cmd->add_option("--trust-ca", a->trust_ca, "--e2e: cllm-trust's certificate (pinned)");
+  }
   cmd->add_option("--upstream-ca", a->upstream_ca,
                   "--e2e: PEM roots of an https:// gateway's certificate (its name must match the URL's host)");
+  AddE2eClientFlags(cmd, a);
 }
 
 client::ClientResult<std::unique_ptr<client::Connection>> ConnectE2eUpstream(
@@ -150,7 +233,17 @@ OrExit<E2eSetup> MakeE2e(const E2eArgs& a, const attestation::Policy& policy, co
     explanation->clear();
     return FetchVerifiedKeys(upstreams, roots, jwks, policy, http, explanation.get());
   };
-  auto session = client::E2eSession::Create(std::move(fetch), *suite);
+  client::E2eClientProvider client_id;
+  if (!a.client_tee.empty()) {
+    auto attester = OpenAttester(a.client_tee, a.client_sim_key);
+    if (!attester.ok()) return ExitWith(Fail("--client-tee: " + attester.detail(), 2));
+    auto creds = std::make_shared<ClientCredentials>(*ep, std::move(attester).value(), a.client_token_policy, *suite);
+    auto first = creds->Get();  // attest now: a refused client fails at start-up
+    if (!first.ok()) return ExitWith(Fail(first.detail(), first.code() == Errc::kPermission ? 1 : 2));
+    client_id = [creds] { return creds->Get(); };
+    setup.mutual = true;
+  }
+  auto session = client::E2eSession::Create(std::move(fetch), *suite, std::move(client_id));
   if (!session.ok()) {
     return ExitWith(Fail("--e2e: " + session.detail(), session.code() == Errc::kPermission ? 1 : 2));
   }

@@ -29,16 +29,26 @@ struct E2eArgs {
   std::string suite = "x25519";  // --suite x25519|gmt
   std::string trust_url, trust_ca;
   std::string upstream_ca;       // --upstream-ca: roots of an https:// gateway
+  // Mutual mode: this client runs in a TEE and attests to cllm-trust; its
+  // requests are then sealed in HPKE auth mode with a key its token binds.
+  std::string client_tee;                      // --client-tee sim|snp|tdx|csv|auto
+  std::string client_sim_key;                  // --client-sim-key (sim)
+  std::string client_token_policy = "default"; // --client-token-policy: cllm-trust attestation policy
 };
 
-// AddE2eFlags adds --e2e, --suite, --trust, --trust-ca, --upstream-ca.
-void AddE2eFlags(CLI::App* cmd, E2eArgs* a);
+// AddE2eFlags adds --e2e, --suite, --trust, --trust-ca, --upstream-ca and,
+// unless `with_trust` is false (the command has --trust/--trust-ca already),
+// the mutual-mode flags too.
+void AddE2eFlags(CLI::App* cmd, E2eArgs* a, bool with_trust = true);
+// AddE2eClientFlags adds --client-tee, --client-sim-key, --client-token-policy.
+void AddE2eClientFlags(CLI::App* cmd, E2eArgs* a);
 
 // E2eSetup is what the client commands need to send encrypted bodies.
 struct E2eSetup {
   std::shared_ptr<client::E2eSession> session;
   std::vector<crypto::Certificate> upstream_roots;
   std::vector<std::string> explanation;  // what was verified, for the banner / cllm attest
+  bool mutual = false;                   // requests go in HPKE auth mode with this client's attested key
 };
 
 // MakeE2e runs steps 1–3 against `upstreams` (the first that answers serves

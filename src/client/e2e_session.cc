@@ -23,7 +23,7 @@ Error<Errc> E2eError(const Error<e2e::E2eErrc>& e) {
 }  // namespace
 
 Result<std::shared_ptr<E2eSession>> E2eSession::Create(E2eKeyFetch fetch, std::optional<crypto::hpke::Suite> suite,
-                                                       std::shared_ptr<const e2e::ClientIdentity> client) {
+                                                       E2eClientProvider client) {
   std::shared_ptr<E2eSession> s(new E2eSession());
   s->fetch_ = std::move(fetch);
   s->suite_ = suite;
@@ -83,7 +83,13 @@ Result<E2eSession::Sealed> E2eSession::Seal(const std::string& method, const std
   const std::string path = target.substr(0, target.find('?'));
 
   const e2e::KeyConfig key = current();
-  auto sealed = e2e::SealRequest(key, path, model, stream, authorization, json, client_.get());
+  std::shared_ptr<const e2e::ClientIdentity> client;
+  if (client_) {
+    auto id = client_();
+    if (!id.ok()) return MakeError(id.code(), "mutual mode: " + id.detail());
+    client = std::move(id).value();
+  }
+  auto sealed = e2e::SealRequest(key, path, model, stream, authorization, json, client.get());
   if (!sealed.ok()) return E2eError(sealed.error());
   Sealed out;
   out.request.method = "POST";

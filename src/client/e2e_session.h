@@ -35,6 +35,11 @@ namespace cllm::client {
 // preferred one of each suite first, as cllm-trust lists them), or why there
 // are none.
 using E2eKeyFetch = std::function<Result<std::vector<channel::e2e::KeyConfig>>()>;
+// E2eClientProvider returns the client's attested identity for mutual mode
+// (its token and a freshly signed key statement: the server accepts a
+// statement only within minutes of its iat, so the provider re-signs and
+// renews as needed).
+using E2eClientProvider = std::function<Result<std::shared_ptr<const channel::e2e::ClientIdentity>>()>;
 
 class E2eSession {
  public:
@@ -43,7 +48,7 @@ class E2eSession {
   // mutual mode (HPKE auth mode with the client's attested key).
   [[nodiscard]] static Result<std::shared_ptr<E2eSession>> Create(
       E2eKeyFetch fetch, std::optional<crypto::hpke::Suite> suite = std::nullopt,
-      std::shared_ptr<const channel::e2e::ClientIdentity> client = nullptr);
+      E2eClientProvider client = nullptr);
 
   struct Sealed {
     net::ClientRequest request;  // POST, sealed body, the router headers
@@ -71,7 +76,7 @@ class E2eSession {
 
   E2eKeyFetch fetch_;
   std::optional<crypto::hpke::Suite> suite_;
-  std::shared_ptr<const channel::e2e::ClientIdentity> client_;
+  E2eClientProvider client_;
   mutable std::mutex mu_;
   channel::e2e::KeyConfig current_;
   std::chrono::steady_clock::time_point last_fetch_{};

@@ -364,6 +364,40 @@ TEST_F(E2eGatewayTest, CllmChatSealsItsMessages) {
   EXPECT_NE(bad.err().find("401"), std::string::npos) << bad.err();
 }
 
+// Mutual mode (issue #15 item 4): a replica that requires client tokens; a
+// client in a (simulated) TEE attests to cllm-trust and seals in HPKE auth
+// mode with a key its token binds. Without that the replica refuses before
+// decrypting anything.
+TEST_F(E2eGatewayTest, MutualModeRequiresAnAttestedClient) {
+  auto replica = testing::SimServer::Start(
+      dir_, "mutual",
+      {"--trust", TrustUrl(), "--trust-ca", (dir_ / "state/trust-ca.pem").string(), "--e2e", "--e2e-listen",
+       "127.0.0.1:0", "--e2e-client-token-policy", "default", "--e2e-require-client-token"},
+      testing::SimServer::kModel, platform_key_->ToPem());
+  ASSERT_TRUE(replica) << ReadFile(dir_ / "mutual.err");
+  const std::string url = "http://127.0.0.1:" + std::to_string(replica->ready()["e2e_port"].get<int>());
+  auto chat = [&](const std::string& tag, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {Bin("cllm"), "chat", "--e2e", url, "--trust", TrustUrl(), "--trust-ca",
+                                     (dir_ / "state/trust-ca.pem").string(), "--policy",
+                                     (dir_ / "client.json").string(), "--api-key", testing::kKeyAlice, "-p",
+                                     "Once upon a time", "-n", "8", "--temperature", "0"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto p = std::make_unique<Process>(argv, dir_ / tag);
+    p->Wait(std::chrono::seconds(60));
+    return p;
+  };
+  for (const char* suite : {"x25519", "gmt"}) {
+    auto ok = chat(std::string("mutual-ok-") + suite,
+                   {"--suite", suite, "--client-tee", "sim", "--client-sim-key", (dir_ / "mutual.plat.key").string()});
+    EXPECT_EQ(ok->Wait(), 0) << ok->out() << ok->err() << replica->process().err();
+    EXPECT_NE(ok->err().find("mutual: HPKE auth mode"), std::string::npos) << ok->err();
+    EXPECT_GE(ok->out().size(), 4u);
+  }
+  auto anonymous = chat("mutual-none", {});
+  EXPECT_EQ(anonymous->Wait(), 1) << anonymous->err();
+  EXPECT_NE(anonymous->err().find("e2e_client_token"), std::string::npos) << anonymous->err();
+}
+
 TEST_F(E2eGatewayTest, OpenAiNodeSdkStreamsThroughTheE2eProxy) {
   const testing::OpenAiSdk sdk =
       testing::EnsureOpenAiSdk(fs::path(CLLM_SDK_DIR), fs::path(CLLM_SOURCE_DIR) / "tests/sdk");

@@ -1,4 +1,4 @@
-// tee.h — choosing the TEE attester for `cllm-server --tee`.
+// tee.h — choosing the TEE attester: `cllm-server --tee`, and a client's `--client-tee` (mutual mode).
 #pragma once
 
 #include <memory>

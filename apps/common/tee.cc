@@ -1,4 +1,4 @@
-#include "apps/cllm-server/tee.h"
+#include "apps/common/tee.h"
 
 #include "attestation/attesters/configfs_tsm.h"
 #include "attestation/attesters/device_attesters.h"
