@@ -144,7 +144,35 @@ attestation::PinningSubject SubjectOf(const channel::VerifiedServer& s) {
   return attestation::SubjectOf(s.claims, Bytes(s.payload.model_digest.begin(), s.payload.model_digest.end()));
 }
 
+// AttestE2e is `cllm attest --e2e URL`: what a client of encrypted bodies
+// relies on — the fleet key list the URL serves, each statement verified
+// under cllm-trust's JWKS and each release policy held against the client
+// policy — explained, with the key requests would be sealed to.
+int AttestE2e(const RemoteArgs& a, const attestation::Policy& policy) {
+  auto parsed = client::ParseUrl(a.url);
+  if (!parsed.ok()) return Fail(parsed.detail(), 2);
+  E2eArgs e = a.e2e_client;
+  e.enabled = true;
+  e.suite = a.suite;
+  e.trust_url = a.trust_url;
+  e.trust_ca = a.trust_ca;
+  e.upstream_ca = a.upstream_ca;
+  e.client_tee.clear();  // explaining needs no client attestation
+  std::printf("fleet keys served by %s, verified under cllm-trust %s:\n", a.url.c_str(), a.trust_url.c_str());
+  CLLM_ASSIGN_OR_EXIT(E2eSetup setup, MakeE2e(e, policy, {*parsed}, a.timeouts.Options()));
+  for (const auto& line : setup.explanation) std::printf("  %s\n", line.c_str());
+  std::printf("\nverdict: OK — requests would be sealed to fleet key %u (suite %s); only replicas whose tokens "
+              "satisfy its release policy, which is at least as strict as this client policy, can open them%s\n",
+              static_cast<unsigned>(setup.session->current().key_id), a.suite.c_str(),
+              policy.insecure_accept_unpinned ? " (UNPINNED: not checked against pinned values)" : "");
+  return 0;
+}
+
 int AttestServer(const RemoteArgs& a) {
+  if (a.e2e) {
+    CLLM_ASSIGN_OR_EXIT(auto e2e_policy, LoadClientPolicy(a.policy, a.accept_unpinned));
+    return AttestE2e(a, e2e_policy);
+  }
   if (int rc = CheckTokenFlags(a); rc != 0) return rc;
   CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy, a.accept_unpinned));
   if (a.via_token) {
@@ -428,6 +456,13 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   attest->add_option("--token-policy", attest_args.token_policies,
                      "With --via-token: accept only tokens cllm-trust appraised under this policy (repeatable)");
   AddTimeoutFlags(attest, &attest_args.timeouts);
+  attest->add_flag("--e2e", attest_args.e2e,
+                   "Explain the fleet keys URL serves for encrypted bodies (statements, release policies against "
+                   "--policy); needs --trust, --trust-ca");
+  attest->add_option("--suite", attest_args.suite, "--e2e: x25519 or gmt")
+      ->check(CLI::IsMember({"x25519", "gmt"}))
+      ->capture_default_str();
+  attest->add_option("--upstream-ca", attest_args.upstream_ca, "--e2e: PEM roots of an https:// gateway");
   attest->callback([&ctx, attest] {
     if (!attest->get_subcommands().empty()) return;
     if (attest_args.url.empty()) {

@@ -465,6 +465,30 @@ TEST_F(E2eGatewayTest, AReplicaThatNeverAttestedCannotOpenARequest) {
   EXPECT_NE(r.detail().find("e2e_key_unknown"), std::string::npos) << r.detail();
 }
 
+TEST_F(E2eGatewayTest, CllmAttestExplainsTheFleetKey) {
+  const std::vector<std::string> common = {"--upstream-ca", (dir_ / "gw-ca.pem").string(), "--trust", TrustUrl(),
+                                           "--trust-ca", (dir_ / "state/trust-ca.pem").string()};
+  std::vector<std::string> argv = {Bin("cllm"), "attest", "--e2e", "https://localhost:" + std::to_string(gateway_port_),
+                                   "--policy", (dir_ / "client.json").string()};
+  argv.insert(argv.end(), common.begin(), common.end());
+  Process ok(argv, dir_ / "attest-e2e");
+  ASSERT_EQ(ok.Wait(std::chrono::seconds(30)), 0) << ok.out() << ok.err();
+  EXPECT_NE(ok.out().find("released to platforms: sim"), std::string::npos) << ok.out();
+  EXPECT_NE(ok.out().find("models: " + model_digest_.substr(0, 16)), std::string::npos) << ok.out();
+  EXPECT_NE(ok.out().find("verdict: OK"), std::string::npos) << ok.out();
+  // A client policy pinning another model: the key may reach replicas it would refuse.
+  std::ofstream(dir_ / "other-model.json") << json{{"version", 1},
+                                                  {"platforms", {"sim"}},
+                                                  {"sim", {{"platform_keys", {platform_key_->public_key().ToPem()}}}},
+                                                  {"model_digests", {std::string(64, 'a')}}}
+                                                  .dump();
+  argv[5] = (dir_ / "other-model.json").string();
+  Process refused(argv, dir_ / "attest-e2e-refused");
+  EXPECT_EQ(refused.Wait(std::chrono::seconds(30)), 1) << refused.out() << refused.err();
+  EXPECT_NE(refused.err().find("is released to but not pinned by this client policy"), std::string::npos)
+      << refused.err();
+}
+
 TEST_F(E2eGatewayTest, AReplacedKeyConfigIsRefusedBeforeAnyPromptIsSent) {
   ASSERT_NE(evil_port_, 0u);
   std::unique_ptr<Process> p;
