@@ -16,6 +16,10 @@ bool SameSuite(const crypto::hpke::Suite& a, const crypto::hpke::Suite& b) {
   return a.kem == b.kem && a.kdf == b.kdf && a.aead == b.aead;
 }
 
+bool SameKey(const e2e::KeyConfig& a, const e2e::KeyConfig& b) {
+  return a.key_id == b.key_id && SameSuite(a.suite, b.suite) && a.public_key == b.public_key;
+}
+
 Error<Errc> E2eError(const Error<e2e::E2eErrc>& e) {
   return MakeError(Errc::kCrypto, std::string(e2e::E2eErrcName(e.code)) + ": " + e.detail);
 }
@@ -55,17 +59,17 @@ uint64_t E2eSession::refreshes() const {
   return refreshes_;
 }
 
-bool E2eSession::Refresh(uint8_t stale_key_id) {
+bool E2eSession::Refresh(const e2e::KeyConfig& stale) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (current_.key_id != stale_key_id) return true;  // another request refreshed already
+    if (!SameKey(current_, stale)) return true;  // another request refreshed already
     if (Clock::now() - last_fetch_ < kMinRefetchInterval) return false;
     last_fetch_ = Clock::now();
     ++refreshes_;
   }
   auto keys = fetch_();
   if (!keys.ok() || !Pick(std::move(keys).value()).ok()) return false;
-  return current().key_id != stale_key_id;
+  return !SameKey(current(), stale);
 }
 
 Result<E2eSession::Sealed> E2eSession::Seal(const std::string& method, const std::string& target,
@@ -99,6 +103,7 @@ Result<E2eSession::Sealed> E2eSession::Seal(const std::string& method, const std
   out.request.body.assign(sealed->body.begin(), sealed->body.end());
   out.secret = std::move(sealed->response);
   out.key_id = key.key_id;
+  out.key = key;
   return out;
 }
 
@@ -194,7 +199,7 @@ ClientResult<HttpResponse> E2eExchange(FailoverClient& fc, E2eSession& session, 
     if (!encrypted) {
       const std::string body = r->body.empty() ? outer_body : r->body;
       const std::string code = OuterErrorCode(body);
-      if (code == "e2e_key_unknown" && round == 0 && session.Refresh(sealed->key_id)) continue;
+      if (E2eSession::RefreshWorthy(code) && round == 0 && session.Refresh(sealed->key)) continue;
       return MakeError(ClientErrc::kHttp, std::to_string(r->status) + " " + (code.empty() ? "" : code + ": ") +
                                               body.substr(0, 300));
     }

@@ -54,6 +54,7 @@ class E2eSession {
     net::ClientRequest request;  // POST, sealed body, the router headers
     channel::e2e::ResponseSecret secret;
     uint8_t key_id = 0;
+    channel::e2e::KeyConfig key;  // the config it was sealed to
   };
   // Seal turns a local request (an OpenAI API call: POST with a JSON body)
   // into its encrypted form. Only POST is sealed (kInvalidArgument
@@ -62,10 +63,17 @@ class E2eSession {
   [[nodiscard]] Result<Sealed> Seal(const std::string& method, const std::string& target,
                                     const std::string& authorization, const std::string& json) const;
 
-  // Refresh is called when a replica did not know key `stale_key_id`: fetch
-  // the keys again (at most once per second) and return whether requests are
-  // now sealed to another key (then the caller sends once more).
-  bool Refresh(uint8_t stale_key_id);
+  // Refresh is called when a replica did not know the key a request was
+  // sealed to (e2e_key_unknown), or could not open it (e2e_decrypt_failed: a
+  // key replaced under the same id): fetch the keys again (at most once per
+  // second) and return whether requests are now sealed to another key (then
+  // the caller sends once more).
+  bool Refresh(const channel::e2e::KeyConfig& stale);
+
+  // RefreshWorthy: the clear error codes after which Refresh may help.
+  static bool RefreshWorthy(const std::string& code) {
+    return code == "e2e_key_unknown" || code == "e2e_decrypt_failed";
+  }
 
   channel::e2e::KeyConfig current() const;
   uint64_t refreshes() const;

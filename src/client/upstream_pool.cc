@@ -385,11 +385,11 @@ struct UpstreamPool::Impl {
         // A clear error. A stale key config: fetch the keys again, seal anew
         // and send once more (not a replica failure).
         const std::string code = OuterErrorCode(e2w->outer_body());
-        if (code == "e2e_key_unknown" && !e2e_refreshed) {
+        if (E2eSession::RefreshWorthy(code) && !e2e_refreshed) {
           e2e_refreshed = true;
           ++e2e_key_refreshes;
-          if (options.e2e->Refresh(sealed->key_id) && seal() &&
-              at.Failed(ClientErrc::kUnavailable, "e2e_key_unknown", std::nullopt, /*stale=*/true)) {
+          if (options.e2e->Refresh(sealed->key) && seal() &&
+              at.Failed(ClientErrc::kUnavailable, code, std::nullopt, /*stale=*/true)) {
             continue;
           }
           if (!sealed) co_return;  // seal() answered
