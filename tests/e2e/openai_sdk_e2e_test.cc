@@ -58,10 +58,10 @@ bool Accepts(uint16_t port) {
 // its tool-call and structured-output checks.
 void RunSdk(const std::string& model_rel, bool all) {
   CLLM_SHARED_PATH(model, model_rel);
-  const testing::OpenAiSdk sdk =
+  const testing::OpenAiSdk node_sdk =
       testing::EnsureOpenAiSdk(fs::path(CLLM_SDK_DIR), fs::path(CLLM_SOURCE_DIR) / "tests/sdk");
-  if (!sdk.skip.empty()) GTEST_SKIP() << sdk.skip;
-  ASSERT_EQ(sdk.error, "");
+  if (!node_sdk.skip.empty()) GTEST_SKIP() << node_sdk.skip;
+  ASSERT_EQ(node_sdk.error, "");
 
   // --- cllm-server on the simulated TEE, cllm proxy in front ---------------------------
   const fs::path run = fs::temp_directory_path() / ("cllm_sdk_" + std::to_string(::getpid()));
@@ -81,7 +81,7 @@ void RunSdk(const std::string& model_rel, bool all) {
   const std::string base = "http://127.0.0.1:" + std::to_string(port) + "/v1";
 
   // --- the SDK's calls -------------------------------------------------------------------
-  std::vector<std::string> argv = {sdk.node, sdk.script.string(), "--base-url", base, "--api-key",
+  std::vector<std::string> argv = {node_sdk.node, node_sdk.script.string(), "--base-url", base, "--api-key",
                                    testing::kKeyAlice, "--model", server->ready()["model_name"]};
   if (all) argv.push_back("--all");
   bool listening = false;
