@@ -17,7 +17,7 @@
 #
 # Options (defaults in brackets):
 #   --model FILE        model the replica serves [$CLLM_SHARED_DIR/models/stories260K-f32.gguf]
-#   --users N           concurrent users [4]          --requests R   requests per user [4]
+#   --users N           concurrent users [4]          --requests R   requests per user [32]
 #   --prompt-len L      prompt words [16]             --gen-len G    tokens per request [64]
 #   --rounds K          measured rounds of A B C [3]  --modes LIST   subset/order, e.g. "A,C" [A,B,C]
 #   --server-arg ARG    extra cllm-server flag (repeatable), e.g. --server-arg=--threads=2
@@ -29,7 +29,7 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 export CLLM_SHARED_DIR="${CLLM_SHARED_DIR:-$here/../shared}"
 cmdline="scripts/bench-e2e.sh$(printf ' %q' "$@")"
 
-model="" users=4 requests=4 prompt_len=16 gen_len=64 rounds=3 modes="A,B,C" json_out="" keep=0
+model="" users=4 requests=32 prompt_len=16 gen_len=64 rounds=3 modes="A,B,C" json_out="" keep=0
 bin_dir="$here/build/bin"
 server_args=()
 die() { echo "bench-e2e.sh: $*" >&2; exit 2; }
