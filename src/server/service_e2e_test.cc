@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "channel/e2e_response.h"
 #include "server/service.h"
 #include "support/fake_writer.h"
@@ -76,7 +78,8 @@ class ServiceE2eTest : public ::testing::TestWithParam<hpke::Suite> {
     so.model_name = "stories";
     so.api_keys = Keys();
     so.chat_template = std::make_shared<const engine::ChatTemplate>(std::move(tmpl).value());
-    log_path_ = ::testing::TempDir() + "/e2e_access.log";
+    // One file per process: ctest runs the x25519 and gmt cases side by side.
+    log_path_ = ::testing::TempDir() + "/e2e_access_" + std::to_string(getpid()) + ".log";
     std::remove(log_path_.c_str());
     so.access_log = AccessLog::Open(log_path_).value();
     service_ = std::make_unique<Service>(*model_, so);
@@ -108,6 +111,7 @@ class ServiceE2eTest : public ::testing::TestWithParam<hpke::Suite> {
                           const std::string& path = "/v1/chat/completions") {
     return e2e::SealRequest(config_, path, "stories", body.value("stream", false), auth, body.dump()).value();
   }
+  void TearDown() override { std::remove(log_path_.c_str()); }
   std::string AccessLogText() {
     service_.reset();  // the log writes out on destruction
     std::ifstream in(log_path_);
