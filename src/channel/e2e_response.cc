@@ -45,14 +45,16 @@ E2eResult<Primitives> PrimitivesOf(hpke::Suite s) {
 // DeriveKeys: prk = Extract(enc ‖ response_nonce, secret); key = Expand(prk,
 // "key", Nk); base = Expand(prk, "nonce", Nn) — crypto::Hkdf is exactly
 // Expand(Extract(salt, ikm), info, L).
-E2eStatus DeriveKeys(const ResponseSecret& s, const Primitives& p, ByteSpan response_nonce, SecretBytes* out_key,
-                     Bytes* out_base) {
+E2eStatus DeriveKeys(const ResponseSecret& s, const Primitives& p, ByteSpan response_nonce,
+                     std::optional<crypto::AeadKey>* out_key, Bytes* out_base) {
   Bytes salt = s.enc;
   salt.insert(salt.end(), response_nonce.begin(), response_nonce.end());
   auto key = crypto::Hkdf(p.hash, s.secret.span(), salt, AsBytes("key"), p.n_k);
   auto base = crypto::Hkdf(p.hash, s.secret.span(), salt, AsBytes("nonce"), p.n_n);
   if (!key.ok() || !base.ok()) return MakeError(E2eErrc::kInternal, "response key derivation failed");
-  *out_key = std::move(key).value();
+  auto aead_key = crypto::AeadKey::Create(p.aead, key->span());
+  if (!aead_key.ok()) return MakeError(E2eErrc::kInternal, "response key: " + aead_key.detail());
+  out_key->emplace(std::move(aead_key).value());
   out_base->assign(base->span().begin(), base->span().end());
   return OkStatus();
 }
@@ -120,7 +122,6 @@ E2eResult<ResponseSealer> ResponseSealer::CreateWithNonce(const ResponseSecret& 
   if (response_nonce.size() != kResponseNonceSize) return MakeError(E2eErrc::kInternal, "response nonce size");
   CLLM_ASSIGN_OR_RETURN(Primitives p, PrimitivesOf(secret.suite));
   ResponseSealer s;
-  s.aead_ = p.aead;
   s.response_nonce_.assign(response_nonce.begin(), response_nonce.end());
   CLLM_RETURN_IF_ERROR(DeriveKeys(secret, p, response_nonce, &s.key_, &s.base_nonce_));
   return s;
@@ -131,8 +132,7 @@ E2eResult<Bytes> ResponseSealer::Seal(ByteSpan plaintext, bool final) {
   if (plaintext.size() > kMaxFramePlaintext) return MakeError(E2eErrc::kOversized, "frame over 1 MiB");
   const Bytes nonce = FrameNonce(base_nonce_, next_);
   const Bytes aad = FrameAad(final, next_);
-  auto ct = aead_ == hpke::Aead::kAes256Gcm ? crypto::Aes256GcmSeal(key_.span(), nonce, aad, plaintext)
-                                            : crypto::Sm4CtrHmacSm3Seal(key_.span(), nonce, aad, plaintext);
+  auto ct = key_->Seal(nonce, aad, plaintext);
   if (!ct.ok()) return MakeError(E2eErrc::kInternal, "frame seal: " + ct.detail());
   Bytes out;
   if (!started_) out = response_nonce_;
@@ -154,7 +154,6 @@ E2eResult<ResponseOpener> ResponseOpener::Create(const ResponseSecret& secret) {
   o.secret_.suite = secret.suite;
   o.secret_.enc = secret.enc;
   o.secret_.secret = secret.secret.Clone();
-  o.aead_ = p.aead;
   o.n_t_ = p.n_t;
   return o;
 }
@@ -196,8 +195,7 @@ E2eResult<std::vector<ResponseFrame>> ResponseOpener::Feed(ByteSpan bytes) {
     const ByteSpan ct = r.Bytes(len).value();
     const Bytes nonce = FrameNonce(base_nonce_, next_);
     const Bytes aad = FrameAad(final, next_);
-    auto pt = aead_ == hpke::Aead::kAes256Gcm ? crypto::Aes256GcmOpen(key_.span(), nonce, aad, ct)
-                                              : crypto::Sm4CtrHmacSm3Open(key_.span(), nonce, aad, ct);
+    auto pt = key_->Open(nonce, aad, ct);
     if (!pt.ok()) {
       return Fail(E2eErrc::kDecryptFailed,
                   "frame " + std::to_string(next_) + " does not open (altered, reordered, dropped or duplicated)")

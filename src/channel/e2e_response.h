@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "channel/e2e.h"
+#include "crypto/aead_key.h"
 
 namespace cllm::channel::e2e {
 
@@ -56,8 +57,7 @@ class ResponseSealer {
 
  private:
   ResponseSealer() = default;
-  hpke::Aead aead_{};
-  SecretBytes key_;
+  std::optional<crypto::AeadKey> key_;
   Bytes base_nonce_;
   Bytes response_nonce_;
   uint64_t next_ = 0;
@@ -90,9 +90,8 @@ class ResponseOpener {
   E2eStatus Fail(E2eErrc code, std::string detail);
 
   ResponseSecret secret_;  // kept until the nonce arrives
-  hpke::Aead aead_{};
   size_t n_t_ = 0;
-  SecretBytes key_;
+  std::optional<crypto::AeadKey> key_;
   Bytes base_nonce_;
   Bytes pending_;  // bytes not yet forming a whole frame (or the nonce)
   bool have_nonce_ = false;
