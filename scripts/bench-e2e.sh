@@ -12,8 +12,9 @@
 # the proxy → replica leg: RA-TLS records (A) or sealed bodies over plain loopback HTTP (B, C).
 # `cllm bench serve` (streamed chats, seeded sampling: the same work in every mode) runs against
 # A, B, C interleaved for --rounds rounds after one unmeasured warm-up run each. Printed: per
-# mode the median over rounds of tokens/s, TTFT p50 and p90, the spread between rounds, and the
-# ratio to A; --json FILE writes the same with every run, the CPU model and the command line.
+# mode the median over rounds of tokens/s, TTFT p50 and p90, the spread between rounds, the CPU
+# time the replica and the proxy spent per token (far less disturbed by other load than tokens/s),
+# and the ratio to A; --json FILE writes the same with every run, the CPU model and the command line.
 #
 # Options (defaults in brackets):
 #   --model FILE        model the replica serves [$CLLM_SHARED_DIR/models/stories260K-f32.gguf]
@@ -144,17 +145,19 @@ done
   --api-keys "$work/api-keys.json" --ready-file "$work/server.ready" --log-level warn "${server_args[@]}" \
   >"$work/server.log" 2>&1 &
 pids+=($!)
+server_pid=$!
 wait_file "$work/server.ready" server $!
 tls_port=$(json_field "$work/server.ready" port)
 e2e_port=$(json_field "$work/server.ready" e2e_port)
 
 # The three proxies.
-declare -A proxy_port
+declare -A proxy_port proxy_pid
 start_proxy() {  # start_proxy MODE ARGS...
   local mode="$1"; shift
   local port; port=$(free_port)
   "$cllm" proxy --listen "127.0.0.1:$port" --policy "$work/client.json" "$@" >"$work/proxy-$mode.log" 2>&1 &
   pids+=($!)
+  proxy_pid[$mode]=$!
   wait_port "$port" "proxy-$mode" $!
   proxy_port[$mode]=$port
 }
@@ -163,16 +166,27 @@ start_proxy B --e2e --suite x25519 --upstream "http://127.0.0.1:$e2e_port" --tru
 start_proxy C --e2e --suite gmt --upstream "http://127.0.0.1:$e2e_port" --trust "$trust_url" --trust-ca "$trust_ca"
 for m in A B C; do echo "   $m: http://127.0.0.1:${proxy_port[$m]}  ($(head -1 "$work/proxy-$m.log"))"; done
 
+# cpu_ticks PID: user + system CPU time of a process so far, in clock ticks.
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+ticks_per_s=$(getconf CLK_TCK)
+
 bench() {  # bench MODE TAG
   local out="$work/run-$1-$2.json"
+  # The CPU time the replica and this mode's proxy spend on the run: a cost
+  # per token that other load on the machine disturbs far less than tokens/s.
+  local s0 p0; s0=$(cpu_ticks "$server_pid"); p0=$(cpu_ticks "${proxy_pid[$1]}")
   CLLM_API_KEY="$api_key" "$cllm" bench serve --url "http://127.0.0.1:${proxy_port[$1]}" --users "$users" \
     --requests "$requests" --prompt-len "$prompt_len" --gen-len "$gen_len" --json >"$out" 2>"$work/run-$1-$2.err" ||
     fail "bench against $1 ($2) failed: $(head -c 600 "$out" "$work/run-$1-$2.err")"
-  python3 - "$out" "$1" "$2" <<'EOF'
+  echo "$(( $(cpu_ticks "$server_pid") - s0 )) $(( $(cpu_ticks "${proxy_pid[$1]}") - p0 )) $ticks_per_s" \
+    >"$work/run-$1-$2.cpu"
+  python3 - "$out" "$1" "$2" "$work/run-$1-$2.cpu" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
+server, proxy, hz = (int(x) for x in open(sys.argv[4]).read().split())
+us = (server + proxy) / hz * 1e6 / max(r['tokens'], 1)
 print(f"   {sys.argv[2]} {sys.argv[3]:>7}: {r['tokens_per_second']:8.1f} tokens/s  TTFT p50 {r['ttft_ms']['p50']:7.1f} ms"
-      f"  p90 {r['ttft_ms']['p90']:7.1f} ms  ({r['ok']} ok, {r['tokens']} tokens, {r['seconds']:.1f} s)")
+      f"  p90 {r['ttft_ms']['p90']:7.1f} ms  CPU {us:6.1f} us/token  ({r['ok']} ok, {r['tokens']} tokens, {r['seconds']:.1f} s)")
 EOF
 }
 
@@ -195,6 +209,10 @@ summary = {"command": cmdline, "cpu": cpu, "cpus": int(ncpu), "loadavg_at_end": 
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "modes": {}}
 for m in modes:
     runs = [json.load(open(f"{work}/run-{m}-round{r}.json")) for r in range(1, int(rounds) + 1)]
+    cpu_us = []  # replica + proxy CPU time per token
+    for r in range(1, int(rounds) + 1):
+        server, proxy, hz = (int(x) for x in open(f"{work}/run-{m}-round{r}.cpu").read().split())
+        cpu_us.append((server + proxy) / hz * 1e6 / max(runs[r - 1]["tokens"], 1))
     tps = [r["tokens_per_second"] for r in runs]
     t50 = [r["ttft_ms"]["p50"] for r in runs]
     t90 = [r["ttft_ms"]["p90"] for r in runs]
@@ -202,7 +220,8 @@ for m in modes:
     spread = lambda xs: (max(xs) - min(xs)) / med(xs) * 100 if med(xs) else 0.0
     summary["modes"][m] = {
         "name": names[m], "tokens_per_second": med(tps), "ttft_p50_ms": med(t50), "ttft_p90_ms": med(t90),
-        "itl_p50_ms": med(itl), "tokens_per_second_spread_pct": spread(tps), "ttft_p50_spread_pct": spread(t50),
+        "itl_p50_ms": med(itl), "cpu_us_per_token": med(cpu_us), "cpu_us_per_token_rounds": cpu_us,
+        "tokens_per_second_spread_pct": spread(tps), "ttft_p50_spread_pct": spread(t50),
         "rounds": [{"tokens_per_second": r["tokens_per_second"], "ttft_ms": r["ttft_ms"], "itl_ms": r["itl_ms"],
                     "ok": r["ok"], "tokens": r["tokens"], "seconds": r["seconds"]} for r in runs],
         "users": runs[0]["users"], "requests_per_user": runs[0]["requests_per_user"],
@@ -213,15 +232,19 @@ for m, s in summary["modes"].items():
         s["tokens_per_second_vs_A"] = s["tokens_per_second"] / base["tokens_per_second"]
         s["ttft_p50_vs_A"] = s["ttft_p50_ms"] / base["ttft_p50_ms"] if base["ttft_p50_ms"] else None
         s["ttft_p90_vs_A"] = s["ttft_p90_ms"] / base["ttft_p90_ms"] if base["ttft_p90_ms"] else None
+        s["cpu_us_per_token_vs_A"] = s["cpu_us_per_token"] / base["cpu_us_per_token"] if base["cpu_us_per_token"] else None
 print(f"\n{cmdline}\nCPU: {cpu} ({ncpu} CPUs), load average at the end {load}; medians over {rounds} rounds")
-hdr = f"{'mode':<20}{'tokens/s':>10}{'vs A':>9}{'spread':>8}{'TTFT p50':>11}{'vs A':>9}{'TTFT p90':>11}{'vs A':>9}{'spread':>8}"
+hdr = (f"{'mode':<20}{'tokens/s':>10}{'vs A':>9}{'spread':>8}{'TTFT p50':>11}{'vs A':>9}{'TTFT p90':>11}{'vs A':>9}"
+       f"{'spread':>8}{'CPU us/tok':>12}{'vs A':>9}")
 print(hdr); print("-" * len(hdr))
 pct = lambda v: f"{(v - 1) * 100:+.1f}%" if v is not None else "-"
 for m, s in summary["modes"].items():
     print(f"{m + ' ' + s['name']:<20}{s['tokens_per_second']:>10.1f}{pct(s.get('tokens_per_second_vs_A')):>9}"
           f"{s['tokens_per_second_spread_pct']:>7.1f}%{s['ttft_p50_ms']:>9.1f}ms{pct(s.get('ttft_p50_vs_A')):>9}"
-          f"{s['ttft_p90_ms']:>9.1f}ms{pct(s.get('ttft_p90_vs_A')):>9}{s['ttft_p50_spread_pct']:>7.1f}%")
-print("(spread: (max - min) / median between rounds of the same mode; vs A: the median against A's)")
+          f"{s['ttft_p90_ms']:>9.1f}ms{pct(s.get('ttft_p90_vs_A')):>9}{s['ttft_p50_spread_pct']:>7.1f}%"
+          f"{s['cpu_us_per_token']:>12.1f}{pct(s.get('cpu_us_per_token_vs_A')):>9}")
+print("(spread: (max - min) / median between rounds of the same mode; vs A: the median against A's;\n"
+      " CPU us/tok: user + system time of the replica and the mode's proxy per generated token)")
 if json_out:
     with open(json_out, "w") as f:
         json.dump(summary, f, indent=2)

@@ -144,6 +144,18 @@ attestation::PinningSubject SubjectOf(const channel::VerifiedServer& s) {
   return attestation::SubjectOf(s.claims, Bytes(s.payload.model_digest.begin(), s.payload.model_digest.end()));
 }
 
+// E2eArgsOf gathers the --e2e flags of attest and chat (their own --suite,
+// --trust, --trust-ca, --upstream-ca and the mutual-mode flags).
+E2eArgs E2eArgsOf(const RemoteArgs& a) {
+  E2eArgs e = a.e2e_client;
+  e.enabled = true;
+  e.suite = a.suite;
+  e.trust_url = a.trust_url;
+  e.trust_ca = a.trust_ca;
+  e.upstream_ca = a.upstream_ca;
+  return e;
+}
+
 // AttestE2e is `cllm attest --e2e URL`: what a client of encrypted bodies
 // relies on — the fleet key list the URL serves, each statement verified
 // under cllm-trust's JWKS and each release policy held against the client
@@ -151,12 +163,7 @@ attestation::PinningSubject SubjectOf(const channel::VerifiedServer& s) {
 int AttestE2e(const RemoteArgs& a, const attestation::Policy& policy) {
   auto parsed = client::ParseUrl(a.url);
   if (!parsed.ok()) return Fail(parsed.detail(), 2);
-  E2eArgs e = a.e2e_client;
-  e.enabled = true;
-  e.suite = a.suite;
-  e.trust_url = a.trust_url;
-  e.trust_ca = a.trust_ca;
-  e.upstream_ca = a.upstream_ca;
+  E2eArgs e = E2eArgsOf(a);
   e.client_tee.clear();  // explaining needs no client attestation
   std::printf("fleet keys served by %s, verified under cllm-trust %s:\n", a.url.c_str(), a.trust_url.c_str());
   CLLM_ASSIGN_OR_EXIT(E2eSetup setup, MakeE2e(e, policy, {*parsed}, a.timeouts.Options()));
@@ -346,12 +353,7 @@ int ChatE2e(const RemoteArgs& a, const attestation::Policy& policy) {
   if (!parsed.ok()) return Fail(parsed.detail(), 2);
   std::vector<client::Url> urls = std::move(parsed).value();
   const net::ClientOptions options = a.timeouts.Options();
-  E2eArgs e = a.e2e_client;
-  e.enabled = true;
-  e.suite = a.suite;
-  e.trust_url = a.trust_url;
-  e.trust_ca = a.trust_ca;
-  e.upstream_ca = a.upstream_ca;
+  E2eArgs e = E2eArgsOf(a);
   CLLM_ASSIGN_OR_EXIT(E2eSetup setup, MakeE2e(e, policy, urls, options));
   client::FailoverOptions fo;
   fo.max_attempts = a.attempts;

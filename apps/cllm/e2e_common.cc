@@ -69,16 +69,11 @@ Result<std::vector<e2e::KeyConfig>> FetchVerifiedKeys(const std::vector<client::
         refusals += "\n  " + name + ": " + within.detail();
         continue;
       }
-      auto parsed = e2e::ParseKeyConfig(k.config_bytes);
-      if (!parsed.ok()) {
-        refusals += "\n  " + name + ": " + parsed.detail();
-        continue;
-      }
       if (explanation) {
         explanation->push_back(name + ": statement by cllm-trust key " + k.kid + " verified; release policy:");
         for (const auto& line : trust::ExplainRelease(*rp)) explanation->push_back("    " + line);
       }
-      usable.push_back(std::move(parsed).value());
+      usable.push_back(k.config);
     }
     if (usable.empty()) {
       return MakeError(Errc::kPermission, "no fleet key may be used with this client policy:" + refusals);
@@ -188,16 +183,8 @@ client::ClientResult<std::unique_ptr<client::Connection>> ConnectE2eUpstream(
   const std::string host = url.host;
   return client::ConnectWithVerifier(
       url,
-      [roots, host](const std::vector<crypto::Certificate>& chain) -> crypto::CryptoStatus {
-        if (chain.empty()) return MakeError(crypto::CryptoErrc::kChainInvalid, "no certificate");
-        crypto::ChainOptions o;
-        o.at = std::chrono::system_clock::now();
-        std::vector<crypto::Certificate> rest(chain.begin() + 1, chain.end());
-        CLLM_RETURN_IF_ERROR(crypto::VerifyChain(chain.front(), rest, roots, o));
-        if (!chain.front().MatchesHost(host)) {
-          return MakeError(crypto::CryptoErrc::kChainInvalid, "the gateway's certificate is not for " + host);
-        }
-        return OkStatus();
+      [roots, host](const std::vector<crypto::Certificate>& chain) {
+        return client::VerifyWebServer(chain, roots, {host});
       },
       http);
 }

@@ -210,6 +210,21 @@ ClientResult<std::unique_ptr<Connection>> ConnectPinned(const Url& url, const cr
       options);
 }
 
+crypto::CryptoStatus VerifyWebServer(const std::vector<crypto::Certificate>& chain,
+                                     const std::vector<crypto::Certificate>& roots,
+                                     const std::vector<std::string>& hosts) {
+  if (chain.empty()) return MakeError(crypto::CryptoErrc::kChainInvalid, "the upstream sent no certificate");
+  crypto::ChainOptions o;
+  o.at = std::chrono::system_clock::now();
+  std::vector<crypto::Certificate> rest(chain.begin() + 1, chain.end());
+  CLLM_RETURN_IF_ERROR(crypto::VerifyChain(chain.front(), rest, roots, o));
+  for (const auto& h : hosts) {
+    if (chain.front().MatchesHost(h)) return OkStatus();
+  }
+  return MakeError(crypto::CryptoErrc::kChainInvalid,
+                   "the upstream's certificate is not for " + (hosts.empty() ? std::string("?") : hosts.front()));
+}
+
 ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url& url, const net::ClientOptions& options) {
   auto http = Open(url, nullptr, nullptr, options);
   if (!http.ok()) return FromNet(http.error());

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "attestation/policy.h"
 #include "base/result.h"
@@ -118,6 +119,12 @@ Error<ClientErrc> FromNet(const Error<net::NetErrc>& e);
 [[nodiscard]] ClientResult<std::unique_ptr<Connection>> ConnectWithVerifier(const Url& url,
                                                                             crypto::PeerVerifier verifier,
                                                                             const net::ClientOptions& options = {});
+// VerifyWebServer checks a peer as an ordinary web server — what an e2e
+// client asks of the L7 gateway in front of the replicas: a chain to one of
+// `roots`, valid now, whose leaf is for one of `hosts`.
+[[nodiscard]] crypto::CryptoStatus VerifyWebServer(const std::vector<crypto::Certificate>& chain,
+                                                   const std::vector<crypto::Certificate>& roots,
+                                                   const std::vector<std::string>& hosts);
 // ConnectPlain is for the server's unattested debug listener (http://).
 [[nodiscard]] ClientResult<std::unique_ptr<Connection>> ConnectPlain(const Url& url,
                                                                      const net::ClientOptions& options = {});

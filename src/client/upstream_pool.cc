@@ -104,23 +104,6 @@ class CachingVerifier {
   std::atomic<uint64_t> verifications_{0}, reused_{0}, refusals_{0};
 };
 
-// WebVerifier checks an e2e upstream (an L7 proxy) as a web server: a chain
-// to one of the configured roots, for one of the upstream host names.
-crypto::CryptoStatus VerifyWebServer(const std::vector<crypto::Certificate>& chain,
-                                     const std::vector<crypto::Certificate>& roots,
-                                     const std::vector<std::string>& hosts) {
-  if (chain.empty()) return MakeError(crypto::CryptoErrc::kChainInvalid, "the upstream sent no certificate");
-  crypto::ChainOptions o;
-  o.at = std::chrono::system_clock::now();
-  std::vector<crypto::Certificate> rest(chain.begin() + 1, chain.end());
-  CLLM_RETURN_IF_ERROR(crypto::VerifyChain(chain.front(), rest, roots, o));
-  for (const auto& h : hosts) {
-    if (chain.front().MatchesHost(h)) return OkStatus();
-  }
-  return MakeError(crypto::CryptoErrc::kChainInvalid,
-                   "the upstream's certificate is not for " + (hosts.empty() ? std::string("?") : hosts.front()));
-}
-
 std::string ErrorJson(const std::string& message, const char* type, const char* code) {
   return nlohmann::json{{"error", {{"message", message}, {"type", type}, {"code", code}}}}.dump();
 }

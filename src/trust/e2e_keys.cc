@@ -59,64 +59,6 @@ std::string HexSha256(std::string_view s) {
 // Key config
 // ---------------------------------------------------------------------------
 
-E2eKeyResult<Bytes> EncodeKeyConfig(const KeyConfig& c) {
-  if (!KnownSuite(static_cast<uint16_t>(c.suite.kem), static_cast<uint16_t>(c.suite.kdf),
-                  static_cast<uint16_t>(c.suite.aead))) {
-    return MakeError(E2eKeyErrc::kUnsupported, "key config: not the x25519 or gmt suite");
-  }
-  auto sizes = hpke::SuiteSizes(c.suite);
-  if (!sizes.ok()) return MakeError(E2eKeyErrc::kUnsupported, "key config: " + sizes.detail());
-  if (c.public_key.size() != sizes->n_pk) {
-    return MakeError(E2eKeyErrc::kMalformed, "key config: public key is " + std::to_string(c.public_key.size()) +
-                                                 " bytes, the KEM's Npk is " + std::to_string(sizes->n_pk));
-  }
-  Bytes out;
-  out.reserve(1 + 2 + c.public_key.size() + 2 + 4);
-  out.push_back(c.key_id);
-  PutU16(out, static_cast<uint16_t>(c.suite.kem));
-  out.insert(out.end(), c.public_key.begin(), c.public_key.end());
-  PutU16(out, 4);  // length of the symmetric algorithms: one (kdf_id, aead_id) pair
-  PutU16(out, static_cast<uint16_t>(c.suite.kdf));
-  PutU16(out, static_cast<uint16_t>(c.suite.aead));
-  return out;
-}
-
-E2eKeyResult<KeyConfig> ParseKeyConfig(ByteSpan bytes) {
-  auto bad = [](const std::string& what) { return MakeError(E2eKeyErrc::kMalformed, "key config: " + what); };
-  ByteReader r(bytes);
-  auto key_id = r.U8();
-  auto kem = r.U16Be();
-  if (!key_id.ok() || !kem.ok()) return bad("shorter than its header");
-  // The public key's length follows from the KEM (RFC 9458 §3: Npk); each
-  // suite we speak has its own KEM.
-  hpke::Sizes sizes{};
-  bool kem_known = false;
-  for (const hpke::Suite& s : {hpke::kSuiteX25519, hpke::kSuiteGmt}) {
-    if (static_cast<uint16_t>(s.kem) != *kem) continue;
-    auto z = hpke::SuiteSizes(s);
-    if (!z.ok()) return MakeError(E2eKeyErrc::kUnsupported, "key config: " + z.detail());
-    sizes = *z;
-    kem_known = true;
-  }
-  if (!kem_known) return MakeError(E2eKeyErrc::kUnsupported, "key config: KEM 0x" + HexEncode(bytes.subspan(1, 2)));
-  auto pk = r.Bytes(sizes.n_pk);
-  auto sym_len = r.U16Be();
-  if (!pk.ok() || !sym_len.ok()) return bad("truncated public key");
-  if (*sym_len != 4) return bad("exactly one (kdf_id, aead_id) pair is allowed, got " + std::to_string(*sym_len) +
-                                " bytes of them");
-  auto kdf = r.U16Be();
-  auto aead = r.U16Be();
-  if (!kdf.ok() || !aead.ok()) return bad("truncated cipher suite");
-  if (!r.empty()) return bad(std::to_string(r.remaining()) + " bytes after the cipher suite");
-  auto suite = KnownSuite(*kem, *kdf, *aead);
-  if (!suite) return MakeError(E2eKeyErrc::kUnsupported, "key config: not the x25519 or gmt suite");
-  KeyConfig out;
-  out.key_id = *key_id;
-  out.suite = *suite;
-  out.public_key.assign(pk->begin(), pk->end());
-  return out;
-}
-
 std::string KeyConfigDigestHex(ByteSpan config_bytes) { return HexEncode(crypto::Sha256(config_bytes)); }
 
 // ---------------------------------------------------------------------------
@@ -215,8 +157,12 @@ E2eKeyResult<E2eKey> VerifyE2eKeyEntry(const nlohmann::json& entry, const nlohma
     return mismatch("the statement's key_config_digest is not the SHA-256 of this key config");
   }
   // 4. The config, the statement and the entry agree on key_id and suite.
-  auto config = ParseKeyConfig(out.config_bytes);
-  if (!config.ok()) return config.error();
+  auto config = channel::e2e::ParseKeyConfig(out.config_bytes);
+  if (!config.ok()) {
+    return MakeError(config.code() == channel::e2e::E2eErrc::kUnsupported ? E2eKeyErrc::kUnsupported
+                                                                           : E2eKeyErrc::kMalformed,
+                     "key config: " + config.detail());
+  }
   out.config = std::move(config).value();
   const int64_t stmt_key_id = claims["key_id"].get<int64_t>();
   if (stmt_key_id != out.config.key_id || entry["key_id"].get<int64_t>() != out.config.key_id) {

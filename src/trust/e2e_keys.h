@@ -37,6 +37,7 @@
 
 #include "base/bytes.h"
 #include "base/result.h"
+#include "channel/e2e.h"
 #include "crypto/hpke.h"
 
 namespace cllm::trust {
@@ -65,22 +66,10 @@ bool SameSuite(const crypto::hpke::Suite& a, const crypto::hpke::Suite& b);
 std::optional<crypto::hpke::Suite> KnownSuite(uint16_t kem, uint16_t kdf, uint16_t aead);
 
 // ---------------------------------------------------------------------------
-// Key config (RFC 9458 §3, one suite)
+// Key config: the bytes and their parser are channel/e2e.h's (RFC 9458 §3,
+// one suite); the statement binds their SHA-256.
 // ---------------------------------------------------------------------------
 
-struct KeyConfig {
-  uint8_t key_id = 0;
-  crypto::hpke::Suite suite = crypto::hpke::kSuiteX25519;
-  Bytes public_key;  // Npk bytes (RFC 9180 §7.1.1 SerializePublicKey)
-};
-
-// EncodeKeyConfig serializes `config`; kMalformed when the public key is not
-// Npk bytes for its KEM, kUnsupported for a suite this build does not know.
-E2eKeyResult<Bytes> EncodeKeyConfig(const KeyConfig& config);
-// ParseKeyConfig parses untrusted bytes strictly: exactly one suite
-// (symmetric-algorithms length 4), a known suite, the public key exactly Npk
-// bytes and nothing after the last field.
-E2eKeyResult<KeyConfig> ParseKeyConfig(ByteSpan bytes);
 // KeyConfigDigestHex is the lower-case hex SHA-256 of the config bytes (SHA-256
 // in every suite).
 std::string KeyConfigDigestHex(ByteSpan config_bytes);
@@ -114,7 +103,7 @@ nlohmann::json E2eStatementClaims(ByteSpan config_bytes, uint8_t key_id, const c
 // ---------------------------------------------------------------------------
 
 struct E2eKey {
-  KeyConfig config;
+  channel::e2e::KeyConfig config;
   Bytes config_bytes;
   std::string config_digest;       // hex SHA-256 of config_bytes
   nlohmann::json release_policy;   // as the statement carries it (release_policy.h)

@@ -59,11 +59,10 @@ std::variant<std::vector<FleetKey>, ApiError> LoadFleetKeys(Store& store, const 
     if (!sk.ok()) return ApiError{500, "secret", sk.detail()};
     auto pk = hpke::PublicKeyFromPrivate(name->suite.kem, sk->span());
     if (!pk.ok()) return ApiError{500, "crypto", listed.key_id + ": " + pk.detail()};
-    auto config = EncodeKeyConfig({name->key_id, name->suite, std::move(pk).value()});
-    if (!config.ok()) return ApiError{500, "crypto", listed.key_id + ": " + config.detail()};
+    Bytes config = channel::e2e::EncodeKeyConfig({name->key_id, name->suite, std::move(pk).value()});
     auto rp = nlohmann::json::parse((*row)->release_policy, nullptr, false);
     if (rp.is_discarded()) return ApiError{500, "release_policy", listed.key_id + ": stored release policy is not JSON"};
-    out.push_back({*name, listed.key_id, (*row)->created, std::move(rp), std::move(config).value()});
+    out.push_back({*name, listed.key_id, (*row)->created, std::move(rp), std::move(config)});
   }
   return out;
 }
@@ -157,8 +156,7 @@ Reply TrustService::AddFleetKey(const std::string& suite_name, const nlohmann::j
   auto pair = hpke::GenerateKeyPair(suite->kem);
   if (!pair.ok()) return ApiError{500, "crypto", std::string("fleet key: ") + pair.detail()};
   const uint8_t id8 = static_cast<uint8_t>(id);
-  auto config = EncodeKeyConfig({id8, *suite, pair->pk});
-  if (!config.ok()) return ApiError{500, "crypto", config.detail()};
+  const Bytes config = channel::e2e::EncodeKeyConfig({id8, *suite, pair->pk});
   const std::string model_key_id = FleetModelKeyId(id8, *suite);
   const nlohmann::json rp_json = rp->ToJson();
   auto st = store_->PutModelKey({model_key_id, box_.Seal("model-key:" + model_key_id, pair->sk.span()),
@@ -170,7 +168,7 @@ Reply TrustService::AddFleetKey(const std::string& suite_name, const nlohmann::j
   if (!meta.ok()) return StoreError(meta.detail());
   ++fleet_generation_;
 
-  FleetKey k{{id8, *suite}, model_key_id, now, rp_json, std::move(config).value()};
+  FleetKey k{{id8, *suite}, model_key_id, now, rp_json, config};
   nlohmann::json audit = {{"action", action},
                           {"key_id", id},
                           {"suite", hpke::SuiteName(*suite)},
