@@ -313,8 +313,9 @@ E2eResult<OpenedRequest> OpenRequest(const EncryptedRequest& in, const OpenOptio
 
   // 5. Decrypt.
   const Bytes info = RequestInfo(*hdr, in.path, out.fields, in.client_token, in.client_key, out.mode);
-  auto ctx = auth ? hpke::SetupAuthR(suite, enc, key->sk.span(), info, pk_s)
-                  : hpke::SetupBaseR(suite, enc, key->sk.span(), info);
+  // The ring checked the pair when the key was added: no pk(skR) per request.
+  const hpke::RecipientKey recipient{key->sk.span(), key->parsed.public_key};
+  auto ctx = auth ? hpke::SetupAuthR(suite, enc, recipient, info, pk_s) : hpke::SetupBaseR(suite, enc, recipient, info);
   if (!ctx.ok()) return MakeError(E2eErrc::kDecryptFailed, "HPKE setup failed");
   auto pt = ctx->Open(ByteSpan(), ct);
   if (!pt.ok()) return MakeError(E2eErrc::kDecryptFailed, "the request does not decrypt");

@@ -302,14 +302,27 @@ CryptoResult<SenderSetup> SetupS(Mode mode, Suite s, ByteSpan pkR, ByteSpan info
   return SenderSetup{std::move(encap.enc), std::move(ctx)};
 }
 
-CryptoResult<Context> SetupR(Mode mode, Suite s, ByteSpan enc, ByteSpan skR, ByteSpan info,
-                             ByteSpan psk, ByteSpan psk_id, ByteSpan pkS) {
+namespace {
+CryptoResult<Context> SetupRWith(Mode mode, Suite s, ByteSpan enc, RecipientKey kR, ByteSpan info, ByteSpan psk,
+                                 ByteSpan psk_id, ByteSpan pkS) {
   CLLM_RETURN_IF_ERROR(SuiteSizes(s));
   CLLM_RETURN_IF_ERROR(VerifyInputs(mode, psk, psk_id, pkS));
   CLLM_ASSIGN_OR_RETURN(SecretBytes shared_secret,
-                        HasAuth(mode) ? AuthDecap(s.kem, enc, skR, pkS) : Decap(s.kem, enc, skR));
+                        internal::DecapWith(s.kem, enc, kR.sk, kR.pk, pkS, HasAuth(mode)));
   return ContextBuilder::KeySchedule(Context::Role::kRecipient, mode, s, shared_secret.span(), info,
                                      psk, psk_id);
+}
+}  // namespace
+
+CryptoResult<Context> SetupR(Mode mode, Suite s, ByteSpan enc, ByteSpan skR, ByteSpan info,
+                             ByteSpan psk, ByteSpan psk_id, ByteSpan pkS) {
+  return SetupRWith(mode, s, enc, RecipientKey{skR, {}}, info, psk, psk_id, pkS);
+}
+CryptoResult<Context> SetupBaseR(Suite s, ByteSpan enc, RecipientKey kR, ByteSpan info) {
+  return SetupRWith(Mode::kBase, s, enc, kR, info, {}, {}, {});
+}
+CryptoResult<Context> SetupAuthR(Suite s, ByteSpan enc, RecipientKey kR, ByteSpan info, ByteSpan pkS) {
+  return SetupRWith(Mode::kAuth, s, enc, kR, info, {}, {}, pkS);
 }
 
 CryptoResult<SenderSetup> SetupBaseS(Suite s, ByteSpan pkR, ByteSpan info) {

@@ -188,6 +188,19 @@ CryptoResult<SenderSetup> SetupS(Mode mode, Suite s, ByteSpan pkR, ByteSpan info
 CryptoResult<Context> SetupR(Mode mode, Suite s, ByteSpan enc, ByteSpan skR, ByteSpan info,
                              ByteSpan psk, ByteSpan psk_id, ByteSpan pkS);
 
+// RecipientKey is a recipient's private key together with its public key,
+// for a long-lived key whose pair was checked when it was loaded (the e2e
+// KeyRing): Decap then skips recomputing pk(skR), one scalar multiplication
+// per request. An empty pk is computed from sk as usual. A pk that is not
+// sk's only makes the shared secret differ from the sender's: the request
+// fails to decrypt, nothing weaker.
+struct RecipientKey {
+  ByteSpan sk;
+  ByteSpan pk;
+};
+CryptoResult<Context> SetupBaseR(Suite s, ByteSpan enc, RecipientKey kR, ByteSpan info);
+CryptoResult<Context> SetupAuthR(Suite s, ByteSpan enc, RecipientKey kR, ByteSpan info, ByteSpan pkS);
+
 // Test hooks: the sender setups with a fixed ephemeral key (RFC 9180
 // Appendix A vectors). Never use outside tests: a fixed ikmE reuses keys.
 CryptoResult<SenderSetup> SetupBaseSWithIkmE(Suite s, ByteSpan pkR, ByteSpan info, ByteSpan ikm_e);

@@ -36,6 +36,10 @@ SecretBytes LabeledExtract(HashAlg hash, ByteSpan suite_id, ByteSpan salt, std::
 CryptoResult<SecretBytes> LabeledExpand(HashAlg hash, ByteSpan suite_id, ByteSpan prk,
                                         std::string_view label, ByteSpan info, size_t len);
 
+// DecapWith is Decap / AuthDecap (`auth`) with the recipient's public key
+// given (pkR) or, when pkR is empty, computed from skR.
+CryptoResult<SecretBytes> DecapWith(Kem kem, ByteSpan enc, ByteSpan skR, ByteSpan pkR, ByteSpan pkS, bool auth);
+
 // AppendU16 appends I2OSP(v, 2).
 inline void AppendU16(Bytes& out, uint16_t v) {
   out.push_back(static_cast<uint8_t>(v >> 8));

@@ -296,13 +296,23 @@ CryptoResult<Encapsulation> EncapImpl(Kem kem, ByteSpan pkR, ByteSpan skS,
   return out;
 }
 
-CryptoResult<SecretBytes> DecapImpl(Kem kem, ByteSpan enc, ByteSpan skR, ByteSpan pkS, bool auth) {
+}  // namespace
+
+CryptoResult<SecretBytes> internal::DecapWith(Kem kem, ByteSpan enc, ByteSpan skR, ByteSpan known_pkR, ByteSpan pkS,
+                                              bool auth) {
   CLLM_ASSIGN_OR_RETURN(const KemInfo* k, internal::FindKem(kem));
   if (enc.size() != k->n_enc) {
     return MakeError(CryptoErrc::kInvalidArgument,
                      "HPKE enc must be " + std::to_string(k->n_enc) + " bytes");
   }
-  CLLM_ASSIGN_OR_RETURN(Bytes pkR, PublicKeyOf(*k, skR));
+  Bytes pkR;
+  if (known_pkR.empty()) {
+    CLLM_ASSIGN_OR_RETURN(pkR, PublicKeyOf(*k, skR));
+  } else if (known_pkR.size() != k->n_pk) {
+    return MakeError(CryptoErrc::kInvalidArgument, "HPKE pkR must be " + std::to_string(k->n_pk) + " bytes");
+  } else {
+    pkR.assign(known_pkR.begin(), known_pkR.end());
+  }
   CLLM_ASSIGN_OR_RETURN(SecretBytes dh, Dh(*k, skR, enc));
   Bytes kem_context;
   if (auth) {
@@ -314,8 +324,6 @@ CryptoResult<SecretBytes> DecapImpl(Kem kem, ByteSpan enc, ByteSpan skR, ByteSpa
   }
   return ExtractAndExpand(*k, dh.span(), kem_context);
 }
-
-}  // namespace
 
 CryptoResult<KeyPair> GenerateKeyPair(Kem kem) {
   CLLM_ASSIGN_OR_RETURN(const KemInfo* k, internal::FindKem(kem));
@@ -361,11 +369,11 @@ CryptoResult<Encapsulation> AuthEncap(Kem kem, ByteSpan pkR, ByteSpan skS,
 }
 
 CryptoResult<SecretBytes> Decap(Kem kem, ByteSpan enc, ByteSpan skR) {
-  return DecapImpl(kem, enc, skR, {}, false);
+  return internal::DecapWith(kem, enc, skR, {}, {}, false);
 }
 
 CryptoResult<SecretBytes> AuthDecap(Kem kem, ByteSpan enc, ByteSpan skR, ByteSpan pkS) {
-  return DecapImpl(kem, enc, skR, pkS, true);
+  return internal::DecapWith(kem, enc, skR, {}, pkS, true);
 }
 
 }  // namespace cllm::crypto::hpke
