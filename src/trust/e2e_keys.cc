@@ -44,11 +44,6 @@ std::optional<hpke::Suite> SuiteByName(std::string_view name) {
   return std::nullopt;
 }
 
-void PutU16(Bytes& out, uint16_t v) {
-  out.push_back(static_cast<uint8_t>(v >> 8));
-  out.push_back(static_cast<uint8_t>(v));
-}
-
 std::string HexSha256(std::string_view s) {
   return HexEncode(crypto::Sha256(ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size())));
 }
