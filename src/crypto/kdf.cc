@@ -64,10 +64,11 @@ using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, ossl::Deleter<EVP_MAC_CTX_free>>;
 // HmacCtx returns an HMAC-`alg` context keyed with `key`. OpenSSL failing here
 // (no HMAC, out of memory) does not depend on the input: it aborts.
 MacCtxPtr HmacCtx(HashAlg alg, ByteSpan key) {
-  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  // Fetched once: an HPKE setup runs a dozen HKDF steps, and a fetch by name
+  // per step is a locked lookup each.
+  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
   CLLM_CHECK(mac != nullptr);
   MacCtxPtr ctx(EVP_MAC_CTX_new(mac));
-  EVP_MAC_free(mac);
   CLLM_CHECK(ctx != nullptr);
   const char* md_name = EVP_MD_get0_name(ossl::Md(static_cast<int>(alg)));
   OSSL_PARAM params[2] = {
