@@ -53,6 +53,32 @@ TEST(TokenizerTest, Qwen3ByteLevelBpeMatchesLlamaCpp) {
   CheckCases(model, ref);
 }
 
+// Llama 3.1 byte-level BPE (pre-tokenizer llama-bpe) and the Phi-3
+// SentencePiece vocabulary: 46 cases each whose ids are Hugging Face
+// tokenizers' (llama.cpp gives the same), plus the add/parse-special forms.
+void CheckHfCases(const std::filesystem::path& model, const std::filesystem::path& ref) {
+  CheckCases(model, ref);
+  auto tok = Load(model);
+  json cases = LoadJson(ref)["cases"];
+  ASSERT_EQ(cases.size(), 46u);
+  for (const auto& c : cases) {
+    EXPECT_EQ(tok->Encode(c["text"].get<std::string>(), false, false), c["hf_ids_no_special"].get<std::vector<TokenId>>())
+        << "text: " << c["text"];
+  }
+}
+
+TEST(TokenizerTest, Llama3ByteLevelBpeMatchesHuggingFace) {
+  CLLM_SHARED_PATH(model, "models/llama3-tiny-random-q8_0.gguf");
+  CLLM_SHARED_PATH(ref, "models/reference/tokenizer-llama3.json");
+  CheckHfCases(model, ref);
+}
+
+TEST(TokenizerTest, Phi3SentencePieceMatchesHuggingFace) {
+  CLLM_SHARED_PATH(model, "models/phi3-tiny-random-q8_0.gguf");
+  CLLM_SHARED_PATH(ref, "models/reference/tokenizer-phi3.json");
+  CheckHfCases(model, ref);
+}
+
 TEST(TokenizerTest, EveryReferencePromptTokenizesAsLlamaCpp) {
   CLLM_SHARED_PATH(dir, "models/reference");
   int checked = 0;
