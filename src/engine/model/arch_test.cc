@@ -121,12 +121,20 @@ TEST(ModelArchTest, RopeScalingKeysAreAppliedOrRefused) {
 
 TEST(ModelArchTest, Llama3LoadsItsRopeFrequencyFactors) {
   CLLM_SHARED_PATH(path, "models/llama3-tiny-random-q8_0.gguf");
-  auto m = Model::Open(path);
-  ASSERT_TRUE(m.ok()) << m.detail();
-  const ModelConfig& c = (*m)->config();
-  EXPECT_EQ(c.arch, "llama");
-  EXPECT_FALSE(c.tied_output);
-  EXPECT_FLOAT_EQ(c.rope_base, 500000.0f);
+  auto f = GgufFile::Open(path).value();
+  auto c = ConfigFromGguf(f);
+  ASSERT_TRUE(c.ok()) << c.detail();
+  EXPECT_FALSE(c->tied_output);
+  EXPECT_FLOAT_EQ(c->rope_base, 500000.0f);
+  auto w = BindWeights(f, *c);
+  ASSERT_TRUE(w.ok()) << w.detail();
+  ASSERT_EQ(w->rope_factors.size(), 32u);
+  EXPECT_TRUE(w->rope_factors_long.empty());
+  // Llama 3.1's scaling: high frequencies kept (1), low ones divided by 8.
+  EXPECT_FLOAT_EQ(w->rope_factors.front(), 1.0f);
+  EXPECT_FLOAT_EQ(w->rope_factors.back(), 8.0f);
+  EXPECT_EQ(w->RopeFactorsFor(1 << 20, c->n_ctx_orig), w->rope_factors.data());  // any context
+  EXPECT_EQ(w->RopeFactorsFor(16, c->n_ctx_orig), w->rope_factors.data());
 }
 
 // Phi-3 LongRoPE: a context longer than the original 4096 positions uses the
