@@ -109,6 +109,13 @@ TEST(ModelArchTest, RopeScalingKeysAreAppliedOrRefused) {
   GgufWriter softcap = TinyLlama();
   softcap.AddF32("llama.final_logit_softcapping", 30.0f);
   EXPECT_EQ(Bind(softcap).code(), ModelErrc::kBadHparams);
+  GgufWriter experts = TinyLlama();
+  experts.AddU32("llama.expert_count", 8);
+  EXPECT_EQ(Bind(experts).code(), ModelErrc::kBadHparams);
+  GgufWriter neutral = TinyLlama();  // the neutral value of such a key changes nothing
+  neutral.AddU32("llama.expert_count", 0);
+  neutral.AddF32("llama.logit_scale", 1.0f);
+  EXPECT_TRUE(Bind(neutral).ok());
 
   GgufWriter linear = TinyLlama();
   linear.AddString("llama.rope.scaling.type", "linear");

@@ -73,13 +73,23 @@ ModelResult<ModelConfig> Common(const GgufFile& f, const std::string& arch) {
   c.tied_output = f.FindTensor("output.weight") == nullptr;
   CLLM_RETURN_IF_ERROR(RopeScalingKeys(f, p, c));
   // Keys of features this graph does not implement: a file that sets them
-  // expects a different computation, so loading it anyway would give
-  // wrong logits without a word.
-  for (const char* key : {"attention.scale", "logit_scale", "attn_logit_softcapping", "final_logit_softcapping",
-                          "expert_count", "embedding_scale", "residual_scale", "attention.clamp_kqv"}) {
-    if (f.Find(p + key) != nullptr) {
-      return MakeError(ModelErrc::kBadHparams, p + key + " is set but not supported by this engine");
-    }
+  // to anything but their neutral value expects a different computation, so
+  // loading it anyway would give wrong logits without a word.
+  struct Unsupported {
+    const char* key;
+    double neutral;
+  };
+  for (const Unsupported& u : {Unsupported{"attention.scale", 0}, Unsupported{"logit_scale", 1},
+                               Unsupported{"attn_logit_softcapping", 0}, Unsupported{"final_logit_softcapping", 0},
+                               Unsupported{"expert_count", 0}, Unsupported{"embedding_scale", 1},
+                               Unsupported{"residual_scale", 1}, Unsupported{"attention.clamp_kqv", 0}}) {
+    if (f.Find(p + u.key) == nullptr) continue;
+    auto fv = f.GetFloat(p + u.key);
+    auto uv = f.GetUint(p + u.key);
+    auto iv = f.GetInt(p + u.key);
+    const bool neutral = (fv.ok() && *fv == u.neutral) || (uv.ok() && static_cast<double>(*uv) == u.neutral) ||
+                         (iv.ok() && static_cast<double>(*iv) == u.neutral);
+    if (!neutral) return MakeError(ModelErrc::kBadHparams, p + u.key + " is set but not supported by this engine");
   }
   return c;
 }
