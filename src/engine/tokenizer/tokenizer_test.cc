@@ -79,6 +79,20 @@ TEST(TokenizerTest, Phi3SentencePieceMatchesHuggingFace) {
   CheckHfCases(model, ref);
 }
 
+// Chat turns end with <|end|> (Phi-3) and <|eot_id|> (Llama 3), not with eos.
+TEST(TokenizerTest, Phi3AndLlama3TurnEndsAreEndOfGeneration) {
+  CLLM_SHARED_PATH(phi3, "models/phi3-tiny-random-q8_0.gguf");
+  CLLM_SHARED_PATH(llama3, "models/llama3-tiny-random-q8_0.gguf");
+  auto p = Load(phi3);
+  EXPECT_EQ(p->Encode("<|end|>", false, true), std::vector<TokenId>{32007});
+  EXPECT_TRUE(p->IsEog(32007));
+  EXPECT_TRUE(p->IsEog(32000));   // <|endoftext|>
+  EXPECT_FALSE(p->IsEog(32010));  // <|user|>
+  auto l = Load(llama3);
+  EXPECT_TRUE(l->IsEog(128009));  // <|eot_id|>
+  EXPECT_EQ(l->Encode("", true, true), std::vector<TokenId>{128000});
+}
+
 TEST(TokenizerTest, EveryReferencePromptTokenizesAsLlamaCpp) {
   CLLM_SHARED_PATH(dir, "models/reference");
   int checked = 0;
