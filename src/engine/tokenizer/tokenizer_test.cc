@@ -171,6 +171,30 @@ TEST(ChatTest, ModelTemplateForQwenAndPlainForStoryModels) {
   EXPECT_TRUE(sr->markup.empty());
 }
 
+// The chat templates of the Llama 3.1 and Phi-3 files render (BOS is the
+// tokenizer's to add, so the template's leading bos_token is dropped).
+TEST(ChatTest, Llama3AndPhi3TemplatesRender) {
+  CLLM_SHARED_PATH(phi3, "models/phi3-tiny-random-q8_0.gguf");
+  CLLM_SHARED_PATH(llama3, "models/llama3-tiny-random-q8_0.gguf");
+  ChatTemplateInput in;
+  in.messages = nlohmann::json::parse(R"([{"role":"user","content":"Hi"}])");
+  auto pf = GgufFile::Open(phi3).value();
+  auto pt = Tokenizer::FromGguf(pf).value();
+  auto p = ChatTemplate::ForModel(pf, *pt);
+  ASSERT_TRUE(p.ok()) << p.detail();
+  auto pr = p->Render(in);
+  ASSERT_TRUE(pr.ok()) << pr.detail();
+  EXPECT_EQ(pr->text, "<|user|>\nHi<|end|>\n<|assistant|>\n");
+  auto lf = GgufFile::Open(llama3).value();
+  auto lt = Tokenizer::FromGguf(lf).value();
+  auto l = ChatTemplate::ForModel(lf, *lt);
+  ASSERT_TRUE(l.ok()) << l.detail();
+  auto lr = l->Render(in);
+  ASSERT_TRUE(lr.ok()) << lr.detail();
+  EXPECT_NE(lr->text.find("<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"), std::string::npos) << lr->text;
+  EXPECT_EQ(lr->text.rfind("<|begin_of_text|>", 0), std::string::npos) << lr->text;  // BOS left to the tokenizer
+}
+
 TEST(ChatTest, BrokenTemplatesFailAtLoadWithTheirPosition) {
   auto syntax = ChatTemplate::FromSource("ok\n{% if %}", "", "");
   ASSERT_FALSE(syntax.ok());
