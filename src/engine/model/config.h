@@ -1,6 +1,6 @@
 // config.h — model hyperparameters and weight bindings.
 //
-// One factory per architecture (llama.cc, qwen2.cc, qwen3.cc) reads the GGUF
+// One factory per architecture (llama.cc, qwen2.cc, qwen3.cc, phi3.cc) reads the GGUF
 // metadata and sets every field explicitly; the shared transformer
 // (transformer.cc) only reads this struct. Adding an architecture = one new
 // factory plus, if it needs a new op, a flag here.
@@ -18,10 +18,13 @@ namespace cllm::engine {
 
 enum class ModelErrc {
   kBadFile = 1,          // the file is not a valid GGUF file (detail carries the GGUF error)
-  kUnsupportedArch,      // general.architecture not one of llama, qwen2, qwen3
-  kBadHparams,           // missing or inconsistent hyperparameters
+  kUnsupportedArch,      // general.architecture not one of llama, qwen2, qwen3, phi3
+  kBadHparams,           // missing, inconsistent or unsupported hyperparameters
+                         // (e.g. a RoPE scaling type the graph does not implement)
   kMissingTensor,
-  kBadTensor,            // wrong shape or an unsupported type for its role
+  kBadTensor,            // wrong shape, an unsupported type for its role, or a
+                         // tensor the architecture does not use (ignoring it
+                         // would silently change results)
   kTokenizer,            // the tokenizer could not be built
   kContextFull,          // a sequence would exceed its context length
   kBadBatch,             // invalid batch entry (token id, position, sequence)
@@ -34,7 +37,7 @@ using ModelResult = Result<T, ModelErrc>;
 
 enum class RopeStyle {
   kNormal,  // rotate (x[2i], x[2i+1]) — llama
-  kNeox,    // rotate (x[i], x[i + n_rot/2]) — qwen2, qwen3
+  kNeox,    // rotate (x[i], x[i + n_rot/2]) — qwen2, qwen3, phi3
 };
 
 struct ModelConfig {
@@ -50,10 +53,16 @@ struct ModelConfig {
   int n_ctx_train = 0;
   float rms_eps = 1e-5f;
   float rope_base = 10000.0f;
+  float rope_freq_scale = 1.0f;   // 1 / rope.scaling.factor (linear scaling)
+  float rope_attn_factor = 1.0f;  // rope.scaling.attn_factor: cos/sin scale (phi3)
+  int n_ctx_orig = 0;             // rope.scaling.original_context_length (phi3:
+                                  // contexts above it use rope_factors_long)
   RopeStyle rope = RopeStyle::kNormal;
   bool qkv_bias = false;     // qwen2
   bool qk_norm = false;      // qwen3: RMSNorm of each q/k head before RoPE
   bool tied_output = false;  // output projection is token_embd
+  bool fused_qkv = false;    // phi3: one attn_qkv matrix, rows q | k | v
+  bool fused_gate_up = false;  // phi3: ffn_up holds gate rows then up rows
 };
 
 // A weight matrix in place in the mapped file: rows of `n_cols` elements.
@@ -78,16 +87,29 @@ struct ModelWeights {
   std::vector<float> output_norm;          // [n_embd]
   WeightRef output;                        // [n_vocab rows × n_embd]
   std::vector<LayerWeights> layers;
+  // RoPE frequency divisors, [n_rot / 2] or empty: llama's rope_freqs
+  // (Llama 3.1+) or phi3's rope_factors_short, and phi3's rope_factors_long
+  // for contexts longer than n_ctx_orig.
+  std::vector<float> rope_factors;
+  std::vector<float> rope_factors_long;
+  // RopeFactorsFor picks the divisors for a context of n_ctx positions (the
+  // KV cache's length bound, as llama.cpp picks by n_ctx): null if none.
+  const float* RopeFactorsFor(int n_ctx, int n_ctx_orig) const {
+    if (!rope_factors_long.empty() && n_ctx > n_ctx_orig) return rope_factors_long.data();
+    return rope_factors.empty() ? nullptr : rope_factors.data();
+  }
 };
 
 // Architecture factories (one file each).
 ModelResult<ModelConfig> ConfigLlama(const GgufFile& f);
 ModelResult<ModelConfig> ConfigQwen2(const GgufFile& f);
 ModelResult<ModelConfig> ConfigQwen3(const GgufFile& f);
+ModelResult<ModelConfig> ConfigPhi3(const GgufFile& f);
 
 // ConfigFromGguf dispatches on general.architecture.
 ModelResult<ModelConfig> ConfigFromGguf(const GgufFile& f);
-// BindWeights finds and shape-checks every tensor the config needs.
+// BindWeights finds and shape-checks every tensor the config needs, and
+// fails naming the first tensor of the file it did not bind.
 ModelResult<ModelWeights> BindWeights(const GgufFile& f, const ModelConfig& c);
 
 // Helpers shared by the factories.
@@ -96,6 +118,7 @@ ModelResult<int> Int(const GgufFile& f, const std::string& key);
 int IntOr(const GgufFile& f, const std::string& key, int fallback);
 float FloatOr(const GgufFile& f, const std::string& key, float fallback);
 ModelResult<ModelConfig> Common(const GgufFile& f, const std::string& arch);
+ModelResult<Ok> RopeScalingKeys(const GgufFile& f, const std::string& prefix, ModelConfig& c);
 }  // namespace config_internal
 
 }  // namespace cllm::engine

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 
 #include "engine/model/generator.h"
@@ -53,6 +54,11 @@ struct Tolerance {
   double first_step_max;  // max |Δlogit| over the whole vocabulary at step 0 (when available)
   double top_logit;       // |Δ| of the reference top-5 logits at every step
   int min_top1_agree;     // steps (of 32) whose argmax must equal the reference token
+  // Random-weight models have near ties (reference top-1 ahead of top-2 by
+  // < 0.01 at some steps), where logits within the bound can still pick the
+  // other token: a step also agrees when our argmax is one of the
+  // reference's top-5 and scored within tie_margin of its top-1.
+  double tie_margin = 0;
 };
 
 void CheckModel(const std::string& file, const std::string& ref_rel, KvType kv, Tolerance tol) {
@@ -73,14 +79,24 @@ void CheckModel(const std::string& file, const std::string& ref_rel, KvType kv, 
       for (int i = 0; i < n_vocab; ++i) max_diff = std::max(max_diff, std::fabs(double{steps[0][i]} - full[i]));
       EXPECT_LT(max_diff, tol.first_step_max) << file << " '" << c["prompt"] << "'";
     }
-    int agree = 0;
+    int agree = 0, near_ties = 0;
     double worst = 0;
     for (size_t s = 0; s < want.size(); ++s) {
-      agree += Argmax(steps[s].data(), n_vocab) == want[s];
+      const int ours = Argmax(steps[s].data(), n_vocab);
+      bool tie = false;
+      for (const auto& top : c["step_top_logits"][s]) {
+        tie |= top["id"].get<int>() == ours &&
+               c["step_top_logits"][s][0]["logit"].get<double>() - top["logit"].get<double>() < tol.tie_margin;
+      }
+      if (ours != want[s] && tie) ++near_ties;
+      agree += ours == want[s] || tie;
       for (const auto& top : c["step_top_logits"][s]) {
         worst = std::max(worst, std::fabs(double{steps[s][top["id"].get<int>()]} - top["logit"].get<double>()));
       }
     }
+    // The measured figures behind docs/engine.md's "How close" table.
+    std::printf("%s [%s] '%s': top-1 %d/%zu (near ties %d), max |dlogit| %.3f\n", file.c_str(), ref_rel.c_str(),
+                c["prompt"].get<std::string>().c_str(), agree, want.size(), near_ties, worst);
     EXPECT_GE(agree, tol.min_top1_agree) << file << " '" << c["prompt"] << "'";
     EXPECT_LT(worst, tol.top_logit) << file << " '" << c["prompt"] << "'";
   }
@@ -131,6 +147,27 @@ TEST(ModelReferenceTest, Qwen3TinyTeacherForced) {
   CheckModel("qwen3-tiny-random-q8_0.gguf", "qwen3-tiny-random-q8_0.json", KvType::kF16, {0, 0.35, 30});
   CheckModel("qwen3-tiny-random-q4_k_m.gguf", "kv-f32-noFA/qwen3-tiny-random-q4_k_m.json", KvType::kF32, {0, 0.5, 30});
   CheckModel("qwen3-tiny-random-q4_k_m.gguf", "qwen3-tiny-random-q4_k_m.json", KvType::kF16, {0, 0.5, 30});
+}
+
+// The architectures of the models users run, random weights, teacher-forced
+// against llama.cpp's F16-KV run (the only reference there is for them):
+// Llama 3.x with Llama 3.1's RoPE frequency factors (rope_freqs.weight;
+// ignoring them changes llama.cpp's tokens from the 5th on), Qwen2 with
+// q/k/v biases (Qwen2.5, DeepSeek-R1-Distill-Qwen) and Phi-3.5 (fused
+// qkv and gate/up, LongRoPE short factors, attn_factor). Measured
+// max |Δlogit| ≤ 0.10 (llama3 without its rope_freqs: 0.57; phi3 without
+// its LongRoPE factors: 3.4); bound 0.2. Every step's top-1 must agree or
+// be a near tie (< 0.1).
+TEST(ModelReferenceTest, Llama3TinyTeacherForced) {
+  CheckModel("llama3-tiny-random-q8_0.gguf", "llama3-tiny-random-q8_0.json", KvType::kF16, {0, 0.2, 32, 0.1});
+}
+
+TEST(ModelReferenceTest, Qwen2TinyTeacherForced) {
+  CheckModel("qwen2-tiny-random-q8_0.gguf", "qwen2-tiny-random-q8_0.json", KvType::kF16, {0, 0.2, 32, 0.1});
+}
+
+TEST(ModelReferenceTest, Phi3TinyTeacherForced) {
+  CheckModel("phi3-tiny-random-q8_0.gguf", "phi3-tiny-random-q8_0.json", KvType::kF16, {0, 0.2, 32, 0.1});
 }
 
 // Free-running greedy generation (our sampler, our tokens fed back) equals

@@ -12,11 +12,15 @@ void RmsNorm(const float* x, const float* w, int n, float eps, float* out) {
   for (int i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
 }
 
-void RopeCosSin(int n_rot, int pos, float base, float* cs) {
+void RopeCosSin(int n_rot, int pos, float base, float* cs) { RopeCosSin(n_rot, pos, base, RopeScaling{}, cs); }
+
+void RopeCosSin(int n_rot, int pos, float base, const RopeScaling& scaling, float* cs) {
   for (int i = 0; i < n_rot / 2; ++i) {
-    const double theta = pos * std::pow(static_cast<double>(base), -2.0 * i / n_rot);
-    cs[2 * i] = static_cast<float>(std::cos(theta));
-    cs[2 * i + 1] = static_cast<float>(std::sin(theta));
+    double theta = pos * std::pow(static_cast<double>(base), -2.0 * i / n_rot);
+    if (scaling.freq_scale != 1.0f) theta *= scaling.freq_scale;
+    if (scaling.freq_factors != nullptr) theta /= scaling.freq_factors[i];
+    cs[2 * i] = static_cast<float>(std::cos(theta)) * scaling.mscale;
+    cs[2 * i + 1] = static_cast<float>(std::sin(theta)) * scaling.mscale;
   }
 }
 

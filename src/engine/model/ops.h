@@ -17,6 +17,19 @@ void Rope(float* head, int n_rot, int pos, float base, RopeStyle style);
 // a token shares them): cs [n_rot / 2][cos, sin]. RopeApply rotates with
 // them; RopeCosSin + RopeApply is bit-identical to Rope.
 void RopeCosSin(int n_rot, int pos, float base, float* cs);
+// RopeScaling is what long-context models change in the rotation, as
+// llama.cpp's ggml_rope_ext applies it (no YaRN ramp):
+//   theta_i = pos · base^(−2i / n_rot) · freq_scale / freq_factors[i]
+//   cos, sin both multiplied by mscale.
+// Llama 3.1+ (rope_freqs) and Phi-3 LongRoPE (rope_factors_short/long) give
+// freq_factors; Phi-3 also gives mscale (rope.scaling.attn_factor), which
+// scales q·k by mscale².
+struct RopeScaling {
+  const float* freq_factors = nullptr;  // [n_rot / 2], or null for all 1
+  float freq_scale = 1.0f;
+  float mscale = 1.0f;
+};
+void RopeCosSin(int n_rot, int pos, float base, const RopeScaling& scaling, float* cs);
 void RopeApply(float* head, int n_rot, const float* cs, RopeStyle style);
 // Softmax and SwiGLU are row kernels (kernels.h: SoftmaxRow, SwiGluRow).
 

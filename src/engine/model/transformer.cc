@@ -1,4 +1,4 @@
-// The shared decoder-only transformer forward pass (llama, qwen2, qwen3).
+// The shared decoder-only transformer forward pass (llama, qwen2, qwen3, phi3).
 //
 // Shapes (n = batch entries):
 //   x        [n, n_embd]     residual stream
@@ -147,7 +147,13 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
   std::vector<float> rope_cs(static_cast<size_t>(n) * rope_stride);
   {
     OpTimer timer(Op::kQkNormRope);
-    for (int t = 0; t < n; ++t) ops::RopeCosSin(c.n_rot, batch[t].pos, c.rope_base, &rope_cs[t * rope_stride]);
+    ops::RopeScaling scaling;
+    scaling.freq_factors = weights_.RopeFactorsFor(cache.max_positions(), c.n_ctx_orig);
+    scaling.freq_scale = c.rope_freq_scale;
+    scaling.mscale = c.rope_attn_factor;
+    for (int t = 0; t < n; ++t) {
+      ops::RopeCosSin(c.n_rot, batch[t].pos, c.rope_base, scaling, &rope_cs[t * rope_stride]);
+    }
   }
   auto rms_norm_all = [&](const std::vector<float>& weight) {
     OpTimer timer(Op::kNorm);

@@ -19,14 +19,17 @@ namespace {
 struct PreTokenizer {
   const char* name;
   const char* pattern;
+  bool ignore_merges = false;  // whole-piece vocabulary lookup first (Llama 3)
 };
 constexpr PreTokenizer kPreTokenizers[] = {
     {"qwen2",
-     R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"},
+     R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
+     false},
     {"llama-bpe",
-     R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"},
-    {"default", R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)"},
-    {"gpt2", R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)"},
+     R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
+     true},
+    {"default", R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)", false},
+    {"gpt2", R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)", false},
 };
 
 std::string CodepointToUtf8(uint32_t cp) {
@@ -86,8 +89,12 @@ struct BigramOrder {
 
 TokenizerResult<std::unique_ptr<Tokenizer>> BpeTokenizer::Create(Vocab v) {
   const char* pattern = nullptr;
+  bool ignore_merges = false;
   for (const auto& p : kPreTokenizers) {
-    if (v.pre == p.name) pattern = p.pattern;
+    if (v.pre == p.name) {
+      pattern = p.pattern;
+      ignore_merges = p.ignore_merges;
+    }
   }
   if (pattern == nullptr) {
     return MakeError(TokenizerErrc::kUnsupportedModel, "BPE pre-tokenizer '" + v.pre +
@@ -105,7 +112,7 @@ TokenizerResult<std::unique_ptr<Tokenizer>> BpeTokenizer::Create(Vocab v) {
     return MakeError(TokenizerErrc::kRegex, std::string("pre-tokenizer regex: ") + reinterpret_cast<char*>(msg));
   }
   pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);  // best effort; the interpreter is the fallback
-  return std::unique_ptr<Tokenizer>(new BpeTokenizer(std::move(v), re));
+  return std::unique_ptr<Tokenizer>(new BpeTokenizer(std::move(v), re, ignore_merges));
 }
 
 BpeTokenizer::~BpeTokenizer() { pcre2_code_free(re_); }
@@ -114,6 +121,13 @@ void BpeTokenizer::EncodeWord(std::string_view word, std::vector<TokenId>& out) 
   const ByteMap& bm = Bytes256();
   std::string mapped;
   for (unsigned char c : word) mapped += bm.to_text[c];
+  if (ignore_merges_) {
+    TokenId whole = v_.Find(mapped);
+    if (whole >= 0) {
+      out.push_back(whole);
+      return;
+    }
+  }
   std::vector<Symbol> sym;
   for (size_t off = 0; off < mapped.size();) {
     size_t len = Utf8SequenceLength(static_cast<uint8_t>(mapped[off]));

@@ -48,9 +48,13 @@ class BpeTokenizer : public VocabTokenizer {
   std::vector<TokenId> EncodeFragments(const std::vector<Fragment>& fragments, bool add_special) const override;
 
  private:
-  BpeTokenizer(Vocab v, pcre2_code_8* re) : VocabTokenizer(std::move(v)), re_(re) {}
+  BpeTokenizer(Vocab v, pcre2_code_8* re, bool ignore_merges)
+      : VocabTokenizer(std::move(v)), re_(re), ignore_merges_(ignore_merges) {}
   void EncodeWord(std::string_view word, std::vector<TokenId>& out) const;
   pcre2_code_8* re_;
+  // Llama 3 (Hugging Face "ignore_merges"): a piece that is itself in the
+  // vocabulary is that token, even where the merges would split it.
+  bool ignore_merges_;
 };
 
 }  // namespace cllm::engine

@@ -53,6 +53,46 @@ TEST(TokenizerTest, Qwen3ByteLevelBpeMatchesLlamaCpp) {
   CheckCases(model, ref);
 }
 
+// Llama 3.1 byte-level BPE (pre-tokenizer llama-bpe) and the Phi-3
+// SentencePiece vocabulary: 46 cases each whose ids are Hugging Face
+// tokenizers' (llama.cpp gives the same), plus the add/parse-special forms.
+void CheckHfCases(const std::filesystem::path& model, const std::filesystem::path& ref) {
+  CheckCases(model, ref);
+  auto tok = Load(model);
+  json cases = LoadJson(ref)["cases"];
+  ASSERT_EQ(cases.size(), 46u);
+  for (const auto& c : cases) {
+    EXPECT_EQ(tok->Encode(c["text"].get<std::string>(), false, false), c["hf_ids_no_special"].get<std::vector<TokenId>>())
+        << "text: " << c["text"];
+  }
+}
+
+TEST(TokenizerTest, Llama3ByteLevelBpeMatchesHuggingFace) {
+  CLLM_SHARED_PATH(model, "models/llama3-tiny-random-q8_0.gguf");
+  CLLM_SHARED_PATH(ref, "models/reference/tokenizer-llama3.json");
+  CheckHfCases(model, ref);
+}
+
+TEST(TokenizerTest, Phi3SentencePieceMatchesHuggingFace) {
+  CLLM_SHARED_PATH(model, "models/phi3-tiny-random-q8_0.gguf");
+  CLLM_SHARED_PATH(ref, "models/reference/tokenizer-phi3.json");
+  CheckHfCases(model, ref);
+}
+
+// Chat turns end with <|end|> (Phi-3) and <|eot_id|> (Llama 3), not with eos.
+TEST(TokenizerTest, Phi3AndLlama3TurnEndsAreEndOfGeneration) {
+  CLLM_SHARED_PATH(phi3, "models/phi3-tiny-random-q8_0.gguf");
+  CLLM_SHARED_PATH(llama3, "models/llama3-tiny-random-q8_0.gguf");
+  auto p = Load(phi3);
+  EXPECT_EQ(p->Encode("<|end|>", false, true), std::vector<TokenId>{32007});
+  EXPECT_TRUE(p->IsEog(32007));
+  EXPECT_TRUE(p->IsEog(32000));   // <|endoftext|>
+  EXPECT_FALSE(p->IsEog(32010));  // <|user|>
+  auto l = Load(llama3);
+  EXPECT_TRUE(l->IsEog(128009));  // <|eot_id|>
+  EXPECT_EQ(l->Encode("", true, true), std::vector<TokenId>{128000});
+}
+
 TEST(TokenizerTest, EveryReferencePromptTokenizesAsLlamaCpp) {
   CLLM_SHARED_PATH(dir, "models/reference");
   int checked = 0;
@@ -129,6 +169,30 @@ TEST(ChatTest, ModelTemplateForQwenAndPlainForStoryModels) {
   ASSERT_TRUE(sr.ok());
   EXPECT_EQ(sr->text, "Be brief.\nHi");
   EXPECT_TRUE(sr->markup.empty());
+}
+
+// The chat templates of the Llama 3.1 and Phi-3 files render (BOS is the
+// tokenizer's to add, so the template's leading bos_token is dropped).
+TEST(ChatTest, Llama3AndPhi3TemplatesRender) {
+  CLLM_SHARED_PATH(phi3, "models/phi3-tiny-random-q8_0.gguf");
+  CLLM_SHARED_PATH(llama3, "models/llama3-tiny-random-q8_0.gguf");
+  ChatTemplateInput in;
+  in.messages = nlohmann::json::parse(R"([{"role":"user","content":"Hi"}])");
+  auto pf = GgufFile::Open(phi3).value();
+  auto pt = Tokenizer::FromGguf(pf).value();
+  auto p = ChatTemplate::ForModel(pf, *pt);
+  ASSERT_TRUE(p.ok()) << p.detail();
+  auto pr = p->Render(in);
+  ASSERT_TRUE(pr.ok()) << pr.detail();
+  EXPECT_EQ(pr->text, "<|user|>\nHi<|end|>\n<|assistant|>\n");
+  auto lf = GgufFile::Open(llama3).value();
+  auto lt = Tokenizer::FromGguf(lf).value();
+  auto l = ChatTemplate::ForModel(lf, *lt);
+  ASSERT_TRUE(l.ok()) << l.detail();
+  auto lr = l->Render(in);
+  ASSERT_TRUE(lr.ok()) << lr.detail();
+  EXPECT_NE(lr->text.find("<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"), std::string::npos) << lr->text;
+  EXPECT_EQ(lr->text.rfind("<|begin_of_text|>", 0), std::string::npos) << lr->text;  // BOS left to the tokenizer
 }
 
 TEST(ChatTest, BrokenTemplatesFailAtLoadWithTheirPosition) {

@@ -93,8 +93,11 @@ TokenizerResult<Vocab> LoadVocab(const GgufFile& file) {
   for (TokenId t : {v.eos, v.eot}) {
     if (t >= 0) v.eog.push_back(t);
   }
-  for (const char* text : {"<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>"}) {
+  for (const char* text : {"<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"}) {
     TokenId t = v.Find(text);
+    // Phi-3 ends a turn with "<|end|>" (its eos is <|endoftext|>); the text
+    // is generic enough to require it to be a control token.
+    if (std::string_view(text) == "<|end|>" && (t < 0 || v.types[t] != TokenType::kControl)) continue;
     if (t >= 0 && std::find(v.eog.begin(), v.eog.end(), t) == v.eog.end()) v.eog.push_back(t);
   }
   return v;
