@@ -31,8 +31,9 @@ SeededStream::SeededStream(const std::array<uint8_t, 32>& seed) : impl_(std::mak
   CLLM_CHECK_MSG(impl_->ctx != nullptr, "EVP_CIPHER_CTX_new failed");
   const std::array<uint8_t, 16> iv{};  // counter block 0
   // Fixed algorithm and sizes: a failure here is an OpenSSL fault, not input.
-  CLLM_CHECK_MSG(EVP_EncryptInit_ex(impl_->ctx.get(), EVP_aes_256_ctr(), nullptr, seed.data(), iv.data()) == 1,
-                 "AES-256-CTR init failed");
+  CLLM_CHECK_MSG(
+      EVP_EncryptInit_ex(impl_->ctx.get(), EVP_aes_256_ctr(), nullptr, seed.data(), iv.data()) == 1,
+      "AES-256-CTR init failed");
 }
 
 SeededStream::~SeededStream() = default;
@@ -46,8 +47,8 @@ void SeededStream::Fill(std::span<uint8_t> out) {
   while (done < out.size()) {
     const size_t piece = std::min<size_t>(out.size() - done, INT_MAX / 2);
     int out_len = 0;
-    CLLM_CHECK_MSG(EVP_EncryptUpdate(impl_->ctx.get(), out.data() + done, &out_len, out.data() + done,
-                                     static_cast<int>(piece)) == 1 &&
+    CLLM_CHECK_MSG(EVP_EncryptUpdate(impl_->ctx.get(), out.data() + done, &out_len,
+                                     out.data() + done, static_cast<int>(piece)) == 1 &&
                        static_cast<size_t>(out_len) == piece,
                    "AES-256-CTR keystream failed");
     done += piece;

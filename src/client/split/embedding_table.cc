@@ -12,11 +12,16 @@ namespace cllm::split {
 
 const char* SplitErrcName(SplitErrc code) {
   switch (code) {
-    case SplitErrc::kInvalidArgument: return "invalid_argument";
-    case SplitErrc::kShape: return "shape";
-    case SplitErrc::kNonFinite: return "non_finite";
-    case SplitErrc::kZeroVector: return "zero_vector";
-    case SplitErrc::kOutOfRange: return "out_of_range";
+    case SplitErrc::kInvalidArgument:
+      return "invalid_argument";
+    case SplitErrc::kShape:
+      return "shape";
+    case SplitErrc::kNonFinite:
+      return "non_finite";
+    case SplitErrc::kZeroVector:
+      return "zero_vector";
+    case SplitErrc::kOutOfRange:
+      return "out_of_range";
   }
   return "unknown";
 }
@@ -43,13 +48,15 @@ SplitResult<float> InverseNorm(std::span<const float> v, const char* what, uint6
   double sum = 0;
   for (float x : v) {
     if (!std::isfinite(x)) {
-      return MakeError(SplitErrc::kNonFinite, std::string(what) + " " + std::to_string(index) + " holds NaN or Inf");
+      return MakeError(SplitErrc::kNonFinite,
+                       std::string(what) + " " + std::to_string(index) + " holds NaN or Inf");
     }
     sum += static_cast<double>(x) * x;
   }
   const double inv = 1.0 / std::sqrt(sum);
   if (sum == 0 || !(inv <= std::numeric_limits<float>::max())) {
-    return MakeError(SplitErrc::kZeroVector, std::string(what) + " " + std::to_string(index) + " has norm 0");
+    return MakeError(SplitErrc::kZeroVector,
+                     std::string(what) + " " + std::to_string(index) + " has norm 0");
   }
   return static_cast<float>(inv);
 }
@@ -62,12 +69,13 @@ bool Better(const Neighbour& a, const Neighbour& b) {
 
 }  // namespace
 
-SplitResult<EmbeddingTable> EmbeddingTable::Create(uint32_t n_vocab, uint32_t dim, std::vector<float> rows) {
+SplitResult<EmbeddingTable> EmbeddingTable::Create(uint32_t n_vocab, uint32_t dim,
+                                                   std::vector<float> rows) {
   uint64_t count = 0;
   if (n_vocab == 0 || dim == 0 || !CheckedMul(n_vocab, dim, &count) || count != rows.size()) {
     return MakeError(SplitErrc::kShape, "embedding matrix holds " + std::to_string(rows.size()) +
-                                            " floats, expected n_vocab " + std::to_string(n_vocab) + " × dim " +
-                                            std::to_string(dim) + " (both > 0)");
+                                            " floats, expected n_vocab " + std::to_string(n_vocab) +
+                                            " × dim " + std::to_string(dim) + " (both > 0)");
   }
   std::vector<float> inv_norm(n_vocab);
   for (uint32_t id = 0; id < n_vocab; ++id) {
@@ -82,6 +90,26 @@ std::span<const float> EmbeddingTable::Row(uint32_t id) const {
   return std::span<const float>(rows_.data() + static_cast<size_t>(id) * dim_, dim_);
 }
 
+SplitResult<std::vector<float>> EmbeddingTable::Gather(std::span<const uint32_t> ids) const {
+  uint64_t count = 0;
+  if (!CheckedMul(ids.size(), dim_, &count) || count > std::vector<float>().max_size()) {
+    return MakeError(SplitErrc::kShape,
+                     std::to_string(ids.size()) + " rows of " + std::to_string(dim_) + " overflow");
+  }
+  std::vector<float> out;
+  out.reserve(count);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] >= n_vocab_) {
+      return MakeError(SplitErrc::kOutOfRange, "token id " + std::to_string(ids[i]) +
+                                                   " at position " + std::to_string(i) +
+                                                   " ≥ n_vocab " + std::to_string(n_vocab_));
+    }
+    const std::span<const float> row = Row(ids[i]);
+    out.insert(out.end(), row.begin(), row.end());
+  }
+  return out;
+}
+
 float EmbeddingTable::Cosine(uint32_t a, uint32_t b) const {
   if (a == b) return 1.0f;
   // Scale one side first: the raw dot of two large finite rows could overflow.
@@ -93,8 +121,8 @@ float EmbeddingTable::Cosine(uint32_t a, uint32_t b) const {
   return static_cast<float>(std::clamp(c, -1.0, 1.0));
 }
 
-std::vector<Neighbour> EmbeddingTable::TopK(std::span<const float> query, float query_inv_norm, uint32_t k,
-                                            uint32_t skip) const {
+std::vector<Neighbour> EmbeddingTable::TopK(std::span<const float> query, float query_inv_norm,
+                                            uint32_t k, uint32_t skip) const {
   // A unit query keeps every partial sum within ‖row‖ (Cauchy–Schwarz), which
   // is a finite float by construction.
   std::vector<float> unit(query.begin(), query.end());
@@ -126,8 +154,9 @@ SplitResult<std::vector<Neighbour>> EmbeddingTable::Nearest(uint32_t id, uint32_
                      "token id " + std::to_string(id) + " ≥ n_vocab " + std::to_string(n_vocab_));
   }
   if (k == 0 || k > n_vocab_) {
-    return MakeError(SplitErrc::kInvalidArgument,
-                     "k = " + std::to_string(k) + " outside [1, n_vocab " + std::to_string(n_vocab_) + "]");
+    return MakeError(
+        SplitErrc::kInvalidArgument,
+        "k = " + std::to_string(k) + " outside [1, n_vocab " + std::to_string(n_vocab_) + "]");
   }
   std::vector<Neighbour> out;
   out.reserve(k);
@@ -137,14 +166,16 @@ SplitResult<std::vector<Neighbour>> EmbeddingTable::Nearest(uint32_t id, uint32_
   return out;
 }
 
-SplitResult<std::vector<Neighbour>> EmbeddingTable::Nearest(std::span<const float> vector, uint32_t k) const {
+SplitResult<std::vector<Neighbour>> EmbeddingTable::Nearest(std::span<const float> vector,
+                                                            uint32_t k) const {
   if (vector.size() != dim_) {
-    return MakeError(SplitErrc::kShape, "vector of length " + std::to_string(vector.size()) + ", expected dim " +
-                                            std::to_string(dim_));
+    return MakeError(SplitErrc::kShape, "vector of length " + std::to_string(vector.size()) +
+                                            ", expected dim " + std::to_string(dim_));
   }
   if (k == 0 || k > n_vocab_) {
-    return MakeError(SplitErrc::kInvalidArgument,
-                     "k = " + std::to_string(k) + " outside [1, n_vocab " + std::to_string(n_vocab_) + "]");
+    return MakeError(
+        SplitErrc::kInvalidArgument,
+        "k = " + std::to_string(k) + " outside [1, n_vocab " + std::to_string(n_vocab_) + "]");
   }
   CLLM_ASSIGN_OR_RETURN(const float inv, InverseNorm(vector, "query vector", 0));
   return TopK(vector, inv, k, n_vocab_);

@@ -17,8 +17,8 @@
 namespace cllm::split {
 
 enum class SplitErrc {
-  kInvalidArgument = 1,  // an option out of its domain (ε ≤ 0 or NaN, k = 0 or k > n_vocab, mask size)
-  kShape,                // matrix size does not match n_vocab × dim, or a vector of the wrong length
+  kInvalidArgument = 1,  // an option out of its domain (ε, k, mask size)
+  kShape,                // matrix size is not n_vocab × dim, or a vector of the wrong length
   kNonFinite,            // NaN or ±Inf in a matrix or vector
   kZeroVector,           // a row or query vector of norm 0 (cosine undefined)
   kOutOfRange,           // a token id ≥ n_vocab
@@ -48,7 +48,8 @@ class EmbeddingTable {
   // checked), kNonFinite at the first NaN/Inf, kZeroVector at the first row of
   // norm 0 (no direction, so no cosine; a loader that meets such rows must
   // decide what they mean before building the table).
-  static SplitResult<EmbeddingTable> Create(uint32_t n_vocab, uint32_t dim, std::vector<float> rows);
+  static SplitResult<EmbeddingTable> Create(uint32_t n_vocab, uint32_t dim,
+                                            std::vector<float> rows);
 
   uint32_t n_vocab() const { return n_vocab_; }
   uint32_t dim() const { return dim_; }
@@ -57,6 +58,11 @@ class EmbeddingTable {
   // validate ids first, see Contains).
   std::span<const float> Row(uint32_t id) const;
   bool Contains(uint32_t id) const { return id < n_vocab_; }
+
+  // Gather returns the rows of `ids` one after another, [ids.size() × dim]
+  // row-major: the prompt embeddings a split client sends. Errors:
+  // kOutOfRange at the first id ≥ n_vocab, kShape when the size overflows.
+  SplitResult<std::vector<float>> Gather(std::span<const uint32_t> ids) const;
 
   // Cosine returns cos(e_a, e_b) (both ids checked by CLLM_CHECK).
   float Cosine(uint32_t a, uint32_t b) const;
@@ -75,7 +81,8 @@ class EmbeddingTable {
   SplitResult<std::vector<Neighbour>> Nearest(std::span<const float> vector, uint32_t k) const;
 
  private:
-  EmbeddingTable(uint32_t n_vocab, uint32_t dim, std::vector<float> rows, std::vector<float> inv_norm)
+  EmbeddingTable(uint32_t n_vocab, uint32_t dim, std::vector<float> rows,
+                 std::vector<float> inv_norm)
       : n_vocab_(n_vocab), dim_(dim), rows_(std::move(rows)), inv_norm_(std::move(inv_norm)) {}
 
   // TopK scans every row against `query` (scaled by query_inv_norm) and keeps the k best,

@@ -45,7 +45,8 @@ TEST(EmbeddingTableTest, RejectsWrongShape) {
   EXPECT_EQ(EmbeddingTable::Create(0, 4, {}).code(), SplitErrc::kShape);
   EXPECT_EQ(EmbeddingTable::Create(3, 0, {}).code(), SplitErrc::kShape);
   // 2^32−1 × 2^32−1 does not overflow uint64 but can never match a real buffer.
-  EXPECT_EQ(EmbeddingTable::Create(0xFFFFFFFFu, 0xFFFFFFFFu, std::vector<float>(4, 1.0f)).code(), SplitErrc::kShape);
+  EXPECT_EQ(EmbeddingTable::Create(0xFFFFFFFFu, 0xFFFFFFFFu, std::vector<float>(4, 1.0f)).code(),
+            SplitErrc::kShape);
 }
 
 TEST(EmbeddingTableTest, RejectsNonFiniteValues) {
@@ -88,6 +89,22 @@ TEST(EmbeddingTableTest, RowIsTheGivenRow) {
   EXPECT_EQ(table->dim(), 3u);
   auto row = table->Row(4);
   EXPECT_TRUE(std::equal(row.begin(), row.end(), rows.begin() + 12));
+}
+
+TEST(EmbeddingTableTest, GatherConcatenatesRows) {
+  std::vector<float> rows = RandomRows(5, 3, 6);
+  auto table = EmbeddingTable::Create(5, 3, rows);
+  ASSERT_TRUE(table.ok());
+  const std::vector<uint32_t> ids = {4, 0, 4};
+  auto out = table->Gather(ids);
+  ASSERT_TRUE(out.ok());
+  ASSERT_EQ(out->size(), 9u);
+  EXPECT_TRUE(std::equal(out->begin(), out->begin() + 3, rows.begin() + 12));
+  EXPECT_TRUE(std::equal(out->begin() + 3, out->begin() + 6, rows.begin()));
+  EXPECT_TRUE(std::equal(out->begin() + 6, out->end(), rows.begin() + 12));
+  EXPECT_TRUE(table->Gather({})->empty());
+  const std::vector<uint32_t> bad = {1, 5};
+  EXPECT_EQ(table->Gather(bad).code(), SplitErrc::kOutOfRange);
 }
 
 TEST(EmbeddingTableTest, NearestRejectsBadArguments) {
@@ -148,12 +165,17 @@ TEST(EmbeddingTableTest, NearestMatchesBruteForce) {
   const std::vector<float> rows = RandomRows(kVocab, kDim, 5);
   auto table = EmbeddingTable::Create(kVocab, kDim, rows);
   ASSERT_TRUE(table.ok());
-  auto row = [&](uint32_t id) { return std::span<const float>(rows.data() + size_t{id} * kDim, kDim); };
+  auto row = [&](uint32_t id) {
+    return std::span<const float>(rows.data() + size_t{id} * kDim, kDim);
+  };
   size_t exact_id_matches = 0;
   for (uint32_t q = 0; q < kVocab; q += 7) {
     std::vector<std::pair<double, uint32_t>> ref;
-    for (uint32_t id = 0; id < kVocab; ++id) ref.emplace_back(id == q ? 1.0 : CosineRef(row(q), row(id)), id);
-    std::sort(ref.begin(), ref.end(), [](auto& a, auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+    for (uint32_t id = 0; id < kVocab; ++id)
+      ref.emplace_back(id == q ? 1.0 : CosineRef(row(q), row(id)), id);
+    std::sort(ref.begin(), ref.end(), [](auto& a, auto& b) {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    });
 
     auto by_id = table->Nearest(q, kK);
     auto by_vector = table->Nearest(row(q), kK);

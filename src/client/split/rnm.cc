@@ -44,18 +44,20 @@ SplitResult<RnmResult> ApplyRnm(const EmbeddingTable& table, std::span<const uin
     return MakeError(SplitErrc::kInvalidArgument, "epsilon must be > 0 (or +inf for no noise)");
   }
   if (options.k == 0 || options.k > table.n_vocab()) {
-    return MakeError(SplitErrc::kInvalidArgument, "k = " + std::to_string(options.k) + " outside [1, n_vocab " +
+    return MakeError(SplitErrc::kInvalidArgument, "k = " + std::to_string(options.k) +
+                                                      " outside [1, n_vocab " +
                                                       std::to_string(table.n_vocab()) + "]");
   }
   if (!perturb.empty() && perturb.size() != ids.size()) {
-    return MakeError(SplitErrc::kInvalidArgument, "perturb mask has " + std::to_string(perturb.size()) +
-                                                      " entries for " + std::to_string(ids.size()) + " tokens");
+    return MakeError(SplitErrc::kInvalidArgument,
+                     "perturb mask has " + std::to_string(perturb.size()) + " entries for " +
+                         std::to_string(ids.size()) + " tokens");
   }
   for (size_t i = 0; i < ids.size(); ++i) {
     if (!table.Contains(ids[i])) {
-      return MakeError(SplitErrc::kOutOfRange, "token id " + std::to_string(ids[i]) + " at position " +
-                                                   std::to_string(i) + " ≥ n_vocab " +
-                                                   std::to_string(table.n_vocab()));
+      return MakeError(SplitErrc::kOutOfRange, "token id " + std::to_string(ids[i]) +
+                                                   " at position " + std::to_string(i) +
+                                                   " ≥ n_vocab " + std::to_string(table.n_vocab()));
     }
   }
 
@@ -89,7 +91,8 @@ SplitResult<RnmResult> ApplyRnm(const EmbeddingTable& table, std::span<const uin
   return result;
 }
 
-std::vector<uint8_t> MaskFromIdSet(std::span<const uint32_t> ids, std::span<const uint32_t> sensitive) {
+std::vector<uint8_t> MaskFromIdSet(std::span<const uint32_t> ids,
+                                   std::span<const uint32_t> sensitive) {
   std::vector<uint32_t> sorted(sensitive.begin(), sensitive.end());
   std::sort(sorted.begin(), sorted.end());
   std::vector<uint8_t> mask(ids.size(), 0);
@@ -102,7 +105,10 @@ std::vector<uint8_t> MaskFromIdSet(std::span<const uint32_t> ids, std::span<cons
 std::vector<uint8_t> MaskDigits(std::span<const std::string> pieces) {
   std::vector<uint8_t> mask(pieces.size(), 0);
   for (size_t i = 0; i < pieces.size(); ++i) {
-    mask[i] = std::any_of(pieces[i].begin(), pieces[i].end(), [](char c) { return c >= '0' && c <= '9'; }) ? 1 : 0;
+    mask[i] =
+        std::any_of(pieces[i].begin(), pieces[i].end(), [](char c) { return c >= '0' && c <= '9'; })
+            ? 1
+            : 0;
   }
   return mask;
 }

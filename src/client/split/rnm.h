@@ -44,9 +44,9 @@ size_t RnmSelect(std::span<const float> utilities, double scale, RandomSource& r
 
 // RnmResult is the perturbed prompt and its privacy accounting.
 struct RnmResult {
-  std::vector<uint32_t> ids;     // one per input position
-  uint32_t num_perturbed = 0;    // positions the mechanism ran at (the mask's ones)
-  double epsilon_total = 0;      // num_perturbed·ε; +∞ when ε = +∞ and a position was selected
+  std::vector<uint32_t> ids;   // one per input position
+  uint32_t num_perturbed = 0;  // positions the mechanism ran at (the mask's ones)
+  double epsilon_total = 0;    // num_perturbed·ε; +∞ when ε = +∞ and a position was selected
   // Positions whose id changed. For evaluation only: it says which tokens
   // are original, so it must never travel with the embeddings.
   uint32_t num_replaced = 0;
@@ -68,7 +68,8 @@ SplitResult<RnmResult> ApplyRnm(const EmbeddingTable& table, std::span<const uin
 // ---------------------------------------------------------------------------
 
 // MaskFromIdSet marks the positions whose id is in `sensitive` (any order).
-std::vector<uint8_t> MaskFromIdSet(std::span<const uint32_t> ids, std::span<const uint32_t> sensitive);
+std::vector<uint8_t> MaskFromIdSet(std::span<const uint32_t> ids,
+                                   std::span<const uint32_t> sensitive);
 
 // MaskDigits marks the positions whose piece (the token's text as the
 // tokenizer decodes it) contains an ASCII digit 0–9.

@@ -44,7 +44,9 @@ EmbeddingTable SmallVocabulary() { return AngleTable({0.0, 0.3, 0.6, 1.0, 1.5, 2
 // pieces between the u_j (the integrand is smooth inside each piece), tails cut
 // at 60·b (mass e^{−60}).
 // ---------------------------------------------------------------------------
-double LaplacePdf(double x, double mu, double b) { return std::exp(-std::abs(x - mu) / b) / (2 * b); }
+double LaplacePdf(double x, double mu, double b) {
+  return std::exp(-std::abs(x - mu) / b) / (2 * b);
+}
 double LaplaceCdf(double x, double mu, double b) {
   return x < mu ? 0.5 * std::exp((x - mu) / b) : 1 - 0.5 * std::exp(-(x - mu) / b);
 }
@@ -81,7 +83,8 @@ double ChiSquare(const std::vector<size_t>& counts, const std::vector<double>& p
   double chi2 = 0;
   for (size_t i = 0; i < p.size(); ++i) {
     const double expected = p[i] * static_cast<double>(n);
-    chi2 += (static_cast<double>(counts[i]) - expected) * (static_cast<double>(counts[i]) - expected) / expected;
+    chi2 += (static_cast<double>(counts[i]) - expected) *
+            (static_cast<double>(counts[i]) - expected) / expected;
   }
   return chi2;
 }
@@ -95,7 +98,7 @@ TEST(RnmTest, ExactDistributionIsADistribution) {
     double total = 0;
     for (double x : p) total += x;
     EXPECT_NEAR(total, 1.0, 1e-7) << b;  // far below what 20,000 draws resolve (~1e-3)
-    EXPECT_NEAR(p[2], p[3], 1e-12);  // equal utilities, equal chances
+    EXPECT_NEAR(p[2], p[3], 1e-12);      // equal utilities, equal chances
     EXPECT_GT(p[0], p[1]);
   }
   // Two candidates: P(L_0 − L_1 > −d) has a closed form (L_0 − L_1 is a
@@ -128,8 +131,8 @@ TEST(RnmTest, OutputDistributionMatchesSpecification) {
     const std::vector<double> p = ExactRnmDistribution(u, RnmNoiseScale(epsilon));
     const double chi2 = ChiSquare(counts, p, kDraws);
     EXPECT_LT(chi2, kChi2Df4P001) << "epsilon " << epsilon;
-    std::printf("epsilon %g: chi2 %.2f (df 4, limit %.2f); P(original) spec %.4f, observed %.4f\n", epsilon, chi2,
-                kChi2Df4P001, p[0], static_cast<double>(counts[0]) / kDraws);
+    std::printf("epsilon %g: chi2 %.2f (df 4, limit %.2f); P(original) spec %.4f, observed %.4f\n",
+                epsilon, chi2, kChi2Df4P001, p[0], static_cast<double>(counts[0]) / kDraws);
     EXPECT_EQ(result->num_perturbed, kDraws);
     EXPECT_EQ(result->num_replaced, kDraws - counts[0]);
     EXPECT_DOUBLE_EQ(result->epsilon_total, kDraws * epsilon);
@@ -176,7 +179,8 @@ TEST(RnmTest, SmallerEpsilonSpreadsMoreMassOffTheOriginal) {
     previous = replaced;
     // And by the amount the specification says (4 standard deviations).
     const double expected = 1 - ExactRnmDistribution(u, RnmNoiseScale(epsilon))[0];
-    EXPECT_NEAR(replaced, expected, 4 * std::sqrt(expected * (1 - expected) / kDraws) + 1e-3) << epsilon;
+    EXPECT_NEAR(replaced, expected, 4 * std::sqrt(expected * (1 - expected) / kDraws) + 1e-3)
+        << epsilon;
   }
   // Even at ε = 32 (b = 1/8) about half the draws leave token 0: its nearest
   // neighbour's cosine is 0.955, within the noise. Cosine utilities of near
@@ -220,17 +224,21 @@ TEST(RnmTest, RejectsBadArguments) {
     EXPECT_EQ(ApplyRnm(table, prompt, {}, RnmOptions{.epsilon = bad, .k = 2}, random).code(),
               SplitErrc::kInvalidArgument);
   }
-  EXPECT_EQ(ApplyRnm(table, prompt, {}, RnmOptions{.epsilon = 1, .k = 0}, random).code(), SplitErrc::kInvalidArgument);
-  EXPECT_EQ(ApplyRnm(table, prompt, {}, RnmOptions{.epsilon = 1, .k = 9}, random).code(), SplitErrc::kInvalidArgument);
+  EXPECT_EQ(ApplyRnm(table, prompt, {}, RnmOptions{.epsilon = 1, .k = 0}, random).code(),
+            SplitErrc::kInvalidArgument);
+  EXPECT_EQ(ApplyRnm(table, prompt, {}, RnmOptions{.epsilon = 1, .k = 9}, random).code(),
+            SplitErrc::kInvalidArgument);
   const std::vector<uint8_t> short_mask = {1};
-  EXPECT_EQ(ApplyRnm(table, prompt, short_mask, RnmOptions{}, random).code(), SplitErrc::kInvalidArgument);
+  EXPECT_EQ(ApplyRnm(table, prompt, short_mask, RnmOptions{}, random).code(),
+            SplitErrc::kInvalidArgument);
   const std::vector<uint32_t> out_of_range = {1, 8};
   EXPECT_EQ(ApplyRnm(table, out_of_range, {}, RnmOptions{.epsilon = 1, .k = 2}, random).code(),
             SplitErrc::kOutOfRange);
   // An out-of-range id is found even at a position the mask leaves alone.
   const std::vector<uint8_t> first_only = {1, 0};
-  EXPECT_EQ(ApplyRnm(table, out_of_range, first_only, RnmOptions{.epsilon = 1, .k = 2}, random).code(),
-            SplitErrc::kOutOfRange);
+  EXPECT_EQ(
+      ApplyRnm(table, out_of_range, first_only, RnmOptions{.epsilon = 1, .k = 2}, random).code(),
+      SplitErrc::kOutOfRange);
 }
 
 TEST(RnmTest, MaskLeavesUnselectedPositionsAlone) {
@@ -260,7 +268,8 @@ TEST(RnmTest, MaskBuilders) {
   EXPECT_EQ(MaskFromIdSet(ids, sensitive), (std::vector<uint8_t>{1, 0, 1, 0, 1}));
   const std::vector<std::string> pieces = {"Call", " 0", "20", "-x", "Ⅳ"};
   EXPECT_EQ(MaskDigits(pieces), (std::vector<uint8_t>{0, 1, 1, 0, 0}));
-  EXPECT_EQ(MaskOr(MaskFromIdSet(ids, sensitive), MaskDigits(pieces)), (std::vector<uint8_t>{1, 1, 1, 0, 1}));
+  EXPECT_EQ(MaskOr(MaskFromIdSet(ids, sensitive), MaskDigits(pieces)),
+            (std::vector<uint8_t>{1, 1, 1, 0, 1}));
 }
 
 TEST(RnmTest, NoiseScaleIsTwiceSensitivityOverEpsilon) {
