@@ -1,0 +1,81 @@
+// rnm.h — Report-Noisy-Max over nearby tokens: the differential-privacy step
+// a split-inference client applies to prompt tokens before their embeddings
+// leave it (issue 16; CMIF, DASFAA 2025). docs/split-inference.md, "The
+// mechanism", states the guarantee; in short:
+//
+//   candidates  C(x) = the k tokens nearest to x by cosine (x itself included)
+//   utility     u(x, y) = cos(e_x, e_y) ∈ [−1, 1], so Δu = 2
+//   output      argmax_{y ∈ C(x)} u(x, y) + Lap(b),  b = 2·Δu/ε = 4/ε, one draw per candidate
+//   guarantee   for inputs x, x' with C(x) = C(x'): P[M(x) = y] ≤ e^ε · P[M(x') = y]
+//   prompt      n perturbed positions → n·ε (basic sequential composition)
+//
+// ε = +∞ is the identity (no randomness is drawn): the plain path.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "client/split/embedding_table.h"
+#include "client/split/random_source.h"
+
+namespace cllm::split {
+
+// Δu: the width of cosine's range [−1, 1]. Any two inputs' utilities for one
+// candidate differ by at most this much.
+inline constexpr double kUtilitySensitivity = 2.0;
+inline constexpr double kNoNoise = std::numeric_limits<double>::infinity();
+
+struct RnmOptions {
+  double epsilon = 1.0;  // per perturbed token, > 0; kNoNoise turns the mechanism off
+  uint32_t k = 20;       // candidates per token, the token itself included; 1 ≤ k ≤ n_vocab
+};
+
+// RnmNoiseScale returns the Laplace scale b = 2·Δu/ε for a finite ε > 0.
+double RnmNoiseScale(double epsilon);
+
+// RnmSelect is the mechanism on given utilities: it adds an independent
+// Laplace(0, scale) draw to each utility and returns the index of the largest
+// sum (the first on an exact tie, an event of probability 0). One candidate
+// returns 0 without drawing. CLLM_CHECK: utilities non-empty, scale > 0.
+size_t RnmSelect(std::span<const float> utilities, double scale, RandomSource& random);
+
+// RnmResult is the perturbed prompt and its privacy accounting.
+struct RnmResult {
+  std::vector<uint32_t> ids;   // one per input position
+  uint32_t num_perturbed = 0;  // positions the mechanism ran at (the mask's ones)
+  double epsilon_total = 0;    // num_perturbed·ε; +∞ when ε = +∞ and a position was selected
+  // Positions whose id changed. For evaluation only: it says which tokens
+  // are original, so it must never travel with the embeddings.
+  uint32_t num_replaced = 0;
+};
+
+// ApplyRnm runs the mechanism at each position whose `perturb` byte is
+// non-zero (an empty span selects every position) and copies the others.
+// Errors: kInvalidArgument (ε NaN or ≤ 0, k outside [1, n_vocab], perturb
+// neither empty nor ids.size() long), kOutOfRange (any id ≥ n_vocab, checked
+// before anything is drawn).
+SplitResult<RnmResult> ApplyRnm(const EmbeddingTable& table, std::span<const uint32_t> ids,
+                                std::span<const uint8_t> perturb, const RnmOptions& options,
+                                RandomSource& random);
+
+// ---------------------------------------------------------------------------
+// Which positions are perturbed. The caller builds one byte per position from
+// what it knows of the tokens (ids, or the tokenizer's pieces) and may OR masks
+// together. Template and special tokens are public; the caller leaves them 0.
+// ---------------------------------------------------------------------------
+
+// MaskFromIdSet marks the positions whose id is in `sensitive` (any order).
+std::vector<uint8_t> MaskFromIdSet(std::span<const uint32_t> ids,
+                                   std::span<const uint32_t> sensitive);
+
+// MaskDigits marks the positions whose piece (the token's text as the
+// tokenizer decodes it) contains an ASCII digit 0–9.
+std::vector<uint8_t> MaskDigits(std::span<const std::string> pieces);
+
+// MaskOr returns a | b position by position (CLLM_CHECK equal sizes).
+std::vector<uint8_t> MaskOr(std::span<const uint8_t> a, std::span<const uint8_t> b);
+
+}  // namespace cllm::split
