@@ -239,6 +239,7 @@ Status<> Store::PutMetaLocked(const std::string& key, const std::string& value) 
                                     "v = excluded.v, ver = excluded.ver, mac = excluded.mac WHERE meta.ver = ?",
                                     {key, value, ver, RowMac(mac_key_, "meta", key, ver, {value}), old}));
     if (changed == 1) return OkStatus();
+    internal::BackOff(attempt);
   }
   return internal::Contended("meta", key);
 }

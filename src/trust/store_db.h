@@ -14,13 +14,17 @@
 // text round trip for integers or bytes).
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -128,6 +132,15 @@ inline bool NextVer(int64_t ver, int64_t* out) {
 // An update is written only over the version it read; when another writer
 // (a replica) got in between, it reads again, at most this many times.
 inline constexpr int kUpdateAttempts = 8;
+
+// BackOff waits before the next attempt of a contended update: a random time
+// below 2^attempt ms (at most 128 ms), so two writers updating one row in
+// step fall out of step instead of one starving the other.
+inline void BackOff(int attempt) {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  const int cap_us = 1000 << std::min(attempt, 7);
+  std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, cap_us - 1)(rng)));
+}
 
 inline Error<Errc> Contended(const std::string& table, const std::string& row_key) {
   return MakeError(Errc::kIo, "store row " + table + "[\"" + row_key.substr(0, 128) +

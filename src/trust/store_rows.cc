@@ -32,6 +32,7 @@ Status<> Store::PutPolicy(const std::string& name, const std::string& json, int6
                   "WHERE policies.ver = ?",
                   {name, json, now, ver, RowMac(mac_key_, "policies", name, ver, {json, now}), old}));
     if (changed == 1) return OkStatus();
+    internal::BackOff(attempt);
   }
   return internal::Contended("policies", name);
 }
@@ -130,6 +131,7 @@ Status<> Store::SetReleasePolicy(const std::string& key_id, const std::string& j
                                     "ver = ?",
                                     {json, ver, ModelKeyMac(mac_key_, row, ver), key_id, old}));
     if (changed == 1) return OkStatus();
+    internal::BackOff(attempt);
   }
   return internal::Contended("model_keys", key_id);
 }
@@ -203,6 +205,7 @@ Status<> Store::RetireSigningKey(const std::string& kid, int64_t when) {
                           db_->Exec("UPDATE signing_keys SET retired = ?, ver = ?, mac = ? WHERE kid = ? AND ver = ?",
                                     {when, ver, SigningKeyMac(mac_key_, row, ver), kid, old}));
     if (changed == 1) return OkStatus();
+    internal::BackOff(attempt);
   }
   return internal::Contended("signing_keys", kid);
 }

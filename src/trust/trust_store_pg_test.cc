@@ -209,11 +209,17 @@ TEST_F(PgStoreTest, ConcurrentUpdatesOfOneRowStayAuthentic) {
   ASSERT_TRUE(a && b);
   ASSERT_TRUE(a->PutModelKey({"m", Bytes{1}, "{}", kT0}).ok());
   std::thread ta([&] {
-    for (int i = 0; i < 40; ++i) EXPECT_TRUE(a->SetReleasePolicy("m", "{\"a\":" + std::to_string(i) + "}").ok());
+    for (int i = 0; i < 40; ++i) {
+      auto st = a->SetReleasePolicy("m", "{\"a\":" + std::to_string(i) + "}");
+      EXPECT_TRUE(st.ok()) << st.detail();
+    }
   });
   std::thread tb([&] {
     for (int i = 0; i < 40; ++i) EXPECT_TRUE(b->PutMeta("k", std::to_string(i)).ok());
-    for (int i = 0; i < 40; ++i) EXPECT_TRUE(b->SetReleasePolicy("m", "{\"b\":" + std::to_string(i) + "}").ok());
+    for (int i = 0; i < 40; ++i) {
+      auto st = b->SetReleasePolicy("m", "{\"b\":" + std::to_string(i) + "}");
+      EXPECT_TRUE(st.ok()) << st.detail();
+    }
   });
   ta.join();
   tb.join();
