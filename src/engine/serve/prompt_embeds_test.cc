@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 
+#include "engine/model/sampler.h"
 #include "engine/serve/scheduler.h"
 #include "support/shared_data.h"
 
@@ -179,6 +180,50 @@ TEST(PromptEmbedsTest, SchedulerRowsGiveTheTokensOfTheIdsStories) {
 
 TEST(PromptEmbedsTest, SchedulerRowsGiveTheTokensOfTheIdsQwen3) {
   CheckSchedulerAgreement("qwen3-tiny-random-q8_0.gguf", {12522, 5193, 264, 882, 785, 2632, 5562, 311, 1490, 13});
+}
+
+// Without prompt ids, the repetition penalty sees only generated tokens:
+// the scheduler gives what a plain loop gets when the sampler's history
+// holds the generated tokens alone.
+TEST(PromptEmbedsTest, RepetitionPenaltyCountsOnlyGeneratedTokens) {
+  CLLM_SHARED_PATH(path, "models/stories260K-f16.gguf");
+  auto m = Model::Open(path).value();
+  const auto ids = m->tokenizer().Encode("Lily saw a big dog. The dog was big and the dog", true, true);
+  const auto rows = Rows(*m, ids);
+  SamplingParams sp;
+  sp.repeat_penalty = 1.5f;
+  const int n_gen = 16;
+  // The loop: prefill the rows, then greedy with the penalty over the generated tokens.
+  std::vector<TokenId> want;
+  {
+    const size_t d = static_cast<size_t>(m->config().n_embd);
+    KvCache cache(m->config(), KvType::kF16, 64);
+    std::vector<BatchEntry> batch;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      batch.push_back({0, static_cast<int>(i), -1, i + 1 == ids.size(), rows->data() + i * d});
+    }
+    Sampler sampler(sp);
+    std::vector<float> logits;
+    for (int g = 0; g < n_gen; ++g) {
+      logits.clear();
+      ASSERT_TRUE(m->Forward(batch, cache, &logits).ok());
+      want.push_back(sampler.Sample(logits, want, 0));
+      batch = {{0, static_cast<int>(ids.size()) + g, want.back(), true}};
+    }
+  }
+  SchedulerOptions so;
+  so.context_length = 64;
+  Scheduler sched(*m, so);
+  Outcome got, with_ids;
+  ASSERT_TRUE(sched.Submit(RowsRequest(*m, ids, n_gen, sp, &got)).ok());
+  Wait(got);
+  EXPECT_EQ(got.tokens, want);
+  // The id path's penalty also sees the prompt ("dog", "big" repeated), and
+  // on this prompt that changes the greedy tokens: the check above is not
+  // vacuous.
+  ASSERT_TRUE(sched.Submit(IdsRequest(ids, n_gen, sp, &with_ids)).ok());
+  Wait(with_ids);
+  EXPECT_NE(with_ids.tokens, want);
 }
 
 // The prompt cache is keyed on ids: a prompt given as rows is neither served
