@@ -86,7 +86,8 @@ struct SequenceRequest {
   // (split inference: a client sends embedding rows — possibly perturbed —
   // never token ids; docs/split-inference.md). Submit refuses a size that is
   // not a non-zero multiple of n_embd, any non-finite value, and a prompt
-  // over the context. Without ids, such a prompt is invisible to everything
+  // over the context; the floats must not change after Submit (they are
+  // checked there and read in place while the prompt runs). Without ids, such a prompt is invisible to everything
   // keyed on prompt ids: the prompt cache neither serves nor keeps it, the
   // repetition penalty sees only generated tokens (as the presence and
   // frequency penalties always do), and it cannot be an embedding sequence.
