@@ -1,6 +1,6 @@
 // model.h — a loaded model and its batched forward pass.
 //
-// Forward takes a batch of (sequence, position, token) entries: a prompt's
+// Forward takes a batch of (sequence, position, token or embedding) entries: a prompt's
 // prefill is one batch, a decode step is one entry per sequence, and a step
 // may mix both across sequences (continuous batching). Weight matmuls run
 // over the whole batch through kernels.h; attention runs per entry against
@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "engine/gguf/gguf.h"
@@ -24,6 +25,12 @@ struct BatchEntry {
   int pos = 0;           // position in the sequence
   TokenId token = 0;
   bool logits = false;   // whether to return logits for this entry
+  // embedding, when set, is this entry's input instead of token's row of
+  // token_embd: n_embd floats, read during Forward only (not owned; the
+  // caller keeps them alive and has checked them — finite values), and
+  // `token` is ignored. Split inference (docs/split-inference.md): a client
+  // sends embedding rows, never ids. Null (every token entry) costs nothing.
+  const float* embedding = nullptr;
 };
 
 class Model {
@@ -46,6 +53,12 @@ class Model {
   // pool. Null (the decode path) costs nothing.
   ModelResult<Ok> Forward(const std::vector<BatchEntry>& batch, KvCache& cache, std::vector<float>* out_logits,
                           std::vector<float>* out_hidden = nullptr) const;
+
+  // TokenEmbedding writes token `id`'s row of token_embd as float32 into
+  // `out` (n_embd floats), dequantized exactly as Forward's embed step does:
+  // a BatchEntry carrying these floats computes what one carrying `id` does.
+  // Errors: kBadBatch (id out of range or `out` not n_embd floats).
+  ModelResult<Ok> TokenEmbedding(TokenId id, std::span<float> out) const;
 
  private:
   Model(GgufFile file, ModelConfig config, ModelWeights weights, std::unique_ptr<Tokenizer> tok)

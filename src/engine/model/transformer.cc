@@ -4,6 +4,7 @@
 //   x        [n, n_embd]     residual stream
 //   q        [n, n_head · head_dim],  k, v [n, n_head_kv · head_dim]
 //   ffn      [n, n_ff]
+#include <algorithm>
 #include <cmath>
 
 #include "engine/kernels/kernels.h"
@@ -27,6 +28,16 @@ ModelResult<std::unique_ptr<Model>> Model::Open(const std::filesystem::path& pat
   auto f = GgufFile::Open(path);
   if (!f.ok()) return MakeError(ModelErrc::kBadFile, std::string(GgufErrcName(f.code())) + ": " + f.detail());
   return Load(std::move(f).value());
+}
+
+ModelResult<Ok> Model::TokenEmbedding(TokenId id, std::span<float> out) const {
+  const ModelConfig& c = config_;
+  if (id < 0 || id >= c.n_vocab) return MakeError(ModelErrc::kBadBatch, "token id " + std::to_string(id) + " out of range");
+  if (out.size() != static_cast<size_t>(c.n_embd)) return MakeError(ModelErrc::kBadBatch, "embedding row is not n_embd floats");
+  const size_t emb_row = RowSizeBytes(weights_.token_embd.type, c.n_embd);
+  const auto* row = static_cast<const uint8_t*>(weights_.token_embd.data) + emb_row * static_cast<size_t>(id);
+  DequantizeRow(weights_.token_embd.type, row, out.data(), c.n_embd);
+  return OkStatus();
 }
 
 namespace {
@@ -108,7 +119,7 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
   std::map<int, int> next_pos;   // seq → expected next position within this batch
   std::map<int, int> first_pos;  // seq → its first position in this batch
   for (const BatchEntry& b : batch) {
-    if (b.token < 0 || b.token >= c.n_vocab) {
+    if (b.embedding == nullptr && (b.token < 0 || b.token >= c.n_vocab)) {
       return MakeError(ModelErrc::kBadBatch, "token id " + std::to_string(b.token) + " out of range");
     }
     auto it = next_pos.find(b.seq);
@@ -138,8 +149,13 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
     OpTimer timer(Op::kEmbed);
     const size_t emb_row = RowSizeBytes(weights_.token_embd.type, c.n_embd);
     for (int t = 0; t < n; ++t) {
+      float* dst = &x[static_cast<size_t>(t) * c.n_embd];
+      if (batch[t].embedding != nullptr) {
+        std::copy(batch[t].embedding, batch[t].embedding + c.n_embd, dst);
+        continue;
+      }
       const auto* row = static_cast<const uint8_t*>(weights_.token_embd.data) + emb_row * batch[t].token;
-      DequantizeRow(weights_.token_embd.type, row, &x[static_cast<size_t>(t) * c.n_embd], c.n_embd);
+      DequantizeRow(weights_.token_embd.type, row, dst, c.n_embd);
     }
   }
   // Rotary factors per entry, shared by every head and layer: [n, n_rot / 2, 2].

@@ -1,6 +1,7 @@
 #include "engine/serve/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "base/check.h"
 #include "base/log.h"
@@ -34,7 +35,9 @@ struct Scheduler::Sequence {
   int id = 0;
   SequenceRequest req;
   Sampler sampler;
-  std::vector<TokenId> history;  // prompt + generated
+  std::vector<TokenId> history;  // prompt + generated (only generated: a prompt given as embeddings has no ids)
+  int n_prompt = 0;              // prompt positions (tokens or embedding rows)
+  int unseen = 0;                // prompt positions missing from history: n_prompt for embeddings, else 0
   int prefilled = 0;             // prompt tokens already in the KV cache
   int cached = 0;                // of which taken from the prompt cache
   bool attached = false;         // Attach ran
@@ -50,13 +53,44 @@ struct Scheduler::Sequence {
   std::chrono::steady_clock::time_point submitted_at = std::chrono::steady_clock::now();
   std::chrono::steady_clock::duration queue_wait{0};
 
-  Sequence(int i, SequenceRequest r) : id(i), req(std::move(r)), sampler(req.sampling), history(req.prompt) {}
-  bool prefilling() const { return prefilled < static_cast<int>(req.prompt.size()); }
+  Sequence(int i, SequenceRequest r, int n_embd) : id(i), req(std::move(r)), sampler(req.sampling), history(req.prompt) {
+    n_prompt = embeds() ? static_cast<int>(req.prompt_embeds->size() / static_cast<size_t>(n_embd))
+                        : static_cast<int>(req.prompt.size());
+    unseen = embeds() ? n_prompt : 0;
+  }
+  bool prefilling() const { return prefilled < n_prompt; }
+  bool embeds() const { return req.prompt_embeds != nullptr; }
   bool embedding() const { return static_cast<bool>(req.on_embedding); }
   bool cancelled() const { return req.cancelled && req.cancelled->load(); }
 };
 
 namespace {
+
+// CheckPromptEmbeds validates a prompt given as embeddings: it comes from a
+// client, so every value is checked before it reaches the model.
+SubmitResult<Ok> CheckPromptEmbeds(const SequenceRequest& r, int n_embd, int context) {
+  if (!r.prompt.empty()) return MakeError(SubmitErrc::kInvalid, "a prompt is token ids or embeddings, not both");
+  if (r.on_embedding) return MakeError(SubmitErrc::kInvalid, "an embedding sequence takes token ids, not prompt embeddings");
+  const std::vector<float>& e = *r.prompt_embeds;
+  if (e.empty()) return MakeError(SubmitErrc::kInvalid, "empty prompt embeddings");
+  if (e.size() % static_cast<size_t>(n_embd) != 0) {
+    return MakeError(SubmitErrc::kInvalid, "prompt embeddings of " + std::to_string(e.size()) +
+                                               " floats are not rows of n_embd = " + std::to_string(n_embd));
+  }
+  const size_t rows = e.size() / static_cast<size_t>(n_embd);
+  if (rows + static_cast<size_t>(r.max_tokens) > static_cast<size_t>(context)) {
+    return MakeError(SubmitErrc::kTooLong, "prompt (" + std::to_string(rows) + " embedding rows) + max_tokens (" +
+                                               std::to_string(r.max_tokens) + ") exceeds the context of " +
+                                               std::to_string(context) + " tokens");
+  }
+  for (size_t i = 0; i < e.size(); ++i) {
+    if (!std::isfinite(e[i])) {
+      return MakeError(SubmitErrc::kInvalid, "prompt embeddings: value " + std::to_string(i % static_cast<size_t>(n_embd)) +
+                                                 " of row " + std::to_string(i / static_cast<size_t>(n_embd)) + " is not finite");
+    }
+  }
+  return Ok{};
+}
 
 int ContextFor(const Model& model, const SchedulerOptions& o) {
   if (o.context_length > 0) return o.context_length;
@@ -87,13 +121,18 @@ SubmitResult<Ok> Scheduler::Submit(SequenceRequest request) {
 SubmitResult<Ok> Scheduler::SubmitGroup(std::vector<SequenceRequest> requests) {
   if (requests.empty()) return MakeError(SubmitErrc::kInvalid, "no sequences");
   const TokenId n_vocab = static_cast<TokenId>(model_.config().n_vocab);
+  const int n_embd = model_.config().n_embd;
   for (const SequenceRequest& request : requests) {
-    if (request.prompt.empty()) return MakeError(SubmitErrc::kInvalid, "empty prompt");
     if (request.max_tokens < 0) return MakeError(SubmitErrc::kInvalid, "negative max_tokens");
+    if (request.user != requests[0].user) return MakeError(SubmitErrc::kInvalid, "a group belongs to one user");
+    if (request.prompt_embeds) {
+      CLLM_RETURN_IF_ERROR(CheckPromptEmbeds(request, n_embd, context_));
+      continue;
+    }
+    if (request.prompt.empty()) return MakeError(SubmitErrc::kInvalid, "empty prompt");
     if (request.on_embedding && request.max_tokens != 0) {
       return MakeError(SubmitErrc::kInvalid, "an embedding sequence generates nothing (max_tokens 0)");
     }
-    if (request.user != requests[0].user) return MakeError(SubmitErrc::kInvalid, "a group belongs to one user");
     const int64_t need = static_cast<int64_t>(request.prompt.size()) + request.max_tokens;
     if (need > context_) {
       return MakeError(SubmitErrc::kTooLong, "prompt (" + std::to_string(request.prompt.size()) +
@@ -133,7 +172,7 @@ SubmitResult<Ok> Scheduler::SubmitGroup(std::vector<SequenceRequest> requests) {
   user.limits = limits;
   if (user.waiting.empty()) ring_.push_back(user_id);  // joins the round at the back
   for (SequenceRequest& request : requests) {
-    user.waiting.push_back(std::make_unique<Sequence>(next_seq_++, std::move(request)));
+    user.waiting.push_back(std::make_unique<Sequence>(next_seq_++, std::move(request), n_embd));
     ++queued_;
   }
   wake_.notify_one();
@@ -162,9 +201,10 @@ void Scheduler::Finish(std::unique_ptr<Sequence>& s, FinishKind kind, std::strin
   if (!s->pending.empty() && s->req.on_token && kind != FinishKind::kError) {
     (void)s->req.on_token(-1, s->pending);  // the held-back tail (invalid UTF-8 stays as bytes)
   }
-  if (kind != FinishKind::kError && prefix_.enabled()) {
+  if (kind != FinishKind::kError && prefix_.enabled() && !s->embeds()) {
     // Its blocks (prompt and generated) stay for the user's next turn. The
-    // KV holds history[0, Length): the last sampled token was not fed.
+    // KV holds history[0, Length): the last sampled token was not fed. A
+    // prompt given as embeddings has no ids to key them on: never kept.
     const int length = cache_.Length(s->id);
     const auto blocks = cache_.Blocks(s->id);
     const size_t used = static_cast<size_t>((length + KvCache::kBlockSize - 1) / KvCache::kBlockSize);
@@ -175,7 +215,7 @@ void Scheduler::Finish(std::unique_ptr<Sequence>& s, FinishKind kind, std::strin
   PublishCacheStats();
   SequenceOutcome out;
   out.finish = kind;
-  out.prompt_tokens = static_cast<int>(s->req.prompt.size());
+  out.prompt_tokens = s->n_prompt;
   out.completion_tokens = s->generated;
   out.cached_tokens = s->cached;
   out.error = std::move(error);
@@ -197,13 +237,13 @@ void Scheduler::Finish(std::unique_ptr<Sequence>& s, FinishKind kind, std::strin
 
 void Scheduler::Attach(Sequence& s) {
   s.attached = true;
-  if (!prefix_.enabled()) return;
+  if (!prefix_.enabled() || s.embeds()) return;  // embeddings: no ids to look up
   // The user's longest cached prefix of the prompt. The last prompt token is
   // always computed (its logits give the first token), so a prompt cached
   // to its end recomputes that one position; the first write into a shared
   // block (a partly used one, or that last position) copies the block
   // (KvCache::Unshare) — the cached one is never written.
-  const int n_prompt = static_cast<int>(s.req.prompt.size());
+  const int n_prompt = s.n_prompt;
   PrefixHit hit = prefix_.Lookup(s.req.user, s.req.prompt);
   const int cached = std::min(hit.tokens, n_prompt - 1);
   if (cached > 0) {
@@ -321,7 +361,7 @@ void Scheduler::PoolEmbeddings(std::vector<std::unique_ptr<Sequence>>& active, c
       if (batch[e].seq != s->id) continue;
       const float* h = hidden.data() + e * n_embd;
       const bool first = batch[e].pos == 0;
-      const bool last = batch[e].pos + 1 == static_cast<int>(s->req.prompt.size());
+      const bool last = batch[e].pos + 1 == s->n_prompt;
       switch (s->req.pooling) {
         case EmbeddingPooling::kMean:
           for (size_t i = 0; i < n_embd; ++i) s->pooled[i] += h[i];
@@ -337,7 +377,7 @@ void Scheduler::PoolEmbeddings(std::vector<std::unique_ptr<Sequence>>& active, c
   }
   for (auto& s : active) {
     if (!s->embedding() || s->prefilling()) continue;
-    const double scale = s->req.pooling == EmbeddingPooling::kMean ? 1.0 / static_cast<double>(s->req.prompt.size()) : 1.0;
+    const double scale = s->req.pooling == EmbeddingPooling::kMean ? 1.0 / static_cast<double>(s->n_prompt) : 1.0;
     std::vector<float> out(n_embd);
     for (size_t i = 0; i < n_embd; ++i) out[i] = static_cast<float>(s->pooled[i] * scale);
     s->req.on_embedding(std::move(out));
@@ -355,19 +395,25 @@ void Scheduler::Step(std::vector<std::unique_ptr<Sequence>>& active) {
   for (auto& s : active) {
     s->needs_logits = false;
     if (s->prefilling()) continue;
-    batch.push_back({s->id, static_cast<int>(s->history.size()) - 1, s->last, true});
+    batch.push_back({s->id, s->unseen + static_cast<int>(s->history.size()) - 1, s->last, true});
     s->needs_logits = true;
     --budget;
   }
   uint64_t prompt_tokens = 0;
   for (auto& s : active) {
     if (!s->prefilling() || budget <= 0) continue;
-    const int n_prompt = static_cast<int>(s->req.prompt.size());
+    const int n_prompt = s->n_prompt;
     const int n = std::min({options_.prefill_chunk, budget, n_prompt - s->prefilled});
     for (int i = 0; i < n; ++i) {
       const int pos = s->prefilled + i;
       const bool last = pos + 1 == n_prompt && !s->embedding();
-      batch.push_back({s->id, pos, s->req.prompt[pos], last});
+      if (s->embeds()) {
+        // The row is read in place (the request keeps it alive); no token id exists.
+        const float* row = s->req.prompt_embeds->data() + static_cast<size_t>(pos) * model_.config().n_embd;
+        batch.push_back({s->id, pos, -1, last, row});
+      } else {
+        batch.push_back({s->id, pos, s->req.prompt[pos], last});
+      }
       s->needs_logits = s->needs_logits || last;
     }
     s->prefilled += n;

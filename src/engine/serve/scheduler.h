@@ -21,7 +21,8 @@
 // sequence may start with read-only KV blocks of its OWN user's earlier
 // sequences that hold exactly its leading tokens — the same values it
 // would compute, so its tokens do not change either (tested); never
-// another user's.
+// another user's. A prompt given as embedding rows (prompt_embeds, split
+// inference) has no ids: it never uses or fills the prompt cache.
 // Callbacks run on the worker thread and must be quick and never block
 // (write to a non-blocking response writer, push to a queue).
 #pragma once
@@ -79,7 +80,18 @@ enum class EmbeddingPooling { kMean = 1, kCls = 2, kLast = 3 };
 struct SequenceRequest {
   std::string user;                  // who asked ("" is one anonymous user); fairness and limits key on it
   std::optional<UserLimits> limits;  // this user's limits; nullopt: SchedulerOptions::user_limits
-  std::vector<TokenId> prompt;       // non-empty
+  std::vector<TokenId> prompt;       // non-empty, unless prompt_embeds is set
+  // prompt_embeds, when set, is the prompt instead of `prompt` (which must
+  // then be empty): n_prompt × n_embd floats, row i the input of position i
+  // (split inference: a client sends embedding rows — possibly perturbed —
+  // never token ids; docs/split-inference.md). Submit refuses a size that is
+  // not a non-zero multiple of n_embd, any non-finite value, and a prompt
+  // over the context; the floats must not change after Submit (they are
+  // checked there and read in place while the prompt runs). Without ids, such a prompt is invisible to everything
+  // keyed on prompt ids: the prompt cache neither serves nor keeps it, the
+  // repetition penalty sees only generated tokens (as the presence and
+  // frequency penalties always do), and it cannot be an embedding sequence.
+  std::shared_ptr<const std::vector<float>> prompt_embeds;
   int max_tokens = 128;
   SamplingParams sampling;
   bool stop_at_eog = true;
@@ -146,7 +158,7 @@ struct SchedulerStats {
 enum class SubmitErrc {
   kQueueFull = 1,    // the global queue is full (every user together)
   kTooLong,          // prompt + max_tokens over the context
-  kInvalid,          // empty prompt, token id out of range, negative max_tokens
+  kInvalid,          // empty prompt, token id out of range, negative max_tokens, bad prompt_embeds
   kStopped,          // after Stop()
   kUserQueueFull,    // this user already has its limit of sequences running and waiting
   kUserActiveLimit,  // this user may not queue (max_queued 0) and runs its limit of sequences
