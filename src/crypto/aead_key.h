@@ -2,7 +2,8 @@
 //
 // The key schedule (for SM4-CTR-HMAC-SM3 also the HMAC key pads) is computed
 // at Create, so a stream of small messages under one key — the frames of an
-// encrypted response (channel/e2e_response.h), one per streamed token — pays
+// encrypted response (channel/e2e_response.h), one per streamed token, and
+// the messages of an HPKE context (hpke::Context holds one) — pays
 // only each message's own blocks. Output is byte-identical to the one-shot
 // functions (crypto/aead.h, crypto/sm4_aead.h, the HPKE AEADs of RFC 9180
 // §7.3). Nonce uniqueness is the caller's: never two messages under one

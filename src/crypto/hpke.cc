@@ -6,8 +6,8 @@
 #include <array>
 #include <limits>
 
+#include "crypto/aead_key.h"
 #include "crypto/hpke_internal.h"
-#include "crypto/ossl.h"
 #include "crypto/sm4_aead.h"
 
 namespace cllm::crypto::hpke {
@@ -20,16 +20,14 @@ namespace {
 struct AeadInfo {
   Aead aead;
   size_t n_k, n_n, n_t;
-  const EVP_CIPHER* (*cipher)();  // null: SM4-CTR-HMAC-SM3 or export-only
 };
 
 constexpr std::array<AeadInfo, 5> kAeads = {{
-    {Aead::kAes128Gcm, 16, 12, 16, EVP_aes_128_gcm},
-    {Aead::kAes256Gcm, 32, 12, 16, EVP_aes_256_gcm},
-    {Aead::kChaCha20Poly1305, 32, 12, 16, EVP_chacha20_poly1305},
-    {Aead::kSm4CtrHmacSm3, kSm4CtrHmacSm3KeySize, kSm4CtrHmacSm3NonceSize, kSm4CtrHmacSm3TagSize,
-     nullptr},
-    {Aead::kExportOnly, 0, 0, 0, nullptr},
+    {Aead::kAes128Gcm, 16, 12, 16},
+    {Aead::kAes256Gcm, 32, 12, 16},
+    {Aead::kChaCha20Poly1305, 32, 12, 16},
+    {Aead::kSm4CtrHmacSm3, kSm4CtrHmacSm3KeySize, kSm4CtrHmacSm3NonceSize, kSm4CtrHmacSm3TagSize},
+    {Aead::kExportOnly, 0, 0, 0},
 }};
 
 CryptoResult<const AeadInfo*> FindAead(Aead aead) {
@@ -39,84 +37,6 @@ CryptoResult<const AeadInfo*> FindAead(Aead aead) {
   return MakeError(
       CryptoErrc::kUnsupported,
       "HPKE AEAD id " + std::to_string(static_cast<unsigned>(aead)) + " not supported");
-}
-
-// OpenSSL's update calls take int lengths: feed large buffers in pieces.
-constexpr size_t kMaxPiece = size_t{1} << 30;
-
-// CipherUpdate runs EVP_CipherUpdate over `in` in pieces; `out` null feeds AAD.
-bool CipherUpdate(EVP_CIPHER_CTX* ctx, uint8_t* out, ByteSpan in) {
-  for (size_t off = 0; off < in.size(); off += kMaxPiece) {
-    const int piece = static_cast<int>(std::min(kMaxPiece, in.size() - off));
-    int len = 0;
-    if (EVP_CipherUpdate(ctx, out == nullptr ? nullptr : out + off, &len, in.data() + off, piece) !=
-        1) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// EvpSeal / EvpOpen: the GCM and ChaCha20-Poly1305 AEADs (12-byte nonce,
-// 16-byte tag appended), as one code path through EVP's AEAD controls.
-CryptoResult<Bytes> EvpSeal(const AeadInfo& a, ByteSpan key, ByteSpan nonce, ByteSpan aad,
-                            ByteSpan pt) {
-  uint64_t out_len = 0;
-  if (!CheckedAdd(pt.size(), a.n_t, &out_len)) {
-    return MakeError(CryptoErrc::kInvalidArgument, "plaintext too large");
-  }
-  ossl::CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-  Bytes out(pt.size() + a.n_t);
-  int len = 0;
-  if (!ctx || EVP_CipherInit_ex(ctx.get(), a.cipher(), nullptr, key.data(), nonce.data(), 1) != 1 ||
-      !CipherUpdate(ctx.get(), nullptr, aad) || !CipherUpdate(ctx.get(), out.data(), pt) ||
-      EVP_CipherFinal_ex(ctx.get(), out.data() + pt.size(), &len) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_GET_TAG, static_cast<int>(a.n_t),
-                          out.data() + pt.size()) != 1) {
-    return OpenSslError(CryptoErrc::kInternal, "HPKE AEAD seal");
-  }
-  return out;
-}
-
-CryptoResult<SecretBytes> EvpOpen(const AeadInfo& a, ByteSpan key, ByteSpan nonce, ByteSpan aad,
-                                  ByteSpan sealed) {
-  if (sealed.size() < a.n_t)
-    return MakeError(CryptoErrc::kAuthFailed, "HPKE ciphertext shorter than the tag");
-  const ByteSpan ct = sealed.first(sealed.size() - a.n_t);
-  const ByteSpan tag = sealed.last(a.n_t);
-  ossl::CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || EVP_CipherInit_ex(ctx.get(), a.cipher(), nullptr, key.data(), nonce.data(), 0) != 1) {
-    return OpenSslError(CryptoErrc::kInternal, "HPKE AEAD init");
-  }
-  SecretBytes pt(ct.size());
-  int len = 0;
-  if (!CipherUpdate(ctx.get(), nullptr, aad) || !CipherUpdate(ctx.get(), pt.data(), ct) ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_SET_TAG, static_cast<int>(a.n_t),
-                          const_cast<uint8_t*>(tag.data())) != 1 ||
-      EVP_CipherFinal_ex(ctx.get(), pt.data() + ct.size(), &len) != 1) {
-    // Never hand out plaintext that failed authentication (pt is zeroed).
-    ERR_clear_error();
-    return MakeError(CryptoErrc::kAuthFailed, "HPKE AEAD authentication failed");
-  }
-  return pt;
-}
-
-CryptoResult<Bytes> AeadSeal(const AeadInfo& a, ByteSpan key, ByteSpan nonce, ByteSpan aad,
-                             ByteSpan pt) {
-  if (a.aead == Aead::kSm4CtrHmacSm3) return Sm4CtrHmacSm3Seal(key, nonce, aad, pt);
-  return EvpSeal(a, key, nonce, aad, pt);
-}
-
-CryptoResult<SecretBytes> AeadOpen(const AeadInfo& a, ByteSpan key, ByteSpan nonce, ByteSpan aad,
-                                   ByteSpan ct) {
-  if (a.aead == Aead::kSm4CtrHmacSm3) {
-    // A ct shorter than the tag cannot authenticate: one error code for all
-    // forgeries.
-    if (ct.size() < a.n_t)
-      return MakeError(CryptoErrc::kAuthFailed, "HPKE ciphertext shorter than the tag");
-    return Sm4CtrHmacSm3Open(key, nonce, aad, ct);
-  }
-  return EvpOpen(a, key, nonce, aad, ct);
 }
 
 // HpkeSuiteId = "HPKE" ‖ I2OSP(kem_id, 2) ‖ I2OSP(kdf_id, 2) ‖ I2OSP(aead_id, 2) (§5.1).
@@ -224,6 +144,9 @@ struct ContextBuilder {
           ctx.key_, internal::LabeledExpand(hash, suite_id, secret.span(), "key", ksc, sizes.n_k));
       CLLM_ASSIGN_OR_RETURN(ctx.base_nonce_, internal::LabeledExpand(hash, suite_id, secret.span(),
                                                                      "base_nonce", ksc, sizes.n_n));
+      // The AEAD's key schedule once per context, not per message.
+      CLLM_ASSIGN_OR_RETURN(AeadKey aead_key, AeadKey::Create(s.aead, ctx.key_.span()));
+      ctx.aead_ = std::make_unique<AeadKey>(std::move(aead_key));
     }
     CLLM_ASSIGN_OR_RETURN(
         ctx.exporter_secret_,
@@ -235,6 +158,11 @@ struct ContextBuilder {
 // ---------------------------------------------------------------------------
 // Context (§5.2, §5.3)
 // ---------------------------------------------------------------------------
+
+Context::Context() = default;
+Context::Context(Context&&) noexcept = default;
+Context& Context::operator=(Context&&) noexcept = default;
+Context::~Context() = default;
 
 Bytes Context::Nonce() const {
   Bytes nonce(base_nonce_.span().begin(), base_nonce_.span().end());
@@ -260,10 +188,9 @@ CryptoResult<Bytes> Context::Seal(ByteSpan aad, ByteSpan pt) {
   if (role_ != Role::kSender) {
     return MakeError(CryptoErrc::kInvalidArgument, "HPKE Seal on a recipient context");
   }
-  CLLM_ASSIGN_OR_RETURN(const AeadInfo* a, FindAead(suite_.aead));
-  if (a->n_k == 0) return MakeError(CryptoErrc::kUnsupported, "HPKE export-only suite cannot Seal");
+  if (!aead_) return MakeError(CryptoErrc::kUnsupported, "HPKE export-only suite cannot Seal");
   CLLM_RETURN_IF_ERROR(CheckSeq());
-  CLLM_ASSIGN_OR_RETURN(Bytes ct, AeadSeal(*a, key_.span(), Nonce(), aad, pt));
+  CLLM_ASSIGN_OR_RETURN(Bytes ct, aead_->Seal(Nonce(), aad, pt));
   ++seq_;
   return ct;
 }
@@ -272,10 +199,9 @@ CryptoResult<SecretBytes> Context::Open(ByteSpan aad, ByteSpan ct) {
   if (role_ != Role::kRecipient) {
     return MakeError(CryptoErrc::kInvalidArgument, "HPKE Open on a sender context");
   }
-  CLLM_ASSIGN_OR_RETURN(const AeadInfo* a, FindAead(suite_.aead));
-  if (a->n_k == 0) return MakeError(CryptoErrc::kUnsupported, "HPKE export-only suite cannot Open");
+  if (!aead_) return MakeError(CryptoErrc::kUnsupported, "HPKE export-only suite cannot Open");
   CLLM_RETURN_IF_ERROR(CheckSeq());
-  CLLM_ASSIGN_OR_RETURN(SecretBytes pt, AeadOpen(*a, key_.span(), Nonce(), aad, ct));
+  CLLM_ASSIGN_OR_RETURN(SecretBytes pt, aead_->Open(Nonce(), aad, ct));
   ++seq_;
   return pt;
 }

@@ -28,12 +28,17 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 
 #include "base/bytes.h"
 #include "base/secure.h"
 #include "crypto/error.h"
+
+namespace cllm::crypto {
+class AeadKey;  // crypto/aead_key.h
+}  // namespace cllm::crypto
 
 namespace cllm::crypto::hpke {
 
@@ -140,12 +145,13 @@ class Context {
   ByteSpan exporter_secret_for_testing() const { return exporter_secret_.span(); }
   void set_sequence_number_for_testing(uint64_t seq) { seq_ = seq; }
 
-  Context(Context&&) noexcept = default;
-  Context& operator=(Context&&) noexcept = default;
+  Context(Context&&) noexcept;
+  Context& operator=(Context&&) noexcept;
+  ~Context();
 
  private:
   friend struct ContextBuilder;
-  Context() = default;
+  Context();
   // Nonce computes base_nonce XOR I2OSP(seq, Nn) (§5.2 ComputeNonce).
   Bytes Nonce() const;
   // CheckSeq fails once seq_ has reached 2^(8*Nn) - 1 (§5.2 IncrementSeq);
@@ -155,6 +161,7 @@ class Context {
   Suite suite_{};
   Role role_ = Role::kSender;
   SecretBytes key_;              // [Nk]
+  std::unique_ptr<AeadKey> aead_;  // null for the export-only AEAD
   SecretBytes base_nonce_;       // [Nn]
   SecretBytes exporter_secret_;  // [Nh]
   uint64_t seq_ = 0;
