@@ -195,4 +195,36 @@ TEST_F(CliTest, QuantizeSynthAndBenchRunAndRejectBadArguments) {
   EXPECT_EQ(g.exit_code, 0) << g.out;
 }
 
+// `cllm bench split` (issue 16's evaluation): without noise the server's
+// answers are exactly the plain path's and decoding recovers every token;
+// with noise tokens are replaced; the seeded noise makes reruns identical.
+TEST_F(CliTest, BenchSplitEvaluatesTheMechanism) {
+  CLLM_SHARED_PATH(model, "models/stories260K-f32.gguf");
+  CLLM_SHARED_PATH(text, "models/text/ppl_story.txt");
+  const std::string cmd = "bench split -m " + model.string() + " --text " + text.string() +
+                          " --epsilons 1,inf --prompts 3 --prompt-tokens 12 --continuation 8 --generate 8 -r 2 --json";
+  auto run = [&] {
+    auto r = Cllm(cmd);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    const size_t bracket = r.out.find('[');
+    EXPECT_NE(bracket, std::string::npos) << r.out;
+    auto j = nlohmann::json::parse(r.out.substr(bracket == std::string::npos ? 0 : bracket), nullptr, false);
+    for (auto& row : j) row.erase("client_share"), row.erase("client_ms_per_request"), row.erase("server_ms_per_request");
+    return j;
+  };
+  const auto j = run();
+  ASSERT_EQ(j.size(), 2u) << j.dump();
+  EXPECT_EQ(j[1]["epsilon"], "inf");
+  EXPECT_EQ(j[1]["replaced"].get<double>(), 0.0);
+  EXPECT_EQ(j[1]["recovered"].get<double>(), 1.0);
+  EXPECT_EQ(j[1]["agree"].get<double>(), 1.0);
+  EXPECT_EQ(j[1]["exact"].get<double>(), 1.0);
+  EXPECT_GT(j[0]["replaced"].get<double>(), 0.5);  // ε = 1 over k = 20 candidates: close to uniform
+  EXPECT_DOUBLE_EQ(j[0]["epsilon_per_prompt"].get<double>(), 12.0);
+  EXPECT_EQ(run(), j);  // same seed, same figures
+  for (const char* bad : {"--epsilons 0", "--epsilons 1,,2", "--epsilons x", "--k 0", "--mask names"}) {
+    EXPECT_NE(Cllm("bench split -m " + model.string() + " --text " + text.string() + " " + bad).exit_code, 0) << bad;
+  }
+}
+
 }  // namespace
