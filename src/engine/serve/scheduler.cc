@@ -105,7 +105,8 @@ Scheduler::Scheduler(const Model& model, SchedulerOptions options)
       options_(options),
       context_(ContextFor(model, options)),
       cache_(model.config(), options.kv_type, context_),
-      prefix_(cache_, options.prompt_cache_bytes / cache_.block_bytes()) {
+      prefix_(cache_, options.prompt_cache_bytes / cache_.block_bytes()),
+      pacer_(options.prefill_stall_factor) {
   cache_.SetReclaimer([this] { return prefix_.EvictOne(); });  // cached blocks give way to live sequences
   worker_ = std::thread([this] { Run(); });
 }
@@ -392,13 +393,22 @@ void Scheduler::Step(std::vector<std::unique_ptr<Sequence>>& active) {
   // chunks within the step's token budget.
   std::vector<BatchEntry> batch;
   int budget = options_.max_batch_tokens;
+  int decoders = 0;
+  bool prefilling = false;
   for (auto& s : active) {
     s->needs_logits = false;
-    if (s->prefilling()) continue;
+    if (s->prefilling()) {
+      prefilling = true;
+      continue;
+    }
     batch.push_back({s->id, s->unseen + static_cast<int>(s->history.size()) - 1, s->last, true});
     s->needs_logits = true;
     --budget;
+    ++decoders;
   }
+  // Beside running streams, prompt tokens get only what keeps this step
+  // within the stall factor (step_pacer.h).
+  if (prefilling) budget = std::min(budget, pacer_.Allowance(decoders));
   uint64_t prompt_tokens = 0;
   for (auto& s : active) {
     if (!s->prefilling() || budget <= 0) continue;
@@ -426,7 +436,10 @@ void Scheduler::Step(std::vector<std::unique_ptr<Sequence>>& active) {
   bool want_hidden = false;
   for (auto& s : active) want_hidden = want_hidden || s->embedding();
   std::vector<float> logits, hidden;  // hidden: [batch, n_embd] when an embedding sequence is in the batch
+  const auto started = std::chrono::steady_clock::now();
   auto ran = model_.Forward(batch, cache_, &logits, want_hidden ? &hidden : nullptr);
+  pacer_.Observe(decoders, static_cast<int>(prompt_tokens),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (!ran.ok()) {
     // A failed step poisons every sequence in it (their KV state is unknown).
     log::error("forward step failed: {}", ran.detail());

@@ -46,6 +46,7 @@
 #include "engine/model/model.h"
 #include "engine/model/sampler.h"
 #include "engine/serve/prefix_cache.h"
+#include "engine/serve/step_pacer.h"
 
 namespace cllm::engine {
 
@@ -130,6 +131,10 @@ struct SchedulerOptions {
   UserLimits user_limits;        // per user, unless a request carries its own
   int prefill_chunk = 256;       // prompt tokens per sequence per step
   int max_batch_tokens = 512;    // total tokens per step
+  // While sequences decode, a step carrying prompt tokens is kept within this
+  // factor of a decode-only step (step_pacer.h): a long prompt arriving does
+  // not stall running streams for its whole prefill. ≤ 1: off.
+  double prefill_stall_factor = 1.5;
   int context_length = 0;        // per sequence; 0 → the model's training context (capped at 8192)
   KvType kv_type = KvType::kF16;
   // Per-user prompt cache budget (bytes of KV blocks kept after their
@@ -216,6 +221,7 @@ class Scheduler {
   int context_;
   KvCache cache_;
   PrefixCache prefix_;  // after cache_: it lets go of its blocks first
+  StepPacer pacer_;     // worker thread
   uint64_t cache_hits_ = 0;        // worker thread
   uint64_t cache_hit_tokens_ = 0;  // worker thread
   mutable std::mutex mu_;
