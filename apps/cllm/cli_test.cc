@@ -227,4 +227,24 @@ TEST_F(CliTest, BenchSplitEvaluatesTheMechanism) {
   }
 }
 
+// `cllm bench long-prompt` runs and reports every stall factor asked for
+// (the figures themselves are in docs/performance.md, not asserted here).
+TEST_F(CliTest, BenchLongPromptReportsEachStallFactor) {
+  CLLM_SHARED_PATH(model, "models/qwen3-tiny-random-q8_0.gguf");
+  auto r = Cllm("bench long-prompt -m " + model.string() +
+                " --users 2 --long 300 --warm 1 --idle 4 -t 1 --stall-factors off,2 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')), nullptr, false);
+  ASSERT_EQ(j["runs"].size(), 2u) << r.out;
+  EXPECT_EQ(j["runs"][0]["stall_factor"], "off");
+  for (const auto& run : j["runs"]) {
+    EXPECT_GE(run["idle_gaps"].get<int>(), 2 * 4) << run.dump();
+    EXPECT_GE(run["during_gaps"].get<int>(), 2) << run.dump();
+    EXPECT_GT(run["long_ttft_ms"].get<double>(), 0) << run.dump();
+  }
+  for (const char* bad : {"--stall-factors 1", "--stall-factors x", "--stall-factors off,,2", "--users 0"}) {
+    EXPECT_NE(Cllm("bench long-prompt -m " + model.string() + " " + bad).exit_code, 0) << bad;
+  }
+}
+
 }  // namespace
