@@ -281,6 +281,7 @@ int main(int argc, char** argv) {
   so.scheduler.context_length = f.context;
   so.limits.max_tokens_cap = std::max(1, std::min(so.limits.max_tokens_cap, f.context > 0 ? f.context : 8192));
   so.scheduler.prompt_cache_bytes = static_cast<size_t>(f.prompt_cache_mib) << 20;
+  so.scheduler.prefill_stall_factor = f.prefill_stall_factor;
   server::Service service(*model, so);
   service.SetAttestation(identity);
   if (fleet) {

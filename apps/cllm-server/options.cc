@@ -98,6 +98,11 @@ void AddServerFlags(CLI::App& app, ServerFlags& f) {
   app.add_option("--max-active", f.max_active, "Sequences generated together")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  app.add_option("--prefill-stall-factor", f.prefill_stall_factor,
+                 "While streams run, keep a step carrying prompt tokens within this factor of a decode-only step "
+                 "(a long prompt then prefills in smaller pieces); 0 or 1: off")
+      ->check(CLI::Range(0.0, 1000.0))
+      ->capture_default_str();
   app.add_option("--max-queued", f.max_queued, "Waiting requests of all users together before 429")
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();

@@ -82,6 +82,7 @@ TEST_F(ServerOptionsTest, DefaultsWithOnlyTheModel) {
   EXPECT_EQ(f.threads, 0);
   EXPECT_EQ(f.kv_type, "f16");
   EXPECT_EQ(f.max_active, 8);
+  EXPECT_EQ(f.prefill_stall_factor, 1.5);
   EXPECT_EQ(f.access_log, "-");
   EXPECT_FALSE(f.anonymous);
   EXPECT_GE(f.max_connections, 16);
@@ -138,6 +139,10 @@ TEST_F(ServerOptionsTest, CommandLineBeatsEnvironmentBeatsConfigFile) {
   ServerFlags f;
   ASSERT_EQ(Parse({"-m", model_, "--config", cfg, "--max-active", "6"}, f), "");
   EXPECT_EQ(f.max_active, 6);    // command line over environment and file
+  ServerFlags g;
+  ASSERT_EQ(Parse({"-m", model_, "--prefill-stall-factor", "0"}, g), "");
+  EXPECT_EQ(g.prefill_stall_factor, 0);
+  EXPECT_NE(Parse({"-m", model_, "--prefill-stall-factor", "-1"}, g), "");
   EXPECT_EQ(f.threads, 5);       // environment over file
   EXPECT_EQ(f.kv_type, "f32");   // file over default
   EXPECT_EQ(f.max_queued, 11);   // file over default
