@@ -3,7 +3,9 @@
 // What a long prompt does to everyone else (issue 17 item 4): `--users`
 // sequences stream tokens through one scheduler; after a warm-up their
 // inter-token latency (ITL) is measured idle, then a `--long`-token prompt
-// arrives and their ITL is measured again until that prompt's first token.
+// arrives and their ITL is measured again until that prompt's first token,
+// and once more after it (the streams' contexts have grown by then, so their
+// decode steps cost more than before the arrival).
 // Printed per stall factor (SchedulerOptions::prefill_stall_factor): ITL
 // p50/p99 idle and during the arrival, their p99 ratio, and the long prompt's
 // time to first token beside the streams and alone. In process, no network.
@@ -65,7 +67,7 @@ struct Streams {
 
 struct Figures {
   std::string factor;
-  std::vector<double> idle, during;
+  std::vector<double> idle, during, after;
   double ttft_ms = 0;
 };
 
@@ -166,11 +168,30 @@ Result<Figures> UnderLoad(const engine::Model& model, const Args& a, const std::
   f.ttft_ms = Ms(s.long_first - t0);
   // Every gap that overlaps the arrival: from the last token before it to
   // the first token after the long prompt's first token.
+  std::vector<size_t> after(s.at.size());
   for (size_t u = 0; u < s.at.size(); ++u) {
     const auto& times = s.at[u];
-    for (size_t i = std::max<size_t>(seen[u], 1); i < times.size(); ++i) {
+    size_t i = std::max<size_t>(seen[u], 1);
+    for (; i < times.size(); ++i) {
       f.during.push_back(Ms(times[i] - times[i - 1]));
       if (times[i] > s.long_first) break;
+    }
+    after[u] = i + 1;  // the first gap wholly after the arrival's end
+  }
+  // Idle again (the long prompt asked for one token and is gone), at the
+  // streams' longer contexts: their decode steps have grown meanwhile.
+  auto ready = [&] {
+    for (size_t u = 0; u < s.at.size(); ++u) {
+      if (s.at[u].size() < after[u] + static_cast<size_t>(a.idle)) return false;
+    }
+    return true;
+  };
+  s.cv.wait(l, [&] { return ready() || finished > 0; });
+  if (finished > 0) return MakeError(Errc::kInternal, "a stream ended early");
+  for (size_t u = 0; u < s.at.size(); ++u) {
+    const auto& times = s.at[u];
+    for (size_t i = after[u]; i < after[u] + static_cast<size_t>(a.idle); ++i) {
+      f.after.push_back(Ms(times[i] - times[i - 1]));
     }
   }
   l.unlock();
@@ -215,7 +236,9 @@ int Run(const Args& a) {
                            {"itl_idle_p50_ms", Pct(f.idle, 50)}, {"itl_idle_p99_ms", Pct(f.idle, 99)},
                            {"itl_during_p50_ms", Pct(f.during, 50)}, {"itl_during_p99_ms", Pct(f.during, 99)},
                            {"itl_during_max_ms", Pct(f.during, 100)},
-                           {"p99_ratio", Pct(f.during, 99) / Pct(f.idle, 99)}, {"long_ttft_ms", f.ttft_ms},
+                           {"itl_after_p50_ms", Pct(f.after, 50)}, {"itl_after_p99_ms", Pct(f.after, 99)},
+                           {"p99_ratio", Pct(f.during, 99) / Pct(f.idle, 99)},
+                           {"p99_ratio_after", Pct(f.during, 99) / Pct(f.after, 99)}, {"long_ttft_ms", f.ttft_ms},
                            {"idle_gaps", f.idle.size()}, {"during_gaps", f.during.size()}});
   }
   if (a.json) {
@@ -224,14 +247,15 @@ int Run(const Args& a) {
   }
   std::printf("%d streams, a %d-token prompt arrives; %d threads; the long prompt alone: TTFT %.0f ms\n", a.users,
               a.long_tokens, a.threads, *alone);
-  std::printf("| stall factor | ITL idle p50 / p99 | ITL during p50 / p99 / max | p99 during/idle | long TTFT |\n");
-  std::printf("|---|---:|---:|---:|---:|\n");
+  std::printf("| stall factor | ITL idle before p50 / p99 | during p50 / p99 / max | idle after p50 / p99 | p99 during ÷ before, ÷ after | long TTFT |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|\n");
   for (const auto& r : out["runs"]) {
-    std::printf("| %s | %.1f / %.1f ms | %.1f / %.1f / %.1f ms | %.2f× | %.0f ms |\n",
+    std::printf("| %s | %.1f / %.1f ms | %.1f / %.1f / %.1f ms | %.1f / %.1f ms | %.2f×, %.2f× | %.0f ms |\n",
                 r["stall_factor"].get<std::string>().c_str(), r["itl_idle_p50_ms"].get<double>(),
                 r["itl_idle_p99_ms"].get<double>(), r["itl_during_p50_ms"].get<double>(),
-                r["itl_during_p99_ms"].get<double>(), r["itl_during_max_ms"].get<double>(), r["p99_ratio"].get<double>(),
-                r["long_ttft_ms"].get<double>());
+                r["itl_during_p99_ms"].get<double>(), r["itl_during_max_ms"].get<double>(),
+                r["itl_after_p50_ms"].get<double>(), r["itl_after_p99_ms"].get<double>(), r["p99_ratio"].get<double>(),
+                r["p99_ratio_after"].get<double>(), r["long_ttft_ms"].get<double>());
   }
   return 0;
 }

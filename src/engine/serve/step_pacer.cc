@@ -19,6 +19,7 @@ StepPacer::StepPacer(double stall_factor, int probe_tokens)
 
 int StepPacer::Allowance(int decoders) {
   if (!(factor_ > 1) || decoders <= 0) return kUnlimited;
+  if (decode_s_ > 0 && mixed_ >= kRefreshSteps - 1) return 0;
   int n = probe_;
   if (decode_s_ > 0 && token_s_ > 0) {
     const double fit = (factor_ - 1) * decode_s_ / token_s_;
@@ -34,9 +35,13 @@ int StepPacer::Allowance(int decoders) {
 void StepPacer::Observe(int decoders, int prompt_tokens, double seconds) {
   if (!(seconds >= 0) || !std::isfinite(seconds)) return;
   if (prompt_tokens <= 0) {
-    if (decoders > 0) decode_s_ = Average(decode_s_, seconds);
+    if (decoders > 0) {
+      decode_s_ = Average(decode_s_, seconds);
+      mixed_ = 0;
+    }
     return;
   }
+  if (decoders > 0) ++mixed_;
   if (decoders <= 0) {
     // A prefill-only step: an upper estimate of a prompt token's marginal
     // time, used until a mixed step has been timed.

@@ -22,8 +22,12 @@ class StepPacer {
 
   // Allowance returns how many prompt tokens the next step may carry beside
   // `decoders` decode tokens: unlimited (a large int) with no decoders or
-  // pacing off, otherwise ≥ 1 so a prompt always makes progress.
+  // pacing off. Otherwise ≥ 1 so a prompt makes progress — except every
+  // kRefreshSteps-th step, which it keeps decode-only (0): a decode step's
+  // time grows with the streams' context while a long prompt prefills, and
+  // an estimate from before the prompt arrived would starve it.
   int Allowance(int decoders);
+  static constexpr int kRefreshSteps = 8;
   // Observe records a finished step: its decode and prompt tokens and its
   // wall time.
   void Observe(int decoders, int prompt_tokens, double seconds);
@@ -37,6 +41,7 @@ class StepPacer {
   double decode_s_ = 0;  // moving average of decode-only steps
   double token_s_ = 0;   // moving average of one prompt token's marginal time
   int last_ = 0;         // the last allowance handed out beside decoders
+  int mixed_ = 0;        // steps beside decoders since the last decode-only one
 };
 
 }  // namespace cllm::engine

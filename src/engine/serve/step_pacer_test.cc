@@ -36,8 +36,24 @@ TEST(StepPacerTest, AllowanceKeepsTheStepWithinTheFactor) {
   EXPECT_DOUBLE_EQ(p.prompt_token_seconds(), 0.020);
   EXPECT_EQ(p.Allowance(4), 2);  // 0.5 × 100 ms / 20 ms
   // Slower prompt tokens shrink it, down to one token (progress is kept).
-  for (int i = 0; i < 20; ++i) p.Observe(4, 2, 0.100 + 2 * 0.2);
+  for (int i = 0; i < 5; ++i) p.Observe(4, 2, 0.100 + 2 * 0.2);
   EXPECT_EQ(p.Allowance(4), 1);
+}
+
+// After kRefreshSteps - 1 mixed steps one step is decode-only, and what it
+// measures (the streams' steps grew with their context) raises the allowance.
+TEST(StepPacerTest, EveryFewStepsOneIsDecodeOnly) {
+  StepPacer p(2.0, 4);
+  p.Observe(4, 0, 0.100);
+  p.Observe(4, 4, 0.180);  // 20 ms per prompt token
+  for (int i = 1; i < StepPacer::kRefreshSteps - 1; ++i) {
+    EXPECT_GE(p.Allowance(4), 1);
+    p.Observe(4, 4, 0.180);
+  }
+  EXPECT_EQ(p.Allowance(4), 0);
+  for (int i = 0; i < 8; ++i) p.Observe(4, 0, 0.200);  // decode steps now cost 200 ms
+  EXPECT_GT(p.decode_step_seconds(), 0.18);
+  EXPECT_GE(p.Allowance(4), 8);
 }
 
 TEST(StepPacerTest, GrowsAtMostTwofoldPerStep) {
@@ -46,6 +62,7 @@ TEST(StepPacerTest, GrowsAtMostTwofoldPerStep) {
   EXPECT_EQ(p.Allowance(1), 4);  // the probe
   p.Observe(1, 4, 0.0504);       // prompt tokens look almost free
   EXPECT_EQ(p.Allowance(1), 8);
+  p.Observe(1, 8, 0.0508);
   EXPECT_EQ(p.Allowance(1), 16);
 }
 
