@@ -165,6 +165,7 @@ TEST_F(PromptEmbedsServiceTest, CompletionFromRowsMatchesTheTextPrompt) {
   text_body["prompt"] = kPrompt;
   const json text = Answer(text_body);
   ASSERT_EQ(text["http_status"], 200) << text.dump();
+  ASSERT_FALSE(text["choices"][0]["text"].get<std::string>().empty());
 
   const auto ids = model_->tokenizer().Encode(kPrompt, /*add_special=*/true, /*parse_special=*/false);
   const auto rows = Rows(ids);
@@ -218,6 +219,7 @@ TEST_F(PromptEmbedsServiceTest, ChatEmbedsPartMatchesTheTextMessage) {
   text_body["messages"] = {system, {{"role", "user"}, {"content", kUser}}};
   const json text = Answer(text_body, "/v1/chat/completions");
   ASSERT_EQ(text["http_status"], 200) << text.dump();
+  ASSERT_FALSE(text["choices"][0]["message"]["content"].get<std::string>().empty());
 
   // The client tokenizes its content alone (no BOS) and sends the rows.
   const auto rows = Rows(model_->tokenizer().Encode(kUser, /*add_special=*/false, /*parse_special=*/false));
@@ -231,6 +233,21 @@ TEST_F(PromptEmbedsServiceTest, ChatEmbedsPartMatchesTheTextMessage) {
     EXPECT_EQ(got["choices"][0]["message"]["content"], text["choices"][0]["message"]["content"]) << dtype;
     EXPECT_EQ(got["usage"]["prompt_tokens"], text["usage"]["prompt_tokens"]) << dtype;
   }
+}
+
+// Text parts around an embeds part: the text is tokenized in place, the
+// rows go between.
+TEST_F(PromptEmbedsServiceTest, ChatMixesTextAndEmbedsParts) {
+  const auto rows = Rows(model_->tokenizer().Encode("there was a big dog", false, false));
+  const size_t n_rows = rows.size() / static_cast<size_t>(model_->config().n_embd);
+  const json content = json::array({{{"type", "text"}, {"text", "Once upon a time,"}},
+                                    {{"type", "prompt_embeds"}, {"prompt_embeds", F32Base64(rows)}},
+                                    {{"type", "text"}, {"text", " and a cat."}}});
+  const json got = Answer({{"messages", {{{"role", "user"}, {"content", content}}}}, {"max_tokens", 4}},
+                          "/v1/chat/completions");
+  ASSERT_EQ(got["http_status"], 200) << got.dump();
+  // <s> (twice: the tokenizer's and the template's), the text pieces, the rows, </s>.
+  EXPECT_GT(got["usage"]["prompt_tokens"].get<size_t>(), n_rows + 6);
 }
 
 TEST_F(PromptEmbedsServiceTest, MalformedRowsGetA400NamingTheProblem) {
