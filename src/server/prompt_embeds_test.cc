@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -248,6 +249,33 @@ TEST_F(PromptEmbedsServiceTest, ChatMixesTextAndEmbedsParts) {
   ASSERT_EQ(got["http_status"], 200) << got.dump();
   // <s> (twice: the tokenizer's and the template's), the text pieces, the rows, </s>.
   EXPECT_GT(got["usage"]["prompt_tokens"].get<size_t>(), n_rows + 6);
+}
+
+// The rendered prompt must hold each placeholder exactly once, in order: a
+// template that drops, repeats or reorders content cannot carry rows.
+TEST_F(PromptEmbedsServiceTest, ChatMatrixNeedsEachPlaceholderOnceInOrder) {
+  const std::vector<PromptEmbedsInput> parts = {{F32Base64(Rows({300})), EmbedsDtype::kFloat32},
+                                                {F32Base64(Rows({301, 302})), EmbedsDtype::kFloat32}};
+  const std::vector<std::string> ph = {"cllmembedsAx", "cllmembedsBx"};
+  const int context = service_->scheduler().context_length();
+  auto build = [&](const std::string& text) {
+    return ChatPromptEmbeds(*model_, context, engine::ChatText{text, {}}, ph, parts);
+  };
+  auto ok = build("Hi cllmembedsAx and cllmembedsBx.");
+  ASSERT_TRUE(ok.ok()) << ok.detail();
+  // BOS, "Hi", the part, "and", the part, "." — the parts' rows in place.
+  const size_t n_embd = static_cast<size_t>(model_->config().n_embd);
+  const auto& m = **ok;
+  const auto row300 = Rows({300});
+  const auto hi = model_->tokenizer().Encode("Hi ", true, false);
+  ASSERT_GE(m.size(), (hi.size() + 4) * n_embd);
+  EXPECT_TRUE(std::equal(row300.begin(), row300.end(), m.begin() + hi.size() * n_embd));
+  for (const char* bad : {"Hi and cllmembedsBx.", "cllmembedsAx cllmembedsAx cllmembedsBx",
+                          "cllmembedsBx cllmembedsAx"}) {
+    auto r = build(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.code(), ApiErrc::kPromptEmbedsInvalid) << bad;
+  }
 }
 
 TEST_F(PromptEmbedsServiceTest, MalformedRowsGetA400NamingTheProblem) {
