@@ -282,6 +282,20 @@ int main(int argc, char** argv) {
   so.limits.max_tokens_cap = std::max(1, std::min(so.limits.max_tokens_cap, f.context > 0 ? f.context : 8192));
   so.scheduler.prompt_cache_bytes = static_cast<size_t>(f.prompt_cache_mib) << 20;
   so.scheduler.prefill_stall_factor = f.prefill_stall_factor;
+  if (!server::ParsePromptEmbedsPolicy(f.prompt_embeds, &so.prompt_embeds)) {
+    return Fail("--prompt-embeds must be off, api-key or mutual");
+  }
+  if (so.prompt_embeds == server::PromptEmbedsPolicy::kMutual && f.e2e_client_token_policies.empty()) {
+    return Fail("--prompt-embeds mutual needs e2e mutual mode (--e2e --e2e-client-token-policy NAME)");
+  }
+  if (so.prompt_embeds != server::PromptEmbedsPolicy::kOff) {
+    // A whole context of float32 rows in base64 must fit in one body (the
+    // prompt_embeds field itself is held to the real context's size).
+    const int max_context = f.context > 0 ? f.context : 8192;
+    so.limits.max_body_bytes = std::max(so.limits.max_body_bytes,
+                                        server::MaxEmbedsBase64Chars(max_context, model->config().n_embd) + (64 << 10));
+    log::info("prompt_embeds accepted ({}); request bodies up to {} bytes", f.prompt_embeds, so.limits.max_body_bytes);
+  }
   server::Service service(*model, so);
   service.SetAttestation(identity);
   if (fleet) {

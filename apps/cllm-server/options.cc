@@ -59,6 +59,12 @@ void AddServerFlags(CLI::App& app, ServerFlags& f) {
                  "token of this attestation policy (repeat for several)");
   app.add_flag("--e2e-require-client-token", f.e2e_require_client_token,
                "With --e2e: refuse encrypted requests without a client token (mutual mode only)");
+  app.add_option("--prompt-embeds", f.prompt_embeds,
+                 "Who may send prompts as embedding rows (prompt_embeds; split inference): off, api-key (keys "
+                 "whose keys-file entry has \"prompt_embeds\": true) or mutual (those, and e2e mutual-mode requests "
+                 "from attested clients)")
+      ->check(CLI::IsMember({"off", "api-key", "mutual"}))
+      ->capture_default_str();
   app.add_option("--max-connections", f.max_connections,
                  "Open connections per listener; at the limit the oldest idle one is closed for a newcomer "
                  "(an idle TLS connection holds ~77 KB)")

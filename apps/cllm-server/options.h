@@ -33,6 +33,10 @@ struct ServerFlags {
   bool e2e = false, e2e_require_client_token = false;
   std::string e2e_listen;
   std::vector<std::string> e2e_client_token_policies;
+  // Who may send prompts as embedding rows (split inference): off, api-key
+  // (keys whose entry has "prompt_embeds": true) or mutual (those, and e2e
+  // mutual-mode requests).
+  std::string prompt_embeds = "off";
   int max_connections = 0;  // set from net::ServerOptions by AddServerFlags
   int drain_timeout_s = 30;
   // Every TLS record is padded to a multiple of this (issue #11 item 7): a

@@ -44,7 +44,7 @@ class ServerOptionsTest : public ::testing::Test {
     std::ofstream(model_) << "x";
     // The variables this test uses must not come from the caller's shell.
     for (const char* v : {"CLLM_THREADS", "CLLM_KV_TYPE", "CLLM_MAX_ACTIVE", "CLLM_CONFIG", "CLLM_ALLOW_ANONYMOUS",
-                          "CLLM_ACCESS_LOG", "CLLM_MODEL"}) {
+                          "CLLM_ACCESS_LOG", "CLLM_MODEL", "CLLM_PROMPT_EMBEDS"}) {
       ::unsetenv(v);
     }
   }
@@ -167,6 +167,31 @@ TEST_F(ServerOptionsTest, TheExampleConfigFileParses) {
   EXPECT_EQ(f.listen, "0.0.0.0:8443");
   EXPECT_EQ(f.access_log, "/var/log/cllm/access.log");
   EXPECT_EQ(f.kv_type, "f16");
+}
+
+// --prompt-embeds (split inference): off unless asked, from every source, and
+// only the three documented values.
+TEST_F(ServerOptionsTest, PromptEmbedsFlag) {
+  {
+    ServerFlags f;
+    ASSERT_EQ(Parse({"-m", model_}, f), "");
+    EXPECT_EQ(f.prompt_embeds, "off");
+    ASSERT_EQ(Parse({"-m", model_, "--prompt-embeds", "api-key"}, f), "");
+    EXPECT_EQ(f.prompt_embeds, "api-key");
+  }
+  {
+    Env env({{"CLLM_PROMPT_EMBEDS", "mutual"}});
+    ServerFlags f;
+    ASSERT_EQ(Parse({"-m", model_}, f), "");
+    EXPECT_EQ(f.prompt_embeds, "mutual");
+  }
+  {
+    ServerFlags f;
+    ASSERT_EQ(Parse({"-m", model_, "--config", Config("prompt-embeds = \"api-key\"\n")}, f), "");
+    EXPECT_EQ(f.prompt_embeds, "api-key");
+  }
+  ServerFlags f;
+  EXPECT_NE(Parse({"-m", model_, "--prompt-embeds", "on"}, f), "");
 }
 
 TEST_F(ServerOptionsTest, BadValuesAreRefusedFromEverySource) {

@@ -128,6 +128,12 @@ TEST_F(CliTest, ApiKeyAddStoresOnlyTheDigest) {
   EXPECT_NE(file.find("alice"), std::string::npos);
   EXPECT_EQ(Cllm("apikey add --user alice --keys-file " + P("keys.json")).exit_code, 2);  // duplicate
   EXPECT_EQ(Cllm("apikey add --user bob --keys-file " + P("keys.json") + " 2>/dev/null").exit_code, 0);
+  // --prompt-embeds marks the entry (split inference; server/api_keys.h).
+  EXPECT_EQ(Cllm("apikey add --user carol --prompt-embeds --keys-file " + P("keys.json") + " 2>/dev/null").exit_code, 0);
+  std::ifstream again(P("keys.json"));
+  auto doc = nlohmann::json::parse(std::string((std::istreambuf_iterator<char>(again)), {}));
+  EXPECT_EQ(doc["keys"][2]["prompt_embeds"], true);
+  EXPECT_FALSE(doc["keys"][1].contains("prompt_embeds"));
 }
 
 // A real TDX quote (auto-detected) with its collateral, at a time inside the

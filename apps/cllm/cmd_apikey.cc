@@ -1,4 +1,4 @@
-// `cllm apikey add --user NAME --keys-file FILE`: create an API key for a
+// `cllm apikey add --user NAME --keys-file FILE [--prompt-embeds]`: create an API key for a
 // user of cllm-server. The key is printed once; the file stores only its
 // SHA-256 (server/api_keys.h), so the file itself grants nothing.
 #include <nlohmann/json.hpp>
@@ -18,6 +18,7 @@ namespace {
 struct Args {
   std::string user;
   std::string file;
+  bool prompt_embeds = false;  // the key may send prompts as embedding rows
 };
 
 int Add(const Args& a) {
@@ -35,7 +36,9 @@ int Add(const Args& a) {
     }
   }
   std::string key = "sk-cllm-" + Base64UrlEncode(crypto::RandomBytes(24));
-  doc["keys"].push_back({{"user", a.user}, {"sha256", server::ApiKeys::DigestHex(key)}});
+  nlohmann::json entry = {{"user", a.user}, {"sha256", server::ApiKeys::DigestHex(key)}};
+  if (a.prompt_embeds) entry["prompt_embeds"] = true;
+  doc["keys"].push_back(std::move(entry));
   std::string out = doc.dump(2) + "\n";
   auto st = WriteFileAtomic(a.file, AsBytes(out), 0600);
   if (!st.ok()) return Fail(st.detail(), 2);
@@ -52,6 +55,9 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   auto* add = group->add_subcommand("add", "Create a key for a user; print it once; store its digest");
   add->add_option("--user", args.user, "User id the key authenticates as")->required();
   add->add_option("--keys-file", args.file, "The server's --api-keys file (created if missing)")->required();
+  add->add_flag("--prompt-embeds", args.prompt_embeds,
+                "Let this key send prompts as embedding rows (split inference; with cllm-server --prompt-embeds "
+                "api-key or mutual)");
   add->callback([&ctx] { ctx.exit_code = Add(args); });
 }
 

@@ -72,9 +72,15 @@ ApiResult<ApiKeys> ApiKeys::Parse(std::string_view text) {
       std::string where = "keys[" + std::to_string(i) + "]";
       if (!e.is_object()) return Bad(where + " must be an object");
       KeyLimits limits;
+      bool prompt_embeds = false;
       for (const auto& [ek, ev] : e.items()) {
         if (ek == "limits") {
           CLLM_ASSIGN_OR_RETURN(limits, Limits(ev, where));
+          continue;
+        }
+        if (ek == "prompt_embeds") {
+          if (!ev.is_boolean()) return Bad(where + ".prompt_embeds must be true or false");
+          prompt_embeds = ev.get<bool>();
           continue;
         }
         if (ek != "user" && ek != "sha256") return Bad(where + ": unknown field '" + ek + "'");
@@ -87,7 +93,7 @@ ApiResult<ApiKeys> ApiKeys::Parse(std::string_view text) {
       if (!digest.ok() || digest->size() != 32) return Bad(where + ": sha256 must be 64 hex characters");
       if (!users.insert(user).second) return Bad(where + ": duplicate user '" + user + "'");
       if (!digests.insert(HexEncode(*digest)).second) return Bad(where + ": duplicate key digest");
-      keys.entries_.push_back({ApiUser{user, limits}, std::move(digest).value()});
+      keys.entries_.push_back({ApiUser{user, limits, prompt_embeds}, std::move(digest).value()});
     }
   }
   return keys;

@@ -4,12 +4,15 @@
 // not leak credentials:
 //   {"keys": [{"user": "alice", "sha256": "<64 hex>"},
 //             {"user": "batch", "sha256": "<64 hex>",
-//              "limits": {"max_active": 2, "max_queued": 32, "tokens_per_minute": 100000}}]}
+//              "limits": {"max_active": 2, "max_queued": 32, "tokens_per_minute": 100000}},
+//             {"user": "split", "sha256": "<64 hex>", "prompt_embeds": true}]}
 // `limits` and each of its fields are optional (files without them stay
 // valid); an absent field takes the server's default (--user-max-active,
 // --user-max-queued, --user-tokens-per-minute). `cllm-server` authenticates
 // every request with "Authorization: Bearer <key>"; the user id it yields
 // is who the scheduler is fair between and whom the limits count against.
+// "prompt_embeds": true lets the key send prompts as embedding rows when the
+// server runs with --prompt-embeds api-key or mutual (prompt_embeds.h).
 #pragma once
 
 #include <cstdint>
@@ -35,6 +38,7 @@ struct KeyLimits {
 struct ApiUser {
   std::string id;
   KeyLimits limits;
+  bool prompt_embeds = false;  // the keys file allows this key prompt_embeds
 };
 
 class ApiKeys {

@@ -13,10 +13,15 @@
 //   `arguments.items()`) expect an object, as transformers documents and vLLM
 //   does: a string is parsed, and must hold a JSON object;
 // - tool messages: content, tool_call_id, name;
-// - reasoning_content (an earlier turn's thinking) as a string or null.
+// - reasoning_content (an earlier turn's thinking) as a string or null;
+// - user content may hold prompt_embeds parts (split inference,
+//   prompt_embeds.h): rows the client embedded, never text.
 #include <nlohmann/json.hpp>
 
+#include "base/encoding.h"
+#include "crypto/random.h"
 #include "server/openai_api.h"
+#include "server/prompt_embeds.h"
 
 namespace cllm::server {
 namespace {
@@ -27,12 +32,27 @@ constexpr size_t kMaxToolCalls = 128;
 
 ApiError Bad(std::string message) { return MakeError(ApiErrc::kBadRequest, std::move(message)); }
 
-// Content accepts a string or OpenAI's array of text parts.
-ApiResult<std::string> Content(const json& c, const std::string& where) {
+// Content accepts a string or OpenAI's array of text parts; with `embeds`
+// (a user message) also prompt_embeds parts, each replaced in the text by a
+// fresh placeholder (prompt_embeds.h cuts the rendered prompt there).
+ApiResult<std::string> Content(const json& c, const std::string& where, ChatEmbeds* embeds) {
   if (c.is_string()) return c.get<std::string>();
   if (!c.is_array()) return Bad("'" + where + "' must be a string or an array of text parts");
   std::string out;
-  for (const auto& part : c) {
+  for (size_t k = 0; k < c.size(); ++k) {
+    const json& part = c[k];
+    if (part.is_object() && part.contains("type") && part["type"] == "prompt_embeds") {
+      const std::string at = where + "[" + std::to_string(k) + "]";
+      if (embeds == nullptr) return EmbedsInvalid("'" + at + "': prompt_embeds parts are for user messages only", at);
+      CLLM_ASSIGN_OR_RETURN(PromptEmbedsInput in, ParseEmbedsPart(part, at));
+      // Random per part: client text cannot spell one, and a template that
+      // copies content elsewhere shows up as a repeated placeholder.
+      std::string placeholder = "cllmembeds" + HexEncode(crypto::RandomBytes(16)) + "x";
+      out += placeholder;
+      embeds->parts.push_back(std::move(in));
+      embeds->placeholders.push_back(std::move(placeholder));
+      continue;
+    }
     if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
         !part["text"].is_string()) {
       return Bad("'" + where + "': only text parts are supported");
@@ -84,7 +104,8 @@ ApiResult<json> ToolCalls(const json& v, const std::string& where) {
 
 }  // namespace
 
-ApiResult<std::vector<ChatMessage>> ParseChatMessages(const json& v, const ApiLimits& limits, json* out_json) {
+ApiResult<std::vector<ChatMessage>> ParseChatMessages(const json& v, const ApiLimits& limits, json* out_json,
+                                                      ChatEmbeds* embeds) {
   if (!v.is_array() || v.empty()) return Bad("'messages' must be a non-empty array");
   if (v.size() > limits.max_messages) {
     return MakeError(ApiErrc::kTooLarge, "too many messages (limit " + std::to_string(limits.max_messages) + ")");
@@ -118,7 +139,7 @@ ApiResult<std::vector<ChatMessage>> ParseChatMessages(const json& v, const ApiLi
       if (!(role == "assistant" && has_calls)) return Bad("'" + where + ".content' is required");
       msg["content"] = nullptr;
     } else {
-      CLLM_ASSIGN_OR_RETURN(text, Content(m["content"], where + ".content"));
+      CLLM_ASSIGN_OR_RETURN(text, Content(m["content"], where + ".content", role == "user" ? embeds : nullptr));
       msg["content"] = text;
     }
     if (m.contains("name")) {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "base/json_guard.h"
+#include "server/prompt_embeds.h"
 #include "server/tools_request.h"
 #include "server/response_format.h"
 
@@ -27,6 +28,9 @@ const char* ErrorType(ApiErrc code) {
     case ApiErrc::kInternal: return "server_error";
     case ApiErrc::kNotReady: return "server_error";
     case ApiErrc::kContextLength: return "invalid_request_error";
+    case ApiErrc::kPromptEmbedsInvalid: return "invalid_request_error";
+    case ApiErrc::kPromptEmbedsTooLong: return "invalid_request_error";
+    case ApiErrc::kPromptEmbedsNotAllowed: return "permission_error";
   }
   return "server_error";
 }
@@ -42,6 +46,9 @@ const char* ErrorCodeName(ApiErrc code) {
     case ApiErrc::kInternal: return "internal_error";
     case ApiErrc::kNotReady: return "not_ready";
     case ApiErrc::kContextLength: return "context_length_exceeded";
+    case ApiErrc::kPromptEmbedsInvalid: return "prompt_embeds_invalid";
+    case ApiErrc::kPromptEmbedsTooLong: return "prompt_embeds_too_long";
+    case ApiErrc::kPromptEmbedsNotAllowed: return "prompt_embeds_not_allowed";
   }
   return "internal_error";
 }
@@ -113,6 +120,9 @@ int HttpStatus(ApiErrc code) {
     case ApiErrc::kInternal: return 500;
     case ApiErrc::kNotReady: return 503;
     case ApiErrc::kContextLength: return 400;
+    case ApiErrc::kPromptEmbedsInvalid: return 400;
+    case ApiErrc::kPromptEmbedsTooLong: return 400;
+    case ApiErrc::kPromptEmbedsNotAllowed: return 403;
   }
   return 500;
 }
@@ -144,7 +154,10 @@ ApiResult<CompletionRequest> ParseCompletionRequest(std::string_view body, bool 
       if (!v.is_string()) return Bad("'model' must be a string");
       req.model = v.get<std::string>();
     } else if (chat && key == "messages") {
-      CLLM_ASSIGN_OR_RETURN(req.messages, ParseChatMessages(v, limits, &req.messages_json));
+      ChatEmbeds embeds;
+      CLLM_ASSIGN_OR_RETURN(req.messages, ParseChatMessages(v, limits, &req.messages_json, &embeds));
+      req.embeds_parts = std::move(embeds.parts);
+      req.embeds_placeholders = std::move(embeds.placeholders);
       have_input = true;
     } else if (chat && key == "chat_template_kwargs") {
       CLLM_ASSIGN_OR_RETURN(req.chat_template_kwargs, ParseChatTemplateKwargs(v));
@@ -157,6 +170,12 @@ ApiResult<CompletionRequest> ParseCompletionRequest(std::string_view body, bool 
         return Bad("'prompt' must be a string");
       }
       have_input = true;
+    } else if (!chat && key == "prompt_embeds") {
+      if (!v.is_string()) return EmbedsInvalid("'prompt_embeds' must be a string (base64)", "prompt_embeds");
+      // Moved out of the parsed JSON only below, once the dtype is known.
+      req.prompt_embeds.emplace();
+    } else if (!chat && key == "prompt_embeds_dtype") {
+      continue;  // read with prompt_embeds, below
     } else if (key == "max_tokens" || key == "max_completion_tokens") {
       CLLM_ASSIGN_OR_RETURN(int64_t n, Integer(v, key.c_str(), 1, limits.max_tokens_cap));
       req.sampling.max_tokens = static_cast<int>(n);
@@ -206,6 +225,13 @@ ApiResult<CompletionRequest> ParseCompletionRequest(std::string_view body, bool 
     } else {
       return Bad("unknown or unsupported field '" + key + "'");
     }
+  }
+  if (!chat && (req.prompt_embeds || j.contains("prompt_embeds_dtype"))) {
+    if (have_input) return EmbedsInvalid("send 'prompt' or 'prompt_embeds', not both", "prompt_embeds");
+    if (!req.prompt_embeds) return EmbedsInvalid("'prompt_embeds_dtype' needs 'prompt_embeds'", "prompt_embeds_dtype");
+    CLLM_ASSIGN_OR_RETURN(req.prompt_embeds->dtype, ParseEmbedsDtype(j, "prompt_embeds_dtype"));
+    req.prompt_embeds->base64 = std::move(j["prompt_embeds"].get_ref<std::string&>());
+    have_input = true;
   }
   if (!have_input) return Bad(chat ? "'messages' is required" : "'prompt' is required");
   CLLM_RETURN_IF_ERROR(ParseSamplingFields(j, chat, limits, &req));

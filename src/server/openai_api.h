@@ -33,6 +33,10 @@ enum class ApiErrc {
   kInternal,          // 500
   kNotReady,          // 503: model not loaded yet, or shutting down
   kContextLength,     // 400 "context_length_exceeded": prompt (+ max_tokens) over the context
+  // prompt_embeds (docs/split-inference.md#server-side-the-api):
+  kPromptEmbedsInvalid,     // 400: not base64, unknown dtype, not whole rows, no rows, NaN/Inf, misplaced
+  kPromptEmbedsTooLong,     // 400: over the byte limit or more rows than the context allows
+  kPromptEmbedsNotAllowed,  // 403: --prompt-embeds does not allow this caller
 };
 
 }  // namespace cllm::server
@@ -75,6 +79,15 @@ struct ApiLimits {
   size_t max_token_list = 1 << 16;  // token ids of one /detokenize or embeddings input
 };
 
+// PromptEmbedsInput is one prompt_embeds matrix as the request carries it:
+// base64 of row-major little-endian float32 or float16 rows, not yet decoded
+// (its row width is the served model's; prompt_embeds.h decodes it).
+enum class EmbedsDtype { kFloat32, kFloat16 };
+struct PromptEmbedsInput {
+  std::string base64;
+  EmbedsDtype dtype = EmbedsDtype::kFloat32;
+};
+
 struct ChatMessage {
   std::string role;     // "system", "user", "assistant", "tool"
   std::string content;  // the text ("" for an assistant message with only tool calls)
@@ -107,6 +120,13 @@ struct CompletionRequest {
   nlohmann::json messages_json = nlohmann::json::array();
   nlohmann::json chat_template_kwargs = nlohmann::json::object();  // extra template variables
   std::string prompt;                  // completions
+  // completions: prompt_embeds instead of prompt (never both).
+  std::optional<PromptEmbedsInput> prompt_embeds;
+  // chat: the user messages' prompt_embeds parts in order; each stands in
+  // its message's content as embeds_placeholders[i] (random per request, so
+  // no client text can forge one) until the rendered prompt is cut there.
+  std::vector<PromptEmbedsInput> embeds_parts;
+  std::vector<std::string> embeds_placeholders;
   SamplingRequest sampling;
   bool stream = false;
   bool include_usage = false;          // stream_options.include_usage
@@ -123,11 +143,17 @@ struct CompletionRequest {
 };
 
 // ParseChatMessages validates OpenAI chat messages (chat_request.cc): roles
-// system/developer/user/assistant/tool, content as a string or text parts,
+// system/developer/user/assistant/tool, content as a string or text parts
+// (user messages also prompt_embeds parts, when `embeds` is given: each
+// appended there and replaced by a placeholder in the content),
 // assistant tool_calls (arguments: a JSON object, or a string holding one),
 // tool_call_id, name, reasoning_content. Fills messages and messages_json.
+struct ChatEmbeds {
+  std::vector<PromptEmbedsInput> parts;
+  std::vector<std::string> placeholders;
+};
 ApiResult<std::vector<ChatMessage>> ParseChatMessages(const nlohmann::json& v, const ApiLimits& limits,
-                                                      nlohmann::json* out_json);
+                                                      nlohmann::json* out_json, ChatEmbeds* embeds = nullptr);
 // ParseChatTemplateKwargs validates chat_template_kwargs: an object whose
 // keys do not replace the variables the server sets (messages, tools, ...).
 ApiResult<nlohmann::json> ParseChatTemplateKwargs(const nlohmann::json& v);

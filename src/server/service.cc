@@ -85,7 +85,7 @@ void Service::Handle(const net::Request& req, std::shared_ptr<net::ResponseWrite
 }
 
 void Service::Route(const net::Request& req, const std::shared_ptr<net::ResponseWriter>& w,
-                    ObservedWriter* observed) {
+                    ObservedWriter* observed, bool e2e_mutual) {
   const std::string path = req.Path();
   if (path == "/health") {
     bool ready = !shutting_down_;
@@ -117,13 +117,24 @@ void Service::Route(const net::Request& req, const std::shared_ptr<net::Response
     }
     if (req.method != "POST") return SendError(*w, MakeError(ApiErrc::kMethodNotAllowed, "use POST"));
     if (IsExtraRoute(path)) return ExtraRoute(path, req, w, user);
-    return Completions(req, w, path == "/v1/chat/completions", user);
+    return Completions(req, w, path == "/v1/chat/completions", user, e2e_mutual);
   }
   SendError(*w, MakeError(ApiErrc::kNotFound, "no route " + req.method + " " + path));
 }
 
+ApiResult<Ok> Service::CheckEmbedsAllowed(const CompletionRequest& cr, const ApiUser& user, bool e2e_mutual) const {
+  if (!cr.prompt_embeds && cr.embeds_parts.empty()) return Ok{};
+  if (PromptEmbedsAllowed(options_.prompt_embeds, user.prompt_embeds, e2e_mutual)) return Ok{};
+  const char* why = options_.prompt_embeds == PromptEmbedsPolicy::kOff
+                        ? "this server does not accept prompt_embeds (--prompt-embeds off)"
+                        : "this API key may not send prompt_embeds";
+  ApiError e = MakeError(ApiErrc::kPromptEmbedsNotAllowed, why);
+  e.param = cr.chat ? "messages" : "prompt_embeds";
+  return e;
+}
+
 void Service::Completions(const net::Request& req, const std::shared_ptr<net::ResponseWriter>& w, bool chat,
-                          const ApiUser& user) {
+                          const ApiUser& user, bool e2e_mutual) {
   if (shutting_down_) return SendError(*w, MakeError(ApiErrc::kNotReady, "the server is shutting down"));
   auto parsed = ParseCompletionRequest(req.body, chat, options_.limits);
   if (!parsed.ok()) return SendError(*w, parsed.error());
@@ -133,6 +144,7 @@ void Service::Completions(const net::Request& req, const std::shared_ptr<net::Re
                                                            "\" is not served here; this server serves \"" +
                                                            options_.model_name + "\""));
   }
+  if (auto allowed = CheckEmbedsAllowed(cr, user, e2e_mutual); !allowed.ok()) return SendError(*w, allowed.error());
 
   // A client that left while its request waited for a handler costs no
   // tokenization and no queue slot.
@@ -144,8 +156,12 @@ void Service::Completions(const net::Request& req, const std::shared_ptr<net::Re
   // --- prompt --------------------------------------------------------------
   // Only the chat template's markers become control tokens; what clients
   // send (messages, a raw prompt) is always tokenized as text.
+  // A prompt given as rows (prompt_embeds.h) carries no ids: sr.prompt
+  // stays empty and n_prompt counts rows.
   engine::SequenceRequest sr;
   std::optional<OutputParserOptions> output;
+  const int context = scheduler_->context_length();
+  const bool embeds = cr.prompt_embeds || !cr.embeds_parts.empty();
   if (chat) {
     if (!chat_template_) return SendError(*w, MakeError(ApiErrc::kInternal, chat_template_error_));
     engine::ChatTemplateInput in;
@@ -162,13 +178,33 @@ void Service::Completions(const net::Request& req, const std::shared_ptr<net::Re
     auto forced = output_planner_.ToolChoiceConstraint(cr, model_.tokenizer());
     if (!forced.ok()) return SendError(*w, forced.error());
     sr.constraint = std::move(forced).value();
-    sr.prompt = engine::TokenizeChat(model_.tokenizer(), *rendered);
+    if (embeds) {
+      auto rows = ChatPromptEmbeds(model_, context, *rendered, cr.embeds_placeholders, cr.embeds_parts);
+      if (!rows.ok()) return SendError(*w, rows.error());
+      sr.prompt_embeds = std::move(rows).value();
+    } else {
+      sr.prompt = engine::TokenizeChat(model_.tokenizer(), *rendered);
+    }
+  } else if (embeds) {
+    const int n_embd = model_.config().n_embd;
+    auto rows = std::make_shared<std::vector<float>>();
+    auto decoded = DecodePromptEmbeds(*cr.prompt_embeds, n_embd, context, "prompt_embeds", rows.get());
+    if (!decoded.ok()) return SendError(*w, decoded.error());
+    if (rows->size() / static_cast<size_t>(n_embd) >= static_cast<size_t>(context)) {
+      ApiError e = MakeError(ApiErrc::kPromptEmbedsTooLong,
+                             "'prompt_embeds' has " + std::to_string(rows->size() / static_cast<size_t>(n_embd)) +
+                                 " rows; the context holds " + std::to_string(context) + " (and one generated token)");
+      e.param = "prompt_embeds";
+      return SendError(*w, e);
+    }
+    sr.prompt_embeds = std::move(rows);
   } else {
     sr.prompt = model_.tokenizer().Encode(cr.prompt, /*add_special=*/true, /*parse_special=*/false);
   }
-  const int n_prompt = static_cast<int>(sr.prompt.size());
-  const int context = scheduler_->context_length();
-  const char* input_field = chat ? "messages" : "prompt";
+  const int n_prompt = sr.prompt_embeds
+                           ? static_cast<int>(sr.prompt_embeds->size() / static_cast<size_t>(model_.config().n_embd))
+                           : static_cast<int>(sr.prompt.size());
+  const char* input_field = chat ? "messages" : embeds ? "prompt_embeds" : "prompt";
   if (cr.sampling.max_tokens) {
     sr.max_tokens = *cr.sampling.max_tokens;  // more than fits: the scheduler says kTooLong
   } else if (n_prompt >= context) {
@@ -269,7 +305,10 @@ void Service::Completions(const net::Request& req, const std::shared_ptr<net::Re
       case engine::SubmitErrc::kTooLong:
         return SendError(*w, ContextExceeded(context, n_prompt, sr.max_tokens, input_field));
       case engine::SubmitErrc::kStopped: return SendError(*w, MakeError(ApiErrc::kNotReady, submitted.detail()));
-      case engine::SubmitErrc::kInvalid: return SendError(*w, MakeError(ApiErrc::kBadRequest, submitted.detail()));
+      case engine::SubmitErrc::kInvalid: {
+        if (!embeds) return SendError(*w, MakeError(ApiErrc::kBadRequest, submitted.detail()));
+        return SendError(*w, EmbedsInvalid(submitted.detail(), input_field));
+      }
     }
     return SendError(*w, MakeError(ApiErrc::kInternal, "scheduler refused the request"));
   }

@@ -44,6 +44,7 @@
 #include "server/metrics.h"
 #include "server/observed_writer.h"
 #include "server/openai_api.h"
+#include "server/prompt_embeds.h"
 #include "server/rate_limit.h"
 #include "server/structured_output.h"
 #include "server/token_budget.h"
@@ -72,6 +73,8 @@ struct ServiceOptions {
   std::shared_ptr<const engine::ChatTemplate> chat_template;
   // One JSON line per request (access_log.h); null: no access log.
   std::shared_ptr<AccessLog> access_log;
+  // Who may send prompts as embedding rows (prompt_embeds.h); off: 403.
+  PromptEmbedsPolicy prompt_embeds = PromptEmbedsPolicy::kOff;
 };
 
 class Service {
@@ -112,14 +115,19 @@ class Service {
   engine::Scheduler& scheduler() { return *scheduler_; }
 
  private:
-  // Route answers a request (an opened encrypted one too) by its path.
-  void Route(const net::Request& req, const std::shared_ptr<net::ResponseWriter>& w, ObservedWriter* observed);
+  // Route answers a request (an opened encrypted one too) by its path;
+  // `e2e_mutual`: it was opened in mutual mode (its client attested).
+  void Route(const net::Request& req, const std::shared_ptr<net::ResponseWriter>& w, ObservedWriter* observed,
+             bool e2e_mutual = false);
   // Encrypted opens an encrypted request and routes its inner request with
   // a writer that seals the answer (service_e2e.cc).
   static bool IsE2eRequest(const net::Request& req);  // by its Content-Type
   void Encrypted(const net::Request& req, const std::shared_ptr<ObservedWriter>& observed);
   void Completions(const net::Request& req, const std::shared_ptr<net::ResponseWriter>& w, bool chat,
-                   const ApiUser& user);
+                   const ApiUser& user, bool e2e_mutual);
+  // CheckEmbedsAllowed: 403 prompt_embeds_not_allowed when the request
+  // carries rows and --prompt-embeds does not admit this caller.
+  ApiResult<Ok> CheckEmbedsAllowed(const CompletionRequest& cr, const ApiUser& user, bool e2e_mutual) const;
   // extra_routes.cc: POST /tokenize, /detokenize (llama-server's shapes) and
   // /v1/embeddings, authenticated like completions.
   static bool IsExtraRoute(const std::string& path);

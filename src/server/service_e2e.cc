@@ -117,7 +117,7 @@ void Service::Encrypted(const net::Request& req, const std::shared_ptr<ObservedW
   if (!opened->authorization.empty()) inner.headers["authorization"] = std::move(opened->authorization);
   inner.body = std::move(opened->json);
   auto sealed = std::make_shared<E2eWriter>(observed, std::move(sealer).value());
-  Route(inner, sealed, observed.get());
+  Route(inner, sealed, observed.get(), /*e2e_mutual=*/opened->mode == e2e::hpke::Mode::kAuth);
 }
 
 }  // namespace cllm::server
