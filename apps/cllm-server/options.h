@@ -50,7 +50,7 @@ struct ServerFlags {
   int user_max_active = 4, user_max_queued = 16;
   int64_t user_tokens_per_minute = 0;
   int prompt_cache_mib = 256;  // per-user prompt cache (docs/server.md)
-  double prefill_stall_factor = 1.5;  // engine::SchedulerOptions::prefill_stall_factor
+  double prefill_stall_factor = 2.0;  // engine::SchedulerOptions::prefill_stall_factor
   // --- logs
   std::string log_level = "info";
   std::string access_log = "-";  // a file, "-" (stderr) or "off"

@@ -82,7 +82,7 @@ TEST_F(ServerOptionsTest, DefaultsWithOnlyTheModel) {
   EXPECT_EQ(f.threads, 0);
   EXPECT_EQ(f.kv_type, "f16");
   EXPECT_EQ(f.max_active, 8);
-  EXPECT_EQ(f.prefill_stall_factor, 1.5);
+  EXPECT_EQ(f.prefill_stall_factor, 2.0);
   EXPECT_EQ(f.access_log, "-");
   EXPECT_FALSE(f.anonymous);
   EXPECT_GE(f.max_connections, 16);

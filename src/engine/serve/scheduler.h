@@ -134,7 +134,7 @@ struct SchedulerOptions {
   // While sequences decode, a step carrying prompt tokens is kept within this
   // factor of a decode-only step (step_pacer.h): a long prompt arriving does
   // not stall running streams for its whole prefill. ≤ 1: off.
-  double prefill_stall_factor = 1.5;
+  double prefill_stall_factor = 2.0;
   int context_length = 0;        // per sequence; 0 → the model's training context (capped at 8192)
   KvType kv_type = KvType::kF16;
   // Per-user prompt cache budget (bytes of KV blocks kept after their
