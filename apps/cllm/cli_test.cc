@@ -160,6 +160,29 @@ TEST_F(CliTest, TdxQuoteVerifiesWithCollateral) {
 }
 
 // `cllm model quantize`, `model synth` and `bench` as a user runs them.
+TEST_F(CliTest, SealEmbeddingsPartWritesOnlyTheSealedClientPart) {
+  CLLM_SHARED_PATH(model, "models/stories260K-q8_0.gguf");
+  ASSERT_EQ(Cllm("model keygen -o " + P("emb.key")).exit_code, 0);
+  auto r = Cllm("model seal " + model.string() + " --part embeddings --neighbours 4 -o " + P("emb.cllm") +
+                " --key-file " + P("emb.key") + " --key-id m-emb");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("split.neighbours (K = 4)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("must not be the full model's"), std::string::npos) << r.out;
+  auto info = Cllm("model sealed-info --json " + P("emb.cllm"));
+  ASSERT_EQ(info.exit_code, 0) << info.out;
+  auto j = nlohmann::json::parse(info.out);
+  EXPECT_EQ(j["key_id"], "m-emb");
+  EXPECT_EQ(j["model_name"], "stories260K-q8_0-embeddings");
+  EXPECT_LT(j["plaintext_size"].get<uint64_t>(), fs::file_size(model));  // a part, not the model
+  for (const auto& e : fs::directory_iterator(dir_)) {                   // no plaintext left behind
+    EXPECT_EQ(e.path().string().find(".plain-"), std::string::npos) << e.path();
+  }
+  EXPECT_EQ(Cllm("model seal " + model.string() + " --neighbours 4 -o " + P("x.cllm") + " --key-file " +
+                 P("emb.key")).exit_code, 2);  // --neighbours without --part embeddings
+  EXPECT_NE(Cllm("model seal " + model.string() + " --part weights -o " + P("x.cllm") + " --key-file " +
+                 P("emb.key")).exit_code, 0);
+}
+
 TEST_F(CliTest, QuantizeSynthAndBenchRunAndRejectBadArguments) {
   CLLM_SHARED_PATH(f32, "models/stories260K-f32.gguf");
   CLLM_SHARED_PATH(vocab, "models/ggml-vocab-qwen3.gguf");

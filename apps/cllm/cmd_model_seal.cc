@@ -3,7 +3,14 @@
 //   cllm model keygen -o model.key
 //   cllm model seal model.gguf -o model.cllm --key-file model.key [--key-id ID] [--name NAME]
 //   cllm model seal model.gguf -o model.cllm --register --key-id ID --trust URL --trust-ca F --admin-token-file T
+//   cllm model seal model.gguf --part embeddings [--neighbours K] -o emb.cllm --register --key-id ID …
 //   cllm model sealed-info model.cllm [--json]
+//
+// --part embeddings seals only what a split-inference client may hold
+// (token_embd.weight, the tokenizer, optionally the neighbour lists:
+// client/split/embeddings_export.h) under a key of its own, registered with
+// "audience": "client" so cllm-trust releases it only to attested clients
+// (docs/split-inference.md, "The embedding table for clients").
 //
 // Key files hold 64 hex characters (32 bytes), created with mode 0600. The
 // plaintext never leaves this process except as the sealed file; unsealing
@@ -23,8 +30,10 @@
 #include "base/encoding.h"
 #include "base/file.h"
 #include "base/secure.h"
+#include "client/split/embeddings_export.h"
 #include "crypto/random.h"
 #include "crypto/sealed_model.h"
+#include "engine/gguf/gguf.h"
 
 namespace cllm::app {
 namespace {
@@ -60,14 +69,73 @@ struct RegisterArgs {
   TrustAdminArgs admin;
   std::string release_policy_file;
   bool allow_simulated = false;
+  std::string client_policy = "client";  // --client-policy (--part embeddings)
 };
 
-int Seal(const fs::path& in, const fs::path& out, const fs::path& key_file, std::string key_id,
-         std::string name, uint32_t chunk_mib, const RegisterArgs& reg) {
+struct PartArgs {
+  std::string part = "model";  // --part model|embeddings
+  uint32_t neighbours = 0;     // --neighbours K
+  unsigned threads = 2;
+};
+
+void PrintNeighbourProgress(uint64_t done, uint64_t total) {
+  std::fprintf(stderr, "\rneighbours: %llu / %llu tokens", static_cast<unsigned long long>(done),
+               static_cast<unsigned long long>(total));
+  if (done == total) std::fputc('\n', stderr);
+}
+
+// ExtractEmbeddings writes the client's part of `in` to a new file `tmp`
+// (mode 0600, removed by the caller once sealed).
+int ExtractEmbeddings(const fs::path& in, const fs::path& tmp, const PartArgs& part) {
+  auto model = engine::GgufFile::Open(in);
+  if (!model.ok()) return Fail(in.string() + ": " + engine::GgufErrcName(model.code()) + ": " + model.detail());
+  split::EmbeddingsExportOptions o;
+  o.neighbours = part.neighbours;
+  o.threads = part.threads;
+  if (part.neighbours > 0) o.progress = PrintNeighbourProgress;
+  auto w = split::BuildEmbeddingsGguf(*model, o);
+  if (!w.ok()) return Fail(in.string() + ": " + w.detail());
+  Bytes bytes = w->Finish();
+  auto st = WriteNewSecretFile(tmp, bytes);
+  SecureZero(bytes.data(), bytes.size());
+  if (!st.ok()) return Fail(st.detail());
+  std::printf("extracted %s%s from %s (%llu bytes, nothing else of the model)\n", split::kTokenEmbdTensor,
+              part.neighbours ? (std::string(" + ") + split::kNeighboursTensor + " (K = " +
+                                 std::to_string(part.neighbours) + ")").c_str() : "",
+              in.c_str(), static_cast<unsigned long long>(bytes.size()));
+  return 0;
+}
+
+int SealFileOrPart(const fs::path& in, const fs::path& out, const fs::path& key_file, std::string key_id,
+                   std::string name, uint32_t chunk_mib, const RegisterArgs& reg, bool embeddings);
+
+int Seal(const fs::path& in, const fs::path& out, const fs::path& key_file, std::string key_id, std::string name,
+         uint32_t chunk_mib, const RegisterArgs& reg, const PartArgs& part) {
   if (reg.enabled == !key_file.empty()) {
     return Fail("give exactly one of --key-file K (a key you keep) or --register (a fresh key that only "
                 "cllm-trust keeps)", 2);
   }
+  if (part.part == "model") {
+    if (part.neighbours) return Fail("--neighbours needs --part embeddings", 2);
+    return SealFileOrPart(in, out, key_file, std::move(key_id), std::move(name), chunk_mib, reg, false);
+  }
+  // The plaintext part exists only for the sealing run, next to the output.
+  fs::path tmp = out;
+  tmp += ".plain-" + std::to_string(::getpid());
+  if (int rc = ExtractEmbeddings(in, tmp, part); rc != 0) return rc;
+  if (name.empty()) name = in.stem().string() + "-embeddings";
+  int rc = SealFileOrPart(tmp, out, key_file, std::move(key_id), std::move(name), chunk_mib, reg, true);
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  if (!key_file.empty() && rc == 0) {
+    std::printf("  note: the client's key must not be the full model's (a client holding it could open the model):"
+                " use a key file of its own (cllm model keygen) or --register\n");
+  }
+  return rc;
+}
+
+int SealFileOrPart(const fs::path& in, const fs::path& out, const fs::path& key_file, std::string key_id,
+                   std::string name, uint32_t chunk_mib, const RegisterArgs& reg, bool embeddings) {
   std::optional<TrustAdmin> admin;
   SecretBytes fresh;
   if (reg.enabled) {
@@ -101,9 +169,29 @@ int Seal(const fs::path& in, const fs::path& out, const fs::path& key_file, std:
     auto text = ReadTextFile(reg.release_policy_file, 1 << 20);
     if (!text.ok()) return Fail(text.detail(), 2);
     rp = nlohmann::json::parse(*text, nullptr, false);
-    if (rp.is_discarded()) return Fail(reg.release_policy_file + ": not valid JSON", 2);
+    if (rp.is_discarded() || !rp.is_object()) {
+      fs::remove(out);
+      return Fail(reg.release_policy_file + ": not a JSON object (sealed file removed)", 2);
+    }
   }
   if (reg.allow_simulated) rp["allow_simulated"] = true;
+  // Who may hold the key (release_policy.h, "Audience"): the embeddings go to
+  // clients only, everything else to servers only.
+  std::string audience = "server";
+  if (rp.is_object() && rp.contains("audience") && rp["audience"].is_string()) audience = rp["audience"];
+  if (embeddings) {
+    if (audience != "client" && rp.contains("audience")) {
+      fs::remove(out);
+      return Fail("--part embeddings: the release policy says \"audience\": \"" + audience +
+                  "\"; the embeddings key is for clients (sealed file removed)", 2);
+    }
+    rp["audience"] = "client";
+    if (reg.release_policy_file.empty()) rp["policies"] = nlohmann::json::array({reg.client_policy});
+  } else if (audience == "client") {
+    fs::remove(out);
+    return Fail("the release policy says \"audience\": \"client\": only --part embeddings may be released to "
+                "clients, never a whole model (sealed file removed)", 2);
+  }
   nlohmann::json body = {{"key_id", key_id}, {"key", HexEncode(key->span())}, {"release_policy", rp}};
   auto r = admin->Call("POST", "/v1/admin/keys", body);
   std::string& hex = body["key"].get_ref<std::string&>();
@@ -115,6 +203,10 @@ int Seal(const fs::path& in, const fs::path& out, const fs::path& key_file, std:
   std::printf("  registered key \"%s\" at cllm-trust; release policy %s%s\n", key_id.c_str(),
               (*r)["release_policy"].dump().c_str(),
               reg.allow_simulated ? "  [allows the SIMULATED TEE: development only]" : "");
+  if (embeddings) {
+    std::printf("  released only to split-inference clients: tokens of an attestation policy with \"role\": "
+                "\"client\"\n");
+  }
   return 0;
 }
 
@@ -158,7 +250,9 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   keygen->add_option("-o,--output", keygen_out, "Key file to create (never overwritten)")->required();
   keygen->callback([&ctx] { ctx.exit_code = Keygen(keygen_out); });
 
-  auto* seal = model->add_subcommand("seal", "Encrypt a GGUF model for deployment (AES-256-GCM chunks)");
+  auto* seal = model->add_subcommand(
+      "seal", "Encrypt a GGUF model for deployment (AES-256-GCM chunks); --part embeddings seals only the token "
+              "embeddings and tokenizer, for split-inference clients");
   static std::string in, out, key_file, key_id, name;
   static uint32_t chunk_mib = 4;
   seal->add_option("input", in, "Plaintext model file")->required()->check(CLI::ExistingFile);
@@ -170,12 +264,28 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   seal->add_option("--release-policy", reg.release_policy_file,
                    "With --register: release policy JSON (default: this model's digest only)");
   seal->add_flag("--allow-simulated", reg.allow_simulated, "With --register: release to the simulated TEE too");
+  static PartArgs part;
+  seal->add_option("--part", part.part,
+                   "model: the whole file; embeddings: a GGUF of token_embd.weight (original type), the tokenizer.* "
+                   "keys, general.architecture/name and <arch>.embedding_length only, sealed under its own key that "
+                   "cllm-trust releases only to attested split-inference clients (\"audience\": \"client\")")
+      ->check(CLI::IsMember({"model", "embeddings"}))
+      ->capture_default_str();
+  seal->add_option("--neighbours", part.neighbours,
+                   "--part embeddings: add tensor split.neighbours (I32, K × n_vocab): each token's K nearest tokens "
+                   "by cosine, itself first (the Report-Noisy-Max candidates)")
+      ->check(CLI::Range(1u, 1024u));
+  seal->add_option("--threads", part.threads, "--neighbours: threads")->check(CLI::Range(1u, 64u))->capture_default_str();
+  seal->add_option("--client-policy", reg.client_policy,
+                   "--part embeddings --register without --release-policy: the cllm-trust attestation policy "
+                   "(one with \"role\": \"client\") whose tokens may get the key")
+      ->capture_default_str();
   AddTrustAdminOptions(seal, reg.admin);
   seal->add_option("--key-id", key_id, "Key identifier recorded in the header (default: key file name)");
   seal->add_option("--name", name, "Model name recorded in the header (default: input file name)");
   seal->add_option("--chunk-mib", chunk_mib, "Chunk size in MiB (1-64)")->check(CLI::Range(1, 64))
       ->capture_default_str();
-  seal->callback([&ctx] { ctx.exit_code = Seal(in, out, key_file, key_id, name, chunk_mib, reg); });
+  seal->callback([&ctx] { ctx.exit_code = Seal(in, out, key_file, key_id, name, chunk_mib, reg, part); });
 
   auto* info = model->add_subcommand("sealed-info", "Show the authenticated header of a sealed model");
   static std::string info_in;

@@ -1,7 +1,7 @@
 // `cllm trust …`: administer cllm-trust (reference values, model keys,
 // signing keys) and check its audit log.
 //
-//   cllm trust policy set NAME POLICY.json [--replay-at TIME]
+//   cllm trust policy set NAME POLICY.json [--replay-at TIME] [--client-role]
 //   cllm trust policy list | show NAME | delete NAME
 //   cllm trust key register KEY_ID --key-file K --release-policy RP.json
 //   cllm trust key list
@@ -50,7 +50,8 @@ int Print(const Result<nlohmann::json>& r) {
   if (!admin##_r.ok()) return Fail(admin##_r.detail(), 2);              \
   TrustAdmin& admin = *admin##_r
 
-int PolicySet(const TrustAdminArgs& a, const std::string& name, const std::string& file, const std::string& replay_at) {
+int PolicySet(const TrustAdminArgs& a, const std::string& name, const std::string& file, const std::string& replay_at,
+              bool client_role) {
   auto policy = ReadJsonFile(file);
   if (!policy.ok()) return Fail(policy.detail(), 2);
   nlohmann::json doc = {{"policy", *policy}};
@@ -58,6 +59,8 @@ int PolicySet(const TrustAdminArgs& a, const std::string& name, const std::strin
     if (!ParseRfc3339(replay_at)) return Fail("--replay-at: not an RFC 3339 time: " + replay_at, 2);
     doc["replay"] = {{"evidence_time", replay_at}};
   }
+  // Tokens under it say "role": "client": only keys with "audience": "client" (the embedding table) accept them.
+  if (client_role) doc["role"] = "client";
   CLLM_TRUST_ADMIN(admin, a);
   return Print(admin.Call("PUT", "/v1/admin/policies/" + name, doc));
 }
@@ -213,8 +216,12 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   pset->add_option("file", pfile, "Attestation policy JSON (docs/attestation.md)")->required()->check(CLI::ExistingFile);
   pset->add_option("--replay-at", replay_at,
                    "Replay policy: accept archived evidence verified at this RFC 3339 time (tokens never get keys)");
+  static bool client_role = false;
+  pset->add_flag("--client-role", client_role,
+                 "A policy for split-inference clients: its tokens get only keys registered for clients "
+                 "(cllm model seal --part embeddings), never a model or fleet key");
   AddTrustAdminOptions(pset, a);
-  pset->callback([&ctx] { ctx.exit_code = PolicySet(a, pname, pfile, replay_at); });
+  pset->callback([&ctx] { ctx.exit_code = PolicySet(a, pname, pfile, replay_at, client_role); });
   auto* plist = policy->add_subcommand("list", "List policy names");
   AddTrustAdminOptions(plist, a);
   plist->callback([&ctx] {

@@ -11,6 +11,7 @@
 #include "crypto/random.h"
 #include "trust/jose.h"
 #include "trust/policy_doc.h"
+#include "trust/release_policy.h"
 #include "trust/service.h"
 #include "trust/token_claims.h"
 
@@ -191,6 +192,7 @@ Reply TrustService::Attest(const nlohmann::json& req) {
             {"policy", policy_name},
             {"replay", replay},
             {"cnf", {{"jwk", node_jwk}}}});
+  if (pd.client_role) c[kRoleClaim] = kClientRole;  // release_policy.h: "Audience"
   if (!replay) {
     c["binary_digest"] = HexEncode(binary_digest);
     c["model_digest"] = HexEncode(model_digest);

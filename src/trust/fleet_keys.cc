@@ -119,6 +119,10 @@ Reply TrustService::AddFleetKey(const std::string& suite_name, const nlohmann::j
   if (!suite.ok()) return ApiError{400, "malformed", "suite: \"x25519\" or \"gmt\""};
   auto rp = ParseReleasePolicy(release_policy);
   if (!rp.ok()) return ApiError{400, "invalid_release_policy", rp.detail()};
+  if (rp->client_audience) {
+    return ApiError{400, "invalid_release_policy", "audience: a fleet key is for servers only (a client holding it "
+                                                   "could open every other client's requests)"};
+  }
   const auto wanted = KeyIdMember(key_id);
   if (wanted && *wanted < 0) return ApiError{400, "malformed", "key_id: an integer 0-255"};
 

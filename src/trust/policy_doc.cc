@@ -13,7 +13,7 @@ Result<PolicyDoc> ParsePolicyDoc(std::string_view text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return MakeError(Errc::kParse, "policy document: not a JSON object");
   for (const auto& [k, v] : j.items()) {
-    if (k != "policy" && k != "replay") {
+    if (k != "policy" && k != "replay" && k != "role") {
       return MakeError(Errc::kParse, "policy document: unknown member \"" + k.substr(0, 64) + "\"");
     }
   }
@@ -31,6 +31,13 @@ Result<PolicyDoc> ParsePolicyDoc(std::string_view text) {
     }
     doc.replay_evidence_time = ParseRfc3339(r["evidence_time"].get<std::string>());
     if (!doc.replay_evidence_time) return MakeError(Errc::kParse, "replay.evidence_time: not an RFC 3339 time");
+  }
+  if (j.contains("role")) {
+    const auto& r = j["role"];
+    if (!r.is_string() || (r != "server" && r != "client")) {
+      return MakeError(Errc::kParse, "role: expected \"server\" or \"client\"");
+    }
+    doc.client_role = r == "client";
   }
   doc.json = j.dump();
   return doc;

@@ -3,7 +3,8 @@
 // A named policy document is
 //
 //   {"policy": { …attestation policy, docs/attestation.md… },
-//    "replay": {"evidence_time": "2025-06-01T00:00:00Z"}}      optional
+//    "replay": {"evidence_time": "2025-06-01T00:00:00Z"},     optional
+//    "role": "server" | "client"}                              optional, default "server"
 //
 // "policy" is the same format clients use (platforms, measurements, TCB,
 // binary_digests, model_digests, sim platform keys). "replay" switches the
@@ -11,6 +12,10 @@
 // verified at the fixed time given (archived evidence with its collateral),
 // and the resulting tokens say "replay": true, which no key release accepts.
 // It exists for benchmarks and audits of recorded evidence.
+// "role": "client" makes it a policy for split-inference clients (mutual
+// mode): its tokens carry "role": "client", which only keys whose release
+// policy has "audience": "client" accept, and no other key does
+// (release_policy.h).
 #pragma once
 
 #include <optional>
@@ -26,6 +31,7 @@ namespace cllm::trust {
 struct PolicyDoc {
   attestation::Policy policy;
   std::optional<TimePoint> replay_evidence_time;
+  bool client_role = false;
   std::string json;  // as stored
 };
 

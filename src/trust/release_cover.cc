@@ -43,6 +43,8 @@ Status<> CheckReleaseWithinPolicy(const ReleasePolicy& r, const attestation::Pol
     }
   }
   if (ra.platforms.empty()) gaps.push_back("platforms: the release policy accepts no platform");
+  // A fleet key released to clients could decrypt every other client's requests.
+  if (r.client_audience) gaps.push_back("audience: the release policy releases the key to clients, not only to servers");
   if (r.allow_debug && !c.allow_debug) gaps.push_back("allow_debug: the release policy releases to debuggable TEEs");
   for (auto st : ra.tcb_statuses) {
     if (!c.tcb_statuses.count(st)) {
@@ -148,6 +150,7 @@ std::vector<std::string> ExplainRelease(const ReleasePolicy& r) {
   std::string pol;
   for (const auto& p : r.policies) pol += (pol.empty() ? "" : ", ") + p;
   out.push_back("attestation policies: " + pol);
+  if (r.client_audience) out.push_back("audience: split-inference clients (tokens with \"role\": \"client\")");
   return out;
 }
 

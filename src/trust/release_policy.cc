@@ -76,6 +76,7 @@ nlohmann::json ReleasePolicy::ToJson() const {
   if (!measurements.empty()) j["measurements"] = measurements;
   if (!platforms.empty()) j["platforms"] = platforms;
   if (!min_tcb.empty()) j["min_tcb"] = min_tcb;
+  if (client_audience) j["audience"] = kClientRole;  // absent: "server", so older records read unchanged
   return j;
 }
 
@@ -108,7 +109,7 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
   if (!j.is_object()) return MakeError(Errc::kParse, "a release policy is a JSON object");
   static const std::set<std::string> kKnown = {"model_digests", "binary_digests", "measurements", "platforms",
                                                "tcb_statuses",  "policies",       "min_tcb",      "allow_debug",
-                                               "allow_simulated"};
+                                               "allow_simulated", "audience"};
   for (const auto& [k, v] : j.items()) {
     if (!kKnown.count(k)) return MakeError(Errc::kParse, "release policy: unknown member \"" + k.substr(0, 64) + "\"");
   }
@@ -121,6 +122,13 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
   CLLM_RETURN_IF_ERROR(StringSet(j, "policies", false, p.policies));
   CLLM_RETURN_IF_ERROR(Flag(j, "allow_debug", p.allow_debug));
   CLLM_RETURN_IF_ERROR(Flag(j, "allow_simulated", p.allow_simulated));
+  if (j.contains("audience")) {
+    const auto& a = j["audience"];
+    if (!a.is_string() || (a != "server" && a != kClientRole)) {
+      return MakeError(Errc::kParse, "audience: expected \"server\" or \"client\"");
+    }
+    p.client_audience = a == kClientRole;
+  }
   for (const auto& pl : p.platforms) {
     if (!attestation::ParsePlatformName(pl)) {
       return MakeError(Errc::kParse, "platforms: unknown platform \"" + pl.substr(0, 32) + "\"");
@@ -159,9 +167,21 @@ Status<> CheckRelease(const ReleasePolicy& p, const nlohmann::json& c, const att
     return refuse("replay: the token was minted from replayed evidence (no fresh key binding); keys are never "
                   "released to such tokens");
   }
+  const std::string policy = ClaimString(c, "policy");
+  // Who the key is for, before anything else about the TEE: the role comes
+  // from the attestation policy the token was minted under, which only the
+  // admin sets (policy_doc.h).
+  const bool client_token = ClaimString(c, kRoleClaim) == kClientRole;
+  if (client_token && !p.client_audience) {
+    return refuse("audience: the token is a split-inference client's (attestation policy \"" + policy.substr(0, 64) +
+                  "\" has \"role\": \"client\"); this key is for servers and is never released to clients");
+  }
+  if (!client_token && p.client_audience) {
+    return refuse("audience: this key is for split-inference clients; the token was minted under attestation "
+                  "policy \"" + policy.substr(0, 64) + "\", which is not a client policy (\"role\": \"client\")");
+  }
   // The requester named the attestation policy; the key's owner decides
   // which names count.
-  const std::string policy = ClaimString(c, "policy");
   if (!p.policies.count(policy)) {
     return refuse("policy: the token was appraised under attestation policy \"" + policy.substr(0, 64) +
                   "\"; this key's release policy accepts [" + Join(p.policies) + "]");

@@ -11,7 +11,17 @@
 //    "tcb_statuses":   ["UpToDate", …],        default ["UpToDate"] (sim: "NotApplicable" is implied)
 //    "min_tcb":        {"snp.microcode": 115}, optional TCB floor per component
 //    "allow_debug":    false,                  a debuggable TEE only when true
-//    "allow_simulated": false}                 the simulated TEE only when true
+//    "allow_simulated": false,                 the simulated TEE only when true
+//    "audience":       "server"}               "server" (default) or "client", below
+//
+// Audience. A "server" key (a model key, a fleet key) goes to nodes; a
+// "client" key (a split-inference client's embedding table, `cllm model seal
+// --part embeddings`) goes to clients. A token is a client's when the
+// attestation policy it was minted under says "role": "client"
+// (policy_doc.h); cllm-trust then signs "role": "client" into it. A client
+// token never gets a server key, and a client key goes only to client tokens,
+// so the full model's key stays with servers even when a release policy names
+// a policy both kinds of party can satisfy.
 //
 // Who chooses the attestation policy: the node names one in POST /v1/attest,
 // but a key is released only to tokens minted under a policy its release
@@ -36,6 +46,10 @@
 
 namespace cllm::trust {
 
+// The token claim and value that mark a client (attest.cc, CheckRelease).
+inline constexpr char kRoleClaim[] = "role";
+inline constexpr char kClientRole[] = "client";
+
 struct ReleasePolicy {
   std::set<std::string> model_digests;  // lower-case hex
   std::set<std::string> binary_digests;
@@ -46,6 +60,7 @@ struct ReleasePolicy {
   std::map<std::string, uint64_t> min_tcb;
   bool allow_debug = false;
   bool allow_simulated = false;
+  bool client_audience = false;  // "audience": "client"
 
   nlohmann::json ToJson() const;
   // AttestationPolicy is the appraisal part as an attestation policy (every

@@ -293,6 +293,9 @@ Reply TrustService::Admin(const net::Request& r, const std::string& path) {
     if (!j) return bad_json;
     auto rp = ParseReleasePolicy(*j);
     if (!rp.ok()) return ApiError{400, "invalid_release_policy", rp.detail()};
+    if (rp->client_audience && IsFleetModelKeyId(key_id)) {
+      return ApiError{400, "invalid_release_policy", "audience: a fleet key is for servers only"};
+    }
     auto st = store_->SetReleasePolicy(key_id, rp->ToJson().dump());
     if (IsFleetModelKeyId(key_id)) ++fleet_generation_;  // its statement shows the policy
     if (!st.ok()) {
