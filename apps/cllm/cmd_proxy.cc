@@ -19,6 +19,13 @@
 // HPKE to the fleet key, each answer opened here frame by frame
 // (docs/protocol.md, "Encrypted bodies"; apps/cllm/e2e_common.h says what is
 // verified before the first request).
+//
+// With --split the proxy embeds user text itself (docs/split-inference.md,
+// "The client"): chat user content and completion prompts are rewritten into
+// prompt_embeds rows (noised by Report-Noisy-Max) before forwarding, and any
+// other POST is refused, so no prompt text or token id leaves this machine.
+#include <nlohmann/json.hpp>
+
 #include <csignal>
 #include <cstdio>
 #include <optional>
@@ -27,6 +34,7 @@
 #include "apps/cllm/command.h"
 #include "apps/cllm/e2e_common.h"
 #include "apps/cllm/remote_common.h"
+#include "apps/cllm/split_common.h"
 #include "client/upstream_pool.h"
 #include "net/server.h"
 
@@ -43,6 +51,7 @@ struct ProxyArgs {
   int idle_seconds = 30;
   TimeoutArgs timeouts;
   E2eArgs e2e;
+  SplitArgs split;
 };
 
 volatile std::sig_atomic_t g_stop = 0;
@@ -60,9 +69,43 @@ std::string policy_note(const ProxyArgs& a) {
 
 int RunUntilSignal(net::Server& srv, client::UpstreamPool& pool);
 int Serve(const ProxyArgs& a, const std::string& host, int port, client::UpstreamPool& pool, size_t n,
-          const E2eSetup& e2e);
+          const E2eSetup& e2e, split::SplitRewriter* rewriter);
+
+// Handler forwards each request through `pool`; with a split rewriter it
+// first turns user text into prompt_embeds (or refuses the request) and
+// logs the privacy spent — counts only, never content.
+net::Handler MakeHandler(client::UpstreamPool* pool, split::SplitRewriter* rewriter) {
+  return [pool, rewriter](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) {
+    if (rewriter == nullptr) return pool->Forward(r, std::move(w));
+    split::SplitRewriter::Outcome o = rewriter->Rewrite(r.method, r.Path(), r.body);
+    if (!o.ok) {
+      const nlohmann::json err = {{"error", {{"message", "cllm proxy --split: " + o.message},
+                                             {"type", "invalid_request_error"},
+                                             {"code", o.error_code}}}};
+      return w->Send(o.status, "application/json", err.dump());
+    }
+    if (!o.rewritten) return pool->Forward(r, std::move(w));
+    std::fprintf(stderr, "cllm proxy: split %s: %u rows (%u texts resent as before), %u tokens perturbed, ε spent %s\n",
+                 r.Path().c_str(), o.n_rows, o.reused, o.num_perturbed, EpsilonText(o.epsilon_spent).c_str());
+    net::Request copy = r;
+    copy.body = std::move(o.body);
+    pool->Forward(copy, std::move(w));
+  };
+}
 
 int Proxy(const ProxyArgs& a) {
+  // --split: load the embeddings first, so a wrong file fails before any connection.
+  std::optional<SplitSetup> split_setup;
+  split::SystemRandom split_random;
+  std::unique_ptr<split::SplitRewriter> rewriter;
+  if (a.split.enabled) {
+    CLLM_ASSIGN_OR_EXIT(SplitSetup s, LoadSplit(a.split));
+    split_setup = std::move(s);
+    rewriter = std::make_unique<split::SplitRewriter>(*split_setup->model, split_setup->options, split_setup->policy,
+                                                      split_random);
+  } else if (!a.split.epsilon.empty() || !a.split.embeddings.empty()) {
+    return Fail("--epsilon and --split-embeddings apply to --split", 2);
+  }
   CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy, a.accept_unpinned));
   CLLM_ASSIGN_OR_EXIT(auto upstreams, a.e2e.enabled ? ParseE2eUpstreams(a.upstreams) : ParseServerUrls(a.upstreams));
   auto colon = a.listen.rfind(':');
@@ -84,7 +127,12 @@ int Proxy(const ProxyArgs& a) {
   }
   auto pool = client::UpstreamPool::Create(std::move(upstreams), policy, po);
   if (!pool.ok()) return Fail(pool.detail(), 2);
-  if (a.e2e.enabled) return Serve(a, host, port, **pool, n, e2e);
+  if (split_setup) {
+    std::printf("cllm proxy: split inference — user text is embedded here and sent as rows only (other roles' "
+                "text is forwarded as is; POSTs other than chat/completions are refused); %s\n",
+                split_setup->description.c_str());
+  }
+  if (a.e2e.enabled) return Serve(a, host, port, **pool, n, e2e, rewriter.get());
   // Check every upstream once now, so a wrong policy fails at start-up (the
   // connections stay in the pool for the first requests). A replica that is
   // down or refused starts in backoff; at least one must verify.
@@ -104,11 +152,7 @@ int Proxy(const ProxyArgs& a) {
     return Fail("no upstream verified", first_error && first_error->code == client::ClientErrc::kAttestation ? 1 : 2);
   }
   const channel::VerifiedServer& s = *verified;
-  client::UpstreamPool* p = pool->get();
-  auto srv = net::Server::Start(host, static_cast<uint16_t>(port),
-                                [p](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) {
-                                  p->Forward(r, std::move(w));
-                                });
+  auto srv = net::Server::Start(host, static_cast<uint16_t>(port), MakeHandler(pool->get(), rewriter.get()));
   if (!srv.ok()) return Fail(srv.detail(), 2);
   std::string names;
   for (size_t i = 0; i < n; ++i) names += (i ? "," : "") + (*pool)->replicas().name(i);
@@ -144,12 +188,8 @@ int RunUntilSignal(net::Server& srv, client::UpstreamPool& pool) {
 // Serve is the --e2e start-up: no RA-TLS probe (the upstream is a gateway);
 // what was verified is the fleet key list (e2e_common.h).
 int Serve(const ProxyArgs& a, const std::string& host, int port, client::UpstreamPool& pool, size_t n,
-          const E2eSetup& e2e) {
-  client::UpstreamPool* p = &pool;
-  auto srv = net::Server::Start(host, static_cast<uint16_t>(port),
-                                [p](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) {
-                                  p->Forward(r, std::move(w));
-                                });
+          const E2eSetup& e2e, split::SplitRewriter* rewriter) {
+  auto srv = net::Server::Start(host, static_cast<uint16_t>(port), MakeHandler(&pool, rewriter));
   if (!srv.ok()) return Fail(srv.detail(), 2);
   std::string names;
   for (size_t i = 0; i < n; ++i) names += (i ? "," : "") + pool.replicas().name(i);
@@ -184,6 +224,7 @@ void Setup(CLI::App& app, CommandContext& ctx) {
       ->capture_default_str();
   AddTimeoutFlags(cmd, &args.timeouts);
   AddE2eFlags(cmd, &args.e2e);
+  AddSplitFlags(cmd, &args.split);
   cmd->callback([&ctx] { ctx.exit_code = Proxy(args); });
 }
 

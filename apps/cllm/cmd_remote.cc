@@ -24,6 +24,7 @@
 #include "apps/cllm/command.h"
 #include "apps/cllm/e2e_common.h"
 #include "apps/cllm/remote_common.h"
+#include "apps/cllm/split_common.h"
 #include "base/encoding.h"
 #include "base/time.h"
 #include "client/failover_client.h"
@@ -58,6 +59,8 @@ struct RemoteArgs {
   bool e2e = false;
   std::string suite = "x25519", upstream_ca;
   E2eArgs e2e_client;  // --client-tee, --client-sim-key, --client-token-policy (mutual mode)
+  // chat --split: user turns go as noisy embedding rows (split_common.h)
+  SplitArgs split;
 };
 
 json ServerJson(const channel::VerifiedServer& s) {
@@ -320,13 +323,39 @@ ClientResultOrExit<std::string> StreamChat(client::FailoverClient& fc, const Rem
   return reply;
 }
 
+// SplitTurn is what a user turn carries under --split: one prompt_embeds
+// part (no text part), built here, with the privacy it spent printed to
+// stderr. The history keeps these parts, so later requests resend the same
+// rows: no fresh noise for the server to average, no budget spent again.
+struct SplitTurns {
+  SplitSetup* setup = nullptr;
+  split::SystemRandom random;
+  double spent = 0;  // ε over the session so far
+};
+
+OrExit<json> UserContent(const std::string& text, SplitTurns* split) {
+  if (split == nullptr || split->setup == nullptr) return json(text);
+  SplitSetup& s = *split->setup;
+  auto e = split::EmbedText(*s.model, text, /*add_bos=*/false, s.options, s.policy, split->random);
+  if (!e.ok()) return ExitWith(Fail("--split: " + e.detail(), 2));
+  split->spent += e->epsilon_total;
+  std::fprintf(stderr, "[split: %u tokens embedded here, %u perturbed at ε = %s (k = %u): this message spends ε = %s; "
+               "session total ε = %s]\n", e->n_rows, e->num_perturbed, EpsilonText(s.options.epsilon).c_str(),
+               s.options.k, EpsilonText(e->epsilon_total).c_str(), EpsilonText(split->spent).c_str());
+  return json::array({split::PromptEmbedsPart(*e)});
+}
+
 // RunConversation runs the one-shot or interactive chat over `fc`.
 int RunConversation(client::FailoverClient& fc, const RemoteArgs& a, const std::string& model,
-                    client::E2eSession* e2e) {
+                    client::E2eSession* e2e, SplitSetup* split_setup) {
+  SplitTurns split;
+  split.setup = split_setup;
+  SplitTurns* turns = split_setup != nullptr ? &split : nullptr;
   json messages = json::array();
   if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
   if (!a.prompt.empty()) {  // one-shot
-    messages.push_back({{"role", "user"}, {"content", a.prompt}});
+    CLLM_ASSIGN_OR_EXIT(json content, UserContent(a.prompt, turns));
+    messages.push_back({{"role", "user"}, {"content", std::move(content)}});
     auto reply = StreamChat(fc, a, messages, model, e2e);
     return reply.ok() ? 0 : reply.exit_code();
   }
@@ -337,7 +366,8 @@ int RunConversation(client::FailoverClient& fc, const RemoteArgs& a, const std::
     if (tty) std::fprintf(stderr, "> ");
     if (!std::getline(std::cin, line) || (tty && line.empty())) break;
     if (line.empty()) continue;
-    messages.push_back({{"role", "user"}, {"content", line}});
+    CLLM_ASSIGN_OR_EXIT(json content, UserContent(line, turns));
+    messages.push_back({{"role", "user"}, {"content", std::move(content)}});
     auto reply = StreamChat(fc, a, messages, model, e2e);
     if (!reply.ok()) return reply.exit_code();
     messages.push_back({{"role", "assistant"}, {"content", *reply}});
@@ -348,7 +378,7 @@ int RunConversation(client::FailoverClient& fc, const RemoteArgs& a, const std::
 // ChatE2e is `cllm chat --e2e URL`: the URL is any HTTP endpoint in front of
 // the replicas (a TLS-terminating gateway); what is verified before the
 // first message is the fleet key list (e2e_common.h).
-int ChatE2e(const RemoteArgs& a, const attestation::Policy& policy) {
+int ChatE2e(const RemoteArgs& a, const attestation::Policy& policy, SplitSetup* split) {
   auto parsed = client::ParseReplicaUrls(a.urls);
   if (!parsed.ok()) return Fail(parsed.detail(), 2);
   std::vector<client::Url> urls = std::move(parsed).value();
@@ -368,17 +398,30 @@ int ChatE2e(const RemoteArgs& a, const attestation::Policy& policy) {
   if (policy.insecure_accept_unpinned) {
     std::fprintf(stderr, "  UNPINNED: the release policy was NOT checked against pinned values\n");
   }
-  return RunConversation(fc, a, a.model, setup.session.get());
+  return RunConversation(fc, a, a.model, setup.session.get(), split);
 }
 
 int Chat(RemoteArgs a) {
   if (a.api_key.empty()) {
     if (const char* k = std::getenv("CLLM_API_KEY")) a.api_key = k;
   }
+  // --split: the embeddings are loaded (and the flags checked) before any
+  // connection, so a wrong file fails fast.
+  std::optional<SplitSetup> split_setup;
+  if (a.split.enabled) {
+    CLLM_ASSIGN_OR_EXIT(SplitSetup s, LoadSplit(a.split));
+    split_setup = std::move(s);
+    std::fprintf(stderr, "split inference: user turns are embedded here and sent as rows only — %s%s\n",
+                 split_setup->description.c_str(),
+                 a.system.empty() ? "" : "; the --system message is sent as text");
+  } else if (!a.split.epsilon.empty() || !a.split.embeddings.empty()) {
+    return Fail("--epsilon and --split-embeddings apply to --split", 2);
+  }
+  SplitSetup* split = split_setup ? &*split_setup : nullptr;
   if (a.e2e) {
     if (a.via_token) return Fail("--e2e and --via-token are two different ways to reach the fleet; choose one", 2);
     CLLM_ASSIGN_OR_EXIT(auto e2e_policy, LoadClientPolicy(a.policy, a.accept_unpinned));
-    return ChatE2e(a, e2e_policy);
+    return ChatE2e(a, e2e_policy, split);
   }
   if (int rc = CheckTokenFlags(a); rc != 0) return rc;
   CLLM_ASSIGN_OR_EXIT(auto policy, LoadClientPolicy(a.policy, a.accept_unpinned));
@@ -436,7 +479,7 @@ int Chat(RemoteArgs a) {
                v.binary_digest.substr(0, 16).c_str(), a.via_token ? " (via cllm-trust token)" : "",
                replicas->size() > 1 ? (", failover across " + std::to_string(replicas->size()) + " replicas").c_str()
                                     : "");
-  return RunConversation(fc, a, a.model.empty() ? v.model_name : a.model, nullptr);
+  return RunConversation(fc, a, a.model.empty() ? v.model_name : a.model, nullptr, split);
 }
 
 constexpr char kPolicyHelp[] =
@@ -505,6 +548,7 @@ void Setup(CLI::App& app, CommandContext& ctx) {
       ->capture_default_str();
   chat->add_option("--upstream-ca", chat_args.upstream_ca, "--e2e: PEM roots of an https:// gateway's certificate");
   AddE2eClientFlags(chat, &chat_args.e2e_client);
+  AddSplitFlags(chat, &chat_args.split);
   chat->callback([&ctx] { ctx.exit_code = Chat(chat_args); });
 }
 

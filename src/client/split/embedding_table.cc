@@ -121,20 +121,28 @@ float EmbeddingTable::Cosine(uint32_t a, uint32_t b) const {
   return static_cast<float>(std::clamp(c, -1.0, 1.0));
 }
 
-std::vector<Neighbour> EmbeddingTable::TopK(std::span<const float> query, float query_inv_norm,
-                                            uint32_t k, uint32_t skip) const {
+std::vector<float> EmbeddingTable::UnitRow(std::span<const float> row, float inv_norm) const {
   // A unit query keeps every partial sum within ‖row‖ (Cauchy–Schwarz), which
   // is a finite float by construction.
-  std::vector<float> unit(query.begin(), query.end());
-  for (float& x : unit) x *= query_inv_norm;
+  std::vector<float> unit(row.begin(), row.end());
+  for (float& x : unit) x *= inv_norm;
+  return unit;
+}
+
+float EmbeddingTable::ScanCosine(std::span<const float> unit, uint32_t id) const {
+  return std::clamp(Dot(Row(id), unit) * inv_norm_[id], -1.0f, 1.0f);
+}
+
+std::vector<Neighbour> EmbeddingTable::TopK(std::span<const float> query, float query_inv_norm,
+                                            uint32_t k, uint32_t skip) const {
+  const std::vector<float> unit = UnitRow(query, query_inv_norm);
 
   // heap: the k best so far, worst at the front (std heap with Better as "less").
   std::vector<Neighbour> heap;
   heap.reserve(k + 1);
   for (uint32_t id = 0; id < n_vocab_ && k > 0; ++id) {
     if (id == skip) continue;
-    const float c = std::clamp(Dot(Row(id), unit) * inv_norm_[id], -1.0f, 1.0f);
-    const Neighbour n{id, c};
+    const Neighbour n{id, ScanCosine(unit, id)};
     if (heap.size() < k) {
       heap.push_back(n);
       std::push_heap(heap.begin(), heap.end(), Better);
@@ -179,6 +187,62 @@ SplitResult<std::vector<Neighbour>> EmbeddingTable::Nearest(std::span<const floa
   }
   CLLM_ASSIGN_OR_RETURN(const float inv, InverseNorm(vector, "query vector", 0));
   return TopK(vector, inv, k, n_vocab_);
+}
+
+SplitResult<Ok> EmbeddingTable::SetNeighbours(uint32_t k, std::vector<uint32_t> lists) {
+  if (k == 0) return MakeError(SplitErrc::kInvalidArgument, "neighbour lists of length 0");
+  uint64_t count = 0;
+  if (!CheckedMul(n_vocab_, k, &count) || count != lists.size()) {
+    return MakeError(SplitErrc::kShape, "neighbour lists hold " + std::to_string(lists.size()) +
+                                            " ids, expected n_vocab " + std::to_string(n_vocab_) +
+                                            " × k " + std::to_string(k));
+  }
+  std::vector<uint32_t> sorted(k);
+  for (uint32_t id = 0; id < n_vocab_; ++id) {
+    const uint32_t* row = lists.data() + static_cast<size_t>(id) * k;
+    for (uint32_t j = 0; j < k; ++j) {
+      if (row[j] >= n_vocab_) {
+        return MakeError(SplitErrc::kOutOfRange, "neighbour list of token " + std::to_string(id) +
+                                                     " names id " + std::to_string(row[j]) +
+                                                     " ≥ n_vocab " + std::to_string(n_vocab_));
+      }
+    }
+    // The token heads its own candidate set (Nearest's contract): RNM must
+    // be able to keep it.
+    if (row[0] != id) {
+      return MakeError(SplitErrc::kInvalidArgument,
+                       "neighbour list of token " + std::to_string(id) + " does not start with it");
+    }
+    sorted.assign(row, row + k);
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+      return MakeError(SplitErrc::kInvalidArgument,
+                       "neighbour list of token " + std::to_string(id) + " names an id twice");
+    }
+  }
+  neighbours_k_ = k;
+  neighbours_ = std::move(lists);
+  return OkStatus();
+}
+
+SplitResult<std::vector<Neighbour>> EmbeddingTable::Candidates(uint32_t id, uint32_t k) const {
+  if (neighbours_k_ == 0) return Nearest(id, k);
+  if (id >= n_vocab_) {
+    return MakeError(SplitErrc::kOutOfRange,
+                     "token id " + std::to_string(id) + " ≥ n_vocab " + std::to_string(n_vocab_));
+  }
+  if (k == 0 || k > neighbours_k_) {
+    return MakeError(SplitErrc::kInvalidArgument,
+                     "k = " + std::to_string(k) + " outside [1, " + std::to_string(neighbours_k_) +
+                         "] (the length of the precomputed neighbour lists)");
+  }
+  const std::vector<float> unit = UnitRow(Row(id), inv_norm_[id]);
+  const uint32_t* row = neighbours_.data() + static_cast<size_t>(id) * neighbours_k_;
+  std::vector<Neighbour> out;
+  out.reserve(k);
+  out.push_back(Neighbour{id, 1.0f});
+  for (uint32_t j = 1; j < k; ++j) out.push_back(Neighbour{row[j], ScanCosine(unit, row[j])});
+  return out;
 }
 
 }  // namespace cllm::split

@@ -80,10 +80,37 @@ class EmbeddingTable {
   // Errors: kShape, kNonFinite, kZeroVector, kInvalidArgument (k).
   SplitResult<std::vector<Neighbour>> Nearest(std::span<const float> vector, uint32_t k) const;
 
+  // SetNeighbours installs precomputed candidate lists (the model owner ships
+  // them with the embeddings, GGUF tensor `split.neighbours`), so RNM need not
+  // scan the table per token. `lists` holds n_vocab rows of `k` ids, row i
+  // being token i's neighbours most similar first, starting with i itself (as
+  // Nearest returns them). Validated: size = n_vocab·k, k ≥ 1, every id <
+  // n_vocab, row i starts with i, no id twice in a row (so k ≤ n_vocab).
+  // That the lists really are the nearest is not checked (a full scan per
+  // token is what they save); they come with the table from its owner.
+  // Errors: kShape (size), kInvalidArgument (k = 0), kOutOfRange (an id),
+  // kInvalidArgument (a row not starting with its token, or a duplicate).
+  SplitResult<Ok> SetNeighbours(uint32_t k, std::vector<uint32_t> lists);
+  // neighbours_k is the installed lists' length, 0 without lists.
+  uint32_t neighbours_k() const { return neighbours_k_; }
+
+  // Candidates returns RNM's candidate set for token `id`: the first k
+  // entries of the installed list (k ≤ neighbours_k), or Nearest(id, k)
+  // without lists. The cosines are computed exactly as Nearest computes them,
+  // so both paths give identical utilities for identical candidates.
+  // Errors: kOutOfRange (id), kInvalidArgument (k = 0, k > n_vocab, or k >
+  // neighbours_k when lists are installed).
+  SplitResult<std::vector<Neighbour>> Candidates(uint32_t id, uint32_t k) const;
+
  private:
   EmbeddingTable(uint32_t n_vocab, uint32_t dim, std::vector<float> rows,
                  std::vector<float> inv_norm)
       : n_vocab_(n_vocab), dim_(dim), rows_(std::move(rows)), inv_norm_(std::move(inv_norm)) {}
+
+  // ScanCosine is cos(unit query, row id) as TopK computes it.
+  float ScanCosine(std::span<const float> unit, uint32_t id) const;
+  // UnitRow returns row id scaled to norm 1 (TopK's query).
+  std::vector<float> UnitRow(std::span<const float> row, float inv_norm) const;
 
   // TopK scans every row against `query` (scaled by query_inv_norm) and keeps the k best,
   // skipping `skip` (n_vocab_ = skip nothing).
@@ -94,6 +121,8 @@ class EmbeddingTable {
   uint32_t dim_ = 0;
   std::vector<float> rows_;      // [n_vocab × dim], as given
   std::vector<float> inv_norm_;  // [n_vocab], 1/‖row‖
+  uint32_t neighbours_k_ = 0;
+  std::vector<uint32_t> neighbours_;  // [n_vocab × neighbours_k_], SetNeighbours
 };
 
 // Dot is the float dot product used for every cosine (exposed for tests):

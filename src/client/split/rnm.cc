@@ -48,6 +48,11 @@ SplitResult<RnmResult> ApplyRnm(const EmbeddingTable& table, std::span<const uin
                                                       " outside [1, n_vocab " +
                                                       std::to_string(table.n_vocab()) + "]");
   }
+  if (table.neighbours_k() != 0 && options.k > table.neighbours_k()) {
+    return MakeError(SplitErrc::kInvalidArgument,
+                     "k = " + std::to_string(options.k) + " exceeds the precomputed neighbour lists (" +
+                         std::to_string(table.neighbours_k()) + " per token)");
+  }
   if (!perturb.empty() && perturb.size() != ids.size()) {
     return MakeError(SplitErrc::kInvalidArgument,
                      "perturb mask has " + std::to_string(perturb.size()) + " entries for " +
@@ -66,8 +71,8 @@ SplitResult<RnmResult> ApplyRnm(const EmbeddingTable& table, std::span<const uin
   const bool noise = std::isfinite(options.epsilon);
   const double scale = noise ? RnmNoiseScale(options.epsilon) : 0;
 
-  // A prompt repeats tokens; their candidate sets (one full scan each) are
-  // computed once per call.
+  // A prompt repeats tokens; their candidate sets (one full scan each, or a
+  // list lookup) are computed once per call.
   std::unordered_map<uint32_t, std::pair<std::vector<uint32_t>, std::vector<float>>> candidates;
   for (size_t i = 0; i < ids.size(); ++i) {
     if (!perturb.empty() && perturb[i] == 0) continue;
@@ -75,7 +80,7 @@ SplitResult<RnmResult> ApplyRnm(const EmbeddingTable& table, std::span<const uin
     if (!noise) continue;
     auto it = candidates.find(ids[i]);
     if (it == candidates.end()) {
-      CLLM_ASSIGN_OR_RETURN(std::vector<Neighbour> near, table.Nearest(ids[i], options.k));
+      CLLM_ASSIGN_OR_RETURN(std::vector<Neighbour> near, table.Candidates(ids[i], options.k));
       std::pair<std::vector<uint32_t>, std::vector<float>> entry;
       for (const Neighbour& n : near) {
         entry.first.push_back(n.id);

@@ -54,6 +54,8 @@ struct RnmResult {
 
 // ApplyRnm runs the mechanism at each position whose `perturb` byte is
 // non-zero (an empty span selects every position) and copies the others.
+// Candidate sets come from table.Candidates: the precomputed neighbour lists
+// when the table has them (then k ≤ their length), a scan otherwise.
 // Errors: kInvalidArgument (ε NaN or ≤ 0, k outside [1, n_vocab], perturb
 // neither empty nor ids.size() long), kOutOfRange (any id ≥ n_vocab, checked
 // before anything is drawn).
