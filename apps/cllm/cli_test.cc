@@ -183,6 +183,19 @@ TEST_F(CliTest, SealEmbeddingsPartWritesOnlyTheSealedClientPart) {
                  P("emb.key")).exit_code, 0);
 }
 
+// `cllm chat --split` with a sealed embeddings part: nothing is loaded or sent
+// without an attested key release, and the error says what is needed.
+TEST_F(CliTest, SplitChatWithSealedEmbeddingsNeedsAnAttestedKeyRelease) {
+  CLLM_SHARED_PATH(model, "models/stories260K-q8_0.gguf");
+  ASSERT_EQ(Cllm("model keygen -o " + P("emb.key")).exit_code, 0);
+  ASSERT_EQ(Cllm("model seal " + model.string() + " --part embeddings -o " + P("emb.cllm") + " --key-file " +
+                 P("emb.key") + " --key-id m-emb").exit_code, 0);
+  auto r = Cllm("chat https://127.0.0.1:1 -p hi --split --epsilon 1 --split-embeddings " + P("emb.cllm"));
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("is sealed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--client-tee"), std::string::npos) << r.out;
+}
+
 TEST_F(CliTest, QuantizeSynthAndBenchRunAndRejectBadArguments) {
   CLLM_SHARED_PATH(f32, "models/stories260K-f32.gguf");
   CLLM_SHARED_PATH(vocab, "models/ggml-vocab-qwen3.gguf");

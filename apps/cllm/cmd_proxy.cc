@@ -99,7 +99,7 @@ int Proxy(const ProxyArgs& a) {
   split::SystemRandom split_random;
   std::unique_ptr<split::SplitRewriter> rewriter;
   if (a.split.enabled) {
-    CLLM_ASSIGN_OR_EXIT(SplitSetup s, LoadSplit(a.split));
+    CLLM_ASSIGN_OR_EXIT(SplitSetup s, LoadSplit(a.split, {a.e2e.trust_url, a.e2e.trust_ca, a.e2e.client_tee, a.e2e.client_sim_key}));
     split_setup = std::move(s);
     rewriter = std::make_unique<split::SplitRewriter>(*split_setup->model, split_setup->options, split_setup->policy,
                                                       split_random);

@@ -409,7 +409,7 @@ int Chat(RemoteArgs a) {
   // connection, so a wrong file fails fast.
   std::optional<SplitSetup> split_setup;
   if (a.split.enabled) {
-    CLLM_ASSIGN_OR_EXIT(SplitSetup s, LoadSplit(a.split));
+    CLLM_ASSIGN_OR_EXIT(SplitSetup s, LoadSplit(a.split, {a.trust_url, a.trust_ca, a.e2e_client.client_tee, a.e2e_client.client_sim_key}));
     split_setup = std::move(s);
     std::fprintf(stderr, "split inference: user turns are embedded here and sent as rows only — %s%s\n",
                  split_setup->description.c_str(),

@@ -3,6 +3,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "apps/common/tee.h"
+#include "client/split/embeddings_key.h"
+
 namespace cllm::app {
 
 std::string EpsilonText(double epsilon) {
@@ -36,7 +39,11 @@ void AddSplitFlags(CLI::App* cmd, SplitArgs* a) {
   cmd->add_option(
       "--split-embeddings", a->embeddings,
       "--split: GGUF file with the model's token embeddings and tokenizer (an embeddings part from "
-      "`cllm model seal --part embeddings`, or a whole model file)");
+      "`cllm model seal --part embeddings`, or a whole model file). A sealed file is unsealed with "
+      "a key cllm-trust releases to this client once it attests (needs --trust, --trust-ca, --client-tee)");
+  cmd->add_option("--split-token-policy", a->token_policy,
+                  "--split with sealed embeddings: the cllm-trust attestation policy (a client role) to attest under")
+      ->capture_default_str();
 }
 
 namespace {
@@ -89,10 +96,48 @@ OrExit<SplitSetup> SplitSetupFromModel(const SplitArgs& a, std::unique_ptr<split
   return s;
 }
 
-OrExit<SplitSetup> LoadSplit(const SplitArgs& a) {
+namespace {
+
+// LockedBytes holds unsealed embeddings for the GGUF reader; the plaintext
+// never touches disk and is zeroed when the table lets go of it.
+class LockedBytes final : public engine::ByteSource {
+ public:
+  explicit LockedBytes(LockedBuffer buffer) : buffer_(std::move(buffer)) {}
+  ByteSpan bytes() const override { return buffer_.span(); }
+
+ private:
+  LockedBuffer buffer_;
+};
+
+OrExit<SplitSetup> LoadSealed(const SplitArgs& a, const SplitKeyArgs& key) {
+  if (key.trust_url.empty() || key.trust_ca.empty() || key.client_tee.empty()) {
+    return ExitWith(Fail("--split-embeddings " + a.embeddings +
+                             " is sealed: its key is released only to an attested client, so --split needs "
+                             "--trust URL, --trust-ca FILE and --client-tee TEE",
+                         2));
+  }
+  auto ep = trust::LoadTrustEndpoint(key.trust_url, key.trust_ca);
+  if (!ep.ok()) return ExitWith(Fail(ep.detail(), 2));
+  auto attester = OpenAttester(key.client_tee, key.client_sim_key);
+  if (!attester.ok()) return ExitWith(Fail("--client-tee: " + attester.detail(), 2));
+  const split::EmbeddingsKeySource source{std::move(ep).value(), std::move(attester).value(), a.token_policy};
+  auto plain = split::UnsealEmbeddings(a.embeddings, source);
+  if (!plain.ok()) {
+    return ExitWith(Fail("--split-embeddings: " + plain.detail(), plain.code() == Errc::kPermission ? 1 : 2));
+  }
+  auto m = split::LoadEmbeddingsFromMemory(std::make_shared<LockedBytes>(std::move(plain).value()));
+  if (!m.ok()) return ExitWith(Fail("--split-embeddings (unsealed): " + m.detail(), 2));
+  return SplitSetupFromModel(a, std::make_unique<split::SplitModel>(std::move(m).value()),
+                             a.embeddings + " (sealed, key released by " + key.trust_url + ")");
+}
+
+}  // namespace
+
+OrExit<SplitSetup> LoadSplit(const SplitArgs& a, const SplitKeyArgs& key) {
   if (a.embeddings.empty()) return ExitWith(Fail("--split needs --split-embeddings FILE", 2));
   // Check ε before loading a large file.
   if (auto e = ParseEpsilon(a.epsilon); !e.ok()) return ExitWith(e.exit_code());
+  if (split::ReadSealedHeader(a.embeddings).ok()) return LoadSealed(a, key);
   auto m = split::LoadEmbeddings(a.embeddings);
   if (!m.ok()) return ExitWith(Fail("--split-embeddings: " + m.detail(), 2));
   return SplitSetupFromModel(a, std::make_unique<split::SplitModel>(std::move(m).value()),

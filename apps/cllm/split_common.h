@@ -17,6 +17,14 @@ struct SplitArgs {
   uint32_t k = 20;           // --split-k
   std::string mask = "all";  // --split-mask all|digits|words:FILE
   std::string embeddings;    // --split-embeddings FILE
+  std::string token_policy = "client";  // --split-token-policy: attestation policy for the embeddings key
+};
+
+// SplitKeyArgs are the command's own flags a sealed --split-embeddings file
+// needs: the key goes only to this client attested to cllm-trust.
+struct SplitKeyArgs {
+  std::string trust_url, trust_ca;        // --trust, --trust-ca
+  std::string client_tee, client_sim_key;  // --client-tee, --client-sim-key
 };
 
 // AddSplitFlags adds --split, --epsilon, --split-k, --split-mask, --split-embeddings.
@@ -32,8 +40,11 @@ struct SplitSetup {
 };
 
 // LoadSplit checks the flags and loads --split-embeddings; errors are
-// printed and become exit code 2.
-OrExit<SplitSetup> LoadSplit(const SplitArgs& a);
+// printed and become exit code 2. A sealed file (`cllm model seal --part
+// embeddings`) is unsealed into locked memory with a key cllm-trust releases
+// to this client after it attests (`key`; split/embeddings_key.h); a refusal
+// is exit code 1.
+OrExit<SplitSetup> LoadSplit(const SplitArgs& a, const SplitKeyArgs& key);
 
 // SplitSetupFromModel is LoadSplit for a model loaded elsewhere (the hook
 // for sealed embeddings: the key-release path decrypts the file into memory,

@@ -50,7 +50,7 @@ class SimServer {
                                                 : crypto::PrivateKey::FromPem(platform_key_pem).value();
     std::ofstream(dir / (name + ".plat.key")) << s->platform_key_->ToPem();
     nlohmann::json keys = {{"keys",
-                            {{{"user", "alice"}, {"sha256", HexEncode(crypto::Sha256(AsBytes(kKeyAlice)))}},
+                            {{{"user", "alice"}, {"sha256", HexEncode(crypto::Sha256(AsBytes(kKeyAlice)))}, {"prompt_embeds", true}},
                              {{"user", "bob"}, {"sha256", HexEncode(crypto::Sha256(AsBytes(kKeyBob)))}}}}};
     std::ofstream(dir / (name + ".keys.json")) << keys.dump();
     std::vector<std::string> argv = {Bin("cllm-server"), "-m", (SharedDir() / model).string(), "--tee", "sim",
