@@ -1,9 +1,9 @@
-// `cllm bench model -m FILE [-p 512] [-n 128] [-t 1,2] [-r 5] [--batch 1,2,4,8] [--json] [--profile]`
+// `cllm bench model -m FILE [-p 512] [-n 128] [-d 0] [-t 1,2] [-r 5] [--batch 1,2,4,8] [--json] [--profile]`
 //
 // llama-bench-style throughput of the local engine: pp = prefill of -p tokens
 // in one forward pass, tg = -n single-token decode steps, bB = -n decode steps
 // of B sequences batched together (aggregate tokens/s). Each test runs -r
-// times per thread count; we print mean ± sd tokens/s, the model load time,
+// times per thread count, after -d positions already in the KV cache; we print mean ± sd tokens/s, the model load time,
 // the time to the first token and the peak RSS. See docs/performance.md.
 #include <nlohmann/json.hpp>
 
@@ -24,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Args {
   std::string model, threads = "1", batch, kv_type = "f16";
-  int n_prompt = 512, n_gen = 128, reps = 5;
+  int n_prompt = 512, n_gen = 128, reps = 5, depth = 0;
   bool json = false, profile = false;
 };
 
@@ -63,7 +63,7 @@ nlohmann::json ProfileJson(const engine::OpProfileRun& r) {
     if (r.profile.calls[i] > 0) ops[engine::OpName(static_cast<engine::Op>(i))] = 1e3 * r.profile.seconds[i] / r.passes;
   }
   return {{"kind", engine::BenchKindName(r.test.kind)}, {"n_tokens", r.test.n_tokens}, {"batch", r.test.batch},
-          {"threads", r.test.threads},
+          {"threads", r.test.threads}, {"depth", r.test.depth},
           {"ms_per_pass", 1e3 * r.wall_seconds / r.passes}, {"op_ms_per_pass", ops}};
 }
 
@@ -98,9 +98,9 @@ int Run(const Args& a) {
   for (int t : *threads) {
     ApplyThreads(t);
     std::vector<engine::BenchTest> tests;
-    if (a.n_prompt > 0) tests.push_back({engine::BenchKind::kPrompt, a.n_prompt, 1, t, a.reps, kv});
-    if (a.n_gen > 0) tests.push_back({engine::BenchKind::kGenerate, a.n_gen, 1, t, a.reps, kv});
-    for (int b : batches) tests.push_back({engine::BenchKind::kBatchDecode, a.n_gen, b, t, a.reps, kv});
+    if (a.n_prompt > 0) tests.push_back({engine::BenchKind::kPrompt, a.n_prompt, 1, t, a.reps, kv, a.depth});
+    if (a.n_gen > 0) tests.push_back({engine::BenchKind::kGenerate, a.n_gen, 1, t, a.reps, kv, a.depth});
+    for (int b : batches) tests.push_back({engine::BenchKind::kBatchDecode, a.n_gen, b, t, a.reps, kv, a.depth});
     for (const auto& test : tests) {
       auto r = engine::RunBenchTest(**model, test);
       if (!r.ok()) return Fail(std::string(engine::ModelErrcName(r.code())) + ": " + r.detail());
@@ -129,7 +129,7 @@ int Run(const Args& a) {
     for (const auto& r : results) {
       j["results"].push_back({{"test", r.Label()}, {"kind", engine::BenchKindName(r.test.kind)},
                               {"n_tokens", r.test.n_tokens}, {"batch", r.test.batch}, {"threads", r.test.threads},
-                              {"reps", r.test.reps}, {"tokens_per_second", r.tokens_per_second},
+                              {"depth", r.test.depth}, {"reps", r.test.reps}, {"tokens_per_second", r.tokens_per_second},
                               {"mean", r.stats.mean}, {"sd", r.stats.sd}});
     }
     if (a.profile) {
@@ -143,11 +143,11 @@ int Run(const Args& a) {
               c.n_embd, static_cast<double>(file_size) / (1 << 20));
   std::printf("load: %.1f ms, first token: %.1f ms, peak RSS: %.1f MiB, kernels: %s\n\n", load_ms, first_token_ms, rss_mib,
               engine::IsaName(engine::ActiveIsa()));
-  std::printf("| %-12s | %7s | %20s |\n|--------------|---------|----------------------|\n", "test", "threads", "t/s");
+  std::printf("| %-16s | %7s | %20s |\n|------------------|---------|----------------------|\n", "test", "threads", "t/s");
   for (const auto& r : results) {
     char ts[64];
     std::snprintf(ts, sizeof ts, "%.2f ± %.2f", r.stats.mean, r.stats.sd);
-    std::printf("| %-12s | %7d | %20s |\n", r.Label().c_str(), r.test.threads, ts);
+    std::printf("| %-16s | %7d | %20s |\n", r.Label().c_str(), r.test.threads, ts);
   }
   for (const auto& p : profiles) PrintProfile(p);
   return 0;
@@ -160,6 +160,11 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("-m,--model", a.model, "GGUF model file")->required()->check(CLI::ExistingFile);
   cmd->add_option("-p,--n-prompt", a.n_prompt, "Prompt tokens for the pp test (0: skip)")->check(CLI::Range(0, 1 << 16))->capture_default_str();
   cmd->add_option("-n,--n-gen", a.n_gen, "Decode steps for tg and batch tests (0: skip tg)")->check(CLI::Range(0, 1 << 16))->capture_default_str();
+  cmd->add_option("-d,--depth", a.depth,
+                  "Context already in the KV cache before each timed test (untimed prefill per sequence), "
+                  "as llama-bench's -d: tg at -d 1500 is decode at 1500 positions")
+      ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
   cmd->add_option("-t,--threads", a.threads, "Thread counts, comma-separated")->capture_default_str();
   cmd->add_option("-r,--reps", a.reps, "Repetitions per test")->check(CLI::Range(1, 1000))->capture_default_str();
   cmd->add_option("--batch", a.batch, "Also measure aggregate decode with these sequence counts, comma-separated");

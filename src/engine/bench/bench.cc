@@ -20,10 +20,24 @@ TokenId BenchToken(int i, int n_vocab) {
   return static_cast<TokenId>((static_cast<int64_t>(i) * 7919 + 13) % n_vocab);
 }
 
-ModelResult<double> TimePrompt(const Model& model, int n, KvType kv) {
-  KvCache cache(model.config(), kv, n);
+// FillDepth prefills positions [0, depth) of sequence `seq`: untimed, and
+// outside an op profile (--profile shows the timed steps only).
+ModelResult<Ok> FillDepth(const Model& model, KvCache& cache, int seq, int depth) {
+  if (depth == 0) return OkStatus();
   std::vector<BatchEntry> batch;
-  for (int i = 0; i < n; ++i) batch.push_back({0, i, BenchToken(i, model.config().n_vocab), i == n - 1});
+  for (int i = 0; i < depth; ++i) batch.push_back({seq, i, BenchToken(i * 17 + seq, model.config().n_vocab), false});
+  const bool profiling = OpProfileEnabled();
+  EnableOpProfile(false);
+  auto st = model.Forward(batch, cache, nullptr);
+  EnableOpProfile(profiling);
+  return st;
+}
+
+ModelResult<double> TimePrompt(const Model& model, int n, KvType kv, int depth) {
+  KvCache cache(model.config(), kv, depth + n);
+  CLLM_RETURN_IF_ERROR(FillDepth(model, cache, 0, depth));
+  std::vector<BatchEntry> batch;
+  for (int i = 0; i < n; ++i) batch.push_back({0, depth + i, BenchToken(i, model.config().n_vocab), i == n - 1});
   std::vector<float> logits;
   const auto t0 = Clock::now();
   CLLM_RETURN_IF_ERROR(model.Forward(batch, cache, &logits));
@@ -31,13 +45,16 @@ ModelResult<double> TimePrompt(const Model& model, int n, KvType kv) {
 }
 
 // TimeDecode advances `n_seq` sequences by `steps` tokens, one batch per step.
-ModelResult<double> TimeDecode(const Model& model, int n_seq, int steps, KvType kv) {
-  KvCache cache(model.config(), kv, steps);
+ModelResult<double> TimeDecode(const Model& model, int n_seq, int steps, KvType kv, int depth) {
+  KvCache cache(model.config(), kv, depth + steps);
+  for (int s = 0; s < n_seq; ++s) CLLM_RETURN_IF_ERROR(FillDepth(model, cache, s, depth));
   std::vector<float> logits;
   std::vector<BatchEntry> batch(static_cast<size_t>(n_seq));
   const auto t0 = Clock::now();
   for (int step = 0; step < steps; ++step) {
-    for (int s = 0; s < n_seq; ++s) batch[s] = {s, step, BenchToken(step * 31 + s, model.config().n_vocab), true};
+    for (int s = 0; s < n_seq; ++s) {
+      batch[s] = {s, depth + step, BenchToken(step * 31 + s, model.config().n_vocab), true};
+    }
     logits.clear();
     CLLM_RETURN_IF_ERROR(model.Forward(batch, cache, &logits));
   }
@@ -46,9 +63,9 @@ ModelResult<double> TimeDecode(const Model& model, int n_seq, int steps, KvType 
 
 ModelResult<double> TimeOnce(const Model& model, const BenchTest& t) {
   switch (t.kind) {
-    case BenchKind::kPrompt: return TimePrompt(model, t.n_tokens, t.kv_type);
-    case BenchKind::kGenerate: return TimeDecode(model, 1, t.n_tokens, t.kv_type);
-    case BenchKind::kBatchDecode: return TimeDecode(model, t.batch, t.n_tokens, t.kv_type);
+    case BenchKind::kPrompt: return TimePrompt(model, t.n_tokens, t.kv_type, t.depth);
+    case BenchKind::kGenerate: return TimeDecode(model, 1, t.n_tokens, t.kv_type, t.depth);
+    case BenchKind::kBatchDecode: return TimeDecode(model, t.batch, t.n_tokens, t.kv_type, t.depth);
   }
   return 0.0;
 }
@@ -101,7 +118,9 @@ std::string BenchResult::Label() const {
   } else {
     std::snprintf(buf, sizeof buf, "%s%d", kind, test.n_tokens);
   }
-  return buf;
+  std::string label = buf;
+  if (test.depth > 0) label += "@d" + std::to_string(test.depth);
+  return label;
 }
 
 ModelResult<BenchResult> RunBenchTest(const Model& model, const BenchTest& test) {

@@ -43,13 +43,17 @@ struct BenchTest {
   int threads = 1;
   int reps = 1;
   KvType kv_type = KvType::kF16;
+  // depth: positions already in each sequence's KV cache when the timed part
+  // starts (llama-bench's -d): filled by an untimed prefill per sequence
+  // and repetition, so tg measures decode at that context length.
+  int depth = 0;
 };
 
 struct BenchResult {
   BenchTest test;
   std::vector<double> tokens_per_second;  // one per repetition
   MeanSd stats;
-  std::string Label() const;  // "pp512", "tg128", "b8 tg32"
+  std::string Label() const;  // "pp512", "tg128", "b8 tg32", "tg128@d1500"
 };
 
 // RunBenchTest measures `test` on `model`. Errors come from Model::Forward

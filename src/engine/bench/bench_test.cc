@@ -48,6 +48,20 @@ TEST(BenchRunTest, RunsEachKindOnASmallModel) {
   EXPECT_EQ(r.Label(), "b8 tg32");
   r.test.kind = BenchKind::kPrompt;
   EXPECT_EQ(r.Label(), "pp32");
+  r.test.depth = 100;
+  EXPECT_EQ(r.Label(), "pp32@d100");
+}
+
+// -d: the timed part starts after `depth` positions of every sequence.
+TEST(BenchRunTest, DepthFillsTheCacheFirst) {
+  CLLM_SHARED_PATH(path, "models/stories260K-q8_0.gguf");
+  auto model = Model::Open(path).value();
+  for (BenchKind kind : {BenchKind::kPrompt, BenchKind::kGenerate, BenchKind::kBatchDecode}) {
+    BenchTest t{kind, 8, 2, 1, 1, KvType::kF16, 200};
+    auto r = RunBenchTest(*model, t);
+    ASSERT_TRUE(r.ok()) << BenchKindName(kind) << ": " << r.detail();
+    EXPECT_GT(r->tokens_per_second.at(0), 0.0);
+  }
 }
 
 }  // namespace

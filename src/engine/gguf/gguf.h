@@ -92,6 +92,16 @@ class ByteSource {
  public:
   virtual ~ByteSource() = default;
   virtual ByteSpan bytes() const = 0;
+  // Discard tells the source that bytes [p, p + n) will not be read for a
+  // while, so their memory may go; a later read must still see the same
+  // bytes (a file mapping drops its pages and reads them again from the
+  // file). Returns false where the source cannot (a memory buffer).
+  virtual bool Discard(const uint8_t* p, size_t n) const {
+    (void)p, (void)n;
+    return false;
+  }
+  // CanDiscard says whether Discard does anything.
+  virtual bool CanDiscard() const { return false; }
 };
 
 class GgufFile {
@@ -109,6 +119,7 @@ class GgufFile {
   uint64_t file_size() const { return source_->bytes().size(); }
   // bytes is the whole file as the engine reads it (the mapping or buffer).
   ByteSpan bytes() const { return source_->bytes(); }
+  const ByteSource& source() const { return *source_; }
 
   // Metadata in file order; Find returns nullptr when absent.
   const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return metadata_; }

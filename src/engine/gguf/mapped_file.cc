@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 namespace cllm::engine {
@@ -18,6 +19,18 @@ class MappedFile : public ByteSource {
     if (addr_ != nullptr) munmap(addr_, size_);
   }
   ByteSpan bytes() const override { return ByteSpan(static_cast<const uint8_t*>(addr_), size_); }
+  // A private read-only file mapping: MADV_DONTNEED drops the whole pages
+  // inside the range; touching them again reads the file's bytes back.
+  bool Discard(const uint8_t* p, size_t n) const override {
+    const auto base = reinterpret_cast<uintptr_t>(addr_);
+    const auto a = reinterpret_cast<uintptr_t>(p);
+    if (a < base || n > size_ || a - base > size_ - n) return false;
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t first = (a + page - 1) / page * page, last = (a + n) / page * page;
+    if (first >= last) return true;
+    return madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) == 0;
+  }
+  bool CanDiscard() const override { return true; }
 
  private:
   void* addr_;

@@ -16,7 +16,7 @@ void Avx2AxpyF32(float a, const float* x, float* y, int64_t n) { avx2::AxpyF32(a
 void Avx2F32ToF16Row(const float* src, uint16_t* dst, int64_t n) { avx2::F32ToF16Row(src, dst, n); }
 void Avx2SoftmaxRow(float* x, int64_t n) { avx2::SoftmaxRow(x, n); }
 void Avx2QuantizeActRow(ActFormat f, const float* x, int64_t n, void* out) { avx2::QuantizeActRow(f, x, n, out); }
-void Avx2AttendHead(const float* q, const float* k, const float* v, int64_t len, int64_t hd, float scale,
+void Avx2AttendHead(const float* q, const KvRows& k, const KvRows& v, int64_t len, int64_t hd, float scale,
                     float* scores, float* out) {
   avx2::AttendHead(q, k, v, len, hd, scale, scores, out);
 }
@@ -32,7 +32,7 @@ void Avx2AxpyF32(float, const float*, float*, int64_t) {}
 void Avx2F32ToF16Row(const float*, uint16_t*, int64_t) {}
 void Avx2SoftmaxRow(float*, int64_t) {}
 void Avx2QuantizeActRow(ActFormat f, const float* x, int64_t n, void* out) { QuantizeActRow(f, x, n, out); }
-void Avx2AttendHead(const float*, const float*, const float*, int64_t, int64_t, float, float*, float*) {}
+void Avx2AttendHead(const float*, const KvRows&, const KvRows&, int64_t, int64_t, float, float*, float*) {}
 void Avx2SwiGluRow(const float*, const float*, int64_t, float*) {}
 }  // namespace cllm::engine::simd
 #endif

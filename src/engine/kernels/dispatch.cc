@@ -138,13 +138,46 @@ void SwiGluRow(const float* gate, const float* up, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
-void AttendHead(const float* q, const float* k, const float* v, int64_t len, int64_t hd, float scale,
+namespace {
+// KvRow is position p's row of `rows` (scalar reference and the F32 copy).
+const uint8_t* KvRow(const KvRows& rows, int64_t p) {
+  const size_t elem = rows.f16 ? 2 : 4;
+  return static_cast<const uint8_t*>(rows.blocks[p / rows.block_size]) +
+         static_cast<size_t>((p % rows.block_size) * rows.stride) * elem;
+}
+void KvRowF32(const KvRows& rows, int64_t p, int64_t hd, float* dst) {
+  const uint8_t* src = KvRow(rows, p);
+  if (rows.f16) {
+    for (int64_t i = 0; i < hd; ++i) dst[i] = F16ToF32(reinterpret_cast<const uint16_t*>(src)[i]);
+  } else {
+    std::memcpy(dst, src, static_cast<size_t>(hd) * sizeof(float));
+  }
+}
+}  // namespace
+
+void AttendHead(const float* q, const KvRows& k, const KvRows& v, int64_t len, int64_t hd, float scale,
                 float* scores, float* out) {
+  CLLM_CHECK(len >= 0 && hd >= 0 && k.block_size > 0 && v.block_size > 0);
   if (ActiveIsa() != Isa::kScalar) return simd::Avx2AttendHead(q, k, v, len, hd, scale, scores, out);
-  for (int64_t p = 0; p < len; ++p) scores[p] = DotF32(q, k + p * hd, hd) * scale;
+  std::vector<float> row(static_cast<size_t>(hd));
+  for (int64_t p = 0; p < len; ++p) {
+    KvRowF32(k, p, hd, row.data());
+    scores[p] = DotF32(q, row.data(), hd) * scale;
+  }
   SoftmaxRow(scores, len);
   std::fill(out, out + hd, 0.0f);
-  for (int64_t p = 0; p < len; ++p) AxpyF32(scores[p], v + p * hd, out, hd);
+  for (int64_t p = 0; p < len; ++p) {
+    KvRowF32(v, p, hd, row.data());
+    AxpyF32(scores[p], row.data(), out, hd);
+  }
+}
+
+void AttendHead(const float* q, const float* k, const float* v, int64_t len, int64_t hd, float scale,
+                float* scores, float* out) {
+  const void* kb = k;
+  const void* vb = v;
+  const int64_t block = len > 0 ? len : 1;
+  AttendHead(q, KvRows{&kb, block, hd, false}, KvRows{&vb, block, hd, false}, len, hd, scale, scores, out);
 }
 
 float DotF32(const float* a, const float* b, int64_t n) {

@@ -14,6 +14,9 @@
 
 namespace cllm::engine {
 
+// The instruction sets the kernels are built for (see "Instruction sets" below).
+enum class Isa { kScalar, kAvx2, kAvx512 };
+
 struct TypeTraits {
   const char* name;     // "q4_K", as GGUF tools print it
   int64_t block_size;   // elements per block (1 for F32/F16/BF16)
@@ -55,14 +58,32 @@ void F32ToF16Row(const float* src, uint16_t* dst, int64_t n);
 void SoftmaxRow(float* x, int64_t n);
 void SwiGluRow(const float* gate, const float* up, int64_t n, float* out);
 
+// KvRows is one KV head's keys (or values) at positions [0, len) where they
+// sit, without a copy: position p's hd elements start at
+//   blocks[p / block_size] + (p % block_size) · stride     (elements)
+// as fp32 (f16 = false) or IEEE binary16 (f16 = true). The KV cache keeps
+// positions in blocks of 32; a contiguous [len, hd] array is one block.
+struct KvRows {
+  const void* const* blocks;
+  int64_t block_size;
+  int64_t stride;
+  bool f16;
+};
+
 // AttendHead is one query head's attention over `len` positions:
 //   scores[p] = (q · k[p]) · scale;  softmax over scores;  out = Σ_p scores[p] · v[p]
-//   q [hd], k [len, hd], v [len, hd], scores [len] (scratch, left holding the
-//   probabilities), out [hd].
-// Isa::kScalar is the reference (DotF32, SoftmaxRow, AxpyF32 in that order).
+//   q [hd], k and v `len` rows of hd (KvRows), scores [len] (scratch, left
+//   holding the probabilities), out [hd].
+// Isa::kScalar is the reference (DotF32, SoftmaxRow, AxpyF32 in that order,
+// F16 rows converted first).
 // SIMD: q·k for 8 positions per pass over q, the output kept in registers
-// across positions; each score and output element has one fixed
+// across positions; F16 rows are converted in registers (exactly), so a
+// result does not depend on whether the rows were F16 or their F32 copies,
+// nor on the block layout; each score and output element has one fixed
 // instruction sequence, whatever len or the caller's batch.
+void AttendHead(const float* q, const KvRows& k, const KvRows& v, int64_t len, int64_t hd, float scale,
+                float* scores, float* out);
+// The same over contiguous fp32 rows k [len, hd], v [len, hd].
 void AttendHead(const float* q, const float* k, const float* v, int64_t len, int64_t hd, float scale,
                 float* scores, float* out);
 
@@ -107,10 +128,33 @@ struct MatMulSpec {
 void MatMulGroup(const MatMulSpec* specs, int n_specs, int64_t n_cols, const float* x, int64_t n_tokens);
 
 // ---------------------------------------------------------------------------
-// Instruction sets
+// Weight layouts made at load time
 // ---------------------------------------------------------------------------
 
-enum class Isa { kScalar, kAvx2, kAvx512 };
+// kQ8_0x8 is Q8_0 with rows interleaved in groups of 8; never read from a
+// file (GetTypeTraitsById does not know it). Per group of 8 rows and block of
+// 32 columns, 272 bytes — the size of the 8 rows' blocks it replaces:
+//   d[8]      the 8 rows' fp16 scales
+//   qs[256]   for each 4-column step k = 0..7, the 8 rows' 4 bytes, each
+//             stored as q + 128 (q XOR 0x80, unsigned)
+// so one vpdpbusd multiplies 8 rows by 4 activation bytes broadcast, and the
+// float scaling is one vector operation for 8 rows (lanes are rows).
+inline constexpr GgmlType kQ8_0x8 = static_cast<GgmlType>(0x108);
+
+// PackedLayoutFor is the layout MatMul on `isa` is fastest with for `type`
+// weights of n_rows rows: kQ8_0x8 for Q8_0 on AVX-512 VNNI when n_rows is a
+// multiple of 8; otherwise `type` (keep the file's rows).
+GgmlType PackedLayoutFor(Isa isa, GgmlType type, int64_t n_rows);
+// PackRows writes n_rows rows of `type` (src, as in the file) in layout `to`
+// (from PackedLayoutFor) to dst, RowSizeBytes(type, n_cols) · n_rows bytes.
+void PackRows(GgmlType type, GgmlType to, const void* src, int64_t n_rows, int64_t n_cols, void* dst);
+// DequantizeMatrixRow expands row r of a matrix `w` of `type` (a file type
+// or a load-time layout) with n_cols columns: embedding lookups.
+void DequantizeMatrixRow(GgmlType type, const void* w, int64_t r, int64_t n_cols, float* dst);
+
+// ---------------------------------------------------------------------------
+// Instruction sets
+// ---------------------------------------------------------------------------
 
 // IsaName returns "scalar", "avx2" or "avx512".
 const char* IsaName(Isa isa);

@@ -8,6 +8,7 @@
 
 #include "base/check.h"
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/blocks.h"
 #include "engine/kernels/simd_internal.h"
 
 namespace cllm::engine {
@@ -40,7 +41,13 @@ void MatMulReferenceRows(GgmlType type, const void* w, int64_t n_rows, int64_t n
   for (int64_t r = r0; r < r1; ++r) {
     const void* row = base + static_cast<size_t>(r) * row_bytes;
     const float* wr;
-    if (type == GgmlType::kF32) {
+    if (type == kQ8_0x8) {  // a load-time layout: this row's blocks, as in the file
+      thread_local std::vector<BlockQ8_0> blocks;
+      blocks.resize(static_cast<size_t>(n_cols / kQK));
+      UnpackQ8_0x8Row(w, r, n_cols, blocks.data());
+      DequantizeRow(GgmlType::kQ8_0, blocks.data(), buf.data(), n_cols);
+      wr = buf.data();
+    } else if (type == GgmlType::kF32) {
       wr = static_cast<const float*>(row);
     } else {
       DequantizeRow(type, row, buf.data(), n_cols);  // once per row, reused for every token

@@ -12,6 +12,7 @@
 namespace cllm::engine::simd {
 
 ActFormat ActFormatFor(GgmlType type) {
+  if (type == kQ8_0x8) return ActFormat::kQ8_32;  // a load-time layout, not an enumerator
   switch (type) {
     case GgmlType::kQ8_0:
     case GgmlType::kQ4_0: return ActFormat::kQ8_32;

@@ -149,5 +149,57 @@ TEST_F(RowKernelTest, AttendHeadMatchesReference) {
   }
 }
 
+// The KV cache's layout: F16 (or F32) rows in blocks, a row stride wider
+// than the head. AttendHead over it must give exactly the bits of the same
+// call on the rows converted to one contiguous F32 array, on every ISA.
+TEST_F(RowKernelTest, AttendHeadOverBlockedF16RowsIsExact) {
+  std::mt19937 rng(15);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t hd : {128, 64, 40, 13}) {
+    for (int64_t len : {1, 7, 8, 9, 33, 70}) {
+      for (int64_t block : {1, 5, 8, 32}) {
+        for (bool f16 : {true, false}) {
+          const int64_t stride = hd * 3 + 1;  // other heads sit between rows
+          const int64_t n_blocks = (len + block - 1) / block;
+          std::vector<std::vector<uint16_t>> kh(n_blocks), vh(n_blocks);
+          std::vector<std::vector<float>> kf(n_blocks), vf(n_blocks);
+          std::vector<float> kc(static_cast<size_t>(len * hd)), vc(kc.size()), q(static_cast<size_t>(hd));
+          for (auto& x : q) x = normal(rng);
+          std::vector<const void*> kb(n_blocks), vb(n_blocks);
+          for (int64_t b = 0; b < n_blocks; ++b) {
+            const size_t n = static_cast<size_t>(block * stride);
+            kh[b].resize(n), vh[b].resize(n), kf[b].resize(n), vf[b].resize(n);
+            for (size_t i = 0; i < n; ++i) {
+              kh[b][i] = F32ToF16(normal(rng)), vh[b][i] = F32ToF16(normal(rng));
+              kf[b][i] = F16ToF32(kh[b][i]), vf[b][i] = F16ToF32(vh[b][i]);
+            }
+            kb[b] = f16 ? static_cast<const void*>(kh[b].data()) : kf[b].data();
+            vb[b] = f16 ? static_cast<const void*>(vh[b].data()) : vf[b].data();
+          }
+          for (int64_t p = 0; p < len; ++p) {
+            for (int64_t i = 0; i < hd; ++i) {
+              kc[p * hd + i] = kf[p / block][(p % block) * stride + i];
+              vc[p * hd + i] = vf[p / block][(p % block) * stride + i];
+            }
+          }
+          const KvRows k{kb.data(), block, stride, f16}, v{vb.data(), block, stride, f16};
+          const float scale = 0.125f;
+          std::vector<float> scores(static_cast<size_t>(len)), want(q.size()), got(q.size()), ref(q.size());
+          SetActiveIsa(Isa::kScalar);
+          AttendHead(q.data(), k, v, len, hd, scale, scores.data(), ref.data());
+          for (Isa isa : AvailableIsas()) {
+            SetActiveIsa(isa);
+            AttendHead(q.data(), kc.data(), vc.data(), len, hd, scale, scores.data(), want.data());
+            AttendHead(q.data(), k, v, len, hd, scale, scores.data(), got.data());
+            EXPECT_EQ(0, std::memcmp(want.data(), got.data(), got.size() * sizeof(float)))
+                << IsaName(isa) << " hd " << hd << " len " << len << " block " << block << " f16 " << f16;
+            for (int64_t i = 0; i < hd; ++i) ASSERT_NEAR(got[i], ref[i], 1e-5f) << IsaName(isa);
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cllm::engine

@@ -12,6 +12,8 @@
 #include <cstdint>
 
 #include "engine/ggml_type.h"
+#include "engine/kernels/blocks.h"
+#include "engine/kernels/kernels.h"
 
 namespace cllm::engine::simd {
 
@@ -56,6 +58,17 @@ struct MatMulJob {
 void MatMulReferenceRows(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
                          int64_t n_tokens, float* out, int64_t r0, int64_t r1);
 
+// BlockQ8_0x8 is one group-of-8-rows block of the kQ8_0x8 layout (kernels.h).
+struct BlockQ8_0x8 {
+  uint16_t d[8];
+  uint8_t qs[256];  // [k = 0..7][row = 0..7][4 bytes], each q XOR 0x80
+};
+static_assert(sizeof(BlockQ8_0x8) == 8 * 34);
+
+// UnpackQ8_0x8Row writes row r of a kQ8_0x8 matrix `w` (n_cols columns) as
+// the file's Q8_0 blocks (n_cols / 32 of them) to out.
+void UnpackQ8_0x8Row(const void* w, int64_t r, int64_t n_cols, BlockQ8_0* out);
+
 // Each returns false when it has no kernel for job.type (the caller then
 // uses the scalar reference); otherwise fills out rows [r0, r1) for every token.
 bool Avx2MatMulRows(const MatMulJob& job, int64_t r0, int64_t r1);
@@ -69,7 +82,7 @@ void Avx2F32ToF16Row(const float* src, uint16_t* dst, int64_t n);
 void Avx2SoftmaxRow(float* x, int64_t n);
 // Avx2QuantizeActRow is QuantizeActRow with AVX2: the same bytes.
 void Avx2QuantizeActRow(ActFormat f, const float* x, int64_t n, void* out);
-void Avx2AttendHead(const float* q, const float* k, const float* v, int64_t len, int64_t hd, float scale,
+void Avx2AttendHead(const float* q, const KvRows& k, const KvRows& v, int64_t len, int64_t hd, float scale,
                     float* scores, float* out);
 void Avx2SwiGluRow(const float* gate, const float* up, int64_t n, float* out);
 

@@ -306,3 +306,109 @@ TEST(SimdKernelTest, MatMulGroupMatchesSeparateMatMuls) {
 
 }  // namespace
 }  // namespace cllm::engine
+
+namespace cllm::engine {
+namespace {
+
+// kQ8_0x8 (kernels.h): Q8_0 rows interleaved by 8 at load time.
+std::vector<uint8_t> Pack(const std::vector<uint8_t>& w, int64_t n_rows, int64_t n_cols) {
+  std::vector<uint8_t> p(w.size());
+  PackRows(GgmlType::kQ8_0, kQ8_0x8, w.data(), n_rows, n_cols, p.data());
+  return p;
+}
+
+TEST(PackedQ8_0Test, LayoutIsInternalAndChosenForAvx512Only) {
+  EXPECT_EQ(GetTypeTraitsById(static_cast<uint32_t>(kQ8_0x8)), nullptr);  // no file can name it
+  ASSERT_NE(GetTypeTraits(kQ8_0x8), nullptr);
+  EXPECT_EQ(RowSizeBytes(kQ8_0x8, 96), RowSizeBytes(GgmlType::kQ8_0, 96));
+  EXPECT_EQ(PackedLayoutFor(Isa::kAvx512, GgmlType::kQ8_0, 1024), kQ8_0x8);
+  EXPECT_EQ(PackedLayoutFor(Isa::kAvx512, GgmlType::kQ8_0, 1020), GgmlType::kQ8_0);  // not a multiple of 8
+  EXPECT_EQ(PackedLayoutFor(Isa::kAvx2, GgmlType::kQ8_0, 1024), GgmlType::kQ8_0);
+  EXPECT_EQ(PackedLayoutFor(Isa::kScalar, GgmlType::kQ8_0, 1024), GgmlType::kQ8_0);
+  EXPECT_EQ(PackedLayoutFor(Isa::kAvx512, GgmlType::kQ4_K, 1024), GgmlType::kQ4_K);
+}
+
+TEST(PackedQ8_0Test, UnpackGivesTheFileRowsBack) {
+  std::mt19937 rng(5);
+  const int64_t n_rows = 24, n_cols = 5 * 32;
+  auto w = RandomWeights(GgmlType::kQ8_0, n_rows, n_cols, rng);
+  auto p = Pack(w, n_rows, n_cols);
+  const size_t row_bytes = RowSizeBytes(GgmlType::kQ8_0, n_cols);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    std::vector<BlockQ8_0> row(static_cast<size_t>(n_cols / 32));
+    simd::UnpackQ8_0x8Row(p.data(), r, n_cols, row.data());
+    ASSERT_EQ(0, std::memcmp(row.data(), w.data() + r * row_bytes, row_bytes)) << r;
+  }
+}
+
+// Every ISA on packed weights against the scalar reference on the file's
+// rows: the scalar path bit for bit (it unpacks), SIMD within the
+// activation-rounding bound; 1..11 tokens; the worst case for the q + 128
+// correction (q = −128, x at its maximum) in the first rows.
+TEST(PackedQ8_0Test, EveryIsaMatchesTheReference) {
+  std::mt19937 rng(9);
+  const int64_t n_cols = 7 * 32;
+  for (int64_t n_rows : {8, 40}) {
+    auto w = RandomWeights(GgmlType::kQ8_0, n_rows, n_cols, rng);
+    for (int64_t i = 0; i < n_cols / 32; ++i) std::memset(w.data() + i * 34 + 2, 0x80, 32);
+    auto p = Pack(w, n_rows, n_cols);
+    auto x = RandomActs(11 * n_cols, rng);
+    for (int64_t i = 0; i < n_cols; ++i) x[static_cast<size_t>(i)] = 1.0f;
+    std::vector<float> w_deq(static_cast<size_t>(n_rows * n_cols));
+    for (int64_t r = 0; r < n_rows; ++r) {
+      DequantizeRow(GgmlType::kQ8_0, w.data() + r * RowSizeBytes(GgmlType::kQ8_0, n_cols), &w_deq[r * n_cols], n_cols);
+    }
+    for (int64_t n_tokens = 1; n_tokens <= 11; ++n_tokens) {
+      std::vector<float> want(static_cast<size_t>(n_tokens * n_rows));
+      MatMulWith(Isa::kScalar, GgmlType::kQ8_0, w.data(), n_rows, n_cols, x.data(), n_tokens, want.data());
+      for (Isa isa : AvailableIsas()) {
+        std::vector<float> got(want.size(), NAN);
+        MatMulWith(isa, kQ8_0x8, p.data(), n_rows, n_cols, x.data(), n_tokens, got.data());
+        if (isa == Isa::kScalar) {
+          ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+          continue;
+        }
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          for (int64_t r = 0; r < n_rows; ++r) {
+            const double bound = Bound(GgmlType::kQ8_0, &w_deq[r * n_cols], &x[t * n_cols], n_cols);
+            ASSERT_NEAR(got[t * n_rows + r], want[t * n_rows + r], bound)
+                << IsaName(isa) << " rows " << n_rows << " t=" << t << "/" << n_tokens << " r=" << r;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Bits do not depend on the batch, the threads, or a MatMulGroup whose
+// earlier matrix (37 rows) makes thread ranges cut the 8-row groups.
+TEST(PackedQ8_0Test, OutputsDoNotDependOnBatchThreadsOrGroup) {
+  std::mt19937 rng(13);
+  const int64_t n_cols = 256, n_rows = 72, n_tokens = 11;
+  auto w = RandomWeights(GgmlType::kQ8_0, n_rows, n_cols, rng);
+  auto p = Pack(w, n_rows, n_cols);
+  auto other = RandomWeights(GgmlType::kQ4_0, 37, n_cols, rng);
+  auto x = RandomActs(n_tokens * n_cols, rng);
+  for (Isa isa : AvailableIsas()) {
+    std::vector<float> batched(static_cast<size_t>(n_tokens * n_rows));
+    SetNumThreads(2);
+    MatMulWith(isa, kQ8_0x8, p.data(), n_rows, n_cols, x.data(), n_tokens, batched.data());
+    for (int threads : {1, 3}) {
+      SetNumThreads(threads);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        std::vector<float> alone(static_cast<size_t>(n_rows));
+        MatMulWith(isa, kQ8_0x8, p.data(), n_rows, n_cols, &x[t * n_cols], 1, alone.data());
+        ASSERT_EQ(0, std::memcmp(alone.data(), &batched[t * n_rows], alone.size() * sizeof(float)))
+            << IsaName(isa) << " token " << t << " threads " << threads;
+      }
+      std::vector<float> o(static_cast<size_t>(n_tokens * 37)), g(batched.size(), NAN);
+      const MatMulSpec specs[] = {{GgmlType::kQ4_0, other.data(), 37, o.data()}, {kQ8_0x8, p.data(), n_rows, g.data()}};
+      MatMulGroupWith(isa, specs, 2, n_cols, x.data(), n_tokens);
+      ASSERT_EQ(0, std::memcmp(g.data(), batched.data(), g.size() * sizeof(float))) << IsaName(isa) << " group";
+    }
+  }
+  SetNumThreads(0);
+}
+
+}  // namespace
+}  // namespace cllm::engine

@@ -34,7 +34,11 @@ const TypeTraits* GetTypeTraitsById(uint32_t id) {
   return nullptr;
 }
 
-const TypeTraits* GetTypeTraits(GgmlType type) { return GetTypeTraitsById(static_cast<uint32_t>(type)); }
+const TypeTraits* GetTypeTraits(GgmlType type) {
+  static constexpr TypeTraits kQ8_0x8Traits{"q8_0x8", 32, 34, true};  // a load-time layout (kernels.h)
+  if (type == kQ8_0x8) return &kQ8_0x8Traits;
+  return GetTypeTraitsById(static_cast<uint32_t>(type));
+}
 
 size_t RowSizeBytes(GgmlType type, int64_t n) {
   const TypeTraits* t = GetTypeTraits(type);

@@ -92,6 +92,9 @@ struct ModelWeights {
   // for contexts longer than n_ctx_orig.
   std::vector<float> rope_factors;
   std::vector<float> rope_factors_long;
+  // Matrices repacked at load time (PackWeights) live here; their WeightRefs
+  // point into these buffers instead of the file.
+  std::vector<std::shared_ptr<void>> packed;
   // RopeFactorsFor picks the divisors for a context of n_ctx positions (the
   // KV cache's length bound, as llama.cpp picks by n_ctx): null if none.
   const float* RopeFactorsFor(int n_ctx, int n_ctx_orig) const {
@@ -105,6 +108,14 @@ ModelResult<ModelConfig> ConfigLlama(const GgufFile& f);
 ModelResult<ModelConfig> ConfigQwen2(const GgufFile& f);
 ModelResult<ModelConfig> ConfigQwen3(const GgufFile& f);
 ModelResult<ModelConfig> ConfigPhi3(const GgufFile& f);
+
+// PackWeights gives each weight matrix the layout the active kernels are
+// fastest with (PackedLayoutFor, kernels.h), in buffers the weights own, and
+// lets the file's pages of every repacked matrix go (ByteSource::Discard),
+// so resident memory stays about the file's size. Only for sources that can
+// discard (file mappings: a sealed model's decrypted buffer would double);
+// CLLM_REPACK=0 turns it off (A/B benchmarks). Returns the bytes repacked.
+size_t PackWeights(ModelWeights& w, const GgufFile& f);
 
 // ConfigFromGguf dispatches on general.architecture.
 ModelResult<ModelConfig> ConfigFromGguf(const GgufFile& f);

@@ -164,4 +164,14 @@ void KvCache::LoadPositions(int layer, int kv, int seq, int n_pos, int offset, i
   }
 }
 
+KvRows KvCache::Rows(int layer, int kv, int seq, int n_pos, int offset, std::vector<const void*>* blocks) const {
+  const auto& table = tables_.at(seq);
+  const int n_blocks = (n_pos + kBlockSize - 1) / kBlockSize;
+  CLLM_CHECK(n_pos >= 0 && n_blocks <= static_cast<int>(table.size()) && offset >= 0 && offset < kv_dim_);
+  blocks->resize(static_cast<size_t>(n_blocks));
+  const size_t first = (static_cast<size_t>(layer) * 2 + kv) * kBlockSize * kv_dim_ + offset;
+  for (int b = 0; b < n_blocks; ++b) (*blocks)[b] = blocks_[table[b]].data() + first * elem_size_;
+  return KvRows{blocks->data(), kBlockSize, kv_dim_, type_ == KvType::kF16};
+}
+
 }  // namespace cllm::engine

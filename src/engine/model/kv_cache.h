@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/locked_buffer.h"
+#include "engine/kernels/kernels.h"
 #include "engine/model/config.h"
 
 namespace cllm::engine {
@@ -82,6 +83,10 @@ class KvCache {
   // LoadPositions loads elements [offset, offset + n) of positions
   // [0, n_pos) into dst [n_pos, n] (one head's keys or values for attention).
   void LoadPositions(int layer, int kv, int seq, int n_pos, int offset, int n, float* dst) const;
+  // Rows describes elements [offset, ...) of positions [0, n_pos) where they
+  // sit (no copy) for AttendHead; `blocks` receives one pointer per block
+  // and must outlive the result. Valid until the sequence's blocks change.
+  KvRows Rows(int layer, int kv, int seq, int n_pos, int offset, std::vector<const void*>* blocks) const;
 
  private:
   uint8_t* Slot(int layer, int kv, int seq, int pos) const;

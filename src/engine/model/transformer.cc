@@ -18,6 +18,7 @@ namespace cllm::engine {
 ModelResult<std::unique_ptr<Model>> Model::Load(GgufFile file) {
   CLLM_ASSIGN_OR_RETURN(ModelConfig config, ConfigFromGguf(file));
   CLLM_ASSIGN_OR_RETURN(ModelWeights weights, BindWeights(file, config));
+  PackWeights(weights, file);
   auto tok = Tokenizer::FromGguf(file);
   if (!tok.ok()) return MakeError(ModelErrc::kTokenizer, tok.detail());
   if ((*tok)->n_vocab() != config.n_vocab) return MakeError(ModelErrc::kBadHparams, "vocabulary size mismatch");
@@ -34,9 +35,7 @@ ModelResult<Ok> Model::TokenEmbedding(TokenId id, std::span<float> out) const {
   const ModelConfig& c = config_;
   if (id < 0 || id >= c.n_vocab) return MakeError(ModelErrc::kBadBatch, "token id " + std::to_string(id) + " out of range");
   if (out.size() != static_cast<size_t>(c.n_embd)) return MakeError(ModelErrc::kBadBatch, "embedding row is not n_embd floats");
-  const size_t emb_row = RowSizeBytes(weights_.token_embd.type, c.n_embd);
-  const auto* row = static_cast<const uint8_t*>(weights_.token_embd.data) + emb_row * static_cast<size_t>(id);
-  DequantizeRow(weights_.token_embd.type, row, out.data(), c.n_embd);
+  DequantizeMatrixRow(weights_.token_embd.type, weights_.token_embd.data, id, c.n_embd, out.data());
   return OkStatus();
 }
 
@@ -66,12 +65,17 @@ void AddBias(float* x, const std::vector<float>& b, int n) {
 // computes the query heads that share them (GQA) for each of the sequence's
 // entries, over its causal prefix. The arithmetic per entry and head is the
 // same whatever the batch or the split, so results do not depend on them.
+// A decode step (a few entries per sequence) reads keys and values where
+// they sit in the cache, F16 converted in registers; a prefill (many
+// entries sharing them) first copies them to F32 once. Both give the same
+// bits (the conversion is exact; AttendHead's arithmetic is the same).
 void Model::Attention(int layer, const std::vector<BatchEntry>& batch, const KvCache& cache, const float* q,
                       float* out) const {
   const ModelConfig& c = config_;
   const int hd = c.head_dim, q_dim = c.n_head * hd;
   const int group = c.n_head / c.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  constexpr size_t kCopyEntries = 4;  // more entries of one sequence: copy K/V to F32 once
 
   std::map<int, std::vector<size_t>> by_seq;  // seq → its batch entries
   for (size_t e = 0; e < batch.size(); ++e) by_seq[batch[e].seq].push_back(e);
@@ -84,23 +88,36 @@ void Model::Attention(int layer, const std::vector<BatchEntry>& batch, const KvC
   const int64_t n_units = static_cast<int64_t>(seqs.size()) * c.n_head_kv;
 
   auto run_units = [&](int64_t u0, int64_t u1) {
-    std::vector<float> k, v, scores;  // k, v: [len, hd] of one head; scores: [len]
+    std::vector<float> k, v, scores;  // k, v: [len, hd] of one head (F32 copies); scores: [len]
+    std::vector<const void*> k_blocks, v_blocks;
+    const void* k_block = nullptr;
+    const void* v_block = nullptr;
     for (int64_t u = u0; u < u1; ++u) {
       const auto& [seq, entries] = *seqs[static_cast<size_t>(u / c.n_head_kv)];
       const int kvh = static_cast<int>(u % c.n_head_kv);
       int n_pos = 0;
       for (size_t e : entries) n_pos = std::max(n_pos, batch[e].pos + 1);
-      k.resize(static_cast<size_t>(n_pos) * hd);
-      v.resize(k.size());
-      cache.LoadPositions(layer, 0, seq, n_pos, kvh * hd, hd, k.data());
-      cache.LoadPositions(layer, 1, seq, n_pos, kvh * hd, hd, v.data());
+      KvRows k_rows, v_rows;
+      if (entries.size() > kCopyEntries) {
+        k.resize(static_cast<size_t>(n_pos) * hd);
+        v.resize(k.size());
+        cache.LoadPositions(layer, 0, seq, n_pos, kvh * hd, hd, k.data());
+        cache.LoadPositions(layer, 1, seq, n_pos, kvh * hd, hd, v.data());
+        k_block = k.data();
+        v_block = v.data();
+        k_rows = KvRows{&k_block, std::max(n_pos, 1), hd, false};
+        v_rows = KvRows{&v_block, std::max(n_pos, 1), hd, false};
+      } else {
+        k_rows = cache.Rows(layer, 0, seq, n_pos, kvh * hd, &k_blocks);
+        v_rows = cache.Rows(layer, 1, seq, n_pos, kvh * hd, &v_blocks);
+      }
       for (size_t e : entries) {
         const int len = batch[e].pos + 1;  // causal: positions 0..pos of this sequence
         scores.resize(static_cast<size_t>(len));
         for (int g = 0; g < group; ++g) {
           const int h = kvh * group + g;
           const float* qh = q + e * q_dim + h * hd;
-          AttendHead(qh, k.data(), v.data(), len, hd, scale, scores.data(), out + e * q_dim + h * hd);
+          AttendHead(qh, k_rows, v_rows, len, hd, scale, scores.data(), out + e * q_dim + h * hd);
         }
       }
     }
@@ -147,15 +164,13 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
 
   {
     OpTimer timer(Op::kEmbed);
-    const size_t emb_row = RowSizeBytes(weights_.token_embd.type, c.n_embd);
     for (int t = 0; t < n; ++t) {
       float* dst = &x[static_cast<size_t>(t) * c.n_embd];
       if (batch[t].embedding != nullptr) {
         std::copy(batch[t].embedding, batch[t].embedding + c.n_embd, dst);
         continue;
       }
-      const auto* row = static_cast<const uint8_t*>(weights_.token_embd.data) + emb_row * batch[t].token;
-      DequantizeRow(weights_.token_embd.type, row, dst, c.n_embd);
+      DequantizeMatrixRow(weights_.token_embd.type, weights_.token_embd.data, batch[t].token, c.n_embd, dst);
     }
   }
   // Rotary factors per entry, shared by every head and layer: [n, n_rot / 2, 2].
