@@ -33,21 +33,21 @@ size_t PackWeights(ModelWeights& w, const GgufFile& f) {
   }
   refs.push_back(&w.output);
   // One arena for every repacked matrix (64-byte aligned offsets).
-  std::vector<std::pair<WeightRef*, GgmlType>> todo;
+  std::vector<std::pair<WeightRef*, GgmlType>> to_pack;
   size_t total = 0;
   for (WeightRef* r : refs) {
     if (r->data == nullptr) continue;
     const GgmlType to = PackedLayoutFor(isa, r->type, r->n_rows);
     if (to == r->type) continue;
-    todo.emplace_back(r, to);
+    to_pack.emplace_back(r, to);
     total += (RowSizeBytes(r->type, r->n_cols) * static_cast<size_t>(r->n_rows) + 63) / 64 * 64;
   }
-  if (todo.empty()) return 0;
+  if (to_pack.empty()) return 0;
   auto arena = AllocPacked(total);
   if (arena == nullptr) return 0;  // no memory for a copy: keep the file's layout
   auto* dst = static_cast<uint8_t*>(arena.get());
   size_t packed = 0;
-  for (auto [r, to] : todo) {
+  for (auto [r, to] : to_pack) {
     const size_t row_bytes = RowSizeBytes(r->type, r->n_cols);
     // Slices of whole 8-row groups (a group's bytes sit where its rows did),
     // each slice's file pages let go once packed, so memory never holds
