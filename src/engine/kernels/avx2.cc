@@ -21,6 +21,10 @@ void Avx2AttendHead(const float* q, const KvRows& k, const KvRows& v, int64_t le
   avx2::AttendHead(q, k, v, len, hd, scale, scores, out);
 }
 void Avx2SwiGluRow(const float* gate, const float* up, int64_t n, float* out) { avx2::SwiGluRow(gate, up, n, out); }
+void Avx2AttendHeads(const AttnQuery* qs, int64_t n, const KvRows& k, const KvRows& v, int64_t hd, float scale,
+                     float* scores) {
+  avx2::AttendHeads(qs, n, k, v, hd, scale, scores);
+}
 }  // namespace cllm::engine::simd
 #else
 namespace cllm::engine::simd {
@@ -34,5 +38,6 @@ void Avx2SoftmaxRow(float*, int64_t) {}
 void Avx2QuantizeActRow(ActFormat f, const float* x, int64_t n, void* out) { QuantizeActRow(f, x, n, out); }
 void Avx2AttendHead(const float*, const KvRows&, const KvRows&, int64_t, int64_t, float, float*, float*) {}
 void Avx2SwiGluRow(const float*, const float*, int64_t, float*) {}
+void Avx2AttendHeads(const AttnQuery*, int64_t, const KvRows&, const KvRows&, int64_t, float, float*) {}
 }  // namespace cllm::engine::simd
 #endif

@@ -16,10 +16,15 @@
 namespace cllm::engine::simd {
 bool Avx512MatMulRows(const MatMulJob& job, int64_t r0, int64_t r1) { return avx512::MatMulRows(job, r0, r1); }
 bool Avx512Compiled() { return true; }
+void Avx512AttendHeads(const AttnQuery* qs, int64_t n, const KvRows& k, const KvRows& v, int64_t hd, float scale,
+                       float* scores) {
+  avx512::AttendHeads(qs, n, k, v, hd, scale, scores);
+}
 }  // namespace cllm::engine::simd
 #else
 namespace cllm::engine::simd {
 bool Avx512MatMulRows(const MatMulJob&, int64_t, int64_t) { return false; }
 bool Avx512Compiled() { return false; }
+void Avx512AttendHeads(const AttnQuery*, int64_t, const KvRows&, const KvRows&, int64_t, float, float*) {}
 }  // namespace cllm::engine::simd
 #endif

@@ -172,6 +172,16 @@ void AttendHead(const float* q, const KvRows& k, const KvRows& v, int64_t len, i
   }
 }
 
+void AttendHeads(const AttnQuery* qs, int64_t n, const KvRows& k, const KvRows& v, int64_t hd, float scale,
+                 float* scores) {
+  CLLM_CHECK(n >= 0 && hd >= 0 && k.block_size > 0 && v.block_size > 0);
+  for (int64_t i = 0; i < n; ++i) CLLM_CHECK(qs[i].len >= 0);
+  const Isa isa = ActiveIsa();
+  if (isa == Isa::kAvx512) return simd::Avx512AttendHeads(qs, n, k, v, hd, scale, scores);
+  if (isa != Isa::kScalar) return simd::Avx2AttendHeads(qs, n, k, v, hd, scale, scores);
+  for (int64_t i = 0; i < n; ++i) AttendHead(qs[i].q, k, v, qs[i].len, hd, scale, scores, qs[i].out);
+}
+
 void AttendHead(const float* q, const float* k, const float* v, int64_t len, int64_t hd, float scale,
                 float* scores, float* out) {
   const void* kb = k;

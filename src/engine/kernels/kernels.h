@@ -83,6 +83,19 @@ struct KvRows {
 // instruction sequence, whatever len or the caller's batch.
 void AttendHead(const float* q, const KvRows& k, const KvRows& v, int64_t len, int64_t hd, float scale,
                 float* scores, float* out);
+// AttendHeads is AttendHead for n queries over the same keys and values
+// (the query heads of one KV head, a prefill's entries of one sequence):
+// query i attends positions [0, qs[i].len) and writes qs[i].out [hd].
+// `scores` is scratch of n × max(len) floats. Each query's output has
+// exactly the bits AttendHead gives it alone (same ISA); the SIMD kernels
+// load each key and value row once per tile of up to 4 queries.
+struct AttnQuery {
+  const float* q;
+  int64_t len;
+  float* out;
+};
+void AttendHeads(const AttnQuery* qs, int64_t n, const KvRows& k, const KvRows& v, int64_t hd, float scale,
+                 float* scores);
 // The same over contiguous fp32 rows k [len, hd], v [len, hd].
 void AttendHead(const float* q, const float* k, const float* v, int64_t len, int64_t hd, float scale,
                 float* scores, float* out);

@@ -4,6 +4,7 @@
 // tail below the vector width.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -194,6 +195,64 @@ TEST_F(RowKernelTest, AttendHeadOverBlockedF16RowsIsExact) {
             EXPECT_EQ(0, std::memcmp(want.data(), got.data(), got.size() * sizeof(float)))
                 << IsaName(isa) << " hd " << hd << " len " << len << " block " << block << " f16 " << f16;
             for (int64_t i = 0; i < hd; ++i) ASSERT_NEAR(got[i], ref[i], 1e-5f) << IsaName(isa);
+          }
+        }
+      }
+    }
+  }
+}
+
+// AttendHeads (many queries over the same rows, tiled) must give each query
+// exactly AttendHead's bits on every ISA: tiles of 1–4 queries, lengths that
+// differ inside a tile (prefill's causal prefixes) or not (GQA heads), odd
+// head sizes, blocked F16 rows and contiguous F32 rows.
+TEST_F(RowKernelTest, AttendHeadsGivesEachQueryAttendHeadsBits) {
+  std::mt19937 rng(16);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t hd : {128, 64, 40, 13}) {
+    for (bool f16 : {true, false}) {
+      const int64_t max_len = 45, block = 8, stride = hd * 2 + 3;
+      const int64_t n_blocks = (max_len + block - 1) / block;
+      std::vector<std::vector<uint16_t>> kh(n_blocks), vh(n_blocks);
+      std::vector<std::vector<float>> kf(n_blocks), vf(n_blocks);
+      std::vector<const void*> kb(n_blocks), vb(n_blocks);
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        const size_t n = static_cast<size_t>(block * stride);
+        kh[b].resize(n), vh[b].resize(n), kf[b].resize(n), vf[b].resize(n);
+        for (size_t i = 0; i < n; ++i) {
+          kh[b][i] = F32ToF16(normal(rng)), vh[b][i] = F32ToF16(normal(rng));
+          kf[b][i] = F16ToF32(kh[b][i]), vf[b][i] = F16ToF32(vh[b][i]);
+        }
+        kb[b] = f16 ? static_cast<const void*>(kh[b].data()) : kf[b].data();
+        vb[b] = f16 ? static_cast<const void*>(vh[b].data()) : vf[b].data();
+      }
+      const KvRows k{kb.data(), block, stride, f16}, v{vb.data(), block, stride, f16};
+      // prefill-like (consecutive lengths, 2 heads each), GQA decode (equal), mixed and short
+      const std::vector<std::vector<int64_t>> cases = {
+          {30, 30, 31, 31, 32, 32, 33, 33, 34, 34}, {45, 45}, {45, 45, 45, 45, 45, 45, 45},
+          {1, 9, 4, 45, 2, 17}, {3}, {0, 5, 5}};
+      for (const auto& lens : cases) {
+        const int64_t n = static_cast<int64_t>(lens.size());
+        std::vector<float> qv(static_cast<size_t>(n * hd));
+        for (auto& x : qv) x = normal(rng);
+        std::vector<AttnQuery> qs;
+        std::vector<float> got(static_cast<size_t>(n * hd), -1.0f), want(got.size());
+        for (int64_t i = 0; i < n; ++i) qs.push_back(AttnQuery{&qv[i * hd], lens[i], &got[i * hd]});
+        std::vector<float> scores(static_cast<size_t>(n * max_len));
+        const float scale = 0.09f;
+        for (Isa isa : AvailableIsas()) {
+          SetActiveIsa(isa);
+          for (int64_t i = 0; i < n; ++i) {
+            if (lens[i] == 0) continue;  // AttendHead over nothing is not a case the model makes
+            AttendHead(&qv[i * hd], k, v, lens[i], hd, scale, scores.data(), &want[i * hd]);
+          }
+          std::fill(got.begin(), got.end(), -1.0f);
+          AttendHeads(qs.data(), n, k, v, hd, scale, scores.data());
+          for (int64_t i = 0; i < n; ++i) {
+            if (lens[i] == 0) continue;
+            EXPECT_EQ(0, std::memcmp(&want[i * hd], &got[i * hd], static_cast<size_t>(hd) * sizeof(float)))
+                << IsaName(isa) << " hd " << hd << " f16 " << f16 << " query " << i << " of " << n << " len "
+                << lens[i];
           }
         }
       }

@@ -85,6 +85,12 @@ void Avx2QuantizeActRow(ActFormat f, const float* x, int64_t n, void* out);
 void Avx2AttendHead(const float* q, const KvRows& k, const KvRows& v, int64_t len, int64_t hd, float scale,
                     float* scores, float* out);
 void Avx2SwiGluRow(const float* gate, const float* up, int64_t n, float* out);
+// AttendHeads with AVX2 (16 registers) or AVX-512 VL (32: larger tiles);
+// both give AttendHead's bits per query.
+void Avx2AttendHeads(const AttnQuery* qs, int64_t n, const KvRows& k, const KvRows& v, int64_t hd, float scale,
+                     float* scores);
+void Avx512AttendHeads(const AttnQuery* qs, int64_t n, const KvRows& k, const KvRows& v, int64_t hd, float scale,
+                       float* scores);
 
 // Whether the per-ISA files were compiled in (x86-64 builds).
 bool Avx2Compiled();

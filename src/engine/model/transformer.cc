@@ -63,7 +63,8 @@ void AddBias(float* x, const std::vector<float>& b, int n) {
 // thread pool: the unit loads that head's keys and values once (every batch
 // entry of the sequence reads them: a prefill's entries share one load) and
 // computes the query heads that share them (GQA) for each of the sequence's
-// entries, over its causal prefix. The arithmetic per entry and head is the
+// entries, over its causal prefix, in one AttendHeads call (each key and
+// value row is read once per tile of queries, not once per query). The arithmetic per entry and head is the
 // same whatever the batch or the split, so results do not depend on them.
 // A decode step (a few entries per sequence) reads keys and values where
 // they sit in the cache, F16 converted in registers; a prefill (many
@@ -88,7 +89,8 @@ void Model::Attention(int layer, const std::vector<BatchEntry>& batch, const KvC
   const int64_t n_units = static_cast<int64_t>(seqs.size()) * c.n_head_kv;
 
   auto run_units = [&](int64_t u0, int64_t u1) {
-    std::vector<float> k, v, scores;  // k, v: [len, hd] of one head (F32 copies); scores: [len]
+    std::vector<float> k, v, scores;  // k, v: [len, hd] of one head (F32 copies); scores: [queries, len]
+    std::vector<AttnQuery> queries;
     std::vector<const void*> k_blocks, v_blocks;
     const void* k_block = nullptr;
     const void* v_block = nullptr;
@@ -111,14 +113,21 @@ void Model::Attention(int layer, const std::vector<BatchEntry>& batch, const KvC
         k_rows = cache.Rows(layer, 0, seq, n_pos, kvh * hd, &k_blocks);
         v_rows = cache.Rows(layer, 1, seq, n_pos, kvh * hd, &v_blocks);
       }
+      // every (entry, head) of this KV head in one call: rows loaded once per tile of queries
+      queries.clear();
       for (size_t e : entries) {
         const int len = batch[e].pos + 1;  // causal: positions 0..pos of this sequence
-        scores.resize(static_cast<size_t>(len));
         for (int g = 0; g < group; ++g) {
           const int h = kvh * group + g;
-          const float* qh = q + e * q_dim + h * hd;
-          AttendHead(qh, k_rows, v_rows, len, hd, scale, scores.data(), out + e * q_dim + h * hd);
+          queries.push_back(AttnQuery{q + e * q_dim + h * hd, len, out + e * q_dim + h * hd});
         }
+      }
+      // a few queries per call keep the scores scratch in L1/L2
+      constexpr size_t kQueriesPerCall = 8;
+      scores.resize(std::min(queries.size(), kQueriesPerCall) * static_cast<size_t>(n_pos));
+      for (size_t i = 0; i < queries.size(); i += kQueriesPerCall) {
+        const size_t m = std::min(kQueriesPerCall, queries.size() - i);
+        AttendHeads(queries.data() + i, static_cast<int64_t>(m), k_rows, v_rows, hd, scale, scores.data());
       }
     }
   };
