@@ -154,9 +154,24 @@ void MatMulGroup(const MatMulSpec* specs, int n_specs, int64_t n_cols, const flo
 // float scaling is one vector operation for 8 rows (lanes are rows).
 inline constexpr GgmlType kQ8_0x8 = static_cast<GgmlType>(0x108);
 
+// kQ4_Kx8 is Q4_K with rows interleaved in groups of 8 (same size: 1152 bytes
+// per group of 8 rows and super-block of 256 columns):
+//   d[8], dmin[8]   the 8 rows' fp16 super-block scales
+//   sc_lo[32], m_lo[32], hi[32]
+//                   the 64 six-bit scales and 64 mins, index i = 8·j + row
+//                   (j the sub-block): byte b's low nibble holds i = b, its
+//                   high nibble i = b + 32; hi[b] holds the top 2 bits of
+//                   scale b, scale b + 32, min b, min b + 32 (bits 0-1 … 6-7)
+//   qs[1024]        for sub-block j and 4-column step k = 0..3, the 8 rows'
+//                   4 nibble pairs: low nibble column 32j + 4k + b, high
+//                   nibble column 32j + 16 + 4k + b
+// so one vpdpbusd multiplies 8 rows by 4 activation bytes broadcast, and the
+// scales become one vector per sub-block with a few shifts and masks.
+inline constexpr GgmlType kQ4_Kx8 = static_cast<GgmlType>(0x10C);
+
 // PackedLayoutFor is the layout MatMul on `isa` is fastest with for `type`
-// weights of n_rows rows: kQ8_0x8 for Q8_0 on AVX-512 VNNI when n_rows is a
-// multiple of 8; otherwise `type` (keep the file's rows).
+// weights of n_rows rows: kQ8_0x8 for Q8_0 and kQ4_Kx8 for Q4_K on AVX-512
+// VNNI when n_rows is a multiple of 8; otherwise `type` (keep the file's rows).
 GgmlType PackedLayoutFor(Isa isa, GgmlType type, int64_t n_rows);
 // PackRows writes n_rows rows of `type` (src, as in the file) in layout `to`
 // (from PackedLayoutFor) to dst, RowSizeBytes(type, n_cols) · n_rows bytes.

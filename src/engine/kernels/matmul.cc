@@ -47,6 +47,12 @@ void MatMulReferenceRows(GgmlType type, const void* w, int64_t n_rows, int64_t n
       UnpackQ8_0x8Row(w, r, n_cols, blocks.data());
       DequantizeRow(GgmlType::kQ8_0, blocks.data(), buf.data(), n_cols);
       wr = buf.data();
+    } else if (type == kQ4_Kx8) {
+      thread_local std::vector<BlockQ4_K> blocks;
+      blocks.resize(static_cast<size_t>(n_cols / kQKK));
+      UnpackQ4_Kx8Row(w, r, n_cols, blocks.data());
+      DequantizeRow(GgmlType::kQ4_K, blocks.data(), buf.data(), n_cols);
+      wr = buf.data();
     } else if (type == GgmlType::kF32) {
       wr = static_cast<const float*>(row);
     } else {

@@ -65,6 +65,23 @@ struct BlockQ8_0x8 {
 };
 static_assert(sizeof(BlockQ8_0x8) == 8 * 34);
 
+// BlockQ4_Kx8 is one group-of-8-rows super-block of kQ4_Kx8 (kernels.h).
+struct BlockQ4_Kx8 {
+  uint16_t d[8];
+  uint16_t dmin[8];
+  uint8_t sc_lo[32];
+  uint8_t m_lo[32];
+  uint8_t hi[32];
+  uint8_t qs[1024];  // [j = 0..7][k = 0..3][row = 0..7][4 nibble pairs]
+};
+static_assert(sizeof(BlockQ4_Kx8) == 8 * 144);
+
+// PackQ4_Kx8 writes 8 rows' Q4_K super-blocks (rows[r], the same column
+// range) as one BlockQ4_Kx8; UnpackQ4_Kx8Row writes row r of a kQ4_Kx8
+// matrix back as the file's Q4_K blocks (n_cols / 256 of them), bit-exact.
+void PackQ4_Kx8(const BlockQ4_K* const* rows, BlockQ4_Kx8* out);
+void UnpackQ4_Kx8Row(const void* w, int64_t r, int64_t n_cols, BlockQ4_K* out);
+
 // UnpackQ8_0x8Row writes row r of a kQ8_0x8 matrix `w` (n_cols columns) as
 // the file's Q8_0 blocks (n_cols / 32 of them) to out.
 void UnpackQ8_0x8Row(const void* w, int64_t r, int64_t n_cols, BlockQ8_0* out);

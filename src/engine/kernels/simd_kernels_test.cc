@@ -325,7 +325,7 @@ TEST(PackedQ8_0Test, LayoutIsInternalAndChosenForAvx512Only) {
   EXPECT_EQ(PackedLayoutFor(Isa::kAvx512, GgmlType::kQ8_0, 1020), GgmlType::kQ8_0);  // not a multiple of 8
   EXPECT_EQ(PackedLayoutFor(Isa::kAvx2, GgmlType::kQ8_0, 1024), GgmlType::kQ8_0);
   EXPECT_EQ(PackedLayoutFor(Isa::kScalar, GgmlType::kQ8_0, 1024), GgmlType::kQ8_0);
-  EXPECT_EQ(PackedLayoutFor(Isa::kAvx512, GgmlType::kQ4_K, 1024), GgmlType::kQ4_K);
+  EXPECT_EQ(PackedLayoutFor(Isa::kAvx512, GgmlType::kQ6_K, 1024), GgmlType::kQ6_K);
 }
 
 TEST(PackedQ8_0Test, UnpackGivesTheFileRowsBack) {
@@ -403,6 +403,109 @@ TEST(PackedQ8_0Test, OutputsDoNotDependOnBatchThreadsOrGroup) {
       }
       std::vector<float> o(static_cast<size_t>(n_tokens * 37)), g(batched.size(), NAN);
       const MatMulSpec specs[] = {{GgmlType::kQ4_0, other.data(), 37, o.data()}, {kQ8_0x8, p.data(), n_rows, g.data()}};
+      MatMulGroupWith(isa, specs, 2, n_cols, x.data(), n_tokens);
+      ASSERT_EQ(0, std::memcmp(g.data(), batched.data(), g.size() * sizeof(float))) << IsaName(isa) << " group";
+    }
+  }
+  SetNumThreads(0);
+}
+
+// kQ4_Kx8 (kernels.h): Q4_K rows interleaved by 8 at load time.
+std::vector<uint8_t> PackK4(const std::vector<uint8_t>& w, int64_t n_rows, int64_t n_cols) {
+  std::vector<uint8_t> p(w.size());
+  PackRows(GgmlType::kQ4_K, kQ4_Kx8, w.data(), n_rows, n_cols, p.data());
+  return p;
+}
+
+TEST(PackedQ4_KTest, LayoutIsInternalSameSizeAndChosenForAvx512Only) {
+  EXPECT_EQ(GetTypeTraitsById(static_cast<uint32_t>(kQ4_Kx8)), nullptr);
+  ASSERT_NE(GetTypeTraits(kQ4_Kx8), nullptr);
+  EXPECT_EQ(RowSizeBytes(kQ4_Kx8, 768), RowSizeBytes(GgmlType::kQ4_K, 768));
+  EXPECT_EQ(PackedLayoutFor(Isa::kAvx512, GgmlType::kQ4_K, 1024), kQ4_Kx8);
+  EXPECT_EQ(PackedLayoutFor(Isa::kAvx512, GgmlType::kQ4_K, 1028), GgmlType::kQ4_K);
+  EXPECT_EQ(PackedLayoutFor(Isa::kAvx2, GgmlType::kQ4_K, 1024), GgmlType::kQ4_K);
+  EXPECT_EQ(PackedLayoutFor(Isa::kScalar, GgmlType::kQ4_K, 1024), GgmlType::kQ4_K);
+}
+
+// Random bytes everywhere but d and dmin: every 6-bit scale and min pattern
+// and every nibble survive the round trip bit for bit.
+TEST(PackedQ4_KTest, UnpackGivesTheFileRowsBack) {
+  std::mt19937 rng(6);
+  const int64_t n_rows = 24, n_cols = 3 * 256;
+  auto w = RandomWeights(GgmlType::kQ4_K, n_rows, n_cols, rng);
+  auto p = PackK4(w, n_rows, n_cols);
+  const size_t row_bytes = RowSizeBytes(GgmlType::kQ4_K, n_cols);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    std::vector<BlockQ4_K> row(static_cast<size_t>(n_cols / 256));
+    simd::UnpackQ4_Kx8Row(p.data(), r, n_cols, row.data());
+    ASSERT_EQ(0, std::memcmp(row.data(), w.data() + r * row_bytes, row_bytes)) << r;
+  }
+  std::vector<float> a(static_cast<size_t>(n_cols)), b(a.size());
+  DequantizeMatrixRow(kQ4_Kx8, p.data(), 13, n_cols, a.data());
+  DequantizeRow(GgmlType::kQ4_K, w.data() + 13 * row_bytes, b.data(), n_cols);
+  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+}
+
+// Every ISA on packed weights against the scalar reference on the file's
+// rows (scalar: bit for bit; SIMD: within the activation-rounding bound),
+// 1..11 tokens; the first 8 rows are the integer worst case: every nibble
+// 15, every scale and min 63, activations all at +max.
+TEST(PackedQ4_KTest, EveryIsaMatchesTheReference) {
+  std::mt19937 rng(10);
+  const int64_t n_cols = 3 * 256;
+  for (int64_t n_rows : {8, 40}) {
+    auto w = RandomWeights(GgmlType::kQ4_K, n_rows, n_cols, rng);
+    for (int64_t i = 0; i < 8 * (n_cols / 256); ++i) std::memset(w.data() + i * 144 + 4, 0xff, 140);
+    auto p = PackK4(w, n_rows, n_cols);
+    auto x = RandomActs(11 * n_cols, rng);
+    for (int64_t i = 0; i < n_cols; ++i) x[static_cast<size_t>(i)] = 1.0f;
+    std::vector<float> w_deq(static_cast<size_t>(n_rows * n_cols));
+    for (int64_t r = 0; r < n_rows; ++r) {
+      DequantizeRow(GgmlType::kQ4_K, w.data() + r * RowSizeBytes(GgmlType::kQ4_K, n_cols), &w_deq[r * n_cols], n_cols);
+    }
+    for (int64_t n_tokens = 1; n_tokens <= 11; ++n_tokens) {
+      std::vector<float> want(static_cast<size_t>(n_tokens * n_rows));
+      MatMulWith(Isa::kScalar, GgmlType::kQ4_K, w.data(), n_rows, n_cols, x.data(), n_tokens, want.data());
+      for (Isa isa : AvailableIsas()) {
+        std::vector<float> got(want.size(), NAN);
+        MatMulWith(isa, kQ4_Kx8, p.data(), n_rows, n_cols, x.data(), n_tokens, got.data());
+        if (isa == Isa::kScalar) {
+          ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+          continue;
+        }
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          for (int64_t r = 0; r < n_rows; ++r) {
+            const double bound = Bound(GgmlType::kQ4_K, &w_deq[r * n_cols], &x[t * n_cols], n_cols);
+            ASSERT_NEAR(got[t * n_rows + r], want[t * n_rows + r], bound)
+                << IsaName(isa) << " rows " << n_rows << " t=" << t << "/" << n_tokens << " r=" << r;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(PackedQ4_KTest, OutputsDoNotDependOnBatchThreadsOrGroup) {
+  std::mt19937 rng(14);
+  const int64_t n_cols = 512, n_rows = 72, n_tokens = 11;
+  auto w = RandomWeights(GgmlType::kQ4_K, n_rows, n_cols, rng);
+  auto p = PackK4(w, n_rows, n_cols);
+  auto other = RandomWeights(GgmlType::kQ6_K, 37, n_cols, rng);
+  auto x = RandomActs(n_tokens * n_cols, rng);
+  for (Isa isa : AvailableIsas()) {
+    std::vector<float> batched(static_cast<size_t>(n_tokens * n_rows));
+    SetNumThreads(2);
+    MatMulWith(isa, kQ4_Kx8, p.data(), n_rows, n_cols, x.data(), n_tokens, batched.data());
+    for (int threads : {1, 3}) {
+      SetNumThreads(threads);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        std::vector<float> alone(static_cast<size_t>(n_rows));
+        MatMulWith(isa, kQ4_Kx8, p.data(), n_rows, n_cols, &x[t * n_cols], 1, alone.data());
+        ASSERT_EQ(0, std::memcmp(alone.data(), &batched[t * n_rows], alone.size() * sizeof(float)))
+            << IsaName(isa) << " token " << t << " threads " << threads;
+      }
+      std::vector<float> o(static_cast<size_t>(n_tokens * 37)), g(batched.size(), NAN);
+      const MatMulSpec specs[] = {{GgmlType::kQ6_K, other.data(), 37, o.data()}, {kQ4_Kx8, p.data(), n_rows, g.data()}};
       MatMulGroupWith(isa, specs, 2, n_cols, x.data(), n_tokens);
       ASSERT_EQ(0, std::memcmp(g.data(), batched.data(), g.size() * sizeof(float))) << IsaName(isa) << " group";
     }
