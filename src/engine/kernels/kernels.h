@@ -169,9 +169,23 @@ inline constexpr GgmlType kQ8_0x8 = static_cast<GgmlType>(0x108);
 // scales become one vector per sub-block with a few shifts and masks.
 inline constexpr GgmlType kQ4_Kx8 = static_cast<GgmlType>(0x10C);
 
+// kQ6_Kx8 is Q6_K with rows interleaved in groups of 8 (same size: 1680
+// bytes per group and super-block); q is the unsigned 6-bit value (0..63):
+//   d[8]            the rows' fp16 scales
+//   scales[16][8]   sub-block (16 columns) scale of each row, int8
+//   q[1536]         for each 32 columns J, 192 bytes (read as one stream):
+//     ql[128]       low 4 bits, laid out as kQ4_Kx8's qs: for 4-column step
+//                   k, 8 rows × 4 bytes, low nibble column 32J + 4k + b,
+//                   high nibble 32J + 16 + 4k + b
+//     qh[64]        top 2 bits: for m = 0, 1, 8 rows × 4 bytes whose bits
+//                   0-1 / 2-3 / 4-5 / 6-7 go with ql's (k = 2m, low) /
+//                   (2m, high) / (2m + 1, low) / (2m + 1, high) nibble
+inline constexpr GgmlType kQ6_Kx8 = static_cast<GgmlType>(0x10E);
+
 // PackedLayoutFor is the layout MatMul on `isa` is fastest with for `type`
-// weights of n_rows rows: kQ8_0x8 for Q8_0 and kQ4_Kx8 for Q4_K on AVX-512
-// VNNI when n_rows is a multiple of 8; otherwise `type` (keep the file's rows).
+// weights of n_rows rows: kQ8_0x8 for Q8_0, kQ4_Kx8 for Q4_K and kQ6_Kx8 for
+// Q6_K on AVX-512 VNNI when n_rows is a multiple of 8; otherwise `type`
+// (keep the file's rows).
 GgmlType PackedLayoutFor(Isa isa, GgmlType type, int64_t n_rows);
 // PackRows writes n_rows rows of `type` (src, as in the file) in layout `to`
 // (from PackedLayoutFor) to dst, RowSizeBytes(type, n_cols) · n_rows bytes.

@@ -53,6 +53,12 @@ void MatMulReferenceRows(GgmlType type, const void* w, int64_t n_rows, int64_t n
       UnpackQ4_Kx8Row(w, r, n_cols, blocks.data());
       DequantizeRow(GgmlType::kQ4_K, blocks.data(), buf.data(), n_cols);
       wr = buf.data();
+    } else if (type == kQ6_Kx8) {
+      thread_local std::vector<BlockQ6_K> blocks;
+      blocks.resize(static_cast<size_t>(n_cols / kQKK));
+      UnpackQ6_Kx8Row(w, r, n_cols, blocks.data());
+      DequantizeRow(GgmlType::kQ6_K, blocks.data(), buf.data(), n_cols);
+      wr = buf.data();
     } else if (type == GgmlType::kF32) {
       wr = static_cast<const float*>(row);
     } else {

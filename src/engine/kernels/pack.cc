@@ -11,12 +11,38 @@
 
 namespace cllm::engine {
 
+namespace {
+
+// PackSuperBlocks interleaves Q4_K or Q6_K rows by 8, super-block by
+// super-block; groups of 8 rows are independent (spread over the threads).
+void PackSuperBlocks(GgmlType type, const void* src, int64_t n_rows, int64_t n_cols, void* dst) {
+  const int64_t nb = n_cols / kQKK;
+  ParallelFor(n_rows / 8, 1, [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g) {
+      for (int64_t ib = 0; ib < nb; ++ib) {
+        if (type == GgmlType::kQ4_K) {
+          const BlockQ4_K* rows[8];
+          for (int r = 0; r < 8; ++r) rows[r] = static_cast<const BlockQ4_K*>(src) + (g * 8 + r) * nb + ib;
+          simd::PackQ4_Kx8(rows, static_cast<simd::BlockQ4_Kx8*>(dst) + g * nb + ib);
+        } else {
+          const BlockQ6_K* rows[8];
+          for (int r = 0; r < 8; ++r) rows[r] = static_cast<const BlockQ6_K*>(src) + (g * 8 + r) * nb + ib;
+          simd::PackQ6_Kx8(rows, static_cast<simd::BlockQ6_Kx8*>(dst) + g * nb + ib);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
 GgmlType PackedLayoutFor(Isa isa, GgmlType type, int64_t n_rows) {
   // Only the AVX-512 kernels read kQ8_0x8: AVX2 has no vpdpbusd, and its
   // vpmaddubsw would saturate on q + 128 (255 · 127 · 2 > 32767).
   if (isa != Isa::kAvx512 || n_rows <= 0 || n_rows % 8 != 0) return type;
   if (type == GgmlType::kQ8_0) return kQ8_0x8;
   if (type == GgmlType::kQ4_K) return kQ4_Kx8;
+  if (type == GgmlType::kQ6_K) return kQ6_Kx8;
   return type;
 }
 
@@ -27,19 +53,8 @@ void PackRows(GgmlType type, GgmlType to, const void* src, int64_t n_rows, int64
     return;
   }
   CLLM_CHECK(n_rows % 8 == 0);
-  if (type == GgmlType::kQ4_K && to == kQ4_Kx8) {
-    const int64_t nb = n_cols / kQKK;
-    const auto* in = static_cast<const BlockQ4_K*>(src);
-    auto* out = static_cast<simd::BlockQ4_Kx8*>(dst);
-    ParallelFor(n_rows / 8, 1, [&](int64_t g0, int64_t g1) {
-      for (int64_t g = g0; g < g1; ++g) {
-        for (int64_t ib = 0; ib < nb; ++ib) {
-          const BlockQ4_K* rows[8];
-          for (int r = 0; r < 8; ++r) rows[r] = &in[(g * 8 + r) * nb + ib];
-          simd::PackQ4_Kx8(rows, &out[g * nb + ib]);
-        }
-      }
-    });
+  if ((type == GgmlType::kQ4_K && to == kQ4_Kx8) || (type == GgmlType::kQ6_K && to == kQ6_Kx8)) {
+    PackSuperBlocks(type, src, n_rows, n_cols, dst);
     return;
   }
   CLLM_CHECK(type == GgmlType::kQ8_0 && to == kQ8_0x8);
@@ -78,6 +93,12 @@ void DequantizeMatrixRow(GgmlType type, const void* w, int64_t r, int64_t n_cols
     blocks.resize(static_cast<size_t>(n_cols / kQKK));
     simd::UnpackQ4_Kx8Row(w, r, n_cols, blocks.data());
     return DequantizeRow(GgmlType::kQ4_K, blocks.data(), dst, n_cols);
+  }
+  if (type == kQ6_Kx8) {
+    thread_local std::vector<BlockQ6_K> blocks;
+    blocks.resize(static_cast<size_t>(n_cols / kQKK));
+    simd::UnpackQ6_Kx8Row(w, r, n_cols, blocks.data());
+    return DequantizeRow(GgmlType::kQ6_K, blocks.data(), dst, n_cols);
   }
   const size_t row_bytes = RowSizeBytes(type, n_cols);
   DequantizeRow(type, static_cast<const uint8_t*>(w) + row_bytes * static_cast<size_t>(r), dst, n_cols);
@@ -173,6 +194,73 @@ void UnpackQ4_Kx8Row(const void* w, int64_t r, int64_t n_cols, BlockQ4_K* out) {
       const int j = e / 32, c = e % 32, half = c / 16, k = (c % 16) / 4, b = c % 4;
       const uint8_t q = static_cast<uint8_t>((g.qs[((j * 4 + k) * 8 + row) * 4 + b] >> (4 * half)) & 0x0f);
       o.qs[32 * (e / 64) + e % 32] |= static_cast<uint8_t>(q << (e % 64 >= 32 ? 4 : 0));
+    }
+  }
+}
+
+// Q6_K element e (0..255): half H = e / 128, n = (e % 128) / 32, l = e % 32;
+// low 4 bits in ql[64H + 32·(n % 2) + l] (nibble n / 2), top 2 bits in
+// qh[32H + l] (bits 2n, 2n + 1). Column c of the x8 layout: J = c / 32,
+// half h = (c % 32) / 16, k = (c % 16) / 4, b = c % 4.
+namespace {
+int Q6Lo(int e) { return 64 * (e / 128) + 32 * ((e % 128) / 32 % 2) + e % 32; }
+int Q6LoShift(int e) { return 4 * ((e % 128) / 64); }
+int Q6Hi(int e) { return 32 * (e / 128) + e % 32; }
+int Q6HiShift(int e) { return 2 * ((e % 128) / 32); }
+int X8Lo(int c, int row) { return 192 * (c / 32) + ((c % 16) / 4 * 8 + row) * 4 + c % 4; }
+int X8LoShift(int c) { return 4 * ((c % 32) / 16); }
+int X8Hi(int c, int row) { return 192 * (c / 32) + 128 + ((c % 16) / 8 * 8 + row) * 4 + c % 4; }
+int X8HiShift(int c) { return 2 * (2 * ((c % 16) / 4 % 2) + (c % 32) / 16); }
+}  // namespace
+
+void PackQ6_Kx8(const BlockQ6_K* const* rows, BlockQ6_Kx8* out) {
+  auto word = [](const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  };
+  for (int r = 0; r < 8; ++r) {
+    const BlockQ6_K& b = *rows[r];
+    out->d[r] = b.d;
+    for (int s = 0; s < 16; ++s) out->scales[8 * s + r] = b.scales[s];
+    // columns 32J.. are Q6_K elements with H = J / 4, n = J % 4 (see Q6Lo)
+    for (int J = 0; J < 8; ++J) {
+      const int H = J / 4, n = J % 4;
+      const uint8_t* ql = b.ql + 64 * H + 32 * (n % 2);
+      const uint8_t* qh = b.qh + 32 * H;
+      const int lo_shift = 4 * (n / 2), hi_shift = 2 * n;
+      uint8_t* dst = out->q + 192 * J;
+      uint32_t hi2[4][2];  // [k][half]: 2-bit fields of 4 columns
+      for (int k = 0; k < 4; ++k) {
+        const uint32_t lo0 = (word(ql + 4 * k) >> lo_shift) & 0x0f0f0f0fu;
+        const uint32_t lo1 = (word(ql + 16 + 4 * k) >> lo_shift) & 0x0f0f0f0fu;
+        const uint32_t v = lo0 | (lo1 << 4);
+        std::memcpy(dst + (k * 8 + r) * 4, &v, 4);
+        hi2[k][0] = (word(qh + 4 * k) >> hi_shift) & 0x03030303u;
+        hi2[k][1] = (word(qh + 16 + 4 * k) >> hi_shift) & 0x03030303u;
+      }
+      for (int m = 0; m < 2; ++m) {
+        const uint32_t v = hi2[2 * m][0] | (hi2[2 * m][1] << 2) | (hi2[2 * m + 1][0] << 4) | (hi2[2 * m + 1][1] << 6);
+        std::memcpy(dst + 128 + (m * 8 + r) * 4, &v, 4);
+      }
+    }
+  }
+}
+
+void UnpackQ6_Kx8Row(const void* w, int64_t r, int64_t n_cols, BlockQ6_K* out) {
+  const int64_t nb = n_cols / kQKK;
+  const auto* group = static_cast<const BlockQ6_Kx8*>(w) + (r / 8) * nb;
+  const int row = static_cast<int>(r % 8);
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const BlockQ6_Kx8& g = group[ib];
+    BlockQ6_K& o = out[ib];
+    std::memset(&o, 0, sizeof(o));
+    o.d = g.d[row];
+    for (int s = 0; s < 16; ++s) o.scales[s] = g.scales[8 * s + row];
+    for (int e = 0; e < kQKK; ++e) {
+      const int lo = (g.q[X8Lo(e, row)] >> X8LoShift(e)) & 0x0f, hi = (g.q[X8Hi(e, row)] >> X8HiShift(e)) & 3;
+      o.ql[Q6Lo(e)] |= static_cast<uint8_t>(lo << Q6LoShift(e));
+      o.qh[Q6Hi(e)] |= static_cast<uint8_t>(hi << Q6HiShift(e));
     }
   }
 }

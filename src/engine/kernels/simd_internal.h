@@ -82,6 +82,19 @@ static_assert(sizeof(BlockQ4_Kx8) == 8 * 144);
 void PackQ4_Kx8(const BlockQ4_K* const* rows, BlockQ4_Kx8* out);
 void UnpackQ4_Kx8Row(const void* w, int64_t r, int64_t n_cols, BlockQ4_K* out);
 
+// BlockQ6_Kx8 is one group-of-8-rows super-block of kQ6_Kx8 (kernels.h).
+struct BlockQ6_Kx8 {
+  uint16_t d[8];
+  int8_t scales[128];  // [sub-block][row]
+  uint8_t q[1536];     // [J = 0..7] 192 bytes each: ql [k = 0..3][row][4 nibble pairs],
+                       // then qh [m = 0, 1][row][4 bytes of 2-bit fields] (one stream)
+};
+static_assert(sizeof(BlockQ6_Kx8) == 8 * 210);
+
+// PackQ6_Kx8 / UnpackQ6_Kx8Row: as PackQ4_Kx8 / UnpackQ4_Kx8Row, for Q6_K.
+void PackQ6_Kx8(const BlockQ6_K* const* rows, BlockQ6_Kx8* out);
+void UnpackQ6_Kx8Row(const void* w, int64_t r, int64_t n_cols, BlockQ6_K* out);
+
 // UnpackQ8_0x8Row writes row r of a kQ8_0x8 matrix `w` (n_cols columns) as
 // the file's Q8_0 blocks (n_cols / 32 of them) to out.
 void UnpackQ8_0x8Row(const void* w, int64_t r, int64_t n_cols, BlockQ8_0* out);

@@ -325,7 +325,6 @@ TEST(PackedQ8_0Test, LayoutIsInternalAndChosenForAvx512Only) {
   EXPECT_EQ(PackedLayoutFor(Isa::kAvx512, GgmlType::kQ8_0, 1020), GgmlType::kQ8_0);  // not a multiple of 8
   EXPECT_EQ(PackedLayoutFor(Isa::kAvx2, GgmlType::kQ8_0, 1024), GgmlType::kQ8_0);
   EXPECT_EQ(PackedLayoutFor(Isa::kScalar, GgmlType::kQ8_0, 1024), GgmlType::kQ8_0);
-  EXPECT_EQ(PackedLayoutFor(Isa::kAvx512, GgmlType::kQ6_K, 1024), GgmlType::kQ6_K);
 }
 
 TEST(PackedQ8_0Test, UnpackGivesTheFileRowsBack) {
@@ -410,74 +409,103 @@ TEST(PackedQ8_0Test, OutputsDoNotDependOnBatchThreadsOrGroup) {
   SetNumThreads(0);
 }
 
-// kQ4_Kx8 (kernels.h): Q4_K rows interleaved by 8 at load time.
-std::vector<uint8_t> PackK4(const std::vector<uint8_t>& w, int64_t n_rows, int64_t n_cols) {
+// kQ4_Kx8 and kQ6_Kx8 (kernels.h): K-quant rows interleaved by 8 at load time.
+struct KLayout {
+  GgmlType file, packed;
+};
+constexpr KLayout kKLayouts[] = {{GgmlType::kQ4_K, kQ4_Kx8}, {GgmlType::kQ6_K, kQ6_Kx8}};
+
+std::vector<uint8_t> PackK(const KLayout& l, const std::vector<uint8_t>& w, int64_t n_rows, int64_t n_cols) {
   std::vector<uint8_t> p(w.size());
-  PackRows(GgmlType::kQ4_K, kQ4_Kx8, w.data(), n_rows, n_cols, p.data());
+  PackRows(l.file, l.packed, w.data(), n_rows, n_cols, p.data());
   return p;
 }
 
-TEST(PackedQ4_KTest, LayoutIsInternalSameSizeAndChosenForAvx512Only) {
-  EXPECT_EQ(GetTypeTraitsById(static_cast<uint32_t>(kQ4_Kx8)), nullptr);
-  ASSERT_NE(GetTypeTraits(kQ4_Kx8), nullptr);
-  EXPECT_EQ(RowSizeBytes(kQ4_Kx8, 768), RowSizeBytes(GgmlType::kQ4_K, 768));
-  EXPECT_EQ(PackedLayoutFor(Isa::kAvx512, GgmlType::kQ4_K, 1024), kQ4_Kx8);
-  EXPECT_EQ(PackedLayoutFor(Isa::kAvx512, GgmlType::kQ4_K, 1028), GgmlType::kQ4_K);
-  EXPECT_EQ(PackedLayoutFor(Isa::kAvx2, GgmlType::kQ4_K, 1024), GgmlType::kQ4_K);
-  EXPECT_EQ(PackedLayoutFor(Isa::kScalar, GgmlType::kQ4_K, 1024), GgmlType::kQ4_K);
+// UnpackRow writes row r of a packed matrix as the file's bytes.
+std::vector<uint8_t> UnpackRow(const KLayout& l, const std::vector<uint8_t>& p, int64_t r, int64_t n_cols) {
+  std::vector<uint8_t> row(RowSizeBytes(l.file, n_cols));
+  if (l.file == GgmlType::kQ4_K) {
+    simd::UnpackQ4_Kx8Row(p.data(), r, n_cols, reinterpret_cast<BlockQ4_K*>(row.data()));
+  } else {
+    simd::UnpackQ6_Kx8Row(p.data(), r, n_cols, reinterpret_cast<BlockQ6_K*>(row.data()));
+  }
+  return row;
 }
 
-// Random bytes everywhere but d and dmin: every 6-bit scale and min pattern
-// and every nibble survive the round trip bit for bit.
-TEST(PackedQ4_KTest, UnpackGivesTheFileRowsBack) {
+TEST(PackedKQuantTest, LayoutsAreInternalSameSizeAndChosenForAvx512Only) {
+  for (const KLayout& l : kKLayouts) {
+    EXPECT_EQ(GetTypeTraitsById(static_cast<uint32_t>(l.packed)), nullptr);
+    ASSERT_NE(GetTypeTraits(l.packed), nullptr);
+    EXPECT_EQ(RowSizeBytes(l.packed, 768), RowSizeBytes(l.file, 768));
+    EXPECT_EQ(PackedLayoutFor(Isa::kAvx512, l.file, 1024), l.packed);
+    EXPECT_EQ(PackedLayoutFor(Isa::kAvx512, l.file, 1028), l.file);
+    EXPECT_EQ(PackedLayoutFor(Isa::kAvx2, l.file, 1024), l.file);
+    EXPECT_EQ(PackedLayoutFor(Isa::kScalar, l.file, 1024), l.file);
+  }
+  EXPECT_EQ(PackedLayoutFor(Isa::kAvx512, GgmlType::kQ5_K, 1024), GgmlType::kQ5_K);
+}
+
+// Random bytes everywhere but the fp16 scales: every 6-bit scale and min
+// pattern, every int8 scale and every quant bit survive the round trip.
+TEST(PackedKQuantTest, UnpackGivesTheFileRowsBack) {
   std::mt19937 rng(6);
   const int64_t n_rows = 24, n_cols = 3 * 256;
-  auto w = RandomWeights(GgmlType::kQ4_K, n_rows, n_cols, rng);
-  auto p = PackK4(w, n_rows, n_cols);
-  const size_t row_bytes = RowSizeBytes(GgmlType::kQ4_K, n_cols);
-  for (int64_t r = 0; r < n_rows; ++r) {
-    std::vector<BlockQ4_K> row(static_cast<size_t>(n_cols / 256));
-    simd::UnpackQ4_Kx8Row(p.data(), r, n_cols, row.data());
-    ASSERT_EQ(0, std::memcmp(row.data(), w.data() + r * row_bytes, row_bytes)) << r;
+  for (const KLayout& l : kKLayouts) {
+    auto w = RandomWeights(l.file, n_rows, n_cols, rng);
+    auto p = PackK(l, w, n_rows, n_cols);
+    const size_t row_bytes = RowSizeBytes(l.file, n_cols);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      ASSERT_EQ(0, std::memcmp(UnpackRow(l, p, r, n_cols).data(), w.data() + r * row_bytes, row_bytes))
+          << GetTypeTraits(l.file)->name << " row " << r;
+    }
+    std::vector<float> a(static_cast<size_t>(n_cols)), b(a.size());
+    DequantizeMatrixRow(l.packed, p.data(), 13, n_cols, a.data());
+    DequantizeRow(l.file, w.data() + 13 * row_bytes, b.data(), n_cols);
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
   }
-  std::vector<float> a(static_cast<size_t>(n_cols)), b(a.size());
-  DequantizeMatrixRow(kQ4_Kx8, p.data(), 13, n_cols, a.data());
-  DequantizeRow(GgmlType::kQ4_K, w.data() + 13 * row_bytes, b.data(), n_cols);
-  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
 }
 
 // Every ISA on packed weights against the scalar reference on the file's
 // rows (scalar: bit for bit; SIMD: within the activation-rounding bound),
-// 1..11 tokens; the first 8 rows are the integer worst case: every nibble
-// 15, every scale and min 63, activations all at +max.
-TEST(PackedQ4_KTest, EveryIsaMatchesTheReference) {
+// 1..11 tokens; the first 8 rows are the integer worst case: all quant and
+// scale bits set (Q4_K: q = 15, scales and mins 63; Q6_K: q = 63, scale −1),
+// activations all at +max.
+TEST(PackedKQuantTest, EveryIsaMatchesTheReference) {
   std::mt19937 rng(10);
   const int64_t n_cols = 3 * 256;
-  for (int64_t n_rows : {8, 40}) {
-    auto w = RandomWeights(GgmlType::kQ4_K, n_rows, n_cols, rng);
-    for (int64_t i = 0; i < 8 * (n_cols / 256); ++i) std::memset(w.data() + i * 144 + 4, 0xff, 140);
-    auto p = PackK4(w, n_rows, n_cols);
-    auto x = RandomActs(11 * n_cols, rng);
-    for (int64_t i = 0; i < n_cols; ++i) x[static_cast<size_t>(i)] = 1.0f;
-    std::vector<float> w_deq(static_cast<size_t>(n_rows * n_cols));
-    for (int64_t r = 0; r < n_rows; ++r) {
-      DequantizeRow(GgmlType::kQ4_K, w.data() + r * RowSizeBytes(GgmlType::kQ4_K, n_cols), &w_deq[r * n_cols], n_cols);
-    }
-    for (int64_t n_tokens = 1; n_tokens <= 11; ++n_tokens) {
-      std::vector<float> want(static_cast<size_t>(n_tokens * n_rows));
-      MatMulWith(Isa::kScalar, GgmlType::kQ4_K, w.data(), n_rows, n_cols, x.data(), n_tokens, want.data());
-      for (Isa isa : AvailableIsas()) {
-        std::vector<float> got(want.size(), NAN);
-        MatMulWith(isa, kQ4_Kx8, p.data(), n_rows, n_cols, x.data(), n_tokens, got.data());
-        if (isa == Isa::kScalar) {
-          ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
-          continue;
-        }
-        for (int64_t t = 0; t < n_tokens; ++t) {
-          for (int64_t r = 0; r < n_rows; ++r) {
-            const double bound = Bound(GgmlType::kQ4_K, &w_deq[r * n_cols], &x[t * n_cols], n_cols);
-            ASSERT_NEAR(got[t * n_rows + r], want[t * n_rows + r], bound)
-                << IsaName(isa) << " rows " << n_rows << " t=" << t << "/" << n_tokens << " r=" << r;
+  for (const KLayout& l : kKLayouts) {
+    const size_t block = GetTypeTraits(l.file)->type_size;
+    for (int64_t n_rows : {8, 40}) {
+      auto w = RandomWeights(l.file, n_rows, n_cols, rng);
+      for (int64_t i = 0; i < 8 * (n_cols / 256); ++i) {
+        uint8_t* blk = w.data() + i * block;
+        if (l.file == GgmlType::kQ4_K) std::memset(blk + 4, 0xff, block - 4);
+        else std::memset(blk, 0xff, block - 2);
+      }
+      auto p = PackK(l, w, n_rows, n_cols);
+      auto x = RandomActs(11 * n_cols, rng);
+      for (int64_t i = 0; i < n_cols; ++i) x[static_cast<size_t>(i)] = 1.0f;
+      std::vector<float> w_deq(static_cast<size_t>(n_rows * n_cols));
+      for (int64_t r = 0; r < n_rows; ++r) {
+        DequantizeRow(l.file, w.data() + r * RowSizeBytes(l.file, n_cols), &w_deq[r * n_cols], n_cols);
+      }
+      for (int64_t n_tokens = 1; n_tokens <= 11; ++n_tokens) {
+        std::vector<float> want(static_cast<size_t>(n_tokens * n_rows));
+        MatMulWith(Isa::kScalar, l.file, w.data(), n_rows, n_cols, x.data(), n_tokens, want.data());
+        for (Isa isa : AvailableIsas()) {
+          std::vector<float> got(want.size(), NAN);
+          MatMulWith(isa, l.packed, p.data(), n_rows, n_cols, x.data(), n_tokens, got.data());
+          if (isa == Isa::kScalar) {
+            ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+            continue;
+          }
+          for (int64_t t = 0; t < n_tokens; ++t) {
+            for (int64_t r = 0; r < n_rows; ++r) {
+              const double bound = Bound(l.file, &w_deq[r * n_cols], &x[t * n_cols], n_cols);
+              ASSERT_NEAR(got[t * n_rows + r], want[t * n_rows + r], bound)
+                  << GetTypeTraits(l.file)->name << " " << IsaName(isa) << " rows " << n_rows << " t=" << t << "/"
+                  << n_tokens << " r=" << r;
+            }
           }
         }
       }
@@ -485,29 +513,33 @@ TEST(PackedQ4_KTest, EveryIsaMatchesTheReference) {
   }
 }
 
-TEST(PackedQ4_KTest, OutputsDoNotDependOnBatchThreadsOrGroup) {
+// Bits do not depend on the batch, the threads, or a MatMulGroup whose
+// earlier matrix (37 rows) makes thread ranges cut the 8-row groups.
+TEST(PackedKQuantTest, OutputsDoNotDependOnBatchThreadsOrGroup) {
   std::mt19937 rng(14);
   const int64_t n_cols = 512, n_rows = 72, n_tokens = 11;
-  auto w = RandomWeights(GgmlType::kQ4_K, n_rows, n_cols, rng);
-  auto p = PackK4(w, n_rows, n_cols);
-  auto other = RandomWeights(GgmlType::kQ6_K, 37, n_cols, rng);
-  auto x = RandomActs(n_tokens * n_cols, rng);
-  for (Isa isa : AvailableIsas()) {
-    std::vector<float> batched(static_cast<size_t>(n_tokens * n_rows));
-    SetNumThreads(2);
-    MatMulWith(isa, kQ4_Kx8, p.data(), n_rows, n_cols, x.data(), n_tokens, batched.data());
-    for (int threads : {1, 3}) {
-      SetNumThreads(threads);
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        std::vector<float> alone(static_cast<size_t>(n_rows));
-        MatMulWith(isa, kQ4_Kx8, p.data(), n_rows, n_cols, &x[t * n_cols], 1, alone.data());
-        ASSERT_EQ(0, std::memcmp(alone.data(), &batched[t * n_rows], alone.size() * sizeof(float)))
-            << IsaName(isa) << " token " << t << " threads " << threads;
+  for (const KLayout& l : kKLayouts) {
+    auto w = RandomWeights(l.file, n_rows, n_cols, rng);
+    auto p = PackK(l, w, n_rows, n_cols);
+    auto other = RandomWeights(GgmlType::kQ4_K, 37, n_cols, rng);
+    auto x = RandomActs(n_tokens * n_cols, rng);
+    for (Isa isa : AvailableIsas()) {
+      std::vector<float> batched(static_cast<size_t>(n_tokens * n_rows));
+      SetNumThreads(2);
+      MatMulWith(isa, l.packed, p.data(), n_rows, n_cols, x.data(), n_tokens, batched.data());
+      for (int threads : {1, 3}) {
+        SetNumThreads(threads);
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          std::vector<float> alone(static_cast<size_t>(n_rows));
+          MatMulWith(isa, l.packed, p.data(), n_rows, n_cols, &x[t * n_cols], 1, alone.data());
+          ASSERT_EQ(0, std::memcmp(alone.data(), &batched[t * n_rows], alone.size() * sizeof(float)))
+              << IsaName(isa) << " token " << t << " threads " << threads;
+        }
+        std::vector<float> o(static_cast<size_t>(n_tokens * 37)), g(batched.size(), NAN);
+        const MatMulSpec specs[] = {{GgmlType::kQ4_K, other.data(), 37, o.data()}, {l.packed, p.data(), n_rows, g.data()}};
+        MatMulGroupWith(isa, specs, 2, n_cols, x.data(), n_tokens);
+        ASSERT_EQ(0, std::memcmp(g.data(), batched.data(), g.size() * sizeof(float))) << IsaName(isa) << " group";
       }
-      std::vector<float> o(static_cast<size_t>(n_tokens * 37)), g(batched.size(), NAN);
-      const MatMulSpec specs[] = {{GgmlType::kQ6_K, other.data(), 37, o.data()}, {kQ4_Kx8, p.data(), n_rows, g.data()}};
-      MatMulGroupWith(isa, specs, 2, n_cols, x.data(), n_tokens);
-      ASSERT_EQ(0, std::memcmp(g.data(), batched.data(), g.size() * sizeof(float))) << IsaName(isa) << " group";
     }
   }
   SetNumThreads(0);
