@@ -16,13 +16,17 @@ namespace cllm::app {
 namespace {
 
 // LockedSource lets the engine read a model that lives in locked memory.
+// The model's digest was taken from these bytes before the engine parsed
+// them, and nothing reads them afterwards but the engine, so it may repack
+// weight matrices in place (WritableBytes; docs/engine.md § Load-time layouts).
 class LockedSource : public engine::ByteSource {
  public:
   explicit LockedSource(LockedBuffer buf) : buf_(std::move(buf)) {}
   ByteSpan bytes() const override { return buf_.span(); }
+  uint8_t* WritableBytes() const override { return buf_.data(); }
 
  private:
-  LockedBuffer buf_;  // wiped and unlocked when the model is destroyed
+  mutable LockedBuffer buf_;  // wiped and unlocked when the model is destroyed
 };
 
 Error<Errc> ClientError(const char* what, const client::ClientResult<trust::Token>& r) {

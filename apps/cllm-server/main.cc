@@ -32,6 +32,7 @@
 #include "channel/ratls.h"
 #include "channel/server_channel.h"
 #include "crypto/digest.h"
+#include "engine/kernels/kernels.h"
 #include "engine/kernels/thread_pool.h"
 #include "net/server.h"
 #include "server/service.h"
@@ -334,7 +335,8 @@ int main(int argc, char** argv) {
     log::info("e2e listener on http://{}:{}: encrypted bodies only (for a TLS-terminating gateway)", e2e_host,
               e2e_listener->port());
   }
-  log::info("engine: {} threads, KV cache {}", engine::NumThreads(), f.kv_type);
+  log::info("engine: {} threads, KV cache {}, kernels {}, {:.1f} MiB of weights repacked in place", engine::NumThreads(),
+            f.kv_type, engine::IsaName(engine::ActiveIsa()), static_cast<double>(model->packed_bytes()) / (1 << 20));
   log::info("serving {} ({} platform{}) on https://{}:{} — binary {} model {}", f.model_name,
             attestation::PlatformName(issuer->platform()),
             issuer->platform() == attestation::Platform::kSim ? ", SIMULATED TEE" : "", host, (*https)->port(),

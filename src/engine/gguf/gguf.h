@@ -102,6 +102,12 @@ class ByteSource {
   }
   // CanDiscard says whether Discard does anything.
   virtual bool CanDiscard() const { return false; }
+  // WritableBytes is bytes() as writable memory when the source is a
+  // private buffer that only the engine reads after loading (cllm-server's
+  // locked copy of a model, hashed before it was parsed): the engine may then
+  // rewrite weight matrices in place into its load-time layouts instead of
+  // copying them. Null otherwise (file mappings, shared buffers).
+  virtual uint8_t* WritableBytes() const { return nullptr; }
 };
 
 class GgufFile {

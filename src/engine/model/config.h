@@ -95,6 +95,7 @@ struct ModelWeights {
   // Matrices repacked at load time (PackWeights) live here; their WeightRefs
   // point into these buffers instead of the file.
   std::vector<std::shared_ptr<void>> packed;
+  size_t packed_bytes = 0;  // bytes of matrices in a load-time layout (arena or in place)
   // RopeFactorsFor picks the divisors for a context of n_ctx positions (the
   // KV cache's length bound, as llama.cpp picks by n_ctx): null if none.
   const float* RopeFactorsFor(int n_ctx, int n_ctx_orig) const {
@@ -112,9 +113,12 @@ ModelResult<ModelConfig> ConfigPhi3(const GgufFile& f);
 // PackWeights gives each weight matrix the layout the active kernels are
 // fastest with (PackedLayoutFor, kernels.h), in buffers the weights own, and
 // lets the file's pages of every repacked matrix go (ByteSource::Discard),
-// so resident memory stays about the file's size. Only for sources that can
-// discard (file mappings: a sealed model's decrypted buffer would double);
-// CLLM_REPACK=0 turns it off (A/B benchmarks). Returns the bytes repacked.
+// so resident memory stays about the file's size. A source that hands out
+// its buffer as writable (ByteSource::WritableBytes: cllm-server's locked,
+// already hashed copy) is repacked in place instead: every layout is the
+// size of the rows it replaces, group of 8 rows by group. Other sources keep
+// the file's layout. CLLM_REPACK=0 turns it off (A/B benchmarks). Returns
+// the bytes repacked.
 size_t PackWeights(ModelWeights& w, const GgufFile& f);
 
 // ConfigFromGguf dispatches on general.architecture.

@@ -41,6 +41,8 @@ class Model {
   static ModelResult<std::unique_ptr<Model>> Open(const std::filesystem::path& path);
 
   const ModelConfig& config() const { return config_; }
+  // Bytes of weight matrices repacked at load into the kernels' layouts.
+  size_t packed_bytes() const { return weights_.packed_bytes; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const GgufFile& file() const { return file_; }
 

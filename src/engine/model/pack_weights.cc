@@ -21,11 +21,40 @@ std::shared_ptr<void> AllocPacked(size_t bytes) {
   return std::shared_ptr<void>(p, [bytes](void* q) { munmap(q, bytes); });
 }
 
+// PackInPlace rewrites each matrix where it sits (a writable source): a
+// slice of whole 8-row groups is copied out, then packed back over itself.
+size_t PackInPlace(ModelWeights& w, const GgufFile& f, const std::vector<std::pair<WeightRef*, GgmlType>>& to_pack) {
+  const ByteSpan all = f.source().bytes();
+  uint8_t* writable = f.source().WritableBytes();
+  std::vector<uint8_t> tmp;
+  size_t packed = 0;
+  for (auto [r, to] : to_pack) {
+    const auto* src = static_cast<const uint8_t*>(r->data);
+    const size_t row_bytes = RowSizeBytes(r->type, r->n_cols), bytes = row_bytes * static_cast<size_t>(r->n_rows);
+    // the matrix must lie inside the source (BindWeights guarantees it; checked, not assumed)
+    if (src < all.data() || bytes > all.size() || static_cast<size_t>(src - all.data()) > all.size() - bytes) continue;
+    uint8_t* dst = writable + (src - all.data());
+    const int64_t slice = std::max<int64_t>(8, static_cast<int64_t>((size_t{4} << 20) / row_bytes) / 8 * 8);
+    for (int64_t r0 = 0; r0 < r->n_rows; r0 += slice) {
+      const int64_t n = std::min(slice, r->n_rows - r0);
+      const size_t off = static_cast<size_t>(r0) * row_bytes, len = static_cast<size_t>(n) * row_bytes;
+      tmp.assign(src + off, src + off + len);
+      PackRows(r->type, to, tmp.data(), n, r->n_cols, dst + off);
+    }
+    if (r->data == w.token_embd.data && r->type == w.token_embd.type) w.token_embd = WeightRef{to, r->n_cols, r->n_rows, dst};
+    r->type = to;
+    r->data = dst;
+    packed += bytes;
+  }
+  return packed;
+}
+
 }  // namespace
 
 size_t PackWeights(ModelWeights& w, const GgufFile& f) {
   if (const char* env = std::getenv("CLLM_REPACK"); env != nullptr && std::strcmp(env, "0") == 0) return 0;
-  if (!f.source().CanDiscard()) return 0;
+  const bool in_place = f.source().WritableBytes() != nullptr;
+  if (!f.source().CanDiscard() && !in_place) return 0;
   const Isa isa = ActiveIsa();
   std::vector<WeightRef*> refs;
   for (LayerWeights& l : w.layers) {
@@ -43,6 +72,7 @@ size_t PackWeights(ModelWeights& w, const GgufFile& f) {
     total += (RowSizeBytes(r->type, r->n_cols) * static_cast<size_t>(r->n_rows) + 63) / 64 * 64;
   }
   if (to_pack.empty()) return 0;
+  if (in_place) return PackInPlace(w, f, to_pack);
   auto arena = AllocPacked(total);
   if (arena == nullptr) return 0;  // no memory for a copy: keep the file's layout
   auto* dst = static_cast<uint8_t*>(arena.get());

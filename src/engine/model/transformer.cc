@@ -18,7 +18,7 @@ namespace cllm::engine {
 ModelResult<std::unique_ptr<Model>> Model::Load(GgufFile file) {
   CLLM_ASSIGN_OR_RETURN(ModelConfig config, ConfigFromGguf(file));
   CLLM_ASSIGN_OR_RETURN(ModelWeights weights, BindWeights(file, config));
-  PackWeights(weights, file);
+  weights.packed_bytes = PackWeights(weights, file);
   auto tok = Tokenizer::FromGguf(file);
   if (!tok.ok()) return MakeError(ModelErrc::kTokenizer, tok.detail());
   if ((*tok)->n_vocab() != config.n_vocab) return MakeError(ModelErrc::kBadHparams, "vocabulary size mismatch");
