@@ -97,7 +97,11 @@ TEST_F(ServedBytesAttackTest, ReadOnceRefusesAFileThatShrinksWhileRead) {
 }
 
 // The server's loader: the engine's bytes are the digested bytes, even when
-// the host rewrites the model's weights during and after loading.
+// the host rewrites the model's weights during and after loading. The engine
+// repacks weight matrices in place into its kernels' layouts (AVX-512), so
+// the bytes it computes with are checked by rebuilding the file from them
+// (Model::FileImage unpacks every repacked matrix): that image must be
+// exactly the digested file, and the repacking must leave everything else.
 TEST_F(ServedBytesAttackTest, LoadPlainModelServesExactlyTheDigestedBytes) {
   CLLM_SHARED_PATH(model, "models/qwen3-tiny-random-q8_0.gguf");
   const fs::path copy = dir_ / "model.gguf";
@@ -108,11 +112,13 @@ TEST_F(ServedBytesAttackTest, LoadPlainModelServesExactlyTheDigestedBytes) {
     changed = true;
   });
   ASSERT_TRUE(loaded.ok()) << loaded.detail();
-  const ByteSpan served = loaded->model->file().bytes();
-  EXPECT_EQ(Digest(served), loaded->digest);
+  EXPECT_EQ(Digest(loaded->model->FileImage()), loaded->digest);
   Overwrite(copy, 4096, 0);
-  EXPECT_EQ(Digest(loaded->model->file().bytes()), loaded->digest);
+  EXPECT_EQ(Digest(loaded->model->FileImage()), loaded->digest);
   EXPECT_NE(*crypto::Sha256File(copy), loaded->digest);
+  // without repacking (another CPU, CLLM_REPACK=0) the buffer is the file itself
+  const bool repacked = loaded->model->packed_bytes() > 0;
+  EXPECT_EQ(Digest(loaded->model->file().bytes()) == loaded->digest, !repacked);
 }
 
 // A sealed model whose file is swapped after its header was inspected (and

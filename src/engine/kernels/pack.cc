@@ -81,6 +81,24 @@ void PackRows(GgmlType type, GgmlType to, const void* src, int64_t n_rows, int64
   });
 }
 
+void UnpackRows(GgmlType packed, GgmlType type, const void* src, int64_t n_rows, int64_t n_cols, void* dst) {
+  const size_t row_bytes = RowSizeBytes(type, n_cols);
+  auto* out = static_cast<uint8_t*>(dst);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    void* row = out + static_cast<size_t>(r) * row_bytes;
+    if (packed == kQ8_0x8 && type == GgmlType::kQ8_0) {
+      simd::UnpackQ8_0x8Row(src, r, n_cols, static_cast<BlockQ8_0*>(row));
+    } else if (packed == kQ4_Kx8 && type == GgmlType::kQ4_K) {
+      simd::UnpackQ4_Kx8Row(src, r, n_cols, static_cast<BlockQ4_K*>(row));
+    } else if (packed == kQ6_Kx8 && type == GgmlType::kQ6_K) {
+      simd::UnpackQ6_Kx8Row(src, r, n_cols, static_cast<BlockQ6_K*>(row));
+    } else {
+      CLLM_CHECK(packed == type);
+      std::memcpy(row, static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes, row_bytes);
+    }
+  }
+}
+
 void DequantizeMatrixRow(GgmlType type, const void* w, int64_t r, int64_t n_cols, float* dst) {
   if (type == kQ8_0x8) {
     thread_local std::vector<BlockQ8_0> blocks;

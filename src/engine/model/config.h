@@ -96,6 +96,13 @@ struct ModelWeights {
   // point into these buffers instead of the file.
   std::vector<std::shared_ptr<void>> packed;
   size_t packed_bytes = 0;  // bytes of matrices in a load-time layout (arena or in place)
+  // Matrices repacked in place in the source's buffer: where, and from what.
+  struct InPlace {
+    size_t offset;  // in the source's bytes
+    GgmlType file_type, packed_type;
+    int64_t n_rows, n_cols;
+  };
+  std::vector<InPlace> in_place;
   // RopeFactorsFor picks the divisors for a context of n_ctx positions (the
   // KV cache's length bound, as llama.cpp picks by n_ctx): null if none.
   const float* RopeFactorsFor(int n_ctx, int n_ctx_orig) const {
@@ -120,6 +127,12 @@ ModelResult<ModelConfig> ConfigPhi3(const GgufFile& f);
 // the file's layout. CLLM_REPACK=0 turns it off (A/B benchmarks). Returns
 // the bytes repacked.
 size_t PackWeights(ModelWeights& w, const GgufFile& f);
+// FileImage is the source's bytes with every matrix repacked in place
+// unpacked again: exactly the file the weights were loaded from (what the
+// attested digest names), rebuilt from the bytes the engine computes with.
+// (A matrix repacked into an arena is not in it: its source is a file
+// mapping, which is not what a server attests.)
+std::vector<uint8_t> FileImage(const ModelWeights& w, const GgufFile& f);
 
 // ConfigFromGguf dispatches on general.architecture.
 ModelResult<ModelConfig> ConfigFromGguf(const GgufFile& f);

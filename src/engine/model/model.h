@@ -43,6 +43,9 @@ class Model {
   const ModelConfig& config() const { return config_; }
   // Bytes of weight matrices repacked at load into the kernels' layouts.
   size_t packed_bytes() const { return weights_.packed_bytes; }
+  // FileImage: the model file rebuilt from the bytes the engine computes
+  // with (matrices repacked in place unpacked again; pack_weights.cc).
+  std::vector<uint8_t> FileImage() const { return engine::FileImage(weights_, file_); }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const GgufFile& file() const { return file_; }
 

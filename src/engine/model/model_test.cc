@@ -203,6 +203,12 @@ TEST(ModelPackTest, InPlaceRepackingComputesWhatTheArenaDoes) {
   EXPECT_EQ(0, std::memcmp(in_place.data(), mapped.data(), mapped.size() * sizeof(float)));
   const bool rewritten = std::memcmp(writable->bytes().data(), file.data(), file.size()) != 0;
   EXPECT_EQ(rewritten, PackedLayoutFor(ActiveIsa(), GgmlType::kQ4_K, 64) != GgmlType::kQ4_K);
+  // the bytes computed with, unpacked again, are the file: nothing else changed
+  {
+    auto m = Model::Load(GgufFile::FromMemory(std::make_shared<BufferSource>(file, true)).value()).value();
+    EXPECT_TRUE(m->FileImage() == file);
+    EXPECT_EQ(m->packed_bytes() > 0, rewritten);
+  }
 
   auto read_only = std::make_shared<BufferSource>(file, false);
   const auto plain = logits(*Model::Load(GgufFile::FromMemory(read_only).value()).value());
