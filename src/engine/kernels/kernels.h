@@ -190,9 +190,15 @@ GgmlType PackedLayoutFor(Isa isa, GgmlType type, int64_t n_rows);
 // PackRows writes n_rows rows of `type` (src, as in the file) in layout `to`
 // (from PackedLayoutFor) to dst, RowSizeBytes(type, n_cols) · n_rows bytes.
 void PackRows(GgmlType type, GgmlType to, const void* src, int64_t n_rows, int64_t n_cols, void* dst);
-// UnpackRows is PackRows' inverse: n_rows rows of the load-time layout
-// `packed` at src written as the file's `type` rows to dst, bit-exact.
-void UnpackRows(GgmlType packed, GgmlType type, const void* src, int64_t n_rows, int64_t n_cols, void* dst);
+// FileTypeOf is the file type a load-time layout holds (`type` itself for a
+// file type).
+GgmlType FileTypeOf(GgmlType type);
+// UnpackRow writes row r of a matrix `w` in `type` (a file type or a
+// load-time layout) as the file's bytes, RowSizeBytes(FileTypeOf(type),
+// n_cols) of them, to dst, bit-exact; UnpackRows does rows [0, n_rows)
+// (PackRows' inverse).
+void UnpackRow(GgmlType type, const void* w, int64_t r, int64_t n_cols, void* dst);
+void UnpackRows(GgmlType type, const void* src, int64_t n_rows, int64_t n_cols, void* dst);
 // DequantizeMatrixRow expands row r of a matrix `w` of `type` (a file type
 // or a load-time layout) with n_cols columns: embedding lookups.
 void DequantizeMatrixRow(GgmlType type, const void* w, int64_t r, int64_t n_cols, float* dst);

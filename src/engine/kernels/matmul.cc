@@ -41,28 +41,11 @@ void MatMulReferenceRows(GgmlType type, const void* w, int64_t n_rows, int64_t n
   for (int64_t r = r0; r < r1; ++r) {
     const void* row = base + static_cast<size_t>(r) * row_bytes;
     const float* wr;
-    if (type == kQ8_0x8) {  // a load-time layout: this row's blocks, as in the file
-      thread_local std::vector<BlockQ8_0> blocks;
-      blocks.resize(static_cast<size_t>(n_cols / kQK));
-      UnpackQ8_0x8Row(w, r, n_cols, blocks.data());
-      DequantizeRow(GgmlType::kQ8_0, blocks.data(), buf.data(), n_cols);
-      wr = buf.data();
-    } else if (type == kQ4_Kx8) {
-      thread_local std::vector<BlockQ4_K> blocks;
-      blocks.resize(static_cast<size_t>(n_cols / kQKK));
-      UnpackQ4_Kx8Row(w, r, n_cols, blocks.data());
-      DequantizeRow(GgmlType::kQ4_K, blocks.data(), buf.data(), n_cols);
-      wr = buf.data();
-    } else if (type == kQ6_Kx8) {
-      thread_local std::vector<BlockQ6_K> blocks;
-      blocks.resize(static_cast<size_t>(n_cols / kQKK));
-      UnpackQ6_Kx8Row(w, r, n_cols, blocks.data());
-      DequantizeRow(GgmlType::kQ6_K, blocks.data(), buf.data(), n_cols);
-      wr = buf.data();
-    } else if (type == GgmlType::kF32) {
+    if (type == GgmlType::kF32) {
       wr = static_cast<const float*>(row);
     } else {
-      DequantizeRow(type, row, buf.data(), n_cols);  // once per row, reused for every token
+      // once per row, reused for every token (a load-time layout: the file's row unpacked first)
+      DequantizeMatrixRow(type, w, r, n_cols, buf.data());
       wr = buf.data();
     }
     for (int64_t t = 0; t < n_tokens; ++t) {

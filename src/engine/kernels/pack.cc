@@ -81,45 +81,36 @@ void PackRows(GgmlType type, GgmlType to, const void* src, int64_t n_rows, int64
   });
 }
 
-void UnpackRows(GgmlType packed, GgmlType type, const void* src, int64_t n_rows, int64_t n_cols, void* dst) {
+GgmlType FileTypeOf(GgmlType type) {
+  if (type == kQ8_0x8) return GgmlType::kQ8_0;
+  if (type == kQ4_Kx8) return GgmlType::kQ4_K;
+  if (type == kQ6_Kx8) return GgmlType::kQ6_K;
+  return type;
+}
+
+void UnpackRow(GgmlType type, const void* w, int64_t r, int64_t n_cols, void* dst) {
+  if (type == kQ8_0x8) return simd::UnpackQ8_0x8Row(w, r, n_cols, static_cast<BlockQ8_0*>(dst));
+  if (type == kQ4_Kx8) return simd::UnpackQ4_Kx8Row(w, r, n_cols, static_cast<BlockQ4_K*>(dst));
+  if (type == kQ6_Kx8) return simd::UnpackQ6_Kx8Row(w, r, n_cols, static_cast<BlockQ6_K*>(dst));
   const size_t row_bytes = RowSizeBytes(type, n_cols);
-  auto* out = static_cast<uint8_t*>(dst);
-  for (int64_t r = 0; r < n_rows; ++r) {
-    void* row = out + static_cast<size_t>(r) * row_bytes;
-    if (packed == kQ8_0x8 && type == GgmlType::kQ8_0) {
-      simd::UnpackQ8_0x8Row(src, r, n_cols, static_cast<BlockQ8_0*>(row));
-    } else if (packed == kQ4_Kx8 && type == GgmlType::kQ4_K) {
-      simd::UnpackQ4_Kx8Row(src, r, n_cols, static_cast<BlockQ4_K*>(row));
-    } else if (packed == kQ6_Kx8 && type == GgmlType::kQ6_K) {
-      simd::UnpackQ6_Kx8Row(src, r, n_cols, static_cast<BlockQ6_K*>(row));
-    } else {
-      CLLM_CHECK(packed == type);
-      std::memcpy(row, static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes, row_bytes);
-    }
-  }
+  std::memcpy(dst, static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * row_bytes, row_bytes);
+}
+
+void UnpackRows(GgmlType type, const void* src, int64_t n_rows, int64_t n_cols, void* dst) {
+  const size_t row_bytes = RowSizeBytes(FileTypeOf(type), n_cols);
+  for (int64_t r = 0; r < n_rows; ++r) UnpackRow(type, src, r, n_cols, static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes);
 }
 
 void DequantizeMatrixRow(GgmlType type, const void* w, int64_t r, int64_t n_cols, float* dst) {
-  if (type == kQ8_0x8) {
-    thread_local std::vector<BlockQ8_0> blocks;
-    blocks.resize(static_cast<size_t>(n_cols / kQK));
-    simd::UnpackQ8_0x8Row(w, r, n_cols, blocks.data());
-    return DequantizeRow(GgmlType::kQ8_0, blocks.data(), dst, n_cols);
+  const GgmlType file = FileTypeOf(type);
+  if (file == type) {
+    const size_t row_bytes = RowSizeBytes(type, n_cols);
+    return DequantizeRow(type, static_cast<const uint8_t*>(w) + row_bytes * static_cast<size_t>(r), dst, n_cols);
   }
-  if (type == kQ4_Kx8) {
-    thread_local std::vector<BlockQ4_K> blocks;
-    blocks.resize(static_cast<size_t>(n_cols / kQKK));
-    simd::UnpackQ4_Kx8Row(w, r, n_cols, blocks.data());
-    return DequantizeRow(GgmlType::kQ4_K, blocks.data(), dst, n_cols);
-  }
-  if (type == kQ6_Kx8) {
-    thread_local std::vector<BlockQ6_K> blocks;
-    blocks.resize(static_cast<size_t>(n_cols / kQKK));
-    simd::UnpackQ6_Kx8Row(w, r, n_cols, blocks.data());
-    return DequantizeRow(GgmlType::kQ6_K, blocks.data(), dst, n_cols);
-  }
-  const size_t row_bytes = RowSizeBytes(type, n_cols);
-  DequantizeRow(type, static_cast<const uint8_t*>(w) + row_bytes * static_cast<size_t>(r), dst, n_cols);
+  thread_local std::vector<uint64_t> row;  // the file's blocks of this row (8-byte aligned)
+  row.resize((RowSizeBytes(file, n_cols) + 7) / 8);
+  UnpackRow(type, w, r, n_cols, row.data());
+  DequantizeRow(file, row.data(), dst, n_cols);
 }
 
 namespace simd {

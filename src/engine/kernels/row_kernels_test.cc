@@ -150,6 +150,44 @@ TEST_F(RowKernelTest, AttendHeadMatchesReference) {
   }
 }
 
+// BlockedKv is one KV head's keys and values laid out as the KV cache keeps
+// them: `len` rows in blocks of `block`, a row stride wider than the head,
+// random F16 values (F32 copies hold the same values exactly).
+struct BlockedKv {
+  BlockedKv(int64_t len, int64_t head_dim, int64_t block_size, int64_t row_stride, bool f16, std::mt19937& rng)
+      : hd(head_dim), block(block_size), stride(row_stride) {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const int64_t n_blocks = (len + block - 1) / block;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const size_t n = static_cast<size_t>(block * stride);
+      kh.emplace_back(n), vh.emplace_back(n), kf.emplace_back(n), vf.emplace_back(n);
+      for (size_t i = 0; i < n; ++i) {
+        kh[b][i] = F32ToF16(normal(rng)), vh[b][i] = F32ToF16(normal(rng));
+        kf[b][i] = F16ToF32(kh[b][i]), vf[b][i] = F16ToF32(vh[b][i]);
+      }
+      kb.push_back(f16 ? static_cast<const void*>(kh[b].data()) : kf[b].data());
+      vb.push_back(f16 ? static_cast<const void*>(vh[b].data()) : vf[b].data());
+    }
+    k = KvRows{kb.data(), block, stride, f16};
+    v = KvRows{vb.data(), block, stride, f16};
+  }
+  // Contiguous is rows [0, len) of the keys (or values) as one [len, hd] F32 array.
+  std::vector<float> Contiguous(bool keys, int64_t len) const {
+    const auto& src = keys ? kf : vf;
+    std::vector<float> out(static_cast<size_t>(len * hd));
+    for (int64_t p = 0; p < len; ++p) {
+      for (int64_t i = 0; i < hd; ++i) out[p * hd + i] = src[p / block][(p % block) * stride + i];
+    }
+    return out;
+  }
+
+  int64_t hd, block, stride;
+  std::vector<std::vector<uint16_t>> kh, vh;
+  std::vector<std::vector<float>> kf, vf;
+  std::vector<const void*> kb, vb;
+  KvRows k{}, v{};
+};
+
 // The KV cache's layout: F16 (or F32) rows in blocks, a row stride wider
 // than the head. AttendHead over it must give exactly the bits of the same
 // call on the rows converted to one contiguous F32 array, on every ISA.
@@ -160,30 +198,11 @@ TEST_F(RowKernelTest, AttendHeadOverBlockedF16RowsIsExact) {
     for (int64_t len : {1, 7, 8, 9, 33, 70}) {
       for (int64_t block : {1, 5, 8, 32}) {
         for (bool f16 : {true, false}) {
-          const int64_t stride = hd * 3 + 1;  // other heads sit between rows
-          const int64_t n_blocks = (len + block - 1) / block;
-          std::vector<std::vector<uint16_t>> kh(n_blocks), vh(n_blocks);
-          std::vector<std::vector<float>> kf(n_blocks), vf(n_blocks);
-          std::vector<float> kc(static_cast<size_t>(len * hd)), vc(kc.size()), q(static_cast<size_t>(hd));
+          std::vector<float> q(static_cast<size_t>(hd));
           for (auto& x : q) x = normal(rng);
-          std::vector<const void*> kb(n_blocks), vb(n_blocks);
-          for (int64_t b = 0; b < n_blocks; ++b) {
-            const size_t n = static_cast<size_t>(block * stride);
-            kh[b].resize(n), vh[b].resize(n), kf[b].resize(n), vf[b].resize(n);
-            for (size_t i = 0; i < n; ++i) {
-              kh[b][i] = F32ToF16(normal(rng)), vh[b][i] = F32ToF16(normal(rng));
-              kf[b][i] = F16ToF32(kh[b][i]), vf[b][i] = F16ToF32(vh[b][i]);
-            }
-            kb[b] = f16 ? static_cast<const void*>(kh[b].data()) : kf[b].data();
-            vb[b] = f16 ? static_cast<const void*>(vh[b].data()) : vf[b].data();
-          }
-          for (int64_t p = 0; p < len; ++p) {
-            for (int64_t i = 0; i < hd; ++i) {
-              kc[p * hd + i] = kf[p / block][(p % block) * stride + i];
-              vc[p * hd + i] = vf[p / block][(p % block) * stride + i];
-            }
-          }
-          const KvRows k{kb.data(), block, stride, f16}, v{vb.data(), block, stride, f16};
+          const BlockedKv kv(len, hd, block, hd * 3 + 1, f16, rng);  // other heads sit between rows
+          const std::vector<float> kc = kv.Contiguous(true, len), vc = kv.Contiguous(false, len);
+          const KvRows &k = kv.k, &v = kv.v;
           const float scale = 0.125f;
           std::vector<float> scores(static_cast<size_t>(len)), want(q.size()), got(q.size()), ref(q.size());
           SetActiveIsa(Isa::kScalar);
@@ -211,22 +230,9 @@ TEST_F(RowKernelTest, AttendHeadsGivesEachQueryAttendHeadsBits) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (int64_t hd : {128, 64, 40, 13}) {
     for (bool f16 : {true, false}) {
-      const int64_t max_len = 45, block = 8, stride = hd * 2 + 3;
-      const int64_t n_blocks = (max_len + block - 1) / block;
-      std::vector<std::vector<uint16_t>> kh(n_blocks), vh(n_blocks);
-      std::vector<std::vector<float>> kf(n_blocks), vf(n_blocks);
-      std::vector<const void*> kb(n_blocks), vb(n_blocks);
-      for (int64_t b = 0; b < n_blocks; ++b) {
-        const size_t n = static_cast<size_t>(block * stride);
-        kh[b].resize(n), vh[b].resize(n), kf[b].resize(n), vf[b].resize(n);
-        for (size_t i = 0; i < n; ++i) {
-          kh[b][i] = F32ToF16(normal(rng)), vh[b][i] = F32ToF16(normal(rng));
-          kf[b][i] = F16ToF32(kh[b][i]), vf[b][i] = F16ToF32(vh[b][i]);
-        }
-        kb[b] = f16 ? static_cast<const void*>(kh[b].data()) : kf[b].data();
-        vb[b] = f16 ? static_cast<const void*>(vh[b].data()) : vf[b].data();
-      }
-      const KvRows k{kb.data(), block, stride, f16}, v{vb.data(), block, stride, f16};
+      const int64_t max_len = 45;
+      const BlockedKv kv(max_len, hd, 8, hd * 2 + 3, f16, rng);
+      const KvRows &k = kv.k, &v = kv.v;
       // prefill-like (consecutive lengths, 2 heads each), GQA decode (equal), mixed and short
       const std::vector<std::vector<int64_t>> cases = {
           {30, 30, 31, 31, 32, 32, 33, 33, 34, 34}, {45, 45}, {45, 45, 45, 45, 45, 45, 45},

@@ -421,17 +421,6 @@ std::vector<uint8_t> PackK(const KLayout& l, const std::vector<uint8_t>& w, int6
   return p;
 }
 
-// UnpackRow writes row r of a packed matrix as the file's bytes.
-std::vector<uint8_t> UnpackRow(const KLayout& l, const std::vector<uint8_t>& p, int64_t r, int64_t n_cols) {
-  std::vector<uint8_t> row(RowSizeBytes(l.file, n_cols));
-  if (l.file == GgmlType::kQ4_K) {
-    simd::UnpackQ4_Kx8Row(p.data(), r, n_cols, reinterpret_cast<BlockQ4_K*>(row.data()));
-  } else {
-    simd::UnpackQ6_Kx8Row(p.data(), r, n_cols, reinterpret_cast<BlockQ6_K*>(row.data()));
-  }
-  return row;
-}
-
 TEST(PackedKQuantTest, LayoutsAreInternalSameSizeAndChosenForAvx512Only) {
   for (const KLayout& l : kKLayouts) {
     EXPECT_EQ(GetTypeTraitsById(static_cast<uint32_t>(l.packed)), nullptr);
@@ -455,9 +444,14 @@ TEST(PackedKQuantTest, UnpackGivesTheFileRowsBack) {
     auto p = PackK(l, w, n_rows, n_cols);
     const size_t row_bytes = RowSizeBytes(l.file, n_cols);
     for (int64_t r = 0; r < n_rows; ++r) {
-      ASSERT_EQ(0, std::memcmp(UnpackRow(l, p, r, n_cols).data(), w.data() + r * row_bytes, row_bytes))
-          << GetTypeTraits(l.file)->name << " row " << r;
+      std::vector<uint8_t> row(row_bytes);
+      UnpackRow(l.packed, p.data(), r, n_cols, row.data());
+      ASSERT_EQ(0, std::memcmp(row.data(), w.data() + r * row_bytes, row_bytes)) << GetTypeTraits(l.file)->name << " row " << r;
     }
+    std::vector<uint8_t> all(w.size());
+    UnpackRows(l.packed, p.data(), n_rows, n_cols, all.data());
+    EXPECT_TRUE(all == w);
+    EXPECT_EQ(FileTypeOf(l.packed), l.file);
     std::vector<float> a(static_cast<size_t>(n_cols)), b(a.size());
     DequantizeMatrixRow(l.packed, p.data(), 13, n_cols, a.data());
     DequantizeRow(l.file, w.data() + 13 * row_bytes, b.data(), n_cols);

@@ -99,7 +99,7 @@ struct ModelWeights {
   // Matrices repacked in place in the source's buffer: where, and from what.
   struct InPlace {
     size_t offset;  // in the source's bytes
-    GgmlType file_type, packed_type;
+    GgmlType packed_type;  // the file's type is FileTypeOf(packed_type)
     int64_t n_rows, n_cols;
   };
   std::vector<InPlace> in_place;

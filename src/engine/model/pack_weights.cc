@@ -42,7 +42,7 @@ size_t PackInPlace(ModelWeights& w, const GgufFile& f, const std::vector<std::pa
       PackRows(r->type, to, tmp.data(), n, r->n_cols, dst + off);
     }
     if (r->data == w.token_embd.data && r->type == w.token_embd.type) w.token_embd = WeightRef{to, r->n_cols, r->n_rows, dst};
-    w.in_place.push_back({static_cast<size_t>(src - all.data()), r->type, to, r->n_rows, r->n_cols});
+    w.in_place.push_back({static_cast<size_t>(src - all.data()), to, r->n_rows, r->n_cols});
     r->type = to;
     r->data = dst;
     packed += bytes;
@@ -107,7 +107,7 @@ std::vector<uint8_t> FileImage(const ModelWeights& w, const GgufFile& f) {
   const ByteSpan all = f.source().bytes();
   std::vector<uint8_t> image(all.begin(), all.end());
   for (const ModelWeights::InPlace& m : w.in_place) {
-    UnpackRows(m.packed_type, m.file_type, all.data() + m.offset, m.n_rows, m.n_cols, image.data() + m.offset);
+    UnpackRows(m.packed_type, all.data() + m.offset, m.n_rows, m.n_cols, image.data() + m.offset);
   }
   return image;
 }
