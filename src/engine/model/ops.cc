@@ -6,10 +6,17 @@
 namespace cllm::engine::ops {
 
 void RmsNorm(const float* x, const float* w, int n, float eps, float* out) {
-  double ss = 0.0;
-  for (int i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  // Eight independent double sums (products of floats are exact in double):
+  // one serial chain of n additions cost more than the rest of the norm.
+  double acc[8] = {};
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; ++j) acc[j] += static_cast<double>(x[i + j]) * x[i + j];
+  }
+  double ss = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
   const float scale = static_cast<float>(1.0 / std::sqrt(ss / n + eps));
-  for (int i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
+  for (i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
 }
 
 void RopeCosSin(int n_rot, int pos, float base, float* cs) { RopeCosSin(n_rot, pos, base, RopeScaling{}, cs); }
