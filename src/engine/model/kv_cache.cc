@@ -12,6 +12,8 @@ namespace cllm::engine {
 
 KvCache::KvCache(const ModelConfig& c, KvType type, int max_positions)
     : n_layer_(c.n_layer),
+      n_head_kv_(c.n_head_kv),
+      head_dim_(c.head_dim),
       kv_dim_(c.n_head_kv * c.head_dim),
       max_positions_(max_positions),
       type_(type),
@@ -115,22 +117,29 @@ void KvCache::Drop(int block) {
 
 size_t KvCache::blocks_in_use() const { return blocks_.size() - free_.size(); }
 
-uint8_t* KvCache::Slot(int layer, int kv, int seq, int pos) const {
+uint8_t* KvCache::BlockOf(int seq, int pos) const {
   const auto& table = tables_.at(seq);
   CLLM_CHECK(pos >= 0 && pos / kBlockSize < static_cast<int>(table.size()));
-  size_t index = ((static_cast<size_t>(layer) * 2 + kv) * kBlockSize + pos % kBlockSize) * kv_dim_;
-  // Store writes through the slot, the Load* methods only read it.
-  return const_cast<uint8_t*>(blocks_[table[pos / kBlockSize]].data()) + index * elem_size_;
+  // Store writes through it, the Load* methods only read it.
+  return const_cast<uint8_t*>(blocks_[table[pos / kBlockSize]].data());
+}
+
+size_t KvCache::Offset(int layer, int kv, int head, int pos) const {
+  const size_t run = (static_cast<size_t>(layer) * 2 + kv) * n_head_kv_ + head;  // one head's kBlockSize rows
+  return ((run * kBlockSize + pos % kBlockSize) * head_dim_) * elem_size_;
 }
 
 void KvCache::Store(int layer, int kv, int seq, int pos, const float* src) {
-  uint8_t* dst = Slot(layer, kv, seq, pos);  // checks pos against the table
+  uint8_t* block = BlockOf(seq, pos);  // checks pos against the table
   // Only a block this sequence alone holds is written (Unshare before a rewind).
   CLLM_CHECK(refs_[static_cast<size_t>(tables_.at(seq)[static_cast<size_t>(pos / kBlockSize)])] == 1);
-  if (type_ == KvType::kF32) {
-    std::memcpy(dst, src, static_cast<size_t>(kv_dim_) * 4);
-  } else {
-    F32ToF16Row(src, reinterpret_cast<uint16_t*>(dst), kv_dim_);
+  for (int h = 0; h < n_head_kv_; ++h, src += head_dim_) {
+    uint8_t* dst = block + Offset(layer, kv, h, pos);
+    if (type_ == KvType::kF32) {
+      std::memcpy(dst, src, static_cast<size_t>(head_dim_) * 4);
+    } else {
+      F32ToF16Row(src, reinterpret_cast<uint16_t*>(dst), head_dim_);
+    }
   }
 }
 
@@ -138,40 +147,43 @@ void KvCache::Load(int layer, int kv, int seq, int pos, float* dst) const {
   LoadRange(layer, kv, seq, pos, 0, kv_dim_, dst);
 }
 
+void KvCache::Copy(const uint8_t* block, int layer, int kv, int pos, int offset, int n, float* dst) const {
+  while (n > 0) {  // piece by piece: a range may span heads
+    const int head = offset / head_dim_, inner = offset % head_dim_;
+    const int m = std::min(n, head_dim_ - inner);
+    const uint8_t* src = block + Offset(layer, kv, head, pos) + static_cast<size_t>(inner) * elem_size_;
+    if (type_ == KvType::kF32) {
+      std::memcpy(dst, src, static_cast<size_t>(m) * 4);
+    } else {
+      F16ToF32Row(reinterpret_cast<const uint16_t*>(src), dst, m);
+    }
+    offset += m;
+    n -= m;
+    dst += m;
+  }
+}
+
 void KvCache::LoadRange(int layer, int kv, int seq, int pos, int offset, int n, float* dst) const {
   CLLM_CHECK(offset >= 0 && n >= 0 && offset + n <= kv_dim_);
-  const uint8_t* src = Slot(layer, kv, seq, pos) + static_cast<size_t>(offset) * elem_size_;
-  if (type_ == KvType::kF32) {
-    std::memcpy(dst, src, static_cast<size_t>(n) * 4);
-  } else {
-    const auto* h = reinterpret_cast<const uint16_t*>(src);
-    F16ToF32Row(h, dst, n);
-  }
+  Copy(BlockOf(seq, pos), layer, kv, pos, offset, n, dst);
 }
 
 void KvCache::LoadPositions(int layer, int kv, int seq, int n_pos, int offset, int n, float* dst) const {
   const auto& table = tables_.at(seq);  // one lookup for all positions
   CLLM_CHECK(n_pos >= 0 && (n_pos + kBlockSize - 1) / kBlockSize <= static_cast<int>(table.size()));
   CLLM_CHECK(offset >= 0 && n >= 0 && offset + n <= kv_dim_);
-  for (int p = 0; p < n_pos; ++p, dst += n) {
-    const size_t index = ((static_cast<size_t>(layer) * 2 + kv) * kBlockSize + p % kBlockSize) * kv_dim_ + offset;
-    const uint8_t* src = blocks_[table[p / kBlockSize]].data() + index * elem_size_;
-    if (type_ == KvType::kF32) {
-      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
-    } else {
-      F16ToF32Row(reinterpret_cast<const uint16_t*>(src), dst, n);
-    }
-  }
+  for (int p = 0; p < n_pos; ++p, dst += n) Copy(blocks_[table[p / kBlockSize]].data(), layer, kv, p, offset, n, dst);
 }
 
 KvRows KvCache::Rows(int layer, int kv, int seq, int n_pos, int offset, std::vector<const void*>* blocks) const {
   const auto& table = tables_.at(seq);
   const int n_blocks = (n_pos + kBlockSize - 1) / kBlockSize;
-  CLLM_CHECK(n_pos >= 0 && n_blocks <= static_cast<int>(table.size()) && offset >= 0 && offset < kv_dim_);
+  CLLM_CHECK(n_pos >= 0 && n_blocks <= static_cast<int>(table.size()) && offset >= 0 && offset < kv_dim_ &&
+             offset % head_dim_ == 0);
   blocks->resize(static_cast<size_t>(n_blocks));
-  const size_t first = (static_cast<size_t>(layer) * 2 + kv) * kBlockSize * kv_dim_ + offset;
-  for (int b = 0; b < n_blocks; ++b) (*blocks)[b] = blocks_[table[b]].data() + first * elem_size_;
-  return KvRows{blocks->data(), kBlockSize, kv_dim_, type_ == KvType::kF16};
+  const size_t first = Offset(layer, kv, offset / head_dim_, 0);
+  for (int b = 0; b < n_blocks; ++b) (*blocks)[b] = blocks_[table[b]].data() + first;
+  return KvRows{blocks->data(), kBlockSize, head_dim_, type_ == KvType::kF16};
 }
 
 }  // namespace cllm::engine

@@ -1,8 +1,10 @@
 // kv_cache.h — keys and values of every sequence, in fixed-size blocks.
 //
 // Each sequence owns a block table; a block holds kBlockSize positions of
-// every layer's K and V:
-//   block: [n_layer][2 (K, V)][kBlockSize][kv_dim]   in F32 or F16
+// every layer's K and V, head-major:
+//   block: [n_layer][2 (K, V)][n_head_kv][kBlockSize][head_dim]   in F32 or F16
+// so one head's rows of a block are one contiguous run (attention streams
+// them; interleaved with the other heads they were 2 KB strides apart).
 // Blocks come from a shared pool, so sequences of different lengths share
 // memory without fragmentation; a released block is zeroed before reuse
 // (one user's context never lingers for another).
@@ -83,16 +85,23 @@ class KvCache {
   // LoadPositions loads elements [offset, offset + n) of positions
   // [0, n_pos) into dst [n_pos, n] (one head's keys or values for attention).
   void LoadPositions(int layer, int kv, int seq, int n_pos, int offset, int n, float* dst) const;
-  // Rows describes elements [offset, ...) of positions [0, n_pos) where they
-  // sit (no copy) for AttendHead; `blocks` receives one pointer per block
-  // and must outlive the result. Valid until the sequence's blocks change.
+  // Rows describes head offset / head_dim's rows of positions [0, n_pos)
+  // where they sit (no copy) for AttendHead; `offset` is a multiple of
+  // head_dim. `blocks` receives one pointer per block and must outlive the
+  // result. Valid until the sequence's blocks change.
   KvRows Rows(int layer, int kv, int seq, int n_pos, int offset, std::vector<const void*>* blocks) const;
 
  private:
-  uint8_t* Slot(int layer, int kv, int seq, int pos) const;
+  // BlockOf is the block holding `pos` of `seq` (checked against its table);
+  // Offset the byte offset of that head's row of `pos` in a block.
+  uint8_t* BlockOf(int seq, int pos) const;
+  size_t Offset(int layer, int kv, int head, int pos) const;
+  // Copy converts elements [offset, offset + n) of `pos` (they may span
+  // heads) from `block` to F32.
+  void Copy(const uint8_t* block, int layer, int kv, int pos, int offset, int n, float* dst) const;
   ModelResult<int> NewBlock();  // one holder; reclaims cached blocks when memory runs out
 
-  int n_layer_, kv_dim_, max_positions_;
+  int n_layer_, n_head_kv_, head_dim_, kv_dim_, max_positions_;
   KvType type_;
   size_t elem_size_, block_bytes_;
   std::vector<LockedBuffer> blocks_;  // each block_bytes_, zero-filled when mapped
