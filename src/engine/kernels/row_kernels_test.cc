@@ -224,41 +224,45 @@ TEST_F(RowKernelTest, AttendHeadOverBlockedF16RowsIsExact) {
 // AttendHeads (many queries over the same rows, tiled) must give each query
 // exactly AttendHead's bits on every ISA: tiles of 1–4 queries, lengths that
 // differ inside a tile (prefill's causal prefixes) or not (GQA heads), odd
-// head sizes, blocked F16 rows and contiguous F32 rows.
+// head sizes (256: two 128-float output passes), blocked F16 and F32 rows in
+// blocks of 8 and of 6 (not a multiple of the 4-position score tiles; the
+// next block's rows are prefetched while one is read).
 TEST_F(RowKernelTest, AttendHeadsGivesEachQueryAttendHeadsBits) {
   std::mt19937 rng(16);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (int64_t hd : {128, 64, 40, 13}) {
+  for (int64_t hd : {256, 128, 64, 40, 13}) {
     for (bool f16 : {true, false}) {
-      const int64_t max_len = 45;
-      const BlockedKv kv(max_len, hd, 8, hd * 2 + 3, f16, rng);
-      const KvRows &k = kv.k, &v = kv.v;
-      // prefill-like (consecutive lengths, 2 heads each), GQA decode (equal), mixed and short
-      const std::vector<std::vector<int64_t>> cases = {
-          {30, 30, 31, 31, 32, 32, 33, 33, 34, 34}, {45, 45}, {45, 45, 45, 45, 45, 45, 45},
-          {1, 9, 4, 45, 2, 17}, {3}, {0, 5, 5}};
-      for (const auto& lens : cases) {
-        const int64_t n = static_cast<int64_t>(lens.size());
-        std::vector<float> qv(static_cast<size_t>(n * hd));
-        for (auto& x : qv) x = normal(rng);
-        std::vector<AttnQuery> qs;
-        std::vector<float> got(static_cast<size_t>(n * hd), -1.0f), want(got.size());
-        for (int64_t i = 0; i < n; ++i) qs.push_back(AttnQuery{&qv[i * hd], lens[i], &got[i * hd]});
-        std::vector<float> scores(static_cast<size_t>(n * max_len));
-        const float scale = 0.09f;
-        for (Isa isa : AvailableIsas()) {
-          SetActiveIsa(isa);
-          for (int64_t i = 0; i < n; ++i) {
-            if (lens[i] == 0) continue;  // AttendHead over nothing is not a case the model makes
-            AttendHead(&qv[i * hd], k, v, lens[i], hd, scale, scores.data(), &want[i * hd]);
-          }
-          std::fill(got.begin(), got.end(), -1.0f);
-          AttendHeads(qs.data(), n, k, v, hd, scale, scores.data());
-          for (int64_t i = 0; i < n; ++i) {
-            if (lens[i] == 0) continue;
-            EXPECT_EQ(0, std::memcmp(&want[i * hd], &got[i * hd], static_cast<size_t>(hd) * sizeof(float)))
-                << IsaName(isa) << " hd " << hd << " f16 " << f16 << " query " << i << " of " << n << " len "
-                << lens[i];
+      for (int64_t block : {8, 6}) {
+        const int64_t max_len = 45;
+        const BlockedKv kv(max_len, hd, block, hd * 2 + 3, f16, rng);
+        const KvRows &k = kv.k, &v = kv.v;
+        // prefill-like (consecutive lengths, 2 heads each), GQA decode (equal), mixed and short
+        const std::vector<std::vector<int64_t>> cases = {
+            {30, 30, 31, 31, 32, 32, 33, 33, 34, 34}, {45, 45}, {45, 45, 45, 45, 45, 45, 45},
+            {1, 9, 4, 45, 2, 17}, {3}, {0, 5, 5}};
+        for (const auto& lens : cases) {
+          const int64_t n = static_cast<int64_t>(lens.size());
+          std::vector<float> qv(static_cast<size_t>(n * hd));
+          for (auto& x : qv) x = normal(rng);
+          std::vector<AttnQuery> qs;
+          std::vector<float> got(static_cast<size_t>(n * hd), -1.0f), want(got.size());
+          for (int64_t i = 0; i < n; ++i) qs.push_back(AttnQuery{&qv[i * hd], lens[i], &got[i * hd]});
+          std::vector<float> scores(static_cast<size_t>(n * max_len));
+          const float scale = 0.09f;
+          for (Isa isa : AvailableIsas()) {
+            SetActiveIsa(isa);
+            for (int64_t i = 0; i < n; ++i) {
+              if (lens[i] == 0) continue;  // AttendHead over nothing is not a case the model makes
+              AttendHead(&qv[i * hd], k, v, lens[i], hd, scale, scores.data(), &want[i * hd]);
+            }
+            std::fill(got.begin(), got.end(), -1.0f);
+            AttendHeads(qs.data(), n, k, v, hd, scale, scores.data());
+            for (int64_t i = 0; i < n; ++i) {
+              if (lens[i] == 0) continue;
+              EXPECT_EQ(0, std::memcmp(&want[i * hd], &got[i * hd], static_cast<size_t>(hd) * sizeof(float)))
+                  << IsaName(isa) << " hd " << hd << " f16 " << f16 << " block " << block << " query " << i
+                  << " of " << n << " len " << lens[i];
+            }
           }
         }
       }
