@@ -98,7 +98,8 @@ void UnpackRow(GgmlType type, const void* w, int64_t r, int64_t n_cols, void* ds
 
 void UnpackRows(GgmlType type, const void* src, int64_t n_rows, int64_t n_cols, void* dst) {
   const size_t row_bytes = RowSizeBytes(FileTypeOf(type), n_cols);
-  for (int64_t r = 0; r < n_rows; ++r) UnpackRow(type, src, r, n_cols, static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes);
+  auto* out = static_cast<uint8_t*>(dst);
+  for (int64_t r = 0; r < n_rows; ++r) UnpackRow(type, src, r, n_cols, out + static_cast<size_t>(r) * row_bytes);
 }
 
 void DequantizeMatrixRow(GgmlType type, const void* w, int64_t r, int64_t n_cols, float* dst) {

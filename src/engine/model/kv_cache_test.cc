@@ -13,21 +13,21 @@
 namespace cllm::engine {
 namespace {
 
+constexpr int kHeads = 3, kHeadDim = 4, kKvDim = kHeads * kHeadDim;
+constexpr int kPositions = 2 * KvCache::kBlockSize + 7;  // three blocks, one partial
+
 ModelConfig SmallConfig() {
   ModelConfig c;
   c.n_layer = 2;
-  c.n_head_kv = 3;
-  c.head_dim = 4;
+  c.n_head_kv = kHeads;
+  c.head_dim = kHeadDim;
   return c;
 }
-
-constexpr int kPositions = 2 * KvCache::kBlockSize + 7;  // three blocks, one partial
 
 // A value exact in F16 (an integer below 2048) that names its layer, K/V
 // (the sign), position and element: no two stored elements are equal.
 float Value(int layer, int kv, int pos, int i) {
-  const int kv_dim = 3 * 4;
-  return static_cast<float>((kv == 0 ? 1 : -1) * ((layer * kPositions + pos) * kv_dim + i + 1));
+  return static_cast<float>((kv == 0 ? 1 : -1) * ((layer * kPositions + pos) * kKvDim + i + 1));
 }
 
 float RowElement(const KvRows& rows, int64_t pos, int64_t i) {
