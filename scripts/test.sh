@@ -26,7 +26,7 @@ if [ "$quick" = 0 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
   ctest --test-dir build-asan -L '^(base|crypto|jinja|attestation|channel|net|trust|server|client|e2e|security)$' --output-on-failure -j "$jobs" --timeout 600
   if ctest --test-dir build-asan -L '^engine$' -N | grep -q 'Total Tests: [1-9]'; then
-    ctest --test-dir build-asan -L '^engine$' -R '^(Gguf|TypeTraits|Kernel|SimdKernel|RowKernel|Packed|ModelPack|KvCache|Types/KvCacheLayout|Tokenizer|Chat|Scheduler)' \
+    ctest --test-dir build-asan -L '^engine$' -R '^(Gguf|TypeTraits|Kernel|SimdKernel|RowKernel|Packed|ModelPack|KvCache|Types/KvCacheLayout|Tokenizer|Chat|Scheduler|Sampler|Isas/SamplingCandidates|LogSoftmaxTop)' \
       --output-on-failure -j "$jobs" --timeout 600
   fi
   unset ASAN_OPTIONS UBSAN_OPTIONS

@@ -64,6 +64,38 @@ class TokenConstraint {
   virtual void Accept(TokenId token) = 0;
 };
 
+// Candidates are what one sampling step may choose, with weights
+// proportional to their probabilities. When top-k or top-p cut, `ids` /
+// `weights` list them (`sorted`: after top-k most likely first, logit
+// descending and ties → lower id; after top-p by groups of rank, see
+// sampler.cc); otherwise `dense` holds a weight per token id (0: not a
+// candidate) and `block_mass` its sums over runs of kBlock ids, so a draw
+// walks ~n/kBlock sums and one run.
+struct Candidates {
+  static constexpr size_t kBlock = 1024;
+  bool sorted = true;              // listed in ids / weights (else dense)
+  std::vector<TokenId> ids;
+  std::vector<double> weights;     // parallel to ids
+  std::vector<float> dense;        // !sorted: per token id
+  std::vector<double> block_mass;  // !sorted: Σ dense over [kBlock·b, kBlock·(b + 1))
+};
+
+// SamplingCandidates computes the candidates of a sampler at temperature
+// p.temperature > 0 from `logits` (bias and penalties already applied): the
+// top_k best, then those whose probability is at least min_p × the best
+// one's, then the smallest prefix, most likely first, whose share of the
+// whole distribution reaches top_p. A token whose logit is −inf or NaN, or
+// 80 temperatures or more below the best, is never one (its probability is
+// below e^−80). No candidate when no logit is finite. Without top-k the
+// vocabulary is weighed by one vectorised softmax (kernels.h SoftmaxRow) and
+// min-p is a threshold: nothing is sorted unless top-p needs the most likely
+// prefix, and then only as far as that prefix reaches.
+void SamplingCandidates(const SamplingParams& p, std::span<const float> logits, Candidates* c);
+
+// DrawCandidate picks the candidate at u ∈ (0, 1) of their cumulative weight
+// (draw order); -1 when there is none.
+TokenId DrawCandidate(const Candidates& c, double u);
+
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& p);
@@ -77,10 +109,10 @@ class Sampler {
   uint64_t Next64();
 
  private:
-  double NextUnit();  // uniform in [0, 1)
+  double NextUnit();  // uniform in (0, 1): a draw never lands on a zero-width edge
   SamplingParams p_;
   uint64_t s_[4];
-  std::vector<std::pair<float, TokenId>> cand_;
+  Candidates cand_;
 };
 
 }  // namespace cllm::engine
