@@ -292,40 +292,38 @@ TokenId DrawCandidate(const Candidates& c, double u) {
   return last;
 }
 
+// One vectorised softmax of (logit − max) gives w_i = e_i / S' with S' the
+// kernel's float sum; the best token's w is e^0 / S' = 1 / S', so the true
+// Σ e_i = Σ w_i / w_best, summed here in double: log Σ e^logit is
+// max + log Σ w_i − log w_best, to a few float roundings (the float sum's
+// error cancels).
 void LogSoftmaxTop(std::span<const float> logits, int k, double* out_log_sum, std::vector<TokenLogprob>* out_top) {
   out_top->clear();
-  if (logits.empty()) {
-    *out_log_sum = 0;
-    return;
-  }
-  // Two reads of the row: the max (for a stable exp), then the sum and a
-  // bounded min-heap of the k best (ties: the lower id ranks higher).
-  float max = logits[0];
-  for (float v : logits) max = std::max(max, v);
-  const size_t kk = k > 0 ? std::min(static_cast<size_t>(k), logits.size()) : 0;
-  std::vector<std::pair<float, TokenId>> heap;
-  heap.reserve(kk + 1);
-  auto worse = [](const std::pair<float, TokenId>& a, const std::pair<float, TokenId>& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
-  };  // heap order: the worst of the kept at the front
-  double sum = 0;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    const float v = logits[i];
-    sum += std::exp(static_cast<double>(v) - max);
-    if (kk == 0) continue;
-    std::pair<float, TokenId> c{v, static_cast<TokenId>(i)};
-    if (heap.size() < kk) {
-      heap.push_back(c);
-      std::push_heap(heap.begin(), heap.end(), worse);
-    } else if (worse(c, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), worse);
-      heap.back() = c;
-      std::push_heap(heap.begin(), heap.end(), worse);
+  *out_log_sum = 0;
+  if (logits.empty()) return;
+  const TokenId top = Argmax(logits);
+  const float max = logits[static_cast<size_t>(top)];
+  if (!std::isfinite(max)) {  // no finite logit, or an infinite one: the direct formula
+    double sum = 0;
+    for (float v : logits) sum += std::exp(static_cast<double>(v) - max);
+    *out_log_sum = max + std::log(sum);
+  } else {
+    thread_local std::vector<float> w;
+    w.resize(logits.size());
+    for (size_t i = 0; i < logits.size(); ++i) w[i] = logits[i] - max;
+    SoftmaxRow(w.data(), static_cast<int64_t>(w.size()));
+    double part[4] = {};
+    size_t i = 0;
+    for (; i + 4 <= w.size(); i += 4) {
+      for (int j = 0; j < 4; ++j) part[j] += w[i + static_cast<size_t>(j)];
     }
+    for (; i < w.size(); ++i) part[0] += w[i];
+    *out_log_sum = max + std::log((part[0] + part[1]) + (part[2] + part[3])) - std::log(static_cast<double>(w[top]));
   }
-  *out_log_sum = max + std::log(sum);
-  std::sort(heap.begin(), heap.end(), worse);
-  for (const auto& [v, id] : heap) out_top->push_back({id, static_cast<float>(v - *out_log_sum), {}});
+  if (k <= 0) return;
+  std::vector<Ranked> best;
+  TopK(logits, static_cast<size_t>(k), [](size_t) { return true; }, &best);
+  for (const Ranked& r : best) out_top->push_back({r.id, static_cast<float>(r.logit - *out_log_sum), {}});
 }
 
 TokenId Sampler::Sample(std::span<float> logits, std::span<const TokenId> history, size_t n_prompt) {

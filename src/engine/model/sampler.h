@@ -47,9 +47,10 @@ struct StepLogprobs {
   std::vector<TokenLogprob> top;
 };
 
-// LogSoftmaxTop computes log Σ exp(logits) into *out_log_sum and the `k`
-// largest logits as (id, logprob) into *out_top, in one pass over the
-// vocabulary (plus a partial sort of k). k ≤ 0 leaves *out_top empty.
+// LogSoftmaxTop computes log Σ exp(logits) into *out_log_sum (one
+// vectorised softmax and a double sum, to a few float roundings) and the `k`
+// largest finite logits as (id, logprob) into *out_top, most likely first
+// (a bounded heap). k ≤ 0 leaves *out_top empty.
 void LogSoftmaxTop(std::span<const float> logits, int k, double* out_log_sum, std::vector<TokenLogprob>* out_top);
 
 // TokenConstraint restricts which tokens may come next (grammar-constrained

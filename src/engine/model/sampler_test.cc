@@ -310,26 +310,36 @@ std::vector<double> LogSoftmaxRef(const std::vector<float>& logits) {
   return out;
 }
 
+// Every ISA's softmax, a small row and a real vocabulary's (151,936: the
+// float sum inside the kernel must not show in the normaliser).
 TEST(LogSoftmaxTopTest, MatchesADirectLogSoftmax) {
-  std::vector<float> logits;
-  for (int i = 0; i < 1000; ++i) logits.push_back(static_cast<float>(std::sin(i * 0.37) * 7.0));
-  const std::vector<double> ref = LogSoftmaxRef(logits);
-  double log_sum = 0;
-  std::vector<TokenLogprob> top;
-  LogSoftmaxTop(logits, 20, &log_sum, &top);
-  ASSERT_EQ(top.size(), 20u);
-  for (size_t i = 0; i < logits.size(); ++i) EXPECT_NEAR(logits[i] - log_sum, ref[i], 1e-6);
-  // The top 20 are the 20 largest, descending, each with its reference logprob.
-  std::vector<int> ids(logits.size());
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int>(i);
-  std::stable_sort(ids.begin(), ids.end(), [&](int a, int b) { return logits[a] > logits[b]; });
-  for (size_t r = 0; r < top.size(); ++r) {
-    EXPECT_EQ(top[r].token, ids[r]) << "rank " << r;
-    EXPECT_NEAR(top[r].logprob, ref[static_cast<size_t>(ids[r])], 1e-5);
-    if (r > 0) {
-      EXPECT_GE(top[r - 1].logprob, top[r].logprob);
+  const Isa saved = ActiveIsa();
+  for (Isa isa : AvailableIsas()) {
+    SetActiveIsa(isa);
+    for (int n : {1000, 151936}) {
+      SCOPED_TRACE(::testing::Message() << IsaName(isa) << " n " << n);
+      std::vector<float> logits;
+      for (int i = 0; i < n; ++i) logits.push_back(static_cast<float>(std::sin(i * 0.37) * 7.0));
+      const std::vector<double> ref = LogSoftmaxRef(logits);
+      double log_sum = 0;
+      std::vector<TokenLogprob> top;
+      LogSoftmaxTop(logits, 20, &log_sum, &top);
+      ASSERT_EQ(top.size(), 20u);
+      for (size_t i = 0; i < logits.size(); i += 97) ASSERT_NEAR(logits[i] - log_sum, ref[i], 1e-6) << i;
+      // The top 20 are the 20 largest, descending, each with its reference logprob.
+      std::vector<int> ids(logits.size());
+      for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int>(i);
+      std::stable_sort(ids.begin(), ids.end(), [&](int a, int b) { return logits[a] > logits[b]; });
+      for (size_t r = 0; r < top.size(); ++r) {
+        EXPECT_EQ(top[r].token, ids[r]) << "rank " << r;
+        EXPECT_NEAR(top[r].logprob, ref[static_cast<size_t>(ids[r])], 1e-5);
+        if (r > 0) {
+          EXPECT_GE(top[r - 1].logprob, top[r].logprob);
+        }
+      }
     }
   }
+  SetActiveIsa(saved);
 }
 
 TEST(LogSoftmaxTopTest, TiesRankTheLowerIdFirstAndLargeLogitsStayFinite) {
