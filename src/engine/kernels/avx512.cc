@@ -1,9 +1,8 @@
 // AVX-512 (F, BW, VL, VNNI) kernels: the AVX2 loops with the integer dot
-// products done by VNNI on 256-bit registers (vpdpbusd for Q8_0 / Q4_0;
-// vpmaddubsw + vpdpwssd, which scales and accumulates in one instruction,
-// for Q4_K / Q6_K). Zen 4 splits 512-bit
-// operations into two 256-bit halves, so 256-bit VNNI gives the same
-// throughput without the wider registers' frequency and register-file cost.
+// products done by VNNI (vpdpbusd for Q8_0 / Q4_0; vpmaddubsw + vpdpwssd,
+// which scales and accumulates in one instruction, for Q4_K / Q6_K), mostly
+// on 256-bit registers; the interleaved-row kernels of a prefill run two
+// 8-row groups at once on 512-bit ones (x86_group_kernels.inc).
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni (+ AVX2 flags);
 // the dispatcher calls it only when the CPU has them.
 #include "engine/kernels/simd_internal.h"
