@@ -353,8 +353,11 @@ TokenId Sampler::Sample(std::span<float> logits, std::span<const TokenId> histor
     }
   }
   if (p_.temperature <= 0.0f) return Argmax(logits);
-  SamplingCandidates(p_, logits, &cand_);
-  const TokenId t = DrawCandidate(cand_, NextUnit());
+  // One buffer per thread, not per sequence: a vocabulary's weights are
+  // 600 KB, and a server holds thousands of sequences (one samples at a time).
+  thread_local Candidates cand;
+  SamplingCandidates(p_, logits, &cand);
+  const TokenId t = DrawCandidate(cand, NextUnit());
   return t >= 0 ? t : Argmax(logits);  // no finite logit: nothing to weigh
 }
 

@@ -113,7 +113,6 @@ class Sampler {
   double NextUnit();  // uniform in (0, 1): a draw never lands on a zero-width edge
   SamplingParams p_;
   uint64_t s_[4];
-  Candidates cand_;
 };
 
 }  // namespace cllm::engine
