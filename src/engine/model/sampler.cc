@@ -60,6 +60,7 @@ TokenId Argmax(std::span<const float> logits) {
   float max = m[0];
   for (int k = 1; k < 8; ++k) max = m[k] > max ? m[k] : max;
   for (; i < n; ++i) max = v[i] > max ? v[i] : max;
+  if (!(max > -std::numeric_limits<float>::infinity())) return 0;
   for (i = 0; i < n; ++i) {
     if (v[i] == max) return static_cast<TokenId>(i);
   }
