@@ -144,15 +144,17 @@ void MatMulGroup(const MatMulSpec* specs, int n_specs, int64_t n_cols, const flo
 // Weight layouts made at load time
 // ---------------------------------------------------------------------------
 
-// kQ8_0x8 is Q8_0 with rows interleaved in groups of 8; never read from a
-// file (GetTypeTraitsById does not know it). Per group of 8 rows and block of
-// 32 columns, 272 bytes — the size of the 8 rows' blocks it replaces:
+// kQ8_0x16 is Q8_0 with rows interleaved in units of 16 (two groups of 8,
+// "halves"); never read from a file (GetTypeTraitsById does not know it).
+// Per unit and block of 32 columns, 544 bytes — the size of the 16 rows'
+// blocks it replaces — for half 0, then half 1 (rows 16p + 8h + row):
 //   d[8]      the 8 rows' fp16 scales
 //   qs[256]   for each 4-column step k = 0..7, the 8 rows' 4 bytes, each
 //             stored as q + 128 (q XOR 0x80, unsigned)
-// so one vpdpbusd multiplies 8 rows by 4 activation bytes broadcast, and the
-// float scaling is one vector operation for 8 rows (lanes are rows).
-inline constexpr GgmlType kQ8_0x8 = static_cast<GgmlType>(0x108);
+// so one vpdpbusd multiplies 8 or 16 rows by 4 activation bytes broadcast,
+// the float scaling is one vector operation for them (lanes are rows), and
+// a unit's 16 rows are one contiguous stream of memory.
+inline constexpr GgmlType kQ8_0x16 = static_cast<GgmlType>(0x110);
 
 // kQ4_Kx8 is Q4_K with rows interleaved in groups of 8 (same size: 1152 bytes
 // per group of 8 rows and super-block of 256 columns):
@@ -183,8 +185,9 @@ inline constexpr GgmlType kQ4_Kx8 = static_cast<GgmlType>(0x10C);
 inline constexpr GgmlType kQ6_Kx8 = static_cast<GgmlType>(0x10E);
 
 // PackedLayoutFor is the layout MatMul on `isa` is fastest with for `type`
-// weights of n_rows rows: kQ8_0x8 for Q8_0, kQ4_Kx8 for Q4_K and kQ6_Kx8 for
-// Q6_K on AVX-512 VNNI when n_rows is a multiple of 8; otherwise `type`
+// weights of n_rows rows on AVX-512 VNNI: kQ8_0x16 for Q8_0 when n_rows is a
+// multiple of 16, kQ4_Kx8 for Q4_K and kQ6_Kx8 for Q6_K when it is a
+// multiple of 8; otherwise `type`
 // (keep the file's rows).
 GgmlType PackedLayoutFor(Isa isa, GgmlType type, int64_t n_rows);
 // PackRows writes n_rows rows of `type` (src, as in the file) in layout `to`

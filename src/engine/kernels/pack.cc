@@ -37,10 +37,10 @@ void PackSuperBlocks(GgmlType type, const void* src, int64_t n_rows, int64_t n_c
 }  // namespace
 
 GgmlType PackedLayoutFor(Isa isa, GgmlType type, int64_t n_rows) {
-  // Only the AVX-512 kernels read kQ8_0x8: AVX2 has no vpdpbusd, and its
+  // Only the AVX-512 kernels read kQ8_0x16: AVX2 has no vpdpbusd, and its
   // vpmaddubsw would saturate on q + 128 (255 · 127 · 2 > 32767).
   if (isa != Isa::kAvx512 || n_rows <= 0 || n_rows % 8 != 0) return type;
-  if (type == GgmlType::kQ8_0) return kQ8_0x8;
+  if (type == GgmlType::kQ8_0) return n_rows % 16 == 0 ? kQ8_0x16 : type;
   if (type == GgmlType::kQ4_K) return kQ4_Kx8;
   if (type == GgmlType::kQ6_K) return kQ6_Kx8;
   return type;
@@ -57,15 +57,15 @@ void PackRows(GgmlType type, GgmlType to, const void* src, int64_t n_rows, int64
     PackSuperBlocks(type, src, n_rows, n_cols, dst);
     return;
   }
-  CLLM_CHECK(type == GgmlType::kQ8_0 && to == kQ8_0x8);
+  CLLM_CHECK(type == GgmlType::kQ8_0 && to == kQ8_0x16 && n_rows % 16 == 0);
   const int64_t nb = n_cols / kQK;
   const auto* in = static_cast<const uint8_t*>(src);
-  auto* out = static_cast<simd::BlockQ8_0x8*>(dst);
+  auto* out = static_cast<simd::BlockQ8_0x16*>(dst);
   // Groups of 8 rows are independent: spread them over the engine's threads.
   ParallelFor(n_rows / 8, 1, [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g) {
       for (int64_t ib = 0; ib < nb; ++ib) {
-        simd::BlockQ8_0x8& o = out[g * nb + ib];
+        simd::BlockQ8_0x8& o = out[(g / 2) * nb + ib].half[g % 2];
         for (int r = 0; r < 8; ++r) {
           const uint8_t* b = in + static_cast<size_t>(g * 8 + r) * row_bytes + static_cast<size_t>(ib) * sizeof(BlockQ8_0);
           std::memcpy(&o.d[r], b, 2);
@@ -82,14 +82,14 @@ void PackRows(GgmlType type, GgmlType to, const void* src, int64_t n_rows, int64
 }
 
 GgmlType FileTypeOf(GgmlType type) {
-  if (type == kQ8_0x8) return GgmlType::kQ8_0;
+  if (type == kQ8_0x16) return GgmlType::kQ8_0;
   if (type == kQ4_Kx8) return GgmlType::kQ4_K;
   if (type == kQ6_Kx8) return GgmlType::kQ6_K;
   return type;
 }
 
 void UnpackRow(GgmlType type, const void* w, int64_t r, int64_t n_cols, void* dst) {
-  if (type == kQ8_0x8) return simd::UnpackQ8_0x8Row(w, r, n_cols, static_cast<BlockQ8_0*>(dst));
+  if (type == kQ8_0x16) return simd::UnpackQ8_0x16Row(w, r, n_cols, static_cast<BlockQ8_0*>(dst));
   if (type == kQ4_Kx8) return simd::UnpackQ4_Kx8Row(w, r, n_cols, static_cast<BlockQ4_K*>(dst));
   if (type == kQ6_Kx8) return simd::UnpackQ6_Kx8Row(w, r, n_cols, static_cast<BlockQ6_K*>(dst));
   const size_t row_bytes = RowSizeBytes(type, n_cols);
@@ -116,15 +116,16 @@ void DequantizeMatrixRow(GgmlType type, const void* w, int64_t r, int64_t n_cols
 
 namespace simd {
 
-void UnpackQ8_0x8Row(const void* w, int64_t r, int64_t n_cols, BlockQ8_0* out) {
+void UnpackQ8_0x16Row(const void* w, int64_t r, int64_t n_cols, BlockQ8_0* out) {
   const int64_t nb = n_cols / kQK;
-  const auto* group = static_cast<const BlockQ8_0x8*>(w) + (r / 8) * nb;
-  const int row = static_cast<int>(r % 8);
+  const auto* unit = static_cast<const BlockQ8_0x16*>(w) + (r / 16) * nb;
+  const int h = static_cast<int>(r / 8 % 2), row = static_cast<int>(r % 8);
   for (int64_t ib = 0; ib < nb; ++ib) {
-    out[ib].d = group[ib].d[row];
+    const BlockQ8_0x8& g = unit[ib].half[h];
+    out[ib].d = g.d[row];
     for (int k = 0; k < 8; ++k) {
       for (int i = 0; i < 4; ++i) {
-        out[ib].qs[k * 4 + i] = static_cast<int8_t>(group[ib].qs[k * 32 + row * 4 + i] ^ 0x80u);
+        out[ib].qs[k * 4 + i] = static_cast<int8_t>(g.qs[k * 32 + row * 4 + i] ^ 0x80u);
       }
     }
   }

@@ -12,7 +12,7 @@
 namespace cllm::engine::simd {
 
 ActFormat ActFormatFor(GgmlType type) {
-  if (type == kQ8_0x8) return ActFormat::kQ8_32;  // load-time layouts, not enumerators
+  if (type == kQ8_0x16) return ActFormat::kQ8_32;  // load-time layouts, not enumerators
   if (type == kQ4_Kx8 || type == kQ6_Kx8) return ActFormat::kQ8_256;
   switch (type) {
     case GgmlType::kQ8_0:

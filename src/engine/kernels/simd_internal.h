@@ -58,12 +58,19 @@ struct MatMulJob {
 void MatMulReferenceRows(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
                          int64_t n_tokens, float* out, int64_t r0, int64_t r1);
 
-// BlockQ8_0x8 is one group-of-8-rows block of the kQ8_0x8 layout (kernels.h).
+// BlockQ8_0x8 is one group-of-8-rows block of Q8_0 (kernels.h, kQ8_0x16).
 struct BlockQ8_0x8 {
   uint16_t d[8];
   uint8_t qs[256];  // [k = 0..7][row = 0..7][4 bytes], each q XOR 0x80
 };
 static_assert(sizeof(BlockQ8_0x8) == 8 * 34);
+
+// BlockQ8_0x16 is one block of kQ8_0x16: a 16-row unit's two groups' blocks
+// for the same 32 columns, side by side.
+struct BlockQ8_0x16 {
+  BlockQ8_0x8 half[2];
+};
+static_assert(sizeof(BlockQ8_0x16) == 16 * 34);
 
 // BlockQ4_Kx8 is one group-of-8-rows super-block of kQ4_Kx8 (kernels.h).
 struct BlockQ4_Kx8 {
@@ -95,9 +102,9 @@ static_assert(sizeof(BlockQ6_Kx8) == 8 * 210);
 void PackQ6_Kx8(const BlockQ6_K* const* rows, BlockQ6_Kx8* out);
 void UnpackQ6_Kx8Row(const void* w, int64_t r, int64_t n_cols, BlockQ6_K* out);
 
-// UnpackQ8_0x8Row writes row r of a kQ8_0x8 matrix `w` (n_cols columns) as
+// UnpackQ8_0x16Row writes row r of a kQ8_0x16 matrix `w` (n_cols columns) as
 // the file's Q8_0 blocks (n_cols / 32 of them) to out.
-void UnpackQ8_0x8Row(const void* w, int64_t r, int64_t n_cols, BlockQ8_0* out);
+void UnpackQ8_0x16Row(const void* w, int64_t r, int64_t n_cols, BlockQ8_0* out);
 
 // Each returns false when it has no kernel for job.type (the caller then
 // uses the scalar reference); otherwise fills out rows [r0, r1) for every token.

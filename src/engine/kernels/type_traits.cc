@@ -35,9 +35,9 @@ const TypeTraits* GetTypeTraitsById(uint32_t id) {
 }
 
 const TypeTraits* GetTypeTraits(GgmlType type) {
-  static constexpr TypeTraits kQ8_0x8Traits{"q8_0x8", 32, 34, true};  // a load-time layout (kernels.h)
+  static constexpr TypeTraits kQ8_0x16Traits{"q8_0x16", 32, 34, true};  // a load-time layout (kernels.h)
   static constexpr TypeTraits kQ4_Kx8Traits{"q4_Kx8", 256, 144, true};
-  if (type == kQ8_0x8) return &kQ8_0x8Traits;
+  if (type == kQ8_0x16) return &kQ8_0x16Traits;
   static constexpr TypeTraits kQ6_Kx8Traits{"q6_Kx8", 256, 210, true};
   if (type == kQ4_Kx8) return &kQ4_Kx8Traits;
   if (type == kQ6_Kx8) return &kQ6_Kx8Traits;

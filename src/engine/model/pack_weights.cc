@@ -22,7 +22,7 @@ std::shared_ptr<void> AllocPacked(size_t bytes) {
 }
 
 // PackInPlace rewrites each matrix where it sits (a writable source): a
-// slice of whole 8-row groups is copied out, then packed back over itself.
+// slice of whole 16-row units is copied out, then packed back over itself.
 size_t PackInPlace(ModelWeights& w, const GgufFile& f, const std::vector<std::pair<WeightRef*, GgmlType>>& to_pack) {
   const ByteSpan all = f.source().bytes();
   uint8_t* writable = f.source().WritableBytes();
@@ -34,7 +34,7 @@ size_t PackInPlace(ModelWeights& w, const GgufFile& f, const std::vector<std::pa
     // the matrix must lie inside the source (BindWeights guarantees it; checked, not assumed)
     if (src < all.data() || bytes > all.size() || static_cast<size_t>(src - all.data()) > all.size() - bytes) continue;
     uint8_t* dst = writable + (src - all.data());
-    const int64_t slice = std::max<int64_t>(8, static_cast<int64_t>((size_t{4} << 20) / row_bytes) / 8 * 8);
+    const int64_t slice = std::max<int64_t>(16, static_cast<int64_t>((size_t{4} << 20) / row_bytes) / 16 * 16);
     for (int64_t r0 = 0; r0 < r->n_rows; r0 += slice) {
       const int64_t n = std::min(slice, r->n_rows - r0);
       const size_t off = static_cast<size_t>(r0) * row_bytes, len = static_cast<size_t>(n) * row_bytes;
@@ -80,11 +80,11 @@ size_t PackWeights(ModelWeights& w, const GgufFile& f) {
   size_t packed = 0;
   for (auto [r, to] : to_pack) {
     const size_t row_bytes = RowSizeBytes(r->type, r->n_cols);
-    // Slices of whole 8-row groups (a group's bytes sit where its rows did),
+    // Slices of whole 16-row units (a unit's bytes sit where its rows did),
     // each slice's file pages let go once packed, so memory never holds
     // much more than the file. A tied output is token_embd: embedding
     // lookups then read the packed copy too (DequantizeMatrixRow).
-    const int64_t slice = std::max<int64_t>(8, static_cast<int64_t>((size_t{4} << 20) / row_bytes) / 8 * 8);
+    const int64_t slice = std::max<int64_t>(16, static_cast<int64_t>((size_t{4} << 20) / row_bytes) / 16 * 16);
     const auto* src = static_cast<const uint8_t*>(r->data);
     for (int64_t r0 = 0; r0 < r->n_rows; r0 += slice) {
       const int64_t n = std::min(slice, r->n_rows - r0);
