@@ -70,6 +70,21 @@ ModelResult<double> TimeOnce(const Model& model, const BenchTest& t) {
   return 0.0;
 }
 
+// CheckFits refuses a test whose sequences would run past the model's
+// context length (depth + tokens positions each): the model was not trained
+// there, and a mistyped -d would otherwise map gigabytes of KV cache.
+ModelResult<Ok> CheckFits(const Model& model, const BenchTest& t) {
+  const int64_t positions = int64_t{t.depth} + t.n_tokens;
+  const int n_ctx = model.config().n_ctx_train;
+  if (n_ctx > 0 && positions > n_ctx) {
+    return MakeError(ModelErrc::kContextFull, "the test needs depth " + std::to_string(t.depth) + " + " +
+                                                  std::to_string(t.n_tokens) + " tokens = " + std::to_string(positions) +
+                                                  " positions per sequence, more than the model's context length " +
+                                                  std::to_string(n_ctx));
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 std::optional<std::vector<int>> ParseIntList(std::string_view text, int max) {
@@ -127,6 +142,7 @@ ModelResult<BenchResult> RunBenchTest(const Model& model, const BenchTest& test)
   BenchResult r;
   r.test = test;
   const int n_seq = test.kind == BenchKind::kBatchDecode ? test.batch : 1;
+  CLLM_RETURN_IF_ERROR(CheckFits(model, test));
   // Warm-up: touches the weights (page cache, mmap faults) and allocators so
   // the first repetition is not an outlier. A short version of the test.
   BenchTest warm = test;
@@ -143,6 +159,7 @@ ModelResult<BenchResult> RunBenchTest(const Model& model, const BenchTest& test)
 ModelResult<OpProfileRun> ProfileBenchTest(const Model& model, const BenchTest& test) {
   OpProfileRun r;
   r.test = test;
+  CLLM_RETURN_IF_ERROR(CheckFits(model, test));
   BenchTest warm = test;
   warm.n_tokens = std::min(test.n_tokens, 8);
   CLLM_RETURN_IF_ERROR(TimeOnce(model, warm));

@@ -57,10 +57,29 @@ TEST(BenchRunTest, DepthFillsTheCacheFirst) {
   CLLM_SHARED_PATH(path, "models/stories260K-q8_0.gguf");
   auto model = Model::Open(path).value();
   for (BenchKind kind : {BenchKind::kPrompt, BenchKind::kGenerate, BenchKind::kBatchDecode}) {
-    BenchTest t{kind, 8, 2, 1, 1, KvType::kF16, 200};
+    BenchTest t{kind, 8, 2, 1, 1, KvType::kF16, 100};  // 108 of its 128 positions
     auto r = RunBenchTest(*model, t);
     ASSERT_TRUE(r.ok()) << BenchKindName(kind) << ": " << r.detail();
     EXPECT_GT(r->tokens_per_second.at(0), 0.0);
+  }
+}
+
+// A test past the model's context length is refused before anything is
+// mapped (a mistyped -d would otherwise allocate gigabytes of KV cache).
+TEST(BenchRunTest, RefusesTestsPastTheContextLength) {
+  CLLM_SHARED_PATH(path, "models/stories260K-q8_0.gguf");
+  auto model = Model::Open(path).value();
+  const int n_ctx = model->config().n_ctx_train;
+  ASSERT_GT(n_ctx, 8);
+  for (BenchKind kind : {BenchKind::kPrompt, BenchKind::kGenerate, BenchKind::kBatchDecode}) {
+    BenchTest fits{kind, 8, 2, 1, 1, KvType::kF16, n_ctx - 8};
+    EXPECT_TRUE(RunBenchTest(*model, fits).ok()) << BenchKindName(kind);
+    BenchTest past{kind, 8, 2, 1, 1, KvType::kF16, n_ctx - 7};
+    auto r = RunBenchTest(*model, past);
+    ASSERT_FALSE(r.ok()) << BenchKindName(kind);
+    EXPECT_EQ(r.code(), ModelErrc::kContextFull);
+    EXPECT_NE(r.detail().find("context length " + std::to_string(n_ctx)), std::string::npos) << r.detail();
+    EXPECT_EQ(ProfileBenchTest(*model, past).code(), ModelErrc::kContextFull);
   }
 }
 
