@@ -6,6 +6,7 @@
 //   ffn      [n, n_ff]
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/thread_pool.h"
@@ -48,6 +49,18 @@ void MatMulRef(const WeightRef& w, const float* x, int n, float* out) {
 // Spec is one matrix of a MatMulGroup (q/k/v, gate/up: one activation
 // rounding and one pool job for the group).
 MatMulSpec Spec(const WeightRef& w, float* out) { return {w.type, w.data, w.n_rows, out}; }
+
+// ForTokens runs fn(t0, t1) over a batch's tokens [0, n), split across the
+// engine's workers once the batch holds enough work to pay for a dispatch
+// (`per_token` floats touched per token): the per-token elementwise steps
+// (norms, RoPE, SwiGLU, residuals) of a prefill otherwise run on one
+// thread while the others wait. Each token's values come from one call with
+// the same arithmetic, so the result does not depend on the split.
+void ForTokens(int n, int64_t per_token, const std::function<void(int64_t, int64_t)>& fn) {
+  constexpr int64_t kMinParallelFloats = 1 << 13;
+  if (n < 2 || int64_t{n} * per_token < kMinParallelFloats) return fn(0, n);
+  ParallelFor(n, 1, fn);
+}
 
 void AddBias(float* x, const std::vector<float>& b, int n) {
   if (b.empty()) return;
@@ -197,11 +210,15 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
   }
   auto rms_norm_all = [&](const std::vector<float>& weight) {
     OpTimer timer(Op::kNorm);
-    for (int t = 0; t < n; ++t) ops::RmsNorm(&x[t * c.n_embd], weight.data(), c.n_embd, c.rms_eps, &xn[t * c.n_embd]);
+    ForTokens(n, c.n_embd, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) ops::RmsNorm(&x[t * c.n_embd], weight.data(), c.n_embd, c.rms_eps, &xn[t * c.n_embd]);
+    });
   };
   auto add_residual = [&] {
     OpTimer timer(Op::kResidual);
-    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+    ForTokens(n, c.n_embd, [&](int64_t t0, int64_t t1) {
+      for (size_t i = t0 * c.n_embd; i < static_cast<size_t>(t1 * c.n_embd); ++i) x[i] += proj[i];
+    });
   };
 
   for (int l = 0; l < c.n_layer; ++l) {
@@ -221,19 +238,21 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
     }
     {
       OpTimer timer(Op::kQkNormRope);
-      for (int t = 0; t < n; ++t) {
-        const float* cs = &rope_cs[t * rope_stride];
-        for (int h = 0; h < c.n_head; ++h) {
-          float* qh = &q[static_cast<size_t>(t) * q_dim + h * c.head_dim];
-          if (c.qk_norm) ops::RmsNorm(qh, w.q_norm.data(), c.head_dim, c.rms_eps, qh);
-          ops::RopeApply(qh, c.n_rot, cs, c.rope);
+      ForTokens(n, q_dim + kv_dim, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const float* cs = &rope_cs[t * rope_stride];
+          for (int h = 0; h < c.n_head; ++h) {
+            float* qh = &q[static_cast<size_t>(t) * q_dim + h * c.head_dim];
+            if (c.qk_norm) ops::RmsNorm(qh, w.q_norm.data(), c.head_dim, c.rms_eps, qh);
+            ops::RopeApply(qh, c.n_rot, cs, c.rope);
+          }
+          for (int h = 0; h < c.n_head_kv; ++h) {
+            float* kh = &k[static_cast<size_t>(t) * kv_dim + h * c.head_dim];
+            if (c.qk_norm) ops::RmsNorm(kh, w.k_norm.data(), c.head_dim, c.rms_eps, kh);
+            ops::RopeApply(kh, c.n_rot, cs, c.rope);
+          }
         }
-        for (int h = 0; h < c.n_head_kv; ++h) {
-          float* kh = &k[static_cast<size_t>(t) * kv_dim + h * c.head_dim];
-          if (c.qk_norm) ops::RmsNorm(kh, w.k_norm.data(), c.head_dim, c.rms_eps, kh);
-          ops::RopeApply(kh, c.n_rot, cs, c.rope);
-        }
-      }
+      });
     }
     {
       OpTimer timer(Op::kKvStore);
@@ -260,7 +279,10 @@ ModelResult<Ok> Model::Forward(const std::vector<BatchEntry>& batch, KvCache& ca
     }
     {
       OpTimer timer(Op::kSwiGlu);
-      SwiGluRow(gate.data(), up.data(), static_cast<int64_t>(gate.size()), gate.data());
+      ForTokens(n, c.n_ff, [&](int64_t t0, int64_t t1) {
+        const size_t off = static_cast<size_t>(t0) * c.n_ff;
+        SwiGluRow(gate.data() + off, up.data() + off, (t1 - t0) * c.n_ff, gate.data() + off);
+      });
     }
     {
       OpTimer timer(Op::kMatMulDown);
