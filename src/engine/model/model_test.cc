@@ -9,6 +9,7 @@
 
 #include "engine/gguf/gguf_writer.h"
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/thread_pool.h"
 #include "engine/model/generator.h"
 #include "engine/model/model.h"
 #include "engine/model/sampler.h"
@@ -51,6 +52,34 @@ TEST(ModelBatchTest, SequencesInOneBatchEqualEachAlone) {
   for (int i = 0; i < n; ++i) ASSERT_FLOAT_EQ(mixed[n + i], lb[i]) << i;
   EXPECT_EQ(cache.Length(1), 5);
   EXPECT_EQ(cache.Length(3), 3);
+}
+
+// The per-token steps, MatMuls and attention split across workers once a
+// batch is large enough; the logits are the same bits at any thread count
+// (a 48-token prefill and a 24-sequence decode batch both split on this
+// model: 256-wide embeddings, 384 floats of q and k per token).
+TEST(ModelBatchTest, LogitsDoNotDependOnTheThreadCount) {
+  CLLM_SHARED_PATH(path, "models/qwen3-tiny-random-q8_0.gguf");
+  auto m = Model::Open(path).value();
+  auto run = [&](int threads) {
+    SetNumThreads(threads);
+    KvCache cache(m->config(), KvType::kF16, 64);
+    std::vector<BatchEntry> prefill, decode;
+    for (int i = 0; i < 48; ++i) prefill.push_back({0, i, static_cast<TokenId>(100 + 37 * i), true});
+    for (int s = 1; s <= 24; ++s) decode.push_back({s, 0, static_cast<TokenId>(5000 + 11 * s), true});
+    std::vector<float> out;
+    EXPECT_TRUE(m->Forward(prefill, cache, &out).ok());
+    EXPECT_TRUE(m->Forward(decode, cache, &out).ok());
+    return out;
+  };
+  const std::vector<float> one = run(1);
+  ASSERT_EQ(one.size(), size_t{72} * m->config().n_vocab);
+  for (int threads : {2, 3}) {
+    const std::vector<float> many = run(threads);
+    ASSERT_EQ(many.size(), one.size());
+    EXPECT_EQ(std::memcmp(many.data(), one.data(), one.size() * sizeof(float)), 0) << threads << " threads";
+  }
+  SetNumThreads(0);
 }
 
 TEST(ModelBatchTest, InvalidEntriesAreRejected) {
