@@ -7,19 +7,9 @@ set -euo pipefail
 script="$1/scripts/bench-engine.sh"
 bin_dir="$2"
 shared="${CLLM_SHARED_DIR:-$1/../shared}"
-failures=0
-check() {  # check WANT_RC WANT_TEXT ARGS...
-  local want_rc="$1" want_text="$2"; shift 2
-  local out rc=0
-  out=$(bash "$script" --bin-dir "$bin_dir" "$@" 2>&1) || rc=$?
-  if [ "$rc" != "$want_rc" ] || [[ "$out" != *"$want_text"* ]]; then
-    echo "FAIL: bench-engine.sh $* → exit $rc (want $want_rc), output lacks '$want_text':"
-    echo "$out" | tail -30
-    failures=$((failures + 1))
-  else
-    echo "ok: bench-engine.sh $* → exit $rc"
-  fi
-}
+script_name=bench-engine.sh
+run_script() { bash "$script" --bin-dir "$bin_dir" "$@"; }
+. "$(dirname "$0")/script_checks.sh"
 check 0 "--types LIST" --help
 check 2 "unknown option '--bogus'" --bogus
 check 2 "--preset: qwen3-0.6b, qwen3-1.7b or tiny, got 'big'" --preset big
@@ -31,15 +21,15 @@ check 2 "no /nonexistent/cllm" --bin-dir /nonexistent
 
 if [ ! -f "$shared/models/ggml-vocab-qwen3.gguf" ]; then
   echo "SKIPPED: the real run needs $shared/models/ggml-vocab-qwen3.gguf (set CLLM_SHARED_DIR)"
-  [ "$failures" = 0 ] || { echo "$failures failed"; exit 1; }
+  finish
   exit 77
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export CLLM_SHARED_DIR="$shared"
 check 0 "| q8_0 | 1 |" --preset tiny --types q8_0 --threads 1 --reps 1 --batch 2 --dir "$work" --json "$work/out.json"
-[ -s "$work/tiny-q8_0.gguf" ] || { echo "FAIL: the benchmark file was not kept in --dir"; failures=$((failures + 1)); }
-python3 - "$work/out.json" <<'PY' || failures=$((failures + 1))
+[ -s "$work/tiny-q8_0.gguf" ] || fail "the benchmark file was not kept in --dir"
+python3 - "$work/out.json" <<'PY' || fail "the JSON lacks a result or the command line"
 import json, sys
 d = json.load(open(sys.argv[1]))
 kinds = sorted(r["kind"] for r in d["runs"]["q8_0"]["results"])
@@ -48,10 +38,9 @@ assert all(r["mean"] > 0 for r in d["runs"]["q8_0"]["results"])
 assert d["command"].startswith("scripts/bench-engine.sh"), d["command"]
 print("ok: the JSON has the pp, tg and batch results and the command line")
 PY
-# A second run reuses the file (no "making" line) and a failing benchmark gives exit 1.
+# A second run reuses the file (no "making" line); a failing benchmark gives exit 1 and says why.
 check 0 "| q8_0 | 1 |" --preset tiny --types q8_0 --threads 1 --reps 1 --batch 0 --dir "$work"
-out=$(bash "$script" --bin-dir "$bin_dir" --preset tiny --types q8_0 --threads 1 --reps 1 --dir "$work" 2>&1 || true)
-[[ "$out" != *"making"* ]] || { echo "FAIL: the file was made again"; failures=$((failures + 1)); }
-check 1 "the q8_0 benchmark failed" --preset tiny --types q8_0 --threads 1 --reps 1 --dir "$work" --depth 999999
+[[ "$last_out" != *"making"* ]] || fail "the file was made again"
 check 1 "more than the model's context length" --preset tiny --types q8_0 --threads 1 --reps 1 --dir "$work" --depth 999999
-[ "$failures" = 0 ] || { echo "$failures failed"; exit 1; }
+[[ "$last_out" == *"the q8_0 benchmark failed"* ]] || fail "no 'the q8_0 benchmark failed' line"
+finish

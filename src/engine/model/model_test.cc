@@ -56,8 +56,9 @@ TEST(ModelBatchTest, SequencesInOneBatchEqualEachAlone) {
 
 // The per-token steps, MatMuls and attention split across workers once a
 // batch is large enough; the logits are the same bits at any thread count
-// (a 48-token prefill and a 24-sequence decode batch both split on this
-// model: 256-wide embeddings, 384 floats of q and k per token).
+// (on this model — 256-wide embeddings, 384 floats of q and k, 768 of the
+// FFN per token — a 48-token prefill splits every per-token step, a batch of
+// 24 sequences QK-norm + RoPE and SwiGLU).
 TEST(ModelBatchTest, LogitsDoNotDependOnTheThreadCount) {
   CLLM_SHARED_PATH(path, "models/qwen3-tiny-random-q8_0.gguf");
   auto m = Model::Open(path).value();
