@@ -148,7 +148,17 @@ int main(int argc, char** argv) {
   if (!f.trust_url.empty() && f.trust_ca.empty()) return Fail("--trust needs --trust-ca (the service's certificate)");
   if (f.model_name.empty()) f.model_name = input->default_name;
 
-  channel::ServerClaims claims{*binary_digest, input->digest, f.model_name, {}};
+  // A chat template from the host shapes every prompt: its digest is a claim
+  // of the evidence (ServingClaims), read here once and used as read.
+  std::optional<std::string> template_override;
+  if (!f.chat_template_file.empty()) {
+    auto text = ReadTextFile(f.chat_template_file, 1 << 20);
+    if (!text.ok()) return Fail("--chat-template: " + text.detail());
+    template_override = std::move(text).value();
+  }
+  channel::ServerClaims claims{*binary_digest, input->digest, f.model_name, {}, {}};
+  if (template_override) claims.serving.chat_template_digest = crypto::Sha256(AsBytes(*template_override));
+  claims.serving.model_from_untrusted_disk = !input->sealed && f.mmap_untrusted_disk;
   channel::IssuerOptions io;
   io.validity = std::chrono::seconds(f.validity_s);
   auto issuer = std::make_shared<channel::RaTlsIssuer>(*attester, claims, io);
@@ -258,12 +268,6 @@ int main(int argc, char** argv) {
   // --- serving -------------------------------------------------------------------
   // The chat template is parsed and tried once here: a broken one stops the
   // start, rather than failing every chat request later.
-  std::optional<std::string> template_override;
-  if (!f.chat_template_file.empty()) {
-    auto text = ReadTextFile(f.chat_template_file, 1 << 20);
-    if (!text.ok()) return Fail("--chat-template: " + text.detail());
-    template_override = std::move(text).value();
-  }
   auto chat_template = engine::ChatTemplate::ForModel(model->file(), model->tokenizer(), template_override);
   if (!chat_template.ok()) {
     return Fail((f.chat_template_file.empty() ? std::string("the model's chat template: ")
@@ -272,8 +276,11 @@ int main(int argc, char** argv) {
   }
   so.chat_template = std::make_shared<const engine::ChatTemplate>(std::move(chat_template).value());
   log::info("chat template: {}", so.chat_template->is_plain() ? std::string("none (plain text)")
-                                 : f.chat_template_file.empty() ? std::string("the model's")
-                                                              : f.chat_template_file);
+                                 : f.chat_template_file.empty()
+                                     ? std::string("the model's")
+                                     : f.chat_template_file + " (SHA-256 " +
+                                           HexEncode(*claims.serving.chat_template_digest).substr(0, 16) +
+                                           "…, in the evidence: clients must pin it)");
   so.model_name = f.model_name;
   so.scheduler.max_active = f.max_active;
   so.scheduler.max_queued = f.max_queued;
@@ -355,6 +362,9 @@ int main(int argc, char** argv) {
                          {"memory_locked", hardening->memory_locked},
                          {"e2e_port", e2e_listener ? e2e_listener->port() : 0},
                          {"model_name", f.model_name},
+                         {"chat_template_digest", claims.serving.chat_template_digest
+                                                      ? HexEncode(*claims.serving.chat_template_digest)
+                                                      : std::string()},
                          {"stream_pad", f.stream_pad}};
     std::ofstream(f.ready_file) << j.dump() << "\n";
   }

@@ -9,6 +9,12 @@
 //                         SHA-256 of a .gguf file, or the plaintext digest in
 //                         a sealed .cllm file's header
 //   --model-digest HEX, --binary FILE, --binary-digest HEX
+//   --chat-template FILE  accept a server that renders prompts with this chat
+//                         template instead of its model's own (SHA-256 of the
+//                         file, as cllm-server --chat-template hashes it);
+//                         --chat-template-digest HEX
+//   --allow-untrusted-disk-model  accept servers that map their model from
+//                         a disk the host controls (--mmap-untrusted-disk)
 //   --sim-platform-key PUB  accept the simulated TEE signed by this key
 //   --min-tcb COMPONENT=N  TCB floor (e.g. snp.microcode=115); the platform is
 //                         the component's prefix. SNP and CSV have no TCB
@@ -47,6 +53,8 @@ struct PinArgs {
   std::string snp_measurement, tdx_mrtd, csv_measurement, tpm_pcr_digest;
   std::string tdx_rtmr[4];
   std::vector<std::string> models, model_digests, binaries, binary_digests;
+  std::vector<std::string> chat_templates, chat_template_digests;
+  bool allow_untrusted_disk_model = false;
   std::string sim_platform_key;
   std::vector<std::string> min_tcb;  // COMPONENT=N
 };
@@ -174,6 +182,22 @@ int Pin(const PinArgs& a) {
     AddUnique(doc, "binary_digests", *hex);
     pinned.push_back("binary digest " + *hex);
   }
+  for (const auto& t : a.chat_templates) {
+    auto d = crypto::Sha256File(t);  // as cllm-server hashes its --chat-template file
+    if (!d.ok()) return Fail("--chat-template " + t + ": " + d.detail(), 2);
+    AddUnique(doc, "chat_template_digests", HexEncode(*d));
+    pinned.push_back("chat template " + HexEncode(*d) + " (" + t + ")");
+  }
+  for (const auto& d : a.chat_template_digests) {
+    auto hex = ReferenceValue("--chat-template-digest", d, 32);
+    if (!hex.ok()) return Fail(hex.detail(), 2);
+    AddUnique(doc, "chat_template_digests", *hex);
+    pinned.push_back("chat template " + *hex);
+  }
+  if (a.allow_untrusted_disk_model) {
+    doc["allow_untrusted_disk_model"] = true;
+    pinned.push_back("servers whose model is mapped from an untrusted disk (--mmap-untrusted-disk) are accepted");
+  }
   for (const auto& f : a.min_tcb) {
     const size_t eq = f.find('=');
     const size_t dot = f.find('.');
@@ -236,6 +260,13 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--model-digest", a.model_digests, "Model digest (SHA-256 hex); repeatable");
   cmd->add_option("--binary", a.binaries, "cllm-server binary: its SHA-256 is computed; repeatable");
   cmd->add_option("--binary-digest", a.binary_digests, "cllm-server binary digest (SHA-256 hex); repeatable");
+  cmd->add_option("--chat-template", a.chat_templates,
+                  "Chat template file a server may use instead of its model's own (after you have read it): its "
+                  "SHA-256 is computed; repeatable");
+  cmd->add_option("--chat-template-digest", a.chat_template_digests, "Chat template SHA-256 (hex); repeatable");
+  cmd->add_flag("--allow-untrusted-disk-model", a.allow_untrusted_disk_model,
+                "Accept servers that map their model from a disk the host controls (--mmap-untrusted-disk): the "
+                "model digest then does not prove the bytes served");
   cmd->add_option("--sim-platform-key", a.sim_platform_key,
                   "Accept the SIMULATED TEE signed by this public key (FILE.pub from `cllm attest sim-keygen`)");
   cmd->callback([&ctx] { ctx.exit_code = Pin(a); });

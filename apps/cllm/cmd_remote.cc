@@ -63,6 +63,12 @@ struct RemoteArgs {
   SplitArgs split;
 };
 
+// ChatTemplateClaim: "model" (the model's own template, covered by the model
+// digest) or the SHA-256 of the host-supplied one the policy accepted.
+std::string ChatTemplateClaim(const channel::ServingClaims& s) {
+  return s.chat_template_digest ? HexEncode(*s.chat_template_digest) : "model";
+}
+
 json ServerJson(const channel::VerifiedServer& s) {
   const auto& c = s.claims;
   return {{"platform", attestation::PlatformName(c.platform())},
@@ -73,6 +79,8 @@ json ServerJson(const channel::VerifiedServer& s) {
           {"binary_digest", HexEncode(s.payload.binary_digest)},
           {"model_digest", HexEncode(s.payload.model_digest)},
           {"model_name", s.payload.model_name},
+          {"chat_template", ChatTemplateClaim(s.payload.serving)},
+          {"model_from_untrusted_disk", s.payload.serving.model_from_untrusted_disk},
           {"tls_key_sha256", HexEncode(s.spki_sha256)}};
 }
 
@@ -127,6 +135,10 @@ int AttestViaToken(const RemoteArgs& a, const attestation::Policy& policy, const
                                                              static_cast<unsigned long long>(svn));
   std::printf("  binary digest  %s\n  model          %s\n  model digest   %s\n", c.value("binary_digest", "").c_str(),
               c.value("model_name", "").c_str(), c.value("model_digest", "").c_str());
+  std::printf("  chat template  %s\n", ChatTemplateClaim(tc.server.payload.serving).c_str());
+  if (tc.server.payload.serving.model_from_untrusted_disk) {
+    std::printf("  model loading  MAPPED FROM AN UNTRUSTED DISK (accepted by the policy)\n");
+  }
   std::printf("  token          %s, cllm-trust policy %s, expires %s\n", c.value("jti", "").c_str(),
               c.value("policy", "").c_str(),
               FormatUtcTime(TimePoint(std::chrono::seconds(c.value("exp", int64_t{0})))).c_str());
@@ -244,6 +256,15 @@ int AttestServer(const RemoteArgs& a) {
   std::printf("  binary digest  %s\n", HexEncode(s.payload.binary_digest).c_str());
   std::printf("  model          %s\n  model digest   %s\n", s.payload.model_name.c_str(),
               HexEncode(s.payload.model_digest).c_str());
+  const channel::ServingClaims& serving = s.payload.serving;
+  std::printf("  chat template  %s\n", serving.chat_template_digest
+                                           ? (HexEncode(*serving.chat_template_digest) +
+                                              " (supplied by the host, accepted by the policy)").c_str()
+                                           : "the model's own");
+  std::printf("  model loading  %s\n", serving.model_from_untrusted_disk
+                                           ? "MAPPED FROM AN UNTRUSTED DISK (accepted by the policy): the model "
+                                             "digest does not prove the bytes served"
+                                           : "read once into memory: the model digest is of the bytes served");
   std::printf("\npinning:\n");
   if (policy.insecure_accept_unpinned) {
     std::printf("  ! NOT ENFORCED (%s): any genuine TEE with any code and model is accepted\n",

@@ -158,6 +158,14 @@ AttestResult<Policy> ParsePolicy(std::string_view json_text) {
       CLLM_ASSIGN_OR_RETURN(policy.binary_digests, HexList(value, key));
     } else if (key == "model_digests") {
       CLLM_ASSIGN_OR_RETURN(policy.model_digests, HexList(value, key));
+    } else if (key == "chat_template_digests") {
+      CLLM_ASSIGN_OR_RETURN(policy.chat_template_digests, HexList(value, key));
+      for (const auto& d : policy.chat_template_digests) {
+        if (d.size() != 32) return Invalid(key, "SHA-256 digests (64 hex characters) expected");
+      }
+    } else if (key == "allow_untrusted_disk_model") {
+      if (!value.is_boolean()) return Invalid(key, "expected true or false");
+      policy.allow_untrusted_disk_model = value.get<bool>();
     } else if (key == "token_policies") {
       CLLM_ASSIGN_OR_RETURN(policy.token_policies, StringList(value, key));
       for (const auto& n : policy.token_policies) {

@@ -56,6 +56,13 @@ struct Policy {
   // these); Appraise itself does not look at them.
   std::vector<Bytes> binary_digests;
   std::vector<Bytes> model_digests;
+  // Chat templates a server may render prompts with instead of its model's
+  // own (cllm-server --chat-template: text the host supplies), by SHA-256;
+  // a server with an override not listed is refused (channel::CheckServing).
+  std::vector<Bytes> chat_template_digests;
+  // Accept a server that maps its model from a disk the host controls
+  // (--mmap-untrusted-disk); refused unless true.
+  bool allow_untrusted_disk_model = false;
   // Token mode only (a server accepted on its cllm-trust token): the names of
   // the cllm-trust attestation policies whose tokens are accepted; empty means
   // any (the token's claims are appraised against this policy regardless).

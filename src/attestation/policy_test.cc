@@ -37,6 +37,8 @@ TEST(PolicyTest, ParsesTheDocumentedFormat) {
     "report_data": ")" + std::string(128, 'a') + R"(",
     "binary_digests": ["0011"],
     "model_digests": ["2233", "4455"],
+    "chat_template_digests": [")" + std::string(64, 'c') + R"("],
+    "allow_untrusted_disk_model": true,
     "snp": {"measurements": [")" + std::string(96, '1') + R"("],
             "min_tcb": {"snp.microcode": 200},
             "fields": {"policy.smt": "0"}}
@@ -47,6 +49,10 @@ TEST(PolicyTest, ParsesTheDocumentedFormat) {
   ASSERT_TRUE(p.report_data.has_value());
   EXPECT_EQ(p.report_data->size(), 64u);
   EXPECT_EQ(p.model_digests.size(), 2u);
+  EXPECT_EQ(p.chat_template_digests, std::vector<Bytes>{Bytes(32, 0xcc)});
+  EXPECT_TRUE(p.allow_untrusted_disk_model);
+  EXPECT_FALSE(Policy::Default().allow_untrusted_disk_model);
+  EXPECT_TRUE(Policy::Default().chat_template_digests.empty());
   const auto& snp = p.per_platform.at(Platform::kSnp);
   EXPECT_EQ(snp.measurements.at(0), Bytes(48, 0x11));
   EXPECT_EQ(snp.min_tcb.at("snp.microcode"), 200u);
@@ -72,6 +78,9 @@ TEST(PolicyTest, RejectsEveryMistakeNamingTheKey) {
                  Case{R"({"version":1,"platforms":["snp"],"snp":{"min_tcb":{"snp.snp":-1}}})", "snp.min_tcb.snp.snp"},
                  Case{R"({"version":1,"platforms":["snp"],"snp":{"platform_keys":[]}})", "snp.platform_keys"},
                  Case{R"({"version":1,"platforms":["sim"],"sim":{"platform_keys":["nope"]}})", "sim.platform_keys[0]"},
+                 Case{R"({"version":1,"platforms":["snp"],"chat_template_digests":["00ff"]})", "chat_template_digests"},
+                 Case{R"({"version":1,"platforms":["snp"],"chat_template_digests":"ab"})", "chat_template_digests"},
+                 Case{R"({"version":1,"platforms":["snp"],"allow_untrusted_disk_model":1})", "allow_untrusted_disk_model"},
                  Case{R"([1,2])", "object"},
                  Case{R"({"version":1,)", "JSON"}}) {
     auto p = ParsePolicy(c.json);

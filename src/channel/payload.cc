@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "base/byte_reader.h"
+#include "base/encoding.h"
 #include "crypto/digest.h"
 
 namespace cllm::channel {
@@ -27,8 +28,25 @@ enum Tag : uint8_t {
   kToken = 7,
   kEndorsements = 8,
   kE2eKeys = 9,  // n × 32-byte key config digests
-  kMaxTag = 9,
+  kServing = 10, // u8 flags [‖ 32-byte chat template digest if flags & kServingTemplate]
+  kMaxTag = 10,
 };
+
+// ServingClaims flags; any other bit is refused (a claim this code does not
+// understand must not be dropped).
+constexpr uint8_t kServingTemplate = 1;
+constexpr uint8_t kServingUntrustedDisk = 2;
+constexpr uint8_t kServingKnownFlags = kServingTemplate | kServingUntrustedDisk;
+
+// ServingBytes is the kServing value, also what report_data binds after
+// "serving".
+Bytes ServingBytes(const ServingClaims& s) {
+  Bytes out;
+  out.push_back(static_cast<uint8_t>((s.chat_template_digest ? kServingTemplate : 0) |
+                                     (s.model_from_untrusted_disk ? kServingUntrustedDisk : 0)));
+  if (s.chat_template_digest) out.insert(out.end(), s.chat_template_digest->begin(), s.chat_template_digest->end());
+  return out;
+}
 
 void PutField(Bytes& out, uint8_t tag, ByteSpan value) {
   out.push_back(tag);
@@ -51,6 +69,7 @@ size_t Limit(uint8_t tag) {
     case kToken: return kMaxTokenSize;
     case kEndorsements: return kMaxEvidenceSize;
     case kE2eKeys: return kMaxE2eKeys * kDigestSize;
+    case kServing: return 1 + kDigestSize;
   }
   return 0;
 }
@@ -75,7 +94,7 @@ Bytes EncodePayload(const AttestationPayload& p) {
   Bytes out(kMagic, kMagic + kMagicLen);
   out.push_back(kVersion);
   out.push_back(static_cast<uint8_t>(6 + (p.token ? 1 : 0) + (p.endorsements ? 1 : 0) +
-                                     (p.e2e_key_digests.empty() ? 0 : 1)));
+                                     (p.e2e_key_digests.empty() ? 0 : 1) + (p.serving.is_default() ? 0 : 1)));
   PutField(out, kPlatform, AsBytes(p.platform));
   PutField(out, kEvidence, p.evidence);
   PutField(out, kBinaryDigest, p.binary_digest);
@@ -89,6 +108,7 @@ Bytes EncodePayload(const AttestationPayload& p) {
     for (const auto& d : p.e2e_key_digests) digests.insert(digests.end(), d.begin(), d.end());
     PutField(out, kE2eKeys, digests);
   }
+  if (!p.serving.is_default()) PutField(out, kServing, ServingBytes(p.serving));
   return out;
 }
 
@@ -144,6 +164,26 @@ PayloadResult<AttestationPayload> DecodePayload(ByteSpan data) {
           p.e2e_key_digests.push_back(d);
         }
         break;
+      case kServing: {
+        if (value->empty()) return Malformed("serving claims: empty");
+        const uint8_t flags = (*value)[0];
+        if ((flags & ~kServingKnownFlags) != 0) {
+          return Malformed("serving claims: unknown flags 0x" + HexEncode(ByteSpan(&flags, 1)));
+        }
+        if (flags == 0) return Malformed("serving claims: present but empty (the default is encoded as no field)");
+        const size_t want = 1 + ((flags & kServingTemplate) != 0 ? kDigestSize : 0);
+        if (value->size() != want) {
+          return Malformed("serving claims: " + std::to_string(value->size()) + " bytes for flags 0x" +
+                           HexEncode(ByteSpan(&flags, 1)) + " (expected " + std::to_string(want) + ")");
+        }
+        if ((flags & kServingTemplate) != 0) {
+          std::array<uint8_t, kDigestSize> d;
+          std::memcpy(d.data(), value->data() + 1, kDigestSize);
+          p.serving.chat_template_digest = d;
+        }
+        p.serving.model_from_untrusted_disk = (flags & kServingUntrustedDisk) != 0;
+        break;
+      }
     }
   }
   if (!r.empty()) return Malformed(std::to_string(r.remaining()) + " trailing bytes");
@@ -169,6 +209,10 @@ std::array<uint8_t, 64> ComputeReportData(ByteSpan spki_der, const AttestationPa
                                 static_cast<uint8_t>(p.freshness.size())};
   h.Update(fresh_len);
   h.Update(p.freshness);
+  if (!p.serving.is_default()) {
+    h.Update(AsBytes("serving"));
+    h.Update(ServingBytes(p.serving));
+  }
   if (!p.e2e_key_digests.empty()) {
     CLLM_CHECK(p.e2e_key_digests.size() <= kMaxE2eKeys);
     h.Update(AsBytes("e2e"));

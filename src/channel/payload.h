@@ -7,12 +7,16 @@
 //
 //   SHA-512("cllm-evidence-v1" ‖ SHA-256(SPKI DER) ‖ binary_digest[32] ‖
 //           model_digest[32] ‖ u16be(len name) ‖ name ‖ u16be(len freshness) ‖ freshness
+//           [‖ "serving" ‖ u8(flags) ‖ chat_template_digest[32] if flags & 1]
 //           [‖ "e2e" ‖ u8(n) ‖ key_config_digest[32] × n])
 //
-// The bracketed part is present only when the server holds fleet HPKE keys
-// for encrypted bodies (docs/protocol.md, "Encrypted bodies"): the SHA-256
-// digests of their key configs, so the evidence names the keys it decrypts
-// with.
+// The "serving" part is present only when the server departs from serving
+// its model as attested by the model digest (ServingClaims): a chat template
+// the host supplied instead of the model's own, or a model mapped from a
+// disk the host controls. The "e2e" part is present only when the server
+// holds fleet HPKE keys for encrypted bodies (docs/protocol.md, "Encrypted
+// bodies"): the SHA-256 digests of their key configs, so the evidence names
+// the keys it decrypts with.
 //
 // so a client that recomputes it from the certificate it actually received
 // knows the evidence speaks for that TLS key and those claims. The byte
@@ -51,6 +55,22 @@ const char* PayloadErrcName(PayloadErrc code);
 template <typename T>
 using PayloadResult = Result<T, PayloadErrc>;
 
+// ServingClaims: how the server serves its model, where that is not already
+// fixed by the binary and model digests. The defaults (the model's own chat
+// template, the model read once into memory) are encoded as nothing at all.
+struct ServingClaims {
+  // SHA-256 of the chat template text used instead of the model's
+  // tokenizer.chat_template (cllm-server --chat-template FILE), if any.
+  std::optional<std::array<uint8_t, kDigestSize>> chat_template_digest;
+  // The model is mapped from a disk the host controls and was hashed by path
+  // (--mmap-untrusted-disk): the model digest names the file as it was read
+  // once, not necessarily the bytes the engine computes with.
+  bool model_from_untrusted_disk = false;
+
+  bool is_default() const { return !chat_template_digest && !model_from_untrusted_disk; }
+  bool operator==(const ServingClaims&) const = default;
+};
+
 struct AttestationPayload {
   std::string platform;                         // "sim", "snp", "tdx", "csv", "tpm"
   Bytes evidence;                               // the report / quote as the platform produced it
@@ -62,6 +82,7 @@ struct AttestationPayload {
   std::optional<Bytes> endorsements;            // certificates the verifier may need (VCEK …)
   // SHA-256 of each e2e key config the server decrypts with (≤ kMaxE2eKeys).
   std::vector<std::array<uint8_t, kDigestSize>> e2e_key_digests;
+  ServingClaims serving;  // encoded (and bound) only when not the default
 };
 
 // EncodePayload serialises `p`; field sizes must be within the limits above

@@ -131,6 +131,72 @@ TEST(PayloadTest, E2eKeyDigestsRoundTripAndAreChecked) {
   EXPECT_EQ(r.code(), PayloadErrc::kTooLarge);
 }
 
+// Serving claims sit between the freshness and the e2e part (python3:
+// hashlib.sha512 of the known-answer input followed by b"serving" +
+// bytes([3]) + bytes([5]*32) + b"e2e" + bytes([1]) + bytes([7]*32); and by
+// b"serving" + bytes([2]) alone).
+TEST(PayloadTest, ReportDataKnownAnswerWithServingClaims) {
+  Bytes spki = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  AttestationPayload p = Sample();
+  p.serving.chat_template_digest.emplace().fill(5);
+  p.serving.model_from_untrusted_disk = true;
+  p.e2e_key_digests.resize(1);
+  p.e2e_key_digests[0].fill(7);
+  EXPECT_EQ(HexEncode(ComputeReportData(spki, p)),
+            "bcec2d39da32f9ca70bf3fd77e1a3e13057b77b365e87f4eb73350fc2a45cfa1"
+            "be219b6825f7ebbd56e6c3afc1a109dc859288805eebf34c42b80bd1a5c48e37");
+  p = Sample();
+  p.serving.model_from_untrusted_disk = true;
+  EXPECT_EQ(HexEncode(ComputeReportData(spki, p)),
+            "71e4bb42f6a1632fc8e696029e59a593bdfd269a3046e3b6efc15f1890e5fd15"
+            "f1c2cc64cbbe238032227bdfcecff54ac86d533ba8719a7372e9038283d33fe0");
+}
+
+// Default serving is encoded as no field (old payloads and report data are
+// unchanged); each claim round-trips; a value the decoder does not fully
+// understand is malformed, never dropped.
+TEST(PayloadTest, ServingClaimsRoundTripAndAreChecked) {
+  const Bytes plain = EncodePayload(Sample());
+  AttestationPayload p = Sample();
+  p.serving.model_from_untrusted_disk = false;
+  EXPECT_EQ(EncodePayload(p), plain);
+  p.serving.chat_template_digest.emplace().fill(0xc4);
+  auto back = DecodePayload(EncodePayload(p));
+  ASSERT_TRUE(back.ok()) << back.detail();
+  EXPECT_EQ(back->serving, p.serving);
+  p.serving.model_from_untrusted_disk = true;
+  back = DecodePayload(EncodePayload(p));
+  ASSERT_TRUE(back.ok()) << back.detail();
+  EXPECT_EQ(back->serving, p.serving);
+  p.serving.chat_template_digest.reset();
+  back = DecodePayload(EncodePayload(p));
+  ASSERT_TRUE(back.ok()) << back.detail();
+  EXPECT_EQ(back->serving, p.serving);
+
+  Bytes enc = plain;
+  enc[10] += 1;  // one more field
+  auto with = [&](Bytes value) {
+    Bytes bad = enc;
+    bad.push_back(10);
+    const uint32_t len = static_cast<uint32_t>(value.size());
+    for (int i = 3; i >= 0; --i) bad.push_back(static_cast<uint8_t>(len >> (8 * i)));
+    bad.insert(bad.end(), value.begin(), value.end());
+    return DecodePayload(bad);
+  };
+  ASSERT_TRUE(with(Bytes{2}).ok());
+  EXPECT_TRUE(with(Bytes{2})->serving.model_from_untrusted_disk);
+  Bytes templ(33, 0x11);
+  templ[0] = 1;
+  ASSERT_TRUE(with(templ).ok());
+  for (const Bytes& bad : {Bytes{}, Bytes{0}, Bytes{4}, Bytes{0x82}, Bytes{1}, Bytes(33, 0x02), Bytes{2, 0}}) {
+    auto r = with(bad);
+    ASSERT_FALSE(r.ok()) << HexEncode(bad);
+    EXPECT_TRUE(r.code() == PayloadErrc::kMalformed || r.code() == PayloadErrc::kTooLarge) << HexEncode(bad);
+  }
+  Bytes big(34, 0x01);
+  EXPECT_EQ(with(big).code(), PayloadErrc::kTooLarge);
+}
+
 TEST(PayloadTest, EveryBoundFieldChangesReportData) {
   Bytes spki = {0, 1, 2};
   auto base = ComputeReportData(spki, Sample());
@@ -153,6 +219,15 @@ TEST(PayloadTest, EveryBoundFieldChangesReportData) {
   EXPECT_NE(one, base);
   p.e2e_key_digests[0][5] ^= 1;
   EXPECT_NE(ComputeReportData(spki, p), one);
+  p = Sample();
+  p.serving.model_from_untrusted_disk = true;
+  const auto disk = ComputeReportData(spki, p);
+  EXPECT_NE(disk, base);
+  p.serving.chat_template_digest.emplace().fill(0);
+  const auto templ = ComputeReportData(spki, p);
+  EXPECT_NE(templ, disk);
+  (*p.serving.chat_template_digest)[31] ^= 1;
+  EXPECT_NE(ComputeReportData(spki, p), templ);
   // Moving a byte between name and freshness must not collide.
   AttestationPayload a = Sample(), b = Sample();
   a.model_name = "ab";

@@ -75,6 +75,7 @@ ChannelResult<AttestationPayload> RaTlsIssuer::PayloadFor(ByteSpan spki_der, Byt
   p.model_digest = claims_.model_digest;
   p.model_name = claims_.model_name;
   if (with_e2e_keys) p.e2e_key_digests = claims_.e2e_key_digests;
+  p.serving = claims_.serving;
   p.freshness.assign(freshness.begin(), freshness.end());
   p.endorsements = options_.endorsements;
   auto report_data = ComputeReportData(spki_der, p);
@@ -199,8 +200,31 @@ ChannelResult<VerifiedServer> VerifyPayloadForKey(const AttestationPayload& payl
                                                            join(policy.model_digests) + "], found " +
                                                            Hex(payload.model_digest));
   }
+  CLLM_RETURN_IF_ERROR(CheckServing(payload.serving, policy));
   auto spki_hash = crypto::Sha256(spki_der);
   return VerifiedServer{std::move(claims).value(), payload, Bytes(spki_hash.begin(), spki_hash.end())};
+}
+
+ChannelResult<Ok> CheckServing(const ServingClaims& serving, const attestation::Policy& policy) {
+  if (serving.chat_template_digest) {
+    const ByteSpan seen(*serving.chat_template_digest);
+    bool listed = false;
+    for (const Bytes& d : policy.chat_template_digests) listed = listed || ConstantTimeEqual(d, seen);
+    if (!listed) {
+      return MakeError(ChannelErrc::kPolicyNotSatisfied,
+                       "field chat_template_digest: the server renders prompts with a chat template the host "
+                       "supplied (--chat-template), not its model's own; SHA-256 " + Hex(seen) +
+                           " is not in the policy's \"chat_template_digests\" (pin a template you have read with "
+                           "`cllm policy pin --chat-template FILE`)");
+    }
+  }
+  if (serving.model_from_untrusted_disk && !policy.allow_untrusted_disk_model) {
+    return MakeError(ChannelErrc::kPolicyNotSatisfied,
+                     "field model_loading: the server maps its model from a disk the host controls "
+                     "(--mmap-untrusted-disk), so the model digest does not prove the bytes it computes with; "
+                     "the policy does not set \"allow_untrusted_disk_model\"");
+  }
+  return OkStatus();
 }
 
 ChannelResult<VerifiedServer> VerifyServerCertificate(const crypto::Certificate& leaf,

@@ -52,6 +52,7 @@ struct ServerClaims {
   std::string model_name;
   // Digests of the e2e (HPKE) key configs the server decrypts with.
   std::vector<std::array<uint8_t, kDigestSize>> e2e_key_digests;
+  ServingClaims serving;  // a host-supplied chat template, a model mapped from disk
 };
 
 struct IssuerOptions {
@@ -116,6 +117,13 @@ struct VerifyOptions {
 [[nodiscard]] ChannelResult<VerifiedServer> VerifyPayloadForKey(const AttestationPayload& payload,
                                                                 ByteSpan spki_der, const attestation::Policy& policy,
                                                                 const VerifyOptions& options);
+
+// CheckServing appraises a payload's serving claims (payload.h) against the
+// policy, fail closed: a chat template override must be listed in
+// policy.chat_template_digests, a model mapped from an untrusted disk needs
+// policy.allow_untrusted_disk_model. VerifyPayloadForKey runs it; the token
+// path (trust/token_verifier.h) runs it on the certificate's payload.
+[[nodiscard]] ChannelResult<Ok> CheckServing(const ServingClaims& serving, const attestation::Policy& policy);
 
 // Where MakePeerVerifier leaves its result: the verified server on success,
 // the typed error when the handshake was refused.

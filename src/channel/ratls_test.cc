@@ -11,6 +11,7 @@
 #include <future>
 
 #include "attestation/sim/sim_attester.h"
+#include "base/encoding.h"
 #include "crypto/cert_builder.h"
 #include "crypto/digest.h"
 
@@ -103,6 +104,60 @@ TEST_F(RaTlsTest, PolicyRefusalsNameTheField) {
   v = Verify(identity_->cert);
   EXPECT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied);
   EXPECT_NE(v.detail().find("measurement"), std::string::npos) << v.detail();
+}
+
+// A chat template the host supplies (--chat-template) shapes every prompt
+// the model sees: the server names its digest in the evidence, and a client
+// accepts it only when its policy lists that digest. The claim cannot be
+// dropped or swapped without breaking the binding.
+TEST_F(RaTlsTest, HostSuppliedChatTemplateMustBeListedInThePolicy) {
+  claims_.serving.chat_template_digest.emplace().fill(0x7E);
+  RaTlsIssuer issuer(attester_, claims_);
+  const auto identity = issuer.Issue(now_).value();
+  auto v = Verify(identity.cert);
+  ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
+  EXPECT_NE(v.detail().find("chat_template_digest"), std::string::npos) << v.detail();
+  EXPECT_NE(v.detail().find(HexEncode(Bytes(32, 0x7E))), std::string::npos) << v.detail();
+  EXPECT_NE(v.detail().find("cllm policy pin --chat-template"), std::string::npos) << v.detail();
+  policy_.chat_template_digests = {Bytes(32, 0x7F)};  // another template
+  EXPECT_EQ(Verify(identity.cert).code(), ChannelErrc::kPolicyNotSatisfied);
+  policy_.chat_template_digests.push_back(Bytes(32, 0x7E));
+  v = Verify(identity.cert);
+  ASSERT_TRUE(v.ok()) << v.detail();
+  EXPECT_EQ(v->payload.serving.chat_template_digest, claims_.serving.chat_template_digest);
+  // The model's own template needs no entry: the server above without an override is still accepted.
+  EXPECT_TRUE(Verify(identity_->cert).ok());
+
+  // A relay that strips the claim (or swaps the digest for a pinned one) breaks the binding.
+  const Bytes spki = identity.cert.GetPublicKey()->ToSpkiDer();
+  VerifyOptions o;
+  o.at = now_;
+  auto payload = DecodePayload(*identity.cert.Extension(kAttestationExtensionOid)).value();
+  payload.serving.chat_template_digest.reset();
+  EXPECT_EQ(VerifyPayloadForKey(payload, spki, policy_, o).code(), ChannelErrc::kCertEvidenceMismatch);
+  payload.serving.chat_template_digest.emplace().fill(0x7F);
+  EXPECT_EQ(VerifyPayloadForKey(payload, spki, policy_, o).code(), ChannelErrc::kCertEvidenceMismatch);
+}
+
+TEST_F(RaTlsTest, ModelMappedFromAnUntrustedDiskNeedsThePolicysConsent) {
+  claims_.serving.model_from_untrusted_disk = true;
+  RaTlsIssuer issuer(attester_, claims_);
+  const auto identity = issuer.Issue(now_).value();
+  auto v = Verify(identity.cert);
+  ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
+  EXPECT_NE(v.detail().find("allow_untrusted_disk_model"), std::string::npos) << v.detail();
+  policy_.allow_untrusted_disk_model = true;
+  v = Verify(identity.cert);
+  ASSERT_TRUE(v.ok()) << v.detail();
+  EXPECT_TRUE(v->payload.serving.model_from_untrusted_disk);
+  // Hiding the flag breaks the binding.
+  auto payload = DecodePayload(*identity.cert.Extension(kAttestationExtensionOid)).value();
+  payload.serving.model_from_untrusted_disk = false;
+  policy_.allow_untrusted_disk_model = false;
+  VerifyOptions o;
+  o.at = now_;
+  EXPECT_EQ(VerifyPayloadForKey(payload, identity.cert.GetPublicKey()->ToSpkiDer(), policy_, o).code(),
+            ChannelErrc::kCertEvidenceMismatch);
 }
 
 TEST_F(RaTlsTest, SimulatedServerNeedsAPolicyThatAllowsIt) {

@@ -96,6 +96,7 @@ Reply TrustService::Attest(const nlohmann::json& req) {
   std::optional<attestation::Claims> claims;
   std::array<uint8_t, 32> binary_digest{}, model_digest{};
   std::string model_name;
+  channel::ServingClaims serving;
   std::optional<Bytes> freshness;
   bool replay = false;
 
@@ -132,6 +133,7 @@ Reply TrustService::Attest(const nlohmann::json& req) {
     binary_digest = payload->binary_digest;
     model_digest = payload->model_digest;
     model_name = payload->model_name;
+    serving = payload->serving;
     freshness = payload->freshness;
   } else {
     // Replay mode (benchmarks, archived evidence): verified at the policy's
@@ -197,6 +199,10 @@ Reply TrustService::Attest(const nlohmann::json& req) {
     c["binary_digest"] = HexEncode(binary_digest);
     c["model_digest"] = HexEncode(model_digest);
     c["model_name"] = model_name;
+    // Serving claims, only when not the default (channel/payload.h): the
+    // evidence bound them, the policy above accepted them.
+    if (serving.chat_template_digest) c["chat_template_digest"] = HexEncode(*serving.chat_template_digest);
+    if (serving.model_from_untrusted_disk) c["model_from_untrusted_disk"] = true;
     // Our nonce: with it a relying party recomputes report_data from the
     // cnf key and the digests (channel/payload.h) and checks the binding.
     c["freshness"] = HexEncode(*freshness);

@@ -114,6 +114,18 @@ Status<> CheckReleaseWithinPolicy(const ReleasePolicy& r, const attestation::Pol
       }
     }
   }
+  // How it serves: every host template R releases to must be one C accepts.
+  for (const auto& hex : r.chat_template_digests) {
+    auto d = HexDecode(hex);
+    if (!d.ok() || !Contains(c.chat_template_digests, *d)) {
+      gaps.push_back("chat_template_digests: the host-supplied chat template " + Short(Lower(hex)) +
+                     " is released to but not accepted by this client policy");
+    }
+  }
+  if (r.allow_untrusted_disk_model && !c.allow_untrusted_disk_model) {
+    gaps.push_back("allow_untrusted_disk_model: the release policy accepts nodes that map their model from the "
+                   "host's disk; this client policy does not");
+  }
   if (!c.token_policies.empty()) {
     for (const auto& name : r.policies) {
       if (std::find(c.token_policies.begin(), c.token_policies.end(), name) == c.token_policies.end()) {
@@ -151,6 +163,10 @@ std::vector<std::string> ExplainRelease(const ReleasePolicy& r) {
   for (const auto& p : r.policies) pol += (pol.empty() ? "" : ", ") + p;
   out.push_back("attestation policies: " + pol);
   if (r.client_audience) out.push_back("audience: split-inference clients (tokens with \"role\": \"client\")");
+  if (!r.chat_template_digests.empty()) {
+    out.push_back("host-supplied chat templates: " + list(r.chat_template_digests));
+  }
+  if (r.allow_untrusted_disk_model) out.push_back("nodes whose model is mapped from the host's disk: accepted");
   return out;
 }
 

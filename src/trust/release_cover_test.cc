@@ -95,6 +95,27 @@ TEST(ReleaseCoverTest, BinaryAndTokenPolicyPins) {
   EXPECT_EQ(Gaps(Release(j), c), "");
 }
 
+TEST(ReleaseCoverTest, ServingClaimsMustBeAcceptedByTheClient) {
+  const std::string templ(64, 'f');
+  auto j = SnpRelease();
+  j["chat_template_digests"] = {templ};
+  j["allow_untrusted_disk_model"] = true;
+  const ReleasePolicy r = Release(j);
+  EXPECT_EQ(ParseReleasePolicy(r.ToJson()).value().chat_template_digests, r.chat_template_digests);  // round trip
+  std::string gaps = Gaps(r, Client(SnpClient()));
+  EXPECT_NE(gaps.find("chat_template_digests: the host-supplied chat template ffffffffffffffff…"), std::string::npos)
+      << gaps;
+  EXPECT_NE(gaps.find("allow_untrusted_disk_model"), std::string::npos) << gaps;
+  EXPECT_EQ(Gaps(r, Client(SnpClient(R"(, "chat_template_digests": [")" + templ +
+                                     R"("], "allow_untrusted_disk_model": true)"))),
+            "");
+  // Defaults are not written: older release policies read and sign unchanged.
+  EXPECT_FALSE(Release(SnpRelease()).ToJson().contains("chat_template_digests"));
+  EXPECT_FALSE(Release(SnpRelease()).ToJson().contains("allow_untrusted_disk_model"));
+  j["chat_template_digests"] = {"zz"};
+  EXPECT_FALSE(ParseReleasePolicy(j).ok());
+}
+
 TEST(ReleaseCoverTest, RequiredFieldsCannotBeExpressed) {
   const auto c = Client(R"({"version": 1, "platforms": ["tdx"], "model_digests": [")" + kModel +
                         R"("], "tdx": {"measurements": [")" + kMeas + R"("], "fields": {"rtmr0": ")" + kOtherMeas +

@@ -77,6 +77,9 @@ nlohmann::json ReleasePolicy::ToJson() const {
   if (!platforms.empty()) j["platforms"] = platforms;
   if (!min_tcb.empty()) j["min_tcb"] = min_tcb;
   if (client_audience) j["audience"] = kClientRole;  // absent: "server", so older records read unchanged
+  // Serving claims: absent when default, so older records read (and sign) unchanged.
+  if (!chat_template_digests.empty()) j["chat_template_digests"] = chat_template_digests;
+  if (allow_untrusted_disk_model) j["allow_untrusted_disk_model"] = true;
   return j;
 }
 
@@ -109,7 +112,8 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
   if (!j.is_object()) return MakeError(Errc::kParse, "a release policy is a JSON object");
   static const std::set<std::string> kKnown = {"model_digests", "binary_digests", "measurements", "platforms",
                                                "tcb_statuses",  "policies",       "min_tcb",      "allow_debug",
-                                               "allow_simulated", "audience"};
+                                               "allow_simulated", "audience", "chat_template_digests",
+                                               "allow_untrusted_disk_model"};
   for (const auto& [k, v] : j.items()) {
     if (!kKnown.count(k)) return MakeError(Errc::kParse, "release policy: unknown member \"" + k.substr(0, 64) + "\"");
   }
@@ -122,6 +126,8 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
   CLLM_RETURN_IF_ERROR(StringSet(j, "policies", false, p.policies));
   CLLM_RETURN_IF_ERROR(Flag(j, "allow_debug", p.allow_debug));
   CLLM_RETURN_IF_ERROR(Flag(j, "allow_simulated", p.allow_simulated));
+  CLLM_RETURN_IF_ERROR(StringSet(j, "chat_template_digests", true, p.chat_template_digests));
+  CLLM_RETURN_IF_ERROR(Flag(j, "allow_untrusted_disk_model", p.allow_untrusted_disk_model));
   if (j.contains("audience")) {
     const auto& a = j["audience"];
     if (!a.is_string() || (a != "server" && a != kClientRole)) {
@@ -203,6 +209,21 @@ Status<> CheckRelease(const ReleasePolicy& p, const nlohmann::json& c, const att
   const std::string binary = ClaimString(c, "binary_digest");
   if (!p.binary_digests.empty() && !p.binary_digests.count(binary)) {
     return refuse("binary_digest: expected one of [" + Join(p.binary_digests) + "], token has \"" + binary + "\"");
+  }
+  // How the node serves (channel/payload.h ServingClaims, in the token only
+  // when not the default). A claim of the wrong type counts as present.
+  if (auto t = c.find("chat_template_digest"); t != c.end()) {
+    const std::string templ = t->is_string() ? Lower(t->get<std::string>()) : std::string("(not a string)");
+    if (!p.chat_template_digests.count(templ)) {
+      return refuse("chat_template_digest: the node renders prompts with a host-supplied chat template \"" +
+                    templ.substr(0, 64) + "\"; this key's release policy accepts [" + Join(p.chat_template_digests) +
+                    "]");
+    }
+  }
+  if (auto d = c.find("model_from_untrusted_disk"); d != c.end() && !(d->is_boolean() && !d->get<bool>()) &&
+                                                    !p.allow_untrusted_disk_model) {
+    return refuse("model_from_untrusted_disk: the node maps its model from the host's disk; this key's release "
+                  "policy does not set allow_untrusted_disk_model");
   }
   return OkStatus();
 }

@@ -12,6 +12,11 @@
 //    "min_tcb":        {"snp.microcode": 115}, optional TCB floor per component
 //    "allow_debug":    false,                  a debuggable TEE only when true
 //    "allow_simulated": false,                 the simulated TEE only when true
+//    "chat_template_digests": ["<hex>", …],    host-supplied chat templates (cllm-server
+//                                              --chat-template) a node may serve with; default
+//                                              none: only the model's own template
+//    "allow_untrusted_disk_model": false,      nodes that map the model from the host's disk
+//                                              (--mmap-untrusted-disk) only when true
 //    "audience":       "server"}               "server" (default) or "client", below
 //
 // Audience. A "server" key (a model key, a fleet key) goes to nodes; a
@@ -61,6 +66,8 @@ struct ReleasePolicy {
   bool allow_debug = false;
   bool allow_simulated = false;
   bool client_audience = false;  // "audience": "client"
+  std::set<std::string> chat_template_digests;  // lower-case hex; the token's "chat_template_digest"
+  bool allow_untrusted_disk_model = false;      // the token's "model_from_untrusted_disk"
 
   nlohmann::json ToJson() const;
   // AttestationPolicy is the appraisal part as an attestation policy (every

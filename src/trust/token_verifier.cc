@@ -39,6 +39,10 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
     auto it = c.find(name);
     return it != c.end() && it->is_string() ? it->get<std::string>() : std::string();
   };
+  auto flag = [&](const char* name) {  // absent or not a boolean true: false
+    auto it = c.find(name);
+    return it != c.end() && it->is_boolean() && it->get<bool>();
+  };
   auto replay = c.find("replay");
   if (replay == c.end() || !replay->is_boolean() || replay->get<bool>()) {
     return MakeError(ChannelErrc::kPolicyNotSatisfied, "the token was minted from replayed evidence (not bound)");
@@ -59,8 +63,11 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
   // verified bound them: report_data = binding(this key, digests, name, the
   // service's nonce) (channel/payload.h).
   const std::string binary = str("binary_digest"), model = str("model_digest");
+  const std::string template_digest =
+      payload->serving.chat_template_digest ? HexEncode(*payload->serving.chat_template_digest) : "";
   if (binary != HexEncode(payload->binary_digest) || model != HexEncode(payload->model_digest) ||
-      str("model_name") != payload->model_name) {
+      str("model_name") != payload->model_name || str("chat_template_digest") != template_digest ||
+      flag("model_from_untrusted_disk") != payload->serving.model_from_untrusted_disk) {
     return MakeError(ChannelErrc::kCertEvidenceMismatch, "the token's digests differ from the certificate's claims");
   }
   auto freshness = HexDecode(str("freshness"));
@@ -110,6 +117,9 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
   if (!listed(policy.model_digests, model)) {
     return MakeError(ChannelErrc::kPolicyNotSatisfied, "model_digest: " + model + " is not in the policy");
   }
+  // The serving claims (a host-supplied chat template, a model mapped from
+  // disk) are in the certificate's payload, which report_data binds (step 4).
+  CLLM_RETURN_IF_ERROR(channel::CheckServing(payload->serving, policy));
   return TokenVerifiedServer{c, std::move(payload).value(), std::move(claims).value()};
 }
 

@@ -46,15 +46,20 @@ class TokenVerifierTest : public ::testing::Test {
     bound.binary_digest = claims_.binary_digest;
     bound.model_digest = claims_.model_digest;
     bound.model_name = claims_.model_name;
+    bound.serving = claims_.serving;
     bound.freshness = Bytes(32, 0x5A);
     const auto report_data = channel::ComputeReportData(cnf.public_key().ToSpkiDer(), bound);
-    return {{"iss", "cllm-trust"}, {"sub", "node:x"}, {"iat", Unix()}, {"nbf", Unix()}, {"exp", Unix() + 300},
+    nlohmann::json c = {{"iss", "cllm-trust"}, {"sub", "node:x"}, {"iat", Unix()}, {"nbf", Unix()}, {"exp", Unix() + 300},
             {"jti", "j"}, {"ver", 2}, {"tee", "sim"}, {"simulated", true}, {"tcb_status", "NotApplicable"},
             {"measurement", HexEncode(Bytes(48, 0x33))}, {"report_data", HexEncode(report_data)},
             {"debug", false}, {"tcb", nlohmann::json::object()}, {"advisory_ids", nlohmann::json::array()},
             {"fields", nlohmann::json::object()}, {"policy", "default"}, {"freshness", HexEncode(bound.freshness)},
             {"binary_digest", HexEncode(Bytes(32, 0xB1))}, {"model_digest", HexEncode(Bytes(32, 0xD1))},
             {"model_name", "m"}, {"replay", false}, {"cnf", {{"jwk", PublicJwk(cnf.public_key())}}}};
+    // attest.cc adds the serving claims only when they are not the default
+    if (claims_.serving.chat_template_digest) c["chat_template_digest"] = HexEncode(*claims_.serving.chat_template_digest);
+    if (claims_.serving.model_from_untrusted_disk) c["model_from_untrusted_disk"] = true;
+    return c;
   }
 
   crypto::Certificate CertWith(const std::optional<std::string>& token) {
@@ -125,6 +130,42 @@ TEST_F(TokenVerifierTest, PolicyDecidesPlatformAndDigests) {
   policy_.platforms = {Platform::kSim};
   policy_.model_digests = {Bytes(32, 0xAA)};
   EXPECT_EQ(Verify(CertWith(token)).code(), ChannelErrc::kPolicyNotSatisfied);
+}
+
+// The token path appraises the serving claims as the evidence path does
+// (channel::CheckServing): a host-supplied chat template must be listed, a
+// model mapped from disk allowed; the token's claims must agree with the
+// certificate's.
+TEST_F(TokenVerifierTest, ServingClaimsAreAppraisedAndMustAgreeWithTheCertificate) {
+  claims_.serving.chat_template_digest.emplace().fill(0x7E);
+  issuer_.emplace(attester_, claims_);
+  const std::string token = SignJwt(*signer_, kid_, Claims(*node_)).value();
+  auto v = Verify(CertWith(token));
+  ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
+  EXPECT_NE(v.detail().find("chat_template_digest"), std::string::npos) << v.detail();
+  policy_.chat_template_digests = {Bytes(32, 0x7E)};
+  v = Verify(CertWith(token));
+  ASSERT_TRUE(v.ok()) << v.detail();
+  EXPECT_EQ(v->payload.serving.chat_template_digest, claims_.serving.chat_template_digest);
+  // A token that does not name the template (or names another) is not this certificate's.
+  auto silent = Claims(*node_);
+  silent.erase("chat_template_digest");
+  EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, silent).value())).code(), ChannelErrc::kCertEvidenceMismatch);
+  auto other = Claims(*node_);
+  other["chat_template_digest"] = HexEncode(Bytes(32, 0x7F));
+  EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, other).value())).code(), ChannelErrc::kCertEvidenceMismatch);
+
+  claims_.serving.model_from_untrusted_disk = true;
+  issuer_.emplace(attester_, claims_);
+  const std::string disk = SignJwt(*signer_, kid_, Claims(*node_)).value();
+  v = Verify(CertWith(disk));
+  ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
+  EXPECT_NE(v.detail().find("allow_untrusted_disk_model"), std::string::npos) << v.detail();
+  policy_.allow_untrusted_disk_model = true;
+  EXPECT_TRUE(Verify(CertWith(disk)).ok());
+  auto typed = Claims(*node_);
+  typed["model_from_untrusted_disk"] = "yes";  // the wrong type is refused, not thrown on
+  EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, typed).value())).code(), ChannelErrc::kCertEvidenceMismatch);
 }
 
 TEST_F(TokenVerifierTest, TokenWithoutAppraisedClaimsOrWithAWrongBindingIsRefused) {

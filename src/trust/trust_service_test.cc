@@ -357,6 +357,54 @@ TEST_F(TrustServiceTest, ReleasePolicyUpdateTakesEffect) {
             404);
 }
 
+// A node that serves with a host-supplied chat template (or a model mapped
+// from the host's disk) names it in its evidence (channel/payload.h
+// ServingClaims): cllm-trust mints no token unless its attestation policy
+// lists the template, the token then carries the claim, and a key is
+// released only when the key's release policy accepts it too.
+TEST_F(TrustServiceTest, ServingClaimsNeedTheAttestationAndTheReleasePolicy) {
+  channel::ServerClaims claims = issuer_->claims();
+  claims.serving.chat_template_digest.emplace().fill(0x7E);
+  issuer_.emplace(attester_, claims);
+  Reply refused = AttestWith();
+  ASSERT_TRUE(std::holds_alternative<ApiError>(refused)) << Describe(refused);
+  EXPECT_NE(std::get<ApiError>(refused).message.find("chat_template_digest"), std::string::npos) << Describe(refused);
+
+  json policy = SimPolicy({"sim"});
+  policy["policy"]["chat_template_digests"] = {HexEncode(Bytes(32, 0x7E))};
+  ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/default", policy.dump()).status_, 200);
+  const std::string token = Token();
+  ASSERT_FALSE(token.empty());
+  EXPECT_EQ(VerifyToken(token).value()["chat_template_digest"], HexEncode(Bytes(32, 0x7E)));
+  auto eph = NewP256();
+  Reply no_key = Release("key-a", token, eph);
+  ASSERT_TRUE(std::holds_alternative<ApiError>(no_key)) << Describe(no_key);
+  EXPECT_NE(std::get<ApiError>(no_key).message.find("chat_template_digest"), std::string::npos) << Describe(no_key);
+  auto upd = AdminCall("PUT", "/v1/admin/keys/key-a/release-policy",
+                       json{{"model_digests", {DigestHex(kModelA)}},
+                            {"allow_simulated", true},
+                            {"chat_template_digests", {HexEncode(Bytes(32, 0x7E))}}}
+                           .dump());
+  ASSERT_EQ(upd.status_, 200) << upd.body_.dump();
+  EXPECT_EQ(ReleasedKey("key-a", token), Bytes(32, 'a'));
+
+  // The untrusted-disk flag: refused by the attestation policy until allowed,
+  // then by the release policy until allowed.
+  claims.serving.model_from_untrusted_disk = true;
+  issuer_.emplace(attester_, claims);
+  Reply disk = AttestWith();
+  ASSERT_TRUE(std::holds_alternative<ApiError>(disk)) << Describe(disk);
+  EXPECT_NE(std::get<ApiError>(disk).message.find("allow_untrusted_disk_model"), std::string::npos) << Describe(disk);
+  policy["policy"]["allow_untrusted_disk_model"] = true;
+  ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/default", policy.dump()).status_, 200);
+  const std::string disk_token = Token();
+  EXPECT_EQ(VerifyToken(disk_token).value()["model_from_untrusted_disk"], true);
+  Reply disk_key = Release("key-a", disk_token, eph);
+  ASSERT_TRUE(std::holds_alternative<ApiError>(disk_key)) << Describe(disk_key);
+  EXPECT_NE(std::get<ApiError>(disk_key).message.find("model_from_untrusted_disk"), std::string::npos)
+      << Describe(disk_key);
+}
+
 // ---------------------------------------------------------------------------
 // Audit log
 // ---------------------------------------------------------------------------

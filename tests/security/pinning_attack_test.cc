@@ -34,16 +34,12 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::Bin;
+using testing::Outcome;
 using testing::Process;
 using testing::ReadFile;
 
 constexpr char kModel[] = "models/stories260K-f16.gguf";
 constexpr char kSnpDir[] = "testdata/attestation/snp/";
-
-struct Outcome {
-  int code;
-  std::string out, err;
-};
 
 class PinningAttackTest : public ::testing::Test {
  protected:
@@ -77,9 +73,7 @@ class PinningAttackTest : public ::testing::Test {
 
   static Outcome Run(std::vector<std::string> args, const std::string& tag) {
     args.insert(args.begin(), Bin("cllm"));
-    Process p(std::move(args), dir_ / tag);
-    int code = p.Wait();
-    return {code, p.out(), p.err()};
+    return testing::RunToEnd(std::move(args), dir_ / tag);
   }
   static std::string Url() { return "https://127.0.0.1:" + std::to_string(ready_["port"].get<int>()); }
   static std::string ModelDigest() { return ready_["model_digest"].get<std::string>(); }

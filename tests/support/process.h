@@ -117,4 +117,19 @@ inline nlohmann::json WaitReady(Process& p, const std::filesystem::path& ready,
   return nullptr;
 }
 
+// Outcome is a finished command: exit code and what it printed.
+struct Outcome {
+  int code;
+  std::string out, err;
+};
+
+// RunToEnd runs argv to completion (up to `timeout`), its output kept in
+// `log_prefix`.out / .err.
+inline Outcome RunToEnd(std::vector<std::string> argv, const std::filesystem::path& log_prefix,
+                        std::chrono::seconds timeout = std::chrono::seconds(30)) {
+  Process p(std::move(argv), log_prefix);
+  const int code = p.Wait(timeout);
+  return {code, p.out(), p.err()};
+}
+
 }  // namespace cllm::testing
