@@ -50,7 +50,9 @@ wait_ready() {  # wait_ready FILE NAME
 }
 field() { sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p" "$1"; }
 # cllm-server and cllm-trust lock all their memory or refuse to start; an
-# ordinary user's RLIMIT_MEMLOCK is too small, so the demo then opts out.
+# ordinary user's RLIMIT_MEMLOCK is too small, so the demo then opts out. The
+# server says so in its evidence, so the demo's client policy and the model
+# key's release policy then accept unlocked memory too (the same flag).
 unlocked=()
 if [ "$(id -u)" != 0 ] && [ "$(ulimit -l)" != unlimited ]; then
   unlocked=(--allow-unlocked-memory)
@@ -75,12 +77,13 @@ echo "   $CLLM_TRUST_URL"
 # the server: the sim platform key, the server binary, the model digest
 # (`cllm policy pin` computes the digests exactly as cllm-server does).
 $cllm policy pin -o "$demo/policy.json" --sim-platform-key "$demo/sim-platform.key.pub" \
-  --model "$model" --binary "$server" | sed 's/^/   /'
+  --model "$model" --binary "$server" "${unlocked[@]}" | sed 's/^/   /'
 echo "   reference values (policy \"default\"):"
 $cllm trust policy set default "$demo/policy.json" | sed 's/^/   /'
 
 echo; echo "== 3. sealing the model; its key goes to cllm-trust only"
-$cllm model seal "$model" -o "$demo/model.cllm" --register --key-id stories-v1 --allow-simulated | sed 's/^/   /'
+$cllm model seal "$model" -o "$demo/model.cllm" --register --key-id stories-v1 --allow-simulated "${unlocked[@]}" |
+  sed 's/^/   /'
 
 # One API key for the demo user; the server's file keeps only its SHA-256.
 api_key=$($cllm apikey add --user demo --keys-file "$demo/api-keys.json" 2>/dev/null)

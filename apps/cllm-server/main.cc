@@ -159,6 +159,7 @@ int main(int argc, char** argv) {
   channel::ServerClaims claims{*binary_digest, input->digest, f.model_name, {}, {}};
   if (template_override) claims.serving.chat_template_digest = crypto::Sha256(AsBytes(*template_override));
   claims.serving.model_from_untrusted_disk = !input->sealed && f.mmap_untrusted_disk;
+  claims.serving.memory_unlocked = !hardening->memory_locked;
   channel::IssuerOptions io;
   io.validity = std::chrono::seconds(f.validity_s);
   auto issuer = std::make_shared<channel::RaTlsIssuer>(*attester, claims, io);

@@ -69,6 +69,7 @@ struct RegisterArgs {
   TrustAdminArgs admin;
   std::string release_policy_file;
   bool allow_simulated = false;
+  bool allow_unlocked_memory = false;
   std::string client_policy = "client";  // --client-policy (--part embeddings)
 };
 
@@ -175,6 +176,7 @@ int SealFileOrPart(const fs::path& in, const fs::path& out, const fs::path& key_
     }
   }
   if (reg.allow_simulated) rp["allow_simulated"] = true;
+  if (reg.allow_unlocked_memory) rp["allow_unlocked_memory"] = true;
   // Who may hold the key (release_policy.h, "Audience"): the embeddings go to
   // clients only, everything else to servers only.
   std::string audience = "server";
@@ -264,6 +266,9 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   seal->add_option("--release-policy", reg.release_policy_file,
                    "With --register: release policy JSON (default: this model's digest only)");
   seal->add_flag("--allow-simulated", reg.allow_simulated, "With --register: release to the simulated TEE too");
+  seal->add_flag("--allow-unlocked-memory", reg.allow_unlocked_memory,
+                 "With --register: release to servers whose memory is not locked too (--allow-unlocked-memory: "
+                 "development machines)");
   static PartArgs part;
   seal->add_option("--part", part.part,
                    "model: the whole file; embeddings: a GGUF of token_embd.weight (original type), the tokenizer.* "

@@ -15,6 +15,8 @@
 //                         --chat-template-digest HEX
 //   --allow-untrusted-disk-model  accept servers that map their model from
 //                         a disk the host controls (--mmap-untrusted-disk)
+//   --allow-unlocked-memory  accept servers whose memory is not locked
+//                         (--allow-unlocked-memory: development machines)
 //   --sim-platform-key PUB  accept the simulated TEE signed by this key
 //   --min-tcb COMPONENT=N  TCB floor (e.g. snp.microcode=115); the platform is
 //                         the component's prefix. SNP and CSV have no TCB
@@ -55,6 +57,7 @@ struct PinArgs {
   std::vector<std::string> models, model_digests, binaries, binary_digests;
   std::vector<std::string> chat_templates, chat_template_digests;
   bool allow_untrusted_disk_model = false;
+  bool allow_unlocked_memory = false;
   std::string sim_platform_key;
   std::vector<std::string> min_tcb;  // COMPONENT=N
 };
@@ -198,6 +201,10 @@ int Pin(const PinArgs& a) {
     doc["allow_untrusted_disk_model"] = true;
     pinned.push_back("servers whose model is mapped from an untrusted disk (--mmap-untrusted-disk) are accepted");
   }
+  if (a.allow_unlocked_memory) {
+    doc["allow_unlocked_memory"] = true;
+    pinned.push_back("servers whose memory is not locked (--allow-unlocked-memory) are accepted");
+  }
   for (const auto& f : a.min_tcb) {
     const size_t eq = f.find('=');
     const size_t dot = f.find('.');
@@ -267,6 +274,9 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   cmd->add_flag("--allow-untrusted-disk-model", a.allow_untrusted_disk_model,
                 "Accept servers that map their model from a disk the host controls (--mmap-untrusted-disk): the "
                 "model digest then does not prove the bytes served");
+  cmd->add_flag("--allow-unlocked-memory", a.allow_unlocked_memory,
+                "Accept servers whose memory is not locked (--allow-unlocked-memory): prompts may be swapped to "
+                "the host's disk; for development machines");
   cmd->add_option("--sim-platform-key", a.sim_platform_key,
                   "Accept the SIMULATED TEE signed by this public key (FILE.pub from `cllm attest sim-keygen`)");
   cmd->callback([&ctx] { ctx.exit_code = Pin(a); });

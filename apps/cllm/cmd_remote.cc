@@ -81,6 +81,7 @@ json ServerJson(const channel::VerifiedServer& s) {
           {"model_name", s.payload.model_name},
           {"chat_template", ChatTemplateClaim(s.payload.serving)},
           {"model_from_untrusted_disk", s.payload.serving.model_from_untrusted_disk},
+          {"memory_locked", !s.payload.serving.memory_unlocked},
           {"tls_key_sha256", HexEncode(s.spki_sha256)}};
 }
 
@@ -135,9 +136,14 @@ int AttestViaToken(const RemoteArgs& a, const attestation::Policy& policy, const
                                                              static_cast<unsigned long long>(svn));
   std::printf("  binary digest  %s\n  model          %s\n  model digest   %s\n", c.value("binary_digest", "").c_str(),
               c.value("model_name", "").c_str(), c.value("model_digest", "").c_str());
-  std::printf("  chat template  %s\n", ChatTemplateClaim(tc.server.payload.serving).c_str());
+  const auto& templ = tc.server.payload.serving.chat_template_digest;
+  std::printf("  chat template  %s\n", templ ? (HexEncode(*templ) + " (supplied by the host, accepted by the policy)").c_str()
+                                              : "the model's own");
   if (tc.server.payload.serving.model_from_untrusted_disk) {
     std::printf("  model loading  MAPPED FROM AN UNTRUSTED DISK (accepted by the policy)\n");
+  }
+  if (tc.server.payload.serving.memory_unlocked) {
+    std::printf("  memory         NOT LOCKED (accepted by the policy)\n");
   }
   std::printf("  token          %s, cllm-trust policy %s, expires %s\n", c.value("jti", "").c_str(),
               c.value("policy", "").c_str(),
@@ -265,6 +271,10 @@ int AttestServer(const RemoteArgs& a) {
                                            ? "MAPPED FROM AN UNTRUSTED DISK (accepted by the policy): the model "
                                              "digest does not prove the bytes served"
                                            : "read once into memory: the model digest is of the bytes served");
+  std::printf("  memory         %s\n", serving.memory_unlocked
+                                           ? "NOT LOCKED (accepted by the policy): prompts may be swapped to the "
+                                             "host's disk"
+                                           : "locked: never swapped to the host's disk");
   std::printf("\npinning:\n");
   if (policy.insecure_accept_unpinned) {
     std::printf("  ! NOT ENFORCED (%s): any genuine TEE with any code and model is accepted\n",

@@ -166,6 +166,9 @@ AttestResult<Policy> ParsePolicy(std::string_view json_text) {
     } else if (key == "allow_untrusted_disk_model") {
       if (!value.is_boolean()) return Invalid(key, "expected true or false");
       policy.allow_untrusted_disk_model = value.get<bool>();
+    } else if (key == "allow_unlocked_memory") {
+      if (!value.is_boolean()) return Invalid(key, "expected true or false");
+      policy.allow_unlocked_memory = value.get<bool>();
     } else if (key == "token_policies") {
       CLLM_ASSIGN_OR_RETURN(policy.token_policies, StringList(value, key));
       for (const auto& n : policy.token_policies) {

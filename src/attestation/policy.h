@@ -63,6 +63,9 @@ struct Policy {
   // Accept a server that maps its model from a disk the host controls
   // (--mmap-untrusted-disk); refused unless true.
   bool allow_untrusted_disk_model = false;
+  // Accept a server whose memory is not locked (--allow-unlocked-memory:
+  // prompts may reach host-visible swap); refused unless true.
+  bool allow_unlocked_memory = false;
   // Token mode only (a server accepted on its cllm-trust token): the names of
   // the cllm-trust attestation policies whose tokens are accepted; empty means
   // any (the token's claims are appraised against this policy regardless).

@@ -39,6 +39,7 @@ TEST(PolicyTest, ParsesTheDocumentedFormat) {
     "model_digests": ["2233", "4455"],
     "chat_template_digests": [")" + std::string(64, 'c') + R"("],
     "allow_untrusted_disk_model": true,
+    "allow_unlocked_memory": true,
     "snp": {"measurements": [")" + std::string(96, '1') + R"("],
             "min_tcb": {"snp.microcode": 200},
             "fields": {"policy.smt": "0"}}
@@ -51,6 +52,8 @@ TEST(PolicyTest, ParsesTheDocumentedFormat) {
   EXPECT_EQ(p.model_digests.size(), 2u);
   EXPECT_EQ(p.chat_template_digests, std::vector<Bytes>{Bytes(32, 0xcc)});
   EXPECT_TRUE(p.allow_untrusted_disk_model);
+  EXPECT_TRUE(p.allow_unlocked_memory);
+  EXPECT_FALSE(Policy::Default().allow_unlocked_memory);
   EXPECT_FALSE(Policy::Default().allow_untrusted_disk_model);
   EXPECT_TRUE(Policy::Default().chat_template_digests.empty());
   const auto& snp = p.per_platform.at(Platform::kSnp);
@@ -81,6 +84,7 @@ TEST(PolicyTest, RejectsEveryMistakeNamingTheKey) {
                  Case{R"({"version":1,"platforms":["snp"],"chat_template_digests":["00ff"]})", "chat_template_digests"},
                  Case{R"({"version":1,"platforms":["snp"],"chat_template_digests":"ab"})", "chat_template_digests"},
                  Case{R"({"version":1,"platforms":["snp"],"allow_untrusted_disk_model":1})", "allow_untrusted_disk_model"},
+                 Case{R"({"version":1,"platforms":["snp"],"allow_unlocked_memory":"yes"})", "allow_unlocked_memory"},
                  Case{R"([1,2])", "object"},
                  Case{R"({"version":1,)", "JSON"}}) {
     auto p = ParsePolicy(c.json);

@@ -36,14 +36,16 @@ enum Tag : uint8_t {
 // understand must not be dropped).
 constexpr uint8_t kServingTemplate = 1;
 constexpr uint8_t kServingUntrustedDisk = 2;
-constexpr uint8_t kServingKnownFlags = kServingTemplate | kServingUntrustedDisk;
+constexpr uint8_t kServingUnlockedMemory = 4;
+constexpr uint8_t kServingKnownFlags = kServingTemplate | kServingUntrustedDisk | kServingUnlockedMemory;
 
 // ServingBytes is the kServing value, also what report_data binds after
 // "serving".
 Bytes ServingBytes(const ServingClaims& s) {
   Bytes out;
   out.push_back(static_cast<uint8_t>((s.chat_template_digest ? kServingTemplate : 0) |
-                                     (s.model_from_untrusted_disk ? kServingUntrustedDisk : 0)));
+                                     (s.model_from_untrusted_disk ? kServingUntrustedDisk : 0) |
+                                     (s.memory_unlocked ? kServingUnlockedMemory : 0)));
   if (s.chat_template_digest) out.insert(out.end(), s.chat_template_digest->begin(), s.chat_template_digest->end());
   return out;
 }
@@ -182,6 +184,7 @@ PayloadResult<AttestationPayload> DecodePayload(ByteSpan data) {
           p.serving.chat_template_digest = d;
         }
         p.serving.model_from_untrusted_disk = (flags & kServingUntrustedDisk) != 0;
+        p.serving.memory_unlocked = (flags & kServingUnlockedMemory) != 0;
         break;
       }
     }

@@ -12,8 +12,8 @@
 //
 // The "serving" part is present only when the server departs from serving
 // its model as attested by the model digest (ServingClaims): a chat template
-// the host supplied instead of the model's own, or a model mapped from a
-// disk the host controls. The "e2e" part is present only when the server
+// the host supplied instead of the model's own, a model mapped from a disk
+// the host controls, or memory the host may swap to its disk. The "e2e" part is present only when the server
 // holds fleet HPKE keys for encrypted bodies (docs/protocol.md, "Encrypted
 // bodies"): the SHA-256 digests of their key configs, so the evidence names
 // the keys it decrypts with.
@@ -66,8 +66,11 @@ struct ServingClaims {
   // (--mmap-untrusted-disk): the model digest names the file as it was read
   // once, not necessarily the bytes the engine computes with.
   bool model_from_untrusted_disk = false;
+  // The server's memory is not locked (--allow-unlocked-memory): prompts,
+  // answers, KV cache and weights may be swapped to a disk the host reads.
+  bool memory_unlocked = false;
 
-  bool is_default() const { return !chat_template_digest && !model_from_untrusted_disk; }
+  bool is_default() const { return !chat_template_digest && !model_from_untrusted_disk && !memory_unlocked; }
   bool operator==(const ServingClaims&) const = default;
 };
 

@@ -172,6 +172,10 @@ TEST(PayloadTest, ServingClaimsRoundTripAndAreChecked) {
   back = DecodePayload(EncodePayload(p));
   ASSERT_TRUE(back.ok()) << back.detail();
   EXPECT_EQ(back->serving, p.serving);
+  p.serving.memory_unlocked = true;
+  back = DecodePayload(EncodePayload(p));
+  ASSERT_TRUE(back.ok()) << back.detail();
+  EXPECT_EQ(back->serving, p.serving);
 
   Bytes enc = plain;
   enc[10] += 1;  // one more field
@@ -188,7 +192,10 @@ TEST(PayloadTest, ServingClaimsRoundTripAndAreChecked) {
   Bytes templ(33, 0x11);
   templ[0] = 1;
   ASSERT_TRUE(with(templ).ok());
-  for (const Bytes& bad : {Bytes{}, Bytes{0}, Bytes{4}, Bytes{0x82}, Bytes{1}, Bytes(33, 0x02), Bytes{2, 0}}) {
+  ASSERT_TRUE(with(Bytes{4}).ok());
+  EXPECT_TRUE(with(Bytes{4})->serving.memory_unlocked);
+  EXPECT_FALSE(with(Bytes{4})->serving.model_from_untrusted_disk);
+  for (const Bytes& bad : {Bytes{}, Bytes{0}, Bytes{8}, Bytes{0x82}, Bytes{1}, Bytes(33, 0x02), Bytes{2, 0}}) {
     auto r = with(bad);
     ASSERT_FALSE(r.ok()) << HexEncode(bad);
     EXPECT_TRUE(r.code() == PayloadErrc::kMalformed || r.code() == PayloadErrc::kTooLarge) << HexEncode(bad);
@@ -223,8 +230,12 @@ TEST(PayloadTest, EveryBoundFieldChangesReportData) {
   p.serving.model_from_untrusted_disk = true;
   const auto disk = ComputeReportData(spki, p);
   EXPECT_NE(disk, base);
+  p.serving.memory_unlocked = true;
+  const auto unlocked = ComputeReportData(spki, p);
+  EXPECT_NE(unlocked, disk);
   p.serving.chat_template_digest.emplace().fill(0);
   const auto templ = ComputeReportData(spki, p);
+  EXPECT_NE(templ, unlocked);
   EXPECT_NE(templ, disk);
   (*p.serving.chat_template_digest)[31] ^= 1;
   EXPECT_NE(ComputeReportData(spki, p), templ);

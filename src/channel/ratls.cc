@@ -224,6 +224,12 @@ ChannelResult<Ok> CheckServing(const ServingClaims& serving, const attestation::
                      "(--mmap-untrusted-disk), so the model digest does not prove the bytes it computes with; "
                      "the policy does not set \"allow_untrusted_disk_model\"");
   }
+  if (serving.memory_unlocked && !policy.allow_unlocked_memory) {
+    return MakeError(ChannelErrc::kPolicyNotSatisfied,
+                     "field memory_locked: the server runs with its memory unlocked (--allow-unlocked-memory), so "
+                     "prompts, answers and the KV cache may be swapped to a disk the host reads; the policy does "
+                     "not set \"allow_unlocked_memory\"");
+  }
   return OkStatus();
 }
 

@@ -52,7 +52,7 @@ struct ServerClaims {
   std::string model_name;
   // Digests of the e2e (HPKE) key configs the server decrypts with.
   std::vector<std::array<uint8_t, kDigestSize>> e2e_key_digests;
-  ServingClaims serving;  // a host-supplied chat template, a model mapped from disk
+  ServingClaims serving;  // a host-supplied chat template, a model mapped from disk, unlocked memory
 };
 
 struct IssuerOptions {
@@ -121,7 +121,7 @@ struct VerifyOptions {
 // CheckServing appraises a payload's serving claims (payload.h) against the
 // policy, fail closed: a chat template override must be listed in
 // policy.chat_template_digests, a model mapped from an untrusted disk needs
-// policy.allow_untrusted_disk_model. VerifyPayloadForKey runs it; the token
+// policy.allow_untrusted_disk_model, unlocked memory policy.allow_unlocked_memory. VerifyPayloadForKey runs it; the token
 // path (trust/token_verifier.h) runs it on the certificate's payload.
 [[nodiscard]] ChannelResult<Ok> CheckServing(const ServingClaims& serving, const attestation::Policy& policy);
 

@@ -160,6 +160,27 @@ TEST_F(RaTlsTest, ModelMappedFromAnUntrustedDiskNeedsThePolicysConsent) {
             ChannelErrc::kCertEvidenceMismatch);
 }
 
+TEST_F(RaTlsTest, UnlockedMemoryNeedsThePolicysConsent) {
+  claims_.serving.memory_unlocked = true;
+  RaTlsIssuer issuer(attester_, claims_);
+  const auto identity = issuer.Issue(now_).value();
+  auto v = Verify(identity.cert);
+  ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
+  EXPECT_NE(v.detail().find("allow_unlocked_memory"), std::string::npos) << v.detail();
+  policy_.allow_untrusted_disk_model = true;  // another consent does not count
+  EXPECT_EQ(Verify(identity.cert).code(), ChannelErrc::kPolicyNotSatisfied);
+  policy_.allow_unlocked_memory = true;
+  v = Verify(identity.cert);
+  ASSERT_TRUE(v.ok()) << v.detail();
+  EXPECT_TRUE(v->payload.serving.memory_unlocked);
+  auto payload = DecodePayload(*identity.cert.Extension(kAttestationExtensionOid)).value();
+  payload.serving.memory_unlocked = false;
+  VerifyOptions o;
+  o.at = now_;
+  EXPECT_EQ(VerifyPayloadForKey(payload, identity.cert.GetPublicKey()->ToSpkiDer(), policy_, o).code(),
+            ChannelErrc::kCertEvidenceMismatch);
+}
+
 TEST_F(RaTlsTest, SimulatedServerNeedsAPolicyThatAllowsIt) {
   policy_.platforms = {Platform::kSnp, Platform::kTdx};
   auto v = Verify(identity_->cert);

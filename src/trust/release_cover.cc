@@ -126,6 +126,10 @@ Status<> CheckReleaseWithinPolicy(const ReleasePolicy& r, const attestation::Pol
     gaps.push_back("allow_untrusted_disk_model: the release policy accepts nodes that map their model from the "
                    "host's disk; this client policy does not");
   }
+  if (r.allow_unlocked_memory && !c.allow_unlocked_memory) {
+    gaps.push_back("allow_unlocked_memory: the release policy accepts nodes whose memory is not locked; this "
+                   "client policy does not");
+  }
   if (!c.token_policies.empty()) {
     for (const auto& name : r.policies) {
       if (std::find(c.token_policies.begin(), c.token_policies.end(), name) == c.token_policies.end()) {
@@ -167,6 +171,7 @@ std::vector<std::string> ExplainRelease(const ReleasePolicy& r) {
     out.push_back("host-supplied chat templates: " + list(r.chat_template_digests));
   }
   if (r.allow_untrusted_disk_model) out.push_back("nodes whose model is mapped from the host's disk: accepted");
+  if (r.allow_unlocked_memory) out.push_back("nodes whose memory is not locked (may be swapped): accepted");
   return out;
 }
 

@@ -100,15 +100,18 @@ TEST(ReleaseCoverTest, ServingClaimsMustBeAcceptedByTheClient) {
   auto j = SnpRelease();
   j["chat_template_digests"] = {templ};
   j["allow_untrusted_disk_model"] = true;
+  j["allow_unlocked_memory"] = true;
   const ReleasePolicy r = Release(j);
   EXPECT_EQ(ParseReleasePolicy(r.ToJson()).value().chat_template_digests, r.chat_template_digests);  // round trip
   std::string gaps = Gaps(r, Client(SnpClient()));
   EXPECT_NE(gaps.find("chat_template_digests: the host-supplied chat template ffffffffffffffff…"), std::string::npos)
       << gaps;
   EXPECT_NE(gaps.find("allow_untrusted_disk_model"), std::string::npos) << gaps;
+  EXPECT_NE(gaps.find("allow_unlocked_memory"), std::string::npos) << gaps;
   EXPECT_EQ(Gaps(r, Client(SnpClient(R"(, "chat_template_digests": [")" + templ +
-                                     R"("], "allow_untrusted_disk_model": true)"))),
+                                     R"("], "allow_untrusted_disk_model": true, "allow_unlocked_memory": true)"))),
             "");
+  EXPECT_TRUE(ParseReleasePolicy(r.ToJson()).value().allow_unlocked_memory);
   // Defaults are not written: older release policies read and sign unchanged.
   EXPECT_FALSE(Release(SnpRelease()).ToJson().contains("chat_template_digests"));
   EXPECT_FALSE(Release(SnpRelease()).ToJson().contains("allow_untrusted_disk_model"));

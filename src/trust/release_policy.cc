@@ -80,6 +80,7 @@ nlohmann::json ReleasePolicy::ToJson() const {
   // Serving claims: absent when default, so older records read (and sign) unchanged.
   if (!chat_template_digests.empty()) j["chat_template_digests"] = chat_template_digests;
   if (allow_untrusted_disk_model) j["allow_untrusted_disk_model"] = true;
+  if (allow_unlocked_memory) j["allow_unlocked_memory"] = true;
   return j;
 }
 
@@ -113,7 +114,7 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
   static const std::set<std::string> kKnown = {"model_digests", "binary_digests", "measurements", "platforms",
                                                "tcb_statuses",  "policies",       "min_tcb",      "allow_debug",
                                                "allow_simulated", "audience", "chat_template_digests",
-                                               "allow_untrusted_disk_model"};
+                                               "allow_untrusted_disk_model", "allow_unlocked_memory"};
   for (const auto& [k, v] : j.items()) {
     if (!kKnown.count(k)) return MakeError(Errc::kParse, "release policy: unknown member \"" + k.substr(0, 64) + "\"");
   }
@@ -128,6 +129,7 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
   CLLM_RETURN_IF_ERROR(Flag(j, "allow_simulated", p.allow_simulated));
   CLLM_RETURN_IF_ERROR(StringSet(j, "chat_template_digests", true, p.chat_template_digests));
   CLLM_RETURN_IF_ERROR(Flag(j, "allow_untrusted_disk_model", p.allow_untrusted_disk_model));
+  CLLM_RETURN_IF_ERROR(Flag(j, "allow_unlocked_memory", p.allow_unlocked_memory));
   if (j.contains("audience")) {
     const auto& a = j["audience"];
     if (!a.is_string() || (a != "server" && a != kClientRole)) {
@@ -220,10 +222,17 @@ Status<> CheckRelease(const ReleasePolicy& p, const nlohmann::json& c, const att
                     "]");
     }
   }
-  if (auto d = c.find("model_from_untrusted_disk"); d != c.end() && !(d->is_boolean() && !d->get<bool>()) &&
-                                                    !p.allow_untrusted_disk_model) {
+  auto claimed = [&](const char* name) {  // present and not exactly false
+    auto it = c.find(name);
+    return it != c.end() && !(it->is_boolean() && !it->get<bool>());
+  };
+  if (claimed("model_from_untrusted_disk") && !p.allow_untrusted_disk_model) {
     return refuse("model_from_untrusted_disk: the node maps its model from the host's disk; this key's release "
                   "policy does not set allow_untrusted_disk_model");
+  }
+  if (claimed("memory_unlocked") && !p.allow_unlocked_memory) {
+    return refuse("memory_unlocked: the node runs with its memory unlocked (it may be swapped to the host's disk); "
+                  "this key's release policy does not set allow_unlocked_memory");
   }
   return OkStatus();
 }

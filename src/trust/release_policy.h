@@ -17,6 +17,8 @@
 //                                              none: only the model's own template
 //    "allow_untrusted_disk_model": false,      nodes that map the model from the host's disk
 //                                              (--mmap-untrusted-disk) only when true
+//    "allow_unlocked_memory": false,           nodes whose memory is not locked
+//                                              (--allow-unlocked-memory) only when true
 //    "audience":       "server"}               "server" (default) or "client", below
 //
 // Audience. A "server" key (a model key, a fleet key) goes to nodes; a
@@ -68,6 +70,7 @@ struct ReleasePolicy {
   bool client_audience = false;  // "audience": "client"
   std::set<std::string> chat_template_digests;  // lower-case hex; the token's "chat_template_digest"
   bool allow_untrusted_disk_model = false;      // the token's "model_from_untrusted_disk"
+  bool allow_unlocked_memory = false;           // the token's "memory_unlocked"
 
   nlohmann::json ToJson() const;
   // AttestationPolicy is the appraisal part as an attestation policy (every

@@ -67,7 +67,8 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
       payload->serving.chat_template_digest ? HexEncode(*payload->serving.chat_template_digest) : "";
   if (binary != HexEncode(payload->binary_digest) || model != HexEncode(payload->model_digest) ||
       str("model_name") != payload->model_name || str("chat_template_digest") != template_digest ||
-      flag("model_from_untrusted_disk") != payload->serving.model_from_untrusted_disk) {
+      flag("model_from_untrusted_disk") != payload->serving.model_from_untrusted_disk ||
+      flag("memory_unlocked") != payload->serving.memory_unlocked) {
     return MakeError(ChannelErrc::kCertEvidenceMismatch, "the token's digests differ from the certificate's claims");
   }
   auto freshness = HexDecode(str("freshness"));

@@ -59,6 +59,7 @@ class TokenVerifierTest : public ::testing::Test {
     // attest.cc adds the serving claims only when they are not the default
     if (claims_.serving.chat_template_digest) c["chat_template_digest"] = HexEncode(*claims_.serving.chat_template_digest);
     if (claims_.serving.model_from_untrusted_disk) c["model_from_untrusted_disk"] = true;
+    if (claims_.serving.memory_unlocked) c["memory_unlocked"] = true;
     return c;
   }
 
@@ -166,6 +167,18 @@ TEST_F(TokenVerifierTest, ServingClaimsAreAppraisedAndMustAgreeWithTheCertificat
   auto typed = Claims(*node_);
   typed["model_from_untrusted_disk"] = "yes";  // the wrong type is refused, not thrown on
   EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, typed).value())).code(), ChannelErrc::kCertEvidenceMismatch);
+
+  claims_.serving.memory_unlocked = true;
+  issuer_.emplace(attester_, claims_);
+  const std::string unlocked = SignJwt(*signer_, kid_, Claims(*node_)).value();
+  v = Verify(CertWith(unlocked));
+  ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
+  EXPECT_NE(v.detail().find("allow_unlocked_memory"), std::string::npos) << v.detail();
+  policy_.allow_unlocked_memory = true;
+  EXPECT_TRUE(Verify(CertWith(unlocked)).ok());
+  auto hidden = Claims(*node_);
+  hidden.erase("memory_unlocked");  // the token must say what the certificate says
+  EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, hidden).value())).code(), ChannelErrc::kCertEvidenceMismatch);
 }
 
 TEST_F(TokenVerifierTest, TokenWithoutAppraisedClaimsOrWithAWrongBindingIsRefused) {

@@ -403,6 +403,29 @@ TEST_F(TrustServiceTest, ServingClaimsNeedTheAttestationAndTheReleasePolicy) {
   ASSERT_TRUE(std::holds_alternative<ApiError>(disk_key)) << Describe(disk_key);
   EXPECT_NE(std::get<ApiError>(disk_key).message.find("model_from_untrusted_disk"), std::string::npos)
       << Describe(disk_key);
+
+  // Unlocked memory, the same way.
+  claims.serving.memory_unlocked = true;
+  issuer_.emplace(attester_, claims);
+  Reply unlocked = AttestWith();
+  ASSERT_TRUE(std::holds_alternative<ApiError>(unlocked)) << Describe(unlocked);
+  EXPECT_NE(std::get<ApiError>(unlocked).message.find("allow_unlocked_memory"), std::string::npos)
+      << Describe(unlocked);
+  policy["policy"]["allow_unlocked_memory"] = true;
+  ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/default", policy.dump()).status_, 200);
+  const std::string unlocked_token = Token();
+  EXPECT_EQ(VerifyToken(unlocked_token).value()["memory_unlocked"], true);
+  upd = AdminCall("PUT", "/v1/admin/keys/key-a/release-policy",
+                  json{{"model_digests", {DigestHex(kModelA)}},
+                       {"allow_simulated", true},
+                       {"allow_untrusted_disk_model", true},
+                       {"chat_template_digests", {HexEncode(Bytes(32, 0x7E))}}}
+                      .dump());
+  ASSERT_EQ(upd.status_, 200) << upd.body_.dump();
+  Reply unlocked_key = Release("key-a", unlocked_token, eph);
+  ASSERT_TRUE(std::holds_alternative<ApiError>(unlocked_key)) << Describe(unlocked_key);
+  EXPECT_NE(std::get<ApiError>(unlocked_key).message.find("memory_unlocked"), std::string::npos)
+      << Describe(unlocked_key);
 }
 
 // ---------------------------------------------------------------------------

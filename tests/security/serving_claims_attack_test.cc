@@ -6,7 +6,10 @@
 //   - `--mmap-untrusted-disk` (or CLLM_MMAP_UNTRUSTED_DISK=1), after which the
 //     model is hashed by path and mapped from the disk the host controls, so
 //     the attested model digest no longer proves the bytes computed with
-//     (tests/security/served_bytes_attack_test.cc shows that attack).
+//     (tests/security/served_bytes_attack_test.cc shows that attack);
+//   - `--allow-unlocked-memory` in a service account that cannot lock memory,
+//     after which prompts, answers and the KV cache may be swapped to the
+//     host's disk (secrets_on_disk_attack_test.cc).
 // Before, both were visible only in the server's log and ready file: the
 // binary and model digests matched, so every pinned client accepted.
 //
@@ -15,9 +18,9 @@
 // evidence's report_data, and clients (channel::CheckServing, on the evidence
 // and the token path alike) refuse them unless the policy lists that
 // template (`cllm policy pin --chat-template FILE`) or sets
-// "allow_untrusted_disk_model".
+// "allow_untrusted_disk_model" / "allow_unlocked_memory".
 //
-// Real processes: two cllm-server on the simulated TEE and the `cllm` client.
+// Real processes: cllm-server on the simulated TEE and the `cllm` client.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -162,6 +165,30 @@ TEST_F(ServingClaimsAttackTest, ModelMappedFromTheHostsDiskIsRefusedUnlessAllowe
                    "attest-disk-allowed");
   EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
   EXPECT_TRUE(Has(ok.out, "MAPPED FROM AN UNTRUSTED DISK")) << ok.out;
+}
+
+// The server cannot lock its memory (no CAP_IPC_LOCK, a 64 KiB
+// RLIMIT_MEMLOCK) and the host passes --allow-unlocked-memory: the evidence
+// says so, and a client refuses unless its policy accepts unlocked memory.
+TEST_F(ServingClaimsAttackTest, UnlockedMemoryIsRefusedUnlessAllowed) {
+  if (!fs::exists("/usr/bin/setpriv") || !fs::exists("/usr/bin/prlimit")) {
+    GTEST_SKIP() << "needs setpriv and prlimit (util-linux) to drop CAP_IPC_LOCK";
+  }
+  Process server({"/usr/bin/setpriv", "--bounding-set=-ipc_lock", "--inh-caps=-ipc_lock", "/usr/bin/prlimit",
+                  "--memlock=65536:65536", Bin("cllm-server"), "-m", model_.string(), "--tee", "sim", "--sim-key",
+                  Path("plat.key"), "--listen", "127.0.0.1:0", "--allow-anonymous", "--allow-unlocked-memory",
+                  "--ready-file", Path("unlocked.json"), "--log-level", "warn"},
+                 dir_ / "unlocked");
+  const json ready = testing::WaitReady(server, dir_ / "unlocked.json");
+  ASSERT_FALSE(ready.is_null()) << server.err();
+  ASSERT_EQ(ready["memory_locked"], false);
+  Outcome r = Run({"attest", Url(ready), "--policy", Pinned("locked-only.json")}, "attest-unlocked-refused");
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_TRUE(Has(r.out + r.err, "allow_unlocked_memory")) << r.out << r.err;
+  Outcome ok = Run({"attest", Url(ready), "--policy", Pinned("dev.json", {"--allow-unlocked-memory"})},
+                   "attest-unlocked-allowed");
+  EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
+  EXPECT_TRUE(Has(ok.out, "memory         NOT LOCKED")) << ok.out;
 }
 
 }  // namespace
