@@ -43,6 +43,7 @@ class Timed final : public engine::TokenConstraint {
     c_->Accept(t);
     seconds += std::chrono::duration<double>(Clock::now() - t0).count();
   }
+  std::shared_ptr<engine::TokenConstraint> Fresh() const override { return std::make_shared<Timed>(c_->Fresh()); }
   double seconds = 0;
 
  private:

@@ -291,6 +291,39 @@ TEST_F(ToolServiceTest, NamedToolChoiceForcesACall) {
   }
 }
 
+// n choices each get their own matcher: one constraint shared by the
+// choices' sequences would see every choice's tokens in turn (the masks of
+// choice 1 computed from choice 0's state), so the answers would not follow
+// the schema. At temperature 0 the choices are the same valid JSON.
+TEST_F(ToolServiceTest, EachChoiceFollowsTheSchemaWithItsOwnMatcher) {
+  CLLM_SHARED_PATH(path, kQwen3);
+  Start();
+  const json schema = json::parse(R"({"type":"object","properties":{"a":{"enum":["x","yz"]}},"required":["a"],
+                                      "additionalProperties":false})");
+  json body = {{"n", 2}, {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "s"}, {"schema", schema}}}}}};
+  body["messages"] = json::array({{{"role", "user"}, {"content", "Pick one."}}});
+  body["max_tokens"] = 64;
+  body["temperature"] = 0;
+  net::Request r;
+  r.method = "POST";
+  r.target = "/v1/chat/completions";
+  r.body = body.dump();
+  auto w = std::make_shared<FakeWriter>();
+  service_->Handle(r, w);
+  ASSERT_TRUE(w->WaitComplete());
+  ASSERT_EQ(w->status(), 200) << w->body();
+  const json choices = json::parse(w->body())["choices"];
+  ASSERT_EQ(choices.size(), 2u) << w->body();
+  for (const auto& c : choices) {
+    const std::string content = c["message"]["content"].get<std::string>();
+    EXPECT_EQ(c["finish_reason"], "stop") << content;
+    const json v = json::parse(content, nullptr, false);
+    ASSERT_TRUE(v.is_object()) << content;
+    EXPECT_TRUE(v["a"] == "x" || v["a"] == "yz") << content;
+  }
+  EXPECT_EQ(choices[0]["message"]["content"], choices[1]["message"]["content"]);
+}
+
 TEST(ChatOutputPlannerTest, Qwen3TemplateAndVocabulary) {
   CLLM_SHARED_PATH(path, kQwen3);
   auto model = engine::Model::Open(path).value();

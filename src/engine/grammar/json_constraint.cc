@@ -214,6 +214,8 @@ class JsonConstraint final : public TokenConstraint {
   explicit JsonConstraint(std::shared_ptr<JsonGrammar> g)
       : g_(std::move(g)), state_(MatchState::Start(g_->grammar())) {}
 
+  std::shared_ptr<TokenConstraint> Fresh() const override { return g_->NewConstraint(); }
+
   void Mask(std::span<float> logits) override {
     const VocabIndex& v = g_->vocab();
     const size_t n = std::min<size_t>(logits.size(), static_cast<size_t>(v.n_vocab()));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -57,12 +58,15 @@ void LogSoftmaxTop(std::span<const float> logits, int k, double* out_log_sum, st
 // output, engine/grammar). Before each sampling step Mask sets the logits of
 // every token that cannot continue the constrained text to -infinity (once
 // the text is complete, every token but end-of-generation); Accept advances
-// it past the token that was chosen. One sequence uses it at a time.
+// it past the token that was chosen. It holds one sequence's state: each
+// sequence needs its own (Fresh, e.g. for the n choices of one request).
 class TokenConstraint {
  public:
   virtual ~TokenConstraint() = default;
   virtual void Mask(std::span<float> logits) = 0;
   virtual void Accept(TokenId token) = 0;
+  // Fresh returns a constraint of the same kind in its start state.
+  virtual std::shared_ptr<TokenConstraint> Fresh() const = 0;
 };
 
 // Candidates are what one sampling step may choose, with weights
