@@ -110,15 +110,20 @@ echo "== setup in $work"
 # Reference values: the simulated platform key of the fleet, the model it serves.
 "$cllm" attest sim-keygen -o "$work/platform.key" >/dev/null
 model_digest=$(sha256sum "$model" | cut -d' ' -f1)
-python3 - "$work" "$model_digest" <<'EOF'
+# A server run with --allow-unlocked-memory says so in its evidence: then the
+# trust, client and release policies accept it (the benchmark's choice).
+unlocked=false
+for a in "${server_args[@]}"; do [ "$a" = --allow-unlocked-memory ] && unlocked=true; done
+python3 - "$work" "$model_digest" "$unlocked" <<'EOF'
 import json, sys
-work, digest = sys.argv[1], sys.argv[2]
+work, digest, unlocked = sys.argv[1], sys.argv[2], sys.argv[3] == "true"
 pub = open(f"{work}/platform.key.pub").read()
 sim = {"platform_keys": [pub]}
-json.dump({"version": 1, "platforms": ["sim"], "sim": sim}, open(f"{work}/trust-policy.json", "w"))
-json.dump({"version": 1, "platforms": ["sim"], "sim": sim, "model_digests": [digest]},
+extra = {"allow_unlocked_memory": True} if unlocked else {}
+json.dump({"version": 1, "platforms": ["sim"], "sim": sim, **extra}, open(f"{work}/trust-policy.json", "w"))
+json.dump({"version": 1, "platforms": ["sim"], "sim": sim, "model_digests": [digest], **extra},
           open(f"{work}/client.json", "w"))
-json.dump({"model_digests": [digest], "platforms": ["sim"], "allow_simulated": True},
+json.dump({"model_digests": [digest], "platforms": ["sim"], "allow_simulated": True, **extra},
           open(f"{work}/release.json", "w"))
 EOF
 api_key=$("$cllm" apikey add --user bench --keys-file "$work/api-keys.json" 2>/dev/null)

@@ -102,7 +102,7 @@ echo "   $url  model $(field "$demo/ready.json" model_name)"
 echo; echo "== 5a. the default client policy refuses a simulated TEE (fail closed)"
 if $cllm attest "$url"; then echo "unexpected: the default policy accepted a simulated TEE" >&2; exit 1; fi
 echo; echo "== 5a'. a policy accepting the sim key but pinning no model digest is refused too (not pinned)"
-$cllm policy pin -o "$demo/unpinned.json" --sim-platform-key "$demo/sim-platform.key.pub" >/dev/null
+$cllm policy pin -o "$demo/unpinned.json" --sim-platform-key "$demo/sim-platform.key.pub" "${unlocked[@]}" >/dev/null
 if $cllm attest "$url" --policy "$demo/unpinned.json"; then
   echo "unexpected: a policy pinning no model digest was accepted" >&2; exit 1
 fi

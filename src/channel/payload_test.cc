@@ -145,6 +145,13 @@ TEST(PayloadTest, ReportDataKnownAnswerWithServingClaims) {
   EXPECT_EQ(HexEncode(ComputeReportData(spki, p)),
             "bcec2d39da32f9ca70bf3fd77e1a3e13057b77b365e87f4eb73350fc2a45cfa1"
             "be219b6825f7ebbd56e6c3afc1a109dc859288805eebf34c42b80bd1a5c48e37");
+  p = Sample();  // every flag: b"serving" + bytes([7]) + bytes([5]*32)
+  p.serving.chat_template_digest.emplace().fill(5);
+  p.serving.model_from_untrusted_disk = true;
+  p.serving.memory_unlocked = true;
+  EXPECT_EQ(HexEncode(ComputeReportData(spki, p)),
+            "fd1f0de0497f5ab8aa70c51e50e2209a38fdf8bfc76820ff828df8dc68c68341"
+            "2ccc54ba2c58ea1a2e3db1be862d4a590b05df38fd3a87a335b0c4f6efcb1561");
   p = Sample();
   p.serving.model_from_untrusted_disk = true;
   EXPECT_EQ(HexEncode(ComputeReportData(spki, p)),

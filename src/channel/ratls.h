@@ -3,9 +3,9 @@
 //
 // Server side: RaTlsIssuer makes an ephemeral P-256 key, asks the TEE
 // (attestation::Attester) for evidence whose report_data binds that key's
-// SPKI, the binary digest, the model digest, the model name and a freshness
-// value (payload.h), and wraps key + evidence into a short-lived self-signed
-// certificate. The server rotates it before it expires.
+// SPKI, the binary digest, the model digest, the model name, a freshness
+// value and the serving claims (payload.h), and wraps key + evidence into a
+// short-lived self-signed certificate. The server rotates it before it expires.
 //
 // Client side: VerifyServerCertificate decodes the payload from the leaf it
 // actually received, verifies the evidence, recomputes the binding from that

@@ -115,7 +115,10 @@ TEST(ReleaseCoverTest, ServingClaimsMustBeAcceptedByTheClient) {
   // Defaults are not written: older release policies read and sign unchanged.
   EXPECT_FALSE(Release(SnpRelease()).ToJson().contains("chat_template_digests"));
   EXPECT_FALSE(Release(SnpRelease()).ToJson().contains("allow_untrusted_disk_model"));
+  EXPECT_FALSE(Release(SnpRelease()).ToJson().contains("allow_unlocked_memory"));
   j["chat_template_digests"] = {"zz"};
+  EXPECT_FALSE(ParseReleasePolicy(j).ok());
+  j["chat_template_digests"] = {std::string(40, 'a')};  // hex, but not a SHA-256
   EXPECT_FALSE(ParseReleasePolicy(j).ok());
 }
 

@@ -128,6 +128,11 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
   CLLM_RETURN_IF_ERROR(Flag(j, "allow_debug", p.allow_debug));
   CLLM_RETURN_IF_ERROR(Flag(j, "allow_simulated", p.allow_simulated));
   CLLM_RETURN_IF_ERROR(StringSet(j, "chat_template_digests", true, p.chat_template_digests));
+  for (const auto& d : p.chat_template_digests) {
+    if (d.size() != 64) {
+      return MakeError(Errc::kParse, "chat_template_digests: \"" + d.substr(0, 80) + "\" is not a SHA-256 (64 hex digits)");
+    }
+  }
   CLLM_RETURN_IF_ERROR(Flag(j, "allow_untrusted_disk_model", p.allow_untrusted_disk_model));
   CLLM_RETURN_IF_ERROR(Flag(j, "allow_unlocked_memory", p.allow_unlocked_memory));
   if (j.contains("audience")) {

@@ -10,15 +10,16 @@
 //      (token_claims.h); not a replay token;
 //   3. the token's cnf key is this certificate's key (RFC 7638 thumbprints):
 //      the token speaks for this TLS session and no other;
-//   4. the token's digests and model name equal the payload's, and its
-//      report_data is the binding of this key, those digests and cllm-trust's
-//      nonce ("freshness");
+//   4. the token's digests, model name and serving claims equal the
+//      payload's, and its report_data is the binding of this key, those
+//      claims and cllm-trust's nonce ("freshness");
 //   5. the token was appraised under one of the client policy's
 //      "token_policies" (`--token-policy NAME`), when it lists any;
 //   6. the client appraises the token's claims with attestation::Appraise
 //      under its own policy — the same code as for local evidence: platform,
 //      sim, debug, TCB status and floor, measurements, required fields — then
-//      binary_digests and model_digests.
+//      binary_digests and model_digests, and the serving claims
+//      (channel::CheckServing).
 // Vendor chains and signatures were checked by cllm-trust; full local
 // verification (channel/ratls.h) remains the choice of clients that trust no
 // one but the hardware vendor.

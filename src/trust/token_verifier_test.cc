@@ -165,7 +165,7 @@ TEST_F(TokenVerifierTest, ServingClaimsAreAppraisedAndMustAgreeWithTheCertificat
   policy_.allow_untrusted_disk_model = true;
   EXPECT_TRUE(Verify(CertWith(disk)).ok());
   auto typed = Claims(*node_);
-  typed["model_from_untrusted_disk"] = "yes";  // the wrong type is refused, not thrown on
+  typed["model_from_untrusted_disk"] = "yes";  // the wrong type is not `true`: a mismatch, not a throw
   EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, typed).value())).code(), ChannelErrc::kCertEvidenceMismatch);
 
   claims_.serving.memory_unlocked = true;
