@@ -5,6 +5,7 @@
 
 #include "base/check.h"
 #include "base/log.h"
+#include "engine/kernels/thread_pool.h"
 #include "engine/model/generator.h"
 
 namespace cllm::engine {
@@ -451,7 +452,6 @@ void Scheduler::Step(std::vector<std::unique_ptr<Sequence>>& active) {
 
   // --- sample, stream, retire -------------------------------------------------
   const size_t n_vocab = static_cast<size_t>(model_.config().n_vocab);
-  size_t row = 0;
   uint64_t generated = 0;
   const Tokenizer& tok = model_.tokenizer();
   // Logit rows come in batch order; decodes were added first, then prefills,
@@ -463,32 +463,59 @@ void Scheduler::Step(std::vector<std::unique_ptr<Sequence>>& active) {
   for (auto& s : active) {
     if (s->needs_logits && s->generated == 0) order.push_back(s.get());
   }
-  for (Sequence* s : order) {
-    std::span<float> row_logits(logits.data() + row * n_vocab, n_vocab);
-    ++row;
+  // Sampling is each sequence's own (its sampler, constraint, logprobs), so
+  // it runs on the engine pool, one sequence per unit; what follows it
+  // (callbacks into the network layer, retiring) stays on this thread, in
+  // order. The tokens are the same whatever the split.
+  struct Sampled {
+    bool over = false;  // already at max_tokens: nothing is sampled
+    TokenId next = -1;
+    StepLogprobs logprobs;
+    double log_sum = 0;
+  };
+  std::vector<Sampled> sampled(order.size());
+  auto sample = [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      Sequence* s = order[static_cast<size_t>(i)];
+      Sampled& out = sampled[static_cast<size_t>(i)];
+      if (s->generated >= s->req.max_tokens) {  // max_tokens 0: prompt only
+        out.over = true;
+        continue;
+      }
+      std::span<float> row_logits(logits.data() + static_cast<size_t>(i) * n_vocab, n_vocab);
+      // Logprobs describe the model's distribution: taken before the
+      // constraint's mask and the sampler's bias and penalties change the row.
+      if (s->req.top_logprobs >= 0 && s->req.on_logprobs) {
+        LogSoftmaxTop(row_logits, s->req.top_logprobs, &out.log_sum, &out.logprobs.top);
+        s->raw_row.assign(row_logits.begin(), row_logits.end());
+      }
+      if (s->req.constraint) s->req.constraint->Mask(row_logits);
+      out.next = s->sampler.Sample(row_logits, s->history, s->req.prompt.size());
+      if (s->req.constraint) s->req.constraint->Accept(out.next);
+    }
+  };
+  if (order.size() > 1) {
+    ParallelFor(static_cast<int64_t>(order.size()), 1, sample);
+  } else {
+    sample(0, static_cast<int64_t>(order.size()));
+  }
+
+  for (size_t i = 0; i < order.size(); ++i) {
+    Sequence* s = order[i];
     auto it = std::find_if(active.begin(), active.end(), [&](const auto& p) { return p.get() == s; });
-    if (s->generated >= s->req.max_tokens) {  // max_tokens 0: prompt only
+    if (sampled[i].over) {
       Finish(*it, FinishKind::kLength);
       continue;
     }
-    // Logprobs describe the model's distribution: taken before the
-    // constraint's mask and the sampler's bias and penalties change the row.
-    const bool want_logprobs = s->req.top_logprobs >= 0 && s->req.on_logprobs;
-    StepLogprobs step_lp;
-    double log_sum = 0;
-    if (want_logprobs) {
-      LogSoftmaxTop(row_logits, s->req.top_logprobs, &log_sum, &step_lp.top);
-      s->raw_row.assign(row_logits.begin(), row_logits.end());
-    }
-    if (s->req.constraint) s->req.constraint->Mask(row_logits);
-    TokenId next = s->sampler.Sample(row_logits, s->history, s->req.prompt.size());
-    if (s->req.constraint) s->req.constraint->Accept(next);
+    const TokenId next = sampled[i].next;
     if (s->req.stop_at_eog && tok.IsEog(next)) {
       Finish(*it, FinishKind::kEndOfGeneration);
       continue;
     }
-    if (want_logprobs) {
-      step_lp.chosen = {next, static_cast<float>(s->raw_row[static_cast<size_t>(next)] - log_sum), tok.TokenToPiece(next)};
+    if (s->req.top_logprobs >= 0 && s->req.on_logprobs) {
+      StepLogprobs& step_lp = sampled[i].logprobs;
+      step_lp.chosen = {next, static_cast<float>(s->raw_row[static_cast<size_t>(next)] - sampled[i].log_sum),
+                        tok.TokenToPiece(next)};
       for (auto& t : step_lp.top) t.piece = tok.TokenToPiece(t.token);
       s->req.on_logprobs(step_lp);
     }
