@@ -110,20 +110,25 @@ echo "== setup in $work"
 # Reference values: the simulated platform key of the fleet, the model it serves.
 "$cllm" attest sim-keygen -o "$work/platform.key" >/dev/null
 model_digest=$(sha256sum "$model" | cut -d' ' -f1)
-# A server run with --allow-unlocked-memory says so in its evidence: then the
-# trust, client and release policies accept it (the benchmark's choice).
-unlocked=false
-for a in "${server_args[@]}"; do [ "$a" = --allow-unlocked-memory ] && unlocked=true; done
-python3 - "$work" "$model_digest" "$unlocked" <<'EOF'
+# A server run with --allow-unlocked-memory or a smaller --stream-pad says so
+# in its evidence: then the trust and client policies (and the release policy,
+# for unlocked memory) accept it — the benchmark's choice.
+unlocked=false pad=512
+for a in "${server_args[@]}"; do
+  [ "$a" = --allow-unlocked-memory ] && unlocked=true
+  case "$a" in --stream-pad=*) pad=${a#--stream-pad=} ;; esac
+done
+python3 - "$work" "$model_digest" "$unlocked" "$pad" <<'EOF'
 import json, sys
-work, digest, unlocked = sys.argv[1], sys.argv[2], sys.argv[3] == "true"
+work, digest, unlocked, pad = sys.argv[1], sys.argv[2], sys.argv[3] == "true", int(sys.argv[4])
 pub = open(f"{work}/platform.key.pub").read()
 sim = {"platform_keys": [pub]}
-extra = {"allow_unlocked_memory": True} if unlocked else {}
+release_extra = {"allow_unlocked_memory": True} if unlocked else {}
+extra = dict(release_extra, **({"min_stream_pad": pad} if pad < 512 else {}))
 json.dump({"version": 1, "platforms": ["sim"], "sim": sim, **extra}, open(f"{work}/trust-policy.json", "w"))
 json.dump({"version": 1, "platforms": ["sim"], "sim": sim, "model_digests": [digest], **extra},
           open(f"{work}/client.json", "w"))
-json.dump({"model_digests": [digest], "platforms": ["sim"], "allow_simulated": True, **extra},
+json.dump({"model_digests": [digest], "platforms": ["sim"], "allow_simulated": True, **release_extra},
           open(f"{work}/release.json", "w"))
 EOF
 api_key=$("$cllm" apikey add --user bench --keys-file "$work/api-keys.json" 2>/dev/null)

@@ -160,6 +160,7 @@ int main(int argc, char** argv) {
   if (template_override) claims.serving.chat_template_digest = crypto::Sha256(AsBytes(*template_override));
   claims.serving.model_from_untrusted_disk = !input->sealed && f.mmap_untrusted_disk;
   claims.serving.memory_unlocked = !hardening->memory_locked;
+  claims.serving.stream_pad = static_cast<uint32_t>(f.stream_pad);  // 0..16384 (options.cc)
   channel::IssuerOptions io;
   io.validity = std::chrono::seconds(f.validity_s);
   auto issuer = std::make_shared<channel::RaTlsIssuer>(*attester, claims, io);

@@ -17,6 +17,8 @@
 //                         a disk the host controls (--mmap-untrusted-disk)
 //   --allow-unlocked-memory  accept servers whose memory is not locked
 //                         (--allow-unlocked-memory: development machines)
+//   --min-stream-pad N    accept servers padding TLS records to N-byte blocks
+//                         or more (default 512; 0 also accepts padding off)
 //   --sim-platform-key PUB  accept the simulated TEE signed by this key
 //   --min-tcb COMPONENT=N  TCB floor (e.g. snp.microcode=115); the platform is
 //                         the component's prefix. SNP and CSV have no TCB
@@ -58,6 +60,7 @@ struct PinArgs {
   std::vector<std::string> chat_templates, chat_template_digests;
   bool allow_untrusted_disk_model = false;
   bool allow_unlocked_memory = false;
+  int min_stream_pad = -1;  // -1: not given
   std::string sim_platform_key;
   std::vector<std::string> min_tcb;  // COMPONENT=N
 };
@@ -201,6 +204,12 @@ int Pin(const PinArgs& a) {
     doc["allow_untrusted_disk_model"] = true;
     pinned.push_back("servers whose model is mapped from an untrusted disk (--mmap-untrusted-disk) are accepted");
   }
+  if (a.min_stream_pad >= 0) {
+    doc["min_stream_pad"] = a.min_stream_pad;
+    pinned.push_back(a.min_stream_pad == 0
+                         ? std::string("servers that do not pad their TLS records (--stream-pad 0) are accepted")
+                         : "TLS record padding of at least " + std::to_string(a.min_stream_pad) + " bytes");
+  }
   if (a.allow_unlocked_memory) {
     doc["allow_unlocked_memory"] = true;
     pinned.push_back("servers whose memory is not locked (--allow-unlocked-memory) are accepted");
@@ -274,6 +283,10 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   cmd->add_flag("--allow-untrusted-disk-model", a.allow_untrusted_disk_model,
                 "Accept servers that map their model from a disk the host controls (--mmap-untrusted-disk): the "
                 "model digest then does not prove the bytes served");
+  cmd->add_option("--min-stream-pad", a.min_stream_pad,
+                  "Smallest TLS record padding block a server may use (its --stream-pad; default 512); 0 also "
+                  "accepts servers that do not pad, whose streamed token lengths a network observer reads")
+      ->check(CLI::Range(0, 16384));
   cmd->add_flag("--allow-unlocked-memory", a.allow_unlocked_memory,
                 "Accept servers whose memory is not locked (--allow-unlocked-memory): prompts may be swapped to "
                 "the host's disk; for development machines");

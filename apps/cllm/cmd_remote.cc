@@ -82,6 +82,7 @@ json ServerJson(const channel::VerifiedServer& s) {
           {"chat_template", ChatTemplateClaim(s.payload.serving)},
           {"model_from_untrusted_disk", s.payload.serving.model_from_untrusted_disk},
           {"memory_locked", !s.payload.serving.memory_unlocked},
+          {"stream_pad", s.payload.serving.stream_pad},
           {"tls_key_sha256", HexEncode(s.spki_sha256)}};
 }
 
@@ -275,6 +276,9 @@ int AttestServer(const RemoteArgs& a) {
                                            ? "NOT LOCKED (accepted by the policy): prompts may be swapped to the "
                                              "host's disk"
                                            : "locked: never swapped to the host's disk");
+  std::printf("  record padding %s\n", serving.stream_pad == 0
+                                           ? "OFF (accepted by the policy): the network sees each streamed token's length"
+                                           : (std::to_string(serving.stream_pad) + "-byte blocks").c_str());
   std::printf("\npinning:\n");
   if (policy.insecure_accept_unpinned) {
     std::printf("  ! NOT ENFORCED (%s): any genuine TEE with any code and model is accepted\n",

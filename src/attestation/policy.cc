@@ -166,6 +166,11 @@ AttestResult<Policy> ParsePolicy(std::string_view json_text) {
     } else if (key == "allow_untrusted_disk_model") {
       if (!value.is_boolean()) return Invalid(key, "expected true or false");
       policy.allow_untrusted_disk_model = value.get<bool>();
+    } else if (key == "min_stream_pad") {
+      if (!value.is_number_unsigned() || value.get<uint64_t>() > 16384) {
+        return Invalid(key, "expected a number of bytes from 0 to 16384");
+      }
+      policy.min_stream_pad = static_cast<uint32_t>(value.get<uint64_t>());
     } else if (key == "allow_unlocked_memory") {
       if (!value.is_boolean()) return Invalid(key, "expected true or false");
       policy.allow_unlocked_memory = value.get<bool>();

@@ -66,6 +66,9 @@ struct Policy {
   // Accept a server whose memory is not locked (--allow-unlocked-memory:
   // prompts may reach host-visible swap); refused unless true.
   bool allow_unlocked_memory = false;
+  // The smallest TLS record padding block accepted (a server's --stream-pad,
+  // default 512); 0 also accepts padding off. Servers below it are refused.
+  uint32_t min_stream_pad = 512;
   // Token mode only (a server accepted on its cllm-trust token): the names of
   // the cllm-trust attestation policies whose tokens are accepted; empty means
   // any (the token's claims are appraised against this policy regardless).

@@ -40,6 +40,7 @@ TEST(PolicyTest, ParsesTheDocumentedFormat) {
     "chat_template_digests": [")" + std::string(64, 'c') + R"("],
     "allow_untrusted_disk_model": true,
     "allow_unlocked_memory": true,
+    "min_stream_pad": 0,
     "snp": {"measurements": [")" + std::string(96, '1') + R"("],
             "min_tcb": {"snp.microcode": 200},
             "fields": {"policy.smt": "0"}}
@@ -54,6 +55,8 @@ TEST(PolicyTest, ParsesTheDocumentedFormat) {
   EXPECT_TRUE(p.allow_untrusted_disk_model);
   EXPECT_TRUE(p.allow_unlocked_memory);
   EXPECT_FALSE(Policy::Default().allow_unlocked_memory);
+  EXPECT_EQ(p.min_stream_pad, 0u);
+  EXPECT_EQ(Policy::Default().min_stream_pad, 512u);
   EXPECT_FALSE(Policy::Default().allow_untrusted_disk_model);
   EXPECT_TRUE(Policy::Default().chat_template_digests.empty());
   const auto& snp = p.per_platform.at(Platform::kSnp);
@@ -85,6 +88,8 @@ TEST(PolicyTest, RejectsEveryMistakeNamingTheKey) {
                  Case{R"({"version":1,"platforms":["snp"],"chat_template_digests":"ab"})", "chat_template_digests"},
                  Case{R"({"version":1,"platforms":["snp"],"allow_untrusted_disk_model":1})", "allow_untrusted_disk_model"},
                  Case{R"({"version":1,"platforms":["snp"],"allow_unlocked_memory":"yes"})", "allow_unlocked_memory"},
+                 Case{R"({"version":1,"platforms":["snp"],"min_stream_pad":-1})", "min_stream_pad"},
+                 Case{R"({"version":1,"platforms":["snp"],"min_stream_pad":20000})", "min_stream_pad"},
                  Case{R"([1,2])", "object"},
                  Case{R"({"version":1,)", "JSON"}}) {
     auto p = ParsePolicy(c.json);

@@ -28,7 +28,7 @@ enum Tag : uint8_t {
   kToken = 7,
   kEndorsements = 8,
   kE2eKeys = 9,  // n × 32-byte key config digests
-  kServing = 10, // u8 flags [‖ 32-byte chat template digest if flags & kServingTemplate]
+  kServing = 10, // u8 flags [‖ 32-byte chat template digest if flags & 1] [‖ u16be stream pad if flags & 8]
   kMaxTag = 10,
 };
 
@@ -37,7 +37,9 @@ enum Tag : uint8_t {
 constexpr uint8_t kServingTemplate = 1;
 constexpr uint8_t kServingUntrustedDisk = 2;
 constexpr uint8_t kServingUnlockedMemory = 4;
-constexpr uint8_t kServingKnownFlags = kServingTemplate | kServingUntrustedDisk | kServingUnlockedMemory;
+constexpr uint8_t kServingStreamPad = 8;  // not the default block
+constexpr uint8_t kServingKnownFlags =
+    kServingTemplate | kServingUntrustedDisk | kServingUnlockedMemory | kServingStreamPad;
 
 // ServingBytes is the kServing value, also what report_data binds after
 // "serving".
@@ -45,8 +47,14 @@ Bytes ServingBytes(const ServingClaims& s) {
   Bytes out;
   out.push_back(static_cast<uint8_t>((s.chat_template_digest ? kServingTemplate : 0) |
                                      (s.model_from_untrusted_disk ? kServingUntrustedDisk : 0) |
-                                     (s.memory_unlocked ? kServingUnlockedMemory : 0)));
+                                     (s.memory_unlocked ? kServingUnlockedMemory : 0) |
+                                     (s.stream_pad != kDefaultStreamPad ? kServingStreamPad : 0)));
   if (s.chat_template_digest) out.insert(out.end(), s.chat_template_digest->begin(), s.chat_template_digest->end());
+  if (s.stream_pad != kDefaultStreamPad) {
+    CLLM_CHECK(s.stream_pad <= kMaxStreamPad);
+    out.push_back(static_cast<uint8_t>(s.stream_pad >> 8));
+    out.push_back(static_cast<uint8_t>(s.stream_pad));
+  }
   return out;
 }
 
@@ -71,7 +79,7 @@ size_t Limit(uint8_t tag) {
     case kToken: return kMaxTokenSize;
     case kEndorsements: return kMaxEvidenceSize;
     case kE2eKeys: return kMaxE2eKeys * kDigestSize;
-    case kServing: return 1 + kDigestSize;
+    case kServing: return 1 + kDigestSize + 2;
   }
   return 0;
 }
@@ -173,7 +181,8 @@ PayloadResult<AttestationPayload> DecodePayload(ByteSpan data) {
           return Malformed("serving claims: unknown flags 0x" + HexEncode(ByteSpan(&flags, 1)));
         }
         if (flags == 0) return Malformed("serving claims: present but empty (the default is encoded as no field)");
-        const size_t want = 1 + ((flags & kServingTemplate) != 0 ? kDigestSize : 0);
+        const size_t want = 1 + ((flags & kServingTemplate) != 0 ? kDigestSize : 0) +
+                            ((flags & kServingStreamPad) != 0 ? 2 : 0);
         if (value->size() != want) {
           return Malformed("serving claims: " + std::to_string(value->size()) + " bytes for flags 0x" +
                            HexEncode(ByteSpan(&flags, 1)) + " (expected " + std::to_string(want) + ")");
@@ -185,6 +194,15 @@ PayloadResult<AttestationPayload> DecodePayload(ByteSpan data) {
         }
         p.serving.model_from_untrusted_disk = (flags & kServingUntrustedDisk) != 0;
         p.serving.memory_unlocked = (flags & kServingUnlockedMemory) != 0;
+        if ((flags & kServingStreamPad) != 0) {
+          const size_t at = value->size() - 2;
+          const uint32_t pad = (uint32_t{(*value)[at]} << 8) | (*value)[at + 1];
+          if (pad == kDefaultStreamPad || pad > kMaxStreamPad) {
+            return Malformed("serving claims: stream pad " + std::to_string(pad) +
+                             (pad == kDefaultStreamPad ? " is the default (encoded as no flag)" : " is over 16384"));
+          }
+          p.serving.stream_pad = pad;
+        }
         break;
       }
     }

@@ -7,13 +7,15 @@
 //
 //   SHA-512("cllm-evidence-v1" ‖ SHA-256(SPKI DER) ‖ binary_digest[32] ‖
 //           model_digest[32] ‖ u16be(len name) ‖ name ‖ u16be(len freshness) ‖ freshness
-//           [‖ "serving" ‖ u8(flags) ‖ chat_template_digest[32] if flags & 1]
+//           [‖ "serving" ‖ u8(flags) ‖ chat_template_digest[32] if flags & 1
+//                        ‖ u16be(stream_pad) if flags & 8]
 //           [‖ "e2e" ‖ u8(n) ‖ key_config_digest[32] × n])
 //
 // The "serving" part is present only when the server departs from serving
 // its model as attested by the model digest (ServingClaims): a chat template
 // the host supplied instead of the model's own, a model mapped from a disk
-// the host controls, or memory the host may swap to its disk. The "e2e" part is present only when the server
+// the host controls, memory the host may swap to its disk, or TLS records
+// padded to another block than the default. The "e2e" part is present only when the server
 // holds fleet HPKE keys for encrypted bodies (docs/protocol.md, "Encrypted
 // bodies"): the SHA-256 digests of their key configs, so the evidence names
 // the keys it decrypts with.
@@ -58,6 +60,10 @@ using PayloadResult = Result<T, PayloadErrc>;
 // ServingClaims: how the server serves its model, where that is not already
 // fixed by the binary and model digests. The defaults (the model's own chat
 // template, the model read once into memory) are encoded as nothing at all.
+// The TLS record padding block a server uses by default (--stream-pad).
+inline constexpr uint32_t kDefaultStreamPad = 512;
+inline constexpr uint32_t kMaxStreamPad = 16384;
+
 struct ServingClaims {
   // SHA-256 of the chat template text used instead of the model's
   // tokenizer.chat_template (cllm-server --chat-template FILE), if any.
@@ -69,8 +75,13 @@ struct ServingClaims {
   // The server's memory is not locked (--allow-unlocked-memory): prompts,
   // answers, KV cache and weights may be swapped to a disk the host reads.
   bool memory_unlocked = false;
+  // The block its RA-TLS records are padded to (--stream-pad; 0: off, so a
+  // network observer reads each streamed token's length).
+  uint32_t stream_pad = kDefaultStreamPad;
 
-  bool is_default() const { return !chat_template_digest && !model_from_untrusted_disk && !memory_unlocked; }
+  bool is_default() const {
+    return !chat_template_digest && !model_from_untrusted_disk && !memory_unlocked && stream_pad == kDefaultStreamPad;
+  }
   bool operator==(const ServingClaims&) const = default;
 };
 

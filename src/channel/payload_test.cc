@@ -145,6 +145,11 @@ TEST(PayloadTest, ReportDataKnownAnswerWithServingClaims) {
   EXPECT_EQ(HexEncode(ComputeReportData(spki, p)),
             "bcec2d39da32f9ca70bf3fd77e1a3e13057b77b365e87f4eb73350fc2a45cfa1"
             "be219b6825f7ebbd56e6c3afc1a109dc859288805eebf34c42b80bd1a5c48e37");
+  p = Sample();  // padding off: b"serving" + bytes([8]) + bytes([0, 0])
+  p.serving.stream_pad = 0;
+  EXPECT_EQ(HexEncode(ComputeReportData(spki, p)),
+            "81986bbd23ad07e3e0a2c0a957e57c36d933c68fa0418c09102671b0ac3225fc"
+            "6ce7e588ca6ec1c92e1307c98c54e45fbfcbe826462379649e26f76e6f5a5423");
   p = Sample();  // every flag: b"serving" + bytes([7]) + bytes([5]*32)
   p.serving.chat_template_digest.emplace().fill(5);
   p.serving.model_from_untrusted_disk = true;
@@ -207,8 +212,31 @@ TEST(PayloadTest, ServingClaimsRoundTripAndAreChecked) {
     ASSERT_FALSE(r.ok()) << HexEncode(bad);
     EXPECT_TRUE(r.code() == PayloadErrc::kMalformed || r.code() == PayloadErrc::kTooLarge) << HexEncode(bad);
   }
-  Bytes big(34, 0x01);
+  Bytes big(36, 0x01);
   EXPECT_EQ(with(big).code(), PayloadErrc::kTooLarge);
+  // The stream pad (flag 8): two bytes after the template digest; the
+  // default 512 and values over 16384 are not encodings of anything.
+  ASSERT_TRUE(with(Bytes{8, 0, 0}).ok());
+  EXPECT_EQ(with(Bytes{8, 0, 0})->serving.stream_pad, 0u);
+  Bytes both(36, 0x11);
+  both[0] = 9;
+  both[33] = 0x01, both[34] = 0x00;  // 256
+  both.pop_back();
+  ASSERT_TRUE(with(both).ok()) << with(both).detail();
+  EXPECT_EQ(with(both)->serving.stream_pad, 256u);
+  EXPECT_TRUE(with(both)->serving.chat_template_digest.has_value());
+  for (const Bytes& bad : {Bytes{8, 2, 0}, Bytes{8, 0x40, 1}, Bytes{8, 0}, Bytes{8}}) {
+    EXPECT_EQ(with(bad).code(), PayloadErrc::kMalformed) << HexEncode(bad);
+  }
+  p = Sample();
+  p.serving.stream_pad = 0;
+  back = DecodePayload(EncodePayload(p));
+  ASSERT_TRUE(back.ok()) << back.detail();
+  EXPECT_EQ(back->serving.stream_pad, 0u);
+  p.serving.stream_pad = kMaxStreamPad;
+  back = DecodePayload(EncodePayload(p));
+  ASSERT_TRUE(back.ok()) << back.detail();
+  EXPECT_EQ(back->serving.stream_pad, kMaxStreamPad);
 }
 
 TEST(PayloadTest, EveryBoundFieldChangesReportData) {
@@ -240,6 +268,12 @@ TEST(PayloadTest, EveryBoundFieldChangesReportData) {
   p.serving.memory_unlocked = true;
   const auto unlocked = ComputeReportData(spki, p);
   EXPECT_NE(unlocked, disk);
+  p.serving.stream_pad = 256;
+  const auto padded = ComputeReportData(spki, p);
+  EXPECT_NE(padded, unlocked);
+  p.serving.stream_pad = 1024;
+  EXPECT_NE(ComputeReportData(spki, p), padded);
+  p.serving.stream_pad = kDefaultStreamPad;
   p.serving.chat_template_digest.emplace().fill(0);
   const auto templ = ComputeReportData(spki, p);
   EXPECT_NE(templ, unlocked);

@@ -230,6 +230,14 @@ ChannelResult<Ok> CheckServing(const ServingClaims& serving, const attestation::
                      "prompts, answers and the KV cache may be swapped to a disk the host reads; the policy does "
                      "not set \"allow_unlocked_memory\"");
   }
+  if (serving.stream_pad < policy.min_stream_pad) {
+    return MakeError(ChannelErrc::kPolicyNotSatisfied,
+                     "field stream_pad: the server pads its TLS records " +
+                         (serving.stream_pad == 0 ? std::string("not at all (--stream-pad 0)")
+                                                  : "to " + std::to_string(serving.stream_pad) + "-byte blocks") +
+                         ", so a network observer reads the lengths of streamed tokens more finely than the policy's "
+                         "\"min_stream_pad\" of " + std::to_string(policy.min_stream_pad) + " bytes allows");
+  }
   return OkStatus();
 }
 

@@ -181,6 +181,29 @@ TEST_F(RaTlsTest, UnlockedMemoryNeedsThePolicysConsent) {
             ChannelErrc::kCertEvidenceMismatch);
 }
 
+// Record padding below the policy's floor (by default the server's own
+// default, 512) lets the network read streamed token lengths: refused.
+TEST_F(RaTlsTest, RecordPaddingBelowThePolicysFloorIsRefused) {
+  for (uint32_t pad : {0u, 256u, 1024u}) {
+    claims_.serving.stream_pad = pad;
+    RaTlsIssuer issuer(attester_, claims_);
+    const auto identity = issuer.Issue(now_).value();
+    policy_.min_stream_pad = 512;
+    auto v = Verify(identity.cert);
+    if (pad < 512) {
+      ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << pad << ": " << v.detail();
+      EXPECT_NE(v.detail().find("min_stream_pad"), std::string::npos) << v.detail();
+    } else {
+      ASSERT_TRUE(v.ok()) << v.detail();
+      EXPECT_EQ(v->payload.serving.stream_pad, pad);
+    }
+    policy_.min_stream_pad = pad;
+    EXPECT_TRUE(Verify(identity.cert).ok()) << pad;
+    policy_.min_stream_pad = pad + 1;
+    EXPECT_EQ(Verify(identity.cert).code(), ChannelErrc::kPolicyNotSatisfied) << pad;
+  }
+}
+
 TEST_F(RaTlsTest, SimulatedServerNeedsAPolicyThatAllowsIt) {
   policy_.platforms = {Platform::kSnp, Platform::kTdx};
   auto v = Verify(identity_->cert);

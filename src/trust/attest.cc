@@ -204,6 +204,7 @@ Reply TrustService::Attest(const nlohmann::json& req) {
     if (serving.chat_template_digest) c["chat_template_digest"] = HexEncode(*serving.chat_template_digest);
     if (serving.model_from_untrusted_disk) c["model_from_untrusted_disk"] = true;
     if (serving.memory_unlocked) c["memory_unlocked"] = true;
+    if (serving.stream_pad != channel::kDefaultStreamPad) c["stream_pad"] = serving.stream_pad;
     // Our nonce: with it a relying party recomputes report_data from the
     // cnf key and the digests (channel/payload.h) and checks the binding.
     c["freshness"] = HexEncode(*freshness);

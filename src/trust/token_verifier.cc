@@ -43,6 +43,12 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
     auto it = c.find(name);
     return it != c.end() && it->is_boolean() && it->get<bool>();
   };
+  auto pad = [&]() -> int64_t {  // absent: the default; not a number: never a payload's value
+    auto it = c.find("stream_pad");
+    if (it == c.end()) return channel::kDefaultStreamPad;
+    return it->is_number_unsigned() && it->get<uint64_t>() <= channel::kMaxStreamPad ? static_cast<int64_t>(it->get<uint64_t>())
+                                                                                     : -1;
+  };
   auto replay = c.find("replay");
   if (replay == c.end() || !replay->is_boolean() || replay->get<bool>()) {
     return MakeError(ChannelErrc::kPolicyNotSatisfied, "the token was minted from replayed evidence (not bound)");
@@ -68,7 +74,7 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
   if (binary != HexEncode(payload->binary_digest) || model != HexEncode(payload->model_digest) ||
       str("model_name") != payload->model_name || str("chat_template_digest") != template_digest ||
       flag("model_from_untrusted_disk") != payload->serving.model_from_untrusted_disk ||
-      flag("memory_unlocked") != payload->serving.memory_unlocked) {
+      flag("memory_unlocked") != payload->serving.memory_unlocked || pad() != payload->serving.stream_pad) {
     return MakeError(ChannelErrc::kCertEvidenceMismatch, "the token's digests differ from the certificate's claims");
   }
   auto freshness = HexDecode(str("freshness"));

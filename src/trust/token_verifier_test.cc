@@ -60,6 +60,7 @@ class TokenVerifierTest : public ::testing::Test {
     if (claims_.serving.chat_template_digest) c["chat_template_digest"] = HexEncode(*claims_.serving.chat_template_digest);
     if (claims_.serving.model_from_untrusted_disk) c["model_from_untrusted_disk"] = true;
     if (claims_.serving.memory_unlocked) c["memory_unlocked"] = true;
+    if (claims_.serving.stream_pad != channel::kDefaultStreamPad) c["stream_pad"] = claims_.serving.stream_pad;
     return c;
   }
 
@@ -179,6 +180,21 @@ TEST_F(TokenVerifierTest, ServingClaimsAreAppraisedAndMustAgreeWithTheCertificat
   auto hidden = Claims(*node_);
   hidden.erase("memory_unlocked");  // the token must say what the certificate says
   EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, hidden).value())).code(), ChannelErrc::kCertEvidenceMismatch);
+
+  claims_.serving.stream_pad = 0;
+  issuer_.emplace(attester_, claims_);
+  const std::string unpadded = SignJwt(*signer_, kid_, Claims(*node_)).value();
+  v = Verify(CertWith(unpadded));
+  ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
+  EXPECT_NE(v.detail().find("min_stream_pad"), std::string::npos) << v.detail();
+  policy_.min_stream_pad = 0;
+  EXPECT_TRUE(Verify(CertWith(unpadded)).ok());
+  for (const nlohmann::json& lie : {nlohmann::json(512), nlohmann::json("0"), nlohmann::json(-1)}) {
+    auto claims = Claims(*node_);
+    claims["stream_pad"] = lie;
+    EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, claims).value())).code(), ChannelErrc::kCertEvidenceMismatch)
+        << lie;
+  }
 }
 
 TEST_F(TokenVerifierTest, TokenWithoutAppraisedClaimsOrWithAWrongBindingIsRefused) {

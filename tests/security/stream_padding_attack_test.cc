@@ -7,6 +7,9 @@
 // "What Was Your Prompt? A Remote Keylogging Attack on AI Assistants",
 // USENIX Security 2024). cllm-server pads every TLS record to a multiple of
 // --stream-pad bytes (default 512), so all records of a stream look alike.
+// A host that starts it with less (or `--stream-pad 0`) must say so in its
+// evidence (channel/payload.h ServingClaims): clients refuse padding below
+// their policy's "min_stream_pad" (default 512) before sending a prompt.
 //
 // The relay below is the observer: it parses the TLS record headers of
 // everything the server sends after the handshake.
@@ -62,10 +65,15 @@ struct Observation {
   std::string body;                 // non-streamed: the response body
 };
 
-Observation Observe(SimServer& server, const std::string& prompt, bool stream) {
+// Observe runs one request through the observer; `min_stream_pad` is the
+// client policy's floor (a careless client's 0 accepts a server that does
+// not pad).
+Observation Observe(SimServer& server, const std::string& prompt, bool stream, uint32_t min_stream_pad = 512) {
   Observation o;
   testing::Relay relay(server.port());
-  auto c = client::Connect(client::Url{true, "127.0.0.1", relay.port(), ""}, server.Policy());
+  attestation::Policy policy = server.Policy();
+  policy.min_stream_pad = min_stream_pad;
+  auto c = client::Connect(client::Url{true, "127.0.0.1", relay.port(), ""}, policy);
   EXPECT_TRUE(c.ok()) << c.detail();
   if (!c.ok()) return o;
   // The handshake is over once Connect returns; the relay has recorded every
@@ -196,7 +204,7 @@ TEST_F(StreamPaddingAttackTest, NonStreamedAnswersAreOnTheGridToo) {
 // The same observation without padding: record lengths give away every
 // token's length, in order — the attack works, and the check above fails.
 TEST_F(StreamPaddingAttackTest, WithoutPaddingTheObserverReadsEveryTokenLength) {
-  Observation o = Observe(*unpadded_, "Once upon a time", true);
+  Observation o = Observe(*unpadded_, "Once upon a time", true, /*min_stream_pad=*/0);
   const auto text = TextEvents(o);
   ASSERT_GE(text.size(), 8u);
   EXPECT_FALSE(HidesTokenLengths(o, 512));
@@ -208,6 +216,16 @@ TEST_F(StreamPaddingAttackTest, WithoutPaddingTheObserverReadsEveryTokenLength) 
   auto at = std::search(seen.begin(), seen.end(), expected.begin(), expected.end());
   EXPECT_NE(at, seen.end()) << "each token's length should be visible as its record's length";
   EXPECT_GE(std::set<size_t>(expected.begin(), expected.end()).size(), 3u);
+}
+
+// So a client whose policy keeps the default floor never sends a prompt to
+// the unpadded server: the evidence says it does not pad.
+TEST_F(StreamPaddingAttackTest, ClientsRefuseAServerThatDoesNotPad) {
+  auto c = client::Connect(client::Url{true, "127.0.0.1", unpadded_->port(), ""}, unpadded_->Policy());
+  ASSERT_FALSE(c.ok()) << "a server that does not pad its records was accepted";
+  EXPECT_NE(c.detail().find("min_stream_pad"), std::string::npos) << c.detail();
+  EXPECT_NE(c.detail().find("--stream-pad 0"), std::string::npos) << c.detail();
+  EXPECT_TRUE(client::Connect(client::Url{true, "127.0.0.1", padded_->port(), ""}, padded_->Policy()).ok());
 }
 
 TEST_F(StreamPaddingAttackTest, CoalescingSendsFewerEventsWithTheSameText) {
