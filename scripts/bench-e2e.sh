@@ -113,11 +113,14 @@ model_digest=$(sha256sum "$model" | cut -d' ' -f1)
 # A server run with --allow-unlocked-memory or a smaller --stream-pad says so
 # in its evidence: then the trust and client policies (and the release policy,
 # for unlocked memory) accept it — the benchmark's choice.
-unlocked=false pad=512
+unlocked=false pad=${CLLM_STREAM_PAD:-512} prev=
 for a in "${server_args[@]}"; do
   [ "$a" = --allow-unlocked-memory ] && unlocked=true
   case "$a" in --stream-pad=*) pad=${a#--stream-pad=} ;; esac
+  [ "$prev" = --stream-pad ] && pad=$a
+  prev=$a
 done
+case "$pad" in ''|*[!0-9]*) fail "--stream-pad: expected a number of bytes, got \"$pad\"" ;; esac
 python3 - "$work" "$model_digest" "$unlocked" "$pad" <<'EOF'
 import json, sys
 work, digest, unlocked, pad = sys.argv[1], sys.argv[2], sys.argv[3] == "true", int(sys.argv[4])

@@ -69,6 +69,13 @@ std::string ChatTemplateClaim(const channel::ServingClaims& s) {
   return s.chat_template_digest ? HexEncode(*s.chat_template_digest) : "model";
 }
 
+// PaddingText describes a server's TLS record padding block (--stream-pad).
+std::string PaddingText(uint32_t pad) {
+  if (pad == 0) return "OFF (accepted by the policy): the network sees each streamed token's length";
+  return std::to_string(pad) + "-byte blocks" +
+         (pad < channel::kDefaultStreamPad ? " (below the default 512, accepted by the policy)" : "");
+}
+
 json ServerJson(const channel::VerifiedServer& s) {
   const auto& c = s.claims;
   return {{"platform", attestation::PlatformName(c.platform())},
@@ -146,6 +153,7 @@ int AttestViaToken(const RemoteArgs& a, const attestation::Policy& policy, const
   if (tc.server.payload.serving.memory_unlocked) {
     std::printf("  memory         NOT LOCKED (accepted by the policy)\n");
   }
+  std::printf("  record padding %s\n", PaddingText(tc.server.payload.serving.stream_pad).c_str());
   std::printf("  token          %s, cllm-trust policy %s, expires %s\n", c.value("jti", "").c_str(),
               c.value("policy", "").c_str(),
               FormatUtcTime(TimePoint(std::chrono::seconds(c.value("exp", int64_t{0})))).c_str());
@@ -276,9 +284,7 @@ int AttestServer(const RemoteArgs& a) {
                                            ? "NOT LOCKED (accepted by the policy): prompts may be swapped to the "
                                              "host's disk"
                                            : "locked: never swapped to the host's disk");
-  std::printf("  record padding %s\n", serving.stream_pad == 0
-                                           ? "OFF (accepted by the policy): the network sees each streamed token's length"
-                                           : (std::to_string(serving.stream_pad) + "-byte blocks").c_str());
+  std::printf("  record padding %s\n", PaddingText(serving.stream_pad).c_str());
   std::printf("\npinning:\n");
   if (policy.insecure_accept_unpinned) {
     std::printf("  ! NOT ENFORCED (%s): any genuine TEE with any code and model is accepted\n",

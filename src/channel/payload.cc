@@ -197,9 +197,10 @@ PayloadResult<AttestationPayload> DecodePayload(ByteSpan data) {
         if ((flags & kServingStreamPad) != 0) {
           const size_t at = value->size() - 2;
           const uint32_t pad = (uint32_t{(*value)[at]} << 8) | (*value)[at + 1];
-          if (pad == kDefaultStreamPad || pad > kMaxStreamPad) {
+          if (pad == kDefaultStreamPad || pad > kMaxStreamPad || (pad > 0 && pad < kMinStreamPad)) {
             return Malformed("serving claims: stream pad " + std::to_string(pad) +
-                             (pad == kDefaultStreamPad ? " is the default (encoded as no flag)" : " is over 16384"));
+                             (pad == kDefaultStreamPad ? " is the default (encoded as no flag)"
+                                                       : " is not 0 or 32 to 16384"));
           }
           p.serving.stream_pad = pad;
         }

@@ -62,6 +62,7 @@ using PayloadResult = Result<T, PayloadErrc>;
 // template, the model read once into memory) are encoded as nothing at all.
 // The TLS record padding block a server uses by default (--stream-pad).
 inline constexpr uint32_t kDefaultStreamPad = 512;
+inline constexpr uint32_t kMinStreamPad = 32;  // smaller blocks hide nothing: 0 (off) or 32..16384
 inline constexpr uint32_t kMaxStreamPad = 16384;
 
 struct ServingClaims {

@@ -225,7 +225,7 @@ TEST(PayloadTest, ServingClaimsRoundTripAndAreChecked) {
   ASSERT_TRUE(with(both).ok()) << with(both).detail();
   EXPECT_EQ(with(both)->serving.stream_pad, 256u);
   EXPECT_TRUE(with(both)->serving.chat_template_digest.has_value());
-  for (const Bytes& bad : {Bytes{8, 2, 0}, Bytes{8, 0x40, 1}, Bytes{8, 0}, Bytes{8}}) {
+  for (const Bytes& bad : {Bytes{8, 2, 0}, Bytes{8, 0x40, 1}, Bytes{8, 0}, Bytes{8}, Bytes{8, 0, 31}, Bytes{8, 0, 1}}) {
     EXPECT_EQ(with(bad).code(), PayloadErrc::kMalformed) << HexEncode(bad);
   }
   p = Sample();

@@ -232,7 +232,7 @@ ChannelResult<Ok> CheckServing(const ServingClaims& serving, const attestation::
   }
   if (serving.stream_pad < policy.min_stream_pad) {
     return MakeError(ChannelErrc::kPolicyNotSatisfied,
-                     "field stream_pad: the server pads its TLS records " +
+                     "field stream_pad: the attested peer pads its TLS records " +
                          (serving.stream_pad == 0 ? std::string("not at all (--stream-pad 0)")
                                                   : "to " + std::to_string(serving.stream_pad) + "-byte blocks") +
                          ", so a network observer reads the lengths of streamed tokens more finely than the policy's "

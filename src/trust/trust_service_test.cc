@@ -426,6 +426,21 @@ TEST_F(TrustServiceTest, ServingClaimsNeedTheAttestationAndTheReleasePolicy) {
   ASSERT_TRUE(std::holds_alternative<ApiError>(unlocked_key)) << Describe(unlocked_key);
   EXPECT_NE(std::get<ApiError>(unlocked_key).message.find("memory_unlocked"), std::string::npos)
       << Describe(unlocked_key);
+
+  // Record padding: below the attestation policy's floor no token; the token
+  // names the block; release policies leave it to the users' policies.
+  claims = issuer_->claims();
+  claims.serving = {};
+  claims.serving.stream_pad = 0;
+  issuer_.emplace(attester_, claims);
+  Reply unpadded = AttestWith();
+  ASSERT_TRUE(std::holds_alternative<ApiError>(unpadded)) << Describe(unpadded);
+  EXPECT_NE(std::get<ApiError>(unpadded).message.find("min_stream_pad"), std::string::npos) << Describe(unpadded);
+  policy["policy"]["min_stream_pad"] = 0;
+  ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/default", policy.dump()).status_, 200);
+  const std::string unpadded_token = Token();
+  EXPECT_EQ(VerifyToken(unpadded_token).value()["stream_pad"], 0);
+  EXPECT_EQ(ReleasedKey("key-a", unpadded_token), Bytes(32, 'a'));
 }
 
 // ---------------------------------------------------------------------------

@@ -355,7 +355,8 @@ TokenId Sampler::Sample(std::span<float> logits, std::span<const TokenId> histor
   }
   if (p_.temperature <= 0.0f) return Argmax(logits);
   // One buffer per thread, not per sequence: a vocabulary's weights are
-  // 600 KB, and a server holds thousands of sequences (one samples at a time).
+  // 600 KB, and a server holds thousands of sequences (each pool worker
+  // samples one at a time, scheduler.cc).
   thread_local Candidates cand;
   SamplingCandidates(p_, logits, &cand);
   const TokenId t = DrawCandidate(cand, NextUnit());

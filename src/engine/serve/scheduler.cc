@@ -145,6 +145,16 @@ SubmitResult<Ok> Scheduler::SubmitGroup(std::vector<SequenceRequest> requests) {
       if (t < 0 || t >= n_vocab) return MakeError(SubmitErrc::kInvalid, "token id out of range");
     }
   }
+  // A constraint is one sequence's state (and sequences are sampled in
+  // parallel): a group that shares one gets a fresh matcher per extra use.
+  for (size_t i = 1; i < requests.size(); ++i) {
+    for (size_t j = 0; j < i && requests[i].constraint; ++j) {
+      if (requests[j].constraint == requests[i].constraint) {
+        requests[i].constraint = requests[i].constraint->Fresh();
+        break;
+      }
+    }
+  }
   const std::string user_id = requests[0].user;
   const int64_t count = static_cast<int64_t>(requests.size());
   std::lock_guard<std::mutex> lock(mu_);
