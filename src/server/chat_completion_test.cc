@@ -201,9 +201,9 @@ class ToolServiceTest : public ::testing::Test {
     so.model_name = "qwen3";
     service_ = std::make_unique<Service>(*model_, so);
   }
-  std::shared_ptr<FakeWriter> Chat(json body) {
+  std::shared_ptr<FakeWriter> Chat(json body, int max_tokens = 8) {
     body["messages"] = json::array({{{"role", "user"}, {"content", "Weather in Paris?"}}});
-    body["max_tokens"] = 8;
+    body["max_tokens"] = max_tokens;
     body["temperature"] = 0;
     net::Request r;
     r.method = "POST";
@@ -300,17 +300,8 @@ TEST_F(ToolServiceTest, EachChoiceFollowsTheSchemaWithItsOwnMatcher) {
   Start();
   const json schema = json::parse(R"({"type":"object","properties":{"a":{"enum":["x","yz"]}},"required":["a"],
                                       "additionalProperties":false})");
-  json body = {{"n", 2}, {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "s"}, {"schema", schema}}}}}};
-  body["messages"] = json::array({{{"role", "user"}, {"content", "Pick one."}}});
-  body["max_tokens"] = 64;
-  body["temperature"] = 0;
-  net::Request r;
-  r.method = "POST";
-  r.target = "/v1/chat/completions";
-  r.body = body.dump();
-  auto w = std::make_shared<FakeWriter>();
-  service_->Handle(r, w);
-  ASSERT_TRUE(w->WaitComplete());
+  auto w = Chat({{"n", 2}, {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "s"}, {"schema", schema}}}}}},
+                /*max_tokens=*/64);
   ASSERT_EQ(w->status(), 200) << w->body();
   const json choices = json::parse(w->body())["choices"];
   ASSERT_EQ(choices.size(), 2u) << w->body();

@@ -288,8 +288,7 @@ void Service::Completions(const net::Request& req, const std::shared_ptr<net::Re
   std::vector<engine::SequenceRequest> group;
   for (int i = 0; i < n; ++i) {
     engine::SequenceRequest choice = sr;
-    // each choice matches the schema on its own (a constraint is one sequence's state)
-    if (sr.constraint && i > 0) choice.constraint = sr.constraint->Fresh();
+    // (a shared constraint: SubmitGroup gives each choice its own matcher)
     choice.sampling.seed = sr.sampling.seed ^ (static_cast<uint64_t>(i) * 0x9e3779b97f4a7c15ull);
     completions.push_back(Completion::Create(fanout ? fanout->Choice(i) : w, co, ended));
     completions.back()->Attach(choice);
