@@ -154,7 +154,7 @@ done
 
 # One replica: RA-TLS on --listen, sealed bodies on --e2e-listen.
 "$server" -m "$model" --tee sim --sim-key "$work/platform.key" --listen 127.0.0.1:0 \
-  --debug-listen 127.0.0.1:0 --trust "$trust_url" --trust-ca "$trust_ca" --e2e --e2e-listen 127.0.0.1:0 \
+  --trust "$trust_url" --trust-ca "$trust_ca" --e2e --e2e-listen 127.0.0.1:0 \
   --api-keys "$work/api-keys.json" --ready-file "$work/server.ready" --log-level warn "${server_args[@]}" \
   >"$work/server.log" 2>&1 &
 pids+=($!)

@@ -9,7 +9,7 @@
 // digest is of those bytes; the process never dumps core and locks its
 // memory, or refuses to start (base/hardening.h). `--debug-listen` adds a
 // plain-HTTP listener for benchmarks and debugging; it is not attested and
-// says so. Prompts and completions are never logged.
+// says so, in its log and in its evidence (a serving claim). Prompts and completions are never logged.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -161,6 +161,10 @@ int main(int argc, char** argv) {
   claims.serving.model_from_untrusted_disk = !input->sealed && f.mmap_untrusted_disk;
   claims.serving.memory_unlocked = !hardening->memory_locked;
   claims.serving.stream_pad = static_cast<uint32_t>(f.stream_pad);  // 0..16384 (options.cc)
+  // Who else reads what the server does: a plain listener (everything on it,
+  // /metrics included, unattested) and metrics-key holders on this one.
+  claims.serving.debug_listener = !f.debug_listen.empty();
+  claims.serving.metrics_keys = !f.metrics_keys_file.empty();
   channel::IssuerOptions io;
   io.validity = std::chrono::seconds(f.validity_s);
   auto issuer = std::make_shared<channel::RaTlsIssuer>(*attester, claims, io);
@@ -367,7 +371,8 @@ int main(int argc, char** argv) {
                          {"chat_template_digest", claims.serving.chat_template_digest
                                                       ? HexEncode(*claims.serving.chat_template_digest)
                                                       : std::string()},
-                         {"stream_pad", f.stream_pad}};
+                         {"stream_pad", f.stream_pad},
+                         {"metrics_keys", claims.serving.metrics_keys}};
     std::ofstream(f.ready_file) << j.dump() << "\n";
   }
 

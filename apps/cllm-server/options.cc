@@ -36,12 +36,15 @@ void AddServerFlags(CLI::App& app, ServerFlags& f) {
   // --- listeners and clients ------------------------------------------------------
   app.add_option("--listen", f.listen, "RA-TLS listen address HOST:PORT (port 0: any free port)")
       ->capture_default_str();
-  app.add_option("--debug-listen", f.debug_listen, "Also serve plain HTTP here (NOT attested; benchmarks/debugging)");
+  app.add_option("--debug-listen", f.debug_listen,
+                 "Also serve plain HTTP here (NOT attested, /metrics open; benchmarks/debugging). The evidence says "
+                 "so: clients refuse the server unless their policy sets allow_debug_listener");
   app.add_option("--api-keys", f.keys_file, "API keys file (SHA-256 digests → user ids)")->check(CLI::ExistingFile);
   app.add_flag("--allow-anonymous", f.anonymous, "Serve without API keys (development only)");
   app.add_option("--metrics-keys", f.metrics_keys_file,
                  "Keys file (the --api-keys format) whose keys may read /metrics; without it /metrics is served "
-                 "on --debug-listen only")
+                 "on --debug-listen only. The evidence says so: clients refuse the server unless their policy sets "
+                 "allow_metrics_keys")
       ->check(CLI::ExistingFile);
   app.add_option("--client-policy", f.client_policy_file,
                  "Mutual RA-TLS: require every client to present evidence satisfying this policy")

@@ -70,6 +70,8 @@ struct RegisterArgs {
   std::string release_policy_file;
   bool allow_simulated = false;
   bool allow_unlocked_memory = false;
+  bool allow_debug_listener = false;
+  bool allow_metrics_keys = false;
   std::string client_policy = "client";  // --client-policy (--part embeddings)
 };
 
@@ -177,6 +179,8 @@ int SealFileOrPart(const fs::path& in, const fs::path& out, const fs::path& key_
   }
   if (reg.allow_simulated) rp["allow_simulated"] = true;
   if (reg.allow_unlocked_memory) rp["allow_unlocked_memory"] = true;
+  if (reg.allow_debug_listener) rp["allow_debug_listener"] = true;
+  if (reg.allow_metrics_keys) rp["allow_metrics_keys"] = true;
   // Who may hold the key (release_policy.h, "Audience"): the embeddings go to
   // clients only, everything else to servers only.
   std::string audience = "server";
@@ -269,6 +273,10 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   seal->add_flag("--allow-unlocked-memory", reg.allow_unlocked_memory,
                  "With --register: release to servers whose memory is not locked too (--allow-unlocked-memory: "
                  "development machines)");
+  seal->add_flag("--allow-debug-listener", reg.allow_debug_listener,
+                 "With --register: release to servers that also serve plain HTTP too (--debug-listen)");
+  seal->add_flag("--allow-metrics-keys", reg.allow_metrics_keys,
+                 "With --register: release to servers that give /metrics to key holders too (--metrics-keys)");
   static PartArgs part;
   seal->add_option("--part", part.part,
                    "model: the whole file; embeddings: a GGUF of token_embd.weight (original type), the tokenizer.* "

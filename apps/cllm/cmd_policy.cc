@@ -19,6 +19,10 @@
 //                         (--allow-unlocked-memory: development machines)
 //   --min-stream-pad N    accept servers padding TLS records to N-byte blocks
 //                         or more (default 512; 0 also accepts padding off)
+//   --allow-debug-listener  accept servers that also serve plain HTTP
+//                         (--debug-listen: unattested, /metrics open there)
+//   --allow-metrics-keys  accept servers that give /metrics (every user's
+//                         token counts) to holders of keys (--metrics-keys)
 //   --sim-platform-key PUB  accept the simulated TEE signed by this key
 //   --min-tcb COMPONENT=N  TCB floor (e.g. snp.microcode=115); the platform is
 //                         the component's prefix. SNP and CSV have no TCB
@@ -60,6 +64,8 @@ struct PinArgs {
   std::vector<std::string> chat_templates, chat_template_digests;
   bool allow_untrusted_disk_model = false;
   bool allow_unlocked_memory = false;
+  bool allow_debug_listener = false;
+  bool allow_metrics_keys = false;
   int min_stream_pad = -1;  // -1: not given
   std::string sim_platform_key;
   std::vector<std::string> min_tcb;  // COMPONENT=N
@@ -214,6 +220,14 @@ int Pin(const PinArgs& a) {
     doc["allow_unlocked_memory"] = true;
     pinned.push_back("servers whose memory is not locked (--allow-unlocked-memory) are accepted");
   }
+  if (a.allow_debug_listener) {
+    doc["allow_debug_listener"] = true;
+    pinned.push_back("servers that also serve plain HTTP (--debug-listen) are accepted");
+  }
+  if (a.allow_metrics_keys) {
+    doc["allow_metrics_keys"] = true;
+    pinned.push_back("servers that give /metrics to key holders (--metrics-keys) are accepted");
+  }
   for (const auto& f : a.min_tcb) {
     const size_t eq = f.find('=');
     const size_t dot = f.find('.');
@@ -290,6 +304,12 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   cmd->add_flag("--allow-unlocked-memory", a.allow_unlocked_memory,
                 "Accept servers whose memory is not locked (--allow-unlocked-memory): prompts may be swapped to "
                 "the host's disk; for development machines");
+  cmd->add_flag("--allow-debug-listener", a.allow_debug_listener,
+                "Accept servers that also serve plain HTTP (--debug-listen): unattested and unencrypted, with "
+                "/metrics (every user's token counts) open there; for benchmarks and development");
+  cmd->add_flag("--allow-metrics-keys", a.allow_metrics_keys,
+                "Accept servers that give /metrics (every user's token counts) to the holders of keys in a file "
+                "they were started with (--metrics-keys): monitoring");
   cmd->add_option("--sim-platform-key", a.sim_platform_key,
                   "Accept the SIMULATED TEE signed by this public key (FILE.pub from `cllm attest sim-keygen`)");
   cmd->callback([&ctx] { ctx.exit_code = Pin(a); });

@@ -76,6 +76,18 @@ std::string PaddingText(uint32_t pad) {
          (pad < channel::kDefaultStreamPad ? " (below the default 512, accepted by the policy)" : "");
 }
 
+// ObserversText says who besides the user sees the server's work: a plain
+// listener (--debug-listen) and /metrics readers (--metrics-keys).
+std::string ObserversText(const channel::ServingClaims& s) {
+  if (!s.debug_listener && !s.metrics_keys) return "attested listener only; /metrics closed";
+  std::string out;
+  if (s.debug_listener) out = "ALSO PLAIN HTTP (--debug-listen, accepted by the policy): unattested, /metrics open";
+  if (s.metrics_keys) {
+    out += std::string(out.empty() ? "" : "; ") + "/metrics for key holders (--metrics-keys, accepted by the policy)";
+  }
+  return out;
+}
+
 json ServerJson(const channel::VerifiedServer& s) {
   const auto& c = s.claims;
   return {{"platform", attestation::PlatformName(c.platform())},
@@ -90,6 +102,8 @@ json ServerJson(const channel::VerifiedServer& s) {
           {"model_from_untrusted_disk", s.payload.serving.model_from_untrusted_disk},
           {"memory_locked", !s.payload.serving.memory_unlocked},
           {"stream_pad", s.payload.serving.stream_pad},
+          {"debug_listener", s.payload.serving.debug_listener},
+          {"metrics_keys", s.payload.serving.metrics_keys},
           {"tls_key_sha256", HexEncode(s.spki_sha256)}};
 }
 
@@ -154,6 +168,7 @@ int AttestViaToken(const RemoteArgs& a, const attestation::Policy& policy, const
     std::printf("  memory         NOT LOCKED (accepted by the policy)\n");
   }
   std::printf("  record padding %s\n", PaddingText(tc.server.payload.serving.stream_pad).c_str());
+  std::printf("  listeners      %s\n", ObserversText(tc.server.payload.serving).c_str());
   std::printf("  token          %s, cllm-trust policy %s, expires %s\n", c.value("jti", "").c_str(),
               c.value("policy", "").c_str(),
               FormatUtcTime(TimePoint(std::chrono::seconds(c.value("exp", int64_t{0})))).c_str());
@@ -285,6 +300,7 @@ int AttestServer(const RemoteArgs& a) {
                                              "host's disk"
                                            : "locked: never swapped to the host's disk");
   std::printf("  record padding %s\n", PaddingText(serving.stream_pad).c_str());
+  std::printf("  listeners      %s\n", ObserversText(serving).c_str());
   std::printf("\npinning:\n");
   if (policy.insecure_accept_unpinned) {
     std::printf("  ! NOT ENFORCED (%s): any genuine TEE with any code and model is accepted\n",

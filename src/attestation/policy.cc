@@ -174,6 +174,12 @@ AttestResult<Policy> ParsePolicy(std::string_view json_text) {
     } else if (key == "allow_unlocked_memory") {
       if (!value.is_boolean()) return Invalid(key, "expected true or false");
       policy.allow_unlocked_memory = value.get<bool>();
+    } else if (key == "allow_debug_listener") {
+      if (!value.is_boolean()) return Invalid(key, "expected true or false");
+      policy.allow_debug_listener = value.get<bool>();
+    } else if (key == "allow_metrics_keys") {
+      if (!value.is_boolean()) return Invalid(key, "expected true or false");
+      policy.allow_metrics_keys = value.get<bool>();
     } else if (key == "token_policies") {
       CLLM_ASSIGN_OR_RETURN(policy.token_policies, StringList(value, key));
       for (const auto& n : policy.token_policies) {

@@ -69,6 +69,13 @@ struct Policy {
   // The smallest TLS record padding block accepted (a server's --stream-pad,
   // default 512); 0 also accepts padding off. Servers below it are refused.
   uint32_t min_stream_pad = 512;
+  // Accept a server that also serves plain HTTP (--debug-listen: unattested,
+  // unencrypted, /metrics open there without metrics keys); refused unless true.
+  bool allow_debug_listener = false;
+  // Accept a server that serves /metrics on its attested listener to holders
+  // of keys from its --metrics-keys file (every user's token counts, to
+  // whoever the file names); refused unless true.
+  bool allow_metrics_keys = false;
   // Token mode only (a server accepted on its cllm-trust token): the names of
   // the cllm-trust attestation policies whose tokens are accepted; empty means
   // any (the token's claims are appraised against this policy regardless).

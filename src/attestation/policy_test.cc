@@ -41,6 +41,8 @@ TEST(PolicyTest, ParsesTheDocumentedFormat) {
     "allow_untrusted_disk_model": true,
     "allow_unlocked_memory": true,
     "min_stream_pad": 0,
+    "allow_debug_listener": true,
+    "allow_metrics_keys": true,
     "snp": {"measurements": [")" + std::string(96, '1') + R"("],
             "min_tcb": {"snp.microcode": 200},
             "fields": {"policy.smt": "0"}}
@@ -57,6 +59,10 @@ TEST(PolicyTest, ParsesTheDocumentedFormat) {
   EXPECT_FALSE(Policy::Default().allow_unlocked_memory);
   EXPECT_EQ(p.min_stream_pad, 0u);
   EXPECT_EQ(Policy::Default().min_stream_pad, 512u);
+  EXPECT_TRUE(p.allow_debug_listener);
+  EXPECT_TRUE(p.allow_metrics_keys);
+  EXPECT_FALSE(Policy::Default().allow_debug_listener);
+  EXPECT_FALSE(Policy::Default().allow_metrics_keys);
   EXPECT_FALSE(Policy::Default().allow_untrusted_disk_model);
   EXPECT_TRUE(Policy::Default().chat_template_digests.empty());
   const auto& snp = p.per_platform.at(Platform::kSnp);
@@ -89,6 +95,8 @@ TEST(PolicyTest, RejectsEveryMistakeNamingTheKey) {
                  Case{R"({"version":1,"platforms":["snp"],"allow_untrusted_disk_model":1})", "allow_untrusted_disk_model"},
                  Case{R"({"version":1,"platforms":["snp"],"allow_unlocked_memory":"yes"})", "allow_unlocked_memory"},
                  Case{R"({"version":1,"platforms":["snp"],"min_stream_pad":-1})", "min_stream_pad"},
+                 Case{R"({"version":1,"platforms":["snp"],"allow_debug_listener":null})", "allow_debug_listener"},
+                 Case{R"({"version":1,"platforms":["snp"],"allow_metrics_keys":0})", "allow_metrics_keys"},
                  Case{R"({"version":1,"platforms":["snp"],"min_stream_pad":20000})", "min_stream_pad"},
                  Case{R"([1,2])", "object"},
                  Case{R"({"version":1,)", "JSON"}}) {

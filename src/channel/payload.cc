@@ -28,7 +28,7 @@ enum Tag : uint8_t {
   kToken = 7,
   kEndorsements = 8,
   kE2eKeys = 9,  // n × 32-byte key config digests
-  kServing = 10, // u8 flags [‖ 32-byte chat template digest if flags & 1] [‖ u16be stream pad if flags & 8]
+  kServing = 10, // u8 flags [‖ 32-byte chat template digest if flags & 1] [‖ u16be stream pad if flags & 8]; 16, 32 bare
   kMaxTag = 10,
 };
 
@@ -38,8 +38,10 @@ constexpr uint8_t kServingTemplate = 1;
 constexpr uint8_t kServingUntrustedDisk = 2;
 constexpr uint8_t kServingUnlockedMemory = 4;
 constexpr uint8_t kServingStreamPad = 8;  // not the default block
-constexpr uint8_t kServingKnownFlags =
-    kServingTemplate | kServingUntrustedDisk | kServingUnlockedMemory | kServingStreamPad;
+constexpr uint8_t kServingDebugListener = 16;
+constexpr uint8_t kServingMetricsKeys = 32;
+constexpr uint8_t kServingKnownFlags = kServingTemplate | kServingUntrustedDisk | kServingUnlockedMemory |
+                                       kServingStreamPad | kServingDebugListener | kServingMetricsKeys;
 
 // ServingBytes is the kServing value, also what report_data binds after
 // "serving".
@@ -48,7 +50,9 @@ Bytes ServingBytes(const ServingClaims& s) {
   out.push_back(static_cast<uint8_t>((s.chat_template_digest ? kServingTemplate : 0) |
                                      (s.model_from_untrusted_disk ? kServingUntrustedDisk : 0) |
                                      (s.memory_unlocked ? kServingUnlockedMemory : 0) |
-                                     (s.stream_pad != kDefaultStreamPad ? kServingStreamPad : 0)));
+                                     (s.stream_pad != kDefaultStreamPad ? kServingStreamPad : 0) |
+                                     (s.debug_listener ? kServingDebugListener : 0) |
+                                     (s.metrics_keys ? kServingMetricsKeys : 0)));
   if (s.chat_template_digest) out.insert(out.end(), s.chat_template_digest->begin(), s.chat_template_digest->end());
   if (s.stream_pad != kDefaultStreamPad) {
     CLLM_CHECK(s.stream_pad <= kMaxStreamPad);
@@ -194,6 +198,8 @@ PayloadResult<AttestationPayload> DecodePayload(ByteSpan data) {
         }
         p.serving.model_from_untrusted_disk = (flags & kServingUntrustedDisk) != 0;
         p.serving.memory_unlocked = (flags & kServingUnlockedMemory) != 0;
+        p.serving.debug_listener = (flags & kServingDebugListener) != 0;
+        p.serving.metrics_keys = (flags & kServingMetricsKeys) != 0;
         if ((flags & kServingStreamPad) != 0) {
           const size_t at = value->size() - 2;
           const uint32_t pad = (uint32_t{(*value)[at]} << 8) | (*value)[at + 1];

@@ -8,14 +8,15 @@
 //   SHA-512("cllm-evidence-v1" ‖ SHA-256(SPKI DER) ‖ binary_digest[32] ‖
 //           model_digest[32] ‖ u16be(len name) ‖ name ‖ u16be(len freshness) ‖ freshness
 //           [‖ "serving" ‖ u8(flags) ‖ chat_template_digest[32] if flags & 1
-//                        ‖ u16be(stream_pad) if flags & 8]
+//                        ‖ u16be(stream_pad) if flags & 8]   (flags 16, 32: no value)
 //           [‖ "e2e" ‖ u8(n) ‖ key_config_digest[32] × n])
 //
 // The "serving" part is present only when the server departs from serving
 // its model as attested by the model digest (ServingClaims): a chat template
 // the host supplied instead of the model's own, a model mapped from a disk
-// the host controls, memory the host may swap to its disk, or TLS records
-// padded to another block than the default. The "e2e" part is present only when the server
+// the host controls, memory the host may swap to its disk, TLS records
+// padded to another block than the default, a plain (unattested) listener
+// beside the attested one, or /metrics readable on the attested listener. The "e2e" part is present only when the server
 // holds fleet HPKE keys for encrypted bodies (docs/protocol.md, "Encrypted
 // bodies"): the SHA-256 digests of their key configs, so the evidence names
 // the keys it decrypts with.
@@ -79,9 +80,17 @@ struct ServingClaims {
   // The block its RA-TLS records are padded to (--stream-pad; 0: off, so a
   // network observer reads each streamed token's length).
   uint32_t stream_pad = kDefaultStreamPad;
+  // The server also serves plain HTTP (--debug-listen): the same service,
+  // unattested and unencrypted, with /metrics (every user's token counts)
+  // open to whoever reaches it unless metrics keys are set.
+  bool debug_listener = false;
+  // /metrics is served on the attested listener to the holders of the keys
+  // in a file the server was started with (--metrics-keys).
+  bool metrics_keys = false;
 
   bool is_default() const {
-    return !chat_template_digest && !model_from_untrusted_disk && !memory_unlocked && stream_pad == kDefaultStreamPad;
+    return !chat_template_digest && !model_from_untrusted_disk && !memory_unlocked &&
+           stream_pad == kDefaultStreamPad && !debug_listener && !metrics_keys;
   }
   bool operator==(const ServingClaims&) const = default;
 };

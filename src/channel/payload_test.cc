@@ -134,7 +134,7 @@ TEST(PayloadTest, E2eKeyDigestsRoundTripAndAreChecked) {
 // Serving claims sit between the freshness and the e2e part (python3:
 // hashlib.sha512 of the known-answer input followed by b"serving" +
 // bytes([3]) + bytes([5]*32) + b"e2e" + bytes([1]) + bytes([7]*32); and by
-// b"serving" + bytes([2]) alone).
+// b"serving" + bytes([2]) alone, b"serving" + bytes([48]) alone).
 TEST(PayloadTest, ReportDataKnownAnswerWithServingClaims) {
   Bytes spki = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
   AttestationPayload p = Sample();
@@ -162,6 +162,12 @@ TEST(PayloadTest, ReportDataKnownAnswerWithServingClaims) {
   EXPECT_EQ(HexEncode(ComputeReportData(spki, p)),
             "71e4bb42f6a1632fc8e696029e59a593bdfd269a3046e3b6efc15f1890e5fd15"
             "f1c2cc64cbbe238032227bdfcecff54ac86d533ba8719a7372e9038283d33fe0");
+  p = Sample();  // a debug listener and metrics keys: flags without a value
+  p.serving.debug_listener = true;
+  p.serving.metrics_keys = true;
+  EXPECT_EQ(HexEncode(ComputeReportData(spki, p)),
+            "1fe93eb132c19f94e97eb79e799049820c30ed301820b6840b05cd2e736ed230"
+            "dad43294477afc45d6af551a686b15fe117d8eb22fd16e1e91fa1edd869e71e5");
 }
 
 // Default serving is encoded as no field (old payloads and report data are
@@ -188,6 +194,18 @@ TEST(PayloadTest, ServingClaimsRoundTripAndAreChecked) {
   back = DecodePayload(EncodePayload(p));
   ASSERT_TRUE(back.ok()) << back.detail();
   EXPECT_EQ(back->serving, p.serving);
+  p.serving.debug_listener = true;
+  back = DecodePayload(EncodePayload(p));
+  ASSERT_TRUE(back.ok()) << back.detail();
+  EXPECT_EQ(back->serving, p.serving);
+  p.serving.metrics_keys = true;
+  back = DecodePayload(EncodePayload(p));
+  ASSERT_TRUE(back.ok()) << back.detail();
+  EXPECT_EQ(back->serving, p.serving);
+  p.serving.debug_listener = false;
+  back = DecodePayload(EncodePayload(p));
+  ASSERT_TRUE(back.ok()) << back.detail();
+  EXPECT_EQ(back->serving, p.serving);
 
   Bytes enc = plain;
   enc[10] += 1;  // one more field
@@ -207,7 +225,14 @@ TEST(PayloadTest, ServingClaimsRoundTripAndAreChecked) {
   ASSERT_TRUE(with(Bytes{4}).ok());
   EXPECT_TRUE(with(Bytes{4})->serving.memory_unlocked);
   EXPECT_FALSE(with(Bytes{4})->serving.model_from_untrusted_disk);
-  for (const Bytes& bad : {Bytes{}, Bytes{0}, Bytes{8}, Bytes{0x82}, Bytes{1}, Bytes(33, 0x02), Bytes{2, 0}}) {
+  ASSERT_TRUE(with(Bytes{16}).ok());
+  EXPECT_TRUE(with(Bytes{16})->serving.debug_listener);
+  EXPECT_FALSE(with(Bytes{16})->serving.metrics_keys);
+  ASSERT_TRUE(with(Bytes{32}).ok());
+  EXPECT_TRUE(with(Bytes{32})->serving.metrics_keys);
+  EXPECT_FALSE(with(Bytes{32})->serving.debug_listener);
+  for (const Bytes& bad : {Bytes{}, Bytes{0}, Bytes{8}, Bytes{0x82}, Bytes{0x40}, Bytes{1}, Bytes(33, 0x02), Bytes{2, 0},
+                           Bytes{16, 0}, Bytes{48, 0, 0}}) {
     auto r = with(bad);
     ASSERT_FALSE(r.ok()) << HexEncode(bad);
     EXPECT_TRUE(r.code() == PayloadErrc::kMalformed || r.code() == PayloadErrc::kTooLarge) << HexEncode(bad);
@@ -274,6 +299,14 @@ TEST(PayloadTest, EveryBoundFieldChangesReportData) {
   p.serving.stream_pad = 1024;
   EXPECT_NE(ComputeReportData(spki, p), padded);
   p.serving.stream_pad = kDefaultStreamPad;
+  p.serving.debug_listener = true;
+  const auto debug = ComputeReportData(spki, p);
+  EXPECT_NE(debug, unlocked);
+  p.serving.metrics_keys = true;
+  EXPECT_NE(ComputeReportData(spki, p), debug);
+  p.serving.debug_listener = false;
+  EXPECT_NE(ComputeReportData(spki, p), unlocked);
+  p.serving.metrics_keys = false;
   p.serving.chat_template_digest.emplace().fill(0);
   const auto templ = ComputeReportData(spki, p);
   EXPECT_NE(templ, unlocked);

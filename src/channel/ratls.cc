@@ -238,6 +238,18 @@ ChannelResult<Ok> CheckServing(const ServingClaims& serving, const attestation::
                          ", so a network observer reads the lengths of streamed tokens more finely than the policy's "
                          "\"min_stream_pad\" of " + std::to_string(policy.min_stream_pad) + " bytes allows");
   }
+  if (serving.debug_listener && !policy.allow_debug_listener) {
+    return MakeError(ChannelErrc::kPolicyNotSatisfied,
+                     "field debug_listener: the server also serves plain HTTP (--debug-listen): unattested, "
+                     "unencrypted, and with /metrics (every user's token counts) open there unless metrics keys are "
+                     "set; the policy does not set \"allow_debug_listener\"");
+  }
+  if (serving.metrics_keys && !policy.allow_metrics_keys) {
+    return MakeError(ChannelErrc::kPolicyNotSatisfied,
+                     "field metrics_keys: the server gives /metrics (every user's token counts) to the holders of "
+                     "keys in a file it was started with (--metrics-keys); the policy does not set "
+                     "\"allow_metrics_keys\"");
+  }
   return OkStatus();
 }
 

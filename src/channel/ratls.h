@@ -122,7 +122,9 @@ struct VerifyOptions {
 // policy, fail closed: a chat template override must be listed in
 // policy.chat_template_digests, a model mapped from an untrusted disk needs
 // policy.allow_untrusted_disk_model, unlocked memory policy.allow_unlocked_memory,
-// TLS record padding at least policy.min_stream_pad. VerifyPayloadForKey runs it; the token
+// TLS record padding at least policy.min_stream_pad, a plain listener
+// policy.allow_debug_listener, metrics keys policy.allow_metrics_keys.
+// VerifyPayloadForKey runs it; the token
 // path (trust/token_verifier.h) runs it on the certificate's payload.
 [[nodiscard]] ChannelResult<Ok> CheckServing(const ServingClaims& serving, const attestation::Policy& policy);
 

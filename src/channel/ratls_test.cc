@@ -204,6 +204,56 @@ TEST_F(RaTlsTest, RecordPaddingBelowThePolicysFloorIsRefused) {
   }
 }
 
+// A plain listener beside the attested one (--debug-listen) and /metrics for
+// key holders (--metrics-keys) each need their own consent; neither claim can
+// be stripped or added without breaking the binding.
+TEST_F(RaTlsTest, DebugListenerAndMetricsKeysNeedThePolicysConsent) {
+  struct Case {
+    bool ServingClaims::*claim;
+    bool attestation::Policy::*consent;
+    const char* key;
+  };
+  for (const Case c : {Case{&ServingClaims::debug_listener, &attestation::Policy::allow_debug_listener,
+                            "allow_debug_listener"},
+                       Case{&ServingClaims::metrics_keys, &attestation::Policy::allow_metrics_keys,
+                            "allow_metrics_keys"}}) {
+    SCOPED_TRACE(c.key);
+    claims_.serving = {};
+    claims_.serving.*c.claim = true;
+    policy_.allow_debug_listener = policy_.allow_metrics_keys = false;
+    RaTlsIssuer issuer(attester_, claims_);
+    const auto identity = issuer.Issue(now_).value();
+    auto v = Verify(identity.cert);
+    ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
+    EXPECT_NE(v.detail().find(c.key), std::string::npos) << v.detail();
+    policy_.allow_unlocked_memory = policy_.allow_untrusted_disk_model = true;  // other consents do not count
+    policy_.allow_debug_listener = policy_.allow_metrics_keys = true;
+    policy_.*c.consent = false;
+    EXPECT_EQ(Verify(identity.cert).code(), ChannelErrc::kPolicyNotSatisfied);
+    policy_.*c.consent = true;
+    v = Verify(identity.cert);
+    ASSERT_TRUE(v.ok()) << v.detail();
+    EXPECT_TRUE(v->payload.serving.*c.claim);
+    auto payload = DecodePayload(*identity.cert.Extension(kAttestationExtensionOid)).value();
+    payload.serving.*c.claim = false;
+    VerifyOptions o;
+    o.at = now_;
+    EXPECT_EQ(VerifyPayloadForKey(payload, identity.cert.GetPublicKey()->ToSpkiDer(), policy_, o).code(),
+              ChannelErrc::kCertEvidenceMismatch);
+  }
+  // And added: a server without the listener cannot be made to look like one
+  // that has it (nor the reverse), so a claim a client sees is the server's.
+  claims_.serving = {};
+  RaTlsIssuer plain(attester_, claims_);
+  const auto identity = plain.Issue(now_).value();
+  auto payload = DecodePayload(*identity.cert.Extension(kAttestationExtensionOid)).value();
+  payload.serving.debug_listener = true;
+  VerifyOptions o;
+  o.at = now_;
+  EXPECT_EQ(VerifyPayloadForKey(payload, identity.cert.GetPublicKey()->ToSpkiDer(), policy_, o).code(),
+            ChannelErrc::kCertEvidenceMismatch);
+}
+
 TEST_F(RaTlsTest, SimulatedServerNeedsAPolicyThatAllowsIt) {
   policy_.platforms = {Platform::kSnp, Platform::kTdx};
   auto v = Verify(identity_->cert);

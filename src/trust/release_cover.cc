@@ -130,6 +130,14 @@ Status<> CheckReleaseWithinPolicy(const ReleasePolicy& r, const attestation::Pol
     gaps.push_back("allow_unlocked_memory: the release policy accepts nodes whose memory is not locked; this "
                    "client policy does not");
   }
+  if (r.allow_debug_listener && !c.allow_debug_listener) {
+    gaps.push_back("allow_debug_listener: the release policy accepts nodes that also serve plain HTTP; this client "
+                   "policy does not");
+  }
+  if (r.allow_metrics_keys && !c.allow_metrics_keys) {
+    gaps.push_back("allow_metrics_keys: the release policy accepts nodes that give /metrics to key holders; this "
+                   "client policy does not");
+  }
   if (!c.token_policies.empty()) {
     for (const auto& name : r.policies) {
       if (std::find(c.token_policies.begin(), c.token_policies.end(), name) == c.token_policies.end()) {
@@ -172,6 +180,8 @@ std::vector<std::string> ExplainRelease(const ReleasePolicy& r) {
   }
   if (r.allow_untrusted_disk_model) out.push_back("nodes whose model is mapped from the host's disk: accepted");
   if (r.allow_unlocked_memory) out.push_back("nodes whose memory is not locked (may be swapped): accepted");
+  if (r.allow_debug_listener) out.push_back("nodes that also serve plain HTTP (--debug-listen): accepted");
+  if (r.allow_metrics_keys) out.push_back("nodes that give /metrics to key holders (--metrics-keys): accepted");
   return out;
 }
 

@@ -23,7 +23,8 @@
 //   model_digests R's ⊆ C's, and non-empty (unless unpinned is accepted)
 //   binary_digests when C pins binaries, R pins some and each is in C's
 //   chat_template_digests  R's ⊆ C's (host-supplied templates, ServingClaims)
-//   allow_untrusted_disk_model, allow_unlocked_memory  R allows it only if C does
+//   allow_untrusted_disk_model, allow_unlocked_memory, allow_debug_listener,
+//   allow_metrics_keys  R allows it only if C does
 //   policies      when C names token policies (--token-policy), R's ⊆ them
 //
 // What it cannot see: which sim platform keys cllm-trust trusts (a

@@ -101,6 +101,8 @@ TEST(ReleaseCoverTest, ServingClaimsMustBeAcceptedByTheClient) {
   j["chat_template_digests"] = {templ};
   j["allow_untrusted_disk_model"] = true;
   j["allow_unlocked_memory"] = true;
+  j["allow_debug_listener"] = true;
+  j["allow_metrics_keys"] = true;
   const ReleasePolicy r = Release(j);
   EXPECT_EQ(ParseReleasePolicy(r.ToJson()).value().chat_template_digests, r.chat_template_digests);  // round trip
   std::string gaps = Gaps(r, Client(SnpClient()));
@@ -108,14 +110,27 @@ TEST(ReleaseCoverTest, ServingClaimsMustBeAcceptedByTheClient) {
       << gaps;
   EXPECT_NE(gaps.find("allow_untrusted_disk_model"), std::string::npos) << gaps;
   EXPECT_NE(gaps.find("allow_unlocked_memory"), std::string::npos) << gaps;
+  EXPECT_NE(gaps.find("allow_debug_listener"), std::string::npos) << gaps;
+  EXPECT_NE(gaps.find("allow_metrics_keys"), std::string::npos) << gaps;
   EXPECT_EQ(Gaps(r, Client(SnpClient(R"(, "chat_template_digests": [")" + templ +
-                                     R"("], "allow_untrusted_disk_model": true, "allow_unlocked_memory": true)"))),
+                                     R"("], "allow_untrusted_disk_model": true, "allow_unlocked_memory": true, )"
+                                     R"("allow_debug_listener": true, "allow_metrics_keys": true)"))),
             "");
   EXPECT_TRUE(ParseReleasePolicy(r.ToJson()).value().allow_unlocked_memory);
+  EXPECT_TRUE(ParseReleasePolicy(r.ToJson()).value().allow_debug_listener);
+  EXPECT_TRUE(ParseReleasePolicy(r.ToJson()).value().allow_metrics_keys);
+  // One consent missing on the client's side is one gap.
+  gaps = Gaps(r, Client(SnpClient(R"(, "chat_template_digests": [")" + templ +
+                                  R"("], "allow_untrusted_disk_model": true, "allow_unlocked_memory": true, )"
+                                  R"("allow_debug_listener": true)")));
+  EXPECT_NE(gaps.find("allow_metrics_keys"), std::string::npos) << gaps;
+  EXPECT_EQ(gaps.find("allow_debug_listener"), std::string::npos) << gaps;
   // Defaults are not written: older release policies read and sign unchanged.
   EXPECT_FALSE(Release(SnpRelease()).ToJson().contains("chat_template_digests"));
   EXPECT_FALSE(Release(SnpRelease()).ToJson().contains("allow_untrusted_disk_model"));
   EXPECT_FALSE(Release(SnpRelease()).ToJson().contains("allow_unlocked_memory"));
+  EXPECT_FALSE(Release(SnpRelease()).ToJson().contains("allow_debug_listener"));
+  EXPECT_FALSE(Release(SnpRelease()).ToJson().contains("allow_metrics_keys"));
   j["chat_template_digests"] = {"zz"};
   EXPECT_FALSE(ParseReleasePolicy(j).ok());
   j["chat_template_digests"] = {std::string(40, 'a')};  // hex, but not a SHA-256

@@ -81,6 +81,8 @@ nlohmann::json ReleasePolicy::ToJson() const {
   if (!chat_template_digests.empty()) j["chat_template_digests"] = chat_template_digests;
   if (allow_untrusted_disk_model) j["allow_untrusted_disk_model"] = true;
   if (allow_unlocked_memory) j["allow_unlocked_memory"] = true;
+  if (allow_debug_listener) j["allow_debug_listener"] = true;
+  if (allow_metrics_keys) j["allow_metrics_keys"] = true;
   return j;
 }
 
@@ -114,7 +116,8 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
   static const std::set<std::string> kKnown = {"model_digests", "binary_digests", "measurements", "platforms",
                                                "tcb_statuses",  "policies",       "min_tcb",      "allow_debug",
                                                "allow_simulated", "audience", "chat_template_digests",
-                                               "allow_untrusted_disk_model", "allow_unlocked_memory"};
+                                               "allow_untrusted_disk_model", "allow_unlocked_memory",
+                                               "allow_debug_listener", "allow_metrics_keys"};
   for (const auto& [k, v] : j.items()) {
     if (!kKnown.count(k)) return MakeError(Errc::kParse, "release policy: unknown member \"" + k.substr(0, 64) + "\"");
   }
@@ -135,6 +138,8 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
   }
   CLLM_RETURN_IF_ERROR(Flag(j, "allow_untrusted_disk_model", p.allow_untrusted_disk_model));
   CLLM_RETURN_IF_ERROR(Flag(j, "allow_unlocked_memory", p.allow_unlocked_memory));
+  CLLM_RETURN_IF_ERROR(Flag(j, "allow_debug_listener", p.allow_debug_listener));
+  CLLM_RETURN_IF_ERROR(Flag(j, "allow_metrics_keys", p.allow_metrics_keys));
   if (j.contains("audience")) {
     const auto& a = j["audience"];
     if (!a.is_string() || (a != "server" && a != kClientRole)) {
@@ -238,6 +243,14 @@ Status<> CheckRelease(const ReleasePolicy& p, const nlohmann::json& c, const att
   if (claimed("memory_unlocked") && !p.allow_unlocked_memory) {
     return refuse("memory_unlocked: the node runs with its memory unlocked (it may be swapped to the host's disk); "
                   "this key's release policy does not set allow_unlocked_memory");
+  }
+  if (claimed("debug_listener") && !p.allow_debug_listener) {
+    return refuse("debug_listener: the node also serves plain HTTP (--debug-listen), where /metrics is open; this "
+                  "key's release policy does not set allow_debug_listener");
+  }
+  if (claimed("metrics_keys") && !p.allow_metrics_keys) {
+    return refuse("metrics_keys: the node gives /metrics to the holders of keys it was started with "
+                  "(--metrics-keys); this key's release policy does not set allow_metrics_keys");
   }
   return OkStatus();
 }

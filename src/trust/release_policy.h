@@ -19,6 +19,10 @@
 //                                              (--mmap-untrusted-disk) only when true
 //    "allow_unlocked_memory": false,           nodes whose memory is not locked
 //                                              (--allow-unlocked-memory) only when true
+//    "allow_debug_listener": false,            nodes that also serve plain HTTP
+//                                              (--debug-listen) only when true
+//    "allow_metrics_keys": false,              nodes that give /metrics to key holders
+//                                              (--metrics-keys) only when true
 //    "audience":       "server"}               "server" (default) or "client", below
 //
 // Audience. A "server" key (a model key, a fleet key) goes to nodes; a
@@ -71,6 +75,8 @@ struct ReleasePolicy {
   std::set<std::string> chat_template_digests;  // lower-case hex; the token's "chat_template_digest"
   bool allow_untrusted_disk_model = false;      // the token's "model_from_untrusted_disk"
   bool allow_unlocked_memory = false;           // the token's "memory_unlocked"
+  bool allow_debug_listener = false;            // the token's "debug_listener"
+  bool allow_metrics_keys = false;              // the token's "metrics_keys"
 
   nlohmann::json ToJson() const;
   // AttestationPolicy is the appraisal part as an attestation policy (every

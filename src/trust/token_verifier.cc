@@ -74,7 +74,9 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
   if (binary != HexEncode(payload->binary_digest) || model != HexEncode(payload->model_digest) ||
       str("model_name") != payload->model_name || str("chat_template_digest") != template_digest ||
       flag("model_from_untrusted_disk") != payload->serving.model_from_untrusted_disk ||
-      flag("memory_unlocked") != payload->serving.memory_unlocked || pad() != payload->serving.stream_pad) {
+      flag("memory_unlocked") != payload->serving.memory_unlocked || pad() != payload->serving.stream_pad ||
+      flag("debug_listener") != payload->serving.debug_listener ||
+      flag("metrics_keys") != payload->serving.metrics_keys) {
     return MakeError(ChannelErrc::kCertEvidenceMismatch, "the token's digests differ from the certificate's claims");
   }
   auto freshness = HexDecode(str("freshness"));

@@ -61,6 +61,8 @@ class TokenVerifierTest : public ::testing::Test {
     if (claims_.serving.model_from_untrusted_disk) c["model_from_untrusted_disk"] = true;
     if (claims_.serving.memory_unlocked) c["memory_unlocked"] = true;
     if (claims_.serving.stream_pad != channel::kDefaultStreamPad) c["stream_pad"] = claims_.serving.stream_pad;
+    if (claims_.serving.debug_listener) c["debug_listener"] = true;
+    if (claims_.serving.metrics_keys) c["metrics_keys"] = true;
     return c;
   }
 
@@ -194,6 +196,28 @@ TEST_F(TokenVerifierTest, ServingClaimsAreAppraisedAndMustAgreeWithTheCertificat
     claims["stream_pad"] = lie;
     EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, claims).value())).code(), ChannelErrc::kCertEvidenceMismatch)
         << lie;
+  }
+
+  // A plain listener and metrics keys, each its own consent.
+  for (const char* name : {"debug_listener", "metrics_keys"}) {
+    SCOPED_TRACE(name);
+    const bool debug = std::string(name) == "debug_listener";
+    claims_.serving.debug_listener = debug;
+    claims_.serving.metrics_keys = !debug;
+    issuer_.emplace(attester_, claims_);
+    const std::string listed = SignJwt(*signer_, kid_, Claims(*node_)).value();
+    v = Verify(CertWith(listed));
+    ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
+    EXPECT_NE(v.detail().find(std::string("allow_") + name), std::string::npos) << v.detail();
+    (debug ? policy_.allow_debug_listener : policy_.allow_metrics_keys) = true;
+    EXPECT_TRUE(Verify(CertWith(listed)).ok());
+    auto quiet = Claims(*node_);
+    quiet.erase(name);  // the token must say what the certificate says
+    EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, quiet).value())).code(), ChannelErrc::kCertEvidenceMismatch);
+    auto typed_flag = Claims(*node_);
+    typed_flag[name] = 1;
+    EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, typed_flag).value())).code(),
+              ChannelErrc::kCertEvidenceMismatch);
   }
 }
 

@@ -441,6 +441,33 @@ TEST_F(TrustServiceTest, ServingClaimsNeedTheAttestationAndTheReleasePolicy) {
   const std::string unpadded_token = Token();
   EXPECT_EQ(VerifyToken(unpadded_token).value()["stream_pad"], 0);
   EXPECT_EQ(ReleasedKey("key-a", unpadded_token), Bytes(32, 'a'));
+
+  // A plain listener and metrics keys: each refused by the attestation policy
+  // until allowed, then by the release policy until allowed.
+  for (const std::string name : {"debug_listener", "metrics_keys"}) {
+    SCOPED_TRACE(name);
+    claims.serving = {};
+    (name == "debug_listener" ? claims.serving.debug_listener : claims.serving.metrics_keys) = true;
+    issuer_.emplace(attester_, claims);
+    Reply no_token = AttestWith();
+    ASSERT_TRUE(std::holds_alternative<ApiError>(no_token)) << Describe(no_token);
+    EXPECT_NE(std::get<ApiError>(no_token).message.find("allow_" + name), std::string::npos) << Describe(no_token);
+    policy["policy"]["allow_" + name] = true;
+    ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/default", policy.dump()).status_, 200);
+    const std::string claimed = Token();
+    EXPECT_EQ(VerifyToken(claimed).value()[name], true);
+    upd = AdminCall("PUT", "/v1/admin/keys/key-a/release-policy",
+                    json{{"model_digests", {DigestHex(kModelA)}}, {"allow_simulated", true}}.dump());
+    ASSERT_EQ(upd.status_, 200) << upd.body_.dump();
+    Reply refused_key = Release("key-a", claimed, eph);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(refused_key)) << Describe(refused_key);
+    EXPECT_NE(std::get<ApiError>(refused_key).message.find(name), std::string::npos) << Describe(refused_key);
+    upd = AdminCall("PUT", "/v1/admin/keys/key-a/release-policy",
+                    json{{"model_digests", {DigestHex(kModelA)}}, {"allow_simulated", true}, {"allow_" + name, true}}
+                        .dump());
+    ASSERT_EQ(upd.status_, 200) << upd.body_.dump();
+    EXPECT_EQ(ReleasedKey("key-a", claimed), Bytes(32, 'a'));
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -96,11 +96,20 @@ class E2eGatewayTest : public ::testing::Test {
     platform_key_ = attestation::sim::GenerateSimPlatformKey().value();
     const json sim = {{"platform_keys", {platform_key_->public_key().ToPem()}}};
     model_digest_ = HexEncode(crypto::Sha256File(testing::SharedDir() / testing::SimServer::kModel).value());
-    std::ofstream(dir_ / "policy.json") << json{{"version", 1}, {"platforms", {"sim"}}, {"sim", sim}}.dump();
-    std::ofstream(dir_ / "client.json")
-        << json{{"version", 1}, {"platforms", {"sim"}}, {"sim", sim}, {"model_digests", {model_digest_}}}.dump();
-    std::ofstream(dir_ / "release.json")
-        << json{{"model_digests", {model_digest_}}, {"platforms", {"sim"}}, {"allow_simulated", true}}.dump();
+    // Every replica is a SimServer, with a debug listener its evidence names.
+    std::ofstream(dir_ / "policy.json")
+        << json{{"version", 1}, {"platforms", {"sim"}}, {"sim", sim}, {"allow_debug_listener", true}}.dump();
+    std::ofstream(dir_ / "client.json") << json{{"version", 1},
+                                                {"platforms", {"sim"}},
+                                                {"sim", sim},
+                                                {"model_digests", {model_digest_}},
+                                                {"allow_debug_listener", true}}
+                                               .dump();
+    std::ofstream(dir_ / "release.json") << json{{"model_digests", {model_digest_}},
+                                                 {"platforms", {"sim"}},
+                                                 {"allow_simulated", true},
+                                                 {"allow_debug_listener", true}}
+                                                .dump();
 
     // cllm-trust with the attestation policy and two fleet keys.
     if (Run({Bin("cllm-trust"), "init", "--state-dir", (dir_ / "state").string()}, "trust-init") != 0) return false;

@@ -187,7 +187,8 @@ TEST_F(E2eTest, ProxyStreamsIncrementallyToAPlainClient) {
   json pj = {{"version", 1},
              {"platforms", {"sim"}},
              {"sim", {{"platform_keys", {server_->platform_key().public_key().ToPem()}}}},
-             {"model_digests", {server_->ready()["model_digest"]}}};
+             {"model_digests", {server_->ready()["model_digest"]}},
+             {"allow_debug_listener", true}};  // SimServer has one
   std::ofstream(policy_path) << pj.dump();
   // Find a free port for the proxy.
   int probe = ::socket(AF_INET, SOCK_STREAM, 0);

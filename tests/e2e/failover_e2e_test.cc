@@ -83,7 +83,8 @@ class Fleet {
                                         {"platforms", {"sim"}},
                                         {"sim", {{"platform_keys", {r.platform_key().public_key().ToPem()}}}},
                                         {"model_digests", {r.ready()["model_digest"]}},
-                                        {"binary_digests", {r.ready()["binary_digest"]}}}
+                                        {"binary_digests", {r.ready()["binary_digest"]}},
+                                        {"allow_debug_listener", true}}  // SimServer has one
                                            .dump();
   }
   ~Fleet() {

@@ -72,7 +72,8 @@ void RunSdk(const std::string& model_rel, bool all) {
   std::ofstream(policy) << json{{"version", 1},
                                 {"platforms", {"sim"}},
                                 {"sim", {{"platform_keys", {server->platform_key().public_key().ToPem()}}}},
-                                {"model_digests", {server->ready()["model_digest"]}}}
+                                {"model_digests", {server->ready()["model_digest"]}},
+                                {"allow_debug_listener", true}}  // SimServer has one
                                .dump();
   const uint16_t port = FreePort();
   Process proxy({testing::Bin("cllm"), "proxy", "--listen", "127.0.0.1:" + std::to_string(port), "--upstream",

@@ -32,7 +32,8 @@ class SplitE2eTest : public ::testing::Test {
     json pj = {{"version", 1},
                {"platforms", {"sim"}},
                {"sim", {{"platform_keys", {server_->platform_key().public_key().ToPem()}}}},
-               {"model_digests", {server_->ready()["model_digest"]}}};
+               {"model_digests", {server_->ready()["model_digest"]}},
+               {"allow_debug_listener", true}};  // SimServer has one
     std::ofstream(dir_ / "policy.json") << pj.dump();
   }
   static void TearDownTestSuite() {

@@ -9,8 +9,13 @@
 //     (tests/security/served_bytes_attack_test.cc shows that attack);
 //   - `--allow-unlocked-memory` in a service account that cannot lock memory,
 //     after which prompts, answers and the KV cache may be swapped to the
-//     host's disk (secrets_on_disk_attack_test.cc).
-// Before, both were visible only in the server's log and ready file: the
+//     host's disk (secrets_on_disk_attack_test.cc);
+//   - `--debug-listen HOST:PORT`, a plain HTTP listener beside the attested
+//     one, where /metrics (every user's token counts, whose deltas give one
+//     user's answer lengths) is open to whoever reaches it, or
+//     `--metrics-keys FILE` naming the host's own key as a metrics reader on
+//     the attested listener (server_endpoint_attack_test.cc H2).
+// Before, these were visible only in the server's log and ready file: the
 // binary and model digests matched, so every pinned client accepted.
 //
 // Stopped by the serving claims (channel/payload.h ServingClaims): the server
@@ -18,7 +23,8 @@
 // evidence's report_data, and clients (channel::CheckServing, on the evidence
 // and the token path alike) refuse them unless the policy lists that
 // template (`cllm policy pin --chat-template FILE`) or sets
-// "allow_untrusted_disk_model" / "allow_unlocked_memory".
+// "allow_untrusted_disk_model" / "allow_unlocked_memory" /
+// "allow_debug_listener" / "allow_metrics_keys".
 //
 // Real processes: cllm-server on the simulated TEE and the `cllm` client.
 #include <gtest/gtest.h>
@@ -71,21 +77,30 @@ class ServingClaimsAttackTest : public ::testing::Test {
       args.insert(args.end(), extra.begin(), extra.end());
       return new Process(std::move(args), dir_ / name);
     };
+    // The host's own metrics key (the --api-keys format).
+    std::ofstream(dir_ / "metrics-keys.json")
+        << json{{"keys", {{{"user", "host"}, {"sha256", HexEncode(crypto::Sha256(AsBytes("sk-host-metrics")))}}}}}
+               .dump();
     templated_ = start("templated", {"--chat-template", (dir_ / "host.jinja").string()});
     disk_ = start("disk", {"--mmap-untrusted-disk"});
+    observed_ = start("observed", {"--debug-listen", "127.0.0.1:0", "--metrics-keys",
+                                   (dir_ / "metrics-keys.json").string()});
     templated_ready_ = testing::WaitReady(*templated_, dir_ / "templated.json");
     disk_ready_ = testing::WaitReady(*disk_, dir_ / "disk.json");
+    observed_ready_ = testing::WaitReady(*observed_, dir_ / "observed.json");
   }
   static void TearDownTestSuite() {
     delete templated_;
     delete disk_;
-    templated_ = disk_ = nullptr;
+    delete observed_;
+    templated_ = disk_ = observed_ = nullptr;
     if (!dir_.empty() && !std::getenv("CLLM_KEEP_E2E")) fs::remove_all(dir_);
   }
   void SetUp() override {
     CLLM_SHARED_PATH(model, kModel);
     ASSERT_FALSE(templated_ready_.is_null()) << "cllm-server did not start: " << templated_->err();
     ASSERT_FALSE(disk_ready_.is_null()) << "cllm-server did not start: " << disk_->err();
+    ASSERT_FALSE(observed_ready_.is_null()) << "cllm-server did not start: " << observed_->err();
   }
 
   static Outcome Run(std::vector<std::string> args, const std::string& tag) {
@@ -111,7 +126,8 @@ class ServingClaimsAttackTest : public ::testing::Test {
   static inline fs::path model_, dir_;
   static inline Process* templated_ = nullptr;
   static inline Process* disk_ = nullptr;
-  static inline json templated_ready_, disk_ready_;
+  static inline Process* observed_ = nullptr;  // --debug-listen and --metrics-keys
+  static inline json templated_ready_, disk_ready_, observed_ready_;
 };
 
 // The binary and model digests match the pinned policy; only the host's
@@ -167,6 +183,44 @@ TEST_F(ServingClaimsAttackTest, ModelMappedFromTheHostsDiskIsRefusedUnlessAllowe
                    "attest-disk-allowed");
   EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
   EXPECT_TRUE(Has(ok.out, "MAPPED FROM AN UNTRUSTED DISK")) << ok.out;
+}
+
+// The host adds a plain listener and names its own metrics key: the same
+// binary and model, but others now read what the server does. Each needs
+// its own consent; `cllm attest` shows both once accepted.
+TEST_F(ServingClaimsAttackTest, PlainListenerAndMetricsKeysAreRefusedUnlessAllowed) {
+  ASSERT_GT(observed_ready_["debug_port"].get<int>(), 0);
+  EXPECT_EQ(observed_ready_["metrics_keys"], true);
+  Outcome r = Run({"attest", Url(observed_ready_), "--policy", Pinned("no-observers.json")}, "attest-observed");
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_TRUE(Has(r.out + r.err, "allow_debug_listener")) << r.out << r.err;
+  Outcome chat = Chat(observed_ready_, Path("no-observers.json"), "chat-observed");
+  EXPECT_EQ(chat.code, 1) << chat.out << chat.err;
+  EXPECT_TRUE(Has(chat.err, "--debug-listen")) << chat.err;
+  // Accepting the listener does not accept the metrics readers.
+  r = Run({"attest", Url(observed_ready_), "--policy", Pinned("listener.json", {"--allow-debug-listener"})},
+          "attest-listener-only");
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_TRUE(Has(r.out + r.err, "allow_metrics_keys")) << r.out << r.err;
+  const std::string both = Pinned("both.json", {"--allow-debug-listener", "--allow-metrics-keys"});
+  Outcome ok = Run({"attest", Url(observed_ready_), "--policy", both}, "attest-observed-allowed");
+  EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
+  EXPECT_TRUE(Has(ok.out, "ALSO PLAIN HTTP (--debug-listen")) << ok.out;
+  EXPECT_TRUE(Has(ok.out, "/metrics for key holders (--metrics-keys")) << ok.out;
+  Outcome j = Run({"attest", Url(observed_ready_), "--policy", both, "--json"}, "attest-observed-json");
+  ASSERT_EQ(j.code, 0) << j.err;
+  const json doc = json::parse(j.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << j.out;
+  EXPECT_EQ(doc["server"]["debug_listener"], true);
+  EXPECT_EQ(doc["server"]["metrics_keys"], true);
+  Outcome answered = Chat(observed_ready_, both, "chat-observed-allowed");
+  EXPECT_EQ(answered.code, 0) << answered.out << answered.err;
+  // A server without either says so too.
+  Outcome quiet = Run({"attest", Url(templated_ready_), "--policy",
+                       Pinned("quiet.json", {"--chat-template", Path("host.jinja")})},
+                      "attest-quiet");
+  EXPECT_EQ(quiet.code, 0) << quiet.out << quiet.err;
+  EXPECT_TRUE(Has(quiet.out, "listeners      attested listener only; /metrics closed")) << quiet.out;
 }
 
 // The server cannot lock its memory (no CAP_IPC_LOCK, a 64 KiB

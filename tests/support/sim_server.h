@@ -4,7 +4,8 @@
 //
 // SimServer::Start runs cllm-server with users alice and bob, a debug
 // listener, and the caller's extra flags; Policy() pins what a careful
-// client pins (platform key, binary and model digests). Replicas of one
+// client pins (platform key, binary and model digests) and accepts the
+// debug listener every SimServer has. Replicas of one
 // fleet share a simulated platform key (`platform_key_pem`), so one policy
 // verifies all of them (each still has its own TLS key); Restart brings a
 // replica back on the same ports, with a fresh TLS key and evidence.
@@ -94,6 +95,11 @@ class SimServer {
     p.sim_platform_keys = {platform_key_->public_key()};
     p.model_digests = {HexDecode(ready_["model_digest"].get<std::string>()).value()};
     p.binary_digests = {HexDecode(ready_["binary_digest"].get<std::string>()).value()};
+    // Every SimServer has a debug listener (the tests read /metrics and
+    // record sizes there) and says so in its evidence; its metrics keys, if
+    // any, are the test's own.
+    p.allow_debug_listener = true;
+    p.allow_metrics_keys = ready_.value("metrics_keys", false);
     return p;
   }
   uint16_t port() const { return ready_["port"].get<uint16_t>(); }
