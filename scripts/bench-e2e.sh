@@ -110,23 +110,33 @@ echo "== setup in $work"
 # Reference values: the simulated platform key of the fleet, the model it serves.
 "$cllm" attest sim-keygen -o "$work/platform.key" >/dev/null
 model_digest=$(sha256sum "$model" | cut -d' ' -f1)
-# A server run with --allow-unlocked-memory or a smaller --stream-pad says so
-# in its evidence: then the trust and client policies (and the release policy,
-# for unlocked memory) accept it — the benchmark's choice.
+# A server run with --allow-unlocked-memory, a smaller --stream-pad, a
+# --debug-listen or --metrics-keys says so in its evidence: then the trust and
+# client policies (and the release policy, but for the padding) accept it —
+# the benchmark's choice.
 unlocked=false pad=${CLLM_STREAM_PAD:-512} prev=
+debug_listener=false metrics_keys=false
+[ -n "${CLLM_DEBUG_LISTEN:-}" ] && debug_listener=true
+[ -n "${CLLM_METRICS_KEYS:-}" ] && metrics_keys=true
 for a in "${server_args[@]}"; do
   [ "$a" = --allow-unlocked-memory ] && unlocked=true
+  case "$a" in --debug-listen|--debug-listen=*) debug_listener=true ;; esac
+  case "$a" in --metrics-keys|--metrics-keys=*) metrics_keys=true ;; esac
   case "$a" in --stream-pad=*) pad=${a#--stream-pad=} ;; esac
   [ "$prev" = --stream-pad ] && pad=$a
   prev=$a
 done
 case "$pad" in ''|*[!0-9]*) fail "--stream-pad: expected a number of bytes, got \"$pad\"" ;; esac
-python3 - "$work" "$model_digest" "$unlocked" "$pad" <<'EOF'
+python3 - "$work" "$model_digest" "$unlocked" "$pad" "$debug_listener" "$metrics_keys" <<'EOF'
 import json, sys
 work, digest, unlocked, pad = sys.argv[1], sys.argv[2], sys.argv[3] == "true", int(sys.argv[4])
 pub = open(f"{work}/platform.key.pub").read()
 sim = {"platform_keys": [pub]}
 release_extra = {"allow_unlocked_memory": True} if unlocked else {}
+if sys.argv[5] == "true":
+    release_extra["allow_debug_listener"] = True
+if sys.argv[6] == "true":
+    release_extra["allow_metrics_keys"] = True
 extra = dict(release_extra, **({"min_stream_pad": pad} if pad < 512 else {}))
 json.dump({"version": 1, "platforms": ["sim"], "sim": sim, **extra}, open(f"{work}/trust-policy.json", "w"))
 json.dump({"version": 1, "platforms": ["sim"], "sim": sim, "model_digests": [digest], **extra},

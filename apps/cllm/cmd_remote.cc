@@ -81,7 +81,10 @@ std::string PaddingText(uint32_t pad) {
 std::string ObserversText(const channel::ServingClaims& s) {
   if (!s.debug_listener && !s.metrics_keys) return "attested listener only; /metrics closed";
   std::string out;
-  if (s.debug_listener) out = "ALSO PLAIN HTTP (--debug-listen, accepted by the policy): unattested, /metrics open";
+  if (s.debug_listener) {
+    out = std::string("ALSO PLAIN HTTP (--debug-listen, accepted by the policy): unattested") +
+          (s.metrics_keys ? "" : ", /metrics open there");
+  }
   if (s.metrics_keys) {
     out += std::string(out.empty() ? "" : "; ") + "/metrics for key holders (--metrics-keys, accepted by the policy)";
   }

@@ -79,6 +79,15 @@ int KeyRegister(const TrustAdminArgs& a, const std::string& key_id, const std::s
   return Print(r);
 }
 
+// KeySetPolicy replaces a key's release policy (a model key or a fleet key):
+// the broker applies it to the next release, GET /v1/e2e/keys shows it at once.
+int KeySetPolicy(const TrustAdminArgs& a, const std::string& key_id, const std::string& rp_file) {
+  auto rp = ReadJsonFile(rp_file);
+  if (!rp.ok()) return Fail(rp.detail(), 2);
+  CLLM_TRUST_ADMIN(admin, a);
+  return Print(admin.Call("PUT", "/v1/admin/keys/" + key_id + "/release-policy", *rp));
+}
+
 int FleetKeyCreate(const TrustAdminArgs& a, const std::string& suite, const std::string& rp_file, int key_id) {
   auto rp = ReadJsonFile(rp_file);
   if (!rp.ok()) return Fail(rp.detail(), 2);
@@ -252,6 +261,15 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   kreg->add_option("--release-policy", rp_file, "Release policy JSON (docs/trust.md)")->required()->check(CLI::ExistingFile);
   AddTrustAdminOptions(kreg, a);
   kreg->callback([&ctx] { ctx.exit_code = KeyRegister(a, key_id, key_file, rp_file); });
+  auto* kpol = key->add_subcommand("set-policy", "Replace a key's release policy (model or fleet key)");
+  static std::string pol_key_id, pol_file;
+  kpol->add_option("key_id", pol_key_id, "Key id (a model key's, or a fleet key's model_key_id: fleet-N-SUITE)")
+      ->required();
+  kpol->add_option("--release-policy", pol_file, "Release policy JSON (docs/trust.md)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  AddTrustAdminOptions(kpol, a);
+  kpol->callback([&ctx] { ctx.exit_code = KeySetPolicy(a, pol_key_id, pol_file); });
   auto* klist = key->add_subcommand("list", "List key ids and release policies (never the keys)");
   AddTrustAdminOptions(klist, a);
   klist->callback([&ctx] {

@@ -135,6 +135,14 @@ TEST(ReleaseCoverTest, ServingClaimsMustBeAcceptedByTheClient) {
   EXPECT_FALSE(ParseReleasePolicy(j).ok());
   j["chat_template_digests"] = {std::string(40, 'a')};  // hex, but not a SHA-256
   EXPECT_FALSE(ParseReleasePolicy(j).ok());
+  j = SnpRelease();
+  for (const char* flag : {"allow_debug_listener", "allow_metrics_keys", "allow_unlocked_memory"}) {
+    for (const nlohmann::json& wrong : {nlohmann::json("yes"), nlohmann::json(1), nlohmann::json(nullptr)}) {
+      auto bad = j;
+      bad[flag] = wrong;
+      EXPECT_FALSE(ParseReleasePolicy(bad).ok()) << flag << " = " << wrong;
+    }
+  }
 }
 
 TEST(ReleaseCoverTest, RequiredFieldsCannotBeExpressed) {

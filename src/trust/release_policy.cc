@@ -245,8 +245,8 @@ Status<> CheckRelease(const ReleasePolicy& p, const nlohmann::json& c, const att
                   "this key's release policy does not set allow_unlocked_memory");
   }
   if (claimed("debug_listener") && !p.allow_debug_listener) {
-    return refuse("debug_listener: the node also serves plain HTTP (--debug-listen), where /metrics is open; this "
-                  "key's release policy does not set allow_debug_listener");
+    return refuse("debug_listener: the node also serves plain HTTP (--debug-listen), unattested; this key's release "
+                  "policy does not set allow_debug_listener");
   }
   if (claimed("metrics_keys") && !p.allow_metrics_keys) {
     return refuse("metrics_keys: the node gives /metrics to the holders of keys it was started with "

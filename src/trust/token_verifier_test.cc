@@ -214,6 +214,9 @@ TEST_F(TokenVerifierTest, ServingClaimsAreAppraisedAndMustAgreeWithTheCertificat
     auto quiet = Claims(*node_);
     quiet.erase(name);  // the token must say what the certificate says
     EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, quiet).value())).code(), ChannelErrc::kCertEvidenceMismatch);
+    auto added = Claims(*node_);  // nor claim what the certificate does not
+    added[debug ? "metrics_keys" : "debug_listener"] = true;
+    EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, added).value())).code(), ChannelErrc::kCertEvidenceMismatch);
     auto typed_flag = Claims(*node_);
     typed_flag[name] = 1;
     EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, typed_flag).value())).code(),

@@ -489,7 +489,8 @@ TEST_F(E2eGatewayTest, CllmAttestExplainsTheFleetKey) {
   std::ofstream(dir_ / "other-model.json") << json{{"version", 1},
                                                   {"platforms", {"sim"}},
                                                   {"sim", {{"platform_keys", {platform_key_->public_key().ToPem()}}}},
-                                                  {"model_digests", {std::string(64, 'a')}}}
+                                                  {"model_digests", {std::string(64, 'a')}},
+                                                  {"allow_debug_listener", true}}  // only the model differs
                                                   .dump();
   argv[5] = (dir_ / "other-model.json").string();
   Process refused(argv, dir_ / "attest-e2e-refused");

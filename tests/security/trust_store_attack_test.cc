@@ -119,6 +119,26 @@ class TrustStoreAttackTest : public ::testing::Test {
   int starts_ = 0;
 };
 
+// The same change made by the operator through the API (`cllm trust key
+// set-policy`) is authenticated: listed, and the store still opens.
+TEST_F(TrustStoreAttackTest, ReleasePolicyChangedByTheOperatorIsNotTampering) {
+  std::ofstream(dir_ / "release2.json") << json{{"model_digests", {std::string(64, 'a')}},
+                                                {"policies", {"default"}},
+                                                {"allow_simulated", true},
+                                                {"allow_metrics_keys", true}}
+                                               .dump();
+  ASSERT_EQ(Admin({"trust", "key", "set-policy", "k1", "--release-policy", (dir_ / "release2.json").string()}, "set"),
+            0)
+      << Output("set");
+  ASSERT_EQ(Admin({"trust", "key", "list"}, "list-set"), 0) << Output("list-set");
+  EXPECT_NE(Output("list-set").find("allow_metrics_keys"), std::string::npos) << Output("list-set");
+  EXPECT_NE(Admin({"trust", "key", "set-policy", "no-such-key", "--release-policy", (dir_ / "release2.json").string()},
+                  "set-unknown"),
+            0);
+  trust_->Stop();
+  ASSERT_TRUE(StartTrust()) << trust_->err();
+}
+
 TEST_F(TrustStoreAttackTest, EditedReleasePolicyIsRefusedNamingTheRow) {
   ASSERT_EQ(Admin({"trust", "key", "list"}, "list-ok"), 0) << Output("list-ok");
   // The attacker's model digest in place of the registered one.
