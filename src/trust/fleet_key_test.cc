@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/encoding.h"
@@ -27,6 +28,10 @@ class FleetKeyTest : public TrustServiceTest, public ::testing::WithParamInterfa
   std::string suite() const { return GetParam(); }
   hpke::Suite hsuite() const { return hpke::ParseSuite(GetParam()).value(); }
   json PolicyFor(uint8_t model) const { return {{"model_digests", {DigestHex(model)}}, {"allow_simulated", true}}; }
+  // The n-th default key id of this suite: x25519 keys get even ids, gmt
+  // keys odd ones (fleet_keys.cc).
+  int Id(int n) const { return 2 * n + (suite() == "gmt" ? 1 : 0); }
+  std::string KeyName(int n) const { return "fleet-" + std::to_string(Id(n)) + "-" + suite(); }
 
   Writer Create(const json& body) { return AdminCall("POST", "/v1/admin/fleet-keys", body.dump()); }
   Writer Rotate(const json& body) { return AdminCall("POST", "/v1/admin/fleet-keys/rotate", body.dump()); }
@@ -59,15 +64,15 @@ INSTANTIATE_TEST_SUITE_P(Suites, FleetKeyTest, ::testing::Values("x25519", "gmt"
 TEST_P(FleetKeyTest, CreateListRotateRetire) {
   Writer c = Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}});
   ASSERT_EQ(c.status_, 201) << c.body_.dump();
-  EXPECT_EQ(c.body_["key_id"], 0);  // the first key
+  EXPECT_EQ(c.body_["key_id"], Id(0));  // the first key of this suite
   EXPECT_EQ(c.body_["suite"], suite());
-  EXPECT_EQ(c.body_["model_key_id"], "fleet-0-" + suite());
+  EXPECT_EQ(c.body_["model_key_id"], KeyName(0));
   ASSERT_EQ(List().size(), 1u);
 
   now_ += 5;
   Writer r = Rotate(json::object());  // the only published key
   ASSERT_EQ(r.status_, 201) << r.body_.dump();
-  EXPECT_EQ(r.body_["key_id"], 1);
+  EXPECT_EQ(r.body_["key_id"], Id(1));
   EXPECT_EQ(r.body_["suite"], suite());
   EXPECT_EQ(r.body_["release_policy"], c.body_["release_policy"]);
   EXPECT_NE(r.body_["config"], c.body_["config"]);  // a new key pair
@@ -76,24 +81,24 @@ TEST_P(FleetKeyTest, CreateListRotateRetire) {
   ASSERT_EQ(Published()["keys"].size(), 2u);
   EXPECT_EQ(Rotate(json::object()).code(), "malformed");  // two published: name one
 
-  Writer gone = Retire(0);
+  Writer gone = Retire(Id(0));
   ASSERT_EQ(gone.status_, 200) << gone.body_.dump();
-  EXPECT_EQ(gone.body_["model_key_id"], "fleet-0-" + suite());
+  EXPECT_EQ(gone.body_["model_key_id"], KeyName(0));
   ASSERT_EQ(List().size(), 1u);
-  EXPECT_EQ(List()[0]["key_id"], 1);
+  EXPECT_EQ(List()[0]["key_id"], Id(1));
   // At once on this replica, not after the cache expires.
   ASSERT_EQ(Published()["keys"].size(), 1u);
-  EXPECT_EQ(Published()["keys"][0]["key_id"], 1);
-  EXPECT_EQ(Retire(0).code(), "unknown_key");
+  EXPECT_EQ(Published()["keys"][0]["key_id"], Id(1));
+  EXPECT_EQ(Retire(Id(0)).code(), "unknown_key");
   // Nothing can release a retired key: its sealed private part is gone.
   const std::string token = Token();
   auto eph = NewP256();
-  EXPECT_EQ(ErrorCode(Release("fleet-0-" + suite(), token, eph)), "unknown_key");
+  EXPECT_EQ(ErrorCode(Release(KeyName(0), token, eph)), "unknown_key");
 
   // The next default id continues after the last one used (round-robin).
   Writer next = Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}});
   ASSERT_EQ(next.status_, 201);
-  EXPECT_EQ(next.body_["key_id"], 2);
+  EXPECT_EQ(next.body_["key_id"], Id(2));
 
   EXPECT_EQ(AuditActions(), (std::vector<std::string>{"policy_set", "key_register", "key_register",
                                                       "fleet_key_create", "fleet_key_rotate", "fleet_key_retire",
@@ -123,14 +128,63 @@ TEST_P(FleetKeyTest, AdminRefusesBadRequests) {
   EXPECT_EQ(AdminCall("GET", "/v1/admin/fleet-keys", "", "cllm-admin-wrong").status_, 401);
 }
 
+// Two cllm-trust replicas on one store create keys of the two suites at the
+// same time. Each picks an id from a list that may not show the other's new
+// key yet; before suites had their own halves of the ids both could pick the
+// same one, and the published list then named that id twice — refused by
+// every client and replica. Now every create succeeds and the list verifies.
+TEST_P(FleetKeyTest, ReplicasCreatingKeysOfBothSuitesAtOnceNeverShareAnId) {
+  if (suite() != "x25519") GTEST_SKIP() << "one run covers both suites";
+  auto box = SecretBox::FromKey(Bytes(32, 0x4B)).value();
+  auto store = Store::Open(dir_ / "trust.db", box);
+  ASSERT_TRUE(store.ok()) << store.detail();
+  TrustConfig config;
+  config.clock = [this] { return TimePoint(std::chrono::seconds(now_.load())); };
+  auto other = TrustService::Create(std::move(store).value(), std::move(box), config);
+  ASSERT_TRUE(other.ok()) << other.detail();
+  auto create = [this](TrustService& svc, const char* s) {
+    net::Request r;
+    r.method = "POST";
+    r.target = "/v1/admin/fleet-keys";
+    r.body = json{{"suite", s}, {"release_policy", PolicyFor(kModelA)}}.dump();
+    r.headers["authorization"] = "Bearer " + admin_token_;
+    Writer w;
+    svc.Handle(r, w);
+    return w;
+  };
+  constexpr int kEach = 40;
+  std::vector<Writer> made_here(kEach), made_there(kEach);
+  std::thread there([&] {
+    for (int i = 0; i < kEach; ++i) made_there[i] = create(**other, "gmt");
+  });
+  for (int i = 0; i < kEach; ++i) made_here[i] = create(*service_, "x25519");
+  there.join();
+  for (int i = 0; i < kEach; ++i) {
+    ASSERT_EQ(made_here[i].status_, 201) << made_here[i].body_.dump();
+    ASSERT_EQ(made_there[i].status_, 201) << made_there[i].body_.dump();
+    EXPECT_EQ(made_here[i].body_["key_id"].get<int>() % 2, 0);
+    EXPECT_EQ(made_there[i].body_["key_id"].get<int>() % 2, 1);
+  }
+  ASSERT_EQ(List().size(), 2u * kEach);
+  auto published = VerifyE2eKeys(Published(), service_->Jwks(), Check());
+  ASSERT_TRUE(published.ok()) << published.detail();  // no id listed twice
+  EXPECT_EQ(published->size(), 2u * kEach);
+  // Each half holds 128 ids; the 129th key of a suite is refused, naming it.
+  for (int i = kEach; i < 128; ++i) ASSERT_EQ(create(*service_, "x25519").status_, 201) << i;
+  Writer full = create(*service_, "x25519");
+  EXPECT_EQ(full.code(), "no_free_key_id");
+  EXPECT_NE(full.body_.dump().find("even ids"), std::string::npos) << full.body_.dump();
+  EXPECT_EQ(create(*service_, "gmt").status_, 201);  // the other half still has room
+}
+
 TEST_P(FleetKeyTest, RotatedKeyIsPreferredOnlyOnceReplicasHadTimeToFetchIt) {
   ASSERT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}}).status_, 201);
   now_ += kFleetKeyActivationSeconds + 1;
-  ASSERT_EQ(Rotate({{"key_id", 0}}).status_, 201);
-  EXPECT_EQ(Published()["keys"][0]["key_id"], 0);  // the new key 1 is not first yet
+  ASSERT_EQ(Rotate({{"key_id", Id(0)}}).status_, 201);
+  EXPECT_EQ(Published()["keys"][0]["key_id"], Id(0));  // the new key is not first yet
   now_ += kFleetKeyActivationSeconds;
-  EXPECT_EQ(Published()["keys"][0]["key_id"], 1);
-  EXPECT_EQ(Published()["keys"][1]["key_id"], 0);
+  EXPECT_EQ(Published()["keys"][0]["key_id"], Id(1));
+  EXPECT_EQ(Published()["keys"][1]["key_id"], Id(0));
 }
 
 // ---------------------------------------------------------------------------
@@ -155,7 +209,7 @@ TEST_P(FleetKeyTest, StatementVerifiesAndBindsTheConfig) {
   ASSERT_TRUE(keys.ok()) << keys.detail();
   ASSERT_EQ(keys->size(), 1u);
   const E2eKey& k = (*keys)[0];
-  EXPECT_EQ(k.config.key_id, 0);
+  EXPECT_EQ(k.config.key_id, Id(0));
   EXPECT_TRUE(SameSuite(k.config.suite, hsuite()));
   EXPECT_EQ(k.config.public_key.size(), hpke::SuiteSizes(hsuite()).value().n_pk);
   EXPECT_EQ(Base64UrlEncode(k.config_bytes), c.body_["config"]);
@@ -169,7 +223,7 @@ TEST_P(FleetKeyTest, StatementVerifiesAndBindsTheConfig) {
   // The config bytes are RFC 9458 §3 with one suite.
   const Bytes& b = k.config_bytes;
   ASSERT_EQ(b.size(), 1 + 2 + k.config.public_key.size() + 2 + 4);
-  EXPECT_EQ(b[0], 0);
+  EXPECT_EQ(b[0], Id(0));  // key_id
   EXPECT_EQ((b[1] << 8) | b[2], static_cast<int>(hsuite().kem));
   EXPECT_EQ((b[b.size() - 6] << 8) | b[b.size() - 5], 4);
   EXPECT_EQ((b[b.size() - 4] << 8) | b[b.size() - 3], static_cast<int>(hsuite().kdf));
@@ -216,7 +270,7 @@ TEST_P(FleetKeyTest, TamperedConfigOrStatementIsRefused) {
   }
   {  // The entry's key_id or suite rewritten.
     json t = good;
-    t["keys"][0]["key_id"] = 1;
+    t["keys"][0]["key_id"] = Id(0) + 1;
     EXPECT_EQ(code(t), E2eKeyErrc::kMismatch);
     t = good;
     t["keys"][0]["suite"] = suite() == "gmt" ? "x25519" : "gmt";
@@ -287,19 +341,19 @@ TEST_P(FleetKeyTest, ReleasedOnlyUnderItsPolicyAndMatchingTheConfig) {
   auto published = VerifyE2eKeys(Published(), service_->Jwks(), Check());
   ASSERT_TRUE(published.ok()) << published.detail();
   ASSERT_EQ(published->size(), 2u);
-  const E2eKey& for_a = (*published)[0].config.key_id == 0 ? (*published)[0] : (*published)[1];
-  const E2eKey& for_b = (*published)[0].config.key_id == 1 ? (*published)[0] : (*published)[1];
+  const E2eKey& for_a = (*published)[0].config.key_id == Id(0) ? (*published)[0] : (*published)[1];
+  const E2eKey& for_b = (*published)[0].config.key_id == Id(1) ? (*published)[0] : (*published)[1];
 
-  // The node serves model A: key 1 (model B's replicas only) is refused.
+  // The node serves model A: the second key (model B's replicas only) is refused.
   const std::string token = Token();
   auto eph = NewP256();
-  Reply refused = Release("fleet-1-" + suite(), token, eph);
+  Reply refused = Release(KeyName(1), token, eph);
   ASSERT_TRUE(std::holds_alternative<ApiError>(refused));
   EXPECT_EQ(std::get<ApiError>(refused).status, 403);
   EXPECT_EQ(ErrorCode(refused), "release_refused");
 
-  // Key 0: released as a JWE to the node's ephemeral key; its public half is the config's.
-  Bytes sk = ReleasedKey("fleet-0-" + suite(), token);
+  // The first key: released as a JWE to the node's ephemeral key; its public half is the config's.
+  Bytes sk = ReleasedKey(KeyName(0), token);
   ASSERT_EQ(sk.size(), hpke::SuiteSizes(hsuite()).value().n_sk);
   EXPECT_EQ(hpke::PublicKeyFromPrivate(hsuite().kem, sk).value(), for_a.config.public_key);
   auto held = CheckFleetKey(for_a, SecretBytes(ByteSpan(sk)));
@@ -312,16 +366,16 @@ TEST_P(FleetKeyTest, ReleasedOnlyUnderItsPolicyAndMatchingTheConfig) {
   bool audited = false;
   const auto entries = service_->store().ReadAudit(1, 10000).value();
   for (const auto& e : entries) {
-    audited |= e.kind == "key_release" && json::parse(e.body)["key_id"] == "fleet-0-" + suite();
+    audited |= e.kind == "key_release" && json::parse(e.body)["key_id"] == KeyName(0);
   }
   EXPECT_TRUE(audited);
 
   // A release policy changed later shows in the statement at once.
-  ASSERT_EQ(AdminCall("PUT", "/v1/admin/keys/fleet-1-" + suite() + "/release-policy", PolicyFor(kModelA).dump()).status_,
+  ASSERT_EQ(AdminCall("PUT", "/v1/admin/keys/" + KeyName(1) + "/release-policy", PolicyFor(kModelA).dump()).status_,
             200);
   auto again = VerifyE2eKeys(Published(), service_->Jwks(), Check()).value();
   for (const auto& k : again) EXPECT_EQ(k.release_policy["model_digests"][0], DigestHex(kModelA));
-  EXPECT_EQ(ReleasedKey("fleet-1-" + suite(), token).size(), hpke::SuiteSizes(hsuite()).value().n_sk);
+  EXPECT_EQ(ReleasedKey(KeyName(1), token).size(), hpke::SuiteSizes(hsuite()).value().n_sk);
 }
 
 TEST_P(FleetKeyTest, FleetKeysSurviveARestart) {

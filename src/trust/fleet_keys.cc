@@ -14,7 +14,13 @@
 // The public key is derived from the private one when listed, never stored
 // apart from it, so a config cannot name a key the broker does not hold.
 // Key ids are handed out round-robin after the last one used (meta row
-// "fleet_key_last_id"), so a retired id comes back as late as possible.
+// "fleet_key_last_id"), so a retired id comes back as late as possible, and
+// each suite from its own half: x25519 even ids, gmt odd ones. A key id names
+// one config whatever the suite (clients and replicas refuse a list with an
+// id twice), and two cllm-trust replicas creating keys of the two suites at
+// once each pick an id from a list that does not yet show the other's: with
+// halves they cannot pick the same one. (Two of the same suite can: the
+// second insert fails on the model-key id, 409 key_exists, and is retried.)
 
 #include <algorithm>
 
@@ -32,6 +38,9 @@ namespace hpke = crypto::hpke;
 using Reply = std::variant<nlohmann::json, ApiError>;
 
 constexpr char kLastIdMeta[] = "fleet_key_last_id";
+
+// The half of the key ids a suite's keys get by default (0: even, 1: odd).
+int64_t FleetKeyIdHalf(const hpke::Suite& suite) { return suite == hpke::kSuiteX25519 ? 0 : 1; }
 
 struct FleetKey {
   FleetKeyName name;
@@ -127,8 +136,7 @@ Reply TrustService::AddFleetKey(const std::string& suite_name, const nlohmann::j
   if (wanted && *wanted < 0) return ApiError{400, "malformed", "key_id: an integer 0-255"};
 
   // One change at a time in this process: the id chosen is still free when
-  // stored. (Two replicas creating the same id at once: the second insert
-  // fails on the model-key id when the suites match; docs/trust.md.)
+  // stored. Other replicas: the suite's half of the ids (above).
   std::lock_guard<std::mutex> lock(fleet_mu_);
   auto existing = LoadFleetKeys(*store_, box_);
   if (auto* e = std::get_if<ApiError>(&existing)) return *e;
@@ -150,11 +158,16 @@ Reply TrustService::AddFleetKey(const std::string& suite_name, const nlohmann::j
       }
       start = (std::stoll(t) + 1) % (kMaxFleetKeyId + 1);
     }
+    const int64_t half = FleetKeyIdHalf(*suite);
     for (int64_t i = 0; i <= kMaxFleetKeyId && id < 0; ++i) {
       const int64_t candidate = (start + i) % (kMaxFleetKeyId + 1);
-      if (!FindById(keys, candidate)) id = candidate;
+      if (candidate % 2 == half && !FindById(keys, candidate)) id = candidate;
     }
-    if (id < 0) return ApiError{409, "no_free_key_id", "all 256 fleet key ids are published; retire one first"};
+    if (id < 0) {
+      return ApiError{409, "no_free_key_id", std::string("all 128 fleet key ids of suite ") + hpke::SuiteName(*suite) +
+                                                 " (" + (half == 0 ? "even" : "odd") +
+                                                 " ids) are published; retire one first"};
+    }
   }
 
   auto pair = hpke::GenerateKeyPair(suite->kem);
