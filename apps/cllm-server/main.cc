@@ -250,7 +250,8 @@ int main(int argc, char** argv) {
       if (!jwks.ok()) return Fail(jwks.detail());
       client_jwks = std::make_shared<trust::JwksSource>(std::move(jwks).value());
       co.client_verifier = trust::MakeTokenVerifier(client_jwks, std::move(cp).value(),
-                                                    std::make_shared<trust::TokenVerdict>());
+                                                    std::make_shared<trust::TokenVerdict>(), "cllm-trust",
+                                                    channel::PeerRole::kClient);
       co.on_renewal = [t = trust.get(), client_jwks] {
         auto j = t->Jwks();
         if (!j.ok()) return log::warn("client token keys not refreshed (keeping the current ones): {}", j.detail());
@@ -258,7 +259,8 @@ int main(int argc, char** argv) {
       };
       log::info("mutual RA-TLS: clients must present a cllm-trust token satisfying {}", f.client_policy_file);
     } else {
-      co.client_verifier = channel::MakePeerVerifier(std::move(cp).value(), std::make_shared<channel::PeerVerdict>());
+      co.client_verifier = channel::MakePeerVerifier(std::move(cp).value(), std::make_shared<channel::PeerVerdict>(),
+                                                     nullptr, channel::PeerRole::kClient);
       log::info("mutual RA-TLS: clients must present evidence satisfying {}", f.client_policy_file);
     }
   }

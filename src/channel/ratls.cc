@@ -200,12 +200,18 @@ ChannelResult<VerifiedServer> VerifyPayloadForKey(const AttestationPayload& payl
                                                            join(policy.model_digests) + "], found " +
                                                            Hex(payload.model_digest));
   }
-  CLLM_RETURN_IF_ERROR(CheckServing(payload.serving, policy));
+  CLLM_RETURN_IF_ERROR(CheckServing(payload.serving, policy, options.peer));
   auto spki_hash = crypto::Sha256(spki_der);
   return VerifiedServer{std::move(claims).value(), payload, Bytes(spki_hash.begin(), spki_hash.end())};
 }
 
-ChannelResult<Ok> CheckServing(const ServingClaims& serving, const attestation::Policy& policy) {
+ChannelResult<Ok> CheckServing(const ServingClaims& serving, const attestation::Policy& policy, PeerRole peer) {
+  if (peer == PeerRole::kClient) {
+    if (serving.is_default()) return OkStatus();
+    return MakeError(ChannelErrc::kPolicyNotSatisfied,
+                     "field serving: a client's evidence makes serving claims (a template, model loading, memory, "
+                     "padding or listeners are a server's)");
+  }
   if (serving.chat_template_digest) {
     const ByteSpan seen(*serving.chat_template_digest);
     bool listed = false;
@@ -275,14 +281,15 @@ ChannelResult<VerifiedServer> VerifyServerCertificate(const crypto::Certificate&
 }
 
 crypto::PeerVerifier MakePeerVerifier(attestation::Policy policy, std::shared_ptr<PeerVerdict> verdict,
-                                      std::function<crypto::TimePoint()> clock) {
+                                      std::function<crypto::TimePoint()> clock, PeerRole peer) {
   if (!clock) clock = [] { return std::chrono::system_clock::now(); };
-  return [policy = std::move(policy), verdict = std::move(verdict),
-          clock = std::move(clock)](const std::vector<crypto::Certificate>& chain) -> crypto::CryptoStatus {
+  return [policy = std::move(policy), verdict = std::move(verdict), clock = std::move(clock),
+          peer](const std::vector<crypto::Certificate>& chain) -> crypto::CryptoStatus {
     ChannelResult<VerifiedServer> r = MakeError(ChannelErrc::kNoEvidence, "the server sent no certificate");
     if (!chain.empty()) {
       VerifyOptions o;
       o.at = clock();
+      o.peer = peer;
       r = VerifyServerCertificate(chain.front(), policy, o);
     }
     std::lock_guard<std::mutex> lock(verdict->mu);

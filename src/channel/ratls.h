@@ -101,8 +101,15 @@ struct VerifiedServer {
   Bytes spki_sha256;
 };
 
+// PeerRole: whom the evidence speaks for. Serving claims (payload.h) are a
+// server's; a client's evidence (mutual mode, split-inference clients) makes
+// none, and a policy's serving keys (min_stream_pad, allow_*) do not apply
+// to it.
+enum class PeerRole { kServer, kClient };
+
 struct VerifyOptions {
   crypto::TimePoint at;                      // the verification time
+  PeerRole peer = PeerRole::kServer;
   std::optional<Bytes> expected_freshness;   // nonce mode: the freshness must equal this
   std::chrono::seconds max_cert_age{3600};   // timestamp mode: issuance no older than this
   std::chrono::seconds clock_skew{300};
@@ -125,8 +132,11 @@ struct VerifyOptions {
 // TLS record padding at least policy.min_stream_pad, a plain listener
 // policy.allow_debug_listener, metrics keys policy.allow_metrics_keys.
 // VerifyPayloadForKey runs it; the token
-// path (trust/token_verifier.h) runs it on the certificate's payload.
-[[nodiscard]] ChannelResult<Ok> CheckServing(const ServingClaims& serving, const attestation::Policy& policy);
+// path (trust/token_verifier.h) runs it on the certificate's payload. For a
+// client (PeerRole::kClient) any serving claim is refused and the policy's
+// serving keys are not applied.
+[[nodiscard]] ChannelResult<Ok> CheckServing(const ServingClaims& serving, const attestation::Policy& policy,
+                                             PeerRole peer = PeerRole::kServer);
 
 // Where MakePeerVerifier leaves its result: the verified server on success,
 // the typed error when the handshake was refused.
@@ -137,9 +147,11 @@ struct PeerVerdict {
 };
 
 // MakePeerVerifier returns a TLS peer verifier enforcing `policy` at the
-// current time (clock injectable for tests).
+// current time (clock injectable for tests); `peer` kClient on a server
+// verifying its clients (mutual mode).
 crypto::PeerVerifier MakePeerVerifier(attestation::Policy policy, std::shared_ptr<PeerVerdict> verdict,
-                                      std::function<crypto::TimePoint()> clock = nullptr);
+                                      std::function<crypto::TimePoint()> clock = nullptr,
+                                      PeerRole peer = PeerRole::kServer);
 
 // Freshness of certificate payloads: issuance time, 8 bytes big-endian unix seconds.
 Bytes TimestampFreshness(crypto::TimePoint t);

@@ -254,6 +254,32 @@ TEST_F(RaTlsTest, DebugListenerAndMetricsKeysNeedThePolicysConsent) {
             ChannelErrc::kCertEvidenceMismatch);
 }
 
+// A server checking its clients (mutual mode): serving claims are a
+// server's. A client's default payload is not held to the policy's serving
+// keys (a floor above 512 used to refuse every client), and a client whose
+// evidence makes a serving claim is refused even where a server's would pass.
+TEST_F(RaTlsTest, ClientsAreNotAppraisedAsServers) {
+  policy_.min_stream_pad = 1024;
+  VerifyOptions o;
+  o.at = now_;
+  EXPECT_EQ(VerifyServerCertificate(identity_->cert, policy_, o).code(), ChannelErrc::kPolicyNotSatisfied);
+  o.peer = PeerRole::kClient;
+  auto v = VerifyServerCertificate(identity_->cert, policy_, o);
+  ASSERT_TRUE(v.ok()) << v.detail();
+
+  claims_.serving.debug_listener = true;
+  policy_.allow_debug_listener = true;
+  RaTlsIssuer claiming(attester_, claims_);
+  const auto identity = claiming.Issue(now_).value();
+  policy_.min_stream_pad = 512;
+  o.peer = PeerRole::kServer;
+  EXPECT_TRUE(VerifyServerCertificate(identity.cert, policy_, o).ok());
+  o.peer = PeerRole::kClient;
+  v = VerifyServerCertificate(identity.cert, policy_, o);
+  ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied);
+  EXPECT_NE(v.detail().find("a client's evidence makes serving claims"), std::string::npos) << v.detail();
+}
+
 TEST_F(RaTlsTest, SimulatedServerNeedsAPolicyThatAllowsIt) {
   policy_.platforms = {Platform::kSnp, Platform::kTdx};
   auto v = Verify(identity_->cert);
@@ -335,12 +361,17 @@ TEST_F(RaTlsTest, MutualModeRequiresAndVerifiesClientEvidence) {
   attestation::Policy client_policy = attestation::Policy::Default();
   client_policy.platforms = {Platform::kSim};
   client_policy.sim_platform_keys = {client_platform.public_key()};
+  // Serving keys are a server's: a floor above the default does not refuse
+  // clients (whose evidence makes no serving claims).
+  client_policy.min_stream_pad = 1024;
 
   auto run = [&](std::optional<crypto::TlsIdentity> presented) {
     int fds[2];
     EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
     auto server_verdict = std::make_shared<PeerVerdict>();
-    auto server_ctx = crypto::TlsContext::Server(*identity_, MakePeerVerifier(client_policy, server_verdict)).value();
+    auto server_ctx = crypto::TlsContext::Server(*identity_, MakePeerVerifier(client_policy, server_verdict, nullptr,
+                                                                                    PeerRole::kClient))
+                         .value();
     auto verdict = std::make_shared<PeerVerdict>();
     auto client_ctx = crypto::TlsContext::Client(MakePeerVerifier(policy_, verdict), presented).value();
     auto server = std::async(std::launch::async, [&] {

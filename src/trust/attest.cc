@@ -125,6 +125,7 @@ Reply TrustService::Attest(const nlohmann::json& req) {
     channel::VerifyOptions vo;
     vo.at = config_.clock();
     vo.expected_freshness = *nonce;
+    vo.peer = pd.client_role ? channel::PeerRole::kClient : channel::PeerRole::kServer;
     auto verified = channel::VerifyPayloadForKey(*payload, node_key->ToSpkiDer(), pd.policy, vo);
     if (!verified.ok()) {
       return refused({403, ChannelCode(verified.code()), verified.detail()});

@@ -109,6 +109,25 @@ TEST_F(ClientKeyTest, AttestedClientGetsTheEmbeddingsKey) {
   EXPECT_TRUE(found);
 }
 
+// A client policy shared with servers' keys (min_stream_pad above the
+// default, say) is not applied to a client's evidence, which makes no
+// serving claims; a client whose evidence makes one gets no token.
+TEST_F(ClientKeyTest, ClientsAreNotAppraisedForServingClaims) {
+  json client_policy = SimPolicy({"sim"});
+  client_policy["role"] = "client";
+  client_policy["policy"]["min_stream_pad"] = 1024;
+  client_policy["policy"]["allow_debug_listener"] = true;
+  ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/client", client_policy.dump()).status_, 200);
+  EXPECT_FALSE(ClientToken().empty());
+  channel::ServerClaims claims = client_issuer_->claims();
+  claims.serving.debug_listener = true;
+  client_issuer_.emplace(client_attester_, claims);
+  Reply r = ClientAttest("client");
+  ASSERT_TRUE(std::holds_alternative<ApiError>(r)) << Describe(r);
+  EXPECT_NE(std::get<ApiError>(r).message.find("a client's evidence makes serving claims"), std::string::npos)
+      << Describe(r);
+}
+
 TEST_F(ClientKeyTest, ClientTokenNeverGetsAServerKey) {
   // A full-model key whose release policy a client would otherwise satisfy in
   // every respect: same digest, the client policy, the client measurement.

@@ -128,17 +128,19 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
   }
   // The serving claims (a host-supplied chat template, a model mapped from
   // disk) are in the certificate's payload, which report_data binds (step 4).
-  CLLM_RETURN_IF_ERROR(channel::CheckServing(payload->serving, policy));
+  CLLM_RETURN_IF_ERROR(channel::CheckServing(payload->serving, policy, options.peer));
   return TokenVerifiedServer{c, std::move(payload).value(), std::move(claims).value()};
 }
 
 crypto::PeerVerifier MakeTokenVerifier(std::shared_ptr<const JwksSource> jwks, attestation::Policy policy,
-                                       std::shared_ptr<TokenVerdict> verdict, std::string expected_issuer) {
+                                       std::shared_ptr<TokenVerdict> verdict, std::string expected_issuer,
+                                       channel::PeerRole peer) {
   return [jwks = std::move(jwks), policy = std::move(policy), verdict = std::move(verdict),
-          issuer = std::move(expected_issuer)](const std::vector<crypto::Certificate>& chain) -> crypto::CryptoStatus {
+          issuer = std::move(expected_issuer),
+          peer](const std::vector<crypto::Certificate>& chain) -> crypto::CryptoStatus {
     channel::ChannelResult<TokenVerifiedServer> r = MakeError(ChannelErrc::kNoEvidence, "the server sent no certificate");
     if (!chain.empty()) {
-      r = VerifyServerToken(chain.front(), jwks->Get(), policy, {std::chrono::system_clock::now(), issuer});
+      r = VerifyServerToken(chain.front(), jwks->Get(), policy, {std::chrono::system_clock::now(), issuer, peer});
     }
     std::lock_guard<std::mutex> lock(verdict->mu);
     if (!r.ok()) {

@@ -48,6 +48,7 @@ struct TokenVerifiedServer {
 struct TokenVerifyOptions {
   crypto::TimePoint at;
   std::string expected_issuer = "cllm-trust";
+  channel::PeerRole peer = channel::PeerRole::kServer;  // kClient: a server checking its clients
 };
 
 channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Certificate& leaf,
@@ -84,6 +85,7 @@ class JwksSource {
 // token: a client checking a server, or a server in mutual mode checking
 // clients (`cllm-server --client-policy F --client-via-token`).
 crypto::PeerVerifier MakeTokenVerifier(std::shared_ptr<const JwksSource> jwks, attestation::Policy policy,
-                                       std::shared_ptr<TokenVerdict> verdict, std::string expected_issuer = "cllm-trust");
+                                       std::shared_ptr<TokenVerdict> verdict, std::string expected_issuer = "cllm-trust",
+                                       channel::PeerRole peer = channel::PeerRole::kServer);
 
 }  // namespace cllm::trust

@@ -224,6 +224,23 @@ TEST_F(TokenVerifierTest, ServingClaimsAreAppraisedAndMustAgreeWithTheCertificat
   }
 }
 
+// A server checking its clients' tokens (mutual mode): a client's
+// certificate makes no serving claims and the policy's serving keys do not
+// apply; one that makes a claim is refused whatever the policy accepts.
+TEST_F(TokenVerifierTest, ClientTokensAreNotAppraisedForServingClaims) {
+  policy_.min_stream_pad = 1024;
+  const std::string token = SignJwt(*signer_, kid_, Claims(*node_)).value();
+  EXPECT_EQ(Verify(CertWith(token)).code(), ChannelErrc::kPolicyNotSatisfied);
+  EXPECT_TRUE(VerifyServerToken(CertWith(token), jwks_, policy_, {now_, "cllm-trust", channel::PeerRole::kClient}).ok());
+  claims_.serving.debug_listener = true;
+  policy_.allow_debug_listener = true;
+  issuer_.emplace(attester_, claims_);
+  const std::string claiming = SignJwt(*signer_, kid_, Claims(*node_)).value();
+  auto v = VerifyServerToken(CertWith(claiming), jwks_, policy_, {now_, "cllm-trust", channel::PeerRole::kClient});
+  ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
+  EXPECT_NE(v.detail().find("a client's evidence makes serving claims"), std::string::npos) << v.detail();
+}
+
 TEST_F(TokenVerifierTest, TokenWithoutAppraisedClaimsOrWithAWrongBindingIsRefused) {
   // A token in the old format (no "ver": 2, no tcb/fields) cannot be appraised.
   auto old = Claims(*node_);
