@@ -69,24 +69,47 @@ std::string ChatTemplateClaim(const channel::ServingClaims& s) {
   return s.chat_template_digest ? HexEncode(*s.chat_template_digest) : "model";
 }
 
+// Consent says whether `policy` accepts one serving claim on its own (the
+// others default): "accepted by the policy" or "REFUSED by the policy".
+// Without a policy (the token path, which only gets here accepted) it is
+// accepted.
+using ServingField = void (*)(channel::ServingClaims&, const channel::ServingClaims&);
+std::string Consent(const attestation::Policy* policy, const channel::ServingClaims& s, ServingField copy) {
+  if (policy == nullptr) return "accepted by the policy";
+  channel::ServingClaims one;
+  copy(one, s);
+  attestation::Policy strict = *policy;
+  strict.explain_serving = false;
+  return channel::CheckServing(one, strict).ok() ? "accepted by the policy" : "REFUSED by the policy";
+}
+void CopyTemplate(channel::ServingClaims& o, const channel::ServingClaims& s) { o.chat_template_digest = s.chat_template_digest; }
+void CopyDisk(channel::ServingClaims& o, const channel::ServingClaims& s) { o.model_from_untrusted_disk = s.model_from_untrusted_disk; }
+void CopyMemory(channel::ServingClaims& o, const channel::ServingClaims& s) { o.memory_unlocked = s.memory_unlocked; }
+void CopyPad(channel::ServingClaims& o, const channel::ServingClaims& s) { o.stream_pad = s.stream_pad; }
+void CopyDebug(channel::ServingClaims& o, const channel::ServingClaims& s) { o.debug_listener = s.debug_listener; }
+void CopyMetrics(channel::ServingClaims& o, const channel::ServingClaims& s) { o.metrics_keys = s.metrics_keys; }
+
 // PaddingText describes a server's TLS record padding block (--stream-pad).
-std::string PaddingText(uint32_t pad) {
-  if (pad == 0) return "OFF (accepted by the policy): the network sees each streamed token's length";
+std::string PaddingText(const channel::ServingClaims& s, const attestation::Policy* policy) {
+  const uint32_t pad = s.stream_pad;
+  if (pad == 0) return "OFF (" + Consent(policy, s, CopyPad) + "): the network sees each streamed token's length";
   return std::to_string(pad) + "-byte blocks" +
-         (pad < channel::kDefaultStreamPad ? " (below the default 512, accepted by the policy)" : "");
+         (pad < channel::kDefaultStreamPad ? " (below the default 512, " + Consent(policy, s, CopyPad) + ")"
+                                           : std::string());
 }
 
 // ObserversText says who besides the user sees the server's work: a plain
 // listener (--debug-listen) and /metrics readers (--metrics-keys).
-std::string ObserversText(const channel::ServingClaims& s) {
+std::string ObserversText(const channel::ServingClaims& s, const attestation::Policy* policy) {
   if (!s.debug_listener && !s.metrics_keys) return "attested listener only; /metrics closed";
   std::string out;
   if (s.debug_listener) {
-    out = std::string("ALSO PLAIN HTTP (--debug-listen, accepted by the policy): unattested") +
+    out = "ALSO PLAIN HTTP (--debug-listen, " + Consent(policy, s, CopyDebug) + "): unattested" +
           (s.metrics_keys ? "" : ", /metrics open there");
   }
   if (s.metrics_keys) {
-    out += std::string(out.empty() ? "" : "; ") + "/metrics for key holders (--metrics-keys, accepted by the policy)";
+    out += std::string(out.empty() ? "" : "; ") + "/metrics for key holders (--metrics-keys, " +
+           Consent(policy, s, CopyMetrics) + ")";
   }
   return out;
 }
@@ -170,8 +193,8 @@ int AttestViaToken(const RemoteArgs& a, const attestation::Policy& policy, const
   if (tc.server.payload.serving.memory_unlocked) {
     std::printf("  memory         NOT LOCKED (accepted by the policy)\n");
   }
-  std::printf("  record padding %s\n", PaddingText(tc.server.payload.serving.stream_pad).c_str());
-  std::printf("  listeners      %s\n", ObserversText(tc.server.payload.serving).c_str());
+  std::printf("  record padding %s\n", PaddingText(tc.server.payload.serving, nullptr).c_str());
+  std::printf("  listeners      %s\n", ObserversText(tc.server.payload.serving, nullptr).c_str());
   std::printf("  token          %s, cllm-trust policy %s, expires %s\n", c.value("jti", "").c_str(),
               c.value("policy", "").c_str(),
               FormatUtcTime(TimePoint(std::chrono::seconds(c.value("exp", int64_t{0})))).c_str());
@@ -241,6 +264,7 @@ int AttestServer(const RemoteArgs& a) {
   // the nonce request, nothing confidential.
   attestation::Policy explain = policy;
   explain.insecure_accept_unpinned = true;
+  explain.explain_serving = true;  // shown below, then appraised with `policy`
   auto conn = client::Connect(url, explain, nullptr, a.timeouts.Options());
   json out = {{"url", a.url}};
   if (!conn.ok()) {
@@ -264,14 +288,21 @@ int AttestServer(const RemoteArgs& a) {
     unpinned = attestation::FindUnpinned(policy, SubjectOf(s));
     pinning = attestation::CheckPinned(policy, SubjectOf(s));
   }
-  const bool ok = fresh.ok() && pinning.ok();
+  // The serving claims (a host template, the model's loading, memory,
+  // padding, listeners) under the user's policy.
+  const auto serving_verdict = channel::CheckServing(s.payload.serving, policy);
+  const bool ok = fresh.ok() && pinning.ok() && serving_verdict.ok();
   out["server"] = ServerJson(s);
   out["tls"] = (*conn)->TlsDescription();
   out["fresh_evidence"] = fresh.ok() ? json("verified") : json(fresh.detail());
   out["pinning"] = policy.insecure_accept_unpinned ? json("not enforced (--insecure-accept-unpinned)")
                                                    : json(pinning.ok() ? "pinned" : "not pinned");
   out["verdict"] = ok ? "ok" : "refused";
+  out["serving"] = serving_verdict.ok() ? json("accepted") : json(serving_verdict.detail());
   if (!pinning.ok()) out["error"] = {{"code", "not_pinned"}, {"detail", pinning.detail()}};
+  if (!serving_verdict.ok()) {
+    out["error"] = {{"code", channel::ChannelErrcName(serving_verdict.code())}, {"detail", serving_verdict.detail()}};
+  }
   if (a.json) {
     std::printf("%s\n", out.dump(2).c_str());
     return ok ? 0 : 1;
@@ -291,19 +322,20 @@ int AttestServer(const RemoteArgs& a) {
               HexEncode(s.payload.model_digest).c_str());
   const channel::ServingClaims& serving = s.payload.serving;
   std::printf("  chat template  %s\n", serving.chat_template_digest
-                                           ? (HexEncode(*serving.chat_template_digest) +
-                                              " (supplied by the host, accepted by the policy)").c_str()
+                                           ? (HexEncode(*serving.chat_template_digest) + " (supplied by the host, " +
+                                              Consent(&policy, serving, CopyTemplate) + ")").c_str()
                                            : "the model's own");
   std::printf("  model loading  %s\n", serving.model_from_untrusted_disk
-                                           ? "MAPPED FROM AN UNTRUSTED DISK (accepted by the policy): the model "
-                                             "digest does not prove the bytes served"
+                                           ? ("MAPPED FROM AN UNTRUSTED DISK (" + Consent(&policy, serving, CopyDisk) +
+                                              "): the model digest does not prove the bytes served").c_str()
                                            : "read once into memory: the model digest is of the bytes served");
   std::printf("  memory         %s\n", serving.memory_unlocked
-                                           ? "NOT LOCKED (accepted by the policy): prompts may be swapped to the "
-                                             "host's disk"
+                                           ? ("NOT LOCKED (" + Consent(&policy, serving, CopyMemory) +
+                                              "): prompts may be swapped to the host's disk").c_str()
                                            : "locked: never swapped to the host's disk");
-  std::printf("  record padding %s\n", PaddingText(serving.stream_pad).c_str());
-  std::printf("  listeners      %s\n", ObserversText(serving).c_str());
+  std::printf("  record padding %s\n", PaddingText(serving, &policy).c_str());
+  std::printf("  listeners      %s\n", ObserversText(serving, &policy).c_str());
+  if (!serving_verdict.ok()) std::printf("  ✗ %s\n", serving_verdict.detail().c_str());
   std::printf("\npinning:\n");
   if (policy.insecure_accept_unpinned) {
     std::printf("  ! NOT ENFORCED (%s): any genuine TEE with any code and model is accepted\n",
@@ -320,6 +352,7 @@ int AttestServer(const RemoteArgs& a) {
     std::printf("  ! the policy pins no binary digest: any server build inside the measured image is accepted\n");
   }
   const char* verdict = !fresh.ok() ? "REFUSED"
+                        : !serving_verdict.ok() ? "REFUSED (serving claims not accepted by the policy)"
                         : !pinning.ok() ? (c.simulated() ? "REFUSED (not pinned; SIMULATED TEE)"
                                                          : "REFUSED (not pinned: genuine TEE, unknown code or model)")
                         : policy.insecure_accept_unpinned ? "ACCEPTED UNPINNED (INSECURE)"

@@ -88,6 +88,11 @@ struct Policy {
   // this; it is never read from a policy file, so the choice is made, and
   // warned about, on every run.
   bool insecure_accept_unpinned = false;
+  // `cllm attest URL` only: connect whatever the serving claims, to show the
+  // whole server before the verdict, which then appraises them (ratls.h
+  // CheckServing) with the user's policy. Never read from a policy file;
+  // nothing is sent on such a connection but the nonce request.
+  bool explain_serving = false;
 
   // Default is what clients use without --policy: every real platform
   // allowed, sim not, debug forbidden, UpToDate only, nothing pinned — so a

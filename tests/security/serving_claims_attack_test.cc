@@ -194,6 +194,10 @@ TEST_F(ServingClaimsAttackTest, PlainListenerAndMetricsKeysAreRefusedUnlessAllow
   Outcome r = Run({"attest", Url(observed_ready_), "--policy", Pinned("no-observers.json")}, "attest-observed");
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   EXPECT_TRUE(Has(r.out + r.err, "allow_debug_listener")) << r.out << r.err;
+  // `cllm attest` shows the whole server first, then says which claim the policy refuses.
+  EXPECT_TRUE(Has(r.out, "model digest   " + HexEncode(*crypto::Sha256File(model_)))) << r.out;
+  EXPECT_TRUE(Has(r.out, "ALSO PLAIN HTTP (--debug-listen, REFUSED by the policy)")) << r.out;
+  EXPECT_TRUE(Has(r.out, "verdict: REFUSED (serving claims not accepted by the policy)")) << r.out;
   Outcome chat = Chat(observed_ready_, Path("no-observers.json"), "chat-observed");
   EXPECT_EQ(chat.code, 1) << chat.out << chat.err;
   EXPECT_TRUE(Has(chat.err, "--debug-listen")) << chat.err;
@@ -202,6 +206,15 @@ TEST_F(ServingClaimsAttackTest, PlainListenerAndMetricsKeysAreRefusedUnlessAllow
           "attest-listener-only");
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   EXPECT_TRUE(Has(r.out + r.err, "allow_metrics_keys")) << r.out << r.err;
+  EXPECT_TRUE(Has(r.out, "--debug-listen, accepted by the policy")) << r.out;
+  EXPECT_TRUE(Has(r.out, "--metrics-keys, REFUSED by the policy")) << r.out;
+  Outcome rj = Run({"attest", Url(observed_ready_), "--policy", Path("listener.json"), "--json"}, "attest-listener-json");
+  EXPECT_EQ(rj.code, 1) << rj.out << rj.err;
+  const json refused = json::parse(rj.out, nullptr, false);
+  ASSERT_FALSE(refused.is_discarded()) << rj.out;
+  EXPECT_EQ(refused["verdict"], "refused");
+  EXPECT_EQ(refused["error"]["code"], "policy_not_satisfied");
+  EXPECT_EQ(refused["server"]["metrics_keys"], true);
   const std::string both = Pinned("both.json", {"--allow-debug-listener", "--allow-metrics-keys"});
   Outcome ok = Run({"attest", Url(observed_ready_), "--policy", both}, "attest-observed-allowed");
   EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
