@@ -17,6 +17,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -77,6 +78,8 @@ using ServingField = void (*)(channel::ServingClaims&, const channel::ServingCla
 std::string Consent(const attestation::Policy* policy, const channel::ServingClaims& s, ServingField copy) {
   if (policy == nullptr) return "accepted by the policy";
   channel::ServingClaims one;
+  // the other claims at values the policy accepts (its padding floor may be above the default)
+  one.stream_pad = std::max(policy->min_stream_pad, channel::kDefaultStreamPad);
   copy(one, s);
   attestation::Policy strict = *policy;
   strict.explain_serving = false;
@@ -93,9 +96,13 @@ void CopyMetrics(channel::ServingClaims& o, const channel::ServingClaims& s) { o
 std::string PaddingText(const channel::ServingClaims& s, const attestation::Policy* policy) {
   const uint32_t pad = s.stream_pad;
   if (pad == 0) return "OFF (" + Consent(policy, s, CopyPad) + "): the network sees each streamed token's length";
-  return std::to_string(pad) + "-byte blocks" +
-         (pad < channel::kDefaultStreamPad ? " (below the default 512, " + Consent(policy, s, CopyPad) + ")"
-                                           : std::string());
+  std::string out = std::to_string(pad) + "-byte blocks";
+  if (pad < channel::kDefaultStreamPad) return out + " (below the default 512, " + Consent(policy, s, CopyPad) + ")";
+  if (policy != nullptr && pad < policy->min_stream_pad) {
+    return out + " (below the policy's min_stream_pad " + std::to_string(policy->min_stream_pad) + ", " +
+           Consent(policy, s, CopyPad) + ")";
+  }
+  return out;
 }
 
 // ObserversText says who besides the user sees the server's work: a plain
@@ -290,7 +297,13 @@ int AttestServer(const RemoteArgs& a) {
   }
   // The serving claims (a host template, the model's loading, memory,
   // padding, listeners) under the user's policy.
-  const auto serving_verdict = channel::CheckServing(s.payload.serving, policy);
+  auto serving_verdict = channel::CheckServing(s.payload.serving, policy);
+  // The fresh evidence (made now, for our nonce) must claim what the
+  // certificate does: it was verified with the explain policy too.
+  if (fresh.ok() && !(fresh->payload.serving == s.payload.serving)) {
+    fresh = MakeError(client::ClientErrc::kAttestation,
+                      "the fresh evidence's serving claims differ from the certificate's");
+  }
   const bool ok = fresh.ok() && pinning.ok() && serving_verdict.ok();
   out["server"] = ServerJson(s);
   out["tls"] = (*conn)->TlsDescription();
@@ -299,9 +312,14 @@ int AttestServer(const RemoteArgs& a) {
                                                    : json(pinning.ok() ? "pinned" : "not pinned");
   out["verdict"] = ok ? "ok" : "refused";
   out["serving"] = serving_verdict.ok() ? json("accepted") : json(serving_verdict.detail());
-  if (!pinning.ok()) out["error"] = {{"code", "not_pinned"}, {"detail", pinning.detail()}};
-  if (!serving_verdict.ok()) {
+  // "error" is the first failure in the text verdict's order: fresh evidence,
+  // serving claims, pinning.
+  if (!fresh.ok()) {
+    out["error"] = {{"code", client::ClientErrcName(fresh.code())}, {"detail", fresh.detail()}};
+  } else if (!serving_verdict.ok()) {
     out["error"] = {{"code", channel::ChannelErrcName(serving_verdict.code())}, {"detail", serving_verdict.detail()}};
+  } else if (!pinning.ok()) {
+    out["error"] = {{"code", "not_pinned"}, {"detail", pinning.detail()}};
   }
   if (a.json) {
     std::printf("%s\n", out.dump(2).c_str());

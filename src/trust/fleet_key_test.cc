@@ -106,10 +106,20 @@ TEST_P(FleetKeyTest, CreateListRotateRetire) {
 }
 
 TEST_P(FleetKeyTest, AdminRefusesBadRequests) {
-  ASSERT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}, {"key_id", 7}}).status_, 201);
-  // key_id names the config, whatever the suite: one key per id.
-  EXPECT_EQ(Create({{"suite", "x25519"}, {"release_policy", PolicyFor(kModelA)}, {"key_id", 7}}).code(), "key_exists");
-  EXPECT_EQ(Create({{"suite", "gmt"}, {"release_policy", PolicyFor(kModelA)}, {"key_id", 7}}).code(), "key_exists");
+  ASSERT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}, {"key_id", Id(3)}}).status_, 201);
+  // key_id names the config, whatever the suite: one key per id, and each
+  // suite names ids in its own half only (the other suite's are refused,
+  // free or not), so no two keys ever share one.
+  EXPECT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}, {"key_id", Id(3)}}).code(),
+            "key_exists");
+  const char* other = suite() == "gmt" ? "x25519" : "gmt";
+  EXPECT_EQ(Create({{"suite", other}, {"release_policy", PolicyFor(kModelA)}, {"key_id", Id(3)}}).code(), "malformed");
+  Writer wrong_half = Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}, {"key_id", Id(4) + 1}});
+  EXPECT_EQ(wrong_half.code(), "malformed");
+  EXPECT_NE(wrong_half.body_.dump().find(suite() == "gmt" ? "odd ids" : "even ids"), std::string::npos)
+      << wrong_half.body_.dump();
+  EXPECT_EQ(Rotate({{"key_id", Id(3)}, {"new_key_id", Id(5) + 1}}).code(), "malformed");
+  EXPECT_EQ(Rotate({{"key_id", Id(3)}, {"new_key_id", Id(5)}}).status_, 201);
   EXPECT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}, {"key_id", 256}}).code(), "malformed");
   EXPECT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}, {"key_id", "1"}}).code(), "malformed");
   EXPECT_EQ(Create({{"suite", "p256"}, {"release_policy", PolicyFor(kModelA)}}).code(), "malformed");
@@ -173,7 +183,7 @@ TEST_P(FleetKeyTest, ReplicasCreatingKeysOfBothSuitesAtOnceNeverShareAnId) {
   for (int i = kEach; i < 128; ++i) ASSERT_EQ(create(*service_, "x25519").status_, 201) << i;
   Writer full = create(*service_, "x25519");
   EXPECT_EQ(full.code(), "no_free_key_id");
-  EXPECT_NE(full.body_.dump().find("even ids"), std::string::npos) << full.body_.dump();
+  EXPECT_NE(full.body_.dump().find("no free even fleet key id"), std::string::npos) << full.body_.dump();
   EXPECT_EQ(create(*service_, "gmt").status_, 201);  // the other half still has room
 }
 

@@ -20,7 +20,8 @@
 // id twice), and two cllm-trust replicas creating keys of the two suites at
 // once each pick an id from a list that does not yet show the other's: with
 // halves they cannot pick the same one. (Two of the same suite can: the
-// second insert fails on the model-key id, 409 key_exists, and is retried.)
+// second insert fails on the model-key id, 409 key_exists; retry it.) An id
+// named by the admin must be in its suite's half too.
 
 #include <algorithm>
 
@@ -142,7 +143,13 @@ Reply TrustService::AddFleetKey(const std::string& suite_name, const nlohmann::j
   if (auto* e = std::get_if<ApiError>(&existing)) return *e;
   const auto& keys = std::get<std::vector<FleetKey>>(existing);
   int64_t id = -1;
+  const int64_t half = FleetKeyIdHalf(*suite);
   if (wanted) {
+    if (*wanted % 2 != half) {
+      return ApiError{400, "malformed", std::string("key_id: ") + hpke::SuiteName(*suite) + " keys take " +
+                                            (half == 0 ? "even" : "odd") +
+                                            " ids (each suite its own half, so replicas never publish an id twice)"};
+    }
     if (FindById(keys, *wanted)) {
       return ApiError{409, "key_exists", "fleet key " + std::to_string(*wanted) + " is published; retire it first"};
     }
@@ -158,15 +165,14 @@ Reply TrustService::AddFleetKey(const std::string& suite_name, const nlohmann::j
       }
       start = (std::stoll(t) + 1) % (kMaxFleetKeyId + 1);
     }
-    const int64_t half = FleetKeyIdHalf(*suite);
     for (int64_t i = 0; i <= kMaxFleetKeyId && id < 0; ++i) {
       const int64_t candidate = (start + i) % (kMaxFleetKeyId + 1);
       if (candidate % 2 == half && !FindById(keys, candidate)) id = candidate;
     }
     if (id < 0) {
-      return ApiError{409, "no_free_key_id", std::string("all 128 fleet key ids of suite ") + hpke::SuiteName(*suite) +
-                                                 " (" + (half == 0 ? "even" : "odd") +
-                                                 " ids) are published; retire one first"};
+      return ApiError{409, "no_free_key_id", std::string("no free ") + (half == 0 ? "even" : "odd") +
+                                                 " fleet key id (the half of suite " + hpke::SuiteName(*suite) +
+                                                 "): retire one first"};
     }
   }
 

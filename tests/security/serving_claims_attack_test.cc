@@ -36,6 +36,8 @@
 
 #include "attestation/sim/sim_attester.h"
 #include "base/encoding.h"
+#include "channel/ratls.h"
+#include "client/client.h"
 #include "crypto/digest.h"
 #include "support/process.h"
 #include "support/shared_data.h"
@@ -170,6 +172,14 @@ TEST_F(ServingClaimsAttackTest, PinnedTemplateIsAcceptedAndShown) {
   const json doc = json::parse(j.out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << j.out;
   EXPECT_EQ(doc["server"]["chat_template"], HexEncode(*crypto::Sha256File(dir_ / "host.jinja")));
+  // A padding floor above the server's: the template is still accepted, the padding is what is refused.
+  Outcome floor = Run({"attest", Url(templated_ready_), "--policy",
+                       Pinned("floor.json", {"--chat-template", Path("host.jinja"), "--min-stream-pad", "1024"})},
+                      "attest-floor");
+  EXPECT_EQ(floor.code, 1) << floor.out << floor.err;
+  EXPECT_TRUE(Has(floor.out, "(supplied by the host, accepted by the policy)")) << floor.out;
+  EXPECT_TRUE(Has(floor.out, "512-byte blocks (below the policy's min_stream_pad 1024, REFUSED by the policy)"))
+      << floor.out;
 }
 
 TEST_F(ServingClaimsAttackTest, ModelMappedFromTheHostsDiskIsRefusedUnlessAllowed) {
@@ -234,6 +244,49 @@ TEST_F(ServingClaimsAttackTest, PlainListenerAndMetricsKeysAreRefusedUnlessAllow
                       "attest-quiet");
   EXPECT_EQ(quiet.code, 0) << quiet.out << quiet.err;
   EXPECT_TRUE(Has(quiet.out, "listeners      attested listener only; /metrics closed")) << quiet.out;
+}
+
+// A server in mutual mode (--client-policy) holds clients to the policy's
+// attestation, not to its serving keys: a padding floor above 512 used to
+// refuse every client (whose evidence claims the default); a client whose
+// evidence makes a serving claim is refused.
+TEST_F(ServingClaimsAttackTest, MutualModeDoesNotHoldClientsToServingKeys) {
+  auto client_platform = attestation::sim::GenerateSimPlatformKey().value();
+  std::ofstream(dir_ / "clients.json") << json{{"version", 1},
+                                               {"platforms", {"sim"}},
+                                               {"sim", {{"platform_keys", {client_platform.public_key().ToPem()}}}},
+                                               {"min_stream_pad", 1024},
+                                               {"allow_debug_listener", true}}
+                                              .dump();
+  Process server({Bin("cllm-server"), "-m", model_.string(), "--tee", "sim", "--sim-key", Path("plat.key"), "--listen",
+                  "127.0.0.1:0", "--allow-anonymous", "--client-policy", Path("clients.json"), "--ready-file",
+                  Path("mutual.json"), "--log-level", "warn"},
+                 dir_ / "mutual");
+  const json ready = testing::WaitReady(server, dir_ / "mutual.json");
+  ASSERT_FALSE(ready.is_null()) << server.err();
+  attestation::Policy policy = attestation::Policy::Default();
+  policy.platforms = {attestation::Platform::kSim};
+  policy.sim_platform_keys = {crypto::PrivateKey::FromPem(testing::ReadFile(dir_ / "plat.key")).value().public_key()};
+  policy.model_digests = {HexDecode(ready["model_digest"].get<std::string>()).value()};
+  policy.binary_digests = {HexDecode(ready["binary_digest"].get<std::string>()).value()};
+  const client::Url url{true, "127.0.0.1", ready["port"].get<uint16_t>(), ""};
+  auto models = [&](const channel::ServerClaims& claims) -> int {
+    auto attester = std::make_shared<attestation::sim::SimAttester>(
+        attestation::sim::SimAttester::Create(client_platform).value());
+    channel::RaTlsIssuer issuer(attester, claims);
+    auto id = issuer.Issue(std::chrono::system_clock::now());
+    EXPECT_TRUE(id.ok()) << id.detail();
+    auto conn = client::Connect(url, policy, &*id);
+    if (!conn.ok()) return -1;
+    auto r = (*conn)->Request("GET", "/v1/models");
+    return r.ok() ? r->status : -1;  // TLS 1.3: a refused client learns it at its first request
+  };
+  channel::ServerClaims plain;
+  plain.model_name = "client";
+  EXPECT_EQ(models(plain), 200);
+  channel::ServerClaims claiming = plain;
+  claiming.serving.debug_listener = true;  // accepted for servers by this policy, never for clients
+  EXPECT_EQ(models(claiming), -1);  // the only difference from the accepted client
 }
 
 // The server cannot lock its memory (no CAP_IPC_LOCK, a 64 KiB
