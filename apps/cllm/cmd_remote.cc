@@ -70,53 +70,46 @@ std::string ChatTemplateClaim(const channel::ServingClaims& s) {
   return s.chat_template_digest ? HexEncode(*s.chat_template_digest) : "model";
 }
 
-// Consent says whether `policy` accepts one serving claim on its own (the
-// others default): "accepted by the policy" or "REFUSED by the policy".
-// Without a policy (the token path, which only gets here accepted) it is
-// accepted.
-using ServingField = void (*)(channel::ServingClaims&, const channel::ServingClaims&);
-std::string Consent(const attestation::Policy* policy, const channel::ServingClaims& s, ServingField copy) {
+// Consent says whether the user's `policy` accepts one serving claim, the
+// member `claim` of `s`, on its own (the others at values it accepts: its
+// padding floor may be above the default): "accepted by the policy" or
+// "REFUSED by the policy". Without a policy (the token path, which only gets
+// here accepted) it is accepted.
+using Serving = channel::ServingClaims;
+template <typename T>
+std::string Consent(const attestation::Policy* policy, const Serving& s, T Serving::*claim) {
   if (policy == nullptr) return "accepted by the policy";
-  channel::ServingClaims one;
-  // the other claims at values the policy accepts (its padding floor may be above the default)
+  Serving one;
   one.stream_pad = std::max(policy->min_stream_pad, channel::kDefaultStreamPad);
-  copy(one, s);
-  attestation::Policy strict = *policy;
-  strict.explain_serving = false;
-  return channel::CheckServing(one, strict).ok() ? "accepted by the policy" : "REFUSED by the policy";
+  one.*claim = s.*claim;
+  return channel::CheckServing(one, *policy).ok() ? "accepted by the policy" : "REFUSED by the policy";
 }
-void CopyTemplate(channel::ServingClaims& o, const channel::ServingClaims& s) { o.chat_template_digest = s.chat_template_digest; }
-void CopyDisk(channel::ServingClaims& o, const channel::ServingClaims& s) { o.model_from_untrusted_disk = s.model_from_untrusted_disk; }
-void CopyMemory(channel::ServingClaims& o, const channel::ServingClaims& s) { o.memory_unlocked = s.memory_unlocked; }
-void CopyPad(channel::ServingClaims& o, const channel::ServingClaims& s) { o.stream_pad = s.stream_pad; }
-void CopyDebug(channel::ServingClaims& o, const channel::ServingClaims& s) { o.debug_listener = s.debug_listener; }
-void CopyMetrics(channel::ServingClaims& o, const channel::ServingClaims& s) { o.metrics_keys = s.metrics_keys; }
 
 // PaddingText describes a server's TLS record padding block (--stream-pad).
-std::string PaddingText(const channel::ServingClaims& s, const attestation::Policy* policy) {
+std::string PaddingText(const Serving& s, const attestation::Policy* policy) {
   const uint32_t pad = s.stream_pad;
-  if (pad == 0) return "OFF (" + Consent(policy, s, CopyPad) + "): the network sees each streamed token's length";
+  const std::string consent = Consent(policy, s, &Serving::stream_pad);
+  if (pad == 0) return "OFF (" + consent + "): the network sees each streamed token's length";
   std::string out = std::to_string(pad) + "-byte blocks";
-  if (pad < channel::kDefaultStreamPad) return out + " (below the default 512, " + Consent(policy, s, CopyPad) + ")";
+  if (pad < channel::kDefaultStreamPad) return out + " (below the default 512, " + consent + ")";
   if (policy != nullptr && pad < policy->min_stream_pad) {
-    return out + " (below the policy's min_stream_pad " + std::to_string(policy->min_stream_pad) + ", " +
-           Consent(policy, s, CopyPad) + ")";
+    return out + " (below the policy's min_stream_pad " + std::to_string(policy->min_stream_pad) + ", " + consent + ")";
   }
   return out;
 }
 
 // ObserversText says who besides the user sees the server's work: a plain
 // listener (--debug-listen) and /metrics readers (--metrics-keys).
-std::string ObserversText(const channel::ServingClaims& s, const attestation::Policy* policy) {
+std::string ObserversText(const Serving& s, const attestation::Policy* policy) {
   if (!s.debug_listener && !s.metrics_keys) return "attested listener only; /metrics closed";
   std::string out;
   if (s.debug_listener) {
-    out = "ALSO PLAIN HTTP (--debug-listen, " + Consent(policy, s, CopyDebug) + "): unattested" +
-          (s.metrics_keys ? "" : ", /metrics open there");
+    out = "ALSO PLAIN HTTP (--debug-listen, " + Consent(policy, s, &Serving::debug_listener) +
+          "): unattested" + (s.metrics_keys ? "" : ", /metrics open there");
   }
   if (s.metrics_keys) {
     out += std::string(out.empty() ? "" : "; ") + "/metrics for key holders (--metrics-keys, " +
-           Consent(policy, s, CopyMetrics) + ")";
+           Consent(policy, s, &Serving::metrics_keys) + ")";
   }
   return out;
 }
@@ -341,14 +334,15 @@ int AttestServer(const RemoteArgs& a) {
   const channel::ServingClaims& serving = s.payload.serving;
   std::printf("  chat template  %s\n", serving.chat_template_digest
                                            ? (HexEncode(*serving.chat_template_digest) + " (supplied by the host, " +
-                                              Consent(&policy, serving, CopyTemplate) + ")").c_str()
+                                              Consent(&policy, serving, &Serving::chat_template_digest) + ")").c_str()
                                            : "the model's own");
   std::printf("  model loading  %s\n", serving.model_from_untrusted_disk
-                                           ? ("MAPPED FROM AN UNTRUSTED DISK (" + Consent(&policy, serving, CopyDisk) +
+                                           ? ("MAPPED FROM AN UNTRUSTED DISK (" +
+                                              Consent(&policy, serving, &Serving::model_from_untrusted_disk) +
                                               "): the model digest does not prove the bytes served").c_str()
                                            : "read once into memory: the model digest is of the bytes served");
   std::printf("  memory         %s\n", serving.memory_unlocked
-                                           ? ("NOT LOCKED (" + Consent(&policy, serving, CopyMemory) +
+                                           ? ("NOT LOCKED (" + Consent(&policy, serving, &Serving::memory_unlocked) +
                                               "): prompts may be swapped to the host's disk").c_str()
                                            : "locked: never swapped to the host's disk");
   std::printf("  record padding %s\n", PaddingText(serving, &policy).c_str());

@@ -149,13 +149,8 @@ INSTANTIATE_TEST_SUITE_P(BothSuites, FleetKeyRaceTest, ::testing::Values("x25519
                          [](const auto& param_info) { return std::string(param_info.param); });
 
 TEST_P(FleetKeyRaceTest, ReplicasCreatingKeysOfBothSuitesAtOnceNeverShareAnId) {
-  auto box = SecretBox::FromKey(Bytes(32, 0x4B)).value();
-  auto store = Store::Open(dir_ / "trust.db", box);
-  ASSERT_TRUE(store.ok()) << store.detail();
-  TrustConfig config;
-  config.clock = [this] { return TimePoint(std::chrono::seconds(now_.load())); };
-  auto other = TrustService::Create(std::move(store).value(), std::move(box), config);
-  ASSERT_TRUE(other.ok()) << other.detail();
+  std::unique_ptr<TrustService> other = OpenService();  // another replica on the same store
+  ASSERT_NE(other, nullptr);
   auto create = [this](TrustService& svc, const char* s) {
     net::Request r;
     r.method = "POST";
@@ -169,7 +164,7 @@ TEST_P(FleetKeyRaceTest, ReplicasCreatingKeysOfBothSuitesAtOnceNeverShareAnId) {
   constexpr int kEach = 40;
   std::vector<Writer> made_here(kEach), made_there(kEach);
   std::thread there([&] {
-    for (int i = 0; i < kEach; ++i) made_there[i] = create(**other, "gmt");
+    for (int i = 0; i < kEach; ++i) made_there[i] = create(*other, "gmt");
   });
   for (int i = 0; i < kEach; ++i) made_here[i] = create(*service_, "x25519");
   there.join();
