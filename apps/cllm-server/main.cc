@@ -37,6 +37,7 @@
 #include "net/server.h"
 #include "server/service.h"
 #include "trust/e2e_client.h"
+#include "trust/token_claims.h"
 
 namespace {
 
@@ -107,6 +108,10 @@ int main(int argc, char** argv) {
   if (!f.metrics_keys_file.empty()) {
     auto keys = server::ApiKeys::Load(f.metrics_keys_file);
     if (!keys.ok()) return Fail("--metrics-keys: " + keys.detail());
+    if (keys->size() > channel::kMaxMetricsReaders) {
+      return Fail("--metrics-keys: " + std::to_string(keys->size()) + " keys; the evidence names at most " +
+                  std::to_string(channel::kMaxMetricsReaders) + " /metrics readers");
+    }
     so.metrics_keys = std::move(keys).value();
   }
   if (f.stream_pad > 0 && f.stream_pad < 32) {
@@ -164,7 +169,7 @@ int main(int argc, char** argv) {
   // Who else reads what the server does: a plain listener (everything on it,
   // /metrics included, unattested) and metrics-key holders on this one.
   claims.serving.debug_listener = !f.debug_listen.empty();
-  claims.serving.metrics_keys = !f.metrics_keys_file.empty();
+  if (so.metrics_keys) claims.serving.metrics_readers = so.metrics_keys->Digests();
   channel::IssuerOptions io;
   io.validity = std::chrono::seconds(f.validity_s);
   auto issuer = std::make_shared<channel::RaTlsIssuer>(*attester, claims, io);
@@ -374,7 +379,8 @@ int main(int argc, char** argv) {
                                                       ? HexEncode(*claims.serving.chat_template_digest)
                                                       : std::string()},
                          {"stream_pad", f.stream_pad},
-                         {"metrics_keys", claims.serving.metrics_keys}};
+                         {"metrics_keys", !claims.serving.metrics_readers.empty()},
+                         {"metrics_readers", trust::MetricsReadersClaim(claims.serving)}};
     std::ofstream(f.ready_file) << j.dump() << "\n";
   }
 

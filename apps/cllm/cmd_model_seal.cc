@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -34,6 +35,7 @@
 #include "crypto/random.h"
 #include "crypto/sealed_model.h"
 #include "engine/gguf/gguf.h"
+#include "server/api_keys.h"
 
 namespace cllm::app {
 namespace {
@@ -72,6 +74,7 @@ struct RegisterArgs {
   bool allow_unlocked_memory = false;
   bool allow_debug_listener = false;
   bool allow_metrics_keys = false;
+  std::vector<std::string> metrics_keys_files;  // --metrics-keys: the readers a node may name
   std::string client_policy = "client";  // --client-policy (--part embeddings)
 };
 
@@ -181,6 +184,20 @@ int SealFileOrPart(const fs::path& in, const fs::path& out, const fs::path& key_
   if (reg.allow_unlocked_memory) rp["allow_unlocked_memory"] = true;
   if (reg.allow_debug_listener) rp["allow_debug_listener"] = true;
   if (reg.allow_metrics_keys) rp["allow_metrics_keys"] = true;
+  for (const auto& file : reg.metrics_keys_files) {
+    auto keys = server::ApiKeys::Load(file);
+    if (!keys.ok()) {
+      fs::remove(out);
+      return Fail("--metrics-keys " + file + ": " + keys.detail() + " (sealed file removed)", 2);
+    }
+    if (!rp.contains("metrics_readers") || !rp["metrics_readers"].is_array()) rp["metrics_readers"] = nlohmann::json::array();
+    for (const auto& d : keys->Digests()) {
+      const std::string hex = HexEncode(d);
+      if (std::find(rp["metrics_readers"].begin(), rp["metrics_readers"].end(), hex) == rp["metrics_readers"].end()) {
+        rp["metrics_readers"].push_back(hex);
+      }
+    }
+  }
   // Who may hold the key (release_policy.h, "Audience"): the embeddings go to
   // clients only, everything else to servers only.
   std::string audience = "server";
@@ -276,7 +293,11 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   seal->add_flag("--allow-debug-listener", reg.allow_debug_listener,
                  "With --register: release to servers that also serve plain HTTP too (--debug-listen)");
   seal->add_flag("--allow-metrics-keys", reg.allow_metrics_keys,
-                 "With --register: release to servers that give /metrics to key holders too (--metrics-keys)");
+                 "With --register: release to servers that give /metrics to any key holders too (--metrics-keys)");
+  seal->add_option("--metrics-keys", reg.metrics_keys_files,
+                   "With --register: release to servers whose /metrics readers (--metrics-keys) are all keys of this "
+                   "keys file too; repeatable")
+      ->check(CLI::ExistingFile);
   static PartArgs part;
   seal->add_option("--part", part.part,
                    "model: the whole file; embeddings: a GGUF of token_embd.weight (original type), the tokenizer.* "

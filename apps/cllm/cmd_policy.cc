@@ -22,7 +22,11 @@
 //   --allow-debug-listener  accept servers that also serve plain HTTP
 //                         (--debug-listen: unattested, /metrics open there)
 //   --allow-metrics-keys  accept servers that give /metrics (every user's
-//                         token counts) to holders of keys (--metrics-keys)
+//                         token counts) to holders of any keys (--metrics-keys)
+//   --metrics-keys FILE   or only when each key such a server names is in
+//                         this keys file (the file a server is started with:
+//                         it holds key digests, not keys); --metrics-reader
+//                         HEX names one key's SHA-256
 //   --sim-platform-key PUB  accept the simulated TEE signed by this key
 //   --min-tcb COMPONENT=N  TCB floor (e.g. snp.microcode=115); the platform is
 //                         the component's prefix. SNP and CSV have no TCB
@@ -50,6 +54,7 @@
 #include "base/file.h"
 #include "crypto/digest.h"
 #include "crypto/sealed_model.h"
+#include "server/api_keys.h"
 
 namespace cllm::app {
 namespace {
@@ -66,6 +71,7 @@ struct PinArgs {
   bool allow_unlocked_memory = false;
   bool allow_debug_listener = false;
   bool allow_metrics_keys = false;
+  std::vector<std::string> metrics_keys_files, metrics_readers;
   int min_stream_pad = -1;  // -1: not given
   std::string sim_platform_key;
   std::vector<std::string> min_tcb;  // COMPONENT=N
@@ -226,7 +232,19 @@ int Pin(const PinArgs& a) {
   }
   if (a.allow_metrics_keys) {
     doc["allow_metrics_keys"] = true;
-    pinned.push_back("servers that give /metrics to key holders (--metrics-keys) are accepted");
+    pinned.push_back("servers that give /metrics to holders of any keys (--metrics-keys) are accepted");
+  }
+  for (const auto& file : a.metrics_keys_files) {
+    auto keys = server::ApiKeys::Load(file);
+    if (!keys.ok()) return Fail("--metrics-keys " + file + ": " + keys.detail(), 2);
+    for (const auto& d : keys->Digests()) AddUnique(doc, "metrics_readers", HexEncode(d));
+    pinned.push_back("/metrics readers: the " + std::to_string(keys->size()) + " key(s) of " + file);
+  }
+  for (const auto& d : a.metrics_readers) {
+    auto hex = ReferenceValue("--metrics-reader", d, 32);
+    if (!hex.ok()) return Fail(hex.detail(), 2);
+    AddUnique(doc, "metrics_readers", *hex);
+    pinned.push_back("/metrics reader key " + *hex);
   }
   for (const auto& f : a.min_tcb) {
     const size_t eq = f.find('=');
@@ -309,7 +327,13 @@ void Setup(CLI::App& app, CommandContext& ctx) {
                 "/metrics (every user's token counts) open there; for benchmarks and development");
   cmd->add_flag("--allow-metrics-keys", a.allow_metrics_keys,
                 "Accept servers that give /metrics (every user's token counts) to the holders of keys in a file "
-                "they were started with (--metrics-keys): monitoring");
+                "they were started with (--metrics-keys), whoever those are");
+  cmd->add_option("--metrics-keys", a.metrics_keys_files,
+                  "Accept servers whose /metrics readers (--metrics-keys) are all keys of this keys file (the "
+                  "--api-keys format: key digests, no secrets); repeatable")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--metrics-reader", a.metrics_readers,
+                  "A /metrics reader key's SHA-256 (hex, as in a keys file; `cllm apikey add` prints it); repeatable");
   cmd->add_option("--sim-platform-key", a.sim_platform_key,
                   "Accept the SIMULATED TEE signed by this public key (FILE.pub from `cllm attest sim-keygen`)");
   cmd->callback([&ctx] { ctx.exit_code = Pin(a); });

@@ -30,6 +30,7 @@
 #include "base/time.h"
 #include "client/failover_client.h"
 #include "client/sse.h"
+#include "trust/token_claims.h"
 #include "trust/trust_client.h"
 
 namespace cllm::app {
@@ -101,15 +102,19 @@ std::string PaddingText(const Serving& s, const attestation::Policy* policy) {
 // ObserversText says who besides the user sees the server's work: a plain
 // listener (--debug-listen) and /metrics readers (--metrics-keys).
 std::string ObserversText(const Serving& s, const attestation::Policy* policy) {
-  if (!s.debug_listener && !s.metrics_keys) return "attested listener only; /metrics closed";
+  const bool metrics = !s.metrics_readers.empty();
+  if (!s.debug_listener && !metrics) return "attested listener only; /metrics closed";
   std::string out;
   if (s.debug_listener) {
     out = "ALSO PLAIN HTTP (--debug-listen, " + Consent(policy, s, &Serving::debug_listener) +
-          "): unattested" + (s.metrics_keys ? "" : ", /metrics open there");
+          "): unattested" + (metrics ? "" : ", /metrics open there");
   }
-  if (s.metrics_keys) {
-    out += std::string(out.empty() ? "" : "; ") + "/metrics for key holders (--metrics-keys, " +
-           Consent(policy, s, &Serving::metrics_keys) + ")";
+  if (metrics) {
+    std::string keys;
+    for (const auto& d : s.metrics_readers) keys += (keys.empty() ? "" : ", ") + HexEncode(d).substr(0, 16) + "…";
+    out += std::string(out.empty() ? "" : "; ") + "/metrics for the holders of " +
+           std::to_string(s.metrics_readers.size()) + " key(s) (--metrics-keys, SHA-256 " + keys + "; " +
+           Consent(policy, s, &Serving::metrics_readers) + ")";
   }
   return out;
 }
@@ -129,7 +134,7 @@ json ServerJson(const channel::VerifiedServer& s) {
           {"memory_locked", !s.payload.serving.memory_unlocked},
           {"stream_pad", s.payload.serving.stream_pad},
           {"debug_listener", s.payload.serving.debug_listener},
-          {"metrics_keys", s.payload.serving.metrics_keys},
+          {"metrics_readers", trust::MetricsReadersClaim(s.payload.serving)},
           {"tls_key_sha256", HexEncode(s.spki_sha256)}};
 }
 

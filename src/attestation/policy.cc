@@ -180,6 +180,11 @@ AttestResult<Policy> ParsePolicy(std::string_view json_text) {
     } else if (key == "allow_metrics_keys") {
       if (!value.is_boolean()) return Invalid(key, "expected true or false");
       policy.allow_metrics_keys = value.get<bool>();
+    } else if (key == "metrics_readers") {
+      CLLM_ASSIGN_OR_RETURN(policy.metrics_readers, HexList(value, key));
+      for (const auto& d : policy.metrics_readers) {
+        if (d.size() != 32) return Invalid(key, "SHA-256 digests of keys (64 hex characters, as in a keys file) expected");
+      }
     } else if (key == "token_policies") {
       CLLM_ASSIGN_OR_RETURN(policy.token_policies, StringList(value, key));
       for (const auto& n : policy.token_policies) {
@@ -194,6 +199,9 @@ AttestResult<Policy> ParsePolicy(std::string_view json_text) {
   }
   if (!have_version) return Invalid("version", "missing (must be 1)");
   if (policy.platforms.empty()) return Invalid("platforms", "missing or empty: nothing would be accepted");
+  if (policy.allow_metrics_keys && !policy.metrics_readers.empty()) {
+    return Invalid("metrics_readers", "set with allow_metrics_keys, which accepts any reader: keep one of the two");
+  }
   return policy;
 }
 

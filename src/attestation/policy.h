@@ -74,8 +74,12 @@ struct Policy {
   bool allow_debug_listener = false;
   // Accept a server that serves /metrics on its attested listener to holders
   // of keys from its --metrics-keys file (every user's token counts, to
-  // whoever the file names); refused unless true.
+  // whoever the file names); refused unless true or metrics_readers is set.
   bool allow_metrics_keys = false;
+  // Or accept such a server only when every key it names is one of these
+  // (SHA-256 digests of the keys, as keys files store them): the policy
+  // decides who reads the counts, not the host. Not with allow_metrics_keys.
+  std::vector<Bytes> metrics_readers;
   // Token mode only (a server accepted on its cllm-trust token): the names of
   // the cllm-trust attestation policies whose tokens are accepted; empty means
   // any (the token's claims are appraised against this policy regardless).

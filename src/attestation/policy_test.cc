@@ -63,6 +63,12 @@ TEST(PolicyTest, ParsesTheDocumentedFormat) {
   EXPECT_TRUE(p.allow_metrics_keys);
   EXPECT_FALSE(Policy::Default().allow_debug_listener);
   EXPECT_FALSE(Policy::Default().allow_metrics_keys);
+  EXPECT_TRUE(Policy::Default().metrics_readers.empty());
+  auto readers = ParsePolicy(R"({"version": 1, "platforms": ["snp"], "metrics_readers": [")" + std::string(64, 'A') +
+                             R"(", ")" + std::string(64, '0') + R"("]})");
+  ASSERT_TRUE(readers.ok()) << readers.detail();
+  EXPECT_EQ(readers->metrics_readers, (std::vector<Bytes>{Bytes(32, 0xaa), Bytes(32, 0)}));
+  EXPECT_FALSE(readers->allow_metrics_keys);
   EXPECT_FALSE(Policy::Default().allow_untrusted_disk_model);
   EXPECT_TRUE(Policy::Default().chat_template_digests.empty());
   const auto& snp = p.per_platform.at(Platform::kSnp);
@@ -97,6 +103,11 @@ TEST(PolicyTest, RejectsEveryMistakeNamingTheKey) {
                  Case{R"({"version":1,"platforms":["snp"],"min_stream_pad":-1})", "min_stream_pad"},
                  Case{R"({"version":1,"platforms":["snp"],"allow_debug_listener":null})", "allow_debug_listener"},
                  Case{R"({"version":1,"platforms":["snp"],"allow_metrics_keys":0})", "allow_metrics_keys"},
+                 Case{R"({"version":1,"platforms":["snp"],"metrics_readers":["abcd"]})", "metrics_readers"},
+                 Case{R"({"version":1,"platforms":["snp"],"metrics_readers":"00"})", "metrics_readers"},
+                 Case{R"({"version":1,"platforms":["snp"],"allow_metrics_keys":true,"metrics_readers":[")"
+                      R"(aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]})",
+                      "metrics_readers"},
                  Case{R"({"version":1,"platforms":["snp"],"min_stream_pad":20000})", "min_stream_pad"},
                  Case{R"([1,2])", "object"},
                  Case{R"({"version":1,)", "JSON"}}) {

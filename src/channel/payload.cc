@@ -28,7 +28,7 @@ enum Tag : uint8_t {
   kToken = 7,
   kEndorsements = 8,
   kE2eKeys = 9,  // n × 32-byte key config digests
-  kServing = 10, // u8 flags [‖ 32-byte chat template digest if flags & 1] [‖ u16be stream pad if flags & 8]; 16, 32 bare
+  kServing = 10, // u8 flags [‖ 32-byte chat template digest if flags & 1] [‖ u16be stream pad if flags & 8] [‖ u8 n ‖ n × 32-byte metrics reader digests if flags & 32]; 16 bare
   kMaxTag = 10,
 };
 
@@ -52,12 +52,20 @@ Bytes ServingBytes(const ServingClaims& s) {
                                      (s.memory_unlocked ? kServingUnlockedMemory : 0) |
                                      (s.stream_pad != kDefaultStreamPad ? kServingStreamPad : 0) |
                                      (s.debug_listener ? kServingDebugListener : 0) |
-                                     (s.metrics_keys ? kServingMetricsKeys : 0)));
+                                     (!s.metrics_readers.empty() ? kServingMetricsKeys : 0)));
   if (s.chat_template_digest) out.insert(out.end(), s.chat_template_digest->begin(), s.chat_template_digest->end());
   if (s.stream_pad != kDefaultStreamPad) {
     CLLM_CHECK(s.stream_pad <= kMaxStreamPad);
     out.push_back(static_cast<uint8_t>(s.stream_pad >> 8));
     out.push_back(static_cast<uint8_t>(s.stream_pad));
+  }
+  if (!s.metrics_readers.empty()) {
+    CLLM_CHECK(s.metrics_readers.size() <= kMaxMetricsReaders);
+    out.push_back(static_cast<uint8_t>(s.metrics_readers.size()));
+    for (size_t i = 0; i < s.metrics_readers.size(); ++i) {
+      CLLM_CHECK(i == 0 || s.metrics_readers[i - 1] < s.metrics_readers[i]);  // canonical: one encoding per set
+      out.insert(out.end(), s.metrics_readers[i].begin(), s.metrics_readers[i].end());
+    }
   }
   return out;
 }
@@ -83,7 +91,7 @@ size_t Limit(uint8_t tag) {
     case kToken: return kMaxTokenSize;
     case kEndorsements: return kMaxEvidenceSize;
     case kE2eKeys: return kMaxE2eKeys * kDigestSize;
-    case kServing: return 1 + kDigestSize + 2;
+    case kServing: return 1 + kDigestSize + 2 + 1 + kMaxMetricsReaders * kDigestSize;
   }
   return 0;
 }
@@ -125,6 +133,71 @@ Bytes EncodePayload(const AttestationPayload& p) {
   if (!p.serving.is_default()) PutField(out, kServing, ServingBytes(p.serving));
   return out;
 }
+
+namespace {
+
+// DecodeServing parses the kServing value (ServingBytes' format): every
+// length checked before it is read, a value that is not the one encoding of
+// its claims refused.
+PayloadResult<ServingClaims> DecodeServing(ByteSpan value) {
+  if (value.empty()) return Malformed("serving claims: empty");
+  const uint8_t flags = value[0];
+  if ((flags & ~kServingKnownFlags) != 0) {
+    return Malformed("serving claims: unknown flags 0x" + HexEncode(ByteSpan(&flags, 1)));
+  }
+  if (flags == 0) return Malformed("serving claims: present but empty (the default is encoded as no field)");
+  size_t at = 1;
+  auto take = [&](size_t n, const char* what) -> PayloadResult<ByteSpan> {
+    if (value.size() - at < n) {
+      return Malformed(std::string("serving claims: truncated ") + what + " (flags 0x" +
+                       HexEncode(ByteSpan(&flags, 1)) + ")");
+    }
+    ByteSpan out = value.subspan(at, n);
+    at += n;
+    return out;
+  };
+  ServingClaims s;
+  if ((flags & kServingTemplate) != 0) {
+    CLLM_ASSIGN_OR_RETURN(ByteSpan d, take(kDigestSize, "chat template digest"));
+    s.chat_template_digest.emplace();
+    std::memcpy(s.chat_template_digest->data(), d.data(), kDigestSize);
+  }
+  s.model_from_untrusted_disk = (flags & kServingUntrustedDisk) != 0;
+  s.memory_unlocked = (flags & kServingUnlockedMemory) != 0;
+  s.debug_listener = (flags & kServingDebugListener) != 0;
+  if ((flags & kServingStreamPad) != 0) {
+    CLLM_ASSIGN_OR_RETURN(ByteSpan b, take(2, "stream pad"));
+    const uint32_t pad = (uint32_t{b[0]} << 8) | b[1];
+    if (pad == kDefaultStreamPad || pad > kMaxStreamPad || (pad > 0 && pad < kMinStreamPad)) {
+      return Malformed("serving claims: stream pad " + std::to_string(pad) +
+                       (pad == kDefaultStreamPad ? " is the default (encoded as no flag)" : " is not 0 or 32 to 16384"));
+    }
+    s.stream_pad = pad;
+  }
+  if ((flags & kServingMetricsKeys) != 0) {
+    CLLM_ASSIGN_OR_RETURN(ByteSpan n, take(1, "metrics reader count"));
+    if (n[0] == 0 || n[0] > kMaxMetricsReaders) {
+      return Malformed("serving claims: " + std::to_string(n[0]) + " metrics readers (1 to " +
+                       std::to_string(kMaxMetricsReaders) + ")");
+    }
+    for (int i = 0; i < n[0]; ++i) {
+      CLLM_ASSIGN_OR_RETURN(ByteSpan d, take(kDigestSize, "metrics reader digest"));
+      std::array<uint8_t, kDigestSize> reader;
+      std::memcpy(reader.data(), d.data(), kDigestSize);
+      if (!s.metrics_readers.empty() && !(s.metrics_readers.back() < reader)) {
+        return Malformed("serving claims: metrics readers not in ascending order without repeats");
+      }
+      s.metrics_readers.push_back(reader);
+    }
+  }
+  if (at != value.size()) {
+    return Malformed("serving claims: " + std::to_string(value.size() - at) + " bytes past the claims of flags 0x" +
+                     HexEncode(ByteSpan(&flags, 1)));
+  }
+  return s;
+}
+
+}  // namespace
 
 PayloadResult<AttestationPayload> DecodePayload(ByteSpan data) {
   ByteReader r(data);
@@ -179,37 +252,9 @@ PayloadResult<AttestationPayload> DecodePayload(ByteSpan data) {
         }
         break;
       case kServing: {
-        if (value->empty()) return Malformed("serving claims: empty");
-        const uint8_t flags = (*value)[0];
-        if ((flags & ~kServingKnownFlags) != 0) {
-          return Malformed("serving claims: unknown flags 0x" + HexEncode(ByteSpan(&flags, 1)));
-        }
-        if (flags == 0) return Malformed("serving claims: present but empty (the default is encoded as no field)");
-        const size_t want = 1 + ((flags & kServingTemplate) != 0 ? kDigestSize : 0) +
-                            ((flags & kServingStreamPad) != 0 ? 2 : 0);
-        if (value->size() != want) {
-          return Malformed("serving claims: " + std::to_string(value->size()) + " bytes for flags 0x" +
-                           HexEncode(ByteSpan(&flags, 1)) + " (expected " + std::to_string(want) + ")");
-        }
-        if ((flags & kServingTemplate) != 0) {
-          std::array<uint8_t, kDigestSize> d;
-          std::memcpy(d.data(), value->data() + 1, kDigestSize);
-          p.serving.chat_template_digest = d;
-        }
-        p.serving.model_from_untrusted_disk = (flags & kServingUntrustedDisk) != 0;
-        p.serving.memory_unlocked = (flags & kServingUnlockedMemory) != 0;
-        p.serving.debug_listener = (flags & kServingDebugListener) != 0;
-        p.serving.metrics_keys = (flags & kServingMetricsKeys) != 0;
-        if ((flags & kServingStreamPad) != 0) {
-          const size_t at = value->size() - 2;
-          const uint32_t pad = (uint32_t{(*value)[at]} << 8) | (*value)[at + 1];
-          if (pad == kDefaultStreamPad || pad > kMaxStreamPad || (pad > 0 && pad < kMinStreamPad)) {
-            return Malformed("serving claims: stream pad " + std::to_string(pad) +
-                             (pad == kDefaultStreamPad ? " is the default (encoded as no flag)"
-                                                       : " is not 0 or 32 to 16384"));
-          }
-          p.serving.stream_pad = pad;
-        }
+        auto serving = DecodeServing(*value);
+        if (!serving.ok()) return std::move(serving).error();
+        p.serving = std::move(serving).value();
         break;
       }
     }

@@ -8,7 +8,8 @@
 //   SHA-512("cllm-evidence-v1" ‖ SHA-256(SPKI DER) ‖ binary_digest[32] ‖
 //           model_digest[32] ‖ u16be(len name) ‖ name ‖ u16be(len freshness) ‖ freshness
 //           [‖ "serving" ‖ u8(flags) ‖ chat_template_digest[32] if flags & 1
-//                        ‖ u16be(stream_pad) if flags & 8]   (flags 16, 32: no value)
+//                        ‖ u16be(stream_pad) if flags & 8
+//                        ‖ u8(n) ‖ metrics_reader[32] × n if flags & 32]   (flag 16: no value)
 //           [‖ "e2e" ‖ u8(n) ‖ key_config_digest[32] × n])
 //
 // The "serving" part is present only when the server departs from serving
@@ -16,7 +17,8 @@
 // the host supplied instead of the model's own, a model mapped from a disk
 // the host controls, memory the host may swap to its disk, TLS records
 // padded to another block than the default, a plain (unattested) listener
-// beside the attested one, or /metrics readable on the attested listener. The "e2e" part is present only when the server
+// beside the attested one, or /metrics readable on the attested listener by
+// the holders of named keys (their SHA-256 digests). The "e2e" part is present only when the server
 // holds fleet HPKE keys for encrypted bodies (docs/protocol.md, "Encrypted
 // bodies"): the SHA-256 digests of their key configs, so the evidence names
 // the keys it decrypts with.
@@ -65,6 +67,8 @@ using PayloadResult = Result<T, PayloadErrc>;
 inline constexpr uint32_t kDefaultStreamPad = 512;
 inline constexpr uint32_t kMinStreamPad = 32;  // smaller blocks hide nothing: 0 (off) or 32..16384
 inline constexpr uint32_t kMaxStreamPad = 16384;
+// The most /metrics reader keys a server may name (--metrics-keys).
+inline constexpr size_t kMaxMetricsReaders = 16;
 
 struct ServingClaims {
   // SHA-256 of the chat template text used instead of the model's
@@ -84,13 +88,15 @@ struct ServingClaims {
   // unattested and unencrypted, with /metrics (every user's token counts)
   // open to whoever reaches it unless metrics keys are set.
   bool debug_listener = false;
-  // /metrics is served on the attested listener to the holders of the keys
-  // in a file the server was started with (--metrics-keys).
-  bool metrics_keys = false;
+  // /metrics is served on the attested listener to the holders of these
+  // keys (--metrics-keys FILE): the SHA-256 digest of each key, as the keys
+  // file stores it, in ascending order without repeats, at most
+  // kMaxMetricsReaders. Empty: /metrics is closed there.
+  std::vector<std::array<uint8_t, kDigestSize>> metrics_readers;
 
   bool is_default() const {
     return !chat_template_digest && !model_from_untrusted_disk && !memory_unlocked &&
-           stream_pad == kDefaultStreamPad && !debug_listener && !metrics_keys;
+           stream_pad == kDefaultStreamPad && !debug_listener && metrics_readers.empty();
   }
   bool operator==(const ServingClaims&) const = default;
 };

@@ -134,7 +134,8 @@ TEST(PayloadTest, E2eKeyDigestsRoundTripAndAreChecked) {
 // Serving claims sit between the freshness and the e2e part (python3:
 // hashlib.sha512 of the known-answer input followed by b"serving" +
 // bytes([3]) + bytes([5]*32) + b"e2e" + bytes([1]) + bytes([7]*32); and by
-// b"serving" + bytes([2]) alone, b"serving" + bytes([48]) alone).
+// b"serving" + bytes([2]) alone, b"serving" + bytes([48, 2]) + bytes([3]*32) +
+// bytes([9]*32) alone).
 TEST(PayloadTest, ReportDataKnownAnswerWithServingClaims) {
   Bytes spki = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
   AttestationPayload p = Sample();
@@ -162,12 +163,14 @@ TEST(PayloadTest, ReportDataKnownAnswerWithServingClaims) {
   EXPECT_EQ(HexEncode(ComputeReportData(spki, p)),
             "71e4bb42f6a1632fc8e696029e59a593bdfd269a3046e3b6efc15f1890e5fd15"
             "f1c2cc64cbbe238032227bdfcecff54ac86d533ba8719a7372e9038283d33fe0");
-  p = Sample();  // a debug listener and metrics keys: flags without a value
+  p = Sample();  // a debug listener (no value) and two metrics readers (a count, then their digests)
   p.serving.debug_listener = true;
-  p.serving.metrics_keys = true;
+  p.serving.metrics_readers.resize(2);
+  p.serving.metrics_readers[0].fill(3);
+  p.serving.metrics_readers[1].fill(9);
   EXPECT_EQ(HexEncode(ComputeReportData(spki, p)),
-            "1fe93eb132c19f94e97eb79e799049820c30ed301820b6840b05cd2e736ed230"
-            "dad43294477afc45d6af551a686b15fe117d8eb22fd16e1e91fa1edd869e71e5");
+            "478c942eeaec551e8e555cde25dfe56d6122753bc7da12afa9120f0190667d17"
+            "2b97c053947b3ab3742c0fc715d6794a28f4794e4417687eda43d5127465bdac");
 }
 
 // Default serving is encoded as no field (old payloads and report data are
@@ -198,10 +201,20 @@ TEST(PayloadTest, ServingClaimsRoundTripAndAreChecked) {
   back = DecodePayload(EncodePayload(p));
   ASSERT_TRUE(back.ok()) << back.detail();
   EXPECT_EQ(back->serving, p.serving);
-  p.serving.metrics_keys = true;
+  p.serving.metrics_readers.resize(1);
+  p.serving.metrics_readers[0].fill(0xee);
   back = DecodePayload(EncodePayload(p));
   ASSERT_TRUE(back.ok()) << back.detail();
   EXPECT_EQ(back->serving, p.serving);
+  p.serving.stream_pad = 64;  // every part at once: template, pad, readers in their order
+  p.serving.chat_template_digest.emplace().fill(0x51);
+  p.serving.metrics_readers.resize(kMaxMetricsReaders);
+  for (size_t i = 0; i < kMaxMetricsReaders; ++i) p.serving.metrics_readers[i].fill(static_cast<uint8_t>(i));
+  back = DecodePayload(EncodePayload(p));
+  ASSERT_TRUE(back.ok()) << back.detail();
+  EXPECT_EQ(back->serving, p.serving);
+  p.serving.chat_template_digest.reset();
+  p.serving.stream_pad = kDefaultStreamPad;
   p.serving.debug_listener = false;
   back = DecodePayload(EncodePayload(p));
   ASSERT_TRUE(back.ok()) << back.detail();
@@ -227,17 +240,41 @@ TEST(PayloadTest, ServingClaimsRoundTripAndAreChecked) {
   EXPECT_FALSE(with(Bytes{4})->serving.model_from_untrusted_disk);
   ASSERT_TRUE(with(Bytes{16}).ok());
   EXPECT_TRUE(with(Bytes{16})->serving.debug_listener);
-  EXPECT_FALSE(with(Bytes{16})->serving.metrics_keys);
-  ASSERT_TRUE(with(Bytes{32}).ok());
-  EXPECT_TRUE(with(Bytes{32})->serving.metrics_keys);
-  EXPECT_FALSE(with(Bytes{32})->serving.debug_listener);
-  for (const Bytes& bad : {Bytes{}, Bytes{0}, Bytes{8}, Bytes{0x82}, Bytes{0x40}, Bytes{1}, Bytes(33, 0x02), Bytes{2, 0},
-                           Bytes{16, 0}, Bytes{48, 0, 0}}) {
+  EXPECT_TRUE(with(Bytes{16})->serving.metrics_readers.empty());
+  // Metrics readers (flag 32): a count from 1 to 16, then that many digests
+  // in ascending order without repeats, after the stream pad.
+  auto readers = [](std::initializer_list<uint8_t> fills, Bytes head = Bytes{32}) {
+    head.push_back(static_cast<uint8_t>(fills.size()));
+    for (uint8_t f : fills) head.insert(head.end(), kDigestSize, f);
+    return head;
+  };
+  ASSERT_TRUE(with(readers({1, 2})).ok()) << with(readers({1, 2})).detail();
+  EXPECT_EQ(with(readers({1, 2}))->serving.metrics_readers.size(), 2u);
+  EXPECT_EQ(with(readers({1, 2}))->serving.metrics_readers[1][0], 2);
+  EXPECT_FALSE(with(readers({1, 2}))->serving.debug_listener);
+  ASSERT_TRUE(with(readers({7}, Bytes{40, 1, 0})).ok());
+  EXPECT_EQ(with(readers({7}, Bytes{40, 1, 0}))->serving.stream_pad, 256u);
+  Bytes too_many = readers({});
+  too_many[1] = static_cast<uint8_t>(kMaxMetricsReaders + 1);
+  for (size_t i = 0; i <= kMaxMetricsReaders; ++i) too_many.insert(too_many.end(), kDigestSize, static_cast<uint8_t>(i));
+  for (const Bytes& bad : {readers({}), readers({2, 1}), readers({4, 4}), Bytes{32}, Bytes(33, 32), too_many}) {
     auto r = with(bad);
     ASSERT_FALSE(r.ok()) << HexEncode(bad);
     EXPECT_TRUE(r.code() == PayloadErrc::kMalformed || r.code() == PayloadErrc::kTooLarge) << HexEncode(bad);
   }
-  Bytes big(36, 0x01);
+  Bytes short_reader = readers({5});
+  short_reader.pop_back();
+  EXPECT_EQ(with(short_reader).code(), PayloadErrc::kMalformed);
+  Bytes count_lies = readers({5, 6});
+  count_lies[1] = 1;  // a whole reader past the claims
+  EXPECT_EQ(with(count_lies).code(), PayloadErrc::kMalformed);
+  for (const Bytes& bad : {Bytes{}, Bytes{0}, Bytes{8}, Bytes{0x82}, Bytes{0x40}, Bytes{1}, Bytes(33, 0x02), Bytes{2, 0},
+                           Bytes{16, 0}, Bytes{48, 0, 0}, Bytes{32, 0}}) {
+    auto r = with(bad);
+    ASSERT_FALSE(r.ok()) << HexEncode(bad);
+    EXPECT_TRUE(r.code() == PayloadErrc::kMalformed || r.code() == PayloadErrc::kTooLarge) << HexEncode(bad);
+  }
+  Bytes big(36 + 1 + kMaxMetricsReaders * kDigestSize, 0x01);
   EXPECT_EQ(with(big).code(), PayloadErrc::kTooLarge);
   // The stream pad (flag 8): two bytes after the template digest; the
   // default 512 and values over 16384 are not encodings of anything.
@@ -302,11 +339,14 @@ TEST(PayloadTest, EveryBoundFieldChangesReportData) {
   p.serving.debug_listener = true;
   const auto debug = ComputeReportData(spki, p);
   EXPECT_NE(debug, unlocked);
-  p.serving.metrics_keys = true;
-  EXPECT_NE(ComputeReportData(spki, p), debug);
+  p.serving.metrics_readers.resize(1);
+  const auto reader = ComputeReportData(spki, p);
+  EXPECT_NE(reader, debug);
+  p.serving.metrics_readers[0][31] ^= 1;  // another reader
+  EXPECT_NE(ComputeReportData(spki, p), reader);
   p.serving.debug_listener = false;
   EXPECT_NE(ComputeReportData(spki, p), unlocked);
-  p.serving.metrics_keys = false;
+  p.serving.metrics_readers.clear();
   p.serving.chat_template_digest.emplace().fill(0);
   const auto templ = ComputeReportData(spki, p);
   EXPECT_NE(templ, unlocked);

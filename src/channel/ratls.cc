@@ -251,11 +251,23 @@ ChannelResult<Ok> CheckServing(const ServingClaims& serving, const attestation::
                      "unencrypted, and with /metrics (every user's token counts) open there unless metrics keys are "
                      "set; the policy does not set \"allow_debug_listener\"");
   }
-  if (serving.metrics_keys && !policy.allow_metrics_keys) {
-    return MakeError(ChannelErrc::kPolicyNotSatisfied,
-                     "field metrics_keys: the server gives /metrics (every user's token counts) to the holders of "
-                     "keys in a file it was started with (--metrics-keys); the policy does not set "
-                     "\"allow_metrics_keys\"");
+  if (!serving.metrics_readers.empty() && !policy.allow_metrics_keys) {
+    const char* what =
+        "field metrics_keys: the server gives /metrics (every user's token counts) to the holders of keys in a file "
+        "it was started with (--metrics-keys)";
+    if (policy.metrics_readers.empty()) {
+      return MakeError(ChannelErrc::kPolicyNotSatisfied,
+                       std::string(what) + "; the policy sets neither \"metrics_readers\" nor \"allow_metrics_keys\"");
+    }
+    for (const auto& reader : serving.metrics_readers) {
+      bool listed = false;
+      for (const Bytes& d : policy.metrics_readers) listed = listed || ConstantTimeEqual(d, ByteSpan(reader));
+      if (!listed) {
+        return MakeError(ChannelErrc::kPolicyNotSatisfied,
+                         std::string(what) + ", among them the key with SHA-256 " + Hex(ByteSpan(reader)) +
+                             ", which is not in the policy's \"metrics_readers\"");
+      }
+    }
   }
   return OkStatus();
 }

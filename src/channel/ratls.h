@@ -130,8 +130,8 @@ struct VerifyOptions {
 // policy.chat_template_digests, a model mapped from an untrusted disk needs
 // policy.allow_untrusted_disk_model, unlocked memory policy.allow_unlocked_memory,
 // TLS record padding at least policy.min_stream_pad, a plain listener
-// policy.allow_debug_listener, metrics keys policy.allow_metrics_keys.
-// VerifyPayloadForKey runs it; the token
+// policy.allow_debug_listener, metrics reader keys policy.allow_metrics_keys
+// or each of them in policy.metrics_readers. VerifyPayloadForKey runs it; the token
 // path (trust/token_verifier.h) runs it on the certificate's payload. For a
 // client (PeerRole::kClient) any serving claim is refused and the policy's
 // serving keys are not applied.

@@ -204,54 +204,81 @@ TEST_F(RaTlsTest, RecordPaddingBelowThePolicysFloorIsRefused) {
   }
 }
 
-// A plain listener beside the attested one (--debug-listen) and /metrics for
-// key holders (--metrics-keys) each need their own consent; neither claim can
-// be stripped or added without breaking the binding.
-TEST_F(RaTlsTest, DebugListenerAndMetricsKeysNeedThePolicysConsent) {
-  struct Case {
-    bool ServingClaims::*claim;
-    bool attestation::Policy::*consent;
-    const char* key;
-  };
-  for (const Case c : {Case{&ServingClaims::debug_listener, &attestation::Policy::allow_debug_listener,
-                            "allow_debug_listener"},
-                       Case{&ServingClaims::metrics_keys, &attestation::Policy::allow_metrics_keys,
-                            "allow_metrics_keys"}}) {
-    SCOPED_TRACE(c.key);
-    claims_.serving = {};
-    claims_.serving.*c.claim = true;
-    policy_.allow_debug_listener = policy_.allow_metrics_keys = false;
-    RaTlsIssuer issuer(attester_, claims_);
-    const auto identity = issuer.Issue(now_).value();
-    auto v = Verify(identity.cert);
-    ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
-    EXPECT_NE(v.detail().find(c.key), std::string::npos) << v.detail();
-    policy_.allow_unlocked_memory = policy_.allow_untrusted_disk_model = true;  // other consents do not count
-    policy_.allow_debug_listener = policy_.allow_metrics_keys = true;
-    policy_.*c.consent = false;
-    EXPECT_EQ(Verify(identity.cert).code(), ChannelErrc::kPolicyNotSatisfied);
-    policy_.*c.consent = true;
-    v = Verify(identity.cert);
-    ASSERT_TRUE(v.ok()) << v.detail();
-    EXPECT_TRUE(v->payload.serving.*c.claim);
-    auto payload = DecodePayload(*identity.cert.Extension(kAttestationExtensionOid)).value();
-    payload.serving.*c.claim = false;
-    VerifyOptions o;
-    o.at = now_;
-    EXPECT_EQ(VerifyPayloadForKey(payload, identity.cert.GetPublicKey()->ToSpkiDer(), policy_, o).code(),
-              ChannelErrc::kCertEvidenceMismatch);
-  }
-  // And added: a server without the listener cannot be made to look like one
-  // that has it (nor the reverse), so a claim a client sees is the server's.
+// A plain listener beside the attested one (--debug-listen) needs the
+// policy's consent; the claim cannot be stripped or added without breaking
+// the binding.
+TEST_F(RaTlsTest, DebugListenerNeedsThePolicysConsent) {
   claims_.serving = {};
-  RaTlsIssuer plain(attester_, claims_);
-  const auto identity = plain.Issue(now_).value();
+  claims_.serving.debug_listener = true;
+  policy_.allow_debug_listener = false;
+  RaTlsIssuer issuer(attester_, claims_);
+  const auto identity = issuer.Issue(now_).value();
+  auto v = Verify(identity.cert);
+  ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
+  EXPECT_NE(v.detail().find("allow_debug_listener"), std::string::npos) << v.detail();
+  policy_.allow_unlocked_memory = policy_.allow_untrusted_disk_model = true;  // other consents do not count
+  policy_.allow_metrics_keys = true;
+  EXPECT_EQ(Verify(identity.cert).code(), ChannelErrc::kPolicyNotSatisfied);
+  policy_.allow_debug_listener = true;
+  v = Verify(identity.cert);
+  ASSERT_TRUE(v.ok()) << v.detail();
+  EXPECT_TRUE(v->payload.serving.debug_listener);
   auto payload = DecodePayload(*identity.cert.Extension(kAttestationExtensionOid)).value();
-  payload.serving.debug_listener = true;
+  payload.serving.debug_listener = false;
   VerifyOptions o;
   o.at = now_;
   EXPECT_EQ(VerifyPayloadForKey(payload, identity.cert.GetPublicKey()->ToSpkiDer(), policy_, o).code(),
             ChannelErrc::kCertEvidenceMismatch);
+  // And added: a server without the listener cannot be made to look like one
+  // that has it (nor the reverse), so a claim a client sees is the server's.
+  claims_.serving = {};
+  RaTlsIssuer plain(attester_, claims_);
+  const auto plain_identity = plain.Issue(now_).value();
+  auto added = DecodePayload(*plain_identity.cert.Extension(kAttestationExtensionOid)).value();
+  added.serving.debug_listener = true;
+  EXPECT_EQ(VerifyPayloadForKey(added, plain_identity.cert.GetPublicKey()->ToSpkiDer(), policy_, o).code(),
+            ChannelErrc::kCertEvidenceMismatch);
+}
+
+// /metrics on the attested listener for the holders of named keys
+// (--metrics-keys): refused without consent, accepted by allow_metrics_keys
+// (any readers) or when every reader is in the policy's metrics_readers; the
+// readers cannot be dropped, swapped or added without breaking the binding.
+TEST_F(RaTlsTest, MetricsReadersNeedThePolicysConsentKeyByKey) {
+  std::array<uint8_t, kDigestSize> a{}, b{}, c{};
+  a.fill(0x0a), b.fill(0x0b), c.fill(0x0c);
+  claims_.serving = {};
+  claims_.serving.metrics_readers = {a, b};
+  policy_.allow_debug_listener = policy_.allow_unlocked_memory = policy_.allow_untrusted_disk_model = true;
+  RaTlsIssuer issuer(attester_, claims_);
+  const auto identity = issuer.Issue(now_).value();
+  auto v = Verify(identity.cert);
+  ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
+  EXPECT_NE(v.detail().find("metrics_readers"), std::string::npos) << v.detail();
+  EXPECT_NE(v.detail().find("allow_metrics_keys"), std::string::npos) << v.detail();
+  policy_.metrics_readers = {Bytes(a.begin(), a.end()), Bytes(c.begin(), c.end())};  // b not listed
+  v = Verify(identity.cert);
+  ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
+  EXPECT_NE(v.detail().find(HexEncode(b)), std::string::npos) << v.detail();
+  EXPECT_EQ(v.detail().find(HexEncode(a)), std::string::npos) << v.detail();
+  policy_.metrics_readers.push_back(Bytes(b.begin(), b.end()));
+  v = Verify(identity.cert);
+  ASSERT_TRUE(v.ok()) << v.detail();
+  EXPECT_EQ(v->payload.serving.metrics_readers, claims_.serving.metrics_readers);
+  policy_.metrics_readers.clear();
+  policy_.allow_metrics_keys = true;
+  ASSERT_TRUE(Verify(identity.cert).ok());
+
+  const auto payload = DecodePayload(*identity.cert.Extension(kAttestationExtensionOid)).value();
+  VerifyOptions o;
+  o.at = now_;
+  for (const auto& readers : std::vector<std::vector<std::array<uint8_t, kDigestSize>>>{{}, {a}, {a, c}, {a, b, c}}) {
+    auto forged = payload;
+    forged.serving.metrics_readers = readers;
+    EXPECT_EQ(VerifyPayloadForKey(forged, identity.cert.GetPublicKey()->ToSpkiDer(), policy_, o).code(),
+              ChannelErrc::kCertEvidenceMismatch)
+        << readers.size();
+  }
 }
 
 // A server checking its clients (mutual mode): serving claims are a

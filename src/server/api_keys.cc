@@ -2,9 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <set>
 
+#include "base/check.h"
 #include "base/encoding.h"
 #include "base/file.h"
 #include "base/json_guard.h"
@@ -57,6 +59,18 @@ ApiResult<KeyLimits> Limits(const nlohmann::json& j, const std::string& where) {
 }  // namespace
 
 std::string ApiKeys::DigestHex(std::string_view key) { return HexEncode(crypto::Sha256(AsBytes(key))); }
+
+std::vector<std::array<uint8_t, 32>> ApiKeys::Digests() const {
+  std::vector<std::array<uint8_t, 32>> out;
+  for (const Entry& e : entries_) {
+    std::array<uint8_t, 32> d{};
+    CLLM_CHECK(e.digest.size() == d.size());
+    std::copy(e.digest.begin(), e.digest.end(), d.begin());
+    out.push_back(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 ApiResult<ApiKeys> ApiKeys::Parse(std::string_view text) {
   if (!JsonDepthWithin(text)) return Bad("nesting too deep");

@@ -15,6 +15,7 @@
 // server runs with --prompt-embeds api-key or mutual (prompt_embeds.h).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -56,6 +57,9 @@ class ApiKeys {
 
   // DigestHex is the keys-file form of `key` (used by `cllm apikey add`).
   static std::string DigestHex(std::string_view key);
+  // Digests lists every key's SHA-256 in ascending order (no two are equal:
+  // Parse refuses repeats): what a server names as its /metrics readers.
+  std::vector<std::array<uint8_t, 32>> Digests() const;
   size_t size() const { return entries_.size(); }
 
  private:

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "base/encoding.h"
+
 namespace cllm::server {
 namespace {
 
@@ -23,6 +27,19 @@ TEST(ApiKeysTest, AuthenticatesBearerKeys) {
   EXPECT_EQ(keys->Authenticate("").code(), ApiErrc::kUnauthorized);
   EXPECT_EQ(keys->Authenticate("Basic abc").code(), ApiErrc::kUnauthorized);
   EXPECT_EQ(keys->Authenticate("Bearer ").code(), ApiErrc::kUnauthorized);
+}
+
+// Digests is what a server names as its /metrics readers: every key's
+// SHA-256, in ascending order whatever the file's order.
+TEST(ApiKeysTest, DigestsAreEveryKeysSha256InAscendingOrder) {
+  auto keys = ApiKeys::Parse(KeysFile());
+  ASSERT_TRUE(keys.ok()) << keys.detail();
+  std::vector<std::string> want = {ApiKeys::DigestHex("sk-alice"), ApiKeys::DigestHex("sk-bob")};
+  std::sort(want.begin(), want.end());
+  const auto digests = keys->Digests();
+  ASSERT_EQ(digests.size(), 2u);
+  EXPECT_EQ(HexEncode(digests[0]), want[0]);
+  EXPECT_EQ(HexEncode(digests[1]), want[1]);
 }
 
 TEST(ApiKeysTest, ReadsPerKeyLimits) {

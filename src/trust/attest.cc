@@ -207,7 +207,7 @@ Reply TrustService::Attest(const nlohmann::json& req) {
     if (serving.memory_unlocked) c["memory_unlocked"] = true;
     if (serving.stream_pad != channel::kDefaultStreamPad) c["stream_pad"] = serving.stream_pad;
     if (serving.debug_listener) c["debug_listener"] = true;
-    if (serving.metrics_keys) c["metrics_keys"] = true;
+    if (!serving.metrics_readers.empty()) c["metrics_readers"] = MetricsReadersClaim(serving);
     // Our nonce: with it a relying party recomputes report_data from the
     // cnf key and the digests (channel/payload.h) and checks the binding.
     c["freshness"] = HexEncode(*freshness);

@@ -135,8 +135,17 @@ Status<> CheckReleaseWithinPolicy(const ReleasePolicy& r, const attestation::Pol
                    "policy does not");
   }
   if (r.allow_metrics_keys && !c.allow_metrics_keys) {
-    gaps.push_back("allow_metrics_keys: the release policy accepts nodes that give /metrics to key holders; this "
-                   "client policy does not");
+    gaps.push_back("allow_metrics_keys: the release policy accepts nodes that give /metrics to any key holders; "
+                   "this client policy does not");
+  }
+  if (!c.allow_metrics_keys) {
+    for (const auto& hex : r.metrics_readers) {
+      auto d = HexDecode(hex);
+      if (!d.ok() || !Contains(c.metrics_readers, *d)) {
+        gaps.push_back("metrics_readers: the key " + Short(Lower(hex)) +
+                       " may read /metrics on nodes released to, and not on servers this client policy accepts");
+      }
+    }
   }
   if (!c.token_policies.empty()) {
     for (const auto& name : r.policies) {
@@ -181,7 +190,10 @@ std::vector<std::string> ExplainRelease(const ReleasePolicy& r) {
   if (r.allow_untrusted_disk_model) out.push_back("nodes whose model is mapped from the host's disk: accepted");
   if (r.allow_unlocked_memory) out.push_back("nodes whose memory is not locked (may be swapped): accepted");
   if (r.allow_debug_listener) out.push_back("nodes that also serve plain HTTP (--debug-listen): accepted");
-  if (r.allow_metrics_keys) out.push_back("nodes that give /metrics to key holders (--metrics-keys): accepted");
+  if (r.allow_metrics_keys) out.push_back("nodes that give /metrics to any key holders (--metrics-keys): accepted");
+  if (!r.metrics_readers.empty()) {
+    out.push_back("nodes that give /metrics to these keys only (--metrics-keys): " + list(r.metrics_readers));
+  }
   return out;
 }
 

@@ -25,6 +25,7 @@
 //   chat_template_digests  R's ⊆ C's (host-supplied templates, ServingClaims)
 //   allow_untrusted_disk_model, allow_unlocked_memory, allow_debug_listener,
 //   allow_metrics_keys  R allows it only if C does
+//   metrics_readers     R's ⊆ C's, unless C sets allow_metrics_keys
 //   policies      when C names token policies (--token-policy), R's ⊆ them
 //
 // What it cannot see: which sim platform keys cllm-trust trusts (a

@@ -145,6 +145,37 @@ TEST(ReleaseCoverTest, ServingClaimsMustBeAcceptedByTheClient) {
   }
 }
 
+// Metrics readers pinned key by key: every key a release policy lets read
+// /metrics must be one the client accepts (or the client accepts any).
+TEST(ReleaseCoverTest, MetricsReadersAreCoveredKeyByKey) {
+  const std::string a(64, 'a'), b(64, 'b');
+  auto j = SnpRelease();
+  j["metrics_readers"] = {a, b};
+  const ReleasePolicy r = Release(j);
+  EXPECT_EQ(ParseReleasePolicy(r.ToJson()).value().metrics_readers, r.metrics_readers);  // round trip
+  std::string gaps = Gaps(r, Client(SnpClient()));
+  EXPECT_NE(gaps.find("metrics_readers: the key aaaaaaaaaaaaaaaa…"), std::string::npos) << gaps;
+  EXPECT_NE(gaps.find("metrics_readers: the key bbbbbbbbbbbbbbbb…"), std::string::npos) << gaps;
+  gaps = Gaps(r, Client(SnpClient(R"(, "metrics_readers": [")" + a + R"("])")));
+  EXPECT_EQ(gaps.find("aaaaaaaaaaaaaaaa"), std::string::npos) << gaps;
+  EXPECT_NE(gaps.find("metrics_readers: the key bbbbbbbbbbbbbbbb…"), std::string::npos) << gaps;
+  EXPECT_EQ(Gaps(r, Client(SnpClient(R"(, "metrics_readers": [")" + b + R"(", ")" + a + R"("])"))), "");
+  EXPECT_EQ(Gaps(r, Client(SnpClient(R"(, "allow_metrics_keys": true)"))), "");
+  // A release policy accepting any reader is not covered by pinned readers.
+  auto any = SnpRelease();
+  any["allow_metrics_keys"] = true;
+  EXPECT_NE(Gaps(Release(any), Client(SnpClient(R"(, "metrics_readers": [")" + a + R"("])"))).find("allow_metrics_keys"),
+            std::string::npos);
+  EXPECT_FALSE(Release(SnpRelease()).ToJson().contains("metrics_readers"));
+  j["allow_metrics_keys"] = true;  // both at once: ambiguous, refused
+  EXPECT_FALSE(ParseReleasePolicy(j).ok());
+  j = SnpRelease();
+  j["metrics_readers"] = {std::string(40, 'a')};
+  EXPECT_FALSE(ParseReleasePolicy(j).ok());
+  j["metrics_readers"] = "aa";
+  EXPECT_FALSE(ParseReleasePolicy(j).ok());
+}
+
 TEST(ReleaseCoverTest, RequiredFieldsCannotBeExpressed) {
   const auto c = Client(R"({"version": 1, "platforms": ["tdx"], "model_digests": [")" + kModel +
                         R"("], "tdx": {"measurements": [")" + kMeas + R"("], "fields": {"rtmr0": ")" + kOtherMeas +

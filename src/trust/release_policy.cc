@@ -83,6 +83,7 @@ nlohmann::json ReleasePolicy::ToJson() const {
   if (allow_unlocked_memory) j["allow_unlocked_memory"] = true;
   if (allow_debug_listener) j["allow_debug_listener"] = true;
   if (allow_metrics_keys) j["allow_metrics_keys"] = true;
+  if (!metrics_readers.empty()) j["metrics_readers"] = metrics_readers;
   return j;
 }
 
@@ -117,7 +118,7 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
                                                "tcb_statuses",  "policies",       "min_tcb",      "allow_debug",
                                                "allow_simulated", "audience", "chat_template_digests",
                                                "allow_untrusted_disk_model", "allow_unlocked_memory",
-                                               "allow_debug_listener", "allow_metrics_keys"};
+                                               "allow_debug_listener", "allow_metrics_keys", "metrics_readers"};
   for (const auto& [k, v] : j.items()) {
     if (!kKnown.count(k)) return MakeError(Errc::kParse, "release policy: unknown member \"" + k.substr(0, 64) + "\"");
   }
@@ -140,6 +141,16 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
   CLLM_RETURN_IF_ERROR(Flag(j, "allow_unlocked_memory", p.allow_unlocked_memory));
   CLLM_RETURN_IF_ERROR(Flag(j, "allow_debug_listener", p.allow_debug_listener));
   CLLM_RETURN_IF_ERROR(Flag(j, "allow_metrics_keys", p.allow_metrics_keys));
+  CLLM_RETURN_IF_ERROR(StringSet(j, "metrics_readers", true, p.metrics_readers));
+  for (const auto& d : p.metrics_readers) {
+    if (d.size() != 64) {
+      return MakeError(Errc::kParse, "metrics_readers: \"" + d.substr(0, 80) + "\" is not a SHA-256 (64 hex digits)");
+    }
+  }
+  if (p.allow_metrics_keys && !p.metrics_readers.empty()) {
+    return MakeError(Errc::kParse, "metrics_readers: set with allow_metrics_keys, which accepts any reader: keep one "
+                                   "of the two");
+  }
   if (j.contains("audience")) {
     const auto& a = j["audience"];
     if (!a.is_string() || (a != "server" && a != kClientRole)) {
@@ -248,9 +259,23 @@ Status<> CheckRelease(const ReleasePolicy& p, const nlohmann::json& c, const att
     return refuse("debug_listener: the node also serves plain HTTP (--debug-listen), unattested; this key's release "
                   "policy does not set allow_debug_listener");
   }
+  if (auto m = c.find("metrics_readers"); m != c.end() && !p.allow_metrics_keys) {
+    const char* what = "metrics_readers: the node gives /metrics to the holders of keys it was started with "
+                       "(--metrics-keys)";
+    if (!m->is_array()) return refuse(std::string(what) + "; the claim is not a list");
+    for (const auto& reader : *m) {
+      const std::string hex = reader.is_string() ? Lower(reader.get<std::string>()) : std::string("(not a string)");
+      if (!p.metrics_readers.count(hex)) {
+        return refuse(std::string(what) + ", among them \"" + hex.substr(0, 64) +
+                      "\"; this key's release policy sets neither allow_metrics_keys nor that key in "
+                      "metrics_readers");
+      }
+    }
+  }
+  // Tokens of a cllm-trust before readers were named said only that some exist.
   if (claimed("metrics_keys") && !p.allow_metrics_keys) {
-    return refuse("metrics_keys: the node gives /metrics to the holders of keys it was started with "
-                  "(--metrics-keys); this key's release policy does not set allow_metrics_keys");
+    return refuse("metrics_keys: the node gives /metrics to the holders of keys it does not name; this key's "
+                  "release policy does not set allow_metrics_keys");
   }
   return OkStatus();
 }

@@ -23,6 +23,8 @@
 //                                              (--debug-listen) only when true
 //    "allow_metrics_keys": false,              nodes that give /metrics to key holders
 //                                              (--metrics-keys) only when true
+//    "metrics_readers": ["<hex>", …],          or only when each key they name is listed
+//                                              (SHA-256 of the key); not with allow_metrics_keys
 //    "audience":       "server"}               "server" (default) or "client", below
 //
 // Audience. A "server" key (a model key, a fleet key) goes to nodes; a
@@ -76,7 +78,8 @@ struct ReleasePolicy {
   bool allow_untrusted_disk_model = false;      // the token's "model_from_untrusted_disk"
   bool allow_unlocked_memory = false;           // the token's "memory_unlocked"
   bool allow_debug_listener = false;            // the token's "debug_listener"
-  bool allow_metrics_keys = false;              // the token's "metrics_keys"
+  bool allow_metrics_keys = false;              // any "metrics_readers" in the token
+  std::set<std::string> metrics_readers;        // lower-case hex; or each of the token's "metrics_readers" listed
 
   nlohmann::json ToJson() const;
   // AttestationPolicy is the appraisal part as an attestation policy (every

@@ -65,6 +65,12 @@ json AppraisedClaimsJson(const attestation::Claims& claims) {
           {"fields", claims.fields()}};
 }
 
+json MetricsReadersClaim(const channel::ServingClaims& serving) {
+  json out = json::array();
+  for (const auto& d : serving.metrics_readers) out.push_back(HexEncode(d));
+  return out;
+}
+
 JoseResult<VerifiedToken> VerifyToken(std::string_view token, const json& jwks, const JwtCheck& check) {
   CLLM_ASSIGN_OR_RETURN(json c, VerifyJwt(token, jwks, check));
   // VerifyJwt returns an object; everything below is the appraised claims.

@@ -29,6 +29,7 @@
 
 #include "attestation/appraisal_input.h"
 #include "attestation/claims.h"
+#include "channel/payload.h"
 #include "trust/jose.h"
 
 namespace cllm::trust {
@@ -38,6 +39,12 @@ inline constexpr int kTokenClaimsVersion = 2;
 // AppraisedClaimsJson renders `claims` as the token members listed above
 // (without "policy", which the issuer adds).
 nlohmann::json AppraisedClaimsJson(const attestation::Claims& claims);
+
+// MetricsReadersClaim is the token member "metrics_readers" for these
+// serving claims: the reader keys' SHA-256 digests as lowercase hex, in the
+// evidence's (ascending) order; an empty array when there are none (the
+// member is then left out of a token, and its absence reads as empty).
+nlohmann::json MetricsReadersClaim(const channel::ServingClaims& serving);
 
 // A token whose signature, issuer and lifetime verified, and whose appraised
 // claims decoded into appraisal input.

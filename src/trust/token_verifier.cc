@@ -49,6 +49,10 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
     return it->is_number_unsigned() && it->get<uint64_t>() <= channel::kMaxStreamPad ? static_cast<int64_t>(it->get<uint64_t>())
                                                                                      : -1;
   };
+  auto readers = [&]() -> nlohmann::json {  // absent: none; otherwise the claim as it is, compared below
+    auto it = c.find("metrics_readers");
+    return it == c.end() ? nlohmann::json::array() : *it;
+  };
   auto replay = c.find("replay");
   if (replay == c.end() || !replay->is_boolean() || replay->get<bool>()) {
     return MakeError(ChannelErrc::kPolicyNotSatisfied, "the token was minted from replayed evidence (not bound)");
@@ -76,7 +80,7 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
       flag("model_from_untrusted_disk") != payload->serving.model_from_untrusted_disk ||
       flag("memory_unlocked") != payload->serving.memory_unlocked || pad() != payload->serving.stream_pad ||
       flag("debug_listener") != payload->serving.debug_listener ||
-      flag("metrics_keys") != payload->serving.metrics_keys) {
+      readers() != MetricsReadersClaim(payload->serving)) {
     return MakeError(ChannelErrc::kCertEvidenceMismatch, "the token's digests differ from the certificate's claims");
   }
   auto freshness = HexDecode(str("freshness"));

@@ -62,7 +62,7 @@ class TokenVerifierTest : public ::testing::Test {
     if (claims_.serving.memory_unlocked) c["memory_unlocked"] = true;
     if (claims_.serving.stream_pad != channel::kDefaultStreamPad) c["stream_pad"] = claims_.serving.stream_pad;
     if (claims_.serving.debug_listener) c["debug_listener"] = true;
-    if (claims_.serving.metrics_keys) c["metrics_keys"] = true;
+    for (const auto& d : claims_.serving.metrics_readers) c["metrics_readers"].push_back(HexEncode(d));
     return c;
   }
 
@@ -198,30 +198,56 @@ TEST_F(TokenVerifierTest, ServingClaimsAreAppraisedAndMustAgreeWithTheCertificat
         << lie;
   }
 
-  // A plain listener and metrics keys, each its own consent.
-  for (const char* name : {"debug_listener", "metrics_keys"}) {
+  // A plain listener and metrics readers, each its own consent.
+  for (const char* name : {"debug_listener", "metrics_readers"}) {
     SCOPED_TRACE(name);
     const bool debug = std::string(name) == "debug_listener";
     claims_.serving.debug_listener = debug;
-    claims_.serving.metrics_keys = !debug;
+    claims_.serving.metrics_readers.assign(debug ? 0 : 2, {});
+    if (!debug) claims_.serving.metrics_readers[1].fill(0x77);
+    policy_.allow_debug_listener = policy_.allow_metrics_keys = false;
     issuer_.emplace(attester_, claims_);
     const std::string listed = SignJwt(*signer_, kid_, Claims(*node_)).value();
     v = Verify(CertWith(listed));
     ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
-    EXPECT_NE(v.detail().find(std::string("allow_") + name), std::string::npos) << v.detail();
+    EXPECT_NE(v.detail().find(debug ? "allow_debug_listener" : "allow_metrics_keys"), std::string::npos) << v.detail();
     (debug ? policy_.allow_debug_listener : policy_.allow_metrics_keys) = true;
     EXPECT_TRUE(Verify(CertWith(listed)).ok());
     auto quiet = Claims(*node_);
     quiet.erase(name);  // the token must say what the certificate says
     EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, quiet).value())).code(), ChannelErrc::kCertEvidenceMismatch);
     auto added = Claims(*node_);  // nor claim what the certificate does not
-    added[debug ? "metrics_keys" : "debug_listener"] = true;
+    if (debug) {
+      added["metrics_readers"] = {HexEncode(Bytes(32, 0x77))};
+    } else {
+      added["debug_listener"] = true;
+    }
     EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, added).value())).code(), ChannelErrc::kCertEvidenceMismatch);
     auto typed_flag = Claims(*node_);
     typed_flag[name] = 1;
     EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, typed_flag).value())).code(),
               ChannelErrc::kCertEvidenceMismatch);
   }
+  // The readers are the certificate's, key by key and in its order.
+  const std::string zero = HexEncode(Bytes(32, 0)), second = HexEncode(Bytes(32, 0x77));
+  const std::vector<nlohmann::json> lies = {
+      nlohmann::json::array({zero}), nlohmann::json::array({second, zero}),
+      nlohmann::json::array({zero, HexEncode(Bytes(32, 0x78))}), nlohmann::json::array({zero, second, second}),
+      nlohmann::json(zero + second)};
+  for (const nlohmann::json& lie : lies) {
+    auto claims = Claims(*node_);
+    claims["metrics_readers"] = lie;
+    EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, claims).value())).code(), ChannelErrc::kCertEvidenceMismatch)
+        << lie;
+  }
+  policy_.allow_metrics_keys = false;  // pinned readers: both must be listed
+  policy_.metrics_readers = {Bytes(32, 0)};
+  const std::string listed = SignJwt(*signer_, kid_, Claims(*node_)).value();
+  v = Verify(CertWith(listed));
+  ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
+  EXPECT_NE(v.detail().find(second), std::string::npos) << v.detail();
+  policy_.metrics_readers.push_back(Bytes(32, 0x77));
+  EXPECT_TRUE(Verify(CertWith(listed)).ok());
 }
 
 // A server checking its clients' tokens (mutual mode): a client's

@@ -442,29 +442,55 @@ TEST_F(TrustServiceTest, ServingClaimsNeedTheAttestationAndTheReleasePolicy) {
   EXPECT_EQ(VerifyToken(unpadded_token).value()["stream_pad"], 0);
   EXPECT_EQ(ReleasedKey("key-a", unpadded_token), Bytes(32, 'a'));
 
-  // A plain listener and metrics keys: each refused by the attestation policy
-  // until allowed, then by the release policy until allowed.
-  for (const std::string name : {"debug_listener", "metrics_keys"}) {
+  // A plain listener and metrics readers: each refused by the attestation
+  // policy until allowed, then by the release policy until allowed. The
+  // readers are allowed key by key (metrics_readers), the listener by a flag.
+  const std::string reader = HexEncode(Bytes(32, 0x42)), stranger = HexEncode(Bytes(32, 0x43));
+  for (const std::string name : {"debug_listener", "metrics_readers"}) {
     SCOPED_TRACE(name);
+    const bool debug = name == "debug_listener";
     claims.serving = {};
-    (name == "debug_listener" ? claims.serving.debug_listener : claims.serving.metrics_keys) = true;
+    if (debug) {
+      claims.serving.debug_listener = true;
+    } else {
+      claims.serving.metrics_readers.emplace_back().fill(0x42);
+    }
     issuer_.emplace(attester_, claims);
     Reply no_token = AttestWith();
     ASSERT_TRUE(std::holds_alternative<ApiError>(no_token)) << Describe(no_token);
-    EXPECT_NE(std::get<ApiError>(no_token).message.find("allow_" + name), std::string::npos) << Describe(no_token);
-    policy["policy"]["allow_" + name] = true;
+    EXPECT_NE(std::get<ApiError>(no_token).message.find(debug ? "allow_debug_listener" : "allow_metrics_keys"),
+              std::string::npos)
+        << Describe(no_token);
+    if (debug) {
+      policy["policy"]["allow_debug_listener"] = true;
+    } else {
+      policy["policy"]["metrics_readers"] = {stranger};
+      ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/default", policy.dump()).status_, 200);
+      Reply unlisted = AttestWith();
+      ASSERT_TRUE(std::holds_alternative<ApiError>(unlisted)) << Describe(unlisted);
+      EXPECT_NE(std::get<ApiError>(unlisted).message.find(reader), std::string::npos) << Describe(unlisted);
+      policy["policy"]["metrics_readers"] = {stranger, reader};
+    }
     ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/default", policy.dump()).status_, 200);
     const std::string claimed = Token();
-    EXPECT_EQ(VerifyToken(claimed).value()[name], true);
+    EXPECT_EQ(VerifyToken(claimed).value()[name], debug ? json(true) : json::array({reader}));
     upd = AdminCall("PUT", "/v1/admin/keys/key-a/release-policy",
                     json{{"model_digests", {DigestHex(kModelA)}}, {"allow_simulated", true}}.dump());
     ASSERT_EQ(upd.status_, 200) << upd.body_.dump();
     Reply refused_key = Release("key-a", claimed, eph);
     ASSERT_TRUE(std::holds_alternative<ApiError>(refused_key)) << Describe(refused_key);
     EXPECT_NE(std::get<ApiError>(refused_key).message.find(name), std::string::npos) << Describe(refused_key);
-    upd = AdminCall("PUT", "/v1/admin/keys/key-a/release-policy",
-                    json{{"model_digests", {DigestHex(kModelA)}}, {"allow_simulated", true}, {"allow_" + name, true}}
-                        .dump());
+    json release = {{"model_digests", {DigestHex(kModelA)}}, {"allow_simulated", true}};
+    if (!debug) {
+      release["metrics_readers"] = {stranger};
+      upd = AdminCall("PUT", "/v1/admin/keys/key-a/release-policy", release.dump());
+      ASSERT_EQ(upd.status_, 200) << upd.body_.dump();
+      refused_key = Release("key-a", claimed, eph);
+      ASSERT_TRUE(std::holds_alternative<ApiError>(refused_key)) << Describe(refused_key);
+      EXPECT_NE(std::get<ApiError>(refused_key).message.find(reader), std::string::npos) << Describe(refused_key);
+    }
+    release[debug ? "allow_debug_listener" : "metrics_readers"] = debug ? json(true) : json::array({reader});
+    upd = AdminCall("PUT", "/v1/admin/keys/key-a/release-policy", release.dump());
     ASSERT_EQ(upd.status_, 200) << upd.body_.dump();
     EXPECT_EQ(ReleasedKey("key-a", claimed), Bytes(32, 'a'));
   }

@@ -201,6 +201,8 @@ TEST_F(ServingClaimsAttackTest, ModelMappedFromTheHostsDiskIsRefusedUnlessAllowe
 TEST_F(ServingClaimsAttackTest, PlainListenerAndMetricsKeysAreRefusedUnlessAllowed) {
   ASSERT_GT(observed_ready_["debug_port"].get<int>(), 0);
   EXPECT_EQ(observed_ready_["metrics_keys"], true);
+  const std::string host_key = HexEncode(crypto::Sha256(AsBytes("sk-host-metrics")));
+  EXPECT_EQ(observed_ready_["metrics_readers"], json::array({host_key}));
   Outcome r = Run({"attest", Url(observed_ready_), "--policy", Pinned("no-observers.json")}, "attest-observed");
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   EXPECT_TRUE(Has(r.out + r.err, "allow_debug_listener")) << r.out << r.err;
@@ -217,27 +219,46 @@ TEST_F(ServingClaimsAttackTest, PlainListenerAndMetricsKeysAreRefusedUnlessAllow
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   EXPECT_TRUE(Has(r.out + r.err, "allow_metrics_keys")) << r.out << r.err;
   EXPECT_TRUE(Has(r.out, "--debug-listen, accepted by the policy")) << r.out;
-  EXPECT_TRUE(Has(r.out, "--metrics-keys, REFUSED by the policy")) << r.out;
+  EXPECT_TRUE(Has(r.out, "…; REFUSED by the policy)")) << r.out;
   Outcome rj = Run({"attest", Url(observed_ready_), "--policy", Path("listener.json"), "--json"}, "attest-listener-json");
   EXPECT_EQ(rj.code, 1) << rj.out << rj.err;
   const json refused = json::parse(rj.out, nullptr, false);
   ASSERT_FALSE(refused.is_discarded()) << rj.out;
   EXPECT_EQ(refused["verdict"], "refused");
   EXPECT_EQ(refused["error"]["code"], "policy_not_satisfied");
-  EXPECT_EQ(refused["server"]["metrics_keys"], true);
+  EXPECT_EQ(refused["server"]["metrics_readers"], json::array({host_key}));
   const std::string both = Pinned("both.json", {"--allow-debug-listener", "--allow-metrics-keys"});
   Outcome ok = Run({"attest", Url(observed_ready_), "--policy", both}, "attest-observed-allowed");
   EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
   EXPECT_TRUE(Has(ok.out, "ALSO PLAIN HTTP (--debug-listen")) << ok.out;
-  EXPECT_TRUE(Has(ok.out, "/metrics for key holders (--metrics-keys")) << ok.out;
+  EXPECT_TRUE(Has(ok.out, "/metrics for the holders of 1 key(s) (--metrics-keys, SHA-256 " + host_key.substr(0, 16)))
+      << ok.out;
   Outcome j = Run({"attest", Url(observed_ready_), "--policy", both, "--json"}, "attest-observed-json");
   ASSERT_EQ(j.code, 0) << j.err;
   const json doc = json::parse(j.out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << j.out;
   EXPECT_EQ(doc["server"]["debug_listener"], true);
-  EXPECT_EQ(doc["server"]["metrics_keys"], true);
+  EXPECT_EQ(doc["server"]["metrics_readers"], json::array({host_key}));
   Outcome answered = Chat(observed_ready_, both, "chat-observed-allowed");
   EXPECT_EQ(answered.code, 0) << answered.out << answered.err;
+  // Readers pinned key by key: the user's own monitoring key is not the
+  // host's, so the server is refused, naming the key it would serve.
+  std::ofstream(dir_ / "my-metrics-keys.json")
+      << json{{"keys", {{{"user", "me"}, {"sha256", HexEncode(crypto::Sha256(AsBytes("sk-my-metrics")))}}}}}.dump();
+  const std::string mine = Pinned("mine.json", {"--allow-debug-listener", "--metrics-keys", Path("my-metrics-keys.json")});
+  Outcome other_reader = Run({"attest", Url(observed_ready_), "--policy", mine}, "attest-other-reader");
+  EXPECT_EQ(other_reader.code, 1) << other_reader.out << other_reader.err;
+  EXPECT_TRUE(Has(other_reader.out + other_reader.err, host_key)) << other_reader.out << other_reader.err;
+  EXPECT_TRUE(Has(other_reader.out, "--metrics-keys, SHA-256 " + host_key.substr(0, 16) + "…; REFUSED by the policy"))
+      << other_reader.out;
+  Outcome other_chat = Chat(observed_ready_, mine, "chat-other-reader");
+  EXPECT_EQ(other_chat.code, 1) << other_chat.out << other_chat.err;
+  // Pinning the file the server was started with accepts exactly its readers.
+  const std::string theirs =
+      Pinned("theirs.json", {"--allow-debug-listener", "--metrics-keys", Path("metrics-keys.json")});
+  Outcome pinned_reader = Run({"attest", Url(observed_ready_), "--policy", theirs}, "attest-pinned-reader");
+  EXPECT_EQ(pinned_reader.code, 0) << pinned_reader.out << pinned_reader.err;
+  EXPECT_TRUE(Has(pinned_reader.out, "…; accepted by the policy)")) << pinned_reader.out;
   // A server without either says so too.
   Outcome quiet = Run({"attest", Url(templated_ready_), "--policy",
                        Pinned("quiet.json", {"--chat-template", Path("host.jinja")})},

@@ -97,9 +97,11 @@ class SimServer {
     p.binary_digests = {HexDecode(ready_["binary_digest"].get<std::string>()).value()};
     // Every SimServer has a debug listener (the tests read /metrics and
     // record sizes there) and says so in its evidence; its metrics keys, if
-    // any, are the test's own.
+    // any, are the test's own, pinned by digest.
     p.allow_debug_listener = true;
-    p.allow_metrics_keys = ready_.value("metrics_keys", false);
+    for (const auto& d : ready_.value("metrics_readers", nlohmann::json::array())) {
+      p.metrics_readers.push_back(HexDecode(d.get<std::string>()).value());
+    }
     return p;
   }
   uint16_t port() const { return ready_["port"].get<uint16_t>(); }
