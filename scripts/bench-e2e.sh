@@ -115,13 +115,13 @@ model_digest=$(sha256sum "$model" | cut -d' ' -f1)
 # client policies (and the release policy, but for the padding) accept it —
 # the benchmark's choice.
 unlocked=false pad=${CLLM_STREAM_PAD:-512} prev=
-debug_listener=false metrics_keys=false
+debug_listener=false metrics_keys=${CLLM_METRICS_KEYS:-}
 [ -n "${CLLM_DEBUG_LISTEN:-}" ] && debug_listener=true
-[ -n "${CLLM_METRICS_KEYS:-}" ] && metrics_keys=true
 for a in "${server_args[@]}"; do
   [ "$a" = --allow-unlocked-memory ] && unlocked=true
   case "$a" in --debug-listen|--debug-listen=*) debug_listener=true ;; esac
-  case "$a" in --metrics-keys|--metrics-keys=*) metrics_keys=true ;; esac
+  case "$a" in --metrics-keys=*) metrics_keys=${a#--metrics-keys=} ;; esac
+  [ "$prev" = --metrics-keys ] && metrics_keys=$a
   case "$a" in --stream-pad=*) pad=${a#--stream-pad=} ;; esac
   [ "$prev" = --stream-pad ] && pad=$a
   prev=$a
@@ -135,8 +135,8 @@ sim = {"platform_keys": [pub]}
 release_extra = {"allow_unlocked_memory": True} if unlocked else {}
 if sys.argv[5] == "true":
     release_extra["allow_debug_listener"] = True
-if sys.argv[6] == "true":
-    release_extra["allow_metrics_keys"] = True
+if sys.argv[6]:  # the metrics keys file: its readers, key by key
+    release_extra["metrics_readers"] = [k["sha256"].lower() for k in json.load(open(sys.argv[6]))["keys"]]
 extra = dict(release_extra, **({"min_stream_pad": pad} if pad < 512 else {}))
 json.dump({"version": 1, "platforms": ["sim"], "sim": sim, **extra}, open(f"{work}/trust-policy.json", "w"))
 json.dump({"version": 1, "platforms": ["sim"], "sim": sim, "model_digests": [digest], **extra},

@@ -42,9 +42,9 @@ void AddServerFlags(CLI::App& app, ServerFlags& f) {
   app.add_option("--api-keys", f.keys_file, "API keys file (SHA-256 digests → user ids)")->check(CLI::ExistingFile);
   app.add_flag("--allow-anonymous", f.anonymous, "Serve without API keys (development only)");
   app.add_option("--metrics-keys", f.metrics_keys_file,
-                 "Keys file (the --api-keys format) whose keys may read /metrics; without it /metrics is served "
-                 "on --debug-listen only. The evidence says so: clients refuse the server unless their policy sets "
-                 "allow_metrics_keys")
+                 "Keys file (the --api-keys format, 1 to 16 keys) whose keys may read /metrics; without it /metrics "
+                 "is served on --debug-listen only. The evidence names each key (its SHA-256): clients refuse the "
+                 "server unless their policy lists them (metrics_readers) or sets allow_metrics_keys")
       ->check(CLI::ExistingFile);
   app.add_option("--client-policy", f.client_policy_file,
                  "Mutual RA-TLS: require every client to present evidence satisfying this policy")

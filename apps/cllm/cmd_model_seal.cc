@@ -144,8 +144,21 @@ int SealFileOrPart(const fs::path& in, const fs::path& out, const fs::path& key_
                    std::string name, uint32_t chunk_mib, const RegisterArgs& reg, bool embeddings) {
   std::optional<TrustAdmin> admin;
   SecretBytes fresh;
+  std::vector<std::string> readers;  // --metrics-keys: read before the long sealing run
   if (reg.enabled) {
     if (key_id.empty()) return Fail("--register needs --key-id", 2);
+    if (reg.allow_metrics_keys && !reg.metrics_keys_files.empty()) {
+      return Fail("--allow-metrics-keys accepts any /metrics readers and --metrics-keys names them: give one", 2);
+    }
+    for (const auto& file : reg.metrics_keys_files) {
+      auto keys = server::ApiKeys::Load(file);
+      if (!keys.ok()) return Fail("--metrics-keys " + file + ": " + keys.detail(), 2);
+      if (keys->size() == 0) return Fail("--metrics-keys " + file + ": no keys", 2);
+      for (const auto& d : keys->Digests()) {
+        const std::string hex = HexEncode(d);
+        if (std::find(readers.begin(), readers.end(), hex) == readers.end()) readers.push_back(hex);
+      }
+    }
     auto a = TrustAdmin::Open(reg.admin);  // fail before the long sealing run
     if (!a.ok()) return Fail(a.detail(), 2);
     admin = std::move(a).value();
@@ -184,18 +197,15 @@ int SealFileOrPart(const fs::path& in, const fs::path& out, const fs::path& key_
   if (reg.allow_unlocked_memory) rp["allow_unlocked_memory"] = true;
   if (reg.allow_debug_listener) rp["allow_debug_listener"] = true;
   if (reg.allow_metrics_keys) rp["allow_metrics_keys"] = true;
-  for (const auto& file : reg.metrics_keys_files) {
-    auto keys = server::ApiKeys::Load(file);
-    if (!keys.ok()) {
+  if (!readers.empty()) {
+    if (!rp.contains("metrics_readers")) rp["metrics_readers"] = nlohmann::json::array();
+    auto& listed = rp["metrics_readers"];
+    if (!listed.is_array()) {
       fs::remove(out);
-      return Fail("--metrics-keys " + file + ": " + keys.detail() + " (sealed file removed)", 2);
+      return Fail(reg.release_policy_file + ": \"metrics_readers\" is not a list (sealed file removed)", 2);
     }
-    if (!rp.contains("metrics_readers") || !rp["metrics_readers"].is_array()) rp["metrics_readers"] = nlohmann::json::array();
-    for (const auto& d : keys->Digests()) {
-      const std::string hex = HexEncode(d);
-      if (std::find(rp["metrics_readers"].begin(), rp["metrics_readers"].end(), hex) == rp["metrics_readers"].end()) {
-        rp["metrics_readers"].push_back(hex);
-      }
+    for (const auto& hex : readers) {
+      if (std::find(listed.begin(), listed.end(), hex) == listed.end()) listed.push_back(hex);
     }
   }
   // Who may hold the key (release_policy.h, "Audience"): the embeddings go to

@@ -234,9 +234,17 @@ int Pin(const PinArgs& a) {
     doc["allow_metrics_keys"] = true;
     pinned.push_back("servers that give /metrics to holders of any keys (--metrics-keys) are accepted");
   }
+  const bool pins_readers = !a.metrics_keys_files.empty() || !a.metrics_readers.empty();
+  if (pins_readers && doc.contains("allow_metrics_keys") && doc["allow_metrics_keys"] == true) {
+    return Fail("--metrics-keys / --metrics-reader pin the /metrics readers, but " +
+                    std::string(a.allow_metrics_keys ? "--allow-metrics-keys" : a.out + " (\"allow_metrics_keys\")") +
+                    " accepts any: give one",
+                2);
+  }
   for (const auto& file : a.metrics_keys_files) {
     auto keys = server::ApiKeys::Load(file);
     if (!keys.ok()) return Fail("--metrics-keys " + file + ": " + keys.detail(), 2);
+    if (keys->size() == 0) return Fail("--metrics-keys " + file + ": no keys", 2);
     for (const auto& d : keys->Digests()) AddUnique(doc, "metrics_readers", HexEncode(d));
     pinned.push_back("/metrics readers: the " + std::to_string(keys->size()) + " key(s) of " + file);
   }

@@ -134,6 +134,7 @@ json ServerJson(const channel::VerifiedServer& s) {
           {"memory_locked", !s.payload.serving.memory_unlocked},
           {"stream_pad", s.payload.serving.stream_pad},
           {"debug_listener", s.payload.serving.debug_listener},
+          {"metrics_keys", !s.payload.serving.metrics_readers.empty()},
           {"metrics_readers", trust::MetricsReadersClaim(s.payload.serving)},
           {"tls_key_sha256", HexEncode(s.spki_sha256)}};
 }

@@ -253,7 +253,7 @@ ChannelResult<Ok> CheckServing(const ServingClaims& serving, const attestation::
   }
   if (!serving.metrics_readers.empty() && !policy.allow_metrics_keys) {
     const char* what =
-        "field metrics_keys: the server gives /metrics (every user's token counts) to the holders of keys in a file "
+        "field metrics_readers: the server gives /metrics (every user's token counts) to the holders of keys in a file "
         "it was started with (--metrics-keys)";
     if (policy.metrics_readers.empty()) {
       return MakeError(ChannelErrc::kPolicyNotSatisfied,

@@ -176,6 +176,36 @@ TEST(ReleaseCoverTest, MetricsReadersAreCoveredKeyByKey) {
   EXPECT_FALSE(ParseReleasePolicy(j).ok());
 }
 
+// The key broker's view of a token's readers: each must be listed (or any
+// allowed); a claim of the wrong shape, and the bare "metrics_keys" of
+// tokens that did not name readers, count as unknown readers.
+TEST(ReleaseCoverTest, BrokerChecksMetricsReadersKeyByKey) {
+  const std::string a(64, 'a'), b(64, 'b');
+  auto j = SnpRelease();
+  j["metrics_readers"] = {a};
+  const ReleasePolicy pinned = Release(j);
+  auto check = [](const ReleasePolicy& r, const nlohmann::json& claims) { return CheckReleaseServing(r, claims); };
+  EXPECT_TRUE(check(pinned, nlohmann::json::object()).ok());
+  EXPECT_TRUE(check(pinned, {{"metrics_readers", {a}}}).ok());
+  EXPECT_TRUE(check(pinned, {{"metrics_readers", {std::string(64, 'A')}}}).ok());  // hex compares in any case
+  for (const nlohmann::json& claims :
+       {nlohmann::json{{"metrics_readers", {a, b}}}, nlohmann::json{{"metrics_readers", a}},
+        nlohmann::json{{"metrics_readers", nullptr}}, nlohmann::json{{"metrics_readers", {1}}},
+        nlohmann::json{{"metrics_readers", {{{"x", a}}}}}, nlohmann::json{{"metrics_keys", true}},
+        nlohmann::json{{"metrics_keys", "yes"}}}) {
+    auto st = check(pinned, claims);
+    ASSERT_FALSE(st.ok()) << claims;
+    EXPECT_EQ(st.code(), Errc::kPermission) << claims;
+  }
+  EXPECT_NE(check(pinned, {{"metrics_readers", {a, b}}}).detail().find(b), std::string::npos);
+  EXPECT_TRUE(check(pinned, {{"metrics_keys", false}}).ok());
+  auto any = SnpRelease();
+  any["allow_metrics_keys"] = true;
+  EXPECT_TRUE(check(Release(any), {{"metrics_readers", {a, b}}}).ok());
+  EXPECT_TRUE(check(Release(any), {{"metrics_keys", true}}).ok());
+  EXPECT_FALSE(check(Release(SnpRelease()), {{"metrics_readers", {a}}}).ok());
+}
+
 TEST(ReleaseCoverTest, RequiredFieldsCannotBeExpressed) {
   const auto c = Client(R"({"version": 1, "platforms": ["tdx"], "model_digests": [")" + kModel +
                         R"("], "tdx": {"measurements": [")" + kMeas + R"("], "fields": {"rtmr0": ")" + kOtherMeas +

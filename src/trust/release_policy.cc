@@ -233,6 +233,11 @@ Status<> CheckRelease(const ReleasePolicy& p, const nlohmann::json& c, const att
   if (!p.binary_digests.empty() && !p.binary_digests.count(binary)) {
     return refuse("binary_digest: expected one of [" + Join(p.binary_digests) + "], token has \"" + binary + "\"");
   }
+  return CheckReleaseServing(p, c);
+}
+
+Status<> CheckReleaseServing(const ReleasePolicy& p, const nlohmann::json& c) {
+  auto refuse = [](const std::string& why) { return MakeError(Errc::kPermission, why); };
   // How the node serves (channel/payload.h ServingClaims, in the token only
   // when not the default). A claim of the wrong type counts as present.
   if (auto t = c.find("chat_template_digest"); t != c.end()) {

@@ -97,4 +97,9 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j);
 Status<> CheckRelease(const ReleasePolicy& policy, const nlohmann::json& token_claims,
                       const attestation::AppraisalInput& appraised);
 
+// CheckReleaseServing is CheckRelease's last part: the token's serving claims
+// (chat template, model loading, memory, listeners, metrics readers) against
+// the policy's consents. A claim of the wrong type counts as present.
+Status<> CheckReleaseServing(const ReleasePolicy& policy, const nlohmann::json& token_claims);
+
 }  // namespace cllm::trust

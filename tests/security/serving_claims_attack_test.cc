@@ -267,6 +267,50 @@ TEST_F(ServingClaimsAttackTest, PlainListenerAndMetricsKeysAreRefusedUnlessAllow
   EXPECT_TRUE(Has(quiet.out, "listeners      attested listener only; /metrics closed")) << quiet.out;
 }
 
+// `cllm policy pin` writes the readers a user accepts key by key (from a
+// keys file or one digest at a time), refuses to mix them with "any
+// readers", and a server refuses a metrics keys file it could not name in
+// its evidence (none, or more than 16 keys).
+TEST_F(ServingClaimsAttackTest, MetricsReadersArePinnedKeyByKeyAndBoundedAtTheServer) {
+  const std::string host_key = HexEncode(crypto::Sha256(AsBytes("sk-host-metrics")));
+  const std::string other = HexEncode(crypto::Sha256(AsBytes("sk-other")));
+  Outcome pin = Run({"policy", "pin", "-o", Path("readers.json"), "--sim-platform-key", Path("plat.key.pub"),
+                     "--metrics-keys", Path("metrics-keys.json"), "--metrics-reader", other,
+                     "--metrics-reader", host_key},
+                    "pin-readers");
+  ASSERT_EQ(pin.code, 0) << pin.out << pin.err;
+  std::ifstream in(Path("readers.json"));
+  const json written = json::parse(in, nullptr, false);
+  EXPECT_EQ(written["metrics_readers"], json::array({host_key, other})) << written.dump();
+  EXPECT_FALSE(written.contains("allow_metrics_keys"));
+  Outcome mixed = Run({"policy", "pin", "-o", Path("readers.json"), "--allow-metrics-keys"}, "pin-mixed");
+  EXPECT_EQ(mixed.code, 2) << mixed.out << mixed.err;
+  Outcome both = Run({"policy", "pin", "-o", Path("any.json"), "--allow-metrics-keys", "--metrics-reader", other},
+                     "pin-both");
+  EXPECT_EQ(both.code, 2) << both.out << both.err;
+  EXPECT_TRUE(Has(both.err, "accepts any: give one")) << both.err;
+  Outcome bad = Run({"policy", "pin", "-o", Path("bad.json"), "--metrics-reader", "abcd"}, "pin-bad-reader");
+  EXPECT_EQ(bad.code, 2) << bad.out << bad.err;
+
+  std::ofstream(dir_ / "no-keys.json") << R"({"keys": []})";
+  json many = {{"keys", json::array()}};
+  for (int i = 0; i < 17; ++i) {
+    many["keys"].push_back({{"user", "u" + std::to_string(i)},
+                            {"sha256", HexEncode(crypto::Sha256(AsBytes("sk-" + std::to_string(i))))}});
+  }
+  std::ofstream(dir_ / "many-keys.json") << many.dump();
+  Outcome empty = Run({"policy", "pin", "-o", Path("empty.json"), "--metrics-keys", Path("no-keys.json")}, "pin-empty");
+  EXPECT_EQ(empty.code, 2) << empty.out << empty.err;
+  for (const char* file : {"no-keys.json", "many-keys.json"}) {
+    Outcome server = testing::RunToEnd({Bin("cllm-server"), "-m", model_.string(), "--tee", "sim", "--sim-key",
+                                        Path("plat.key"), "--listen", "127.0.0.1:0", "--allow-anonymous",
+                                        "--metrics-keys", Path(file)},
+                                       dir_ / (std::string("server-") + file));
+    EXPECT_NE(server.code, 0) << file << ": " << server.err;
+    EXPECT_TRUE(Has(server.err, "--metrics-keys")) << file << ": " << server.err;
+  }
+}
+
 // A server in mutual mode (--client-policy) holds clients to the policy's
 // attestation, not to its serving keys: a padding floor above 512 used to
 // refuse every client (whose evidence claims the default); a client whose
