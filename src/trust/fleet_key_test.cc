@@ -7,6 +7,7 @@
 // releases matches the published config. Both suites.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -144,23 +145,27 @@ TEST_P(FleetKeyTest, AdminRefusesBadRequests) {
 // same one, and the published list then named that id twice — refused by
 // every client and replica. Now every create succeeds and the list verifies.
 // One run covers both suites (this replica creates x25519 keys, the other gmt).
-class FleetKeyRaceTest : public FleetKeyTest {};
+class FleetKeyRaceTest : public FleetKeyTest {
+ protected:
+  // CreateOn asks one replica (`svc`) for a key of `suite` with a default id.
+  Writer CreateOn(TrustService& svc, const char* suite) {
+    net::Request r;
+    r.method = "POST";
+    r.target = "/v1/admin/fleet-keys";
+    r.body = json{{"suite", suite}, {"release_policy", PolicyFor(kModelA)}}.dump();
+    r.headers["authorization"] = "Bearer " + admin_token_;
+    Writer w;
+    svc.Handle(r, w);
+    return w;
+  }
+};
 INSTANTIATE_TEST_SUITE_P(BothSuites, FleetKeyRaceTest, ::testing::Values("x25519"),
                          [](const auto& param_info) { return std::string(param_info.param); });
 
 TEST_P(FleetKeyRaceTest, ReplicasCreatingKeysOfBothSuitesAtOnceNeverShareAnId) {
   std::unique_ptr<TrustService> other = OpenService();  // another replica on the same store
   ASSERT_NE(other, nullptr);
-  auto create = [this](TrustService& svc, const char* s) {
-    net::Request r;
-    r.method = "POST";
-    r.target = "/v1/admin/fleet-keys";
-    r.body = json{{"suite", s}, {"release_policy", PolicyFor(kModelA)}}.dump();
-    r.headers["authorization"] = "Bearer " + admin_token_;
-    Writer w;
-    svc.Handle(r, w);
-    return w;
-  };
+  auto create = [this](TrustService& svc, const char* s) { return CreateOn(svc, s); };
   constexpr int kEach = 40;
   std::vector<Writer> made_here(kEach), made_there(kEach);
   std::thread there([&] {
@@ -184,6 +189,32 @@ TEST_P(FleetKeyRaceTest, ReplicasCreatingKeysOfBothSuitesAtOnceNeverShareAnId) {
   EXPECT_EQ(full.code(), "no_free_key_id");
   EXPECT_NE(full.body_.dump().find("no free even fleet key id"), std::string::npos) << full.body_.dump();
   EXPECT_EQ(create(*service_, "gmt").status_, 201);  // the other half still has room
+}
+
+// Two replicas creating keys of one suite at once may pick the same default
+// id; the one whose insert loses picks again instead of failing the admin.
+TEST_P(FleetKeyRaceTest, ReplicasCreatingKeysOfOneSuiteAtOncePickAgainOnAClash) {
+  std::unique_ptr<TrustService> other = OpenService();
+  ASSERT_NE(other, nullptr);
+  auto create = [this](TrustService& svc) { return CreateOn(svc, "x25519"); };
+  constexpr int kEach = 30;
+  std::vector<Writer> made_here(kEach), made_there(kEach);
+  std::thread there([&] {
+    for (int i = 0; i < kEach; ++i) made_there[i] = create(*other);
+  });
+  for (int i = 0; i < kEach; ++i) made_here[i] = create(*service_);
+  there.join();
+  std::set<int> ids;
+  for (int i = 0; i < kEach; ++i) {
+    ASSERT_EQ(made_here[i].status_, 201) << made_here[i].body_.dump();
+    ASSERT_EQ(made_there[i].status_, 201) << made_there[i].body_.dump();
+    ids.insert(made_here[i].body_["key_id"].get<int>());
+    ids.insert(made_there[i].body_["key_id"].get<int>());
+  }
+  EXPECT_EQ(ids.size(), 2u * kEach);
+  auto published = VerifyE2eKeys(Published(), service_->Jwks(), Check());
+  ASSERT_TRUE(published.ok()) << published.detail();
+  EXPECT_EQ(published->size(), 2u * kEach);
 }
 
 TEST_P(FleetKeyTest, RotatedKeyIsPreferredOnlyOnceReplicasHadTimeToFetchIt) {

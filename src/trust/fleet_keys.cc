@@ -19,9 +19,11 @@
 // one config whatever the suite (clients and replicas refuse a list with an
 // id twice), and two cllm-trust replicas creating keys of the two suites at
 // once each pick an id from a list that does not yet show the other's: with
-// halves they cannot pick the same one. (Two of the same suite can: the
-// second insert fails on the model-key id, 409 key_exists; retry it.) An id
-// named by the admin must be in its suite's half too.
+// halves they cannot pick the same one. Two of the same suite can: the
+// second insert fails on the model-key id, and a default id is then picked
+// again from the list that now shows the other's key (a few times, then 409
+// key_exists). An id named by the admin must be in its suite's half too, and
+// is never changed.
 
 #include <algorithm>
 
@@ -116,6 +118,36 @@ std::optional<int64_t> KeyIdMember(const nlohmann::json& v) {
   return n >= 0 && n <= kMaxFleetKeyId ? n : -1;
 }
 
+// PickFleetKeyId is the id a new key of `suite` gets: `wanted` if free (the
+// caller checked its half), else the first free id of the suite's half
+// round-robin after the last one used.
+std::variant<int64_t, ApiError> PickFleetKeyId(Store& store, const std::vector<FleetKey>& keys,
+                                               std::optional<int64_t> wanted, int64_t half, const hpke::Suite& suite) {
+  if (wanted) {
+    if (FindById(keys, *wanted)) {
+      return ApiError{409, "key_exists", "fleet key " + std::to_string(*wanted) + " is published; retire it first"};
+    }
+    return *wanted;
+  }
+  auto last = store.GetMeta(kLastIdMeta);
+  if (!last.ok()) return StoreError(last.detail());
+  int64_t start = 0;  // the first key gets id 0
+  if (*last) {
+    const std::string& t = **last;
+    if (t.empty() || t.size() > 3 || !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return StoreError("meta fleet_key_last_id is not a number");
+    }
+    start = (std::stoll(t) + 1) % (kMaxFleetKeyId + 1);
+  }
+  for (int64_t i = 0; i <= kMaxFleetKeyId; ++i) {
+    const int64_t candidate = (start + i) % (kMaxFleetKeyId + 1);
+    if (candidate % 2 == half && !FindById(keys, candidate)) return candidate;
+  }
+  return ApiError{409, "no_free_key_id", std::string("no free ") + (half == 0 ? "even" : "odd") +
+                                             " fleet key id (the half of suite " + hpke::SuiteName(suite) +
+                                             "): retire one first"};
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -137,61 +169,44 @@ Reply TrustService::AddFleetKey(const std::string& suite_name, const nlohmann::j
   if (wanted && *wanted < 0) return ApiError{400, "malformed", "key_id: an integer 0-255"};
 
   // One change at a time in this process: the id chosen is still free when
-  // stored. Other replicas: the suite's half of the ids (above).
+  // stored. Other replicas: the suite's half of the ids, and a default id
+  // picked again when one of them stored it first (above).
   std::lock_guard<std::mutex> lock(fleet_mu_);
-  auto existing = LoadFleetKeys(*store_, box_);
-  if (auto* e = std::get_if<ApiError>(&existing)) return *e;
-  const auto& keys = std::get<std::vector<FleetKey>>(existing);
-  int64_t id = -1;
   const int64_t half = FleetKeyIdHalf(*suite);
-  if (wanted) {
-    if (*wanted % 2 != half) {
-      return ApiError{400, "malformed", std::string("key_id: ") + hpke::SuiteName(*suite) + " keys take " +
-                                            (half == 0 ? "even" : "odd") +
-                                            " ids (each suite its own half, so replicas never publish an id twice)"};
-    }
-    if (FindById(keys, *wanted)) {
-      return ApiError{409, "key_exists", "fleet key " + std::to_string(*wanted) + " is published; retire it first"};
-    }
-    id = *wanted;
-  } else {
-    auto last = store_->GetMeta(kLastIdMeta);
-    if (!last.ok()) return StoreError(last.detail());
-    int64_t start = 0;  // the first key gets id 0
-    if (*last) {
-      const std::string& t = **last;
-      if (t.empty() || t.size() > 3 || !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        return StoreError("meta fleet_key_last_id is not a number");
-      }
-      start = (std::stoll(t) + 1) % (kMaxFleetKeyId + 1);
-    }
-    for (int64_t i = 0; i <= kMaxFleetKeyId && id < 0; ++i) {
-      const int64_t candidate = (start + i) % (kMaxFleetKeyId + 1);
-      if (candidate % 2 == half && !FindById(keys, candidate)) id = candidate;
-    }
-    if (id < 0) {
-      return ApiError{409, "no_free_key_id", std::string("no free ") + (half == 0 ? "even" : "odd") +
-                                                 " fleet key id (the half of suite " + hpke::SuiteName(*suite) +
-                                                 "): retire one first"};
-    }
+  if (wanted && *wanted % 2 != half) {
+    return ApiError{400, "malformed", std::string("key_id: ") + hpke::SuiteName(*suite) + " keys take " +
+                                          (half == 0 ? "even" : "odd") +
+                                          " ids (each suite its own half, so replicas never publish an id twice)"};
   }
-
-  auto pair = hpke::GenerateKeyPair(suite->kem);
-  if (!pair.ok()) return ApiError{500, "crypto", std::string("fleet key: ") + pair.detail()};
-  const uint8_t id8 = static_cast<uint8_t>(id);
-  const Bytes config = channel::e2e::EncodeKeyConfig({id8, *suite, pair->pk});
-  const std::string model_key_id = FleetModelKeyId(id8, *suite);
+  // Another replica of the same suite may store the id picked here first:
+  // a default id is then picked again (kMaxAttempts in all).
+  constexpr int kMaxAttempts = 8;
   const nlohmann::json rp_json = rp->ToJson();
-  auto st = store_->PutModelKey({model_key_id, box_.Seal("model-key:" + model_key_id, pair->sk.span()),
-                                 rp_json.dump(), now});
-  if (!st.ok()) {
-    return st.code() == Errc::kInvalidArgument ? ApiError{409, "key_exists", st.detail()} : StoreError(st.detail());
+  int64_t id = -1;
+  Bytes config;
+  std::string model_key_id;
+  for (int attempt = 1;; ++attempt) {
+    auto existing = LoadFleetKeys(*store_, box_);
+    if (auto* e = std::get_if<ApiError>(&existing)) return *e;
+    auto picked = PickFleetKeyId(*store_, std::get<std::vector<FleetKey>>(existing), wanted, half, *suite);
+    if (auto* e = std::get_if<ApiError>(&picked)) return *e;
+    id = std::get<int64_t>(picked);
+    auto pair = hpke::GenerateKeyPair(suite->kem);
+    if (!pair.ok()) return ApiError{500, "crypto", std::string("fleet key: ") + pair.detail()};
+    const uint8_t id8 = static_cast<uint8_t>(id);
+    config = channel::e2e::EncodeKeyConfig({id8, *suite, pair->pk});
+    model_key_id = FleetModelKeyId(id8, *suite);
+    auto st = store_->PutModelKey({model_key_id, box_.Seal("model-key:" + model_key_id, pair->sk.span()),
+                                   rp_json.dump(), now});
+    if (st.ok()) break;
+    if (st.code() != Errc::kInvalidArgument) return StoreError(st.detail());
+    if (wanted || attempt == kMaxAttempts) return ApiError{409, "key_exists", st.detail()};
   }
   auto meta = store_->PutMeta(kLastIdMeta, std::to_string(id));
   if (!meta.ok()) return StoreError(meta.detail());
   ++fleet_generation_;
 
-  FleetKey k{{id8, *suite}, model_key_id, now, rp_json, config};
+  FleetKey k{{static_cast<uint8_t>(id), *suite}, model_key_id, now, rp_json, config};
   nlohmann::json audit = {{"action", action},
                           {"key_id", id},
                           {"suite", hpke::SuiteName(*suite)},
