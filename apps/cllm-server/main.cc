@@ -94,6 +94,15 @@ int main(int argc, char** argv) {
   if (f.e2e && f.trust_url.empty()) {
     return Fail("--e2e needs --trust URL --trust-ca FILE: the fleet keys come only from cllm-trust after attestation");
   }
+  std::optional<attestation::Policy> e2e_client_policy;
+  if (!f.e2e_client_policy_file.empty()) {
+    if (f.e2e_client_token_policies.empty()) {
+      return Fail("--e2e-client-policy needs e2e mutual mode (--e2e-client-token-policy NAME)");
+    }
+    auto loaded = attestation::LoadPolicy(f.e2e_client_policy_file);
+    if (!loaded.ok()) return Fail("--e2e-client-policy: " + loaded.detail());
+    e2e_client_policy = std::move(loaded).value();
+  }
   if (f.e2e_require_client_token && f.e2e_client_token_policies.empty()) {
     return Fail("--e2e-require-client-token needs --e2e-client-token-policy NAME (whose tokens are accepted)");
   }
@@ -328,6 +337,8 @@ int main(int argc, char** argv) {
       trust::E2eClientPolicy cp;
       cp.jwks = std::make_shared<trust::JwksSource>(std::move(jwks).value());
       cp.accepted_policies = f.e2e_client_token_policies;
+      cp.appraisal = e2e_client_policy;
+      if (cp.appraisal) log::info("e2e mutual mode: client tokens appraised under {}", f.e2e_client_policy_file);
       service.SetE2eClientVerifier(trust::MakeE2eClientVerifier(std::move(cp)), f.e2e_require_client_token);
       log::info("e2e mutual mode: client tokens of policy {} accepted{}", f.e2e_client_token_policies.front(),
                 f.e2e_require_client_token ? ", and required" : "");

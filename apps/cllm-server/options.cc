@@ -60,6 +60,10 @@ void AddServerFlags(CLI::App& app, ServerFlags& f) {
   app.add_option("--e2e-client-token-policy", f.e2e_client_token_policies,
                  "With --e2e: mutual mode — accept requests sealed in HPKE auth mode by clients holding a cllm-trust "
                  "token of this attestation policy (repeat for several)");
+  app.add_option("--e2e-client-policy", f.e2e_client_policy_file,
+                 "With --e2e-client-token-policy: also appraise each client's token under this attestation policy "
+                 "(platforms, measurements, TCB, debug; as for evidence), refusing clients it does not accept")
+      ->check(CLI::ExistingFile);
   app.add_flag("--e2e-require-client-token", f.e2e_require_client_token,
                "With --e2e: refuse encrypted requests without a client token (mutual mode only)");
   app.add_option("--prompt-embeds", f.prompt_embeds,

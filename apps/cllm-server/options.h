@@ -26,7 +26,7 @@ struct ServerFlags {
   bool allow_unlocked_memory = false, mmap_untrusted_disk = false;
   // --- listeners and clients
   std::string listen = "127.0.0.1:8443", debug_listen, ready_file;
-  std::string keys_file, metrics_keys_file, client_policy_file;
+  std::string keys_file, metrics_keys_file, client_policy_file, e2e_client_policy_file;
   bool anonymous = false, client_via_token = false;
   // Encrypted bodies (e2e_boot.h): fleet keys from cllm-trust, a plain listener
   // for a TLS-terminating gateway, mutual mode with client tokens.

@@ -12,6 +12,11 @@
 //   1. the token: ES256 under cllm-trust's JWKS, iss, exp/nbf/iat with
 //      leeway, claims format (trust::VerifyToken); not a replay token;
 //   2. the token's "policy" is one the server accepts (empty list: any);
+//      with the server's own client policy (cllm-server --e2e-client-policy)
+//      the token's claims are appraised under it as a client's, with the
+//      code that appraises evidence (platform, debug, TCB, measurements,
+//      fields; binary and model digests when listed), and a token making
+//      serving claims (a server's) is refused;
 //   3. the JWS verifies under the token's cnf key (ES256 only);
 //   4. its payload: exactly the three members, suite = the request's suite,
 //      iat within ±120 s of now, hpke_pk a valid public key of the suite's KEM;
@@ -22,9 +27,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "attestation/policy.h"
 #include "channel/e2e.h"
 #include "crypto/keys.h"
 #include "trust/jose.h"
@@ -36,6 +43,7 @@ struct E2eClientPolicy {
   std::shared_ptr<const JwksSource> jwks;      // cllm-trust's, refreshed on rotation
   std::string expected_issuer = "cllm-trust";
   std::vector<std::string> accepted_policies;  // the token's "policy"; empty: any
+  std::optional<attestation::Policy> appraisal;  // the server's own policy for clients, if any
   std::chrono::seconds iat_window{120};
   // The clock (tests pass a fixed one); null: the system clock.
   std::function<std::chrono::system_clock::time_point()> now;

@@ -41,10 +41,12 @@ class E2eClientTest : public ::testing::Test {
     return SignE2eClientKey(key, hpke_.pk, suite, iat).value();
   }
   e2e::E2eResult<Bytes> Verify(const std::string& token, const std::string& jws,
-                               std::vector<std::string> policies = {"clients"}) const {
+                               std::vector<std::string> policies = {"clients"},
+                               std::optional<attestation::Policy> appraisal = std::nullopt) const {
     E2eClientPolicy p;
     p.jwks = jwks_;
     p.accepted_policies = std::move(policies);
+    p.appraisal = std::move(appraisal);
     p.now = [t = now_] { return t; };
     return MakeE2eClientVerifier(p)(token, jws, hpke::kSuiteX25519);
   }
@@ -107,6 +109,45 @@ TEST_F(E2eClientTest, Refusals) {
                               .dump())
                       .value();
   EXPECT_TRUE(refused(Verify(token, short_pk)));
+}
+
+// The server's own client policy (--e2e-client-policy): the token's claims
+// appraised as evidence would be — platform, measurement, debug, digests —
+// and a client token making a server's serving claims refused.
+TEST_F(E2eClientTest, ServersClientPolicyAppraisesTheTokensClaims) {
+  const std::string good = Statement(*cnf_, Unix());
+  auto policy = [](const std::string& extra) {
+    return attestation::ParsePolicy(R"({"version": 1, "platforms": ["sim"])" + extra + "}").value();
+  };
+  const std::string pinned = R"(, "sim": {"measurements": [")" + HexEncode(Bytes(48, 0x33)) + R"("]})";
+  auto accepted = Verify(Token(Claims(*cnf_)), good, {"clients"}, policy(pinned));
+  ASSERT_TRUE(accepted.ok()) << accepted.detail();
+  EXPECT_TRUE(Verify(Token(Claims(*cnf_)), good, {"clients"}, policy("")).ok());  // nothing pinned: any sim client
+  auto refused = [&](const nlohmann::json& claims, const attestation::Policy& p) {
+    auto r = Verify(Token(claims), good, {"clients"}, p);
+    return !r.ok() && r.code() == e2e::E2eErrc::kClientToken;
+  };
+  auto other = Claims(*cnf_);
+  other["measurement"] = HexEncode(Bytes(48, 0x34));
+  EXPECT_TRUE(refused(other, policy(pinned)));
+  EXPECT_TRUE(Verify(Token(other), good).ok());  // without the server's policy only the token's policy name counts
+  EXPECT_TRUE(refused(Claims(*cnf_), attestation::ParsePolicy(R"({"version": 1, "platforms": ["snp"]})").value()));
+  auto debug = Claims(*cnf_);
+  debug["debug"] = true;
+  EXPECT_TRUE(refused(debug, policy(pinned)));
+  auto digests = Claims(*cnf_);
+  digests["binary_digest"] = HexEncode(Bytes(32, 0xB1));
+  auto binaries = [&](uint8_t fill) {
+    return policy(R"(, "binary_digests": [")" + HexEncode(Bytes(32, fill)) + R"("])");
+  };
+  EXPECT_TRUE(Verify(Token(digests), good, {"clients"}, binaries(0xB1)).ok());
+  EXPECT_TRUE(refused(digests, binaries(0xB2)));
+  EXPECT_TRUE(refused(Claims(*cnf_), policy(R"(, "model_digests": [")" + HexEncode(Bytes(32, 0xD1)) + R"("])")));
+  for (const char* serving : {"chat_template_digest", "debug_listener", "metrics_readers", "stream_pad"}) {
+    auto claims = Claims(*cnf_);
+    claims[serving] = serving == std::string("stream_pad") ? nlohmann::json(0) : nlohmann::json("x");
+    EXPECT_TRUE(refused(claims, policy(pinned))) << serving;
+  }
 }
 
 }  // namespace

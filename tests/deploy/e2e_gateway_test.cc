@@ -377,16 +377,28 @@ TEST_F(E2eGatewayTest, CllmChatSealsItsMessages) {
 // client in a (simulated) TEE attests to cllm-trust and seals in HPKE auth
 // mode with a key its token binds. Without that the replica refuses before
 // decrypting anything.
+// With --e2e-client-policy the replica also appraises each client's token
+// under its own policy: one pinning another launch measurement refuses the
+// same client.
 TEST_F(E2eGatewayTest, MutualModeRequiresAnAttestedClient) {
-  auto replica = testing::SimServer::Start(
-      dir_, "mutual",
-      {"--trust", TrustUrl(), "--trust-ca", (dir_ / "state/trust-ca.pem").string(), "--e2e", "--e2e-listen",
-       "127.0.0.1:0", "--e2e-client-token-policy", "default", "--e2e-require-client-token"},
-      testing::SimServer::kModel, platform_key_->ToPem());
+  std::ofstream(dir_ / "clients-any.json") << R"({"version": 1, "platforms": ["sim"]})";
+  std::ofstream(dir_ / "clients-pinned.json")
+      << R"({"version": 1, "platforms": ["sim"], "sim": {"measurements": [")" + std::string(96, '0') + R"("]}})";
+  auto mutual = [&](const std::string& name, const std::string& client_policy) {
+    return testing::SimServer::Start(
+        dir_, name,
+        {"--trust", TrustUrl(), "--trust-ca", (dir_ / "state/trust-ca.pem").string(), "--e2e", "--e2e-listen",
+         "127.0.0.1:0", "--e2e-client-token-policy", "default", "--e2e-require-client-token", "--e2e-client-policy",
+         (dir_ / client_policy).string()},
+        testing::SimServer::kModel, platform_key_->ToPem());
+  };
+  auto replica = mutual("mutual", "clients-any.json");
   ASSERT_TRUE(replica) << ReadFile(dir_ / "mutual.err");
+  auto pinned = mutual("mutual-pinned", "clients-pinned.json");
+  ASSERT_TRUE(pinned) << ReadFile(dir_ / "mutual-pinned.err");
   const std::string url = "http://127.0.0.1:" + std::to_string(replica->ready()["e2e_port"].get<int>());
-  auto chat = [&](const std::string& tag, std::vector<std::string> extra) {
-    std::vector<std::string> argv = {Bin("cllm"), "chat", "--e2e", url, "--trust", TrustUrl(), "--trust-ca",
+  auto chat_at = [&](const std::string& at, const std::string& tag, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {Bin("cllm"), "chat", "--e2e", at, "--trust", TrustUrl(), "--trust-ca",
                                      (dir_ / "state/trust-ca.pem").string(), "--policy",
                                      (dir_ / "client.json").string(), "--api-key", testing::kKeyAlice, "-p",
                                      "Once upon a time", "-n", "8", "--temperature", "0"};
@@ -395,6 +407,7 @@ TEST_F(E2eGatewayTest, MutualModeRequiresAnAttestedClient) {
     p->Wait(std::chrono::seconds(60));
     return p;
   };
+  auto chat = [&](const std::string& tag, std::vector<std::string> extra) { return chat_at(url, tag, std::move(extra)); };
   for (const char* suite : {"x25519", "gmt"}) {
     auto ok = chat(std::string("mutual-ok-") + suite,
                    {"--suite", suite, "--client-tee", "sim", "--client-sim-key", (dir_ / "mutual.plat.key").string()});
@@ -405,6 +418,12 @@ TEST_F(E2eGatewayTest, MutualModeRequiresAnAttestedClient) {
   auto anonymous = chat("mutual-none", {});
   EXPECT_EQ(anonymous->Wait(), 1) << anonymous->err();
   EXPECT_NE(anonymous->err().find("e2e_client_token"), std::string::npos) << anonymous->err();
+  auto unpinned = chat_at("http://127.0.0.1:" + std::to_string(pinned->ready()["e2e_port"].get<int>()),
+                          "mutual-unpinned", {"--client-tee", "sim", "--client-sim-key",
+                                              (dir_ / "mutual.plat.key").string()});
+  EXPECT_EQ(unpinned->Wait(), 1) << unpinned->err();
+  EXPECT_NE(unpinned->err().find("e2e_client_token"), std::string::npos) << unpinned->err();
+  EXPECT_NE(unpinned->err().find("field measurement: expected one of"), std::string::npos) << unpinned->err();
 }
 
 TEST_F(E2eGatewayTest, OpenAiNodeSdkStreamsThroughTheE2eProxy) {
