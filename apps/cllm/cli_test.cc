@@ -283,6 +283,11 @@ TEST_F(CliTest, BenchLongPromptReportsEachStallFactor) {
     EXPECT_GE(run["idle_gaps"].get<int>(), 2 * 4) << run.dump();
     EXPECT_GE(run["during_gaps"].get<int>(), 2) << run.dump();
     EXPECT_GT(run["long_ttft_ms"].get<double>(), 0) << run.dump();
+    // The control run's gaps at the same token indices: as many as during.
+    EXPECT_GT(run["itl_control_p99_ms"].get<double>(), 0) << run.dump();
+    EXPECT_NEAR(run["p99_ratio_control"].get<double>(),
+                run["itl_during_p99_ms"].get<double>() / run["itl_control_p99_ms"].get<double>(), 1e-9)
+        << run.dump();
   }
   for (const char* bad : {"--stall-factors 1", "--stall-factors x", "--stall-factors off,,2", "--users 0"}) {
     EXPECT_NE(Cllm("bench long-prompt -m " + model.string() + " " + bad).exit_code, 0) << bad;

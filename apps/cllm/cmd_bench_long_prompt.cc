@@ -5,10 +5,14 @@
 // inter-token latency (ITL) is measured idle, then a `--long`-token prompt
 // arrives and their ITL is measured again until that prompt's first token,
 // and once more after it (the streams' contexts have grown by then, so their
-// decode steps cost more than before the arrival).
+// decode steps cost more than before the arrival). A control run then
+// streams the same users with no long prompt: its gaps at the same token
+// indices are the idle ITL at the same contexts, the fair baseline for the
+// gaps during the arrival (issue 17: p99 during ≤ 2× idle).
 // Printed per stall factor (SchedulerOptions::prefill_stall_factor): ITL
-// p50/p99 idle and during the arrival, their p99 ratio, and the long prompt's
-// time to first token beside the streams and alone. In process, no network.
+// p50/p99 idle and during the arrival, their p99 ratios (to the idle ITL
+// before, after, and at the same contexts), and the long prompt's time to
+// first token beside the streams and alone. In process, no network.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -69,6 +73,9 @@ struct Figures {
   std::string factor;
   std::vector<double> idle, during, after;
   double ttft_ms = 0;
+  // Per stream, the token indices [first, last) whose gaps are `during`.
+  std::vector<std::pair<size_t, size_t>> during_range;
+  std::vector<double> control;  // the control run's gaps at those indices
 };
 
 // Percentile of a copy (nearest rank).
@@ -104,16 +111,21 @@ Result<double> AloneTtft(const engine::Model& model, const Args& a) {
   return Ms(s.long_first - t0);
 }
 
-Result<Figures> UnderLoad(const engine::Model& model, const Args& a, const std::string& factor) {
+// StreamOptions: the scheduler of the streams (and of the long prompt).
+engine::SchedulerOptions StreamOptions(const Args& a, double stall_factor) {
   engine::SchedulerOptions so;
   so.max_active = a.users + 1;
   so.context_length = std::max(a.long_tokens, 4096) + 8;
-  so.prefill_stall_factor = factor == "off" ? 0 : std::stod(factor);
-  Streams s;  // before the scheduler: its callbacks may run until it is gone
+  so.prefill_stall_factor = stall_factor;
+  return so;
+}
+
+// SubmitStreams starts the `a.users` streams, each recording its tokens'
+// times in `s` and counting in `finished` when it ends; `stop` cancels them.
+Status<> SubmitStreams(engine::Scheduler& sched, const engine::Model& model, const Args& a,
+                       const engine::SchedulerOptions& so, Streams& s, int& finished,
+                       const std::shared_ptr<std::atomic<bool>>& stop) {
   s.at.resize(static_cast<size_t>(a.users));
-  int finished = 0;
-  auto stop = std::make_shared<std::atomic<bool>>(false);
-  engine::Scheduler sched(model, so);
   for (int u = 0; u < a.users; ++u) {
     engine::SequenceRequest r;
     r.user = "user" + std::to_string(u);
@@ -127,13 +139,23 @@ Result<Figures> UnderLoad(const engine::Model& model, const Args& a, const std::
       s.cv.notify_all();
       return true;
     };
-    r.on_done = [&](const engine::SequenceOutcome&) {
+    r.on_done = [&s, &finished](const engine::SequenceOutcome&) {
       std::lock_guard<std::mutex> l(s.mu);
       ++finished;
       s.cv.notify_all();
     };
     if (auto ok = sched.Submit(std::move(r)); !ok.ok()) return MakeError(Errc::kInvalidArgument, ok.detail());
   }
+  return OkStatus();
+}
+
+Result<Figures> UnderLoad(const engine::Model& model, const Args& a, const std::string& factor) {
+  const engine::SchedulerOptions so = StreamOptions(a, factor == "off" ? 0 : std::stod(factor));
+  Streams s;  // before the scheduler: its callbacks may run until it is gone
+  int finished = 0;
+  auto stop = std::make_shared<std::atomic<bool>>(false);
+  engine::Scheduler sched(model, so);
+  CLLM_RETURN_IF_ERROR(SubmitStreams(sched, model, a, so, s, finished, stop));
   Figures f;
   f.factor = factor;
   std::unique_lock<std::mutex> l(s.mu);
@@ -171,12 +193,14 @@ Result<Figures> UnderLoad(const engine::Model& model, const Args& a, const std::
   std::vector<size_t> after(s.at.size());
   for (size_t u = 0; u < s.at.size(); ++u) {
     const auto& times = s.at[u];
-    size_t i = std::max<size_t>(seen[u], 1);
+    const size_t first = std::max<size_t>(seen[u], 1);
+    size_t i = first;
     for (; i < times.size(); ++i) {
       f.during.push_back(Ms(times[i] - times[i - 1]));
       if (times[i] > s.long_first) break;
     }
     after[u] = i + 1;  // the first gap wholly after the arrival's end
+    f.during_range.emplace_back(first, std::min(i + 1, times.size()));
   }
   // Idle again (the long prompt asked for one token and is gone), at the
   // streams' longer contexts: their decode steps have grown meanwhile.
@@ -198,6 +222,30 @@ Result<Figures> UnderLoad(const engine::Model& model, const Args& a, const std::
   stop->store(true);
   sched.Stop();
   return f;
+}
+
+// Control streams the same users with no long prompt until each has
+// `tokens` tokens and returns every stream's gaps by token index (gap i:
+// token i's time less token i - 1's).
+Result<std::vector<std::vector<double>>> Control(const engine::Model& model, const Args& a, size_t tokens) {
+  const engine::SchedulerOptions so = StreamOptions(a, 0);
+  Streams s;  // before the scheduler: its callbacks may run until it is gone
+  int finished = 0;
+  auto stop = std::make_shared<std::atomic<bool>>(false);
+  engine::Scheduler sched(model, so);
+  CLLM_RETURN_IF_ERROR(SubmitStreams(sched, model, a, so, s, finished, stop));
+  std::unique_lock<std::mutex> l(s.mu);
+  s.cv.wait(l, [&] { return s.Fewest() >= tokens || finished > 0; });
+  if (finished > 0) return MakeError(Errc::kInternal, "a control stream ended early");
+  std::vector<std::vector<double>> gaps(s.at.size());
+  for (size_t u = 0; u < s.at.size(); ++u) {
+    gaps[u].push_back(0);  // no gap before the first token
+    for (size_t i = 1; i < s.at[u].size(); ++i) gaps[u].push_back(Ms(s.at[u][i] - s.at[u][i - 1]));
+  }
+  l.unlock();
+  stop->store(true);
+  sched.Stop();
+  return gaps;
 }
 
 int Run(const Args& a) {
@@ -228,6 +276,18 @@ int Run(const Args& a) {
     if (!f.ok()) return Fail(f.detail());
     runs.push_back(std::move(*f));
   }
+  size_t control_tokens = 0;
+  for (const Figures& f : runs) {
+    for (const auto& r : f.during_range) control_tokens = std::max(control_tokens, r.second);
+  }
+  if (!a.json) std::fprintf(stderr, "control: the streams alone to token %zu ...\n", control_tokens);
+  auto control = Control(model, a, control_tokens);
+  if (!control.ok()) return Fail(control.detail());
+  for (Figures& f : runs) {
+    for (size_t u = 0; u < f.during_range.size(); ++u) {
+      for (size_t i = f.during_range[u].first; i < f.during_range[u].second; ++i) f.control.push_back((*control)[u][i]);
+    }
+  }
 
   nlohmann::json out = {{"users", a.users}, {"long_tokens", a.long_tokens}, {"threads", a.threads},
                         {"long_ttft_alone_ms", *alone}, {"runs", nlohmann::json::array()}};
@@ -238,7 +298,9 @@ int Run(const Args& a) {
                            {"itl_during_max_ms", Pct(f.during, 100)},
                            {"itl_after_p50_ms", Pct(f.after, 50)}, {"itl_after_p99_ms", Pct(f.after, 99)},
                            {"p99_ratio", Pct(f.during, 99) / Pct(f.idle, 99)},
-                           {"p99_ratio_after", Pct(f.during, 99) / Pct(f.after, 99)}, {"long_ttft_ms", f.ttft_ms},
+                           {"p99_ratio_after", Pct(f.during, 99) / Pct(f.after, 99)},
+                           {"itl_control_p50_ms", Pct(f.control, 50)}, {"itl_control_p99_ms", Pct(f.control, 99)},
+                           {"p99_ratio_control", Pct(f.during, 99) / Pct(f.control, 99)}, {"long_ttft_ms", f.ttft_ms},
                            {"idle_gaps", f.idle.size()}, {"during_gaps", f.during.size()}});
   }
   if (a.json) {
@@ -247,15 +309,19 @@ int Run(const Args& a) {
   }
   std::printf("%d streams, a %d-token prompt arrives; %d threads; the long prompt alone: TTFT %.0f ms\n", a.users,
               a.long_tokens, a.threads, *alone);
-  std::printf("| stall factor | ITL idle before p50 / p99 | during p50 / p99 / max | idle after p50 / p99 | p99 during ÷ before, ÷ after | long TTFT |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|\n");
+  std::printf("| stall factor | ITL idle before p50 / p99 | during p50 / p99 / max | idle after p50 / p99 | "
+              "idle at the same contexts p50 / p99 | p99 during ÷ before, ÷ after, ÷ same contexts | long TTFT |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
   for (const auto& r : out["runs"]) {
-    std::printf("| %s | %.1f / %.1f ms | %.1f / %.1f / %.1f ms | %.1f / %.1f ms | %.2f×, %.2f× | %.0f ms |\n",
+    std::printf("| %s | %.1f / %.1f ms | %.1f / %.1f / %.1f ms | %.1f / %.1f ms | %.1f / %.1f ms | %.2f×, %.2f×, %.2f× | "
+                "%.0f ms |\n",
                 r["stall_factor"].get<std::string>().c_str(), r["itl_idle_p50_ms"].get<double>(),
                 r["itl_idle_p99_ms"].get<double>(), r["itl_during_p50_ms"].get<double>(),
                 r["itl_during_p99_ms"].get<double>(), r["itl_during_max_ms"].get<double>(),
-                r["itl_after_p50_ms"].get<double>(), r["itl_after_p99_ms"].get<double>(), r["p99_ratio"].get<double>(),
-                r["p99_ratio_after"].get<double>(), r["long_ttft_ms"].get<double>());
+                r["itl_after_p50_ms"].get<double>(), r["itl_after_p99_ms"].get<double>(),
+                r["itl_control_p50_ms"].get<double>(), r["itl_control_p99_ms"].get<double>(),
+                r["p99_ratio"].get<double>(), r["p99_ratio_after"].get<double>(),
+                r["p99_ratio_control"].get<double>(), r["long_ttft_ms"].get<double>());
   }
   return 0;
 }
