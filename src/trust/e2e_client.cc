@@ -37,29 +37,6 @@ e2e::E2eResult<Bytes> Verify(const E2eClientPolicy& p, std::string_view token, s
           p.accepted_policies.end()) {
     return Refuse("client token: policy not accepted");
   }
-  // 2b. The server's own appraisal of the client, as of any attested party.
-  if (p.appraisal) {
-    auto appraised = attestation::Appraise(verified->input, *p.appraisal);
-    if (!appraised.ok()) {
-      return Refuse(std::string("client token: ") + attestation::AttestErrcName(appraised.code()) + ": " +
-                    appraised.detail());
-    }
-    auto listed = [&c](const std::vector<Bytes>& list, const char* member) {
-      if (list.empty()) return true;
-      auto it = c.find(member);
-      if (it == c.end() || !it->is_string()) return false;
-      for (const Bytes& b : list) {
-        if (HexEncode(b) == it->get<std::string>()) return true;
-      }
-      return false;
-    };
-    if (!listed(p.appraisal->binary_digests, "binary_digest")) return Refuse("client token: binary_digest not listed");
-    if (!listed(p.appraisal->model_digests, "model_digest")) return Refuse("client token: model_digest not listed");
-    for (const char* serving : {"chat_template_digest", "model_from_untrusted_disk", "memory_unlocked", "stream_pad",
-                                "debug_listener", "metrics_readers", "metrics_keys"}) {
-      if (c.contains(serving)) return Refuse(std::string("client token: a serving claim (") + serving + ")");
-    }
-  }
   // 3. The statement, signed by the token's cnf key.
   auto cnf = c.find("cnf");
   if (cnf == c.end() || !cnf->is_object() || !cnf->contains("jwk")) return Refuse("client token: no cnf key");
@@ -83,6 +60,36 @@ e2e::E2eResult<Bytes> Verify(const E2eClientPolicy& p, std::string_view token, s
   auto pk = Base64UrlDecode(s["hpke_pk"].get<std::string>());
   if (!pk.ok() || !hpke::ValidatePublicKey(suite.kem, *pk).ok()) {
     return Refuse("client key statement: hpke_pk is not a key of the suite");
+  }
+  // 5. The server's own appraisal of the client, as of any attested party:
+  // only for the holder of the token's key (steps 3-4), so the refusal's
+  // detail tells no one else what the policy pins.
+  if (p.appraisal) {
+    if (!p.appraisal->token_policies.empty() &&
+        std::find(p.appraisal->token_policies.begin(), p.appraisal->token_policies.end(),
+                  pol->get<std::string>()) == p.appraisal->token_policies.end()) {
+      return Refuse("client token: policy not in the client policy's token_policies");
+    }
+    auto appraised = attestation::Appraise(verified->input, *p.appraisal);
+    if (!appraised.ok()) {
+      return Refuse(std::string("client token: ") + attestation::AttestErrcName(appraised.code()) + ": " +
+                    appraised.detail());
+    }
+    auto listed = [&c](const std::vector<Bytes>& list, const char* member) {
+      if (list.empty()) return true;
+      auto it = c.find(member);
+      if (it == c.end() || !it->is_string()) return false;
+      for (const Bytes& b : list) {
+        if (HexEncode(b) == it->get<std::string>()) return true;
+      }
+      return false;
+    };
+    if (!listed(p.appraisal->binary_digests, "binary_digest")) return Refuse("client token: binary_digest not listed");
+    if (!listed(p.appraisal->model_digests, "model_digest")) return Refuse("client token: model_digest not listed");
+    for (const char* serving : {"chat_template_digest", "model_from_untrusted_disk", "memory_unlocked", "stream_pad",
+                                "debug_listener", "metrics_readers", "metrics_keys"}) {
+      if (c.contains(serving)) return Refuse(std::string("client token: a serving claim (") + serving + ")");
+    }
   }
   return std::move(pk).value();
 }

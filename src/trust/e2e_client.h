@@ -12,14 +12,15 @@
 //   1. the token: ES256 under cllm-trust's JWKS, iss, exp/nbf/iat with
 //      leeway, claims format (trust::VerifyToken); not a replay token;
 //   2. the token's "policy" is one the server accepts (empty list: any);
-//      with the server's own client policy (cllm-server --e2e-client-policy)
-//      the token's claims are appraised under it as a client's, with the
-//      code that appraises evidence (platform, debug, TCB, measurements,
-//      fields; binary and model digests when listed), and a token making
-//      serving claims (a server's) is refused;
 //   3. the JWS verifies under the token's cnf key (ES256 only);
 //   4. its payload: exactly the three members, suite = the request's suite,
 //      iat within ±120 s of now, hpke_pk a valid public key of the suite's KEM;
+//   5. with the server's own policy for clients (cllm-server
+//      --e2e-client-policy), the token's claims appraised under it as a
+//      client's, with the code that appraises evidence (platform, debug, TCB,
+//      measurements, fields; its token_policies, binary and model digests
+//      when listed), and a token making serving claims (a server's) refused
+//      — after 3-4, so only the key's holder learns why it was refused;
 // and returns pkS for SetupAuthR. Any failure is one kClientToken.
 #pragma once
 

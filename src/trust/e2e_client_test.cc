@@ -143,6 +143,15 @@ TEST_F(E2eClientTest, ServersClientPolicyAppraisesTheTokensClaims) {
   EXPECT_TRUE(Verify(Token(digests), good, {"clients"}, binaries(0xB1)).ok());
   EXPECT_TRUE(refused(digests, binaries(0xB2)));
   EXPECT_TRUE(refused(Claims(*cnf_), policy(R"(, "model_digests": [")" + HexEncode(Bytes(32, 0xD1)) + R"("])")));
+  // The policy file's token_policies narrow the accepted names further.
+  EXPECT_TRUE(refused(Claims(*cnf_), policy(R"(, "token_policies": ["other"])")));
+  EXPECT_TRUE(Verify(Token(Claims(*cnf_)), good, {"clients"}, policy(R"(, "token_policies": ["clients"])")).ok());
+  // Nothing is appraised for a caller without the token's key: the
+  // statement is checked first, and its refusal names no policy field.
+  auto stranger = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value();
+  auto probe = Verify(Token(other), Statement(stranger, Unix()), {"clients"}, policy(pinned));
+  ASSERT_FALSE(probe.ok());
+  EXPECT_EQ(probe.detail().find("measurement"), std::string::npos) << probe.detail();
   for (const char* serving : {"chat_template_digest", "debug_listener", "metrics_readers", "stream_pad"}) {
     auto claims = Claims(*cnf_);
     claims[serving] = serving == std::string("stream_pad") ? nlohmann::json(0) : nlohmann::json("x");
