@@ -313,8 +313,8 @@ int Run(const Args& a) {
               "idle at the same contexts p50 / p99 | p99 during ÷ before, ÷ after, ÷ same contexts | long TTFT |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
   for (const auto& r : out["runs"]) {
-    std::printf("| %s | %.1f / %.1f ms | %.1f / %.1f / %.1f ms | %.1f / %.1f ms | %.1f / %.1f ms | %.2f×, %.2f×, %.2f× | "
-                "%.0f ms |\n",
+    std::printf("| %s | %.1f / %.1f ms | %.1f / %.1f / %.1f ms | %.1f / %.1f ms | %.1f / %.1f ms | "
+                "%.2f×, %.2f×, %.2f× | %.0f ms |\n",
                 r["stall_factor"].get<std::string>().c_str(), r["itl_idle_p50_ms"].get<double>(),
                 r["itl_idle_p99_ms"].get<double>(), r["itl_during_p50_ms"].get<double>(),
                 r["itl_during_p99_ms"].get<double>(), r["itl_during_max_ms"].get<double>(),

@@ -183,7 +183,9 @@ AttestResult<Policy> ParsePolicy(std::string_view json_text) {
     } else if (key == "metrics_readers") {
       CLLM_ASSIGN_OR_RETURN(policy.metrics_readers, HexList(value, key));
       for (const auto& d : policy.metrics_readers) {
-        if (d.size() != 32) return Invalid(key, "SHA-256 digests of keys (64 hex characters, as in a keys file) expected");
+        if (d.size() != 32) {
+          return Invalid(key, "SHA-256 digests of keys (64 hex characters, as in a keys file) expected");
+        }
       }
     } else if (key == "token_policies") {
       CLLM_ASSIGN_OR_RETURN(policy.token_policies, StringList(value, key));

@@ -28,7 +28,9 @@ enum Tag : uint8_t {
   kToken = 7,
   kEndorsements = 8,
   kE2eKeys = 9,  // n × 32-byte key config digests
-  kServing = 10, // u8 flags [‖ 32-byte chat template digest if flags & 1] [‖ u16be stream pad if flags & 8] [‖ u8 n ‖ n × 32-byte metrics reader digests if flags & 32]; 16 bare
+  // u8 flags [‖ 32-byte chat template digest if flags & 1] [‖ u16be stream pad if flags & 8]
+  // [‖ u8 n ‖ n × 32-byte metrics reader digests if flags & 32]; flags 2, 4, 16 bare
+  kServing = 10,
   kMaxTag = 10,
 };
 
@@ -170,7 +172,8 @@ PayloadResult<ServingClaims> DecodeServing(ByteSpan value) {
     const uint32_t pad = (uint32_t{b[0]} << 8) | b[1];
     if (pad == kDefaultStreamPad || pad > kMaxStreamPad || (pad > 0 && pad < kMinStreamPad)) {
       return Malformed("serving claims: stream pad " + std::to_string(pad) +
-                       (pad == kDefaultStreamPad ? " is the default (encoded as no flag)" : " is not 0 or 32 to 16384"));
+                       (pad == kDefaultStreamPad ? " is the default (encoded as no flag)"
+                                                 : " is not 0 or 32 to 16384"));
     }
     s.stream_pad = pad;
   }

@@ -256,7 +256,9 @@ TEST(PayloadTest, ServingClaimsRoundTripAndAreChecked) {
   EXPECT_EQ(with(readers({7}, Bytes{40, 1, 0}))->serving.stream_pad, 256u);
   Bytes too_many = readers({});
   too_many[1] = static_cast<uint8_t>(kMaxMetricsReaders + 1);
-  for (size_t i = 0; i <= kMaxMetricsReaders; ++i) too_many.insert(too_many.end(), kDigestSize, static_cast<uint8_t>(i));
+  for (size_t i = 0; i <= kMaxMetricsReaders; ++i) {
+    too_many.insert(too_many.end(), kDigestSize, static_cast<uint8_t>(i));
+  }
   for (const Bytes& bad : {readers({}), readers({2, 1}), readers({4, 4}), Bytes{32}, Bytes(33, 32), too_many}) {
     auto r = with(bad);
     ASSERT_FALSE(r.ok()) << HexEncode(bad);

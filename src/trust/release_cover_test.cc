@@ -164,8 +164,8 @@ TEST(ReleaseCoverTest, MetricsReadersAreCoveredKeyByKey) {
   // A release policy accepting any reader is not covered by pinned readers.
   auto any = SnpRelease();
   any["allow_metrics_keys"] = true;
-  EXPECT_NE(Gaps(Release(any), Client(SnpClient(R"(, "metrics_readers": [")" + a + R"("])"))).find("allow_metrics_keys"),
-            std::string::npos);
+  const std::string pinned_a = Gaps(Release(any), Client(SnpClient(R"(, "metrics_readers": [")" + a + R"("])")));
+  EXPECT_NE(pinned_a.find("allow_metrics_keys"), std::string::npos) << pinned_a;
   EXPECT_FALSE(Release(SnpRelease()).ToJson().contains("metrics_readers"));
   j["allow_metrics_keys"] = true;  // both at once: ambiguous, refused
   EXPECT_FALSE(ParseReleasePolicy(j).ok());

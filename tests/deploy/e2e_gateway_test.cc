@@ -407,7 +407,9 @@ TEST_F(E2eGatewayTest, MutualModeRequiresAnAttestedClient) {
     p->Wait(std::chrono::seconds(60));
     return p;
   };
-  auto chat = [&](const std::string& tag, std::vector<std::string> extra) { return chat_at(url, tag, std::move(extra)); };
+  auto chat = [&](const std::string& tag, std::vector<std::string> extra) {
+    return chat_at(url, tag, std::move(extra));
+  };
   for (const char* suite : {"x25519", "gmt"}) {
     auto ok = chat(std::string("mutual-ok-") + suite,
                    {"--suite", suite, "--client-tee", "sim", "--client-sim-key", (dir_ / "mutual.plat.key").string()});

@@ -245,7 +245,8 @@ TEST_F(ServingClaimsAttackTest, PlainListenerAndMetricsKeysAreRefusedUnlessAllow
   // host's, so the server is refused, naming the key it would serve.
   std::ofstream(dir_ / "my-metrics-keys.json")
       << json{{"keys", {{{"user", "me"}, {"sha256", HexEncode(crypto::Sha256(AsBytes("sk-my-metrics")))}}}}}.dump();
-  const std::string mine = Pinned("mine.json", {"--allow-debug-listener", "--metrics-keys", Path("my-metrics-keys.json")});
+  const std::string mine =
+      Pinned("mine.json", {"--allow-debug-listener", "--metrics-keys", Path("my-metrics-keys.json")});
   Outcome other_reader = Run({"attest", Url(observed_ready_), "--policy", mine}, "attest-other-reader");
   EXPECT_EQ(other_reader.code, 1) << other_reader.out << other_reader.err;
   EXPECT_TRUE(Has(other_reader.out + other_reader.err, host_key)) << other_reader.out << other_reader.err;
