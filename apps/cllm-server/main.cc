@@ -115,13 +115,8 @@ int main(int argc, char** argv) {
     return Fail("--api-keys FILE is required (or --allow-anonymous for development)");
   }
   if (!f.metrics_keys_file.empty()) {
-    auto keys = server::ApiKeys::Load(f.metrics_keys_file);
+    auto keys = server::ApiKeys::LoadMetricsKeys(f.metrics_keys_file);
     if (!keys.ok()) return Fail("--metrics-keys: " + keys.detail());
-    if (keys->size() == 0) return Fail("--metrics-keys " + f.metrics_keys_file + ": no keys");
-    if (keys->size() > channel::kMaxMetricsReaders) {
-      return Fail("--metrics-keys: " + std::to_string(keys->size()) + " keys; the evidence names at most " +
-                  std::to_string(channel::kMaxMetricsReaders) + " /metrics readers");
-    }
     so.metrics_keys = std::move(keys).value();
   }
   if (f.stream_pad > 0 && f.stream_pad < 32) {

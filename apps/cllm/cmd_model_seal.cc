@@ -151,9 +151,8 @@ int SealFileOrPart(const fs::path& in, const fs::path& out, const fs::path& key_
       return Fail("--allow-metrics-keys accepts any /metrics readers and --metrics-keys names them: give one", 2);
     }
     for (const auto& file : reg.metrics_keys_files) {
-      auto keys = server::ApiKeys::Load(file);
-      if (!keys.ok()) return Fail("--metrics-keys " + file + ": " + keys.detail(), 2);
-      if (keys->size() == 0) return Fail("--metrics-keys " + file + ": no keys", 2);
+      auto keys = server::ApiKeys::LoadMetricsKeys(file);
+      if (!keys.ok()) return Fail("--metrics-keys: " + keys.detail(), 2);
       for (const auto& d : keys->Digests()) {
         const std::string hex = HexEncode(d);
         if (std::find(readers.begin(), readers.end(), hex) == readers.end()) readers.push_back(hex);

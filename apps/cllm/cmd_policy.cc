@@ -242,9 +242,8 @@ int Pin(const PinArgs& a) {
                 2);
   }
   for (const auto& file : a.metrics_keys_files) {
-    auto keys = server::ApiKeys::Load(file);
-    if (!keys.ok()) return Fail("--metrics-keys " + file + ": " + keys.detail(), 2);
-    if (keys->size() == 0) return Fail("--metrics-keys " + file + ": no keys", 2);
+    auto keys = server::ApiKeys::LoadMetricsKeys(file);
+    if (!keys.ok()) return Fail("--metrics-keys: " + keys.detail(), 2);
     for (const auto& d : keys->Digests()) AddUnique(doc, "metrics_readers", HexEncode(d));
     pinned.push_back("/metrics readers: the " + std::to_string(keys->size()) + " key(s) of " + file);
   }

@@ -10,6 +10,7 @@
 #include "base/encoding.h"
 #include "base/file.h"
 #include "base/json_guard.h"
+#include "channel/payload.h"
 #include "crypto/digest.h"
 
 namespace cllm::server {
@@ -117,6 +118,16 @@ ApiResult<ApiKeys> ApiKeys::Load(const std::filesystem::path& path) {
   auto text = ReadTextFile(path, 1 << 20);
   if (!text.ok()) return Bad(text.detail());
   return Parse(*text);
+}
+
+ApiResult<ApiKeys> ApiKeys::LoadMetricsKeys(const std::filesystem::path& path) {
+  auto keys = Load(path);
+  if (!keys.ok()) return keys;
+  if (keys->size() == 0 || keys->size() > channel::kMaxMetricsReaders) {
+    return Bad(path.string() + ": " + std::to_string(keys->size()) + " keys; /metrics readers are 1 to " +
+               std::to_string(channel::kMaxMetricsReaders) + " keys (the evidence names each)");
+  }
+  return keys;
 }
 
 ApiResult<ApiUser> ApiKeys::Authenticate(std::string_view header) const {

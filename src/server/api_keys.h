@@ -48,6 +48,9 @@ class ApiKeys {
   // names the problem (bad hex, duplicate user or digest, unknown field).
   static ApiResult<ApiKeys> Parse(std::string_view json_text);
   static ApiResult<ApiKeys> Load(const std::filesystem::path& path);
+  // LoadMetricsKeys loads a --metrics-keys file: Load, and 1 to
+  // channel::kMaxMetricsReaders keys (a server's evidence names each).
+  static ApiResult<ApiKeys> LoadMetricsKeys(const std::filesystem::path& path);
 
   // Authenticate maps an Authorization header value to its user (id and
   // limits); kUnauthorized for a missing, malformed or unknown key. Every

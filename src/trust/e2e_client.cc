@@ -75,19 +75,17 @@ e2e::E2eResult<Bytes> Verify(const E2eClientPolicy& p, std::string_view token, s
       return Refuse(std::string("client token: ") + attestation::AttestErrcName(appraised.code()) + ": " +
                     appraised.detail());
     }
-    auto listed = [&c](const std::vector<Bytes>& list, const char* member) {
-      if (list.empty()) return true;
+    auto digest = [&c](const char* member) {  // absent or not a string: matches no pinned digest
       auto it = c.find(member);
-      if (it == c.end() || !it->is_string()) return false;
-      for (const Bytes& b : list) {
-        if (HexEncode(b) == it->get<std::string>()) return true;
-      }
-      return false;
+      return it != c.end() && it->is_string() ? it->get<std::string>() : std::string("(none)");
     };
-    if (!listed(p.appraisal->binary_digests, "binary_digest")) return Refuse("client token: binary_digest not listed");
-    if (!listed(p.appraisal->model_digests, "model_digest")) return Refuse("client token: model_digest not listed");
-    for (const char* serving : {"chat_template_digest", "model_from_untrusted_disk", "memory_unlocked", "stream_pad",
-                                "debug_listener", "metrics_readers", "metrics_keys"}) {
+    if (!DigestListed(p.appraisal->binary_digests, digest("binary_digest"))) {
+      return Refuse("client token: binary_digest not listed");
+    }
+    if (!DigestListed(p.appraisal->model_digests, digest("model_digest"))) {
+      return Refuse("client token: model_digest not listed");
+    }
+    for (const char* serving : kServingClaimMembers) {
       if (c.contains(serving)) return Refuse(std::string("client token: a serving claim (") + serving + ")");
     }
   }

@@ -65,6 +65,14 @@ json AppraisedClaimsJson(const attestation::Claims& claims) {
           {"fields", claims.fields()}};
 }
 
+bool DigestListed(const std::vector<Bytes>& list, const std::string& hex) {
+  if (list.empty()) return true;
+  for (const Bytes& b : list) {
+    if (HexEncode(b) == hex) return true;
+  }
+  return false;
+}
+
 json MetricsReadersClaim(const channel::ServingClaims& serving) {
   json out = json::array();
   for (const auto& d : serving.metrics_readers) out.push_back(HexEncode(d));

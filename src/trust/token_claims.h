@@ -25,7 +25,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "attestation/appraisal_input.h"
 #include "attestation/claims.h"
@@ -45,6 +47,17 @@ nlohmann::json AppraisedClaimsJson(const attestation::Claims& claims);
 // evidence's (ascending) order; an empty array when there are none (the
 // member is then left out of a token, and its absence reads as empty).
 nlohmann::json MetricsReadersClaim(const channel::ServingClaims& serving);
+
+// The token members that carry serving claims (attest.cc writes each only
+// when not the default; "metrics_keys" is what tokens said before readers
+// were named). A client's token has none of them.
+inline constexpr const char* kServingClaimMembers[] = {
+    "chat_template_digest", "model_from_untrusted_disk", "memory_unlocked", "stream_pad",
+    "debug_listener",       "metrics_readers",           "metrics_keys"};
+
+// DigestListed: `hex` (a token's lower-case digest) is one of `list`, or the
+// list is empty (nothing pinned).
+bool DigestListed(const std::vector<Bytes>& list, const std::string& hex);
 
 // A token whose signature, issuer and lifetime verified, and whose appraised
 // claims decoded into appraisal input.

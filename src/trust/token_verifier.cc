@@ -117,17 +117,10 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
     return MakeError(ChannelErrc::kPolicyNotSatisfied,
                      std::string(attestation::AttestErrcName(claims.code())) + ": " + claims.detail());
   }
-  auto listed = [](const std::vector<Bytes>& list, const std::string& hex) {
-    if (list.empty()) return true;
-    for (const Bytes& b : list) {
-      if (HexEncode(b) == hex) return true;
-    }
-    return false;
-  };
-  if (!listed(policy.binary_digests, binary)) {
+  if (!DigestListed(policy.binary_digests, binary)) {
     return MakeError(ChannelErrc::kPolicyNotSatisfied, "binary_digest: " + binary + " is not in the policy");
   }
-  if (!listed(policy.model_digests, model)) {
+  if (!DigestListed(policy.model_digests, model)) {
     return MakeError(ChannelErrc::kPolicyNotSatisfied, "model_digest: " + model + " is not in the policy");
   }
   // The serving claims (a host-supplied chat template, a model mapped from
