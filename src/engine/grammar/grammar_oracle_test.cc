@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/grammar/json_constraint.h"
+#include "engine/grammar/regex.h"
 #include "engine/model/generator.h"
 #include "support/shared_data.h"
 
@@ -47,6 +48,14 @@ const char* const kSchemas[] = {
     R"({"type":"object","properties":{"v":{"type":"number"}},"required":["v"],"additionalProperties":false})",
     R"({"type":"array","items":{"type":"array","items":{"type":"string","maxLength":2},"maxItems":2},"minItems":1,"maxItems":2})",
     R"({"type":"string","minLength":3,"maxLength":5})",
+    R"({"type":"object","properties":{"day":{"type":"string","format":"date"},"id":{"type":"string","format":"uuid"}},"required":["day","id"],"additionalProperties":false})",
+    R"({"type":"array","items":{"type":"string","format":"ipv4"},"minItems":1,"maxItems":2})",
+    R"({"type":"string","format":"date-time"})",
+    R"({"type":"string","format":"time"})",
+    R"({"type":"string","format":"email","maxLength":24})",
+    R"({"type":"string","pattern":"^[A-Z]{2}-[0-9]{3,4}(x|yz)?$"})",
+    R"({"type":"string","pattern":"é+[^a-z]","maxLength":6})",
+    R"({"enum":["2024-01-31","2024-02-30",3],"format":"date"})",
 };
 
 TEST(GrammarOracleTest, RandomModelOutputsValidateWithJsonschema) {
@@ -67,7 +76,7 @@ TEST(GrammarOracleTest, RandomModelOutputsValidateWithJsonschema) {
     ASSERT_TRUE(g.ok()) << text << ": " << g.detail();
     for (uint64_t seed : {1, 2}) {
       GenerateOptions o;
-      o.max_tokens = 80;
+      o.max_tokens = 160;
       o.sampling.temperature = 1.0f;
       o.sampling.seed = seed;
       o.constraint = (*g)->NewConstraint();
@@ -87,14 +96,21 @@ TEST(GrammarOracleTest, RandomModelOutputsValidateWithJsonschema) {
   auto dir = std::filesystem::temp_directory_path() / ("cllm_grammar_oracle_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "cases.json") << cases.dump();
-  std::ofstream(dir / "check.py") << R"PY(import json, sys
+  std::ofstream(dir / "check.py") << R"PY(import datetime, json, sys
 import jsonschema
 cases = json.load(open(sys.argv[1]))
 bad = 0
 for i, c in enumerate(cases):
     try:
         value = json.loads(c["output"])
-        jsonschema.validate(value, c["schema"], cls=jsonschema.Draft202012Validator)
+        jsonschema.validate(value, c["schema"], cls=jsonschema.Draft202012Validator,
+                            format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        # time and date-time: jsonschema checks them only with rfc3339-validator installed
+        fmt = c["schema"].get("format")
+        if fmt == "date-time":
+            datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if fmt == "time":
+            datetime.time.fromisoformat(value.replace("Z", "+00:00"))
     except Exception as e:
         bad += 1
         print("case %d: %r: %s" % (i, c["output"], str(e).splitlines()[0]))
@@ -109,6 +125,52 @@ sys.exit(1 if bad else 0)
   std::filesystem::remove_all(dir);
   EXPECT_EQ(rc, 0) << report;
   EXPECT_NE(report.find("checked " + std::to_string(cases.size()) + " outputs, 0 invalid"), std::string::npos) << report;
+}
+
+// Patterns against Python's re (re.search with re.ASCII, which is ECMA-262's
+// \d \w \s on these strings: none holds a non-ASCII space or digit, a line
+// terminator other than \n, or a newline a '$' could stop before).
+TEST(GrammarOracleTest, PatternsMatchWhatPythonReMatches) {
+  if (!std::filesystem::exists(kPython)) GTEST_SKIP() << "SKIPPED — no " << kPython;
+  const char* const patterns[] = {
+      "^[0-9]{2,3}(-[A-F]+)?$", "ab", "^a$|b", "^(?:foo|bar)+baz$", "colou?r", "^[^aeiou]*$",
+      "^\\d+(\\.\\d{1,2})?$", "^\\w+@\\w+\\.com$", "^(a|b)*abb$", "^.{3}$", "x*", "^$",
+      "^[a-c]{0,2}[x-z]+$", "^(ab|a)(bc|c)$", "é+", "^[\\s\\S]{2}$", "^\\D\\W\\S$", "^a{2,}$",
+      "^[\\-+]?[0-9]+$", "^\\x41\\u0042$", "[.]", "^\\.\\*\\?$", "^a|^b|c$", "^(?<n>a|bc){2}$", "a+?b{1,}?",
+  };
+  const char* const strings[] = {
+      "", "a", "b", "ab", "abb", "aabb", "12", "123", "12-AF", "foo", "foobarbaz", "barbaz", "color",
+      "colour", "xyz", "bcd", "3.14", "3.141", "joe@site.com", "é", "aéé", "a b", "\t", "AB", ".*?",
+      "-5", "+7", "a.c", "aa", "aaa", "zz", "cx", "abc", "bca", "a\nb",
+  };
+  ojson cases = ojson::array();
+  for (const char* p : patterns) {
+    auto dfa = CompileRegex(p);
+    ASSERT_TRUE(dfa.ok()) << p << ": " << dfa.detail();
+    for (const char* str : strings) cases.push_back({{"p", p}, {"s", str}, {"ours", (*dfa)->Matches(str)}});
+  }
+  auto dir = std::filesystem::temp_directory_path() / ("cllm_regex_oracle_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "cases.json") << cases.dump();
+  std::ofstream(dir / "check.py") << R"PY(import json, re, sys
+cases = json.load(open(sys.argv[1]))
+bad = 0
+for c in cases:
+    want = re.search(c["p"].replace("(?<", "(?P<"), c["s"], re.ASCII) is not None
+    if want != c["ours"]:
+        bad += 1
+        print("pattern %r on %r: re says %s, ours %s" % (c["p"], c["s"], want, c["ours"]))
+print("checked %d, %d differ" % (len(cases), bad))
+sys.exit(1 if bad else 0)
+)PY";
+  std::string cmd = std::string(kPython) + " " + (dir / "check.py").string() + " " + (dir / "cases.json").string() +
+                    " > " + (dir / "out.txt").string() + " 2>&1";
+  int rc = std::system(cmd.c_str());
+  std::ifstream in(dir / "out.txt");
+  std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(rc, 0) << report;
+  EXPECT_NE(report.find("checked " + std::to_string(cases.size()) + ", 0 differ"), std::string::npos) << report;
 }
 
 }  // namespace

@@ -159,8 +159,22 @@ TEST(GrammarTest, AnyJsonObjectAndLiterals) {
 TEST(GrammarTest, RefusesWhatItDoesNotImplement) {
   struct Case { const char* schema; GrammarErrc code; const char* names; };
   const Case cases[] = {
-      {R"({"type":"string","pattern":"a+"})", GrammarErrc::kUnsupported, "pattern"},
-      {R"({"type":"string","format":"date"})", GrammarErrc::kUnsupported, "format"},
+      {R"({"type":"string","format":"hostname"})", GrammarErrc::kUnsupported, "hostname"},
+      {R"({"type":"string","format":"date","pattern":"a"})", GrammarErrc::kUnsupported, "together"},
+      {R"({"type":"string","pattern":"(?=a)b"})", GrammarErrc::kUnsupported, "lookahead"},
+      {R"({"type":"string","pattern":"(a)\\1"})", GrammarErrc::kUnsupported, "backreferences"},
+      {R"({"type":"string","pattern":"\\bword"})", GrammarErrc::kUnsupported, "word boundaries"},
+      {R"({"type":"string","pattern":"(a"})", GrammarErrc::kInvalidSchema, "unterminated group"},
+      {R"({"type":"string","pattern":"a{2,1}"})", GrammarErrc::kInvalidSchema, "m < n"},
+      {R"({"type":"string","pattern":"*a"})", GrammarErrc::kInvalidSchema, "nothing to repeat"},
+      {R"({"type":"string","pattern":"[]"})", GrammarErrc::kInvalidSchema, "matches no string"},
+      {R"({"type":"string","pattern":"\\q"})", GrammarErrc::kInvalidSchema, "unknown escape"},
+      {R"({"type":"string","pattern":"a{1001}"})", GrammarErrc::kTooLarge, "repeat count"},
+      {R"({"type":"string","pattern":"(.{1000}){1000}"})", GrammarErrc::kTooLarge, "pattern"},
+      {R"({"type":"string","pattern":"^a{5}$","maxLength":3})", GrammarErrc::kInvalidSchema, "maxLength"},
+      {R"({"type":"string","pattern":"^a{2}$","minLength":3})", GrammarErrc::kInvalidSchema, "minLength"},
+      {R"({"type":"string","pattern":1})", GrammarErrc::kInvalidSchema, "'pattern' must be a string"},
+      {R"({"enum":["x","y"],"pattern":"^z$"})", GrammarErrc::kInvalidSchema, "pattern"},
       {R"({"type":"object","minProperties":1})", GrammarErrc::kUnsupported, "minProperties"},
       {R"({"type":"array","uniqueItems":true})", GrammarErrc::kUnsupported, "uniqueItems"},
       {R"({"allOf":[{"type":"string"}]})", GrammarErrc::kUnsupported, "allOf"},
@@ -170,7 +184,9 @@ TEST(GrammarTest, RefusesWhatItDoesNotImplement) {
       {R"({"type":"string","minLength":-1})", GrammarErrc::kInvalidSchema, "minLength"},
       {R"({"type":"object","required":["x"]})", GrammarErrc::kUnsupported, "x"},
       {R"({"type":"wat"})", GrammarErrc::kInvalidSchema, "wat"},
-      {R"({"type":"object","properties":{"a":{"type":"string","pattern":"x"}}})", GrammarErrc::kUnsupported, "pattern"},
+      {R"({"type":"object","properties":{"a":{"type":"string","pattern":"x$y"}}})", GrammarErrc::kUnsupported,
+       "/properties/a: pattern: '$'"},
+      {R"({"type":"object","patternProperties":{"^a":{}}})", GrammarErrc::kUnsupported, "patternProperties"},
   };
   for (const auto& c : cases) {
     auto g = CompileJsonSchema(json::parse(c.schema));
@@ -184,6 +200,73 @@ TEST(GrammarTest, RefusesWhatItDoesNotImplement) {
   auto g = CompileJsonSchema(deep);
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.error().code, GrammarErrc::kTooLarge);
+}
+
+// A JSON string of the pattern: its decoded text must match (anywhere, unless
+// anchored), escapes and UTF-8 included, and no prefix is taken that cannot
+// be finished.
+TEST(GrammarTest, PatternsConstrainTheDecodedText) {
+  json digits = {{"type", "string"}, {"pattern", "^[0-9]{2,3}(-[A-F]+)?$"}};
+  for (const char* ok : {R"("12")", R"("123")", R"("12-AF")", R"("\u0031\u0032")"}) EXPECT_TRUE(Accepts(digits, ok)) << ok;
+  for (const char* bad : {R"("1")", R"("1234")", R"("12-")", R"("12-a")", R"("")"}) EXPECT_FALSE(Accepts(digits, bad)) << bad;
+  EXPECT_TRUE(Viable(digits, R"("12-)"));
+  EXPECT_FALSE(Viable(digits, R"("1a)"));
+  EXPECT_FALSE(Viable(digits, "\"\xc3"));      // no multi-byte character leads on
+  EXPECT_FALSE(Viable(digits, R"("\u01)"));   // U+0100…U+01FF: no digit
+  EXPECT_TRUE(Viable(digits, R"("\u00)"));    // U+0030…U+0039 are among U+0000…U+00FF
+  EXPECT_FALSE(Viable(digits, R"("\u004)"));
+  EXPECT_FALSE(Viable(digits, R"("\n)"));
+  // Unanchored: the match may sit anywhere; each top-level alternative anchors on its own.
+  json within = {{"type", "string"}, {"pattern", "ab"}};
+  EXPECT_TRUE(Accepts(within, R"("xxabyy")"));
+  EXPECT_FALSE(Accepts(within, R"("xxa")"));
+  json alts = {{"type", "string"}, {"pattern", "^a$|b"}};
+  EXPECT_TRUE(Accepts(alts, R"("a")"));
+  EXPECT_TRUE(Accepts(alts, R"("xbx")"));
+  EXPECT_FALSE(Accepts(alts, R"("ax")"));
+  // Non-ASCII text, in UTF-8 or escaped; '.' stops at line terminators.
+  json accent = {{"type", "string"}, {"pattern", "^é.\\s$"}};
+  EXPECT_TRUE(Accepts(accent, "\"\xc3\xa9\xe2\x82\xac \""));
+  EXPECT_TRUE(Accepts(accent, R"("\u00e9x\t")"));
+  EXPECT_FALSE(Accepts(accent, R"("é\n ")"));
+  EXPECT_TRUE(Viable(accent, "\"\xc3"));
+  EXPECT_FALSE(Viable(accent, "\"\xc4"));  // U+0100…U+013F: not é
+  // Lengths and the pattern together: no start that cannot be finished in maxLength.
+  json room = {{"type", "string"}, {"pattern", "^(a|bbbbbb)$"}, {"maxLength", 3}};
+  EXPECT_TRUE(Accepts(room, R"("a")"));
+  EXPECT_FALSE(Viable(room, R"("b)"));
+  json least = {{"type", "string"}, {"pattern", "^a*b?$"}, {"minLength", 2}};
+  EXPECT_FALSE(Accepts(least, R"("a")"));
+  EXPECT_TRUE(Accepts(least, R"("ab")"));
+  EXPECT_FALSE(Viable(least, R"("b)"));  // 'b' ends the pattern one short
+  // enum / const values are filtered by the pattern too.
+  json e = {{"enum", {"2024-01-31", "2024-02-30", 7}}, {"format", "date"}};
+  EXPECT_TRUE(Accepts(e, R"("2024-01-31")"));
+  EXPECT_FALSE(Accepts(e, R"("2024-02-30")"));
+  EXPECT_TRUE(Accepts(e, "7"));
+}
+
+TEST(GrammarTest, FormatsAreEnforcedOnStringsAndIgnoredElsewhere) {
+  auto str = [](const char* f) { return json{{"type", "string"}, {"format", f}}; };
+  for (const char* ok : {R"("2024-02-28")", R"("1999-12-31")"}) EXPECT_TRUE(Accepts(str("date"), ok)) << ok;
+  for (const char* bad : {R"("2024-02-29")", R"("2024-04-31")", R"("2024-13-01")", R"("0999-01-01")", R"("2024-1-01")"}) {
+    EXPECT_FALSE(Accepts(str("date"), bad)) << bad;
+  }
+  EXPECT_TRUE(Accepts(str("time"), R"("23:59:59.5+05:30")"));
+  EXPECT_FALSE(Accepts(str("time"), R"("24:00:00Z")"));
+  EXPECT_FALSE(Accepts(str("time"), R"("12:00:00")"));  // RFC 3339: the offset is required
+  EXPECT_TRUE(Accepts(str("date-time"), R"("2024-06-01T12:30:00Z")"));
+  EXPECT_FALSE(Accepts(str("date-time"), R"("2024-06-01 12:30:00Z")"));
+  EXPECT_TRUE(Accepts(str("uuid"), R"("123e4567-e89b-12d3-a456-426614174000")"));
+  EXPECT_FALSE(Accepts(str("uuid"), R"("123e4567e89b12d3a456426614174000")"));
+  EXPECT_TRUE(Accepts(str("ipv4"), R"("192.168.0.255")"));
+  for (const char* bad : {R"("256.1.1.1")", R"("01.2.3.4")", R"("1.2.3")"}) EXPECT_FALSE(Accepts(str("ipv4"), bad)) << bad;
+  EXPECT_TRUE(Accepts(str("email"), R"("first.last+tag@mail.example.org")"));
+  EXPECT_FALSE(Accepts(str("email"), R"("no-at.example.org")"));
+  EXPECT_FALSE(Accepts(str("email"), R"("a@localhost")"));  // a dotted domain only
+  // Formats of other types (OpenAPI's int32, double…) are annotations.
+  EXPECT_TRUE(Accepts(json{{"type", "integer"}, {"format", "int64"}}, "42"));
+  EXPECT_TRUE(Accepts(json{{"format", "date"}}, R"("2024-01-01")"));  // a string is inferred
 }
 
 // --- the token mask over a real vocabulary ------------------------------------

@@ -1,10 +1,13 @@
 #include "engine/grammar/json_schema.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
+
+#include "engine/grammar/regex.h"
 
 namespace cllm::engine::grammar {
 
@@ -33,7 +36,7 @@ const std::set<std::string>& Implemented() {
   static const std::set<std::string> k = {
       "type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems",
       "enum", "const", "anyOf", "oneOf", "$ref", "minimum", "maximum", "exclusiveMinimum",
-      "exclusiveMaximum", "minLength", "maxLength"};
+      "exclusiveMaximum", "minLength", "maxLength", "pattern", "format"};
   return k;
 }
 
@@ -143,7 +146,8 @@ class SchemaCompiler {
         types.push_back("object");
       } else if (s.contains("items") || s.contains("minItems") || s.contains("maxItems")) {
         types.push_back("array");
-      } else if (s.contains("minLength") || s.contains("maxLength")) {
+      } else if (s.contains("minLength") || s.contains("maxLength") || s.contains("pattern") ||
+                 (s.contains("format") && s["format"].is_string() && FormatPattern(s["format"].get<std::string>()))) {
         types.push_back("string");
       } else if (s.contains("minimum") || s.contains("maximum") || s.contains("exclusiveMinimum") ||
                  s.contains("exclusiveMaximum")) {
@@ -220,18 +224,24 @@ class SchemaCompiler {
       }
       if (s.contains("const")) values.resize(std::min<size_t>(values.size(), 1));
     }
+    std::shared_ptr<const RegexDfa> re;  // strings must also match a pattern / format
+    if (std::any_of(values.begin(), values.end(), [](const json& v) { return v.is_string(); })) {
+      CLLM_ASSIGN_OR_RETURN(re, StringPattern(s, path));
+    }
     CLLM_ASSIGN_OR_RETURN(Node * n, New(NodeKind::kAnyOf));
     std::set<std::string> seen;
     for (const auto& v : values) {
       bool ok = types.empty();
       for (const auto& t : types) ok = ok || JsonTypeMatches(v, t);
-      if (!ok) continue;
+      if (!ok || (re != nullptr && v.is_string() && !re->Matches(v.get<std::string>()))) continue;
       std::string text = v.dump(-1, ' ', false, json::error_handler_t::replace);
       if (!seen.insert(text).second) continue;
       CLLM_ASSIGN_OR_RETURN(const Node* lit, Literal(text));
       n->alts.push_back(lit);
     }
-    if (n->alts.empty()) return Bad(GrammarErrc::kInvalidSchema, path, "no 'enum'/'const' value matches 'type'");
+    if (n->alts.empty()) {
+      return Bad(GrammarErrc::kInvalidSchema, path, "no 'enum'/'const' value matches 'type' (and 'pattern')");
+    }
     return n;
   }
 
@@ -259,6 +269,11 @@ class SchemaCompiler {
       CLLM_ASSIGN_OR_RETURN(n->min_len, Count(s, "minLength", path, 0));
       CLLM_ASSIGN_OR_RETURN(n->max_len, Count(s, "maxLength", path, std::numeric_limits<uint32_t>::max()));
       if (n->min_len > n->max_len) return Bad(GrammarErrc::kInvalidSchema, path, "minLength above maxLength");
+      CLLM_ASSIGN_OR_RETURN(n->regex, StringPattern(s, path));
+      if (n->regex != nullptr && (n->regex->MinRest(RegexDfa::kStart) > n->max_len ||
+                                  n->regex->MaxRest(RegexDfa::kStart) < n->min_len)) {
+        return Bad(GrammarErrc::kInvalidSchema, path, "no string of the pattern's is within minLength / maxLength");
+      }
       return n;
     }
     if (t == "integer" || t == "number") return Numeric(s, t == "integer", path);
@@ -276,6 +291,32 @@ class SchemaCompiler {
       return n;
     }
     return Object(s, path, depth);
+  }
+
+  // StringPattern: the automaton of a string schema's `pattern` or `format`
+  // (null: neither).
+  GrammarResult<std::shared_ptr<const RegexDfa>> StringPattern(const json& s, const std::string& path) {
+    std::string pattern;
+    if (s.contains("pattern")) {
+      if (!s["pattern"].is_string()) return Bad(GrammarErrc::kInvalidSchema, path, "'pattern' must be a string");
+      pattern = s["pattern"].get<std::string>();
+    }
+    if (s.contains("format")) {
+      if (!s["format"].is_string()) return Bad(GrammarErrc::kInvalidSchema, path, "'format' must be a string");
+      const std::string format = s["format"].get<std::string>();
+      const char* p = FormatPattern(format);
+      if (p == nullptr) {
+        return Bad(GrammarErrc::kUnsupported, path,
+                   "unsupported format '" + format + "' (enforced: date, time, date-time, uuid, ipv4, email)");
+      }
+      if (s.contains("pattern")) return Bad(GrammarErrc::kUnsupported, path, "'format' together with 'pattern'");
+      pattern = p;
+    } else if (!s.contains("pattern")) {
+      return std::shared_ptr<const RegexDfa>();
+    }
+    auto dfa = CompileRegex(pattern);
+    if (!dfa.ok()) return Bad(dfa.code(), path, dfa.detail());
+    return std::move(dfa).value();
   }
 
   GrammarResult<const Node*> Numeric(const json& s, bool integer, const std::string& path) {

@@ -13,8 +13,10 @@
 //   the alternatives of a generated value are not checked for exclusivity),
 //   $ref to "#", "#/$defs/NAME" or "#/definitions/NAME", $defs/definitions,
 //   minimum, maximum, exclusiveMinimum, exclusiveMaximum (numbers: see below),
-//   minLength, maxLength; and the annotations title, description, $schema,
-//   $id, $comment, default, examples, strict, format only when it is absent.
+//   minLength, maxLength, pattern (regex.h), format (date, time, date-time,
+//   uuid, ipv4, email on strings; ignored on other types); and the
+//   annotations title, description, $schema, $id, $comment, default,
+//   examples, strict.
 // Properties are produced in the schema's order; an optional property may be
 // omitted; additional properties (when allowed) come after the declared ones
 // and never reuse a declared name.
@@ -56,6 +58,7 @@ inline constexpr int kAnyJsonDepth = 6;          // nesting of free JSON values 
 inline constexpr int64_t kMaxInteger = 999'999'999'999'999;  // 15 digits
 
 struct Node;
+class RegexDfa;
 
 struct Property {
   std::string key_json;  // the name as a JSON string, with quotes
@@ -75,6 +78,7 @@ struct Node {
   uint32_t min_len = 0;
   uint32_t max_len = std::numeric_limits<uint32_t>::max();
   std::vector<std::string> exclude;
+  std::shared_ptr<const RegexDfa> regex;  // `pattern` or `format`: the decoded text must match (regex.h)
   // kInteger
   int64_t lo = -kMaxInteger, hi = kMaxInteger;
   // kObject: declared properties in order; next_required[i] = first required index ≥ i (or size)

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/grammar/regex.h"
+
 namespace cllm::engine::grammar {
 
 bool Frame::operator==(const Frame& o) const {
@@ -167,6 +169,41 @@ void KeyByte(Frame& f, uint8_t b) {
 
 enum class Str { kTake, kClose, kReject };
 
+// A string with a pattern walks its automaton (regex.h) in `pos`, one code
+// point at a time; `val` gathers a code point split over UTF-8 bytes or \u
+// hex digits, and each partial one must still be able to lead on.
+// PatternStep takes the completed code point cp: a state that leads on and
+// leaves minLength / maxLength reachable.
+// RoomFor: from automaton state s, with f.count code points so far, the
+// pattern can still end within minLength / maxLength.
+bool RoomFor(const Frame& f, uint32_t s) {
+  const Node* n = f.node;
+  const uint32_t max_rest = n->regex->MaxRest(s);
+  if (n->max_len != kUnbounded && n->regex->MinRest(s) > n->max_len - f.count) return false;
+  return max_rest == RegexDfa::kUnbounded || f.count + max_rest >= n->min_len;
+}
+
+bool PatternStep(Frame& f, uint32_t cp) {
+  const uint32_t s = f.node->regex->Next(f.pos, cp);
+  if (s == RegexDfa::kDead || !RoomFor(f, s)) return false;
+  f.pos = s;
+  f.val = 0;
+  return true;
+}
+
+// PatternCanTake: some code point in [lo, hi] leads on (f.count counts it).
+bool PatternCanTake(const Frame& f, uint32_t lo, uint32_t hi) {
+  return f.node->regex->AnyStep(f.pos, lo, hi, [&f](uint32_t s) { return RoomFor(f, s); });
+}
+
+// Utf8Span: the code points a UTF-8 sequence can still become, with `bits`
+// decoded so far, `left` continuation bytes to come, the next in [lo, hi].
+void Utf8Span(uint32_t bits, int left, uint8_t lo, uint8_t hi, uint32_t* min, uint32_t* max) {
+  const int rest = 6 * (left - 1);
+  *min = ((bits << 6) | (lo & 0x3Fu)) << rest;
+  *max = (((bits << 6) | (hi & 0x3Fu)) << rest) | ((1u << rest) - 1);
+}
+
 Str StringStep(Frame& f, uint8_t b) {
   const Node* n = f.node;
   switch (f.phase) {
@@ -177,6 +214,7 @@ Str StringStep(Frame& f, uint8_t b) {
     case kStrBody: {
       if (b == '"') {
         if (f.count < n->min_len) return Str::kReject;
+        if (n->regex != nullptr && !n->regex->Accepting(f.pos)) return Str::kReject;
         for (size_t i = 0; i < n->exclude.size(); ++i) {
           if ((f.mask >> i & 1) && n->exclude[i].size() == f.pos) return Str::kReject;  // a declared name
         }
@@ -185,6 +223,12 @@ Str StringStep(Frame& f, uint8_t b) {
       if (b < 0x20 || f.count >= n->max_len) return Str::kReject;
       if (b == '\\') {
         if (!n->exclude.empty()) return Str::kReject;  // a free key is compared byte for byte
+        if (n->regex != nullptr) {  // an escape gives a code point of the BMP (\uXXXX covers them all)
+          ++f.count;
+          const bool ok = PatternCanTake(f, 0, 0xFFFF);
+          --f.count;
+          if (!ok) return Str::kReject;
+        }
         f.phase = kStrEscape;
       } else if (b >= 0x80) {
         // UTF-8 lead byte: continuation count and the range of the next byte
@@ -198,10 +242,24 @@ Str StringStep(Frame& f, uint8_t b) {
         else if (b >= 0xF1 && b <= 0xF3) need = 3;
         else if (b == 0xF4) need = 3, hi = 0x8F;
         else return Str::kReject;
+        if (n->regex != nullptr) {
+          uint32_t min = 0, max = 0;
+          Utf8Span(b & (0x3Fu >> need), need, lo, hi, &min, &max);
+          ++f.count;
+          const bool ok = PatternCanTake(f, min, max);
+          --f.count;
+          if (!ok) return Str::kReject;
+          f.val = b & (0x3F >> need);
+        }
         f.aux = need;
         f.lo = lo;
         f.hi = hi;
         f.phase = kStrUtf8;
+      } else if (n->regex != nullptr) {
+        ++f.count;  // PatternStep weighs the room after this code point
+        const bool ok = PatternStep(f, b);
+        --f.count;
+        if (!ok) return Str::kReject;
       }
       ++f.count;
       if (n->max_len == kUnbounded) f.count = std::min(f.count, n->min_len);  // canonical: fewer states
@@ -211,9 +269,15 @@ Str StringStep(Frame& f, uint8_t b) {
     case kStrEscape:
       if (b == 'u') {
         f.phase = kStrHex1;
+        f.val = 0;
         return Str::kTake;
       }
       if (!std::strchr("\"\\/bfnrt", b) || b == 0) return Str::kReject;
+      if (n->regex != nullptr) {
+        static constexpr char kFrom[] = "\"\\/bfnrt";
+        static constexpr uint8_t kTo[] = {'"', '\\', '/', '\b', '\f', '\n', '\r', '\t'};
+        if (!PatternStep(f, kTo[std::strchr(kFrom, b) - kFrom])) return Str::kReject;
+      }
       f.phase = kStrBody;
       return Str::kTake;
     case kStrHex1:
@@ -223,11 +287,33 @@ Str StringStep(Frame& f, uint8_t b) {
       if (!IsHex(b)) return Str::kReject;
       if (f.phase == kStrHex1) f.aux = (b == 'd' || b == 'D');
       if (f.phase == kStrHex2 && f.aux && !(b >= '0' && b <= '7')) return Str::kReject;  // \uD800-\uDFFF
+      if (n->regex != nullptr) {
+        const uint32_t digit = b <= '9' ? b - '0' : (b | 0x20) - 'a' + 10;
+        const uint32_t bits = static_cast<uint32_t>(f.val) * 16 + digit;
+        const int rest = 4 * (kStrHex4 - f.phase);
+        if (rest == 0) {
+          if (!PatternStep(f, bits)) return Str::kReject;
+        } else {
+          if (!PatternCanTake(f, bits << rest, (bits << rest) | ((1u << rest) - 1))) return Str::kReject;
+          f.val = bits;
+        }
+      }
       f.phase = f.phase == kStrHex4 ? kStrBody : f.phase + 1;
       if (f.phase == kStrBody) f.aux = 0;
       return Str::kTake;
     case kStrUtf8:
       if (b < f.lo || b > f.hi) return Str::kReject;
+      if (n->regex != nullptr) {
+        const uint32_t bits = static_cast<uint32_t>(f.val) << 6 | (b & 0x3Fu);
+        if (f.aux == 1) {
+          if (!PatternStep(f, bits)) return Str::kReject;
+        } else {
+          uint32_t min = 0, max = 0;
+          Utf8Span(bits, f.aux - 1, 0x80, 0xBF, &min, &max);
+          if (!PatternCanTake(f, min, max)) return Str::kReject;
+          f.val = bits;
+        }
+      }
       f.lo = 0x80;
       f.hi = 0xBF;
       if (--f.aux == 0) {
@@ -521,7 +607,7 @@ bool MatchState::Complete() const {
 bool MatchState::InStringBody(uint32_t* room) const {
   if (ends_.size() != 1) return false;
   const Frame& f = frames_.back();
-  if (f.node->kind != NodeKind::kString || f.phase != kStrBody || f.mask != 0) return false;
+  if (f.node->kind != NodeKind::kString || f.phase != kStrBody || f.mask != 0 || f.node->regex != nullptr) return false;
   *room = f.node->max_len == kUnbounded ? kUnbounded : f.node->max_len - f.count;
   return true;
 }

@@ -1,0 +1,84 @@
+// regex.h — a JSON schema `pattern` compiled into a DFA over code points.
+//
+// JSON schema patterns are ECMA-262 regular expressions, matched anywhere in
+// the string unless anchored: `a+` accepts every string containing an "a",
+// `^a+$` only strings of a's. The DFA accepts exactly the strings the pattern
+// matches (search semantics: an alternative without `^` may be preceded by
+// any text, one without `$` followed by any), so a matcher that walks it one
+// code point at a time, and refuses a code point that leads nowhere, only
+// ever produces matching strings.
+//
+// Supported: literals, `.`, classes `[...]` / `[^...]` with ranges, escapes
+// \d \D \w \W \s \S \t \n \r \f \v \0 \xHH \uHHHH and escaped punctuation,
+// groups `(...)`, `(?:...)`, `(?<name>...)`, alternation, the quantifiers
+// * + ? {n} {n,} {n,m} (lazy forms are the same language), and `^` / `$` at
+// the start / end of a top-level alternative. Refused, naming the feature:
+// backreferences, lookaround, \b \B, anchors elsewhere, \p{…}, \c, flags.
+// Surrogates (U+D800–DFFF) are never accepted: a JSON string cannot hold one.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "engine/grammar/json_schema.h"
+
+namespace cllm::engine::grammar {
+
+inline constexpr uint32_t kMaxRegexDfaStates = 2048;
+inline constexpr uint32_t kMaxRegexRepeat = 1000;  // the largest n or m of {n,m}
+
+class RegexDfa {
+ public:
+  static constexpr uint32_t kDead = 0xFFFFFFFF;
+  static constexpr uint32_t kStart = 0;
+
+  // Next is the state after code point cp from state s (kDead: refused).
+  uint32_t Next(uint32_t s, uint32_t cp) const;
+  // AnyStep: some code point in [lo, hi] leads from s to a state `ok`
+  // accepts (a partial UTF-8 sequence or \u escape narrows the next code
+  // point to such a range).
+  template <typename Ok>
+  bool AnyStep(uint32_t s, uint32_t lo, uint32_t hi, Ok ok) const {
+    for (uint32_t e = FirstEnding(s, lo); e < first_[s + 1] && edges_[e].lo <= hi; ++e) {
+      if (ok(edges_[e].to)) return true;
+    }
+    return false;
+  }
+  bool Accepting(uint32_t s) const { return accept_[s] != 0; }
+  // MinRest / MaxRest: the fewest / most code points that take state s to an
+  // accepting one (MaxRest kUnbounded when a loop can be reached).
+  uint32_t MinRest(uint32_t s) const { return min_rest_[s]; }
+  uint32_t MaxRest(uint32_t s) const { return max_rest_[s]; }
+  // Matches: the whole of `utf8` (valid UTF-8) is a string the pattern matches.
+  bool Matches(std::string_view utf8) const;
+  size_t states() const { return accept_.size(); }
+  static constexpr uint32_t kUnbounded = 0xFFFFFFFF;
+
+ private:
+  uint32_t FirstEnding(uint32_t s, uint32_t lo) const;  // s's first edge with hi >= lo
+
+  friend class DfaBuilder;
+  struct Edge {
+    uint32_t lo, hi, to;
+  };
+  std::vector<uint32_t>
+      first_;  // state s's edges: edges_[first_[s] .. first_[s + 1]), sorted, disjoint
+  std::vector<Edge> edges_;
+  std::vector<uint8_t> accept_;
+  std::vector<uint32_t> min_rest_, max_rest_;
+};
+
+// CompileRegex: kInvalidSchema for a malformed pattern, kUnsupported for a
+// feature above, kTooLarge past kMaxRegexDfaStates (or a repeat past
+// kMaxRegexRepeat). Messages name the pattern's problem, not the schema path.
+GrammarResult<std::shared_ptr<const RegexDfa>> CompileRegex(std::string_view pattern);
+
+// FormatPattern is the pattern enforced for a JSON schema `format` (date,
+// time, date-time, uuid, ipv4, email), or null for a format we do not enforce.
+// Each accepts a subset of its format's valid strings (dates never 29 Feb,
+// times never a leap second; email a conservative dot-atom form).
+const char* FormatPattern(std::string_view format);
+
+}  // namespace cllm::engine::grammar
