@@ -239,11 +239,43 @@ TEST(GrammarTest, PatternsConstrainTheDecodedText) {
   EXPECT_FALSE(Accepts(least, R"("a")"));
   EXPECT_TRUE(Accepts(least, R"("ab")"));
   EXPECT_FALSE(Viable(least, R"("b)"));  // 'b' ends the pattern one short
+  // Both bounds: the counts a state can end in may have gaps ("a" ends now or after "bcd").
+  json window = {{"type", "string"}, {"pattern", "^(?:a|abcd|xy)$"}, {"minLength", 2}, {"maxLength", 3}};
+  EXPECT_FALSE(Viable(window, R"("a)"));
+  EXPECT_TRUE(Accepts(window, R"("xy")"));
+  auto none = CompileJsonSchema(json{{"type", "string"}, {"pattern", "^(?:a|abcd)$"}, {"minLength", 2}, {"maxLength", 3}});
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, GrammarErrc::kInvalidSchema);
   // enum / const values are filtered by the pattern too.
   json e = {{"enum", {"2024-01-31", "2024-02-30", 7}}, {"format", "date"}};
   EXPECT_TRUE(Accepts(e, R"("2024-01-31")"));
   EXPECT_FALSE(Accepts(e, R"("2024-02-30")"));
   EXPECT_TRUE(Accepts(e, "7"));
+}
+
+// Patterns come from requests: ones that would take long or much memory to
+// compile are refused (kTooLarge) — the work of all a schema's patterns is
+// bounded together (RegexBudget).
+TEST(GrammarTest, CostlyPatternsAreRefused) {
+  std::string empties = "(?:(?:" + std::string(65400, '|') + "){1000}){20}";
+  std::string many;  // 960 separate two-byte characters in one class
+  for (uint32_t cp = 0x100; cp < 0x100 + 2 * 960; cp += 2) {
+    many += static_cast<char>(0xC0 | cp >> 6);
+    many += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  for (const std::string& p : {empties, "^(?:[" + many + "]{1000}){2}$", std::string("(?:x{0}x{0}x{0}x{0}){1000}(a{1000}){20}")}) {
+    auto g = CompileJsonSchema(json{{"type", "string"}, {"pattern", p}});
+    ASSERT_FALSE(g.ok()) << p.substr(0, 40);
+    EXPECT_EQ(g.error().code, GrammarErrc::kTooLarge) << g.detail();
+  }
+  json types = json::array();
+  for (int i = 0; i < 4000; ++i) types.push_back("string");
+  EXPECT_TRUE(Accepts(json{{"type", types}, {"pattern", "^[a-z]{1,900}$"}}, R"("abc")"));  // compiled once
+  json props = json::object();  // 64 different costly patterns share one budget
+  for (int i = 0; i < 64; ++i) props["p" + std::to_string(i)] = {{"type", "string"}, {"pattern", "^(?:a?){900}" + std::to_string(i) + "$"}};
+  auto g = CompileJsonSchema(json{{"type", "object"}, {"properties", props}});
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().code, GrammarErrc::kTooLarge) << g.detail();
 }
 
 TEST(GrammarTest, FormatsAreEnforcedOnStringsAndIgnoredElsewhere) {

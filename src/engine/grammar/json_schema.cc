@@ -130,7 +130,9 @@ class SchemaCompiler {
       } else if (t.is_array() && !t.empty()) {
         for (const auto& e : t) {
           if (!e.is_string()) return Bad(GrammarErrc::kInvalidSchema, path, "'type' must be a string or an array of strings");
-          types.push_back(e.get<std::string>());
+          if (std::find(types.begin(), types.end(), e.get<std::string>()) == types.end()) {
+            types.push_back(e.get<std::string>());  // once each: ["string", "string", …] is one type
+          }
         }
       } else {
         return Bad(GrammarErrc::kInvalidSchema, path, "'type' must be a string or an array of strings");
@@ -270,10 +272,26 @@ class SchemaCompiler {
       CLLM_ASSIGN_OR_RETURN(n->max_len, Count(s, "maxLength", path, std::numeric_limits<uint32_t>::max()));
       if (n->min_len > n->max_len) return Bad(GrammarErrc::kInvalidSchema, path, "minLength above maxLength");
       CLLM_ASSIGN_OR_RETURN(n->regex, StringPattern(s, path));
-      if (n->regex != nullptr && (n->regex->MinRest(RegexDfa::kStart) > n->max_len ||
-                                  n->regex->MaxRest(RegexDfa::kStart) < n->min_len)) {
-        return Bad(GrammarErrc::kInvalidSchema, path, "no string of the pattern's is within minLength / maxLength");
+      if (n->regex == nullptr) return n;
+      bool fits = n->regex->MinRest(RegexDfa::kStart) <= n->max_len && n->regex->MaxRest(RegexDfa::kStart) >= n->min_len;
+      if (fits && n->min_len > 0 && n->max_len != std::numeric_limits<uint32_t>::max()) {
+        // A window of lengths: the counts a state can still end in may have
+        // gaps (^(a|abcd)$ ends in 1 or 4), so keep them exactly.
+        if (n->max_len > kMaxPatternWindow) {
+          return Bad(GrammarErrc::kUnsupported, path,
+                     "'pattern' with 'minLength' and a 'maxLength' above " + std::to_string(kMaxPatternWindow));
+        }
+        if (!regex_budget_.Spend((size_t{n->max_len} + 1) * (n->regex->edges() + n->regex->states()))) {
+          return Bad(GrammarErrc::kTooLarge, path, "pattern: too costly to compile with these lengths");
+        }
+        n->end_words = n->max_len / 64 + 1;
+        n->end_lengths = n->regex->EndLengths(n->max_len);
+        fits = false;
+        for (uint32_t k = n->min_len; k <= n->max_len && !fits; ++k) {
+          fits = n->end_lengths[k / 64] >> (k % 64) & 1;  // the start state's bits
+        }
       }
+      if (!fits) return Bad(GrammarErrc::kInvalidSchema, path, "no string of the pattern's is within minLength / maxLength");
       return n;
     }
     if (t == "integer" || t == "number") return Numeric(s, t == "integer", path);
@@ -314,8 +332,11 @@ class SchemaCompiler {
     } else if (!s.contains("pattern")) {
       return std::shared_ptr<const RegexDfa>();
     }
-    auto dfa = CompileRegex(pattern);
+    auto cached = patterns_.find(pattern);  // a pattern is compiled once per schema
+    if (cached != patterns_.end()) return cached->second;
+    auto dfa = CompileRegex(pattern, &regex_budget_);
     if (!dfa.ok()) return Bad(dfa.code(), path, dfa.detail());
+    patterns_.emplace(pattern, *dfa);
     return std::move(dfa).value();
   }
 
@@ -436,6 +457,8 @@ class SchemaCompiler {
   const json& doc_;
   Grammar& g_;
   std::map<std::string, const Node*> refs_;
+  std::map<std::string, std::shared_ptr<const RegexDfa>> patterns_;
+  RegexBudget regex_budget_;  // shared by every pattern of the schema
   std::vector<const Node*> any_value_;
 };
 

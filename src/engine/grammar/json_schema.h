@@ -56,6 +56,7 @@ inline constexpr int kMaxSchemaDepth = 32;       // nesting of the schema docume
 inline constexpr size_t kMaxProperties = 64;     // declared properties per object
 inline constexpr int kAnyJsonDepth = 6;          // nesting of free JSON values ({"type":"object"} etc.)
 inline constexpr int64_t kMaxInteger = 999'999'999'999'999;  // 15 digits
+inline constexpr uint32_t kMaxPatternWindow = 1024;  // maxLength of a pattern string that also has a minLength
 
 struct Node;
 class RegexDfa;
@@ -79,6 +80,8 @@ struct Node {
   uint32_t max_len = std::numeric_limits<uint32_t>::max();
   std::vector<std::string> exclude;
   std::shared_ptr<const RegexDfa> regex;  // `pattern` or `format`: the decoded text must match (regex.h)
+  std::vector<uint64_t> end_lengths;      // with both min_len > 0 and max_len: RegexDfa::EndLengths(max_len)
+  uint32_t end_words = 0;                 // words per state in end_lengths
   // kInteger
   int64_t lo = -kMaxInteger, hi = kMaxInteger;
   // kObject: declared properties in order; next_required[i] = first required index ≥ i (or size)

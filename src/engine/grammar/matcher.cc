@@ -178,6 +178,14 @@ enum class Str { kTake, kClose, kReject };
 // pattern can still end within minLength / maxLength.
 bool RoomFor(const Frame& f, uint32_t s) {
   const Node* n = f.node;
+  if (!n->end_lengths.empty()) {  // a window: the exact counts s can end in
+    const uint32_t lo = n->min_len > f.count ? n->min_len - f.count : 0, hi = n->max_len - f.count;
+    const uint64_t* bits = &n->end_lengths[size_t{s} * n->end_words];
+    for (uint32_t k = lo; k <= hi; ++k) {
+      if (bits[k / 64] >> (k % 64) & 1) return true;
+    }
+    return false;
+  }
   const uint32_t max_rest = n->regex->MaxRest(s);
   if (n->max_len != kUnbounded && n->regex->MinRest(s) > n->max_len - f.count) return false;
   return max_rest == RegexDfa::kUnbounded || f.count + max_rest >= n->min_len;

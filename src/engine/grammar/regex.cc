@@ -11,7 +11,7 @@ namespace {
 constexpr uint32_t kMaxCp = 0x10FFFF;
 constexpr uint32_t kInf = 0xFFFFFFFF;
 constexpr size_t kMaxNfaStates = 20000;
-constexpr size_t kMaxDfaWork = 20'000'000;  // closure steps of one compilation (tens of ms)
+constexpr size_t kMaxDfaEdges = 200000;
 constexpr int kMaxGroupDepth = 32;
 
 Error<GrammarErrc> Bad(GrammarErrc c, const std::string& msg) {
@@ -439,25 +439,36 @@ struct Nfa {
     uint32_t out = 0;
     std::vector<uint32_t> eps;
   };
+  explicit Nfa(RegexBudget* b) : budget(b) {}
   std::vector<State> states;
-  std::vector<CharSet> sets;
+  std::vector<CharSet> sets;                       // one per class of the pattern, shared by its copies
+  std::map<const CharSet*, int> set_ids;
   uint32_t accept = 0;
+  RegexBudget* budget;
+
+  Error<GrammarErrc> Costly() const {
+    return Bad(GrammarErrc::kTooLarge, "too costly to compile (repeats of repeats or of large classes)");
+  }
 
   GrammarResult<uint32_t> Add(State s) {
-    if (states.size() >= kMaxNfaStates)
-      return Bad(GrammarErrc::kTooLarge, "too many states (repeats of repeats)");
+    if (states.size() >= kMaxNfaStates || !budget->Spend(1 + s.eps.size())) return Costly();
     states.push_back(std::move(s));
     return static_cast<uint32_t>(states.size() - 1);
   }
 
   GrammarResult<uint32_t> Build(const Ast& a, uint32_t next) {
+    if (!budget->Spend(1)) return Costly();
     switch (a.kind) {
       case Ast::kEmpty:
         return next;
       case Ast::kSet: {
-        sets.push_back(a.set);
+        auto [it, fresh] = set_ids.emplace(&a.set, static_cast<int>(sets.size()));
+        if (fresh) {
+          if (!budget->Spend(a.set.size())) return Costly();
+          sets.push_back(a.set);
+        }
         State s;
-        s.set = static_cast<int>(sets.size() - 1);
+        s.set = it->second;
         s.out = next;
         return Add(std::move(s));
       }
@@ -470,7 +481,7 @@ struct Nfa {
         State fork;
         for (const Ast& k : a.kids) {
           CLLM_ASSIGN_OR_RETURN(uint32_t s, Build(k, next));
-          fork.eps.push_back(s);
+          if (std::find(fork.eps.begin(), fork.eps.end(), s) == fork.eps.end()) fork.eps.push_back(s);
         }
         return Add(std::move(fork));
       }
@@ -482,8 +493,7 @@ struct Nfa {
           states[loop].eps = {body, next};
           r = loop;
         } else {
-          for (uint32_t k = a.min; k < a.max;
-               ++k) {  // X(X(X)?)? …: each level takes one more or leaves
+          for (uint32_t k = a.min; k < a.max; ++k) {  // X(X(X)?)? …: each level takes one more or leaves
             CLLM_ASSIGN_OR_RETURN(uint32_t body, Build(a.kids[0], r));
             CLLM_ASSIGN_OR_RETURN(r, Add(State{-1, 0, {body, next}}));
           }
@@ -498,22 +508,28 @@ struct Nfa {
   }
 
   // Closure: the set states (and the accept state) reachable from `from`
-  // by epsilon moves, sorted.
-  std::vector<uint32_t> Closure(const std::vector<uint32_t>& from, size_t* work) const {
-    std::vector<uint32_t> out, stack = from;
-    std::vector<uint8_t> seen(states.size(), 0);
-    while (!stack.empty()) {
-      const uint32_t s = stack.back();
-      stack.pop_back();
-      ++*work;
-      if (seen[s]) continue;
-      seen[s] = 1;
-      if (states[s].set >= 0 || s == accept) out.push_back(s);
-      for (uint32_t e : states[s].eps) stack.push_back(e);
+  // by epsilon moves, sorted; false when the budget ran out.
+  bool Closure(const std::vector<uint32_t>& from, std::vector<uint32_t>* out) {
+    out->clear();
+    stack_ = from;
+    if (seen_.size() != states.size()) seen_.assign(states.size(), 0);
+    ++gen_;
+    while (!stack_.empty()) {
+      const uint32_t s = stack_.back();
+      stack_.pop_back();
+      if (!budget->Spend(1)) return false;
+      if (seen_[s] == gen_) continue;
+      seen_[s] = gen_;
+      if (states[s].set >= 0 || s == accept) out->push_back(s);
+      for (uint32_t e : states[s].eps) stack_.push_back(e);
     }
-    std::sort(out.begin(), out.end());
-    return out;
+    std::sort(out->begin(), out->end());
+    return true;
   }
+
+ private:
+  std::vector<uint32_t> seen_, stack_;  // Closure's marks (by generation) and work list
+  uint32_t gen_ = 0;
 };
 
 }  // namespace
@@ -521,9 +537,10 @@ struct Nfa {
 class DfaBuilder {
  public:
   static void Rests(RegexDfa& d);
-  static GrammarResult<std::shared_ptr<const RegexDfa>> Build(const Nfa& nfa, uint32_t start) {
+  static GrammarResult<std::shared_ptr<const RegexDfa>> Build(Nfa& nfa, uint32_t start) {
     auto dfa = std::make_shared<RegexDfa>();
-    size_t work = 0;  // closure steps: bounds the time an untrusted pattern may take
+    std::vector<uint32_t> closure;
+    size_t total_edges = 0;
     std::map<std::vector<uint32_t>, uint32_t> ids;
     std::vector<std::vector<uint32_t>> todo_sets;
     auto id_of = [&](std::vector<uint32_t> set) -> GrammarResult<uint32_t> {
@@ -538,11 +555,10 @@ class DfaBuilder {
       todo_sets.push_back(std::move(set));
       return id;
     };
-    CLLM_RETURN_IF_ERROR(id_of(nfa.Closure({start}, &work)));
+    if (!nfa.Closure({start}, &closure)) return nfa.Costly();
+    CLLM_RETURN_IF_ERROR(id_of(closure));
     std::vector<std::vector<RegexDfa::Edge>> edges;
     for (size_t d = 0; d < todo_sets.size(); ++d) {
-      if (work > kMaxDfaWork)
-        return Bad(GrammarErrc::kTooLarge, "too costly to compile (repeats of large classes)");
       const std::vector<uint32_t> members = todo_sets[d];  // copy: todo_sets grows below
       dfa->accept_.push_back(std::binary_search(members.begin(), members.end(), nfa.accept));
       // Sweep the members' ranges: between consecutive boundaries the set of
@@ -560,6 +576,7 @@ class DfaBuilder {
           events.push_back({r.hi + 1, false, s});
         }
       }
+      if (!nfa.budget->Spend(events.size())) return nfa.Costly();
       std::sort(events.begin(), events.end(),
                 [](const Event& a, const Event& b) { return a.at < b.at; });
       std::vector<uint32_t> active;
@@ -576,7 +593,8 @@ class DfaBuilder {
         if (active.empty() || e == events.size()) continue;
         std::vector<uint32_t> targets;
         for (uint32_t s : active) targets.push_back(nfa.states[s].out);
-        CLLM_ASSIGN_OR_RETURN(uint32_t to, id_of(nfa.Closure(targets, &work)));
+        if (!nfa.Closure(targets, &closure) || !nfa.budget->Spend(active.size())) return nfa.Costly();
+        CLLM_ASSIGN_OR_RETURN(uint32_t to, id_of(closure));
         const uint32_t hi = events[e].at - 1;
         if (!out.empty() && out.back().to == to && out.back().hi + 1 == at) {
           out.back().hi = hi;
@@ -584,23 +602,25 @@ class DfaBuilder {
           out.push_back({at, hi, to});
         }
       }
+      total_edges += out.size();
+      if (total_edges > kMaxDfaEdges) return nfa.Costly();
       edges.push_back(std::move(out));
     }
     // Keep only states from which an accepting state can be reached, so a
     // walk never enters a state it cannot finish.
     const size_t n = edges.size();
+    std::vector<std::vector<uint32_t>> preds(n);
+    for (size_t s = 0; s < n; ++s) {
+      for (const auto& e : edges[s]) preds[e.to].push_back(static_cast<uint32_t>(s));
+    }
     std::vector<uint8_t> live(dfa->accept_.begin(), dfa->accept_.end());
-    for (bool changed = true; changed;) {
-      changed = false;
-      for (size_t s = 0; s < n; ++s) {
-        if (live[s]) continue;
-        for (const auto& e : edges[s]) {
-          if (live[e.to]) {
-            live[s] = 1;
-            changed = true;
-            break;
-          }
-        }
+    std::vector<uint32_t> queue;
+    for (size_t s = 0; s < n; ++s) {
+      if (live[s]) queue.push_back(static_cast<uint32_t>(s));
+    }
+    for (size_t q = 0; q < queue.size(); ++q) {  // backwards from the accepting states
+      for (uint32_t p : preds[queue[q]]) {
+        if (!live[p]) live[p] = 1, queue.push_back(p);
       }
     }
     if (!live[0]) return Bad(GrammarErrc::kInvalidSchema, "matches no string");
@@ -686,7 +706,9 @@ uint32_t RegexDfa::FirstEnding(uint32_t s, uint32_t lo) const {
       std::partition_point(b, e, [lo](const Edge& x) { return x.hi < lo; }) - edges_.begin());
 }
 
-GrammarResult<std::shared_ptr<const RegexDfa>> CompileRegex(std::string_view pattern) {
+GrammarResult<std::shared_ptr<const RegexDfa>> CompileRegex(std::string_view pattern, RegexBudget* budget) {
+  RegexBudget own;
+  if (budget == nullptr) budget = &own;
   std::vector<uint32_t> cps;
   for (size_t i = 0; i < pattern.size();) {  // UTF-8 → code points
     const auto b = static_cast<uint8_t>(pattern[i]);
@@ -712,10 +734,35 @@ GrammarResult<std::shared_ptr<const RegexDfa>> CompileRegex(std::string_view pat
   }
   Parser parser(std::move(cps));
   CLLM_ASSIGN_OR_RETURN(Ast ast, parser.Top());
-  Nfa nfa;
+  Nfa nfa(budget);
   CLLM_ASSIGN_OR_RETURN(nfa.accept, nfa.Add(Nfa::State{}));
   CLLM_ASSIGN_OR_RETURN(uint32_t start, nfa.Build(ast, nfa.accept));
   return DfaBuilder::Build(nfa, start);
+}
+
+std::vector<uint64_t> RegexDfa::EndLengths(uint32_t max) const {
+  const size_t n = accept_.size(), words = max / 64 + 1;
+  std::vector<std::vector<uint32_t>> preds(n);
+  for (size_t s = 0; s < n; ++s) {
+    for (uint32_t e = first_[s]; e < first_[s + 1]; ++e) preds[edges_[e].to].push_back(static_cast<uint32_t>(s));
+  }
+  std::vector<uint64_t> bits(n * words, 0);
+  std::vector<uint32_t> layer, next;  // the states that end in exactly k more code points
+  std::vector<uint32_t> mark(n, 0xFFFFFFFF);
+  for (size_t s = 0; s < n; ++s) {
+    if (accept_[s]) layer.push_back(static_cast<uint32_t>(s));
+  }
+  for (uint32_t k = 0; k <= max && !layer.empty(); ++k) {
+    next.clear();
+    for (uint32_t s : layer) {
+      bits[s * words + k / 64] |= uint64_t{1} << (k % 64);
+      for (uint32_t p : preds[s]) {
+        if (mark[p] != k) mark[p] = k, next.push_back(p);
+      }
+    }
+    layer.swap(next);
+  }
+  return bits;
 }
 
 const char* FormatPattern(std::string_view format) {

@@ -17,6 +17,7 @@
 // Surrogates (U+D800–DFFF) are never accepted: a JSON string cannot hold one.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -28,6 +29,18 @@ namespace cllm::engine::grammar {
 
 inline constexpr uint32_t kMaxRegexDfaStates = 2048;
 inline constexpr uint32_t kMaxRegexRepeat = 1000;  // the largest n or m of {n,m}
+
+// RegexBudget: the work (automaton states, edges, closure steps) compiling
+// may spend — one budget for all the patterns of a schema, since every
+// pattern comes from an untrusted request. ~20 M steps is tens of ms.
+struct RegexBudget {
+  size_t left = 20'000'000;
+  bool Spend(size_t n) {
+    if (n > left) return left = 0, false;
+    left -= n;
+    return true;
+  }
+};
 
 class RegexDfa {
  public:
@@ -51,9 +64,14 @@ class RegexDfa {
   // accepting one (MaxRest kUnbounded when a loop can be reached).
   uint32_t MinRest(uint32_t s) const { return min_rest_[s]; }
   uint32_t MaxRest(uint32_t s) const { return max_rest_[s]; }
+  // EndLengths: per state, a bitset of the code-point counts 0 … max in which
+  // it can reach an accepting state (max / 64 + 1 words per state): with
+  // minLength and maxLength both set, the counts left may not be a range.
+  std::vector<uint64_t> EndLengths(uint32_t max) const;
   // Matches: the whole of `utf8` (valid UTF-8) is a string the pattern matches.
   bool Matches(std::string_view utf8) const;
   size_t states() const { return accept_.size(); }
+  size_t edges() const { return edges_.size(); }
   static constexpr uint32_t kUnbounded = 0xFFFFFFFF;
 
  private:
@@ -72,8 +90,9 @@ class RegexDfa {
 
 // CompileRegex: kInvalidSchema for a malformed pattern, kUnsupported for a
 // feature above, kTooLarge past kMaxRegexDfaStates (or a repeat past
-// kMaxRegexRepeat). Messages name the pattern's problem, not the schema path.
-GrammarResult<std::shared_ptr<const RegexDfa>> CompileRegex(std::string_view pattern);
+// kMaxRegexRepeat) or when `budget` (null: a fresh one) runs out. Messages
+// name the pattern's problem, not the schema path.
+GrammarResult<std::shared_ptr<const RegexDfa>> CompileRegex(std::string_view pattern, RegexBudget* budget = nullptr);
 
 // FormatPattern is the pattern enforced for a JSON schema `format` (date,
 // time, date-time, uuid, ipv4, email), or null for a format we do not enforce.
