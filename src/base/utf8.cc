@@ -34,4 +34,17 @@ bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
+bool DecodeUtf8(std::string_view s, std::vector<uint32_t>* out) {
+  if (!IsValidUtf8(s)) return false;
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  for (size_t i = 0; i < s.size();) {
+    const size_t len = Utf8SequenceLength(p[i]);
+    uint32_t cp = len == 1 ? p[i] : p[i] & (0x7Fu >> len);
+    for (size_t k = 1; k < len; ++k) cp = cp << 6 | (p[i + k] & 0x3Fu);
+    out->push_back(cp);
+    i += len;
+  }
+  return true;
+}
+
 }  // namespace cllm

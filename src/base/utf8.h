@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 namespace cllm {
 
@@ -14,5 +15,9 @@ bool IsValidUtf8(std::string_view s);
 // Utf8SequenceLength returns the length announced by lead byte `c`
 // (1–4), or 0 for a continuation or invalid lead byte.
 size_t Utf8SequenceLength(uint8_t c);
+
+// DecodeUtf8 appends the code points of `s` to `out`; false (and nothing
+// appended) if `s` is not valid UTF-8.
+bool DecodeUtf8(std::string_view s, std::vector<uint32_t>* out);
 
 }  // namespace cllm

@@ -23,5 +23,13 @@ TEST(Utf8Test, RejectsMalformed) {
   EXPECT_FALSE(IsValidUtf8("\xff"));
 }
 
+TEST(Utf8Test, DecodesCodePoints) {
+  std::vector<uint32_t> cps;
+  ASSERT_TRUE(DecodeUtf8("a\xc3\xa9\xe4\xbd\xa0\xf0\x9f\x98\x80", &cps));
+  EXPECT_EQ(cps, (std::vector<uint32_t>{'a', 0xE9, 0x4F60, 0x1F600}));
+  EXPECT_FALSE(DecodeUtf8("a\xed\xa0\x80", &cps));  // a surrogate: nothing appended
+  EXPECT_EQ(cps.size(), 4u);
+}
+
 }  // namespace
 }  // namespace cllm

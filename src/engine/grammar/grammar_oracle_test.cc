@@ -30,6 +30,23 @@ bool HaveJsonschema() {
   return std::filesystem::exists(kPython) && std::system(cmd.c_str()) == 0;
 }
 
+// RunPython runs `script` on the cases (as a JSON file, its argument) in a
+// fresh temporary directory; returns its exit code and sets *report to what
+// it printed.
+int RunPython(const char* name, const ojson& cases, const std::string& script, std::string* report) {
+  auto dir = std::filesystem::temp_directory_path() / (std::string(name) + "_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "cases.json") << cases.dump();
+  std::ofstream(dir / "check.py") << script;
+  std::string cmd = std::string(kPython) + " " + (dir / "check.py").string() + " " + (dir / "cases.json").string() +
+                    " > " + (dir / "out.txt").string() + " 2>&1";
+  int rc = std::system(cmd.c_str());
+  std::ifstream in(dir / "out.txt");
+  report->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  std::filesystem::remove_all(dir);
+  return rc;
+}
+
 // Every schema keeps its strings short (maxLength) or its values enumerated,
 // so that random sampling completes well within max_tokens: we do not force
 // a close when tokens run short. Free keys (additionalProperties with a
@@ -93,10 +110,8 @@ TEST(GrammarOracleTest, RandomModelOutputsValidateWithJsonschema) {
   EXPECT_EQ(incomplete, 0);
 
   // One python run validates every output; it prints one line per failure.
-  auto dir = std::filesystem::temp_directory_path() / ("cllm_grammar_oracle_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir / "cases.json") << cases.dump();
-  std::ofstream(dir / "check.py") << R"PY(import datetime, json, sys
+  std::string report;
+  const int rc = RunPython("cllm_grammar_oracle", cases, R"PY(import datetime, json, sys
 import jsonschema
 cases = json.load(open(sys.argv[1]))
 bad = 0
@@ -116,13 +131,7 @@ for i, c in enumerate(cases):
         print("case %d: %r: %s" % (i, c["output"], str(e).splitlines()[0]))
 print("checked %d outputs, %d invalid" % (len(cases), bad))
 sys.exit(1 if bad else 0)
-)PY";
-  std::string cmd = std::string(kPython) + " " + (dir / "check.py").string() + " " + (dir / "cases.json").string() +
-                    " > " + (dir / "out.txt").string() + " 2>&1";
-  int rc = std::system(cmd.c_str());
-  std::ifstream in(dir / "out.txt");
-  std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::filesystem::remove_all(dir);
+)PY", &report);
   EXPECT_EQ(rc, 0) << report;
   EXPECT_NE(report.find("checked " + std::to_string(cases.size()) + " outputs, 0 invalid"), std::string::npos) << report;
 }
@@ -149,10 +158,8 @@ TEST(GrammarOracleTest, PatternsMatchWhatPythonReMatches) {
     ASSERT_TRUE(dfa.ok()) << p << ": " << dfa.detail();
     for (const char* str : strings) cases.push_back({{"p", p}, {"s", str}, {"ours", (*dfa)->Matches(str)}});
   }
-  auto dir = std::filesystem::temp_directory_path() / ("cllm_regex_oracle_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir / "cases.json") << cases.dump();
-  std::ofstream(dir / "check.py") << R"PY(import json, re, sys
+  std::string report;
+  const int rc = RunPython("cllm_regex_oracle", cases, R"PY(import json, re, sys
 cases = json.load(open(sys.argv[1]))
 bad = 0
 for c in cases:
@@ -162,13 +169,7 @@ for c in cases:
         print("pattern %r on %r: re says %s, ours %s" % (c["p"], c["s"], want, c["ours"]))
 print("checked %d, %d differ" % (len(cases), bad))
 sys.exit(1 if bad else 0)
-)PY";
-  std::string cmd = std::string(kPython) + " " + (dir / "check.py").string() + " " + (dir / "cases.json").string() +
-                    " > " + (dir / "out.txt").string() + " 2>&1";
-  int rc = std::system(cmd.c_str());
-  std::ifstream in(dir / "out.txt");
-  std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::filesystem::remove_all(dir);
+)PY", &report);
   EXPECT_EQ(rc, 0) << report;
   EXPECT_NE(report.find("checked " + std::to_string(cases.size()) + ", 0 differ"), std::string::npos) << report;
 }

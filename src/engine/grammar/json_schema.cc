@@ -286,10 +286,7 @@ class SchemaCompiler {
         }
         n->end_words = n->max_len / 64 + 1;
         n->end_lengths = n->regex->EndLengths(n->max_len);
-        fits = false;
-        for (uint32_t k = n->min_len; k <= n->max_len && !fits; ++k) {
-          fits = n->end_lengths[k / 64] >> (k % 64) & 1;  // the start state's bits
-        }
+        fits = AnyBitIn(n->end_lengths.data(), n->min_len, n->max_len);  // the start state's row
       }
       if (!fits) return Bad(GrammarErrc::kInvalidSchema, path, "no string of the pattern's is within minLength / maxLength");
       return n;

@@ -171,37 +171,32 @@ enum class Str { kTake, kClose, kReject };
 
 // A string with a pattern walks its automaton (regex.h) in `pos`, one code
 // point at a time; `val` gathers a code point split over UTF-8 bytes or \u
-// hex digits, and each partial one must still be able to lead on.
-// PatternStep takes the completed code point cp: a state that leads on and
-// leaves minLength / maxLength reachable.
-// RoomFor: from automaton state s, with f.count code points so far, the
-// pattern can still end within minLength / maxLength.
-bool RoomFor(const Frame& f, uint32_t s) {
-  const Node* n = f.node;
+// hex digits, and each partial one must still be able to lead on. `count`
+// is the string's code points including the one being read.
+// RoomFor: from automaton state s the pattern can still end within
+// minLength / maxLength.
+bool RoomFor(const Node* n, uint32_t s, uint32_t count) {
   if (!n->end_lengths.empty()) {  // a window: the exact counts s can end in
-    const uint32_t lo = n->min_len > f.count ? n->min_len - f.count : 0, hi = n->max_len - f.count;
-    const uint64_t* bits = &n->end_lengths[size_t{s} * n->end_words];
-    for (uint32_t k = lo; k <= hi; ++k) {
-      if (bits[k / 64] >> (k % 64) & 1) return true;
-    }
-    return false;
+    const uint32_t lo = n->min_len > count ? n->min_len - count : 0;
+    return AnyBitIn(&n->end_lengths[size_t{s} * n->end_words], lo, n->max_len - count);
   }
   const uint32_t max_rest = n->regex->MaxRest(s);
-  if (n->max_len != kUnbounded && n->regex->MinRest(s) > n->max_len - f.count) return false;
-  return max_rest == RegexDfa::kUnbounded || f.count + max_rest >= n->min_len;
+  if (n->max_len != kUnbounded && n->regex->MinRest(s) > n->max_len - count) return false;
+  return max_rest == RegexDfa::kUnbounded || count + max_rest >= n->min_len;
 }
 
-bool PatternStep(Frame& f, uint32_t cp) {
+// PatternStep takes the completed code point cp.
+bool PatternStep(Frame& f, uint32_t cp, uint32_t count) {
   const uint32_t s = f.node->regex->Next(f.pos, cp);
-  if (s == RegexDfa::kDead || !RoomFor(f, s)) return false;
+  if (s == RegexDfa::kDead || !RoomFor(f.node, s, count)) return false;
   f.pos = s;
   f.val = 0;
   return true;
 }
 
-// PatternCanTake: some code point in [lo, hi] leads on (f.count counts it).
-bool PatternCanTake(const Frame& f, uint32_t lo, uint32_t hi) {
-  return f.node->regex->AnyStep(f.pos, lo, hi, [&f](uint32_t s) { return RoomFor(f, s); });
+// PatternCanTake: some code point in [lo, hi] leads on.
+bool PatternCanTake(const Frame& f, uint32_t lo, uint32_t hi, uint32_t count) {
+  return f.node->regex->AnyStep(f.pos, lo, hi, [&f, count](uint32_t s) { return RoomFor(f.node, s, count); });
 }
 
 // Utf8Span: the code points a UTF-8 sequence can still become, with `bits`
@@ -231,12 +226,8 @@ Str StringStep(Frame& f, uint8_t b) {
       if (b < 0x20 || f.count >= n->max_len) return Str::kReject;
       if (b == '\\') {
         if (!n->exclude.empty()) return Str::kReject;  // a free key is compared byte for byte
-        if (n->regex != nullptr) {  // an escape gives a code point of the BMP (\uXXXX covers them all)
-          ++f.count;
-          const bool ok = PatternCanTake(f, 0, 0xFFFF);
-          --f.count;
-          if (!ok) return Str::kReject;
-        }
+        // an escape gives a code point of the BMP (\uXXXX covers them all)
+        if (n->regex != nullptr && !PatternCanTake(f, 0, 0xFFFF, f.count + 1)) return Str::kReject;
         f.phase = kStrEscape;
       } else if (b >= 0x80) {
         // UTF-8 lead byte: continuation count and the range of the next byte
@@ -253,21 +244,15 @@ Str StringStep(Frame& f, uint8_t b) {
         if (n->regex != nullptr) {
           uint32_t min = 0, max = 0;
           Utf8Span(b & (0x3Fu >> need), need, lo, hi, &min, &max);
-          ++f.count;
-          const bool ok = PatternCanTake(f, min, max);
-          --f.count;
-          if (!ok) return Str::kReject;
+          if (!PatternCanTake(f, min, max, f.count + 1)) return Str::kReject;
           f.val = b & (0x3F >> need);
         }
         f.aux = need;
         f.lo = lo;
         f.hi = hi;
         f.phase = kStrUtf8;
-      } else if (n->regex != nullptr) {
-        ++f.count;  // PatternStep weighs the room after this code point
-        const bool ok = PatternStep(f, b);
-        --f.count;
-        if (!ok) return Str::kReject;
+      } else if (n->regex != nullptr && !PatternStep(f, b, f.count + 1)) {
+        return Str::kReject;
       }
       ++f.count;
       if (n->max_len == kUnbounded) f.count = std::min(f.count, n->min_len);  // canonical: fewer states
@@ -284,7 +269,7 @@ Str StringStep(Frame& f, uint8_t b) {
       if (n->regex != nullptr) {
         static constexpr char kFrom[] = "\"\\/bfnrt";
         static constexpr uint8_t kTo[] = {'"', '\\', '/', '\b', '\f', '\n', '\r', '\t'};
-        if (!PatternStep(f, kTo[std::strchr(kFrom, b) - kFrom])) return Str::kReject;
+        if (!PatternStep(f, kTo[std::strchr(kFrom, b) - kFrom], f.count)) return Str::kReject;
       }
       f.phase = kStrBody;
       return Str::kTake;
@@ -300,9 +285,9 @@ Str StringStep(Frame& f, uint8_t b) {
         const uint32_t bits = static_cast<uint32_t>(f.val) * 16 + digit;
         const int rest = 4 * (kStrHex4 - f.phase);
         if (rest == 0) {
-          if (!PatternStep(f, bits)) return Str::kReject;
+          if (!PatternStep(f, bits, f.count)) return Str::kReject;
         } else {
-          if (!PatternCanTake(f, bits << rest, (bits << rest) | ((1u << rest) - 1))) return Str::kReject;
+          if (!PatternCanTake(f, bits << rest, (bits << rest) | ((1u << rest) - 1), f.count)) return Str::kReject;
           f.val = bits;
         }
       }
@@ -314,11 +299,11 @@ Str StringStep(Frame& f, uint8_t b) {
       if (n->regex != nullptr) {
         const uint32_t bits = static_cast<uint32_t>(f.val) << 6 | (b & 0x3Fu);
         if (f.aux == 1) {
-          if (!PatternStep(f, bits)) return Str::kReject;
+          if (!PatternStep(f, bits, f.count)) return Str::kReject;
         } else {
           uint32_t min = 0, max = 0;
           Utf8Span(bits, f.aux - 1, 0x80, 0xBF, &min, &max);
-          if (!PatternCanTake(f, min, max)) return Str::kReject;
+          if (!PatternCanTake(f, min, max, f.count)) return Str::kReject;
           f.val = bits;
         }
       }

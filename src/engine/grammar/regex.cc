@@ -5,6 +5,8 @@
 #include <map>
 #include <string>
 
+#include "base/utf8.h"
+
 namespace cllm::engine::grammar {
 namespace {
 
@@ -441,13 +443,14 @@ struct Nfa {
   };
   explicit Nfa(RegexBudget* b) : budget(b) {}
   std::vector<State> states;
-  std::vector<CharSet> sets;                       // one per class of the pattern, shared by its copies
+  std::vector<CharSet> sets;  // one per class of the pattern, shared by its copies
   std::map<const CharSet*, int> set_ids;
   uint32_t accept = 0;
   RegexBudget* budget;
 
   Error<GrammarErrc> Costly() const {
-    return Bad(GrammarErrc::kTooLarge, "too costly to compile (repeats of repeats or of large classes)");
+    return Bad(GrammarErrc::kTooLarge,
+               "too costly to compile (repeats of repeats or of large classes)");
   }
 
   GrammarResult<uint32_t> Add(State s) {
@@ -481,7 +484,8 @@ struct Nfa {
         State fork;
         for (const Ast& k : a.kids) {
           CLLM_ASSIGN_OR_RETURN(uint32_t s, Build(k, next));
-          if (std::find(fork.eps.begin(), fork.eps.end(), s) == fork.eps.end()) fork.eps.push_back(s);
+          if (std::find(fork.eps.begin(), fork.eps.end(), s) == fork.eps.end())
+            fork.eps.push_back(s);
         }
         return Add(std::move(fork));
       }
@@ -493,7 +497,8 @@ struct Nfa {
           states[loop].eps = {body, next};
           r = loop;
         } else {
-          for (uint32_t k = a.min; k < a.max; ++k) {  // X(X(X)?)? …: each level takes one more or leaves
+          for (uint32_t k = a.min; k < a.max;
+               ++k) {  // X(X(X)?)? …: each level takes one more or leaves
             CLLM_ASSIGN_OR_RETURN(uint32_t body, Build(a.kids[0], r));
             CLLM_ASSIGN_OR_RETURN(r, Add(State{-1, 0, {body, next}}));
           }
@@ -542,7 +547,7 @@ class DfaBuilder {
     std::vector<uint32_t> closure;
     size_t total_edges = 0;
     std::map<std::vector<uint32_t>, uint32_t> ids;
-    std::vector<std::vector<uint32_t>> todo_sets;
+    std::vector<std::vector<uint32_t>> subsets;
     auto id_of = [&](std::vector<uint32_t> set) -> GrammarResult<uint32_t> {
       auto it = ids.find(set);
       if (it != ids.end()) return it->second;
@@ -552,14 +557,14 @@ class DfaBuilder {
       }
       const uint32_t id = static_cast<uint32_t>(ids.size());
       ids.emplace(set, id);
-      todo_sets.push_back(std::move(set));
+      subsets.push_back(std::move(set));
       return id;
     };
     if (!nfa.Closure({start}, &closure)) return nfa.Costly();
     CLLM_RETURN_IF_ERROR(id_of(closure));
     std::vector<std::vector<RegexDfa::Edge>> edges;
-    for (size_t d = 0; d < todo_sets.size(); ++d) {
-      const std::vector<uint32_t> members = todo_sets[d];  // copy: todo_sets grows below
+    for (size_t d = 0; d < subsets.size(); ++d) {
+      const std::vector<uint32_t> members = subsets[d];  // a copy: subsets grows below
       dfa->accept_.push_back(std::binary_search(members.begin(), members.end(), nfa.accept));
       // Sweep the members' ranges: between consecutive boundaries the set of
       // states that take a character is constant.
@@ -593,7 +598,8 @@ class DfaBuilder {
         if (active.empty() || e == events.size()) continue;
         std::vector<uint32_t> targets;
         for (uint32_t s : active) targets.push_back(nfa.states[s].out);
-        if (!nfa.Closure(targets, &closure) || !nfa.budget->Spend(active.size())) return nfa.Costly();
+        if (!nfa.Closure(targets, &closure) || !nfa.budget->Spend(active.size()))
+          return nfa.Costly();
         CLLM_ASSIGN_OR_RETURN(uint32_t to, id_of(closure));
         const uint32_t hi = events[e].at - 1;
         if (!out.empty() && out.back().to == to && out.back().hi + 1 == at) {
@@ -641,14 +647,9 @@ class DfaBuilder {
 // finished reach a loop).
 void DfaBuilder::Rests(RegexDfa& d) {
   const size_t n = d.accept_.size();
-  std::vector<std::vector<uint32_t>> preds(n);
+  const std::vector<std::vector<uint32_t>> preds = d.Preds();
   std::vector<uint32_t> outdeg(n, 0);
-  for (size_t s = 0; s < n; ++s) {
-    for (uint32_t e = d.first_[s]; e < d.first_[s + 1]; ++e) {
-      preds[d.edges_[e].to].push_back(static_cast<uint32_t>(s));
-      ++outdeg[s];
-    }
-  }
+  for (size_t s = 0; s < n; ++s) outdeg[s] = d.first_[s + 1] - d.first_[s];
   d.min_rest_.assign(n, RegexDfa::kUnbounded);
   std::vector<uint32_t> queue;
   for (size_t s = 0; s < n; ++s) {
@@ -680,16 +681,12 @@ void DfaBuilder::Rests(RegexDfa& d) {
 }
 
 bool RegexDfa::Matches(std::string_view utf8) const {
+  std::vector<uint32_t> cps;
+  if (!DecodeUtf8(utf8, &cps)) return false;
   uint32_t s = kStart;
-  for (size_t i = 0; i < utf8.size();) {
-    const auto b = static_cast<uint8_t>(utf8[i]);
-    const size_t need = b < 0x80 ? 0 : b < 0xE0 ? 1 : b < 0xF0 ? 2 : 3;
-    if (utf8.size() - i <= need) return false;
-    uint32_t cp = need == 0 ? b : b & (0x3Fu >> need);
-    for (size_t k = 1; k <= need; ++k) cp = cp << 6 | (static_cast<uint8_t>(utf8[i + k]) & 0x3F);
+  for (uint32_t cp : cps) {
     s = Next(s, cp);
     if (s == kDead) return false;
-    i += need + 1;
   }
   return Accepting(s);
 }
@@ -700,38 +697,27 @@ uint32_t RegexDfa::Next(uint32_t s, uint32_t cp) const {
   return it != e && it->lo <= cp ? it->to : kDead;
 }
 
+std::vector<std::vector<uint32_t>> RegexDfa::Preds() const {
+  std::vector<std::vector<uint32_t>> preds(accept_.size());
+  for (size_t s = 0; s < accept_.size(); ++s) {
+    for (uint32_t e = first_[s]; e < first_[s + 1]; ++e)
+      preds[edges_[e].to].push_back(static_cast<uint32_t>(s));
+  }
+  return preds;
+}
+
 uint32_t RegexDfa::FirstEnding(uint32_t s, uint32_t lo) const {
   auto b = edges_.begin() + first_[s], e = edges_.begin() + first_[s + 1];
   return static_cast<uint32_t>(
       std::partition_point(b, e, [lo](const Edge& x) { return x.hi < lo; }) - edges_.begin());
 }
 
-GrammarResult<std::shared_ptr<const RegexDfa>> CompileRegex(std::string_view pattern, RegexBudget* budget) {
+GrammarResult<std::shared_ptr<const RegexDfa>> CompileRegex(std::string_view pattern,
+                                                            RegexBudget* budget) {
   RegexBudget own;
   if (budget == nullptr) budget = &own;
   std::vector<uint32_t> cps;
-  for (size_t i = 0; i < pattern.size();) {  // UTF-8 → code points
-    const auto b = static_cast<uint8_t>(pattern[i]);
-    const int need = b < 0x80                 ? 0
-                     : b >= 0xC2 && b <= 0xDF ? 1
-                     : b >= 0xE0 && b <= 0xEF ? 2
-                     : b >= 0xF0 && b <= 0xF4 ? 3
-                                              : -1;
-    if (need < 0 || pattern.size() - i <= static_cast<size_t>(need))
-      return Bad(GrammarErrc::kInvalidSchema, "not valid UTF-8");
-    uint32_t cp = need == 0 ? b : b & (0x3F >> need);
-    for (int k = 1; k <= need; ++k) {
-      const auto c = static_cast<uint8_t>(pattern[i + static_cast<size_t>(k)]);
-      if ((c & 0xC0) != 0x80) return Bad(GrammarErrc::kInvalidSchema, "not valid UTF-8");
-      cp = cp << 6 | (c & 0x3F);
-    }
-    if (cp > kMaxCp || (cp >= 0xD800 && cp <= 0xDFFF) || (need == 2 && cp < 0x800) ||
-        (need == 3 && cp < 0x10000)) {
-      return Bad(GrammarErrc::kInvalidSchema, "not valid UTF-8");
-    }
-    cps.push_back(cp);
-    i += static_cast<size_t>(need) + 1;
-  }
+  if (!DecodeUtf8(pattern, &cps)) return Bad(GrammarErrc::kInvalidSchema, "not valid UTF-8");
   Parser parser(std::move(cps));
   CLLM_ASSIGN_OR_RETURN(Ast ast, parser.Top());
   Nfa nfa(budget);
@@ -742,10 +728,7 @@ GrammarResult<std::shared_ptr<const RegexDfa>> CompileRegex(std::string_view pat
 
 std::vector<uint64_t> RegexDfa::EndLengths(uint32_t max) const {
   const size_t n = accept_.size(), words = max / 64 + 1;
-  std::vector<std::vector<uint32_t>> preds(n);
-  for (size_t s = 0; s < n; ++s) {
-    for (uint32_t e = first_[s]; e < first_[s + 1]; ++e) preds[edges_[e].to].push_back(static_cast<uint32_t>(s));
-  }
+  const std::vector<std::vector<uint32_t>> preds = Preds();
   std::vector<uint64_t> bits(n * words, 0);
   std::vector<uint32_t> layer, next;  // the states that end in exactly k more code points
   std::vector<uint32_t> mark(n, 0xFFFFFFFF);

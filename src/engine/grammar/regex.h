@@ -42,6 +42,14 @@ struct RegexBudget {
   }
 };
 
+// AnyBitIn: some bit k in [lo, hi] of `bits` is set (EndLengths' rows).
+inline bool AnyBitIn(const uint64_t* bits, uint32_t lo, uint32_t hi) {
+  for (uint32_t k = lo; k <= hi; ++k) {
+    if (bits[k / 64] >> (k % 64) & 1) return true;
+  }
+  return false;
+}
+
 class RegexDfa {
  public:
   static constexpr uint32_t kDead = 0xFFFFFFFF;
@@ -76,6 +84,7 @@ class RegexDfa {
 
  private:
   uint32_t FirstEnding(uint32_t s, uint32_t lo) const;  // s's first edge with hi >= lo
+  std::vector<std::vector<uint32_t>> Preds() const;     // each state's predecessors
 
   friend class DfaBuilder;
   struct Edge {
@@ -92,7 +101,8 @@ class RegexDfa {
 // feature above, kTooLarge past kMaxRegexDfaStates (or a repeat past
 // kMaxRegexRepeat) or when `budget` (null: a fresh one) runs out. Messages
 // name the pattern's problem, not the schema path.
-GrammarResult<std::shared_ptr<const RegexDfa>> CompileRegex(std::string_view pattern, RegexBudget* budget = nullptr);
+GrammarResult<std::shared_ptr<const RegexDfa>> CompileRegex(std::string_view pattern,
+                                                            RegexBudget* budget = nullptr);
 
 // FormatPattern is the pattern enforced for a JSON schema `format` (date,
 // time, date-time, uuid, ipv4, email), or null for a format we do not enforce.
