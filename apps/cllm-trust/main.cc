@@ -46,6 +46,7 @@ using namespace cllm;
 namespace fs = std::filesystem;
 
 volatile std::sig_atomic_t g_signal = 0;
+constexpr int kScheduleSeconds = 30;  // how often serve applies the fleet-key schedule
 void OnSignal(int sig) { g_signal = sig; }
 
 int Fail(const std::string& msg) {
@@ -132,8 +133,29 @@ int Init(const Paths& p, const std::string& master_key_file) {
   return 0;
 }
 
-int Serve(const Paths& p, const std::string& master_key_file, const std::string& listen, const std::string& ready_file,
-          int token_lifetime, int max_connections, const std::string& issuer, bool sync_full) {
+struct ServeFlags {
+  std::string listen = "127.0.0.1:8600", ready_file, issuer = "cllm-trust";
+  int token_lifetime = 300, max_connections = 2048;
+  int64_t fleet_key_rotation = 86400, fleet_key_overlap = 3600;
+  bool sync_full = false;
+};
+
+// RunSchedule applies the fleet-key schedule once and logs what it did.
+void RunSchedule(trust::TrustService& svc) {
+  auto r = svc.RunFleetKeySchedule();
+  if (auto* e = std::get_if<trust::ApiError>(&r)) {
+    log::warn("fleet-key schedule: {} ({}); retrying in {} s", e->message, e->code, kScheduleSeconds);
+    return;
+  }
+  const auto& done = std::get<nlohmann::json>(r);
+  for (const auto& k : done["retired"]) log::info("fleet key {} retired (scheduled)", k.get<int64_t>());
+  for (const auto& k : done["rotated"]) {
+    log::info("fleet key {} rotated to {} (scheduled)", k["previous_key_id"].get<int64_t>(), k["key_id"].get<int64_t>());
+  }
+}
+
+int Serve(const Paths& p, const std::string& master_key_file, const ServeFlags& f) {
+  const std::string& listen = f.listen;
   std::string host;
   uint16_t port = 0;
   if (!ParseHostPort(listen, &host, &port)) return Fail("--listen must be HOST:PORT, got \"" + listen + "\"");
@@ -144,7 +166,7 @@ int Serve(const Paths& p, const std::string& master_key_file, const std::string&
   if (!box.ok()) return Fail(box.detail());
   trust::StoreOptions store_options;
   store_options.mode = trust::StoreOptions::Mode::kOpenExisting;
-  store_options.full_sync = sync_full;
+  store_options.full_sync = f.sync_full;
   auto store = trust::Store::Open(p.db, *box, store_options);
   if (!store.ok()) return Fail("refusing to start: " + store.detail());
   auto sealed = (*store)->GetMeta("tls_key_sealed");
@@ -161,28 +183,40 @@ int Serve(const Paths& p, const std::string& master_key_file, const std::string&
   if (!tls.ok()) return Fail("TLS: " + tls.detail());
 
   trust::TrustConfig config;
-  config.token_lifetime = std::chrono::seconds(token_lifetime);
-  config.issuer = issuer;
+  config.token_lifetime = std::chrono::seconds(f.token_lifetime);
+  config.issuer = f.issuer;
+  config.fleet_key_rotation = std::chrono::seconds(f.fleet_key_rotation);
+  config.fleet_key_overlap = std::chrono::seconds(f.fleet_key_overlap);
   auto service = trust::TrustService::Create(std::move(store).value(), std::move(box).value(), config);
   if (!service.ok()) return Fail(service.detail());
 
   net::ServerOptions options;
   options.max_body_bytes = 8 << 20;  // evidence with embedded certificate chains and collateral
-  options.max_connections = max_connections;
+  options.max_connections = f.max_connections;
   options.handler_threads = 4;  // verification and store writes are short
   trust::TrustService* svc = service->get();
   auto https = net::Server::Start(
       host, port, [svc](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) { svc->Handle(r, *w); },
       options, *tls);
   if (!https.ok()) return Fail(https.detail());
-  log::info("cllm-trust on https://{}:{} — store {}, issuer {}, tokens {} s, signing key {}", host, (*https)->port(),
-            svc->store().where(), issuer, token_lifetime, svc->signing_keys().active_kid());
-  if (!ready_file.empty()) {
-    std::ofstream(ready_file) << nlohmann::json{{"port", (*https)->port()}}.dump() << "\n";
+  log::info("cllm-trust on https://{}:{} — store {}, issuer {}, tokens {} s, signing key {}, fleet keys {}", host,
+            (*https)->port(), svc->store().where(), f.issuer, f.token_lifetime, svc->signing_keys().active_kid(),
+            f.fleet_key_rotation == 0 ? std::string("rotated by the admin only")
+                                      : "rotated every " + std::to_string(f.fleet_key_rotation) + " s, overlap " +
+                                            std::to_string(f.fleet_key_overlap) + " s");
+  if (!f.ready_file.empty()) {
+    std::ofstream(f.ready_file) << nlohmann::json{{"port", (*https)->port()}}.dump() << "\n";
   }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  while (g_signal == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto next_schedule = std::chrono::steady_clock::now();
+  while (g_signal == 0) {
+    if (f.fleet_key_rotation != 0 && std::chrono::steady_clock::now() >= next_schedule) {
+      RunSchedule(*svc);
+      next_schedule = std::chrono::steady_clock::now() + std::chrono::seconds(kScheduleSeconds);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   log::info("shutting down (signal {})", static_cast<int>(g_signal));
   (*https)->Stop();
   return 0;
@@ -210,10 +244,9 @@ int main(int argc, char** argv) {
   CLI::App app{"cllm-trust — attestation service, token issuer and model key broker"};
   app.set_version_flag("--version", std::string("cllm-trust ") + CLLM_VERSION);
   app.require_subcommand(1);
-  std::string state_dir, db_location, master_key_file, listen = "127.0.0.1:8600", ready_file, log_level = "info",
-                                          issuer = "cllm-trust";
-  int token_lifetime = 300, max_connections = 2048;
-  bool sync_full = false, allow_unlocked_memory = false;
+  std::string state_dir, db_location, master_key_file, log_level = "info";
+  ServeFlags sf;
+  bool allow_unlocked_memory = false;
   auto* init = app.add_subcommand("init", "Create the store, master key, TLS certificate and admin token");
   auto* serve = app.add_subcommand("serve", "Serve the attestation, token and key-release API over HTTPS");
   auto* upgrade = app.add_subcommand(
@@ -229,22 +262,37 @@ int main(int argc, char** argv) {
     c->add_flag("--allow-unlocked-memory", allow_unlocked_memory,
                 "Start even when memory cannot be locked (keys may be swapped to host-visible disk)");
   }
-  serve->add_option("--listen", listen, "HOST:PORT (port 0: any free port)")->capture_default_str();
-  serve->add_option("--ready-file", ready_file, "Write {\"port\": …} here once listening");
-  serve->add_option("--token-lifetime", token_lifetime, "Token lifetime in seconds")
+  serve->add_option("--listen", sf.listen, "HOST:PORT (port 0: any free port)")->capture_default_str();
+  serve->add_option("--ready-file", sf.ready_file, "Write {\"port\": …} here once listening");
+  serve->add_option("--token-lifetime", sf.token_lifetime, "Token lifetime in seconds")
       ->check(CLI::Range(10, 600))
       ->capture_default_str();
-  serve->add_option("--max-connections", max_connections, "Concurrent connections")
+  serve->add_option("--max-connections", sf.max_connections, "Concurrent connections")
       ->check(CLI::Range(1, 16384))
       ->capture_default_str();
-  serve->add_option("--issuer", issuer, "The tokens' iss claim")->capture_default_str();
-  serve->add_flag("--sync-full", sync_full, "fsync every store commit (survives power loss; slower)");
+  serve->add_option("--issuer", sf.issuer, "The tokens' iss claim")->capture_default_str();
+  serve->add_option("--fleet-key-rotation", sf.fleet_key_rotation,
+                    "Rotate each suite's newest fleet key once it is this many seconds old (0: only by the admin; "
+                    "otherwise at least 600)")
+      ->check(CLI::Range(int64_t{0}, int64_t{366} * 86400))
+      ->capture_default_str();
+  serve->add_option("--fleet-key-overlap", sf.fleet_key_overlap,
+                    "Retire a suite's older fleet keys this many seconds after its newest was made (at least 120, "
+                    "shorter than the rotation)")
+      ->check(CLI::Range(int64_t{0}, int64_t{366} * 86400))
+      ->capture_default_str();
+  serve->add_flag("--sync-full", sf.sync_full, "fsync every store commit (survives power loss; slower)");
   serve->add_option("--log-level", log_level, "trace, debug, info, warn, error");
   // Each flag also from CLLM_TRUST_<FLAG> (the command line wins). No config
   // file: CLI11 2.1 reads one only for the top-level app, where a [section]
   // would select a subcommand by itself.
   for (CLI::App* c : {init, serve, upgrade}) app::BindEnvironment(*c, "CLLM_TRUST_");
   CLI11_PARSE(app, argc, argv);
+  if (auto e = trust::FleetKeyScheduleError(std::chrono::seconds(sf.fleet_key_rotation),
+                                            std::chrono::seconds(sf.fleet_key_overlap));
+      serve->parsed() && e) {
+    return Fail("--fleet-key-rotation / --fleet-key-overlap: " + *e);
+  }
   auto level = log::ParseLevel(log_level);
   if (!level.ok()) return Fail("--log-level: " + level.detail());
   log::Init(*level);
@@ -260,5 +308,5 @@ int main(int argc, char** argv) {
   Paths paths{fs::path(state_dir), db_location};
   if (init->parsed()) return Init(paths, master_key_file);
   if (upgrade->parsed()) return Upgrade(paths, master_key_file);
-  return Serve(paths, master_key_file, listen, ready_file, token_lifetime, max_connections, issuer, sync_full);
+  return Serve(paths, master_key_file, sf);
 }

@@ -24,6 +24,14 @@
 // again from the list that now shows the other's key (a few times, then 409
 // key_exists). An id named by the admin must be in its suite's half too, and
 // is never changed.
+//
+// Scheduled rotation (RunFleetKeySchedule, TrustConfig::fleet_key_rotation)
+// is the admin's rotate and retire on a clock, per suite: the newest key is
+// rotated once it is `rotation` old, the older ones retired once the newest
+// is `overlap` old. Its successor's id is the first free one after the
+// predecessor's, not the round-robin one, so replicas that decide from the
+// same list choose the same id and only the first insert succeeds (409
+// key_exists for the others: done already).
 
 #include <algorithm>
 
@@ -148,6 +156,16 @@ std::variant<int64_t, ApiError> PickFleetKeyId(Store& store, const std::vector<F
                                              "): retire one first"};
 }
 
+// SuccessorId is the first id of the suite's half after `after`
+// (round-robin) that no published key has; -1 when the half is full.
+int64_t SuccessorId(const std::vector<FleetKey>& keys, int64_t after, int64_t half) {
+  for (int64_t i = 1; i <= kMaxFleetKeyId + 1; ++i) {
+    const int64_t candidate = (after + i) % (kMaxFleetKeyId + 1);
+    if (candidate % 2 == half && !FindById(keys, candidate)) return candidate;
+  }
+  return -1;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -260,7 +278,9 @@ Reply TrustService::RotateFleetKey(const nlohmann::json& req) {
                      "fleet_key_rotate", {{"previous_key_id", old->name.key_id}});
 }
 
-Reply TrustService::RetireFleetKey(int64_t key_id) {
+Reply TrustService::RetireFleetKey(int64_t key_id) { return RetireFleetKeyAudited(key_id, nlohmann::json::object()); }
+
+Reply TrustService::RetireFleetKeyAudited(int64_t key_id, const nlohmann::json& audit_extra) {
   if (key_id < 0 || key_id > kMaxFleetKeyId) return ApiError{400, "malformed", "key_id: an integer 0-255"};
   std::lock_guard<std::mutex> lock(fleet_mu_);
   auto rows = store_->ListModelKeys();
@@ -271,10 +291,62 @@ Reply TrustService::RetireFleetKey(int64_t key_id) {
     auto gone = store_->DeleteModelKey(row.key_id);
     if (!gone.ok()) return StoreError(gone.detail());
     ++fleet_generation_;
-    Audit("admin", {{"action", "fleet_key_retire"}, {"key_id", key_id}, {"model_key_id", row.key_id}});
+    nlohmann::json audit = {{"action", "fleet_key_retire"}, {"key_id", key_id}, {"model_key_id", row.key_id}};
+    audit.update(audit_extra);
+    Audit("admin", audit);
     return nlohmann::json{{"retired", key_id}, {"model_key_id", row.key_id}};
   }
   return ApiError{404, "unknown_key", "no fleet key " + std::to_string(key_id) + " is published"};
+}
+
+Reply TrustService::RunFleetKeySchedule() {
+  nlohmann::json done = {{"rotated", nlohmann::json::array()}, {"retired", nlohmann::json::array()}};
+  const int64_t rotation = config_.fleet_key_rotation.count(), overlap = config_.fleet_key_overlap.count();
+  if (rotation <= 0) return done;
+  const int64_t now = Now();
+  auto loaded = LoadFleetKeys(*store_, box_);
+  if (auto* e = std::get_if<ApiError>(&loaded)) return *e;
+  const auto& keys = std::get<std::vector<FleetKey>>(loaded);
+  const nlohmann::json scheduled = {{"scheduled", true}};
+  for (const hpke::Suite& suite : {hpke::kSuiteX25519, hpke::kSuiteGmt}) {
+    // The suite's newest key: the one a rotation supersedes the others with
+    // (ties: the lower id, as OrderForClients lists them).
+    const FleetKey* newest = nullptr;
+    for (const auto& k : keys) {
+      if (!(k.name.suite == suite)) continue;
+      if (!newest || k.created > newest->created ||
+          (k.created == newest->created && k.name.key_id < newest->name.key_id)) {
+        newest = &k;
+      }
+    }
+    if (!newest) continue;
+    const int64_t age = now - newest->created;
+    if (age >= overlap) {
+      for (const auto& k : keys) {
+        if (!(k.name.suite == suite) || &k == newest) continue;
+        Reply r = RetireFleetKeyAudited(k.name.key_id, scheduled);
+        if (auto* e = std::get_if<ApiError>(&r)) {
+          if (e->code == "unknown_key") continue;  // another replica retired it first
+          return *e;
+        }
+        done["retired"].push_back(k.name.key_id);
+      }
+    }
+    if (age < rotation) continue;
+    const int64_t successor = SuccessorId(keys, newest->name.key_id, FleetKeyIdHalf(suite));
+    if (successor < 0) {
+      return ApiError{409, "no_free_key_id", std::string("scheduled rotation: no free fleet key id for suite ") +
+                                                 hpke::SuiteName(suite) + ": retire one first"};
+    }
+    Reply r = AddFleetKey(hpke::SuiteName(suite), newest->release_policy, successor, "fleet_key_rotate",
+                          {{"previous_key_id", newest->name.key_id}, {"scheduled", true}});
+    if (auto* e = std::get_if<ApiError>(&r)) {
+      if (e->code == "key_exists") continue;  // another replica rotated it first (the same successor id)
+      return *e;
+    }
+    done["rotated"].push_back({{"key_id", successor}, {"previous_key_id", newest->name.key_id}});
+  }
+  return done;
 }
 
 // Admin routes under /v1/admin/fleet-keys (Admin in service.cc dispatches here).

@@ -56,10 +56,27 @@ std::string Bearer(const net::Request& r) {
 
 }  // namespace
 
+std::optional<std::string> FleetKeyScheduleError(std::chrono::seconds rotation, std::chrono::seconds overlap) {
+  if (rotation.count() == 0) return std::nullopt;
+  if (rotation < kMinFleetKeyRotation) {
+    return "fleet-key rotation: 0 (off) or at least " + std::to_string(kMinFleetKeyRotation.count()) + " s, got " +
+           std::to_string(rotation.count()) + " s";
+  }
+  if (overlap < kMinFleetKeyOverlap || overlap >= rotation) {
+    return "fleet-key overlap: at least " + std::to_string(kMinFleetKeyOverlap.count()) +
+           " s and shorter than the rotation period (" + std::to_string(rotation.count()) + " s), got " +
+           std::to_string(overlap.count()) + " s";
+  }
+  return std::nullopt;
+}
+
 Result<std::unique_ptr<TrustService>> TrustService::Create(std::unique_ptr<Store> store, SecretBox box,
                                                            TrustConfig config) {
   if (config.token_lifetime <= std::chrono::seconds(0) || config.token_lifetime > kMaxTokenLifetime) {
     return MakeError(Errc::kInvalidArgument, "token lifetime must be between 1 s and 600 s");
+  }
+  if (auto e = FleetKeyScheduleError(config.fleet_key_rotation, config.fleet_key_overlap)) {
+    return MakeError(Errc::kInvalidArgument, *e);
   }
   std::unique_ptr<TrustService> s(new TrustService(std::move(store), std::move(box), std::move(config)));
   CLLM_ASSIGN_OR_RETURN(s->keys_, SigningKeys::Load(*s->store_, s->box_, s->Now(), kMaxTokenLifetime + kLeeway));

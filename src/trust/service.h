@@ -48,6 +48,14 @@ struct TrustConfig {
   // Refused attestations audited in full per minute; the rest are counted
   // in one summary entry per minute (TrustService::AuditRefusal).
   int refusal_audit_per_minute = 60;
+  // Scheduled fleet-key rotation (TrustService::RunFleetKeySchedule; 0:
+  // off): each suite's newest fleet key is rotated once it is this old, and
+  // every older key of the suite retired once the newest is
+  // fleet_key_overlap old. Create checks kMinFleetKeyRotation ≤ rotation,
+  // kMinFleetKeyOverlap ≤ overlap < rotation (so a suite never has more than
+  // two keys from the schedule).
+  std::chrono::seconds fleet_key_rotation{0};
+  std::chrono::seconds fleet_key_overlap{3600};
   std::function<TimePoint()> clock = [] { return std::chrono::system_clock::now(); };
 };
 
@@ -61,6 +69,14 @@ inline constexpr int64_t kE2eKeysCacheSeconds = 10;
 // once it is this old: replicas polling the list fetch its private part
 // before clients use it. Until then the previous key stays first.
 inline constexpr int64_t kFleetKeyActivationSeconds = 60;
+// Scheduled rotation bounds: a key is retired no sooner than twice the
+// activation delay after its successor was made (replicas poll the list every
+// 30 s: they hold the successor and clients seal to it by then).
+inline constexpr std::chrono::seconds kMinFleetKeyRotation{600};
+inline constexpr std::chrono::seconds kMinFleetKeyOverlap{2 * kFleetKeyActivationSeconds};
+// FleetKeyScheduleError explains what is wrong with a rotation period and
+// overlap (TrustConfig); nullopt when they are valid or rotation is 0 (off).
+std::optional<std::string> FleetKeyScheduleError(std::chrono::seconds rotation, std::chrono::seconds overlap);
 
 // A typed API error: HTTP status, stable code, explanation.
 struct ApiError {
@@ -99,6 +115,13 @@ class TrustService {
   // {"key_id": N (optional when one key is published), "new_key_id": M (optional)}
   std::variant<nlohmann::json, ApiError> RotateFleetKey(const nlohmann::json& request);
   std::variant<nlohmann::json, ApiError> RetireFleetKey(int64_t key_id);
+  // RunFleetKeySchedule applies the configured rotation once (cllm-trust
+  // calls it every 30 s): retires what the overlap has passed, rotates what
+  // is due, and answers {"rotated": [{"key_id", "previous_key_id"}],
+  // "retired": [ids]}. Replicas sharing a store may all run it: a successor
+  // gets the first free id after its predecessor's, so two replicas rotating
+  // one key pick the same id and only one insert succeeds.
+  std::variant<nlohmann::json, ApiError> RunFleetKeySchedule();
 
   Store& store() { return *store_; }
   SigningKeys& signing_keys() { return *keys_; }
@@ -123,6 +146,7 @@ class TrustService {
   std::variant<nlohmann::json, ApiError> AddFleetKey(const std::string& suite_name, const nlohmann::json& release_policy,
                                                      const nlohmann::json& key_id, const char* action,
                                                      const nlohmann::json& audit_extra);
+  std::variant<nlohmann::json, ApiError> RetireFleetKeyAudited(int64_t key_id, const nlohmann::json& audit_extra);
   // LoadPolicyDoc returns the named policy, parsed (cached until it changes).
   Result<std::shared_ptr<const PolicyDoc>> LoadPolicyDoc(const std::string& name);
 

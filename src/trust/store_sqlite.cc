@@ -159,8 +159,10 @@ Result<std::unique_ptr<StoreDb>> OpenSqlite(const std::filesystem::path& path, b
   auto out = std::make_unique<SqliteDb>(db, path.string());
   if (read_only) return std::unique_ptr<StoreDb>(std::move(out));
   sqlite3_busy_timeout(db, 5000);
+  // secure_delete: a deleted row's bytes are overwritten with zeros, not left
+  // in a free page (Store::DeleteModelKey: a retired key leaves no copy).
   for (const char* pragma : {"PRAGMA journal_mode=WAL", full_sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-                             "PRAGMA foreign_keys=ON"}) {
+                             "PRAGMA foreign_keys=ON", "PRAGMA secure_delete=ON"}) {
     CLLM_RETURN_IF_ERROR(out->Script(pragma));
   }
   return std::unique_ptr<StoreDb>(std::move(out));

@@ -107,7 +107,7 @@ class TrustServiceTest : public ::testing::Test {
     auto store = Store::Open(dir_ / "trust.db", box);
     EXPECT_TRUE(store.ok()) << store.detail();
     if (!store.ok()) return nullptr;
-    TrustConfig config;
+    TrustConfig config = config_;
     config.clock = [this] { return TimePoint(std::chrono::seconds(now_.load())); };
     auto s = TrustService::Create(std::move(store).value(), std::move(box), config);
     EXPECT_TRUE(s.ok()) << s.detail();
@@ -186,6 +186,7 @@ class TrustServiceTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  TrustConfig config_;  // what OpenService starts services with (its clock is now_)
   std::atomic<int64_t> now_{0};
   std::optional<crypto::PrivateKey> platform_key_;
   std::shared_ptr<attestation::sim::SimAttester> attester_;

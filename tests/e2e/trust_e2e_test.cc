@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -196,6 +197,23 @@ TEST_F(TrustE2eTest, TamperedSealedModelIsNeverServed) {
 TEST_F(TrustE2eTest, ServerWhoseBinaryIsNotInThePolicyGetsNoToken) {
   ExpectServerRefused(dir_ / "sealed.cllm", "strict", "policy_not_satisfied");
   EXPECT_NE(ReadFile(dir_ / "refused-strict.err").find("binary_digest"), std::string::npos);
+}
+
+// A fleet-key schedule that cannot work is refused before anything starts
+// (exit 2, naming the flags and the bound).
+TEST_F(TrustE2eTest, ServeRefusesAFleetKeyScheduleThatCannotWork) {
+  const std::vector<std::array<std::string, 3>> cases = {
+      {"300", "60", "0 (off) or at least 600 s, got 300 s"},
+      {"3600", "60", "at least 120 s and shorter than the rotation period (3600 s), got 60 s"},
+      {"3600", "3600", "shorter than the rotation period (3600 s), got 3600 s"}};
+  for (const auto& [rotation, overlap, says] : cases) {
+    Process p({Bin("cllm-trust"), "serve", "--state-dir", state_.string(), "--listen", "127.0.0.1:0",
+               "--fleet-key-rotation", rotation, "--fleet-key-overlap", overlap},
+              dir_ / "bad-schedule");
+    EXPECT_EQ(p.Wait(), 2) << p.err();
+    EXPECT_NE(p.err().find("--fleet-key-rotation / --fleet-key-overlap: fleet-key"), std::string::npos) << p.err();
+    EXPECT_NE(p.err().find(says), std::string::npos) << p.err();
+  }
 }
 
 TEST_F(TrustE2eTest, SealingUnderATakenKeyIdLeavesNoSealedFile) {
