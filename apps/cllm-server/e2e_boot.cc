@@ -11,6 +11,10 @@ namespace {
 
 namespace e2e = channel::e2e;
 
+// How long a refused key is not asked for again (its release policy may be
+// changed to admit this node).
+constexpr std::chrono::minutes kRefusalMemory{10};
+
 void SendJson(net::ResponseWriter& w, int status, const std::string& code, const std::string& message) {
   w.Send(status, "application/json",
          nlohmann::json{{"error", {{"message", message}, {"type", "e2e_error"}, {"code", code}}}}.dump());
@@ -23,7 +27,7 @@ Result<std::unique_ptr<FleetKeys>> FleetKeys::Load(TrustBoot& trust, const NodeI
   CLLM_ASSIGN_OR_RETURN(int added, k->Fetch(trust, node, /*first=*/true));
   if (added == 0) {
     std::string refused;
-    for (const auto& id : k->refused_) refused += (refused.empty() ? "" : ", ") + id;
+    for (const auto& [digest, r] : k->refused_) refused += (refused.empty() ? "" : ", ") + r.id;
     return MakeError(Errc::kPermission, "--e2e: cllm-trust released no fleet key to this node" +
                                             (refused.empty() ? std::string(" (it publishes none)")
                                                              : " (refused: " + refused + ")"));
@@ -63,17 +67,24 @@ Result<int> FleetKeys::Fetch(TrustBoot& trust, const NodeIdentity& node, bool fi
     }
     const std::string id = trust::FleetModelKeyId(key->config.key_id, key->config.suite);
     if (!holds(key->config_bytes)) {
+      const auto now = std::chrono::steady_clock::now();
       bool skip = false;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        skip = refused_.count(id) > 0;
+        auto r = refused_.find(key->config_digest);
+        skip = r != refused_.end() && now - r->second.when < kRefusalMemory;
       }
       if (skip) continue;
       auto sk = trust.ModelKey(node, id);
       if (!sk.ok()) {
-        log::warn("fleet key {} not released to this node: {}", id, sk.detail());
-        std::lock_guard<std::mutex> lock(mu_);
-        refused_.insert(id);
+        // Only the broker's refusal is remembered; anything else is retried.
+        const bool refused = sk.detail().find("release_refused") != std::string::npos;
+        log::warn("fleet key {} {}: {}", id, refused ? "not released to this node" : "not fetched (retrying)",
+                  sk.detail());
+        if (refused) {
+          std::lock_guard<std::mutex> lock(mu_);
+          refused_[key->config_digest] = Refusal{id, now};
+        }
         continue;
       }
       auto pk = crypto::hpke::PublicKeyFromPrivate(key->config.suite.kem, sk->span());

@@ -13,6 +13,8 @@
 // Every 30 s it looks for keys published since (a rotation) and fetches them.
 #pragma once
 
+#include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -53,7 +55,15 @@ class FleetKeys {
     SecretBytes sk;
   };
   std::vector<Held> held_;
-  std::set<std::string> refused_;  // model-key ids the broker would not release (not asked again)
+  // Keys the broker refused to release to this node (403 release_refused),
+  // by config digest, with when: not asked again for kRefusalMemory. Any
+  // other failure (cllm-trust unreachable, a 5xx, an expired token) is
+  // retried at the next refresh.
+  struct Refusal {
+    std::string id;  // fleet-<N>-<suite>
+    std::chrono::steady_clock::time_point when;
+  };
+  std::map<std::string, Refusal> refused_;
   std::shared_ptr<const channel::e2e::KeyRing> ring_;
 };
 

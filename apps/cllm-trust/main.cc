@@ -152,6 +152,10 @@ void RunSchedule(trust::TrustService& svc) {
   for (const auto& k : done["rotated"]) {
     log::info("fleet key {} rotated to {} (scheduled)", k["previous_key_id"].get<int64_t>(), k["key_id"].get<int64_t>());
   }
+  for (const auto& e : done["errors"]) {
+    log::warn("fleet-key schedule: {}: {} ({}); retrying in {} s", e["chain"].get<std::string>(),
+              e["message"].get<std::string>(), e["code"].get<std::string>(), kScheduleSeconds);
+  }
 }
 
 int Serve(const Paths& p, const std::string& master_key_file, const ServeFlags& f) {

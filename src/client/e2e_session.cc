@@ -67,9 +67,37 @@ bool E2eSession::Refresh(const e2e::KeyConfig& stale) {
     last_fetch_ = Clock::now();
     ++refreshes_;
   }
+  std::lock_guard<std::mutex> one_fetch(fetch_mu_);
   auto keys = fetch_();
   if (!keys.ok() || !Pick(std::move(keys).value()).ok()) return false;
   return !SameKey(current(), stale);
+}
+
+void E2eSession::StartAutoRefresh(std::chrono::milliseconds every) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (refresher_.joinable() || stop_) return;
+  refresher_ = std::thread([this, every] {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_cv_.wait_for(lock, every, [this] { return stop_; })) {
+      lock.unlock();
+      {
+        std::lock_guard<std::mutex> one_fetch(fetch_mu_);
+        auto keys = fetch_();  // outside mu_: Seal goes on meanwhile
+        if (keys.ok()) (void)Pick(std::move(keys).value());
+      }
+      lock.lock();
+      last_fetch_ = Clock::now();
+    }
+  });
+}
+
+E2eSession::~E2eSession() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
 }
 
 Result<E2eSession::Sealed> E2eSession::Seal(const std::string& method, const std::string& target,

@@ -9,18 +9,23 @@
 // policy against the client's own policy (trust/e2e_client.h) before any
 // request is sealed. A replica that answers `e2e_key_unknown` (the fleet key
 // rotated) makes the session fetch again; the request is then sealed to the
-// new key and sent once more.
+// new key and sent once more. With StartAutoRefresh (cllm proxy and chat:
+// every minute) it also fetches on a timer, so it moves to a rotated key
+// before the old one is retired.
 //
 // E2eExchange is the blocking form over a FailoverClient (cllm chat); the
 // asynchronous proxy (upstream_pool.h) uses Seal and E2eAnswer directly.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "channel/e2e.h"
@@ -75,20 +80,34 @@ class E2eSession {
     return code == "e2e_key_unknown" || code == "e2e_decrypt_failed";
   }
 
+  // StartAutoRefresh fetches the keys again every `every` on a thread of
+  // the session's own, so a long-lived client moves to the key cllm-trust
+  // prefers after a rotation while the old one is still published (the
+  // rotation's overlap), instead of learning of it from a 421 once the old
+  // key is retired. A failed fetch keeps the current key. Stopped when the
+  // session is destroyed; calling it again changes nothing.
+  void StartAutoRefresh(std::chrono::milliseconds every);
+
   channel::e2e::KeyConfig current() const;
   uint64_t refreshes() const;
+  ~E2eSession();
 
  private:
   E2eSession() = default;
   Status<> Pick(std::vector<channel::e2e::KeyConfig> keys);
 
   E2eKeyFetch fetch_;
+  std::mutex fetch_mu_;  // one fetch at a time (the timer's and a 421's); taken before mu_, never under it
   std::optional<crypto::hpke::Suite> suite_;
   E2eClientProvider client_;
   mutable std::mutex mu_;
   channel::e2e::KeyConfig current_;
   std::chrono::steady_clock::time_point last_fetch_{};
   uint64_t refreshes_ = 0;
+  // StartAutoRefresh's thread; stop_ (under mu_) ends it.
+  std::thread refresher_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;
 };
 
 // E2eAnswer opens one sealed answer as its bytes arrive and says what the

@@ -26,14 +26,17 @@
 // is never changed.
 //
 // Scheduled rotation (RunFleetKeySchedule, TrustConfig::fleet_key_rotation)
-// is the admin's rotate and retire on a clock, per suite: the newest key is
-// rotated once it is `rotation` old, the older ones retired once the newest
-// is `overlap` old. Its successor's id is the first free one after the
+// is the admin's rotate and retire on a clock, per chain (the keys of one
+// suite and one release policy: one fleet's): the newest key is rotated once
+// it is `rotation` old, the older ones retired once the newest is `overlap`
+// old. Keys with other release policies (other fleets) are other chains. Its successor's id is the first free one after the
 // predecessor's, not the round-robin one, so replicas that decide from the
 // same list choose the same id and only the first insert succeeds (409
 // key_exists for the others: done already).
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 
 #include "base/encoding.h"
 #include "base/json_guard.h"
@@ -278,9 +281,7 @@ Reply TrustService::RotateFleetKey(const nlohmann::json& req) {
                      "fleet_key_rotate", {{"previous_key_id", old->name.key_id}});
 }
 
-Reply TrustService::RetireFleetKey(int64_t key_id) { return RetireFleetKeyAudited(key_id, nlohmann::json::object()); }
-
-Reply TrustService::RetireFleetKeyAudited(int64_t key_id, const nlohmann::json& audit_extra) {
+Reply TrustService::RetireFleetKey(int64_t key_id) {
   if (key_id < 0 || key_id > kMaxFleetKeyId) return ApiError{400, "malformed", "key_id: an integer 0-255"};
   std::lock_guard<std::mutex> lock(fleet_mu_);
   auto rows = store_->ListModelKeys();
@@ -291,60 +292,100 @@ Reply TrustService::RetireFleetKeyAudited(int64_t key_id, const nlohmann::json& 
     auto gone = store_->DeleteModelKey(row.key_id);
     if (!gone.ok()) return StoreError(gone.detail());
     ++fleet_generation_;
-    nlohmann::json audit = {{"action", "fleet_key_retire"}, {"key_id", key_id}, {"model_key_id", row.key_id}};
-    audit.update(audit_extra);
-    Audit("admin", audit);
+    Audit("admin", {{"action", "fleet_key_retire"}, {"key_id", key_id}, {"model_key_id", row.key_id}});
     return nlohmann::json{{"retired", key_id}, {"model_key_id", row.key_id}};
   }
   return ApiError{404, "unknown_key", "no fleet key " + std::to_string(key_id) + " is published"};
 }
 
+namespace {
+
+// A chain: the keys of one suite with one release policy (one fleet's keys
+// for that suite). The schedule rotates and retires within a chain only.
+struct Chain {
+  hpke::Suite suite;
+  std::string policy_digest;
+  bool operator<(const Chain& o) const {
+    return std::tie(suite.kem, suite.kdf, suite.aead, policy_digest) <
+           std::tie(o.suite.kem, o.suite.kdf, o.suite.aead, o.policy_digest);
+  }
+};
+
+// NewestOf maps each chain to its newest key (latest `created`; on a tie the
+// lower id, as OrderForClients lists them).
+std::map<Chain, const FleetKey*> NewestOf(const std::vector<FleetKey>& keys) {
+  std::map<Chain, const FleetKey*> newest;
+  for (const auto& k : keys) {
+    const FleetKey*& n = newest[Chain{k.name.suite, ReleasePolicyDigestHex(k.release_policy)}];
+    if (!n || k.created > n->created || (k.created == n->created && k.name.key_id < n->name.key_id)) n = &k;
+  }
+  return newest;
+}
+
+}  // namespace
+
 Reply TrustService::RunFleetKeySchedule() {
-  nlohmann::json done = {{"rotated", nlohmann::json::array()}, {"retired", nlohmann::json::array()}};
+  nlohmann::json done = {
+      {"rotated", nlohmann::json::array()}, {"retired", nlohmann::json::array()}, {"errors", nlohmann::json::array()}};
   const int64_t rotation = config_.fleet_key_rotation.count(), overlap = config_.fleet_key_overlap.count();
   if (rotation <= 0) return done;
   const int64_t now = Now();
+  auto error = [&done](const std::string& chain, const ApiError& e) {
+    done["errors"].push_back({{"chain", chain}, {"code", e.code}, {"message", e.message}});
+  };
+  // Retire: decided and done under the lock from a fresh list, so a key the
+  // admin retires or adds meanwhile in this process is seen.
+  {
+    std::lock_guard<std::mutex> lock(fleet_mu_);
+    auto loaded = LoadFleetKeys(*store_, box_);
+    if (auto* e = std::get_if<ApiError>(&loaded)) return *e;
+    const auto& keys = std::get<std::vector<FleetKey>>(loaded);
+    const auto newest = NewestOf(keys);
+    for (const auto& k : keys) {
+      const FleetKey* n = newest.at(Chain{k.name.suite, ReleasePolicyDigestHex(k.release_policy)});
+      if (n == &k || now - n->created < overlap) continue;
+      auto gone = store_->DeleteModelKey(k.model_key_id);
+      if (!gone.ok()) {
+        error(k.model_key_id, StoreError(gone.detail()));
+        continue;
+      }
+      if (!*gone) continue;  // another replica retired it first
+      ++fleet_generation_;
+      Audit("admin", {{"action", "fleet_key_retire"},
+                      {"key_id", k.name.key_id},
+                      {"model_key_id", k.model_key_id},
+                      {"successor_key_id", n->name.key_id},
+                      {"scheduled", true}});
+      done["retired"].push_back(k.name.key_id);
+    }
+  }
+  // Retired keys' bytes whose erasure a reader held up (Store::EraseDeleted).
+  if (auto erased = store_->EraseDeleted(); !erased.ok() || !*erased) {
+    error("store", erased.ok() ? ApiError{503, "erase_pending",
+                                          "a reader of the store kept retired keys' bytes from being erased "
+                                          "from its files; retrying"}
+                               : StoreError(erased.detail()));
+  }
+  // Rotate: each chain whose newest key is due gets a successor with the
+  // same suite and release policy.
   auto loaded = LoadFleetKeys(*store_, box_);
   if (auto* e = std::get_if<ApiError>(&loaded)) return *e;
   const auto& keys = std::get<std::vector<FleetKey>>(loaded);
-  const nlohmann::json scheduled = {{"scheduled", true}};
-  for (const hpke::Suite& suite : {hpke::kSuiteX25519, hpke::kSuiteGmt}) {
-    // The suite's newest key: the one a rotation supersedes the others with
-    // (ties: the lower id, as OrderForClients lists them).
-    const FleetKey* newest = nullptr;
-    for (const auto& k : keys) {
-      if (!(k.name.suite == suite)) continue;
-      if (!newest || k.created > newest->created ||
-          (k.created == newest->created && k.name.key_id < newest->name.key_id)) {
-        newest = &k;
-      }
-    }
-    if (!newest) continue;
-    const int64_t age = now - newest->created;
-    if (age >= overlap) {
-      for (const auto& k : keys) {
-        if (!(k.name.suite == suite) || &k == newest) continue;
-        Reply r = RetireFleetKeyAudited(k.name.key_id, scheduled);
-        if (auto* e = std::get_if<ApiError>(&r)) {
-          if (e->code == "unknown_key") continue;  // another replica retired it first
-          return *e;
-        }
-        done["retired"].push_back(k.name.key_id);
-      }
-    }
-    if (age < rotation) continue;
-    const int64_t successor = SuccessorId(keys, newest->name.key_id, FleetKeyIdHalf(suite));
+  for (const auto& [chain, n] : NewestOf(keys)) {
+    if (now - n->created < rotation) continue;
+    const int64_t successor = SuccessorId(keys, n->name.key_id, FleetKeyIdHalf(chain.suite));
     if (successor < 0) {
-      return ApiError{409, "no_free_key_id", std::string("scheduled rotation: no free fleet key id for suite ") +
-                                                 hpke::SuiteName(suite) + ": retire one first"};
+      error(n->model_key_id, ApiError{409, "no_free_key_id",
+                                      std::string("no free fleet key id for suite ") + hpke::SuiteName(chain.suite)});
+      continue;
     }
-    Reply r = AddFleetKey(hpke::SuiteName(suite), newest->release_policy, successor, "fleet_key_rotate",
-                          {{"previous_key_id", newest->name.key_id}, {"scheduled", true}});
+    Reply r = AddFleetKey(hpke::SuiteName(chain.suite), n->release_policy, successor, "fleet_key_rotate",
+                          {{"previous_key_id", n->name.key_id}, {"scheduled", true}});
     if (auto* e = std::get_if<ApiError>(&r)) {
-      if (e->code == "key_exists") continue;  // another replica rotated it first (the same successor id)
-      return *e;
+      if (e->code != "key_exists") error(n->model_key_id, *e);  // key_exists: another replica rotated it first
+      continue;
     }
-    done["rotated"].push_back({{"key_id", successor}, {"previous_key_id", newest->name.key_id}});
+    done["rotated"].push_back({{"key_id", successor}, {"previous_key_id", n->name.key_id}});
   }
   return done;
 }

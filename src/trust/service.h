@@ -49,11 +49,11 @@ struct TrustConfig {
   // in one summary entry per minute (TrustService::AuditRefusal).
   int refusal_audit_per_minute = 60;
   // Scheduled fleet-key rotation (TrustService::RunFleetKeySchedule; 0:
-  // off): each suite's newest fleet key is rotated once it is this old, and
-  // every older key of the suite retired once the newest is
-  // fleet_key_overlap old. Create checks kMinFleetKeyRotation ≤ rotation,
-  // kMinFleetKeyOverlap ≤ overlap < rotation (so a suite never has more than
-  // two keys from the schedule).
+  // off), per chain — the fleet keys of one suite and one release policy: the
+  // chain's newest key is rotated once it is this old, and the chain's older
+  // keys retired once the newest is fleet_key_overlap old. Create checks
+  // kMinFleetKeyRotation ≤ rotation, kMinFleetKeyOverlap ≤ overlap <
+  // rotation (so a chain never has more than two keys from the schedule).
   std::chrono::seconds fleet_key_rotation{0};
   std::chrono::seconds fleet_key_overlap{3600};
   std::function<TimePoint()> clock = [] { return std::chrono::system_clock::now(); };
@@ -117,10 +117,12 @@ class TrustService {
   std::variant<nlohmann::json, ApiError> RetireFleetKey(int64_t key_id);
   // RunFleetKeySchedule applies the configured rotation once (cllm-trust
   // calls it every 30 s): retires what the overlap has passed, rotates what
-  // is due, and answers {"rotated": [{"key_id", "previous_key_id"}],
-  // "retired": [ids]}. Replicas sharing a store may all run it: a successor
-  // gets the first free id after its predecessor's, so two replicas rotating
-  // one key pick the same id and only one insert succeeds.
+  // is due, chain by chain (one chain's failure does not stop the others),
+  // and answers {"rotated": [{"key_id", "previous_key_id"}], "retired":
+  // [ids], "errors": [{"chain", "code", "message"}]}; an ApiError only when
+  // the keys cannot be read at all. Replicas sharing a store may all run it:
+  // a successor gets the first free id after its predecessor's, so two
+  // replicas rotating one key pick the same id and only one insert succeeds.
   std::variant<nlohmann::json, ApiError> RunFleetKeySchedule();
 
   Store& store() { return *store_; }
@@ -146,7 +148,6 @@ class TrustService {
   std::variant<nlohmann::json, ApiError> AddFleetKey(const std::string& suite_name, const nlohmann::json& release_policy,
                                                      const nlohmann::json& key_id, const char* action,
                                                      const nlohmann::json& audit_extra);
-  std::variant<nlohmann::json, ApiError> RetireFleetKeyAudited(int64_t key_id, const nlohmann::json& audit_extra);
   // LoadPolicyDoc returns the named policy, parsed (cached until it changes).
   Result<std::shared_ptr<const PolicyDoc>> LoadPolicyDoc(const std::string& name);
 

@@ -155,7 +155,13 @@ class Store {
   Result<std::vector<ModelKeyRow>> ListModelKeys();  // sealed_key left empty
   // DeleteModelKey removes a key for good (a retired fleet key: its sealed
   // private part is destroyed, so no release can follow); false when absent.
+  // The row's bytes are erased from the store's files too where the engine
+  // allows (StoreDb::EraseDeleted: SQLite zeroes them and empties its WAL);
+  // when a reader keeps that from completing, EraseDeleted retries.
   Result<bool> DeleteModelKey(const std::string& key_id);
+  // EraseDeleted retries erasing deleted rows' bytes; true when nothing is
+  // left to erase.
+  Result<bool> EraseDeleted();
 
   Status<> AddSigningKey(const SigningKeyRow& row);
   Result<std::vector<SigningKeyRow>> SigningKeys();  // oldest first
@@ -184,6 +190,7 @@ class Store {
   Status<> VerifyAll();
   Status<> LoadOrCreateAuditKey(const SecretBox& box, bool create);
   // Helpers that expect mu_ held.
+  Status<> EraseDeletedLocked();
   Result<std::optional<std::string>> GetMetaLocked(const std::string& key);
   Status<> PutMetaLocked(const std::string& key, const std::string& value);
   Result<AuditEntry> AppendAuditLocked(const std::string& kind, const std::string& body, int64_t time);
@@ -205,6 +212,7 @@ class Store {
   std::optional<crypto::PublicKey> audit_pub_;
   bool has_sig_column_ = true;
   int64_t nonce_count_ = 0;  // rows in nonces; guarded by mu_
+  bool erase_pending_ = false;  // deleted rows' bytes may remain in the files; guarded by mu_
 
   std::mutex audit_mu_;  // guards the three below; never held across SQL or signing
   std::condition_variable audit_cv_;

@@ -101,6 +101,12 @@ class StoreDb {
   // ("rowid" in SQLite, a bigserial column in PostgreSQL): signing keys
   // created in the same second keep their order.
   virtual const char* InsertionOrder() const = 0;
+  // EraseDeleted makes rows deleted so far unreadable from the database's
+  // files where the engine allows it: SQLite (secure_delete zeroes them in
+  // place) checkpoints the WAL into the file and truncates the WAL, waiting
+  // at most a moment for readers; false when a reader kept it from
+  // completing (try again later). PostgreSQL: nothing to do here (true).
+  virtual Result<bool> EraseDeleted() = 0;
 };
 
 // OpenSqlite opens (creating unless read_only) a SQLite file in WAL mode.

@@ -88,6 +88,9 @@ std::string Trimmed(const char* msg) {
 
 class PgDb final : public StoreDb {
  public:
+  // A deleted row stays in the table file until vacuum reuses its space (and
+  // in the WAL, its archives and standbys): nothing this connection can do.
+  Result<bool> EraseDeleted() override { return true; }
   PgDb(PGconn* conn, std::string where, bool full_sync)
       : conn_(conn), where_(std::move(where)), full_sync_(full_sync) {}
   ~PgDb() override { PQfinish(conn_); }

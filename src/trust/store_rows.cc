@@ -153,11 +153,26 @@ Result<std::vector<ModelKeyRow>> Store::ListModelKeys() {
 Result<bool> Store::DeleteModelKey(const std::string& key_id) {
   std::lock_guard<std::mutex> lock(mu_);
   CLLM_ASSIGN_OR_RETURN(int64_t n, db_->Exec("DELETE FROM model_keys WHERE key_id = ?", {key_id}));
-  // SQLite: the zeroed page (secure_delete) goes into the database file and
-  // the WAL, which still holds the page as it was, is emptied. Best effort:
-  // a checkpoint blocked by readers leaves it to the next one.
-  if (n > 0 && !db_->postgres()) (void)db_->Script("PRAGMA wal_checkpoint(TRUNCATE)");
+  if (n > 0) {
+    // The row is gone either way; if its bytes cannot be erased from the
+    // files yet, EraseDeleted (the fleet-key schedule, every 30 s) retries.
+    erase_pending_ = true;
+    (void)EraseDeletedLocked();
+  }
   return n > 0;
+}
+
+Result<bool> Store::EraseDeleted() {
+  std::lock_guard<std::mutex> lock(mu_);
+  CLLM_RETURN_IF_ERROR(EraseDeletedLocked());
+  return !erase_pending_;
+}
+
+Status<> Store::EraseDeletedLocked() {
+  if (!erase_pending_) return OkStatus();
+  CLLM_ASSIGN_OR_RETURN(bool erased, db_->EraseDeleted());
+  erase_pending_ = !erased;
+  return OkStatus();
 }
 
 // ---------------------------------------------------------------------------

@@ -55,6 +55,17 @@ class SqliteDb final : public StoreDb {
     }
     return OkStatus();
   }
+  Result<bool> EraseDeleted() override {
+    // A short wait: this runs under the store's mutex, and a reader that
+    // stays (a backup, `cllm trust audit verify --db`) is retried later.
+    sqlite3_busy_timeout(db_, 100);
+    int log = 0, done = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    sqlite3_busy_timeout(db_, 5000);
+    if (rc == SQLITE_BUSY) return false;
+    if (rc != SQLITE_OK) return MakeError(Errc::kIo, "store " + where_ + ": checkpoint: " + sqlite3_errmsg(db_));
+    return true;
+  }
   // Every SQLite write transaction excludes the others (one writer per file).
   Status<> Begin(bool /*exclusive*/) override { return Run("BEGIN IMMEDIATE", {}, nullptr); }
   Status<> Commit() override { return Run("COMMIT", {}, nullptr); }

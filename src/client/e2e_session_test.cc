@@ -1,0 +1,117 @@
+// E2eSession's key choice over time: the preferred key of the session's
+// suite at creation; on a timer (StartAutoRefresh) the key cllm-trust prefers
+// after a rotation, while the old one is still published; a failed fetch keeps
+// the current key; the timer stops with the session.
+#include "client/e2e_session.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace cllm::client {
+namespace {
+
+namespace e2e = channel::e2e;
+namespace hpke = crypto::hpke;
+
+e2e::KeyConfig Key(uint8_t id, const hpke::Suite& suite = hpke::kSuiteX25519) {
+  return e2e::KeyConfig{id, suite, Bytes(32, id)};
+}
+
+// Published is what the fake cllm-trust lists: tests change it as a rotation would.
+struct Published {
+  std::mutex mu;
+  std::vector<e2e::KeyConfig> keys;
+  bool fail = false;
+  std::atomic<int> fetches{0};
+  E2eKeyFetch Fetch() {
+    return [this]() -> Result<std::vector<e2e::KeyConfig>> {
+      ++fetches;
+      std::lock_guard<std::mutex> lock(mu);
+      if (fail) return MakeError(Errc::kIo, "cllm-trust unreachable");
+      return keys;
+    };
+  }
+  void Set(std::vector<e2e::KeyConfig> k, bool failing = false) {
+    std::lock_guard<std::mutex> lock(mu);
+    keys = std::move(k);
+    fail = failing;
+  }
+};
+
+// WaitFor polls `pred` for up to 5 s.
+template <typename Pred>
+bool WaitFor(Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+TEST(E2eSessionTest, PicksThePreferredKeyOfItsSuite) {
+  Published p;
+  p.Set({Key(1, hpke::kSuiteGmt), Key(2), Key(4)});
+  auto any = E2eSession::Create(p.Fetch());
+  ASSERT_TRUE(any.ok()) << any.detail();
+  EXPECT_EQ((*any)->current().key_id, 1);
+  auto x25519 = E2eSession::Create(p.Fetch(), hpke::kSuiteX25519);
+  ASSERT_TRUE(x25519.ok()) << x25519.detail();
+  EXPECT_EQ((*x25519)->current().key_id, 2);
+  p.Set({Key(1, hpke::kSuiteGmt)});
+  EXPECT_FALSE(E2eSession::Create(p.Fetch(), hpke::kSuiteX25519).ok());
+}
+
+TEST(E2eSessionTest, AutoRefreshMovesToARotatedKeyBeforeTheOldOneIsRetired) {
+  Published p;
+  p.Set({Key(2)});
+  auto s = E2eSession::Create(p.Fetch(), hpke::kSuiteX25519);
+  ASSERT_TRUE(s.ok()) << s.detail();
+  (*s)->StartAutoRefresh(std::chrono::milliseconds(10));
+  (*s)->StartAutoRefresh(std::chrono::milliseconds(10));  // a second call changes nothing
+  // A rotation: the new key listed first, the old one still published.
+  p.Set({Key(4), Key(2)});
+  EXPECT_TRUE(WaitFor([&] { return (*s)->current().key_id == 4; }));
+  // cllm-trust unreachable: the current key stays.
+  p.Set({}, /*failing=*/true);
+  const int before = p.fetches.load();
+  EXPECT_TRUE(WaitFor([&] { return p.fetches.load() >= before + 3; }));
+  EXPECT_EQ((*s)->current().key_id, 4);
+}
+
+TEST(E2eSessionTest, WithoutAutoRefreshOnlyA421MovesIt) {
+  Published p;
+  p.Set({Key(2)});
+  auto s = E2eSession::Create(p.Fetch(), hpke::kSuiteX25519);
+  ASSERT_TRUE(s.ok());
+  p.Set({Key(4), Key(2)});
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ((*s)->current().key_id, 2);
+  EXPECT_EQ(p.fetches.load(), 1);
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(1000));  // Refresh fetches at most once a second
+  EXPECT_TRUE((*s)->Refresh(Key(2)));
+  EXPECT_EQ((*s)->current().key_id, 4);
+}
+
+TEST(E2eSessionTest, TheTimerStopsWithTheSession) {
+  Published p;
+  p.Set({Key(2)});
+  {
+    auto s = E2eSession::Create(p.Fetch());
+    ASSERT_TRUE(s.ok());
+    (*s)->StartAutoRefresh(std::chrono::milliseconds(5));
+    EXPECT_TRUE(WaitFor([&] { return p.fetches.load() >= 3; }));
+  }
+  const int after = p.fetches.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(p.fetches.load(), after);
+}
+
+}  // namespace
+}  // namespace cllm::client
