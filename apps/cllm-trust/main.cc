@@ -215,7 +215,7 @@ int Serve(const Paths& p, const std::string& master_key_file, const ServeFlags& 
   std::signal(SIGTERM, OnSignal);
   auto next_schedule = std::chrono::steady_clock::now();
   while (g_signal == 0) {
-    if (f.fleet_key_rotation != 0 && std::chrono::steady_clock::now() >= next_schedule) {
+    if (std::chrono::steady_clock::now() >= next_schedule) {  // rotation 0: only the erasure retry
       RunSchedule(*svc);
       next_schedule = std::chrono::steady_clock::now() + std::chrono::seconds(kScheduleSeconds);
     }

@@ -235,11 +235,11 @@ OrExit<E2eSetup> MakeE2e(const E2eArgs& a, const attestation::Policy& policy, co
     return ExitWith(Fail("--e2e: " + session.detail(), session.code() == Errc::kPermission ? 1 : 2));
   }
   setup.session = std::move(session).value();
+  setup.explanation = *explanation;  // before the timer's fetches rewrite it
   // A rotated fleet key becomes the preferred one 60 s after it is made and
   // the old one is retired after the rotation's overlap (at least 120 s):
   // fetching every minute moves this client over in between.
   setup.session->StartAutoRefresh(std::chrono::seconds(60));
-  setup.explanation = *explanation;
   return setup;
 }
 

@@ -274,6 +274,59 @@ TEST_P(FleetKeyScheduleTest, ErasureHeldUpByAReaderIsRetried) {
   EXPECT_FALSE(OnDisk(sealed));
 }
 
+// Changing a fleet key's release policy changes its whole chain: tightening
+// the newest key during the overlap must not leave the older one as a chain
+// of its own that the schedule then rotates under the old, weaker policy.
+TEST_P(FleetKeyScheduleTest, ANewReleasePolicyMovesTheWholeChain) {
+  ASSERT_EQ(Create(suite(), PolicyFor(kModelA)).status_, 201);
+  now_ += kRotation;
+  ASSERT_EQ(Run()["rotated"].size(), 1u);  // Id(0) and Id(1), policy A
+  const std::string name =
+      FleetModelKeyId(static_cast<uint8_t>(Id(1)), crypto::hpke::ParseSuite(suite()).value());
+  Writer put =
+      AdminCall("PUT", "/v1/admin/keys/" + name + "/release-policy", PolicyFor(kModelB).dump());
+  ASSERT_EQ(put.status_, 200) << put.body_.dump();
+  EXPECT_EQ(put.body_["chain"].size(), 2u) << put.body_.dump();
+  for (const auto& k : List())
+    EXPECT_EQ(k["release_policy"]["model_digests"][0], DigestHex(kModelB)) << k.dump();
+  // Id(0) is overdue, but it is not a chain's newest key: nothing is made
+  // under policy A; the chain goes on under B.
+  json done = Run();
+  EXPECT_EQ(done["rotated"], json::array()) << done.dump();
+  now_ += kOverlap;
+  done = Run();
+  EXPECT_EQ(done["retired"], json::array({Id(0)})) << done.dump();
+  now_ += kRotation;
+  done = Run();
+  ASSERT_EQ(done["rotated"].size(), 1u) << done.dump();
+  for (const auto& k : List())
+    EXPECT_EQ(k["release_policy"]["model_digests"][0], DigestHex(kModelB)) << k.dump();
+}
+
+// The erasure is retried even with the schedule off: a key the admin
+// retired while a reader held the WAL is erased at a later run.
+TEST_P(FleetKeyScheduleTest, ErasureIsRetriedWithTheScheduleOff) {
+  config_.fleet_key_rotation = std::chrono::seconds(0);
+  StartService();
+  ASSERT_EQ(Create(suite(), PolicyFor(kModelA)).status_, 201);
+  const Bytes sealed = SealedKey(Id(0));
+  sqlite3* reader = nullptr;
+  ASSERT_EQ(sqlite3_open_v2((dir_ / "trust.db").c_str(), &reader, SQLITE_OPEN_READONLY, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM model_keys;", nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  ASSERT_EQ(AdminCall("DELETE", "/v1/admin/fleet-keys/" + std::to_string(Id(0)), "").status_, 200);
+  EXPECT_TRUE(OnDisk(sealed));
+  json done = Run();
+  ASSERT_EQ(done["errors"].size(), 1u) << done.dump();
+  EXPECT_EQ(done["errors"][0]["code"], "erase_pending");
+  sqlite3_exec(reader, "COMMIT;", nullptr, nullptr, nullptr);
+  sqlite3_close(reader);
+  EXPECT_EQ(Run(), kNothing);
+  EXPECT_FALSE(OnDisk(sealed));
+}
+
 TEST_P(FleetKeyScheduleTest, OffWhenTheRotationIsZero) {
   config_.fleet_key_rotation = std::chrono::seconds(0);
   StartService();

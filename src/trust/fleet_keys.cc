@@ -311,12 +311,20 @@ struct Chain {
   }
 };
 
+// ChainPolicy is the digest a chain is keyed by: the release policy as the
+// service writes it (parsed and written again), so a stored spelling that
+// differs from today's ToJson cannot split a chain.
+std::string ChainPolicy(const nlohmann::json& release_policy) {
+  auto rp = ParseReleasePolicy(release_policy);
+  return ReleasePolicyDigestHex(rp.ok() ? rp->ToJson() : release_policy);
+}
+
 // NewestOf maps each chain to its newest key (latest `created`; on a tie the
 // lower id, as OrderForClients lists them).
 std::map<Chain, const FleetKey*> NewestOf(const std::vector<FleetKey>& keys) {
   std::map<Chain, const FleetKey*> newest;
   for (const auto& k : keys) {
-    const FleetKey*& n = newest[Chain{k.name.suite, ReleasePolicyDigestHex(k.release_policy)}];
+    const FleetKey*& n = newest[Chain{k.name.suite, ChainPolicy(k.release_policy)}];
     if (!n || k.created > n->created || (k.created == n->created && k.name.key_id < n->name.key_id)) n = &k;
   }
   return newest;
@@ -328,11 +336,24 @@ Reply TrustService::RunFleetKeySchedule() {
   nlohmann::json done = {
       {"rotated", nlohmann::json::array()}, {"retired", nlohmann::json::array()}, {"errors", nlohmann::json::array()}};
   const int64_t rotation = config_.fleet_key_rotation.count(), overlap = config_.fleet_key_overlap.count();
-  if (rotation <= 0) return done;
   const int64_t now = Now();
   auto error = [&done](const std::string& chain, const ApiError& e) {
     done["errors"].push_back({{"chain", chain}, {"code", e.code}, {"message", e.message}});
   };
+  // Deleted keys' bytes whose erasure a reader held up (Store::EraseDeleted),
+  // whoever deleted them (this schedule, the admin, an earlier process).
+  auto erase = [&] {
+    if (auto erased = store_->EraseDeleted(); !erased.ok() || !*erased) {
+      error("store", erased.ok() ? ApiError{503, "erase_pending",
+                                            "a reader of the store kept deleted keys' bytes from being erased "
+                                            "from its files; retrying"}
+                                 : StoreError(erased.detail()));
+    }
+  };
+  if (rotation <= 0) {
+    erase();
+    return done;
+  }
   // Retire: decided and done under the lock from a fresh list, so a key the
   // admin retires or adds meanwhile in this process is seen.
   {
@@ -342,7 +363,7 @@ Reply TrustService::RunFleetKeySchedule() {
     const auto& keys = std::get<std::vector<FleetKey>>(loaded);
     const auto newest = NewestOf(keys);
     for (const auto& k : keys) {
-      const FleetKey* n = newest.at(Chain{k.name.suite, ReleasePolicyDigestHex(k.release_policy)});
+      const FleetKey* n = newest.at(Chain{k.name.suite, ChainPolicy(k.release_policy)});
       if (n == &k || now - n->created < overlap) continue;
       auto gone = store_->DeleteModelKey(k.model_key_id);
       if (!gone.ok()) {
@@ -359,17 +380,14 @@ Reply TrustService::RunFleetKeySchedule() {
       done["retired"].push_back(k.name.key_id);
     }
   }
-  // Retired keys' bytes whose erasure a reader held up (Store::EraseDeleted).
-  if (auto erased = store_->EraseDeleted(); !erased.ok() || !*erased) {
-    error("store", erased.ok() ? ApiError{503, "erase_pending",
-                                          "a reader of the store kept retired keys' bytes from being erased "
-                                          "from its files; retrying"}
-                               : StoreError(erased.detail()));
-  }
+  erase();
   // Rotate: each chain whose newest key is due gets a successor with the
   // same suite and release policy.
   auto loaded = LoadFleetKeys(*store_, box_);
-  if (auto* e = std::get_if<ApiError>(&loaded)) return *e;
+  if (auto* e = std::get_if<ApiError>(&loaded)) {
+    error("fleet keys", *e);  // what was retired above is still reported
+    return done;
+  }
   const auto& keys = std::get<std::vector<FleetKey>>(loaded);
   for (const auto& [chain, n] : NewestOf(keys)) {
     if (now - n->created < rotation) continue;
@@ -388,6 +406,33 @@ Reply TrustService::RunFleetKeySchedule() {
     done["rotated"].push_back({{"key_id", successor}, {"previous_key_id", n->name.key_id}});
   }
   return done;
+}
+
+Reply TrustService::SetFleetKeyReleasePolicy(const std::string& model_key_id, const nlohmann::json& release_policy) {
+  std::lock_guard<std::mutex> lock(fleet_mu_);
+  auto loaded = LoadFleetKeys(*store_, box_);
+  if (auto* e = std::get_if<ApiError>(&loaded)) return *e;
+  const auto& keys = std::get<std::vector<FleetKey>>(loaded);
+  const FleetKey* target = nullptr;
+  for (const auto& k : keys) {
+    if (k.model_key_id == model_key_id) target = &k;
+  }
+  if (!target) return ApiError{404, "unknown_key", "no fleet key " + model_key_id + " is published"};
+  // The whole chain: every key of the suite with the target's policy.
+  const std::string chain = ChainPolicy(target->release_policy);
+  nlohmann::json changed = nlohmann::json::array();
+  for (const auto& k : keys) {
+    if (!(k.name.suite == target->name.suite) || ChainPolicy(k.release_policy) != chain) continue;
+    auto st = store_->SetReleasePolicy(k.model_key_id, release_policy.dump());
+    if (!st.ok() && st.code() != Errc::kNotFound) return StoreError(st.detail());
+    if (st.ok()) changed.push_back(k.model_key_id);
+  }
+  ++fleet_generation_;  // the statements show the policy
+  Audit("admin", {{"action", "release_policy_set"},
+                  {"key_id", model_key_id},
+                  {"chain", changed},
+                  {"release_policy", release_policy}});
+  return nlohmann::json{{"key_id", model_key_id}, {"release_policy", release_policy}, {"chain", changed}};
 }
 
 // Admin routes under /v1/admin/fleet-keys (Admin in service.cc dispatches here).

@@ -313,8 +313,8 @@ Reply TrustService::Admin(const net::Request& r, const std::string& path) {
     if (rp->client_audience && IsFleetModelKeyId(key_id)) {
       return ApiError{400, "invalid_release_policy", "audience: a fleet key is for servers only"};
     }
+    if (IsFleetModelKeyId(key_id)) return SetFleetKeyReleasePolicy(key_id, rp->ToJson());
     auto st = store_->SetReleasePolicy(key_id, rp->ToJson().dump());
-    if (IsFleetModelKeyId(key_id)) ++fleet_generation_;  // its statement shows the policy
     if (!st.ok()) {
       return st.code() == Errc::kNotFound ? ApiError{404, "unknown_key", st.detail()}
                                           : ApiError{500, "store", st.detail()};

@@ -115,6 +115,12 @@ class TrustService {
   // {"key_id": N (optional when one key is published), "new_key_id": M (optional)}
   std::variant<nlohmann::json, ApiError> RotateFleetKey(const nlohmann::json& request);
   std::variant<nlohmann::json, ApiError> RetireFleetKey(int64_t key_id);
+  // SetFleetKeyReleasePolicy (PUT /v1/admin/keys/fleet-N-suite/release-
+  // policy) sets the policy of the key's whole chain — every key of its
+  // suite with its current release policy — so the schedule goes on with the
+  // new policy instead of rotating the old one as a chain of its own.
+  std::variant<nlohmann::json, ApiError> SetFleetKeyReleasePolicy(const std::string& model_key_id,
+                                                                  const nlohmann::json& release_policy);
   // RunFleetKeySchedule applies the configured rotation once (cllm-trust
   // calls it every 30 s): retires what the overlap has passed, rotates what
   // is due, chain by chain (one chain's failure does not stop the others),

@@ -124,7 +124,9 @@ Result<std::unique_ptr<Store>> Store::OpenAuditReader(const std::string& locatio
   return store;
 }
 
-Store::Store(std::unique_ptr<internal::StoreDb> db) : db_(std::move(db)) {}
+// A SQLite store erases once at start what an earlier process deleted but
+// could not erase (a reader held the WAL): EraseDeleted's first call.
+Store::Store(std::unique_ptr<internal::StoreDb> db) : db_(std::move(db)), erase_pending_(!db_->postgres()) {}
 
 Store::~Store() = default;
 
