@@ -59,6 +59,23 @@ class FleetKeyScheduleTest : public TrustServiceTest,
     return all.find(std::string(bytes.begin(), bytes.end())) != std::string::npos ||
            all.find(HexEncode(bytes)) != std::string::npos;
   }
+  // HoldOldSnapshot opens a reader that keeps the store's current snapshot
+  // (as a backup would) until EndSnapshot.
+  sqlite3* HoldOldSnapshot() {
+    sqlite3* reader = nullptr;
+    if (sqlite3_open_v2((dir_ / "trust.db").c_str(), &reader, SQLITE_OPEN_READONLY, nullptr) !=
+            SQLITE_OK ||
+        sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM model_keys;", nullptr, nullptr,
+                     nullptr) != SQLITE_OK) {
+      sqlite3_close(reader);
+      return nullptr;
+    }
+    return reader;
+  }
+  static void EndSnapshot(sqlite3* reader) {
+    sqlite3_exec(reader, "COMMIT;", nullptr, nullptr, nullptr);
+    sqlite3_close(reader);
+  }
   json List() {
     Writer w = AdminCall("GET", "/v1/admin/fleet-keys", "");
     EXPECT_EQ(w.status_, 200) << w.body_.dump();
@@ -253,12 +270,8 @@ TEST_P(FleetKeyScheduleTest, ErasureHeldUpByAReaderIsRetried) {
   const Bytes sealed = SealedKey(Id(0));
   now_ += kRotation;
   ASSERT_EQ(Run()["rotated"].size(), 1u);
-  sqlite3* reader = nullptr;
-  ASSERT_EQ(sqlite3_open_v2((dir_ / "trust.db").c_str(), &reader, SQLITE_OPEN_READONLY, nullptr),
-            SQLITE_OK);
-  ASSERT_EQ(
-      sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM model_keys;", nullptr, nullptr, nullptr),
-      SQLITE_OK);
+  sqlite3* reader = HoldOldSnapshot();
+  ASSERT_NE(reader, nullptr);
   now_ += kOverlap;
   const auto t0 = std::chrono::steady_clock::now();
   json done = Run();
@@ -267,8 +280,7 @@ TEST_P(FleetKeyScheduleTest, ErasureHeldUpByAReaderIsRetried) {
   ASSERT_EQ(done["errors"].size(), 1u) << done.dump();
   EXPECT_EQ(done["errors"][0]["code"], "erase_pending");
   EXPECT_TRUE(OnDisk(sealed));  // what the reader held up
-  sqlite3_exec(reader, "COMMIT;", nullptr, nullptr, nullptr);
-  sqlite3_close(reader);
+  EndSnapshot(reader);
   done = Run();
   EXPECT_EQ(done["errors"], json::array()) << done.dump();
   EXPECT_FALSE(OnDisk(sealed));
@@ -310,19 +322,14 @@ TEST_P(FleetKeyScheduleTest, ErasureIsRetriedWithTheScheduleOff) {
   StartService();
   ASSERT_EQ(Create(suite(), PolicyFor(kModelA)).status_, 201);
   const Bytes sealed = SealedKey(Id(0));
-  sqlite3* reader = nullptr;
-  ASSERT_EQ(sqlite3_open_v2((dir_ / "trust.db").c_str(), &reader, SQLITE_OPEN_READONLY, nullptr),
-            SQLITE_OK);
-  ASSERT_EQ(
-      sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM model_keys;", nullptr, nullptr, nullptr),
-      SQLITE_OK);
+  sqlite3* reader = HoldOldSnapshot();
+  ASSERT_NE(reader, nullptr);
   ASSERT_EQ(AdminCall("DELETE", "/v1/admin/fleet-keys/" + std::to_string(Id(0)), "").status_, 200);
   EXPECT_TRUE(OnDisk(sealed));
   json done = Run();
   ASSERT_EQ(done["errors"].size(), 1u) << done.dump();
   EXPECT_EQ(done["errors"][0]["code"], "erase_pending");
-  sqlite3_exec(reader, "COMMIT;", nullptr, nullptr, nullptr);
-  sqlite3_close(reader);
+  EndSnapshot(reader);
   EXPECT_EQ(Run(), kNothing);
   EXPECT_FALSE(OnDisk(sealed));
 }
