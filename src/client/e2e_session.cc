@@ -77,16 +77,16 @@ void E2eSession::StartAutoRefresh(std::chrono::milliseconds every) {
   std::lock_guard<std::mutex> lock(mu_);
   if (refresher_.joinable() || stop_) return;
   refresher_ = std::thread([this, every] {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stop_cv_.wait_for(lock, every, [this] { return stop_; })) {
-      lock.unlock();
+    std::unique_lock<std::mutex> held(mu_);
+    while (!stop_cv_.wait_for(held, every, [this] { return stop_; })) {
+      held.unlock();
       try {
         std::lock_guard<std::mutex> one_fetch(fetch_mu_);
         auto keys = fetch_();  // outside mu_: Seal goes on meanwhile
         if (keys.ok()) (void)Pick(std::move(keys).value());
       } catch (const std::exception&) {  // (out of memory) keep the current key; try again next time
       }
-      lock.lock();
+      held.lock();
       last_fetch_ = Clock::now();
     }
   });
