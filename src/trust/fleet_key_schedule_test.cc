@@ -76,6 +76,9 @@ class FleetKeyScheduleTest : public TrustServiceTest,
     sqlite3_exec(reader, "COMMIT;", nullptr, nullptr, nullptr);
     sqlite3_close(reader);
   }
+  Writer RotateByAdmin(int id) {
+    return AdminCall("POST", "/v1/admin/fleet-keys/rotate", json{{"key_id", id}}.dump());
+  }
   json List() {
     Writer w = AdminCall("GET", "/v1/admin/fleet-keys", "");
     EXPECT_EQ(w.status_, 200) << w.body_.dump();
@@ -186,9 +189,7 @@ TEST_P(FleetKeyScheduleTest, RotatesWhenDueAndRetiresAfterTheOverlap) {
 TEST_P(FleetKeyScheduleTest, CatchesUpAfterAnOutage) {
   ASSERT_EQ(Create(suite(), PolicyFor(kModelA)).status_, 201);
   now_ += 10;
-  ASSERT_EQ(
-      AdminCall("POST", "/v1/admin/fleet-keys/rotate", json{{"key_id", Id(0)}}.dump()).status_,
-      201);
+  ASSERT_EQ(RotateByAdmin(Id(0)).status_, 201);
   now_ += 10 * kRotation;
   json done = Run();
   EXPECT_EQ(done["retired"], json::array({Id(0)})) << done.dump();
@@ -339,9 +340,7 @@ TEST_P(FleetKeyScheduleTest, OffWhenTheRotationIsZero) {
   StartService();
   ASSERT_EQ(Create(suite(), PolicyFor(kModelA)).status_, 201);
   now_ += 10;
-  ASSERT_EQ(
-      AdminCall("POST", "/v1/admin/fleet-keys/rotate", json{{"key_id", Id(0)}}.dump()).status_,
-      201);
+  ASSERT_EQ(RotateByAdmin(Id(0)).status_, 201);
   now_ += 100 * kRotation;
   EXPECT_EQ(Run(), kNothing);
   EXPECT_EQ(Ids(), (std::vector<int>{Id(0), Id(1)}));

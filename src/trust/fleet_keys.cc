@@ -29,10 +29,11 @@
 // is the admin's rotate and retire on a clock, per chain (the keys of one
 // suite and one release policy: one fleet's): the newest key is rotated once
 // it is `rotation` old, the older ones retired once the newest is `overlap`
-// old. Keys with other release policies (other fleets) are other chains. Its successor's id is the first free one after the
-// predecessor's, not the round-robin one, so replicas that decide from the
-// same list choose the same id and only the first insert succeeds (409
-// key_exists for the others: done already).
+// old. Keys with other release policies (other fleets) are other chains. A
+// successor's id is the first free one after its predecessor's, not the
+// round-robin one, so replicas that decide from the same list choose the
+// same id and only the first insert succeeds (409 key_exists for the others:
+// done already).
 
 #include <algorithm>
 #include <map>
@@ -129,6 +130,16 @@ std::optional<int64_t> KeyIdMember(const nlohmann::json& v) {
   return n >= 0 && n <= kMaxFleetKeyId ? n : -1;
 }
 
+// SuccessorId is the first id of the suite's half after `after`
+// (round-robin) that no published key has; -1 when the half is full.
+int64_t SuccessorId(const std::vector<FleetKey>& keys, int64_t after, int64_t half) {
+  for (int64_t i = 1; i <= kMaxFleetKeyId + 1; ++i) {
+    const int64_t candidate = (after + i) % (kMaxFleetKeyId + 1);
+    if (candidate % 2 == half && !FindById(keys, candidate)) return candidate;
+  }
+  return -1;
+}
+
 // PickFleetKeyId is the id a new key of `suite` gets: `wanted` if free (the
 // caller checked its half), else the first free id of the suite's half
 // round-robin after the last one used.
@@ -142,31 +153,18 @@ std::variant<int64_t, ApiError> PickFleetKeyId(Store& store, const std::vector<F
   }
   auto last = store.GetMeta(kLastIdMeta);
   if (!last.ok()) return StoreError(last.detail());
-  int64_t start = 0;  // the first key gets id 0
+  int64_t after = -1;  // the first key gets id 0
   if (*last) {
     const std::string& t = **last;
     if (t.empty() || t.size() > 3 || !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       return StoreError("meta fleet_key_last_id is not a number");
     }
-    start = (std::stoll(t) + 1) % (kMaxFleetKeyId + 1);
+    after = std::stoll(t);
   }
-  for (int64_t i = 0; i <= kMaxFleetKeyId; ++i) {
-    const int64_t candidate = (start + i) % (kMaxFleetKeyId + 1);
-    if (candidate % 2 == half && !FindById(keys, candidate)) return candidate;
-  }
+  if (const int64_t id = SuccessorId(keys, after, half); id >= 0) return id;
   return ApiError{409, "no_free_key_id", std::string("no free ") + (half == 0 ? "even" : "odd") +
                                              " fleet key id (the half of suite " + hpke::SuiteName(suite) +
                                              "): retire one first"};
-}
-
-// SuccessorId is the first id of the suite's half after `after`
-// (round-robin) that no published key has; -1 when the half is full.
-int64_t SuccessorId(const std::vector<FleetKey>& keys, int64_t after, int64_t half) {
-  for (int64_t i = 1; i <= kMaxFleetKeyId + 1; ++i) {
-    const int64_t candidate = (after + i) % (kMaxFleetKeyId + 1);
-    if (candidate % 2 == half && !FindById(keys, candidate)) return candidate;
-  }
-  return -1;
 }
 
 }  // namespace
