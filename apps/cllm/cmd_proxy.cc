@@ -179,7 +179,9 @@ int RunUntilSignal(net::Server& srv, client::UpstreamPool& pool) {
                static_cast<unsigned long long>(st.verifications), static_cast<unsigned long long>(st.retries),
                static_cast<unsigned long long>(st.failovers), static_cast<unsigned long long>(st.incomplete));
   if (st.e2e_refused || st.e2e_key_refreshes) {
-    std::fprintf(stderr, "cllm proxy: e2e: %llu answers refused (tampered or truncated), %llu key refreshes\n",
+    std::fprintf(stderr,
+                 "cllm proxy: e2e: %llu answers refused (tampered or truncated), %llu requests sealed again to "
+                 "another key\n",
                  static_cast<unsigned long long>(st.e2e_refused), static_cast<unsigned long long>(st.e2e_key_refreshes));
   }
   return 0;

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace cllm::client {
 namespace {
 
@@ -39,14 +41,21 @@ Result<std::shared_ptr<E2eSession>> E2eSession::Create(E2eKeyFetch fetch, std::o
 }
 
 Status<> E2eSession::Pick(std::vector<e2e::KeyConfig> keys) {
-  for (auto it = keys.begin(); it != keys.end(); ++it) {  // cllm-trust lists the preferred key first
-    if (suite_ && !SameSuite(it->suite, *suite_)) continue;
-    std::lock_guard<std::mutex> lock(mu_);
-    current_ = *it;
-    return OkStatus();
+  // cllm-trust lists the preferred key first; the session keeps that order
+  // within the suite it seals to (suite_, or the first key's).
+  std::vector<e2e::KeyConfig> mine;
+  for (auto& k : keys) {
+    if (suite_ ? !SameSuite(k.suite, *suite_) : (!mine.empty() && !SameSuite(k.suite, mine.front().suite))) continue;
+    mine.push_back(std::move(k));
   }
-  return MakeError(Errc::kNotFound, std::string("cllm-trust publishes no e2e key") +
-                                        (suite_ ? std::string(" of suite ") + crypto::hpke::SuiteName(*suite_) : ""));
+  if (mine.empty()) {
+    return MakeError(Errc::kNotFound, std::string("cllm-trust publishes no e2e key") +
+                                          (suite_ ? std::string(" of suite ") + crypto::hpke::SuiteName(*suite_) : ""));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  current_ = mine.front();
+  keys_ = std::move(mine);
+  return OkStatus();
 }
 
 e2e::KeyConfig E2eSession::current() const {
@@ -71,6 +80,17 @@ bool E2eSession::Refresh(const e2e::KeyConfig& stale) {
   auto keys = fetch_();
   if (!keys.ok() || !Pick(std::move(keys).value()).ok()) return false;
   return !SameKey(current(), stale);
+}
+
+std::optional<e2e::KeyConfig> E2eSession::NextKey(const std::vector<e2e::KeyConfig>& tried) {
+  if (tried.empty() || tried.size() >= kMaxKeyAttempts) return std::nullopt;
+  (void)Refresh(tried.back());
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& k : keys_) {
+    const bool seen = std::any_of(tried.begin(), tried.end(), [&](const e2e::KeyConfig& t) { return SameKey(t, k); });
+    if (!seen) return k;
+  }
+  return std::nullopt;
 }
 
 void E2eSession::StartAutoRefresh(std::chrono::milliseconds every) {
@@ -102,7 +122,8 @@ E2eSession::~E2eSession() {
 }
 
 Result<E2eSession::Sealed> E2eSession::Seal(const std::string& method, const std::string& target,
-                                            const std::string& authorization, const std::string& json) const {
+                                            const std::string& authorization, const std::string& json,
+                                            const e2e::KeyConfig* key_override) const {
   if (method != "POST") {
     return MakeError(Errc::kInvalidArgument, "only POST requests are sent encrypted (e2e); got " + method);
   }
@@ -115,7 +136,7 @@ Result<E2eSession::Sealed> E2eSession::Seal(const std::string& method, const std
   if (auto st = doc.find("stream"); st != doc.end() && st->is_boolean()) stream = st->get<bool>();
   const std::string path = target.substr(0, target.find('?'));
 
-  const e2e::KeyConfig key = current();
+  const e2e::KeyConfig key = key_override != nullptr ? *key_override : current();
   std::shared_ptr<const e2e::ClientIdentity> client;
   if (client_) {
     auto id = client_();
@@ -181,8 +202,11 @@ std::string OuterErrorCode(const std::string& body) {
 ClientResult<HttpResponse> E2eExchange(FailoverClient& fc, E2eSession& session, const std::string& target,
                                        const std::string& json, const std::string& authorization,
                                        const BodyCallback& on_body) {
-  for (int round = 0; round < 2; ++round) {
-    auto sealed = session.Seal("POST", target, authorization, json);
+  std::vector<e2e::KeyConfig> tried;  // the keys this request was sealed to, in order
+  std::string last_error;
+  std::optional<e2e::KeyConfig> key = session.current();
+  for (; key; key = session.NextKey(tried)) {
+    auto sealed = session.Seal("POST", target, authorization, json, &*key);
     if (!sealed.ok()) return MakeError(ClientErrc::kProtocol, sealed.detail());
     auto answer = E2eAnswer::Create(sealed->secret);
     if (!answer.ok()) return MakeError(ClientErrc::kProtocol, answer.detail());
@@ -228,16 +252,20 @@ ClientResult<HttpResponse> E2eExchange(FailoverClient& fc, E2eSession& session, 
     if (!encrypted) {
       const std::string body = r->body.empty() ? outer_body : r->body;
       const std::string code = OuterErrorCode(body);
-      if (E2eSession::RefreshWorthy(code) && round == 0 && session.Refresh(sealed->key)) continue;
-      return MakeError(ClientErrc::kHttp, std::to_string(r->status) + " " + (code.empty() ? "" : code + ": ") +
-                                              body.substr(0, 300));
+      last_error = std::to_string(r->status) + " " + (code.empty() ? "" : code + ": ") + body.substr(0, 300);
+      if (E2eSession::RefreshWorthy(code)) {
+        tried.push_back(sealed->key);
+        continue;  // NextKey: the new preferred key, or the older one still published
+      }
+      return MakeError(ClientErrc::kHttp, last_error);
     }
     if (failure) return MakeError(ClientErrc::kProtocol, *failure);
     if (!caller_ok) return inner;  // the caller stopped reading
     if (auto st = answer->Finish(); !st.ok()) return MakeError(ClientErrc::kProtocol, st.detail());
     return inner;
   }
-  return MakeError(ClientErrc::kHttp, "e2e_key_unknown: the replicas still do not know the refreshed key");
+  return MakeError(ClientErrc::kHttp, last_error + " (sealed in turn to " + std::to_string(tried.size()) +
+                                          (tried.size() == 1 ? " key" : " keys") + " cllm-trust publishes)");
 }
 
 }  // namespace cllm::client

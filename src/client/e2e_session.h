@@ -65,8 +65,10 @@ class E2eSession {
   // into its encrypted form. Only POST is sealed (kInvalidArgument
   // otherwise); "model" and "stream" are read from the JSON for the router
   // headers; `authorization` travels inside the ciphertext.
+  // `key`: seal to this key (one NextKey returned) instead of the current one.
   [[nodiscard]] Result<Sealed> Seal(const std::string& method, const std::string& target,
-                                    const std::string& authorization, const std::string& json) const;
+                                    const std::string& authorization, const std::string& json,
+                                    const channel::e2e::KeyConfig* key = nullptr) const;
 
   // Refresh is called when a replica did not know the key a request was
   // sealed to (e2e_key_unknown), or could not open it (e2e_decrypt_failed: a
@@ -74,6 +76,18 @@ class E2eSession {
   // second) and return whether requests are now sealed to another key (then
   // the caller sends once more).
   bool Refresh(const channel::e2e::KeyConfig& stale);
+
+  // NextKey is what a request refused with a RefreshWorthy code does next:
+  // `tried` holds the keys it was sealed to so far, the refused one last.
+  // It refreshes (Refresh) and returns the first key of the session's
+  // suite, in cllm-trust's order of preference, that the request has not
+  // been sealed to: the new preferred key after a rotation, else the older
+  // key still published during the overlap (a replica that has not yet
+  // fetched the new one holds it). nullopt: none left. Every key it
+  // returns passed the same verification as the current one.
+  std::optional<channel::e2e::KeyConfig> NextKey(const std::vector<channel::e2e::KeyConfig>& tried);
+  // kMaxKeyAttempts bounds the keys one request is sealed to.
+  static constexpr size_t kMaxKeyAttempts = 3;
 
   // RefreshWorthy: the clear error codes after which Refresh may help.
   static bool RefreshWorthy(const std::string& code) {
@@ -102,6 +116,7 @@ class E2eSession {
   E2eClientProvider client_;
   mutable std::mutex mu_;
   channel::e2e::KeyConfig current_;
+  std::vector<channel::e2e::KeyConfig> keys_;  // current_'s suite, cllm-trust's order (current_ first)
   std::chrono::steady_clock::time_point last_fetch_{};
   uint64_t refreshes_ = 0;
   // StartAutoRefresh's thread; stop_ (under mu_) ends it.

@@ -257,8 +257,9 @@ struct UpstreamPool::Impl {
     // stays here (it travels inside the ciphertext).
     std::optional<E2eSession::Sealed> sealed;
     const std::string plain_body = options.e2e ? up.body : std::string();
-    auto seal = [&]() -> bool {
-      auto s = options.e2e->Seal(req.method, req.target, req.Header("authorization"), plain_body);
+    std::vector<channel::e2e::KeyConfig> e2e_tried;  // the keys this request was sealed to, in order
+    auto seal = [&](const channel::e2e::KeyConfig* key) -> bool {
+      auto s = options.e2e->Seal(req.method, req.target, req.Header("authorization"), plain_body, key);
       if (!s.ok()) {
         w->Send(s.code() == Errc::kInvalidArgument ? 405 : 400, "application/json",
                 ErrorJson(s.detail(), "cllm_e2e_error", "e2e_request_refused"));
@@ -272,9 +273,8 @@ struct UpstreamPool::Impl {
       }
       return true;
     };
-    if (options.e2e && !seal()) co_return;
+    if (options.e2e && !seal(nullptr)) co_return;
     std::optional<E2eToWriter> e2w;  // e2e: this attempt's answer
-    bool e2e_refreshed = false;
     bool streaming = false;     // the client's response has started
     bool event_stream = false;  // ... as server-sent events
     bool client_ok = true;
@@ -365,17 +365,18 @@ struct UpstreamPool::Impl {
           }
           co_return;
         }
-        // A clear error. A stale key config: fetch the keys again, seal anew
-        // and send once more (not a replica failure).
+        // A clear error. A key the replica does not know: seal anew to the
+        // next key (NextKey: the new preferred one after a fetch, or the
+        // older one still published) and send once more (not a replica
+        // failure).
         const std::string code = OuterErrorCode(e2w->outer_body());
-        if (E2eSession::RefreshWorthy(code) && !e2e_refreshed) {
-          e2e_refreshed = true;
+        if (E2eSession::RefreshWorthy(code)) {
+          e2e_tried.push_back(sealed->key);
           ++e2e_key_refreshes;
-          if (options.e2e->Refresh(sealed->key) && seal() &&
-              at.Failed(ClientErrc::kUnavailable, code, std::nullopt, /*stale=*/true)) {
-            continue;
+          if (auto next_key = options.e2e->NextKey(e2e_tried)) {
+            if (!seal(&*next_key)) co_return;  // seal() answered
+            if (at.Failed(ClientErrc::kUnavailable, code, std::nullopt, /*stale=*/true)) continue;
           }
-          if (!sealed) co_return;  // seal() answered
         }
         at.Succeeded();
         std::string ct = r->Header("content-type");

@@ -1,0 +1,181 @@
+// A client sealing to a fleet key a replica does not hold, against the real
+// replica (server::Service over net::Server) holding a real key ring: after a
+// rotation, a client that already moved to the new key (cllm-trust lists it
+// first) and a replica that has not fetched it yet still agree — the request
+// goes once more to the older key, still published during the overlap — in
+// `cllm chat --e2e` (E2eExchange) and in `cllm proxy --e2e` (UpstreamPool).
+// A replica holding neither key refuses after a bounded number of tries.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "channel/e2e.h"
+#include "client/e2e_session.h"
+#include "client/upstream_pool.h"
+#include "net/server.h"
+#include "server/service.h"
+#include "support/shared_data.h"
+
+namespace cllm::client {
+namespace {
+
+using nlohmann::json;
+namespace e2e = channel::e2e;
+namespace hpke = crypto::hpke;
+
+constexpr char kModel[] = "models/stories260K-f16.gguf";
+constexpr char kApiKey[] = "sk-fallback";
+
+struct FleetKey {
+  e2e::KeyConfig config;
+  SecretBytes sk;
+};
+
+FleetKey MakeKey(uint8_t id) {
+  auto kp = hpke::GenerateKeyPair(hpke::kSuiteX25519.kem).value();
+  return FleetKey{e2e::KeyConfig{id, hpke::kSuiteX25519, kp.pk}, std::move(kp.sk)};
+}
+
+// Replica is cllm-server's service on a plain listener, holding the keys it
+// is given, and noting the key id each encrypted request was sealed to.
+class Replica {
+ public:
+  Replica(const engine::Model& model, const std::vector<const FleetKey*>& held) {
+    auto tmpl = engine::ChatTemplate::FromSource("{% for m in messages %}{{ m.content }}{% endfor %}", "", "");
+    server::ServiceOptions so;
+    so.model_name = "stories";
+    so.api_keys = server::ApiKeys::Parse(R"({"keys": [{"user": "u", "sha256": ")" +
+                                         server::ApiKeys::DigestHex(kApiKey) + R"("}]})")
+                      .value();
+    so.chat_template = std::make_shared<const engine::ChatTemplate>(std::move(tmpl).value());
+    service_ = std::make_unique<server::Service>(model, so);
+    auto ring = std::make_shared<e2e::KeyRing>();
+    for (const FleetKey* k : held) EXPECT_TRUE(ring->Add(e2e::EncodeKeyConfig(k->config), k->sk.span()).ok());
+    service_->SetE2eKeys(ring);
+    server_ = net::Server::Start("127.0.0.1", 0, [this](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) {
+                {
+                  std::lock_guard<std::mutex> lock(mu_);
+                  if (!r.body.empty()) seen_.push_back(static_cast<uint8_t>(r.body[0]));  // hdr: key_id first
+                }
+                service_->Handle(r, std::move(w));
+              }).value();
+  }
+  Url url() const { return ParseUrl("http://127.0.0.1:" + std::to_string(server_->port())).value(); }
+  std::vector<uint8_t> seen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_;
+  }
+
+ private:
+  std::unique_ptr<server::Service> service_;
+  std::unique_ptr<net::Server> server_;
+  std::mutex mu_;
+  std::vector<uint8_t> seen_;
+};
+
+class E2eKeyFallbackTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    CLLM_SHARED_PATH(path, kModel);
+    model_ = engine::Model::Open(path).value();
+  }
+  // Published is what cllm-trust lists: the preferred key first.
+  std::shared_ptr<E2eSession> Session(std::vector<e2e::KeyConfig>* published) {
+    auto s = E2eSession::Create([published]() -> Result<std::vector<e2e::KeyConfig>> { return *published; });
+    EXPECT_TRUE(s.ok()) << s.detail();
+    return s.ok() ? *s : nullptr;
+  }
+  ClientResult<HttpResponse> Chat(Replica& replica, E2eSession& session) {
+    auto replicas = std::make_shared<ReplicaSet>(std::vector<Url>{replica.url()}, FailoverOptions{});
+    FailoverClient fc(replicas, [](const Url& u) { return ConnectPlain(u); });
+    const json req = {{"model", "stories"}, {"max_tokens", 4}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}};
+    return E2eExchange(fc, session, "/v1/chat/completions", req.dump(), std::string("Bearer ") + kApiKey);
+  }
+  std::unique_ptr<engine::Model> model_;
+  FleetKey old_ = MakeKey(1), new_ = MakeKey(2), other_ = MakeKey(3);
+};
+
+TEST_F(E2eKeyFallbackTest, AReplicaWithoutTheNewKeyIsReachedWithTheOlderOne) {
+  std::vector<e2e::KeyConfig> published = {new_.config, old_.config};  // mid-rotation
+  auto session = Session(&published);
+  ASSERT_TRUE(session);
+  Replica behind(*model_, {&old_});  // has not fetched the new key yet
+  auto r = Chat(behind, *session);
+  ASSERT_TRUE(r.ok()) << r.detail();
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->body.find("chat.completion"), std::string::npos) << r->body;
+  EXPECT_EQ(behind.seen(), (std::vector<uint8_t>{2, 1}));
+  EXPECT_EQ(session->current().key_id, 2) << "the session still prefers the new key";
+
+  // A replica that has both keys gets the new one at once.
+  Replica current(*model_, {&old_, &new_});
+  auto again = Chat(current, *session);
+  ASSERT_TRUE(again.ok()) << again.detail();
+  EXPECT_EQ(current.seen(), (std::vector<uint8_t>{2}));
+}
+
+TEST_F(E2eKeyFallbackTest, AClientOnARetiredKeyMovesToTheNewOne) {
+  std::vector<e2e::KeyConfig> published = {old_.config};
+  auto session = Session(&published);
+  ASSERT_TRUE(session);
+  published = {new_.config};  // rotated, and the old key retired since
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // a session fetches at most once a second
+  Replica replica(*model_, {&new_});
+  auto r = Chat(replica, *session);
+  ASSERT_TRUE(r.ok()) << r.detail();
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(replica.seen(), (std::vector<uint8_t>{1, 2}));
+  EXPECT_EQ(session->current().key_id, 2);
+}
+
+TEST_F(E2eKeyFallbackTest, AReplicaHoldingNoPublishedKeyIsRefusedAfterBoundedTries) {
+  std::vector<e2e::KeyConfig> published = {new_.config, old_.config};
+  auto session = Session(&published);
+  ASSERT_TRUE(session);
+  Replica stranger(*model_, {&other_});
+  auto r = Chat(stranger, *session);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.detail().find("421 e2e_key_unknown"), std::string::npos) << r.detail();
+  EXPECT_NE(r.detail().find("sealed in turn to 2 keys"), std::string::npos) << r.detail();
+  EXPECT_EQ(stranger.seen(), (std::vector<uint8_t>{2, 1}));
+  // NextKey itself: never a key tried before, never more than kMaxKeyAttempts.
+  EXPECT_FALSE(session->NextKey({new_.config, old_.config}).has_value());
+  EXPECT_FALSE(session->NextKey({}).has_value());
+  auto next = session->NextKey({new_.config});
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->key_id, 1);
+}
+
+TEST_F(E2eKeyFallbackTest, TheProxyReachesAReplicaWithoutTheNewKeyWithTheOlderOne) {
+  std::vector<e2e::KeyConfig> published = {new_.config, old_.config};
+  auto session = Session(&published);
+  ASSERT_TRUE(session);
+  Replica behind(*model_, {&old_});
+  PoolOptions po;
+  po.e2e = session;
+  auto pool = UpstreamPool::Create(behind.url(), attestation::Policy::Default(), po);
+  ASSERT_TRUE(pool.ok()) << pool.detail();
+  auto forward = [&](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) { (*pool)->Forward(r, std::move(w)); };
+  auto listener = net::Server::Start("127.0.0.1", 0, forward);
+  ASSERT_TRUE(listener.ok());
+  auto c = net::Client::Connect("127.0.0.1", (*listener)->port(), nullptr);
+  ASSERT_TRUE(c.ok());
+  const json req = {{"model", "stories"}, {"max_tokens", 4}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}};
+  auto r = (*c)->Request({"POST",
+                          "/v1/chat/completions",
+                          {{"Authorization", std::string("Bearer ") + kApiKey}, {"Content-Type", "application/json"}},
+                          req.dump()});
+  ASSERT_TRUE(r.ok()) << r.detail();
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->body.find("chat.completion"), std::string::npos) << r->body;
+  EXPECT_EQ(behind.seen(), (std::vector<uint8_t>{2, 1}));
+  EXPECT_EQ((*pool)->Stats().e2e_key_refreshes, 1u);
+  (*listener).reset();
+}
+
+}  // namespace
+}  // namespace cllm::client
