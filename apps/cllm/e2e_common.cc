@@ -28,10 +28,11 @@ std::string ReadAll(const std::string& path) {
 }
 
 // FetchVerifiedKeys is steps 2–3: the key list from an upstream, each entry
-// verified under `jwks` and its release policy checked against `policy`.
+// verified under cllm-trust's JWKS (fetched again when cllm-trust rotated
+// its signing key) and its release policy checked against `policy`.
 Result<std::vector<e2e::KeyConfig>> FetchVerifiedKeys(const std::vector<client::Url>& upstreams,
                                                       const std::vector<crypto::Certificate>& roots,
-                                                      const nlohmann::json& jwks, const attestation::Policy& policy,
+                                                      trust::RenewingJwks& jwks, const attestation::Policy& policy,
                                                       const net::ClientOptions& http,
                                                       std::vector<std::string>* explanation) {
   std::string last_error = "no upstream";
@@ -51,7 +52,7 @@ Result<std::vector<e2e::KeyConfig>> FetchVerifiedKeys(const std::vector<client::
     if (reply.is_discarded()) return MakeError(Errc::kParse, "GET /v1/e2e/keys: not JSON");
     trust::E2eKeyCheck check;
     check.now = std::chrono::system_clock::now();
-    auto keys = trust::VerifyE2eKeys(reply, jwks, check);
+    auto keys = jwks.Verify(reply, check);
     if (!keys.ok()) {
       return MakeError(Errc::kPermission, std::string("the fleet key list was refused: ") +
                                               trust::E2eKeyErrcName(keys.code()) + ": " + keys.detail());
@@ -211,14 +212,22 @@ OrExit<E2eSetup> MakeE2e(const E2eArgs& a, const attestation::Policy& policy, co
   }
   auto ep = trust::LoadTrustEndpoint(a.trust_url, a.trust_ca);
   if (!ep.ok()) return ExitWith(Fail(ep.detail(), 2));
-  auto jwks = trust::FetchJwks(*ep);
-  if (!jwks.ok()) return ExitWith(Fail("cllm-trust JWKS: " + jwks.detail(), 2));
+  auto first_jwks = trust::FetchJwks(*ep);
+  if (!first_jwks.ok()) return ExitWith(Fail("cllm-trust JWKS: " + first_jwks.detail(), 2));
+  // Fetched again when a key list is signed by a key it lacks (cllm-trust
+  // rotated its signing key), over the same pinned connection.
+  auto jwks = std::make_shared<trust::RenewingJwks>(
+      std::move(first_jwks).value(), [ep = *ep]() -> Result<nlohmann::json> {
+        auto j = trust::FetchJwks(ep);
+        if (!j.ok()) return MakeError(Errc::kIo, "cllm-trust JWKS: " + j.detail());
+        return std::move(j).value();
+      });
 
   auto explanation = std::make_shared<std::vector<std::string>>();
   const auto roots = setup.upstream_roots;
-  client::E2eKeyFetch fetch = [upstreams, roots, jwks = *jwks, policy, http, explanation]() {
+  client::E2eKeyFetch fetch = [upstreams, roots, jwks, policy, http, explanation]() {
     explanation->clear();
-    return FetchVerifiedKeys(upstreams, roots, jwks, policy, http, explanation.get());
+    return FetchVerifiedKeys(upstreams, roots, *jwks, policy, http, explanation.get());
   };
   client::E2eClientProvider client_id;
   if (!a.client_tee.empty()) {

@@ -216,4 +216,34 @@ E2eKeyResult<std::vector<E2eKey>> VerifyE2eKeys(const nlohmann::json& reply, con
   return out;
 }
 
+E2eKeyResult<std::vector<E2eKey>> RenewingJwks::Verify(const nlohmann::json& reply, const E2eKeyCheck& check) {
+  auto keys = VerifyE2eKeys(reply, jwks(), check);
+  if (keys.ok() || keys.code() != E2eKeyErrc::kBadStatement) return keys;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (last_fetch_ && now - *last_fetch_ < min_interval_) return keys;
+    last_fetch_ = now;
+  }
+  auto fresh = fetch_();  // outside mu_: a network call
+  if (!fresh.ok() || !fresh->is_object() || !fresh->contains("keys")) return keys;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (*fresh == jwks_) return keys;  // nothing new: the statement is bad, not unknown
+    jwks_ = *fresh;
+    ++renewals_;
+  }
+  return VerifyE2eKeys(reply, *fresh, check);
+}
+
+nlohmann::json RenewingJwks::jwks() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return jwks_;
+}
+
+uint64_t RenewingJwks::renewals() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return renewals_;
+}
+
 }  // namespace cllm::trust

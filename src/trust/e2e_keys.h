@@ -30,6 +30,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -136,5 +138,30 @@ E2eKeyResult<E2eKey> VerifyE2eKeyEntry(const nlohmann::json& entry, const nlohma
 // trusted). kNoKeys when nothing usable remains.
 E2eKeyResult<std::vector<E2eKey>> VerifyE2eKeys(const nlohmann::json& reply, const nlohmann::json& jwks,
                                                 const E2eKeyCheck& check);
+
+// RenewingJwks is cllm-trust's token-signing keys as a long-lived client
+// (`cllm proxy --e2e`) last fetched them. After cllm-trust rotates its
+// signing key, the key lists it signs carry a kid this copy lacks; Verify
+// then fetches the JWKS again — over the caller's pinned connection to
+// cllm-trust, at most once per `min_interval` — and verifies the same list
+// once more. A list that fails under a fresh JWKS too is refused as before.
+class RenewingJwks {
+ public:
+  using Fetch = std::function<Result<nlohmann::json>()>;
+  RenewingJwks(nlohmann::json initial, Fetch fetch, std::chrono::seconds min_interval = std::chrono::seconds(10))
+      : jwks_(std::move(initial)), fetch_(std::move(fetch)), min_interval_(min_interval) {}
+
+  E2eKeyResult<std::vector<E2eKey>> Verify(const nlohmann::json& reply, const E2eKeyCheck& check);
+  nlohmann::json jwks() const;
+  uint64_t renewals() const;  // JWKS fetched again and changed
+
+ private:
+  mutable std::mutex mu_;
+  nlohmann::json jwks_;
+  Fetch fetch_;
+  std::chrono::seconds min_interval_;
+  std::optional<std::chrono::steady_clock::time_point> last_fetch_;
+  uint64_t renewals_ = 0;
+};
 
 }  // namespace cllm::trust

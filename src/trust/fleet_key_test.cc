@@ -288,6 +288,56 @@ TEST_P(FleetKeyTest, StatementSurvivesASigningKeyRotationUntilItExpires) {
   EXPECT_EQ(VerifyE2eKeys(before, service_->Jwks(), Check()).code(), E2eKeyErrc::kExpired);
 }
 
+// A long-lived client's JWKS (RenewingJwks, `cllm proxy --e2e`): a list
+// signed by a key it lacks makes it fetch the JWKS again (once per interval),
+// and a list whose statement is bad under a fresh JWKS too is still refused.
+TEST_P(FleetKeyTest, ALongLivedClientFetchesTheJwksAgainAfterASigningKeyRotation) {
+  ASSERT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}}).status_, 201);
+  int fetches = 0;
+  bool reachable = true;
+  RenewingJwks jwks(service_->Jwks(), [&]() -> Result<json> {
+    ++fetches;
+    if (!reachable) return MakeError(Errc::kIo, "cllm-trust unreachable");
+    return service_->Jwks();
+  }, std::chrono::seconds(0));
+  ASSERT_TRUE(jwks.Verify(Published(), Check()).ok());
+  EXPECT_EQ(fetches, 0) << "a list that verifies costs no fetch";
+
+  ASSERT_EQ(AdminCall("POST", "/v1/admin/signing-keys/rotate", "{}").status_, 200);
+  now_ += 631;  // the old signing key is pruned; the list is signed by a kid the client has never seen
+  ASSERT_TRUE(service_->signing_keys().Prune(now_.load()).ok());
+  const json after = Published();
+  EXPECT_EQ(VerifyE2eKeys(after, jwks.jwks(), Check()).code(), E2eKeyErrc::kBadStatement);
+  reachable = false;  // cllm-trust unreachable: refused, the JWKS kept
+  EXPECT_EQ(jwks.Verify(after, Check()).code(), E2eKeyErrc::kBadStatement);
+  EXPECT_EQ(jwks.renewals(), 0u);
+  reachable = true;
+  auto keys = jwks.Verify(after, Check());
+  ASSERT_TRUE(keys.ok()) << keys.detail();
+  EXPECT_EQ((*keys)[0].kid, service_->signing_keys().active_kid());
+  EXPECT_EQ(jwks.renewals(), 1u);
+  EXPECT_EQ(fetches, 2);
+
+  // A statement signed by no key of cllm-trust's stays refused; the JWKS it
+  // fetched changed nothing, so it counts no renewal.
+  json forged = after;
+  std::string st = forged["keys"][0]["statement"].get<std::string>();
+  st[st.size() - 5] = st[st.size() - 5] == 'A' ? 'B' : 'A';
+  forged["keys"][0]["statement"] = st;
+  EXPECT_EQ(jwks.Verify(forged, Check()).code(), E2eKeyErrc::kBadStatement);
+  EXPECT_EQ(fetches, 3);
+  EXPECT_EQ(jwks.renewals(), 1u);
+
+  // At most one fetch per interval.
+  RenewingJwks slow(json{{"keys", json::array()}}, [&]() -> Result<json> {
+    ++fetches;
+    return service_->Jwks();
+  }, std::chrono::seconds(3600));
+  EXPECT_TRUE(slow.Verify(after, Check()).ok());
+  EXPECT_EQ(slow.Verify(forged, Check()).code(), E2eKeyErrc::kBadStatement);
+  EXPECT_EQ(fetches, 4);
+}
+
 TEST_P(FleetKeyTest, TamperedConfigOrStatementIsRefused) {
   ASSERT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelA)}}).status_, 201);
   ASSERT_EQ(Create({{"suite", suite()}, {"release_policy", PolicyFor(kModelB)}}).status_, 201);
