@@ -20,11 +20,13 @@
 #include "trust/secret_box.h"
 #include "trust/store.h"
 #include "trust/store_test_db.h"
+#include "trust/trust_service_fixture.h"
 
 namespace cllm::trust {
 namespace {
 
 using testing::TestDb;
+using json = nlohmann::json;
 
 constexpr int64_t kT0 = 1'750'000'000;
 
@@ -280,6 +282,72 @@ TEST_F(PgStoreTest, KeywordConnectionStringOverTheUnixSocket) {
   auto s = Store::Open(conninfo, box_);
   ASSERT_TRUE(s.ok()) << s.detail();
   EXPECT_NE((*s)->where().find("dbname="), std::string::npos);
+}
+
+// The fleet-key schedule on two cllm-trust replicas sharing one PostgreSQL
+// database (the SQLite case: fleet_key_schedule_test.cc): started together
+// every period, they decide from the same list and pick the same successor
+// id; the model-key table's primary key lets one insert win, so each period
+// makes exactly one rotation and leaves the newest key and its predecessor.
+TEST_F(PgStoreTest, FleetKeyScheduleOnTwoReplicasRotatesEachKeyOnce) {
+  constexpr int64_t kRotation = 3600, kOverlap = 600;
+  std::atomic<int64_t> now{kT0};
+  auto open_service = [&]() -> std::unique_ptr<TrustService> {
+    auto store = Open();
+    if (!store) return nullptr;
+    TrustConfig config;
+    config.fleet_key_rotation = std::chrono::seconds(kRotation);
+    config.fleet_key_overlap = std::chrono::seconds(kOverlap);
+    config.clock = [&now] { return TimePoint(std::chrono::seconds(now.load())); };
+    auto s = TrustService::Create(std::move(store), SecretBox::FromKey(Bytes(32, 0x5A)).value(), config);
+    EXPECT_TRUE(s.ok()) << s.detail();
+    return s.ok() ? std::move(s).value() : nullptr;
+  };
+  auto a = open_service(), b = open_service();
+  ASSERT_TRUE(a && b);
+  auto admin = a->EnsureAdminToken();
+  ASSERT_TRUE(admin.ok() && admin->has_value()) << admin.detail();
+  auto call = [&](const std::string& method, const std::string& target, const std::string& body) {
+    net::Request r;
+    r.method = method;
+    r.target = target;
+    r.body = body;
+    r.headers["authorization"] = "Bearer " + **admin;
+    test::Writer w;
+    a->Handle(r, w);
+    return w;
+  };
+  const json policy = {{"model_digests", {test::DigestHex(test::kModelA)}}, {"allow_simulated", true}};
+  ASSERT_EQ(call("POST", "/v1/admin/fleet-keys", json{{"suite", "x25519"}, {"release_policy", policy}}.dump()).status_,
+            201);
+  auto published = [&] {
+    test::Writer w = call("GET", "/v1/admin/fleet-keys", "");
+    EXPECT_EQ(w.status_, 200) << w.body_.dump();
+    return w.body_["fleet_keys"].size();
+  };
+  std::set<int> rotated_to;
+  for (int period = 1; period <= 8; ++period) {
+    now += kRotation;
+    std::atomic<int> ready{0};
+    json here, there;
+    auto run = [&](TrustService& svc, json* out) {
+      ++ready;
+      while (ready.load() < 2) std::this_thread::yield();
+      test::Reply r = svc.RunFleetKeySchedule();
+      ASSERT_TRUE(std::holds_alternative<json>(r)) << test::Describe(r);
+      *out = std::get<json>(r);
+    };
+    std::thread t([&] { run(*b, &there); });
+    run(*a, &here);
+    t.join();
+    ASSERT_EQ(here["rotated"].size() + there["rotated"].size(), 1u)
+        << "period " << period << ": " << here.dump() << " / " << there.dump();
+    EXPECT_TRUE(here["errors"].empty() && there["errors"].empty()) << here.dump() << " / " << there.dump();
+    for (const json* d : {&here, &there}) {
+      for (const auto& r : (*d)["rotated"]) EXPECT_TRUE(rotated_to.insert(r["key_id"].get<int>()).second);
+    }
+    ASSERT_EQ(published(), 2u) << "period " << period;
+  }
 }
 
 }  // namespace
