@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -150,31 +151,76 @@ TEST_F(E2eKeyFallbackTest, AReplicaHoldingNoPublishedKeyIsRefusedAfterBoundedTri
   EXPECT_EQ(next->key_id, 1);
 }
 
+// ProxyOver is `cllm proxy --e2e` without its command line: the pool in
+// front of `replica`, behind a plain listener.
+struct ProxyOver {
+  ProxyOver(Replica& replica, std::shared_ptr<E2eSession> session) {
+    PoolOptions po;
+    po.e2e = std::move(session);
+    pool = UpstreamPool::Create(replica.url(), attestation::Policy::Default(), po).value();
+    auto forward = [this](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) {
+      pool->Forward(r, std::move(w));
+    };
+    listener = net::Server::Start("127.0.0.1", 0, forward).value();
+  }
+  net::NetResult<net::ClientResponse> Call(const std::string& method, const std::string& body) {
+    auto c = net::Client::Connect("127.0.0.1", listener->port(), nullptr);
+    if (!c.ok()) return c.error();
+    return (*c)->Request({method,
+                          "/v1/chat/completions",
+                          {{"Authorization", std::string("Bearer ") + kApiKey}, {"Content-Type", "application/json"}},
+                          body});
+  }
+  std::unique_ptr<UpstreamPool> pool;
+  std::unique_ptr<net::Server> listener;
+};
+
+const json kChat = {{"model", "stories"}, {"max_tokens", 4}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}};
+
 TEST_F(E2eKeyFallbackTest, TheProxyReachesAReplicaWithoutTheNewKeyWithTheOlderOne) {
   std::vector<e2e::KeyConfig> published = {new_.config, old_.config};
   auto session = Session(&published);
   ASSERT_TRUE(session);
   Replica behind(*model_, {&old_});
-  PoolOptions po;
-  po.e2e = session;
-  auto pool = UpstreamPool::Create(behind.url(), attestation::Policy::Default(), po);
-  ASSERT_TRUE(pool.ok()) << pool.detail();
-  auto forward = [&](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) { (*pool)->Forward(r, std::move(w)); };
-  auto listener = net::Server::Start("127.0.0.1", 0, forward);
-  ASSERT_TRUE(listener.ok());
-  auto c = net::Client::Connect("127.0.0.1", (*listener)->port(), nullptr);
-  ASSERT_TRUE(c.ok());
-  const json req = {{"model", "stories"}, {"max_tokens", 4}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}};
-  auto r = (*c)->Request({"POST",
-                          "/v1/chat/completions",
-                          {{"Authorization", std::string("Bearer ") + kApiKey}, {"Content-Type", "application/json"}},
-                          req.dump()});
+  ProxyOver proxy(behind, session);
+  auto r = proxy.Call("POST", kChat.dump());
   ASSERT_TRUE(r.ok()) << r.detail();
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_NE(r->body.find("chat.completion"), std::string::npos) << r->body;
   EXPECT_EQ(behind.seen(), (std::vector<uint8_t>{2, 1}));
-  EXPECT_EQ((*pool)->Stats().e2e_key_refreshes, 1u);
-  (*listener).reset();
+  EXPECT_EQ(proxy.pool->Stats().e2e_key_refreshes, 1u);
+}
+
+// The key list is fetched again off the proxy's I/O thread: while that fetch
+// hangs on a slow cllm-trust, the proxy still answers its other clients.
+TEST_F(E2eKeyFallbackTest, ASlowKeyFetchDoesNotHoldUpTheProxysOtherClients) {
+  std::vector<e2e::KeyConfig> published = {new_.config, old_.config};
+  std::atomic<bool> slow{false}, fetching{false};
+  auto session = E2eSession::Create([&]() -> Result<std::vector<e2e::KeyConfig>> {
+    if (slow) {
+      fetching = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+    }
+    return published;
+  });
+  ASSERT_TRUE(session.ok()) << session.detail();
+  Replica behind(*model_, {&old_});
+  ProxyOver proxy(behind, *session);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // a session fetches at most once a second
+  slow = true;
+  net::NetResult<net::ClientResponse> first = MakeError(net::NetErrc::kProtocol, "not run");
+  std::thread t([&] { first = proxy.Call("POST", kChat.dump()); });
+  while (!fetching) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto other = proxy.Call("GET", "");  // answered by the proxy itself (only POST is sealed): 405
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  t.join();
+  ASSERT_TRUE(other.ok()) << other.detail();
+  EXPECT_EQ(other->status, 405) << other->body;
+  EXPECT_LT(waited, std::chrono::milliseconds(1000)) << "the other client waited for the key fetch";
+  ASSERT_TRUE(first.ok()) << first.detail();
+  EXPECT_EQ(first->status, 200) << first->body;
+  EXPECT_EQ(behind.seen(), (std::vector<uint8_t>{2, 1}));
 }
 
 }  // namespace

@@ -103,6 +103,9 @@ class E2eSession {
   void StartAutoRefresh(std::chrono::milliseconds every);
 
   channel::e2e::KeyConfig current() const;
+  // mutual: requests are sealed with the client's attested identity, which
+  // Seal may renew with cllm-trust first (a network call).
+  bool mutual() const { return client_ != nullptr; }
   uint64_t refreshes() const;
   ~E2eSession();
 

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 
 #include "base/log.h"
 #include "client/e2e_forward.h"
@@ -127,6 +129,24 @@ struct UpstreamPool::Impl {
 
   asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
   std::thread thread;
+  // Work that may block on the network (e2e: fetching the key list again
+  // from cllm-trust after a 421; renewing the client's token in mutual
+  // mode) runs here, off the I/O thread, which serves every other request
+  // meanwhile. Destroyed before `ioc` (it joins a task still running, whose
+  // caller's coroutine frame `ioc` still holds).
+  asio::thread_pool blocking{1};
+
+  // OffLoop runs `f` on `blocking` and resumes the calling coroutine on the
+  // I/O thread with its result (an exception in `f` is rethrown there).
+  // Callers pass a named function object, as every co_await here takes
+  // named lvalues: GCC 12 destroys temporaries in a co_await too early.
+  template <typename F>
+  asio::awaitable<std::invoke_result_t<F&>> OffLoop(F& f) {
+    using R = std::invoke_result_t<F&>;  // co_spawn's result must be default-constructible: R in an optional
+    auto task = [&f]() -> asio::awaitable<std::optional<R>> { co_return f(); };
+    std::optional<R> r = co_await asio::co_spawn(blocking, task, asio::use_awaitable);
+    co_return std::move(*r);
+  }
 
   // Poster lets other threads post onto `ioc` while the pool lives: a
   // writer's OnClientGone callback runs on the proxy server's I/O thread and
@@ -258,8 +278,14 @@ struct UpstreamPool::Impl {
     std::optional<E2eSession::Sealed> sealed;
     const std::string plain_body = options.e2e ? up.body : std::string();
     std::vector<channel::e2e::KeyConfig> e2e_tried;  // the keys this request was sealed to, in order
-    auto seal = [&](const channel::e2e::KeyConfig* key) -> bool {
-      auto s = options.e2e->Seal(req.method, req.target, req.Header("authorization"), plain_body, key);
+    // Sealing is CPU work, except in mutual mode, where the client's
+    // identity may be renewed with cllm-trust first: then off the I/O thread.
+    using KeyChoice = std::optional<channel::e2e::KeyConfig>;  // nullopt: the session's current key
+    auto sealed_to = [session = options.e2e, method = req.method, target = req.target,
+                      auth = req.Header("authorization"), body = &plain_body](const KeyChoice& key) {
+      return session->Seal(method, target, auth, *body, key ? &*key : nullptr);
+    };
+    auto adopt = [&](Result<E2eSession::Sealed> s) -> bool {
       if (!s.ok()) {
         w->Send(s.code() == Errc::kInvalidArgument ? 405 : 400, "application/json",
                 ErrorJson(s.detail(), "cllm_e2e_error", "e2e_request_refused"));
@@ -273,7 +299,13 @@ struct UpstreamPool::Impl {
       }
       return true;
     };
-    if (options.e2e && !seal(nullptr)) co_return;
+    // (co_await kept out of conditions and ?:, which GCC 12 has miscompiled.)
+    if (options.e2e && !options.e2e->mutual() && !adopt(sealed_to(std::nullopt))) co_return;
+    if (options.e2e && options.e2e->mutual()) {
+      auto seal_current = [&] { return sealed_to(std::nullopt); };
+      auto s = co_await OffLoop(seal_current);
+      if (!adopt(std::move(s))) co_return;
+    }
     std::optional<E2eToWriter> e2w;  // e2e: this attempt's answer
     bool streaming = false;     // the client's response has started
     bool event_stream = false;  // ... as server-sent events
@@ -372,9 +404,22 @@ struct UpstreamPool::Impl {
         const std::string code = OuterErrorCode(e2w->outer_body());
         if (E2eSession::RefreshWorthy(code)) {
           e2e_tried.push_back(sealed->key);
-          ++e2e_key_refreshes;
-          if (auto next_key = options.e2e->NextKey(e2e_tried)) {
-            if (!seal(&*next_key)) co_return;  // seal() answered
+          // NextKey may fetch the key list from cllm-trust: off the I/O thread.
+          auto pick_next = [&] { return options.e2e->NextKey(e2e_tried); };
+          auto next_key = co_await OffLoop(pick_next);
+          if (watch->gone) co_return;
+          if (next_key) {
+            ++e2e_key_refreshes;
+            std::optional<Result<E2eSession::Sealed>> s;
+            if (options.e2e->mutual()) {
+              auto seal_next = [&] { return sealed_to(next_key); };
+              auto again = co_await OffLoop(seal_next);
+              if (watch->gone) co_return;
+              s.emplace(std::move(again));
+            } else {
+              s.emplace(sealed_to(next_key));
+            }
+            if (!adopt(std::move(*s))) co_return;  // adopt() answered
             if (at.Failed(ClientErrc::kUnavailable, code, std::nullopt, /*stale=*/true)) continue;
           }
         }

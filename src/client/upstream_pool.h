@@ -32,6 +32,9 @@
 //
 // The pool runs one I/O thread of its own; Forward may be called from any
 // thread and returns at once (it answers through the writer, which it keeps).
+// With e2e, what may block on the network — fetching the key list again
+// after a 421, sealing in mutual mode (which may renew the client's token) —
+// runs on a second thread, so the I/O thread serves the other requests.
 #pragma once
 
 #include <chrono>
