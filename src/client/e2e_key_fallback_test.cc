@@ -143,12 +143,50 @@ TEST_F(E2eKeyFallbackTest, AReplicaHoldingNoPublishedKeyIsRefusedAfterBoundedTri
   EXPECT_NE(r.detail().find("421 e2e_key_unknown"), std::string::npos) << r.detail();
   EXPECT_NE(r.detail().find("sealed in turn to 2 keys"), std::string::npos) << r.detail();
   EXPECT_EQ(stranger.seen(), (std::vector<uint8_t>{2, 1}));
+  // However many keys are published, one request is sealed to 3 at most.
+  FleetKey k4 = MakeKey(4), k5 = MakeKey(5);
+  published = {new_.config, old_.config, k4.config, k5.config};
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // a session fetches at most once a second
+  auto capped = Chat(stranger, *session);
+  ASSERT_FALSE(capped.ok());
+  EXPECT_NE(capped.detail().find("sealed in turn to 3 keys"), std::string::npos) << capped.detail();
+  EXPECT_EQ(stranger.seen(), (std::vector<uint8_t>{2, 1, 2, 1, 4}));
   // NextKey itself: never a key tried before, never more than kMaxKeyAttempts.
-  EXPECT_FALSE(session->NextKey({new_.config, old_.config}).has_value());
+  EXPECT_FALSE(session->NextKey({new_.config, old_.config, k4.config}).has_value());
   EXPECT_FALSE(session->NextKey({}).has_value());
   auto next = session->NextKey({new_.config});
   ASSERT_TRUE(next.has_value());
   EXPECT_EQ(next->key_id, 1);
+}
+
+// Whoever sits between the client and the upstream can fail the key-list
+// fetches and answer 421 for the new key; with a list older than its
+// lifetime the client does not fall back on the keys it names (they may be
+// retired since): it keeps to the key it prefers.
+TEST_F(E2eKeyFallbackTest, AnOldListIsNotFallenBackOn) {
+  std::vector<e2e::KeyConfig> published = {new_.config, old_.config};
+  bool failing = false;
+  auto s = E2eSession::Create([&]() -> Result<std::vector<e2e::KeyConfig>> {
+    if (failing) return MakeError(Errc::kIo, "GET /v1/e2e/keys failed");
+    return published;
+  });
+  ASSERT_TRUE(s.ok()) << s.detail();
+  auto session = *s;
+  session->SetListLifetime(std::chrono::milliseconds(200));
+  EXPECT_EQ(session->NextKey({new_.config})->key_id, 1) << "a recent list: the older key";
+  failing = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_FALSE(session->NextKey({new_.config}).has_value()) << "the fetch failed and the list is old";
+  Replica behind(*model_, {&old_});
+  auto r = Chat(behind, *session);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.detail().find("421 e2e_key_unknown"), std::string::npos) << r.detail();
+  EXPECT_EQ(behind.seen(), (std::vector<uint8_t>{2}));
+  failing = false;  // a fetch that works makes the list recent again
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  auto ok = Chat(behind, *session);
+  ASSERT_TRUE(ok.ok()) << ok.detail();
+  EXPECT_EQ(behind.seen(), (std::vector<uint8_t>{2, 2, 1}));
 }
 
 // ProxyOver is `cllm proxy --e2e` without its command line: the pool in
@@ -189,6 +227,8 @@ TEST_F(E2eKeyFallbackTest, TheProxyReachesAReplicaWithoutTheNewKeyWithTheOlderOn
   EXPECT_NE(r->body.find("chat.completion"), std::string::npos) << r->body;
   EXPECT_EQ(behind.seen(), (std::vector<uint8_t>{2, 1}));
   EXPECT_EQ(proxy.pool->Stats().e2e_key_refreshes, 1u);
+  EXPECT_FALSE(proxy.pool->replicas().InBackoff(0)) << "a key the replica lacks is not a replica failure";
+  EXPECT_EQ(proxy.pool->Stats().failovers, 0u);
 }
 
 // The key list is fetched again off the proxy's I/O thread: while that fetch
@@ -210,7 +250,11 @@ TEST_F(E2eKeyFallbackTest, ASlowKeyFetchDoesNotHoldUpTheProxysOtherClients) {
   slow = true;
   net::NetResult<net::ClientResponse> first = MakeError(net::NetErrc::kProtocol, "not run");
   std::thread t([&] { first = proxy.Call("POST", kChat.dump()); });
-  while (!fetching) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!fetching && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(fetching) << "the refused request never fetched the key list";
   const auto t0 = std::chrono::steady_clock::now();
   auto other = proxy.Call("GET", "");  // answered by the proxy itself (only POST is sealed): 405
   const auto waited = std::chrono::steady_clock::now() - t0;

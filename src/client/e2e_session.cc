@@ -55,6 +55,7 @@ Status<> E2eSession::Pick(std::vector<e2e::KeyConfig> keys) {
   std::lock_guard<std::mutex> lock(mu_);
   current_ = mine.front();
   keys_ = std::move(mine);
+  list_time_ = Clock::now();
   return OkStatus();
 }
 
@@ -63,32 +64,62 @@ e2e::KeyConfig E2eSession::current() const {
   return current_;
 }
 
+void E2eSession::SetListLifetime(std::chrono::milliseconds lifetime) {
+  std::lock_guard<std::mutex> lock(mu_);
+  list_lifetime_ = lifetime;
+}
+
 uint64_t E2eSession::refreshes() const {
   std::lock_guard<std::mutex> lock(mu_);
   return refreshes_;
 }
 
 bool E2eSession::Refresh(const e2e::KeyConfig& stale) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
+  // Checked before and again after waiting for a fetch in flight: requests
+  // refused while one fetch runs share its result instead of each fetching.
+  auto decided = [&]() -> std::optional<bool> {
     if (!SameKey(current_, stale)) return true;  // another request refreshed already
     if (Clock::now() - last_fetch_ < kMinRefetchInterval) return false;
+    return std::nullopt;
+  };
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto d = decided()) return *d;
+  }
+  std::lock_guard<std::mutex> one_fetch(fetch_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto d = decided()) return *d;
     last_fetch_ = Clock::now();
     ++refreshes_;
   }
-  std::lock_guard<std::mutex> one_fetch(fetch_mu_);
   auto keys = fetch_();
-  if (!keys.ok() || !Pick(std::move(keys).value()).ok()) return false;
+  const bool picked = keys.ok() && Pick(std::move(keys).value()).ok();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_fetch_ = Clock::now();  // the interval counts from the end of a (slow) fetch
+    if (!picked) return false;
+  }
   return !SameKey(current(), stale);
 }
 
 std::optional<e2e::KeyConfig> E2eSession::NextKey(const std::vector<e2e::KeyConfig>& tried) {
   if (tried.empty() || tried.size() >= kMaxKeyAttempts) return std::nullopt;
-  (void)Refresh(tried.back());
+  auto was_tried = [&](const e2e::KeyConfig& k) {
+    return std::any_of(tried.begin(), tried.end(), [&](const e2e::KeyConfig& t) { return SameKey(t, k); });
+  };
+  // A fetch (within the rate limit) whenever the preferred key was refused;
+  // a refusal of an older key leaves the list as it is.
+  const e2e::KeyConfig preferred = current();
+  if (was_tried(preferred)) (void)Refresh(preferred);
   std::lock_guard<std::mutex> lock(mu_);
+  if (!was_tried(current_)) return current_;  // the session moved: its new preferred key
+  // Another key of the list only while the list is recent: an old list may
+  // hold keys retired since, and whoever can fail the fetches (the path to
+  // the upstream) must not move the client back to them.
+  if (Clock::now() - list_time_ > list_lifetime_) return std::nullopt;
   for (const auto& k : keys_) {
-    const bool seen = std::any_of(tried.begin(), tried.end(), [&](const e2e::KeyConfig& t) { return SameKey(t, k); });
-    if (!seen) return k;
+    if (!was_tried(k)) return k;
   }
   return std::nullopt;
 }
@@ -265,7 +296,7 @@ ClientResult<HttpResponse> E2eExchange(FailoverClient& fc, E2eSession& session, 
     return inner;
   }
   return MakeError(ClientErrc::kHttp, last_error + " (sealed in turn to " + std::to_string(tried.size()) +
-                                          (tried.size() == 1 ? " key" : " keys") + " cllm-trust publishes)");
+                                          (tried.size() == 1 ? " key" : " keys") + ")");
 }
 
 }  // namespace cllm::client

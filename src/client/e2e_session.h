@@ -9,9 +9,12 @@
 // policy against the client's own policy (trust/e2e_client.h) before any
 // request is sealed. A replica that answers `e2e_key_unknown` (the fleet key
 // rotated) makes the session fetch again; the request is then sealed to the
-// new key and sent once more. With StartAutoRefresh (cllm proxy and chat:
-// every minute) it also fetches on a timer, so it moves to a rotated key
-// before the old one is retired.
+// new key and sent again. When cllm-trust still prefers the refused key (the
+// replica has not fetched a rotated key yet), the request goes again sealed
+// to the next key of a recent list — during a rotation's overlap, the older
+// key (NextKey; at most kMaxKeyAttempts keys per request). With
+// StartAutoRefresh (cllm proxy and chat: every minute) it also fetches on a
+// timer, so it moves to a rotated key before the old one is retired.
 //
 // E2eExchange is the blocking form over a FailoverClient (cllm chat); the
 // asynchronous proxy (upstream_pool.h) uses Seal and E2eAnswer directly.
@@ -73,18 +76,23 @@ class E2eSession {
   // Refresh is called when a replica did not know the key a request was
   // sealed to (e2e_key_unknown), or could not open it (e2e_decrypt_failed: a
   // key replaced under the same id): fetch the keys again (at most once per
-  // second) and return whether requests are now sealed to another key (then
-  // the caller sends once more).
+  // second, counted from the end of the last fetch; requests refused during
+  // a fetch share its result) and return whether requests are now sealed to
+  // another key.
   bool Refresh(const channel::e2e::KeyConfig& stale);
 
   // NextKey is what a request refused with a RefreshWorthy code does next:
   // `tried` holds the keys it was sealed to so far, the refused one last.
-  // It refreshes (Refresh) and returns the first key of the session's
-  // suite, in cllm-trust's order of preference, that the request has not
-  // been sealed to: the new preferred key after a rotation, else the older
-  // key still published during the overlap (a replica that has not yet
-  // fetched the new one holds it). nullopt: none left. Every key it
-  // returns passed the same verification as the current one.
+  // When the preferred key is among them it refreshes (Refresh). It returns
+  // the preferred key if untried (the session moved to a rotated key), else
+  // — only while the session's list is younger than the list lifetime —
+  // the first key of the list, in cllm-trust's order, that the request has
+  // not been sealed to: during a rotation's overlap the older key, which a
+  // replica that has not fetched the new one holds. nullopt: none left, or
+  // the list too old to fall back on (it may name keys retired since; a
+  // path that fails the fetches must not move the client back to them).
+  // Every key it returns passed the verification of the fetch (a key
+  // cllm-trust publishes and this client's policy accepts).
   std::optional<channel::e2e::KeyConfig> NextKey(const std::vector<channel::e2e::KeyConfig>& tried);
   // kMaxKeyAttempts bounds the keys one request is sealed to.
   static constexpr size_t kMaxKeyAttempts = 3;
@@ -102,6 +110,10 @@ class E2eSession {
   // session is destroyed; calling it again changes nothing.
   void StartAutoRefresh(std::chrono::milliseconds every);
 
+  // SetListLifetime: how long after a successful fetch NextKey may fall
+  // back on the list's other keys (default 300 s, the lifetime of
+  // cllm-trust's statements).
+  void SetListLifetime(std::chrono::milliseconds lifetime);
   channel::e2e::KeyConfig current() const;
   // mutual: requests are sealed with the client's attested identity, which
   // Seal may renew with cllm-trust first (a network call).
@@ -120,6 +132,8 @@ class E2eSession {
   mutable std::mutex mu_;
   channel::e2e::KeyConfig current_;
   std::vector<channel::e2e::KeyConfig> keys_;  // current_'s suite, cllm-trust's order (current_ first)
+  std::chrono::steady_clock::time_point list_time_{};  // when keys_ was fetched
+  std::chrono::milliseconds list_lifetime_{300000};
   std::chrono::steady_clock::time_point last_fetch_{};
   uint64_t refreshes_ = 0;
   // StartAutoRefresh's thread; stop_ (under mu_) ends it.
@@ -160,7 +174,7 @@ std::string OuterErrorCode(const std::string& body);
 // E2eExchange sends one request sealed by `session` over `fc` and returns
 // the inner response (status, content type; the body when not streamed).
 // Streamed bodies go to `on_body` as they are opened. After an
-// e2e_key_unknown it refreshes the session and sends once more. A tampered
+// e2e_key_unknown it seals again to the key NextKey names and resends. A tampered
 // or truncated answer is ClientErrc::kProtocol ("e2e_decrypt_failed: …",
 // "e2e_truncated: …"), raised even after part of a stream was delivered.
 [[nodiscard]] ClientResult<HttpResponse> E2eExchange(FailoverClient& fc, E2eSession& session,

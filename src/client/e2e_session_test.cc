@@ -28,9 +28,11 @@ struct Published {
   std::vector<e2e::KeyConfig> keys;
   bool fail = false;
   std::atomic<int> fetches{0};
+  std::atomic<int> delay_ms{0};  // a slow cllm-trust
   E2eKeyFetch Fetch() {
     return [this]() -> Result<std::vector<e2e::KeyConfig>> {
       ++fetches;
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
       std::lock_guard<std::mutex> lock(mu);
       if (fail) return MakeError(Errc::kIo, "cllm-trust unreachable");
       return keys;
@@ -97,6 +99,24 @@ TEST(E2eSessionTest, WithoutAutoRefreshOnlyA421MovesIt) {
       std::chrono::milliseconds(1000));  // Refresh fetches at most once a second
   EXPECT_TRUE((*s)->Refresh(Key(2)));
   EXPECT_EQ((*s)->current().key_id, 4);
+}
+
+// A request refused while a slow fetch runs (more than the once-a-second
+// limit after it began) waits for it and shares its result: one fetch, not
+// one per request in turn.
+TEST(E2eSessionTest, ARequestRefusedDuringASlowFetchSharesIt) {
+  Published p;
+  p.Set({Key(2), Key(1)});
+  auto s = E2eSession::Create(p.Fetch());
+  ASSERT_TRUE(s.ok()) << s.detail();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past the once-a-second limit
+  p.delay_ms = 1500;
+  const int before = p.fetches.load();
+  std::thread first([&] { EXPECT_FALSE((*s)->Refresh(Key(2))); });  // still preferred: no move
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));    // the fetch is still running
+  EXPECT_FALSE((*s)->Refresh(Key(2)));
+  first.join();
+  EXPECT_EQ(p.fetches.load() - before, 1);
 }
 
 TEST(E2eSessionTest, TheTimerStopsWithTheSession) {

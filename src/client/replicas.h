@@ -146,6 +146,10 @@ class Attempts {
   // before anything arrived (resent once, not counted, replica not blamed).
   bool Failed(ClientErrc code, const std::string& detail, std::optional<size_t> delivered, bool stale = false);
   void Succeeded();
+  // Again: the current replica answered, but the request goes to it once
+  // more, changed (e2e: sealed to another key after e2e_key_unknown). Not a
+  // failure and not counted; the caller bounds how often.
+  void Again() { stale_pending_ = true; }
 
   // FinalError: kIncomplete after a mid-stream failure; otherwise the last
   // attempt's code with every attempt listed.

@@ -129,22 +129,25 @@ struct UpstreamPool::Impl {
 
   asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
   std::thread thread;
-  // Work that may block on the network (e2e: fetching the key list again
-  // from cllm-trust after a 421; renewing the client's token in mutual
-  // mode) runs here, off the I/O thread, which serves every other request
-  // meanwhile. Destroyed before `ioc` (it joins a task still running, whose
-  // caller's coroutine frame `ioc` still holds).
-  asio::thread_pool blocking{1};
+  // Work that may block on the network runs off the I/O thread, which
+  // serves every other request meanwhile: `fetching` gets the key list
+  // again after a 421 (from the upstream, verified under cllm-trust's
+  // keys), `sealing` seals in mutual mode (which may renew the client's
+  // token with cllm-trust). Two threads, so a slow fetch never holds up
+  // sealing. Destroyed before `options` and `ioc`: their destructors join a
+  // task still running, which uses the session and its suspended caller's
+  // locals (kept alive by the task's pending completion).
+  asio::thread_pool fetching{1}, sealing{1};
 
-  // OffLoop runs `f` on `blocking` and resumes the calling coroutine on the
+  // OffLoop runs `f` on `where` and resumes the calling coroutine on the
   // I/O thread with its result (an exception in `f` is rethrown there).
   // Callers pass a named function object, as every co_await here takes
   // named lvalues: GCC 12 destroys temporaries in a co_await too early.
   template <typename F>
-  asio::awaitable<std::invoke_result_t<F&>> OffLoop(F& f) {
+  asio::awaitable<std::invoke_result_t<F&>> OffLoop(asio::thread_pool& where, F& f) {
     using R = std::invoke_result_t<F&>;  // co_spawn's result must be default-constructible: R in an optional
     auto task = [&f]() -> asio::awaitable<std::optional<R>> { co_return f(); };
-    std::optional<R> r = co_await asio::co_spawn(blocking, task, asio::use_awaitable);
+    std::optional<R> r = co_await asio::co_spawn(where, task, asio::use_awaitable);
     co_return std::move(*r);
   }
 
@@ -303,7 +306,7 @@ struct UpstreamPool::Impl {
     if (options.e2e && !options.e2e->mutual() && !adopt(sealed_to(std::nullopt))) co_return;
     if (options.e2e && options.e2e->mutual()) {
       auto seal_current = [&] { return sealed_to(std::nullopt); };
-      auto s = co_await OffLoop(seal_current);
+      auto s = co_await OffLoop(sealing, seal_current);
       if (!adopt(std::move(s))) co_return;
     }
     std::optional<E2eToWriter> e2w;  // e2e: this attempt's answer
@@ -406,21 +409,22 @@ struct UpstreamPool::Impl {
           e2e_tried.push_back(sealed->key);
           // NextKey may fetch the key list from cllm-trust: off the I/O thread.
           auto pick_next = [&] { return options.e2e->NextKey(e2e_tried); };
-          auto next_key = co_await OffLoop(pick_next);
+          auto next_key = co_await OffLoop(fetching, pick_next);
           if (watch->gone) co_return;
           if (next_key) {
-            ++e2e_key_refreshes;
             std::optional<Result<E2eSession::Sealed>> s;
             if (options.e2e->mutual()) {
               auto seal_next = [&] { return sealed_to(next_key); };
-              auto again = co_await OffLoop(seal_next);
+              auto again = co_await OffLoop(sealing, seal_next);
               if (watch->gone) co_return;
               s.emplace(std::move(again));
             } else {
               s.emplace(sealed_to(next_key));
             }
             if (!adopt(std::move(*s))) co_return;  // adopt() answered
-            if (at.Failed(ClientErrc::kUnavailable, code, std::nullopt, /*stale=*/true)) continue;
+            ++e2e_key_refreshes;
+            at.Again();  // the same replica, not a failure (NextKey bounds the keys per request)
+            continue;
           }
         }
         at.Succeeded();
