@@ -172,7 +172,7 @@ TEST_F(E2eKeyFallbackTest, AnOldListIsNotFallenBackOn) {
   });
   ASSERT_TRUE(s.ok()) << s.detail();
   auto session = *s;
-  session->SetListLifetime(std::chrono::milliseconds(200));
+  session->SetListLifetime(std::chrono::milliseconds(1000));  // the sleeps below outlast it
   EXPECT_EQ(session->NextKey({new_.config})->key_id, 1) << "a recent list: the older key";
   failing = true;
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
