@@ -178,11 +178,11 @@ int RunUntilSignal(net::Server& srv, client::UpstreamPool& pool) {
                static_cast<unsigned long long>(st.connections_opened),
                static_cast<unsigned long long>(st.verifications), static_cast<unsigned long long>(st.retries),
                static_cast<unsigned long long>(st.failovers), static_cast<unsigned long long>(st.incomplete));
-  if (st.e2e_refused || st.e2e_key_refreshes) {
+  if (st.e2e_refused || st.e2e_key_resends) {
     std::fprintf(stderr,
                  "cllm proxy: e2e: %llu answers refused (tampered or truncated), %llu requests sealed again to "
                  "another key\n",
-                 static_cast<unsigned long long>(st.e2e_refused), static_cast<unsigned long long>(st.e2e_key_refreshes));
+                 static_cast<unsigned long long>(st.e2e_refused), static_cast<unsigned long long>(st.e2e_key_resends));
   }
   return 0;
 }

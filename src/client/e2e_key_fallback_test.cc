@@ -226,7 +226,7 @@ TEST_F(E2eKeyFallbackTest, TheProxyReachesAReplicaWithoutTheNewKeyWithTheOlderOn
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_NE(r->body.find("chat.completion"), std::string::npos) << r->body;
   EXPECT_EQ(behind.seen(), (std::vector<uint8_t>{2, 1}));
-  EXPECT_EQ(proxy.pool->Stats().e2e_key_refreshes, 1u);
+  EXPECT_EQ(proxy.pool->Stats().e2e_key_resends, 1u);
   EXPECT_FALSE(proxy.pool->replicas().InBackoff(0)) << "a key the replica lacks is not a replica failure";
   EXPECT_EQ(proxy.pool->Stats().failovers, 0u);
 }

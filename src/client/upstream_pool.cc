@@ -151,6 +151,14 @@ struct UpstreamPool::Impl {
     co_return std::move(*r);
   }
 
+  // SealWith runs `seal` here, or in mutual mode (which may renew the
+  // client's token with cllm-trust first) on `sealing`.
+  template <typename F>
+  asio::awaitable<Result<E2eSession::Sealed>> SealWith(F& seal) {
+    if (!options.e2e->mutual()) co_return seal();
+    co_return co_await OffLoop(sealing, seal);
+  }
+
   // Poster lets other threads post onto `ioc` while the pool lives: a
   // writer's OnClientGone callback runs on the proxy server's I/O thread and
   // may outlive the pool (~UpstreamPool clears `ioc` first).
@@ -171,7 +179,7 @@ struct UpstreamPool::Impl {
   asio::steady_timer sweeper{ioc};
 
   std::atomic<uint64_t> opened{0}, requests{0}, reused{0}, retries{0}, failovers{0}, incomplete{0};
-  std::atomic<uint64_t> e2e_refused{0}, e2e_key_refreshes{0};
+  std::atomic<uint64_t> e2e_refused{0}, e2e_key_resends{0};
   std::atomic<int> open_now{0}, idle_now{0};
 
   void Published() {
@@ -281,8 +289,6 @@ struct UpstreamPool::Impl {
     std::optional<E2eSession::Sealed> sealed;
     const std::string plain_body = options.e2e ? up.body : std::string();
     std::vector<channel::e2e::KeyConfig> e2e_tried;  // the keys this request was sealed to, in order
-    // Sealing is CPU work, except in mutual mode, where the client's
-    // identity may be renewed with cllm-trust first: then off the I/O thread.
     using KeyChoice = std::optional<channel::e2e::KeyConfig>;  // nullopt: the session's current key
     auto sealed_to = [session = options.e2e, method = req.method, target = req.target,
                       auth = req.Header("authorization"), body = &plain_body](const KeyChoice& key) {
@@ -302,11 +308,9 @@ struct UpstreamPool::Impl {
       }
       return true;
     };
-    // (co_await kept out of conditions and ?:, which GCC 12 has miscompiled.)
-    if (options.e2e && !options.e2e->mutual() && !adopt(sealed_to(std::nullopt))) co_return;
-    if (options.e2e && options.e2e->mutual()) {
+    if (options.e2e) {
       auto seal_current = [&] { return sealed_to(std::nullopt); };
-      auto s = co_await OffLoop(sealing, seal_current);
+      auto s = co_await SealWith(seal_current);  // (co_await kept out of conditions: GCC 12 has miscompiled them)
       if (!adopt(std::move(s))) co_return;
     }
     std::optional<E2eToWriter> e2w;  // e2e: this attempt's answer
@@ -412,17 +416,11 @@ struct UpstreamPool::Impl {
           auto next_key = co_await OffLoop(fetching, pick_next);
           if (watch->gone) co_return;
           if (next_key) {
-            std::optional<Result<E2eSession::Sealed>> s;
-            if (options.e2e->mutual()) {
-              auto seal_next = [&] { return sealed_to(next_key); };
-              auto again = co_await OffLoop(sealing, seal_next);
-              if (watch->gone) co_return;
-              s.emplace(std::move(again));
-            } else {
-              s.emplace(sealed_to(next_key));
-            }
-            if (!adopt(std::move(*s))) co_return;  // adopt() answered
-            ++e2e_key_refreshes;
+            auto seal_next = [&] { return sealed_to(next_key); };
+            auto s = co_await SealWith(seal_next);
+            if (watch->gone) co_return;
+            if (!adopt(std::move(s))) co_return;  // adopt() answered
+            ++e2e_key_resends;
             at.Again();  // the same replica, not a failure (NextKey bounds the keys per request)
             continue;
           }
@@ -599,7 +597,7 @@ PoolStats UpstreamPool::Stats() const {
   s.failovers = impl_->failovers.load();
   s.incomplete = impl_->incomplete.load();
   s.e2e_refused = impl_->e2e_refused.load();
-  s.e2e_key_refreshes = impl_->e2e_key_refreshes.load();
+  s.e2e_key_resends = impl_->e2e_key_resends.load();
   s.open = impl_->open_now.load();
   s.idle = impl_->idle_now.load();
   return s;

@@ -79,7 +79,7 @@ struct PoolStats {
   uint64_t failovers = 0;             // attempts that failed before a response and were tried again
   uint64_t incomplete = 0;            // responses cut off after bytes were passed on
   uint64_t e2e_refused = 0;           // e2e: answers that failed to open (tampered, truncated)
-  uint64_t e2e_key_refreshes = 0;     // e2e: requests sealed again to another key after e2e_key_unknown
+  uint64_t e2e_key_resends = 0;     // e2e: requests sealed again to another key after e2e_key_unknown
   int open = 0;                       // open connections (busy or idle)
   int idle = 0;
 };
