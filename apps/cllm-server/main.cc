@@ -306,7 +306,9 @@ int main(int argc, char** argv) {
   so.user_tokens_per_minute = f.user_tokens_per_minute;
   so.scheduler.context_length = f.context;
   so.limits.max_tokens_cap = std::max(1, std::min(so.limits.max_tokens_cap, f.context > 0 ? f.context : 8192));
-  so.scheduler.prompt_cache_bytes = static_cast<size_t>(f.prompt_cache_mib) << 20;
+  auto cache_mib = app::PromptCacheMib(f, so.api_keys.has_value());
+  if (!cache_mib.ok()) return Fail(cache_mib.detail());
+  so.scheduler.prompt_cache_bytes = static_cast<size_t>(*cache_mib) << 20;
   so.scheduler.prefill_stall_factor = f.prefill_stall_factor;
   if (!server::ParsePromptEmbedsPolicy(f.prompt_embeds, &so.prompt_embeds)) {
     return Fail("--prompt-embeds must be off, api-key or mutual");

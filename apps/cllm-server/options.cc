@@ -102,9 +102,9 @@ void AddServerFlags(CLI::App& app, ServerFlags& f) {
       ->check(CLI::IsMember({"f16", "f32"}))
       ->capture_default_str();
   app.add_option("--prompt-cache-mib", f.prompt_cache_mib,
-                 "KV memory kept for reusing each user's earlier prompt prefixes (never across users); 0: off")
-      ->check(CLI::Range(0, 1 << 20))
-      ->capture_default_str();
+                 "KV memory kept for reusing each user's earlier prompt prefixes (never across users); 0: off. "
+                 "Default: 256; off with --allow-anonymous, which refuses any other value (all callers are one user)")
+      ->check(CLI::Range(0, 1 << 20));
   app.add_option("--context", f.context, "Context length per sequence (0: the model's, at most 8192)")
       ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
@@ -137,6 +137,17 @@ void AddServerFlags(CLI::App& app, ServerFlags& f) {
       ->capture_default_str();
 
   BindEnvironmentAndConfig(app);
+}
+
+Result<int> PromptCacheMib(const ServerFlags& f, bool have_api_keys) {
+  if (have_api_keys) return f.prompt_cache_mib.value_or(256);
+  if (f.prompt_cache_mib.value_or(0) > 0) {
+    return MakeError(Errc::kInvalidArgument, "--prompt-cache-mib " + std::to_string(*f.prompt_cache_mib) +
+                     " with --allow-anonymous: every caller is then one user, so the cache would be shared between "
+                     "callers (they could tell which prompts others sent); give --api-keys FILE (cllm apikey add) for "
+                     "a cache per user");
+  }
+  return 0;
 }
 
 }  // namespace cllm::app

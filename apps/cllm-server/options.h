@@ -10,7 +10,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include "base/result.h"
+
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,7 +52,9 @@ struct ServerFlags {
   // Per-user defaults; a key's "limits" in the keys file override them.
   int user_max_active = 4, user_max_queued = 16;
   int64_t user_tokens_per_minute = 0;
-  int prompt_cache_mib = 256;  // per-user prompt cache (docs/server.md)
+  // Per-user prompt cache (docs/server.md); unset: 256 with API keys, 0 (off)
+  // with --allow-anonymous, where every caller would share one cache.
+  std::optional<int> prompt_cache_mib;
   double prefill_stall_factor = 2.0;  // engine::SchedulerOptions::prefill_stall_factor
   // --- logs
   std::string log_level = "info";
@@ -59,5 +64,11 @@ struct ServerFlags {
 // AddServerFlags defines every cllm-server flag on `app`, bound to `flags`,
 // with its environment variable and `--config FILE`.
 void AddServerFlags(CLI::App& app, ServerFlags& flags);
+
+// PromptCacheMib is the prompt cache's budget: --prompt-cache-mib, else 256
+// with API keys and 0 without. Without API keys every caller is the one user
+// "", so a cache would be shared between callers (cached_tokens and timing
+// tell which prefixes others sent): a budget above 0 is then refused.
+Result<int> PromptCacheMib(const ServerFlags& flags, bool have_api_keys);
 
 }  // namespace cllm::app

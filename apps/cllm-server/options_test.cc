@@ -88,6 +88,33 @@ TEST_F(ServerOptionsTest, DefaultsWithOnlyTheModel) {
   EXPECT_GE(f.max_connections, 16);
 }
 
+// The prompt cache is per user: 256 MiB by default with API keys; without
+// them every caller is one user, so it is off and a budget is refused.
+TEST_F(ServerOptionsTest, ThePromptCacheIsOffAndRefusedWithoutApiKeys) {
+  ServerFlags f;
+  ASSERT_EQ(Parse({"-m", model_}, f), "");
+  EXPECT_FALSE(f.prompt_cache_mib.has_value());
+  EXPECT_EQ(PromptCacheMib(f, /*have_api_keys=*/true).value(), 256);
+  EXPECT_EQ(PromptCacheMib(f, /*have_api_keys=*/false).value(), 0);
+  ServerFlags set;
+  ASSERT_EQ(Parse({"-m", model_, "--prompt-cache-mib", "64"}, set), "");
+  EXPECT_EQ(PromptCacheMib(set, true).value(), 64);
+  auto refused = PromptCacheMib(set, false);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.detail().find("--allow-anonymous"), std::string::npos) << refused.detail();
+  EXPECT_NE(refused.detail().find("--api-keys"), std::string::npos) << refused.detail();
+  ServerFlags off;
+  ASSERT_EQ(Parse({"-m", model_, "--prompt-cache-mib", "0"}, off), "");
+  EXPECT_EQ(PromptCacheMib(off, true).value(), 0);
+  EXPECT_EQ(PromptCacheMib(off, false).value(), 0);
+  Env env({{"CLLM_PROMPT_CACHE_MIB", "32"}});
+  ServerFlags from_env;
+  ASSERT_EQ(Parse({"-m", model_}, from_env), "");
+  EXPECT_EQ(from_env.prompt_cache_mib, 32);
+  ServerFlags negative;
+  EXPECT_NE(Parse({"-m", model_, "--prompt-cache-mib", "-1"}, negative), "");
+}
+
 TEST_F(ServerOptionsTest, EveryFlagHasItsEnvironmentVariable) {
   CLI::App app{"test"};
   ServerFlags f;

@@ -27,14 +27,23 @@ int64_t UnixNow() {
 // when any running sequence ends, which on a busy server is within seconds.
 constexpr int kQueueRetryAfterS = 1;
 
+// WithoutSharedState: an anonymous server (no API keys) has no user
+// identities to keep state apart by — every caller is the one user "" — so
+// it keeps none across requests: a prompt cache would tell a caller, by
+// cached_tokens or by time, which prefixes other callers sent.
+ServiceOptions WithoutSharedState(ServiceOptions o) {
+  if (!o.api_keys) o.scheduler.prompt_cache_bytes = 0;
+  return o;
+}
+
 }  // namespace
 
 Service::Service(const engine::Model& model, ServiceOptions options)
     : model_(model),
-      options_(std::move(options)),
+      options_(WithoutSharedState(std::move(options))),
       scheduler_(std::make_unique<engine::Scheduler>(model, options_.scheduler)),
       attest_limiter_(options_.attestation_rate),
-      structured_(model.tokenizer()),
+      structured_(model.tokenizer(), /*keep_per_user=*/options_.api_keys.has_value()),
       created_(UnixNow()) {
   chat_template_ = options_.chat_template;
   if (!chat_template_) {

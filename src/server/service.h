@@ -13,7 +13,9 @@
 // Every completion request is authenticated to a user (API keys file) and
 // becomes one scheduler sequence of its own: no conversation state is kept
 // between requests and nothing is shared between users (no cross-user prefix
-// reuse; KV blocks are zeroed on release). The scheduler is fair between
+// reuse; KV blocks are zeroed on release). Without API keys (anonymous,
+// development) every caller is one user, so nothing is kept across requests
+// at all: no prompt cache, no compiled grammars. The scheduler is fair between
 // users and holds each to its limits (running and waiting requests); the
 // service adds a tokens-per-minute budget per user. Over any of them the
 // answer is 429 with Retry-After, at once. Completions are asynchronous: the
@@ -53,7 +55,9 @@ namespace cllm::server {
 
 struct ServiceOptions {
   std::string model_name;
-  std::optional<ApiKeys> api_keys;  // nullopt: anonymous access (development only)
+  // nullopt: anonymous access (development only; the service then turns the
+  // prompt cache off, whatever scheduler.prompt_cache_bytes says).
+  std::optional<ApiKeys> api_keys;
   ApiLimits limits;
   // Its user_limits are every key's defaults (a key's "limits" override them).
   engine::SchedulerOptions scheduler;

@@ -301,5 +301,37 @@ TEST_F(ServiceTest, UsageReportsCachedTokensOfTheSameUserOnly) {
   EXPECT_GE(cached("sk-alice"), engine::KvCache::kBlockSize);
 }
 
+// Without API keys every caller is the one user "": a prompt cache or a
+// kept grammar would tell one caller what another sent (by cached_tokens or
+// by time), so an anonymous service keeps neither, whatever it is given.
+TEST_F(ServiceTest, AnAnonymousServiceKeepsNothingAcrossRequests) {
+  CLLM_SHARED_PATH(path, kModel);
+  model_ = engine::Model::Open(path).value();
+  ServiceOptions so;
+  so.model_name = "stories";
+  so.scheduler.prompt_cache_bytes = 16 << 20;
+  service_ = std::make_unique<Service>(*model_, so);
+  std::string prompt;
+  for (int i = 0; i < 6; ++i) prompt += "Once upon a time there was a little dog. ";
+  for (int i = 0; i < 2; ++i) {
+    auto w = Call(Post("", {{"prompt", prompt}, {"max_tokens", 2}, {"temperature", 0}}));
+    ASSERT_TRUE(w->WaitComplete());
+    ASSERT_EQ(w->status(), 200) << w->body();
+    EXPECT_EQ(json::parse(w->body())["usage"]["prompt_tokens_details"]["cached_tokens"].get<int>(), 0)
+        << "request " << i << " reused an earlier caller's prompt";
+  }
+  EXPECT_EQ(service_->scheduler().Stats().prompt_cache_bytes, 0u);
+
+  const auto schema = nlohmann::ordered_json::parse(R"({"type": "object", "properties": {"a": {"type": "integer"}}})");
+  StructuredOutput anonymous(model_->tokenizer(), /*keep_per_user=*/false);
+  StructuredOutput per_user(model_->tokenizer(), /*keep_per_user=*/true);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(anonymous.ConstraintFor("", schema).ok());
+    ASSERT_TRUE(per_user.ConstraintFor("alice", schema).ok());
+  }
+  EXPECT_EQ(anonymous.kept(), 0u);
+  EXPECT_EQ(per_user.kept(), 1u);
+}
+
 }  // namespace
 }  // namespace cllm::server

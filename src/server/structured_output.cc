@@ -17,9 +17,15 @@ ApiResult<std::shared_ptr<engine::TokenConstraint>> StructuredOutput::Constraint
   if (!compiled.ok()) return MakeError(ApiErrc::kBadRequest, "'response_format': " + compiled.detail());
   if (!vocab_) vocab_ = engine::grammar::VocabIndex::For(tok_);
   auto g = std::make_shared<engine::grammar::JsonGrammar>(std::move(compiled).value(), vocab_);
+  if (!keep_) return g->NewConstraint();
   grammars_.emplace_front(std::move(key), g);
   if (grammars_.size() > kMaxGrammars) grammars_.pop_back();
   return g->NewConstraint();
+}
+
+size_t StructuredOutput::kept() {
+  std::lock_guard lock(mu_);
+  return grammars_.size();
 }
 
 }  // namespace cllm::server
