@@ -231,6 +231,27 @@ TEST_F(E2eKeyFallbackTest, TheProxyReachesAReplicaWithoutTheNewKeyWithTheOlderOn
   EXPECT_EQ(proxy.pool->Stats().failovers, 0u);
 }
 
+// A replica that holds none of the published keys: the proxy relays its
+// last refusal, saying how many keys the request was sealed to in turn.
+TEST_F(E2eKeyFallbackTest, TheProxySaysHowManyKeysEveryOneOfWhichWasRefused) {
+  std::vector<e2e::KeyConfig> published = {new_.config, old_.config};
+  auto session = Session(&published);
+  ASSERT_TRUE(session);
+  Replica stranger(*model_, {&other_});
+  ProxyOver proxy(stranger, session);
+  auto r = proxy.Call("POST", kChat.dump());
+  ASSERT_TRUE(r.ok()) << r.detail();
+  EXPECT_EQ(r->status, 421) << r->body;
+  auto body = json::parse(r->body, nullptr, false);
+  ASSERT_TRUE(body.is_object()) << r->body;
+  EXPECT_EQ(body["error"]["code"], "e2e_key_unknown") << r->body;
+  EXPECT_NE(body["error"]["message"].get<std::string>().find("(sealed in turn to 2 keys)"), std::string::npos)
+      << r->body;
+  EXPECT_EQ(stranger.seen(), (std::vector<uint8_t>{2, 1}));
+  EXPECT_EQ(WithKeysTried("not json", 2), "not json");
+  EXPECT_EQ(WithKeysTried(R"({"error":{"code":"x"}})", 2), R"({"error":{"code":"x"}})");
+}
+
 // The key list is fetched again off the proxy's I/O thread: while that fetch
 // hangs on a slow cllm-trust, the proxy still answers its other clients.
 TEST_F(E2eKeyFallbackTest, ASlowKeyFetchDoesNotHoldUpTheProxysOtherClients) {

@@ -428,7 +428,10 @@ struct UpstreamPool::Impl {
         at.Succeeded();
         std::string ct = r->Header("content-type");
         if (ct.empty() || !SafeHeaderValue(ct)) ct = "application/json";
-        w->Send(r->status, ct, e2w->outer_body());
+        // Every key refused: the replica's last error, saying how many were tried.
+        w->Send(r->status, ct,
+                E2eSession::RefreshWorthy(code) ? WithKeysTried(e2w->outer_body(), e2e_tried.size())
+                                                : e2w->outer_body());
         co_return;
       }
       if (e2w && !r.ok() && e2w->streaming()) {
