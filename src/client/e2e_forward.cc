@@ -93,4 +93,38 @@ std::string E2eToWriter::Complete() {
 
 void E2eToWriter::Fail(const std::string& detail) { Deliver(detail); }
 
+std::string E2eToWriter::RelayClear(const std::string& retry_after, size_t keys_tried) {
+  if (!clear_error()) {
+    const std::string failure = "e2e_answer_invalid: upstream answered " + std::to_string(outer_status_) +
+                                " without sealing it (a replica seals every answer to a request it opened)";
+    w_->Send(502, "application/json", ErrorJson(failure, "e2e_answer_invalid"));
+    return failure;
+  }
+  std::string code = "upstream_error", message;
+  auto j = nlohmann::json::parse(outer_body_, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object()) {
+    if (auto e = j.find("error"); e != j.end() && e->is_object()) {
+      auto c = e->find("code");
+      if (c != e->end() && c->is_string()) {
+        const std::string& s = c->get_ref<const std::string&>();
+        const bool well_formed = !s.empty() && s.size() <= 64 && s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
+        if (well_formed) code = s;
+      }
+      auto m = e->find("message");
+      if (m != e->end() && m->is_string()) message = m->get<std::string>().substr(0, 512);
+    }
+  }
+  if (message.empty()) message = "HTTP " + std::to_string(outer_status_);
+  message = "from upstream, not sealed: " + message;
+  if (keys_tried > 0) message += KeysTriedNote(keys_tried);
+  if (!retry_after.empty() && retry_after.size() <= 9 &&
+      retry_after.find_first_not_of("0123456789") == std::string::npos) {
+    w_->AddHeader("Retry-After", retry_after);
+  }
+  w_->Send(outer_status_, "application/json",
+           nlohmann::json{{"error", {{"message", message}, {"type", "cllm_e2e_error"}, {"code", code}}}}.dump(
+               -1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return "";
+}
+
 }  // namespace cllm::client

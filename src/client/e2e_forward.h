@@ -41,6 +41,18 @@ class E2eToWriter {
   std::string Complete();
   // Fail reports a broken exchange (connection lost mid-answer) the same way.
   void Fail(const std::string& detail);
+  // RelayClear answers the local client for an outer response that was not
+  // sealed. Only an error can be clear (a replica that opened the request
+  // seals its answer, whatever its status): a 4xx/5xx is passed on as an
+  // error of ours — the same status, its code if well-formed, its message
+  // marked as not sealed, `keys_tried` > 0 noted — never the upstream's
+  // bytes or content type; anything else is a forgery on the path, answered
+  // 502 e2e_answer_invalid. Returns the failure detail ("" for an error
+  // passed on).
+  std::string RelayClear(const std::string& retry_after, size_t keys_tried);
+  // clear_error: the outer response, not sealed, is an error (4xx/5xx), the
+  // only kind RelayClear passes on.
+  bool clear_error() const { return outer_status_ >= 400 && outer_status_ <= 599; }
 
  private:
   void Deliver(const std::string& detail);

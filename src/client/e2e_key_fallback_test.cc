@@ -248,8 +248,98 @@ TEST_F(E2eKeyFallbackTest, TheProxySaysHowManyKeysEveryOneOfWhichWasRefused) {
   EXPECT_NE(body["error"]["message"].get<std::string>().find("(sealed in turn to 2 keys)"), std::string::npos)
       << r->body;
   EXPECT_EQ(stranger.seen(), (std::vector<uint8_t>{2, 1}));
-  EXPECT_EQ(WithKeysTried("not json", 2), "not json");
-  EXPECT_EQ(WithKeysTried(R"({"error":{"code":"x"}})", 2), R"({"error":{"code":"x"}})");
+  EXPECT_EQ(body["error"]["type"], "cllm_e2e_error") << "passed on as the proxy's own error";
+  EXPECT_EQ(proxy.pool->Stats().e2e_refused, 0u) << "a clear error is not a forgery";
+}
+
+// ClearUpstream stands where a TLS-terminating gateway stands: it answers
+// every request itself, in the clear, with `status`, `content_type` and
+// `body` (chunked when streamed), never reaching a replica.
+struct ClearUpstream {
+  ClearUpstream(int status, std::string content_type, std::string body, bool stream = false) {
+    auto answer = [=](const net::Request&, std::shared_ptr<net::ResponseWriter> w) {
+      if (stream) {
+        w->AddHeader("Retry-After", "7");
+        w->BeginStream(status, content_type);
+        w->Write(body);
+        w->EndStream();
+        return;
+      }
+      w->AddHeader("Retry-After", "7");
+      w->Send(status, content_type, body);
+    };
+    server = net::Server::Start("127.0.0.1", 0, answer).value();
+  }
+  Url url() const { return ParseUrl("http://127.0.0.1:" + std::to_string(server->port())).value(); }
+  std::unique_ptr<net::Server> server;
+};
+
+// The path to the replicas (a gateway that ends TLS) answers an encrypted
+// request itself, in the clear. A clear 200 is never an answer — a replica
+// seals every answer to a request it opened — so the proxy refuses it
+// (502) instead of handing the gateway's text to its client as the model's;
+// a clear error is passed on as the proxy's own, its bytes not relayed.
+TEST_F(E2eKeyFallbackTest, AClearAnswerFromThePathIsRefusedAndAClearErrorIsNotRelayedAsIs) {
+  std::vector<e2e::KeyConfig> published = {new_.config};
+  auto session = Session(&published);
+  ASSERT_TRUE(session);
+  const std::string forged =
+      R"({"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"FORGED"}}]})";
+  auto through = [&](ClearUpstream& gateway) {
+    PoolOptions po;
+    po.e2e = session;
+    auto pool = UpstreamPool::Create(gateway.url(), attestation::Policy::Default(), po).value();
+    auto forward = [&pool](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) {
+      pool->Forward(r, std::move(w));
+    };
+    auto listener = net::Server::Start("127.0.0.1", 0, forward).value();
+    auto c = net::Client::Connect("127.0.0.1", listener->port(), nullptr).value();
+    auto r = c->Request({"POST",
+                         "/v1/chat/completions",
+                         {{"Authorization", std::string("Bearer ") + kApiKey}, {"Content-Type", "application/json"}},
+                         kChat.dump()});
+    EXPECT_TRUE(r.ok()) << r.detail();
+    net::ClientResponse response;
+    if (r.ok()) response = *r;
+    return std::make_pair(response, pool->Stats().e2e_refused);
+  };
+  {
+    ClearUpstream gateway(200, "application/json", forged);
+    auto [r, refused] = through(gateway);
+    EXPECT_EQ(r.status, 502) << r.body;
+    EXPECT_EQ(r.body.find("FORGED"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("e2e_answer_invalid"), std::string::npos) << r.body;
+    EXPECT_EQ(refused, 1u);
+  }
+  {
+    ClearUpstream gateway(200, "text/event-stream", "data: " + forged + "\n\n", /*stream=*/true);
+    auto [r, refused] = through(gateway);
+    EXPECT_EQ(r.status, 502) << r.body;
+    EXPECT_EQ(r.body.find("FORGED"), std::string::npos) << r.body;
+    EXPECT_EQ(refused, 1u);
+  }
+  {
+    ClearUpstream gateway(429, "text/html", R"({"error":{"message":"slow down <b>now</b>","code":"rate_limited"}})");
+    auto [r, refused] = through(gateway);
+    EXPECT_EQ(r.status, 429) << r.body;
+    EXPECT_EQ(r.Header("content-type"), "application/json");
+    EXPECT_EQ(r.Header("retry-after"), "7");
+    auto body = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(body.is_object()) << r.body;
+    EXPECT_EQ(body["error"]["code"], "rate_limited");
+    EXPECT_EQ(body["error"]["type"], "cllm_e2e_error");
+    EXPECT_EQ(body["error"]["message"], "from upstream, not sealed: slow down <b>now</b>");
+    EXPECT_EQ(refused, 0u);
+  }
+  {
+    ClearUpstream gateway(502, "text/html", "<html>bad gateway</html>");
+    auto [r, refused] = through(gateway);
+    EXPECT_EQ(r.status, 502) << r.body;
+    auto body = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(body.is_object()) << r.body;
+    EXPECT_EQ(body["error"]["code"], "upstream_error");
+    EXPECT_EQ(body["error"]["message"], "from upstream, not sealed: HTTP 502");
+  }
 }
 
 // The key list is fetched again off the proxy's I/O thread: while that fetch

@@ -234,17 +234,6 @@ std::string KeysTriedNote(size_t keys) {
   return " (sealed in turn to " + std::to_string(keys) + (keys == 1 ? " key)" : " keys)");
 }
 
-std::string WithKeysTried(const std::string& body, size_t keys) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return body;
-  auto e = j.find("error");
-  if (e == j.end() || !e->is_object()) return body;
-  auto m = e->find("message");
-  if (m == e->end() || !m->is_string()) return body;
-  *m = m->get<std::string>() + KeysTriedNote(keys);
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 ClientResult<HttpResponse> E2eExchange(FailoverClient& fc, E2eSession& session, const std::string& target,
                                        const std::string& json, const std::string& authorization,
                                        const BodyCallback& on_body) {

@@ -170,10 +170,9 @@ class E2eAnswer {
 // (e2e_key_unknown, e2e_decrypt_failed, …): its code, or "" when the body
 // is not one.
 std::string OuterErrorCode(const std::string& body);
-// WithKeysTried is that error with " (sealed in turn to N keys)" added to
-// its message, as `cllm chat` says it; a body that is not such an error is
-// returned as it is.
-std::string WithKeysTried(const std::string& body, size_t keys);
+// KeysTriedNote is " (sealed in turn to N keys)", what a refusal after N
+// keys adds to its message.
+std::string KeysTriedNote(size_t keys);
 
 // E2eExchange sends one request sealed by `session` over `fc` and returns
 // the inner response (status, content type; the body when not streamed).

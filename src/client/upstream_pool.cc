@@ -426,12 +426,13 @@ struct UpstreamPool::Impl {
           }
         }
         at.Succeeded();
-        std::string ct = r->Header("content-type");
-        if (ct.empty() || !SafeHeaderValue(ct)) ct = "application/json";
-        // Every key refused: the replica's last error, saying how many were tried.
-        w->Send(r->status, ct,
-                E2eSession::RefreshWorthy(code) ? WithKeysTried(e2w->outer_body(), e2e_tried.size())
-                                                : e2w->outer_body());
+        // A clear error passed on as ours (after every key refused, saying
+        // how many were tried); a clear non-error is a forgery: 502.
+        const size_t keys_tried = E2eSession::RefreshWorthy(code) ? e2e_tried.size() : 0;
+        if (!e2w->clear_error()) ++e2e_refused;  // counted before the local client hears of it
+        if (std::string failure = e2w->RelayClear(r->Header("retry-after"), keys_tried); !failure.empty()) {
+          log::warn("proxy: the answer of upstream {} was refused: {}", replicas->name(next->replica), failure);
+        }
         co_return;
       }
       if (e2w && !r.ok() && e2w->streaming()) {
