@@ -4,7 +4,8 @@
 #   1. an ASan+UBSan build running the suites that parse untrusted input:
 #      base, crypto, attestation, channel, trust, and the engine's GGUF/kernel/tokenizer suites;
 #   2. short libFuzzer runs of every fuzz target over its seed corpus (clang);
-#   3. the full suite on the normal build — its ctest summary ends the output.
+#   3. the full suite on the normal build (with bench/'s microbenchmarks built) — its ctest
+#      summary ends the output.
 # Options: --quick skips 1 and 2. Tests read ../shared through CLLM_SHARED_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,5 +37,6 @@ if [ "$quick" = 0 ]; then
 fi
 
 echo "== full test suite"
-bash scripts/build.sh
+# The microbenchmarks (bench/) are built too, so they compile (-Werror under CI) wherever the tests do.
+bash scripts/build.sh -DCLLM_BUILD_BENCH=ON
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 900
