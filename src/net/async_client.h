@@ -64,12 +64,16 @@ class ClientConnection {
 
  private:
   ClientConnection(std::unique_ptr<Stream> stream, std::string host, ClientOptions options)
-      : stream_(std::move(stream)), host_(std::move(host)), options_(options) {}
+      : stream_(std::move(stream)), host_(std::move(host)), options_(options),
+        // Unparsed bytes: a head (bounded by max_header_bytes), or a chunk-size
+        // line, its extensions or a trailer section, which Beast does not
+        // bound; past this a read fails (kTooLarge) instead of growing it.
+        buffer_(options_.max_header_bytes + (64 << 10)) {}
 
   std::unique_ptr<Stream> stream_;
   std::string host_;
   ClientOptions options_;
-  boost::beast::flat_buffer buffer_;  // bytes read past the last parsed response
+  boost::beast::flat_buffer buffer_;  // bytes read but not parsed yet (capped: see the constructor)
   bool open_ = true;
   int requests_ = 0;
 };

@@ -104,6 +104,12 @@ TEST(NetClientTest, EveryServerFailureHasItsCode) {
       {"head over the limit", {{{"HTTP/1.1 200 OK\r\nX: " + std::string(4096, 'a') + "\r\n\r\n"}}}, NetErrc::kTooLarge},
       {"cut after the head", {{{"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"}}, true}, NetErrc::kProtocol},
       {"cut inside a chunk", {{{kChunkedHead}, {"a\r\nabc"}}, true}, NetErrc::kProtocol},
+      // Beast does not bound these; the client's buffer does (it grew
+      // without end before: 512 MiB in a review's run).
+      {"a chunk-size line that never ends", {{{kChunkedHead}, {"1;" + std::string(2 << 20, 'e')}}, true},
+       NetErrc::kTooLarge},
+      {"a trailer section that never ends", {{{kChunkedHead}, {"1\r\nx\r\n0\r\nX: " + std::string(2 << 20, 't')}}, true},
+       NetErrc::kTooLarge},
   };
   for (const auto& k : cases) {
     auto server = ScriptServer::Http([&](int, const std::string&) { return k.reply; });
@@ -113,6 +119,12 @@ TEST(NetClientTest, EveryServerFailureHasItsCode) {
     ASSERT_FALSE(r.ok()) << k.name;
     EXPECT_EQ(r.code(), k.want) << k.name << ": " << r.detail();
     EXPECT_FALSE((*c)->is_open()) << k.name;
+    // The same with a BodySink (which lifts the body limit: chunks are handed over).
+    auto again = ConnectTo(*server, small);
+    ASSERT_TRUE(again.ok()) << k.name;
+    auto streamed = (*again)->Request({"GET", "/", {}, ""}, [](std::string_view) { return true; });
+    ASSERT_FALSE(streamed.ok()) << k.name;
+    EXPECT_EQ(streamed.code(), k.want) << k.name << " (streamed): " << streamed.detail();
   }
 }
 

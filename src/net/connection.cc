@@ -25,7 +25,7 @@ namespace {
 constexpr size_t kReadChunk = 8192;  // while a request arrives
 constexpr size_t kWatchChunk = 512;  // while idle or answering: usually nothing comes
 // Pipelined bytes buffered while a response is in progress; past this the
-// connection stops reading until the response is done (TCP pushes back).
+// client is treated as gone (OnRead).
 constexpr size_t kMaxPipelined = 64 << 10;
 constexpr auto kShutdownTimeout = std::chrono::milliseconds(500);
 
@@ -129,7 +129,7 @@ void Connection::StartIdle() {
     return;
   }
   parser_.emplace();
-  parser_->eager(true);
+  parser_->eager(false);  // stop after the head: its fields are counted before any trailer's (Parse)
   parser_->header_limit(static_cast<std::uint32_t>(std::min<size_t>(core_.options.max_header_bytes, UINT32_MAX)));
   parser_->body_limit(core_.options.max_body_bytes);
   SetPhase(Phase::kIdle);
@@ -144,7 +144,6 @@ void Connection::StartIdle() {
 
 void Connection::ReadMore() {
   if (read_pending_ || phase_ == Phase::kClosing || phase_ == Phase::kClosed) return;
-  if (buffer_.size() >= kMaxPipelined && phase_ == Phase::kHandling) return;
   // A small buffer while nothing is expected keeps idle connections cheap;
   // over TLS, bytes past it wait inside OpenSSL for the next read.
   const size_t want = phase_ == Phase::kHead || phase_ == Phase::kBody ? kReadChunk : kWatchChunk;
@@ -174,6 +173,10 @@ void Connection::OnRead(beast::error_code ec, size_t n) {
   std::memcpy(dst.data(), read_buf_.data(), n);
   buffer_.commit(n);
   if (phase_ == Phase::kHandling) {
+    // Pipelined bytes wait for the next request, up to a cap. Past it the
+    // client is not waiting for this answer, and to stop reading would also
+    // stop noticing that it left (a generation would run on for nobody).
+    if (buffer_.size() > kMaxPipelined) return ClientGone("too many pipelined bytes");
     ReadMore();  // keep watching for the client going away
     return;
   }
@@ -199,6 +202,14 @@ void Connection::Parse() {
       return RespondError(400, "malformed HTTP request");
     }
     if (phase_ == Phase::kHead && parser_->is_header_done()) {
+      // A Transfer-Encoding other than chunked last would make Beast read
+      // no body, and what follows a second request (RFC 9112 §6.3: 400).
+      const auto& head = parser_->get();
+      if (head.find(http::field::transfer_encoding) != head.end() && !parser_->chunked()) {
+        return RespondError(400, "unsupported Transfer-Encoding (only chunked)");
+      }
+      header_fields_ = static_cast<size_t>(std::distance(head.begin(), head.end()));
+      parser_->eager(true);  // the body: as much as has arrived, per put
       SetPhase(Phase::kBody);
       ArmDeadline(core_.options.body_timeout);
       // curl and others wait for this before sending a larger body.
@@ -208,8 +219,25 @@ void Connection::Parse() {
         WriteNext();
       }
     }
-    if (parser_->is_done()) return Dispatch();
+    if (parser_->is_done()) {
+      // Beast adds a chunked body's trailer fields to the head's: they could
+      // replace a header a front end checked. None are accepted.
+      const auto& msg = parser_->get();
+      if (static_cast<size_t>(std::distance(msg.begin(), msg.end())) != header_fields_) {
+        return RespondError(400, "trailer fields are not accepted");
+      }
+      return Dispatch();
+    }
     if (used == 0) break;
+  }
+  // What the parser left is one unfinished element: a head (Beast bounds it
+  // by header_limit), or a chunk-size line, its extensions or the trailer
+  // section, which Beast does not bound: cap them here, or a peer grows the
+  // buffer without end.
+  if (buffer_.size() > core_.options.max_header_bytes + kReadChunk) {
+    return RespondError(phase_ == Phase::kHead ? 431 : 400,
+                        phase_ == Phase::kHead ? "request header fields too large"
+                                               : "chunk header or trailer section too large");
   }
   ReadMore();
 }

@@ -6,6 +6,8 @@
 
 #include <sys/resource.h>
 
+#include <cerrno>
+
 #include <future>
 
 #include "base/log.h"
@@ -95,9 +97,26 @@ struct Server::Impl {
     if (!acceptor.is_open() || ec == asio::error::operation_aborted) return;
     if (ec) {
       // Out of descriptors, or a connection reset before accept: keep
-      // serving the others, try again shortly.
-      log::warn("accept failed: {}", ec.message());
-      retry.emplace(acceptor.get_executor(), std::chrono::milliseconds(50));
+      // serving the others, try again shortly. Out of descriptors, the
+      // oldest idle connection makes room, as at max_connections: otherwise
+      // idle connections held open would lock everyone out until they time
+      // out (the descriptor limit may be below max_connections × listeners).
+      const bool no_fds = ec == asio::error::no_descriptors || ec.value() == ENFILE;
+      bool shed = false;
+      if (no_fds) {
+        std::shared_ptr<Connection> victim;
+        {
+          std::lock_guard<std::mutex> lock(core.mu);
+          victim = TakeOldestIdle();
+        }
+        if (victim) {
+          ++core.shed_idle;
+          shed = true;
+          asio::post(victim->strand(), [victim] { victim->Shed(); });
+        }
+      }
+      log::warn("accept failed: {}{}", ec.message(), shed ? "; an idle connection was closed to make room" : "");
+      retry.emplace(acceptor.get_executor(), std::chrono::milliseconds(shed ? 5 : 50));
       retry->async_wait([this](boost::system::error_code wait_ec) {
         if (!wait_ec && acceptor.is_open()) Accept();
       });
@@ -139,11 +158,7 @@ struct Server::Impl {
         // oldest still in its TLS handshake (silent connects would otherwise
         // fill the table, each renewed every handshake_timeout); with none
         // of either the newcomer is refused (closed at once).
-        std::shared_ptr<Connection> victim;
-        while (!core.idle.empty() && !victim) {
-          victim = core.idle.begin()->second.lock();
-          core.idle.erase(core.idle.begin());
-        }
+        std::shared_ptr<Connection> victim = TakeOldestIdle();
         if (victim) {
           ++core.shed_idle;
         } else {
@@ -163,6 +178,17 @@ struct Server::Impl {
       if (core.tls) core.handshaking[id] = conn;
     }
     asio::post(strand, [conn] { conn->Start(); });
+  }
+
+  // TakeOldestIdle removes the oldest idle connection from the idle set and
+  // returns it (null: none). core.mu held.
+  std::shared_ptr<Connection> TakeOldestIdle() {
+    std::shared_ptr<Connection> victim;
+    while (!core.idle.empty() && !victim) {
+      victim = core.idle.begin()->second.lock();
+      core.idle.erase(core.idle.begin());
+    }
+    return victim;
   }
 
   // OnAcceptor runs `f` on the acceptor's strand and waits for it.

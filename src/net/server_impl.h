@@ -140,6 +140,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::vector<char> read_buf_;  // what one read fills: kReadChunk or kWatchChunk bytes
+  size_t header_fields_ = 0;    // fields of the request's head (more at its end are trailer fields)
   bool read_pending_ = false;
   asio::steady_timer deadline_;
   uint64_t deadline_gen_ = 0;

@@ -2,6 +2,9 @@
 // connection limit, Drain, and what each TLS connection was accepted with.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <future>
@@ -152,6 +155,45 @@ TEST(NetServerLimitsTest, AtTheLimitTheOldestIdleConnectionIsShed) {
   EXPECT_NE(younger.ReadResponse().find("hello /b"), std::string::npos);
   gate.Open();
   EXPECT_NE(busy.ReadResponse().find("hello /busy"), std::string::npos) << "a busy connection is never shed";
+}
+
+// Out of descriptors (the limit may be below max_connections × listeners),
+// idle connections held open used to lock every newcomer out until they
+// timed out; the oldest idle one now makes room, as at max_connections.
+TEST(NetServerLimitsTest, OutOfDescriptorsTheOldestIdleConnectionMakesRoom) {
+  auto server = Server::Start("127.0.0.1", 0, Hello()).value();  // (raises the soft limit to the hard one)
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 4; ++i) idle.push_back(std::make_unique<RawClient>(server->port()));
+  ASSERT_TRUE(WaitFor([&] { return server->Stats().idle_connections == 4; }));
+  boost::asio::io_context io;
+  tcp::socket newcomer(io);
+  newcomer.open(tcp::v4());  // its descriptor, before there are none
+  // The soft limit at the lowest free descriptor: every one below is in
+  // use, so the server's next accept fails with EMFILE.
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  const int lowest_free = ::dup(0);
+  ASSERT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(lowest_free);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  boost::system::error_code ec;
+  newcomer.connect({boost::asio::ip::make_address("127.0.0.1"), server->port()}, ec);
+  const bool shed = !ec && WaitFor([&] { return server->Stats().shed_idle >= 1; });
+  std::string answer;
+  if (shed) {
+    boost::asio::write(newcomer, boost::asio::buffer(std::string("GET /new HTTP/1.1\r\nHost: a\r\n\r\n")), ec);
+    char buf[512];
+    pollfd p{newcomer.native_handle(), POLLIN, 0};
+    if (!ec && ::poll(&p, 1, 3000) > 0) answer.assign(buf, newcomer.read_some(boost::asio::buffer(buf), ec));
+  }
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(shed) << "no idle connection was closed to make room";
+  EXPECT_NE(answer.find("hello /new"), std::string::npos) << answer;
+  idle.front()->ReadUntil("", 2000ms);
+  EXPECT_TRUE(idle.front()->closed()) << "the oldest idle connection made room";
 }
 
 TEST(NetServerLimitsTest, AtTheLimitWithNoneIdleTheNewcomerIsRefused) {

@@ -161,6 +161,79 @@ TEST(NetServerTest, MalformedRequestGets400) {
             std::string::npos);
 }
 
+// Beast bounds a head (header_limit) and a body (body_limit) but not a
+// chunk-size line, its extensions or a trailer section: a peer sending one
+// without its CRLF grew the server's buffer without end (512 MiB in a
+// review's run). Now it is refused once it passes the head limit.
+TEST(NetServerTest, AChunkHeaderOrTrailerThatNeverEndsIsRefusedNotBuffered) {
+  ServerOptions options;
+  options.max_header_bytes = 4096;
+  std::atomic<int> handled{0};
+  auto server = Server::Start("127.0.0.1", 0, [&](const Request&, std::shared_ptr<ResponseWriter> w) {
+    ++handled;
+    w->Send(200, "text/plain", "handled");
+  }, options).value();
+  const std::string head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string& start : {head + "1;", head + "1\r\nx\r\n0\r\nX-Trailer: "}) {
+    RawClient c(server->port());
+    c.Send(start);
+    size_t sent = start.size();
+    const std::string piece(8192, 'a');
+    while (sent < (1u << 20)) {
+      boost::system::error_code ec;
+      boost::asio::write(c.socket(), boost::asio::buffer(piece), ec);
+      if (ec) break;
+      sent += piece.size();
+      c.ReadUntil("\r\n\r\n", 20ms);
+      if (c.closed() || c.ReadUntil("", 0ms).find("\r\n\r\n") != std::string::npos) break;
+    }
+    const std::string r = c.ReadUntil("\r\n\r\n", 2000ms);
+    EXPECT_LE(sent, 64u << 10) << "the server kept reading the unfinished line";
+    EXPECT_NE(r.find("HTTP/1.1 400"), std::string::npos) << r.substr(0, 200);
+  }
+  EXPECT_EQ(handled.load(), 0);
+}
+
+// A Transfer-Encoding that is not chunked (last) made Beast read no body,
+// so the body was parsed as a second request: smuggling past a front end
+// that reads it differently. RFC 9112 §6.3: 400 and close.
+TEST(NetServerTest, ATransferEncodingOtherThanChunkedIs400AndNothingIsSmuggled) {
+  std::atomic<int> handled{0};
+  auto server = Server::Start("127.0.0.1", 0, [&](const Request&, std::shared_ptr<ResponseWriter> w) {
+    ++handled;
+    w->Send(200, "text/plain", "handled");
+  }).value();
+  for (const char* te : {"gzip", "identity", "chunked, gzip"}) {
+    RawClient c(server->port());
+    c.Send(std::string("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ") + te +
+           "\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+    const std::string r = c.ReadUntil("never", 1500ms);
+    EXPECT_NE(r.find("HTTP/1.1 400"), std::string::npos) << te << ": " << r;
+    EXPECT_EQ(r.find("handled"), std::string::npos) << te << ": " << r;
+    EXPECT_TRUE(c.closed()) << te;
+  }
+  EXPECT_EQ(handled.load(), 0);
+  EXPECT_NE(Exchange(server->port(), "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                                     "2\r\n{}\r\n0\r\n\r\n").find("handled"),
+            std::string::npos) << "a chunked body is still read";
+}
+
+// Beast puts a chunked body's trailer fields among the head's, where one
+// replaced a header (Authorization: what a front end checked is not what
+// the handler saw). Trailer fields are refused.
+TEST(NetServerTest, TrailerFieldsAreRefusedAndNeverReplaceAHeader) {
+  auto server = Server::Start("127.0.0.1", 0, Echo()).value();
+  std::string r = Exchange(server->port(),
+                           "POST /a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer orig\r\nTransfer-Encoding: chunked\r\n"
+                           "\r\n2\r\n{}\r\n0\r\nAuthorization: Bearer fromtrailer\r\n\r\n");
+  EXPECT_NE(r.find("HTTP/1.1 400"), std::string::npos) << r;
+  EXPECT_EQ(r.find("fromtrailer"), std::string::npos) << r;
+  r = Exchange(server->port(),
+               "POST /b HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer orig\r\nTransfer-Encoding: chunked\r\n"
+               "Connection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n");
+  EXPECT_NE(r.find("POST /b Bearer orig {}"), std::string::npos) << r;
+}
+
 TEST(NetServerTest, ClientDisconnectStopsAStream) {
   std::atomic<int> written{0};
   std::atomic<bool> saw_failure{false};
@@ -209,6 +282,34 @@ TEST(NetServerTest, ClientDisconnectDuringAWholeResponseFiresOnClientGone) {
   EXPECT_TRUE(kept->client_gone());
   EXPECT_FALSE(kept->BeginStream(200, "text/event-stream"));
   kept->Send(200, "text/plain", "too late");  // harmless
+}
+
+// Past 64 KiB of pipelined bytes the server used to stop reading while the
+// handler ran, so it never saw the client leave and a generation ran on for
+// nobody. Such a client is now gone at once.
+TEST(NetServerTest, TooManyPipelinedBytesDuringAResponseMeanTheClientIsGone) {
+  std::promise<void> gone;
+  std::shared_ptr<ResponseWriter> kept;
+  std::mutex mu;
+  auto server = Server::Start("127.0.0.1", 0, [&](const Request&, std::shared_ptr<ResponseWriter> w) {
+    w->OnClientGone([&] { gone.set_value(); });
+    std::lock_guard<std::mutex> lock(mu);
+    kept = w;
+  }).value();
+  {
+    RawClient c(server->port());
+    c.Send("POST /v1/chat HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}");
+    ASSERT_TRUE(WaitFor([&] {
+      std::lock_guard<std::mutex> lock(mu);
+      return kept != nullptr;
+    }));
+    boost::system::error_code ec;
+    boost::asio::write(c.socket(), boost::asio::buffer(std::string(70000, 'j')), ec);
+    // and stays connected: the server must not wait for the close
+    ASSERT_EQ(gone.get_future().wait_for(5s), std::future_status::ready);
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_TRUE(kept->client_gone());
 }
 
 TEST(NetServerTest, OnClientGoneNeverRunsAfterACompleteResponse) {
