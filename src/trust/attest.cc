@@ -218,7 +218,8 @@ Reply TrustService::Attest(const nlohmann::json& req) {
   audit.erase("cnf");
   audit.erase("iss");
   audit.erase("fields");  // the audit keeps the decision, not every platform field
-  Audit("attest", audit);
+  // Recorded before it leaves: a token the log cannot hold is not issued.
+  if (auto e = Audited("attest", audit, "no token was issued")) return *e;
   return nlohmann::json{{"token", *token}, {"expires_at", exp}, {"claims", c}};
 }
 

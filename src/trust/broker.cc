@@ -92,9 +92,14 @@ Reply TrustService::ReleaseKey(const std::string& key_id, const std::string& bea
   if (!key.ok()) return ApiError{500, "secret", key.detail()};
   auto jwe = EncryptToJwk(key->span(), PublicJwk(*epk), {{"kid", key_id}});
   if (!jwe.ok()) return ApiError{500, "crypto", std::string("key wrapping: ") + jwe.detail()};
-  Audit("key_release", {{"key_id", key_id}, {"sub", sub}, {"token_jti", c.value("jti", "")},
+  // Recorded before it leaves: a release the log cannot hold is not made.
+  if (auto e = Audited("key_release",
+                       {{"key_id", key_id}, {"sub", sub}, {"token_jti", c.value("jti", "")},
                         {"tee", c.value("tee", "")}, {"simulated", c.value("simulated", true)},
-                        {"model_digest", c.value("model_digest", "")}});
+                        {"model_digest", c.value("model_digest", "")}},
+                       "no key was released")) {
+    return *e;
+  }
   return nlohmann::json{{"key_id", key_id}, {"jwe", *jwe}};
 }
 

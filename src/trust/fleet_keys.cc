@@ -222,7 +222,6 @@ Reply TrustService::AddFleetKey(const std::string& suite_name, const nlohmann::j
     if (wanted || attempt == kMaxAttempts) return ApiError{409, "key_exists", st.detail()};
   }
   auto meta = store_->PutMeta(kLastIdMeta, std::to_string(id));
-  if (!meta.ok()) return StoreError(meta.detail());
   ++fleet_generation_;
 
   FleetKey k{{static_cast<uint8_t>(id), *suite}, model_key_id, now, rp_json, config};
@@ -233,7 +232,9 @@ Reply TrustService::AddFleetKey(const std::string& suite_name, const nlohmann::j
                           {"key_config_digest", KeyConfigDigestHex(k.config)},
                           {"release_policy", rp_json}};
   audit.update(audit_extra);
-  Audit("admin", audit);
+  // The key is stored: it is recorded even when the id hint below failed.
+  if (auto e = Audited("admin", audit, kAdminUnaudited)) return *e;
+  if (!meta.ok()) return StoreError(meta.detail());
   return Describe(k);
 }
 
@@ -290,7 +291,10 @@ Reply TrustService::RetireFleetKey(int64_t key_id) {
     auto gone = store_->DeleteModelKey(row.key_id);
     if (!gone.ok()) return StoreError(gone.detail());
     ++fleet_generation_;
-    Audit("admin", {{"action", "fleet_key_retire"}, {"key_id", key_id}, {"model_key_id", row.key_id}});
+    if (auto e = Audited("admin", {{"action", "fleet_key_retire"}, {"key_id", key_id}, {"model_key_id", row.key_id}},
+                         kAdminUnaudited)) {
+      return *e;
+    }
     return nlohmann::json{{"retired", key_id}, {"model_key_id", row.key_id}};
   }
   return ApiError{404, "unknown_key", "no fleet key " + std::to_string(key_id) + " is published"};
@@ -419,17 +423,22 @@ Reply TrustService::SetFleetKeyReleasePolicy(const std::string& model_key_id, co
   // The whole chain: every key of the suite with the target's policy.
   const std::string chain = ChainPolicy(target->release_policy);
   nlohmann::json changed = nlohmann::json::array();
+  std::optional<std::string> failed;  // the store refused a key of the chain: those before it changed
   for (const auto& k : keys) {
     if (!(k.name.suite == target->name.suite) || ChainPolicy(k.release_policy) != chain) continue;
     auto st = store_->SetReleasePolicy(k.model_key_id, release_policy.dump());
-    if (!st.ok() && st.code() != Errc::kNotFound) return StoreError(st.detail());
+    if (!st.ok() && st.code() != Errc::kNotFound) {
+      failed = st.detail();
+      break;
+    }
     if (st.ok()) changed.push_back(k.model_key_id);
   }
   ++fleet_generation_;  // the statements show the policy
-  Audit("admin", {{"action", "release_policy_set"},
-                  {"key_id", model_key_id},
-                  {"chain", changed},
-                  {"release_policy", release_policy}});
+  nlohmann::json audit = {
+      {"action", "release_policy_set"}, {"key_id", model_key_id}, {"chain", changed}, {"release_policy", release_policy}};
+  if (failed) audit["incomplete"] = true;  // what did change is recorded all the same
+  if (auto e = Audited("admin", audit, kAdminUnaudited)) return *e;
+  if (failed) return StoreError(*failed);
   return nlohmann::json{{"key_id", model_key_id}, {"release_policy", release_policy}, {"chain", changed}};
 }
 

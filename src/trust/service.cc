@@ -103,6 +103,14 @@ void TrustService::Audit(const std::string& kind, const nlohmann::json& body) {
   if (!e.ok()) log::error("audit log append failed: {}", e.detail());
 }
 
+std::optional<ApiError> TrustService::Audited(const std::string& kind, const nlohmann::json& body,
+                                              const std::string& what) {
+  auto e = store_->AppendAudit(kind, Dump(body), Now());
+  if (e.ok()) return std::nullopt;
+  log::error("audit log append failed ({}): {}", kind, e.detail());
+  return ApiError{500, "audit", what + ": the audit log refused its entry: " + e.detail()};
+}
+
 // Unauthenticated callers can be refused as fast as they can send requests;
 // one audit row each would grow the store without bound. Each minute the
 // first `refusal_audit_per_minute` refusals are audited in full, the rest
@@ -255,14 +263,16 @@ Reply TrustService::Admin(const net::Request& r, const std::string& path) {
       if (!st.ok()) return ApiError{500, "store", st.detail()};
       const std::string digest = HexEncode(crypto::Sha256(
           ByteSpan(reinterpret_cast<const uint8_t*>(doc->json.data()), doc->json.size())));
-      Audit("admin", {{"action", "policy_set"}, {"name", name}, {"sha256", digest}});
+      if (auto e = Audited("admin", {{"action", "policy_set"}, {"name", name}, {"sha256", digest}}, kAdminUnaudited)) {
+        return *e;
+      }
       return nlohmann::json{{"name", name}, {"sha256", digest}};
     }
     if (r.method == "DELETE") {
       auto gone = store_->DeletePolicy(name);
       if (!gone.ok()) return ApiError{500, "store", gone.detail()};
       if (!*gone) return ApiError{404, "unknown_policy", "no policy named \"" + name + "\""};
-      Audit("admin", {{"action", "policy_delete"}, {"name", name}});
+      if (auto e = Audited("admin", {{"action", "policy_delete"}, {"name", name}}, kAdminUnaudited)) return *e;
       return nlohmann::json{{"deleted", name}};
     }
   }
@@ -300,7 +310,10 @@ Reply TrustService::Admin(const net::Request& r, const std::string& path) {
       return st.code() == Errc::kInvalidArgument ? ApiError{409, "key_exists", st.detail()}
                                                  : ApiError{500, "store", st.detail()};
     }
-    Audit("admin", {{"action", "key_register"}, {"key_id", key_id}, {"release_policy", rp->ToJson()}});
+    if (auto e = Audited("admin", {{"action", "key_register"}, {"key_id", key_id}, {"release_policy", rp->ToJson()}},
+                         kAdminUnaudited)) {
+      return *e;
+    }
     return nlohmann::json{{"key_id", key_id}, {"release_policy", rp->ToJson()}};
   }
   if (StartsWith(path, "/v1/admin/keys/") && r.method == "PUT" &&
@@ -319,7 +332,11 @@ Reply TrustService::Admin(const net::Request& r, const std::string& path) {
       return st.code() == Errc::kNotFound ? ApiError{404, "unknown_key", st.detail()}
                                           : ApiError{500, "store", st.detail()};
     }
-    Audit("admin", {{"action", "release_policy_set"}, {"key_id", key_id}, {"release_policy", rp->ToJson()}});
+    if (auto e = Audited("admin",
+                         {{"action", "release_policy_set"}, {"key_id", key_id}, {"release_policy", rp->ToJson()}},
+                         kAdminUnaudited)) {
+      return *e;
+    }
     return nlohmann::json{{"key_id", key_id}, {"release_policy", rp->ToJson()}};
   }
   if (path == "/v1/admin/fleet-keys" || StartsWith(path, "/v1/admin/fleet-keys/")) return AdminFleetKeys(r, path);
@@ -328,7 +345,10 @@ Reply TrustService::Admin(const net::Request& r, const std::string& path) {
     auto kid = keys_->Rotate(now);
     if (!kid.ok()) return ApiError{500, "rotate", kid.detail()};
     (void)keys_->Prune(now);
-    Audit("admin", {{"action", "signing_key_rotate"}, {"kid", *kid}, {"previous", previous}});
+    if (auto e = Audited("admin", {{"action", "signing_key_rotate"}, {"kid", *kid}, {"previous", previous}},
+                         kAdminUnaudited)) {
+      return *e;
+    }
     return nlohmann::json{{"kid", *kid}, {"previous", previous}};
   }
   if (path == "/v1/admin/audit" && r.method == "GET") {

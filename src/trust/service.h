@@ -85,6 +85,10 @@ struct ApiError {
   std::string message;
 };
 
+// What a 500 "audit" after an admin change says: the store made it, the
+// audit log has no entry for it (TrustService::Audited).
+inline constexpr char kAdminUnaudited[] = "the change was made but is not in the audit log";
+
 class TrustService {
  public:
   static Result<std::unique_ptr<TrustService>> Create(std::unique_ptr<Store> store, SecretBox box,
@@ -143,7 +147,12 @@ class TrustService {
   // kKeyReloadSeconds when other replicas share the store (their rotation
   // becomes ours: signing, JWKS, token checks at key release).
   void ReloadKeysIfDue();
+  // Audit appends an entry; a store that refuses it is logged only (refusals,
+  // scheduled work). Audited is for what must not happen unrecorded — a key
+  // or token handed out, an admin change: the 500 "audit" to answer instead
+  // when the entry could not be appended (`what` says what it means).
   void Audit(const std::string& kind, const nlohmann::json& body);
+  std::optional<ApiError> Audited(const std::string& kind, const nlohmann::json& body, const std::string& what);
   void AuditRefusal(const std::string& kind, const nlohmann::json& body);
   std::optional<nlohmann::json> TakeRefusalSummaryLocked();
   void FlushRefusalSummary();

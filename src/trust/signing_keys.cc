@@ -64,21 +64,31 @@ Status<> SigningKeys::Reload(int64_t now) {
     k.key = std::make_shared<const crypto::PrivateKey>(std::move(priv).value());
     keys.push_back(std::move(k));
   }
-  // Exactly one active key, the newest: an interrupted rotation (new key
-  // stored, old one not yet retired — or another replica's rotation caught
-  // half-way) is finished here; retiring twice keeps the first time.
-  bool have_active = false;
+  // Exactly one active key, the newest not retired: an interrupted rotation
+  // (new key stored, old one not yet retired — or another replica's rotation
+  // caught half-way) is finished here; retiring twice keeps the first time.
+  // A retired key may be newer than the active one by `created` (replicas
+  // whose clocks differ: one rotated "later", another retired its key): it
+  // stays retired and the active key stays, rather than each reload making
+  // a new key.
+  auto active = keys.end();
   for (auto it = keys.rbegin(); it != keys.rend(); ++it) {
-    if (it->retired) continue;
-    if (!have_active && it == keys.rbegin()) {
-      have_active = true;
-      continue;
+    if (!it->retired) {
+      active = std::prev(it.base());
+      break;
     }
+  }
+  for (auto it = keys.begin(); it != keys.end(); ++it) {
+    if (it->retired || it == active) continue;
     it->retired = now;
     CLLM_RETURN_IF_ERROR(store_.RetireSigningKey(it->kid, now));
   }
-  if (!have_active) {
+  if (active == keys.end()) {
     CLLM_ASSIGN_OR_RETURN(Key k, Create(now));
+    keys.push_back(std::move(k));
+  } else if (std::next(active) != keys.end()) {
+    Key k = std::move(*active);  // the active key is the last (SignJwt)
+    keys.erase(active);
     keys.push_back(std::move(k));
   }
   keys_ = std::move(keys);

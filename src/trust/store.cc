@@ -112,6 +112,14 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& location, const Se
     (void)checked;
     CLLM_RETURN_IF_ERROR(store->LoadOrCreateAuditKey(box, /*create=*/false));
   }
+  CLLM_ASSIGN_OR_RETURN(auto foreign, store->db_->ForeignObjects());
+  if (!foreign.empty()) {
+    std::string names;
+    for (const auto& f : foreign) names += (names.empty() ? "" : ", ") + f;
+    return MakeError(Errc::kCrypto, where + ": the database has objects cllm-trust never creates (" + names +
+                                        "): a trigger can drop or rewrite rows as they are written, the audit log's "
+                                        "included; remove them after finding out who added them");
+  }
   CLLM_RETURN_IF_ERROR(store->VerifyAll());
   CLLM_ASSIGN_OR_RETURN(auto n, store->db_->Query("SELECT count(*) FROM nonces"));
   store->nonce_count_ = n.empty() ? 0 : n[0].Int(0);
@@ -211,6 +219,8 @@ Status<> Store::VerifyAll() {
                                           ") is not signed by this store's audit key: the log was altered and "
                                           "its chain recomputed");
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    known_head_ = head;
   }
   return OkStatus();
 }
@@ -328,6 +338,26 @@ Status<> ChainAndSign(const crypto::PrivateKey& key, const AuditHead& head, std:
 
 }  // namespace
 
+Status<> Store::CheckKnownHeadLocked(const AuditHead& now) {
+  if (!known_head_) return OkStatus();
+  const AuditHead& known = *known_head_;
+  const std::string was = "entry " + std::to_string(known.seq) + ", which this process wrote or verified";
+  if (now.seq < known.seq) {
+    return MakeError(Errc::kCrypto, "store table audit: the log ends at entry " + std::to_string(now.seq) +
+                                        ", before " + was + ": entries were removed from its end");
+  }
+  Digest32 hash = now.hash;
+  if (now.seq > known.seq) {
+    CLLM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT hash FROM audit WHERE seq = ?", {static_cast<int64_t>(known.seq)}));
+    if (rows.empty()) return MakeError(Errc::kCrypto, "store table audit: " + was + ", is gone");
+    hash = ToDigest(rows[0].Blob(0));
+  }
+  if (!ConstantTimeEqual(hash, known.hash)) {
+    return MakeError(Errc::kCrypto, "store table audit: " + was + ", was replaced");
+  }
+  return OkStatus();
+}
+
 Result<AuditHead> Store::ReadAuditHeadLocked() {
   CLLM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"));
   AuditHead head;
@@ -415,11 +445,21 @@ void Store::CommitAuditBatch(std::vector<PendingAudit*>& batch) {
       //    Another replica on the same database may have appended since
       //    step 1: chain and sign again from its head (one chain, no fork).
       CLLM_ASSIGN_OR_RETURN(AuditHead now, ReadAuditHeadLocked());
+      CLLM_RETURN_IF_ERROR(CheckKnownHeadLocked(now));
       if (now.seq != head->seq || !ConstantTimeEqual(now.hash, head->hash)) {
         CLLM_RETURN_IF_ERROR(ChainAndSign(*audit_priv_, now, entries));
       }
       for (const AuditEntry& e : entries) CLLM_RETURN_IF_ERROR(InsertAuditLocked(e));
-      return db_->Commit();
+      // What was written is there before it counts as written: nothing may
+      // have dropped or replaced it on the way (a trigger, say).
+      CLLM_ASSIGN_OR_RETURN(AuditHead written, ReadAuditHeadLocked());
+      if (written.seq != entries.back().seq || !ConstantTimeEqual(written.hash, entries.back().hash)) {
+        return MakeError(Errc::kCrypto, "store table audit: entry " + std::to_string(entries.back().seq) +
+                                            " was not kept as written");
+      }
+      CLLM_RETURN_IF_ERROR(db_->Commit());
+      known_head_ = AuditHead{written.seq, written.hash};
+      return OkStatus();
     }();
     if (!body.ok()) db_->Rollback();
     return body;

@@ -213,6 +213,11 @@ class Store {
   bool has_sig_column_ = true;
   int64_t nonce_count_ = 0;  // rows in nonces; guarded by mu_
   bool erase_pending_ = false;  // deleted rows' bytes may remain in the files; guarded by mu_
+  // The newest audit entry this process verified (Open) or wrote; guarded by
+  // mu_. Each append checks it is still there: an entry removed from the
+  // log's end would otherwise be replaced by the next one, the chain intact.
+  std::optional<AuditHead> known_head_;
+  Status<> CheckKnownHeadLocked(const AuditHead& now);
 
   std::mutex audit_mu_;  // guards the three below; never held across SQL or signing
   std::condition_variable audit_cv_;

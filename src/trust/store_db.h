@@ -95,6 +95,10 @@ class StoreDb {
   virtual void Rollback() = 0;
   // HasTable says whether the table exists (visible to this connection).
   virtual Result<bool> HasTable(const char* name) = 0;
+  // ForeignObjects names what runs or answers in the tables' place and that
+  // cllm-trust never creates ("trigger hide", "view x", "rule r"): a trigger
+  // can drop or rewrite a row as it is written, with every MAC intact.
+  virtual Result<std::vector<std::string>> ForeignObjects() = 0;
   // SchemaSql is the schema-2 DDL in this engine's types (idempotent).
   virtual const char* SchemaSql() const = 0;
   // InsertionOrder is a column that orders a table's rows by insertion

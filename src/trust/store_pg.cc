@@ -148,6 +148,17 @@ class PgDb final : public StoreDb {
                                            {std::string(name)}));
     return !rows.empty() && rows[0].Int(0) > 0;
   }
+  Result<std::vector<std::string>> ForeignObjects() override {
+    CLLM_ASSIGN_OR_RETURN(
+        auto rows,
+        Query("SELECT 'trigger ' || t.tgname FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = "
+              "t.tgrelid WHERE NOT t.tgisinternal AND pg_catalog.pg_table_is_visible(c.oid) UNION ALL SELECT 'rule ' "
+              "|| r.rulename FROM pg_catalog.pg_rules r WHERE r.schemaname = current_schema() ORDER BY 1",
+              {}));
+    std::vector<std::string> out;
+    for (const SqlRow& r : rows) out.push_back(r.Text(0));
+    return out;
+  }
   const char* SchemaSql() const override { return kSchemaPg; }
   const char* InsertionOrder() const override { return "ord"; }
 

@@ -75,6 +75,14 @@ class SqliteDb final : public StoreDb {
                                            {std::string(name)}));
     return !rows.empty() && rows[0].Int(0) > 0;
   }
+  Result<std::vector<std::string>> ForeignObjects() override {
+    CLLM_ASSIGN_OR_RETURN(auto rows, Query("SELECT type || ' ' || name FROM sqlite_master WHERE type IN ('trigger', "
+                                           "'view') ORDER BY name",
+                                           {}));
+    std::vector<std::string> out;
+    for (const SqlRow& r : rows) out.push_back(r.Text(0));
+    return out;
+  }
   const char* SchemaSql() const override { return kSchemaSqlite; }
   const char* InsertionOrder() const override { return "rowid"; }
 
@@ -173,7 +181,10 @@ Result<std::unique_ptr<StoreDb>> OpenSqlite(const std::filesystem::path& path, b
   // secure_delete: a deleted row's bytes are overwritten with zeros, not left
   // in a free page (Store::DeleteModelKey: a retired key leaves no copy).
   for (const char* pragma : {"PRAGMA journal_mode=WAL", full_sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-                             "PRAGMA foreign_keys=ON", "PRAGMA secure_delete=ON"}) {
+                             "PRAGMA foreign_keys=ON", "PRAGMA secure_delete=ON",
+                             // no SQL functions with side effects from the schema (a trigger or view the
+                             // host wrote into the file; Store::Open refuses those too)
+                             "PRAGMA trusted_schema=OFF"}) {
     CLLM_RETURN_IF_ERROR(out->Script(pragma));
   }
   return std::unique_ptr<StoreDb>(std::move(out));

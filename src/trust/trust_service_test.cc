@@ -6,6 +6,7 @@
 #include "trust/trust_service_fixture.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -531,6 +532,34 @@ TEST_F(TrustServiceTest, AuditRecordsEveryDecisionAndVerifies) {
   auto second = AdminCall("GET", "/v1/admin/audit?from=2&limit=2", "");
   ASSERT_EQ(second.body_["entries"].size(), 2u);
   EXPECT_EQ(second.body_["entries"][0]["seq"], 2);
+}
+
+// The audit log refuses its entry (the host made appends fail: a trigger, a
+// revoked grant, a held lock): a key or token used to go out all the same,
+// unrecorded. Now nothing is handed out that the log cannot record, and an
+// admin change says it is not recorded.
+TEST_F(TrustServiceTest, NothingIsHandedOutThatTheAuditLogCannotRecord) {
+  const std::string token = Token();
+  ASSERT_FALSE(token.empty());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "trust.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "CREATE TRIGGER noaudit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'no'); END",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  auto eph = NewP256();
+  Reply released = Release("key-a", token, eph);
+  EXPECT_EQ(ErrorCode(released), "audit") << Describe(released);
+  EXPECT_NE(Describe(released).find("no key was released"), std::string::npos) << Describe(released);
+  Reply attested = AttestWith();
+  EXPECT_EQ(ErrorCode(attested), "audit") << Describe(attested);
+  EXPECT_NE(Describe(attested).find("no token was issued"), std::string::npos) << Describe(attested);
+  Writer admin = AdminCall("PUT", "/v1/admin/policies/other", SimPolicy({"sim"}).dump());
+  EXPECT_EQ(admin.status_, 500);
+  EXPECT_EQ(admin.code(), "audit");
+  // The log takes entries again: so does the service.
+  ASSERT_EQ(sqlite3_exec(db, "DROP TRIGGER noaudit", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_FALSE(ReleasedKey("key-a", token).empty());
 }
 
 TEST_F(TrustServiceTest, ConcurrentAttestationsKeepNoncesSingleUseAndTheChainIntact) {

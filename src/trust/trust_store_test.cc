@@ -15,6 +15,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "base/encoding.h"
 #include "trust/audit.h"
 #include "trust/secret_box.h"
+#include "trust/signing_keys.h"
 #include "trust/store_test_db.h"
 
 namespace cllm::trust {
@@ -382,6 +384,72 @@ TEST_P(StoreTest, AuditRowDeletedOnDiskIsCaught) {
   AppendN(6);
   Sql("DELETE FROM audit WHERE seq = 3");
   ExpectBrokenAt(All(), 4, "row deleted in the database");
+}
+
+// An entry removed from the log's end while the service runs left a chain
+// that still verified: the next append took its seq and signed anew. The
+// store remembers the newest entry it verified or wrote and refuses to
+// append past a log that no longer has it.
+TEST_P(StoreTest, AnEntryRemovedFromTheEndIsCaughtByTheNextAppend) {
+  AppendN(3);
+  Sql("DELETE FROM audit WHERE seq = 3");
+  auto e = store_->AppendAudit("attest", "{}", kT0 + 10);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.code(), Errc::kCrypto);
+  EXPECT_NE(e.detail().find("entries were removed"), std::string::npos) << e.detail();
+  // The same after a restart that verified entries 1-2: 3 is not known.
+  Reopen();
+  ASSERT_TRUE(store_->AppendAudit("attest", "{}", kT0 + 11).ok());
+  Sql("DELETE FROM audit WHERE seq = 3; DELETE FROM audit WHERE seq = 2");
+  auto again = store_->AppendAudit("attest", "{}", kT0 + 12);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.code(), Errc::kCrypto);
+}
+
+#ifndef CLLM_STORE_TEST_POSTGRES
+// A trigger the host planted in the SQLite file dropped each entry of a
+// kind as it was written (every MAC and signature intact): the append now
+// checks its entry is there before it commits, and Open refuses a store
+// with any trigger or view.
+TEST_P(StoreTest, ATriggerThatDropsEntriesFailsTheAppendAndTheStoreWillNotOpen) {
+  AppendN(2);
+  Sql("CREATE TRIGGER hide AFTER INSERT ON audit WHEN NEW.kind = 'key_release' BEGIN "
+      "DELETE FROM audit WHERE seq = NEW.seq; END");
+  auto e = store_->AppendAudit("key_release", "{}", kT0 + 10);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.code(), Errc::kCrypto);
+  EXPECT_NE(e.detail().find("not kept as written"), std::string::npos) << e.detail();
+  EXPECT_EQ(All().size(), 2u);
+  store_.reset();
+  auto reopened = Store::Open(location(), box_);
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_NE(reopened.detail().find("trigger hide"), std::string::npos) << reopened.detail();
+  Sql("DROP TRIGGER hide; CREATE VIEW v AS SELECT * FROM audit");
+  reopened = Store::Open(location(), box_);
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_NE(reopened.detail().find("view v"), std::string::npos) << reopened.detail();
+  Sql("DROP VIEW v");
+  Reopen();
+}
+#endif
+
+// Two replicas whose clocks differ: one rotates "later" (its clock ahead),
+// the other rotates after it and retires that key. The key newest by
+// `created` is then a retired one; each reload used to make yet another
+// key (the JWKS grew by one every 2 s). The active key stays.
+TEST_P(StoreTest, SigningKeysKeepTheirActiveKeyWhenARetiredOneIsNewer) {
+  auto keys = SigningKeys::Load(*store_, box_, kT0, std::chrono::seconds(630)).value();
+  ASSERT_TRUE(keys->Rotate(kT0 + 4000).ok());                // the replica whose clock is ahead
+  const std::string kept = keys->Rotate(kT0 + 100).value();  // the other, retiring that key
+  std::set<std::string> active;
+  for (int64_t t = kT0 + 102; t < kT0 + 112; t += 2) {
+    ASSERT_TRUE(keys->Reload(t).ok());
+    active.insert(keys->active_kid());
+  }
+  EXPECT_EQ(active, std::set<std::string>{kept});
+  EXPECT_EQ(keys->Jwks()["keys"].size(), 3u);
+  auto token = keys->SignJwt({{"sub", "x"}});
+  ASSERT_TRUE(token.ok()) << token.detail();
 }
 
 TEST_P(StoreTest, AuditRowsSwappedOnDiskAreCaught) {
