@@ -73,12 +73,13 @@ E2eResult<SecretBytes> ExportResponseSecret(const hpke::Context& ctx, hpke::Suit
   return std::move(secret).value();
 }
 
-// ParseSize reads Cllm-E2e-Size: decimal digits, a bucket size.
+// ParseSize reads Cllm-E2e-Size: decimal digits without a leading zero (one
+// spelling per number: the number is what is bound), a bucket size.
 E2eResult<size_t> ParseSize(std::string_view text) {
-  if (text.empty() || text.size() > 8 || !std::all_of(text.begin(), text.end(), [](char c) {
+  if (text.empty() || text.size() > 8 || text[0] == '0' || !std::all_of(text.begin(), text.end(), [](char c) {
         return c >= '0' && c <= '9';
       })) {
-    return MakeError(E2eErrc::kMalformed, "Cllm-E2e-Size must be a decimal bucket size");
+    return MakeError(E2eErrc::kMalformed, "Cllm-E2e-Size must be a decimal bucket size (no leading zero)");
   }
   size_t v = 0;
   std::from_chars(text.data(), text.data() + text.size(), v);

@@ -207,6 +207,13 @@ TEST_F(E2eRequestTamperTest, ClearFieldsAreBound) {
   in = In();
   in.size_header = "8388608";
   EXPECT_EQ(Open(in), E2eErrc::kOversized);
+  // The same number spelled otherwise is another header: one spelling only
+  // (what is bound is the number; a path must not rewrite the text unseen).
+  for (const std::string& respelled : {"0" + size_, "00" + size_, "+" + size_, " " + size_, std::string("0")}) {
+    in = In();
+    in.size_header = respelled;
+    EXPECT_EQ(Open(in), E2eErrc::kMalformed) << respelled;
+  }
 }
 
 TEST_F(E2eRequestTamperTest, TruncatedOrExtendedBody) {
