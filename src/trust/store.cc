@@ -240,8 +240,12 @@ Result<std::optional<std::string>> Store::GetMetaLocked(const std::string& key) 
 
 Status<> Store::PutMetaLocked(const std::string& key, const std::string& value) {
   for (int attempt = 0; attempt < internal::kUpdateAttempts; ++attempt) {
-    CLLM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT ver FROM meta WHERE k = ?", {key}));
-    const int64_t old = rows.empty() ? 0 : rows[0].Int(0);
+    CLLM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT v, ver, mac FROM meta WHERE k = ?", {key}));
+    // The old row first: a tampered one is refused, not written over.
+    if (!rows.empty() && !RowMacOk(mac_key_, "meta", key, rows[0].Int(1), {rows[0].Text(0)}, rows[0].Blob(2))) {
+      return Tampered("meta", key);
+    }
+    const int64_t old = rows.empty() ? 0 : rows[0].Int(1);
     int64_t ver = 0;
     if (!internal::NextVer(old, &ver)) return Tampered("meta", key);
     // Written only over the version just read: a concurrent writer (another

@@ -21,8 +21,15 @@ using internal::Tampered;
 Status<> Store::PutPolicy(const std::string& name, const std::string& json, int64_t now) {
   std::lock_guard<std::mutex> lock(mu_);
   for (int attempt = 0; attempt < internal::kUpdateAttempts; ++attempt) {
-    CLLM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT ver FROM policies WHERE name = ?", {name}));
-    const int64_t old = rows.empty() ? 0 : rows[0].Int(0);
+    CLLM_ASSIGN_OR_RETURN(auto rows,
+                          db_->Query("SELECT json, updated, ver, mac FROM policies WHERE name = ?", {name}));
+    // The old row first: a tampered one is refused, not written over (and so
+    // re-authenticated).
+    if (!rows.empty() && !RowMacOk(mac_key_, "policies", name, rows[0].Int(2), {rows[0].Text(0), rows[0].Int(1)},
+                                   rows[0].Blob(3))) {
+      return Tampered("policies", name);
+    }
+    const int64_t old = rows.empty() ? 0 : rows[0].Int(2);
     int64_t ver = 0;
     if (!NextVer(old, &ver)) return Tampered("policies", name);
     CLLM_ASSIGN_OR_RETURN(

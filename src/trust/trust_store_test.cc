@@ -528,8 +528,23 @@ TEST_P(StoreTest, EditedAdminTokenDigestIsRefused) {
   ASSERT_TRUE(store_->PutMeta("admin_token_sha256", std::string(64, 'a')).ok());
   Sql("UPDATE meta SET v = '" + std::string(64, 'b') + "' WHERE k = 'admin_token_sha256'");
   ExpectTampered(store_->GetMeta("admin_token_sha256"), "meta[\"admin_token_sha256\"]");
+  // An update never writes over (and so re-authenticates) the tampered row.
+  ExpectTampered(store_->PutMeta("admin_token_sha256", std::string(64, 'c')), "meta[\"admin_token_sha256\"]");
   store_.reset();
   ExpectTampered(Store::Open(location(), box_), "meta[\"admin_token_sha256\"]");
+}
+
+// The same for a policy: PUT over a tampered policy is refused (it wiped
+// out the evidence of the tampering before), and so is a version set to
+// the largest integer (which made every later update fail).
+TEST_P(StoreTest, APolicyUpdateNeverWritesOverATamperedRow) {
+  ASSERT_TRUE(store_->PutPolicy("prod", R"({"policy":{"strict":true}})", kT0).ok());
+  Sql(R"(UPDATE policies SET json = '{"policy":{"strict":false}}' WHERE name = 'prod')");
+  ExpectTampered(store_->PutPolicy("prod", R"({"policy":{"strict":true,"v":2}})", kT0 + 1), "policies[\"prod\"]");
+  ExpectTampered(store_->GetPolicy("prod"), "policies[\"prod\"]");
+  ASSERT_TRUE(store_->PutPolicy("dev", R"({"policy":{}})", kT0).ok());
+  Sql("UPDATE policies SET ver = 9223372036854775807 WHERE name = 'dev'");
+  ExpectTampered(store_->PutPolicy("dev", R"({"policy":{"v":2}})", kT0 + 1), "policies[\"dev\"]");
 }
 
 TEST_P(StoreTest, RowCopiedToAnotherKeyOrTableIsRefused) {
