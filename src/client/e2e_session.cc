@@ -56,7 +56,31 @@ Status<> E2eSession::Pick(std::vector<e2e::KeyConfig> keys) {
   current_ = mine.front();
   keys_ = std::move(mine);
   list_time_ = Clock::now();
+  refused_.reset();
   return OkStatus();
+}
+
+bool E2eSession::Fetched(Result<std::vector<e2e::KeyConfig>> keys) {
+  if (keys.ok()) return Pick(std::move(keys).value()).ok();
+  // Refused by this client's own checks: the keys held may be the ones
+  // refused now (a release policy weakened since): stop sealing to them.
+  if (keys.code() == Errc::kPermission) {
+    std::lock_guard<std::mutex> lock(mu_);
+    refused_ = keys.detail();
+  }
+  return false;
+}
+
+std::optional<std::string> E2eSession::UnusableLocked() const {
+  if (refused_) return "the fleet key list was refused at its last check: " + *refused_;
+  const auto age = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - list_time_);
+  if (Clock::now() - list_time_ > list_lifetime_) {
+    return "the fleet key list was last verified " + std::to_string(age.count()) +
+           " s ago, longer than cllm-trust's statements live (" +
+           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(list_lifetime_).count()) +
+           " s): no key is sealed to until a fresh list verifies (is cllm-trust, or the path to it, failing?)";
+  }
+  return std::nullopt;
 }
 
 e2e::KeyConfig E2eSession::current() const {
@@ -93,14 +117,32 @@ bool E2eSession::Refresh(const e2e::KeyConfig& stale) {
     last_fetch_ = Clock::now();
     ++refreshes_;
   }
-  auto keys = fetch_();
-  const bool picked = keys.ok() && Pick(std::move(keys).value()).ok();
+  const bool picked = Fetched(fetch_());
   {
     std::lock_guard<std::mutex> lock(mu_);
     last_fetch_ = Clock::now();  // the interval counts from the end of a (slow) fetch
     if (!picked) return false;
   }
   return !SameKey(current(), stale);
+}
+
+bool E2eSession::RefreshIfStale() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!UnusableLocked()) return true;
+    if (Clock::now() - last_fetch_ < kMinRefetchInterval) return false;
+  }
+  std::lock_guard<std::mutex> one_fetch(fetch_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!UnusableLocked()) return true;  // a fetch in flight fixed it
+    last_fetch_ = Clock::now();
+    ++refreshes_;
+  }
+  (void)Fetched(fetch_());
+  std::lock_guard<std::mutex> lock(mu_);
+  last_fetch_ = Clock::now();
+  return !UnusableLocked();
 }
 
 std::optional<e2e::KeyConfig> E2eSession::NextKey(const std::vector<e2e::KeyConfig>& tried) {
@@ -113,6 +155,7 @@ std::optional<e2e::KeyConfig> E2eSession::NextKey(const std::vector<e2e::KeyConf
   const e2e::KeyConfig preferred = current();
   if (was_tried(preferred)) (void)Refresh(preferred);
   std::lock_guard<std::mutex> lock(mu_);
+  if (UnusableLocked()) return std::nullopt;  // Seal says why
   if (!was_tried(current_)) return current_;  // the session moved: its new preferred key
   // Another key of the list only while the list is recent: an old list may
   // hold keys retired since, and whoever can fail the fetches (the path to
@@ -133,8 +176,7 @@ void E2eSession::StartAutoRefresh(std::chrono::milliseconds every) {
       held.unlock();
       try {
         std::lock_guard<std::mutex> one_fetch(fetch_mu_);
-        auto keys = fetch_();  // outside mu_: Seal goes on meanwhile
-        if (keys.ok()) (void)Pick(std::move(keys).value());
+        (void)Fetched(fetch_());  // outside mu_: Seal goes on meanwhile
       } catch (const std::exception&) {  // (out of memory) keep the current key; try again next time
       }
       held.lock();
@@ -167,7 +209,12 @@ Result<E2eSession::Sealed> E2eSession::Seal(const std::string& method, const std
   if (auto st = doc.find("stream"); st != doc.end() && st->is_boolean()) stream = st->get<bool>();
   const std::string path = target.substr(0, target.find('?'));
 
-  const e2e::KeyConfig key = key_override != nullptr ? *key_override : current();
+  e2e::KeyConfig key;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto why = UnusableLocked()) return MakeError(Errc::kPermission, *why);
+    key = key_override != nullptr ? *key_override : current_;
+  }
   std::shared_ptr<const e2e::ClientIdentity> client;
   if (client_) {
     auto id = client_();
@@ -239,6 +286,7 @@ ClientResult<HttpResponse> E2eExchange(FailoverClient& fc, E2eSession& session, 
                                        const BodyCallback& on_body) {
   std::vector<e2e::KeyConfig> tried;  // the keys this request was sealed to, in order
   std::string last_error;
+  (void)session.RefreshIfStale();  // else Seal says why nothing may be sealed
   std::optional<e2e::KeyConfig> key = session.current();
   for (; key; key = session.NextKey(tried)) {
     auto sealed = session.Seal("POST", target, authorization, json, &*key);

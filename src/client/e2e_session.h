@@ -80,6 +80,12 @@ class E2eSession {
   // a fetch share its result) and return whether requests are now sealed to
   // another key.
   bool Refresh(const channel::e2e::KeyConfig& stale);
+  // RefreshIfStale fetches the keys when nothing may be sealed now (the list
+  // refused, or older than its lifetime; at most once per second) and says
+  // whether something may be sealed after. A blocking call: E2eExchange
+  // makes it before sealing; the proxy's timer (StartAutoRefresh) keeps its
+  // list fresh instead.
+  bool RefreshIfStale();
 
   // NextKey is what a request refused with a RefreshWorthy code does next:
   // `tried` holds the keys it was sealed to so far, the refused one last.
@@ -106,13 +112,19 @@ class E2eSession {
   // the session's own, so a long-lived client moves to the key cllm-trust
   // prefers after a rotation while the old one is still published (the
   // rotation's overlap), instead of learning of it from a 421 once the old
-  // key is retired. A failed fetch keeps the current key. Stopped when the
-  // session is destroyed; calling it again changes nothing.
+  // key is retired. A fetch that fails to reach cllm-trust keeps the current
+  // key, within the list lifetime; a list the client's checks refuse (kPermission:
+  // a statement that does not verify, or no key whose release policy this
+  // client's policy covers — say, a release policy weakened since) stops
+  // sealing until a list is accepted again. Stopped when the session is
+  // destroyed; calling it again changes nothing.
   void StartAutoRefresh(std::chrono::milliseconds every);
 
-  // SetListLifetime: how long after a successful fetch NextKey may fall
-  // back on the list's other keys (default 300 s, the lifetime of
-  // cllm-trust's statements).
+  // SetListLifetime: how long after a successful fetch the session seals at
+  // all, and NextKey may fall back on the list's other keys (default 300 s,
+  // the lifetime of cllm-trust's statements): past it a key's release
+  // policy is no longer vouched for (the path to cllm-trust may be failing
+  // the fetches on purpose), and Seal refuses.
   void SetListLifetime(std::chrono::milliseconds lifetime);
   channel::e2e::KeyConfig current() const;
   // mutual: requests are sealed with the client's attested identity, which
@@ -124,6 +136,12 @@ class E2eSession {
  private:
   E2eSession() = default;
   Status<> Pick(std::vector<channel::e2e::KeyConfig> keys);
+  // Fetched takes a fetch's result: Pick on success, a refusal noted (no
+  // sealing until a list is accepted), an unreachable cllm-trust ignored.
+  bool Fetched(Result<std::vector<channel::e2e::KeyConfig>> keys);
+  // UnusableLocked says why nothing may be sealed now (mu_ held): the last
+  // list was refused, or the one held is older than list_lifetime_.
+  std::optional<std::string> UnusableLocked() const;
 
   E2eKeyFetch fetch_;
   std::mutex fetch_mu_;  // one fetch at a time (the timer's and a 421's); taken before mu_, never under it
@@ -134,6 +152,7 @@ class E2eSession {
   std::vector<channel::e2e::KeyConfig> keys_;  // current_'s suite, cllm-trust's order (current_ first)
   std::chrono::steady_clock::time_point list_time_{};  // when keys_ was fetched
   std::chrono::milliseconds list_lifetime_{300000};
+  std::optional<std::string> refused_;  // why the last list fetched was refused (cleared by the next accepted one)
   std::chrono::steady_clock::time_point last_fetch_{};
   uint64_t refreshes_ = 0;
   // StartAutoRefresh's thread; stop_ (under mu_) ends it.

@@ -119,6 +119,57 @@ TEST(E2eSessionTest, ARequestRefusedDuringASlowFetchSharesIt) {
   EXPECT_EQ(p.fetches.load() - before, 1);
 }
 
+// A list the client's own checks refuse (a statement that does not verify;
+// a release policy weakened since, which its policy no longer covers) used
+// to leave the session sealing to the key it held (found by review). It
+// now seals to nothing until a list is accepted again.
+TEST(E2eSessionTest, ARefusedKeyListStopsSealingUntilOneIsAccepted) {
+  Published p;
+  p.Set({Key(2)});
+  auto s = E2eSession::Create(p.Fetch(), hpke::kSuiteX25519);
+  ASSERT_TRUE(s.ok()) << s.detail();
+  ASSERT_TRUE((*s)->Seal("POST", "/v1/chat/completions", "", "{}").ok());
+  std::atomic<bool> refuse{true};
+  auto session = E2eSession::Create([&]() -> Result<std::vector<e2e::KeyConfig>> {
+    static std::atomic<int> calls{0};
+    if (calls++ > 0 && refuse) {
+      return MakeError(Errc::kPermission, "no fleet key may be used with this client policy: release policy weaker");
+    }
+    return std::vector<e2e::KeyConfig>{Key(2)};
+  }, hpke::kSuiteX25519);
+  ASSERT_TRUE(session.ok()) << session.detail();
+  (*session)->StartAutoRefresh(std::chrono::milliseconds(10));
+  ASSERT_TRUE(WaitFor([&] { return !(*session)->Seal("POST", "/v1/chat/completions", "", "{}").ok(); }));
+  auto refused = (*session)->Seal("POST", "/v1/chat/completions", "", "{}");
+  EXPECT_EQ(refused.code(), Errc::kPermission);
+  EXPECT_NE(refused.detail().find("refused at its last check"), std::string::npos) << refused.detail();
+  EXPECT_FALSE((*session)->NextKey({Key(2)}).has_value());
+  refuse = false;
+  EXPECT_TRUE(WaitFor([&] { return (*session)->Seal("POST", "/v1/chat/completions", "", "{}").ok(); }));
+}
+
+// Whoever sits on the path to cllm-trust can fail the fetches for ever; a
+// key list is vouched for only as long as cllm-trust's statements live, so
+// past that the session seals to nothing (it used to keep sealing to the
+// key it held, whatever happened to it since).
+TEST(E2eSessionTest, NothingIsSealedToAListOlderThanItsLifetime) {
+  Published p;
+  p.Set({Key(2)});
+  auto s = E2eSession::Create(p.Fetch(), hpke::kSuiteX25519);
+  ASSERT_TRUE(s.ok()) << s.detail();
+  (*s)->SetListLifetime(std::chrono::milliseconds(300));
+  p.Set({Key(2)}, /*failing=*/true);
+  (*s)->StartAutoRefresh(std::chrono::milliseconds(20));
+  ASSERT_TRUE((*s)->Seal("POST", "/v1/chat/completions", "", "{}").ok()) << "a recent list";
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  auto stale = (*s)->Seal("POST", "/v1/chat/completions", "", "{}");
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.code(), Errc::kPermission);
+  EXPECT_NE(stale.detail().find("last verified"), std::string::npos) << stale.detail();
+  p.Set({Key(2)});  // cllm-trust reachable again
+  EXPECT_TRUE(WaitFor([&] { return (*s)->Seal("POST", "/v1/chat/completions", "", "{}").ok(); }));
+}
+
 TEST(E2eSessionTest, TheTimerStopsWithTheSession) {
   Published p;
   p.Set({Key(2)});

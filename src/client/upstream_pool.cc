@@ -296,8 +296,11 @@ struct UpstreamPool::Impl {
     };
     auto adopt = [&](Result<E2eSession::Sealed> s) -> bool {
       if (!s.ok()) {
-        w->Send(s.code() == Errc::kInvalidArgument ? 405 : 400, "application/json",
-                ErrorJson(s.detail(), "cllm_e2e_error", "e2e_request_refused"));
+        // kPermission: no key may be sealed to now (its list refused, or too
+        // old to vouch for it): not the request's fault.
+        const bool no_key = s.code() == Errc::kPermission;
+        w->Send(s.code() == Errc::kInvalidArgument ? 405 : no_key ? 503 : 400, "application/json",
+                ErrorJson(s.detail(), "cllm_e2e_error", no_key ? "e2e_no_usable_key" : "e2e_request_refused"));
         return false;
       }
       sealed = std::move(s).value();

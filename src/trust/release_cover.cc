@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "attestation/pinning.h"
 #include "base/encoding.h"
 
 namespace cllm::trust {
@@ -71,6 +72,35 @@ Status<> CheckReleaseWithinPolicy(const ReleasePolicy& r, const attestation::Pol
       }
       if (!pinned && !unpinned_ok) {
         gaps.push_back("measurements: " + Short(Lower(hex)) + " is released to but not pinned by this client policy");
+      }
+    }
+  }
+
+  // What this client would refuse on a direct connection as not pinned
+  // (pinning.h: TDX needs RTMR0-3 besides MRTD, since MRTD covers only the
+  // firmware): a node released to must be one it would accept.
+  for (Platform p : ra.platforms) {
+    if (p == Platform::kSim || unpinned_ok) continue;
+    attestation::PinningSubject subject;
+    subject.platform = p;
+    for (const auto& open : attestation::FindUnpinned(c, subject)) {
+      gaps.push_back("pinning: this client policy leaves " + open.name + " open, so it refuses every " +
+                     attestation::PlatformName(p) + " server directly (not pinned); a fleet key released on " +
+                     attestation::PlatformName(p) + " is not covered");
+    }
+  }
+
+  // Evidence without a TCB status (SNP, CSV: NotEvaluated) passes a policy
+  // with a TCB floor of its own (appraise.cc): R's floor lets it through,
+  // so C must accept it too — by a floor of its own or by listing it.
+  if (!r.min_tcb.empty() && !c.tcb_statuses.count(attestation::TcbStatus::kNotEvaluated)) {
+    for (Platform p : ra.platforms) {
+      if (p != Platform::kSnp && p != Platform::kCsv) continue;
+      auto it = c.per_platform.find(p);
+      if (it == c.per_platform.end() || it->second.min_tcb.empty()) {
+        gaps.push_back(std::string("tcb: the release policy's min_tcb accepts ") + attestation::PlatformName(p) +
+                       " evidence whose TCB status is NotEvaluated; this client policy does not (no min_tcb of its "
+                       "own for it, NotEvaluated not in tcb_statuses)");
       }
     }
   }

@@ -216,6 +216,40 @@ TEST(ReleaseCoverTest, RequiredFieldsCannotBeExpressed) {
   EXPECT_NE(Gaps(Release(j), c).find("fields: this client requires field values on tdx"), std::string::npos);
 }
 
+// A client pinning only TDX's MRTD refuses every TDX server directly (any
+// kernel boots on a pinned firmware: RTMR0-3 must be pinned too), so no
+// fleet key released on TDX covers it: the e2e path is no way around A2.
+TEST(ReleaseCoverTest, AClientThatPinsOnlyTheTdxFirmwareIsNotCovered) {
+  const auto c = Client(R"({"version": 1, "platforms": ["tdx"], "model_digests": [")" + kModel +
+                        R"("], "tdx": {"measurements": [")" + kMeas + R"("]}})");
+  auto j = SnpRelease();
+  j["platforms"] = {"tdx"};
+  j.erase("min_tcb");
+  const std::string gaps = Gaps(Release(j), c);
+  EXPECT_NE(gaps.find("pinning: this client policy leaves TDX RTMR0 open"), std::string::npos) << gaps;
+  EXPECT_NE(gaps.find("TDX RTMR3"), std::string::npos) << gaps;
+  auto unpinned = c;
+  unpinned.insecure_accept_unpinned = true;
+  EXPECT_EQ(Gaps(Release(j), unpinned).find("pinning:"), std::string::npos) << "the client's own opt-out";
+}
+
+// A release policy with a TCB floor accepts SNP evidence whose status is
+// NotEvaluated (its floor is the statement); a client without a floor of
+// its own, and with tcb_statuses [UpToDate], refuses such a server.
+TEST(ReleaseCoverTest, AReleaseFloorThatAcceptsNotEvaluatedMustBeTheClientsToo) {
+  const std::string no_floor = R"({"version": 1, "platforms": ["snp"], "model_digests": [")" + kModel +
+                               R"("], "snp": {"measurements": [")" + kMeas + R"("]}})";
+  std::string gaps = Gaps(Release(SnpRelease()), Client(no_floor));
+  EXPECT_NE(gaps.find("tcb: the release policy's min_tcb accepts snp evidence whose TCB status is NotEvaluated"),
+            std::string::npos)
+      << gaps;
+  const std::string listed = R"({"version": 1, "platforms": ["snp"], "model_digests": [")" + kModel +
+                             R"("], "tcb_statuses": ["UpToDate", "NotEvaluated"], "snp": {"measurements": [")" + kMeas +
+                             R"("]}})";
+  EXPECT_EQ(Gaps(Release(SnpRelease()), Client(listed)), "");
+  EXPECT_EQ(Gaps(Release(SnpRelease()), Client(SnpClient())), "") << "the client's own floor";
+}
+
 TEST(ReleaseCoverTest, SimulatedTeeNeedsTheClientsOptIn) {
   nlohmann::json j = {{"model_digests", {kModel}}, {"platforms", {"sim"}}, {"allow_simulated", true}};
   const std::string sim_client = R"({"version": 1, "platforms": ["sim"], "model_digests": [")" + kModel + R"("]})";
