@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/encoding.h"
+#include "base/json_guard.h"
 #include "crypto/random.h"
 #include "server/openai_api.h"
 #include "server/prompt_embeds.h"
@@ -85,6 +86,11 @@ ApiResult<json> ToolCalls(const json& v, const std::string& where) {
     if (f.contains("arguments")) {
       const json& a = f["arguments"];
       if (a.is_string()) {
+        // A string holding JSON escapes the body's depth guard: nested
+        // 100000 deep, copying the parsed value overflowed the stack.
+        if (!JsonDepthWithin(a.get_ref<const std::string&>())) {
+          return Bad("'" + at + ".function.arguments' nests deeper than " + std::to_string(kMaxJsonDepth));
+        }
         args = json::parse(a.get<std::string>(), nullptr, /*allow_exceptions=*/false);
         if (args.is_discarded() || !args.is_object()) {
           return Bad("'" + at + ".function.arguments' must be a JSON object (or a string holding one)");

@@ -85,6 +85,17 @@ TEST(OpenAiApiTest, DeepNestingIsRejectedNotACrash) {
   auto r = Chat(body);
   EXPECT_EQ(r.code(), ApiErrc::kBadRequest);
   EXPECT_NE(r.detail().find("nests deeper"), std::string::npos);
+  // JSON inside a string escapes the body's guard: a tool call's
+  // "arguments" string nested 100000 deep overflowed the stack when the
+  // parsed value was copied (found by review). It is checked on its own.
+  const std::string args = std::string(100000, '[') + std::string(100000, ']');
+  std::string deep = R"({"messages":[{"role":"assistant","content":null,"tool_calls":[{"type":"function",)"
+                     R"("function":{"name":"f","arguments":"{\"a\":)" + args + R"(}"}}]},)"
+                     R"({"role":"user","content":"hi"}]})";
+  auto nested = Chat(deep);
+  ASSERT_FALSE(nested.ok());
+  EXPECT_EQ(nested.code(), ApiErrc::kBadRequest);
+  EXPECT_NE(nested.detail().find("arguments' nests deeper"), std::string::npos) << nested.detail().substr(0, 200);
 }
 
 TEST(OpenAiApiTest, OversizedBodyIsTooLarge) {

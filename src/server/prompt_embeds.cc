@@ -214,23 +214,29 @@ ApiResult<std::shared_ptr<const std::vector<float>>> ChatPromptEmbeds(const engi
                                           /*add_special=*/false);
     ids.insert(ids.end(), piece_ids.begin(), piece_ids.end());
   };
+  // Rows are n_embd floats each: text is counted in tokens before it becomes
+  // rows, so a long text costs its token ids, never a context's worth of
+  // rows many times over (a megabyte of text was ~8 GiB of rows).
+  auto too_long = [&](size_t more_rows) -> std::optional<ApiError> {
+    const size_t rows = out->size() / static_cast<size_t>(n_embd) + more_rows;
+    if (rows < static_cast<size_t>(context)) return std::nullopt;
+    return TooLong("the chat prompt is at least " + std::to_string(rows) + " rows; the context holds " +
+                       std::to_string(context) + " (and one generated token)",
+                   "messages");
+  };
   for (size_t k = 0; k < parts.size(); ++k) {
     piece(cuts[k]);
+    if (auto e = too_long(ids.size())) return *e;
     CLLM_RETURN_IF_ERROR(AppendTokenRows(model, ids, out.get()));
     ids.clear();
     CLLM_RETURN_IF_ERROR(DecodePromptEmbeds(parts[k], n_embd, context, "messages", out.get()));
     begin = cuts[k] + placeholders[k].size();
-    if (out->size() / static_cast<size_t>(n_embd) >= static_cast<size_t>(context)) break;
+    if (auto e = too_long(0)) return *e;
   }
   piece(text.size());
   if (add_eos) ids.push_back(tok.eos());
+  if (auto e = too_long(ids.size())) return *e;
   CLLM_RETURN_IF_ERROR(AppendTokenRows(model, ids, out.get()));
-  const size_t rows = out->size() / static_cast<size_t>(n_embd);
-  if (rows >= static_cast<size_t>(context)) {
-    return TooLong("the chat prompt is " + std::to_string(rows) + " rows; the context holds " +
-                       std::to_string(context) + " (and one generated token)",
-                   "messages");
-  }
   return std::shared_ptr<const std::vector<float>>(std::move(out));
 }
 

@@ -278,6 +278,24 @@ TEST_F(PromptEmbedsServiceTest, ChatMatrixNeedsEachPlaceholderOnceInOrder) {
   }
 }
 
+// Text beside the parts is counted in tokens before it becomes rows (n_embd
+// floats each): text longer than the context is refused as too long
+// wherever it stands, without a context's worth of rows made for it first.
+TEST_F(PromptEmbedsServiceTest, ChatTextLongerThanTheContextIsRefusedBeforeItBecomesRows) {
+  const std::vector<PromptEmbedsInput> parts = {{F32Base64(Rows({300})), EmbedsDtype::kFloat32}};
+  const std::vector<std::string> ph = {"cllmembedsAx"};
+  const int context = service_->scheduler().context_length();
+  std::string words;
+  for (int i = 0; i < 4 * context; ++i) words += " dog";
+  for (const std::string& text : {words + " cllmembedsAx.", "cllmembedsAx " + words}) {
+    auto r = ChatPromptEmbeds(*model_, context, engine::ChatText{text, {}}, ph, parts);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.code(), ApiErrc::kPromptEmbedsTooLong) << r.detail();
+  }
+  auto fits = ChatPromptEmbeds(*model_, context, engine::ChatText{"a dog cllmembedsAx.", {}}, ph, parts);
+  EXPECT_TRUE(fits.ok()) << fits.detail();
+}
+
 TEST_F(PromptEmbedsServiceTest, MalformedRowsGetA400NamingTheProblem) {
   const int n_embd = model_->config().n_embd;
   const std::vector<float> one_row = Rows({1});

@@ -322,6 +322,7 @@ Str StringStep(Frame& f, uint8_t b) {
 class Feeder {
  public:
   Feeder(std::vector<Frame>& frames, std::vector<uint32_t>& ends) : frames_(frames), ends_(ends) {}
+  size_t expansions() const { return total_; }
 
   void Emit(const Stack& s) {
     if (ends_.size() >= kMaxStacks) return;
@@ -342,6 +343,7 @@ class Feeder {
       switch (n->kind) {
         case NodeKind::kAnyOf: {
           if (++expansions > 32) return;  // left-recursive $ref chains
+          if (++total_ > kMaxExpansionsPerByte) return;  // their product (matcher.h)
           for (const Node* alt : n->alts) {
             Stack c = s;
             c.back() = Fresh(alt);
@@ -536,6 +538,7 @@ class Feeder {
 
   std::vector<Frame>& frames_;
   std::vector<uint32_t>& ends_;
+  size_t total_ = 0;  // anyOf expansions so far (kMaxExpansionsPerByte)
 };
 
 }  // namespace

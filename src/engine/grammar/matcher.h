@@ -22,6 +22,13 @@ namespace cllm::engine::grammar {
 
 inline constexpr size_t kMaxStackDepth = 96;  // open frames per stack
 inline constexpr size_t kMaxStacks = 64;      // live alternatives
+// anyOf expansions (with $ref) for one byte over all live stacks. The limit
+// per path (32, for left-recursive chains) does not bound their product: a
+// schema like {"anyOf": [{"$ref": "#"} ×4, {"type": "null"}]} expanded
+// ~4^15 paths per byte and held the engine's step for everyone. Past this
+// budget the remaining alternatives are not explored (such a schema is then
+// matched more narrowly than written, never more widely).
+inline constexpr size_t kMaxExpansionsPerByte = 4096;
 
 struct Frame {
   const Node* node = nullptr;
