@@ -254,12 +254,13 @@ void Service::Embeddings(const net::Request& req, const std::shared_ptr<net::Res
   };
   if (in.is_string()) {
     add_text(in);
+  } else if (in.is_array() && !in.empty() && in[0].is_number_integer()) {
+    // One token list: held to max_token_list (TokenList), not to the count of inputs.
+    auto ids = TokenList(in, "input", n_vocab, options_.limits);
+    if (!ids.ok()) return SendError(*w, ids.error());
+    prompts.push_back(std::move(ids).value());
   } else if (in.is_array() && !in.empty() && in.size() <= options_.limits.max_embedding_inputs) {
-    if (in[0].is_number_integer()) {
-      auto ids = TokenList(in, "input", n_vocab, options_.limits);
-      if (!ids.ok()) return SendError(*w, ids.error());
-      prompts.push_back(std::move(ids).value());
-    } else {
+    {
       for (const auto& item : in) {
         if (item.is_string()) {
           add_text(item);

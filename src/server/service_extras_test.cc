@@ -264,6 +264,11 @@ TEST_F(ServiceExtrasTest, EmbeddingsAreNormalisedDeterministicAndBatched) {
   std::vector<float> decoded(a.size());
   std::memcpy(decoded.data(), raw->data(), raw->size());
   for (int i = 0; i < n_embd; ++i) EXPECT_NEAR(decoded[i], a[i], 1e-6);
+  // One token list longer than the number of inputs allowed (32) is one input.
+  std::vector<int> forty(40, ids.back());
+  auto long_list = Call("/v1/embeddings", {{"input", forty}});
+  ASSERT_EQ(long_list->status(), 200) << long_list->body();
+  EXPECT_EQ(json::parse(long_list->body())["data"].size(), 1u);
   // Errors: empty input, over the context, a bad encoding, an unknown key.
   EXPECT_EQ(json::parse(Call("/v1/embeddings", {{"input", ""}})->body())["error"]["param"], "input");
   std::string long_text;
