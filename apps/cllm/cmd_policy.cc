@@ -5,6 +5,8 @@
 //   --tdx-mrtd V          TDX MRTD (48 bytes), --tdx-rtmr0..3 V (48 bytes each)
 //   --csv-measurement V   CSV launch digest (32 bytes)
 //   --tpm-pcr-digest V    digest of the quoted PCRs
+//   --tpm-hcl-snp-measurement V, --tpm-hcl-tdx-measurement V  the launch
+//                         measurement of the paravisor providing the vTPM
 //   --model FILE          model digest computed as cllm-server computes it:
 //                         SHA-256 of a .gguf file, or the plaintext digest in
 //                         a sealed .cllm file's header
@@ -46,6 +48,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "apps/cllm/command.h"
 #include "attestation/pinning.h"
@@ -64,6 +67,7 @@ using nlohmann::json;
 struct PinArgs {
   std::string out;
   std::string snp_measurement, tdx_mrtd, csv_measurement, tpm_pcr_digest;
+  std::string tpm_hcl_snp_measurement, tpm_hcl_tdx_measurement;
   std::string tdx_rtmr[4];
   std::vector<std::string> models, model_digests, binaries, binary_digests;
   std::vector<std::string> chat_templates, chat_template_digests;
@@ -165,6 +169,16 @@ int Pin(const PinArgs& a) {
     if (!hex.ok()) return Fail(hex.detail(), 2);
     AddUnique(platform(l.platform), "measurements", *hex);
     pinned.push_back(std::string(l.platform) + " measurement " + *hex);
+  }
+  // The vTPM provider (an Azure-style paravisor): its TEE's launch measurement.
+  for (const auto& [flag, value, tee] : {std::tuple<const char*, const std::string&, const char*>{
+                                             "--tpm-hcl-snp-measurement", a.tpm_hcl_snp_measurement, "snp"},
+                                         {"--tpm-hcl-tdx-measurement", a.tpm_hcl_tdx_measurement, "tdx"}}) {
+    if (value.empty()) continue;
+    auto hex = ReferenceValue(flag, value, 48);
+    if (!hex.ok()) return Fail(hex.detail(), 2);
+    platform("tpm")["fields"][std::string(tee) + ".measurement"] = *hex;
+    pinned.push_back(std::string("tpm vTPM provider ") + tee + " measurement " + *hex);
   }
   for (int i = 0; i < 4; ++i) {
     if (a.tdx_rtmr[i].empty()) continue;
@@ -311,6 +325,11 @@ void Setup(CLI::App& app, CommandContext& ctx) {
   }
   cmd->add_option("--csv-measurement", a.csv_measurement, "CSV launch digest of your image: HEX or @FILE");
   cmd->add_option("--tpm-pcr-digest", a.tpm_pcr_digest, "Digest of the quoted PCRs of your image: HEX or @FILE");
+  cmd->add_option("--tpm-hcl-snp-measurement", a.tpm_hcl_snp_measurement,
+                  "vTPM on SEV-SNP (Azure-style paravisor): the SNP launch measurement of the paravisor that provides "
+                  "the vTPM: HEX or @FILE");
+  cmd->add_option("--tpm-hcl-tdx-measurement", a.tpm_hcl_tdx_measurement,
+                  "vTPM on TDX (Azure-style paravisor): the MRTD of the paravisor that provides the vTPM: HEX or @FILE");
   cmd->add_option("--model", a.models, "Model file (.gguf, or sealed .cllm): its digest is computed; repeatable");
   cmd->add_option("--model-digest", a.model_digests, "Model digest (SHA-256 hex); repeatable");
   cmd->add_option("--binary", a.binaries, "cllm-server binary: its SHA-256 is computed; repeatable");

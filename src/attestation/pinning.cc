@@ -60,13 +60,29 @@ void LaunchValues(const Policy& policy, const PinningSubject& s, std::vector<Unp
                         "`cllm policy pin --csv-measurement HEX`"});
       }
       break;
-    case Platform::kTpm:
+    case Platform::kTpm: {
       if (!measurement_pinned) {
         out->push_back({"TPM PCR digest", Seen(s.measurement),
                         "pin the expected digest of the quoted PCRs of your published image (from its "
                         "measured-boot event log) with `cllm policy pin --tpm-pcr-digest HEX`"});
       }
+      // The vTPM's AK is only as good as the hardware report that vouches
+      // for it: any guest of that TEE can ask for a report binding an AK of
+      // its own, so the provider's launch measurement (the paravisor's)
+      // must be pinned too. Evidence names which TEE; an abstract subject
+      // (a fleet key's cover check) needs either pinned.
+      const std::string hw = Seen(s.fields, "hcl.report_type");
+      const bool snp_pinned = pp.fields.count("snp.measurement") > 0, tdx_pinned = pp.fields.count("tdx.measurement") > 0;
+      const bool pinned = hw == "snp" ? snp_pinned : hw == "tdx" ? tdx_pinned : snp_pinned || tdx_pinned;
+      if (!pinned) {
+        const std::string which = hw.empty() ? "SNP or TDX" : hw == "snp" ? "SNP" : "TDX";
+        out->push_back({"TPM vTPM provider's " + which + " measurement", Seen(s.fields, hw + ".measurement"),
+                        "pin the launch measurement of the paravisor that provides the vTPM (your cloud's "
+                        "published value for the CVM image) with `cllm policy pin --tpm-hcl-" +
+                            (hw == "tdx" ? std::string("tdx") : std::string("snp")) + "-measurement HEX`"});
+      }
       break;
+    }
     case Platform::kSim:
       // Accepting sim already took an explicit "sim" plus a platform key; a
       // sim measurement is whatever that key's holder signs.

@@ -151,11 +151,39 @@ TEST(PinningTest, TpmPcrDigestMustBePinned) {
   Policy policy = Policy::Default();
   PinningSubject subject = SubjectOf(v.data());
   subject.model_digest = kModel;
-  EXPECT_EQ(Names(FindUnpinned(policy, subject)), (std::vector<std::string>{"TPM PCR digest", "model digest"}));
+  EXPECT_EQ(Names(FindUnpinned(policy, subject)),
+            (std::vector<std::string>{"TPM PCR digest", "TPM vTPM provider's SNP or TDX measurement", "model digest"}));
   auto st = CheckPinned(policy, subject);
   EXPECT_TRUE(Has(st.detail(), "TPM PCR digest is not pinned: the server reported " + HexEncode(a->pcr_digest)));
   policy.per_platform[Platform::kTpm].measurements = {a->pcr_digest};
   policy.model_digests = {kModel};
+  EXPECT_EQ(Names(FindUnpinned(policy, subject)),
+            (std::vector<std::string>{"TPM vTPM provider's SNP or TDX measurement"}));
+  policy.per_platform[Platform::kTpm].fields["snp.measurement"] = std::string(96, 'a');
+  EXPECT_TRUE(CheckPinned(policy, subject).ok());
+}
+
+// A vTPM's key is vouched for by a hardware report any guest of that TEE
+// could have asked for, binding a key of its own (found by review): the
+// PCR digest, signed by that key, proves nothing alone. The provider's
+// (paravisor's) launch measurement must be pinned too, for the TEE the
+// evidence names.
+TEST(PinningTest, TpmNeedsTheVtpmProvidersMeasurementOfItsTee) {
+  auto v = Wrap(Platform::kTpm, Bytes(32, 0x11));
+  PinningSubject subject = SubjectOf(v.data());
+  subject.fields["hcl.report_type"] = "snp";
+  subject.fields["snp.measurement"] = std::string(96, 'b');
+  Policy policy = Policy::Default();
+  policy.per_platform[Platform::kTpm].measurements = {Bytes(32, 0x11)};
+  auto st = CheckPinned(policy, subject);
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(Has(st.detail(), "TPM vTPM provider's SNP measurement is not pinned: the server reported " +
+                                   std::string(96, 'b')))
+      << st.detail();
+  EXPECT_TRUE(Has(st.detail(), "--tpm-hcl-snp-measurement"));
+  policy.per_platform[Platform::kTpm].fields["tdx.measurement"] = std::string(96, 'b');
+  EXPECT_FALSE(CheckPinned(policy, subject).ok()) << "the other TEE's pin does not count";
+  policy.per_platform[Platform::kTpm].fields["snp.measurement"] = std::string(96, 'b');
   EXPECT_TRUE(CheckPinned(policy, subject).ok());
 }
 

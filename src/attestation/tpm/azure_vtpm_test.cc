@@ -205,6 +205,25 @@ TEST(AzureVtpmTest, TdxQuoteBindsThroughTdQuote) {
 }
 
 // P4: swtpm: quote and PCRs verify, but a bare AK anchors nothing.
+// The SNP report that vouches for the vTPM's key must be the paravisor's
+// (VMPL 0): a guest at VMPL 1-3 can ask for a report binding a key of its
+// own. Both real Azure samples are VMPL 0.
+TEST(AzureVtpmTest, OnlyTheParavisorsReportVouchesForTheKey) {
+  VerifiedEvidence::Data hw;
+  hw.fields["vmpl"] = "0";
+  EXPECT_TRUE(CheckProviderLevel("snp", hw).ok());
+  for (const char* level : {"1", "2", "3"}) {
+    hw.fields["vmpl"] = level;
+    auto st = CheckProviderLevel("snp", hw);
+    ASSERT_FALSE(st.ok()) << level;
+    EXPECT_EQ(st.code(), AttestErrc::kChainInvalid);
+    EXPECT_NE(st.detail().find(std::string("VMPL ") + level), std::string::npos) << st.detail();
+  }
+  hw.fields.erase("vmpl");
+  EXPECT_FALSE(CheckProviderLevel("snp", hw).ok()) << "no VMPL field: refused";
+  EXPECT_TRUE(CheckProviderLevel("tdx", hw).ok());
+}
+
 TEST(AzureVtpmTest, SwtpmBareAkIsNotTrusted) {
   CLLM_SHARED_PATH(evidence, std::string(kDir) + "trustee_swtpm_quote_evidence.json");
   CLLM_SHARED_PATH(spki, std::string(kDir) + "trustee_swtpm_ak_public_spki.der");

@@ -80,6 +80,7 @@ AttestResult<Hardware> VerifyHardware(const EvidenceInput& in, const TpmEvidence
       std::memcmp(v->data().report_data.data(), hcl.report_data.data(), 64) != 0) {
     return MakeError(AttestErrc::kBindingMismatch, "verified hardware report_data differs from the HCL report's");
   }
+  if (auto st = CheckProviderLevel(hw.name, v->data()); !st.ok()) return st.error();
   hw.data = v->data();
   return hw;
 }
@@ -87,6 +88,18 @@ AttestResult<Hardware> VerifyHardware(const EvidenceInput& in, const TpmEvidence
 std::string U64(uint64_t v) { return std::to_string(v); }
 
 }  // namespace
+
+AttestStatus CheckProviderLevel(const std::string& tee, const VerifiedEvidence::Data& hardware) {
+  if (tee != "snp") return OkStatus();  // TDX: the TD quote covers the whole TD (the paravisor is its firmware)
+  auto vmpl = hardware.fields.find("vmpl");
+  if (vmpl == hardware.fields.end() || vmpl->second != "0") {
+    return MakeError(AttestErrc::kChainInvalid,
+                     "embedded snp report: requested at VMPL " +
+                         (vmpl == hardware.fields.end() ? std::string("?") : vmpl->second) +
+                         ", not by the paravisor (VMPL 0): it does not vouch for the vTPM's key");
+  }
+  return OkStatus();
+}
 
 AttestResult<VerifiedEvidence> VerifyTpmEvidence(const EvidenceInput& in) {
   // --- 1. structure --------------------------------------------------------------

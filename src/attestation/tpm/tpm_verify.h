@@ -21,6 +21,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "attestation/errors.h"
@@ -60,5 +61,11 @@ bool LooksLikeTpmEvidence(ByteSpan evidence);
 // tcb_status, tcb and debug from the verified hardware report (the AK is only
 // as trustworthy as the TEE that vouches for it).
 [[nodiscard]] AttestResult<VerifiedEvidence> VerifyTpmEvidence(const EvidenceInput& input);
+
+// CheckProviderLevel: the verified hardware report (`tee` "snp" or "tdx")
+// that vouches for the vTPM's key must come from the paravisor that holds
+// the vTPM: on SNP, a report requested at VMPL 0. A report from a less
+// privileged level is the guest's own, binding whatever key it chose.
+[[nodiscard]] AttestStatus CheckProviderLevel(const std::string& tee, const VerifiedEvidence::Data& hardware);
 
 }  // namespace cllm::attestation::tpm
