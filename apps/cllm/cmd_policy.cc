@@ -329,7 +329,8 @@ void Setup(CLI::App& app, CommandContext& ctx) {
                   "vTPM on SEV-SNP (Azure-style paravisor): the SNP launch measurement of the paravisor that provides "
                   "the vTPM: HEX or @FILE");
   cmd->add_option("--tpm-hcl-tdx-measurement", a.tpm_hcl_tdx_measurement,
-                  "vTPM on TDX (Azure-style paravisor): the MRTD of the paravisor that provides the vTPM: HEX or @FILE");
+                  "vTPM on TDX (Azure-style paravisor): the MRTD of the paravisor that provides the vTPM: HEX or "
+                  "@FILE");
   cmd->add_option("--model", a.models, "Model file (.gguf, or sealed .cllm): its digest is computed; repeatable");
   cmd->add_option("--model-digest", a.model_digests, "Model digest (SHA-256 hex); repeatable");
   cmd->add_option("--binary", a.binaries, "cllm-server binary: its SHA-256 is computed; repeatable");

@@ -72,7 +72,8 @@ void LaunchValues(const Policy& policy, const PinningSubject& s, std::vector<Unp
       // must be pinned too. Evidence names which TEE; an abstract subject
       // (a fleet key's cover check) needs either pinned.
       const std::string hw = Seen(s.fields, "hcl.report_type");
-      const bool snp_pinned = pp.fields.count("snp.measurement") > 0, tdx_pinned = pp.fields.count("tdx.measurement") > 0;
+      const bool snp_pinned = pp.fields.count("snp.measurement") > 0;
+      const bool tdx_pinned = pp.fields.count("tdx.measurement") > 0;
       const bool pinned = hw == "snp" ? snp_pinned : hw == "tdx" ? tdx_pinned : snp_pinned || tdx_pinned;
       if (!pinned) {
         const std::string which = hw.empty() ? "SNP or TDX" : hw == "snp" ? "SNP" : "TDX";

@@ -9,8 +9,10 @@ namespace {
 
 constexpr size_t kMaxClearErrorBody = 64 << 10;
 
-std::string ErrorJson(const std::string& message, const char* code) {
-  return nlohmann::json{{"error", {{"message", message}, {"type", "cllm_e2e_error"}, {"code", code}}}}.dump();
+std::string ErrorJson(const std::string& message, const std::string& code) {
+  // replace: a message cut from an upstream's text may end inside a UTF-8 sequence.
+  return nlohmann::json{{"error", {{"message", message}, {"type", "cllm_e2e_error"}, {"code", code}}}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 bool SafeHeader(const std::string& v) { return v.find_first_of(std::string("\r\n\0", 3)) == std::string::npos; }
@@ -107,8 +109,9 @@ std::string E2eToWriter::RelayClear(const std::string& retry_after, size_t keys_
       auto c = e->find("code");
       if (c != e->end() && c->is_string()) {
         const std::string& s = c->get_ref<const std::string&>();
-        const bool well_formed = !s.empty() && s.size() <= 64 && s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
-        if (well_formed) code = s;
+        if (!s.empty() && s.size() <= 64 && s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == s.npos) {
+          code = s;
+        }
       }
       auto m = e->find("message");
       if (m != e->end() && m->is_string()) message = m->get<std::string>().substr(0, 512);
@@ -121,9 +124,7 @@ std::string E2eToWriter::RelayClear(const std::string& retry_after, size_t keys_
       retry_after.find_first_not_of("0123456789") == std::string::npos) {
     w_->AddHeader("Retry-After", retry_after);
   }
-  w_->Send(outer_status_, "application/json",
-           nlohmann::json{{"error", {{"message", message}, {"type", "cllm_e2e_error"}, {"code", code}}}}.dump(
-               -1, ' ', false, nlohmann::json::error_handler_t::replace));
+  w_->Send(outer_status_, "application/json", ErrorJson(message, code));
   return "";
 }
 

@@ -191,12 +191,13 @@ TEST_F(E2eKeyFallbackTest, AnOldListIsNotFallenBackOn) {
 }
 
 // ProxyOver is `cllm proxy --e2e` without its command line: the pool in
-// front of `replica`, behind a plain listener.
+// front of `upstream` (a replica, or whatever stands on the path), behind a
+// plain listener.
 struct ProxyOver {
-  ProxyOver(Replica& replica, std::shared_ptr<E2eSession> session) {
+  ProxyOver(const Url& upstream, std::shared_ptr<E2eSession> session) {
     PoolOptions po;
     po.e2e = std::move(session);
-    pool = UpstreamPool::Create(replica.url(), attestation::Policy::Default(), po).value();
+    pool = UpstreamPool::Create(upstream, attestation::Policy::Default(), po).value();
     auto forward = [this](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) {
       pool->Forward(r, std::move(w));
     };
@@ -221,7 +222,7 @@ TEST_F(E2eKeyFallbackTest, TheProxyReachesAReplicaWithoutTheNewKeyWithTheOlderOn
   auto session = Session(&published);
   ASSERT_TRUE(session);
   Replica behind(*model_, {&old_});
-  ProxyOver proxy(behind, session);
+  ProxyOver proxy(behind.url(), session);
   auto r = proxy.Call("POST", kChat.dump());
   ASSERT_TRUE(r.ok()) << r.detail();
   EXPECT_EQ(r->status, 200) << r->body;
@@ -239,7 +240,7 @@ TEST_F(E2eKeyFallbackTest, TheProxySaysHowManyKeysEveryOneOfWhichWasRefused) {
   auto session = Session(&published);
   ASSERT_TRUE(session);
   Replica stranger(*model_, {&other_});
-  ProxyOver proxy(stranger, session);
+  ProxyOver proxy(stranger.url(), session);
   auto r = proxy.Call("POST", kChat.dump());
   ASSERT_TRUE(r.ok()) << r.detail();
   EXPECT_EQ(r->status, 421) << r->body;
@@ -259,15 +260,11 @@ TEST_F(E2eKeyFallbackTest, TheProxySaysHowManyKeysEveryOneOfWhichWasRefused) {
 struct ClearUpstream {
   ClearUpstream(int status, std::string content_type, std::string body, bool stream = false) {
     auto answer = [=](const net::Request&, std::shared_ptr<net::ResponseWriter> w) {
-      if (stream) {
-        w->AddHeader("Retry-After", "7");
-        w->BeginStream(status, content_type);
-        w->Write(body);
-        w->EndStream();
-        return;
-      }
       w->AddHeader("Retry-After", "7");
-      w->Send(status, content_type, body);
+      if (!stream) return w->Send(status, content_type, body);
+      w->BeginStream(status, content_type);
+      w->Write(body);
+      w->EndStream();
     };
     server = net::Server::Start("127.0.0.1", 0, answer).value();
   }
@@ -287,22 +284,12 @@ TEST_F(E2eKeyFallbackTest, AClearAnswerFromThePathIsRefusedAndAClearErrorIsNotRe
   const std::string forged =
       R"({"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"FORGED"}}]})";
   auto through = [&](ClearUpstream& gateway) {
-    PoolOptions po;
-    po.e2e = session;
-    auto pool = UpstreamPool::Create(gateway.url(), attestation::Policy::Default(), po).value();
-    auto forward = [&pool](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) {
-      pool->Forward(r, std::move(w));
-    };
-    auto listener = net::Server::Start("127.0.0.1", 0, forward).value();
-    auto c = net::Client::Connect("127.0.0.1", listener->port(), nullptr).value();
-    auto r = c->Request({"POST",
-                         "/v1/chat/completions",
-                         {{"Authorization", std::string("Bearer ") + kApiKey}, {"Content-Type", "application/json"}},
-                         kChat.dump()});
+    ProxyOver proxy(gateway.url(), session);
+    auto r = proxy.Call("POST", kChat.dump());
     EXPECT_TRUE(r.ok()) << r.detail();
     net::ClientResponse response;
     if (r.ok()) response = *r;
-    return std::make_pair(response, pool->Stats().e2e_refused);
+    return std::make_pair(response, proxy.pool->Stats().e2e_refused);
   };
   {
     ClearUpstream gateway(200, "application/json", forged);
@@ -357,7 +344,7 @@ TEST_F(E2eKeyFallbackTest, ASlowKeyFetchDoesNotHoldUpTheProxysOtherClients) {
   });
   ASSERT_TRUE(session.ok()) << session.detail();
   Replica behind(*model_, {&old_});
-  ProxyOver proxy(behind, *session);
+  ProxyOver proxy(behind.url(), *session);
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // a session fetches at most once a second
   slow = true;
   net::NetResult<net::ClientResponse> first = MakeError(net::NetErrc::kProtocol, "not run");

@@ -73,9 +73,10 @@ bool E2eSession::Fetched(Result<std::vector<e2e::KeyConfig>> keys) {
 
 std::optional<std::string> E2eSession::UnusableLocked() const {
   if (refused_) return "the fleet key list was refused at its last check: " + *refused_;
-  const auto age = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - list_time_);
-  if (Clock::now() - list_time_ > list_lifetime_) {
-    return "the fleet key list was last verified " + std::to_string(age.count()) +
+  const auto age = Clock::now() - list_time_;
+  if (age > list_lifetime_) {
+    return "the fleet key list was last verified " +
+           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(age).count()) +
            " s ago, longer than cllm-trust's statements live (" +
            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(list_lifetime_).count()) +
            " s): no key is sealed to until a fresh list verifies (is cllm-trust, or the path to it, failing?)";
@@ -98,11 +99,11 @@ uint64_t E2eSession::refreshes() const {
   return refreshes_;
 }
 
-bool E2eSession::Refresh(const e2e::KeyConfig& stale) {
+bool E2eSession::FetchUnless(const std::function<bool()>& done) {
   // Checked before and again after waiting for a fetch in flight: requests
   // refused while one fetch runs share its result instead of each fetching.
   auto decided = [&]() -> std::optional<bool> {
-    if (!SameKey(current_, stale)) return true;  // another request refreshed already
+    if (done()) return true;  // another request's fetch did it already
     if (Clock::now() - last_fetch_ < kMinRefetchInterval) return false;
     return std::nullopt;
   };
@@ -117,32 +118,18 @@ bool E2eSession::Refresh(const e2e::KeyConfig& stale) {
     last_fetch_ = Clock::now();
     ++refreshes_;
   }
-  const bool picked = Fetched(fetch_());
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    last_fetch_ = Clock::now();  // the interval counts from the end of a (slow) fetch
-    if (!picked) return false;
-  }
-  return !SameKey(current(), stale);
+  (void)Fetched(fetch_());
+  std::lock_guard<std::mutex> lock(mu_);
+  last_fetch_ = Clock::now();  // the interval counts from the end of a (slow) fetch
+  return done();
+}
+
+bool E2eSession::Refresh(const e2e::KeyConfig& stale) {
+  return FetchUnless([&] { return !SameKey(current_, stale); });
 }
 
 bool E2eSession::RefreshIfStale() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!UnusableLocked()) return true;
-    if (Clock::now() - last_fetch_ < kMinRefetchInterval) return false;
-  }
-  std::lock_guard<std::mutex> one_fetch(fetch_mu_);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!UnusableLocked()) return true;  // a fetch in flight fixed it
-    last_fetch_ = Clock::now();
-    ++refreshes_;
-  }
-  (void)Fetched(fetch_());
-  std::lock_guard<std::mutex> lock(mu_);
-  last_fetch_ = Clock::now();
-  return !UnusableLocked();
+  return FetchUnless([&] { return !UnusableLocked(); });
 }
 
 std::optional<e2e::KeyConfig> E2eSession::NextKey(const std::vector<e2e::KeyConfig>& tried) {

@@ -142,6 +142,10 @@ class E2eSession {
   // UnusableLocked says why nothing may be sealed now (mu_ held): the last
   // list was refused, or the one held is older than list_lifetime_.
   std::optional<std::string> UnusableLocked() const;
+  // FetchUnless fetches the keys unless `done` (called with mu_ held) is
+  // already true or the last fetch ended under a second ago; one fetch at a
+  // time. Returns `done` after it.
+  bool FetchUnless(const std::function<bool()>& done);
 
   E2eKeyFetch fetch_;
   std::mutex fetch_mu_;  // one fetch at a time (the timer's and a 421's); taken before mu_, never under it

@@ -105,10 +105,11 @@ TEST(NetClientTest, EveryServerFailureHasItsCode) {
       {"cut after the head", {{{"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"}}, true}, NetErrc::kProtocol},
       {"cut inside a chunk", {{{kChunkedHead}, {"a\r\nabc"}}, true}, NetErrc::kProtocol},
       // Beast does not bound these; the client's buffer does (it grew
-      // without end before: 512 MiB in a review's run).
+      // without end before).
       {"a chunk-size line that never ends", {{{kChunkedHead}, {"1;" + std::string(2 << 20, 'e')}}, true},
        NetErrc::kTooLarge},
-      {"a trailer section that never ends", {{{kChunkedHead}, {"1\r\nx\r\n0\r\nX: " + std::string(2 << 20, 't')}}, true},
+      {"a trailer section that never ends",
+       {{{kChunkedHead}, {"1\r\nx\r\n0\r\nX: " + std::string(2 << 20, 't')}}, true},
        NetErrc::kTooLarge},
   };
   for (const auto& k : cases) {

@@ -163,8 +163,8 @@ TEST(NetServerTest, MalformedRequestGets400) {
 
 // Beast bounds a head (header_limit) and a body (body_limit) but not a
 // chunk-size line, its extensions or a trailer section: a peer sending one
-// without its CRLF grew the server's buffer without end (512 MiB in a
-// review's run). Now it is refused once it passes the head limit.
+// without its CRLF grew the server's buffer without end. Now it is refused
+// once it passes the head limit.
 TEST(NetServerTest, AChunkHeaderOrTrailerThatNeverEndsIsRefusedNotBuffered) {
   ServerOptions options;
   options.max_header_bytes = 4096;

@@ -260,17 +260,15 @@ void Service::Embeddings(const net::Request& req, const std::shared_ptr<net::Res
     if (!ids.ok()) return SendError(*w, ids.error());
     prompts.push_back(std::move(ids).value());
   } else if (in.is_array() && !in.empty() && in.size() <= options_.limits.max_embedding_inputs) {
-    {
-      for (const auto& item : in) {
-        if (item.is_string()) {
-          add_text(item);
-        } else if (item.is_array()) {
-          auto ids = TokenList(item, "input", n_vocab, options_.limits);
-          if (!ids.ok()) return SendError(*w, ids.error());
-          prompts.push_back(std::move(ids).value());
-        } else {
-          return SendError(*w, BadField("'input' items must be strings or arrays of token ids", "input"));
-        }
+    for (const auto& item : in) {
+      if (item.is_string()) {
+        add_text(item);
+      } else if (item.is_array()) {
+        auto ids = TokenList(item, "input", n_vocab, options_.limits);
+        if (!ids.ok()) return SendError(*w, ids.error());
+        prompts.push_back(std::move(ids).value());
+      } else {
+        return SendError(*w, BadField("'input' items must be strings or arrays of token ids", "input"));
       }
     }
   } else {

@@ -216,7 +216,7 @@ ApiResult<std::shared_ptr<const std::vector<float>>> ChatPromptEmbeds(const engi
   };
   // Rows are n_embd floats each: text is counted in tokens before it becomes
   // rows, so a long text costs its token ids, never a context's worth of
-  // rows many times over (a megabyte of text was ~8 GiB of rows).
+  // rows many times over (each token of the text became n_embd floats).
   auto too_long = [&](size_t more_rows) -> std::optional<ApiError> {
     const size_t rows = out->size() / static_cast<size_t>(n_embd) + more_rows;
     if (rows < static_cast<size_t>(context)) return std::nullopt;

@@ -434,8 +434,10 @@ Reply TrustService::SetFleetKeyReleasePolicy(const std::string& model_key_id, co
     if (st.ok()) changed.push_back(k.model_key_id);
   }
   ++fleet_generation_;  // the statements show the policy
-  nlohmann::json audit = {
-      {"action", "release_policy_set"}, {"key_id", model_key_id}, {"chain", changed}, {"release_policy", release_policy}};
+  nlohmann::json audit = {{"action", "release_policy_set"},
+                          {"key_id", model_key_id},
+                          {"chain", changed},
+                          {"release_policy", release_policy}};
   if (failed) audit["incomplete"] = true;  // what did change is recorded all the same
   if (auto e = Audited("admin", audit, kAdminUnaudited)) return *e;
   if (failed) return StoreError(*failed);

@@ -352,7 +352,8 @@ Status<> Store::CheckKnownHeadLocked(const AuditHead& now) {
   }
   Digest32 hash = now.hash;
   if (now.seq > known.seq) {
-    CLLM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT hash FROM audit WHERE seq = ?", {static_cast<int64_t>(known.seq)}));
+    CLLM_ASSIGN_OR_RETURN(auto rows,
+                          db_->Query("SELECT hash FROM audit WHERE seq = ?", {static_cast<int64_t>(known.seq)}));
     if (rows.empty()) return MakeError(Errc::kCrypto, "store table audit: " + was + ", is gone");
     hash = ToDigest(rows[0].Blob(0));
   }
@@ -462,7 +463,7 @@ void Store::CommitAuditBatch(std::vector<PendingAudit*>& batch) {
                                             " was not kept as written");
       }
       CLLM_RETURN_IF_ERROR(db_->Commit());
-      known_head_ = AuditHead{written.seq, written.hash};
+      known_head_ = written;
       return OkStatus();
     }();
     if (!body.ok()) db_->Rollback();

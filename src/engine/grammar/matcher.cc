@@ -322,7 +322,6 @@ Str StringStep(Frame& f, uint8_t b) {
 class Feeder {
  public:
   Feeder(std::vector<Frame>& frames, std::vector<uint32_t>& ends) : frames_(frames), ends_(ends) {}
-  size_t expansions() const { return total_; }
 
   void Emit(const Stack& s) {
     if (ends_.size() >= kMaxStacks) return;
