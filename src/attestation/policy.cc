@@ -72,6 +72,11 @@ AttestResult<PlatformPolicy> ParsePlatformSection(const json& v, const std::stri
       if (!value.is_object()) return Invalid(path, "expected an object of field → string");
       for (const auto& [field, want] : value.items()) {
         if (!want.is_string()) return Invalid(path + "." + field, "expected a string value");
+        if (name == "csv" && (field == "chip_id" || field == "anonce")) {
+          return Invalid(path + "." + field,
+                         "not covered by any signature in a CSV v1 report (anyone on the path can change it); "
+                         "pin the chip's endorsement key with fields.cek.pubkey_sha256 instead");
+        }
         out.fields[field] = want.get<std::string>();
       }
     } else if (key == "platform_keys" && sim_keys != nullptr) {

@@ -133,6 +133,14 @@ struct Synth {
   }
 };
 
+// CekDigest is cek.pubkey_sha256 as the verifier reports it: SHA-256 of the
+// CEK's point x ‖ y, big-endian.
+std::string CekDigest(const SynthKey& cek) {
+  Bytes point(cek.pub.x.begin(), cek.pub.x.end());
+  point.insert(point.end(), cek.pub.y.begin(), cek.pub.y.end());
+  return HexEncode(crypto::Sha256(point));
+}
+
 class CsvSynthTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { synth_ = new Synth(); }
@@ -169,7 +177,8 @@ TEST_F(CsvSynthTest, CompleteChainVerifiesAndExposesFields) {
   EXPECT_EQ(d.tcb_status, TcbStatus::kNotEvaluated);  // no TCB status source for CSV
   EXPECT_EQ(d.tcb.at("csv.api_major"), 1u);
   EXPECT_EQ(d.tcb.at("csv.api_minor"), 3u);
-  EXPECT_EQ(d.fields.at("chip_id"), "SYNTH0001");
+  EXPECT_EQ(d.fields.count("chip_id"), 0u);  // not signed: see ChipSerialIsNotSignedSoNotAField
+  EXPECT_EQ(d.fields.at("cek.pubkey_sha256"), CekDigest(synth_->cek));
   EXPECT_EQ(d.fields.at("vm_id"), "22222222222222222222222222222222");
   EXPECT_EQ(d.fields.at("mnonce"), "55555555555555555555555555555555");
   EXPECT_EQ(d.fields.at("policy.es"), "1");
@@ -229,6 +238,31 @@ TEST_F(CsvSynthTest, MaskingAndHeaderMutations) {
   pek_version[0x150] ^= 0x80;
   EXPECT_EQ(Verify(pek_version, Chain()).code(), AttestErrc::kMalformed);
   EXPECT_EQ(Verify(ByteSpan(good).first(kCsvReportSize - 1), Chain()).code(), AttestErrc::kMalformed);
+}
+
+// The chip serial (sn) is outside every signature of a v1 report: anyone on
+// the path can rewrite it and the report still verifies. So it is no field a
+// policy can pin, and a policy that pins it is refused when it is loaded; the
+// chip's signed identity is its CEK (found by review: a policy pinning
+// chip_id was bypassed).
+TEST_F(CsvSynthTest, ChipSerialIsNotSignedSoNotAField) {
+  Bytes b = synth_->Report(/*mask_signer=*/false);
+  constexpr size_t kSn = 0x974;
+  std::memcpy(b.data() + kSn, "OTHER0002", 9);
+  auto v = Verify(b, Chain());
+  ASSERT_TRUE(v.ok()) << v.detail();
+  EXPECT_EQ(v->data().fields.count("chip_id"), 0u);
+  EXPECT_EQ(v->data().fields.count("anonce"), 0u);
+  EXPECT_EQ(v->data().fields.at("cek.pubkey_sha256"), CekDigest(synth_->cek));
+  for (const char* field : {"chip_id", "anonce"}) {
+    auto p = ParsePolicy(R"({"version":1,"platforms":["csv"],"csv":{"fields":{")" + std::string(field) +
+                         R"(":"SYNTH0001"}}})");
+    ASSERT_FALSE(p.ok()) << field;
+    EXPECT_EQ(p.code(), AttestErrc::kPolicyInvalid);
+    EXPECT_NE(p.detail().find("cek.pubkey_sha256"), std::string::npos) << p.detail();
+  }
+  // SNP's chip_id is signed (and checked against the VCEK): pinnable there.
+  EXPECT_TRUE(ParsePolicy(R"({"version":1,"platforms":["snp"],"snp":{"fields":{"chip_id":"00"}}})").ok());
 }
 
 TEST_F(CsvSynthTest, PekKeyOrCertBodyChangedBreaksChain) {
@@ -312,8 +346,10 @@ TEST_F(CsvSynthTest, AppraisalOfVerifiedEvidence) {
   EXPECT_EQ(Appraise(*v, policy).code(), AttestErrc::kTcbTooLow);
   policy = Policy::Default();
   policy.per_platform[Platform::kCsv].min_tcb["csv.api_minor"] = 3;
-  policy.per_platform[Platform::kCsv].fields["chip_id"] = "SYNTH0001";
+  policy.per_platform[Platform::kCsv].fields["cek.pubkey_sha256"] = CekDigest(synth_->cek);
   EXPECT_TRUE(Appraise(*v, policy).ok());
+  policy.per_platform[Platform::kCsv].fields["cek.pubkey_sha256"] = CekDigest(MakeKey("HYGON-SSD-CEK"));
+  EXPECT_EQ(Appraise(*v, policy).code(), AttestErrc::kPolicyViolation);
 
   Synth debug = *synth_;
   debug.policy = 0;

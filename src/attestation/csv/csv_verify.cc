@@ -208,6 +208,14 @@ AttestResult<CaCert> ResolveHrk(const EvidenceInput& in, const Certs& certs, std
 
 std::string Hex(ByteSpan b) { return HexEncode(b); }
 
+// CekKeyBytes is the CEK's public point, x ‖ y big-endian (64 bytes, the
+// uncompressed point without its 0x04): what cek.pubkey_sha256 digests.
+Bytes CekKeyBytes(const CsvCert& cek) {
+  Bytes out(cek.pubkey.x.begin(), cek.pubkey.x.end());
+  out.insert(out.end(), cek.pubkey.y.begin(), cek.pubkey.y.end());
+  return out;
+}
+
 }  // namespace
 
 AttestResult<VerifiedEvidence> VerifyCsvEvidence(const EvidenceInput& in) {
@@ -298,7 +306,11 @@ AttestResult<VerifiedEvidence> VerifyCsvEvidence(const EvidenceInput& in) {
   // policies pin floors on it with min_tcb.
   d.tcb_status = TcbStatus::kNotEvaluated;
   d.tcb = {{"csv.api_major", rep.pek.api_major}, {"csv.api_minor", rep.pek.api_minor}};
-  d.fields = {{"chip_id", rep.chip_id},
+  // Only what a signature covers is a field a policy can pin. The chip serial
+  // (sn) and anonce are outside every signature in v1 (the report signature
+  // covers [0x000, 0x0B4); the PEK certificate's signature covers the PEK
+  // only): the chip's authenticated identity is its CEK, signed by the HSK.
+  d.fields = {{"cek.pubkey_sha256", Hex(crypto::Sha256(CekKeyBytes(*cek)))},
               {"user_pubkey_digest", Hex(rep.user_pubkey_digest)},
               {"vm_id", Hex(rep.vm_id)},
               {"vm_version", Hex(rep.vm_version)},
@@ -315,7 +327,6 @@ AttestResult<VerifiedEvidence> VerifyCsvEvidence(const EvidenceInput& in) {
               {"policy.csv3", (rep.policy & kPolicyCsv3) ? "1" : "0"},
               {"sig_usage", std::to_string(rep.sig_usage)},
               {"sig_algo", std::to_string(rep.sig_algo)},
-              {"anonce", std::to_string(rep.anonce)},
               {"pek.api_major", std::to_string(rep.pek.api_major)},
               {"pek.api_minor", std::to_string(rep.pek.api_minor)},
               {"hsk.key_id", Hex(hsk->key_id)}};
