@@ -193,6 +193,7 @@ Reply TrustService::Attest(const nlohmann::json& req) {
             {"exp", exp},
             {"jti", HexEncode(crypto::RandomBytes(16))},
             {"policy", policy_name},
+            {"policy_digest", PolicyDocDigest(pd)},
             {"replay", replay},
             {"cnf", {{"jwk", node_jwk}}}});
   if (pd.client_role) c[kRoleClaim] = kClientRole;  // release_policy.h: "Audience"

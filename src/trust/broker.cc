@@ -11,6 +11,7 @@
 
 #include "base/json_guard.h"
 #include "trust/jose.h"
+#include "trust/policy_doc.h"
 #include "trust/release_policy.h"
 #include "trust/service.h"
 #include "trust/token_claims.h"
@@ -77,6 +78,19 @@ Reply TrustService::ReleaseKey(const std::string& key_id, const std::string& bea
   }
   auto epk = PublicKeyFromJwk(body["epk"]);
   if (!epk.ok()) return refused({400, "malformed", std::string("epk: ") + epk.detail()});
+
+  // The token's appraisal holds for the attestation policy as it was when
+  // the token was issued: once the admin changes (tightens) or removes that
+  // policy, the token releases nothing until its holder attests again.
+  const std::string policy_name = c.value("policy", "");
+  auto doc = LoadPolicyDoc(policy_name);
+  if (!doc.ok() && doc.code() != Errc::kNotFound) return ApiError{500, "policy", doc.detail()};
+  if (!doc.ok() || c.value("policy_digest", "") != PolicyDocDigest(**doc)) {
+    return refused({401, "token_policy_changed",
+                    "the token was appraised under attestation policy \"" + policy_name.substr(0, 64) + "\" as it " +
+                        (doc.ok() ? "was before a change" : "was before it was removed") +
+                        "; attest again for a token under the current policy"});
+  }
 
   // The key and its release policy.
   auto row = store_->GetModelKey(key_id);

@@ -2,7 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/encoding.h"
 #include "base/json_guard.h"
+#include "crypto/digest.h"
 
 namespace cllm::trust {
 
@@ -41,6 +43,10 @@ Result<PolicyDoc> ParsePolicyDoc(std::string_view text) {
   }
   doc.json = j.dump();
   return doc;
+}
+
+std::string PolicyDocDigest(const PolicyDoc& doc) {
+  return HexEncode(crypto::Sha256(ByteSpan(reinterpret_cast<const uint8_t*>(doc.json.data()), doc.json.size())));
 }
 
 }  // namespace cllm::trust

@@ -38,4 +38,8 @@ struct PolicyDoc {
 // ParsePolicyDoc validates untrusted JSON text (kParse with the reason).
 Result<PolicyDoc> ParsePolicyDoc(std::string_view json_text);
 
+// PolicyDocDigest is the hex SHA-256 of the document as stored: the version
+// of the policy a token was appraised under (its "policy_digest" claim).
+std::string PolicyDocDigest(const PolicyDoc& doc);
+
 }  // namespace cllm::trust

@@ -260,8 +260,7 @@ Reply TrustService::Admin(const net::Request& r, const std::string& path) {
       if (!doc.ok()) return ApiError{400, "invalid_policy", doc.detail()};
       auto st = store_->PutPolicy(name, doc->json, now);
       if (!st.ok()) return ApiError{500, "store", st.detail()};
-      const std::string digest = HexEncode(crypto::Sha256(
-          ByteSpan(reinterpret_cast<const uint8_t*>(doc->json.data()), doc->json.size())));
+      const std::string digest = PolicyDocDigest(*doc);  // what tokens name as "policy_digest"
       if (auto e = Audited("admin", {{"action", "policy_set"}, {"name", name}, {"sha256", digest}}, kAdminUnaudited)) {
         return *e;
       }

@@ -17,6 +17,9 @@
 //   "advisory_ids": [string]
 //   "fields": {name: string}             every verified platform field
 //   "policy": name                       the cllm-trust policy it was appraised under
+//   "policy_digest": hex                 SHA-256 of that policy document as stored
+//                                        then; the key broker releases nothing
+//                                        once the policy has changed
 //
 // plus the session members attest.cc adds (iss, sub, iat, nbf, exp, jti,
 // cnf, replay, and for fresh tokens binary_digest, model_digest, model_name,

@@ -358,6 +358,42 @@ TEST_F(TrustServiceTest, ReleasePolicyUpdateTakesEffect) {
             404);
 }
 
+// A token speaks for its attestation policy as it was when it was issued:
+// once the admin tightens (or removes) the policy, the broker releases
+// nothing to it, and a fresh attestation under the current policy does get
+// the key (found by review: the broker checked the policy's name only, so a
+// token kept releasing keys for its lifetime after its policy was tightened).
+TEST_F(TrustServiceTest, ATokenReleasesNothingOnceItsPolicyChanged) {
+  const std::string token = Token();
+  auto claims = VerifyToken(token);
+  ASSERT_TRUE(claims.ok()) << claims.detail();
+  json tightened = SimPolicy({"sim"});
+  tightened["policy"]["sim"]["min_tcb"] = {{"sim.tee", 0}};  // a change that this node still satisfies
+  auto put = AdminCall("PUT", "/v1/admin/policies/default", SimPolicy({"sim"}).dump());
+  ASSERT_EQ(put.status_, 200);
+  EXPECT_EQ(claims->at("policy_digest"), put.body_["sha256"]);  // the same policy again: the same version
+  EXPECT_EQ(ReleasedKey("key-a", token), Bytes(32, 'a'));
+
+  ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/default", tightened.dump()).status_, 200);
+  auto eph = NewP256();
+  Reply r = Release("key-a", token, eph);
+  ASSERT_TRUE(std::holds_alternative<ApiError>(r));
+  EXPECT_EQ(std::get<ApiError>(r).status, 401);
+  EXPECT_EQ(std::get<ApiError>(r).code, "token_policy_changed");
+  EXPECT_NE(std::get<ApiError>(r).message.find("attest again"), std::string::npos);
+  EXPECT_EQ(ReleasedKey("key-a", Token()), Bytes(32, 'a'));  // attested again under the current policy
+
+  const std::string under_dev = [&] {
+    EXPECT_EQ(AdminCall("PUT", "/v1/admin/policies/dev", SimPolicy({"sim"}).dump()).status_, 200);
+    return Token("dev");
+  }();
+  ASSERT_EQ(AdminCall("DELETE", "/v1/admin/policies/dev", "").status_, 200);
+  Reply gone = Release("key-a", under_dev, eph);
+  ASSERT_TRUE(std::holds_alternative<ApiError>(gone));
+  EXPECT_EQ(std::get<ApiError>(gone).code, "token_policy_changed");
+  EXPECT_NE(std::get<ApiError>(gone).message.find("removed"), std::string::npos);
+}
+
 // A node that serves with a host-supplied chat template (or a model mapped
 // from the host's disk) names it in its evidence (channel/payload.h
 // ServingClaims): cllm-trust mints no token unless its attestation policy

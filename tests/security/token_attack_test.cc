@@ -27,6 +27,7 @@
 #include "attestation/snp/verify.h"
 #include "base/encoding.h"
 #include "base/file.h"
+#include "crypto/digest.h"
 #include "channel/payload.h"
 #include "channel/ratls.h"
 #include "support/shared_data.h"
@@ -192,8 +193,10 @@ class TokenAttackTest : public ::testing::Test {
 
   // SignedToken is a token the service signs over the appraised claims `d`
   // (as its Appraise would have produced them) for the node key, appraised
-  // under `policy_name`.
+  // under `policy_name` as stored now (registered here if it is not).
   std::string SignedToken(const VerifiedEvidence::Data& d, const std::string& policy_name) {
+    if (!service_->store().GetPolicy(policy_name).value()) PutPolicy(policy_name, false);
+    const std::string stored = service_->store().GetPolicy(policy_name).value().value();
     attestation::Policy any;
     any.platforms = {Platform::kSnp, Platform::kTdx, Platform::kCsv, Platform::kTpm, Platform::kSim};
     any.allow_debug = true;
@@ -203,6 +206,8 @@ class TokenAttackTest : public ::testing::Test {
     json c = AppraisedClaimsJson(*claims);
     c.update({{"iss", "cllm-trust"}, {"sub", "node:n"}, {"iat", now_}, {"nbf", now_}, {"exp", now_ + 300},
               {"jti", "j"}, {"policy", policy_name}, {"replay", false},
+              {"policy_digest", HexEncode(crypto::Sha256(ByteSpan(
+                                    reinterpret_cast<const uint8_t*>(stored.data()), stored.size())))},
               {"cnf", {{"jwk", PublicJwk(node_key_->public_key())}}}, {"binary_digest", DigestHex(kBinary)},
               {"model_digest", DigestHex(kModel)}, {"model_name", "model-a"},
               {"freshness", HexEncode(kFreshness)}});
