@@ -70,10 +70,24 @@ TEST(TdxSamplesTest, V5Td15QuoteIsUpToDate) {
   EXPECT_EQ(d.tcb.at("tdx.tee_tcb_svn[1]"), 1u);
   EXPECT_EQ(d.tcb.at("tdx.pce_svn"), 13u);
   EXPECT_EQ(d.tcb.at("tdx.qe_svn"), 7u);
+  EXPECT_EQ(d.tcb.at("tdx.tcb_evaluation_data_number"), 18u);
+  EXPECT_EQ(d.tcb.at("tdx.qe_identity.tcb_evaluation_data_number"), 18u);
   EXPECT_FALSE(trace.empty());
   for (const auto& s : trace) EXPECT_TRUE(s.ok) << s.name;
   // Default policy accepts UpToDate non-debug hardware.
   EXPECT_TRUE(Appraise(*v, Policy::Default()).ok());
+  // The supplier of the evidence picks its collateral among editions still
+  // in their window; a floor on the edition refuses older ones even when
+  // they say UpToDate (found by review: nothing bounded that choice).
+  for (const char* edition : {"tdx.tcb_evaluation_data_number", "tdx.qe_identity.tcb_evaluation_data_number"}) {
+    Policy floor = Policy::Default();
+    floor.per_platform[Platform::kTdx].min_tcb[edition] = 18;
+    EXPECT_TRUE(Appraise(*v, floor).ok()) << edition;
+    floor.per_platform[Platform::kTdx].min_tcb[edition] = 19;
+    auto refused = Appraise(*v, floor);
+    EXPECT_EQ(refused.code(), AttestErrc::kTcbTooLow) << edition;
+    EXPECT_NE(refused.detail().find(edition), std::string::npos) << refused.detail();
+  }
 }
 
 // T2, T3: valid quotes whose platform TCB is below every level.

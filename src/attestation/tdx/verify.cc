@@ -95,7 +95,7 @@ std::string Hex(const std::array<uint8_t, N>& a) {
 }
 
 VerifiedEvidence::Data MakeData(const Quote& q, const QuoteCheck& qc, const TcbEvaluation& ev,
-                                const TcbInfo& info) {
+                                const TcbInfo& info, const QeIdentity& qe) {
   const TdReportBody& b = q.body;
   VerifiedEvidence::Data d;
   d.platform = Platform::kTdx;
@@ -111,6 +111,13 @@ VerifiedEvidence::Data MakeData(const Quote& q, const QuoteCheck& qc, const TcbE
   }
   d.tcb["tdx.pce_svn"] = qc.pck_ext.pce_svn;
   d.tcb["tdx.qe_svn"] = q.qe_report.isv_svn;
+  // Which edition of Intel's TCB evaluation the status came from. The
+  // evidence's supplier chooses among collateral that is still within its
+  // window, so an older edition (before an advisory moved this platform to
+  // OutOfDate) can still say UpToDate; a floor on these numbers in min_tcb
+  // refuses editions older than the one the policy names.
+  d.tcb["tdx.tcb_evaluation_data_number"] = info.tcb_evaluation_data_number;
+  d.tcb["tdx.qe_identity.tcb_evaluation_data_number"] = qe.tcb_evaluation_data_number;
   auto& f = d.fields;
   f["quote_version"] = std::to_string(q.header.version);
   f["body_type"] = std::to_string(q.body_type);
@@ -359,7 +366,7 @@ AttestResult<VerifiedEvidence> VerifyTdxEvidence(const EvidenceInput& in) {
                              ev->qe_status + (ev->module_id.empty() ? "" : ", " + ev->module_id + " " + ev->module_status) +
                              ")");
 
-  VerifiedEvidence::Data d = MakeData(q, *qc, *ev, *info);
+  VerifiedEvidence::Data d = MakeData(q, *qc, *ev, *info, *qe);
   if (in.trace != nullptr) d.steps = *in.trace;
   return VerifiedEvidence(VerifierPass::Issue(), std::move(d));
 }
