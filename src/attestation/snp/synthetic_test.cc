@@ -4,6 +4,7 @@
 // replaces the pinned ARKs, as the verifier allows for tests.
 #include <gtest/gtest.h>
 
+#include "attestation/policy.h"
 #include "attestation/snp/cert_table.h"
 #include "attestation/snp/report.h"
 #include "attestation/snp/verify.h"
@@ -292,7 +293,20 @@ TEST(SnpSyntheticTest, SuppliedCrlsAreHonoured) {
   };
   // An ARK CRL that does not list the ASK: accepted.
   auto ok = Verify(ev, pki, kT0, {crl({}, kT0 + 24h)});
-  EXPECT_TRUE(ok.ok()) << Explain(ok);
+  ASSERT_TRUE(ok.ok()) << Explain(ok);
+  // Revocation is checked only when the evidence comes with a CRL: a policy
+  // that needs it pins the field (found by review: a server that left its
+  // CRLs out was never checked for revocation, and nothing said so).
+  EXPECT_EQ(ok->data().fields.at("revocation"), "checked");
+  auto without = Verify(ev, pki, kT0, {});
+  ASSERT_TRUE(without.ok()) << Explain(without);
+  EXPECT_EQ(without->data().fields.at("revocation"), "unchecked");
+  Policy needs_crl;
+  needs_crl.platforms = {Platform::kSnp};
+  needs_crl.tcb_statuses.insert(TcbStatus::kNotEvaluated);
+  needs_crl.per_platform[Platform::kSnp].fields["revocation"] = "checked";
+  EXPECT_TRUE(Appraise(*ok, needs_crl).ok());
+  EXPECT_EQ(Appraise(*without, needs_crl).code(), AttestErrc::kPolicyViolation);
   // The ASK revoked.
   EXPECT_EQ(Verify(ev, pki, kT0, {crl({pki.ask}, kT0 + 24h)}).code(), AttestErrc::kRevoked);
   // A CRL past its nextUpdate.

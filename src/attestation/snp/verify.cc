@@ -90,6 +90,7 @@ class Verifier {
   Report report_;
   std::vector<PooledCert> pool_;
   std::vector<crypto::Crl> crls_;
+  size_t crls_used_ = 0;  // CRLs by the chain's issuers that were applied
   std::vector<crypto::Certificate> anchors_;        // ARK(s) of the product
   std::vector<crypto::Certificate> intermediates_;  // ASK or ASVK
   const crypto::Certificate* vek_ = nullptr;
@@ -301,6 +302,7 @@ AttestStatus Verifier::CheckRevocation() {
   auto used = CheckCrls(crls_, issuers, subjects, in_.at);
   if (!used.ok()) return FailStep(in_, step, std::move(used).error());
   if (*used > 0) Step(in_, step, std::to_string(*used) + " CRL(s) by the chain's issuers: nothing revoked");
+  crls_used_ = *used;
   return OkStatus();
 }
 
@@ -384,6 +386,9 @@ AttestResult<VerifiedEvidence> Verifier::Run() {
   CLLM_RETURN_IF_ERROR(CheckReportSignature());
 
   VerifiedEvidence::Data d = BuildData(report_, product_, vek_kind_);
+  // Revocation is only as good as the CRLs the evidence came with: a policy
+  // that needs it checked pins "revocation": "checked".
+  d.fields["revocation"] = crls_used_ > 0 ? "checked" : "unchecked";
   if (in_.trace != nullptr) d.steps = *in_.trace;
   return VerifiedEvidence(VerifierPass::Issue(), std::move(d));
 }
