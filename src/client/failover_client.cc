@@ -10,13 +10,14 @@ Status<ClientErrc> FailoverClient::Open(size_t replica) {
   if (!c.ok()) return c.error();
   conn_ = std::move(c).value();
   conn_replica_ = replica;
+  opened_ = std::chrono::steady_clock::now();
   if (!last_failure_.empty() && on_switch_) on_switch_(replicas_->name(replica), last_failure_);
   last_failure_.clear();
   return OkStatus();
 }
 
 ClientResult<Connection*> FailoverClient::Connect() {
-  if (conn_ && conn_->is_open()) return conn_.get();
+  if (Usable()) return conn_.get();
   Attempts at(*replicas_);
   while (auto next = at.Begin()) {
     if (next->delay.count() > 0) std::this_thread::sleep_for(next->delay);
@@ -37,10 +38,10 @@ ClientResult<HttpResponse> FailoverClient::Request(const std::string& method, co
                                                    const BodyCallback& on_body, const HeadCallback& on_head) {
   Attempts at(*replicas_);
   std::optional<size_t> prefer;
-  if (conn_ && conn_->is_open()) prefer = conn_replica_;
+  if (conn_ && conn_->is_open()) prefer = conn_replica_;  // due for verification: the same replica, anew
   while (auto next = at.Begin(prefer)) {
     if (next->delay.count() > 0) std::this_thread::sleep_for(next->delay);
-    const bool reuse = conn_ && conn_->is_open() && conn_replica_ == next->replica;
+    const bool reuse = Usable() && conn_replica_ == next->replica;
     if (!reuse) {
       auto st = Open(next->replica);
       if (!st.ok()) {

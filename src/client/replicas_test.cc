@@ -1,10 +1,14 @@
 // The failover rules of client/replicas.h, without a network: which replica
-// an attempt goes to, what is retried, and what the caller is told.
+// an attempt goes to, what is retried, and what the caller is told; and
+// FailoverClient's connection lifetime against a local HTTP server.
 #include "client/replicas.h"
 
 #include <gtest/gtest.h>
 
 #include <thread>
+
+#include "client/failover_client.h"
+#include "net/server.h"
 
 namespace cllm::client {
 namespace {
@@ -126,6 +130,34 @@ TEST(AttemptGateTest, HoldsBackA503AndCountsWhatPasses) {
   EXPECT_TRUE(passed.Head(200));
   EXPECT_TRUE(passed.Body(7));
   EXPECT_EQ(passed.delivered(), std::optional<size_t>(7));
+}
+
+// FailoverClient keeps its connection for a conversation, but not past
+// reverify_after: then the next request opens a new connection, which its
+// connector verifies (found by review: a kept-alive connection served on one
+// verification for as long as it stayed busy).
+TEST(FailoverClientTest, AConnectionIsVerifiedAgainAfterReverifyAfter) {
+  auto server = net::Server::Start("127.0.0.1", 0, [](const net::Request&, std::shared_ptr<net::ResponseWriter> w) {
+                  w->Send(200, "application/json", "{}");
+                }).value();
+  auto set = std::make_shared<ReplicaSet>(
+      std::vector<Url>{ParseUrl("http://127.0.0.1:" + std::to_string(server->port())).value()});
+  int connects = 0;
+  FailoverClient fc(set, [&](const Url& u) {
+    ++connects;
+    return ConnectPlain(u);
+  });
+  fc.SetReverifyAfter(std::chrono::milliseconds(300));
+  ASSERT_TRUE(fc.Request("GET", "/").ok());
+  ASSERT_TRUE(fc.Request("GET", "/").ok());
+  EXPECT_EQ(connects, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  auto r = fc.Request("GET", "/");
+  ASSERT_TRUE(r.ok()) << r.detail();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(connects, 2);
+  ASSERT_TRUE(fc.Connect().ok());
+  EXPECT_EQ(connects, 2);
 }
 
 }  // namespace

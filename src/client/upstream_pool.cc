@@ -75,6 +75,16 @@ class CachingVerifier {
     return OkStatus();
   }
 
+  // Until is how long a connection that presented `leaf` may serve on its
+  // verification: the certificate's end or `reverify_after` past the full
+  // verification, whichever is first (nullopt: not verified here).
+  std::optional<crypto::TimePoint> Until(const crypto::Certificate& leaf) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = known_.find(crypto::Sha256(leaf.Der()));
+    if (it == known_.end()) return std::nullopt;
+    return it->second.until;
+  }
+
   std::optional<channel::VerifiedServer> ServerFor(const crypto::Certificate& leaf) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = known_.find(crypto::Sha256(leaf.Der()));
@@ -172,6 +182,7 @@ struct UpstreamPool::Impl {
     std::unique_ptr<net::ClientConnection> conn;
     Clock::time_point since;
     size_t replica = 0;
+    crypto::TimePoint until;  // its verification's end (Lease::until)
   };
   std::deque<Idle> idle;                  // most recently used at the back
   std::list<asio::steady_timer*> waiters;  // requests waiting for a free connection
@@ -191,7 +202,19 @@ struct UpstreamPool::Impl {
     std::unique_ptr<net::ClientConnection> conn;
     bool pooled = false;  // taken from the idle pool: the server may have closed it meanwhile
     size_t replica = 0;
+    // The connection is not reused past this: its certificate's end, or
+    // reverify_after past the full verification that admitted it. A
+    // kept-alive connection otherwise serves on one verification for as long
+    // as it stays busy, past a rotation or a certificate's expiry.
+    crypto::TimePoint until = crypto::TimePoint::max();
   };
+
+  // VerifiedUntil is Lease::until for a connection just opened.
+  crypto::TimePoint VerifiedUntil(const net::ClientConnection& c) const {
+    if (c.PeerChain().empty()) return crypto::TimePoint::max();  // http:// (e2e: the bodies are sealed)
+    const crypto::Certificate& leaf = c.PeerChain().front();
+    return std::min(leaf.NotAfter(), verifier->Until(leaf).value_or(crypto::TimePoint::max()));
+  }
 
   // Acquire returns an idle connection to `replica` (unless `fresh`), or a
   // new one when fewer than max_connections are open (closing an idle one
@@ -203,11 +226,13 @@ struct UpstreamPool::Impl {
         if (idle[k].replica != replica) continue;
         Idle e = std::move(idle[k]);
         idle.erase(idle.begin() + static_cast<std::ptrdiff_t>(k));
-        if (e.conn->is_open() && Clock::now() - e.since < options.idle_timeout) {
+        if (e.conn->is_open() && Clock::now() - e.since < options.idle_timeout &&
+            std::chrono::system_clock::now() < e.until) {
           Published();
-          co_return Lease{std::move(e.conn), true, replica};
+          co_return Lease{std::move(e.conn), true, replica, e.until};
         }
-        --open;  // closed by the server or too old: drop it
+        e.conn->Close();
+        --open;  // closed by the server, idle too long, or its verification is due: drop it
       }
       if (open >= options.max_connections && !idle.empty()) {  // idle to another replica: make room
         idle.front().conn->Close();
@@ -238,13 +263,16 @@ struct UpstreamPool::Impl {
       Release(nullptr);
       co_return c.error();
     }
-    co_return Lease{std::move(c).value(), false, replica};
+    const crypto::TimePoint until = VerifiedUntil(**c);
+    co_return Lease{std::move(c).value(), false, replica, until};
   }
 
   // Release returns a connection after a request (null: it was lost).
-  void Release(std::unique_ptr<net::ClientConnection> conn, size_t replica = 0) {
+  void Release(Lease&& lease) { Release(std::move(lease.conn), lease.replica, lease.until); }
+  void Release(std::unique_ptr<net::ClientConnection> conn, size_t replica = 0,
+               crypto::TimePoint until = crypto::TimePoint::max()) {
     if (conn && conn->is_open()) {
-      idle.push_back({std::move(conn), Clock::now(), replica});
+      idle.push_back({std::move(conn), Clock::now(), replica, until});
     } else {
       --open;
     }
@@ -369,7 +397,7 @@ struct UpstreamPool::Impl {
       auto conn = co_await Acquire(next->replica, after_failure);
       after_failure = true;
       if (watch->gone) {
-        if (conn.ok()) Release(std::move(conn->conn), next->replica);
+        if (conn.ok()) Release(std::move(*conn));
         co_return;
       }
       if (!conn.ok()) {
@@ -387,7 +415,7 @@ struct UpstreamPool::Impl {
       if (sealed) {
         auto answer = E2eAnswer::Create(sealed->secret);
         if (!answer.ok()) {
-          Release(std::move(conn->conn), next->replica);
+          Release(std::move(*conn));
           w->Send(500, "application/json", ErrorJson(answer.detail(), "cllm_e2e_error", "e2e_internal"));
           co_return;
         }
@@ -396,7 +424,7 @@ struct UpstreamPool::Impl {
       watch->leased = conn->conn.get();
       auto r = co_await conn->conn->Request(up, on_body, on_head);
       watch->leased = nullptr;
-      Release(std::move(conn->conn), next->replica);
+      Release(std::move(*conn));
       if (watch->gone) co_return;  // nobody to answer, nothing to resend
       if (e2w && r.ok() && !gate.unavailable()) {
         if (e2w->encrypted()) {
@@ -569,7 +597,7 @@ ClientResult<channel::VerifiedServer> UpstreamPool::Probe(size_t replica) {
         }
         auto& conn = c->conn;
         auto server = conn->PeerChain().empty() ? std::nullopt : impl->verifier->ServerFor(conn->PeerChain().front());
-        impl->Release(std::move(conn), replica);
+        impl->Release(std::move(*c));
         if (!server) {
           done.set_value(MakeError(ClientErrc::kAttestation, "the handshake left no verified server"));
         } else {

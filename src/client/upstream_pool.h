@@ -15,7 +15,11 @@
 // Reuse: a connection goes back to the pool after a complete keep-alive
 // response and is reused, most recently used first; at most
 // `max_connections` are open (a request waits up to `acquire_timeout` for
-// one), and an idle one is closed after `idle_timeout`. A request that
+// one), and an idle one is closed after `idle_timeout`. A connection is not
+// reused past its certificate's end or `reverify_after` past the full
+// verification that admitted it (a busy proxy's connection would otherwise
+// serve for days on one verification); the next request opens a new one,
+// verified in its own handshake. A request that
 // fails on a reused connection before any response byte (the server closed
 // it while idle) is resent once on a new connection; nothing is resent once
 // response bytes arrived.

@@ -188,6 +188,29 @@ TEST(UpstreamPoolTest, ARotatedCertificateIsVerifiedAgainBeforeUse) {
   EXPECT_EQ(proxy.pool->Stats().verifications, 2u);
 }
 
+// A kept-alive connection serves only as long as its verification holds:
+// past reverify_after the next request goes over a new connection, verified
+// in full in its own handshake (found by review: a busy proxy's connection
+// never idled out and served on one verification indefinitely).
+TEST(UpstreamPoolTest, AKeptAliveConnectionIsNotReusedPastItsVerification) {
+  Upstream up;
+  PoolOptions o;
+  o.reverify_after = 1s;
+  Proxy proxy(up, o);
+  ASSERT_TRUE(proxy.Get("/v1/models").ok());
+  ASSERT_TRUE(proxy.Get("/v1/models").ok());
+  EXPECT_EQ(proxy.pool->Stats().connections_opened, 1u);
+  EXPECT_EQ(proxy.pool->Stats().reused, 1u);
+  std::this_thread::sleep_for(1200ms);  // well inside idle_timeout (30 s)
+  auto r = proxy.Get("/v1/models");
+  ASSERT_TRUE(r.ok()) << r.detail();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(proxy.pool->Stats().connections_opened, 2u);
+  EXPECT_EQ(proxy.pool->Stats().verifications, 2u);
+  EXPECT_EQ(proxy.pool->Stats().reused, 1u);
+  EXPECT_EQ(proxy.pool->Stats().open, 1);
+}
+
 TEST(UpstreamPoolTest, AKeptAliveConnectionTheServerClosedIsRetriedOnce) {
   net::ServerOptions so;
   so.idle_timeout = 200ms;  // the upstream closes idle keep-alive connections quickly
