@@ -320,9 +320,10 @@ int main(int argc, char** argv) {
     // A whole context of float32 rows in base64 must fit in one body (the
     // prompt_embeds field itself is held to the real context's size).
     const int max_context = f.context > 0 ? f.context : 8192;
-    so.limits.max_body_bytes = std::max(so.limits.max_body_bytes,
-                                        server::MaxEmbedsBase64Chars(max_context, model->config().n_embd) + (64 << 10));
-    log::info("prompt_embeds accepted ({}); request bodies up to {} bytes", f.prompt_embeds, so.limits.max_body_bytes);
+    so.limits.max_embeds_body_bytes =
+        std::max(so.limits.max_body_bytes, server::MaxEmbedsBase64Chars(max_context, model->config().n_embd) + (64 << 10));
+    log::info("prompt_embeds accepted ({}); completion bodies of callers who may send them up to {} bytes, others "
+              "{} bytes", f.prompt_embeds, so.limits.max_embeds_body_bytes, so.limits.max_body_bytes);
   }
   server::Service service(*model, so);
   service.SetAttestation(identity);
@@ -343,7 +344,8 @@ int main(int argc, char** argv) {
   }
   const net::Handler api_handler = fleet ? app::WithE2eKeys(service.Handler(), *fleet) : service.Handler();
   net::ServerOptions net_options;
-  net_options.max_body_bytes = so.limits.max_body_bytes;
+  net_options.max_body_bytes = std::max(so.limits.max_body_bytes, so.limits.max_embeds_body_bytes);
+  net_options.body_limit = [&service](const net::Request& head) { return service.BodyLimit(head); };
   net_options.max_connections = f.max_connections;
   // Handlers return at once (a completion is answered from the scheduler's
   // worker), so the default few handler threads serve every user.

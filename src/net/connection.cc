@@ -29,6 +29,21 @@ constexpr size_t kWatchChunk = 512;  // while idle or answering: usually nothing
 constexpr size_t kMaxPipelined = 64 << 10;
 constexpr auto kShutdownTimeout = std::chrono::milliseconds(500);
 
+// HeadOf is the Request of a parsed head (header names in lower case),
+// without its body.
+template <typename Fields>
+Request HeadOf(const http::request<http::string_body, Fields>& msg) {
+  Request req;
+  req.method = std::string(msg.method_string());
+  req.target = std::string(msg.target());
+  for (const auto& field : msg) {
+    std::string name(field.name_string());
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    req.headers[name] = std::string(field.value());
+  }
+  return req;
+}
+
 }  // namespace
 
 Connection::Connection(Core& core, uint64_t id, std::unique_ptr<Stream> stream, Strand strand, std::string peer)
@@ -209,6 +224,13 @@ void Connection::Parse() {
         return RespondError(400, "unsupported Transfer-Encoding (only chunked)");
       }
       header_fields_ = static_cast<size_t>(std::distance(head.begin(), head.end()));
+      body_limit_ = core_.options.max_body_bytes;
+      if (core_.options.body_limit) {
+        body_limit_ = std::min(body_limit_, core_.options.body_limit(HeadOf(head)));
+        if (parser_->content_length() && *parser_->content_length() > body_limit_) {
+          return RespondError(413, "request body too large");
+        }
+      }
       parser_->eager(true);  // the body: as much as has arrived, per put
       SetPhase(Phase::kBody);
       ArmDeadline(core_.options.body_timeout);
@@ -218,6 +240,11 @@ void Connection::Parse() {
         queued_bytes_ += queue_.back().bytes.size();
         WriteNext();
       }
+    }
+    // Beast held the body to max_body_bytes; a smaller limit for this
+    // request is checked here (a chunked body has no length up front).
+    if (phase_ == Phase::kBody && parser_->get().body().size() > body_limit_) {
+      return RespondError(413, "request body too large");
     }
     if (parser_->is_done()) {
       // Beast adds a chunked body's trailer fields to the head's: they could
@@ -251,14 +278,7 @@ void Connection::Dispatch() {
   SetPhase(Phase::kHandling);
   ++core_.requests;
   auto& msg = parser_->get();
-  auto req = std::make_shared<Request>();
-  req->method = std::string(msg.method_string());
-  req->target = std::string(msg.target());
-  for (const auto& field : msg) {
-    std::string name(field.name_string());
-    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    req->headers[name] = std::string(field.value());
-  }
+  auto req = std::make_shared<Request>(HeadOf(msg));
   req->body = std::move(msg.body());
   keep_alive_ = msg.keep_alive() && !draining_;
   head_only_ = msg.method() == http::verb::head;

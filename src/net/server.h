@@ -110,6 +110,11 @@ using Handler = std::function<void(const Request& request, std::shared_ptr<Respo
 
 struct ServerOptions {
   size_t max_body_bytes = 1 << 20;     // larger: 413 without reading it
+  // body_limit, when set, decides one request's body limit from its head
+  // (method, target, headers; the body is empty), at most max_body_bytes:
+  // e.g. a larger limit only for the route and the callers that need it.
+  // It runs on the connection's I/O thread: keep it short, never block.
+  std::function<size_t(const Request& head)> body_limit;
   size_t max_header_bytes = 16 << 10;  // larger: 431
   std::chrono::milliseconds handshake_timeout{10000};
   std::chrono::milliseconds head_timeout{10000};  // from the first byte of a request to its last header

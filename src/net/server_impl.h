@@ -141,6 +141,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::vector<char> read_buf_;  // what one read fills: kReadChunk or kWatchChunk bytes
   size_t header_fields_ = 0;    // fields of the request's head (more at its end are trailer fields)
+  size_t body_limit_ = 0;       // this request's (ServerOptions::body_limit), checked as the body arrives
   bool read_pending_ = false;
   asio::steady_timer deadline_;
   uint64_t deadline_gen_ = 0;

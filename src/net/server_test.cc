@@ -140,6 +140,45 @@ TEST(NetServerTest, OversizedBodyGets413WithoutReadingIt) {
   EXPECT_NE(r.find("HTTP/1.1 413"), std::string::npos) << r;
 }
 
+// body_limit gives one route (or caller) a larger limit than the rest: the
+// others are held to theirs, by Content-Length before any body byte and, for
+// a chunked body, as it arrives.
+TEST(NetServerTest, APerRequestBodyLimitHoldsEveryOtherRequestToItsOwn) {
+  ServerOptions options;
+  options.max_body_bytes = 1000;
+  std::atomic<int> asked{0};
+  options.body_limit = [&](const Request& head) -> size_t {
+    ++asked;
+    EXPECT_TRUE(head.body.empty());
+    return head.Path() == "/big" && head.Header("x-key") == "yes" ? 100000 : 10;
+  };
+  std::atomic<int> handled{0};
+  auto server = Server::Start("127.0.0.1", 0, [&](const Request& r, std::shared_ptr<ResponseWriter> w) {
+    ++handled;
+    w->Send(200, "text/plain", std::to_string(r.body.size()));
+  }, options).value();
+  auto post = [&](const std::string& target, const std::string& headers, const std::string& body) {
+    return Exchange(server->port(), "POST " + target + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + headers +
+                                        "\r\n" + body);
+  };
+  const std::string b11(11, 'x'), b500(500, 'x');
+  EXPECT_NE(post("/small", "Content-Length: 10\r\n", std::string(10, 'x')).find("HTTP/1.1 200"), std::string::npos);
+  EXPECT_NE(post("/small", "Content-Length: 11\r\n", b11).find("HTTP/1.1 413"), std::string::npos);
+  EXPECT_NE(post("/big", "Content-Length: 500\r\n", b500).find("HTTP/1.1 413"), std::string::npos);  // no key
+  std::string r = post("/big", "X-Key: yes\r\nContent-Length: 500\r\n", b500);
+  EXPECT_NE(r.find("HTTP/1.1 200"), std::string::npos) << r;
+  // Still never above max_body_bytes.
+  EXPECT_NE(post("/big", "X-Key: yes\r\nContent-Length: 1001\r\n", std::string(1001, 'x')).find("HTTP/1.1 413"),
+            std::string::npos);
+  // Chunked: no length up front; refused once the body passes its limit.
+  r = post("/small", "Transfer-Encoding: chunked\r\n", "6\r\nxxxxxx\r\n6\r\nxxxxxx\r\n0\r\n\r\n");
+  EXPECT_NE(r.find("HTTP/1.1 413"), std::string::npos) << r;
+  r = post("/big", "X-Key: yes\r\nTransfer-Encoding: chunked\r\n", "6\r\nxxxxxx\r\n6\r\nxxxxxx\r\n0\r\n\r\n");
+  EXPECT_NE(r.find("HTTP/1.1 200"), std::string::npos) << r;
+  EXPECT_EQ(handled.load(), 3);
+  EXPECT_EQ(asked.load(), 6);  // not for the 1001 bytes: over max_body_bytes, refused by its head alone
+}
+
 TEST(NetServerTest, OversizedHeadGets431) {
   ServerOptions options;
   options.max_header_bytes = 1024;

@@ -69,6 +69,9 @@ std::string ErrorBody(const ApiError& e);
 
 struct ApiLimits {
   size_t max_body_bytes = 1 << 20;
+  // --prompt-embeds: a whole context of rows in base64 must fit in one body;
+  // only completion requests that may carry them get this (Service::BodyLimit).
+  size_t max_embeds_body_bytes = 0;
   size_t max_messages = 256;
   int max_tokens_cap = 4096;   // upper bound on max_tokens
   size_t max_stop_sequences = 4;

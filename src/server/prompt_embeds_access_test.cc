@@ -54,10 +54,11 @@ TEST(PromptEmbedsPolicyTest, KeysFileFlag) {
 
 class PromptEmbedsAccessTest : public ::testing::Test {
  protected:
-  void Start(PromptEmbedsPolicy policy) {
+  void Start(PromptEmbedsPolicy policy, ApiLimits limits = {}) {
     CLLM_SHARED_PATH(path, kModel);
     if (!model_) model_ = engine::Model::Open(path).value();
     ServiceOptions so;
+    so.limits = limits;
     so.model_name = "stories";
     so.api_keys = ApiKeys::Parse(R"({"keys": [{"user": "split", "sha256": ")" + ApiKeys::DigestHex("sk-split") +
                                  R"(", "prompt_embeds": true}, {"user": "bob", "sha256": ")" +
@@ -131,6 +132,49 @@ TEST_F(PromptEmbedsAccessTest, ApiKeyModeAdmitsOnlyMarkedKeys) {
   // The template writes nothing around the part; the tokenizer's BOS comes first.
   const size_t specials = model_->tokenizer().Encode("", /*add_special=*/true, /*parse_special=*/false).size();
   EXPECT_EQ(json::parse(w->body())["usage"]["prompt_tokens"].get<size_t>(), 2 + specials);
+}
+
+// The larger body limit --prompt-embeds needs goes only to completion
+// requests that may carry rows: a marked key's, or an encrypted one (whose
+// key is inside it, and which is held to its user's limit once opened).
+// Every other key and route keeps the ordinary limit (found by review:
+// --prompt-embeds raised it for every caller and route, and an unmarked
+// key's huge text prompt was parsed and tokenized before it was refused).
+TEST_F(PromptEmbedsAccessTest, OnlyCallersWhoMaySendRowsGetTheLargerBodyLimit) {
+  ApiLimits limits;
+  limits.max_body_bytes = 64 << 10;
+  limits.max_embeds_body_bytes = 16 << 20;
+  Start(PromptEmbedsPolicy::kApiKey, limits);
+  auto head = [](const std::string& key, const std::string& path, const std::string& type = "application/json") {
+    net::Request r;
+    r.method = "POST";
+    r.target = path;
+    r.headers["authorization"] = "Bearer " + key;
+    r.headers["content-type"] = type;
+    return r;
+  };
+  EXPECT_EQ(service_->BodyLimit(head("sk-split", "/v1/completions")), size_t{16} << 20);
+  EXPECT_EQ(service_->BodyLimit(head("sk-split", "/v1/chat/completions")), size_t{16} << 20);
+  EXPECT_EQ(service_->BodyLimit(head("sk-bob", "/v1/chat/completions")), size_t{64} << 10);
+  EXPECT_EQ(service_->BodyLimit(head("sk-nobody", "/v1/completions")), size_t{64} << 10);
+  EXPECT_EQ(service_->BodyLimit(head("sk-split", "/v1/embeddings")), size_t{64} << 10);
+  // Sealed: at most the largest bucket and its framing.
+  const size_t sealed = service_->BodyLimit(head("", "/v1/completions", "application/cllm-e2e-request"));
+  EXPECT_GT(sealed, size_t{4} << 20);
+  EXPECT_LT(sealed, (size_t{4} << 20) + 2048);
+  net::Request get = head("sk-split", "/v1/completions");
+  get.method = "GET";
+  EXPECT_EQ(service_->BodyLimit(get), size_t{64} << 10);
+
+  // What the network let through is held to the caller's limit again.
+  const json big = {{"prompt", std::string(100 << 10, 'a')}, {"max_tokens", 1}};
+  auto w = Call("sk-bob", big, "/v1/completions");
+  EXPECT_EQ(w->status(), 413) << w->body();
+  w = Call("sk-split", big, "/v1/completions");
+  EXPECT_NE(w->status(), 413) << w->body();
+
+  Start(PromptEmbedsPolicy::kOff, limits);
+  EXPECT_EQ(service_->BodyLimit(head("sk-split", "/v1/completions")), size_t{64} << 10);
 }
 
 // Mutual mode: bob's key is not marked, but a request he seals in HPKE auth

@@ -131,6 +131,26 @@ void Service::Route(const net::Request& req, const std::shared_ptr<net::Response
   SendError(*w, MakeError(ApiErrc::kNotFound, "no route " + req.method + " " + path));
 }
 
+size_t Service::BodyLimit(const net::Request& head) const {
+  const ApiLimits& l = options_.limits;
+  if (l.max_embeds_body_bytes <= l.max_body_bytes || options_.prompt_embeds == PromptEmbedsPolicy::kOff) {
+    return l.max_body_bytes;
+  }
+  const std::string path = head.Path();
+  if (head.method != "POST" || (path != "/v1/completions" && path != "/v1/chat/completions")) return l.max_body_bytes;
+  // Sealed: its API key and client token are inside; held to the user's
+  // limit once opened (Completions). No sealed body is larger than its
+  // largest bucket: hdr ‖ enc (at most 133 bytes in any suite) ‖ bucket ‖ tag.
+  if (IsE2eRequest(head)) {
+    return std::max(l.max_body_bytes,
+                    std::min(l.max_embeds_body_bytes, channel::e2e::kHdrSize + 1024 + channel::e2e::kMaxBucket));
+  }
+  if (!options_.api_keys) return l.max_body_bytes;
+  auto user = options_.api_keys->Authenticate(head.Header("authorization"));
+  const bool may = user.ok() && PromptEmbedsAllowed(options_.prompt_embeds, user->prompt_embeds, false);
+  return may ? l.max_embeds_body_bytes : l.max_body_bytes;
+}
+
 ApiResult<Ok> Service::CheckEmbedsAllowed(const CompletionRequest& cr, const ApiUser& user, bool e2e_mutual) const {
   if (!cr.prompt_embeds && cr.embeds_parts.empty()) return Ok{};
   if (PromptEmbedsAllowed(options_.prompt_embeds, user.prompt_embeds, e2e_mutual)) return Ok{};
@@ -145,7 +165,13 @@ ApiResult<Ok> Service::CheckEmbedsAllowed(const CompletionRequest& cr, const Api
 void Service::Completions(const net::Request& req, const std::shared_ptr<net::ResponseWriter>& w, bool chat,
                           const ApiUser& user, bool e2e_mutual) {
   if (shutting_down_) return SendError(*w, MakeError(ApiErrc::kNotReady, "the server is shutting down"));
-  auto parsed = ParseCompletionRequest(req.body, chat, options_.limits);
+  // Only a caller that may send prompt_embeds gets their larger body limit
+  // (an encrypted request reached here past the network's check for it).
+  ApiLimits limits = options_.limits;
+  if (PromptEmbedsAllowed(options_.prompt_embeds, user.prompt_embeds, e2e_mutual)) {
+    limits.max_body_bytes = std::max(limits.max_body_bytes, limits.max_embeds_body_bytes);
+  }
+  auto parsed = ParseCompletionRequest(req.body, chat, limits);
   if (!parsed.ok()) return SendError(*w, parsed.error());
   const CompletionRequest& cr = *parsed;
   if (!cr.model.empty() && cr.model != options_.model_name) {

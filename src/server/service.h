@@ -92,6 +92,11 @@ class Service {
   net::Handler Handler() {
     return [this](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) { Handle(r, std::move(w)); };
   }
+  // BodyLimit is net::ServerOptions::body_limit for the listeners: with
+  // --prompt-embeds, limits.max_embeds_body_bytes only for a completion
+  // request that may carry them (an encrypted one, whose key is inside it, or
+  // one whose API key may send them), limits.max_body_bytes for every other.
+  size_t BodyLimit(const net::Request& head) const;
 
   // SetAttestation gives the well-known endpoint the server's attested
   // identity. Its evidence binds the key the connection asked on was served
