@@ -1,5 +1,7 @@
 #include "server/completion.h"
 
+#include <algorithm>
+
 #include "server/chat_response.h"
 
 namespace cllm::server {
@@ -64,6 +66,7 @@ bool Completion::OnToken(engine::TokenId id, std::string_view piece) {
     Route(parser_->Feed(piece));
   } else {
     Emit(stops_.Feed(piece));
+    if (stops_.stopped()) TrimLogprobsAtStop();
   }
   return !gone_ && !stops_.stopped();
 }
@@ -88,7 +91,15 @@ void Completion::OnLogprobs(const engine::StepLogprobs& step) {
   logprobs_.push_back(std::move(e));
 }
 
+void Completion::TrimLogprobsAtStop() {
+  // The text ends before the stop sequence; a token that reaches past that
+  // point is not part of the answer, so neither is its logprob (nor the
+  // text it would show).
+  std::erase_if(logprobs_, [&](const LogprobEntry& e) { return e.text_offset + e.token.size() > text_emitted_; });
+}
+
 void Completion::Emit(const std::string& text, const std::string& reasoning) {
+  text_emitted_ += text.size();
   if ((text.empty() && reasoning.empty()) || gone_) return;
   if (!options_.stream) {
     reply_.content += text;
@@ -118,8 +129,16 @@ void Completion::SendHeld() {
   } else if (held_.empty()) {
     return;  // logprobs of held-back tokens wait for their text
   } else if (options_.logprobs) {
-    Write(StreamTextEventWithLogprobs(options_.meta, held_, logprobs_));
-    logprobs_.clear();
+    // Only the tokens whose text is all out: the stop matcher may hold a
+    // token's tail back, and a stop sequence there ends the text before it.
+    auto whole = logprobs_.end();
+    if (!parser_) {
+      whole = std::find_if(logprobs_.begin(), logprobs_.end(),
+                           [&](const LogprobEntry& e) { return e.text_offset + e.token.size() > text_emitted_; });
+    }
+    std::vector<LogprobEntry> sent(logprobs_.begin(), whole);
+    logprobs_.erase(logprobs_.begin(), whole);
+    Write(StreamTextEventWithLogprobs(options_.meta, held_, sent));
   } else {
     Write(StreamTextEvent(options_.meta, held_));
   }

@@ -82,6 +82,8 @@ class Completion : public std::enable_shared_from_this<Completion> {
   void BeginLocked();
   void Route(const OutputDelta& d);  // a parser delta: reasoning, content through the stops, calls
   void Emit(const std::string& text, const std::string& reasoning = "");
+  // TrimLogprobsAtStop drops the logprobs of tokens past the end of the text.
+  void TrimLogprobsAtStop();
   void SendHeld();
   void Write(const std::string& event);
 
@@ -104,6 +106,7 @@ class Completion : public std::enable_shared_from_this<Completion> {
   bool tool_calls_ = false;     // the reply made tool calls
   std::vector<LogprobEntry> logprobs_;  // tokens not yet sent (stream) or all of them
   size_t logprob_offset_ = 0;           // bytes of the tokens so far (completions' text_offset)
+  size_t text_emitted_ = 0;             // bytes of content let through the stop matcher
 };
 
 }  // namespace cllm::server

@@ -133,6 +133,63 @@ TEST(CompletionTest, StopSequenceEndsTheTextAndTheGeneration) {
   EXPECT_LT(outcome.completion_tokens, static_cast<int>(alone.tokens.size()));
 }
 
+// With logprobs, the tokens listed are those of the returned text: a token
+// that reaches into the stop sequence shows neither its logprob nor the text
+// past the stop (found by review: the token that contained the stop was
+// listed whole).
+TEST(CompletionTest, LogprobsEndWithTheTextAtAStopSequence) {
+  CLLM_SHARED_PATH(path, kModel);
+  auto model = engine::Model::Open(path).value();
+  engine::GenerateOptions go;
+  go.max_tokens = 40;
+  go.sampling.temperature = 0;
+  const auto alone = engine::Generate(*model, "Once upon a time", go).value();
+  ASSERT_GT(alone.text.size(), 30u);
+  engine::Scheduler sched(*model, {});
+  for (size_t at : {12, 17, 23}) {
+    for (bool stream : {false, true}) {
+      const std::string stop = alone.text.substr(at, 3);
+      const std::string expect = alone.text.substr(0, alone.text.find(stop));
+      auto writer = std::make_shared<FakeWriter>();
+      Ended ended;
+      auto options = Options(stream);
+      options.stop = {stop};
+      options.logprobs = true;
+      auto c = Completion::Create(writer, options, ended.fn());
+      auto sr = Sequence(*model, "Once upon a time", 40);
+      sr.top_logprobs = 1;
+      c->Attach(sr);
+      ASSERT_TRUE(sched.Submit(std::move(sr)).ok());
+      c->Begin();
+      ASSERT_TRUE(writer->WaitComplete());
+      ended.done.get_future().get();
+      std::string text, tokens;
+      auto add = [&](const json& choice) {
+        text += choice.value("text", "");
+        if (!choice.contains("logprobs") || choice["logprobs"].is_null()) return;
+        const auto& lp = choice["logprobs"];
+        for (size_t i = 0; i < lp["tokens"].size(); ++i) {
+          EXPECT_EQ(lp["text_offset"][i].get<size_t>(), tokens.size());
+          tokens += lp["tokens"][i].get<std::string>();
+        }
+      };
+      if (stream) {
+        for (const auto& w : writer->writes()) {
+          if (w.rfind("data: {", 0) != 0) continue;
+          auto j = json::parse(w.substr(6));
+          if (j.contains("choices") && !j["choices"].empty()) add(j["choices"][0]);
+        }
+      } else {
+        add(json::parse(writer->body())["choices"][0]);
+      }
+      EXPECT_EQ(text, expect) << at << " " << stream;
+      EXPECT_LE(tokens.size(), text.size()) << at << " " << stream << ": \"" << tokens << "\"";
+      EXPECT_EQ(text.substr(0, tokens.size()), tokens) << at << " " << stream;
+      EXPECT_GT(tokens.size(), 0u);
+    }
+  }
+}
+
 // A non-streaming client that disconnects cancels its generation: nothing
 // was written to notice it by, so only the writer's client-gone callback
 // can. A second sequence on the same worker plays the clock: after its
