@@ -41,9 +41,7 @@ std::string ChatCompletionBody(const ResponseMeta& meta, const ParsedOutput& rep
   json j = Envelope(meta, false);
   j["choices"] = json::array(
       {{{"index", 0}, {"message", std::move(message)}, {"finish_reason", FinishReasonName(finish)}, {"logprobs", nullptr}}});
-  j["usage"] = {{"prompt_tokens", usage.prompt_tokens},
-                {"completion_tokens", usage.completion_tokens},
-                {"total_tokens", usage.prompt_tokens + usage.completion_tokens}};
+  j["usage"] = UsageJson(usage);
   return Dump(j);
 }
 

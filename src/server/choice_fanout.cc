@@ -104,8 +104,7 @@ bool ChoiceFanout::Write(int index, std::string_view event) {
     return writer_->Write(event);
   }
   if (j.contains("usage") && j["choices"].is_array() && j["choices"].empty()) {
-    prompt_tokens_ = j["usage"].value("prompt_tokens", 0);  // the same prompt for every choice
-    completion_tokens_ += j["usage"].value("completion_tokens", 0);
+    Add(UsageOf(j));
     usage_chunk_ = std::move(j);
     return !writer_->client_gone();
   }
@@ -113,14 +112,21 @@ bool ChoiceFanout::Write(int index, std::string_view event) {
   return writer_->Write("data: " + Dump(j) + "\n\n");
 }
 
+void ChoiceFanout::Add(const Usage& u) {
+  // One prompt for every choice: counted once, and cached as far as it was
+  // for every choice; the completions add up.
+  usage_.cached_tokens = usages_ == 0 ? u.cached_tokens : std::min(usage_.cached_tokens, u.cached_tokens);
+  usage_.prompt_tokens = u.prompt_tokens;
+  usage_.completion_tokens += u.completion_tokens;
+  ++usages_;
+}
+
 void ChoiceFanout::EndStream() {
   std::lock_guard<std::mutex> lock(mu_);
   if (++ended_ < n_) return;
   if (!error_sent_) {
     if (!usage_chunk_.is_null()) {
-      usage_chunk_["usage"] = {{"prompt_tokens", prompt_tokens_},
-                               {"completion_tokens", completion_tokens_},
-                               {"total_tokens", prompt_tokens_ + completion_tokens_}};
+      usage_chunk_["usage"] = UsageJson(usage_);
       writer_->Write("data: " + Dump(usage_chunk_) + "\n\n");
     }
     writer_->Write(kStreamDone);
@@ -150,13 +156,11 @@ void ChoiceFanout::Send(int index, int status, std::string_view content_type, st
             [](const json& a, const json& b) { return a["choices"][0]["index"] < b["choices"][0]["index"]; });
   json merged = bodies_[0];
   merged["choices"] = json::array();
-  int prompt = 0, completion = 0;
   for (const json& b : bodies_) {
     for (const auto& c : b["choices"]) merged["choices"].push_back(c);
-    prompt = b["usage"].value("prompt_tokens", 0);
-    completion += b["usage"].value("completion_tokens", 0);
+    Add(UsageOf(b));
   }
-  merged["usage"] = {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
+  merged["usage"] = UsageJson(usage_);
   writer_->Send(200, "application/json", Dump(merged));
 }
 

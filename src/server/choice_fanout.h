@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "net/server.h"
+#include "server/openai_api.h"
 
 namespace cllm::server {
 
@@ -44,6 +45,7 @@ class ChoiceFanout : public std::enable_shared_from_this<ChoiceFanout> {
   void Send(int index, int status, std::string_view content_type, std::string_view body);
   void OnClientGone(std::function<void()> f);
   void ClientGone();
+  void Add(const Usage& u);  // under mu_
 
   const std::shared_ptr<net::ResponseWriter> writer_;
   const int n_;
@@ -52,7 +54,8 @@ class ChoiceFanout : public std::enable_shared_from_this<ChoiceFanout> {
   int ended_ = 0;     // stream: choices that ended
   int received_ = 0;  // not stream: choices that answered
   nlohmann::json usage_chunk_;  // the last usage chunk, its usage summed over choices
-  int prompt_tokens_ = 0, completion_tokens_ = 0;
+  Usage usage_;     // summed over the choices (Add)
+  int usages_ = 0;  // choices whose usage was added
   std::vector<nlohmann::json> bodies_;  // not stream: each choice's response, by arrival
   int error_status_ = 0;
   std::string error_type_, error_body_;

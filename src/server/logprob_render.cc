@@ -82,9 +82,7 @@ std::string CompletionBodyWithLogprobs(const ResponseMeta& meta, std::string_vie
     choice["logprobs"] = CompletionLogprobs(logprobs);
   }
   j["choices"] = json::array({choice});
-  j["usage"] = {{"prompt_tokens", usage.prompt_tokens},
-                {"completion_tokens", usage.completion_tokens},
-                {"total_tokens", usage.prompt_tokens + usage.completion_tokens}};
+  j["usage"] = UsageJson(usage);
   return Dump(j);
 }
 

@@ -258,6 +258,8 @@ json Envelope(const ResponseMeta& meta, bool chunk) {
 
 std::string Event(const json& j) { return "data: " + j.dump() + "\n\n"; }
 
+}  // namespace
+
 json UsageJson(const Usage& u) {
   return {{"prompt_tokens", u.prompt_tokens},
           {"completion_tokens", u.completion_tokens},
@@ -265,7 +267,16 @@ json UsageJson(const Usage& u) {
           {"prompt_tokens_details", {{"cached_tokens", u.cached_tokens}}}};
 }
 
-}  // namespace
+Usage UsageOf(const json& body) {
+  Usage u;
+  const auto it = body.find("usage");
+  if (it == body.end() || !it->is_object()) return u;
+  u.prompt_tokens = it->value("prompt_tokens", 0);
+  u.completion_tokens = it->value("completion_tokens", 0);
+  const auto d = it->find("prompt_tokens_details");
+  if (d != it->end() && d->is_object()) u.cached_tokens = d->value("cached_tokens", 0);
+  return u;
+}
 
 std::string CompletionBody(const ResponseMeta& meta, std::string_view text, FinishReason finish,
                            const Usage& usage) {

@@ -197,6 +197,10 @@ struct Usage {
   int completion_tokens = 0;
   int cached_tokens = 0;  // of prompt_tokens, from the user's prompt cache (prompt_tokens_details)
 };
+// UsageJson is every body's "usage" (with prompt_tokens_details); UsageOf
+// reads one back from a body we rendered (zeros where absent).
+nlohmann::json UsageJson(const Usage& u);
+Usage UsageOf(const nlohmann::json& body);
 
 struct ResponseMeta {
   std::string id;        // "chatcmpl-…" / "cmpl-…"

@@ -299,6 +299,30 @@ TEST_F(ServiceTest, UsageReportsCachedTokensOfTheSameUserOnly) {
   EXPECT_EQ(cached("sk-alice"), 0);
   EXPECT_EQ(cached("sk-bob"), 0) << "bob's request reused alice's prompt";
   EXPECT_GE(cached("sk-alice"), engine::KvCache::kBlockSize);
+  // Every body shape reports it: n > 1 (whole and streamed), logprobs
+  // (found by review: those bodies had no prompt_tokens_details). Bob's
+  // prompt is cached by now, and his key allows two sequences at once.
+  for (const json& extra : {json{{"n", 2}}, json{{"logprobs", 2}},
+                            json{{"n", 2}, {"stream", true}, {"stream_options", {{"include_usage", true}}}}}) {
+    json body = {{"prompt", prompt}, {"max_tokens", 2}, {"temperature", 0}};
+    body.update(extra);
+    auto w = Call(Post("sk-bob", body));
+    ASSERT_TRUE(w->WaitComplete());
+    ASSERT_EQ(w->status(), 200) << w->body();
+    json usage;
+    if (body.contains("stream")) {
+      for (const auto& e : w->writes()) {
+        if (e.rfind("data: {", 0) != 0) continue;
+        auto j = json::parse(e.substr(6));
+        if (j.contains("usage") && !j["usage"].is_null()) usage = j["usage"];
+      }
+    } else {
+      usage = json::parse(w->body())["usage"];
+    }
+    ASSERT_TRUE(usage.contains("prompt_tokens_details")) << extra.dump() << " " << usage.dump();
+    EXPECT_GE(usage["prompt_tokens_details"]["cached_tokens"].get<int>(), engine::KvCache::kBlockSize)
+        << extra.dump();
+  }
 }
 
 // Without API keys every caller is the one user "": a prompt cache or a
