@@ -346,6 +346,7 @@ int main(int argc, char** argv) {
   net::ServerOptions net_options;
   net_options.max_body_bytes = std::max(so.limits.max_body_bytes, so.limits.max_embeds_body_bytes);
   net_options.body_limit = [&service](const net::Request& head) { return service.BodyLimit(head); };
+  net_options.max_pending_body_bytes = std::max(net_options.max_pending_body_bytes, 2 * net_options.max_body_bytes);
   net_options.max_connections = f.max_connections;
   // Handlers return at once (a completion is answered from the scheduler's
   // worker), so the default few handler threads serve every user.

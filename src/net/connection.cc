@@ -60,7 +60,24 @@ Connection::Connection(Core& core, uint64_t id, std::unique_ptr<Stream> stream, 
   info_ = std::move(info);
 }
 
-Connection::~Connection() = default;
+Connection::~Connection() { ReleaseBody(); }
+
+bool Connection::ReserveBody(size_t total) {
+  if (total <= body_reserved_) return true;
+  const size_t more = total - body_reserved_;
+  size_t now = core_.pending_body_bytes.load();
+  do {
+    if (now + more > core_.options.max_pending_body_bytes) return false;
+  } while (!core_.pending_body_bytes.compare_exchange_weak(now, now + more));
+  body_reserved_ = total;
+  return true;
+}
+
+void Connection::ReleaseBody() {
+  if (body_reserved_ == 0) return;
+  core_.pending_body_bytes -= body_reserved_;
+  body_reserved_ = 0;
+}
 
 // ---------------------------------------------------------------------------
 // Phases and deadlines
@@ -231,6 +248,9 @@ void Connection::Parse() {
           return RespondError(413, "request body too large");
         }
       }
+      if (parser_->content_length() && !ReserveBody(static_cast<size_t>(*parser_->content_length()))) {
+        return RefuseBusy();
+      }
       parser_->eager(true);  // the body: as much as has arrived, per put
       SetPhase(Phase::kBody);
       ArmDeadline(core_.options.body_timeout);
@@ -245,6 +265,11 @@ void Connection::Parse() {
     // request is checked here (a chunked body has no length up front).
     if (phase_ == Phase::kBody && parser_->get().body().size() > body_limit_) {
       return RespondError(413, "request body too large");
+    }
+    // A chunked body reserves as it grows, 64 KiB at a time.
+    if (phase_ == Phase::kBody && parser_->get().body().size() > body_reserved_ &&
+        !ReserveBody(parser_->get().body().size() + (64 << 10))) {
+      return RefuseBusy();
     }
     if (parser_->is_done()) {
       // Beast adds a chunked body's trailer fields to the head's: they could
@@ -280,6 +305,7 @@ void Connection::Dispatch() {
   auto& msg = parser_->get();
   auto req = std::make_shared<Request>(HeadOf(msg));
   req->body = std::move(msg.body());
+  ReleaseBody();  // the handler's now, bounded by what it queues
   keep_alive_ = msg.keep_alive() && !draining_;
   head_only_ = msg.method() == http::verb::head;
   parser_.reset();
@@ -305,8 +331,23 @@ void Connection::Dispatch() {
   });
 }
 
+void Connection::RefuseBusy() {
+  ++core_.body_budget_refused;
+  CancelDeadline();
+  ReleaseBody();
+  SetPhase(Phase::kClosing);
+  Outgoing out{SerializeWhole(503, "application/json", ErrorJson("the server is receiving too many request bodies; "
+                                                                 "retry"),
+                              {{"Retry-After", "1"}}, false),
+               true, false};
+  queued_bytes_ += out.bytes.size();
+  queue_.push_back(std::move(out));
+  WriteNext();
+}
+
 void Connection::RespondError(int status, const char* message) {
   CancelDeadline();
+  ReleaseBody();
   SetPhase(Phase::kClosing);
   Outgoing out{SerializeWhole(status, "application/json", ErrorJson(message), {}, false), true, false};
   queued_bytes_ += out.bytes.size();

@@ -357,6 +357,7 @@ ServerStats Server::Stats() const {
   s.timed_out = core.timed_out;
   s.handshake_failed = core.handshake_failed;
   s.requests = core.requests;
+  s.body_budget_refused = core.body_budget_refused;
   return s;
 }
 

@@ -115,6 +115,10 @@ struct ServerOptions {
   // e.g. a larger limit only for the route and the callers that need it.
   // It runs on the connection's I/O thread: keep it short, never block.
   std::function<size_t(const Request& head)> body_limit;
+  // Bodies being received, over all connections: a request whose body would
+  // take the total past this is answered 503 (Retry-After: 1) instead of
+  // read, so many slow uploads cannot hold max_connections × max_body_bytes.
+  size_t max_pending_body_bytes = 256 << 20;
   size_t max_header_bytes = 16 << 10;  // larger: 431
   std::chrono::milliseconds handshake_timeout{10000};
   std::chrono::milliseconds head_timeout{10000};  // from the first byte of a request to its last header
@@ -137,6 +141,7 @@ struct ServerStats {
   uint64_t timed_out = 0;        // closed by a deadline
   uint64_t handshake_failed = 0;
   uint64_t requests = 0;
+  uint64_t body_budget_refused = 0;  // 503: bodies in progress over max_pending_body_bytes
 };
 
 class Server {

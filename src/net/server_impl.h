@@ -64,6 +64,8 @@ struct Core {
 
   std::atomic<uint64_t> next_id{1};
   std::atomic<uint64_t> accepted{0}, shed_idle{0}, shed_handshaking{0}, refused{0}, timed_out{0}, handshake_failed{0}, requests{0};
+  std::atomic<uint64_t> body_budget_refused{0};
+  std::atomic<size_t> pending_body_bytes{0};  // reserved by bodies being received (max_pending_body_bytes)
   std::atomic<bool> cutting_off{false};  // Drain's deadline passed: count what Close cuts off
   std::atomic<int> cut_off{0};           // responses in progress closed after Drain's deadline
 
@@ -115,6 +117,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Parse();
   void Dispatch();
   void RespondError(int status, const char* message);
+  void RefuseBusy();  // 503 for the shared body budget (max_pending_body_bytes)
   void WriteNext();
   void OnWritten(beast::error_code ec);
   void ResponseDone(bool keep_alive);
@@ -142,6 +145,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<char> read_buf_;  // what one read fills: kReadChunk or kWatchChunk bytes
   size_t header_fields_ = 0;    // fields of the request's head (more at its end are trailer fields)
   size_t body_limit_ = 0;       // this request's (ServerOptions::body_limit), checked as the body arrives
+  size_t body_reserved_ = 0;    // of core_.pending_body_bytes, held until the body is handed over
+  // ReserveBody takes `total` bytes of the shared budget for this body (false:
+  // over it); ReleaseBody gives them back.
+  bool ReserveBody(size_t total);
+  void ReleaseBody();
   bool read_pending_ = false;
   asio::steady_timer deadline_;
   uint64_t deadline_gen_ = 0;

@@ -61,6 +61,44 @@ TEST(NetServerLimitsTest, SlowBodyGets408WhileOthersAreServed) {
   EXPECT_TRUE(slow.closed());
 }
 
+// Bodies being received share one budget: slow uploads that have reserved
+// it make the next body a 503 (Retry-After) instead of more memory, small
+// requests are still served, and a finished upload gives its share back
+// (found by review: max_connections × max_body_bytes was the only bound).
+TEST(NetServerLimitsTest, BodiesInProgressShareOneBudget) {
+  ServerOptions options;
+  options.max_body_bytes = 1000;
+  options.max_pending_body_bytes = 2500;
+  options.body_timeout = 30s;
+  auto server = Server::Start("127.0.0.1", 0, Hello(), options).value();
+  RawClient a(server->port()), b(server->port());
+  a.Send("POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\npartial");
+  b.Send("POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\npartial");
+  ASSERT_TRUE(WaitFor([&] { return server->Stats().open_connections >= 2; }));
+  std::this_thread::sleep_for(100ms);  // both heads parsed, 2000 bytes reserved
+  RawClient c(server->port());
+  c.Send("POST /c HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'x'));
+  std::string r = c.ReadResponse();
+  EXPECT_NE(r.find("HTTP/1.1 503"), std::string::npos) << r;
+  EXPECT_NE(r.find("Retry-After: 1"), std::string::npos) << r;
+  EXPECT_EQ(server->Stats().body_budget_refused, 1u);
+  // A chunked body reserves as it grows: past the budget, the same.
+  RawClient d(server->port());
+  d.Send("POST /d HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n" + std::string(1000, 'x') +
+         "\r\n0\r\n\r\n");
+  r = d.ReadResponse();
+  EXPECT_NE(r.find("HTTP/1.1 503"), std::string::npos) << r;
+  // What fits is served; a finished upload returns its share.
+  RawClient e(server->port());
+  e.Send("POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 400\r\n\r\n" + std::string(400, 'x'));
+  EXPECT_NE(e.ReadResponse().find("hello /e"), std::string::npos);
+  a.Send(std::string(993, 'x'));
+  EXPECT_NE(a.ReadResponse().find("hello /a"), std::string::npos);
+  RawClient f(server->port());
+  f.Send("POST /f HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'x'));
+  EXPECT_NE(f.ReadResponse().find("hello /f"), std::string::npos);
+}
+
 TEST(NetServerLimitsTest, TrickledHeadGets408AfterHeadTimeout) {
   // Slowloris: a byte at a time, each within any per-read timeout, never a
   // whole head. The head deadline counts from the first byte.
