@@ -8,6 +8,7 @@
 
 #include <fstream>
 
+#include "engine/gguf/gguf_writer.h"
 #include "support/shared_data.h"
 
 namespace cllm::engine {
@@ -146,6 +147,40 @@ TEST(TokenizerTest, Qwen3SpecialTokens) {
 
 namespace cllm::engine {
 namespace {
+
+// A host-supplied GGUF is untrusted input: a token_type array of floats or
+// strings is refused, not read as integers (found by review: a float array
+// crashed the loader through an empty integer array).
+TEST(TokenizerTest, TokenTypesOfTheWrongTypeAreRefused) {
+  auto make = [](GgufValue types) {
+    GgufWriter w;
+    w.AddString("tokenizer.ggml.model", "llama");
+    w.AddStringArray("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a"});
+    w.Add("tokenizer.ggml.token_type", std::move(types));
+    return w.Finish();
+  };
+  auto array = [](GgufValueType elem, auto fill) {
+    GgufArray a;
+    a.elem_type = elem;
+    fill(a);
+    return GgufValue{GgufValueType::kArray, std::move(a)};
+  };
+  const GgufValue floats = array(GgufValueType::kF32, [](GgufArray& a) { a.floats = {2, 3, 3, 1}; });
+  const GgufValue strings = array(GgufValueType::kString, [](GgufArray& a) { a.strings = {"2", "3", "3", "1"}; });
+  const GgufValue ints = array(GgufValueType::kI32, [](GgufArray& a) { a.ints = {2, 3, 3, 1}; });
+  for (const GgufValue& bad : {floats, strings}) {
+    const Bytes file = make(bad);
+    auto f = GgufFile::FromBytes(file);
+    ASSERT_TRUE(f.ok()) << f.detail();
+    auto t = Tokenizer::FromGguf(*f);
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(t.code(), TokenizerErrc::kBadVocab) << t.detail();
+  }
+  const Bytes good = make(ints);
+  auto f = GgufFile::FromBytes(good);
+  ASSERT_TRUE(f.ok()) << f.detail();
+  EXPECT_TRUE(Tokenizer::FromGguf(*f).ok());
+}
 
 TEST(ChatTest, ModelTemplateForQwenAndPlainForStoryModels) {
   CLLM_SHARED_PATH(qwen, "models/ggml-vocab-qwen3.gguf");

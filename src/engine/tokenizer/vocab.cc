@@ -43,8 +43,13 @@ TokenizerResult<Vocab> LoadVocab(const GgufFile& file) {
   v.types.assign(n, TokenType::kNormal);
   if (auto t = file.GetArray("tokenizer.ggml.token_type"); t.ok()) {
     if ((*t)->size() != n) return MakeError(TokenizerErrc::kBadVocab, "token_type length differs from tokens");
+    // Integers of either signedness; a float or string array has neither.
+    const bool signed_ints = (*t)->ints.size() == n;
+    if (!signed_ints && (*t)->uints.size() != n) {
+      return MakeError(TokenizerErrc::kBadVocab, "token_type must be an array of integers");
+    }
     for (size_t i = 0; i < n; ++i) {
-      int64_t x = !(*t)->ints.empty() ? (*t)->ints[i] : static_cast<int64_t>((*t)->uints[i]);
+      int64_t x = signed_ints ? (*t)->ints[i] : static_cast<int64_t>(std::min<uint64_t>((*t)->uints[i], INT64_MAX));
       if (x < 0 || x > 6) return MakeError(TokenizerErrc::kBadVocab, "token type " + std::to_string(x));
       v.types[i] = static_cast<TokenType>(x);
     }
