@@ -36,7 +36,9 @@ std::optional<crypto::TimePoint> ParseTimestampFreshness(ByteSpan b) {
   if (b.size() != 8) return std::nullopt;
   uint64_t v = 0;
   for (uint8_t x : b) v = (v << 8) | x;
-  if (v > (uint64_t{1} << 40)) return std::nullopt;  // year > 36000: not a timestamp
+  // Past 2^33 s (year 2242) is no issue time, and far below where seconds
+  // as nanoseconds would overflow the clock.
+  if (v > (uint64_t{1} << 33)) return std::nullopt;
   return crypto::TimePoint(std::chrono::seconds(static_cast<int64_t>(v)));
 }
 

@@ -331,6 +331,22 @@ TEST_F(RaTlsTest, PlainCertificatesAndStaleOnesAreRefused) {
   EXPECT_EQ(Verify(identity_->cert).code(), ChannelErrc::kStale);
 }
 
+// An issue time so far ahead that, as nanoseconds, it wraps the clock to
+// "now" is no issue time (found by review: 2^64 ns past now passed).
+TEST_F(RaTlsTest, AnIssueTimePastTheClocksRangeIsRefused) {
+  auto spki = identity_->cert.GetPublicKey()->ToSpkiDer();
+  const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(now_.time_since_epoch()).count();
+  Bytes wrapped(8);
+  uint64_t v = static_cast<uint64_t>(now_s) + 18446744074ull;  // now + 2^64 ns, in seconds
+  for (int i = 7; i >= 0; --i, v >>= 8) wrapped[static_cast<size_t>(i)] = static_cast<uint8_t>(v);
+  auto payload = issuer_->PayloadFor(spki, wrapped).value();
+  VerifyOptions o;
+  o.at = now_;
+  auto r = VerifyPayloadForKey(payload, spki, policy_, o);
+  EXPECT_EQ(r.code(), ChannelErrc::kStale) << (r.ok() ? "accepted" : r.detail());
+  EXPECT_TRUE(VerifyPayloadForKey(issuer_->PayloadFor(spki, TimestampFreshness(now_)).value(), spki, policy_, o).ok());
+}
+
 TEST_F(RaTlsTest, NonceModeRequiresOurNonce) {
   Bytes nonce(32, 0x77);
   auto spki = identity_->cert.GetPublicKey()->ToSpkiDer();

@@ -18,6 +18,8 @@
 namespace cllm::server {
 namespace {
 
+constexpr size_t kMinNonceSize = 16;  // the attestation endpoint's nonces (never a timestamp's 8)
+
 int64_t UnixNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -365,8 +367,11 @@ void Service::Attestation(const net::Request& req, net::ResponseWriter& w) {
     return SendError(w, MakeError(ApiErrc::kNotFound, "this listener is not attested"));
   }
   auto nonce = HexDecode(req.Query("nonce"));
-  if (!nonce.ok() || nonce->empty() || nonce->size() > channel::kMaxFreshnessSize) {
-    return SendError(w, MakeError(ApiErrc::kBadRequest, "nonce must be 1 to 64 bytes of hex"));
+  // Never 8 bytes: that is the form of a certificate's issue time
+  // (channel::TimestampFreshness), and evidence for a nonce chosen as a
+  // future time would pass as a certificate issued then.
+  if (!nonce.ok() || nonce->size() < kMinNonceSize || nonce->size() > channel::kMaxFreshnessSize) {
+    return SendError(w, MakeError(ApiErrc::kBadRequest, "nonce must be 16 to 64 bytes of hex"));
   }
   // Anyone may ask, and the TEE answers one request at a time: admit only
   // within the caller's and the global budget, and never queue a caller

@@ -90,6 +90,18 @@ TEST_F(ServerEndpointAttackTest, MetricsKeyHolderAndDebugListenerStillGetMetrics
   EXPECT_EQ(refused->status, 401);
 }
 
+// Evidence for an 8-byte nonce would carry the form of a certificate's
+// issue time: a nonce chosen as a future time, put in a certificate for the
+// same key, would pass as issued then (found by review). Nonces are 16 to
+// 64 bytes.
+TEST_F(ServerEndpointAttackTest, ANonceCannotHaveTheFormOfACertificatesIssueTime) {
+  const std::string base = "/.well-known/cllm-attestation?nonce=";
+  EXPECT_EQ(RawTlsGet("127.0.0.1", keyed_->port(), base + "0000000100000000").status, 400);  // 8 bytes
+  EXPECT_EQ(RawTlsGet("127.0.0.1", keyed_->port(), base + "00112233445566778899aabbccddee").status, 400);  // 15
+  EXPECT_EQ(RawTlsGet("127.0.0.1", keyed_->port(), base + std::string(130, '1')).status, 400);  // 65
+  EXPECT_EQ(RawTlsGet("127.0.0.1", keyed_->port(), kNonce).status, 200);  // 16
+}
+
 TEST_F(ServerEndpointAttackTest, EvidenceFloodFromOneAddressIsLimitedWhileAnotherIsServed) {
   // The flooder: 20 back-to-back evidence requests from 127.0.0.1. The
   // default budget is a burst of 4 and 2/s after that, whatever the speed
