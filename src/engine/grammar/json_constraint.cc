@@ -140,13 +140,15 @@ std::shared_ptr<const VocabIndex> VocabIndex::For(const Tokenizer& tok) {
 
 // --- the allowed set of a state -------------------------------------------------
 
-void JsonGrammar::Walk(const TokenTrie& trie, const MatchState& start, std::vector<TokenId>* out) const {
+void JsonGrammar::Walk(const TokenTrie& trie, const MatchState& start, Allowed* out) const {
   if (trie.nodes.empty()) return;
   // Depth-first over the trie; states[d] is the matcher after d bytes.
   std::vector<MatchState> states(trie.max_depth + 1);
   states[0].CopyFrom(start);
   struct Pos { uint32_t node; uint32_t edge; };
   std::vector<Pos> path = {{0, 0}};
+  const size_t budget = kMaxWalkWorkPerTrieNode * trie.nodes.size();
+  size_t& work = out->walk_work;
   while (!path.empty()) {
     Pos& p = path.back();
     const auto& rec = trie.nodes[p.node];
@@ -156,10 +158,16 @@ void JsonGrammar::Walk(const TokenTrie& trie, const MatchState& start, std::vect
     }
     const auto& e = trie.edges[rec.first_edge + p.edge++];
     size_t d = path.size();
+    const size_t live = states[d - 1].stacks();
+    work += live * live;
+    if (work > budget) {  // the tokens found so far (matcher.h)
+      out->walk_cut = true;
+      return;
+    }
     states[d].CopyFrom(states[d - 1]);
     if (!states[d].Advance(e.byte)) continue;  // prune the subtree
     const auto& child = trie.nodes[e.node];
-    for (uint32_t i = 0; i < child.n_ids; ++i) out->push_back(trie.ids[child.first_id + i]);
+    for (uint32_t i = 0; i < child.n_ids; ++i) out->ids.push_back(trie.ids[child.first_id + i]);
     if (child.n_edges) path.push_back({e.node, 0});
   }
 }
@@ -170,9 +178,9 @@ Allowed JsonGrammar::Compute(const MatchState& state) const {
   uint32_t room = 0;
   if (state.InStringBody(&room)) {
     a.plain_room = room;
-    Walk(v.special_, state, &a.ids);
+    Walk(v.special_, state, &a);
   } else {
-    Walk(v.all_, state, &a.ids);
+    Walk(v.all_, state, &a);
   }
   if (state.InRootLiteral()) {
     for (TokenId t : v.literal_tokens_) {

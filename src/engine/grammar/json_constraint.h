@@ -75,6 +75,8 @@ class VocabIndex {
 struct Allowed {
   uint32_t plain_room = 0;     // plain tokens of at most this many code points (0: none)
   std::vector<TokenId> ids;    // and these
+  size_t walk_work = 0;        // what the trie walk cost (kMaxWalkWorkPerTrieNode)
+  bool walk_cut = false;       // the walk ran out of budget: `ids` are those found so far
 };
 
 // JsonGrammar is a schema compiled for one vocabulary; it makes the
@@ -99,7 +101,7 @@ class JsonGrammar : public std::enable_shared_from_this<JsonGrammar> {
 
  private:
   Allowed Compute(const MatchState& state) const;
-  void Walk(const TokenTrie& trie, const MatchState& start, std::vector<TokenId>* out) const;
+  void Walk(const TokenTrie& trie, const MatchState& start, Allowed* out) const;
 
   std::shared_ptr<const Grammar> grammar_;
   std::shared_ptr<const VocabIndex> vocab_;
