@@ -343,5 +343,20 @@ TEST(ChatOutputPlannerTest, Qwen3TemplateAndVocabulary) {
   EXPECT_EQ(glm.ToolChoiceConstraint(req, model->tokenizer()).code(), ApiErrc::kBadRequest);
 }
 
+// The vocabulary index a forced tool call walks is built once and kept by
+// the planner, not rebuilt for each request once the last constraint is
+// gone (found by review: 130-260 ms per request, serialized on one lock).
+TEST(ChatOutputPlannerTest, AForcedToolCallKeepsTheVocabularyIndex) {
+  CLLM_SHARED_PATH(path, kQwen3);
+  auto model = engine::Model::Open(path).value();
+  ChatOutputPlanner planner(model->file().GetString("tokenizer.chat_template").value(), model->tokenizer());
+  CompletionRequest req;
+  req.tools = kTools;
+  req.tool_choice = "required";
+  ASSERT_TRUE(planner.ToolChoiceConstraint(req, model->tokenizer()).ok());  // its constraint dropped at once
+  std::weak_ptr<const engine::grammar::VocabIndex> index = engine::grammar::VocabIndex::For(model->tokenizer());
+  EXPECT_FALSE(index.expired()) << "nothing kept the index: the next forced call builds it again";
+}
+
 }  // namespace
 }  // namespace cllm::server

@@ -85,6 +85,7 @@ ApiResult<std::shared_ptr<engine::TokenConstraint>> ChatOutputPlanner::ToolChoic
       if (mode == "required" || tool["function"]["name"] == name) alts.push_back(CallSchema(tool, format_.tools, any_arguments));
     }
     ordered_json schema = alts.size() == 1 ? alts[0] : ordered_json{{"anyOf", std::move(alts)}};
+    std::call_once(vocab_->once, [&] { vocab_->index = engine::grammar::VocabIndex::For(tok); });
     auto c = engine::grammar::MakeJsonConstraint(tok, schema, prefix, suffix);
     if (c.ok()) return std::move(c).value();
   }

@@ -8,10 +8,12 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
+#include "engine/grammar/json_constraint.h"
 #include "engine/model/sampler.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/chat_output.h"
@@ -48,6 +50,14 @@ class ChatOutputPlanner {
  private:
   OutputFormat format_;
   std::unordered_map<engine::TokenId, std::string> markers_;
+  // The vocabulary index forced tool calls walk, built at the first and kept
+  // (VocabIndex::For holds it weakly: without this, each such request could
+  // build it anew, serialized on its lock).
+  struct VocabPin {
+    std::once_flag once;
+    std::shared_ptr<const engine::grammar::VocabIndex> index;
+  };
+  std::shared_ptr<VocabPin> vocab_ = std::make_shared<VocabPin>();
 };
 
 }  // namespace cllm::server

@@ -13,6 +13,8 @@
 namespace cllm::server {
 namespace {
 
+constexpr int64_t kMaxTopK = 1000;
+
 using nlohmann::json;
 
 ApiError Bad(std::string message) { return BadField(std::move(message)); }
@@ -186,7 +188,9 @@ ApiResult<CompletionRequest> ParseCompletionRequest(std::string_view body, bool 
       CLLM_ASSIGN_OR_RETURN(double p, Number(v, "top_p", 0.0, 1.0));
       req.sampling.top_p = static_cast<float>(p);
     } else if (key == "top_k") {
-      CLLM_ASSIGN_OR_RETURN(int64_t k, Integer(v, "top_k", 0, 1 << 20));
+      // Above 1000 the cut needs a sort of most of the vocabulary per token
+      // in the shared step: refused (0 turns it off).
+      CLLM_ASSIGN_OR_RETURN(int64_t k, Integer(v, "top_k", 0, kMaxTopK));
       req.sampling.top_k = static_cast<int>(k);
     } else if (key == "min_p") {
       CLLM_ASSIGN_OR_RETURN(double p, Number(v, "min_p", 0.0, 1.0));

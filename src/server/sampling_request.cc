@@ -55,8 +55,10 @@ ApiResult<std::vector<std::pair<int32_t, float>>> LogitBias(const json& v, const
     int32_t id = -1;
     const char* end = key.data() + key.size();
     auto [ptr, ec] = std::from_chars(key.data(), end, id);
-    if (key.empty() || ec != std::errc() || ptr != end || id < 0) {
-      return BadField("'logit_bias' keys must be token ids (non-negative integers)", "logit_bias");
+    // One spelling per id ("7", never "07"): the same token twice would
+    // add its biases past ±100.
+    if (key.empty() || ec != std::errc() || ptr != end || id < 0 || (key.size() > 1 && key[0] == '0')) {
+      return BadField("'logit_bias' keys must be token ids (non-negative integers, no leading zeros)", "logit_bias");
     }
     if (!bias.is_number() || !std::isfinite(bias.get<double>()) || bias.get<double>() < -100.0 ||
         bias.get<double>() > 100.0) {

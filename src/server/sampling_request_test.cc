@@ -57,6 +57,11 @@ TEST(SamplingRequestTest, RefusesOutOfRangeAndNamesTheField) {
       {{{"logit_bias", {{"-1", 1}}}}, true, "logit_bias"},
       {{{"logit_bias", {{"5", 101}}}}, true, "logit_bias"},
       {{{"logit_bias", json::array()}}, true, "logit_bias"},
+      // The same id twice ("7" and "07") would add biases past ±100 (found by review).
+      {{{"logit_bias", {{"7", 100}, {"07", 100}}}}, true, "logit_bias"},
+      {{{"logit_bias", {{"00", 1}}}}, false, "logit_bias"},
+      // Above 1000 the cut sorts most of the vocabulary per token (found by review).
+      {{{"top_k", 1001}}, true, "top_k"},
       {{{"logprobs", 2}}, true, "logprobs"},  // chat: a boolean
       {{{"top_logprobs", 3}}, true, "top_logprobs"},  // without logprobs: true
       {{{"logprobs", true}, {"top_logprobs", 21}}, true, "top_logprobs"},

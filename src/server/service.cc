@@ -247,7 +247,7 @@ void Service::Completions(const net::Request& req, const std::shared_ptr<net::Re
   } else if (n_prompt >= context) {
     return SendError(*w, ContextExceeded(context, n_prompt, 0, input_field));
   } else {
-    sr.max_tokens = context - n_prompt;  // the rest of the context
+    sr.max_tokens = std::min(context - n_prompt, options_.limits.max_tokens_cap);  // the rest, up to the cap
   }
   sr.sampling.temperature = cr.sampling.temperature;
   sr.sampling.top_p = cr.sampling.top_p;

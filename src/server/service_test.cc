@@ -278,6 +278,24 @@ TEST_F(ServiceTest, ChatRendersThroughTheTemplateAndItsRefusalIsA400) {
   EXPECT_EQ(reserved->status(), 400);
 }
 
+// Without max_tokens a request gets the rest of the context, but never more
+// than a request may ask for (found by review: absent, it skipped the cap).
+TEST_F(ServiceTest, AbsentMaxTokensStillMeetsTheCap) {
+  CLLM_SHARED_PATH(path, kModel);
+  model_ = engine::Model::Open(path).value();
+  ServiceOptions so;
+  so.model_name = "stories";
+  so.api_keys = Keys();
+  so.limits.max_tokens_cap = 5;
+  service_ = std::make_unique<Service>(*model_, so);
+  auto w = Call(Post("sk-bob", {{"prompt", "Once upon a time there was"}, {"temperature", 0}}));
+  ASSERT_TRUE(w->WaitComplete());
+  ASSERT_EQ(w->status(), 200) << w->body();
+  const json body = json::parse(w->body());
+  EXPECT_EQ(body["usage"]["completion_tokens"], 5);
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "length");
+}
+
 // The usage of a completion says how many prompt tokens came from the
 // user's prompt cache; a user never gets another user's (issue #13).
 TEST_F(ServiceTest, UsageReportsCachedTokensOfTheSameUserOnly) {
