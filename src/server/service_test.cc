@@ -60,6 +60,15 @@ class ServiceTest : public ::testing::Test {
     so.chat_template = std::move(tmpl);
     service_ = std::make_unique<Service>(*model_, so);
   }
+  // StartKeyed serves the model with the test keys and `tune` applied.
+  void StartKeyed(const std::function<void(ServiceOptions&)>& tune) {
+    model_ = engine::Model::Open(testing::SharedDir() / kModel).value();
+    ServiceOptions so;
+    so.model_name = "stories";
+    so.api_keys = Keys();
+    tune(so);
+    service_ = std::make_unique<Service>(*model_, so);
+  }
   std::shared_ptr<FakeWriter> Call(const net::Request& r) {
     auto w = std::make_shared<FakeWriter>();
     service_->Handle(r, w);
@@ -282,12 +291,7 @@ TEST_F(ServiceTest, ChatRendersThroughTheTemplateAndItsRefusalIsA400) {
 // than a request may ask for (found by review: absent, it skipped the cap).
 TEST_F(ServiceTest, AbsentMaxTokensStillMeetsTheCap) {
   CLLM_SHARED_PATH(path, kModel);
-  model_ = engine::Model::Open(path).value();
-  ServiceOptions so;
-  so.model_name = "stories";
-  so.api_keys = Keys();
-  so.limits.max_tokens_cap = 5;
-  service_ = std::make_unique<Service>(*model_, so);
+  StartKeyed([](ServiceOptions& so) { so.limits.max_tokens_cap = 5; });
   auto w = Call(Post("sk-bob", {{"prompt", "Once upon a time there was"}, {"temperature", 0}}));
   ASSERT_TRUE(w->WaitComplete());
   ASSERT_EQ(w->status(), 200) << w->body();
@@ -300,12 +304,7 @@ TEST_F(ServiceTest, AbsentMaxTokensStillMeetsTheCap) {
 // user's prompt cache; a user never gets another user's (issue #13).
 TEST_F(ServiceTest, UsageReportsCachedTokensOfTheSameUserOnly) {
   CLLM_SHARED_PATH(path, kModel);
-  model_ = engine::Model::Open(path).value();
-  ServiceOptions so;
-  so.model_name = "stories";
-  so.api_keys = Keys();
-  so.scheduler.prompt_cache_bytes = 16 << 20;
-  service_ = std::make_unique<Service>(*model_, so);
+  StartKeyed([](ServiceOptions& so) { so.scheduler.prompt_cache_bytes = 16 << 20; });
   std::string prompt;
   for (int i = 0; i < 6; ++i) prompt += "Once upon a time there was a little dog. ";  // ~70 of 128 tokens
   auto cached = [&](const std::string& key) {
