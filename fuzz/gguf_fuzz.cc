@@ -1,8 +1,12 @@
-// Fuzzes the GGUF reader with arbitrary bytes, then touches everything parsed.
+// Fuzzes the GGUF reader with arbitrary bytes, then touches everything parsed
+// and hands it to what reads a model's metadata: the vocabulary and the
+// model configuration (a host-supplied file reaches both).
 #include <cstddef>
 #include <cstdint>
 
 #include "engine/gguf/gguf.h"
+#include "engine/model/config.h"
+#include "engine/tokenizer/tokenizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto f = cllm::engine::GgufFile::FromBytes(cllm::ByteSpan(data, size));
@@ -16,5 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   (void)f->GetString("general.architecture");
   (void)f->GetArray("tokenizer.ggml.tokens");
+  (void)cllm::engine::Tokenizer::FromGguf(*f);
+  (void)cllm::engine::ConfigFromGguf(*f);
   return static_cast<int>(sink & 0);
 }

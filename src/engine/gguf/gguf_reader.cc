@@ -99,6 +99,9 @@ class GgufParser {
 
   static bool KnownType(uint32_t t) { return t <= 12; }
   static constexpr uint64_t kMaxCount = uint64_t{1} << 24;
+  // Array elements: a vocabulary and its merges are a few hundred thousand;
+  // each element takes 8 to 32 bytes of memory however few it takes on disk.
+  static constexpr uint64_t kMaxArrayLength = uint64_t{1} << 22;
 
   GgufResult<GgufValue> ReadScalar(GgufValueType t, const std::string& what) {
     GgufValue v;
@@ -132,6 +135,10 @@ class GgufParser {
     auto elem = static_cast<GgufValueType>(et);
     if (elem == GgufValueType::kArray) return Fail(GgufErrc::kUnknownValueType, what + ": nested arrays are not supported");
     CLLM_ASSIGN_OR_RETURN(uint64_t n, Read(&ByteReader::U64Le, what + " length"));
+    if (n > kMaxArrayLength) {
+      return Fail(GgufErrc::kTooLarge, what + ": array of " + std::to_string(n) + " elements (at most " +
+                                           std::to_string(kMaxArrayLength) + ")");
+    }
     uint64_t min_bytes = 0;
     if (!CheckedMul(n, ScalarSize(elem), &min_bytes)) {
       return Fail(GgufErrc::kTooLarge, what + ": array length " + std::to_string(n) + " overflows");
