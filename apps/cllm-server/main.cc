@@ -157,6 +157,7 @@ int main(int argc, char** argv) {
   }
   if (!f.trust_url.empty() && f.trust_ca.empty()) return Fail("--trust needs --trust-ca (the service's certificate)");
   if (f.model_name.empty()) f.model_name = input->default_name;
+  if (auto st = app::CheckModelName(f.model_name); !st.ok()) return Fail(st.detail());
 
   // A chat template from the host shapes every prompt: its digest is a claim
   // of the evidence (ServingClaims), read here once and used as read.

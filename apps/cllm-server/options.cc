@@ -1,6 +1,10 @@
 #include "apps/cllm-server/options.h"
 
+#include <algorithm>
+
 #include "apps/common/env_config.h"
+#include "base/utf8.h"
+#include "channel/payload.h"
 #include "net/server.h"
 
 namespace cllm::app {
@@ -148,6 +152,18 @@ Result<int> PromptCacheMib(const ServerFlags& f, bool have_api_keys) {
                      "a cache per user");
   }
   return 0;
+}
+
+Status<Errc> CheckModelName(const std::string& name) {
+  const bool control = std::any_of(name.begin(), name.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+  if (name.empty() || name.size() > channel::kMaxModelNameSize || !IsValidUtf8(name) || control) {
+    return MakeError(Errc::kInvalidArgument, "the model name (--model-name, else the model file's) must be 1-" +
+                                                 std::to_string(channel::kMaxModelNameSize) +
+                                                 " bytes of UTF-8 without control characters");
+  }
+  return OkStatus();
 }
 
 }  // namespace cllm::app

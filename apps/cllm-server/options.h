@@ -71,4 +71,9 @@ void AddServerFlags(CLI::App& app, ServerFlags& flags);
 // tell which prefixes others sent): a budget above 0 is then refused.
 Result<int> PromptCacheMib(const ServerFlags& flags, bool have_api_keys);
 
+// CheckModelName: the served name (--model-name, else the file's or the
+// sealed header's) is 1-256 bytes of UTF-8 without control characters — it
+// goes into the evidence, the certificate, JSON bodies and logs.
+Status<Errc> CheckModelName(const std::string& name);
+
 }  // namespace cllm::app

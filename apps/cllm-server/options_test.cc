@@ -250,5 +250,22 @@ TEST_F(ServerOptionsTest, BadValuesAreRefusedFromEverySource) {
   }
 }
 
+// The served name goes into the evidence (at most 256 bytes), the
+// certificate, JSON bodies and logs (found by review: 300 bytes aborted the
+// server, invalid UTF-8 made it throw writing --ready-file).
+TEST(ModelNameTest, OneTo256BytesOfUtf8WithoutControlCharacters) {
+  EXPECT_TRUE(CheckModelName("qwen3-0.6b").ok());
+  EXPECT_FALSE(CheckModelName("a" + std::string(20, '\0')).ok());
+  std::string accents = "a";
+  for (int i = 0; i < 20; ++i) accents += "\xc3\xa9";  // é
+  EXPECT_TRUE(CheckModelName(accents).ok());
+  EXPECT_TRUE(CheckModelName(std::string(256, 'm')).ok());
+  for (const std::string& bad : {std::string(), std::string(257, 'm'), std::string("abc\xff"), std::string("a\x1b[2J")}) {
+    auto st = CheckModelName(bad);
+    EXPECT_FALSE(st.ok()) << bad.size();
+    EXPECT_NE(st.detail().find("--model-name"), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace cllm::app

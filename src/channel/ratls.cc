@@ -105,7 +105,10 @@ ChannelResult<crypto::TlsIdentity> RaTlsIssuer::IssueWithKey(crypto::TimePoint n
   CLLM_ASSIGN_OR_RETURN(AttestationPayload payload, PayloadFor(spki, TimestampFreshness(now)));
   payload.token = std::move(token);
   crypto::CertSpec spec;
-  spec.common_name = "cllm RA-TLS " + payload.model_name.substr(0, 32);
+  // At most 32 bytes of the name, never half a UTF-8 character.
+  size_t cut = std::min<size_t>(payload.model_name.size(), 32);
+  while (cut > 0 && cut < payload.model_name.size() && (payload.model_name[cut] & 0xC0) == 0x80) --cut;
+  spec.common_name = "cllm RA-TLS " + payload.model_name.substr(0, cut);
   // A minute of back-dating tolerates client clocks slightly behind ours.
   spec.not_before = now - std::chrono::seconds(60);
   spec.not_after = now + options_.validity;

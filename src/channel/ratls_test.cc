@@ -347,6 +347,21 @@ TEST_F(RaTlsTest, AnIssueTimePastTheClocksRangeIsRefused) {
   EXPECT_TRUE(VerifyPayloadForKey(issuer_->PayloadFor(spki, TimestampFreshness(now_)).value(), spki, policy_, o).ok());
 }
 
+// The certificate's common name holds at most 32 bytes of the model's name,
+// cut between characters (found by review: a cut inside "é" made the
+// certificate, and the server's start, fail).
+TEST_F(RaTlsTest, ALongUtf8ModelNameIsCutBetweenCharacters) {
+  ServerClaims claims = claims_;
+  claims.model_name = "a";
+  for (int i = 0; i < 20; ++i) claims.model_name += "\xc3\xa9";
+  RaTlsIssuer issuer(attester_, claims);
+  auto id = issuer.Issue(now_);
+  ASSERT_TRUE(id.ok()) << id.detail();
+  auto v = Verify(id->cert);
+  ASSERT_TRUE(v.ok()) << v.detail();
+  EXPECT_EQ(v->payload.model_name, claims.model_name);
+}
+
 TEST_F(RaTlsTest, NonceModeRequiresOurNonce) {
   Bytes nonce(32, 0x77);
   auto spki = identity_->cert.GetPublicKey()->ToSpkiDer();

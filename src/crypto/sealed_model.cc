@@ -9,6 +9,7 @@
 
 #include "base/byte_reader.h"
 #include "base/secure.h"
+#include "base/utf8.h"
 #include "crypto/aead.h"
 #include "crypto/digest.h"
 #include "crypto/kdf.h"
@@ -216,7 +217,9 @@ SealResult<SealedHeader> ParseSealedHeader(ByteSpan data) {
     return Err(SealErrc::kMalformed, "chunk size " + std::to_string(h.chunk_size) + " out of range");
   }
   if (!ValidKeyId(h.key_id)) return Err(SealErrc::kMalformed, "invalid key id");
-  if (h.model_name.size() > kMaxName) return Err(SealErrc::kMalformed, "model name too long");
+  if (h.model_name.size() > kMaxName || !IsValidUtf8(h.model_name)) {
+    return Err(SealErrc::kMalformed, "model name too long or not UTF-8");
+  }
   if (h.SealedSize() == 0) return Err(SealErrc::kMalformed, "plaintext size overflows");
   h.header_digest = Sha256(data.first(h.header_size));
   return h;
@@ -227,7 +230,9 @@ SealResult<SealedHeader> SealFile(const std::filesystem::path& in, const std::fi
   if (!ValidKeyId(options.key_id)) {
     return Err(SealErrc::kInvalidArgument, "key id must be 1-64 printable ASCII characters");
   }
-  if (options.model_name.size() > kMaxName) return Err(SealErrc::kInvalidArgument, "model name too long");
+  if (options.model_name.size() > kMaxName || !IsValidUtf8(options.model_name)) {
+    return Err(SealErrc::kInvalidArgument, "model name too long or not UTF-8");
+  }
   if (options.chunk_size < kMinChunkSize || options.chunk_size > kMaxChunkSize) {
     return Err(SealErrc::kInvalidArgument, "chunk size must be between 4 KiB and 64 MiB");
   }

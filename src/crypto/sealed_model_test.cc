@@ -123,5 +123,23 @@ TEST_F(SealedModelTest, RejectsBadOptionsAndMissingFiles) {
   EXPECT_EQ(UnsealFile(dir_ / "x", key_).code(), SealErrc::kMalformed);
 }
 
+// The header's model name is UTF-8 (it reaches the evidence's claims and
+// JSON before anything is decrypted): sealing refuses another, and so does
+// reading a header someone altered (found by review).
+TEST_F(SealedModelTest, TheModelNameIsUtf8) {
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "x", Bytes(100, 1)).ok());
+  SealOptions opts{.key_id = "k", .model_name = "ti\xffy", .chunk_size = kMinChunkSize, .progress = nullptr};
+  EXPECT_EQ(SealFile(dir_ / "x", dir_ / "y", key_, opts).code(), SealErrc::kInvalidArgument);
+  auto [plain, sealed] = Make(100);
+  const std::string tiny = "tiny";
+  auto at = std::search(sealed.begin(), sealed.end(), tiny.begin(), tiny.end());
+  ASSERT_NE(at, sealed.end());
+  ASSERT_TRUE(ParseSealedHeader(sealed).ok());
+  at[2] = 0xff;
+  auto h = ParseSealedHeader(sealed);
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.code(), SealErrc::kMalformed);
+}
+
 }  // namespace
 }  // namespace cllm::crypto
