@@ -27,6 +27,7 @@
 #include "apps/cllm/remote_common.h"
 #include "apps/cllm/split_common.h"
 #include "base/encoding.h"
+#include "base/utf8.h"
 #include "base/time.h"
 #include "client/failover_client.h"
 #include "client/sse.h"
@@ -275,12 +276,13 @@ int AttestServer(const RemoteArgs& a) {
   json out = {{"url", a.url}};
   if (!conn.ok()) {
     out["verdict"] = "refused";
-    out["error"] = {{"code", client::ClientErrcName(conn.code())}, {"detail", conn.detail()}};
+    const std::string detail = EscapeForDisplay(conn.detail());  // may quote the server's bytes
+    out["error"] = {{"code", client::ClientErrcName(conn.code())}, {"detail", detail}};
     if (a.json) {
       std::printf("%s\n", out.dump(2).c_str());
     } else {
       std::printf("server: %s\n  ✗ %s: %s\n\nverdict: REFUSED\n", a.url.c_str(), client::ClientErrcName(conn.code()),
-                  conn.detail().c_str());
+                  detail.c_str());
     }
     return conn.code() == client::ClientErrc::kAttestation ? 1 : 2;
   }

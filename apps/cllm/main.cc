@@ -4,6 +4,7 @@
 
 #include "apps/cllm/command.h"
 #include "base/log.h"
+#include "base/utf8.h"
 
 namespace cllm::app {
 
@@ -26,7 +27,7 @@ CLI::App* SubcommandGroup(CLI::App& app, const std::string& name, const std::str
 }
 
 int Fail(const std::string& message, int code) {
-  std::fprintf(stderr, "cllm: error: %s\n", message.c_str());
+  std::fprintf(stderr, "cllm: error: %s\n", EscapeForDisplay(message).c_str());  // may quote a peer's bytes
   return code;
 }
 

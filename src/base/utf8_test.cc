@@ -31,5 +31,15 @@ TEST(Utf8Test, DecodesCodePoints) {
   EXPECT_EQ(cps.size(), 4u);
 }
 
+// Untrusted strings in messages: terminal controls and bytes that are not
+// UTF-8 (which a JSON encoder would throw on) are escaped, text is kept.
+TEST(Utf8Test, EscapeForDisplayKeepsTextAndEscapesControlsAndBadBytes) {
+  EXPECT_EQ(EscapeForDisplay("snp → ok\n\ttab"), "snp → ok\n\ttab");
+  EXPECT_EQ(EscapeForDisplay("\x1b[2J\x7f"), "\\x1b[2J\\x7f");
+  EXPECT_EQ(EscapeForDisplay("a\xff\xc3"), "a\\xff\\xc3");
+  EXPECT_EQ(EscapeForDisplay(std::string("x\0y", 3)), "x\\x00y");
+  EXPECT_TRUE(IsValidUtf8(EscapeForDisplay("\xed\xa0\x80 \xf4\x90\x80\x80")));  // surrogate, > U+10FFFF
+}
+
 }  // namespace
 }  // namespace cllm

@@ -2,6 +2,7 @@
 
 #include "attestation/verify.h"
 #include "base/encoding.h"
+#include "base/utf8.h"
 #include "crypto/cert_builder.h"
 #include "crypto/digest.h"
 
@@ -127,7 +128,9 @@ ChannelResult<crypto::TlsIdentity> RaTlsIssuer::IssueWithKey(crypto::TimePoint n
 ChannelResult<VerifiedServer> VerifyPayloadForKey(const AttestationPayload& payload, ByteSpan spki_der,
                                                   const attestation::Policy& policy, const VerifyOptions& options) {
   auto platform = attestation::ParsePlatformName(payload.platform);
-  if (!platform) return MakeError(ChannelErrc::kMalformed, "unknown platform \"" + payload.platform + "\"");
+  if (!platform) {
+    return MakeError(ChannelErrc::kMalformed, "unknown platform \"" + EscapeForDisplay(payload.platform) + "\"");
+  }
 
   // A simulated server is refused up front when the policy does not allow
   // sim at all: that is the real reason, not the missing platform key.

@@ -362,6 +362,21 @@ TEST_F(RaTlsTest, ALongUtf8ModelNameIsCutBetweenCharacters) {
   EXPECT_EQ(v->payload.model_name, claims.model_name);
 }
 
+// The platform name is the server's (unverified) bytes: an error quoting it
+// carries no terminal controls and stays UTF-8 (found by review: an escape
+// sequence reached the user's terminal).
+TEST_F(RaTlsTest, AnUnknownPlatformIsQuotedEscaped) {
+  auto spki = identity_->cert.GetPublicKey()->ToSpkiDer();
+  auto payload = issuer_->PayloadFor(spki, TimestampFreshness(now_)).value();
+  payload.platform = "\x1b[2J\xff";
+  VerifyOptions o;
+  o.at = now_;
+  auto r = VerifyPayloadForKey(payload, spki, policy_, o);
+  ASSERT_EQ(r.code(), ChannelErrc::kMalformed);
+  EXPECT_EQ(r.detail().find('\x1b'), std::string::npos) << r.detail();
+  EXPECT_NE(r.detail().find("\\x1b[2J\\xff"), std::string::npos) << r.detail();
+}
+
 TEST_F(RaTlsTest, NonceModeRequiresOurNonce) {
   Bytes nonce(32, 0x77);
   auto spki = identity_->cert.GetPublicKey()->ToSpkiDer();

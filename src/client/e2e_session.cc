@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "base/utf8.h"
+
 namespace cllm::client {
 namespace {
 
@@ -322,7 +324,8 @@ ClientResult<HttpResponse> E2eExchange(FailoverClient& fc, E2eSession& session, 
     if (!encrypted) {
       const std::string body = r->body.empty() ? outer_body : r->body;
       const std::string code = OuterErrorCode(body);
-      last_error = std::to_string(r->status) + " " + (code.empty() ? "" : code + ": ") + body.substr(0, 300);
+      last_error = std::to_string(r->status) + " " +
+                   EscapeForDisplay((code.empty() ? "" : code + ": ") + body.substr(0, 300));
       if (E2eSession::RefreshWorthy(code)) {
         tried.push_back(sealed->key);
         continue;  // NextKey: the new preferred key, or the older one still published
