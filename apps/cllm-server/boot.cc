@@ -99,11 +99,14 @@ Result<PlainModel> LoadPlainModel(const std::filesystem::path& path, const Progr
 
 Result<std::unique_ptr<engine::Model>> LoadSealedModel(const std::filesystem::path& path, ByteSpan key,
                                                        const std::array<uint8_t, 32>& expect_digest,
-                                                       const ProgressFn& progress) {
+                                                       const ProgressFn& progress, bool require_locked) {
   auto plain = crypto::UnsealFile(path, key, progress, &expect_digest);
   if (!plain.ok()) {
     return MakeError(Errc::kCrypto, "unsealing " + path.string() + ": " + crypto::SealErrcName(plain.code()) + ": " +
                                         plain.detail() + " — nothing will be served");
+  }
+  if (!plain->locked() && require_locked) {
+    return MakeError(Errc::kPermission, "the unsealed model could not be locked in memory — nothing will be served");
   }
   if (!plain->locked()) log::warn("the unsealed model is not locked in memory (RLIMIT_MEMLOCK); it may be swapped");
   auto source = std::make_shared<LockedSource>(std::move(plain).value());

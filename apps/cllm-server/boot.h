@@ -61,10 +61,13 @@ Result<PlainModel> LoadPlainModel(const std::filesystem::path& path, const Progr
 
 // LoadSealedModel decrypts `path` with `key` into locked memory and loads the
 // engine model from there; the header must still name `expect_digest` (the
-// one inspected and attested), so a file swapped since is refused.
+// one inspected and attested), so a file swapped since is refused. With
+// `require_locked` (the process's memory is locked: the evidence says so),
+// plaintext that could not be locked is refused, as for a plain model.
 Result<std::unique_ptr<engine::Model>> LoadSealedModel(const std::filesystem::path& path, ByteSpan key,
                                                        const std::array<uint8_t, 32>& expect_digest,
-                                                       const ProgressFn& progress = nullptr);
+                                                       const ProgressFn& progress = nullptr,
+                                                       bool require_locked = false);
 
 // A node identity: the key the token's cnf binds, and the token.
 struct NodeIdentity {

@@ -199,7 +199,8 @@ int main(int argc, char** argv) {
     auto key = trust->ModelKey(*node, kid);
     if (!key.ok()) return Fail(key.detail());
     log::info("model key {} released by cllm-trust; unsealing in memory", kid);
-    auto m = app::LoadSealedModel(f.model_path, key->span(), input->digest, app::StderrProgress("unsealing model"));
+    auto m = app::LoadSealedModel(f.model_path, key->span(), input->digest, app::StderrProgress("unsealing model"),
+                                  /*require_locked=*/hardening->memory_locked);
     if (!m.ok()) return Fail(m.detail());
     model = std::move(m).value();
   } else if (!model) {

@@ -209,9 +209,10 @@ struct UpstreamPool::Impl {
     crypto::TimePoint until = crypto::TimePoint::max();
   };
 
-  // VerifiedUntil is Lease::until for a connection just opened.
-  crypto::TimePoint VerifiedUntil(const net::ClientConnection& c) const {
-    if (c.PeerChain().empty()) return crypto::TimePoint::max();  // http:// (e2e: the bodies are sealed)
+  // VerifiedUntil is Lease::until for a connection just opened to `url`.
+  crypto::TimePoint VerifiedUntil(const net::ClientConnection& c, const Url& url) const {
+    if (!url.tls) return crypto::TimePoint::max();  // http:// (e2e: the bodies are sealed)
+    if (c.PeerChain().empty()) return crypto::TimePoint::min();  // TLS without a certificate: never reused
     const crypto::Certificate& leaf = c.PeerChain().front();
     return std::min(leaf.NotAfter(), verifier->Until(leaf).value_or(crypto::TimePoint::max()));
   }
@@ -263,7 +264,7 @@ struct UpstreamPool::Impl {
       Release(nullptr);
       co_return c.error();
     }
-    const crypto::TimePoint until = VerifiedUntil(**c);
+    const crypto::TimePoint until = VerifiedUntil(**c, url);
     co_return Lease{std::move(c).value(), false, replica, until};
   }
 
