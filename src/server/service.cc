@@ -167,6 +167,13 @@ ApiResult<Ok> Service::CheckEmbedsAllowed(const CompletionRequest& cr, const Api
 void Service::Completions(const net::Request& req, const std::shared_ptr<net::ResponseWriter>& w, bool chat,
                           const ApiUser& user, bool e2e_mutual) {
   if (shutting_down_) return SendError(*w, MakeError(ApiErrc::kNotReady, "the server is shutting down"));
+  // With API keys, each user prepares one large request at a time: the work
+  // below runs on a shared handler thread before any of the user's limits
+  // apply (without keys every caller is one user: no gate).
+  WorkGate::Pass preparing;
+  if (options_.api_keys && !preparing_.Enter(user.id, req.body.size(), &preparing)) {
+    return RateLimited(*w, 1, "this key is already preparing a large request; retry after 1 s");
+  }
   // Only a caller that may send prompt_embeds gets their larger body limit
   // (an encrypted request reached here past the network's check for it).
   ApiLimits limits = options_.limits;

@@ -50,6 +50,7 @@
 #include "server/rate_limit.h"
 #include "server/structured_output.h"
 #include "server/token_budget.h"
+#include "server/work_gate.h"
 
 namespace cllm::server {
 
@@ -174,6 +175,7 @@ class Service {
   std::atomic<bool> shutting_down_{false};
   RateLimiter attest_limiter_;
   TokenBudget budget_;
+  WorkGate preparing_;  // one large request per user prepared at a time (work_gate.h)
   StructuredOutput structured_;  // response_format constraints
   std::mutex attest_mu_;  // guards identity_ (never held while the TEE works)
   std::shared_ptr<channel::ServerChannel> identity_;
