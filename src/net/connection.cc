@@ -333,23 +333,15 @@ void Connection::Dispatch() {
 
 void Connection::RefuseBusy() {
   ++core_.body_budget_refused;
-  CancelDeadline();
-  ReleaseBody();
-  SetPhase(Phase::kClosing);
-  Outgoing out{SerializeWhole(503, "application/json", ErrorJson("the server is receiving too many request bodies; "
-                                                                 "retry"),
-                              {{"Retry-After", "1"}}, false),
-               true, false};
-  queued_bytes_ += out.bytes.size();
-  queue_.push_back(std::move(out));
-  WriteNext();
+  RespondError(503, "the server is receiving too many request bodies; retry", {{"Retry-After", "1"}});
 }
 
-void Connection::RespondError(int status, const char* message) {
+void Connection::RespondError(int status, const char* message,
+                              const std::vector<std::pair<std::string, std::string>>& headers) {
   CancelDeadline();
   ReleaseBody();
   SetPhase(Phase::kClosing);
-  Outgoing out{SerializeWhole(status, "application/json", ErrorJson(message), {}, false), true, false};
+  Outgoing out{SerializeWhole(status, "application/json", ErrorJson(message), headers, false), true, false};
   queued_bytes_ += out.bytes.size();
   queue_.push_back(std::move(out));
   WriteNext();

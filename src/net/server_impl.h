@@ -116,7 +116,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnRead(beast::error_code ec, size_t n);
   void Parse();
   void Dispatch();
-  void RespondError(int status, const char* message);
+  void RespondError(int status, const char* message,
+                    const std::vector<std::pair<std::string, std::string>>& headers = {});
   void RefuseBusy();  // 503 for the shared body budget (max_pending_body_bytes)
   void WriteNext();
   void OnWritten(beast::error_code ec);

@@ -345,7 +345,7 @@ TEST(ChatOutputPlannerTest, Qwen3TemplateAndVocabulary) {
 
 // The vocabulary index a forced tool call walks is built once and kept by
 // the planner, not rebuilt for each request once the last constraint is
-// gone (found by review: 130-260 ms per request, serialized on one lock).
+// gone (found by review: rebuilt per request, serialized on one lock).
 TEST(ChatOutputPlannerTest, AForcedToolCallKeepsTheVocabularyIndex) {
   CLLM_SHARED_PATH(path, kQwen3);
   auto model = engine::Model::Open(path).value();

@@ -85,9 +85,12 @@ ApiResult<std::shared_ptr<engine::TokenConstraint>> ChatOutputPlanner::ToolChoic
       if (mode == "required" || tool["function"]["name"] == name) alts.push_back(CallSchema(tool, format_.tools, any_arguments));
     }
     ordered_json schema = alts.size() == 1 ? alts[0] : ordered_json{{"anyOf", std::move(alts)}};
+    auto g = engine::grammar::CompileJsonSchema(schema, prefix, suffix);
+    if (!g.ok()) continue;
+    // The index is built once and kept here (VocabIndex::For holds it only
+    // weakly and hashes the whole vocabulary at each call).
     std::call_once(vocab_->once, [&] { vocab_->index = engine::grammar::VocabIndex::For(tok); });
-    auto c = engine::grammar::MakeJsonConstraint(tok, schema, prefix, suffix);
-    if (c.ok()) return std::move(c).value();
+    return std::make_shared<engine::grammar::JsonGrammar>(std::move(g).value(), vocab_->index)->NewConstraint();
   }
   return MakeError(ApiErrc::kBadRequest, "'tool_choice': the tools' names cannot be constrained");
 }

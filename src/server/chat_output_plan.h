@@ -51,8 +51,8 @@ class ChatOutputPlanner {
   OutputFormat format_;
   std::unordered_map<engine::TokenId, std::string> markers_;
   // The vocabulary index forced tool calls walk, built at the first and kept
-  // (VocabIndex::For holds it weakly: without this, each such request could
-  // build it anew, serialized on its lock).
+  // (VocabIndex::For holds it weakly and hashes the whole vocabulary at each
+  // call: without this, each such request could build it anew).
   struct VocabPin {
     std::once_flag once;
     std::shared_ptr<const engine::grammar::VocabIndex> index;

@@ -91,11 +91,13 @@ void Completion::OnLogprobs(const engine::StepLogprobs& step) {
   logprobs_.push_back(std::move(e));
 }
 
+bool Completion::PastText(const LogprobEntry& e) const { return e.text_offset + e.token.size() > text_emitted_; }
+
 void Completion::TrimLogprobsAtStop() {
   // The text ends before the stop sequence; a token that reaches past that
   // point is not part of the answer, so neither is its logprob (nor the
   // text it would show).
-  std::erase_if(logprobs_, [&](const LogprobEntry& e) { return e.text_offset + e.token.size() > text_emitted_; });
+  std::erase_if(logprobs_, [&](const LogprobEntry& e) { return PastText(e); });
 }
 
 void Completion::Emit(const std::string& text, const std::string& reasoning) {
@@ -133,8 +135,7 @@ void Completion::SendHeld() {
     // token's tail back, and a stop sequence there ends the text before it.
     auto whole = logprobs_.end();
     if (!parser_) {
-      whole = std::find_if(logprobs_.begin(), logprobs_.end(),
-                           [&](const LogprobEntry& e) { return e.text_offset + e.token.size() > text_emitted_; });
+      whole = std::find_if(logprobs_.begin(), logprobs_.end(), [&](const LogprobEntry& e) { return PastText(e); });
     }
     std::vector<LogprobEntry> sent(logprobs_.begin(), whole);
     logprobs_.erase(logprobs_.begin(), whole);

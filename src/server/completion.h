@@ -82,6 +82,8 @@ class Completion : public std::enable_shared_from_this<Completion> {
   void BeginLocked();
   void Route(const OutputDelta& d);  // a parser delta: reasoning, content through the stops, calls
   void Emit(const std::string& text, const std::string& reasoning = "");
+  // PastText: the token reaches past the text let out so far.
+  bool PastText(const LogprobEntry& e) const;
   // TrimLogprobsAtStop drops the logprobs of tokens past the end of the text.
   void TrimLogprobsAtStop();
   void SendHeld();

@@ -44,6 +44,15 @@ engine::SequenceRequest Sequence(const engine::Model& m, const std::string& prom
   return sr;
 }
 
+// Alone is the greedy answer to "Once upon a time" generated without the
+// scheduler: what a completion must reproduce.
+auto Alone(const engine::Model& m, int max_tokens) {
+  engine::GenerateOptions go;
+  go.max_tokens = max_tokens;
+  go.sampling.temperature = 0;
+  return engine::Generate(m, "Once upon a time", go).value();
+}
+
 // StreamText joins the text of a stream's events; counts its text events.
 std::string StreamText(const std::vector<std::string>& writes, int* out_text_events = nullptr) {
   std::string text;
@@ -65,10 +74,7 @@ std::string StreamText(const std::vector<std::string>& writes, int* out_text_eve
 TEST(CompletionTest, StreamsTheTokensOfRunningAloneWithUsageAndDone) {
   CLLM_SHARED_PATH(path, kModel);
   auto model = engine::Model::Open(path).value();
-  engine::GenerateOptions go;
-  go.max_tokens = 24;
-  go.sampling.temperature = 0;
-  const auto alone = engine::Generate(*model, "Once upon a time", go).value();
+  const auto alone = Alone(*model, 24);
   engine::Scheduler sched(*model, {});
 
   for (int coalesce_ms : {0, 50}) {
@@ -107,10 +113,7 @@ TEST(CompletionTest, StreamsTheTokensOfRunningAloneWithUsageAndDone) {
 TEST(CompletionTest, StopSequenceEndsTheTextAndTheGeneration) {
   CLLM_SHARED_PATH(path, kModel);
   auto model = engine::Model::Open(path).value();
-  engine::GenerateOptions go;
-  go.max_tokens = 40;
-  go.sampling.temperature = 0;
-  const auto alone = engine::Generate(*model, "Once upon a time", go).value();
+  const auto alone = Alone(*model, 40);
   ASSERT_GT(alone.text.size(), 30u);
   const std::string stop = alone.text.substr(12, 4);  // somewhere in the answer
   const std::string expect = alone.text.substr(0, alone.text.find(stop));
@@ -140,10 +143,7 @@ TEST(CompletionTest, StopSequenceEndsTheTextAndTheGeneration) {
 TEST(CompletionTest, LogprobsEndWithTheTextAtAStopSequence) {
   CLLM_SHARED_PATH(path, kModel);
   auto model = engine::Model::Open(path).value();
-  engine::GenerateOptions go;
-  go.max_tokens = 40;
-  go.sampling.temperature = 0;
-  const auto alone = engine::Generate(*model, "Once upon a time", go).value();
+  const auto alone = Alone(*model, 40);
   ASSERT_GT(alone.text.size(), 30u);
   engine::Scheduler sched(*model, {});
   for (size_t at : {12, 17, 23}) {

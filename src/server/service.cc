@@ -170,10 +170,8 @@ void Service::Completions(const net::Request& req, const std::shared_ptr<net::Re
   // With API keys, each user prepares one large request at a time: the work
   // below runs on a shared handler thread before any of the user's limits
   // apply (without keys every caller is one user: no gate).
-  WorkGate::Pass preparing;
-  if (options_.api_keys && !preparing_.Enter(user.id, req.body.size(), &preparing)) {
-    return RateLimited(*w, 1, "this key is already preparing a large request; retry after 1 s");
-  }
+  const auto preparing = preparing_.Enter(user.id, options_.api_keys ? req.body.size() : 0);
+  if (!preparing) return RateLimited(*w, 1, "this key is already preparing a large request; retry after 1 s");
   // Only a caller that may send prompt_embeds gets their larger body limit
   // (an encrypted request reached here past the network's check for it).
   ApiLimits limits = options_.limits;

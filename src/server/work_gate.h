@@ -3,9 +3,8 @@
 // Before a completion is admitted (the user's token budget, its sequence
 // slots), its handler renders the template, tokenizes the prompt and
 // compiles a schema on one of the server's few handler threads. For a large
-// body that is real work (~1 s for 1 MB of text), and a user sending many at
-// once held every handler thread while each was refused later (found by
-// review). WorkGate lets each user prepare one large request at a time;
+// body that is real work, and a user sending many at once held every
+// handler thread while each was refused later (found by review). WorkGate lets each user prepare one large request at a time;
 // another large one from the same user meanwhile is answered 429 at once,
 // before any work. Small requests (under `large_bytes`) always pass: their
 // preparation is short.
@@ -13,8 +12,10 @@
 
 #include <cstddef>
 #include <mutex>
+#include <optional>
 #include <string>
-#include <unordered_map>
+#include <unordered_set>
+#include <utility>
 
 namespace cllm::server {
 
@@ -22,20 +23,11 @@ class WorkGate {
  public:
   explicit WorkGate(size_t large_bytes = 64 << 10) : large_bytes_(large_bytes) {}
 
-  // Pass holds a place while it lives (none for a small request).
+  // Pass holds the user's place while it lives (none for a small request).
   class Pass {
    public:
-    Pass() = default;
-    Pass(Pass&& o) noexcept : gate_(o.gate_), user_(std::move(o.user_)) { o.gate_ = nullptr; }
-    Pass& operator=(Pass&& o) noexcept {
-      if (this != &o) {
-        if (gate_ != nullptr) gate_->Leave(user_);
-        gate_ = o.gate_;
-        user_ = std::move(o.user_);
-        o.gate_ = nullptr;
-      }
-      return *this;
-    }
+    Pass(Pass&& o) noexcept : gate_(std::exchange(o.gate_, nullptr)), user_(std::move(o.user_)) {}
+    Pass& operator=(Pass&&) = delete;
     ~Pass() {
       if (gate_ != nullptr) gate_->Leave(user_);
     }
@@ -43,31 +35,28 @@ class WorkGate {
    private:
     friend class WorkGate;
     Pass(WorkGate* gate, std::string user) : gate_(gate), user_(std::move(user)) {}
-    WorkGate* gate_ = nullptr;
+    WorkGate* gate_;
     std::string user_;
   };
 
-  // Enter: false when `user` is already preparing a large request and this
+  // Enter: nothing when `user` is already preparing a large request and this
   // one (of `body_bytes`) is large too.
-  bool Enter(const std::string& user, size_t body_bytes, Pass* pass) {
-    if (body_bytes < large_bytes_) return true;
+  std::optional<Pass> Enter(const std::string& user, size_t body_bytes) {
+    if (body_bytes < large_bytes_) return Pass(nullptr, "");
     std::lock_guard<std::mutex> lock(mu_);
-    int& n = preparing_[user];
-    if (n > 0) return false;
-    ++n;
-    *pass = Pass(this, user);
-    return true;
+    if (!preparing_.insert(user).second) return std::nullopt;
+    return Pass(this, user);
   }
 
  private:
   void Leave(const std::string& user) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (--preparing_[user] <= 0) preparing_.erase(user);
+    preparing_.erase(user);
   }
 
   const size_t large_bytes_;
   std::mutex mu_;
-  std::unordered_map<std::string, int> preparing_;
+  std::unordered_set<std::string> preparing_;  // users preparing a large request
 };
 
 }  // namespace cllm::server

@@ -9,19 +9,18 @@ namespace {
 
 TEST(WorkGateTest, OneLargeRequestPerUserAtATime) {
   WorkGate gate(1000);
-  WorkGate::Pass alice;
-  ASSERT_TRUE(gate.Enter("alice", 5000, &alice));
-  WorkGate::Pass second;
-  EXPECT_FALSE(gate.Enter("alice", 5000, &second));
-  WorkGate::Pass small;
-  EXPECT_TRUE(gate.Enter("alice", 999, &small));  // small: always passes
-  WorkGate::Pass bob;
-  EXPECT_TRUE(gate.Enter("bob", 5000, &bob));
+  auto alice = gate.Enter("alice", 5000);
+  ASSERT_TRUE(alice);
+  EXPECT_FALSE(gate.Enter("alice", 5000));
+  EXPECT_TRUE(gate.Enter("alice", 999));  // small: always passes
+  auto bob = gate.Enter("bob", 5000);
+  EXPECT_TRUE(bob);
   {
-    WorkGate::Pass moved = std::move(alice);  // the place moves with the pass
-    EXPECT_FALSE(gate.Enter("alice", 5000, &second));
+    WorkGate::Pass moved = std::move(*alice);  // the place moves with the pass
+    alice.reset();
+    EXPECT_FALSE(gate.Enter("alice", 5000));
   }
-  EXPECT_TRUE(gate.Enter("alice", 5000, &second));  // given back when the pass ended
+  EXPECT_TRUE(gate.Enter("alice", 5000));  // given back when the pass ended
 }
 
 }  // namespace

@@ -111,7 +111,7 @@ TEST(GgufCorruptTest, HugeCountsAndLengths) {
 
 // An array whose elements are all in the file but far more than any model
 // needs: each byte element would take 8 bytes of memory, a string 32 (found
-// by review: a 32 MiB file took 302 MiB).
+// by review).
 TEST(GgufCorruptTest, ArraysLongerThanAnyModelNeedsAreRefused) {
   GgufWriter w;
   GgufArray a;
