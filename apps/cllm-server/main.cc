@@ -329,6 +329,18 @@ int main(int argc, char** argv) {
   }
   server::Service service(*model, so);
   service.SetAttestation(identity);
+  if (so.scheduler.prompt_cache_bytes > 0) {
+    const uint64_t share = service.scheduler().Stats().prompt_cache_user_bytes;
+    const size_t keys = so.api_keys ? so.api_keys->size() : 0;
+    if (share == 0) {
+      log::warn("prompt cache OFF: --prompt-cache-mib {} in equal shares for {} API keys is less than one KV block "
+                "per key; raise --prompt-cache-mib to cache prompts",
+                *cache_mib, keys);
+    } else {
+      log::info("prompt cache: {:.1f} MiB per API key ({} keys; no key's traffic evicts another's)",
+                static_cast<double>(share) / (1 << 20), keys);
+    }
+  }
   if (fleet) {
     service.SetE2eKeys(fleet->ring());
     if (!f.e2e_client_token_policies.empty()) {

@@ -106,8 +106,9 @@ void AddServerFlags(CLI::App& app, ServerFlags& f) {
       ->check(CLI::IsMember({"f16", "f32"}))
       ->capture_default_str();
   app.add_option("--prompt-cache-mib", f.prompt_cache_mib,
-                 "KV memory kept for reusing each user's earlier prompt prefixes (never across users); 0: off. "
-                 "Default: 256; off with --allow-anonymous, which refuses any other value (all callers are one user)")
+                 "KV memory kept for reusing each user's earlier prompt prefixes (never across users), in equal shares per "
+                 "API key (no key's traffic evicts another's); 0: off. Default: 256; off with --allow-anonymous, which "
+                 "refuses any other value (all callers are one user)")
       ->check(CLI::Range(0, 1 << 20));
   app.add_option("--context", f.context, "Context length per sequence (0: the model's, at most 8192)")
       ->check(CLI::Range(0, 1 << 20))

@@ -32,9 +32,12 @@ constexpr int kQueueRetryAfterS = 1;
 // WithoutSharedState: an anonymous server (no API keys) has no user
 // identities to keep state apart by — every caller is the one user "" — so
 // it keeps none across requests: a prompt cache would tell a caller, by
-// cached_tokens or by time, which prefixes other callers sent.
+// cached_tokens or by time, which prefixes other callers sent. With keys,
+// each key gets an equal share of the cache (prefix_cache.h): no key's
+// traffic evicts another's blocks.
 ServiceOptions WithoutSharedState(ServiceOptions o) {
   if (!o.api_keys) o.scheduler.prompt_cache_bytes = 0;
+  if (o.api_keys) o.scheduler.prompt_cache_users = std::max<size_t>(o.api_keys->size(), 1);
   return o;
 }
 
@@ -45,7 +48,7 @@ Service::Service(const engine::Model& model, ServiceOptions options)
       options_(WithoutSharedState(std::move(options))),
       scheduler_(std::make_unique<engine::Scheduler>(model, options_.scheduler)),
       attest_limiter_(options_.attestation_rate),
-      structured_(model.tokenizer(), /*keep_per_user=*/options_.api_keys.has_value()),
+      structured_(model.tokenizer(), options_.api_keys ? std::max<size_t>(options_.api_keys->size(), 1) : 0),
       created_(UnixNow()) {
   chat_template_ = options_.chat_template;
   if (!chat_template_) {

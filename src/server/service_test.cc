@@ -364,14 +364,34 @@ TEST_F(ServiceTest, AnAnonymousServiceKeepsNothingAcrossRequests) {
   EXPECT_EQ(service_->scheduler().Stats().prompt_cache_bytes, 0u);
 
   const auto schema = nlohmann::ordered_json::parse(R"({"type": "object", "properties": {"a": {"type": "integer"}}})");
-  StructuredOutput anonymous(model_->tokenizer(), /*keep_per_user=*/false);
-  StructuredOutput per_user(model_->tokenizer(), /*keep_per_user=*/true);
+  StructuredOutput anonymous(model_->tokenizer(), /*users=*/0);
+  StructuredOutput per_user(model_->tokenizer(), /*users=*/1);
   for (int i = 0; i < 2; ++i) {
     ASSERT_TRUE(anonymous.ConstraintFor("", schema).ok());
     ASSERT_TRUE(per_user.ConstraintFor("alice", schema).ok());
   }
   EXPECT_EQ(anonymous.kept(), 0u);
   EXPECT_EQ(per_user.kept(), 1u);
+}
+
+// With keys, each key keeps its own share of compiled grammars: another
+// key's schemas never evict them (which its compile time would show).
+TEST_F(ServiceTest, NoUsersSchemasEvictAnotherUsersGrammars) {
+  Start();
+  StructuredOutput kept(model_->tokenizer(), /*users=*/4);
+  ASSERT_EQ(kept.per_user(), StructuredOutput::kMaxGrammars / 4);
+  auto schema = [](int i) {
+    return nlohmann::ordered_json::parse(R"({"type": "object", "properties": {"a)" + std::to_string(i) +
+                                         R"(": {"type": "integer"}}})");
+  };
+  ASSERT_TRUE(kept.ConstraintFor("alice", schema(0)).ok());
+  for (int i = 1; i <= 40; ++i) ASSERT_TRUE(kept.ConstraintFor("bob", schema(i)).ok());
+  EXPECT_EQ(kept.kept(), 1 + kept.per_user());
+  for (int i = 41; i <= 50; ++i) ASSERT_TRUE(kept.ConstraintFor("alice", schema(i)).ok());
+  EXPECT_EQ(kept.kept(), 2 * kept.per_user()) << "alice's own schemas evict only hers";
+  StructuredOutput crowded(model_->tokenizer(), /*users=*/StructuredOutput::kMaxGrammars + 1);
+  ASSERT_TRUE(crowded.ConstraintFor("alice", schema(0)).ok());
+  EXPECT_EQ(crowded.kept(), 0u) << "more users than grammars: nothing kept";
 }
 
 }  // namespace

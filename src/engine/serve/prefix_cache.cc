@@ -16,7 +16,8 @@ void Put64(std::vector<uint8_t>& out, uint64_t v) {
 
 }  // namespace
 
-PrefixCache::PrefixCache(KvCache& kv, size_t max_blocks) : kv_(kv), max_blocks_(max_blocks), key_(RandomSipKey()) {}
+PrefixCache::PrefixCache(KvCache& kv, size_t max_blocks, size_t users)
+    : kv_(kv), max_blocks_(max_blocks), per_user_(max_blocks / std::max<size_t>(users, 1)), key_(RandomSipKey()) {}
 
 PrefixCache::~PrefixCache() {
   while (EvictOne()) {
@@ -91,7 +92,8 @@ PrefixCache::Entry& PrefixCache::Add(uint64_t key, std::string_view user, uint64
   n.n_tokens = static_cast<int>(tokens.size());
   n.block = block;
   kv_.Retain(block);
-  n.lru = lru_.insert(lru_.begin(), key);
+  n.holder = &holders_[n.user];  // node-based map: the pointer stays valid while the holder exists
+  n.lru = n.holder->lru.insert(n.holder->lru.begin(), key);
   children_[parent_key].push_back(key);
   ++stats_.inserted;
   return n;
@@ -105,14 +107,27 @@ void PrefixCache::Remove(uint64_t key) {
   CLLM_CHECK(siblings != children_.end());
   std::erase(siblings->second, key);
   if (siblings->second.empty()) children_.erase(siblings);
-  lru_.erase(e.lru);
+  Holder* holder = e.holder;
+  holder->lru.erase(e.lru);
+  if (holder->lru.empty()) holders_.erase(e.user);
   const int block = e.block;
   entries_.erase(it);
   kv_.Drop(block);  // zeroed and freed unless a live sequence still reads it
   stats_.blocks = entries_.size();
 }
 
-void PrefixCache::Touch(Entry& e) { lru_.splice(lru_.begin(), lru_, e.lru); }
+void PrefixCache::Touch(Entry& e) { e.holder->lru.splice(e.holder->lru.begin(), e.holder->lru, e.lru); }
+
+void PrefixCache::Evict(Holder& h) {
+  CLLM_CHECK(!h.lru.empty());
+  Remove(h.lru.back());
+  ++stats_.evictions;
+}
+
+size_t PrefixCache::Held(std::string_view user) const {
+  auto it = holders_.find(std::string(user));
+  return it == holders_.end() ? 0 : it->second.lru.size();
+}
 
 PrefixHit PrefixCache::Lookup(std::string_view user, std::span<const TokenId> tokens) {
   PrefixHit hit;
@@ -193,15 +208,25 @@ void PrefixCache::Insert(std::string_view user, std::span<const TokenId> tokens,
     parent_serial = e->serial;
   }
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) Touch(**it);
+  // Only this user's own blocks make room for this user's: the shares add
+  // up to at most max_blocks_, so no other user's block need ever go.
+  if (auto mine = holders_.find(std::string(user)); mine != holders_.end()) {
+    Holder& h = mine->second;
+    while (h.lru.size() > per_user_) Evict(h);  // per_user_ >= 1: h keeps a block, so it stays
+  }
+  // More users than shares (a caller that named fewer): the largest first.
   while (entries_.size() > max_blocks_ && EvictOne()) {
   }
   stats_.blocks = entries_.size();
 }
 
 bool PrefixCache::EvictOne() {
-  if (lru_.empty()) return false;
-  Remove(lru_.back());
-  ++stats_.evictions;
+  Holder* largest = nullptr;
+  for (auto& [user, h] : holders_) {
+    if (largest == nullptr || h.lru.size() > largest->lru.size()) largest = &h;
+  }
+  if (largest == nullptr) return false;
+  Evict(*largest);
   return true;
 }
 

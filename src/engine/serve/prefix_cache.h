@@ -22,11 +22,18 @@
 // of its prompt (a conversation's last partial block, or a block where an
 // edited prompt diverges): the positions up to the difference are reused,
 // and its first write into that shared block copies it (KvCache::Unshare).
-// The cache is bounded by `max_blocks`: least recently used blocks go
-// first (a block is always touched after the blocks that extend it, so
-// chains are evicted from their ends), and it gives way when live sequences
-// need memory (KvCache's reclaimer). An evicted block that no sequence still
-// uses is zeroed at once (KvCache::Drop).
+// The budget is split in equal shares, one per user (`users`, the number
+// of API keys): a user's insert evicts only that user's own least recently
+// used blocks (a block is always touched after the blocks that extend it,
+// so chains are evicted from their ends), and the shares add up to no more
+// than the budget. So no user's traffic ever evicts another's blocks: a
+// user watching its own cached_tokens learns nothing of how much others
+// send (with one shared LRU it could). Only when live sequences need the
+// memory (KvCache's reclaimer, at the block cap or when memory cannot be
+// locked) do cached blocks give way across users, the largest holder's
+// first; that reveals only the memory load of the moment, which the
+// shared batch's speed shows anyway. An evicted block that no sequence
+// still uses is zeroed at once (KvCache::Drop).
 //
 // Not thread-safe: the scheduler's worker thread owns it.
 #pragma once
@@ -64,13 +71,15 @@ struct PrefixHit {
 
 class PrefixCache {
  public:
-  // `kv` must outlive the cache; max_blocks 0 disables it (nothing kept).
-  PrefixCache(KvCache& kv, size_t max_blocks);
+  // `kv` must outlive the cache. Each of `users` gets max_blocks / users
+  // blocks; a share of 0 disables it (nothing kept).
+  PrefixCache(KvCache& kv, size_t max_blocks, size_t users = 1);
   ~PrefixCache();  // lets go of every block
   PrefixCache(const PrefixCache&) = delete;
   PrefixCache& operator=(const PrefixCache&) = delete;
 
-  bool enabled() const { return max_blocks_ > 0; }
+  bool enabled() const { return per_user_ > 0; }
+  size_t per_user_blocks() const { return per_user_; }
 
   // Lookup returns the blocks holding the longest cached prefix of `tokens`
   // for `user` (none from any other user). The cache keeps its hold on
@@ -81,16 +90,20 @@ class PrefixCache {
   // Insert offers the KV of a finished sequence of `user`: `blocks[i]`
   // holds tokens[i·kBlockSize, (i+1)·kBlockSize), the last block possibly
   // only in part (tokens.size() positions in all). Blocks already cached
-  // are only touched; new ones are retained. Then the least recently used
-  // blocks beyond the budget are evicted.
+  // are only touched; new ones are retained. Then `user`'s least recently
+  // used blocks beyond its share are evicted (never another user's).
   void Insert(std::string_view user, std::span<const TokenId> tokens, std::span<const int> blocks);
 
-  // EvictOne lets go of the least recently used block; false when empty.
+  // EvictOne lets go of the least recently used block of the user holding
+  // the most (memory pressure); false when empty.
   bool EvictOne();
+  // Held is how many blocks `user` holds.
+  size_t Held(std::string_view user) const;
 
   const PrefixCacheStats& stats() const { return stats_; }
 
  private:
+  struct Holder;
   struct Entry {
     uint64_t key = 0;
     uint64_t serial = 0;         // unique for the process's lifetime
@@ -100,7 +113,12 @@ class PrefixCache {
     int n_tokens = 0;            // valid in `tokens` (kBlockSize: a full block, which may have children)
     uint64_t parent_key = 0;     // the children_ list it is in
     int block = -1;
-    std::list<uint64_t>::iterator lru;  // position in lru_ (front: most recent)
+    Holder* holder = nullptr;
+    std::list<uint64_t>::iterator lru;  // position in holder->lru (front: most recent)
+  };
+  // Holder: one user's blocks, by chain key, most recently used first.
+  struct Holder {
+    std::list<uint64_t> lru;
   };
   uint64_t UserSalt(std::string_view user) const;
   uint64_t BlockKey(uint64_t salt, uint64_t parent_key, std::span<const TokenId> tokens) const;
@@ -114,16 +132,19 @@ class PrefixCache {
              std::span<const TokenId> tokens, int block);
   void Remove(uint64_t key);
   void Touch(Entry& e);
+  // Evict lets go of `h`'s least recently used block.
+  void Evict(Holder& h);
 
   KvCache& kv_;
   size_t max_blocks_;
+  size_t per_user_;
   SipKey key_;
   uint64_t next_serial_ = 1;
   std::unordered_map<uint64_t, Entry> entries_;  // by chain key
   // Chain key of a block (for first blocks: the user's salt) → keys of the
   // entries that follow it: where a lookup looks for a partial match.
   std::unordered_map<uint64_t, std::vector<uint64_t>> children_;
-  std::list<uint64_t> lru_;                      // chain keys, most recent first
+  std::unordered_map<std::string, Holder> holders_;  // users holding at least one block
   PrefixCacheStats stats_;
 };
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <numeric>
+#include <string>
 
 namespace cllm::engine {
 namespace {
@@ -217,6 +218,54 @@ TEST(PrefixCacheTest, GivesWayWhenALiveSequenceNeedsItsBlocks) {
   EXPECT_EQ(cache.stats().blocks, 0u);
   EXPECT_EQ(cache.stats().evictions, 2u);
   EXPECT_TRUE(AllEqual(kv, 2, 3 * kB, 0.0f));
+}
+
+// Insert caches `n` tokens from `start` for `user` as one finished sequence.
+void InsertSequence(KvCache& kv, PrefixCache& cache, const std::string& user, int n, TokenId start) {
+  ASSERT_TRUE(kv.Prepare(99, n).ok());
+  cache.Insert(user, Tokens(n, start), kv.Blocks(99));
+  kv.Release(99);
+}
+
+TEST(PrefixCacheTest, NoUsersTrafficEvictsAnotherUsersBlocks) {
+  KvCache kv(SmallConfig(), KvType::kF32, 8 * kB);
+  PrefixCache cache(kv, 6, /*users=*/3);  // two blocks each
+  ASSERT_EQ(cache.per_user_blocks(), 2u);
+  InsertSequence(kv, cache, "alice", 2 * kB, 100);
+  InsertSequence(kv, cache, "carol", kB, 500);
+  // Bob sends a lot: only his own blocks make room for his.
+  for (int i = 0; i < 20; ++i) InsertSequence(kv, cache, "bob", 3 * kB, static_cast<TokenId>(1000 + 100 * i));
+  EXPECT_EQ(cache.Held("bob"), 2u);
+  EXPECT_EQ(cache.Held("alice"), 2u);
+  EXPECT_EQ(cache.Held("carol"), 1u);
+  EXPECT_EQ(cache.Lookup("alice", Tokens(2 * kB, 100)).tokens, 2 * kB) << "alice's cache shrank for bob's traffic";
+  EXPECT_EQ(cache.Lookup("carol", Tokens(kB, 500)).tokens, kB);
+  // Alice's own third block evicts her least recently used one.
+  InsertSequence(kv, cache, "alice", kB, 700);
+  EXPECT_EQ(cache.Held("alice"), 2u);
+  EXPECT_EQ(cache.Lookup("alice", Tokens(2 * kB, 100)).tokens, kB);
+  EXPECT_EQ(cache.Lookup("alice", Tokens(kB, 700)).tokens, kB);
+  EXPECT_EQ(kv.blocks_in_use(), 5u);
+}
+
+TEST(PrefixCacheTest, MemoryPressureTakesTheLargestHoldersBlocksFirst) {
+  KvCache kv(SmallConfig(), KvType::kF32, 8 * kB);
+  PrefixCache cache(kv, 8, /*users=*/2);
+  InsertSequence(kv, cache, "small", kB, 100);
+  InsertSequence(kv, cache, "large", 3 * kB, 200);
+  ASSERT_TRUE(cache.EvictOne());
+  ASSERT_TRUE(cache.EvictOne());
+  EXPECT_EQ(cache.Held("large"), 1u);
+  EXPECT_EQ(cache.Held("small"), 1u);
+  EXPECT_EQ(cache.Lookup("large", Tokens(3 * kB, 200)).tokens, kB) << "its chain goes from the end";
+}
+
+TEST(PrefixCacheTest, AShareUnderOneBlockTurnsItOff) {
+  KvCache kv(SmallConfig(), KvType::kF32, 2 * kB);
+  PrefixCache cache(kv, 3, /*users=*/4);
+  EXPECT_FALSE(cache.enabled());
+  InsertSequence(kv, cache, "u", kB, 1);
+  EXPECT_EQ(kv.blocks_in_use(), 0u);
 }
 
 TEST(PrefixCacheTest, DisabledKeepsNothing) {

@@ -106,9 +106,10 @@ Scheduler::Scheduler(const Model& model, SchedulerOptions options)
       options_(options),
       context_(ContextFor(model, options)),
       cache_(model.config(), options.kv_type, context_),
-      prefix_(cache_, options.prompt_cache_bytes / cache_.block_bytes()),
+      prefix_(cache_, options.prompt_cache_bytes / cache_.block_bytes(), options.prompt_cache_users),
       pacer_(options.prefill_stall_factor) {
   cache_.SetReclaimer([this] { return prefix_.EvictOne(); });  // cached blocks give way to live sequences
+  stats_.prompt_cache_user_bytes = static_cast<uint64_t>(prefix_.per_user_blocks()) * cache_.block_bytes();
   worker_ = std::thread([this] { Run(); });
 }
 
@@ -275,6 +276,7 @@ void Scheduler::PublishCacheStats() {
   stats_.prompt_cache_hit_tokens = cache_hit_tokens_;
   stats_.prompt_cache_evictions = c.evictions;
   stats_.prompt_cache_bytes = static_cast<uint64_t>(c.blocks) * cache_.block_bytes();
+  stats_.prompt_cache_user_bytes = static_cast<uint64_t>(prefix_.per_user_blocks()) * cache_.block_bytes();
 }
 
 // Admit fills free slots from the users' queues, round-robin: the user at

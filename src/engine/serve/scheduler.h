@@ -137,9 +137,13 @@ struct SchedulerOptions {
   double prefill_stall_factor = 2.0;
   int context_length = 0;        // per sequence; 0 → the model's training context (capped at 8192)
   KvType kv_type = KvType::kF16;
-  // Per-user prompt cache budget (bytes of KV blocks kept after their
-  // sequences end); 0 disables it. See prefix_cache.h.
+  // Prompt cache budget (bytes of KV blocks kept after their sequences
+  // end), in equal shares for `prompt_cache_users` users (the API keys): a
+  // user's blocks are only ever evicted for its own (or for live sequences
+  // under memory pressure). A share under one block disables it. See
+  // prefix_cache.h.
   size_t prompt_cache_bytes = 0;
+  size_t prompt_cache_users = 1;
 };
 
 struct SchedulerStats {
@@ -158,6 +162,7 @@ struct SchedulerStats {
   uint64_t prompt_cache_hit_tokens = 0;
   uint64_t prompt_cache_evictions = 0;
   uint64_t prompt_cache_bytes = 0;
+  uint64_t prompt_cache_user_bytes = 0;  // each user's share (0: the cache is off)
 };
 
 enum class SubmitErrc {
