@@ -216,6 +216,7 @@ crypto::CryptoStatus VerifyWebServer(const std::vector<crypto::Certificate>& cha
   if (chain.empty()) return MakeError(crypto::CryptoErrc::kChainInvalid, "the upstream sent no certificate");
   crypto::ChainOptions o;
   o.at = std::chrono::system_clock::now();
+  o.tls_server = true;  // a certificate issued for clients or code signing does not stand for a server
   std::vector<crypto::Certificate> rest(chain.begin() + 1, chain.end());
   CLLM_RETURN_IF_ERROR(crypto::VerifyChain(chain.front(), rest, roots, o));
   for (const auto& h : hosts) {

@@ -44,6 +44,24 @@ TEST(CertBuilderTest, IssuedChainVerifiesAndCarriesExtension) {
   EXPECT_EQ(VerifyChain(pki.leaf, {}, {pki.ca}, opts).code(), CryptoErrc::kNotYetValid);
 }
 
+TEST(CertBuilderTest, ATlsServerChainNeedsServerAuthWhereUsageIsRestricted) {
+  TestPki pki;
+  ChainOptions opts;
+  opts.at = pki.t0 + 1min;
+  opts.tls_server = true;
+  auto unrestricted = VerifyChain(pki.leaf, {}, {pki.ca}, opts);
+  EXPECT_TRUE(unrestricted.ok()) << unrestricted.detail();
+  // extKeyUsage (2.5.29.37) = SEQUENCE { clientAuth 1.3.6.1.5.5.7.3.2 }: a client's certificate.
+  const Bytes client_auth = {0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02};
+  CertSpec spec{.common_name = "client", .not_before = pki.t0, .not_after = pki.t0 + 10min,
+                .serial = {}, .is_ca = false, .dns_names = {"localhost"},
+                .extensions = {{"2.5.29.37", false, client_auth}}};
+  const Certificate client = IssueCertificate(spec, pki.leaf_key.public_key(), pki.ca_key, &pki.ca).value();
+  EXPECT_EQ(VerifyChain(client, {}, {pki.ca}, opts).code(), CryptoErrc::kChainInvalid);
+  opts.tls_server = false;  // attestation chains: usage is not asked
+  EXPECT_TRUE(VerifyChain(client, {}, {pki.ca}, opts).ok());
+}
+
 TEST(CertBuilderTest, CrlRevokesLeaf) {
   TestPki pki;
   auto crl = IssueCrl(pki.ca, pki.ca_key, {pki.leaf}, pki.t0, pki.t0 + 24h);

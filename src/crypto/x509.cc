@@ -3,6 +3,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "crypto/ossl.h"
@@ -10,11 +11,24 @@
 namespace cllm::crypto {
 namespace {
 
-TimePoint FromAsn1Time(const ASN1_TIME* t) {
+// The latest and earliest times a TimePoint (int64 nanoseconds) holds with
+// years to spare, so callers may add or subtract margins: ±2^33 s (the years
+// 1697 to 2242). Certificates say later: RFC 5280's 99991231235959Z means
+// "no expiry".
+constexpr int64_t kTimeBoundS = int64_t{1} << 33;
+
+// FromAsn1Time converts `t`, clamped to ±kTimeBoundS (a date past 2242 is
+// "never" in either direction, not a wrapped one), or returns `unreadable`:
+// the caller's fail-closed value (a start that never comes, an end long past).
+TimePoint FromAsn1Time(const ASN1_TIME* t, TimePoint unreadable) {
   struct tm tm = {};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return TimePoint{};
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return unreadable;
+  const int64_t s = std::clamp<int64_t>(timegm(&tm), -kTimeBoundS, kTimeBoundS);  // a 64-bit time_t holds year 9999
+  return TimePoint(std::chrono::seconds(s));
 }
+
+const TimePoint kNever = TimePoint(std::chrono::seconds(kTimeBoundS));  // a start that never comes
+const TimePoint kLongPast = TimePoint(std::chrono::seconds(-kTimeBoundS));  // an end long past
 
 std::string NameToString(const X509_NAME* name) {
   ossl::BioPtr bio(BIO_new(BIO_s_mem()));
@@ -122,8 +136,8 @@ std::string Certificate::SerialHex() const {
   return out;
 }
 
-TimePoint Certificate::NotBefore() const { return FromAsn1Time(X509_get0_notBefore(x509_.get())); }
-TimePoint Certificate::NotAfter() const { return FromAsn1Time(X509_get0_notAfter(x509_.get())); }
+TimePoint Certificate::NotBefore() const { return FromAsn1Time(X509_get0_notBefore(x509_.get()), kNever); }
+TimePoint Certificate::NotAfter() const { return FromAsn1Time(X509_get0_notAfter(x509_.get()), kLongPast); }
 
 CryptoResult<PublicKey> Certificate::GetPublicKey() const {
   EVP_PKEY* pkey = X509_get_pubkey(x509_.get());  // takes a reference
@@ -227,11 +241,11 @@ Bytes Crl::Der() const {
 }
 
 std::string Crl::Issuer() const { return NameToString(X509_CRL_get_issuer(crl_.get())); }
-TimePoint Crl::ThisUpdate() const { return FromAsn1Time(X509_CRL_get0_lastUpdate(crl_.get())); }
+TimePoint Crl::ThisUpdate() const { return FromAsn1Time(X509_CRL_get0_lastUpdate(crl_.get()), kNever); }
 std::optional<TimePoint> Crl::NextUpdate() const {
   const ASN1_TIME* t = X509_CRL_get0_nextUpdate(crl_.get());
   if (t == nullptr) return std::nullopt;
-  return FromAsn1Time(t);
+  return FromAsn1Time(t, kLongPast);
 }
 
 bool Crl::IsRevoked(const Certificate& cert) const {
@@ -309,6 +323,9 @@ CryptoStatus VerifyChain(const Certificate& leaf, const std::vector<Certificate>
     flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
   }
   X509_VERIFY_PARAM_set_flags(param, flags);
+  if (options.tls_server && X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_SERVER) != 1) {
+    return OpenSslError(CryptoErrc::kInternal, "X509_VERIFY_PARAM_set_purpose");
+  }
 
   if (X509_verify_cert(ctx.get()) == 1) {
     ERR_clear_error();

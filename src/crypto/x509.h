@@ -94,6 +94,10 @@ struct ChainOptions {
   TimePoint at;                  // the time at which validity is checked (injected clock)
   std::vector<Crl> crls;         // CRLs to consult
   bool require_crls = false;     // every certificate's issuer must have a CRL (PCK chains)
+  // The chain must be fit to authenticate a TLS server (RFC 5280 extended
+  // key usage serverAuth where a certificate restricts it): for ordinary web
+  // PKI, not for attestation chains, whose certificates say nothing of TLS.
+  bool tls_server = false;
 };
 
 // VerifyChain builds and verifies a path leaf → intermediates → one of

@@ -3,6 +3,9 @@
 #include "crypto/x509.h"
 
 #include <gtest/gtest.h>
+#include <openssl/x509.h>
+
+#include <chrono>
 
 #include "base/file.h"
 #include "support/shared_data.h"
@@ -115,6 +118,41 @@ TEST(X509Test, MalformedInputIsAnErrorNotACrash) {
   std::string broken =
       "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
   EXPECT_EQ(Certificate::ParsePemBundle(broken).code(), CryptoErrc::kParse);
+}
+
+// WithValidity makes a self-signed certificate whose validity is the two
+// times as written (ASN.1 text), which TimePoint could not express.
+Certificate WithValidity(const char* not_before, const char* not_after) {
+  auto key = PrivateKey::Generate(KeyType::kEcP256);
+  EXPECT_TRUE(key.ok());
+  X509* x = X509_new();
+  EXPECT_EQ(X509_set_version(x, 2), 1);
+  EXPECT_EQ(ASN1_TIME_set_string_X509(X509_getm_notBefore(x), not_before), 1);
+  EXPECT_EQ(ASN1_TIME_set_string_X509(X509_getm_notAfter(x), not_after), 1);
+  EXPECT_EQ(X509_set_pubkey(x, key->get()), 1);
+  EXPECT_GT(X509_sign(x, key->get(), EVP_sha256()), 0);
+  unsigned char* der = nullptr;
+  const int len = i2d_X509(x, &der);
+  Bytes bytes(der, der + len);
+  OPENSSL_free(der);
+  X509_free(x);
+  return Certificate::FromDer(bytes).value();
+}
+
+TEST(X509Test, DatesPastTheClockRangeAreNeverNotWrapped) {
+  // RFC 5280 §4.1.2.5: 99991231235959Z is "no well-defined expiration".
+  const Certificate forever = WithValidity("20240101000000Z", "99991231235959Z");
+  const auto now = std::chrono::system_clock::now();
+  EXPECT_GT(forever.NotAfter(), now + std::chrono::hours(24 * 365 * 200)) << "a year-9999 end wrapped into the past";
+  EXPECT_LT(forever.NotBefore(), now);
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(forever.NotBefore()), 1704067200);
+  // A start that far ahead never comes, and margins can be taken off either end.
+  const Certificate later = WithValidity("99990101000000Z", "99991231235959Z");
+  EXPECT_GT(later.NotBefore() - std::chrono::minutes(5), now + std::chrono::hours(24 * 365 * 200));
+  const Certificate old = WithValidity("19500101000000Z", "19600101000000Z");
+  EXPECT_LT(old.NotAfter(), now);
+  EXPECT_LT(old.NotBefore(), old.NotAfter());
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(old.NotAfter()), -315619200);
 }
 
 }  // namespace
