@@ -163,6 +163,10 @@ ApiError Service::ContextExceeded(int context, int prompt, int completion, const
 void Service::ExtraRoute(const std::string& path, const net::Request& req,
                          const std::shared_ptr<net::ResponseWriter>& w, const ApiUser& user) {
   if (shutting_down_) return SendError(*w, MakeError(ApiErrc::kNotReady, "the server is shutting down"));
+  // Parsing and tokenizing up to a megabyte runs on a shared handler thread
+  // too: one large request per key at a time, as for completions.
+  const auto preparing = preparing_.Enter(user.id, options_.api_keys ? req.body.size() : 0);
+  if (!preparing) return RateLimited(*w, 1, "this key is already preparing a large request; retry after 1 s");
   if (path == "/v1/embeddings") return Embeddings(req, w, user);
   // Tokenizing costs CPU: the produced (or read) tokens count against the budget.
   const int64_t per_minute = user.limits.tokens_per_minute.value_or(options_.user_tokens_per_minute);

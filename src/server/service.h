@@ -123,6 +123,7 @@ class Service {
   // Shutdown stops admitting requests (503) and cancels running ones.
   void Shutdown();
   engine::Scheduler& scheduler() { return *scheduler_; }
+  WorkGate& preparing() { return preparing_; }  // tests: hold a key's place
 
  private:
   // Route answers a request (an opened encrypted one too) by its path;

@@ -374,9 +374,40 @@ TEST_F(ServiceTest, AnAnonymousServiceKeepsNothingAcrossRequests) {
   EXPECT_EQ(per_user.kept(), 1u);
 }
 
+// While a key prepares a large request, its next large one on any route
+// that parses and tokenizes is 429 before any work; other keys and small
+// requests pass.
+TEST_F(ServiceTest, AKeyPreparesOneLargeRequestAtATimeOnEveryRoute) {
+  CLLM_SHARED_PATH(path, kModel);
+  Start();
+  std::string text;
+  while (text.size() < (80 << 10)) text += "Once upon a time there was a little dog. ";
+  auto held = service_->preparing().Enter("alice", 1 << 20);  // alice's first large request, in preparation
+  ASSERT_TRUE(held);
+  const std::vector<std::pair<std::string, json>> routes = {
+      {"/v1/completions", {{"prompt", text}, {"max_tokens", 1}}},
+      {"/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", text}}}}, {"max_tokens", 1}}},
+      {"/v1/embeddings", {{"input", text}}},
+      {"/tokenize", {{"content", text}}},
+  };
+  for (const auto& [route, body] : routes) {
+    auto w = Call(Post("sk-alice", body, route));
+    ASSERT_TRUE(w->WaitComplete());
+    EXPECT_EQ(w->status(), 429) << route << ": " << w->body();
+    EXPECT_EQ(w->header("Retry-After"), "1") << route;
+  }
+  auto bob = Call(Post("sk-bob", {{"content", text}}, "/tokenize"));
+  ASSERT_TRUE(bob->WaitComplete());
+  EXPECT_EQ(bob->status(), 200) << bob->body();
+  auto small = Call(Post("sk-alice", {{"content", "Once upon a time"}}, "/tokenize"));
+  ASSERT_TRUE(small->WaitComplete());
+  EXPECT_EQ(small->status(), 200) << small->body();
+}
+
 // With keys, each key keeps its own share of compiled grammars: another
 // key's schemas never evict them (which its compile time would show).
 TEST_F(ServiceTest, NoUsersSchemasEvictAnotherUsersGrammars) {
+  CLLM_SHARED_PATH(path, kModel);
   Start();
   StructuredOutput kept(model_->tokenizer(), /*users=*/4);
   ASSERT_EQ(kept.per_user(), StructuredOutput::kMaxGrammars / 4);
