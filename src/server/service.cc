@@ -297,8 +297,13 @@ void Service::Completions(const net::Request& req, const std::shared_ptr<net::Re
                                  user.limits.max_queued.value_or(defaults.max_queued)};
   const int64_t per_minute = user.limits.tokens_per_minute.value_or(options_.user_tokens_per_minute);
   const int n = cr.sampling.n;
-  const int64_t prompt_cost = static_cast<int64_t>(n_prompt) * n;  // each choice runs the prompt
-  auto budget = budget_.Admit(user.id, per_minute, prompt_cost);
+  // Each choice runs the prompt and may generate max_tokens: all of it is
+  // reserved now, and what a choice did not generate goes back when it
+  // ends. (Reserving the prompt only let a key start max_active +
+  // max_queued sequences of up to max_tokens each before any was charged.)
+  const int64_t reserved_completion = std::max<int64_t>(sr.max_tokens, 0);
+  const int64_t reserve = (static_cast<int64_t>(n_prompt) + reserved_completion) * n;
+  auto budget = budget_.Admit(user.id, per_minute, reserve);
   if (!budget.admitted) {
     return RateLimited(*w, budget.retry_after_s,
                        "over this key's budget of " + std::to_string(per_minute) + " tokens per minute; retry after " +
@@ -320,8 +325,9 @@ void Service::Completions(const net::Request& req, const std::shared_ptr<net::Re
   co.logprobs = cr.sampling.logprobs >= 0;
   // Runs on the worker once the sequence ends; the scheduler (and so every
   // callback) is stopped before this service is destroyed.
-  auto ended = [this, id = user.id, per_minute](const engine::SequenceOutcome& o, bool client_gone) {
-    budget_.Charge(id, per_minute, o.completion_tokens);
+  auto ended = [this, id = user.id, per_minute, reserved_completion](const engine::SequenceOutcome& o,
+                                                                     bool client_gone) {
+    budget_.Charge(id, per_minute, o.completion_tokens - reserved_completion);  // the unused reservation back
     if (client_gone) ++streams_cancelled_;
   };
   // n choices: n sequences (seeds derived from the request's; choice 0
@@ -342,7 +348,7 @@ void Service::Completions(const net::Request& req, const std::shared_ptr<net::Re
   }
   auto submitted = scheduler_->SubmitGroup(std::move(group));
   if (!submitted.ok()) {
-    budget_.Charge(user.id, per_minute, -prompt_cost);  // not served: the prompt's tokens go back
+    budget_.Charge(user.id, per_minute, -reserve);  // not served: the whole reservation goes back
     switch (submitted.code()) {
       case engine::SubmitErrc::kQueueFull:
       case engine::SubmitErrc::kUserQueueFull:

@@ -138,6 +138,38 @@ TEST_F(ServiceTest, TokensPerMinuteBudgetGives429WithSecondsUntilEnoughReturns) 
   EXPECT_EQ(b->status(), 200);
 }
 
+// A request reserves its max_tokens with its prompt: a key cannot start
+// more generation than its budget holds before any of it is charged.
+TEST_F(ServiceTest, TheBudgetReservesMaxTokensUntilTheRequestEnds) {
+  CLLM_SHARED_PATH(path, kModel);
+  Start();
+  Gate gate;  // another user's sequence holds the worker: carol's requests wait, uncharged so far
+  engine::SequenceRequest blocker;
+  blocker.user = "blocker";
+  blocker.prompt = model_->tokenizer().Encode("Hi", true, true);
+  blocker.max_tokens = 2;
+  blocker.stop_at_eog = false;
+  blocker.on_token = [hold = gate.Holder(), first = true](engine::TokenId, std::string_view) mutable {
+    if (first) hold();
+    first = false;
+    return true;
+  };
+  ASSERT_TRUE(service_->scheduler().Submit(std::move(blocker)).ok());
+  ASSERT_TRUE(gate.WaitHeld());
+  // carol's budget is 60 tokens a minute: "Hi" and 40 more is most of it.
+  auto c1 = Call(Post("sk-carol", {{"prompt", "Hi"}, {"max_tokens", 40}}));
+  EXPECT_EQ(c1->responses(), 0);  // admitted, waiting
+  auto c2 = Call(Post("sk-carol", {{"prompt", "Hi"}, {"max_tokens", 40}}));
+  EXPECT_EQ(c2->status(), 429) << "a second 40-token generation started on a budget that holds one";
+  EXPECT_GE(std::stoi(c2->header("Retry-After")), 20);
+  gate.Open();
+  ASSERT_TRUE(c1->WaitComplete());
+  EXPECT_EQ(c1->status(), 200) << c1->body();
+  auto c3 = Call(Post("sk-carol", {{"prompt", "Hi"}, {"max_tokens", 1}}));
+  ASSERT_TRUE(c3->WaitComplete());
+  EXPECT_EQ(c3->status(), 200) << c3->body();
+}
+
 TEST_F(ServiceTest, ClientGoneBeforeTheFirstTokenCancelsANonStreamingRequest) {
   CLLM_SHARED_PATH(path, kModel);
   Start(1024);
