@@ -172,6 +172,7 @@ int main(int argc, char** argv) {
   claims.serving.model_from_untrusted_disk = !input->sealed && f.mmap_untrusted_disk;
   claims.serving.memory_unlocked = !hardening->memory_locked;
   claims.serving.stream_pad = static_cast<uint32_t>(f.stream_pad);  // 0..16384 (options.cc)
+  claims.serving.stream_coalesce_ms = static_cast<uint32_t>(f.stream_coalesce_ms);  // 0..10000 (options.cc)
   // Who else reads what the server does: a plain listener (everything on it,
   // /metrics included, unattested) and metrics-key holders on this one.
   claims.serving.debug_listener = !f.debug_listen.empty();
@@ -405,6 +406,7 @@ int main(int argc, char** argv) {
                                                       ? HexEncode(*claims.serving.chat_template_digest)
                                                       : std::string()},
                          {"stream_pad", f.stream_pad},
+                         {"stream_coalesce_ms", f.stream_coalesce_ms},
                          {"metrics_keys", !claims.serving.metrics_readers.empty()},
                          {"metrics_readers", trust::MetricsReadersClaim(claims.serving)}};
     std::ofstream(f.ready_file) << j.dump() << "\n";

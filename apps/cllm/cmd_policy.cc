@@ -77,6 +77,7 @@ struct PinArgs {
   bool allow_metrics_keys = false;
   std::vector<std::string> metrics_keys_files, metrics_readers;
   int min_stream_pad = -1;  // -1: not given
+  int min_stream_coalesce_ms = -1;  // -1: not given
   std::string sim_platform_key;
   std::vector<std::string> min_tcb;  // COMPONENT=N
 };
@@ -236,6 +237,13 @@ int Pin(const PinArgs& a) {
                          ? std::string("servers that do not pad their TLS records (--stream-pad 0) are accepted")
                          : "TLS record padding of at least " + std::to_string(a.min_stream_pad) + " bytes");
   }
+  if (a.min_stream_coalesce_ms >= 0) {
+    doc["min_stream_coalesce_ms"] = a.min_stream_coalesce_ms;
+    pinned.push_back(a.min_stream_coalesce_ms == 0
+                         ? std::string("servers that stream token by token are accepted")
+                         : "streamed text held at least " + std::to_string(a.min_stream_coalesce_ms) +
+                               " ms per event (--stream-coalesce-ms)");
+  }
   if (a.allow_unlocked_memory) {
     doc["allow_unlocked_memory"] = true;
     pinned.push_back("servers whose memory is not locked (--allow-unlocked-memory) are accepted");
@@ -346,6 +354,10 @@ void Setup(CLI::App& app, CommandContext& ctx) {
                   "Smallest TLS record padding block a server may use (its --stream-pad; default 512); 0 also "
                   "accepts servers that do not pad, whose streamed token lengths a network observer reads")
       ->check(CLI::Range(0, 16384));
+  cmd->add_option("--min-stream-coalesce-ms", a.min_stream_coalesce_ms,
+                  "Require servers to hold streamed text at least this long per event (their --stream-coalesce-ms), "
+                  "so a network observer does not read each token's timing; default 0: not required")
+      ->check(CLI::Range(0, 10000));
   cmd->add_flag("--allow-unlocked-memory", a.allow_unlocked_memory,
                 "Accept servers whose memory is not locked (--allow-unlocked-memory): prompts may be swapped to "
                 "the host's disk; for development machines");

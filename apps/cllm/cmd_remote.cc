@@ -83,6 +83,7 @@ std::string Consent(const attestation::Policy* policy, const Serving& s, T Servi
   if (policy == nullptr) return "accepted by the policy";
   Serving one;
   one.stream_pad = std::max(policy->min_stream_pad, channel::kDefaultStreamPad);
+  one.stream_coalesce_ms = policy->min_stream_coalesce_ms;
   one.*claim = s.*claim;
   return channel::CheckServing(one, *policy).ok() ? "accepted by the policy" : "REFUSED by the policy";
 }
@@ -98,6 +99,16 @@ std::string PaddingText(const Serving& s, const attestation::Policy* policy) {
     return out + " (below the policy's min_stream_pad " + std::to_string(policy->min_stream_pad) + ", " + consent + ")";
   }
   return out;
+}
+
+// TimingText describes how a server sends streamed text (--stream-coalesce-ms).
+std::string TimingText(const Serving& s, const attestation::Policy* policy) {
+  const std::string consent = Consent(policy, s, &Serving::stream_coalesce_ms);
+  if (s.stream_coalesce_ms == 0) {
+    return "token by token (" + consent + "): the network sees when each streamed token is made";
+  }
+  return "held and sent every " + std::to_string(s.stream_coalesce_ms) + " ms (--stream-coalesce-ms, " + consent +
+         "): per-token timing hidden";
 }
 
 // ObserversText says who besides the user sees the server's work: a plain
@@ -134,6 +145,7 @@ json ServerJson(const channel::VerifiedServer& s) {
           {"model_from_untrusted_disk", s.payload.serving.model_from_untrusted_disk},
           {"memory_locked", !s.payload.serving.memory_unlocked},
           {"stream_pad", s.payload.serving.stream_pad},
+          {"stream_coalesce_ms", s.payload.serving.stream_coalesce_ms},
           {"debug_listener", s.payload.serving.debug_listener},
           {"metrics_keys", !s.payload.serving.metrics_readers.empty()},
           {"metrics_readers", trust::MetricsReadersClaim(s.payload.serving)},
@@ -201,6 +213,7 @@ int AttestViaToken(const RemoteArgs& a, const attestation::Policy& policy, const
     std::printf("  memory         NOT LOCKED (accepted by the policy)\n");
   }
   std::printf("  record padding %s\n", PaddingText(tc.server.payload.serving, nullptr).c_str());
+  std::printf("  stream timing  %s\n", TimingText(tc.server.payload.serving, nullptr).c_str());
   std::printf("  listeners      %s\n", ObserversText(tc.server.payload.serving, nullptr).c_str());
   std::printf("  token          %s, cllm-trust policy %s, expires %s\n", c.value("jti", "").c_str(),
               c.value("policy", "").c_str(),
@@ -354,6 +367,7 @@ int AttestServer(const RemoteArgs& a) {
                                               "): prompts may be swapped to the host's disk").c_str()
                                            : "locked: never swapped to the host's disk");
   std::printf("  record padding %s\n", PaddingText(serving, &policy).c_str());
+  std::printf("  stream timing  %s\n", TimingText(serving, &policy).c_str());
   std::printf("  listeners      %s\n", ObserversText(serving, &policy).c_str());
   if (!serving_verdict.ok()) std::printf("  ✗ %s\n", serving_verdict.detail().c_str());
   std::printf("\npinning:\n");

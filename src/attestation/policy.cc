@@ -176,6 +176,11 @@ AttestResult<Policy> ParsePolicy(std::string_view json_text) {
         return Invalid(key, "expected a number of bytes from 0 to 16384");
       }
       policy.min_stream_pad = static_cast<uint32_t>(value.get<uint64_t>());
+    } else if (key == "min_stream_coalesce_ms") {
+      if (!value.is_number_unsigned() || value.get<uint64_t>() > 10000) {
+        return Invalid(key, "expected a number of milliseconds from 0 to 10000");
+      }
+      policy.min_stream_coalesce_ms = static_cast<uint32_t>(value.get<uint64_t>());
     } else if (key == "allow_unlocked_memory") {
       if (!value.is_boolean()) return Invalid(key, "expected true or false");
       policy.allow_unlocked_memory = value.get<bool>();

@@ -69,6 +69,11 @@ struct Policy {
   // The smallest TLS record padding block accepted (a server's --stream-pad,
   // default 512); 0 also accepts padding off. Servers below it are refused.
   uint32_t min_stream_pad = 512;
+  // The shortest stream coalescing accepted (a server's
+  // --stream-coalesce-ms: streamed text held and sent in timed events, which
+  // hides each token's timing); 0 (the default) accepts none. Servers below
+  // it are refused.
+  uint32_t min_stream_coalesce_ms = 0;
   // Accept a server that also serves plain HTTP (--debug-listen: unattested,
   // unencrypted, /metrics open there without metrics keys); refused unless true.
   bool allow_debug_listener = false;

@@ -41,6 +41,7 @@ TEST(PolicyTest, ParsesTheDocumentedFormat) {
     "allow_untrusted_disk_model": true,
     "allow_unlocked_memory": true,
     "min_stream_pad": 0,
+    "min_stream_coalesce_ms": 250,
     "allow_debug_listener": true,
     "allow_metrics_keys": true,
     "snp": {"measurements": [")" + std::string(96, '1') + R"("],
@@ -59,6 +60,8 @@ TEST(PolicyTest, ParsesTheDocumentedFormat) {
   EXPECT_FALSE(Policy::Default().allow_unlocked_memory);
   EXPECT_EQ(p.min_stream_pad, 0u);
   EXPECT_EQ(Policy::Default().min_stream_pad, 512u);
+  EXPECT_EQ(p.min_stream_coalesce_ms, 250u);
+  EXPECT_EQ(Policy::Default().min_stream_coalesce_ms, 0u);
   EXPECT_TRUE(p.allow_debug_listener);
   EXPECT_TRUE(p.allow_metrics_keys);
   EXPECT_FALSE(Policy::Default().allow_debug_listener);

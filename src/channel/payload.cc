@@ -29,7 +29,8 @@ enum Tag : uint8_t {
   kEndorsements = 8,
   kE2eKeys = 9,  // n × 32-byte key config digests
   // u8 flags [‖ 32-byte chat template digest if flags & 1] [‖ u16be stream pad if flags & 8]
-  // [‖ u8 n ‖ n × 32-byte metrics reader digests if flags & 32]; flags 2, 4, 16 bare
+  // [‖ u8 n ‖ n × 32-byte metrics reader digests if flags & 32] [‖ u16be coalesce ms if flags & 64];
+  // flags 2, 4, 16 bare
   kServing = 10,
   kMaxTag = 10,
 };
@@ -42,8 +43,10 @@ constexpr uint8_t kServingUnlockedMemory = 4;
 constexpr uint8_t kServingStreamPad = 8;  // not the default block
 constexpr uint8_t kServingDebugListener = 16;
 constexpr uint8_t kServingMetricsKeys = 32;
+constexpr uint8_t kServingCoalesce = 64;  // streamed text held and sent in timed events
 constexpr uint8_t kServingKnownFlags = kServingTemplate | kServingUntrustedDisk | kServingUnlockedMemory |
-                                       kServingStreamPad | kServingDebugListener | kServingMetricsKeys;
+                                       kServingStreamPad | kServingDebugListener | kServingMetricsKeys |
+                                       kServingCoalesce;
 
 // ServingBytes is the kServing value, also what report_data binds after
 // "serving".
@@ -54,7 +57,8 @@ Bytes ServingBytes(const ServingClaims& s) {
                                      (s.memory_unlocked ? kServingUnlockedMemory : 0) |
                                      (s.stream_pad != kDefaultStreamPad ? kServingStreamPad : 0) |
                                      (s.debug_listener ? kServingDebugListener : 0) |
-                                     (!s.metrics_readers.empty() ? kServingMetricsKeys : 0)));
+                                     (!s.metrics_readers.empty() ? kServingMetricsKeys : 0) |
+                                     (s.stream_coalesce_ms != 0 ? kServingCoalesce : 0)));
   if (s.chat_template_digest) out.insert(out.end(), s.chat_template_digest->begin(), s.chat_template_digest->end());
   if (s.stream_pad != kDefaultStreamPad) {
     CLLM_CHECK(s.stream_pad <= kMaxStreamPad);
@@ -68,6 +72,11 @@ Bytes ServingBytes(const ServingClaims& s) {
       CLLM_CHECK(i == 0 || s.metrics_readers[i - 1] < s.metrics_readers[i]);  // canonical: one encoding per set
       out.insert(out.end(), s.metrics_readers[i].begin(), s.metrics_readers[i].end());
     }
+  }
+  if (s.stream_coalesce_ms != 0) {
+    CLLM_CHECK(s.stream_coalesce_ms <= kMaxStreamCoalesceMs);
+    out.push_back(static_cast<uint8_t>(s.stream_coalesce_ms >> 8));
+    out.push_back(static_cast<uint8_t>(s.stream_coalesce_ms));
   }
   return out;
 }
@@ -93,7 +102,7 @@ size_t Limit(uint8_t tag) {
     case kToken: return kMaxTokenSize;
     case kEndorsements: return kMaxEvidenceSize;
     case kE2eKeys: return kMaxE2eKeys * kDigestSize;
-    case kServing: return 1 + kDigestSize + 2 + 1 + kMaxMetricsReaders * kDigestSize;
+    case kServing: return 1 + kDigestSize + 2 + 1 + kMaxMetricsReaders * kDigestSize + 2;
   }
   return 0;
 }
@@ -192,6 +201,15 @@ PayloadResult<ServingClaims> DecodeServing(ByteSpan value) {
       }
       s.metrics_readers.push_back(reader);
     }
+  }
+  if ((flags & kServingCoalesce) != 0) {
+    CLLM_ASSIGN_OR_RETURN(ByteSpan b, take(2, "stream coalesce"));
+    const uint32_t ms = (uint32_t{b[0]} << 8) | b[1];
+    if (ms == 0 || ms > kMaxStreamCoalesceMs) {
+      return Malformed("serving claims: stream coalescing of " + std::to_string(ms) + " ms is not 1 to " +
+                       std::to_string(kMaxStreamCoalesceMs) + " (0 is encoded as no flag)");
+    }
+    s.stream_coalesce_ms = ms;
   }
   if (at != value.size()) {
     return Malformed("serving claims: " + std::to_string(value.size() - at) + " bytes past the claims of flags 0x" +

@@ -9,7 +9,8 @@
 //           model_digest[32] ‖ u16be(len name) ‖ name ‖ u16be(len freshness) ‖ freshness
 //           [‖ "serving" ‖ u8(flags) ‖ chat_template_digest[32] if flags & 1
 //                        ‖ u16be(stream_pad) if flags & 8
-//                        ‖ u8(n) ‖ metrics_reader[32] × n if flags & 32]   (flag 16: no value)
+//                        ‖ u8(n) ‖ metrics_reader[32] × n if flags & 32
+//                        ‖ u16be(stream_coalesce_ms) if flags & 64]   (flag 16: no value)
 //           [‖ "e2e" ‖ u8(n) ‖ key_config_digest[32] × n])
 //
 // The "serving" part is present only when the server departs from serving
@@ -17,8 +18,9 @@
 // the host supplied instead of the model's own, a model mapped from a disk
 // the host controls, memory the host may swap to its disk, TLS records
 // padded to another block than the default, a plain (unattested) listener
-// beside the attested one, or /metrics readable on the attested listener by
-// the holders of named keys (their SHA-256 digests). The "e2e" part is present only when the server
+// beside the attested one, /metrics readable on the attested listener by
+// the holders of named keys (their SHA-256 digests), or streamed text held
+// and sent in timed events (which hides each token's timing). The "e2e" part is present only when the server
 // holds fleet HPKE keys for encrypted bodies (docs/protocol.md, "Encrypted
 // bodies"): the SHA-256 digests of their key configs, so the evidence names
 // the keys it decrypts with.
@@ -69,6 +71,9 @@ inline constexpr uint32_t kMinStreamPad = 32;  // smaller blocks hide nothing: 0
 inline constexpr uint32_t kMaxStreamPad = 16384;
 // The most /metrics reader keys a server may name (--metrics-keys).
 inline constexpr size_t kMaxMetricsReaders = 16;
+// The longest a server holds streamed text to send it as one event
+// (--stream-coalesce-ms; 0: each token at once, the default).
+inline constexpr uint32_t kMaxStreamCoalesceMs = 10000;
 
 struct ServingClaims {
   // SHA-256 of the chat template text used instead of the model's
@@ -93,10 +98,14 @@ struct ServingClaims {
   // file stores it, in ascending order without repeats, at most
   // kMaxMetricsReaders. Empty: /metrics is closed there.
   std::vector<std::array<uint8_t, kDigestSize>> metrics_readers;
+  // Streamed text is held this long and sent as one event
+  // (--stream-coalesce-ms, 1..kMaxStreamCoalesceMs; 0: each token at once,
+  // so a network observer reads the timing of every token).
+  uint32_t stream_coalesce_ms = 0;
 
   bool is_default() const {
     return !chat_template_digest && !model_from_untrusted_disk && !memory_unlocked &&
-           stream_pad == kDefaultStreamPad && !debug_listener && metrics_readers.empty();
+           stream_pad == kDefaultStreamPad && !debug_listener && metrics_readers.empty() && stream_coalesce_ms == 0;
   }
   bool operator==(const ServingClaims&) const = default;
 };

@@ -213,6 +213,10 @@ TEST(PayloadTest, ServingClaimsRoundTripAndAreChecked) {
   back = DecodePayload(EncodePayload(p));
   ASSERT_TRUE(back.ok()) << back.detail();
   EXPECT_EQ(back->serving, p.serving);
+  p.serving.stream_coalesce_ms = kMaxStreamCoalesceMs;  // and coalescing, last
+  back = DecodePayload(EncodePayload(p));
+  ASSERT_TRUE(back.ok()) << back.detail();
+  EXPECT_EQ(back->serving, p.serving);
   p.serving.chat_template_digest.reset();
   p.serving.stream_pad = kDefaultStreamPad;
   p.serving.debug_listener = false;
@@ -276,7 +280,7 @@ TEST(PayloadTest, ServingClaimsRoundTripAndAreChecked) {
     ASSERT_FALSE(r.ok()) << HexEncode(bad);
     EXPECT_TRUE(r.code() == PayloadErrc::kMalformed || r.code() == PayloadErrc::kTooLarge) << HexEncode(bad);
   }
-  Bytes big(36 + 1 + kMaxMetricsReaders * kDigestSize, 0x01);
+  Bytes big(36 + 1 + kMaxMetricsReaders * kDigestSize + 2, 0x01);
   EXPECT_EQ(with(big).code(), PayloadErrc::kTooLarge);
   // The stream pad (flag 8): two bytes after the template digest; the
   // default 512 and values over 16384 are not encodings of anything.
@@ -288,6 +292,14 @@ TEST(PayloadTest, ServingClaimsRoundTripAndAreChecked) {
   both.pop_back();
   ASSERT_TRUE(with(both).ok()) << with(both).detail();
   EXPECT_EQ(with(both)->serving.stream_pad, 256u);
+  // Coalescing alone (flag 64): 1 to 10000 ms, two bytes after everything else.
+  ASSERT_TRUE(with(Bytes{64, 0x01, 0xf4}).ok());
+  EXPECT_EQ(with(Bytes{64, 0x01, 0xf4})->serving.stream_coalesce_ms, 500u);
+  EXPECT_EQ(with(Bytes{72, 0x01, 0x00, 0x00, 0x32})->serving.stream_coalesce_ms, 50u);
+  EXPECT_EQ(with(Bytes{72, 0x01, 0x00, 0x00, 0x32})->serving.stream_pad, 256u);
+  for (const Bytes& bad : {Bytes{64, 0, 0}, Bytes{64, 0x27, 0x11}, Bytes{64, 1}, Bytes{64, 0, 1, 0}}) {
+    EXPECT_EQ(with(bad).code(), PayloadErrc::kMalformed) << HexEncode(bad);
+  }
   EXPECT_TRUE(with(both)->serving.chat_template_digest.has_value());
   for (const Bytes& bad : {Bytes{8, 2, 0}, Bytes{8, 0x40, 1}, Bytes{8, 0}, Bytes{8}, Bytes{8, 0, 31}, Bytes{8, 0, 1}}) {
     EXPECT_EQ(with(bad).code(), PayloadErrc::kMalformed) << HexEncode(bad);

@@ -253,6 +253,16 @@ ChannelResult<Ok> CheckServing(const ServingClaims& serving, const attestation::
                          ", so a network observer reads the lengths of streamed tokens more finely than the policy's "
                          "\"min_stream_pad\" of " + std::to_string(policy.min_stream_pad) + " bytes allows");
   }
+  if (serving.stream_coalesce_ms < policy.min_stream_coalesce_ms) {
+    return MakeError(ChannelErrc::kPolicyNotSatisfied,
+                     "field stream_coalesce_ms: the attested peer sends streamed text " +
+                         (serving.stream_coalesce_ms == 0
+                              ? std::string("token by token (no --stream-coalesce-ms)")
+                              : "in events " + std::to_string(serving.stream_coalesce_ms) + " ms apart") +
+                         ", so a network observer reads the timing of tokens more finely than the policy's "
+                         "\"min_stream_coalesce_ms\" of " + std::to_string(policy.min_stream_coalesce_ms) +
+                         " ms allows");
+  }
   if (serving.debug_listener && !policy.allow_debug_listener) {
     return MakeError(ChannelErrc::kPolicyNotSatisfied,
                      "field debug_listener: the server also serves plain HTTP (--debug-listen): unattested, "

@@ -204,6 +204,29 @@ TEST_F(RaTlsTest, RecordPaddingBelowThePolicysFloorIsRefused) {
   }
 }
 
+// A policy may require streamed text held per event (--stream-coalesce-ms):
+// a server that streams token by token, or holds it less long, is refused.
+TEST_F(RaTlsTest, StreamCoalescingBelowThePolicysFloorIsRefused) {
+  for (uint32_t ms : {0u, 50u, 200u}) {
+    claims_.serving.stream_coalesce_ms = ms;
+    RaTlsIssuer issuer(attester_, claims_);
+    const auto identity = issuer.Issue(now_).value();
+    policy_.min_stream_coalesce_ms = 0;
+    auto v = Verify(identity.cert);
+    ASSERT_TRUE(v.ok()) << ms << ": " << v.detail();
+    EXPECT_EQ(v->payload.serving.stream_coalesce_ms, ms);
+    policy_.min_stream_coalesce_ms = 100;
+    v = Verify(identity.cert);
+    if (ms < 100) {
+      ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << ms << ": " << v.detail();
+      EXPECT_NE(v.detail().find("min_stream_coalesce_ms"), std::string::npos) << v.detail();
+    } else {
+      EXPECT_TRUE(v.ok()) << v.detail();
+    }
+  }
+  claims_.serving.stream_coalesce_ms = 0;
+}
+
 // A plain listener beside the attested one (--debug-listen) needs the
 // policy's consent; the claim cannot be stripped or added without breaking
 // the binding.

@@ -207,6 +207,7 @@ Reply TrustService::Attest(const nlohmann::json& req) {
     if (serving.model_from_untrusted_disk) c["model_from_untrusted_disk"] = true;
     if (serving.memory_unlocked) c["memory_unlocked"] = true;
     if (serving.stream_pad != channel::kDefaultStreamPad) c["stream_pad"] = serving.stream_pad;
+    if (serving.stream_coalesce_ms != 0) c["stream_coalesce_ms"] = serving.stream_coalesce_ms;
     if (serving.debug_listener) c["debug_listener"] = true;
     if (!serving.metrics_readers.empty()) c["metrics_readers"] = MetricsReadersClaim(serving);
     // Our nonce: with it a relying party recomputes report_data from the

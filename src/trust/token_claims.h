@@ -56,7 +56,7 @@ nlohmann::json MetricsReadersClaim(const channel::ServingClaims& serving);
 // were named). A client's token has none of them.
 inline constexpr const char* kServingClaimMembers[] = {
     "chat_template_digest", "model_from_untrusted_disk", "memory_unlocked", "stream_pad",
-    "debug_listener",       "metrics_readers",           "metrics_keys"};
+    "debug_listener",       "metrics_readers",           "metrics_keys",    "stream_coalesce_ms"};
 
 // DigestListed: `hex` (a token's lower-case digest) is one of `list`, or the
 // list is empty (nothing pinned).

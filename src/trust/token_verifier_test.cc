@@ -62,6 +62,7 @@ class TokenVerifierTest : public ::testing::Test {
     if (claims_.serving.memory_unlocked) c["memory_unlocked"] = true;
     if (claims_.serving.stream_pad != channel::kDefaultStreamPad) c["stream_pad"] = claims_.serving.stream_pad;
     if (claims_.serving.debug_listener) c["debug_listener"] = true;
+    if (claims_.serving.stream_coalesce_ms != 0) c["stream_coalesce_ms"] = claims_.serving.stream_coalesce_ms;
     for (const auto& d : claims_.serving.metrics_readers) c["metrics_readers"].push_back(HexEncode(d));
     return c;
   }
@@ -197,6 +198,30 @@ TEST_F(TokenVerifierTest, ServingClaimsAreAppraisedAndMustAgreeWithTheCertificat
     EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, claims).value())).code(), ChannelErrc::kCertEvidenceMismatch)
         << lie;
   }
+
+  // Stream coalescing: a policy may require it; the token must say what the certificate says.
+  claims_.serving.stream_coalesce_ms = 250;
+  issuer_.emplace(attester_, claims_);
+  const std::string coalesced = SignJwt(*signer_, kid_, Claims(*node_)).value();
+  EXPECT_TRUE(Verify(CertWith(coalesced)).ok());
+  policy_.min_stream_coalesce_ms = 251;
+  v = Verify(CertWith(coalesced));
+  ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied) << v.detail();
+  EXPECT_NE(v.detail().find("min_stream_coalesce_ms"), std::string::npos) << v.detail();
+  policy_.min_stream_coalesce_ms = 250;
+  EXPECT_TRUE(Verify(CertWith(coalesced)).ok());
+  for (const nlohmann::json& lie : {nlohmann::json(0), nlohmann::json(500), nlohmann::json("250"), nlohmann::json()}) {
+    auto claims = Claims(*node_);
+    if (lie.is_null()) {
+      claims.erase("stream_coalesce_ms");
+    } else {
+      claims["stream_coalesce_ms"] = lie;
+    }
+    EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, claims).value())).code(), ChannelErrc::kCertEvidenceMismatch)
+        << lie;
+  }
+  claims_.serving.stream_coalesce_ms = 0;
+  policy_.min_stream_coalesce_ms = 0;
 
   // A plain listener and metrics readers, each its own consent.
   for (const char* name : {"debug_listener", "metrics_readers"}) {
