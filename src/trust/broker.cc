@@ -40,9 +40,11 @@ Reply TrustService::ReleaseKey(const std::string& key_id, const std::string& bea
   }
   const nlohmann::json& c = token->claims;
   const std::string sub = c.value("sub", "");
+  // Any copy of a server's public token can be refused here as fast as it
+  // is sent: audited at the bounded rate of refused attestations.
   auto refused = [&](ApiError e) {
-    Audit("key_refused", {{"key_id", key_id}, {"sub", sub}, {"token_jti", c.value("jti", "")}, {"code", e.code},
-                          {"reason", e.message.substr(0, 512)}});
+    AuditRefusal("key_refused", {{"key_id", key_id}, {"sub", sub}, {"token_jti", c.value("jti", "")},
+                                 {"code", e.code}, {"reason", e.message.substr(0, 512)}});
     return e;
   };
 
@@ -65,7 +67,8 @@ Reply TrustService::ReleaseKey(const std::string& key_id, const std::string& bea
   auto body = JsonDepthWithin(pop->payload) ? nlohmann::json::parse(pop->payload, nullptr, false)
                                             : nlohmann::json(nlohmann::json::value_t::discarded);
   if (body.is_discarded() || !body.is_object() || !body.contains("epk") || !body.contains("iat") ||
-      !body["iat"].is_number_integer() || body.value("key_id", "") != key_id) {
+      !body["iat"].is_number_integer() || !body.contains("key_id") || !body["key_id"].is_string() ||
+      body["key_id"].get<std::string>() != key_id) {
     return refused({401, "pop_invalid", "proof of possession: payload must be {\"key_id\": \"" + key_id +
                                             "\", \"epk\": {JWK}, \"iat\": <unix seconds>}"});
   }

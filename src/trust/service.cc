@@ -89,13 +89,21 @@ int64_t TrustService::Now() const {
 
 TrustService::~TrustService() { FlushRefusalSummary(); }
 
+// Every few seconds, before a request is served: a key retired more than its
+// overlap ago leaves the JWKS and stops verifying tokens (rotating a key that
+// may have leaked must revoke it); on a shared database, another replica's
+// rotation is read too (Reload prunes as it reads).
 void TrustService::ReloadKeysIfDue() {
-  if (!store_->shared()) return;  // SQLite: this process is the only writer
   const int64_t now = Now();
   int64_t last = last_key_reload_.load();
   if (now - last < kKeyReloadSeconds || !last_key_reload_.compare_exchange_strong(last, now)) return;
-  auto st = keys_->Reload(now);
-  if (!st.ok()) log::error("signing keys: reload from the store failed: {}", st.detail());
+  if (store_->shared()) {
+    auto st = keys_->Reload(now);
+    if (!st.ok()) log::error("signing keys: reload from the store failed: {}", st.detail());
+    return;
+  }
+  auto pruned = keys_->Prune(now);  // SQLite: this process is the only writer
+  if (!pruned.ok()) log::error("signing keys: dropping retired keys failed: {}", pruned.detail());
 }
 
 void TrustService::Audit(const std::string& kind, const nlohmann::json& body) {
@@ -110,7 +118,8 @@ std::optional<ApiError> TrustService::Audited(const std::string& kind, const nlo
   return ApiError{500, "audit", what + ": the audit log refused its entry: " + e.detail()};
 }
 
-// Unauthenticated callers can be refused as fast as they can send requests;
+// Unauthenticated callers (and anyone holding a copy of a server's public
+// token, at the key broker) can be refused as fast as they can send requests;
 // one audit row each would grow the store without bound. Each minute the
 // first `refusal_audit_per_minute` refusals are audited in full, the rest
 // are counted by code in one "attest_refused_summary" entry written when the
@@ -132,6 +141,7 @@ void TrustService::AuditRefusal(const std::string& kind, const nlohmann::json& b
     } else {
       ++refusals_.suppressed;
       ++refusals_.by_code[body.value("code", std::string("?"))];
+      ++refusals_.by_kind[kind];
     }
   }
   if (summary) Audit("attest_refused_summary", *summary);
@@ -142,9 +152,10 @@ std::optional<nlohmann::json> TrustService::TakeRefusalSummaryLocked() {
   if (refusals_.suppressed == 0) return std::nullopt;
   nlohmann::json s = {{"window_start", refusals_.start}, {"window_seconds", 60},
                       {"audited_in_full", refusals_.logged}, {"counted_only", refusals_.suppressed},
-                      {"codes", refusals_.by_code}};
+                      {"codes", refusals_.by_code}, {"kinds", refusals_.by_kind}};
   refusals_.suppressed = 0;
   refusals_.by_code.clear();
+  refusals_.by_kind.clear();
   return s;
 }
 

@@ -45,8 +45,9 @@ struct TrustConfig {
   // Unauthenticated POST /v1/challenge may not hold more than this many
   // unexpired nonces (each one row): beyond it, 429 until some expire.
   int64_t max_outstanding_nonces = 10000;
-  // Refused attestations audited in full per minute; the rest are counted
-  // in one summary entry per minute (TrustService::AuditRefusal).
+  // Refused attestations and key releases audited in full per minute; the
+  // rest are counted in one summary entry per minute
+  // (TrustService::AuditRefusal).
   int refusal_audit_per_minute = 60;
   // Scheduled fleet-key rotation (TrustService::RunFleetKeySchedule; 0:
   // off), per chain — the fleet keys of one suite and one release policy: the
@@ -179,6 +180,7 @@ class TrustService {
     int logged = 0;
     int64_t suppressed = 0;
     std::map<std::string, int64_t> by_code;
+    std::map<std::string, int64_t> by_kind;  // attest_refused, key_refused
   };
   std::mutex refusal_mu_;
   RefusalWindow refusals_;

@@ -217,6 +217,26 @@ TEST_F(TrustServiceTest, ProofOfPossessionMustComeFromTheCnfKeyForThisKeyId) {
   EXPECT_EQ(ErrorCode(service_->ReleaseKey("key-a", token, json::object())), "malformed");
 }
 
+// A copy of a server's token is public (its certificate carries it):
+// refusals at the broker are audited at the bounded refusal rate, and a
+// proof whose key_id is not a string is refused, not a 500.
+TEST_F(TrustServiceTest, RefusedReleasesAreAuditedAtABoundedRate) {
+  const std::string token = Token();
+  auto audit = [&] { return service_->store().ReadAudit(1, 100000).value(); };
+  const size_t before = audit().size();
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_EQ(ErrorCode(service_->ReleaseKey("key-a", token, json::object())), "malformed") << i;
+  }
+  size_t refused = 0;
+  for (const auto& e : audit()) refused += e.kind == "key_refused" ? 1 : 0;
+  EXPECT_EQ(refused, 60u);
+  EXPECT_EQ(audit().size(), before + 60);
+  auto eph = NewP256();
+  json body = {{"key_id", 1}, {"epk", PublicJwk(eph.public_key())}, {"iat", now_.load()}};
+  const std::string pop = SignJws(*node_key_, {{"typ", "cllm-key-request+jws"}}, body.dump()).value();
+  EXPECT_EQ(ErrorCode(service_->ReleaseKey("key-a", token, {{"pop", pop}})), "pop_invalid");
+}
+
 TEST_F(TrustServiceTest, ProofOfPossessionWithAnExtremeIatIsRefusedCleanly) {
   // iat is attacker-chosen: the skew check must not overflow (UBSan aborts on
   // INT64_MIN - now) and must refuse.
@@ -279,6 +299,20 @@ TEST_F(TrustServiceTest, RotationKeepsOldTokensVerifiableUntilTheOverlapEnds) {
   auto keys = service_->Jwks()["keys"];
   ASSERT_EQ(keys.size(), 1u);
   EXPECT_EQ(keys[0]["kid"], new_kid);
+  EXPECT_EQ(service_->store().SigningKeys().value().size(), 1u);
+}
+
+// Rotating a key that may have leaked revokes it once its overlap ends,
+// without a restart or a second rotation (found by review: on SQLite the
+// retired key stayed in the JWKS and kept verifying tokens).
+TEST_F(TrustServiceTest, RetiredKeyPastItsOverlapIsDroppedWhileRunning) {
+  ASSERT_EQ(AdminCall("POST", "/v1/admin/signing-keys/rotate", "{}").status_, 200);
+  const std::string new_kid = service_->signing_keys().active_kid();
+  now_ += 631;
+  auto jwks = AdminCall("GET", "/.well-known/jwks.json", "");
+  ASSERT_EQ(jwks.status_, 200);
+  ASSERT_EQ(jwks.body_["keys"].size(), 1u) << jwks.body_.dump();
+  EXPECT_EQ(jwks.body_["keys"][0]["kid"], new_kid);  // the broker verifies tokens against this same set
   EXPECT_EQ(service_->store().SigningKeys().value().size(), 1u);
 }
 
