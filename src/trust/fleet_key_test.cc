@@ -460,12 +460,27 @@ TEST_P(FleetKeyTest, ReleasedOnlyUnderItsPolicyAndMatchingTheConfig) {
   }
   EXPECT_TRUE(audited);
 
-  // A release policy changed later shows in the statement at once.
-  ASSERT_EQ(AdminCall("PUT", "/v1/admin/keys/" + KeyName(1) + "/release-policy", PolicyFor(kModelA).dump()).status_,
-            200);
+  // A new release policy never re-labels a key nodes may already hold
+  // under the old one (found by review): a new key is made under it and the
+  // old key retired.
+  Writer put = AdminCall("PUT", "/v1/admin/keys/" + KeyName(1) + "/release-policy", PolicyFor(kModelA).dump());
+  ASSERT_EQ(put.status_, 200) << put.body_.dump();
+  EXPECT_EQ(put.body_["retired"], json::array({Id(1)})) << put.body_.dump();
+  const std::string fresh = put.body_["new_key"]["model_key_id"].get<std::string>();
+  EXPECT_NE(fresh, KeyName(1));
   auto again = VerifyE2eKeys(Published(), service_->Jwks(), Check()).value();
-  for (const auto& k : again) EXPECT_EQ(k.release_policy["model_digests"][0], DigestHex(kModelA));
-  EXPECT_EQ(ReleasedKey(KeyName(1), token).size(), hpke::SuiteSizes(hsuite()).value().n_sk);
+  ASSERT_EQ(again.size(), 2u);
+  for (const auto& k : again) {
+    EXPECT_EQ(k.release_policy["model_digests"][0], DigestHex(kModelA));
+    EXPECT_NE(k.config.key_id, Id(1)) << "the key released under policy B is still published";
+  }
+  EXPECT_EQ(ErrorCode(Release(KeyName(1), token, NewP256())), "unknown_key");
+  EXPECT_EQ(ReleasedKey(fresh, token).size(), hpke::SuiteSizes(hsuite()).value().n_sk);
+  // The same policy again changes nothing.
+  Writer same = AdminCall("PUT", "/v1/admin/keys/" + fresh + "/release-policy", PolicyFor(kModelA).dump());
+  ASSERT_EQ(same.status_, 200) << same.body_.dump();
+  EXPECT_TRUE(same.body_["unchanged"].get<bool>());
+  EXPECT_EQ(VerifyE2eKeys(Published(), service_->Jwks(), Check())->size(), 2u);
 }
 
 TEST_P(FleetKeyTest, FleetKeysSurviveARestart) {

@@ -410,41 +410,52 @@ Reply TrustService::RunFleetKeySchedule() {
   return done;
 }
 
+// A fleet key keeps the release policy it was released under: replicas that
+// satisfied it may hold the key, so a statement naming any other policy
+// would let clients trust a key that was never limited to it (found by
+// review: tightening a policy in place re-labelled keys already in the
+// hands of nodes it now refuses). A new policy therefore replaces the chain:
+// a new key under the new policy, then every key of the old chain retired.
 Reply TrustService::SetFleetKeyReleasePolicy(const std::string& model_key_id, const nlohmann::json& release_policy) {
-  std::lock_guard<std::mutex> lock(fleet_mu_);
-  auto loaded = LoadFleetKeys(*store_, box_);
-  if (auto* e = std::get_if<ApiError>(&loaded)) return *e;
-  const auto& keys = std::get<std::vector<FleetKey>>(loaded);
-  const FleetKey* target = nullptr;
-  for (const auto& k : keys) {
-    if (k.model_key_id == model_key_id) target = &k;
-  }
-  if (!target) return ApiError{404, "unknown_key", "no fleet key " + model_key_id + " is published"};
-  // The whole chain: every key of the suite with the target's policy.
-  const std::string chain = ChainPolicy(target->release_policy);
-  nlohmann::json changed = nlohmann::json::array();
-  std::optional<std::string> failed;  // the store refused a key of the chain: those before it changed
-  for (const auto& k : keys) {
-    if (!(k.name.suite == target->name.suite) || ChainPolicy(k.release_policy) != chain) continue;
-    auto st = store_->SetReleasePolicy(k.model_key_id, release_policy.dump());
-    if (!st.ok() && st.code() != Errc::kNotFound) {
-      failed = st.detail();
-      break;
+  std::vector<int64_t> old_chain;
+  std::string suite;
+  int64_t last_id = -1;
+  {
+    std::lock_guard<std::mutex> lock(fleet_mu_);
+    auto loaded = LoadFleetKeys(*store_, box_);
+    if (auto* e = std::get_if<ApiError>(&loaded)) return *e;
+    const auto& keys = std::get<std::vector<FleetKey>>(loaded);
+    const FleetKey* target = nullptr;
+    for (const auto& k : keys) {
+      if (k.model_key_id == model_key_id) target = &k;
     }
-    if (st.ok()) changed.push_back(k.model_key_id);
+    if (!target) return ApiError{404, "unknown_key", "no fleet key " + model_key_id + " is published"};
+    const std::string chain = ChainPolicy(target->release_policy);
+    if (ChainPolicy(release_policy) == chain) {
+      return nlohmann::json{{"key_id", model_key_id}, {"release_policy", target->release_policy},
+                            {"unchanged", true}};
+    }
+    for (const auto& k : keys) {
+      if (k.name.suite == target->name.suite && ChainPolicy(k.release_policy) == chain) {
+        old_chain.push_back(k.name.key_id);
+      }
+    }
+    suite = hpke::SuiteName(target->name.suite);
+    last_id = target->name.key_id;
   }
-  ++fleet_generation_;  // the statements show the policy
-  nlohmann::json audit = {{"action", "release_policy_set"},
-                          {"key_id", model_key_id},
-                          {"chain", changed},
-                          {"release_policy", release_policy}};
-  if (failed) audit["incomplete"] = true;  // what did change is recorded all the same
-  if (auto e = Audited("admin", audit, kAdminUnaudited)) return *e;
-  if (failed) return StoreError(*failed);
-  return nlohmann::json{{"key_id", model_key_id}, {"release_policy", release_policy}, {"chain", changed}};
+  Reply added = AddFleetKey(suite, release_policy, nlohmann::json(), "fleet_key_release_policy",
+                            {{"replaces_model_key_id", model_key_id}, {"previous_key_id", last_id}});
+  if (std::holds_alternative<ApiError>(added)) return added;  // nothing retired: the old chain stays as it was
+  nlohmann::json retired = nlohmann::json::array();
+  for (int64_t id : old_chain) {
+    Reply r = RetireFleetKey(id);
+    if (auto* e = std::get_if<ApiError>(&r); e && e->code != "unknown_key") return *e;  // unknown: retired meanwhile
+    retired.push_back(id);
+  }
+  return nlohmann::json{{"key_id", model_key_id}, {"release_policy", std::get<nlohmann::json>(added)["release_policy"]},
+                        {"new_key", std::get<nlohmann::json>(added)}, {"retired", retired}};
 }
 
-// Admin routes under /v1/admin/fleet-keys (Admin in service.cc dispatches here).
 Reply TrustService::AdminFleetKeys(const net::Request& r, const std::string& path) {
   const ApiError bad_json{400, "malformed", "the request body is not valid JSON"};
   auto body = [&]() -> std::optional<nlohmann::json> {
