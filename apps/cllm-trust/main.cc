@@ -195,7 +195,8 @@ int Serve(const Paths& p, const std::string& master_key_file, const ServeFlags& 
   if (!service.ok()) return Fail(service.detail());
 
   net::ServerOptions options;
-  options.max_body_bytes = 8 << 20;  // evidence with embedded certificate chains and collateral
+  options.max_body_bytes = trust::TrustService::kMaxEvidenceBody;  // evidence with certificate chains and collateral
+  options.body_limit = [](const net::Request& head) { return trust::TrustService::BodyLimit(head); };
   options.max_connections = f.max_connections;
   options.handler_threads = 4;  // verification and store writes are short
   trust::TrustService* svc = service->get();

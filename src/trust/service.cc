@@ -93,6 +93,13 @@ TrustService::~TrustService() { FlushRefusalSummary(); }
 // overlap ago leaves the JWKS and stops verifying tokens (rotating a key that
 // may have leaked must revoke it); on a shared database, another replica's
 // rotation is read too (Reload prunes as it reads).
+size_t TrustService::BodyLimit(const net::Request& head) {
+  const std::string path = head.Path();
+  if (head.method == "POST" && path == "/v1/attest") return kMaxEvidenceBody;
+  if (StartsWith(path, "/v1/admin/")) return kMaxEvidenceBody;  // authorized before the body is parsed
+  return kMaxSmallBody;
+}
+
 void TrustService::ReloadKeysIfDue() {
   const int64_t now = Now();
   int64_t last = last_key_reload_.load();

@@ -101,6 +101,15 @@ class TrustService {
   Result<std::optional<std::string>> EnsureAdminToken();
 
   void Handle(const net::Request& request, net::ResponseWriter& out);
+  // BodyLimit is the most body bytes a request with this head may send
+  // (net::ServerOptions::body_limit, decided before a body byte is read):
+  // evidence with its collateral (POST /v1/attest) and authenticated admin
+  // requests up to kMaxEvidenceBody; every other route, which anyone may
+  // call and whose bodies are a few hundred bytes, kMaxSmallBody (parsing
+  // JSON costs many times its size in memory).
+  static size_t BodyLimit(const net::Request& head);
+  static constexpr size_t kMaxEvidenceBody = 8 << 20;
+  static constexpr size_t kMaxSmallBody = 64 << 10;
 
   // Operations behind the routes (tests call them directly). Each returns
   // the response body or an ApiError.

@@ -237,6 +237,26 @@ TEST_F(TrustServiceTest, RefusedReleasesAreAuditedAtABoundedRate) {
   EXPECT_EQ(ErrorCode(service_->ReleaseKey("key-a", token, {{"pop", pop}})), "pop_invalid");
 }
 
+// Only evidence and authenticated admin requests may be large: a route
+// anyone may call keeps a small body (found by review: 8 MiB of `[[],[],…]`
+// to /v1/keys parsed into hundreds of MB before any token check).
+TEST(TrustServiceBodyLimitTest, OnlyEvidenceAndAdminRequestsMayBeLarge) {
+  auto head = [](const std::string& method, const std::string& target) {
+    net::Request r;
+    r.method = method;
+    r.target = target;
+    return r;
+  };
+  EXPECT_EQ(TrustService::BodyLimit(head("POST", "/v1/attest")), TrustService::kMaxEvidenceBody);
+  EXPECT_EQ(TrustService::BodyLimit(head("POST", "/v1/attest?x=1")), TrustService::kMaxEvidenceBody);
+  EXPECT_EQ(TrustService::BodyLimit(head("PUT", "/v1/admin/policies/p")), TrustService::kMaxEvidenceBody);
+  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+           {"POST", "/v1/keys/m1"}, {"POST", "/v1/challenge"}, {"GET", "/v1/e2e/keys"}, {"POST", "/v1/attestx"},
+           {"GET", "/v1/attest"}, {"POST", "/nope"}}) {
+    EXPECT_EQ(TrustService::BodyLimit(head(method, target)), TrustService::kMaxSmallBody) << method << " " << target;
+  }
+}
+
 TEST_F(TrustServiceTest, ProofOfPossessionWithAnExtremeIatIsRefusedCleanly) {
   // iat is attacker-chosen: the skew check must not overflow (UBSan aborts on
   // INT64_MIN - now) and must refuse.
