@@ -177,6 +177,16 @@ Status<> CheckReleaseWithinPolicy(const ReleasePolicy& r, const attestation::Pol
       }
     }
   }
+  if (r.min_stream_pad < c.min_stream_pad) {
+    gaps.push_back("min_stream_pad: the release policy accepts nodes padding TLS records to " +
+                   std::to_string(r.min_stream_pad) + " bytes (0: not at all); this client policy requires " +
+                   std::to_string(c.min_stream_pad));
+  }
+  if (r.min_stream_coalesce_ms < c.min_stream_coalesce_ms) {
+    gaps.push_back("min_stream_coalesce_ms: the release policy accepts nodes holding streamed text " +
+                   std::to_string(r.min_stream_coalesce_ms) + " ms per event; this client policy requires " +
+                   std::to_string(c.min_stream_coalesce_ms));
+  }
   if (!c.token_policies.empty()) {
     for (const auto& name : r.policies) {
       if (std::find(c.token_policies.begin(), c.token_policies.end(), name) == c.token_policies.end()) {
@@ -223,6 +233,11 @@ std::vector<std::string> ExplainRelease(const ReleasePolicy& r) {
   if (r.allow_metrics_keys) out.push_back("nodes that give /metrics to any key holders (--metrics-keys): accepted");
   if (!r.metrics_readers.empty()) {
     out.push_back("nodes that give /metrics to these keys only (--metrics-keys): " + list(r.metrics_readers));
+  }
+  out.push_back("TLS record padding: at least " + std::to_string(r.min_stream_pad) + " bytes" +
+                (r.min_stream_pad == 0 ? " (unpadded nodes accepted)" : ""));
+  if (r.min_stream_coalesce_ms > 0) {
+    out.push_back("stream coalescing: at least " + std::to_string(r.min_stream_coalesce_ms) + " ms per event");
   }
   return out;
 }

@@ -206,6 +206,50 @@ TEST(ReleaseCoverTest, BrokerChecksMetricsReadersKeyByKey) {
   EXPECT_FALSE(check(Release(SnpRelease()), {{"metrics_readers", {a}}}).ok());
 }
 
+// What the network sees of a node's answers (found by review: the broker
+// checked every serving claim but the record padding, so a fleet key went to
+// unpadded replicas whatever the client's min_stream_pad): the token's
+// stream_pad and stream_coalesce_ms against the release policy's floors, and
+// the floors against the client's.
+TEST(ReleaseCoverTest, PaddingAndCoalescingFloorsAreCheckedAndCovered) {
+  auto check = [](const ReleasePolicy& r, const nlohmann::json& claims) { return CheckReleaseServing(r, claims); };
+  const ReleasePolicy defaults = Release(SnpRelease());
+  EXPECT_EQ(defaults.min_stream_pad, 512u);
+  EXPECT_TRUE(check(defaults, nlohmann::json::object()).ok());  // absent: the default 512, no coalescing
+  EXPECT_TRUE(check(defaults, {{"stream_pad", 1024}}).ok());
+  for (const nlohmann::json& pad : {nlohmann::json(0), nlohmann::json(256), nlohmann::json("1024"), nlohmann::json(-1),
+                                    nlohmann::json(20000)}) {
+    auto st = check(defaults, {{"stream_pad", pad}});
+    ASSERT_FALSE(st.ok()) << pad;
+    EXPECT_NE(st.detail().find("min_stream_pad"), std::string::npos) << st.detail();
+  }
+  auto j = SnpRelease();
+  j["min_stream_pad"] = 0;
+  j["min_stream_coalesce_ms"] = 100;
+  const ReleasePolicy lax_pad = Release(j);
+  EXPECT_TRUE(check(lax_pad, {{"stream_pad", 0}, {"stream_coalesce_ms", 100}}).ok());
+  EXPECT_NE(check(lax_pad, {{"stream_pad", 0}}).detail().find("min_stream_coalesce_ms"), std::string::npos);
+  EXPECT_FALSE(check(lax_pad, {{"stream_pad", 0}, {"stream_coalesce_ms", 99}}).ok());
+  EXPECT_EQ(ParseReleasePolicy(lax_pad.ToJson()).value().min_stream_pad, 0u);  // round trip
+  EXPECT_EQ(ParseReleasePolicy(lax_pad.ToJson()).value().min_stream_coalesce_ms, 100u);
+  EXPECT_FALSE(defaults.ToJson().contains("min_stream_pad"));  // defaults unwritten: older records sign unchanged
+  EXPECT_FALSE(defaults.ToJson().contains("min_stream_coalesce_ms"));
+  // Covered only when the floors are at least the client's.
+  std::string gaps = Gaps(lax_pad, Client(SnpClient()));
+  EXPECT_NE(gaps.find("min_stream_pad: the release policy accepts nodes padding TLS records to 0 bytes"),
+            std::string::npos) << gaps;
+  EXPECT_EQ(Gaps(lax_pad, Client(SnpClient(R"(, "min_stream_pad": 0)"))), "");
+  EXPECT_NE(Gaps(lax_pad, Client(SnpClient(R"(, "min_stream_pad": 0, "min_stream_coalesce_ms": 200)")))
+                .find("min_stream_coalesce_ms"),
+            std::string::npos);
+  for (const char* bad : {R"({"min_stream_pad": 16385})", R"({"min_stream_pad": "512"})",
+                          R"({"min_stream_coalesce_ms": 10001})", R"({"min_stream_coalesce_ms": -1})"}) {
+    auto b = SnpRelease();
+    b.update(nlohmann::json::parse(bad));
+    EXPECT_FALSE(ParseReleasePolicy(b).ok()) << bad;
+  }
+}
+
 TEST(ReleaseCoverTest, RequiredFieldsCannotBeExpressed) {
   const auto c = Client(R"({"version": 1, "platforms": ["tdx"], "model_digests": [")" + kModel +
                         R"("], "tdx": {"measurements": [")" + kMeas + R"("], "fields": {"rtmr0": ")" + kOtherMeas +

@@ -8,6 +8,7 @@
 #include <cctype>
 
 #include "base/encoding.h"
+#include "channel/payload.h"
 
 namespace cllm::trust {
 namespace {
@@ -84,6 +85,8 @@ nlohmann::json ReleasePolicy::ToJson() const {
   if (allow_debug_listener) j["allow_debug_listener"] = true;
   if (allow_metrics_keys) j["allow_metrics_keys"] = true;
   if (!metrics_readers.empty()) j["metrics_readers"] = metrics_readers;
+  if (min_stream_pad != 512) j["min_stream_pad"] = min_stream_pad;
+  if (min_stream_coalesce_ms != 0) j["min_stream_coalesce_ms"] = min_stream_coalesce_ms;
   return j;
 }
 
@@ -118,7 +121,8 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
                                                "tcb_statuses",  "policies",       "min_tcb",      "allow_debug",
                                                "allow_simulated", "audience", "chat_template_digests",
                                                "allow_untrusted_disk_model", "allow_unlocked_memory",
-                                               "allow_debug_listener", "allow_metrics_keys", "metrics_readers"};
+                                               "allow_debug_listener", "allow_metrics_keys", "metrics_readers",
+                                               "min_stream_pad", "min_stream_coalesce_ms"};
   for (const auto& [k, v] : j.items()) {
     if (!kKnown.count(k)) return MakeError(Errc::kParse, "release policy: unknown member \"" + k.substr(0, 64) + "\"");
   }
@@ -147,6 +151,17 @@ Result<ReleasePolicy> ParseReleasePolicy(const nlohmann::json& j) {
       return MakeError(Errc::kParse, "metrics_readers: \"" + d.substr(0, 80) + "\" is not a SHA-256 (64 hex digits)");
     }
   }
+  auto number = [&](const char* name, uint64_t max, uint32_t& out) -> Status<> {
+    if (!j.contains(name)) return OkStatus();
+    const auto& v = j[name];
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || static_cast<uint64_t>(v.get<int64_t>()) > max) {
+      return MakeError(Errc::kParse, std::string(name) + ": expected a number from 0 to " + std::to_string(max));
+    }
+    out = static_cast<uint32_t>(v.get<int64_t>());
+    return OkStatus();
+  };
+  CLLM_RETURN_IF_ERROR(number("min_stream_pad", channel::kMaxStreamPad, p.min_stream_pad));
+  CLLM_RETURN_IF_ERROR(number("min_stream_coalesce_ms", channel::kMaxStreamCoalesceMs, p.min_stream_coalesce_ms));
   if (p.allow_metrics_keys && !p.metrics_readers.empty()) {
     return MakeError(Errc::kParse, "metrics_readers: set with allow_metrics_keys, which accepts any reader: keep one "
                                    "of the two");
@@ -281,6 +296,25 @@ Status<> CheckReleaseServing(const ReleasePolicy& p, const nlohmann::json& c) {
   if (claimed("metrics_keys") && !p.allow_metrics_keys) {
     return refuse("metrics_keys: the node gives /metrics to the holders of keys it does not name; this key's "
                   "release policy does not set allow_metrics_keys");
+  }
+  // What the network sees of the node's answers: absent is the default; a
+  // claim that is not a number in range is no value at all.
+  auto number = [&](const char* name, int64_t absent, int64_t max) -> int64_t {
+    auto it = c.find(name);
+    if (it == c.end()) return absent;
+    return it->is_number_integer() && it->get<int64_t>() >= 0 && it->get<int64_t>() <= max ? it->get<int64_t>() : -1;
+  };
+  const int64_t pad = number("stream_pad", channel::kDefaultStreamPad, channel::kMaxStreamPad);
+  if (pad < p.min_stream_pad) {
+    return refuse("stream_pad: the node pads its TLS records to " + std::to_string(pad) +
+                  "-byte blocks (0: not at all); this key's release policy requires at least min_stream_pad " +
+                  std::to_string(p.min_stream_pad));
+  }
+  const int64_t coalesce = number("stream_coalesce_ms", 0, channel::kMaxStreamCoalesceMs);
+  if (coalesce < p.min_stream_coalesce_ms) {
+    return refuse("stream_coalesce_ms: the node holds streamed text " + std::to_string(coalesce) +
+                  " ms per event; this key's release policy requires at least min_stream_coalesce_ms " +
+                  std::to_string(p.min_stream_coalesce_ms));
   }
   return OkStatus();
 }

@@ -80,6 +80,8 @@ struct ReleasePolicy {
   bool allow_debug_listener = false;            // the token's "debug_listener"
   bool allow_metrics_keys = false;              // any "metrics_readers" in the token
   std::set<std::string> metrics_readers;        // lower-case hex; or each of the token's "metrics_readers" listed
+  uint32_t min_stream_pad = 512;                // the token's "stream_pad" (absent: 512) at least this
+  uint32_t min_stream_coalesce_ms = 0;          // the token's "stream_coalesce_ms" (absent: 0) at least this
 
   nlohmann::json ToJson() const;
   // AttestationPolicy is the appraisal part as an attestation policy (every

@@ -519,7 +519,8 @@ TEST_F(TrustServiceTest, ServingClaimsNeedTheAttestationAndTheReleasePolicy) {
       << Describe(unlocked_key);
 
   // Record padding: below the attestation policy's floor no token; the token
-  // names the block; release policies leave it to the users' policies.
+  // names the block; the release policy has its own floor (default 512, so
+  // a fleet key's release covers clients that keep theirs).
   claims = issuer_->claims();
   claims.serving = {};
   claims.serving.stream_pad = 0;
@@ -531,6 +532,14 @@ TEST_F(TrustServiceTest, ServingClaimsNeedTheAttestationAndTheReleasePolicy) {
   ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/default", policy.dump()).status_, 200);
   const std::string unpadded_token = Token();
   EXPECT_EQ(VerifyToken(unpadded_token).value()["stream_pad"], 0);
+  Reply unpadded_key = Release("key-a", unpadded_token, eph);
+  ASSERT_TRUE(std::holds_alternative<ApiError>(unpadded_key)) << Describe(unpadded_key);
+  EXPECT_NE(std::get<ApiError>(unpadded_key).message.find("min_stream_pad"), std::string::npos)
+      << Describe(unpadded_key);
+  upd = AdminCall("PUT", "/v1/admin/keys/key-a/release-policy",
+                  json{{"model_digests", {DigestHex(kModelA)}}, {"allow_simulated", true}, {"min_stream_pad", 0}}
+                      .dump());
+  ASSERT_EQ(upd.status_, 200) << upd.body_.dump();
   EXPECT_EQ(ReleasedKey("key-a", unpadded_token), Bytes(32, 'a'));
 
   // A plain listener and metrics readers: each refused by the attestation
