@@ -2,6 +2,8 @@
 
 #include "apps/cllm/e2e_common.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
@@ -30,7 +32,7 @@ std::string ReadAll(const std::string& path) {
 // FetchVerifiedKeys is steps 2–3: the key list from an upstream, each entry
 // verified under cllm-trust's JWKS (fetched again when cllm-trust rotated
 // its signing key) and its release policy checked against `policy`.
-Result<std::vector<e2e::KeyConfig>> FetchVerifiedKeys(const std::vector<client::Url>& upstreams,
+Result<client::E2eKeyList> FetchVerifiedKeys(const std::vector<client::Url>& upstreams,
                                                       const std::vector<crypto::Certificate>& roots,
                                                       trust::RenewingJwks& jwks, const attestation::Policy& policy,
                                                       const net::ClientOptions& http,
@@ -58,6 +60,7 @@ Result<std::vector<e2e::KeyConfig>> FetchVerifiedKeys(const std::vector<client::
                                               trust::E2eKeyErrcName(keys.code()) + ": " + keys.detail());
     }
     std::vector<e2e::KeyConfig> usable;
+    int64_t oldest = INT64_MAX;  // the earliest statement among the usable keys
     std::string refusals;
     for (const auto& k : *keys) {
       const std::string name = "key " + std::to_string(k.config.key_id) + " (" +
@@ -75,11 +78,13 @@ Result<std::vector<e2e::KeyConfig>> FetchVerifiedKeys(const std::vector<client::
         for (const auto& line : trust::ExplainRelease(*rp)) explanation->push_back("    " + line);
       }
       usable.push_back(k.config);
+      oldest = std::min(oldest, k.iat);
     }
     if (usable.empty()) {
       return MakeError(Errc::kPermission, "no fleet key may be used with this client policy:" + refusals);
     }
-    return usable;
+    return client::E2eKeyList{std::move(usable),
+                              std::chrono::system_clock::time_point(std::chrono::seconds(oldest))};
   }
   return MakeError(Errc::kIo, "the fleet key list could not be fetched: " + last_error);
 }

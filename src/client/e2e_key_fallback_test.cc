@@ -86,7 +86,7 @@ class E2eKeyFallbackTest : public ::testing::Test {
   }
   // Published is what cllm-trust lists: the preferred key first.
   std::shared_ptr<E2eSession> Session(std::vector<e2e::KeyConfig>* published) {
-    auto s = E2eSession::Create([published]() -> Result<std::vector<e2e::KeyConfig>> { return *published; });
+    auto s = E2eSession::Create([published]() -> Result<E2eKeyList> { return E2eKeyList{*published, std::nullopt}; });
     EXPECT_TRUE(s.ok()) << s.detail();
     return s.ok() ? *s : nullptr;
   }
@@ -166,9 +166,9 @@ TEST_F(E2eKeyFallbackTest, AReplicaHoldingNoPublishedKeyIsRefusedAfterBoundedTri
 TEST_F(E2eKeyFallbackTest, AnOldListIsNotFallenBackOn) {
   std::vector<e2e::KeyConfig> published = {new_.config, old_.config};
   bool failing = false;
-  auto s = E2eSession::Create([&]() -> Result<std::vector<e2e::KeyConfig>> {
+  auto s = E2eSession::Create([&]() -> Result<E2eKeyList> {
     if (failing) return MakeError(Errc::kIo, "GET /v1/e2e/keys failed");
-    return published;
+    return E2eKeyList{published, std::nullopt};
   });
   ASSERT_TRUE(s.ok()) << s.detail();
   auto session = *s;
@@ -335,12 +335,12 @@ TEST_F(E2eKeyFallbackTest, AClearAnswerFromThePathIsRefusedAndAClearErrorIsNotRe
 TEST_F(E2eKeyFallbackTest, ASlowKeyFetchDoesNotHoldUpTheProxysOtherClients) {
   std::vector<e2e::KeyConfig> published = {new_.config, old_.config};
   std::atomic<bool> slow{false}, fetching{false};
-  auto session = E2eSession::Create([&]() -> Result<std::vector<e2e::KeyConfig>> {
+  auto session = E2eSession::Create([&]() -> Result<E2eKeyList> {
     if (slow) {
       fetching = true;
       std::this_thread::sleep_for(std::chrono::milliseconds(2000));
     }
-    return published;
+    return E2eKeyList{published, std::nullopt};
   });
   ASSERT_TRUE(session.ok()) << session.detail();
   Replica behind(*model_, {&old_});

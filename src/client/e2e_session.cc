@@ -42,7 +42,8 @@ Result<std::shared_ptr<E2eSession>> E2eSession::Create(E2eKeyFetch fetch, std::o
   return s;
 }
 
-Status<> E2eSession::Pick(std::vector<e2e::KeyConfig> keys) {
+Status<> E2eSession::Pick(E2eKeyList list) {
+  std::vector<e2e::KeyConfig>& keys = list.keys;
   // cllm-trust lists the preferred key first; the session keeps that order
   // within the suite it seals to (suite_, or the first key's).
   std::vector<e2e::KeyConfig> mine;
@@ -57,12 +58,16 @@ Status<> E2eSession::Pick(std::vector<e2e::KeyConfig> keys) {
   std::lock_guard<std::mutex> lock(mu_);
   current_ = mine.front();
   keys_ = std::move(mine);
-  list_time_ = Clock::now();
+  // The list's age is its oldest statement's (the wall clock's difference,
+  // never negative: a clock behind cllm-trust's counts the list as new).
+  const auto now = std::chrono::system_clock::now();
+  const auto age = list.signed_at && *list.signed_at < now ? now - *list.signed_at : std::chrono::seconds(0);
+  list_time_ = Clock::now() - std::chrono::duration_cast<Clock::duration>(age);
   refused_.reset();
   return OkStatus();
 }
 
-bool E2eSession::Fetched(Result<std::vector<e2e::KeyConfig>> keys) {
+bool E2eSession::Fetched(Result<E2eKeyList> keys) {
   if (keys.ok()) return Pick(std::move(keys).value()).ok();
   // Refused by this client's own checks: the keys held may be the ones
   // refused now (a release policy weakened since): stop sealing to them.
@@ -77,9 +82,9 @@ std::optional<std::string> E2eSession::UnusableLocked() const {
   if (refused_) return "the fleet key list was refused at its last check: " + *refused_;
   const auto age = Clock::now() - list_time_;
   if (age > list_lifetime_) {
-    return "the fleet key list was last verified " +
+    return "the fleet key list last verified was signed by cllm-trust " +
            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(age).count()) +
-           " s ago, longer than cllm-trust's statements live (" +
+           " s ago, longer than its statements live (" +
            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(list_lifetime_).count()) +
            " s): no key is sealed to until a fresh list verifies (is cllm-trust, or the path to it, failing?)";
   }

@@ -39,10 +39,17 @@
 
 namespace cllm::client {
 
-// E2eKeyFetch returns the verified key configs the client may seal to (the
-// preferred one of each suite first, as cllm-trust lists them), or why there
-// are none.
-using E2eKeyFetch = std::function<Result<std::vector<channel::e2e::KeyConfig>>()>;
+// E2eKeyList is what a fetch verified: the key configs the client may seal
+// to (the preferred one of each suite first, as cllm-trust lists them), and
+// when cllm-trust signed the oldest statement vouching for them. The list's
+// lifetime counts from that signature, not from the fetch: a path that
+// serves an old list again (a gateway, a replica) cannot extend it.
+struct E2eKeyList {
+  std::vector<channel::e2e::KeyConfig> keys;
+  std::optional<std::chrono::system_clock::time_point> signed_at;  // nullopt: now
+};
+// E2eKeyFetch returns the verified list, or why there is none.
+using E2eKeyFetch = std::function<Result<E2eKeyList>()>;
 // E2eClientProvider returns the client's attested identity for mutual mode
 // (its token and a freshly signed key statement: the server accepts a
 // statement only within minutes of its iat, so the provider re-signs and
@@ -135,10 +142,10 @@ class E2eSession {
 
  private:
   E2eSession() = default;
-  Status<> Pick(std::vector<channel::e2e::KeyConfig> keys);
+  Status<> Pick(E2eKeyList list);
   // Fetched takes a fetch's result: Pick on success, a refusal noted (no
   // sealing until a list is accepted), an unreachable cllm-trust ignored.
-  bool Fetched(Result<std::vector<channel::e2e::KeyConfig>> keys);
+  bool Fetched(Result<E2eKeyList> keys);
   // UnusableLocked says why nothing may be sealed now (mu_ held): the last
   // list was refused, or the one held is older than list_lifetime_.
   std::optional<std::string> UnusableLocked() const;
@@ -154,7 +161,7 @@ class E2eSession {
   mutable std::mutex mu_;
   channel::e2e::KeyConfig current_;
   std::vector<channel::e2e::KeyConfig> keys_;  // current_'s suite, cllm-trust's order (current_ first)
-  std::chrono::steady_clock::time_point list_time_{};  // when keys_ was fetched
+  std::chrono::steady_clock::time_point list_time_{};  // when keys_'s oldest statement was signed
   std::chrono::milliseconds list_lifetime_{300000};
   std::optional<std::string> refused_;  // why the last list fetched was refused (cleared by the next accepted one)
   std::chrono::steady_clock::time_point last_fetch_{};

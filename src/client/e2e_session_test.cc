@@ -29,13 +29,14 @@ struct Published {
   bool fail = false;
   std::atomic<int> fetches{0};
   std::atomic<int> delay_ms{0};  // a slow cllm-trust
+  std::optional<std::chrono::system_clock::time_point> signed_at;  // the statements' (nullopt: now)
   E2eKeyFetch Fetch() {
-    return [this]() -> Result<std::vector<e2e::KeyConfig>> {
+    return [this]() -> Result<E2eKeyList> {
       ++fetches;
       std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
       std::lock_guard<std::mutex> lock(mu);
       if (fail) return MakeError(Errc::kIo, "cllm-trust unreachable");
-      return keys;
+      return E2eKeyList{keys, signed_at};
     };
   }
   void Set(std::vector<e2e::KeyConfig> k, bool failing = false) {
@@ -130,12 +131,12 @@ TEST(E2eSessionTest, ARefusedKeyListStopsSealingUntilOneIsAccepted) {
   ASSERT_TRUE(s.ok()) << s.detail();
   ASSERT_TRUE((*s)->Seal("POST", "/v1/chat/completions", "", "{}").ok());
   std::atomic<bool> refuse{true};
-  auto session = E2eSession::Create([&]() -> Result<std::vector<e2e::KeyConfig>> {
+  auto session = E2eSession::Create([&]() -> Result<E2eKeyList> {
     static std::atomic<int> calls{0};
     if (calls++ > 0 && refuse) {
       return MakeError(Errc::kPermission, "no fleet key may be used with this client policy: release policy weaker");
     }
-    return std::vector<e2e::KeyConfig>{Key(2)};
+    return E2eKeyList{{Key(2)}, std::nullopt};
   }, hpke::kSuiteX25519);
   ASSERT_TRUE(session.ok()) << session.detail();
   (*session)->StartAutoRefresh(std::chrono::milliseconds(10));
@@ -168,6 +169,28 @@ TEST(E2eSessionTest, NothingIsSealedToAListOlderThanItsLifetime) {
   EXPECT_NE(stale.detail().find("last verified"), std::string::npos) << stale.detail();
   p.Set({Key(2)});  // cllm-trust reachable again
   EXPECT_TRUE(WaitFor([&] { return (*s)->Seal("POST", "/v1/chat/completions", "", "{}").ok(); }));
+}
+
+// The list's age is its oldest statement's, not the fetch's (found by
+// review): a gateway serving a list cllm-trust signed long ago cannot give
+// it a fresh lifetime.
+TEST(E2eSessionTest, AnOldListServedAgainIsAsOldAsItsStatements) {
+  Published p;
+  p.Set({Key(2)});
+  p.signed_at = std::chrono::system_clock::now() - std::chrono::seconds(290);
+  auto s = E2eSession::Create(p.Fetch(), hpke::kSuiteX25519);
+  ASSERT_TRUE(s.ok()) << s.detail();
+  ASSERT_TRUE((*s)->Seal("POST", "/v1/chat/completions", "", "{}").ok()) << "290 s of 300: still vouched for";
+  (*s)->SetListLifetime(std::chrono::milliseconds(280000));  // now past it
+  auto stale = (*s)->Seal("POST", "/v1/chat/completions", "", "{}");
+  ASSERT_FALSE(stale.ok()) << "a list signed 290 s ago sealed past a 280 s lifetime";
+  EXPECT_NE(stale.detail().find("last verified"), std::string::npos) << stale.detail();
+  p.signed_at = std::chrono::system_clock::now() - std::chrono::seconds(400);  // the same list served again
+  EXPECT_FALSE((*s)->RefreshIfStale()) << "fetching an old list again made it new";
+  EXPECT_FALSE((*s)->Seal("POST", "/v1/chat/completions", "", "{}").ok());
+  p.signed_at.reset();  // a fresh list
+  EXPECT_TRUE(WaitFor([&] { return (*s)->RefreshIfStale(); }));
+  EXPECT_TRUE((*s)->Seal("POST", "/v1/chat/completions", "", "{}").ok());
 }
 
 TEST(E2eSessionTest, TheTimerStopsWithTheSession) {

@@ -481,8 +481,8 @@ TEST_F(E2eGatewayTest, AReplicaThatNeverAttestedCannotOpenARequest) {
   auto entries = json::parse(list->body)["keys"];
   auto cfg = channel::e2e::ParseKeyConfig(Base64UrlDecode(entries[0]["config"].get<std::string>()).value());
   ASSERT_TRUE(cfg.ok()) << cfg.detail();
-  auto session = client::E2eSession::Create([&]() -> Result<std::vector<channel::e2e::KeyConfig>> {
-    return std::vector<channel::e2e::KeyConfig>{*cfg};
+  auto session = client::E2eSession::Create([&]() -> Result<client::E2eKeyList> {
+    return client::E2eKeyList{{*cfg}, std::nullopt};
   });
   ASSERT_TRUE(session.ok()) << session.detail();
   auto replicas = std::make_shared<client::ReplicaSet>(
