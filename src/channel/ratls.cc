@@ -140,6 +140,12 @@ ChannelResult<VerifiedServer> VerifyPayloadForKey(const AttestationPayload& payl
                      "policy does not list \"sim\" in \"platforms\"");
   }
 
+  // A client's certificate makes no serving claims. Checked before the
+  // evidence: a peer replaying a server's public certificate as its own
+  // (no key needed: the check runs on the Certificate message) costs the
+  // server no vendor-chain and signature verification (found by review).
+  if (options.peer == PeerRole::kClient) CLLM_RETURN_IF_ERROR(CheckServing(payload.serving, policy, options.peer));
+
   // 1. The evidence itself: vendor chain, signatures, collateral.
   attestation::EvidenceInput in;
   in.evidence = payload.evidence;

@@ -328,6 +328,12 @@ TEST_F(RaTlsTest, ClientsAreNotAppraisedAsServers) {
   v = VerifyServerCertificate(identity.cert, policy_, o);
   ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied);
   EXPECT_NE(v.detail().find("a client's evidence makes serving claims"), std::string::npos) << v.detail();
+  // Refused before its evidence is verified: with no platform key to verify
+  // it under, the refusal is still the serving claim, not the evidence.
+  policy_.sim_platform_keys.clear();
+  EXPECT_EQ(VerifyServerCertificate(identity.cert, policy_, o).code(), ChannelErrc::kPolicyNotSatisfied);
+  o.peer = PeerRole::kServer;
+  EXPECT_EQ(VerifyServerCertificate(identity.cert, policy_, o).code(), ChannelErrc::kPlatformChainInvalid);
 }
 
 TEST_F(RaTlsTest, SimulatedServerNeedsAPolicyThatAllowsIt) {

@@ -397,7 +397,11 @@ void Connection::WriteNext() {
   if (writing_ || queue_.empty() || phase_ == Phase::kClosed) return;
   writing_ = true;
   const uint64_t gen = ++write_gen_;
-  write_timer_.expires_after(core_.options.write_timeout);
+  // From when the piece was queued, not from when its write starts: a client
+  // reading just enough to finish each small write in time (a byte every
+  // few seconds) would otherwise hold its connection, and the answer queued
+  // for it, for hours (found by review).
+  write_timer_.expires_at(queue_.front().queued_at + core_.options.write_timeout);
   write_timer_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
     if (ec || gen != self->write_gen_) return;
     ++self->core_.timed_out;

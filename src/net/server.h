@@ -124,7 +124,7 @@ struct ServerOptions {
   std::chrono::milliseconds head_timeout{10000};  // from the first byte of a request to its last header
   std::chrono::milliseconds body_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};  // keep-alive, between requests
-  std::chrono::milliseconds write_timeout{30000};  // one queued write; a client that stops reading is dropped
+  std::chrono::milliseconds write_timeout{30000};  // from a piece's queuing to its write; a slow reader is dropped
   size_t max_buffered_response_bytes = 4 << 20;   // queued but unwritten; beyond it the client is gone
   int max_connections = 16384;
   int io_threads = 1;

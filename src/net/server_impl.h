@@ -81,6 +81,9 @@ struct Outgoing {
   bool last = false;        // the response's final write
   bool keep_alive = true;   // with `last`: keep the connection open after it
   bool cut_off = false;     // with `last`: close without completing (a dropped stream)
+  // When it was queued: it must be written within write_timeout of it
+  // (Connection::WriteNext), however the writes before it went.
+  std::chrono::steady_clock::time_point queued_at = std::chrono::steady_clock::now();
 };
 
 class ConnWriter;

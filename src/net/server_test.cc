@@ -297,6 +297,46 @@ TEST(NetServerTest, ClientDisconnectStopsAStream) {
   EXPECT_LT(written.load(), 2000);
 }
 
+// A client that reads each piece within the write timeout but falls ever
+// further behind is dropped once a queued piece has waited the timeout
+// (found by review: the timer restarted with every piece, so a trickling
+// reader held its connection and queued answer for hours).
+TEST(NetServerTest, AReaderFallingBehindIsDroppedOnceAQueuedPieceWaitedTheWriteTimeout) {
+  ServerOptions o;
+  o.write_timeout = 1500ms;
+  o.max_buffered_response_bytes = 64 << 20;  // not the cap: the timeout
+  constexpr size_t kPiece = 4 << 20, kPieces = 8;
+  auto server = Server::Start("127.0.0.1", 0, [&](const Request&, std::shared_ptr<ResponseWriter> w) {
+    w->BeginStream(200, "application/octet-stream");
+    for (size_t i = 0; i < kPieces; ++i) {
+      if (!w->Write(std::string(kPiece, 'x'))) return;
+    }
+    w->EndStream();
+  }, o).value();
+  RawClient c(server->port());
+  c.socket().set_option(boost::asio::socket_base::receive_buffer_size(64 << 10));
+  c.Send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  // About 6.4 MB/s: each 4 MiB piece drains in well under 1.5 s, the 32 MiB
+  // in about 5 s, so the later pieces wait longer than the timeout.
+  size_t received = 0;
+  bool closed = false;
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<char> buf(64 << 10);
+  while (std::chrono::steady_clock::now() - start < 15s) {
+    boost::system::error_code ec;
+    const size_t n = c.socket().read_some(boost::asio::buffer(buf), ec);
+    if (ec) {
+      closed = true;
+      break;
+    }
+    received += n;
+    if (received >= kPiece * kPieces) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(closed) << "received " << received << " bytes";
+  EXPECT_LT(received, kPiece * kPieces);
+}
+
 TEST(NetServerTest, ClientDisconnectDuringAWholeResponseFiresOnClientGone) {
   // A non-streamed completion: nothing is written until the answer is
   // ready, so only the pending read can tell that the client left.

@@ -33,7 +33,11 @@ struct RateLimitOptions {
   double per_client_burst = 4.0;  // bucket size per client
   double global_rate = 16.0;      // requests per second, all clients together
   double global_burst = 32.0;
-  int max_in_flight = 2;          // evidence requests being served at once
+  // Evidence requests being served at once: fewer than the server's handler
+  // threads (net::ServerOptions, 2), so where making evidence is slow (a
+  // vTPM, TDX through a QGS) a flood of them never holds every thread and
+  // the API behind them (found by review).
+  int max_in_flight = 1;
   size_t max_clients = 4096;      // per-client buckets kept
 };
 

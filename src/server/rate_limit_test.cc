@@ -8,6 +8,8 @@
 
 #include <vector>
 
+#include "net/server.h"
+
 namespace cllm::server {
 namespace {
 
@@ -61,6 +63,10 @@ TEST(RateLimiterTest, GlobalBucketCapsAFloodFromManyAddresses) {
   auto d = limiter.Admit("203.0.113.9");
   EXPECT_FALSE(d.admitted());
   EXPECT_GE(d.retry_after_s, 1);
+}
+
+TEST(RateLimiterTest, EvidenceNeverHoldsEveryHandlerThread) {
+  EXPECT_LT(RateLimitOptions{}.max_in_flight, net::ServerOptions{}.handler_threads);
 }
 
 TEST(RateLimiterTest, NobodyQueuesBeyondTheInFlightCap) {
