@@ -48,7 +48,7 @@ Service::Service(const engine::Model& model, ServiceOptions options)
       options_(WithoutSharedState(std::move(options))),
       scheduler_(std::make_unique<engine::Scheduler>(model, options_.scheduler)),
       attest_limiter_(options_.attestation_rate),
-      structured_(model.tokenizer(), options_.api_keys ? std::max<size_t>(options_.api_keys->size(), 1) : 0),
+      structured_(model.tokenizer(), options_.api_keys ? options_.scheduler.prompt_cache_users : 0),
       created_(UnixNow()) {
   chat_template_ = options_.chat_template;
   if (!chat_template_) {

@@ -74,6 +74,21 @@ class ServiceTest : public ::testing::Test {
     service_->Handle(r, w);
     return w;
   }
+  // HoldWorker submits another user's sequence that holds the worker at its
+  // first token until `gate` opens: what is submitted meanwhile waits.
+  bool HoldWorker(cllm::testing::Gate& gate) {
+    engine::SequenceRequest blocker;
+    blocker.user = "blocker";
+    blocker.prompt = model_->tokenizer().Encode("Hi", true, true);
+    blocker.max_tokens = 2;
+    blocker.stop_at_eog = false;
+    blocker.on_token = [hold = gate.Holder(), first = true](engine::TokenId, std::string_view) mutable {
+      if (first) hold();
+      first = false;
+      return true;
+    };
+    return service_->scheduler().Submit(std::move(blocker)).ok() && gate.WaitHeld();
+  }
   std::unique_ptr<engine::Model> model_;
   std::unique_ptr<Service> service_;
 };
@@ -86,18 +101,7 @@ TEST_F(ServiceTest, UserOverItsLimitGets429WithRetryAfterWhileAnotherIsServed) {
   // Another sequence holds the worker at its first token: what is
   // submitted meanwhile waits, and Handle returns without waiting for it.
   Gate gate;
-  engine::SequenceRequest blocker;
-  blocker.user = "blocker";
-  blocker.prompt = model_->tokenizer().Encode("Hi", true, true);
-  blocker.max_tokens = 2;
-  blocker.stop_at_eog = false;
-  blocker.on_token = [hold = gate.Holder(), first = true](engine::TokenId, std::string_view) mutable {
-    if (first) hold();
-    first = false;
-    return true;
-  };
-  ASSERT_TRUE(service_->scheduler().Submit(std::move(blocker)).ok());
-  ASSERT_TRUE(gate.WaitHeld());
+  ASSERT_TRUE(HoldWorker(gate));
 
   // alice's stream takes her one allowance (max_active 1, max_queued 0).
   auto a1 = Call(Post("sk-alice", {{"prompt", "Once upon a time"}, {"max_tokens", 8}, {"stream", true}}));
@@ -144,18 +148,7 @@ TEST_F(ServiceTest, TheBudgetReservesMaxTokensUntilTheRequestEnds) {
   CLLM_SHARED_PATH(path, kModel);
   Start();
   Gate gate;  // another user's sequence holds the worker: carol's requests wait, uncharged so far
-  engine::SequenceRequest blocker;
-  blocker.user = "blocker";
-  blocker.prompt = model_->tokenizer().Encode("Hi", true, true);
-  blocker.max_tokens = 2;
-  blocker.stop_at_eog = false;
-  blocker.on_token = [hold = gate.Holder(), first = true](engine::TokenId, std::string_view) mutable {
-    if (first) hold();
-    first = false;
-    return true;
-  };
-  ASSERT_TRUE(service_->scheduler().Submit(std::move(blocker)).ok());
-  ASSERT_TRUE(gate.WaitHeld());
+  ASSERT_TRUE(HoldWorker(gate));
   // carol's budget is 60 tokens a minute: "Hi" and 40 more is most of it.
   auto c1 = Call(Post("sk-carol", {{"prompt", "Hi"}, {"max_tokens", 40}}));
   EXPECT_EQ(c1->responses(), 0);  // admitted, waiting
@@ -216,18 +209,7 @@ TEST_F(ServiceTest, AnonymousCallersAreHeldToTheGlobalLimitsOnly) {
   CLLM_SHARED_PATH(path, kModel);
   Start(0, /*anonymous=*/true);
   Gate gate;
-  engine::SequenceRequest blocker;
-  blocker.user = "blocker";
-  blocker.prompt = model_->tokenizer().Encode("Hi", true, true);
-  blocker.max_tokens = 2;
-  blocker.stop_at_eog = false;
-  blocker.on_token = [hold = gate.Holder(), first = true](engine::TokenId, std::string_view) mutable {
-    if (first) hold();
-    first = false;
-    return true;
-  };
-  ASSERT_TRUE(service_->scheduler().Submit(std::move(blocker)).ok());
-  ASSERT_TRUE(gate.WaitHeld());
+  ASSERT_TRUE(HoldWorker(gate));
   std::vector<std::shared_ptr<FakeWriter>> calls;
   for (int i = 0; i < 30; ++i) {
     calls.push_back(Call(Post("", {{"prompt", "Hi"}, {"max_tokens", 1}})));

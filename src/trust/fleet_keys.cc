@@ -456,6 +456,7 @@ Reply TrustService::SetFleetKeyReleasePolicy(const std::string& model_key_id, co
                         {"new_key", std::get<nlohmann::json>(added)}, {"retired", retired}};
 }
 
+// Admin routes under /v1/admin/fleet-keys (Admin in service.cc dispatches here).
 Reply TrustService::AdminFleetKeys(const net::Request& r, const std::string& path) {
   const ApiError bad_json{400, "malformed", "the request body is not valid JSON"};
   auto body = [&]() -> std::optional<nlohmann::json> {

@@ -9,6 +9,7 @@
 
 #include "base/encoding.h"
 #include "channel/payload.h"
+#include "trust/token_claims.h"
 
 namespace cllm::trust {
 namespace {
@@ -299,18 +300,13 @@ Status<> CheckReleaseServing(const ReleasePolicy& p, const nlohmann::json& c) {
   }
   // What the network sees of the node's answers: absent is the default; a
   // claim that is not a number in range is no value at all.
-  auto number = [&](const char* name, int64_t absent, int64_t max) -> int64_t {
-    auto it = c.find(name);
-    if (it == c.end()) return absent;
-    return it->is_number_integer() && it->get<int64_t>() >= 0 && it->get<int64_t>() <= max ? it->get<int64_t>() : -1;
-  };
-  const int64_t pad = number("stream_pad", channel::kDefaultStreamPad, channel::kMaxStreamPad);
+  const int64_t pad = NumberClaim(c, "stream_pad", channel::kDefaultStreamPad, channel::kMaxStreamPad);
   if (pad < p.min_stream_pad) {
     return refuse("stream_pad: the node pads its TLS records to " + std::to_string(pad) +
                   "-byte blocks (0: not at all); this key's release policy requires at least min_stream_pad " +
                   std::to_string(p.min_stream_pad));
   }
-  const int64_t coalesce = number("stream_coalesce_ms", 0, channel::kMaxStreamCoalesceMs);
+  const int64_t coalesce = NumberClaim(c, "stream_coalesce_ms", 0, channel::kMaxStreamCoalesceMs);
   if (coalesce < p.min_stream_coalesce_ms) {
     return refuse("stream_coalesce_ms: the node holds streamed text " + std::to_string(coalesce) +
                   " ms per event; this key's release policy requires at least min_stream_coalesce_ms " +

@@ -73,6 +73,12 @@ bool DigestListed(const std::vector<Bytes>& list, const std::string& hex) {
   return false;
 }
 
+int64_t NumberClaim(const json& c, const char* name, int64_t absent, int64_t max) {
+  auto it = c.find(name);
+  if (it == c.end()) return absent;
+  return it->is_number_integer() && it->get<int64_t>() >= 0 && it->get<int64_t>() <= max ? it->get<int64_t>() : -1;
+}
+
 json MetricsReadersClaim(const channel::ServingClaims& serving) {
   json out = json::array();
   for (const auto& d : serving.metrics_readers) out.push_back(HexEncode(d));

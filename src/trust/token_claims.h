@@ -51,6 +51,12 @@ nlohmann::json AppraisedClaimsJson(const attestation::Claims& claims);
 // member is then left out of a token, and its absence reads as empty).
 nlohmann::json MetricsReadersClaim(const channel::ServingClaims& serving);
 
+// NumberClaim reads a numeric serving claim ("stream_pad",
+// "stream_coalesce_ms") of token claims `c`: `absent` when the member is
+// missing (the default is not written), -1 when it is not an integer from 0
+// to `max` (never a value a payload or a floor has).
+int64_t NumberClaim(const nlohmann::json& c, const char* name, int64_t absent, int64_t max);
+
 // The token members that carry serving claims (attest.cc writes each only
 // when not the default; "metrics_keys" is what tokens said before readers
 // were named). A client's token has none of them.

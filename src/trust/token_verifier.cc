@@ -43,19 +43,6 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
     auto it = c.find(name);
     return it != c.end() && it->is_boolean() && it->get<bool>();
   };
-  auto pad = [&]() -> int64_t {  // absent: the default; not a number: never a payload's value
-    auto it = c.find("stream_pad");
-    if (it == c.end()) return channel::kDefaultStreamPad;
-    return it->is_number_unsigned() && it->get<uint64_t>() <= channel::kMaxStreamPad ? static_cast<int64_t>(it->get<uint64_t>())
-                                                                                     : -1;
-  };
-  auto coalesce = [&]() -> int64_t {  // absent: 0 (none); not a number in range: never a payload's value
-    auto it = c.find("stream_coalesce_ms");
-    if (it == c.end()) return 0;
-    return it->is_number_unsigned() && it->get<uint64_t>() <= channel::kMaxStreamCoalesceMs
-               ? static_cast<int64_t>(it->get<uint64_t>())
-               : -1;
-  };
   auto readers = [&]() -> nlohmann::json {  // absent: none; otherwise the claim as it is, compared below
     auto it = c.find("metrics_readers");
     return it == c.end() ? nlohmann::json::array() : *it;
@@ -85,9 +72,10 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
   if (binary != HexEncode(payload->binary_digest) || model != HexEncode(payload->model_digest) ||
       str("model_name") != payload->model_name || str("chat_template_digest") != template_digest ||
       flag("model_from_untrusted_disk") != payload->serving.model_from_untrusted_disk ||
-      flag("memory_unlocked") != payload->serving.memory_unlocked || pad() != payload->serving.stream_pad ||
+      flag("memory_unlocked") != payload->serving.memory_unlocked ||
+      NumberClaim(c, "stream_pad", channel::kDefaultStreamPad, channel::kMaxStreamPad) != payload->serving.stream_pad ||
       flag("debug_listener") != payload->serving.debug_listener ||
-      coalesce() != payload->serving.stream_coalesce_ms ||
+      NumberClaim(c, "stream_coalesce_ms", 0, channel::kMaxStreamCoalesceMs) != payload->serving.stream_coalesce_ms ||
       readers() != MetricsReadersClaim(payload->serving)) {
     return MakeError(ChannelErrc::kCertEvidenceMismatch, "the token's digests differ from the certificate's claims");
   }

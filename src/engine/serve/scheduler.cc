@@ -276,7 +276,6 @@ void Scheduler::PublishCacheStats() {
   stats_.prompt_cache_hit_tokens = cache_hit_tokens_;
   stats_.prompt_cache_evictions = c.evictions;
   stats_.prompt_cache_bytes = static_cast<uint64_t>(c.blocks) * cache_.block_bytes();
-  stats_.prompt_cache_user_bytes = static_cast<uint64_t>(prefix_.per_user_blocks()) * cache_.block_bytes();
 }
 
 // Admit fills free slots from the users' queues, round-robin: the user at
