@@ -77,7 +77,7 @@ int Serve(const ProxyArgs& a, const std::string& host, int port, client::Upstrea
 net::Handler MakeHandler(client::UpstreamPool* pool, split::SplitRewriter* rewriter) {
   return [pool, rewriter](const net::Request& r, std::shared_ptr<net::ResponseWriter> w) {
     if (rewriter == nullptr) return pool->Forward(r, std::move(w));
-    split::SplitRewriter::Outcome o = rewriter->Rewrite(r.method, r.Path(), r.body);
+    split::SplitRewriter::Outcome o = rewriter->Rewrite(r.method, r.target, r.body);
     if (!o.ok) {
       const nlohmann::json err = {{"error", {{"message", "cllm proxy --split: " + o.message},
                                              {"type", "invalid_request_error"},

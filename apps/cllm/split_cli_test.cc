@@ -55,6 +55,7 @@ TEST(SplitCliTest, BadFlagsAreUsageErrorsBeforeConnecting) {
       {chat + " --epsilon 1", "apply to --split"},
       {chat + " --split --epsilon 0" + emb, "--epsilon must be"},
       {chat + " --split --epsilon abc" + emb, "--epsilon must be"},
+      {chat + " --split --epsilon 1e-310" + emb, "at least 1e-300"},
       {chat + " --split --epsilon 1 --split-mask names" + emb, "--split-mask"},
       {chat + " --split --epsilon 1 --split-mask words:/nonexistent/w.txt" + emb, "--split-mask"},
       {chat + " --split --epsilon 1 --split-k 600" + emb, "exceeds the vocabulary"},

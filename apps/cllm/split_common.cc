@@ -56,6 +56,10 @@ OrExit<double> ParseEpsilon(const std::string& text) {
   if (end == text.c_str() || *end != '\0' || !std::isfinite(e) || e <= 0) {
     return ExitWith(Fail("--epsilon must be a number > 0 or inf (got '" + text + "')", 2));
   }
+  if (e < split::kMinEpsilon) {
+    // 4/ε would not be a finite noise scale; no ε this small protects more.
+    return ExitWith(Fail("--epsilon must be at least 1e-300 (got '" + text + "')", 2));
+  }
   return e;
 }
 
@@ -79,7 +83,7 @@ OrExit<SplitSetup> SplitSetupFromModel(const SplitArgs& a, std::unique_ptr<split
                              std::to_string(model->table.neighbours_k()) + " per token)",
                          2));
   }
-  auto policy = split::MaskPolicyFromSpec(a.mask, *model->tokenizer);
+  auto policy = split::MaskPolicyFromSpec(a.mask);
   if (!policy.ok()) return ExitWith(Fail("--split-mask: " + policy.detail(), 2));
   s.policy = std::move(policy).value();
   s.description =

@@ -40,8 +40,9 @@ SplitResult<RnmResult> ApplyRnm(const EmbeddingTable& table, std::span<const uin
                                 std::span<const uint8_t> perturb, const RnmOptions& options,
                                 RandomSource& random) {
   // --- options and input, all before any randomness is drawn -------------
-  if (std::isnan(options.epsilon) || options.epsilon <= 0) {
-    return MakeError(SplitErrc::kInvalidArgument, "epsilon must be > 0 (or +inf for no noise)");
+  if (std::isnan(options.epsilon) || options.epsilon < kMinEpsilon) {
+    return MakeError(SplitErrc::kInvalidArgument,
+                     "epsilon must be at least 1e-300 (or +inf for no noise)");
   }
   if (options.k == 0 || options.k > table.n_vocab()) {
     return MakeError(SplitErrc::kInvalidArgument, "k = " + std::to_string(options.k) +
@@ -96,13 +97,35 @@ SplitResult<RnmResult> ApplyRnm(const EmbeddingTable& table, std::span<const uin
   return result;
 }
 
-std::vector<uint8_t> MaskFromIdSet(std::span<const uint32_t> ids,
-                                   std::span<const uint32_t> sensitive) {
-  std::vector<uint32_t> sorted(sensitive.begin(), sensitive.end());
-  std::sort(sorted.begin(), sorted.end());
-  std::vector<uint8_t> mask(ids.size(), 0);
-  for (size_t i = 0; i < ids.size(); ++i) {
-    mask[i] = std::binary_search(sorted.begin(), sorted.end(), ids[i]) ? 1 : 0;
+std::vector<uint8_t> MaskWords(std::string_view text, std::span<const std::string> pieces,
+                               std::span<const std::string> words) {
+  // Where each piece lies in `text`: the concatenation minus its whitespace
+  // prefix must be the text itself.
+  std::string joined;
+  for (const std::string& p : pieces) joined += p;
+  const bool aligned = joined.size() >= text.size() &&
+                       std::string_view(joined).substr(joined.size() - text.size()) == text &&
+                       std::all_of(joined.begin(), joined.end() - static_cast<ptrdiff_t>(text.size()),
+                                   [](char c) { return c == ' ' || c == '\t' || c == '\n'; });
+  if (!aligned) return std::vector<uint8_t>(pieces.size(), 1);
+  const size_t shift = joined.size() - text.size();
+
+  // Byte-wise: covered[b] = 1 when text byte b is part of an occurrence.
+  std::vector<uint8_t> covered(text.size(), 0);
+  for (const std::string& w : words) {
+    if (w.empty()) continue;
+    for (size_t at = text.find(w); at != std::string_view::npos; at = text.find(w, at + 1)) {
+      std::fill(covered.begin() + static_cast<ptrdiff_t>(at),
+                covered.begin() + static_cast<ptrdiff_t>(at + w.size()), 1);
+    }
+  }
+  std::vector<uint8_t> mask(pieces.size(), 0);
+  size_t begin = 0;  // of the piece in `joined`
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const size_t end = begin + pieces[i].size();
+    // The piece's bytes in `text` are [max(begin, shift), end) − shift.
+    for (size_t b = std::max(begin, shift); b < end && mask[i] == 0; ++b) mask[i] = covered[b - shift];
+    begin = end;
   }
   return mask;
 }

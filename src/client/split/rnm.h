@@ -16,6 +16,7 @@
 #include <limits>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "client/split/embedding_table.h"
@@ -27,6 +28,10 @@ namespace cllm::split {
 // candidate differ by at most this much.
 inline constexpr double kUtilitySensitivity = 2.0;
 inline constexpr double kNoNoise = std::numeric_limits<double>::infinity();
+// The smallest finite ε accepted. Below it b = 2·Δu/ε, or a Laplace draw of
+// up to 37·b (−ln 2^−53), is no longer a finite double; such an ε is all
+// noise anyway (b > 10^300 on utilities within [−1, 1]).
+inline constexpr double kMinEpsilon = 1e-300;
 
 struct RnmOptions {
   double epsilon = 1.0;  // per perturbed token, > 0; kNoNoise turns the mechanism off
@@ -56,7 +61,7 @@ struct RnmResult {
 // non-zero (an empty span selects every position) and copies the others.
 // Candidate sets come from table.Candidates: the precomputed neighbour lists
 // when the table has them (then k ≤ their length), a scan otherwise.
-// Errors: kInvalidArgument (ε NaN or ≤ 0, k outside [1, n_vocab], perturb
+// Errors: kInvalidArgument (ε NaN or below kMinEpsilon, k outside [1, n_vocab], perturb
 // neither empty nor ids.size() long), kOutOfRange (any id ≥ n_vocab, checked
 // before anything is drawn).
 SplitResult<RnmResult> ApplyRnm(const EmbeddingTable& table, std::span<const uint32_t> ids,
@@ -69,9 +74,17 @@ SplitResult<RnmResult> ApplyRnm(const EmbeddingTable& table, std::span<const uin
 // together. Template and special tokens are public; the caller leaves them 0.
 // ---------------------------------------------------------------------------
 
-// MaskFromIdSet marks the positions whose id is in `sensitive` (any order).
-std::vector<uint8_t> MaskFromIdSet(std::span<const uint32_t> ids,
-                                   std::span<const uint32_t> sensitive);
+// MaskWords marks every position whose piece overlaps an occurrence of one of
+// `words` in `text` (byte ranges; case-sensitive substrings, so "Al" also
+// marks "Alps"). `pieces` are the tokens' texts as the tokenizer decodes them;
+// their concatenation must be `text`, with at most whitespace in front (the
+// space SentencePiece adds). Where it is not (a tokenizer that normalizes the
+// text), no span can be trusted and every position is marked: a word is
+// never sent unperturbed because the pieces could not be placed. A word
+// matches whatever tokens its context gives it: after a newline, a quote or a
+// bracket its tokens differ from those of " word", but its bytes do not.
+std::vector<uint8_t> MaskWords(std::string_view text, std::span<const std::string> pieces,
+                               std::span<const std::string> words);
 
 // MaskDigits marks the positions whose piece (the token's text as the
 // tokenizer decodes it) contains an ASCII digit 0–9.

@@ -220,10 +220,16 @@ TEST(RnmTest, RejectsBadArguments) {
   const EmbeddingTable table = SmallVocabulary();
   const std::vector<uint32_t> prompt = {1, 2};
   SeededRandom random(Seed(3));
-  for (double bad : {0.0, -1.0, std::numeric_limits<double>::quiet_NaN(), -kNoNoise}) {
+  // 1e-310 is > 0, but 4/ε is not a finite noise scale (it aborted in
+  // SampleLaplace's check before kMinEpsilon).
+  for (double bad : {0.0, -1.0, std::numeric_limits<double>::quiet_NaN(), -kNoNoise, 1e-310}) {
     EXPECT_EQ(ApplyRnm(table, prompt, {}, RnmOptions{.epsilon = bad, .k = 2}, random).code(),
               SplitErrc::kInvalidArgument);
   }
+  // The smallest ε accepted draws finite noise: a choice, no abort.
+  auto smallest = ApplyRnm(table, prompt, {}, RnmOptions{.epsilon = kMinEpsilon, .k = 2}, random);
+  ASSERT_TRUE(smallest.ok()) << smallest.detail();
+  EXPECT_EQ(smallest->num_perturbed, 2u);
   EXPECT_EQ(ApplyRnm(table, prompt, {}, RnmOptions{.epsilon = 1, .k = 0}, random).code(),
             SplitErrc::kInvalidArgument);
   EXPECT_EQ(ApplyRnm(table, prompt, {}, RnmOptions{.epsilon = 1, .k = 9}, random).code(),
@@ -263,13 +269,32 @@ TEST(RnmTest, MaskLeavesUnselectedPositionsAlone) {
 }
 
 TEST(RnmTest, MaskBuilders) {
-  const std::vector<uint32_t> ids = {5, 9, 5, 2, 7};
-  const std::vector<uint32_t> sensitive = {7, 5};
-  EXPECT_EQ(MaskFromIdSet(ids, sensitive), (std::vector<uint8_t>{1, 0, 1, 0, 1}));
   const std::vector<std::string> pieces = {"Call", " 0", "20", "-x", "Ⅳ"};
   EXPECT_EQ(MaskDigits(pieces), (std::vector<uint8_t>{0, 1, 1, 0, 0}));
-  EXPECT_EQ(MaskOr(MaskFromIdSet(ids, sensitive), MaskDigits(pieces)),
-            (std::vector<uint8_t>{1, 1, 1, 0, 1}));
+  const std::vector<std::string> x = {"x"};
+  EXPECT_EQ(MaskOr(MaskWords("Call 020-xⅣ", pieces, x), MaskDigits(pieces)),
+            (std::vector<uint8_t>{0, 1, 1, 1, 0}));
+}
+
+TEST(RnmTest, MaskWordsMarksEveryPieceOverlappingAnOccurrence) {
+  const std::vector<std::string> words = {"Alice", "Bo b"};
+  // A word split across pieces marks each of them; a piece holding only part
+  // of the word ("(Al") too; the same word again, in another context, also.
+  EXPECT_EQ(MaskWords("(Alice)\nAlice", std::vector<std::string>{"(Al", "ice", ")", "\n", "Alice"}, words),
+            (std::vector<uint8_t>{1, 1, 0, 0, 1}));
+  // SentencePiece's leading space, and an empty control-token piece.
+  EXPECT_EQ(MaskWords("Hi Bo b!", std::vector<std::string>{"", " Hi", " Bo", " b", "!"}, words),
+            (std::vector<uint8_t>{0, 0, 1, 1, 0}));
+  // Substrings match: "Alice" inside "Alicex" is marked.
+  EXPECT_EQ(MaskWords("Alicex", std::vector<std::string>{"Ali", "cex"}, words),
+            (std::vector<uint8_t>{1, 1}));
+  EXPECT_EQ(MaskWords("nobody here", std::vector<std::string>{"nobody", " here"}, words),
+            (std::vector<uint8_t>{0, 0}));
+  // Pieces that do not spell the text (a normalizing tokenizer) cannot be
+  // placed: everything is marked rather than a word missed.
+  EXPECT_EQ(MaskWords("ALICE x", std::vector<std::string>{"alice", " x"}, words),
+            (std::vector<uint8_t>{1, 1}));
+  EXPECT_EQ(MaskWords("a", std::vector<std::string>{"xa"}, words), (std::vector<uint8_t>{1}));
 }
 
 TEST(RnmTest, NoiseScaleIsTwiceSensitivityOverEpsilon) {

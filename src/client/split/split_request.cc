@@ -15,11 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-bool AllSpace(const std::string& s) {
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
-}
-
 // ToIds converts the tokenizer's ids (int32, in range by construction).
 std::vector<uint32_t> ToIds(const std::vector<engine::TokenId>& ids) {
   std::vector<uint32_t> out;
@@ -29,23 +24,6 @@ std::vector<uint32_t> ToIds(const std::vector<engine::TokenId>& ids) {
 }
 
 }  // namespace
-
-std::vector<uint32_t> SensitiveIds(const engine::Tokenizer& tokenizer,
-                                   std::span<const std::string> words) {
-  std::vector<uint32_t> out;
-  for (const std::string& w : words) {
-    for (const std::string& form : {w, " " + w}) {
-      for (engine::TokenId id :
-           tokenizer.Encode(form, /*add_special=*/false, /*parse_special=*/false)) {
-        if (id < 0 || AllSpace(tokenizer.TokenToPiece(id))) continue;
-        out.push_back(static_cast<uint32_t>(id));
-      }
-    }
-  }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
 
 std::vector<std::string> ParseWordList(std::string_view text) {
   std::vector<std::string> words;
@@ -61,8 +39,7 @@ std::vector<std::string> ParseWordList(std::string_view text) {
   return words;
 }
 
-SplitResult<MaskPolicy> MaskPolicyFromSpec(std::string_view spec,
-                                           const engine::Tokenizer& tokenizer) {
+SplitResult<MaskPolicy> MaskPolicyFromSpec(std::string_view spec) {
   MaskPolicy policy;
   if (spec == "all") return policy;
   if (spec == "digits") {
@@ -79,33 +56,31 @@ SplitResult<MaskPolicy> MaskPolicyFromSpec(std::string_view spec,
   auto text = ReadTextFile(path, uint64_t{16} << 20);
   if (!text.ok())
     return MakeError(SplitErrc::kInvalidArgument, "sensitive words file: " + text.detail());
-  const std::vector<std::string> words = ParseWordList(*text);
   policy.kind = MaskKind::kWords;
-  policy.sensitive_ids = SensitiveIds(tokenizer, words);
-  if (policy.sensitive_ids.empty()) {
-    return MakeError(SplitErrc::kInvalidArgument,
-                     "sensitive words file " + path + " yields no token");
-  }
+  policy.words = ParseWordList(*text);
+  if (policy.words.empty())
+    return MakeError(SplitErrc::kInvalidArgument, "sensitive words file " + path + " has no word");
   return policy;
 }
 
-std::vector<uint8_t> BuildMask(const MaskPolicy& policy, std::span<const uint32_t> ids,
-                               const engine::Tokenizer& tokenizer) {
+std::vector<uint8_t> BuildMask(const MaskPolicy& policy, std::string_view text,
+                               std::span<const uint32_t> ids, const engine::Tokenizer& tokenizer) {
   std::vector<uint8_t> mask;
+  std::vector<std::string> pieces;
+  if (policy.kind != MaskKind::kAll) {
+    pieces.reserve(ids.size());
+    for (uint32_t id : ids)
+      pieces.push_back(tokenizer.TokenToPiece(static_cast<engine::TokenId>(id)));
+  }
   switch (policy.kind) {
     case MaskKind::kAll:
       mask.assign(ids.size(), 1);
       break;
-    case MaskKind::kDigits: {
-      std::vector<std::string> pieces;
-      pieces.reserve(ids.size());
-      for (uint32_t id : ids)
-        pieces.push_back(tokenizer.TokenToPiece(static_cast<engine::TokenId>(id)));
+    case MaskKind::kDigits:
       mask = MaskDigits(pieces);
       break;
-    }
     case MaskKind::kWords:
-      mask = MaskFromIdSet(ids, policy.sensitive_ids);
+      mask = MaskWords(text, pieces, policy.words);
       break;
   }
   // BOS and other control tokens are public (every prompt has them).
@@ -123,7 +98,7 @@ SplitResult<SplitEmbeds> EmbedText(const SplitModel& model, std::string_view tex
   const std::vector<uint32_t> ids =
       ToIds(model.tokenizer->Encode(text, add_bos, /*parse_special=*/false));
   if (ids.empty()) return MakeError(SplitErrc::kInvalidArgument, "the text has no tokens to embed");
-  const std::vector<uint8_t> mask = BuildMask(policy, ids, *model.tokenizer);
+  const std::vector<uint8_t> mask = BuildMask(policy, text, ids, *model.tokenizer);
   CLLM_ASSIGN_OR_RETURN(RnmResult rnm, ApplyRnm(model.table, ids, mask, options, random));
   SplitEmbeds out;
   CLLM_ASSIGN_OR_RETURN(out.rows, model.table.Gather(rnm.ids));
@@ -189,7 +164,7 @@ SplitResult<SplitRewriter::Cached> SplitRewriter::Embed(std::string_view text, b
   return c;
 }
 
-SplitRewriter::Outcome SplitRewriter::Rewrite(std::string_view method, std::string_view path,
+SplitRewriter::Outcome SplitRewriter::Rewrite(std::string_view method, std::string_view target,
                                               std::string_view body) {
   Outcome out;
   auto refuse = [&out](int status, const char* code, std::string message) {
@@ -200,8 +175,18 @@ SplitRewriter::Outcome SplitRewriter::Rewrite(std::string_view method, std::stri
     out.message = std::move(message);
     return out;
   };
+  // Only what carries no text of the user's passes unchanged: a query string
+  // or a body the rewriter does not read could hold the very text it hides.
+  if (target.find('?') != std::string_view::npos) {
+    return refuse(400, "split_query_refused",
+                  "split mode forwards no query string (it could carry text to the server)");
+  }
+  const std::string_view path = target;
   if (method != "POST") {
-    out.body = std::string(body);
+    if ((method != "GET" && method != "HEAD") || !body.empty()) {
+      return refuse(400, "split_unsupported_method",
+                    "split mode forwards GET and HEAD without a body, and the POSTs it rewrites");
+    }
     return out;
   }
   const bool chat = path == "/v1/chat/completions";

@@ -32,36 +32,27 @@ namespace cllm::split {
 enum class MaskKind {
   kAll,     // every token of the user's text
   kDigits,  // tokens whose text contains an ASCII digit
-  kWords,   // tokens of a user-supplied list of sensitive words
+  kWords,   // tokens overlapping a user-supplied sensitive word (MaskWords)
 };
 
 struct MaskPolicy {
   MaskKind kind = MaskKind::kAll;
-  std::vector<uint32_t> sensitive_ids;  // kWords: SensitiveIds of the user's list
+  std::vector<std::string> words;  // kWords: the user's list (ParseWordList)
 };
-
-// SensitiveIds tokenizes each word as written and with a leading space (how
-// it tokenizes inside a sentence for byte-level BPE; SentencePiece adds the
-// space itself) and returns every id seen, minus ids whose piece is only
-// whitespace. A position is then marked when its id is one of these: a piece
-// a word shares with other words ("son" of "Johnson") marks those too, which
-// spends more budget but never protects less. Matching is case-sensitive.
-std::vector<uint32_t> SensitiveIds(const engine::Tokenizer& tokenizer,
-                                   std::span<const std::string> words);
 
 // ParseWordList splits a words file: one word or phrase per line; blank lines
 // and lines starting with '#' are skipped; a trailing CR is dropped.
 std::vector<std::string> ParseWordList(std::string_view text);
 
 // MaskPolicyFromSpec parses the command-line form "all", "digits" or
-// "words:FILE" (FILE read and tokenized here). Errors: kInvalidArgument
-// (unknown form, unreadable file, a list that yields no token).
-SplitResult<MaskPolicy> MaskPolicyFromSpec(std::string_view spec,
-                                           const engine::Tokenizer& tokenizer);
+// "words:FILE" (FILE read here). Errors: kInvalidArgument (unknown form,
+// unreadable file, a list with no word).
+SplitResult<MaskPolicy> MaskPolicyFromSpec(std::string_view spec);
 
-// BuildMask returns one byte per position of `ids` (1 = perturb) under `policy`.
-std::vector<uint8_t> BuildMask(const MaskPolicy& policy, std::span<const uint32_t> ids,
-                               const engine::Tokenizer& tokenizer);
+// BuildMask returns one byte per position of `ids`, the tokens of `text`
+// (1 = perturb) under `policy`. Control tokens (BOS) are 0 under every policy.
+std::vector<uint8_t> BuildMask(const MaskPolicy& policy, std::string_view text,
+                               std::span<const uint32_t> ids, const engine::Tokenizer& tokenizer);
 
 // SplitEmbeds is one embedded text and its privacy accounting.
 struct SplitEmbeds {
@@ -99,8 +90,9 @@ nlohmann::json PromptEmbedsPart(const SplitEmbeds& embeds);
 //    content is protected); other part types are refused;
 //  - POST /v1/completions: a string `prompt` becomes `prompt_embeds` (with
 //    BOS, as the server would add it); arrays and token-id prompts are refused;
-//  - any other POST is refused (it could carry text the server would see);
-//    other methods pass unchanged.
+//  - any other POST is refused (it could carry text the server would see),
+//    as is any other method than GET or HEAD, a GET or HEAD with a body, and
+//    any query string; a bodiless GET or HEAD passes unchanged.
 // A text seen before (same bytes, same options) is sent as the same rows
 // again: a client re-sending a conversation's history must not give the
 // server fresh noisy copies to average, nor spend the budget again. The
@@ -113,8 +105,8 @@ class SplitRewriter {
     int status = 200;            // when !ok: the HTTP status to answer with
     std::string error_code;      // when !ok: OpenAI error code
     std::string message;         // when !ok: why (never the request's text)
-    std::string body;            // when ok: the request to forward
-    bool rewritten = false;      // false: forwarded unchanged (not a POST)
+    std::string body;            // when ok and rewritten: the request body to forward
+    bool rewritten = false;      // false: forwarded unchanged (a bodiless GET or HEAD)
     uint32_t n_rows = 0;         // rows embedded in this request
     uint32_t num_perturbed = 0;  // positions perturbed now (not reused)
     double epsilon_spent = 0;    // privacy spent by this request (reused texts cost nothing)
@@ -123,7 +115,8 @@ class SplitRewriter {
 
   SplitRewriter(const SplitModel& model, RnmOptions options, MaskPolicy policy,
                 RandomSource& random, size_t cache_entries = 4096);
-  Outcome Rewrite(std::string_view method, std::string_view path, std::string_view body);
+  // `target` is the request's path and query, as received.
+  Outcome Rewrite(std::string_view method, std::string_view target, std::string_view body);
 
  private:
   struct Cached {

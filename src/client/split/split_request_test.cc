@@ -7,14 +7,17 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <tuple>
 
 #include "base/encoding.h"
 #include "engine/gguf/gguf_writer.h"
 #include "engine/gguf/mapped_file.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "support/shared_data.h"
 
 namespace cllm::split {
@@ -213,7 +216,7 @@ TEST(SplitMaskTest, DigitsMarksTokensWithDigits) {
   const std::vector<uint32_t> ids = PlainIds(*m, kText, true);
   MaskPolicy digits;
   digits.kind = MaskKind::kDigits;
-  const std::vector<uint8_t> mask = BuildMask(digits, ids, *m->tokenizer);
+  const std::vector<uint8_t> mask = BuildMask(digits, kText, ids, *m->tokenizer);
   ASSERT_EQ(mask.size(), ids.size());
   size_t marked = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -224,7 +227,7 @@ TEST(SplitMaskTest, DigitsMarksTokensWithDigits) {
   EXPECT_GE(marked, 1u);  // "42"
   EXPECT_EQ(mask[0], 0);  // BOS
   MaskPolicy all;
-  const std::vector<uint8_t> all_mask = BuildMask(all, ids, *m->tokenizer);
+  const std::vector<uint8_t> all_mask = BuildMask(all, kText, ids, *m->tokenizer);
   EXPECT_EQ(all_mask[0], 0);  // BOS is public even under "all"
   for (size_t i = 1; i < ids.size(); ++i) EXPECT_EQ(all_mask[i], 1);
 }
@@ -238,13 +241,13 @@ TEST(SplitMaskTest, WordsFileMarksTheWordsTokens) {
   ASSERT_GE(fd, 0);
   ::close(fd);
   std::ofstream(name) << "# who must stay private\r\nLily\n\nTom\r\n";
-  auto policy = MaskPolicyFromSpec(std::string("words:") + name, *m->tokenizer);
+  auto policy = MaskPolicyFromSpec(std::string("words:") + name);
   std::remove(name);
   ASSERT_TRUE(policy.ok()) << policy.detail();
   EXPECT_EQ(policy->kind, MaskKind::kWords);
 
   const std::vector<uint32_t> ids = PlainIds(*m, kText, false);
-  const std::vector<uint8_t> mask = BuildMask(*policy, ids, *m->tokenizer);
+  const std::vector<uint8_t> mask = BuildMask(*policy, kText, ids, *m->tokenizer);
   // The positions making up "Lily" and "Tom" are marked, "park" is not.
   std::string marked_text, unmarked_text;
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -266,15 +269,67 @@ TEST(SplitMaskTest, WordsFileMarksTheWordsTokens) {
   EXPECT_DOUBLE_EQ(e->epsilon_total, 1.0 * n_marked);
 }
 
-TEST(SplitMaskTest, SpecErrors) {
-  CLLM_SHARED_PATH(path, kStories);
-  auto m = LoadEmbeddings(path);
-  ASSERT_TRUE(m.ok()) << m.detail();
-  EXPECT_EQ(MaskPolicyFromSpec("all", *m->tokenizer)->kind, MaskKind::kAll);
-  EXPECT_EQ(MaskPolicyFromSpec("digits", *m->tokenizer)->kind, MaskKind::kDigits);
-  for (const char* bad : {"", "names", "words:", "words:/nonexistent/list.txt", "ALL"}) {
-    EXPECT_EQ(MaskPolicyFromSpec(bad, *m->tokenizer).code(), SplitErrc::kInvalidArgument) << bad;
+// A word's tokens depend on what comes before it: after a newline, a bracket
+// or a quote they are not those of "Lily" or " Lily". Every context marks
+// every byte of the word, on a SentencePiece and on a byte-level BPE
+// vocabulary. (Matching token ids of "Lily" and " Lily" sent the exact rows
+// of "\nLily" and "(Lily".)
+TEST(SplitMaskTest, WordsAreMarkedWhateverComesBefore) {
+  CLLM_SHARED_PATH(stories, kStories);
+  CLLM_SHARED_PATH(qwen, "models/ggml-vocab-qwen3.gguf");
+  MaskPolicy policy;
+  policy.kind = MaskKind::kWords;
+  policy.words = {"Lily", "Tom Smith"};
+  for (const auto& file : {stories, qwen}) {
+    auto gguf = engine::GgufFile::Open(file);
+    ASSERT_TRUE(gguf.ok()) << file;
+    auto tokenizer = engine::Tokenizer::FromGguf(*gguf);
+    ASSERT_TRUE(tokenizer.ok()) << tokenizer.detail();
+    for (const std::string text :
+         {"Lily went home.", "Hello\nLily", "(Lily)", "\"Lily\" said Tom Smith", "x:Lily", "Lilyanne",
+          "a\n\nTom Smith\tand\tLily", "É Lily é"}) {
+      for (bool bos : {false, true}) {
+        std::vector<uint32_t> ids;
+        for (engine::TokenId id : (*tokenizer)->Encode(text, bos, false))
+          ids.push_back(static_cast<uint32_t>(id));
+        const std::vector<uint8_t> mask = BuildMask(policy, text, ids, **tokenizer);
+        ASSERT_EQ(mask.size(), ids.size());
+        // What leaves the client unperturbed, with '\0' where rows are noisy.
+        std::string exact;
+        for (size_t i = 0; i < ids.size(); ++i) {
+          const std::string piece = (*tokenizer)->TokenToPiece(static_cast<engine::TokenId>(ids[i]));
+          exact += mask[i] ? std::string(piece.size(), '\0') : piece;
+        }
+        // The pieces spell the text (SentencePiece adds a space in front);
+        // no byte of any occurrence of a word stays exact.
+        ASSERT_GE(exact.size(), text.size());
+        const size_t shift = exact.size() - text.size();
+        for (const std::string& w : policy.words) {
+          for (size_t at = text.find(w); at != std::string::npos; at = text.find(w, at + 1)) {
+            EXPECT_EQ(exact.substr(shift + at, w.size()), std::string(w.size(), '\0'))
+                << file << " bos " << bos << " text '" << text << "' word " << w;
+          }
+        }
+        EXPECT_NE(std::count(mask.begin(), mask.end(), 0), 0) << text;  // not everything
+      }
+    }
   }
+}
+
+TEST(SplitMaskTest, SpecErrors) {
+  EXPECT_EQ(MaskPolicyFromSpec("all")->kind, MaskKind::kAll);
+  EXPECT_EQ(MaskPolicyFromSpec("digits")->kind, MaskKind::kDigits);
+  char name[] = "/tmp/split_words_XXXXXX";
+  const int fd = ::mkstemp(name);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  std::ofstream(name) << "# only a comment\n\n";
+  const std::string empty_list = std::string("words:") + name;
+  for (const std::string bad :
+       {"", "names", "words:", "words:/nonexistent/list.txt", "ALL", empty_list.c_str()}) {
+    EXPECT_EQ(MaskPolicyFromSpec(bad).code(), SplitErrc::kInvalidArgument) << bad;
+  }
+  std::remove(name);
   EXPECT_EQ(ParseWordList("a\n#b\n\r\nc d\r\n"), (std::vector<std::string>{"a", "c d"}));
 }
 
@@ -474,9 +529,29 @@ TEST(SplitRewriterTest, RefusesWhatCannotBeSentWithoutText) {
   ASSERT_TRUE(m.ok()) << m.detail();
   SeededRandom random(Seed(7));
   SplitRewriter rw(*m, RnmOptions{1.0, 8}, MaskPolicy{}, random);
-  auto get = rw.Rewrite("GET", "/v1/models", "");
-  EXPECT_TRUE(get.ok);
-  EXPECT_FALSE(get.rewritten);
+  for (const char* method : {"GET", "HEAD"}) {
+    auto get = rw.Rewrite(method, "/v1/models", "");
+    EXPECT_TRUE(get.ok);
+    EXPECT_FALSE(get.rewritten);
+  }
+  // Whatever the rewriter does not read is refused, not forwarded: a body on
+  // another method, any query string (each could carry the text).
+  const std::vector<std::tuple<std::string, std::string, std::string>> not_forwarded = {
+      {"GET", "/v1/models", R"({"prompt":"secret"})"},
+      {"GET", "/v1/models?q=secret", ""},
+      {"HEAD", "/?secret", ""},
+      {"PUT", "/v1/completions", R"({"prompt":"secret"})"},
+      {"DELETE", "/v1/files/secret", ""},
+      {"OPTIONS", "/v1/chat/completions", ""},
+      {"POST", "/v1/completions?prompt=secret", R"({"prompt":"x"})"},
+  };
+  for (const auto& [method, target, body] : not_forwarded) {
+    auto r = rw.Rewrite(method, target, body);
+    EXPECT_FALSE(r.ok) << method << " " << target;
+    EXPECT_EQ(r.status, 400);
+    EXPECT_TRUE(r.body.empty());
+    EXPECT_EQ(r.message.find("secret"), std::string::npos);
+  }
   const std::vector<std::pair<std::string, std::string>> refused = {
       {"/v1/embeddings", R"({"input":"secret"})"},
       {"/v1/chat/completions", "not json"},
