@@ -113,9 +113,9 @@ ApiResult<PromptEmbedsInput> ParseEmbedsPart(const json& part, const std::string
 
 // --- decoding -------------------------------------------------------------------------
 
-size_t MaxEmbedsBase64Chars(int context, int n_embd) {
+size_t MaxEmbedsBase64Chars(int context, int n_embd, size_t value_bytes) {
   // context and n_embd are the server's own (each < 2^31): the product fits.
-  const uint64_t max_bytes = static_cast<uint64_t>(context) * static_cast<uint64_t>(n_embd) * 4;
+  const uint64_t max_bytes = static_cast<uint64_t>(context) * static_cast<uint64_t>(n_embd) * value_bytes;
   return static_cast<size_t>((max_bytes + 2) / 3 * 4);
 }
 
@@ -123,11 +123,12 @@ ApiResult<Ok> DecodePromptEmbeds(const PromptEmbedsInput& in, int n_embd, int co
                                  std::vector<float>* out) {
   // 1. The length, before a byte is decoded: an oversized matrix costs no
   //    memory beyond the body the transport already limited.
-  const size_t max_chars = MaxEmbedsBase64Chars(context, n_embd);
+  const size_t elem = in.dtype == EmbedsDtype::kFloat16 ? 2 : 4;
+  const size_t max_chars = MaxEmbedsBase64Chars(context, n_embd, elem);
   if (in.base64.size() > max_chars) {
     return TooLong("'" + param + "' is " + std::to_string(in.base64.size()) + " base64 characters; at most " +
                        std::to_string(max_chars) + " (" + std::to_string(context) + " rows of " +
-                       std::to_string(n_embd) + " float32)",
+                       std::to_string(n_embd) + (elem == 2 ? " float16)" : " float32)"),
                    param);
   }
   // 2. Canonical padded base64 (RFC 4648 §4).
@@ -135,7 +136,6 @@ ApiResult<Ok> DecodePromptEmbeds(const PromptEmbedsInput& in, int n_embd, int co
   auto bytes = Base64Decode(in.base64);
   if (!bytes.ok()) return EmbedsInvalid("'" + param + "' is not valid base64", param);
   // 3. Whole rows, at least one.
-  const size_t elem = in.dtype == EmbedsDtype::kFloat16 ? 2 : 4;
   const size_t row_bytes = static_cast<size_t>(n_embd) * elem;
   if (bytes->empty() || bytes->size() % row_bytes != 0) {
     return EmbedsInvalid("'" + param + "' holds " + std::to_string(bytes->size()) +
@@ -229,7 +229,9 @@ ApiResult<std::shared_ptr<const std::vector<float>>> ChatPromptEmbeds(const engi
     if (auto e = too_long(ids.size())) return *e;
     CLLM_RETURN_IF_ERROR(AppendTokenRows(model, ids, out.get()));
     ids.clear();
-    CLLM_RETURN_IF_ERROR(DecodePromptEmbeds(parts[k], n_embd, context, "messages", out.get()));
+    // At most the rows the context has left: K parts never decode to more.
+    const int left = context - static_cast<int>(out->size() / static_cast<size_t>(n_embd));
+    CLLM_RETURN_IF_ERROR(DecodePromptEmbeds(parts[k], n_embd, left, "messages", out.get()));
     begin = cuts[k] + placeholders[k].size();
     if (auto e = too_long(0)) return *e;
   }

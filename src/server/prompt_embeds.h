@@ -54,14 +54,16 @@ ApiResult<PromptEmbedsInput> ParseEmbedsPart(const nlohmann::json& part, const s
 
 // --- decoding -------------------------------------------------------------------
 
-// MaxEmbedsBase64Chars is the longest base64 text accepted for a context of
-// `context` rows of `n_embd` float32 values (context·n_embd·4 bytes, padded
-// base64). Longer text is refused unread.
-size_t MaxEmbedsBase64Chars(int context, int n_embd);
+// MaxEmbedsBase64Chars is the longest base64 text accepted for `context`
+// rows of `n_embd` values of `value_bytes` each (4: float32, 2: float16;
+// padded base64). Longer text is refused unread.
+size_t MaxEmbedsBase64Chars(int context, int n_embd, size_t value_bytes = 4);
 
 // DecodePromptEmbeds appends `in`'s rows (n_embd floats each, float16
-// widened exactly) to `out`. Checks, in order: base64 length within
-// MaxEmbedsBase64Chars (kPromptEmbedsTooLong, before decoding); canonical
+// widened exactly) to `out`, at most `context` of them. Checks, in order:
+// base64 length within MaxEmbedsBase64Chars of the dtype's value size
+// (kPromptEmbedsTooLong, before decoding: a float16 matrix never decodes to
+// more than `context` rows); canonical
 // padded standard base64 without whitespace, a whole non-zero number of rows,
 // every value finite (kPromptEmbedsInvalid). `param` names the field in errors.
 ApiResult<Ok> DecodePromptEmbeds(const PromptEmbedsInput& in, int n_embd, int context, const std::string& param,

@@ -94,6 +94,15 @@ TEST(PromptEmbedsDecodeTest, RefusesMalformedMatrices) {
   EXPECT_EQ(code(Decode(F32Base64(std::vector<float>(10, 1.0f)), EmbedsDtype::kFloat32)),
             ApiErrc::kPromptEmbedsTooLong);
   EXPECT_EQ(code(Decode(std::string(48, '!'), EmbedsDtype::kFloat32)), ApiErrc::kPromptEmbedsTooLong);
+  // float16 values are half the bytes: the cap is the same 4 rows, not 8
+  // (with the float32 cap, twice the context's rows were decoded, at 4 bytes
+  // each, before they were counted).
+  EXPECT_EQ(MaxEmbedsBase64Chars(4, 2, 2), 24u);
+  EXPECT_TRUE(Decode(F16Base64(std::vector<uint16_t>(8, 0x3c00)), EmbedsDtype::kFloat16).ok());
+  EXPECT_EQ(code(Decode(F16Base64(std::vector<uint16_t>(10, 0x3c00)), EmbedsDtype::kFloat16)),
+            ApiErrc::kPromptEmbedsTooLong);
+  EXPECT_EQ(code(Decode(F16Base64(std::vector<uint16_t>(16, 0x3c00)), EmbedsDtype::kFloat16)),
+            ApiErrc::kPromptEmbedsTooLong);
 }
 
 // --- the service over stories260K -------------------------------------------------

@@ -13,6 +13,7 @@
 
 #include "engine/model/sampler.h"
 #include "engine/serve/scheduler.h"
+#include "support/gate.h"
 #include "support/shared_data.h"
 
 namespace cllm::engine {
@@ -326,6 +327,78 @@ TEST(PromptEmbedsTest, MalformedEmbeddingsAreRefused) {
   EXPECT_NE(o.finish, FinishKind::kError) << o.error;
   EXPECT_EQ(o.prompt_tokens, 28);
   EXPECT_EQ(o.completion_tokens, 4);
+}
+
+// Rows wait in (locked) memory from Submit until their prefill ends: what
+// one user, and all users together, hold is bounded — past a limit a Submit
+// is refused as a full queue, never held — and rows go the moment their
+// prompt has run, not when the sequence ends. (Before, each of a key's
+// max_active + max_queued sequences could hold a context of rows.)
+TEST(PromptEmbedsTest, RowsHeldAreBoundedAndLetGoAfterPrefill) {
+  CLLM_SHARED_PATH(path, "models/stories260K-f16.gguf");
+  auto m = Model::Open(path).value();
+  SchedulerOptions so;
+  so.context_length = 32;
+  so.max_active = 1;
+  so.max_embeds_rows = 96;       // 3 contexts
+  so.max_user_embeds_rows = 64;  // 2 contexts
+  Scheduler sched(*m, so);
+
+  // A rows prompt whose first token holds the worker: its prefill is done.
+  cllm::testing::Gate gate;
+  std::promise<SequenceOutcome> first_done;
+  SequenceRequest first;
+  first.user = "A";
+  first.prompt_embeds = Rows(*m, Ids(*m, 10, 1));
+  std::weak_ptr<const std::vector<float>> first_rows = first.prompt_embeds;
+  first.max_tokens = 3;
+  first.stop_at_eog = false;
+  first.on_token = [hold = gate.Holder(), once = true](TokenId, std::string_view) mutable {
+    if (once) hold();
+    once = false;
+    return true;
+  };
+  first.on_done = [&first_done](const SequenceOutcome& o) { first_done.set_value(o); };
+  ASSERT_TRUE(sched.Submit(std::move(first)).ok());
+  ASSERT_TRUE(gate.WaitHeld());
+  EXPECT_TRUE(first_rows.expired()) << "the rows outlived their prefill";
+  EXPECT_EQ(sched.Stats().embeds_rows, 0);
+
+  // Nothing runs now: what is submitted waits, holding its rows.
+  std::vector<std::unique_ptr<Outcome>> runs;
+  auto submit = [&](const std::string& user, int rows, int n = 1) {
+    runs.push_back(std::make_unique<Outcome>());
+    std::vector<SequenceRequest> group;
+    auto shared = Rows(*m, Ids(*m, rows, static_cast<uint32_t>(runs.size())));
+    for (int i = 0; i < n; ++i) {
+      SequenceRequest r = RowsRequest(*m, {}, 2, SamplingParams{}, runs.back().get(), user);
+      r.prompt_embeds = shared;
+      if (i > 0) r.on_done = nullptr;  // one promise per group
+      group.push_back(std::move(r));
+    }
+    return sched.SubmitGroup(std::move(group));
+  };
+  ASSERT_TRUE(submit("A", 20).ok());
+  ASSERT_TRUE(submit("A", 20).ok());
+  EXPECT_EQ(submit("A", 30).code(), SubmitErrc::kUserQueueFull);  // A: 70 > 64
+  runs.pop_back();
+  ASSERT_TRUE(submit("A", 24).ok());                              // A: 64
+  ASSERT_TRUE(submit("B", 20).ok());                              // all: 84
+  EXPECT_EQ(submit("B", 20).code(), SubmitErrc::kQueueFull);      // all: 104 > 96
+  runs.pop_back();
+  // Two choices sharing one matrix of 11 rows are charged 11, not 22.
+  ASSERT_TRUE(submit("C", 11, 2).ok());                           // all: 95
+  EXPECT_EQ(sched.Stats().embeds_rows, 95);
+  EXPECT_EQ(submit("D", 2).code(), SubmitErrc::kQueueFull);
+  runs.pop_back();
+
+  gate.Open();
+  EXPECT_EQ(first_done.get_future().get().finish, FinishKind::kLength);
+  for (auto& r : runs) Wait(*r);
+  // The second choice of C's group may still be finishing after the first's
+  // on_done; every charge is back once the scheduler stops.
+  sched.Stop();
+  EXPECT_EQ(sched.Stats().embeds_rows, 0);
 }
 
 }  // namespace

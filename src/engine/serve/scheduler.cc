@@ -38,6 +38,8 @@ struct Scheduler::Sequence {
   Sampler sampler;
   std::vector<TokenId> history;  // prompt + generated (only generated: a prompt given as embeddings has no ids)
   int n_prompt = 0;              // prompt positions (tokens or embedding rows)
+  bool from_embeds = false;      // the prompt was given as rows (req.prompt_embeds, dropped after prefill)
+  int64_t embeds_charge = 0;     // rows charged to its user and the total until ReleaseEmbeds
   int unseen = 0;                // prompt positions missing from history: n_prompt for embeddings, else 0
   int prefilled = 0;             // prompt tokens already in the KV cache
   int cached = 0;                // of which taken from the prompt cache
@@ -55,12 +57,13 @@ struct Scheduler::Sequence {
   std::chrono::steady_clock::duration queue_wait{0};
 
   Sequence(int i, SequenceRequest r, int n_embd) : id(i), req(std::move(r)), sampler(req.sampling), history(req.prompt) {
+    from_embeds = req.prompt_embeds != nullptr;
     n_prompt = embeds() ? static_cast<int>(req.prompt_embeds->size() / static_cast<size_t>(n_embd))
                         : static_cast<int>(req.prompt.size());
     unseen = embeds() ? n_prompt : 0;
   }
   bool prefilling() const { return prefilled < n_prompt; }
-  bool embeds() const { return req.prompt_embeds != nullptr; }
+  bool embeds() const { return from_embeds; }
   bool embedding() const { return static_cast<bool>(req.on_embedding); }
   bool cancelled() const { return req.cancelled && req.cancelled->load(); }
 };
@@ -109,6 +112,11 @@ Scheduler::Scheduler(const Model& model, SchedulerOptions options)
       prefix_(cache_, options.prompt_cache_bytes / cache_.block_bytes(), options.prompt_cache_users),
       pacer_(options.prefill_stall_factor) {
   cache_.SetReclaimer([this] { return prefix_.EvictOne(); });  // cached blocks give way to live sequences
+  const int64_t context = context_;
+  max_embeds_rows_ = options.max_embeds_rows > 0 ? std::max(options.max_embeds_rows, context)
+                                                 : std::max<int64_t>(options.max_active, 1) * context;
+  max_user_embeds_rows_ =
+      options.max_user_embeds_rows > 0 ? std::max(options.max_user_embeds_rows, context) : 2 * context;
   stats_.prompt_cache_user_bytes = static_cast<uint64_t>(prefix_.per_user_blocks()) * cache_.block_bytes();
   worker_ = std::thread([this] { Run(); });
 }
@@ -158,6 +166,22 @@ SubmitResult<Ok> Scheduler::SubmitGroup(std::vector<SequenceRequest> requests) {
   }
   const std::string user_id = requests[0].user;
   const int64_t count = static_cast<int64_t>(requests.size());
+  // Rows each sequence is charged: a matrix shared by several (n choices)
+  // is split among them, so the charges add up to the rows held.
+  std::vector<int64_t> charges(requests.size(), 0);
+  int64_t embeds_rows = 0;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto& rows = requests[i].prompt_embeds;
+    if (!rows) continue;
+    size_t first = i, sharers = 0;
+    for (size_t j = 0; j < requests.size(); ++j) {
+      if (requests[j].prompt_embeds != rows) continue;
+      if (sharers++ == 0) first = j;
+    }
+    const int64_t total = static_cast<int64_t>(rows->size() / static_cast<size_t>(n_embd));
+    charges[i] = total / static_cast<int64_t>(sharers) + (i == first ? total % static_cast<int64_t>(sharers) : 0);
+    embeds_rows += charges[i];
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return MakeError(SubmitErrc::kStopped, "the scheduler is shutting down");
   const UserLimits limits = requests[0].limits.value_or(options_.user_limits);
@@ -177,17 +201,35 @@ SubmitResult<Ok> Scheduler::SubmitGroup(std::vector<SequenceRequest> requests) {
     if (limits.max_queued > 0) return MakeError(SubmitErrc::kUserQueueFull, "too many requests of this user (" + held + ")");
     return MakeError(SubmitErrc::kUserActiveLimit, "this user runs its limit of requests (" + held + ")");
   }
+  // Rows given as prompts wait in memory: per user, then everyone's.
+  const int64_t user_rows = found == users_.end() ? 0 : found->second.embeds_rows;
+  if (embeds_rows > 0 && user_rows + embeds_rows > max_user_embeds_rows_) {
+    ++stats_.rejected;
+    ++stats_.rejected_user;
+    return MakeError(SubmitErrc::kUserQueueFull, "this user's prompts given as embeddings hold " +
+                                                     std::to_string(user_rows) + " rows, " +
+                                                     std::to_string(embeds_rows) + " more asked; limit " +
+                                                     std::to_string(max_user_embeds_rows_));
+  }
   if (queued_ + count > options_.max_queued) {
     ++stats_.rejected;
     return MakeError(SubmitErrc::kQueueFull, "queue full (" + std::to_string(options_.max_queued) + " waiting)");
   }
+  if (embeds_rows > 0 && embeds_rows_ + embeds_rows > max_embeds_rows_) {
+    ++stats_.rejected;
+    return MakeError(SubmitErrc::kQueueFull, "prompts given as embeddings hold " + std::to_string(embeds_rows_) +
+                                                 " rows of " + std::to_string(max_embeds_rows_));
+  }
   UserQueue& user = users_[user_id];
   user.limits = limits;
   if (user.waiting.empty()) ring_.push_back(user_id);  // joins the round at the back
-  for (SequenceRequest& request : requests) {
-    user.waiting.push_back(std::make_unique<Sequence>(next_seq_++, std::move(request), n_embd));
+  for (size_t i = 0; i < requests.size(); ++i) {
+    user.waiting.push_back(std::make_unique<Sequence>(next_seq_++, std::move(requests[i]), n_embd));
+    user.waiting.back()->embeds_charge = charges[i];
     ++queued_;
   }
+  user.embeds_rows += embeds_rows;
+  embeds_rows_ += embeds_rows;
   wake_.notify_one();
   return Ok{};
 }
@@ -206,6 +248,7 @@ SchedulerStats Scheduler::Stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   SchedulerStats s = stats_;
   s.queued = queued_;
+  s.embeds_rows = embeds_rows_;
   s.users = static_cast<int>(users_.size());
   return s;
 }
@@ -240,6 +283,7 @@ void Scheduler::Finish(std::unique_ptr<Sequence>& s, FinishKind kind, std::strin
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.completed;
     auto user = users_.find(s->req.user);
+    ReleaseEmbeds(*s, s->admitted && user != users_.end() ? &user->second : nullptr);
     if (s->admitted && user != users_.end()) {
       --user->second.active;
       if (user->second.active == 0 && user->second.waiting.empty()) users_.erase(user);
@@ -267,6 +311,13 @@ void Scheduler::Attach(Sequence& s) {
     cache_hit_tokens_ += static_cast<uint64_t>(cached);
   }
   PublishCacheStats();
+}
+
+void Scheduler::ReleaseEmbeds(Sequence& s, UserQueue* user) {
+  s.req.prompt_embeds.reset();
+  embeds_rows_ -= s.embeds_charge;
+  if (user != nullptr) user->embeds_rows -= s.embeds_charge;
+  s.embeds_charge = 0;
 }
 
 void Scheduler::PublishCacheStats() {
@@ -300,6 +351,7 @@ void Scheduler::Admit(std::vector<std::unique_ptr<Sequence>>& active,
     --queued_;
     if (s->cancelled()) {
       // Its client is gone: it takes no slot, and the user keeps its turn.
+      ReleaseEmbeds(*s, &user);
       dropped.push_back(std::move(s));
       if (!user.waiting.empty()) {
         ring_.push_front(std::move(id));
@@ -327,7 +379,10 @@ void Scheduler::Run() {
       wake_.wait(lock, [&] { return stopping_ || queued_ > 0 || !active.empty(); });
       if (stopping_) {
         for (auto& [id, user] : users_) {
-          for (auto& q : user.waiting) active.push_back(std::move(q));
+          for (auto& q : user.waiting) {
+            ReleaseEmbeds(*q, &user);
+            active.push_back(std::move(q));
+          }
         }
         users_.clear();
         ring_.clear();
@@ -457,6 +512,17 @@ void Scheduler::Step(std::vector<std::unique_ptr<Sequence>>& active) {
     log::error("forward step failed: {}", ran.detail());
     for (auto& s : active) Finish(s, FinishKind::kError, ran.detail());
     return;
+  }
+
+  // Rows given as prompts were read in place by this step; those whose
+  // prompt is now complete are never read again: let them go.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& s : active) {
+      if (!s->req.prompt_embeds || s->prefilling()) continue;
+      auto user = users_.find(s->req.user);
+      ReleaseEmbeds(*s, user != users_.end() ? &user->second : nullptr);
+    }
   }
 
   if (want_hidden) PoolEmbeddings(active, batch, hidden);

@@ -144,6 +144,14 @@ struct SchedulerOptions {
   // prefix_cache.h.
   size_t prompt_cache_bytes = 0;
   size_t prompt_cache_users = 1;
+  // Prompts given as embedding rows are held (n_embd floats a row, in the
+  // server's locked memory) from Submit until their prefill ends. Rows held
+  // by all users together, and by one user, are bounded: past either a
+  // Submit is refused (kQueueFull, kUserQueueFull). 0: max_active contexts
+  // (all slots prefilling a full context), and 2 contexts per user. Each is
+  // at least one context (a single prompt always fits).
+  int64_t max_embeds_rows = 0;
+  int64_t max_user_embeds_rows = 0;
 };
 
 struct SchedulerStats {
@@ -163,6 +171,7 @@ struct SchedulerStats {
   uint64_t prompt_cache_evictions = 0;
   uint64_t prompt_cache_bytes = 0;
   uint64_t prompt_cache_user_bytes = 0;  // each user's share (0: the cache is off)
+  int64_t embeds_rows = 0;               // prompt rows held now (waiting and prefilling)
 };
 
 enum class SubmitErrc {
@@ -206,7 +215,8 @@ class Scheduler {
   struct UserQueue {
     std::deque<std::unique_ptr<Sequence>> waiting;
     int active = 0;
-    UserLimits limits;  // from the user's latest request
+    int64_t embeds_rows = 0;  // prompt rows its sequences hold (ReleaseEmbeds)
+    UserLimits limits;        // from the user's latest request
   };
   // Admit moves waiting sequences into free slots; cancelled ones it meets go
   // to `dropped` instead (finished by the caller, outside the lock).
@@ -220,6 +230,9 @@ class Scheduler {
   // Attach starts a newly admitted sequence, with its user's cached prefix.
   void Attach(Sequence& s);
   void PublishCacheStats();  // takes mu_
+  // ReleaseEmbeds drops the sequence's rows and gives back what they were
+  // charged, to its user (when `user` is not null) and to everyone's total.
+  void ReleaseEmbeds(Sequence& s, UserQueue* user);  // holds mu_
 
   const Model& model_;
   SchedulerOptions options_;
@@ -234,6 +247,9 @@ class Scheduler {
   std::unordered_map<std::string, UserQueue> users_;
   std::deque<std::string> ring_;  // users with waiting sequences, each once, in round-robin order
   int queued_ = 0;                // waiting sequences of all users
+  int64_t embeds_rows_ = 0;       // prompt rows held by every sequence (ReleaseEmbeds)
+  int64_t max_embeds_rows_ = 0;       // options_.max_embeds_rows, resolved
+  int64_t max_user_embeds_rows_ = 0;  // options_.max_user_embeds_rows, resolved
   bool stopping_ = false;
   int next_seq_ = 0;
   int64_t admissions_ = 0;
