@@ -14,6 +14,7 @@
 #include <cctype>
 #include <cstring>
 #include <typeinfo>
+#include <utility>
 
 #include "base/log.h"
 #include "net/server_impl.h"
@@ -61,6 +62,12 @@ Connection::Connection(Core& core, uint64_t id, std::unique_ptr<Stream> stream, 
 }
 
 Connection::~Connection() { ReleaseBody(); }
+
+HeldBody::HeldBody(HeldBody&& o) noexcept : core_(o.core_), bytes_(std::exchange(o.bytes_, 0)) {}
+
+void HeldBody::Release() {
+  if (bytes_ != 0) core_->pending_body_bytes -= std::exchange(bytes_, 0);
+}
 
 bool Connection::ReserveBody(size_t total) {
   if (total <= body_reserved_) return true;
@@ -305,7 +312,9 @@ void Connection::Dispatch() {
   auto& msg = parser_->get();
   auto req = std::make_shared<Request>(HeadOf(msg));
   req->body = std::move(msg.body());
-  ReleaseBody();  // the handler's now, bounded by what it queues
+  // The body stays in the shared budget until its handler has run: while
+  // the handler threads are busy, queued bodies are still held bytes.
+  HeldBody held(core_, std::exchange(body_reserved_, 0));
   keep_alive_ = msg.keep_alive() && !draining_;
   head_only_ = msg.method() == http::verb::head;
   parser_.reset();
@@ -316,7 +325,8 @@ void Connection::Dispatch() {
   auto writer = std::make_shared<ConnWriter>(core_.life, weak_from_this(), seq_, info_, keep_alive_, head_only_);
   writer_ = writer;
   ReadMore();  // notices the client going away while the handler runs
-  asio::post(*core_.handlers, [&core = core_, req = std::move(req), writer = std::move(writer)]() mutable {
+  asio::post(*core_.handlers, [&core = core_, req = std::move(req), writer = std::move(writer),
+                               held = std::move(held)]() mutable {
     try {
       core.handler(*req, writer);
     } catch (const std::exception& e) {
@@ -327,6 +337,8 @@ void Connection::Dispatch() {
       log::error("HTTP handler threw; answered 500");
       writer->Send(500, "application/json", ErrorJson("internal error"));
     }
+    req.reset();
+    held.Release();
     // Dropping our reference: a writer nobody kept answers 500 (ConnWriter's destructor).
   });
 }

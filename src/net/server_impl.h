@@ -75,6 +75,22 @@ struct Core {
                std::optional<Clock::time_point> now);
 };
 
+// HeldBody is a received body's share of Core::pending_body_bytes, carried
+// with the request to its handler and given back when that has run (or the
+// request is dropped unrun).
+class HeldBody {
+ public:
+  HeldBody(Core& core, size_t bytes) : core_(&core), bytes_(bytes) {}
+  HeldBody(HeldBody&& o) noexcept;
+  HeldBody& operator=(HeldBody&&) = delete;
+  ~HeldBody() { Release(); }
+  void Release();
+
+ private:
+  Core* core_;
+  size_t bytes_;
+};
+
 // One queued transport write: over TLS one record per 16 KiB.
 struct Outgoing {
   std::string bytes;
@@ -149,7 +165,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<char> read_buf_;  // what one read fills: kReadChunk or kWatchChunk bytes
   size_t header_fields_ = 0;    // fields of the request's head (more at its end are trailer fields)
   size_t body_limit_ = 0;       // this request's (ServerOptions::body_limit), checked as the body arrives
-  size_t body_reserved_ = 0;    // of core_.pending_body_bytes, held until the body is handed over
+  size_t body_reserved_ = 0;    // of core_.pending_body_bytes, until the body goes to its handler (HeldBody)
   // ReserveBody takes `total` bytes of the shared budget for this body (false:
   // over it); ReleaseBody gives them back.
   bool ReserveBody(size_t total);

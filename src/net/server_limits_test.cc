@@ -99,6 +99,44 @@ TEST(NetServerLimitsTest, BodiesInProgressShareOneBudget) {
   EXPECT_NE(f.ReadResponse().find("hello /f"), std::string::npos);
 }
 
+// A received body is still held while it waits for a handler thread: with
+// the handlers stuck, bodies queued behind them count against the budget
+// (it was given back when the request was queued, so a stuck pool let
+// bodies pile up uncounted).
+TEST(NetServerLimitsTest, BodiesWaitingForAHandlerStayInTheBudget) {
+  ServerOptions options;
+  options.max_body_bytes = 1000;
+  options.max_pending_body_bytes = 2500;
+  options.handler_threads = 1;
+  Gate gate;
+  auto server = Server::Start(
+                    "127.0.0.1", 0,
+                    [&gate](const Request& r, std::shared_ptr<ResponseWriter> w) {
+                      if (r.target == "/block") gate.Wait();
+                      w->Send(200, "text/plain", "hello " + r.target);
+                    },
+                    options)
+                    .value();
+  const std::string body(1000, 'x');
+  RawClient a(server->port()), b(server->port()), c(server->port());
+  a.Send("POST /block HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n" + body);
+  ASSERT_TRUE(WaitFor([&] { return gate.waiting.load() == 1; }));  // the only handler thread is stuck
+  b.Send("POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n" + body);
+  ASSERT_TRUE(WaitFor([&] { return server->Stats().requests >= 2; }));  // /b waits for the handler
+  c.Send("POST /c HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n" + body);
+  std::string r = c.ReadResponse();
+  EXPECT_NE(r.find("HTTP/1.1 503"), std::string::npos) << r;  // 1000 running + 1000 queued + 1000 > 2500
+  gate.Open();
+  EXPECT_NE(a.ReadResponse().find("hello /block"), std::string::npos);
+  EXPECT_NE(b.ReadResponse().find("hello /b"), std::string::npos);
+  // Once they have run, their shares are back.
+  RawClient d(server->port()), e(server->port());
+  d.Send("POST /d HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n" + body);
+  EXPECT_NE(d.ReadResponse().find("hello /d"), std::string::npos);
+  e.Send("POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n" + body);
+  EXPECT_NE(e.ReadResponse().find("hello /e"), std::string::npos);
+}
+
 TEST(NetServerLimitsTest, TrickledHeadGets408AfterHeadTimeout) {
   // Slowloris: a byte at a time, each within any per-read timeout, never a
   // whole head. The head deadline counts from the first byte.
