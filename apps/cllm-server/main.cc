@@ -363,6 +363,7 @@ int main(int argc, char** argv) {
   net_options.body_limit = [&service](const net::Request& head) { return service.BodyLimit(head); };
   net_options.max_pending_body_bytes = std::max(net_options.max_pending_body_bytes, 2 * net_options.max_body_bytes);
   net_options.max_connections = f.max_connections;
+  net_options.max_connections_per_address = f.max_connections_per_address;
   // Handlers return at once (a completion is answered from the scheduler's
   // worker), so the default few handler threads serve every user.
   auto https = net::Server::Start(host, port, api_handler, net_options, identity->tls());

@@ -81,6 +81,12 @@ void AddServerFlags(CLI::App& app, ServerFlags& f) {
                  "(an idle TLS connection holds ~77 KB)")
       ->check(CLI::Range(16, 1 << 20))
       ->capture_default_str();
+  app.add_option("--max-connections-per-address", f.max_connections_per_address,
+                 "Open connections from one client address (IPv6: one /64) per listener; past it the address's own "
+                 "oldest connection not handling a request is closed, or the newcomer refused. 0: no limit. Leave 0 "
+                 "behind a TCP relay or NAT, where every client has the relay's address")
+      ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
   app.add_option("--drain-timeout", f.drain_timeout_s,
                  "On SIGTERM, let running requests finish for up to this many seconds, then cancel the rest")
       ->check(CLI::Range(0, 3600))

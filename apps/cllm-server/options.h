@@ -41,6 +41,7 @@ struct ServerFlags {
   // mutual-mode requests).
   std::string prompt_embeds = "off";
   int max_connections = 0;  // set from net::ServerOptions by AddServerFlags
+  int max_connections_per_address = 0;  // 0: no limit (behind a relay every client has its address)
   int drain_timeout_s = 30;
   // Every TLS record is padded to a multiple of this (issue #11 item 7): a
   // streamed token event is ~200-250 bytes, so one block holds one event.

@@ -93,7 +93,11 @@ void Connection::ReleaseBody() {
 void Connection::SetPhase(Phase p) {
   if (p == phase_) return;
   const bool was_idle = phase_ == Phase::kIdle;
+  const bool was_reading = phase_ == Phase::kHead || phase_ == Phase::kBody;
+  const bool reading = p == Phase::kHead || p == Phase::kBody;
   phase_ = p;
+  sheddable_.store(p == Phase::kHandshake || p == Phase::kIdle || reading, std::memory_order_relaxed);
+  if (reading != was_reading) core_.SetReading(reading ? shared_from_this() : nullptr, id_);
   if (was_idle && idle_since_) {
     core_.SetIdle(nullptr, id_, idle_since_, std::nullopt);
     idle_since_.reset();
@@ -503,8 +507,10 @@ void Connection::Close(const char* why) {
   hold_.reset();
 }
 
-void Connection::Shed() {
+void Connection::Shed(bool reading_too) {
   if (phase_ == Phase::kHandshake) return Close("shed in its handshake for a new connection");
+  if (reading_too && (phase_ == Phase::kHead || phase_ == Phase::kBody))
+    return Close("shed while reading its request for a new connection");
   if (phase_ != Phase::kIdle || buffer_.size() > 0) return;  // it got a request meanwhile
   Close("shed for a new connection");
 }

@@ -53,6 +53,24 @@ void Core::Unregister(uint64_t id) {
   std::lock_guard<std::mutex> lock(mu);
   open.erase(id);
   handshaking.erase(id);
+  reading.erase(id);
+  if (auto a = address_of.find(id); a != address_of.end()) {
+    auto mine = by_address.find(a->second);
+    if (mine != by_address.end()) {
+      mine->second.erase(id);
+      if (mine->second.empty()) by_address.erase(mine);
+    }
+    address_of.erase(a);
+  }
+}
+
+void Core::SetReading(const std::shared_ptr<Connection>& c, uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (c == nullptr) {
+    reading.erase(id);
+  } else if (open.count(id)) {
+    reading[id] = c;
+  }
 }
 
 void Core::HandshakeDone(uint64_t id) {
@@ -77,6 +95,22 @@ using detail::Clock;
 using detail::Connection;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+
+namespace {
+
+// AddressKey is what max_connections_per_address counts by: an IPv4
+// address (also when mapped into IPv6), or the /64 prefix of an IPv6 one
+// (one host usually holds a whole /64).
+std::string AddressKey(const asio::ip::address& a) {
+  if (a.is_v4()) return a.to_string();
+  const asio::ip::address_v6 v6 = a.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
+  asio::ip::address_v6::bytes_type b = v6.to_bytes();
+  std::fill(b.begin() + 8, b.end(), 0);
+  return asio::ip::address_v6(b).to_string() + "/64";
+}
+
+}  // namespace
 
 struct Server::Impl {
   detail::Core core;
@@ -134,6 +168,7 @@ struct Server::Impl {
     socket.set_option(tcp::no_delay(true), ec);
     auto endpoint = socket.remote_endpoint(ec);
     std::string peer = ec ? "" : endpoint.address().to_string();
+    const std::string address = ec ? "" : AddressKey(endpoint.address());
     auto strand = socket.get_executor();
 
     std::unique_ptr<Stream> stream;
@@ -152,32 +187,73 @@ struct Server::Impl {
     auto conn = std::make_shared<Connection>(core, id, std::move(stream), strand, std::move(peer));
     {
       std::lock_guard<std::mutex> lock(core.mu);
-      if (core.open.size() >= static_cast<size_t>(core.options.max_connections)) {
-        // At the limit: the oldest idle keep-alive connection makes room
-        // (one that never sent a byte is idle too); with none idle, the
-        // oldest still in its TLS handshake (silent connects would otherwise
-        // fill the table, each renewed every handshake_timeout); with none
-        // of either the newcomer is refused (closed at once).
-        std::shared_ptr<Connection> victim = TakeOldestIdle();
-        if (victim) {
-          ++core.shed_idle;
-        } else {
-          while (!core.handshaking.empty() && !victim) {
-            victim = core.handshaking.begin()->second.lock();
-            core.handshaking.erase(core.handshaking.begin());
+      // One address at its own limit makes room among its own connections
+      // (the oldest not yet handling a request), or is refused: however
+      // fast it connects, it holds no more of the table.
+      const int per_address = core.options.max_connections_per_address;
+      bool made_room = false;
+      if (per_address > 0 && !address.empty()) {
+        auto mine = core.by_address.find(address);
+        if (mine != core.by_address.end() && mine->second.size() >= static_cast<size_t>(per_address)) {
+          std::shared_ptr<Connection> victim;
+          for (uint64_t other : mine->second) {
+            auto it = core.open.find(other);
+            victim = it == core.open.end() ? nullptr : it->second.lock();
+            if (victim && victim->Sheddable()) break;
+            victim.reset();
           }
           if (!victim) {
             ++core.refused;
+            ++core.refused_same_address;
             return;  // `conn` and its socket close here
           }
-          ++core.shed_handshaking;
+          ++core.shed_same_address;
+          made_room = true;
+          asio::post(victim->strand(), [victim] { victim->Shed(/*reading_too=*/true); });
         }
-        asio::post(victim->strand(), [victim] { victim->Shed(); });
+      }
+      if (!made_room && core.open.size() >= static_cast<size_t>(core.options.max_connections)) {
+        // At the limit: the oldest idle keep-alive connection makes room
+        // (one that never sent a byte is idle too); with none idle, the
+        // oldest still in its TLS handshake (silent connects would otherwise
+        // fill the table, each renewed every handshake_timeout); then the
+        // oldest still reading its request (slow senders would otherwise
+        // fill it, each for head_timeout + body_timeout); with none of
+        // these the newcomer is refused (closed at once).
+        std::shared_ptr<Connection> victim = TakeOldestIdle();
+        bool reading_too = false;
+        if (victim) {
+          ++core.shed_idle;
+        } else if ((victim = TakeOldest(core.handshaking))) {
+          ++core.shed_handshaking;
+        } else if ((victim = TakeOldest(core.reading))) {
+          ++core.shed_reading;
+          reading_too = true;
+        } else {
+          ++core.refused;
+          return;  // `conn` and its socket close here
+        }
+        asio::post(victim->strand(), [victim, reading_too] { victim->Shed(reading_too); });
       }
       core.open[id] = conn;
       if (core.tls) core.handshaking[id] = conn;
+      if (!address.empty()) {
+        core.by_address[address].insert(id);
+        core.address_of[id] = address;
+      }
     }
     asio::post(strand, [conn] { conn->Start(); });
+  }
+
+  // TakeOldest removes the first live connection of `set` (oldest first) and
+  // returns it (null: none). core.mu held.
+  static std::shared_ptr<Connection> TakeOldest(std::map<uint64_t, std::weak_ptr<Connection>>& set) {
+    std::shared_ptr<Connection> victim;
+    while (!set.empty() && !victim) {
+      victim = set.begin()->second.lock();
+      set.erase(set.begin());
+    }
+    return victim;
   }
 
   // TakeOldestIdle removes the oldest idle connection from the idle set and
@@ -354,6 +430,9 @@ ServerStats Server::Stats() const {
   s.shed_idle = core.shed_idle;
   s.shed_handshaking = core.shed_handshaking;
   s.refused = core.refused;
+  s.shed_reading = core.shed_reading;
+  s.shed_same_address = core.shed_same_address;
+  s.refused_same_address = core.refused_same_address;
   s.timed_out = core.timed_out;
   s.handshake_failed = core.handshake_failed;
   s.requests = core.requests;

@@ -8,8 +8,11 @@
 // KiB, never a thread, and is closed when its deadline passes (408 when it
 // had started a request). At `max_connections` a new connection first sheds
 // the oldest idle keep-alive connection (or one that never sent a byte);
-// with none idle, the oldest still in its TLS handshake; with neither it is
-// refused.
+// with none idle, the oldest still in its TLS handshake; then the oldest
+// still reading its request (head or body: a slow sender's); with none of
+// these it is refused. With `max_connections_per_address`, one client
+// address (an IPv6 /64) past it sheds its own oldest such connection, or is
+// refused: it cannot take the table from everyone else.
 // Beast parses requests and serializes responses (whole bodies, or chunked
 // transfer encoding for server-sent events).
 //
@@ -127,6 +130,10 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{30000};  // from a piece's queuing to its write; a slow reader is dropped
   size_t max_buffered_response_bytes = 4 << 20;   // queued but unwritten; beyond it the client is gone
   int max_connections = 16384;
+  // Connections from one client address (IPv4 address, IPv6 /64); 0: no
+  // limit. Behind a TCP relay or a NAT every client has the relay's
+  // address, so this is for servers clients reach directly.
+  int max_connections_per_address = 0;
   int io_threads = 1;
   int handler_threads = 2;
 };
@@ -137,7 +144,10 @@ struct ServerStats {
   uint64_t accepted = 0;
   uint64_t shed_idle = 0;        // idle connections closed to admit new ones
   uint64_t shed_handshaking = 0;  // with none idle: connections still in their TLS handshake, closed to admit new ones
-  uint64_t refused = 0;          // at the limit with none idle or handshaking
+  uint64_t shed_reading = 0;     // with none of those: connections still reading their request, closed
+  uint64_t refused = 0;          // at the limit with none idle, handshaking or reading
+  uint64_t shed_same_address = 0;     // max_connections_per_address: that address's own oldest, closed
+  uint64_t refused_same_address = 0;  // max_connections_per_address: none of its own to shed (also in `refused`)
   uint64_t timed_out = 0;        // closed by a deadline
   uint64_t handshake_failed = 0;
   uint64_t requests = 0;

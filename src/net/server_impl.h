@@ -18,8 +18,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "net/server.h"
@@ -61,10 +63,18 @@ struct Core {
   // Connections still in their TLS handshake, by id (oldest first: the
   // first to shed when none is idle). A plain connection goes idle at once.
   std::map<uint64_t, std::weak_ptr<Connection>> handshaking;
+  // Connections reading a request (head or body), oldest first: shed at
+  // max_connections after the idle and the handshaking ones.
+  std::map<uint64_t, std::weak_ptr<Connection>> reading;
+  // Open connections by client address (AddressKey), oldest first: for
+  // max_connections_per_address.
+  std::map<std::string, std::set<uint64_t>> by_address;
+  std::unordered_map<uint64_t, std::string> address_of;
 
   std::atomic<uint64_t> next_id{1};
   std::atomic<uint64_t> accepted{0}, shed_idle{0}, shed_handshaking{0}, refused{0}, timed_out{0}, handshake_failed{0}, requests{0};
   std::atomic<uint64_t> body_budget_refused{0};
+  std::atomic<uint64_t> shed_reading{0}, shed_same_address{0}, refused_same_address{0};
   std::atomic<size_t> pending_body_bytes{0};  // reserved by bodies being received (max_pending_body_bytes)
   std::atomic<bool> cutting_off{false};  // Drain's deadline passed: count what Close cuts off
   std::atomic<int> cut_off{0};           // responses in progress closed after Drain's deadline
@@ -73,6 +83,7 @@ struct Core {
   void HandshakeDone(uint64_t id);
   void SetIdle(const std::shared_ptr<Connection>& c, uint64_t id, std::optional<Clock::time_point> was,
                std::optional<Clock::time_point> now);
+  void SetReading(const std::shared_ptr<Connection>& c, uint64_t id);  // null: no longer reading
 };
 
 // HeldBody is a received body's share of Core::pending_body_bytes, carried
@@ -110,8 +121,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ~Connection();
   void Start();
   // Shed closes the connection if it is still idle or in its handshake (on
-  // its strand).
-  void Shed();
+  // its strand); with `reading_too`, also while it reads a request's head
+  // or body. A connection handling a request is never shed.
+  void Shed(bool reading_too = false);
+  // Sheddable is Shed(true)'s test, read off the strand (Shed checks again).
+  bool Sheddable() const { return sheddable_.load(std::memory_order_relaxed); }
   // Close ends the connection now; a response in progress is cut off and
   // its client counts as gone.
   void Close(const char* why);
@@ -156,6 +170,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Strand strand_;
   std::shared_ptr<ConnectionInfo> info_;
   Phase phase_ = Phase::kHandshake;
+  std::atomic<bool> sheddable_{true};  // phase_ is kHandshake, kIdle, kHead or kBody
   std::optional<Clock::time_point> idle_since_;  // set while registered as idle
   bool draining_ = false;
 

@@ -319,6 +319,81 @@ TEST(NetServerLimitsTest, AtTheLimitWithNoneIdleTheOldestSilentHandshakeIsShed) 
   EXPECT_EQ(server->Stats().refused, 0u);
 }
 
+// Slow senders (slowloris) hold a connection for head_timeout +
+// body_timeout each: at the limit, with none idle or handshaking, the
+// oldest connection still reading its request makes room; one handling a
+// request never does. (The newcomer was refused, so ~400 connects a second
+// kept the whole table.)
+TEST(NetServerLimitsTest, AtTheLimitWithNoneIdleTheOldestSlowSenderIsShed) {
+  ServerOptions options;
+  options.max_connections = 3;
+  options.head_timeout = 60s;
+  options.body_timeout = 60s;
+  Gate gate;
+  auto server = Server::Start("127.0.0.1", 0, [&](const Request& r, std::shared_ptr<ResponseWriter> w) {
+    if (r.target == "/busy") gate.Wait();
+    w->Send(200, "text/plain", "hello " + r.target);
+  }, options).value();
+  RawClient head(server->port());
+  head.Send("GET /a HTTP/1.1\r\n");  // a head that never ends
+  RawClient body(server->port());
+  body.Send("POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\npart");  // a body that never ends
+  RawClient busy(server->port());
+  busy.Send("GET /busy HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_TRUE(WaitFor([&] { return gate.waiting.load() == 1; }));
+
+  RawClient newcomer(server->port());
+  newcomer.Send("GET /new HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(newcomer.ReadResponse().find("hello /new"), std::string::npos);
+  head.ReadUntil("", 3000ms);
+  EXPECT_TRUE(head.closed()) << "the oldest slow sender makes room";
+  EXPECT_EQ(server->Stats().shed_reading, 1u);
+  body.ReadUntil("", 300ms);
+  EXPECT_FALSE(body.closed()) << "one connection made room, the oldest";
+  EXPECT_EQ(server->Stats().refused, 0u);
+  gate.Open();
+  EXPECT_NE(busy.ReadResponse().find("hello /busy"), std::string::npos) << "a busy connection is never shed";
+}
+
+// One address may hold max_connections_per_address connections: past it,
+// its own oldest connection not handling a request makes room, or (all
+// busy) it is refused, while another address is served.
+TEST(NetServerLimitsTest, OneAddressHoldsAtMostItsShare) {
+  ServerOptions options;
+  options.max_connections = 100;
+  options.max_connections_per_address = 2;
+  options.head_timeout = 60s;
+  options.handler_threads = 3;  // two held at the gate, one for the other address
+  Gate gate;
+  auto server = Server::Start("127.0.0.1", 0, [&](const Request& r, std::shared_ptr<ResponseWriter> w) {
+    if (r.target == "/busy") gate.Wait();
+    w->Send(200, "text/plain", "hello " + r.target);
+  }, options).value();
+  RawClient slow(server->port());
+  slow.Send("GET /a HTTP/1.1\r\n");
+  RawClient busy(server->port());
+  busy.Send("GET /busy HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_TRUE(WaitFor([&] { return gate.waiting.load() == 1; }));
+
+  RawClient third(server->port());  // the address's third: its slow one goes
+  slow.ReadUntil("", 3000ms);
+  EXPECT_TRUE(slow.closed());
+  EXPECT_EQ(server->Stats().shed_same_address, 1u);
+  third.Send("GET /busy HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_TRUE(WaitFor([&] { return gate.waiting.load() == 2; }));
+
+  RawClient fourth(server->port());  // both busy: nothing of its own to shed
+  fourth.ReadUntil("", 3000ms);
+  EXPECT_TRUE(fourth.closed());
+  EXPECT_EQ(server->Stats().refused_same_address, 1u);
+  RawClient other(server->port(), "127.0.0.2");  // another address is served meanwhile
+  other.Send("GET /other HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_NE(other.ReadResponse().find("hello /other"), std::string::npos);
+  gate.Open();
+  EXPECT_NE(busy.ReadResponse().find("hello /busy"), std::string::npos);
+  EXPECT_NE(third.ReadResponse().find("hello /busy"), std::string::npos);
+}
+
 TEST(NetServerLimitsTest, DrainLetsARunningResponseFinishAndClosesTheRest) {
   Gate gate;
   auto server = Server::Start("127.0.0.1", 0, [&](const Request& r, std::shared_ptr<ResponseWriter> w) {

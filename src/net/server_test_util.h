@@ -21,7 +21,13 @@ using namespace std::chrono_literals;
 // RawClient is a blocking plain-TCP client with read deadlines.
 class RawClient {
  public:
-  explicit RawClient(uint16_t port) : s_(io_) {
+  // `from`: the local address to connect from (any of 127.0.0.0/8 on
+  // Linux's loopback), so a test can be several clients.
+  explicit RawClient(uint16_t port, const char* from = nullptr) : s_(io_) {
+    if (from != nullptr) {
+      s_.open(boost::asio::ip::tcp::v4());
+      s_.bind({boost::asio::ip::make_address(from), 0});
+    }
     s_.connect({boost::asio::ip::make_address("127.0.0.1"), port});
   }
   void Send(const std::string& bytes) { boost::asio::write(s_, boost::asio::buffer(bytes)); }
