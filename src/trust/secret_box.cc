@@ -43,7 +43,14 @@ Result<SecretBox> SecretBox::Load(const std::filesystem::path& file) {
     return MakeError(Errc::kNotFound, "no master key: give --master-key-file or set CLLM_TRUST_MASTER_KEY");
   }
   auto key = HexDecode(env);
+  // Read once: the value is overwritten where it lies (unsetenv alone leaves
+  // it in the block /proc/<pid>/environ shows, for the process's lifetime)
+  // and the variable removed, so no later reader, crash dump or child
+  // process finds it.
+  SecureZero(const_cast<char*>(env), std::strlen(env));
+  ::unsetenv("CLLM_TRUST_MASTER_KEY");
   if (!key.ok() || key->size() != 32) {
+    if (key.ok()) SecureZero(key->data(), key->size());
     return MakeError(Errc::kParse, "CLLM_TRUST_MASTER_KEY must be 64 hex characters (32 bytes)");
   }
   auto box = FromKey(*key);

@@ -28,7 +28,8 @@ class SecretBox {
   // FromKey takes a 32-byte master key (kInvalidArgument otherwise).
   static Result<SecretBox> FromKey(ByteSpan master_key);
   // Load reads the key from `file` when non-empty, else from the
-  // CLLM_TRUST_MASTER_KEY environment variable (64 hex characters).
+  // CLLM_TRUST_MASTER_KEY environment variable (64 hex characters), which
+  // is then overwritten in place and unset (read once, valid or not).
   static Result<SecretBox> Load(const std::filesystem::path& file);
   // CreateKeyFile writes a fresh random master key to `file` (mode 0600,
   // never overwriting).

@@ -4,6 +4,7 @@
 
 #include "base/encoding.h"
 #include "trust/jose.h"
+#include "trust/release_policy.h"
 #include "trust/token_claims.h"
 
 namespace cllm::trust {
@@ -50,6 +51,14 @@ channel::ChannelResult<TokenVerifiedServer> VerifyServerToken(const crypto::Cert
   auto replay = c.find("replay");
   if (replay == c.end() || !replay->is_boolean() || replay->get<bool>()) {
     return MakeError(ChannelErrc::kPolicyNotSatisfied, "the token was minted from replayed evidence (not bound)");
+  }
+  // A server's token carries no role; a split-inference client's says
+  // "client" (its attestation policy met none of the serving checks). Such
+  // a token in a server certificate is refused, whatever else matches.
+  if (options.peer == channel::PeerRole::kServer && c.contains(kRoleClaim)) {
+    return MakeError(ChannelErrc::kPolicyNotSatisfied,
+                     "the token is not a server's (role \"" + str(kRoleClaim).substr(0, 32) +
+                         "\", attestation policy \"" + str("policy").substr(0, 64) + "\")");
   }
 
   // 3. The token speaks for this certificate's key.

@@ -126,6 +126,23 @@ TEST_F(TokenVerifierTest, ReplayTokensAndDigestMismatchesAreRefused) {
             ChannelErrc::kCertEvidenceMismatch);
 }
 
+// A split-inference client's token ("role": "client", minted under a
+// policy that checks no serving claims) put in a server certificate is
+// refused as a server's, whatever else matches; a server checking its
+// clients still takes it.
+TEST_F(TokenVerifierTest, AClientsTokenIsNotAServers) {
+  auto client = Claims(*node_);
+  client["role"] = "client";
+  const std::string token = SignJwt(*signer_, kid_, client).value();
+  auto v = Verify(CertWith(token));
+  ASSERT_EQ(v.code(), ChannelErrc::kPolicyNotSatisfied);
+  EXPECT_NE(v.detail().find("not a server's"), std::string::npos) << v.detail();
+  client["role"] = "server";  // only the absence of a role is a server's
+  EXPECT_EQ(Verify(CertWith(SignJwt(*signer_, kid_, client).value())).code(), ChannelErrc::kPolicyNotSatisfied);
+  EXPECT_TRUE(VerifyServerToken(CertWith(token), jwks_, policy_, {now_, "cllm-trust", channel::PeerRole::kClient}).ok());
+  EXPECT_TRUE(Verify(CertWith(SignJwt(*signer_, kid_, Claims(*node_)).value())).ok());
+}
+
 TEST_F(TokenVerifierTest, PolicyDecidesPlatformAndDigests) {
   const std::string token = SignJwt(*signer_, kid_, Claims(*node_)).value();
   policy_.platforms = {Platform::kSnp};

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -741,15 +742,20 @@ TEST(SecretBoxTest, LoadsFromAFileAndFromTheEnvironment) {
   EXPECT_TRUE(from_file->Open("x", blob).ok());
 
   ::setenv("CLLM_TRUST_MASTER_KEY", hex.c_str(), 1);
+  const char* value = std::getenv("CLLM_TRUST_MASTER_KEY");
+  const size_t length = std::strlen(value);
   auto from_env = SecretBox::Load("");
-  ::unsetenv("CLLM_TRUST_MASTER_KEY");
   ASSERT_TRUE(from_env.ok()) << from_env.detail();
   EXPECT_TRUE(from_env->Open("x", blob).ok());
+  // Read once, then gone from the environment, and the value overwritten
+  // where it lay (glibc keeps setenv's string: reading it back is defined).
+  EXPECT_EQ(std::getenv("CLLM_TRUST_MASTER_KEY"), nullptr);
+  EXPECT_EQ(std::string(value, length), std::string(length, '\0'));
 
   EXPECT_EQ(SecretBox::Load("").code(), Errc::kNotFound);  // neither
   ::setenv("CLLM_TRUST_MASTER_KEY", "abcd", 1);
   EXPECT_EQ(SecretBox::Load("").code(), Errc::kParse);
-  ::unsetenv("CLLM_TRUST_MASTER_KEY");
+  EXPECT_EQ(std::getenv("CLLM_TRUST_MASTER_KEY"), nullptr);  // a bad value is not left there either
   std::ofstream(dir.path() / "short.key") << "abcd\n";
   EXPECT_FALSE(SecretBox::Load(dir.path() / "short.key").ok());
   EXPECT_FALSE(SecretBox::Load(dir.path() / "missing.key").ok());
