@@ -8,6 +8,7 @@
 #include "base/json_guard.h"
 #include "channel/payload.h"
 #include "channel/ratls.h"
+#include "crypto/digest.h"
 #include "crypto/random.h"
 #include "trust/jose.h"
 #include "trust/policy_doc.h"
@@ -99,6 +100,7 @@ Reply TrustService::Attest(const nlohmann::json& req) {
   channel::ServingClaims serving;
   std::optional<Bytes> freshness;
   bool replay = false;
+  std::string evidence_sha256;  // replay mode: of the evidence, for the audit
 
   if (!pd.replay_evidence_time) {
     // Fresh mode: the evidence binds the node key, the digests and our nonce.
@@ -144,6 +146,7 @@ Reply TrustService::Attest(const nlohmann::json& req) {
     auto evidence = Base64Decode(*evidence_b64);
     if (!evidence.ok()) return refused(Bad("malformed", "evidence: not base64"));
     const Bytes evidence_bytes = std::move(evidence).value();
+    evidence_sha256 = HexEncode(crypto::Sha256(evidence_bytes));
     attestation::EvidenceInput in;
     in.evidence = evidence_bytes;
     // "endorsements": certificate files (VCEK, chains), base64, one or a list.
@@ -221,7 +224,12 @@ Reply TrustService::Attest(const nlohmann::json& req) {
   audit.erase("iss");
   audit.erase("fields");  // the audit keeps the decision, not every platform field
   // Recorded before it leaves: a token the log cannot hold is not issued.
-  if (auto e = Audited("attest", audit, "no token was issued")) return *e;
+  if (replay) {
+    audit["evidence_sha256"] = evidence_sha256;
+    if (auto e = AuditReplayToken(policy_name, audit)) return *e;
+  } else if (auto e = Audited("attest", audit, "no token was issued")) {
+    return *e;
+  }
   return nlohmann::json{{"token", *token}, {"expires_at", exp}, {"claims", c}};
 }
 

@@ -87,7 +87,7 @@ int64_t TrustService::Now() const {
   return std::chrono::duration_cast<std::chrono::seconds>(config_.clock().time_since_epoch()).count();
 }
 
-TrustService::~TrustService() { FlushRefusalSummary(); }
+TrustService::~TrustService() { FlushAuditSummaries(); }
 
 // Every few seconds, before a request is served: a key retired more than its
 // overlap ago leaves the JWKS and stops verifying tokens (rotating a key that
@@ -132,47 +132,65 @@ std::optional<ApiError> TrustService::Audited(const std::string& kind, const nlo
 // are counted by code in one "attest_refused_summary" entry written when the
 // window closes (or at shutdown): every refusal is still accounted for.
 void TrustService::AuditRefusal(const std::string& kind, const nlohmann::json& body) {
+  if (AdmitToAudit(refusals_, config_.refusal_audit_per_minute, kind, body.value("code", std::string("?")))) {
+    Audit(kind, body);
+  }
+}
+
+// Replay tokens are issued to whoever sends evidence that verifies at the
+// policy's fixed time — any copy of archived evidence, forever — so they
+// are bounded the same way, in their own window ("attest_replay_summary",
+// counted per policy). Within it the entry must be written before the token
+// leaves, as for every token.
+std::optional<ApiError> TrustService::AuditReplayToken(const std::string& policy, const nlohmann::json& body) {
+  if (!AdmitToAudit(replays_, config_.replay_audit_per_minute, "attest", policy)) return std::nullopt;
+  return Audited("attest", body, "no token was issued");
+}
+
+bool TrustService::AdmitToAudit(AuditWindow& w, int per_minute, const std::string& kind, const std::string& code) {
   const int64_t now = Now();
   std::optional<nlohmann::json> summary;
   bool full = false;
   {
     std::lock_guard<std::mutex> lock(refusal_mu_);
-    if (now - refusals_.start >= 60 || now < refusals_.start) {
-      summary = TakeRefusalSummaryLocked();
-      refusals_ = {};
-      refusals_.start = now;
+    if (now - w.start >= 60 || now < w.start) {
+      summary = TakeSummaryLocked(w);
+      w = AuditWindow(w.summary_kind);
+      w.start = now;
     }
-    if (refusals_.logged < config_.refusal_audit_per_minute) {
-      ++refusals_.logged;
+    if (w.logged < per_minute) {
+      ++w.logged;
       full = true;
     } else {
-      ++refusals_.suppressed;
-      ++refusals_.by_code[body.value("code", std::string("?"))];
-      ++refusals_.by_kind[kind];
+      ++w.suppressed;
+      ++w.by_code[code];
+      ++w.by_kind[kind];
     }
   }
-  if (summary) Audit("attest_refused_summary", *summary);
-  if (full) Audit(kind, body);
+  if (summary) Audit(w.summary_kind, *summary);
+  return full;
 }
 
-std::optional<nlohmann::json> TrustService::TakeRefusalSummaryLocked() {
-  if (refusals_.suppressed == 0) return std::nullopt;
-  nlohmann::json s = {{"window_start", refusals_.start}, {"window_seconds", 60},
-                      {"audited_in_full", refusals_.logged}, {"counted_only", refusals_.suppressed},
-                      {"codes", refusals_.by_code}, {"kinds", refusals_.by_kind}};
-  refusals_.suppressed = 0;
-  refusals_.by_code.clear();
-  refusals_.by_kind.clear();
+std::optional<nlohmann::json> TrustService::TakeSummaryLocked(AuditWindow& w) {
+  if (w.suppressed == 0) return std::nullopt;
+  nlohmann::json s = {{"window_start", w.start}, {"window_seconds", 60},
+                      {"audited_in_full", w.logged}, {"counted_only", w.suppressed},
+                      {"codes", w.by_code}, {"kinds", w.by_kind}};
+  w.suppressed = 0;
+  w.by_code.clear();
+  w.by_kind.clear();
   return s;
 }
 
-void TrustService::FlushRefusalSummary() {
-  std::optional<nlohmann::json> summary;
+void TrustService::FlushAuditSummaries() {
+  std::optional<nlohmann::json> refused, replayed;
   {
     std::lock_guard<std::mutex> lock(refusal_mu_);
-    summary = TakeRefusalSummaryLocked();
+    refused = TakeSummaryLocked(refusals_);
+    replayed = TakeSummaryLocked(replays_);
   }
-  if (summary) Audit("attest_refused_summary", *summary);
+  if (refused) Audit(refusals_.summary_kind, *refused);
+  if (replayed) Audit(replays_.summary_kind, *replayed);
 }
 
 Result<std::optional<std::string>> TrustService::EnsureAdminToken() {

@@ -49,6 +49,11 @@ struct TrustConfig {
   // rest are counted in one summary entry per minute
   // (TrustService::AuditRefusal).
   int refusal_audit_per_minute = 60;
+  // Tokens issued under a replay policy audited in full per minute, the
+  // rest counted per policy in one summary entry per minute: anyone holding
+  // one archived evidence file (a server's public certificate carries one)
+  // may ask again and again, and such tokens never obtain a key.
+  int replay_audit_per_minute = 60;
   // Scheduled fleet-key rotation (TrustService::RunFleetKeySchedule; 0:
   // off), per chain — the fleet keys of one suite and one release policy: the
   // chain's newest key is rotated once it is this old, and the chain's older
@@ -164,8 +169,16 @@ class TrustService {
   void Audit(const std::string& kind, const nlohmann::json& body);
   std::optional<ApiError> Audited(const std::string& kind, const nlohmann::json& body, const std::string& what);
   void AuditRefusal(const std::string& kind, const nlohmann::json& body);
-  std::optional<nlohmann::json> TakeRefusalSummaryLocked();
-  void FlushRefusalSummary();
+  // AuditReplayToken is Audited("attest", ...) for a token issued in replay
+  // mode, within replay_audit_per_minute; past it the token is only counted.
+  std::optional<ApiError> AuditReplayToken(const std::string& policy, const nlohmann::json& body);
+  struct AuditWindow;
+  // AdmitToAudit says whether an entry goes to the log in full in `w`'s
+  // current minute (at most `per_minute`) or is only counted under `code`
+  // and `kind`; a closing window's summary is written first.
+  bool AdmitToAudit(AuditWindow& w, int per_minute, const std::string& kind, const std::string& code);
+  std::optional<nlohmann::json> TakeSummaryLocked(AuditWindow& w);
+  void FlushAuditSummaries();
   std::variant<nlohmann::json, ApiError> Admin(const net::Request& request, const std::string& path);
   bool AdminAuthorized(const net::Request& request);
   std::variant<nlohmann::json, ApiError> AdminFleetKeys(const net::Request& request, const std::string& path);
@@ -184,15 +197,18 @@ class TrustService {
   std::atomic<int64_t> last_key_reload_{0};
   std::shared_mutex policy_mu_;
   std::map<std::string, std::shared_ptr<const PolicyDoc>> policy_cache_;
-  struct RefusalWindow {
+  struct AuditWindow {
+    explicit AuditWindow(const char* kind) : summary_kind(kind) {}
+    const char* summary_kind;  // the summary entry's audit kind
     int64_t start = 0;
     int logged = 0;
     int64_t suppressed = 0;
-    std::map<std::string, int64_t> by_code;
-    std::map<std::string, int64_t> by_kind;  // attest_refused, key_refused
+    std::map<std::string, int64_t> by_code;  // refusals: error code; replay tokens: policy
+    std::map<std::string, int64_t> by_kind;  // attest_refused, key_refused; attest
   };
-  std::mutex refusal_mu_;
-  RefusalWindow refusals_;
+  std::mutex refusal_mu_;  // both windows
+  AuditWindow refusals_{"attest_refused_summary"};
+  AuditWindow replays_{"attest_replay_summary"};
   struct E2eKeysCache {
     int64_t built = 0;
     std::string kid;     // the signing key the statements are by

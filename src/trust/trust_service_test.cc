@@ -20,6 +20,7 @@
 #include "base/encoding.h"
 #include "channel/payload.h"
 #include "channel/ratls.h"
+#include "crypto/digest.h"
 #include "trust/audit.h"
 #include "trust/jose.h"
 
@@ -290,6 +291,42 @@ TEST_F(TrustServiceTest, ReplayPolicyTokensNeverGetKeys) {
   Reply rel = Release("key-a", token, eph);
   EXPECT_EQ(ErrorCode(rel), "release_refused") << Describe(rel);
   EXPECT_NE(std::get<ApiError>(rel).message.find("replay"), std::string::npos) << Describe(rel);
+}
+
+// Anyone holding one archived evidence file (a server's certificate carries
+// its evidence) may ask a replay policy for tokens again and again: each
+// minute the first 60 are audited in full (with the evidence's digest), the
+// rest counted per policy in one summary entry; every ask still gets its
+// token (which obtains no key). One audit row per token grew the log
+// without bound.
+TEST_F(TrustServiceTest, ReplayTokensAreAuditedAtABoundedRate) {
+  json doc = SimPolicy({"sim"});
+  doc["replay"] = {{"evidence_time", "2025-06-01T00:00:00Z"}};
+  ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/replay", doc.dump()).status_, 200);
+  auto evidence = attester_->GetEvidence(Bytes(64, 0x5E));
+  ASSERT_TRUE(evidence.ok()) << evidence.detail();
+  auto audit = [&] { return service_->store().ReadAudit(1, 100000).value(); };
+  const size_t before = audit().size();
+  auto ask = [&] {
+    return service_->Attest({{"evidence", Base64Encode(*evidence)},
+                             {"public_key", PublicJwk(NewP256().public_key())},
+                             {"policy", "replay"}});
+  };
+  for (int i = 0; i < 150; ++i) ASSERT_TRUE(std::holds_alternative<json>(ask())) << i;
+  auto entries = audit();
+  EXPECT_EQ(entries.size(), before + 60);
+  ASSERT_EQ(entries.back().kind, "attest");
+  EXPECT_EQ(json::parse(entries.back().body)["evidence_sha256"], HexEncode(crypto::Sha256(*evidence)));
+  now_ += 61;  // the next window: the last one's summary is written first
+  ASSERT_TRUE(std::holds_alternative<json>(ask()));
+  entries = audit();
+  ASSERT_EQ(entries.size(), before + 62);
+  const auto& summary = entries[entries.size() - 2];
+  EXPECT_EQ(summary.kind, "attest_replay_summary");
+  const json s = json::parse(summary.body);
+  EXPECT_EQ(s["counted_only"], 90);
+  EXPECT_EQ(s["codes"]["replay"], 90);
+  EXPECT_EQ(entries.back().kind, "attest");
 }
 
 // ---------------------------------------------------------------------------
