@@ -106,11 +106,13 @@ inline void AddAttemptsFlag(CLI::App* cmd, int* attempts) {
 struct TimeoutArgs {
   double connect_s = 10;   // --connect-timeout: DNS + TCP connect, and then the TLS handshake
   double response_s = 60;  // --timeout: for the response head, and between streamed chunks
+  double body_s = 3600;    // --body-timeout: a whole response body
   net::ClientOptions Options() const {
     net::ClientOptions o;
     auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
     o.connect_timeout = o.handshake_timeout = ms(connect_s);
     o.head_timeout = o.chunk_timeout = ms(response_s);
+    o.body_timeout = ms(body_s);
     return o;
   }
 };
@@ -122,6 +124,10 @@ inline void AddTimeoutFlags(CLI::App* cmd, TimeoutArgs* t) {
   cmd->add_option("--timeout", t->response_s,
                   "Seconds to wait for a response to start, and between streamed chunks")
       ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
+  cmd->add_option("--body-timeout", t->body_s,
+                  "Seconds for a whole response body, however it trickles (a long streamed answer must fit)")
+      ->check(CLI::Range(1.0, 86400.0))
       ->capture_default_str();
 }
 

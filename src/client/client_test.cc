@@ -98,5 +98,32 @@ TEST(ClientDeadlineTest, AStreamThatStallsTimesOutBetweenChunks) {
   EXPECT_LT(Clock::now() - t0, kBound);
 }
 
+// A server that sends a little just before each chunk_timeout would hold the
+// client forever; the whole body has its own deadline (body_timeout).
+TEST(ClientDeadlineTest, ATricklingStreamTimesOutTheWholeBody) {
+  auto server = ScriptServer::Http([](int, const std::string&) {
+    ScriptServer::Reply reply{{{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"}}, false, false};
+    for (int i = 0; i < 40; ++i) reply.steps.push_back({"1\r\nx\r\n", 150ms});  // each within chunk_timeout
+    reply.steps.push_back({"0\r\n\r\n"});
+    return reply;
+  });
+  net::ClientOptions o = Short();
+  o.body_timeout = 1000ms;
+  auto c = ConnectPlain(Local(false, server->port()), o);
+  ASSERT_TRUE(c.ok()) << c.detail();
+  std::string got;
+  auto t0 = Clock::now();
+  auto r = (*c)->Request("GET", "/stream", "", {}, [&](std::string_view b) {
+    got.append(b);
+    return true;
+  });
+  ASSERT_FALSE(r.ok()) << "a 6 s trickle outlived a 1 s body deadline";
+  EXPECT_EQ(r.code(), ClientErrc::kTimeout) << r.detail();
+  EXPECT_NE(r.detail().find("not complete within"), std::string::npos) << r.detail();
+  EXPECT_FALSE(got.empty());
+  EXPECT_LT(got.size(), 40u);
+  EXPECT_LT(Clock::now() - t0, kBound);
+}
+
 }  // namespace
 }  // namespace cllm::client

@@ -233,11 +233,18 @@ asio::awaitable<NetResult<ClientResponse>> ClientConnection::Request(ClientReque
     // limit as "over".)
     parser->body_limit(std::numeric_limits<std::uint64_t>::max());
   }
+  const auto body_deadline = std::chrono::steady_clock::now() + options_.body_timeout;
   while (!parser->is_done() && !stopped) {
-    stream_->expires_after(options_.chunk_timeout);
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(body_deadline - std::chrono::steady_clock::now());
+    const bool overall = left < options_.chunk_timeout;  // the body's deadline comes first
+    stream_->expires_after(std::max(overall ? left : options_.chunk_timeout, std::chrono::milliseconds(0)));
     co_await http::async_read_some(*stream_, buffer_, *parser, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       Close();
+      if (ec == beast::error::timeout && overall) {
+        co_return MakeError(NetErrc::kTimeout, "response body: not complete within " + Seconds(options_.body_timeout));
+      }
       co_return ReadError(ec, "response body", options_.chunk_timeout, true);
     }
   }

@@ -41,6 +41,10 @@ struct ClientOptions {
   std::chrono::milliseconds write_timeout{30000};      // sending one request
   std::chrono::milliseconds head_timeout{60000};       // request sent → response head complete
   std::chrono::milliseconds chunk_timeout{60000};      // between two reads of a response body
+  // The whole response body, however it trickles: a server sending a byte
+  // every chunk_timeout would otherwise hold the caller forever. Long
+  // enough for a long generation streamed at a slow model's pace.
+  std::chrono::milliseconds body_timeout{3600000};
   size_t max_header_bytes = 64 << 10;
   size_t max_body_bytes = 64 << 20;  // whole bodies; a streamed body is not kept and not limited
 };
