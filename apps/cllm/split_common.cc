@@ -23,7 +23,7 @@ void AddSplitFlags(CLI::App* cmd, SplitArgs* a) {
                 "--split-embeddings)");
   cmd->add_option(
       "--epsilon", a->epsilon,
-      "--split: privacy budget ε per perturbed token (> 0; smaller = more noise); a message with n "
+      "--split: privacy budget ε per perturbed token (at least 1e-300; smaller = more noise); a message with n "
       "perturbed tokens spends n·ε. \"inf\" sends the exact rows (no noise, no protection)");
   cmd->add_option("--split-k", a->k,
                   "--split: candidates per perturbed token (its k nearest tokens by cosine, "

@@ -196,9 +196,11 @@ struct Server::Impl {
         auto mine = core.by_address.find(address);
         if (mine != core.by_address.end() && mine->second.size() >= static_cast<size_t>(per_address)) {
           std::shared_ptr<Connection> victim;
+          uint64_t victim_id = 0;
           for (uint64_t other : mine->second) {
             auto it = core.open.find(other);
             victim = it == core.open.end() ? nullptr : it->second.lock();
+            victim_id = other;
             if (victim && victim->Sheddable()) break;
             victim.reset();
           }
@@ -207,12 +209,18 @@ struct Server::Impl {
             ++core.refused_same_address;
             return;  // `conn` and its socket close here
           }
+          // No longer counted for the address (a second newcomer must not
+          // pick it again); it is gone from the table once its strand
+          // closes it.
+          mine->second.erase(victim_id);
+          core.address_of.erase(victim_id);
           ++core.shed_same_address;
           made_room = true;
           asio::post(victim->strand(), [victim] { victim->Shed(/*reading_too=*/true); });
         }
       }
-      if (!made_room && core.open.size() >= static_cast<size_t>(core.options.max_connections)) {
+      // The address's victim still counts in `open` until it is closed.
+      if (core.open.size() - (made_room ? 1 : 0) >= static_cast<size_t>(core.options.max_connections)) {
         // At the limit: the oldest idle keep-alive connection makes room
         // (one that never sent a byte is idle too); with none idle, the
         // oldest still in its TLS handshake (silent connects would otherwise
@@ -237,7 +245,7 @@ struct Server::Impl {
       }
       core.open[id] = conn;
       if (core.tls) core.handshaking[id] = conn;
-      if (!address.empty()) {
+      if (per_address > 0 && !address.empty()) {
         core.by_address[address].insert(id);
         core.address_of[id] = address;
       }

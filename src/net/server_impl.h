@@ -52,6 +52,10 @@ struct Core {
   Handler handler;
   std::shared_ptr<TlsStreamContext> tls;
   asio::io_context io;
+  // Reserved by bodies being received or waiting for their handler
+  // (max_pending_body_bytes). Before `handlers`: a HeldBody in a queued
+  // handler gives its share back when the pool is destroyed.
+  std::atomic<size_t> pending_body_bytes{0};
   std::optional<asio::thread_pool> handlers;  // handler_threads
   std::shared_ptr<Life> life = std::make_shared<Life>();
 
@@ -75,7 +79,6 @@ struct Core {
   std::atomic<uint64_t> accepted{0}, shed_idle{0}, shed_handshaking{0}, refused{0}, timed_out{0}, handshake_failed{0}, requests{0};
   std::atomic<uint64_t> body_budget_refused{0};
   std::atomic<uint64_t> shed_reading{0}, shed_same_address{0}, refused_same_address{0};
-  std::atomic<size_t> pending_body_bytes{0};  // reserved by bodies being received (max_pending_body_bytes)
   std::atomic<bool> cutting_off{false};  // Drain's deadline passed: count what Close cuts off
   std::atomic<int> cut_off{0};           // responses in progress closed after Drain's deadline
 

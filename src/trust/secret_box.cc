@@ -33,8 +33,24 @@ Result<SecretBox> SecretBox::FromKey(ByteSpan master_key) {
   return box;
 }
 
+namespace {
+
+// ScrubMasterKeyVariable overwrites CLLM_TRUST_MASTER_KEY's value where it
+// lies (unsetenv alone leaves it in the block /proc/<pid>/environ shows, for
+// the process's lifetime) and removes the variable, so no later reader,
+// crash dump or child process finds it.
+void ScrubMasterKeyVariable() {
+  char* env = std::getenv("CLLM_TRUST_MASTER_KEY");
+  if (env == nullptr) return;
+  SecureZero(env, std::strlen(env));
+  ::unsetenv("CLLM_TRUST_MASTER_KEY");
+}
+
+}  // namespace
+
 Result<SecretBox> SecretBox::Load(const std::filesystem::path& file) {
   if (!file.empty()) {
+    ScrubMasterKeyVariable();  // set as well, but the file wins: not left behind either
     CLLM_ASSIGN_OR_RETURN(SecretBytes key, ReadHexSecretFile(file, 32));
     return FromKey(key.span());
   }
@@ -43,12 +59,7 @@ Result<SecretBox> SecretBox::Load(const std::filesystem::path& file) {
     return MakeError(Errc::kNotFound, "no master key: give --master-key-file or set CLLM_TRUST_MASTER_KEY");
   }
   auto key = HexDecode(env);
-  // Read once: the value is overwritten where it lies (unsetenv alone leaves
-  // it in the block /proc/<pid>/environ shows, for the process's lifetime)
-  // and the variable removed, so no later reader, crash dump or child
-  // process finds it.
-  SecureZero(const_cast<char*>(env), std::strlen(env));
-  ::unsetenv("CLLM_TRUST_MASTER_KEY");
+  ScrubMasterKeyVariable();  // read once
   if (!key.ok() || key->size() != 32) {
     if (key.ok()) SecureZero(key->data(), key->size());
     return MakeError(Errc::kParse, "CLLM_TRUST_MASTER_KEY must be 64 hex characters (32 bytes)");

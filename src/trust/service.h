@@ -199,7 +199,7 @@ class TrustService {
   std::map<std::string, std::shared_ptr<const PolicyDoc>> policy_cache_;
   struct AuditWindow {
     explicit AuditWindow(const char* kind) : summary_kind(kind) {}
-    const char* summary_kind;  // the summary entry's audit kind
+    const char* const summary_kind;  // the summary entry's audit kind
     int64_t start = 0;
     int logged = 0;
     int64_t suppressed = 0;

@@ -756,6 +756,9 @@ TEST(SecretBoxTest, LoadsFromAFileAndFromTheEnvironment) {
   ::setenv("CLLM_TRUST_MASTER_KEY", "abcd", 1);
   EXPECT_EQ(SecretBox::Load("").code(), Errc::kParse);
   EXPECT_EQ(std::getenv("CLLM_TRUST_MASTER_KEY"), nullptr);  // a bad value is not left there either
+  ::setenv("CLLM_TRUST_MASTER_KEY", hex.c_str(), 1);
+  EXPECT_TRUE(SecretBox::Load(file).ok());
+  EXPECT_EQ(std::getenv("CLLM_TRUST_MASTER_KEY"), nullptr);  // set beside a file that wins: scrubbed too
   std::ofstream(dir.path() / "short.key") << "abcd\n";
   EXPECT_FALSE(SecretBox::Load(dir.path() / "short.key").ok());
   EXPECT_FALSE(SecretBox::Load(dir.path() / "missing.key").ok());

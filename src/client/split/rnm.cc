@@ -111,12 +111,26 @@ std::vector<uint8_t> MaskWords(std::string_view text, std::span<const std::strin
   const size_t shift = joined.size() - text.size();
 
   // Byte-wise: covered[b] = 1 when text byte b is part of an occurrence.
+  // A phrase is matched part by part (each run of non-whitespace on its
+  // own), so stray spaces in a line, or a phrase wrapped or spaced
+  // differently in the text, still mark every word of it.
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
   std::vector<uint8_t> covered(text.size(), 0);
-  for (const std::string& w : words) {
-    if (w.empty()) continue;
-    for (size_t at = text.find(w); at != std::string_view::npos; at = text.find(w, at + 1)) {
-      std::fill(covered.begin() + static_cast<ptrdiff_t>(at),
-                covered.begin() + static_cast<ptrdiff_t>(at + w.size()), 1);
+  for (const std::string& phrase : words) {
+    size_t i = 0;
+    while (i < phrase.size()) {
+      while (i < phrase.size() && is_space(phrase[i])) ++i;
+      size_t j = i;
+      while (j < phrase.size() && !is_space(phrase[j])) ++j;
+      const std::string_view w = std::string_view(phrase).substr(i, j - i);
+      i = j;
+      if (w.empty()) continue;
+      size_t filled = 0;  // covered up to here already: overlapping hits fill only what is new
+      for (size_t at = text.find(w); at != std::string_view::npos; at = text.find(w, at + 1)) {
+        std::fill(covered.begin() + static_cast<ptrdiff_t>(std::max(at, filled)),
+                  covered.begin() + static_cast<ptrdiff_t>(at + w.size()), 1);
+        filled = at + w.size();
+      }
     }
   }
   std::vector<uint8_t> mask(pieces.size(), 0);

@@ -76,7 +76,8 @@ SplitResult<RnmResult> ApplyRnm(const EmbeddingTable& table, std::span<const uin
 
 // MaskWords marks every position whose piece overlaps an occurrence of one of
 // `words` in `text` (byte ranges; case-sensitive substrings, so "Al" also
-// marks "Alps"). `pieces` are the tokens' texts as the tokenizer decodes them;
+// marks "Alps"). A phrase counts as its whitespace-separated parts, each
+// matched on its own ("Tom Smith" marks "Smith" alone too). `pieces` are the tokens' texts as the tokenizer decodes them;
 // their concatenation must be `text`, with at most whitespace in front (the
 // space SentencePiece adds). Where it is not (a tokenizer that normalizes the
 // text), no span can be trusted and every position is marked: a word is

@@ -277,13 +277,13 @@ TEST(RnmTest, MaskBuilders) {
 }
 
 TEST(RnmTest, MaskWordsMarksEveryPieceOverlappingAnOccurrence) {
-  const std::vector<std::string> words = {"Alice", "Bo b"};
+  const std::vector<std::string> words = {"Alice", "Bob Ray"};
   // A word split across pieces marks each of them; a piece holding only part
   // of the word ("(Al") too; the same word again, in another context, also.
   EXPECT_EQ(MaskWords("(Alice)\nAlice", std::vector<std::string>{"(Al", "ice", ")", "\n", "Alice"}, words),
             (std::vector<uint8_t>{1, 1, 0, 0, 1}));
   // SentencePiece's leading space, and an empty control-token piece.
-  EXPECT_EQ(MaskWords("Hi Bo b!", std::vector<std::string>{"", " Hi", " Bo", " b", "!"}, words),
+  EXPECT_EQ(MaskWords("Hi Bob Ray!", std::vector<std::string>{"", " Hi", " Bob", " Ray", "!"}, words),
             (std::vector<uint8_t>{0, 0, 1, 1, 0}));
   // Substrings match: "Alice" inside "Alicex" is marked.
   EXPECT_EQ(MaskWords("Alicex", std::vector<std::string>{"Ali", "cex"}, words),
@@ -295,6 +295,14 @@ TEST(RnmTest, MaskWordsMarksEveryPieceOverlappingAnOccurrence) {
   EXPECT_EQ(MaskWords("ALICE x", std::vector<std::string>{"alice", " x"}, words),
             (std::vector<uint8_t>{1, 1}));
   EXPECT_EQ(MaskWords("a", std::vector<std::string>{"xa"}, words), (std::vector<uint8_t>{1}));
+  // A line with stray spaces, and a phrase spaced or wrapped otherwise in
+  // the text, still marks its words (each part on its own).
+  const std::vector<std::string> spaced = {"Lily ", " Tom  Smith\t"};
+  EXPECT_EQ(MaskWords("Lily: Tom\nSmith", std::vector<std::string>{"Lily", ":", " Tom", "\n", "Smith"}, spaced),
+            (std::vector<uint8_t>{1, 0, 1, 0, 1}));
+  // Overlapping occurrences.
+  EXPECT_EQ(MaskWords("aaaa b", std::vector<std::string>{"aa", "aa", " b"}, std::vector<std::string>{"aaa"}),
+            (std::vector<uint8_t>{1, 1, 0}));
 }
 
 TEST(RnmTest, NoiseScaleIsTwiceSensitivityOverEpsilon) {
