@@ -128,14 +128,26 @@ CryptoResult<PublicKey> PublicKey::FromSpkiDer(ByteSpan der) {
     EVP_PKEY_free(pkey);
     return MakeError(CryptoErrc::kParse, "trailing bytes after SubjectPublicKeyInfo");
   }
-  return PublicKey(pkey);
+  return Checked(pkey);
+}
+
+CryptoResult<PublicKey> PublicKey::Checked(EVP_PKEY* owned) {
+  PublicKey key(owned);
+  // Parsed is not the same as encodable (explicit curve parameters OpenSSL
+  // reads but cannot write back, say): refuse such a key here, where its
+  // bytes come in, rather than abort in ToSpkiDer later.
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(owned, &der);
+  OPENSSL_free(der);
+  if (len <= 0) return OpenSslError(CryptoErrc::kParse, "a public key that does not encode back to SPKI");
+  return key;
 }
 
 CryptoResult<PublicKey> PublicKey::FromPem(std::string_view pem) {
   ossl::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   EVP_PKEY* pkey = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
   if (pkey == nullptr) return OpenSslError(CryptoErrc::kParse, "invalid PEM public key");
-  return PublicKey(pkey);
+  return Checked(pkey);
 }
 
 CryptoResult<PublicKey> PublicKey::FromEcPoint(KeyType curve, ByteSpan x, ByteSpan y) {
@@ -258,7 +270,8 @@ Bytes PublicKey::ToSpkiDer() const {
   }
   ERR_clear_error();
   // One call: i2d_PUBKEY allocates (asking for the length first would run
-  // the encoder twice).
+  // the encoder twice). Keys from outside were checked to encode on entry
+  // (Checked); ours always do.
   unsigned char* der = nullptr;
   int len = i2d_PUBKEY(pkey_.get(), &der);
   CLLM_CHECK(len > 0 && der != nullptr);

@@ -38,6 +38,10 @@ class PublicKey {
   // exponent (JWK "n"/"e", TPM2B_PUBLIC_KEY_RSA); kInvalidArgument when the
   // modulus is under 2048 bits or the exponent is even or below 3.
   static CryptoResult<PublicKey> FromRsaComponents(ByteSpan n, ByteSpan e);
+  // Checked takes an untrusted key OpenSSL parsed (from a certificate, say):
+  // kParse when it does not encode back as a SubjectPublicKeyInfo, which
+  // ToSpkiDer then relies on. Takes ownership either way.
+  static CryptoResult<PublicKey> Checked(EVP_PKEY* owned);
 
   KeyType type() const;
   // Bits returns the key size (curve bits or RSA modulus bits).

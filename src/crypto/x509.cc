@@ -142,7 +142,7 @@ TimePoint Certificate::NotAfter() const { return FromAsn1Time(X509_get0_notAfter
 CryptoResult<PublicKey> Certificate::GetPublicKey() const {
   EVP_PKEY* pkey = X509_get_pubkey(x509_.get());  // takes a reference
   if (pkey == nullptr) return OpenSslError(CryptoErrc::kParse, "undecodable certificate public key");
-  return PublicKey(pkey);
+  return PublicKey::Checked(pkey);
 }
 
 Bytes Certificate::TbsDer() const {
