@@ -131,17 +131,6 @@ CryptoResult<PublicKey> PublicKey::FromSpkiDer(ByteSpan der) {
   return Checked(pkey);
 }
 
-CryptoResult<PublicKey> PublicKey::Checked(EVP_PKEY* owned) {
-  PublicKey key(owned);
-  // Parsed is not the same as encodable (explicit curve parameters OpenSSL
-  // reads but cannot write back, say): refuse such a key here, where its
-  // bytes come in, rather than abort in ToSpkiDer later.
-  unsigned char* der = nullptr;
-  const int len = i2d_PUBKEY(owned, &der);
-  OPENSSL_free(der);
-  if (len <= 0) return OpenSslError(CryptoErrc::kParse, "a public key that does not encode back to SPKI");
-  return key;
-}
 
 CryptoResult<PublicKey> PublicKey::FromPem(std::string_view pem) {
   ossl::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
@@ -252,6 +241,25 @@ bool EncodesAsNamedUncompressed(EVP_PKEY* pkey) {
 }
 
 }  // namespace
+
+CryptoResult<PublicKey> PublicKey::Checked(EVP_PKEY* owned) {
+  PublicKey key(owned);
+  // Parsed is not the same as encodable (explicit curve parameters OpenSSL
+  // reads but cannot write back, say): refuse such a key here, where its
+  // bytes come in, rather than abort in ToSpkiDer later. A named P-256 or
+  // P-384 point is what ToSpkiDer writes itself: no encoder run for it (the
+  // encoder lookup is what made every handshake slow, performance.md).
+  const KeyType t = key.type();
+  if ((t == KeyType::kEcP256 || t == KeyType::kEcP384) && EncodesAsNamedUncompressed(owned) && key.EcPoint().ok()) {
+    return key;
+  }
+  ERR_clear_error();
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(owned, &der);
+  OPENSSL_free(der);
+  if (len <= 0) return OpenSslError(CryptoErrc::kParse, "a public key that does not encode back to SPKI");
+  return key;
+}
 
 Bytes PublicKey::ToSpkiDer() const {
   const KeyType t = type();

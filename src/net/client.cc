@@ -233,7 +233,9 @@ asio::awaitable<NetResult<ClientResponse>> ClientConnection::Request(ClientReque
     // limit as "over".)
     parser->body_limit(std::numeric_limits<std::uint64_t>::max());
   }
-  const auto body_deadline = std::chrono::steady_clock::now() + options_.body_timeout;
+  // (At most a century: a caller's "no limit" must not overflow the clock.)
+  const auto body_deadline = std::chrono::steady_clock::now() +
+                             std::min<std::chrono::milliseconds>(options_.body_timeout, std::chrono::hours(24 * 36525));
   while (!parser->is_done() && !stopped) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(body_deadline - std::chrono::steady_clock::now());

@@ -511,8 +511,8 @@ void Connection::Shed(bool reading_too) {
   if (phase_ == Phase::kHandshake) return Close("shed in its handshake for a new connection");
   if (reading_too && (phase_ == Phase::kHead || phase_ == Phase::kBody))
     return Close("shed while reading its request for a new connection");
-  if (phase_ != Phase::kIdle || buffer_.size() > 0) return;  // it got a request meanwhile
-  Close("shed for a new connection");
+  if (phase_ == Phase::kIdle && buffer_.size() == 0) return Close("shed for a new connection");
+  core_.ShedDeclined(id_);  // it started a request meanwhile: it counts again
 }
 
 void Connection::BeginDrain() {

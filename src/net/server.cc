@@ -54,6 +54,7 @@ void Core::Unregister(uint64_t id) {
   open.erase(id);
   handshaking.erase(id);
   reading.erase(id);
+  shedding.erase(id);
   if (auto a = address_of.find(id); a != address_of.end()) {
     auto mine = by_address.find(a->second);
     if (mine != by_address.end()) {
@@ -62,6 +63,11 @@ void Core::Unregister(uint64_t id) {
     }
     address_of.erase(a);
   }
+}
+
+void Core::ShedDeclined(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu);
+  shedding.erase(id);
 }
 
 void Core::SetReading(const std::shared_ptr<Connection>& c, uint64_t id) {
@@ -146,7 +152,8 @@ struct Server::Impl {
         if (victim) {
           ++core.shed_idle;
           shed = true;
-          asio::post(victim->strand(), [victim] { victim->Shed(); });
+          std::lock_guard<std::mutex> lock(core.mu);
+          ShedLater(std::move(victim), /*reading_too=*/false);
         }
       }
       log::warn("accept failed: {}{}", ec.message(), shed ? "; an idle connection was closed to make room" : "");
@@ -189,38 +196,35 @@ struct Server::Impl {
       std::lock_guard<std::mutex> lock(core.mu);
       // One address at its own limit makes room among its own connections
       // (the oldest not yet handling a request), or is refused: however
-      // fast it connects, it holds no more of the table.
+      // fast it connects, it holds no more of the table. Connections whose
+      // shed is under way (`shedding`) no longer count, and are not picked
+      // twice; one that declines (it started a request) counts again.
       const int per_address = core.options.max_connections_per_address;
-      bool made_room = false;
       if (per_address > 0 && !address.empty()) {
         auto mine = core.by_address.find(address);
-        if (mine != core.by_address.end() && mine->second.size() >= static_cast<size_t>(per_address)) {
+        if (mine != core.by_address.end()) {
+          size_t counted = 0;
           std::shared_ptr<Connection> victim;
-          uint64_t victim_id = 0;
           for (uint64_t other : mine->second) {
+            if (core.shedding.count(other)) continue;
+            ++counted;
+            if (victim) continue;
             auto it = core.open.find(other);
             victim = it == core.open.end() ? nullptr : it->second.lock();
-            victim_id = other;
-            if (victim && victim->Sheddable()) break;
-            victim.reset();
+            if (victim && !victim->Sheddable()) victim.reset();
           }
-          if (!victim) {
-            ++core.refused;
-            ++core.refused_same_address;
-            return;  // `conn` and its socket close here
+          if (counted >= static_cast<size_t>(per_address)) {
+            if (!victim) {
+              ++core.refused;
+              ++core.refused_same_address;
+              return;  // `conn` and its socket close here
+            }
+            ++core.shed_same_address;
+            ShedLater(std::move(victim), /*reading_too=*/true);
           }
-          // No longer counted for the address (a second newcomer must not
-          // pick it again); it is gone from the table once its strand
-          // closes it.
-          mine->second.erase(victim_id);
-          core.address_of.erase(victim_id);
-          ++core.shed_same_address;
-          made_room = true;
-          asio::post(victim->strand(), [victim] { victim->Shed(/*reading_too=*/true); });
         }
       }
-      // The address's victim still counts in `open` until it is closed.
-      if (core.open.size() - (made_room ? 1 : 0) >= static_cast<size_t>(core.options.max_connections)) {
+      if (core.open.size() - core.shedding.size() >= static_cast<size_t>(core.options.max_connections)) {
         // At the limit: the oldest idle keep-alive connection makes room
         // (one that never sent a byte is idle too); with none idle, the
         // oldest still in its TLS handshake (silent connects would otherwise
@@ -241,7 +245,7 @@ struct Server::Impl {
           ++core.refused;
           return;  // `conn` and its socket close here
         }
-        asio::post(victim->strand(), [victim, reading_too] { victim->Shed(reading_too); });
+        ShedLater(std::move(victim), reading_too);
       }
       core.open[id] = conn;
       if (core.tls) core.handshaking[id] = conn;
@@ -253,12 +257,20 @@ struct Server::Impl {
     asio::post(strand, [conn] { conn->Start(); });
   }
 
-  // TakeOldest removes the first live connection of `set` (oldest first) and
-  // returns it (null: none). core.mu held.
-  static std::shared_ptr<Connection> TakeOldest(std::map<uint64_t, std::weak_ptr<Connection>>& set) {
+  // ShedLater marks `victim` as being shed (it no longer counts against a
+  // limit) and asks its strand to close it (Connection::Shed, which gives
+  // the mark back if it declines). core.mu held.
+  void ShedLater(std::shared_ptr<Connection> victim, bool reading_too) {
+    core.shedding.insert(victim->id());
+    asio::post(victim->strand(), [victim, reading_too] { victim->Shed(reading_too); });
+  }
+
+  // TakeOldest removes the first live connection of `set` (oldest first)
+  // not already being shed and returns it (null: none). core.mu held.
+  std::shared_ptr<Connection> TakeOldest(std::map<uint64_t, std::weak_ptr<Connection>>& set) {
     std::shared_ptr<Connection> victim;
     while (!set.empty() && !victim) {
-      victim = set.begin()->second.lock();
+      victim = core.shedding.count(set.begin()->first) ? nullptr : set.begin()->second.lock();
       set.erase(set.begin());
     }
     return victim;
@@ -269,7 +281,7 @@ struct Server::Impl {
   std::shared_ptr<Connection> TakeOldestIdle() {
     std::shared_ptr<Connection> victim;
     while (!core.idle.empty() && !victim) {
-      victim = core.idle.begin()->second.lock();
+      victim = core.shedding.count(core.idle.begin()->first.second) ? nullptr : core.idle.begin()->second.lock();
       core.idle.erase(core.idle.begin());
     }
     return victim;

@@ -51,11 +51,12 @@ struct Core {
   ServerOptions options;
   Handler handler;
   std::shared_ptr<TlsStreamContext> tls;
-  asio::io_context io;
   // Reserved by bodies being received or waiting for their handler
-  // (max_pending_body_bytes). Before `handlers`: a HeldBody in a queued
-  // handler gives its share back when the pool is destroyed.
+  // (max_pending_body_bytes). Before `io` and `handlers`: connections and
+  // HeldBody in operations still queued there give their share back when
+  // those are destroyed.
   std::atomic<size_t> pending_body_bytes{0};
+  asio::io_context io;
   std::optional<asio::thread_pool> handlers;  // handler_threads
   std::shared_ptr<Life> life = std::make_shared<Life>();
 
@@ -73,6 +74,9 @@ struct Core {
   // Open connections by client address (AddressKey), oldest first: for
   // max_connections_per_address.
   std::map<std::string, std::set<uint64_t>> by_address;
+  // Connections asked to close for a newcomer whose strand has not yet
+  // closed them: they count against no limit, and are not picked again.
+  std::set<uint64_t> shedding;
   std::unordered_map<uint64_t, std::string> address_of;
 
   std::atomic<uint64_t> next_id{1};
@@ -87,6 +91,7 @@ struct Core {
   void SetIdle(const std::shared_ptr<Connection>& c, uint64_t id, std::optional<Clock::time_point> was,
                std::optional<Clock::time_point> now);
   void SetReading(const std::shared_ptr<Connection>& c, uint64_t id);  // null: no longer reading
+  void ShedDeclined(uint64_t id);  // a connection asked to close started a request instead
 };
 
 // HeldBody is a received body's share of Core::pending_body_bytes, carried
@@ -129,6 +134,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Shed(bool reading_too = false);
   // Sheddable is Shed(true)'s test, read off the strand (Shed checks again).
   bool Sheddable() const { return sheddable_.load(std::memory_order_relaxed); }
+  uint64_t id() const { return id_; }
   // Close ends the connection now; a response in progress is cut off and
   // its client counts as gone.
   void Close(const char* why);

@@ -2,6 +2,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
+
+#include <unistd.h>
 
 #include "base/encoding.h"
 #include "base/check.h"
@@ -40,9 +43,14 @@ namespace {
 // the process's lifetime) and removes the variable, so no later reader,
 // crash dump or child process finds it.
 void ScrubMasterKeyVariable() {
-  char* env = std::getenv("CLLM_TRUST_MASTER_KEY");
-  if (env == nullptr) return;
-  SecureZero(env, std::strlen(env));
+  // Every entry of that name (an environment may hold it twice; getenv
+  // finds only the first, unsetenv removes them all).
+  constexpr std::string_view kName = "CLLM_TRUST_MASTER_KEY=";
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (std::strncmp(*e, kName.data(), kName.size()) != 0) continue;
+    char* value = *e + kName.size();
+    SecureZero(value, std::strlen(value));
+  }
   ::unsetenv("CLLM_TRUST_MASTER_KEY");
 }
 
