@@ -144,15 +144,10 @@ struct Server::Impl {
       const bool no_fds = ec == asio::error::no_descriptors || ec.value() == ENFILE;
       bool shed = false;
       if (no_fds) {
-        std::shared_ptr<Connection> victim;
-        {
-          std::lock_guard<std::mutex> lock(core.mu);
-          victim = TakeOldestIdle();
-        }
-        if (victim) {
+        std::lock_guard<std::mutex> lock(core.mu);
+        if (std::shared_ptr<Connection> victim = TakeOldestIdle()) {
           ++core.shed_idle;
           shed = true;
-          std::lock_guard<std::mutex> lock(core.mu);
           ShedLater(std::move(victim), /*reading_too=*/false);
         }
       }
@@ -213,8 +208,10 @@ struct Server::Impl {
             victim = it == core.open.end() ? nullptr : it->second.lock();
             if (victim && !victim->Sheddable()) victim.reset();
           }
+          // Over the cap already (a victim started a request instead of
+          // closing): refused until some close, never further over.
           if (counted >= static_cast<size_t>(per_address)) {
-            if (!victim) {
+            if (!victim || counted > static_cast<size_t>(per_address)) {
               ++core.refused;
               ++core.refused_same_address;
               return;  // `conn` and its socket close here
@@ -224,7 +221,13 @@ struct Server::Impl {
           }
         }
       }
-      if (core.open.size() - core.shedding.size() >= static_cast<size_t>(core.options.max_connections)) {
+      const size_t live = core.open.size() - std::min(core.open.size(), core.shedding.size());
+      const size_t max_connections = static_cast<size_t>(core.options.max_connections);
+      if (live > max_connections) {
+        ++core.refused;  // over already (a victim declined): never further
+        return;
+      }
+      if (live == max_connections) {
         // At the limit: the oldest idle keep-alive connection makes room
         // (one that never sent a byte is idle too); with none idle, the
         // oldest still in its TLS handshake (silent connects would otherwise
@@ -265,27 +268,28 @@ struct Server::Impl {
     asio::post(victim->strand(), [victim, reading_too] { victim->Shed(reading_too); });
   }
 
-  // TakeOldest removes the first live connection of `set` (oldest first)
-  // not already being shed and returns it (null: none). core.mu held.
-  std::shared_ptr<Connection> TakeOldest(std::map<uint64_t, std::weak_ptr<Connection>>& set) {
-    std::shared_ptr<Connection> victim;
-    while (!set.empty() && !victim) {
-      victim = core.shedding.count(set.begin()->first) ? nullptr : set.begin()->second.lock();
-      set.erase(set.begin());
+  // TakeOldest removes the oldest live connection of `set` not already
+  // being shed and returns it (null: none). Those being shed stay: if one
+  // declines, it is still where the next newcomer finds it. Dead entries
+  // go. core.mu held.
+  template <typename Key>
+  std::shared_ptr<Connection> TakeOldest(std::map<Key, std::weak_ptr<Connection>>& set) {
+    for (auto it = set.begin(); it != set.end();) {
+      if (core.shedding.count(IdOf(it->first))) {
+        ++it;
+        continue;
+      }
+      std::shared_ptr<Connection> victim = it->second.lock();
+      it = set.erase(it);
+      if (victim) return victim;
     }
-    return victim;
+    return nullptr;
   }
+  static uint64_t IdOf(uint64_t id) { return id; }
+  static uint64_t IdOf(const std::pair<Clock::time_point, uint64_t>& key) { return key.second; }
 
-  // TakeOldestIdle removes the oldest idle connection from the idle set and
-  // returns it (null: none). core.mu held.
-  std::shared_ptr<Connection> TakeOldestIdle() {
-    std::shared_ptr<Connection> victim;
-    while (!core.idle.empty() && !victim) {
-      victim = core.shedding.count(core.idle.begin()->first.second) ? nullptr : core.idle.begin()->second.lock();
-      core.idle.erase(core.idle.begin());
-    }
-    return victim;
-  }
+  // TakeOldestIdle is TakeOldest of the idle set. core.mu held.
+  std::shared_ptr<Connection> TakeOldestIdle() { return TakeOldest(core.idle); }
 
   // OnAcceptor runs `f` on the acceptor's strand and waits for it.
   void OnAcceptor(std::function<void()> f) {
