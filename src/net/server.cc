@@ -170,7 +170,9 @@ struct Server::Impl {
     socket.set_option(tcp::no_delay(true), ec);
     auto endpoint = socket.remote_endpoint(ec);
     std::string peer = ec ? "" : endpoint.address().to_string();
-    const std::string address = ec ? "" : AddressKey(endpoint.address());
+    // Only counted with a per-address limit: no string work per accept otherwise.
+    const std::string address =
+        ec || core.options.max_connections_per_address <= 0 ? "" : AddressKey(endpoint.address());
     auto strand = socket.get_executor();
 
     std::unique_ptr<Stream> stream;
@@ -189,38 +191,7 @@ struct Server::Impl {
     auto conn = std::make_shared<Connection>(core, id, std::move(stream), strand, std::move(peer));
     {
       std::lock_guard<std::mutex> lock(core.mu);
-      // One address at its own limit makes room among its own connections
-      // (the oldest not yet handling a request), or is refused: however
-      // fast it connects, it holds no more of the table. Connections whose
-      // shed is under way (`shedding`) no longer count, and are not picked
-      // twice; one that declines (it started a request) counts again.
-      const int per_address = core.options.max_connections_per_address;
-      if (per_address > 0 && !address.empty()) {
-        auto mine = core.by_address.find(address);
-        if (mine != core.by_address.end()) {
-          size_t counted = 0;
-          std::shared_ptr<Connection> victim;
-          for (uint64_t other : mine->second) {
-            if (core.shedding.count(other)) continue;
-            ++counted;
-            if (victim) continue;
-            auto it = core.open.find(other);
-            victim = it == core.open.end() ? nullptr : it->second.lock();
-            if (victim && !victim->Sheddable()) victim.reset();
-          }
-          // Over the cap already (a victim started a request instead of
-          // closing): refused until some close, never further over.
-          if (counted >= static_cast<size_t>(per_address)) {
-            if (!victim || counted > static_cast<size_t>(per_address)) {
-              ++core.refused;
-              ++core.refused_same_address;
-              return;  // `conn` and its socket close here
-            }
-            ++core.shed_same_address;
-            ShedLater(std::move(victim), /*reading_too=*/true);
-          }
-        }
-      }
+      if (!address.empty() && !MakeRoomForAddress(address)) return;  // `conn` and its socket close here
       const size_t live = core.open.size() - std::min(core.open.size(), core.shedding.size());
       const size_t max_connections = static_cast<size_t>(core.options.max_connections);
       if (live > max_connections) {
@@ -252,12 +223,46 @@ struct Server::Impl {
       }
       core.open[id] = conn;
       if (core.tls) core.handshaking[id] = conn;
-      if (per_address > 0 && !address.empty()) {
+      if (!address.empty()) {
         core.by_address[address].insert(id);
         core.address_of[id] = address;
       }
     }
     asio::post(strand, [conn] { conn->Start(); });
+  }
+
+  // MakeRoomForAddress applies max_connections_per_address to a newcomer
+  // from `address`: at its limit the address makes room among its own
+  // connections (the oldest not yet handling a request), or is refused
+  // (false): however fast it connects, it holds no more of the table.
+  // Connections whose shed is under way (`shedding`) no longer count, and
+  // are not picked twice; one that declines (it started a request) counts
+  // again. core.mu held.
+  bool MakeRoomForAddress(const std::string& address) {
+    auto mine = core.by_address.find(address);
+    if (mine == core.by_address.end()) return true;
+    size_t counted = 0;
+    std::shared_ptr<Connection> victim;
+    for (uint64_t other : mine->second) {
+      if (core.shedding.count(other)) continue;
+      ++counted;
+      if (victim) continue;
+      auto it = core.open.find(other);
+      victim = it == core.open.end() ? nullptr : it->second.lock();
+      if (victim && !victim->Sheddable()) victim.reset();
+    }
+    const size_t limit = static_cast<size_t>(core.options.max_connections_per_address);
+    if (counted < limit) return true;
+    // Over the cap already (a victim started a request instead of closing):
+    // refused until some close, never further over.
+    if (!victim || counted > limit) {
+      ++core.refused;
+      ++core.refused_same_address;
+      return false;
+    }
+    ++core.shed_same_address;
+    ShedLater(std::move(victim), /*reading_too=*/true);
+    return true;
   }
 
   // ShedLater marks `victim` as being shed (it no longer counts against a

@@ -150,7 +150,6 @@ std::optional<ApiError> TrustService::AuditReplayToken(const std::string& policy
 bool TrustService::AdmitToAudit(AuditWindow& w, int per_minute, const std::string& kind, const std::string& code) {
   const int64_t now = Now();
   std::optional<nlohmann::json> summary;
-  const char* const kind_of_summary = w.summary_kind;  // never reassigned: read outside the lock below
   bool full = false;
   {
     std::lock_guard<std::mutex> lock(refusal_mu_);
@@ -168,7 +167,7 @@ bool TrustService::AdmitToAudit(AuditWindow& w, int per_minute, const std::strin
       ++w.by_kind[kind];
     }
   }
-  if (summary) Audit(kind_of_summary, *summary);
+  if (summary) Audit(w.summary_kind, *summary);  // const: safe to read outside the lock
   return full;
 }
 

@@ -516,13 +516,11 @@ void Scheduler::Step(std::vector<std::unique_ptr<Sequence>>& active) {
 
   // Rows given as prompts were read in place by this step; those whose
   // prompt is now complete are never read again: let them go.
-  {
+  for (auto& s : active) {
+    if (!s->req.prompt_embeds || s->prefilling()) continue;  // (most steps: none, and no lock taken)
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& s : active) {
-      if (!s->req.prompt_embeds || s->prefilling()) continue;
-      auto user = users_.find(s->req.user);
-      ReleaseEmbeds(*s, user != users_.end() ? &user->second : nullptr);
-    }
+    auto user = users_.find(s->req.user);
+    ReleaseEmbeds(*s, user != users_.end() ? &user->second : nullptr);
   }
 
   if (want_hidden) PoolEmbeddings(active, batch, hidden);
