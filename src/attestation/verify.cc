@@ -3,9 +3,12 @@
 
 #include "attestation/csv/csv_report.h"
 #include "attestation/sim/sim_report.h"
+#include "attestation/snp/json_bundle.h"
+#include "attestation/snp/report.h"
 #include "attestation/snp/verify.h"
 #include "attestation/tdx/quote.h"
 #include "attestation/tdx/verify.h"
+#include "attestation/tpm/tpm_quote.h"
 #include "attestation/tpm/tpm_verify.h"
 
 namespace cllm::attestation {
@@ -39,6 +42,47 @@ AttestResult<VerifiedEvidence> VerifyEvidence(Platform platform, const EvidenceI
   }
   return MakeError(AttestErrc::kUnavailable,
                    std::string("no verifier for platform ") + PlatformName(platform) + " in this build");
+}
+
+AttestResult<Bytes> PeekReportData(Platform platform, ByteSpan evidence) {
+  // Each case reads the evidence the way its verifier does, up to the field
+  // the verifier copies into VerifiedEvidence::Data::report_data.
+  auto bytes = [](const auto& a) { return Bytes(a.begin(), a.end()); };
+  switch (platform) {
+    case Platform::kSim: {
+      CLLM_ASSIGN_OR_RETURN(auto rep, sim::ParseSimReport(evidence));
+      return bytes(rep.report_data);
+    }
+    case Platform::kSnp: {
+      Bytes report;
+      if (snp::LooksLikeJsonBundle(evidence)) {
+        CLLM_ASSIGN_OR_RETURN(auto bundle, snp::ParseJsonBundle(evidence));
+        report = std::move(bundle.report);
+      } else if (evidence.size() >= snp::kReportSize) {
+        report.assign(evidence.begin(), evidence.begin() + snp::kReportSize);  // a certificate table may follow
+      } else {
+        return MakeError(AttestErrc::kMalformed, "evidence is shorter than an SNP report");
+      }
+      CLLM_ASSIGN_OR_RETURN(auto rep, snp::ParseReport(report));
+      return bytes(rep.report_data);
+    }
+    case Platform::kTdx: {
+      CLLM_ASSIGN_OR_RETURN(auto quote, tdx::ParseQuote(evidence));
+      return bytes(quote.body.report_data);
+    }
+    case Platform::kCsv: return csv::PeekCsvUserData(evidence);
+    case Platform::kTpm: {
+      EvidenceInput in;
+      in.evidence = evidence;
+      CLLM_ASSIGN_OR_RETURN(auto ev, tpm::DecodeTpmEvidence(in));
+      CLLM_ASSIGN_OR_RETURN(auto attest, tpm::ParseTpmsAttest(ev.attest));
+      Bytes out = std::move(attest.extra_data);
+      if (out.size() > 64) return MakeError(AttestErrc::kMalformed, "TPM extraData is longer than 64 bytes");
+      out.resize(64, 0);
+      return out;
+    }
+  }
+  return MakeError(AttestErrc::kUnavailable, std::string("no parser for platform ") + PlatformName(platform));
 }
 
 }  // namespace cllm::attestation

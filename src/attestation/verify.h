@@ -24,4 +24,15 @@ std::optional<Platform> SniffPlatform(ByteSpan evidence);
 // kUnavailable when this build has no verifier for `platform`.
 [[nodiscard]] AttestResult<VerifiedEvidence> VerifyEvidence(Platform platform, const EvidenceInput& input);
 
+// PeekReportData returns the 64 bytes VerifyEvidence would report as
+// report_data for `evidence`, read from its structure alone: no signature,
+// chain or collateral is checked, so a match proves nothing. Its one use is
+// refusing early: evidence whose report_data cannot bind the caller's key is
+// refused before the costly verification (a peer replaying another
+// machine's genuine evidence costs no chain or signature check). An error
+// (the parser's code) when the structure does not parse: callers then let
+// VerifyEvidence say why. Sim, SNP (report or JSON bundle), TDX, CSV (report
+// or JSON bundle) and TPM (extraData zero-padded to 64, as verified).
+[[nodiscard]] AttestResult<Bytes> PeekReportData(Platform platform, ByteSpan evidence);
+
 }  // namespace cllm::attestation

@@ -146,6 +146,25 @@ ChannelResult<VerifiedServer> VerifyPayloadForKey(const AttestationPayload& payl
   // server no vendor-chain and signature verification (found by review).
   if (options.peer == PeerRole::kClient) CLLM_RETURN_IF_ERROR(CheckServing(payload.serving, policy, options.peer));
 
+  // The binding, read before anything is verified: evidence whose
+  // report_data is not this key's and these claims' (another machine's
+  // genuine evidence, replayed) is refused without the vendor-chain and
+  // signature checks it would cost — in mutual mode, on the server's I/O
+  // thread. Only a refusal is taken from the unverified bytes: a match is
+  // checked again on the verified evidence (2. below), and evidence that does
+  // not parse goes on to VerifyEvidence, which says why.
+  auto want = ComputeReportData(spki_der, payload);
+  auto mismatch = [&](ByteSpan found) {
+    return MakeError(ChannelErrc::kCertEvidenceMismatch,
+                     "the evidence's report_data does not bind this TLS key and these claims (expected " +
+                         Hex(want).substr(0, 32) + "…, found " + Hex(found).substr(0, 32) +
+                         "…): relayed or replayed evidence");
+  };
+  if (auto peeked = attestation::PeekReportData(*platform, payload.evidence);
+      peeked.ok() && !ConstantTimeEqual(want, *peeked)) {
+    return mismatch(*peeked);
+  }
+
   // 1. The evidence itself: vendor chain, signatures, collateral.
   attestation::EvidenceInput in;
   in.evidence = payload.evidence;
@@ -160,13 +179,7 @@ ChannelResult<VerifiedServer> VerifyPayloadForKey(const AttestationPayload& payl
   }
 
   // 2. The binding: this key, these digests, this name, this freshness.
-  auto want = ComputeReportData(spki_der, payload);
-  if (!ConstantTimeEqual(want, verified->data().report_data)) {
-    return MakeError(ChannelErrc::kCertEvidenceMismatch,
-                     "the evidence's report_data does not bind this TLS key and these claims (expected " +
-                         Hex(want).substr(0, 32) + "…, found " + Hex(verified->data().report_data).substr(0, 32) +
-                         "…): relayed or replayed evidence");
-  }
+  if (!ConstantTimeEqual(want, verified->data().report_data)) return mismatch(verified->data().report_data);
 
   // 3. Freshness.
   if (options.expected_freshness) {

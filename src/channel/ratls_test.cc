@@ -11,9 +11,12 @@
 #include <future>
 
 #include "attestation/sim/sim_attester.h"
+#include "attestation/verify.h"
 #include "base/encoding.h"
+#include "base/file.h"
 #include "crypto/cert_builder.h"
 #include "crypto/digest.h"
+#include "support/shared_data.h"
 
 namespace cllm::channel {
 namespace {
@@ -334,6 +337,49 @@ TEST_F(RaTlsTest, ClientsAreNotAppraisedAsServers) {
   EXPECT_EQ(VerifyServerCertificate(identity.cert, policy_, o).code(), ChannelErrc::kPolicyNotSatisfied);
   o.peer = PeerRole::kServer;
   EXPECT_EQ(VerifyServerCertificate(identity.cert, policy_, o).code(), ChannelErrc::kPlatformChainInvalid);
+}
+
+// Another machine's genuine hardware evidence, replayed under this key, is
+// refused for its binding before its chain is checked: no certificates or
+// collateral are given here, so verifying it would have failed on the chain
+// (kPlatformChainInvalid, and a server in mutual mode would have paid for
+// that verification). Evidence that does not parse still reaches the verifier.
+TEST_F(RaTlsTest, ReplayedHardwareEvidenceIsRefusedBeforeItsChainIsChecked) {
+  struct Sample {
+    Platform platform;
+    const char* file;
+  };
+  const Sample samples[] = {
+      {Platform::kSnp, "testdata/attestation/snp/trustee_milan_v2_report.bin"},
+      {Platform::kSnp, "testdata/attestation/snp/trustee_genoa_v3_e2e_evidence.json"},
+      {Platform::kTdx, "testdata/attestation/tdx/trustee_v4_quote_4_fmspc50806f.dat"},
+      {Platform::kTdx, "testdata/attestation/tdx/gotdxguest_v5_td15_quote_fmspc90c06f.dat"},
+      {Platform::kCsv, "testdata/attestation/csv/trustee_csv_evidence_v1_chip_KPA64911240507.json"},
+      {Platform::kCsv, "testdata/attestation/csv/trustee_csv_v1_report_4096B_chip_KPA64911240507.bin"},
+      {Platform::kTpm, "testdata/attestation/tpm/trustee_swtpm_quote_evidence.json"},
+      {Platform::kTpm, "testdata/attestation/tpm/azure_tdx_tpm_quote.json"},
+  };
+  const Bytes spki = identity_->cert.GetPublicKey()->ToSpkiDer();
+  auto payload = DecodePayload(*identity_->cert.Extension(kAttestationExtensionOid)).value();
+  policy_.platforms = {Platform::kSnp, Platform::kTdx, Platform::kCsv, Platform::kTpm};
+  VerifyOptions o;
+  o.at = now_;
+  for (const Sample& sample : samples) {
+    CLLM_SHARED_PATH(path, sample.file);
+    const Bytes evidence = ReadFile(path).value();
+    auto peeked = attestation::PeekReportData(sample.platform, evidence);
+    ASSERT_TRUE(peeked.ok()) << sample.file << ": " << peeked.detail();
+    ASSERT_EQ(peeked->size(), 64u) << sample.file;
+    auto replayed = payload;
+    replayed.platform = attestation::PlatformName(sample.platform);
+    replayed.evidence = evidence;
+    auto v = VerifyPayloadForKey(replayed, spki, policy_, o);
+    EXPECT_EQ(v.code(), ChannelErrc::kCertEvidenceMismatch) << sample.file << ": " << v.detail();
+    EXPECT_NE(v.detail().find(HexEncode(*peeked).substr(0, 32)), std::string::npos) << v.detail();
+    replayed.evidence.resize(replayed.evidence.size() / 2);  // unparseable: the verifier reports it
+    EXPECT_EQ(VerifyPayloadForKey(replayed, spki, policy_, o).code(), ChannelErrc::kPlatformChainInvalid)
+        << sample.file;
+  }
 }
 
 TEST_F(RaTlsTest, SimulatedServerNeedsAPolicyThatAllowsIt) {

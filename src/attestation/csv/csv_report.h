@@ -81,6 +81,11 @@ bool LooksLikeCsvEvidence(ByteSpan evidence);
 // algorithm other than SM2, kMalformed when sig_usage is not the PEK.
 [[nodiscard]] AttestResult<CsvReport> ParseCsvReport(ByteSpan bytes);
 
+// PeekCsvUserData is the user_data VerifyCsvEvidence would report for
+// `evidence` (raw or JSON bundle, unmasked), from its structure alone:
+// nothing is verified (verify.h, PeekReportData).
+[[nodiscard]] AttestResult<Bytes> PeekCsvUserData(ByteSpan evidence);
+
 // VerifyCsvEvidence verifies a raw report or a trustee-style JSON bundle
 // {"attestation_report": {"magic", "flags", "data"}, "cert_chain": {...},
 // "serial_number"} with the HRK/HSK/CEK certificates from input.cert_files

@@ -154,7 +154,13 @@ class CsvSynthTest : public ::testing::Test {
     in.hygon_root_pins.push_back(Bytes(d.begin(), d.end()));
     trace_.clear();
     in.trace = &trace_;
-    return VerifyEvidence(Platform::kCsv, in);
+    auto v = VerifyEvidence(Platform::kCsv, in);
+    // What the verifier reports as report_data, the unverified peek reads too.
+    if (v.ok()) {
+      auto peeked = PeekReportData(Platform::kCsv, evidence);
+      EXPECT_TRUE(peeked.ok() && *peeked == v->data().report_data) << peeked.detail();
+    }
+    return v;
   }
   std::vector<Bytes> Chain() const { return {synth_->hrk_cert, synth_->hsk_cert, synth_->cek_cert}; }
 

@@ -218,6 +218,12 @@ Bytes CekKeyBytes(const CsvCert& cek) {
 
 }  // namespace
 
+AttestResult<Bytes> PeekCsvUserData(ByteSpan evidence) {
+  CLLM_ASSIGN_OR_RETURN(Bundle bundle, DecodeEvidence(evidence));
+  CLLM_ASSIGN_OR_RETURN(CsvReport rep, ParseCsvReport(bundle.report));
+  return Bytes(rep.user_data.begin(), rep.user_data.end());
+}
+
 AttestResult<VerifiedEvidence> VerifyCsvEvidence(const EvidenceInput& in) {
   // --- 1. structure ----------------------------------------------------------------
   auto bundle = DecodeEvidence(in.evidence);

@@ -29,7 +29,13 @@ class SimTest : public ::testing::Test {
     in.evidence = evidence;
     in.sim_platform_keys.push_back(key_->public_key());
     in.trace = &trace_;
-    return VerifyEvidence(Platform::kSim, in);
+    auto v = VerifyEvidence(Platform::kSim, in);
+    // What the verifier reports as report_data, the unverified peek reads too.
+    if (v.ok()) {
+      auto peeked = PeekReportData(Platform::kSim, evidence);
+      EXPECT_TRUE(peeked.ok() && *peeked == v->data().report_data) << peeked.detail();
+    }
+    return v;
   }
 
   std::optional<crypto::PrivateKey> key_;

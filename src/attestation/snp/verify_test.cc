@@ -171,6 +171,7 @@ TEST(SnpVerifyTest, S4JsonBundleEqualsBinary) {
   auto r = VerifyAt(s, kNow);
   ASSERT_TRUE(r.ok()) << Explain(r);
   EXPECT_EQ(r->data().fields.at("report_id"), "b34cb907a31ad237beb02efd236ab9899a7ddd66ff5beed2636765183a84e44f");
+  EXPECT_EQ(PeekReportData(Platform::kSnp, s.report).value(), r->data().report_data);  // the unverified read agrees
   // Rebuilt report, measured against the independently reconstructed binary.
   auto bundle = ParseJsonBundle(s.report);
   ASSERT_TRUE(bundle.ok()) << bundle.detail();
@@ -283,6 +284,7 @@ TEST(SnpVerifyTest, DispatchAndSniffThroughVerifyEvidence) {
   auto r = VerifyEvidence(Platform::kSnp, in);
   ASSERT_TRUE(r.ok()) << Explain(r);
   EXPECT_EQ(r->data().platform, Platform::kSnp);
+  EXPECT_EQ(PeekReportData(Platform::kSnp, s.report).value(), r->data().report_data);  // the unverified read agrees
 }
 
 TEST(SnpVerifyTest, ReportFollowedByCertTableNeedsNoCertFiles) {

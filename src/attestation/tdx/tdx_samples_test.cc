@@ -47,6 +47,7 @@ TEST(TdxSamplesTest, V5Td15QuoteIsUpToDate) {
   auto v = VerifyEvidence(Platform::kTdx, in);
   ASSERT_TRUE(v.ok()) << v.detail();
   const auto& d = v->data();
+  EXPECT_EQ(PeekReportData(Platform::kTdx, quote).value(), d.report_data);  // the unverified read agrees
   EXPECT_EQ(d.platform, Platform::kTdx);
   EXPECT_FALSE(d.simulated);
   EXPECT_EQ(d.tcb_status, TcbStatus::kUpToDate);

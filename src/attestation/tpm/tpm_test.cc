@@ -46,6 +46,11 @@ TpmRun VerifyTpm(ByteSpan evidence, std::vector<Bytes> certs) {
   in.at = At();
   in.trace = &run.trace;
   run.result = VerifyEvidence(Platform::kTpm, in);
+  // What the verifier reports as report_data, the unverified peek reads too.
+  if (run.result.ok()) {
+    auto peeked = PeekReportData(Platform::kTpm, evidence);
+    EXPECT_TRUE(peeked.ok() && *peeked == run.result->data().report_data) << peeked.detail();
+  }
   return run;
 }
 
