@@ -10,6 +10,10 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "base/check.h"
 #include "engine/kernels/kernels.h"
@@ -29,6 +33,24 @@ bool CpuHasF16c() {
 }
 #endif
 
+#if defined(__x86_64__)
+// AMX-TILE and AMX-INT8 (CPUID leaf 7, EDX bits 24 and 25), and Linux's
+// permission for this process to use the tile data state (XTILEDATA,
+// feature 18): asked for once with arch_prctl(ARCH_REQ_XCOMP_PERM); a kernel
+// or hypervisor that does not grant it leaves AMX unused.
+bool CpuHasAmx() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  if ((edx & (1u << 24)) == 0 || (edx & (1u << 25)) == 0) return false;
+#if defined(__linux__)
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+#endif
+
 bool CpuHas(Isa isa) {
 #if defined(__x86_64__)
   switch (isa) {
@@ -38,6 +60,7 @@ bool CpuHas(Isa isa) {
     case Isa::kAvx512:
       return CpuHas(Isa::kAvx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    case Isa::kAmx: return CpuHas(Isa::kAvx512) && CpuHasAmx();
   }
   return false;
 #else
@@ -79,6 +102,7 @@ const char* IsaName(Isa isa) {
     case Isa::kScalar: return "scalar";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kAmx: return "amx";
   }
   return "?";
 }
@@ -86,17 +110,19 @@ const char* IsaName(Isa isa) {
 bool IsaAvailable(Isa isa) {
   static const bool avx2 = simd::Avx2Compiled() && CpuHas(Isa::kAvx2);
   static const bool avx512 = simd::Avx512Compiled() && CpuHas(Isa::kAvx512);
+  static const bool amx = avx512 && simd::AmxCompiled() && CpuHas(Isa::kAmx);
   switch (isa) {
     case Isa::kScalar: return true;
     case Isa::kAvx2: return avx2;
     case Isa::kAvx512: return avx512;
+    case Isa::kAmx: return amx;
   }
   return false;
 }
 
 std::vector<Isa> AvailableIsas() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
     if (IsaAvailable(isa)) out.push_back(isa);
   }
   return out;
@@ -177,7 +203,7 @@ void AttendHeads(const AttnQuery* qs, int64_t n, const KvRows& k, const KvRows& 
   CLLM_CHECK(n >= 0 && hd >= 0 && k.block_size > 0 && v.block_size > 0);
   for (int64_t i = 0; i < n; ++i) CLLM_CHECK(qs[i].len >= 0);
   const Isa isa = ActiveIsa();
-  if (isa == Isa::kAvx512) return simd::Avx512AttendHeads(qs, n, k, v, hd, scale, scores);
+  if (isa >= Isa::kAvx512) return simd::Avx512AttendHeads(qs, n, k, v, hd, scale, scores);
   if (isa != Isa::kScalar) return simd::Avx2AttendHeads(qs, n, k, v, hd, scale, scores);
   for (int64_t i = 0; i < n; ++i) AttendHead(qs[i].q, k, v, qs[i].len, hd, scale, scores, qs[i].out);
 }
@@ -277,7 +303,9 @@ void MatMulGroupWith(Isa isa, const MatMulSpec* specs, int n_specs, int64_t n_co
                n_tokens, x, xq.data(), xq_row, sp.out};
     first_row[m + 1] = first_row[m] + sp.n_rows;
   }
-  auto rows = isa == Isa::kAvx512 ? &simd::Avx512MatMulRows : &simd::Avx2MatMulRows;
+  auto rows = isa == Isa::kAmx      ? &simd::AmxMatMulRows
+              : isa == Isa::kAvx512 ? &simd::Avx512MatMulRows
+                                    : &simd::Avx2MatMulRows;
   ForRows(total_rows, total_rows * n_cols * n_tokens, [&](int64_t g0, int64_t g1) {
     for (int m = 0; m < n_specs; ++m) {
       const int64_t r0 = std::max(g0, first_row[m]) - first_row[m];
@@ -289,5 +317,14 @@ void MatMulGroupWith(Isa isa, const MatMulSpec* specs, int n_specs, int64_t n_co
     }
   });
 }
+
+namespace simd {
+uint8_t* ThreadScratch(size_t bytes) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < bytes + 63) buf.resize(bytes + 63);
+  const auto p = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + ((64 - p % 64) % 64);
+}
+}  // namespace simd
 
 }  // namespace cllm::engine

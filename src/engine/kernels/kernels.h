@@ -15,7 +15,9 @@
 namespace cllm::engine {
 
 // The instruction sets the kernels are built for (see "Instruction sets" below).
-enum class Isa { kScalar, kAvx2, kAvx512 };
+// kAmx is kAvx512 with a prefill's Q4_K matrix products on AMX tiles (Intel
+// Xeon since Sapphire Rapids): the same bits as kAvx512.
+enum class Isa { kScalar, kAvx2, kAvx512, kAmx };
 
 struct TypeTraits {
   const char* name;     // "q4_K", as GGUF tools print it
@@ -145,15 +147,16 @@ void MatMulGroup(const MatMulSpec* specs, int n_specs, int64_t n_cols, const flo
 // ---------------------------------------------------------------------------
 
 // kQ8_0x16 is Q8_0 with rows interleaved in units of 16 (two groups of 8,
-// "halves"); never read from a file (GetTypeTraitsById does not know it).
-// Per unit and block of 32 columns, 544 bytes — the size of the 16 rows'
-// blocks it replaces — for half 0, then half 1 (rows 16p + 8h + row):
-//   d[8]      the 8 rows' fp16 scales
-//   qs[256]   for each 4-column step k = 0..7, the 8 rows' 4 bytes, each
+// "halves": rows 16p + 8h + row); never read from a file (GetTypeTraitsById
+// does not know it). Per unit and block of 32 columns, 544 bytes — the size
+// of the 16 rows' blocks it replaces:
+//   d[16]     the 16 rows' fp16 scales
+//   qs[512]   for each 4-column step k = 0..7, the 16 rows' 4 bytes, each
 //             stored as q + 128 (q XOR 0x80, unsigned)
 // so one vpdpbusd multiplies 8 or 16 rows by 4 activation bytes broadcast,
-// the float scaling is one vector operation for them (lanes are rows), and
-// a unit's 16 rows are one contiguous stream of memory.
+// the float scaling is one vector operation for them (lanes are rows), a
+// unit's 16 rows are one contiguous stream of memory, and a block's qs is
+// exactly an AMX B tile (8 rows of 64 bytes) for the 16 rows.
 inline constexpr GgmlType kQ8_0x16 = static_cast<GgmlType>(0x110);
 
 // kQ4_Kx8 is Q4_K with rows interleaved in groups of 8 (same size: 1152 bytes
@@ -210,15 +213,16 @@ void DequantizeMatrixRow(GgmlType type, const void* w, int64_t r, int64_t n_cols
 // Instruction sets
 // ---------------------------------------------------------------------------
 
-// IsaName returns "scalar", "avx2" or "avx512".
+// IsaName returns "scalar", "avx2", "avx512" or "amx".
 const char* IsaName(Isa isa);
 // IsaAvailable says whether `isa`'s kernels are compiled in and this CPU
-// runs them (CPUID, checked once).
+// runs them (CPUID, checked once; for kAmx also the kernel's permission to
+// use the tile state, asked for once: Linux ≥ 5.16).
 bool IsaAvailable(Isa isa);
 // AvailableIsas lists the available instruction sets, scalar first.
 std::vector<Isa> AvailableIsas();
 // ActiveIsa is the instruction set MatMul uses: chosen once at first use,
-// the best available, or CLLM_KERNELS=scalar|avx2|avx512 when that one is
+// the best available, or CLLM_KERNELS=scalar|avx2|avx512|amx when that one is
 // available (an unavailable or unknown name falls back to the best).
 Isa ActiveIsa();
 // SetActiveIsa overrides it (tests, benchmarks); `isa` must be available.

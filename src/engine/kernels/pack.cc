@@ -39,7 +39,7 @@ void PackSuperBlocks(GgmlType type, const void* src, int64_t n_rows, int64_t n_c
 GgmlType PackedLayoutFor(Isa isa, GgmlType type, int64_t n_rows) {
   // Only the AVX-512 kernels read kQ8_0x16: AVX2 has no vpdpbusd, and its
   // vpmaddubsw would saturate on q + 128 (255 · 127 · 2 > 32767).
-  if (isa != Isa::kAvx512 || n_rows <= 0 || n_rows % 8 != 0) return type;
+  if (isa < Isa::kAvx512 || n_rows <= 0 || n_rows % 8 != 0) return type;
   if (type == GgmlType::kQ8_0) return n_rows % 16 == 0 ? kQ8_0x16 : type;
   if (type == GgmlType::kQ4_K) return kQ4_Kx8;
   if (type == GgmlType::kQ6_K) return kQ6_Kx8;
@@ -65,15 +65,16 @@ void PackRows(GgmlType type, GgmlType to, const void* src, int64_t n_rows, int64
   ParallelFor(n_rows / 8, 1, [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g) {
       for (int64_t ib = 0; ib < nb; ++ib) {
-        simd::BlockQ8_0x8& o = out[(g / 2) * nb + ib].half[g % 2];
+        simd::BlockQ8_0x16& o = out[(g / 2) * nb + ib];
         for (int r = 0; r < 8; ++r) {
           const uint8_t* b = in + static_cast<size_t>(g * 8 + r) * row_bytes + static_cast<size_t>(ib) * sizeof(BlockQ8_0);
-          std::memcpy(&o.d[r], b, 2);
+          const int lr = static_cast<int>(g % 2) * 8 + r;  // the row within its unit
+          std::memcpy(&o.d[lr], b, 2);
           for (int k = 0; k < 8; ++k) {
             uint32_t q;
             std::memcpy(&q, b + 2 + 4 * k, 4);
             q ^= 0x80808080u;  // q + 128 in each byte
-            std::memcpy(&o.qs[k * 32 + r * 4], &q, 4);
+            std::memcpy(&o.qs[k * 64 + lr * 4], &q, 4);
           }
         }
       }
@@ -119,13 +120,13 @@ namespace simd {
 void UnpackQ8_0x16Row(const void* w, int64_t r, int64_t n_cols, BlockQ8_0* out) {
   const int64_t nb = n_cols / kQK;
   const auto* unit = static_cast<const BlockQ8_0x16*>(w) + (r / 16) * nb;
-  const int h = static_cast<int>(r / 8 % 2), row = static_cast<int>(r % 8);
+  const int row = static_cast<int>(r % 16);
   for (int64_t ib = 0; ib < nb; ++ib) {
-    const BlockQ8_0x8& g = unit[ib].half[h];
-    out[ib].d = g.d[row];
+    const BlockQ8_0x16& u = unit[ib];
+    out[ib].d = u.d[row];
     for (int k = 0; k < 8; ++k) {
       for (int i = 0; i < 4; ++i) {
-        out[ib].qs[k * 4 + i] = static_cast<int8_t>(g.qs[k * 32 + row * 4 + i] ^ 0x80u);
+        out[ib].qs[k * 4 + i] = static_cast<int8_t>(u.qs[k * 64 + row * 4 + i] ^ 0x80u);
       }
     }
   }

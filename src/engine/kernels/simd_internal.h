@@ -58,17 +58,11 @@ struct MatMulJob {
 void MatMulReferenceRows(GgmlType type, const void* w, int64_t n_rows, int64_t n_cols, const float* x,
                          int64_t n_tokens, float* out, int64_t r0, int64_t r1);
 
-// BlockQ8_0x8 is one group-of-8-rows block of Q8_0 (kernels.h, kQ8_0x16).
-struct BlockQ8_0x8 {
-  uint16_t d[8];
-  uint8_t qs[256];  // [k = 0..7][row = 0..7][4 bytes], each q XOR 0x80
-};
-static_assert(sizeof(BlockQ8_0x8) == 8 * 34);
-
-// BlockQ8_0x16 is one block of kQ8_0x16: a 16-row unit's two groups' blocks
-// for the same 32 columns, side by side.
+// BlockQ8_0x16 is one block of kQ8_0x16 (kernels.h): a 16-row unit's blocks
+// for the same 32 columns.
 struct BlockQ8_0x16 {
-  BlockQ8_0x8 half[2];
+  uint16_t d[16];
+  uint8_t qs[512];  // [k = 0..7][row = 0..15][4 bytes], each q XOR 0x80
 };
 static_assert(sizeof(BlockQ8_0x16) == 16 * 34);
 
@@ -106,10 +100,16 @@ void UnpackQ6_Kx8Row(const void* w, int64_t r, int64_t n_cols, BlockQ6_K* out);
 // the file's Q8_0 blocks (n_cols / 32 of them) to out.
 void UnpackQ8_0x16Row(const void* w, int64_t r, int64_t n_cols, BlockQ8_0* out);
 
+// ThreadScratch returns this thread's scratch buffer, at least `bytes` long
+// and 64-byte aligned, valid until the thread's next call (dispatch.cc: the
+// per-ISA kernel files keep std templates out, see x86_kernels.inc).
+uint8_t* ThreadScratch(size_t bytes);
+
 // Each returns false when it has no kernel for job.type (the caller then
 // uses the scalar reference); otherwise fills out rows [r0, r1) for every token.
 bool Avx2MatMulRows(const MatMulJob& job, int64_t r0, int64_t r1);
 bool Avx512MatMulRows(const MatMulJob& job, int64_t r0, int64_t r1);
+bool AmxMatMulRows(const MatMulJob& job, int64_t r0, int64_t r1);
 
 // AVX2 row helpers (avx2.cc; AVX-512 machines use them too).
 void Avx2F16ToF32Row(const uint16_t* src, float* dst, int64_t n);
@@ -132,5 +132,6 @@ void Avx512AttendHeads(const AttnQuery* qs, int64_t n, const KvRows& k, const Kv
 // Whether the per-ISA files were compiled in (x86-64 builds).
 bool Avx2Compiled();
 bool Avx512Compiled();
+bool AmxCompiled();
 
 }  // namespace cllm::engine::simd

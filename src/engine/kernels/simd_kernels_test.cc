@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <set>
@@ -382,10 +383,11 @@ TEST(PackedQ8_0Test, EveryIsaMatchesTheReference) {
 
 // Bits do not depend on the batch, the threads, or a MatMulGroup whose
 // earlier matrix (37 rows) makes thread ranges cut the 16-row units (a cut
-// unit's group runs alone on 8 lanes, whole units on 16).
+// unit's group runs alone on 8 lanes, whole units on 16). 37 tokens: more
+// than two prefill tiles of 16 (Q8_0 has no AMX kernel: kAmx runs the VNNI one).
 TEST(PackedQ8_0Test, OutputsDoNotDependOnBatchThreadsOrGroup) {
   std::mt19937 rng(13);
-  const int64_t n_cols = 256, n_rows = 80, n_tokens = 11;
+  const int64_t n_cols = 256, n_rows = 80, n_tokens = 37;
   auto w = RandomWeights(GgmlType::kQ8_0, n_rows, n_cols, rng);
   auto p = Pack(w, n_rows, n_cols);
   auto other = RandomWeights(GgmlType::kQ4_0, 37, n_cols, rng);
@@ -510,10 +512,13 @@ TEST(PackedKQuantTest, EveryIsaMatchesTheReference) {
 }
 
 // Bits do not depend on the batch, the threads, or a MatMulGroup whose
-// earlier matrix (37 rows) makes thread ranges cut the 8-row groups.
+// earlier matrix (37 rows) makes thread ranges cut the 8-row groups. 37
+// tokens and 72 rows: with AMX (Q4_K), whole 16-token tiles of whole 16-row
+// units on the tile unit, the rest on vectors.
 TEST(PackedKQuantTest, OutputsDoNotDependOnBatchThreadsOrGroup) {
+  if (!IsaAvailable(Isa::kAmx)) std::printf("NOTE: no AMX on this machine (or not granted): its kernels are not run\n");
   std::mt19937 rng(14);
-  const int64_t n_cols = 512, n_rows = 72, n_tokens = 11;
+  const int64_t n_cols = 512, n_rows = 72, n_tokens = 37;
   for (const KLayout& l : kKLayouts) {
     auto w = RandomWeights(l.file, n_rows, n_cols, rng);
     auto p = PackK(l, w, n_rows, n_cols);
