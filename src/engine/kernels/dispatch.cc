@@ -300,7 +300,7 @@ void MatMulGroupWith(Isa isa, const MatMulSpec* specs, int n_specs, int64_t n_co
   for (int m = 0; m < n_specs; ++m) {
     const MatMulSpec& sp = specs[m];
     jobs[m] = {sp.type, static_cast<const uint8_t*>(sp.w), RowSizeBytes(sp.type, n_cols), sp.n_rows, n_cols,
-               n_tokens, x, xq.data(), xq_row, sp.out};
+               n_tokens, x, xq.data(), xq_row, sp.out, simd::DecodePrefetchesSingleTokens()};
     first_row[m + 1] = first_row[m] + sp.n_rows;
   }
   auto rows = isa == Isa::kAmx      ? &simd::AmxMatMulRows
@@ -319,6 +319,23 @@ void MatMulGroupWith(Isa isa, const MatMulSpec* specs, int n_specs, int64_t n_co
 }
 
 namespace simd {
+bool DecodePrefetchesSingleTokens() {
+#if defined(__x86_64__)
+  static const bool intel = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
+    char vendor[12];
+    std::memcpy(vendor, &ebx, 4);
+    std::memcpy(vendor + 4, &edx, 4);
+    std::memcpy(vendor + 8, &ecx, 4);
+    return std::memcmp(vendor, "GenuineIntel", 12) == 0;
+  }();
+  return intel;
+#else
+  return false;
+#endif
+}
+
 uint8_t* ThreadScratch(size_t bytes) {
   thread_local std::vector<uint8_t> buf;
   if (buf.size() < bytes + 63) buf.resize(bytes + 63);

@@ -51,7 +51,15 @@ struct MatMulJob {
   const uint8_t* xq;  // [n_tokens] rows of xq_row_bytes quantized activations
   size_t xq_row_bytes;
   float* out;         // [n_tokens, n_rows]
+  // Software prefetch of the weights for decode steps of 1–2 tokens too
+  // (batches of 3–8 always): on the Intel Xeon it made single tokens 1.00–1.40×
+  // faster, on Zen 4 slower (performance.md §23). DecodePrefetchesSingleTokens.
+  bool prefetch_single = false;
 };
+
+// DecodePrefetchesSingleTokens: whether this CPU gets MatMulJob::prefetch_single
+// (an Intel CPU, by the CPUID vendor string; checked once).
+bool DecodePrefetchesSingleTokens();
 
 // MatMulReferenceRows is the scalar reference MatMul restricted to output
 // rows [r0, r1) (matmul.cc).
