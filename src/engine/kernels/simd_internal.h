@@ -52,8 +52,9 @@ struct MatMulJob {
   size_t xq_row_bytes;
   float* out;         // [n_tokens, n_rows]
   // Software prefetch of the weights for decode steps of 1–2 tokens too
-  // (batches of 3–8 always): on the Intel Xeon it made single tokens 1.00–1.40×
-  // faster, on Zen 4 slower (performance.md §23). DecodePrefetchesSingleTokens.
+  // (batches of 3–8 always): on the Intel Xeon single tokens ran 0.998–1.40×
+  // as fast with it, on Zen 4 slower (performance.md §23).
+  // DecodePrefetchesSingleTokens.
   bool prefetch_single = false;
 };
 
