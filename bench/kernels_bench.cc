@@ -7,6 +7,10 @@
 //       roofline, docs/engine.md).
 //   prefill/<type>/<isa>/threads:<n>  64 tokens through a 1024×1024 matrix
 //       (cache-resident): FLOP/s of the kernels' compute.
+//   packed/<type>/<isa>/tokens:<n>/<memory|l2>/<amd|intel>   1 or 8 tokens
+//       through the load-time layout (kQ4_Kx8, …) with 1024 columns, from
+//       memory or L2, under each DecodeTuning: a decode batch's arithmetic
+//       against its weight stream.
 //
 // Run: build/bin/kernels_bench --benchmark_min_time=0.2s [--benchmark_filter=decode/q4_K]
 #include <benchmark/benchmark.h>
@@ -17,6 +21,7 @@
 #include <vector>
 
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/simd_internal.h"
 #include "engine/kernels/thread_pool.h"
 
 namespace cllm::engine {
@@ -65,6 +70,61 @@ void RunMatMul(benchmark::State& state, GgmlType type, Isa isa, int threads, int
   state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(n_tokens), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// RunPacked is RunMatMul on the load-time layout the engine uses for `type`
+// on `isa` (kQ8_0x16, kQ4_Kx8, kQ6_Kx8): the decode batches of a served model.
+void RunPacked(benchmark::State& state, GgmlType type, Isa isa, simd::DecodeTuning tuning, int64_t n_rows,
+               int64_t n_cols, int64_t n_tokens) {
+  SetNumThreads(1);
+  simd::SetDecodeTuning(tuning);
+  const GgmlType packed = PackedLayoutFor(isa, type, n_rows);
+  const auto file = FillWeights(type, n_rows, n_cols);
+  std::vector<uint8_t> w(file.size());
+  PackRows(type, packed, file.data(), n_rows, n_cols, w.data());
+  std::vector<float> x(static_cast<size_t>(n_tokens * n_cols), 0.5f), out(static_cast<size_t>(n_tokens * n_rows));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(static_cast<int>(i * 7919 % 255) - 127) / 64.0f;
+  for (auto _ : state) {
+    MatMulWith(isa, packed, w.data(), n_rows, n_cols, x.data(), n_tokens, out.data());
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  simd::ResetDecodeTuning();
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(n_rows * n_cols * n_tokens),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(n_tokens), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// RegisterBatches: 1 and 8 tokens through the packed layouts, from memory
+// (~48 MB, a decode step's weight stream) and from L2 (1024 × 1024: the
+// kernels' arithmetic alone), 1 thread, under each DecodeTuning (amd: Zen 4's
+// choices, intel: the Xeon's) whatever the CPU. The 8-token batch from memory
+// against the sum and the larger of the two is how far the arithmetic
+// overlaps the stream.
+void RegisterBatches() {
+  const GgmlType kTypes[] = {GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kQ8_0};
+  const int64_t n_cols = 1024;
+  for (GgmlType type : kTypes) {
+    const std::string tname = GetTypeTraits(type)->name;
+    const int64_t stream_rows = (48ll << 20) / static_cast<int64_t>(RowSizeBytes(type, n_cols)) / 16 * 16;
+    for (Isa isa : AvailableIsas()) {
+      if (PackedLayoutFor(isa, type, 1024) == type) continue;
+      for (int64_t tokens : {1, 8}) {
+        for (bool stream : {true, false}) {
+          for (simd::DecodeTuning tuning : {simd::DecodeTuning::kAmd, simd::DecodeTuning::kIntel}) {
+            const std::string name = "packed/" + tname + "/" + IsaName(isa) + "/tokens:" + std::to_string(tokens) +
+                                     (stream ? "/memory" : "/l2") +
+                                     (tuning == simd::DecodeTuning::kAmd ? "/amd" : "/intel");
+            const int64_t rows = stream ? stream_rows : 1024;
+            benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) {
+              RunPacked(st, type, isa, tuning, rows, n_cols, tokens);
+            })->UseRealTime()->Unit(benchmark::kMicrosecond);
+          }
+        }
+      }
+    }
+  }
+}
+
 void RegisterAll() {
   const GgmlType kTypes[] = {GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kQ8_0,
                              GgmlType::kQ4_0, GgmlType::kF16,  GgmlType::kF32};
@@ -94,6 +154,7 @@ void RegisterAll() {
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   cllm::engine::RegisterAll();
+  cllm::engine::RegisterBatches();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

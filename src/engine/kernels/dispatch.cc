@@ -300,7 +300,7 @@ void MatMulGroupWith(Isa isa, const MatMulSpec* specs, int n_specs, int64_t n_co
   for (int m = 0; m < n_specs; ++m) {
     const MatMulSpec& sp = specs[m];
     jobs[m] = {sp.type, static_cast<const uint8_t*>(sp.w), RowSizeBytes(sp.type, n_cols), sp.n_rows, n_cols,
-               n_tokens, x, xq.data(), xq_row, sp.out, simd::DecodePrefetchesSingleTokens()};
+               n_tokens, x, xq.data(), xq_row, sp.out, simd::DecodeTuningForCpu()};
     first_row[m + 1] = first_row[m] + sp.n_rows;
   }
   auto rows = isa == Isa::kAmx      ? &simd::AmxMatMulRows
@@ -319,7 +319,16 @@ void MatMulGroupWith(Isa isa, const MatMulSpec* specs, int n_specs, int64_t n_co
 }
 
 namespace simd {
-bool DecodePrefetchesSingleTokens() {
+namespace {
+std::atomic<int> g_decode_tuning{-1};  // -1: the CPU's
+}  // namespace
+
+void SetDecodeTuning(DecodeTuning tuning) { g_decode_tuning.store(static_cast<int>(tuning)); }
+void ResetDecodeTuning() { g_decode_tuning.store(-1); }
+
+DecodeTuning DecodeTuningForCpu() {
+  const int forced = g_decode_tuning.load(std::memory_order_relaxed);
+  if (forced >= 0) return static_cast<DecodeTuning>(forced);
 #if defined(__x86_64__)
   static const bool intel = [] {
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
@@ -330,9 +339,9 @@ bool DecodePrefetchesSingleTokens() {
     std::memcpy(vendor + 8, &ecx, 4);
     return std::memcmp(vendor, "GenuineIntel", 12) == 0;
   }();
-  return intel;
+  return intel ? DecodeTuning::kIntel : DecodeTuning::kAmd;
 #else
-  return false;
+  return DecodeTuning::kAmd;
 #endif
 }
 

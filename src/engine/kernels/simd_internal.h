@@ -41,6 +41,19 @@ ActFormat ActFormatFor(GgmlType type);
 void QuantizeActRow(ActFormat f, const float* x, int64_t n, void* out);
 size_t ActRowBytes(ActFormat f, int64_t n);
 
+// DecodeTuning: how the group kernels read the weights in a decode step (at
+// most kTokenTile tokens: each weight streamed from memory once), tuned per
+// CPU; every choice gives the same bits.
+enum class DecodeTuning : uint8_t {
+  // Zen 4 (performance.md §16, §17): batches of 3–8 tokens prefetch (Q8_0
+  // 26 KB ahead into L2, K-quants the next super-block into L1); 1–2 tokens
+  // do not (slower with it); K-quant batches run on 8 lanes, one group.
+  kAmd,
+  // The Intel Xeon (§23, §24): every step prefetches, the K-quants also 24 KB
+  // ahead into L2; K-quant batches of 3–8 run on 16 lanes, group pairs.
+  kIntel,
+};
+
 // One MatMul as the per-ISA kernels see it.
 struct MatMulJob {
   GgmlType type;
@@ -51,16 +64,20 @@ struct MatMulJob {
   const uint8_t* xq;  // [n_tokens] rows of xq_row_bytes quantized activations
   size_t xq_row_bytes;
   float* out;         // [n_tokens, n_rows]
-  // Software prefetch of the weights for decode steps of 1–2 tokens too
-  // (batches of 3–8 always): on the Intel Xeon single tokens ran 0.998–1.40×
-  // as fast with it, on Zen 4 slower (performance.md §23).
-  // DecodePrefetchesSingleTokens.
-  bool prefetch_single = false;
+  DecodeTuning tuning = DecodeTuning::kAmd;
+  // The weights were just read by the tile kernel (an AMX prefill's last
+  // n_tokens % 16 tokens): computed like a prefill, not a decode step.
+  bool weights_in_cache = false;
 };
 
-// DecodePrefetchesSingleTokens: whether this CPU gets MatMulJob::prefetch_single
-// (an Intel CPU, by the CPUID vendor string; checked once).
-bool DecodePrefetchesSingleTokens();
+// DecodeTuningForCpu: kIntel on an Intel CPU (the CPUID vendor string,
+// checked once), otherwise kAmd — or the one SetDecodeTuning set.
+DecodeTuning DecodeTuningForCpu();
+// SetDecodeTuning overrides the CPU's choice (tests, benchmarks: every
+// tuning runs on every x86 CPU, with the same bits); ResetDecodeTuning
+// restores it.
+void SetDecodeTuning(DecodeTuning tuning);
+void ResetDecodeTuning();
 
 // MatMulReferenceRows is the scalar reference MatMul restricted to output
 // rows [r0, r1) (matmul.cc).

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <random>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "engine/kernels/blocks.h"
@@ -543,6 +544,57 @@ TEST(PackedKQuantTest, OutputsDoNotDependOnBatchThreadsOrGroup) {
       }
     }
   }
+  SetNumThreads(0);
+}
+
+// Decode steps (at most 8 tokens) under both DecodeTuning choices (8 lanes
+// with no prefetch for 1–2 tokens; group pairs on 16 lanes for 3–8 and
+// prefetch ahead, bounded by the matrix's end): every batch size gives each
+// token the bits it gets alone, on every ISA, at 1 and 3 threads and in a
+// MatMulGroup whose earlier 37-row matrix makes ranges cut the groups (and
+// pairs). K-quants: 40 rows, five groups, the last one's pair missing.
+TEST(PackedKernelTest, DecodeBatchesMatchSingleTokensUnderEveryTuning) {
+  std::mt19937 rng(15);
+  const int64_t n_cols = 512;
+  struct DecodeCase {
+    GgmlType file, packed;
+    int64_t rows;
+  };
+  const DecodeCase cases[] = {{GgmlType::kQ4_K, kQ4_Kx8, 40}, {GgmlType::kQ6_K, kQ6_Kx8, 40}, {GgmlType::kQ8_0, kQ8_0x16, 80}};
+  for (const DecodeCase& c : cases) {
+    auto w = RandomWeights(c.file, c.rows, n_cols, rng);
+    std::vector<uint8_t> p(w.size());
+    PackRows(c.file, c.packed, w.data(), c.rows, n_cols, p.data());
+    auto other = RandomWeights(GgmlType::kQ4_K, 37, n_cols, rng);
+    auto x = RandomActs(8 * n_cols, rng);
+    for (simd::DecodeTuning tuning : {simd::DecodeTuning::kAmd, simd::DecodeTuning::kIntel}) {
+      simd::SetDecodeTuning(tuning);
+      for (Isa isa : AvailableIsas()) {
+        SetNumThreads(1);
+        std::vector<float> alone(static_cast<size_t>(8 * c.rows));
+        for (int64_t t = 0; t < 8; ++t) {
+          MatMulWith(isa, c.packed, p.data(), c.rows, n_cols, &x[t * n_cols], 1, &alone[t * c.rows]);
+        }
+        for (int threads : {1, 3}) {
+          SetNumThreads(threads);
+          for (int64_t n_tokens = 1; n_tokens <= 8; ++n_tokens) {
+            const std::string where = std::string(GetTypeTraits(c.file)->name) + " " + IsaName(isa) + " tuning " +
+                                      std::to_string(static_cast<int>(tuning)) + " threads " +
+                                      std::to_string(threads) + " tokens " + std::to_string(n_tokens);
+            std::vector<float> got(static_cast<size_t>(n_tokens * c.rows), NAN);
+            MatMulWith(isa, c.packed, p.data(), c.rows, n_cols, x.data(), n_tokens, got.data());
+            ASSERT_EQ(0, std::memcmp(got.data(), alone.data(), got.size() * sizeof(float))) << where;
+            std::vector<float> o(static_cast<size_t>(n_tokens * 37)), g(got.size(), NAN);
+            const MatMulSpec specs[] = {{GgmlType::kQ4_K, other.data(), 37, o.data()},
+                                        {c.packed, p.data(), c.rows, g.data()}};
+            MatMulGroupWith(isa, specs, 2, n_cols, x.data(), n_tokens);
+            ASSERT_EQ(0, std::memcmp(g.data(), alone.data(), g.size() * sizeof(float))) << where << " group";
+          }
+        }
+      }
+    }
+  }
+  simd::ResetDecodeTuning();
   SetNumThreads(0);
 }
 
