@@ -91,7 +91,8 @@ void RunPacked(benchmark::State& state, GgmlType type, Isa isa, simd::DecodeTuni
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
   state.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(n_rows * n_cols * n_tokens),
                                                 benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(n_tokens), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["tokens/s"] =
+      benchmark::Counter(static_cast<double>(n_tokens), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // RegisterBatches: 1 and 8 tokens through the packed layouts, from memory

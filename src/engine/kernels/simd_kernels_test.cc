@@ -552,20 +552,26 @@ TEST(PackedKQuantTest, OutputsDoNotDependOnBatchThreadsOrGroup) {
 // prefetch ahead, bounded by the matrix's end): every batch size gives each
 // token the bits it gets alone, on every ISA, at 1 and 3 threads and in a
 // MatMulGroup whose earlier 37-row matrix makes ranges cut the groups (and
-// pairs). K-quants: 40 rows, five groups, the last one's pair missing.
+// pairs; the earlier matrix shares the activation format, so the two are
+// one job). K-quants: 40 rows, five groups, the last one's pair missing.
 TEST(PackedKernelTest, DecodeBatchesMatchSingleTokensUnderEveryTuning) {
+  struct TuningGuard {  // restores the CPU's tuning however the test ends
+    ~TuningGuard() { simd::ResetDecodeTuning(); }
+  } guard;
   std::mt19937 rng(15);
   const int64_t n_cols = 512;
   struct DecodeCase {
-    GgmlType file, packed;
+    GgmlType file, packed, other;
     int64_t rows;
   };
-  const DecodeCase cases[] = {{GgmlType::kQ4_K, kQ4_Kx8, 40}, {GgmlType::kQ6_K, kQ6_Kx8, 40}, {GgmlType::kQ8_0, kQ8_0x16, 80}};
+  const DecodeCase cases[] = {{GgmlType::kQ4_K, kQ4_Kx8, GgmlType::kQ4_K, 40},
+                              {GgmlType::kQ6_K, kQ6_Kx8, GgmlType::kQ4_K, 40},
+                              {GgmlType::kQ8_0, kQ8_0x16, GgmlType::kQ4_0, 80}};
   for (const DecodeCase& c : cases) {
     auto w = RandomWeights(c.file, c.rows, n_cols, rng);
     std::vector<uint8_t> p(w.size());
     PackRows(c.file, c.packed, w.data(), c.rows, n_cols, p.data());
-    auto other = RandomWeights(GgmlType::kQ4_K, 37, n_cols, rng);
+    auto other = RandomWeights(c.other, 37, n_cols, rng);
     auto x = RandomActs(8 * n_cols, rng);
     for (simd::DecodeTuning tuning : {simd::DecodeTuning::kAmd, simd::DecodeTuning::kIntel}) {
       simd::SetDecodeTuning(tuning);
@@ -585,8 +591,7 @@ TEST(PackedKernelTest, DecodeBatchesMatchSingleTokensUnderEveryTuning) {
             MatMulWith(isa, c.packed, p.data(), c.rows, n_cols, x.data(), n_tokens, got.data());
             ASSERT_EQ(0, std::memcmp(got.data(), alone.data(), got.size() * sizeof(float))) << where;
             std::vector<float> o(static_cast<size_t>(n_tokens * 37)), g(got.size(), NAN);
-            const MatMulSpec specs[] = {{GgmlType::kQ4_K, other.data(), 37, o.data()},
-                                        {c.packed, p.data(), c.rows, g.data()}};
+            const MatMulSpec specs[] = {{c.other, other.data(), 37, o.data()}, {c.packed, p.data(), c.rows, g.data()}};
             MatMulGroupWith(isa, specs, 2, n_cols, x.data(), n_tokens);
             ASSERT_EQ(0, std::memcmp(g.data(), alone.data(), g.size() * sizeof(float))) << where << " group";
           }
@@ -594,7 +599,6 @@ TEST(PackedKernelTest, DecodeBatchesMatchSingleTokensUnderEveryTuning) {
       }
     }
   }
-  simd::ResetDecodeTuning();
   SetNumThreads(0);
 }
 
