@@ -80,7 +80,7 @@ void RunPacked(benchmark::State& state, GgmlType type, Isa isa, simd::DecodeTuni
   const auto file = FillWeights(type, n_rows, n_cols);
   std::vector<uint8_t> w(file.size());
   PackRows(type, packed, file.data(), n_rows, n_cols, w.data());
-  std::vector<float> x(static_cast<size_t>(n_tokens * n_cols), 0.5f), out(static_cast<size_t>(n_tokens * n_rows));
+  std::vector<float> x(static_cast<size_t>(n_tokens * n_cols)), out(static_cast<size_t>(n_tokens * n_rows));
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(static_cast<int>(i * 7919 % 255) - 127) / 64.0f;
   for (auto _ : state) {
     MatMulWith(isa, packed, w.data(), n_rows, n_cols, x.data(), n_tokens, out.data());
